@@ -1,0 +1,33 @@
+"""Closed vocabularies shared by every layer (stored as their string values)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CodeType(StrEnum):
+    PHYSICAL = "PHYSICAL"
+    PERSONAL = "PERSONAL"
+    EXTERNAL = "EXTERNAL"
+    SHORT_PERSONAL = "SHORT_PERSONAL"
+
+
+class CardState(StrEnum):
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    BLOCKED = "BLOCKED"
+    DEACTIVATED = "DEACTIVATED"
+
+
+class TransType(StrEnum):
+    ADD = "ADD"
+    USE = "USE"
+    ADJUST = "ADJUST"
+    EXTERNAL = "EXTERNAL"
+    IMPORT = "IMPORT"
+
+
+class TransStatus(StrEnum):
+    AUTHORIZED = "AUTHORIZED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"

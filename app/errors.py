@@ -1,0 +1,95 @@
+"""The errors the server raises on purpose, and the codes clients see for them.
+
+    GiftCardError                  extensions.code
+    ├── UnauthenticatedError       UNAUTHENTICATED    a guarded field without a token
+    ├── ForbiddenError             FORBIDDEN          the token lacks a permission
+    ├── BadUserInputError          BAD_USER_INPUT     malformed or contradictory input; names the field
+    ├── NotFoundError              NOT_FOUND          an addressed object does not exist
+    ├── ConflictError              CONFLICT           duplicate code, reused idempotency key
+    ├── InsufficientFundsError     INSUFFICIENT_FUNDS
+    ├── CardNotUsableError         CARD_NOT_USABLE
+    └── RateLimitedError           RATE_LIMITED
+    ConfigurationError             (start-up only, never reaches a client)
+
+Anything else that escapes a resolver is logged and answered as ``INTERNAL`` with a generic
+message. Messages of these errors are written for clients: they never hold a code, a PIN, SQL or
+a key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    CARD_NOT_USABLE = "CARD_NOT_USABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+class GiftCardError(Exception):
+    """Base of every error meant for the client."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        # graphql-core copies an original error's `extensions` into the response.
+        extensions: dict[str, Any] = {"code": self.code.value}
+        if self.field is not None:
+            extensions["field"] = self.field
+        return extensions
+
+
+class UnauthenticatedError(GiftCardError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class ForbiddenError(GiftCardError):
+    code = ErrorCode.FORBIDDEN
+
+
+class BadUserInputError(GiftCardError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class NotFoundError(GiftCardError):
+    code = ErrorCode.NOT_FOUND
+
+
+class ConflictError(GiftCardError):
+    code = ErrorCode.CONFLICT
+
+
+class InsufficientFundsError(GiftCardError):
+    code = ErrorCode.INSUFFICIENT_FUNDS
+
+
+class CardNotUsableError(GiftCardError):
+    code = ErrorCode.CARD_NOT_USABLE
+
+
+class RateLimitedError(GiftCardError):
+    code = ErrorCode.RATE_LIMITED
+
+
+class ConfigurationError(Exception):
+    """Bad settings or policy file; stops start-up with a message for the operator."""
+
+
+class InvalidTokenError(Exception):
+    """A bearer token that is present but not acceptable; answered with HTTP 401."""

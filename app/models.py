@@ -1,0 +1,96 @@
+"""Database tables (SQLModel). Money is integer minor units; codes are never stored in plain text.
+
+A code row keeps: a keyed HMAC of the normalised code (lookup), the code encrypted with an AEAD
+key (``key_id`` names the key, for rotation), its last four characters, and the argon2 hash of a
+peppered PIN. ``(lookup_hash, code_type)`` is unique and revoked rows keep their hash, so a revoked
+code can never be given to another card.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+class GiftCard(SQLModel, table=True):
+    __tablename__ = "giftcards"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="ck_giftcards_balance_nonnegative"),
+        CheckConstraint(
+            "state IN ('PENDING', 'ACTIVE', 'BLOCKED', 'DEACTIVATED')", name="ck_giftcards_state"
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    member_id: str | None = Field(default=None, sa_column=Column(String(64), index=True))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False))
+    balance: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_by: str | None = Field(default=None, sa_column=Column(String(128)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class GiftCardCode(SQLModel, table=True):
+    __tablename__ = "giftcard_codes"
+    __table_args__ = (
+        UniqueConstraint("lookup_hash", "code_type", name="uq_giftcard_codes_lookup"),
+        CheckConstraint(
+            "code_type IN ('PHYSICAL', 'PERSONAL', 'EXTERNAL', 'SHORT_PERSONAL')",
+            name="ck_giftcard_codes_type",
+        ),
+        Index("ix_giftcard_codes_giftcard_id", "giftcard_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    giftcard_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
+    )
+    code_type: str = Field(sa_column=Column(String(16), nullable=False))
+    lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(sa_column=Column(String(32), nullable=False))
+    last4: str = Field(sa_column=Column(String(4), nullable=False))
+    pin_hash: str | None = Field(default=None, sa_column=Column(String(255)))
+    expires_on: date | None = Field(default=None, sa_column=Column(Date))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One balance change; a card's balance is the sum of its COMPLETED entries."""
+
+    __tablename__ = "giftcard_transactions"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="ck_giftcard_transactions_amount_nonzero"),
+        CheckConstraint("balance_after >= 0", name="ck_giftcard_transactions_balance_after"),
+        Index("ix_giftcard_transactions_giftcard_id", "giftcard_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    giftcard_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
+    )
+    trans_type: str = Field(sa_column=Column(String(16), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    source_id: str | None = Field(default=None, sa_column=Column(String(128)))
+    ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
+    note: str | None = Field(default=None, sa_column=Column(String(1000)))
+    created_by: str | None = Field(default=None, sa_column=Column(String(128)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
