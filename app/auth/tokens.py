@@ -1,0 +1,148 @@
+"""Bearer tokens (PyJWT): verify one into a :class:`Principal`, or issue one for development.
+
+Algorithms come from settings, never from the token. HS* verifies with ``GIFTCARDS_JWT_SECRET``;
+RS*/ES*/PS* with a public key file or the keys published at a JWKS URL (the token's ``kid`` picks
+the key). ``exp``, ``iss`` and ``aud`` are required. Every failure is one :class:`InvalidTokenError`
+with one generic message; the reason is logged at debug level only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import jwt
+
+from app.config import Settings
+from app.errors import ConfigurationError, InvalidTokenError
+from app.policy import ANONYMOUS, Policy, Principal
+
+log = logging.getLogger(__name__)
+
+INVALID_TOKEN_MESSAGE = "The bearer token is invalid or expired."
+_CACHE_SIZE = 4096
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, policy: Policy) -> None:
+        self._settings = settings
+        self._policy = policy
+        self._algorithms = list(settings.jwt_algorithms)
+        self._jwks: jwt.PyJWKClient | None = None
+        self._key: Any = None
+        if settings.uses_hmac_tokens:
+            if settings.jwt_secret is None:
+                raise ConfigurationError("GIFTCARDS_JWT_SECRET is not set")
+            self._key = settings.jwt_secret.get_secret_value()
+        elif settings.jwt_public_key_file is not None:
+            try:
+                self._key = settings.jwt_public_key_file.read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"GIFTCARDS_JWT_PUBLIC_KEY_FILE: cannot read {settings.jwt_public_key_file}"
+                    f" ({exc.strerror})"
+                ) from None
+        elif settings.jwt_jwks_url is not None:
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+        else:
+            raise ConfigurationError(
+                "public-key algorithms need GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL"
+            )
+        # Verified tokens, until they expire: the same front-end token arrives on every request.
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def principal_from_header(self, authorization: str | None) -> Principal:
+        """``Authorization`` header → principal; no header is the anonymous principal."""
+        if authorization is None:
+            return ANONYMOUS
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidTokenError("not a bearer token")
+        return self.verify(token.strip())
+
+    def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                leeway=self._settings.jwt_leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+            principal = self._principal(claims)
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            log.debug("token refused: %s", type(exc).__name__)
+            raise InvalidTokenError(INVALID_TOKEN_MESSAGE) from None
+        self._cache[token] = (principal, float(claims["exp"]))
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return principal
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise ValueError("sub must be a non-empty string")
+        names = _string_list(claims.get("permissions", []), "permissions")
+        scope = claims.get("scope")
+        if scope is not None:
+            if not isinstance(scope, str):
+                raise ValueError("scope must be a string")
+            names += scope.split()
+        roles = _string_list(claims.get("roles", []), "roles")
+        return Principal(subject=subject, permissions=self._policy.expand(names, roles))
+
+
+def _string_list(value: Any, claim: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{claim} must be an array of strings")
+    return list(value)
+
+
+def issue_token(
+    settings: Settings,
+    policy: Policy,
+    subject: str,
+    *,
+    permissions: Iterable[str] = (),
+    roles: Iterable[str] = (),
+    ttl_seconds: int = 3600,
+) -> str:
+    """Sign a token with the configured HMAC secret (development and self-hosted use)."""
+    if not settings.uses_hmac_tokens or settings.jwt_secret is None:
+        raise ConfigurationError(
+            "tokens can only be issued with an HMAC secret; with RS/ES keys your identity "
+            "provider issues them"
+        )
+    if ttl_seconds <= 0 or ttl_seconds > settings.token_max_ttl_seconds:
+        raise ConfigurationError(
+            f"ttl must be between 1 second and {settings.token_max_ttl_seconds} seconds"
+        )
+    permissions, roles = list(permissions), list(roles)
+    unknown = [name for name in permissions if name not in policy.catalogue]
+    unknown += [f"role {name}" for name in roles if name not in policy.roles]
+    if unknown:
+        raise ConfigurationError(f"unknown permission or role: {', '.join(unknown)}")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+        "permissions": permissions,
+    }
+    if roles:
+        claims["roles"] = roles
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithms[0])

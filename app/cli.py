@@ -1,0 +1,162 @@
+"""The ``giftcards`` command: serve, mint tokens, migrate, load demo data, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.config import Settings, load_settings
+from app.errors import ConfigurationError
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _settings() -> Settings:
+    return load_settings(os.environ)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import db
+
+    settings = _settings()
+    engine = db.create_db_engine(settings)
+    try:
+        db.check_schema(engine)
+    finally:
+        engine.dispose()
+    scheme = "http"
+    print(f"giftcards: serving on {scheme}://{args.host}:{args.port}/graphql "
+          f"({settings.env}, {args.workers} worker(s))", file=sys.stderr)
+    uvicorn.run(
+        "app.http:app_from_environ", factory=True, host=args.host, port=args.port,
+        workers=args.workers, log_level=settings.log_level, access_log=args.access_log,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from app.auth.tokens import issue_token
+    from app.policy import load_policy
+
+    settings = _settings()
+    policy = load_policy(settings.permissions_file)
+    print(issue_token(settings, policy, args.sub, permissions=args.permission or [],
+                      roles=args.role or [], ttl_seconds=args.ttl))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from app import db
+
+    engine = db.create_db_engine(_settings())
+    try:
+        if args.db_command == "upgrade":
+            db.upgrade(engine)
+            print(f"database schema is at revision {db.current_revision(engine)}")
+        else:
+            current, head = db.current_revision(engine), db.head_revision()
+            print(f"current: {current or 'empty'}; code expects: {head}")
+            return 0 if current == head else 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from app import demo
+    from app.db import check_schema
+    from app.services import build_services
+
+    services = build_services(_settings())
+    try:
+        check_schema(services.engine)
+        existing = demo.card_count(services)
+        if existing and not args.force:
+            print(f"the database already holds {existing} cards; nothing loaded (use --force)")
+            return 0
+        codes_out = args.codes_file.open("w") if args.codes_file else None
+        try:
+            count = demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
+            if args.cards:
+                count += demo.load(services, demo.random_cards(args.cards), codes_out=codes_out,
+                                   progress=demo.print_progress(args.cards))
+        finally:
+            if codes_out:
+                codes_out.close()
+        print(f"loaded {count} demo cards")
+    finally:
+        services.engine.dispose()
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from app.graphql.schema import build_schema
+
+    text = build_schema().as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="giftcards", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    token = commands.add_parser("token", help="print a signed token the server accepts")
+    token.add_argument("--sub", required=True, help="subject: who the token is for")
+    token.add_argument("--role", action="append", help="a role from permissions.yaml (repeatable)")
+    token.add_argument("--permission", action="append", help="a permission name (repeatable)")
+    token.add_argument("--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d")
+    token.set_defaults(func=cmd_token)
+
+    database = commands.add_parser("db", help="database schema (Alembic migrations)")
+    database.add_argument("db_command", choices=["upgrade", "current"])
+    database.set_defaults(func=cmd_db)
+
+    demo = commands.add_parser("demo-data", help="load the demo cards (and optionally many more)")
+    demo.add_argument("--cards", type=int, default=0, help="also load this many random cards")
+    demo.add_argument("--force", action="store_true", help="load even if cards exist")
+    demo.add_argument("--codes-file", type=Path, help="write the generated codes here (benchmarks)")
+    demo.set_defaults(func=cmd_demo_data)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", default="-", help="file to write, - for standard output")
+    export.set_defaults(func=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        print(f"giftcards: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Demo and benchmark data: a few well-known cards, plus any number of random ones, in bulk.
+
+Balances are written as IMPORT transactions so that every balance equals the sum of its
+completed ledger rows, as in real use.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from sqlalchemy import func, insert, select
+
+from app.auth.secrets import PinHasher
+from app.domain.codes import CodeVault, generate_code, normalise
+from app.enums import CardState, CodeType, TransStatus, TransType
+from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.services import Services
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    balance: int
+    member_id: str | None = None
+    physical: str | None = None
+    pin: str | None = None
+    external: str | None = None
+    personal: str | None = None
+
+
+# The cards a developer can try straight away (README, "Try it").
+WELL_KNOWN = (
+    DemoCard(balance=2500, physical="G59220000045"),
+    DemoCard(balance=1000, physical="G59220000052", pin="4321"),
+    DemoCard(balance=5000, member_id="C000000113", physical="G59220000060",
+             personal="K7MNPQ2RSTUV3WXYZ4AB"),
+    DemoCard(balance=750, member_id="C000000113", external="EXT-77001234"),
+    DemoCard(balance=0, member_id="C000000212", external="EXT-77009999"),
+)
+
+
+def random_cards(count: int) -> Iterator[DemoCard]:
+    for index in range(count):
+        member = f"M{index:09d}"
+        yield DemoCard(
+            balance=1000 + index % 9000,
+            member_id=member,
+            physical="P" + generate_code(15),
+            external="X" + generate_code(15),
+            personal=generate_code(),
+        )
+
+
+def load(
+    services: Services,
+    cards: list[DemoCard] | Iterator[DemoCard],
+    *,
+    codes_out: TextIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Insert cards with their codes and an IMPORT ledger row each; returns how many."""
+    vault, pins = services.vault, services.pins
+    now = datetime.now(UTC)
+    written = 0
+    with services.engine.begin() as connection:
+        next_id = (connection.execute(select(func.max(GiftCard.id))).scalar() or 0) + 1  # type: ignore[arg-type]
+        batch: list[DemoCard] = []
+
+        def flush() -> None:
+            nonlocal next_id, written
+            card_rows, code_rows, ledger_rows = [], [], []
+            for card in batch:
+                card_id = next_id
+                next_id += 1
+                card_rows.append({
+                    "id": card_id, "member_id": card.member_id, "currency": "USD",
+                    "state": (CardState.ACTIVE if card.balance else CardState.PENDING).value,
+                    "balance": card.balance, "created_by": "demo-data",
+                    "created_at": now, "updated_at": now,
+                })
+                for code_type, value in ((CodeType.PHYSICAL, card.physical),
+                                         (CodeType.EXTERNAL, card.external),
+                                         (CodeType.PERSONAL, card.personal)):
+                    if value is None:
+                        continue
+                    code_rows.append(_code_row(vault, pins, card_id, code_type, value, card, now))
+                    if codes_out is not None:
+                        codes_out.write(f"{code_type.value}\t{value}\n")
+                if card.balance:
+                    ledger_rows.append({
+                        "giftcard_id": card_id, "trans_type": TransType.IMPORT.value,
+                        "status": TransStatus.COMPLETED.value, "amount": card.balance,
+                        "balance_after": card.balance, "source_id": "demo-data",
+                        "created_by": "demo-data", "created_at": now,
+                    })
+            connection.execute(insert(GiftCard), card_rows)
+            connection.execute(insert(GiftCardCode), code_rows)
+            if ledger_rows:
+                connection.execute(insert(LedgerEntry), ledger_rows)
+            written += len(batch)
+            batch.clear()
+            if progress:
+                progress(written)
+
+        for card in cards:
+            batch.append(card)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
+    return written
+
+
+def _code_row(
+    vault: CodeVault, pins: PinHasher, card_id: int, code_type: CodeType, value: str,
+    card: DemoCard, now: datetime,
+) -> dict[str, object]:
+    sealed = vault.seal(normalise(value), code_type)
+    pin = card.pin if code_type is CodeType.PHYSICAL else None
+    return {
+        "giftcard_id": card_id, "code_type": code_type.value, "lookup_hash": sealed.lookup_hash,
+        "ciphertext": sealed.ciphertext, "key_id": sealed.key_id, "last4": sealed.last4,
+        "pin_hash": pins.hash(pin) if pin else None, "created_at": now,
+    }
+
+
+def card_count(services: Services) -> int:
+    with services.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(GiftCard)).scalar() or 0)
+
+
+def print_progress(total: int) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} cards")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report

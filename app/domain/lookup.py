@@ -1,0 +1,118 @@
+"""Find cards by code, id or member, and show each code only as the caller's permissions allow.
+
+A code lookup searches only the code types the caller may use. Revoked and expired codes never
+match. Per code on a returned card the policy decides: left out (no ``Use…`` permission), masked
+to its last four characters, or shown in full; ``limited_by_permission`` says whether anything
+was held back.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
+from app.domain.views import CardView, CodeView, SearchResult
+from app.enums import CardState, CodeType
+from app.errors import BadUserInputError, ForbiddenError
+from app.policy import Permission, Policy, Principal, Visibility
+from app.store import CardRow, CardStore
+
+MAX_MEMBER_ID_LENGTH = 64
+
+
+def find_cards(
+    store: CardStore,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    *,
+    code: str | None = None,
+    code_type: CodeType | None = None,
+    card_id: str | None = None,
+    member_id: str | None = None,
+    today: date,
+) -> SearchResult:
+    given = [name for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
+             if value is not None]
+    if len(given) != 1:
+        raise BadUserInputError(
+            "giftcard: give exactly one of code, id or memberId", field=",".join(given) or None
+        )
+    if code_type is not None and code is None:
+        raise BadUserInputError("codeType: only allowed together with code", field="codeType")
+    if code is not None:
+        return _by_code(store, vault, policy, principal, code, code_type, today)
+    principal.require(Permission.LIST_GIFT_CARDS)
+    if card_id is not None:
+        if not card_id.isdigit() or len(card_id) > 18:
+            raise BadUserInputError("id: a gift card id is a positive integer", field="id")
+        rows = store.find_by_id(int(card_id))
+    else:
+        assert member_id is not None
+        if not member_id or len(member_id) > MAX_MEMBER_ID_LENGTH:
+            raise BadUserInputError(
+                f"memberId: 1 to {MAX_MEMBER_ID_LENGTH} characters", field="memberId"
+            )
+        rows = store.find_by_member(member_id)
+    return present(rows, vault, policy, principal)
+
+
+def _by_code(
+    store: CardStore,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    code: str,
+    code_type: CodeType | None,
+    today: date,
+) -> SearchResult:
+    principal.require(Permission.FIND_BY_CODE)
+    usable = policy.usable_code_types(principal)
+    if code_type is not None and code_type not in usable:
+        raise ForbiddenError(f"the token may not use {code_type.value} codes", field="codeType")
+    if not usable:
+        raise ForbiddenError("the token may not use any code type")
+    normalised = validate_code(code, "code")
+    matches = [
+        match
+        for match in store.find_by_code_hash(vault.lookup_hash(normalised))
+        if match.code_type in usable
+        and (code_type is None or match.code_type == code_type)
+        and (match.expires_on is None or match.expires_on >= today)
+    ]
+    if len(matches) > 1:
+        raise BadUserInputError(
+            "codeType: the code exists under more than one code type; say which", field="codeType"
+        )
+    return present([match.card for match in matches], vault, policy, principal)
+
+
+def present(
+    rows: list[CardRow], vault: CodeVault, policy: Policy, principal: Principal
+) -> SearchResult:
+    limited = False
+    cards = []
+    for row in rows:
+        codes = []
+        for code in row.codes:
+            code_type = CodeType(code.code_type)
+            visibility = policy.visibility(principal, code_type)
+            if visibility is Visibility.HIDDEN:
+                limited = True
+                continue
+            if visibility is Visibility.MASKED:
+                limited = True
+                shown = mask(code.last4, plaintext_length(code.ciphertext))
+            else:
+                shown = vault.open(code.ciphertext, code.key_id, code.code_type)
+            codes.append(
+                CodeView(code.id, code_type, shown, code.expires_on, visibility is Visibility.MASKED)
+            )
+        cards.append(
+            CardView(
+                id=row.id, member_id=row.member_id, currency=row.currency,
+                state=CardState(row.state), balance=row.balance, created_at=row.created_at,
+                updated_at=row.updated_at, codes=tuple(codes),
+            )
+        )
+    return SearchResult(limited_by_permission=limited, cards=tuple(cards))

@@ -1,0 +1,31 @@
+// Starts GraphiQL against this server. Paste a token from `giftcards token` into the Headers
+// tab as {"Authorization": "Bearer …"}; GraphiQL keeps it in this browser's local storage.
+(function () {
+  var params = new URLSearchParams(window.location.search);
+  var exampleQuery = [
+    "# Look a card up by a code a customer typed. Mint a token with",
+    "#   giftcards token --sub me --role storefront",
+    "# and put it in the Headers tab below.",
+    "query Lookup($code: String!) {",
+    "  giftcard(code: $code) {",
+    "    limitedByPermission",
+    "    results { id memberId balance codes { id codeType code expiresOn isMasked } }",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+  var root = document.getElementById("graphiql");
+  ReactDOM.render(
+    React.createElement(GraphiQL, {
+      fetcher: GraphiQL.createFetcher({ url: window.location.pathname }),
+      defaultQuery: exampleQuery,
+      query: params.get("query") || undefined,
+      variables: params.get("variables") || undefined,
+      defaultVariableEditorOpen: true,
+      defaultHeaders: '{\n  "Authorization": "Bearer PASTE-A-TOKEN"\n}',
+      isHeadersEditorEnabled: true,
+      shouldPersistHeaders: true,
+    }),
+    root
+  );
+})();

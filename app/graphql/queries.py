@@ -1,0 +1,36 @@
+"""Query resolvers: map arguments onto domain calls and domain views onto GraphQL types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+
+from app.domain.lookup import find_cards
+from app.graphql.context import Context
+from app.graphql.types import CodeType, GiftCardSearchResult, search_result_type
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Find gift cards by exactly one of: a code (FindGiftCardByCode and the code "
+        "type's Use… permission), an internal id, or a member id (both ListGiftCards). Nothing "
+        "found is an empty result, not an error."
+    )
+    def giftcard(
+        self,
+        info: strawberry.Info[Context],
+        code: str | None = None,
+        code_type: CodeType | None = None,
+        id: strawberry.ID | None = None,  # noqa: A002 - the argument name is part of the API
+        member_id: str | None = None,
+    ) -> GiftCardSearchResult:
+        # Sync on purpose: a lookup is one indexed query on a pooled connection.
+        services = info.context.services
+        result = find_cards(
+            services.cards, services.vault, services.policy, info.context.principal,
+            code=code, code_type=code_type, card_id=id, member_id=member_id,
+            today=datetime.now(UTC).date(),
+        )
+        return search_result_type(result)

@@ -1,0 +1,94 @@
+"""The Strawberry schema, its extensions, and how errors reach clients.
+
+Parsing and validation are cached (clients that send variables hit the caches). Errors raised on
+purpose (:class:`~app.errors.GiftCardError`) go out with their ``extensions.code``; GraphQL syntax
+and validation errors get a code of their own; anything else is logged and masked as ``INTERNAL``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
+
+from app.errors import ErrorCode, GiftCardError
+from app.graphql.mutations import Mutation
+from app.graphql.queries import Query
+
+log = logging.getLogger("app.graphql")
+
+CACHE_SIZE = 512
+INTERNAL_MESSAGE = "Internal error."
+
+
+def _is_ours(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, GiftCardError)
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    # Syntax and validation errors have no original error; they describe the document only.
+    return error.original_error is not None and not _is_ours(error)
+
+
+class _MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": ErrorCode.INTERNAL.value}
+        return masked
+
+
+class _DocumentErrorCodes(SchemaExtension):
+    """Give syntax and validation errors an ``extensions.code`` too."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if not errors:
+            return
+        for error in errors:
+            if error.original_error is None and not error.extensions:
+                code = (
+                    ErrorCode.GRAPHQL_PARSE_FAILED
+                    if error.message.startswith("Syntax Error")
+                    else ErrorCode.GRAPHQL_VALIDATION_FAILED
+                )
+                error.extensions = {"code": code.value}
+
+
+class GiftCardSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Client errors are answers, not incidents: log only the unexpected ones, with the stack.
+        for error in errors:
+            if _is_unexpected(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema(*, introspection: bool = True) -> GiftCardSchema:
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        _MaskUnexpectedErrors,
+        _DocumentErrorCodes,
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return GiftCardSchema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]
+
+

@@ -1,0 +1,95 @@
+"""GraphQL output and input types, and the mapping from domain views onto them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from app.domain.money import format_amount
+from app.domain.views import CardView, SearchResult
+from app.enums import CardState as _CardState
+from app.enums import CodeType as _CodeType
+
+CodeType = strawberry.enum(_CodeType, description="The kinds of code a card can be reached by.")
+CardState = strawberry.enum(_CardState, description="Lifecycle state of a card.")
+
+
+@strawberry.type(description="One code of a card, as the caller may see it.")
+class GiftCardCode:
+    id: strawberry.ID
+    code_type: CodeType
+    code: str = strawberry.field(
+        description="The code in full, or masked to its last four characters (see isMasked)."
+    )
+    expires_on: date | None
+    is_masked: bool
+
+
+@strawberry.type(description="A gift card: one balance, reached through several codes.")
+class GiftCard:
+    id: strawberry.ID
+    member_id: str | None
+    currency: str
+    state: CardState
+    balance: str = strawberry.field(description="Decimal string in the card's currency, e.g. \"25.00\".")
+    created_at: datetime
+    updated_at: datetime
+    codes: list[GiftCardCode] = strawberry.field(
+        description="Live codes of types the caller may use; revoked codes are never listed."
+    )
+
+
+@strawberry.type(description="Result of a giftcard lookup.")
+class GiftCardSearchResult:
+    limited_by_permission: bool = strawberry.field(
+        description="True when a code was left out or masked because of the caller's permissions."
+    )
+    results: list[GiftCard]
+
+
+@strawberry.input(description="A new gift card. Give at least one code; the balance starts at zero.")
+class GiftCardAddInput:
+    physical_code: str | None = None
+    physical_pin: str | None = strawberry.field(
+        default=None, description="4 to 12 digits; needed later to transact with the PHYSICAL code."
+    )
+    physical_code_expires_on: date | None = None
+    external_code: str | None = None
+    external_code_expires_on: date | None = None
+    add_personal_code: bool = strawberry.field(
+        default=False,
+        description="Generate a PERSONAL code (needs memberId). It is shown in full only in this "
+        "response.",
+    )
+    personal_code_expires_on: date | None = None
+    member_id: str | None = None
+    currency: str | None = strawberry.field(
+        default=None, description="ISO 4217 code; the server's default currency when left out."
+    )
+
+
+def card_type(view: CardView) -> GiftCard:
+    return GiftCard(
+        id=strawberry.ID(str(view.id)),
+        member_id=view.member_id,
+        currency=view.currency,
+        state=view.state,
+        balance=format_amount(view.balance, view.currency),
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        codes=[
+            GiftCardCode(
+                id=strawberry.ID(str(code.id)), code_type=code.code_type, code=code.code,
+                expires_on=code.expires_on, is_masked=code.is_masked,
+            )
+            for code in view.codes
+        ],
+    )
+
+
+def search_result_type(result: SearchResult) -> GiftCardSearchResult:
+    return GiftCardSearchResult(
+        limited_by_permission=result.limited_by_permission,
+        results=[card_type(card) for card in result.cards],
+    )

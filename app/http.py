@@ -1,0 +1,217 @@
+"""The ASGI application: ``create_app(settings)`` → Starlette.
+
+Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
+``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``.
+Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a GraphQL error.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from app.auth.tokens import INVALID_TOKEN_MESSAGE
+from app.config import Settings, load_settings
+from app.db import check_schema
+from app.errors import ErrorCode, InvalidTokenError
+from app.graphql.context import Context
+from app.graphql.schema import build_schema
+from app.services import Services, build_services
+
+log = logging.getLogger("app.http")
+
+GRAPHIQL_ASSETS = {
+    "graphiql.min.css": "text/css",
+    "graphiql.min.js": "text/javascript",
+    "react.production.min.js": "text/javascript",
+    "react-dom.production.min.js": "text/javascript",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PAGE_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+class _GraphQLView(GraphQL):  # type: ignore[type-arg]
+    def __init__(self, services: Services) -> None:
+        super().__init__(
+            build_schema(introspection=services.settings.introspection_enabled),
+            graphql_ide=None,
+            allow_queries_via_get=True,
+            subscription_protocols=(),
+        )
+        self.services = services
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state = request.state
+        return Context(self.services, state.principal, state.request_id)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+def _error_body(message: str, code: ErrorCode) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+
+
+class GraphQLEndpoint:
+    """Request id, body cap, bearer token → principal, then Strawberry (or the IDE page)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.view = _GraphQLView(services)
+        self.max_body = services.settings.max_body_bytes
+        self.ide_page = (
+            (resources.files("app") / "graphiql.html").read_text()
+            if services.settings.graphiql_enabled
+            else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        headers = {"x-request-id": request_id}
+
+        if (
+            request.method == "GET"
+            and self.ide_page is not None
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            page = HTMLResponse(self.ide_page, headers={**headers, "content-security-policy": _PAGE_POLICY})
+            await page(scope, receive, send)
+            return
+
+        if request.method == "POST":
+            body = await _read_capped(request, self.max_body)
+            if body is None:
+                response = JSONResponse(
+                    _error_body(f"The request body exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
+                    status_code=413, headers=headers,
+                )
+                await response(scope, receive, send)
+                return
+            receive = _replay(body)
+
+        try:
+            principal = self.services.tokens.principal_from_header(request.headers.get("authorization"))
+        except InvalidTokenError:
+            response = JSONResponse(
+                _error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),
+                status_code=401,
+                headers={**headers, "www-authenticate": 'Bearer error="invalid_token"'},
+            )
+            await response(scope, receive, send)
+            return
+
+        request.state.principal = principal
+        request.state.request_id = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.view(scope, receive, send_with_id)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    services = services or build_services(settings)
+    endpoint = GraphQLEndpoint(services)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            services.cards.ping()
+        except Exception:  # the reason goes to the log, not to the prober
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    async def graphiql_asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in GRAPHIQL_ASSETS or not settings.graphiql_enabled:
+            return Response(status_code=404)
+        return Response(_asset(name), media_type=GRAPHIQL_ASSETS[name],
+                        headers={"cache-control": "public, max-age=86400"})
+
+    async def graphiql_start(_: Request) -> Response:
+        if not settings.graphiql_enabled:
+            return Response(status_code=404)
+        return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type="text/javascript")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        check_schema(services.engine)
+        # Start-up objects live forever; keep the collector from scanning them again and again.
+        gc.collect()
+        gc.freeze()
+        yield
+        services.engine.dispose()
+
+    routes = [
+        Route("/graphql", endpoint, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphiql/start.js", graphiql_start),
+        Route("/graphiql/static/{name}", graphiql_asset),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _asset(name: str) -> bytes:
+    package = resources.files("graphene_django_graphiql_static")
+    return (package / "static" / "graphene_django_graphiql_static" / name).read_bytes()
+
+
+def app_from_environ() -> Starlette:
+    """Factory for uvicorn workers: settings from this process's environment."""
+    environ: Mapping[str, str] = os.environ
+    settings = load_settings(environ)
+    logging.basicConfig(level=settings.log_level.upper())
+    return create_app(settings)

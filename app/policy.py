@@ -1,0 +1,251 @@
+"""The access policy: ``permissions.yaml`` → :class:`Policy`, and the caller as a :class:`Principal`.
+
+The policy answers what a principal may find, use and see. Code that needs a decision asks the
+policy or the principal with a :class:`Permission` member; no permission name is compared by hand
+anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from app.enums import CodeType
+from app.errors import ConfigurationError, ForbiddenError, UnauthenticatedError
+
+
+class Permission(StrEnum):
+    """Permissions the server's own rules refer to; each must be in the catalogue."""
+
+    FIND_BY_CODE = "FindGiftCardByCode"
+    LIST_GIFT_CARDS = "ListGiftCards"
+    USE_PHYSICAL = "UsePhysicalGiftCardCodes"
+    USE_EXTERNAL = "UseExternalGiftCardCodes"
+    USE_CRYPTO = "UseCryptoGiftCardCodes"
+    VIEW_UNMASKED = "ViewUnmaskedGiftCardCodes"
+    USE_SHORT_PERSONAL = "UseShortPersonalGiftCardCodes"
+    CREATE_GIFT_CARD = "CreateGiftCard"
+    EDIT_GIFT_CARD = "EditGiftCard"
+    TRANS_ADD = "GiftCardTransAdd"
+    TRANS_USE = "GiftCardTransUse"
+    TRANS_ADJUST = "GiftCardTransAdjust"
+    TRANS_EXTERNAL = "GiftCardTransExternal"
+    TRANS_IMPORT = "GiftCardTransImport"
+    LIST_TRANSACTIONS = "ListGiftCardTransactions"
+
+
+class Visibility(Enum):
+    HIDDEN = "hidden"  # left out of `codes`
+    MASKED = "masked"  # last four characters only
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject and its expanded permissions."""
+
+    subject: str | None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.subject is None
+
+    def has(self, permission: Permission) -> bool:
+        return permission.value in self.permissions
+
+    def require(self, permission: Permission) -> None:
+        if self.is_anonymous:
+            raise UnauthenticatedError("a bearer token is required")
+        if permission.value not in self.permissions:
+            raise ForbiddenError(f"the token lacks the {permission.value} permission")
+
+
+ANONYMOUS = Principal(subject=None)
+
+
+# --- the file's shape ---------------------------------------------------------------------------
+
+
+class _PermissionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str
+    trust: Literal["low", "high"]
+
+
+class _CodeTypeEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    use: str
+    unmask: str | None = None
+
+
+class _RoleEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    permissions: list[str]
+
+
+class _ClientEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    secret_hash: str
+    roles: list[str]
+    description: str = ""
+
+
+class _PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    permissions: dict[str, _PermissionEntry]
+    code_types: dict[CodeType, _CodeTypeEntry]
+    roles: dict[str, _RoleEntry] = {}
+    clients: list[_ClientEntry] = []
+
+
+@dataclass(frozen=True)
+class CodeTypeRule:
+    use: str
+    unmask: str | None
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    secret_hash: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: the lru_caches below key on it
+class Policy:
+    catalogue: Mapping[str, str]  # permission name → trust level
+    code_types: Mapping[CodeType, CodeTypeRule]
+    roles: Mapping[str, frozenset[str]]
+    clients: Mapping[str, Client]
+
+    def expand(self, permissions: Iterable[str], roles: Iterable[str] = ()) -> frozenset[str]:
+        """Token claims → known permission names; unknown names grant nothing."""
+        granted = {name for name in permissions if name in self.catalogue}
+        for role in roles:
+            granted |= self.roles.get(role, frozenset())
+        return frozenset(granted)
+
+    def usable_code_types(self, principal: Principal) -> tuple[CodeType, ...]:
+        return _usable(self, principal.permissions)
+
+    def visibility(self, principal: Principal, code_type: CodeType) -> Visibility:
+        return _visibilities(self, principal.permissions)[code_type]
+
+
+@lru_cache(maxsize=256)
+def _visibilities(policy: Policy, granted: frozenset[str]) -> dict[CodeType, Visibility]:
+    result = {}
+    for code_type in CodeType:
+        rule = policy.code_types.get(code_type)
+        if rule is None or rule.use not in granted:
+            result[code_type] = Visibility.HIDDEN
+        elif rule.unmask is not None and rule.unmask not in granted:
+            result[code_type] = Visibility.MASKED
+        else:
+            result[code_type] = Visibility.FULL
+    return result
+
+
+@lru_cache(maxsize=256)
+def _usable(policy: Policy, granted: frozenset[str]) -> tuple[CodeType, ...]:
+    visible = _visibilities(policy, granted)
+    return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate the policy file; errors name the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the policy file ({exc.strerror})") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
+    if root is None:
+        raise ConfigurationError(f"{path}: the policy file is empty")
+    lines = _line_index(root)
+    data = yaml.safe_load(text)
+
+    def fail(location: tuple[Any, ...], message: str) -> ConfigurationError:
+        return ConfigurationError(f"{path}:{_line_of(lines, location)}: {message}")
+
+    try:
+        parsed = _PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise fail(tuple(error["loc"]), f"{where}: {error['msg']}") from None
+
+    catalogue = {name: entry.trust for name, entry in parsed.permissions.items()}
+    for needed in Permission:
+        if needed.value not in catalogue:
+            raise fail(("permissions",), f"the catalogue lacks {needed.value}, which the server uses")
+
+    def known(name: str, location: tuple[Any, ...]) -> str:
+        if name not in catalogue:
+            raise fail(location, f"unknown permission {name!r}")
+        return name
+
+    code_types = {}
+    for code_type, rule in parsed.code_types.items():
+        base = ("code_types", code_type.value)
+        unmask = rule.unmask and known(rule.unmask, (*base, "unmask"))
+        code_types[code_type] = CodeTypeRule(use=known(rule.use, (*base, "use")), unmask=unmask)
+    missing = [t.value for t in CodeType if t not in code_types]
+    if missing:
+        raise fail(("code_types",), f"no rule for code type(s) {', '.join(missing)}")
+
+    roles = {}
+    for role, entry in parsed.roles.items():
+        roles[role] = frozenset(
+            known(name, ("roles", role, "permissions", index))
+            for index, name in enumerate(entry.permissions)
+        )
+
+    clients = {}
+    for index, client in enumerate(parsed.clients):
+        for role_index, role in enumerate(client.roles):
+            if role not in roles:
+                raise fail(("clients", index, "roles", role_index), f"unknown role {role!r}")
+        if client.id in clients:
+            raise fail(("clients", index, "id"), f"duplicate client id {client.id!r}")
+        clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles))
+
+    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients)
+
+
+def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:
+    """Map each path in the document (keys and list indexes) to its 1-based line."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, key.value)
+                walk(value, child)
+                index[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for position, item in enumerate(node.value):
+                walk(item, (*path, position))
+
+    walk(root, ())
+    return index
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], location: tuple[Any, ...]) -> int:
+    path = tuple(location)
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path, 1)

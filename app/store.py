@@ -1,0 +1,211 @@
+"""The queries the domain needs.
+
+Reads on the hot path (lookups) run prebuilt SQLAlchemy Core statements, compiled once for the
+engine's dialect, on a raw pooled DBAPI connection: building an ORM query costs far more than the
+query itself. Writes go through the ORM session of a :class:`~app.db.UnitOfWork`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, literal_column, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
+from sqlmodel import Session
+
+from app.errors import ConflictError
+from app.models import GiftCard, GiftCardCode, LedgerEntry
+
+_cards = GiftCard.__table__  # type: ignore[attr-defined]
+_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    id: int
+    code_type: str
+    ciphertext: bytes
+    key_id: str
+    last4: str
+    expires_on: date | None
+
+
+@dataclass(slots=True)
+class CardRow:
+    id: int
+    member_id: str | None
+    currency: str
+    state: str
+    balance: int
+    created_at: datetime
+    updated_at: datetime
+    codes: list[CodeRow]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMatch:
+    """A live code that matched a lookup hash, and the card it belongs to."""
+
+    code_type: str
+    expires_on: date | None
+    card: CardRow
+
+
+class _Prepared:
+    """A Core statement compiled once; executed on a raw DBAPI cursor."""
+
+    def __init__(self, statement: Select[Any], engine: Engine) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self._order = compiled.positiontup if compiled.positional else None
+
+    def run(self, connection: Any, **params: Any) -> list[tuple[Any, ...]]:
+        args = tuple(params[name] for name in self._order) if self._order is not None else params
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+
+def _card_and_codes(card_filter: Any) -> Select[Any]:
+    live_codes = _codes.alias("k")
+    return (
+        select(
+            _cards.c.id, _cards.c.member_id, _cards.c.currency, _cards.c.state, _cards.c.balance,
+            _cards.c.created_at, _cards.c.updated_at,
+            live_codes.c.id, live_codes.c.code_type, live_codes.c.ciphertext, live_codes.c.key_id,
+            live_codes.c.last4, live_codes.c.expires_on,
+        )
+        .select_from(
+            _cards.outerjoin(
+                live_codes,
+                and_(live_codes.c.giftcard_id == _cards.c.id, live_codes.c.revoked_at.is_(None)),
+            )
+        )
+        .where(card_filter)
+        .order_by(_cards.c.id, live_codes.c.id)
+    )
+
+
+class CardStore:
+    """Read queries over one engine; statements are compiled when the store is made."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        matched = _codes.alias("m")
+        by_code = (
+            _card_and_codes(and_(matched.c.lookup_hash == bindparam("h"), matched.c.revoked_at.is_(None)))
+            .add_columns(matched.c.code_type, matched.c.expires_on)
+            .join(matched, matched.c.giftcard_id == _cards.c.id)
+        )
+        self._by_code = _Prepared(by_code, engine)
+        self._by_id = _Prepared(_card_and_codes(_cards.c.id == bindparam("id")), engine)
+        self._by_member = _Prepared(_card_and_codes(_cards.c.member_id == bindparam("member")), engine)
+        self._ping = _Prepared(select(literal_column("1")), engine)
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        connection = self.engine.raw_connection()
+        try:
+            yield connection
+        finally:
+            connection.close()  # back to the pool, which rolls back
+
+    def find_by_code_hash(self, lookup_hash: bytes) -> list[CodeMatch]:
+        with self.connection() as connection:
+            rows = self._by_code.run(connection, h=lookup_hash)
+        matches: dict[tuple[str, int], CodeMatch] = {}
+        for row in rows:
+            key = (row[13], row[0])
+            match = matches.get(key)
+            if match is None:
+                match = matches[key] = CodeMatch(row[13], _as_date(row[14]), _card(row))
+            match.card.codes.append(_code(row))
+        return list(matches.values())
+
+    def find_by_id(self, card_id: int) -> list[CardRow]:
+        with self.connection() as connection:
+            return _group(self._by_id.run(connection, id=card_id))
+
+    def find_by_member(self, member_id: str) -> list[CardRow]:
+        with self.connection() as connection:
+            return _group(self._by_member.run(connection, member=member_id))
+
+    def ping(self) -> None:
+        with self.connection() as connection:
+            self._ping.run(connection)
+
+
+def _card(row: Sequence[Any]) -> CardRow:
+    return CardRow(
+        id=row[0], member_id=row[1], currency=row[2], state=row[3], balance=row[4],
+        created_at=_as_datetime(row[5]), updated_at=_as_datetime(row[6]), codes=[],
+    )
+
+
+def _code(row: Sequence[Any]) -> CodeRow:
+    return CodeRow(
+        id=row[7], code_type=row[8], ciphertext=bytes(row[9]), key_id=row[10], last4=row[11],
+        expires_on=_as_date(row[12]),
+    )
+
+
+def _group(rows: list[tuple[Any, ...]]) -> list[CardRow]:
+    cards: dict[int, CardRow] = {}
+    for row in rows:
+        card = cards.get(row[0])
+        if card is None:
+            card = cards[row[0]] = _card(row)
+        if row[7] is not None:
+            card.codes.append(_code(row))
+    return list(cards.values())
+
+
+# SQLite hands dates and times back as ISO text on a raw connection; PostgreSQL as objects.
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- writes (inside a unit of work) -----------------------------------------------------------
+
+
+def code_hash_taken(session: Session, lookup_hash: bytes, code_type: str) -> bool:
+    statement = select(_codes.c.id).where(
+        _codes.c.lookup_hash == lookup_hash, _codes.c.code_type == code_type
+    )
+    return session.execute(statement).first() is not None
+
+
+def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> GiftCard:
+    session.add(card)
+    try:
+        session.flush()
+        for code in codes:
+            code.giftcard_id = card.id  # type: ignore[assignment]
+            session.add(code)
+        session.flush()
+    except IntegrityError:
+        # Lost a race with another writer of the same code.
+        raise ConflictError("a code of that type already exists") from None
+    return card
+
+
+def add_ledger_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
+    session.add(entry)
+    session.flush()
+    return entry
