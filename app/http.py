@@ -158,7 +158,9 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, services: Services | None = None, *, freeze_gc: bool = False
+) -> Starlette:
     services = services or build_services(settings)
     endpoint = GraphQLEndpoint(services)
 
@@ -188,9 +190,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         check_schema(services.engine)
-        # Start-up objects live forever; keep the collector from scanning them again and again.
-        gc.collect()
-        gc.freeze()
+        if freeze_gc:
+            # Start-up objects live forever; keep the collector from scanning them again and again.
+            gc.collect()
+            gc.freeze()
         yield
         services.engine.dispose()
 
@@ -214,4 +217,4 @@ def app_from_environ() -> Starlette:
     environ: Mapping[str, str] = os.environ
     settings = load_settings(environ)
     logging.basicConfig(level=settings.log_level.upper())
-    return create_app(settings)
+    return create_app(settings, freeze_gc=True)

@@ -20,8 +20,7 @@ _context = CryptContext(schemes=["argon2"], argon2__type="ID")
 class PinHasher:
     def __init__(self, pepper: bytes) -> None:
         self._pepper = pepper
-        # Verified on a miss so that "no such code" costs what a wrong PIN costs.
-        self._dummy_hash = _context.hash(self._peppered("0000"))
+        self._dummy_hash: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PinHasher:
@@ -37,6 +36,9 @@ class PinHasher:
 
     def verify(self, pin: str, pin_hash: str | None) -> bool:
         if pin_hash is None:
+            # Verify against a throwaway hash so that "no such code" costs what a wrong PIN costs.
+            if self._dummy_hash is None:
+                self._dummy_hash = _context.hash(self._peppered("0000"))
             _context.verify(self._peppered(pin), self._dummy_hash)
             return False
         return bool(_context.verify(self._peppered(pin), pin_hash))

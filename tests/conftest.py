@@ -1,0 +1,153 @@
+"""Shared fixtures: settings and a migrated database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use ``GIFTCARDS_TEST_POSTGRES_URL`` (default: the local server's ``test``
+database). Each run creates its own database there and drops it at the end. When the server is
+unreachable the PostgreSQL tests are skipped, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+
+from app import db
+from app.auth.tokens import issue_token
+from app.config import Settings
+from app.http import create_app
+from app.services import Services, build_services
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+def _key(seed: int) -> str:
+    return base64.b64encode(bytes([seed]) * 32).decode()
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "state_dir": tmp_path / "state",
+        "permissions_file": ROOT / "permissions.yaml",
+        "jwt_secret": JWT_SECRET,
+        "code_lookup_key": _key(1),
+        "code_encryption_keys": "t1:" + _key(2),
+        "pin_pepper": _key(3),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test (migrating costs more than copying)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    base = make_url(os.environ.get("GIFTCARDS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {base.render_as_string()} is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable ({type(exc).__name__})")
+    name = f"giftcards_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+TABLES = ("giftcard_transactions", "giftcard_codes", "giftcards")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "giftcards.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, services)) as test_client:
+        yield test_client
+
+
+# --- tokens and GraphQL calls ----------------------------------------------------------------
+
+
+@pytest.fixture
+def mint(settings: Settings, services: Services) -> Callable[..., str]:
+    """``mint(permissions=[...], roles=[...], sub=...)`` → a valid bearer token."""
+
+    def _mint(permissions: list[str] | tuple[str, ...] = (), roles: list[str] | tuple[str, ...] = (),
+              sub: str = "tester", ttl: int = 600) -> str:
+        return issue_token(settings, services.policy, sub, permissions=permissions, roles=roles,
+                           ttl_seconds=ttl)
+
+    return _mint
+
+
+def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None,
+        token: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
+                           headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
