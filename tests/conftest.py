@@ -151,3 +151,42 @@ def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None,
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+# --- seeding cards directly (codes of any type, revoked or expired codes) -------------------
+
+
+@pytest.fixture
+def seed(services: Services) -> Callable[..., int]:
+    """``seed({CodeType.PHYSICAL: "CODE", ...}, member_id=..., balance=..., pin=...)`` → card id.
+
+    ``revoked`` and ``expires`` take sets/dicts keyed by code type.
+    """
+    from datetime import UTC, datetime
+
+    from app.domain.codes import normalise
+    from app.models import GiftCard, GiftCardCode
+    from app.store import add_card
+
+    def _seed(codes: dict[Any, str], *, member_id: str | None = None, balance: int = 0,
+              currency: str = "USD", pin: str | None = None, revoked: set[Any] = frozenset(),
+              expires: dict[Any, Any] | None = None) -> int:
+        now = datetime.now(UTC)
+        card = GiftCard(member_id=member_id, currency=currency, state="ACTIVE" if balance else "PENDING",
+                        balance=balance, created_by="seed", created_at=now, updated_at=now)
+        rows = []
+        for code_type, value in codes.items():
+            sealed = services.vault.seal(normalise(value), code_type)
+            rows.append(GiftCardCode(
+                code_type=code_type.value, lookup_hash=sealed.lookup_hash,
+                ciphertext=sealed.ciphertext, key_id=sealed.key_id, last4=sealed.last4,
+                pin_hash=services.pins.hash(pin) if pin and code_type.value == "PHYSICAL" else None,
+                expires_on=(expires or {}).get(code_type),
+                revoked_at=now if code_type in revoked else None, created_at=now,
+            ))
+        with services.uow.begin() as session:
+            add_card(session, card, rows)
+        assert card.id is not None
+        return card.id
+
+    return _seed

@@ -1,0 +1,157 @@
+"""Reference server for the lookup benchmark: the same masked ``giftcard(code:)`` lookup, built lean.
+
+Plain ASGI, graphql-core over the checked-in ``schema.graphql`` with parsing and validation
+cached on the query text, and stdlib sqlite3 (one connection per worker process) on the same
+database. It finds rows with the same HMAC lookup key (from the same ``GIFTCARDS_*`` settings)
+and answers as the ``storefront`` role would: PHYSICAL and PERSONAL codes, PERSONAL masked,
+other types left out. It does not verify tokens.
+
+    python scripts/reference_server.py --port 8100 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
+
+from app.config import load_settings
+from app.domain.codes import CodeVault
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+USABLE = ("PHYSICAL", "PERSONAL")  # the storefront role's code types
+MASKED = frozenset({"PERSONAL"})  # shown as their last four characters to storefront
+NONCE_AND_TAG = 28  # AES-GCM ciphertext = 12-byte nonce + plaintext + 16-byte tag
+SHORTEST_PARTLY_MASKED = 12
+
+# The card that owns the matching live code, with all of its live codes.
+LOOKUP_SQL = f"""
+SELECT c.id, c.member_id, c.balance, k.id, k.code_type, k.ciphertext, k.key_id, k.last4,
+       k.expires_on
+FROM giftcard_codes m
+JOIN giftcards c ON c.id = m.giftcard_id
+LEFT JOIN giftcard_codes k ON k.giftcard_id = c.id AND k.revoked_at IS NULL
+WHERE m.lookup_hash = ? AND m.revoked_at IS NULL
+  AND m.code_type IN ({", ".join(f"'{name}'" for name in USABLE)})
+  AND (m.expires_on IS NULL OR m.expires_on >= date('now'))
+ORDER BY c.id, k.id
+"""
+
+
+def mask(last4: str, length: int) -> str:
+    if length < SHORTEST_PARTLY_MASKED:
+        return "*" * length
+    return "*" * (length - len(last4)) + last4
+
+
+class Lookup:
+    """Resolves ``giftcard(code:)`` on one sqlite3 connection."""
+
+    def __init__(self, database: str, vault: CodeVault) -> None:
+        self.connection = sqlite3.connect(database, isolation_level=None)
+        self.vault = vault
+
+    def giftcard(self, _info: Any, code: str | None = None, **_: Any) -> dict[str, Any]:
+        if code is None:
+            raise GraphQLError("giftcard: only lookups by code are served here")
+        normalised = code.replace(" ", "").replace("-", "").upper()
+        rows = self.connection.execute(LOOKUP_SQL, (self.vault.lookup_hash(normalised),)).fetchall()
+        cards: dict[int, dict[str, Any]] = {}
+        limited = False
+        for card_id, member_id, balance, code_id, code_type, ciphertext, key_id, last4, expires in rows:
+            card = cards.get(card_id)
+            if card is None:
+                whole, cents = divmod(balance, 100)  # the benchmark's cards are all USD
+                card = cards[card_id] = {"id": str(card_id), "memberId": member_id,
+                                         "balance": f"{whole}.{cents:02d}", "codes": []}
+            if code_id is None:
+                continue
+            if code_type not in USABLE:
+                limited = True
+                continue
+            masked = code_type in MASKED
+            if masked:
+                limited = True
+                shown = mask(last4, len(ciphertext) - NONCE_AND_TAG)
+            else:
+                shown = self.vault.open(ciphertext, key_id, code_type)
+            card["codes"].append({"id": str(code_id), "codeType": code_type, "code": shown,
+                                  "expiresOn": expires, "isMasked": masked})
+        return {"limitedByPermission": limited, "results": list(cards.values())}
+
+
+class ReferenceApp:
+    """POST /graphql with a JSON body; every other request gets 404."""
+
+    def __init__(self) -> None:
+        settings = load_settings(os.environ)
+        database = settings.database_url.removeprefix("sqlite:///")
+        self.schema: GraphQLSchema = build_schema((REPO / "schema.graphql").read_text())
+        self.root = {"giftcard": Lookup(database, CodeVault.from_settings(settings)).giftcard}
+        self.document = lru_cache(maxsize=512)(self._document)
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return None, [error]
+        return document, validate(self.schema, document)
+
+    def answer(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            payload = json.loads(body)
+            query, variables = payload["query"], payload.get("variables")
+        except (ValueError, KeyError, TypeError):
+            return 400, {"errors": [{"message": "expected a JSON body with a query"}]}
+        document, errors = self.document(query)
+        if document is None or errors:
+            return 200, {"errors": [error.formatted for error in errors]}
+        result = execute(self.schema, document, root_value=self.root, variable_values=variables)
+        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
+        if result.errors:  # type: ignore[union-attr]
+            out["errors"] = [error.formatted for error in result.errors]  # type: ignore[union-attr]
+        return 200, out
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if scope["method"] == "POST" and scope["path"] == "/graphql":
+            status, answer = self.answer(body)
+        else:
+            status, answer = 404, {"errors": [{"message": "not found"}]}
+        data = json.dumps(answer).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    uvicorn.run("reference_server:ReferenceApp", factory=True, app_dir=str(HERE), host=args.host,
+                port=args.port, workers=args.workers, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

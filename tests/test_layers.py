@@ -1,0 +1,58 @@
+"""The import arrows point one way: http/cli → graphql → domain → store/models → config/errors."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+APP = ROOT / "app"
+
+# What each layer must never import.
+FORBIDDEN = {
+    "app/domain": ("strawberry", "starlette", "uvicorn", "app.graphql", "app.http", "app.cli"),
+    "app/store.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.http", "app.cli"),
+    "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
+    "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
+    "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
+    "app/auth": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
+    "app/graphql": ("app.http", "app.cli", "sqlalchemy", "sqlmodel", "app.store", "app.db"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def _files(target: str) -> list[Path]:
+    path = ROOT / target
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+@pytest.mark.parametrize("target", sorted(FORBIDDEN))
+def test_layer_does_not_import_upwards(target):
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _files(target)
+        for name in _imports(path)
+        if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN[target])
+    ]
+    assert offenders == []
+
+
+def test_only_entry_points_read_the_environment():
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in APP.rglob("*.py")
+        if "load_settings(" in path.read_text() or "os.environ" in path.read_text()
+    ]
+    assert sorted(readers) == ["app/cli.py", "app/config.py", "app/http.py"]
