@@ -22,7 +22,7 @@
       query: params.get("query") || undefined,
       variables: params.get("variables") || undefined,
       defaultVariableEditorOpen: true,
-      defaultHeaders: '{\n  "Authorization": "Bearer PASTE-A-TOKEN"\n}',
+      defaultHeaders: "{}",
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: true,
     }),

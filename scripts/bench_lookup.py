@@ -1,0 +1,341 @@
+"""Lookup benchmark: masked ``giftcard(code:)`` lookups, our server against the reference server.
+
+Loads demo cards into a fresh SQLite file under ``bench-results/``, mints a storefront token,
+starts ``giftcards serve`` and ``scripts/reference_server.py`` (2 workers each) on loopback,
+checks that both give the same answers, then runs wrk against each in turn (ours, reference,
+ours, …) and prints median req/s, p50 and p99 and the ratio ours/reference. The results also go
+to ``results.json`` in the run's directory. Exits non-zero when a run saw non-2xx responses or
+socket errors. Run it through ``scripts/bench lookup [OPTIONS]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
+BIN = REPO / ".venv" / "bin"
+QUERY = (
+    "query Lookup($code: String!) { giftcard(code: $code) { limitedByPermission "
+    "results { id memberId balance codes { id codeType code expiresOn isMasked } } } }"
+)
+LOOKUP_TYPES = ("PHYSICAL", "PERSONAL")  # what the storefront role may find by
+LOAD_CODES = 20_000  # codes the load rotates over
+GATE_SAMPLES = 20
+TARGET_RATIO = 0.4
+START_TIMEOUT = 60.0
+_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Run:
+    server: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+def parse_seconds(text: str) -> int:
+    match = re.fullmatch(r"(\d+)(s|m)?", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 10s or 1m")
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench lookup", description=__doc__)
+    parser.add_argument("--duration", type=parse_seconds,
+                        default=parse_seconds(os.environ.get("BENCH_DURATION", "10s")),
+                        help="length of each measured run (default 10s, or $BENCH_DURATION)")
+    parser.add_argument("--warmup", type=parse_seconds, default=parse_seconds("3s"),
+                        help="unmeasured load on each server first (default 3s)")
+    parser.add_argument("--runs", type=int, default=3, choices=range(1, 10), metavar="N",
+                        help="measured runs per server (default 3)")
+    parser.add_argument("--cards", type=int, default=100_000, help="random cards to load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(command: list[str], env: dict[str, str], timeout: float, *, capture: bool = False) -> str:
+    try:
+        done = subprocess.run(command, env=env, timeout=timeout, check=True, text=True,
+                              stdout=subprocess.PIPE if capture else None)
+    except subprocess.CalledProcessError as exc:
+        raise BenchError(f"`{' '.join(command[:3])} …` failed with exit code {exc.returncode}") from None
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"`{' '.join(command[:3])} …` took longer than {timeout:.0f}s") from None
+    return done.stdout or ""
+
+
+def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
+    """Fresh database and demo cards; returns the server environment and the codes file."""
+    env = {
+        **os.environ,
+        "GIFTCARDS_DATABASE_URL": f"sqlite:///{work / 'giftcards.db'}",
+        "GIFTCARDS_STATE_DIR": str(work / "state"),
+        "GIFTCARDS_PERMISSIONS_FILE": str(REPO / "permissions.yaml"),
+    }
+    codes_file = work / "codes.tsv"
+    run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
+    run([str(BIN / "giftcards"), "demo-data", "--cards", str(cards), "--codes-file", str(codes_file)],
+        env, timeout=1800)
+    return env, codes_file
+
+
+def pick_codes(codes_file: Path, seed: int) -> list[tuple[str, str]]:
+    """(type, code) pairs the storefront may find by, shuffled, at most LOAD_CODES of them."""
+    pairs = []
+    with codes_file.open() as lines:
+        for line in lines:
+            code_type, _, code = line.rstrip("\n").partition("\t")
+            if code_type in LOOKUP_TYPES and code:
+                pairs.append((code_type, code))
+    random.Random(seed).shuffle(pairs)
+    if len(pairs) < GATE_SAMPLES:
+        raise BenchError(f"{codes_file} holds too few PHYSICAL/PERSONAL codes")
+    return pairs[:LOAD_CODES]
+
+
+def start(name: str, command: list[str], env: dict[str, str], log: Path) -> Server:
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return Server(name, port, process)
+
+
+def stop(server: Server) -> None:
+    """SIGTERM the server's own process group (supervisor and workers), then SIGKILL."""
+    if server.process.poll() is not None:
+        return
+    pgid = server.process.pid  # start_new_session made it the group leader
+    os.killpg(pgid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(pgid, signal.SIGKILL)
+        server.process.wait(timeout=5)
+
+
+def post(server: Server, body: dict[str, Any], token: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        server.url + "/graphql", data=json.dumps(body).encode(), method="POST",
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
+        return dict(json.load(response))
+
+
+def wait_ready(server: Server, token: str, health_path: str | None) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchError(f"{server.name} server exited with {server.process.returncode}; see its log")
+        try:
+            if health_path:
+                with urllib.request.urlopen(server.url + health_path, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            elif post(server, {"query": "{ __typename }"}, token).get("data"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise BenchError(f"{server.name} server did not answer within {START_TIMEOUT:.0f}s")
+
+
+def check_answers(servers: list[Server], samples: list[tuple[str, str]], token: str) -> None:
+    """Both servers find each sample card, mask alike and agree on every field."""
+    for code_type, code in samples:
+        answers = []
+        for server in servers:
+            reply = post(server, {"query": QUERY, "variables": {"code": code}}, token)
+            found = (reply.get("data") or {}).get("giftcard") or {}
+            results = found.get("results") or []
+            if reply.get("errors") or len(results) != 1 or not results[0].get("balance"):
+                raise BenchError(f"{server.name} server: a {code_type} lookup did not find exactly "
+                                 f"one card: {json.dumps(reply)[:300]}")
+            shown = {entry["codeType"]: entry for entry in results[0]["codes"]}
+            expected = code if code_type == "PHYSICAL" else "*" * (len(code) - 4) + code[-4:]
+            if shown.get(code_type, {}).get("code") != expected:
+                raise BenchError(f"{server.name} server: the {code_type} code is not shown as "
+                                 "expected (PHYSICAL in full, PERSONAL masked to its last four)")
+            answers.append(found)
+        if any(answer != answers[0] for answer in answers[1:]):
+            raise BenchError(f"the servers disagree on a {code_type} lookup:\n"
+                             + "\n".join(json.dumps(answer) for answer in answers))
+
+
+def wrk(server: Server, seconds: int, args: argparse.Namespace, codes: Path, token: str) -> Run:
+    command = [
+        "wrk", f"--threads={args.threads}", f"--connections={args.connections}",
+        f"--duration={seconds}s", "--timeout=10s", "--latency",
+        f"--script={SCRIPTS / 'wrk_lookup.lua'}", server.url + "/graphql", "--", str(codes), token,
+    ]
+    output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
+    return parse_wrk(server.name, output)
+
+
+def parse_wrk(name: str, output: str) -> Run:
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    total = re.search(r"^\s*(\d+) requests in", output, re.M)
+    latency = {pct: float(value) * _UNIT_MS[unit] for pct, value, unit in _LATENCY.findall(output)}
+    if not rate or not total or set(latency) != {"50", "99"}:
+        raise BenchError(f"cannot read wrk's output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return Run(
+        server=name, requests_per_second=float(rate.group(1)), p50_ms=latency["50"],
+        p99_ms=latency["99"], requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+    )
+
+
+def summarise(runs: list[Run], names: list[str]) -> dict[str, dict[str, float]]:
+    summary = {}
+    for name in names:
+        mine = [r for r in runs if r.server == name]
+        summary[name] = {
+            "requests_per_second": statistics.median(r.requests_per_second for r in mine),
+            "p50_ms": statistics.median(r.p50_ms for r in mine),
+            "p99_ms": statistics.median(r.p99_ms for r in mine),
+        }
+    return summary
+
+
+def print_table(runs: list[Run], summary: dict[str, dict[str, float]], ratio: float) -> None:
+    print(f"\n{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   runs (req/s)")
+    for name, row in summary.items():
+        each = ", ".join(f"{r.requests_per_second:.0f}" for r in runs if r.server == name)
+        print(f"{name:<10} {row['requests_per_second']:>8.0f} {row['p50_ms']:>8.2f} "
+              f"{row['p99_ms']:>8.2f}   {each}")
+    verdict = "meets" if ratio >= TARGET_RATIO else "is below"
+    print(f"ratio ours/reference (median req/s): {ratio:.2f} — {verdict} the target {TARGET_RATIO}")
+
+
+@contextmanager
+def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        started.append(start("ours", [str(BIN / "giftcards"), "serve", "--workers", str(workers)],
+                             env, work / "ours.log"))
+        started.append(start("reference", [str(BIN / "python"), str(SCRIPTS / "reference_server.py"),
+                                           "--workers", str(workers)], env, work / "reference.log"))
+        yield started
+    finally:
+        for server in started:
+            stop(server)
+
+
+def bench(args: argparse.Namespace) -> int:
+    work = REPO / "bench-results" / datetime.now().strftime("lookup-%Y%m%d-%H%M%S")
+    work.mkdir(parents=True)
+    print(f"bench lookup: working in {work.relative_to(REPO)}", file=sys.stderr)
+    env, codes_file = prepare(work, args.cards)
+    token = run([str(BIN / "giftcards"), "token", "--sub", "bench", "--role", "storefront",
+                 "--ttl", "2h"], env, timeout=60, capture=True).strip()
+    pairs = pick_codes(codes_file, seed=args.cards)
+    load_codes = work / "load-codes.txt"
+    load_codes.write_text("".join(code + "\n" for _, code in pairs))
+    samples = ([p for p in pairs if p[0] == "PHYSICAL"][: GATE_SAMPLES // 2]
+               + [p for p in pairs if p[0] == "PERSONAL"][: GATE_SAMPLES // 2])
+
+    runs: list[Run] = []
+    with servers_running(env, work, args.workers) as servers:
+        ours, reference = servers
+        wait_ready(ours, token, "/healthz")
+        wait_ready(reference, token, None)
+        print("bench lookup: servers "
+              + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
+              file=sys.stderr)
+        check_answers(servers, samples, token)
+        print(f"bench lookup: {len(samples)} sample lookups agree; warming up", file=sys.stderr)
+        for server in servers:
+            wrk(server, args.warmup, args, load_codes, token)
+        for index in range(args.runs):
+            for server in servers:
+                result = wrk(server, args.duration, args, load_codes, token)
+                print(f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
+                      f"{result.requests_per_second:.0f} req/s", file=sys.stderr)
+                runs.append(result)
+
+    summary = summarise(runs, ["ours", "reference"])
+    ratio = summary["ours"]["requests_per_second"] / summary["reference"]["requests_per_second"]
+    failed = [r for r in runs if r.non_2xx or r.socket_errors]
+    (work / "results.json").write_text(json.dumps({
+        "started": work.name, "cards": args.cards, "duration_s": args.duration,
+        "warmup_s": args.warmup, "connections": args.connections, "threads": args.threads,
+        "workers": args.workers, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+        "python": platform.python_version(), "runs": [asdict(r) for r in runs],
+        "summary": summary, "ratio": ratio, "target_ratio": TARGET_RATIO,
+    }, indent=2) + "\n")
+    print_table(runs, summary, ratio)
+    print(f"results: {(work / 'results.json').relative_to(REPO)}")
+    if failed:
+        print(f"bench lookup: {len(failed)} run(s) had non-2xx responses or socket errors",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so servers are stopped
+    try:
+        return bench(args)
+    except BenchError as exc:
+        print(f"bench lookup: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench lookup: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
