@@ -24,13 +24,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import process_result
 
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings
 from app.db import check_schema
 from app.errors import ErrorCode, InvalidTokenError
 from app.graphql.context import Context
-from app.graphql.schema import build_schema
+from app.graphql.schema import add_document_error_codes, build_schema
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
@@ -61,6 +62,9 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.state
         return Context(self.services, state.principal, state.request_id)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        return add_document_error_codes(process_result(result))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

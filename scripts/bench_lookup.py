@@ -211,11 +211,11 @@ def check_answers(servers: list[Server], samples: list[tuple[str, str]], token: 
                              + "\n".join(json.dumps(answer) for answer in answers))
 
 
-def wrk(server: Server, seconds: int, args: argparse.Namespace, codes: Path, token: str) -> Run:
+def wrk(server: Server, seconds: int, args: argparse.Namespace, bodies: Path, token: str) -> Run:
     command = [
         "wrk", f"--threads={args.threads}", f"--connections={args.connections}",
         f"--duration={seconds}s", "--timeout=10s", "--latency",
-        f"--script={SCRIPTS / 'wrk_lookup.lua'}", server.url + "/graphql", "--", str(codes), token,
+        f"--script={SCRIPTS / 'wrk_lookup.lua'}", server.url + "/graphql", "--", str(bodies), token,
     ]
     output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
     return parse_wrk(server.name, output)
@@ -281,8 +281,9 @@ def bench(args: argparse.Namespace) -> int:
     token = run([str(BIN / "giftcards"), "token", "--sub", "bench", "--role", "storefront",
                  "--ttl", "2h"], env, timeout=60, capture=True).strip()
     pairs = pick_codes(codes_file, seed=args.cards)
-    load_codes = work / "load-codes.txt"
-    load_codes.write_text("".join(code + "\n" for _, code in pairs))
+    bodies = work / "load-bodies.jsonl"
+    bodies.write_text("".join(json.dumps({"query": QUERY, "variables": {"code": code}}) + "\n"
+                              for _, code in pairs))
     samples = ([p for p in pairs if p[0] == "PHYSICAL"][: GATE_SAMPLES // 2]
                + [p for p in pairs if p[0] == "PERSONAL"][: GATE_SAMPLES // 2])
 
@@ -297,10 +298,10 @@ def bench(args: argparse.Namespace) -> int:
         check_answers(servers, samples, token)
         print(f"bench lookup: {len(samples)} sample lookups agree; warming up", file=sys.stderr)
         for server in servers:
-            wrk(server, args.warmup, args, load_codes, token)
+            wrk(server, args.warmup, args, bodies, token)
         for index in range(args.runs):
             for server in servers:
-                result = wrk(server, args.duration, args, load_codes, token)
+                result = wrk(server, args.duration, args, bodies, token)
                 print(f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
                       f"{result.requests_per_second:.0f} req/s", file=sys.stderr)
                 runs.append(result)

@@ -1,10 +1,7 @@
--- wrk script for the lookup benchmark: POST /graphql, one giftcard(code:) lookup per request.
--- The document is fixed and the code travels as a variable, so servers hit their parse and
--- validation caches. Codes rotate over a file of one code per line.
---   wrk ... -s scripts/wrk_lookup.lua http://127.0.0.1:PORT -- CODES_FILE TOKEN
-
-local query = "query Lookup($code: String!) { giftcard(code: $code) { limitedByPermission "
-  .. "results { id memberId balance codes { id codeType code expiresOn isMasked } } } }"
+-- wrk script for the lookup benchmark: POST /graphql with a bearer token, rotating over
+-- prepared JSON bodies, one per line (a fixed lookup document with the code as a variable, so
+-- servers hit their parse and validation caches).
+--   wrk ... -s scripts/wrk_lookup.lua http://127.0.0.1:PORT/graphql -- BODIES_FILE TOKEN
 
 local requests = {}
 local next_index = 1
@@ -16,18 +13,17 @@ function setup(thread)
 end
 
 function init(args)
-  local codes_file, token = args[1], args[2]
+  local bodies_file, token = args[1], args[2]
   local headers = {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
   }
-  for code in io.lines(codes_file) do
-    if code ~= "" then
-      local body = '{"query": "' .. query .. '", "variables": {"code": "' .. code .. '"}}'
-      requests[#requests + 1] = wrk.format("POST", "/graphql", headers, body)
+  for body in io.lines(bodies_file) do
+    if body ~= "" then
+      requests[#requests + 1] = wrk.format("POST", nil, headers, body)
     end
   end
-  assert(#requests > 0, "no codes in " .. codes_file)
+  assert(#requests > 0, "no request bodies in " .. bodies_file)
   -- Threads start at different places in the list.
   next_index = ((thread_number or 1) - 1) * 4999 % #requests + 1
 end

@@ -2,13 +2,15 @@
 
 Parsing and validation are cached (clients that send variables hit the caches). Errors raised on
 purpose (:class:`~app.errors.GiftCardError`) go out with their ``extensions.code``; GraphQL syntax
-and validation errors get a code of their own; anything else is logged and masked as ``INTERNAL``.
+and validation errors get a code of their own (added by the HTTP view when it formats the result);
+anything else is logged and masked as ``INTERNAL``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 
 import strawberry
@@ -51,23 +53,17 @@ class _MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
-class _DocumentErrorCodes(SchemaExtension):
-    """Give syntax and validation errors an ``extensions.code`` too."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if not errors:
-            return
-        for error in errors:
-            if error.original_error is None and not error.extensions:
-                code = (
-                    ErrorCode.GRAPHQL_PARSE_FAILED
-                    if error.message.startswith("Syntax Error")
-                    else ErrorCode.GRAPHQL_VALIDATION_FAILED
-                )
-                error.extensions = {"code": code.value}
+def add_document_error_codes(payload: dict[str, Any]) -> dict[str, Any]:
+    """Give syntax and validation errors (the only ones without a code) an ``extensions.code``."""
+    for error in payload.get("errors") or ():
+        if "extensions" not in error:
+            code = (
+                ErrorCode.GRAPHQL_PARSE_FAILED
+                if error.get("message", "").startswith("Syntax Error")
+                else ErrorCode.GRAPHQL_VALIDATION_FAILED
+            )
+            error["extensions"] = {"code": code.value}
+    return payload
 
 
 class GiftCardSchema(strawberry.Schema):
@@ -85,7 +81,6 @@ def build_schema(*, introspection: bool = True) -> GiftCardSchema:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         _MaskUnexpectedErrors,
-        _DocumentErrorCodes,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -1,0 +1,117 @@
+"""The HTTP surface: health, readiness, GET/POST rules, body cap, error codes, the IDE page."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from app.http import create_app
+from app.services import build_services
+from tests.conftest import error_codes, gql, make_settings
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "database": "ok"}
+
+
+def test_readyz_reports_an_unreachable_database(tmp_path):
+    settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path)
+    services = build_services(settings)
+    client = TestClient(create_app(settings, services))  # no lifespan: the schema check would fail
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}
+    assert "nobody" not in response.text
+
+
+def test_queries_work_over_get(client, mint, seed):
+    from app.enums import CodeType
+
+    seed({CodeType.PHYSICAL: "GETCODE00001"}, balance=100)
+    response = client.get(
+        "/graphql",
+        params={"query": "query($c: String!) { giftcard(code: $c) { results { balance } } }",
+                "variables": '{"c": "GETCODE00001"}'},
+        headers={"Authorization": f"Bearer {mint(roles=['storefront'])}", "Accept": "application/json"},
+    )
+    assert response.json() == {"data": {"giftcard": {"results": [{"balance": "1.00"}]}}}
+
+
+def test_mutations_are_refused_over_get(client, mint):
+    response = client.get(
+        "/graphql",
+        params={"query": 'mutation { giftcardAdd(giftcard: {physicalCode: "GETMUT0001"}) { id } }'},
+        headers={"Authorization": f"Bearer {mint(roles=['admin'])}", "Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "not allowed" in response.text
+
+
+def test_request_id_is_echoed_or_made(client):
+    given = client.post("/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = client.post("/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "bad id!"})
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_oversized_bodies_are_refused(client):
+    response = client.post("/graphql", content=b'{"query": "' + b" " * 70_000 + b'{ __typename }"}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_batched_requests_are_refused(client):
+    response = client.post("/graphql", json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}])
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("{ giftcard(", "GRAPHQL_PARSE_FAILED"), ("{ nosuchfield }", "GRAPHQL_VALIDATION_FAILED")],
+)
+def test_document_errors_carry_a_code(client, query, code):
+    response = client.post("/graphql", json={"query": query})
+    assert error_codes(response.json()) == [code]
+
+
+def test_unexpected_errors_are_masked(client, mint, monkeypatch, caplog):
+    # given a store that fails with an internal error carrying internal details
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("SELECT secret FROM giftcard_codes -- key=abc")
+
+    from app.store import CardStore
+
+    monkeypatch.setattr(CardStore, "find_by_id", broken)
+    # when a trusted caller looks a card up
+    body = gql(client, '{ giftcard(id: "1") { results { id } } }', token=mint(roles=["admin"]))
+    # then the client sees a generic INTERNAL error, and the log has the details
+    assert body["errors"][0]["message"] == "Internal error."
+    assert error_codes(body) == ["INTERNAL"]
+    assert "SELECT" not in str(body) and "secret" not in str(body)
+    assert "SELECT secret" in caplog.text
+
+
+def test_graphiql_page_in_development(client):
+    page = client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "https://" not in page.text  # nothing from a CDN
+    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js",
+                  "react-dom.production.min.js"):
+        assert client.get(f"/graphiql/static/{asset}").status_code == 200
+    assert client.get("/graphiql/start.js").status_code == 200
+    assert client.get("/graphiql/static/../../etc/passwd").status_code == 404
+
+
+def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
+    settings = make_settings(database_url, tmp_path, env="production")
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/graphql", headers={"Accept": "text/html"})
+        assert "graphiql" not in page.text.lower()
+        assert client.get("/graphiql/static/graphiql.min.js").status_code == 404
+        body = client.post("/graphql", json={"query": "{ __schema { types { name } } }"}).json()
+        assert "errors" in body and body.get("data") is None
+        assert client.post("/graphql", json={"query": "{ __typename }"}).json() == {
+            "data": {"__typename": "Query"}}
