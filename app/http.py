@@ -216,9 +216,24 @@ def _asset(name: str) -> bytes:
     return (package / "static" / "graphene_django_graphiql_static" / name).read_bytes()
 
 
+class _DropQueryStrings(logging.Filter):
+    """Access-log lines keep the path only: a GET query string can hold a gift card code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
+
+
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     environ: Mapping[str, str] = os.environ
     settings = load_settings(environ)
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings)
     return create_app(settings, freeze_gc=True)

@@ -1,0 +1,48 @@
+"""Alembic migrations: upgrade from empty, refuse to serve an outdated schema, say what to run."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, inspect
+from starlette.testclient import TestClient
+
+from app import cli, db
+from app.errors import ConfigurationError
+from app.http import create_app
+from tests.conftest import make_settings
+
+
+def test_upgrade_creates_every_table_and_reaches_head(database_url):
+    engine = create_engine(database_url)
+    assert db.current_revision(engine) == db.head_revision()
+    tables = set(inspect(engine).get_table_names())
+    assert {"giftcards", "giftcard_codes", "giftcard_transactions", "alembic_version"} <= tables
+    engine.dispose()
+
+
+def test_server_refuses_an_empty_database(tmp_path):
+    settings = make_settings(f"sqlite:///{tmp_path}/empty.db", tmp_path)
+    with pytest.raises(ConfigurationError, match="run `giftcards db upgrade`"):
+        with TestClient(create_app(settings)):
+            pass
+
+
+def test_serve_command_says_which_command_to_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GIFTCARDS_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    monkeypatch.setenv("GIFTCARDS_STATE_DIR", str(tmp_path / "state"))
+    assert cli.main(["serve", "--port", "1"]) == 2
+    assert "giftcards db upgrade" in capsys.readouterr().err
+
+
+def test_db_commands_upgrade_then_report_current(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GIFTCARDS_DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    monkeypatch.setenv("GIFTCARDS_STATE_DIR", str(tmp_path / "state"))
+    assert cli.main(["db", "current"]) == 1
+    assert cli.main(["db", "upgrade"]) == 0
+    assert cli.main(["db", "current"]) == 0
+    assert f"current: {db.head_revision()}" in capsys.readouterr().out
+
+
+def test_unsupported_database_url(tmp_path):
+    with pytest.raises(ConfigurationError, match="unsupported database"):
+        db.create_db_engine(make_settings("mysql://x@127.0.0.1/db", tmp_path))
