@@ -61,7 +61,7 @@ class TokenVerifier:
             return ANONYMOUS
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidTokenError("not a bearer token")
+            raise InvalidTokenError(INVALID_TOKEN_MESSAGE)
         return self.verify(token.strip())
 
     def verify(self, token: str) -> Principal:
