@@ -59,12 +59,12 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
         )
         self.services = services
 
-    async def get_context(self, request: Any, response: Any) -> Context:
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         state = request.state
         return Context(self.services, state.principal, state.request_id)
 
     async def process_result(self, request: Any, result: Any) -> Any:
-        return add_document_error_codes(process_result(result))
+        return add_document_error_codes(dict(process_result(result)))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -57,8 +57,8 @@ class GiftCardCode(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    giftcard_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
+    giftcard_id: int | None = Field(  # set when the card is flushed
+        default=None, sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
     )
     code_type: str = Field(sa_column=Column(String(16), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))

@@ -196,7 +196,7 @@ def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> Gif
     try:
         session.flush()
         for code in codes:
-            code.giftcard_id = card.id  # type: ignore[assignment]
+            code.giftcard_id = card.id
             session.add(code)
         session.flush()
     except IntegrityError:

@@ -69,7 +69,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with admin.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+    except Exception as exc:
         admin.dispose()
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {base.render_as_string()} is unreachable: {exc}")

@@ -22,9 +22,9 @@ def test_upgrade_creates_every_table_and_reaches_head(database_url):
 
 def test_server_refuses_an_empty_database(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path}/empty.db", tmp_path)
-    with pytest.raises(ConfigurationError, match="run `giftcards db upgrade`"):
-        with TestClient(create_app(settings)):
-            pass
+    app = create_app(settings)
+    with pytest.raises(ConfigurationError, match="run `giftcards db upgrade`"), TestClient(app):
+        pass
 
 
 def test_serve_command_says_which_command_to_run(tmp_path, monkeypatch, capsys):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import strawberry
 
 from app.domain.lookup import find_cards
+from app.enums import CodeType
 from app.graphql.context import Context
-from app.graphql.types import CodeType, GiftCardSearchResult, search_result_type
+from app.graphql.types import GiftCardSearchResult, search_result_type
 
 
 @strawberry.type
@@ -23,7 +24,7 @@ class Query:
         info: strawberry.Info[Context],
         code: str | None = None,
         code_type: CodeType | None = None,
-        id: strawberry.ID | None = None,  # noqa: A002 - the argument name is part of the API
+        id: strawberry.ID | None = None,
         member_id: str | None = None,
     ) -> GiftCardSearchResult:
         # Sync on purpose: a lookup is one indexed query on a pooled connection.

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (

@@ -8,11 +8,11 @@ import strawberry
 
 from app.domain.money import format_amount
 from app.domain.views import CardView, SearchResult
-from app.enums import CardState as _CardState
-from app.enums import CodeType as _CodeType
+from app.enums import CardState, CodeType
 
-CodeType = strawberry.enum(_CodeType, description="The kinds of code a card can be reached by.")
-CardState = strawberry.enum(_CardState, description="Lifecycle state of a card.")
+# Registered with Strawberry here, so the domain's enums stay free of GraphQL.
+strawberry.enum(CodeType, description="The kinds of code a card can be reached by.")
+strawberry.enum(CardState, description="Lifecycle state of a card.")
 
 
 @strawberry.type(description="One code of a card, as the caller may see it.")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from app import models  # noqa: F401  (registers the tables on the metadata)
-from sqlmodel import SQLModel
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

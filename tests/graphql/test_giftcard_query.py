@@ -243,7 +243,8 @@ def test_code_under_two_usable_types_needs_code_type(client, mint, seed):
         assert _only_result(body)["id"] == str(card_id)
     # ... and a caller that may use only one of the types never sees the other
     only_physical = mint(permissions=["FindGiftCardByCode", USE[CodeType.PHYSICAL]])
-    assert _only_result(gql(client, BY_CODE, {"code": "TWIN00000001"}, token=only_physical))["id"] == str(physical)
+    found = _only_result(gql(client, BY_CODE, {"code": "TWIN00000001"}, token=only_physical))
+    assert found["id"] == str(physical)
 
 
 @pytest.mark.parametrize(

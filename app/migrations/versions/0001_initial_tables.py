@@ -1,7 +1,7 @@
 """initial tables
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-22
 """
 
@@ -72,7 +72,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('giftcard_transactions', schema=None) as batch_op:
-        batch_op.create_index('ix_giftcard_transactions_giftcard_id', ['giftcard_id', 'id'], unique=False)
+        batch_op.create_index(
+            'ix_giftcard_transactions_giftcard_id', ['giftcard_id', 'id'], unique=False
+        )
 
 
 
