@@ -8,6 +8,7 @@ Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import re
@@ -65,6 +66,13 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
 
     async def process_result(self, request: Any, result: Any) -> Any:
         return add_document_error_codes(dict(process_result(result)))
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, dict | list):
+            # Strawberry expects an object (or a batch); anything else would crash it into a 500.
+            raise json.JSONDecodeError("a GraphQL request body is a JSON object", str(data), 0)
+        return decoded
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

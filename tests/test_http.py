@@ -115,3 +115,16 @@ def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
         assert "errors" in body and body.get("data") is None
         assert client.post("/graphql", json={"query": "{ __typename }"}).json() == {
             "data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'"text"', b'{"query": 5}', b"{}"])
+def test_malformed_bodies_get_a_client_error(client, body):
+    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("body", [b"null", b"5", b"true"])
+def test_json_that_is_not_an_object_is_a_client_error(client, body):
+    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
