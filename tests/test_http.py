@@ -68,12 +68,21 @@ def test_batched_requests_are_refused(client):
 
 
 @pytest.mark.parametrize(
-    ("query", "code"),
-    [("{ giftcard(", "GRAPHQL_PARSE_FAILED"), ("{ nosuchfield }", "GRAPHQL_VALIDATION_FAILED")],
+    ("payload", "code"),
+    [
+        ({"query": "{ giftcard("}, "GRAPHQL_PARSE_FAILED"),
+        ({"query": "{ nosuchfield }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": "{ a: __typename } { b: __typename }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": "query($c: String!) { giftcard(code: $c) { limitedByPermission } }",
+          "variables": {"c": 5}}, "BAD_USER_INPUT"),
+        ({"query": "query($c: String!) { giftcard(code: $c) { limitedByPermission } }"}, "BAD_USER_INPUT"),
+    ],
+    ids=["syntax", "unknown-field", "two-anonymous-operations", "variable-of-wrong-type", "variable-missing"],
 )
-def test_document_errors_carry_a_code(client, query, code):
-    response = client.post("/graphql", json={"query": query})
-    assert error_codes(response.json()) == [code]
+def test_request_errors_carry_a_code_and_their_message(client, payload, code):
+    body = client.post("/graphql", json=payload).json()
+    assert set(error_codes(body)) == {code}
+    assert body["errors"][0]["message"] != "Internal error."
 
 
 def test_unexpected_errors_are_masked(client, mint, monkeypatch, caplog):

@@ -38,8 +38,10 @@ def _is_ours(error: GraphQLError) -> bool:
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    # Syntax and validation errors have no original error; they describe the document only.
-    return error.original_error is not None and not _is_ours(error)
+    # Syntax, validation and variable-coercion errors describe the request, not the server:
+    # they have no original error, or a GraphQLError as one.
+    original = error.original_error
+    return original is not None and not isinstance(original, GiftCardError | GraphQLError)
 
 
 class _MaskUnexpectedErrors(MaskErrors):
@@ -53,14 +55,16 @@ class _MaskUnexpectedErrors(MaskErrors):
 
 
 def add_document_error_codes(payload: dict[str, Any]) -> dict[str, Any]:
-    """Give syntax and validation errors (the only ones without a code) an ``extensions.code``."""
+    """Give syntax, validation and variable errors (the only ones without a code) a code too."""
     for error in payload.get("errors") or ():
         if "extensions" not in error:
-            code = (
-                ErrorCode.GRAPHQL_PARSE_FAILED
-                if error.get("message", "").startswith("Syntax Error")
-                else ErrorCode.GRAPHQL_VALIDATION_FAILED
-            )
+            message = error.get("message", "")
+            if message.startswith("Syntax Error"):
+                code = ErrorCode.GRAPHQL_PARSE_FAILED
+            elif message.startswith("Variable "):
+                code = ErrorCode.BAD_USER_INPUT
+            else:
+                code = ErrorCode.GRAPHQL_VALIDATION_FAILED
             error["extensions"] = {"code": code.value}
     return payload
 
