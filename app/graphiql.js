@@ -5,7 +5,7 @@
   var exampleQuery = [
     "# Look a card up by a code a customer typed. Mint a token with",
     "#   giftcards token --sub me --role storefront",
-    "# and put it in the Headers tab below.",
+    "# and put {\"Authorization\": \"Bearer <token>\"} in the Headers tab below.",
     "query Lookup($code: String!) {",
     "  giftcard(code: $code) {",
     "    limitedByPermission",
