@@ -20,7 +20,7 @@
       fetcher: GraphiQL.createFetcher({ url: window.location.pathname }),
       defaultQuery: exampleQuery,
       query: params.get("query") || undefined,
-      variables: params.get("variables") || undefined,
+      variables: params.get("variables") || '{\n  "code": "G59220000045"\n}',
       defaultVariableEditorOpen: true,
       defaultHeaders: "{}",
       isHeadersEditorEnabled: true,
