@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
+from anyio.to_thread import run_sync
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -123,7 +124,13 @@ class GraphQLEndpoint:
             receive = _replay(body)
 
         try:
-            principal = self.services.tokens.principal_from_header(request.headers.get("authorization"))
+            authorization = request.headers.get("authorization")
+            tokens = self.services.tokens
+            principal = (
+                await run_sync(tokens.principal_from_header, authorization)
+                if tokens.fetches_keys
+                else tokens.principal_from_header(authorization)
+            )
         except InvalidTokenError:
             response = JSONResponse(
                 _error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),

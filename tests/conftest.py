@@ -169,7 +169,7 @@ def seed(services: Services) -> Callable[..., int]:
     from app.store import add_card
 
     def _seed(codes: dict[Any, str], *, member_id: str | None = None, balance: int = 0,
-              currency: str = "USD", pin: str | None = None, revoked: set[Any] = frozenset(),
+              currency: str = "USD", pin: str | None = None, revoked: set[Any] | frozenset[Any] = frozenset(),
               expires: dict[Any, Any] | None = None) -> int:
         now = datetime.now(UTC)
         card = GiftCard(member_id=member_id, currency=currency, state="ACTIVE" if balance else "PENDING",

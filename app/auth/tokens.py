@@ -47,13 +47,20 @@ class TokenVerifier:
                     f" ({exc.strerror})"
                 ) from None
         elif settings.jwt_jwks_url is not None:
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+            # The key set is cached for five minutes; single keys are not cached on their own, so
+            # a key the identity provider withdraws stops verifying at the next refresh.
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=300, timeout=5)
         else:
             raise ConfigurationError(
                 "public-key algorithms need GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL"
             )
         # Verified tokens, until they expire: the same front-end token arrives on every request.
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    @property
+    def fetches_keys(self) -> bool:
+        """True when verifying may fetch a key set over the network (call it off the event loop)."""
+        return self._jwks is not None
 
     def principal_from_header(self, authorization: str | None) -> Principal:
         """``Authorization`` header → principal; no header is the anonymous principal."""
@@ -66,8 +73,8 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
-        now = time.time()
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > time.time():
+            self._cache.move_to_end(token)
             return cached[0]
         try:
             key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
@@ -81,10 +88,11 @@ class TokenVerifier:
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
             principal = self._principal(claims)
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            expires = float(claims["exp"])
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
             log.debug("token refused: %s", type(exc).__name__)
             raise InvalidTokenError(INVALID_TOKEN_MESSAGE) from None
-        self._cache[token] = (principal, float(claims["exp"]))
+        self._cache[token] = (principal, expires)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return principal
