@@ -3,14 +3,16 @@
 Loads demo cards into a fresh SQLite file under ``bench-results/``, mints a storefront token,
 starts ``giftcards serve`` and ``scripts/reference_server.py`` (2 workers each) on loopback,
 checks that both give the same answers, then runs wrk against each in turn (ours, reference,
-ours, …) and prints median req/s, p50 and p99 and the ratio ours/reference. The results also go
-to ``results.json`` in the run's directory. Exits non-zero when a run saw non-2xx responses or
-socket errors. Run it through ``scripts/bench lookup [OPTIONS]``.
+ours, …) and prints median req/s, p50, p99 and server CPU time per request, and the ratio
+ours/reference. A single-connection probe first tells whether responses wait for delayed ACKs.
+The results also go to ``results.json`` in the run's directory. Exits non-zero when a run saw
+non-2xx responses or socket errors. Run it through ``scripts/bench lookup [OPTIONS]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -42,8 +44,11 @@ LOAD_CODES = 20_000  # codes the load rotates over
 GATE_SAMPLES = 20
 TARGET_RATIO = 0.4
 START_TIMEOUT = 60.0
+KEEPALIVE_PROBES = 5
+NAGLE_MS = 30.0  # a delayed ACK costs ~40 ms on Linux; an unloaded lookup takes a few ms
 _LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
 
 
 class BenchError(Exception):
@@ -70,6 +75,7 @@ class Run:
     requests: int
     non_2xx: int
     socket_errors: int
+    cpu_ms_per_request: float | None = None  # server processes' CPU time over requests served
 
 
 def parse_seconds(text: str) -> int:
@@ -102,13 +108,14 @@ def free_port() -> int:
 
 
 def run(command: list[str], env: dict[str, str], timeout: float, *, capture: bool = False) -> str:
+    shown = " ".join(command[:3])
     try:
         done = subprocess.run(command, env=env, timeout=timeout, check=True, text=True,
                               stdout=subprocess.PIPE if capture else None)
     except subprocess.CalledProcessError as exc:
-        raise BenchError(f"`{' '.join(command[:3])} …` failed with exit code {exc.returncode}") from None
+        raise BenchError(f"`{shown} …` failed with exit code {exc.returncode}") from None
     except subprocess.TimeoutExpired:
-        raise BenchError(f"`{' '.join(command[:3])} …` took longer than {timeout:.0f}s") from None
+        raise BenchError(f"`{shown} …` took longer than {timeout:.0f}s") from None
     return done.stdout or ""
 
 
@@ -122,8 +129,8 @@ def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
     }
     codes_file = work / "codes.tsv"
     run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
-    run([str(BIN / "giftcards"), "demo-data", "--cards", str(cards), "--codes-file", str(codes_file)],
-        env, timeout=1800)
+    run([str(BIN / "giftcards"), "demo-data", "--cards", str(cards),
+         "--codes-file", str(codes_file)], env, timeout=1800)
     return env, codes_file
 
 
@@ -167,7 +174,7 @@ def post(server: Server, body: dict[str, Any], token: str) -> dict[str, Any]:
         server.url + "/graphql", data=json.dumps(body).encode(), method="POST",
         headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
+    with _LOOPBACK.open(request, timeout=10) as response:
         return dict(json.load(response))
 
 
@@ -175,10 +182,11 @@ def wait_ready(server: Server, token: str, health_path: str | None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise BenchError(f"{server.name} server exited with {server.process.returncode}; see its log")
+            raise BenchError(f"{server.name} server exited with code "
+                             f"{server.process.returncode}; see its log")
         try:
             if health_path:
-                with urllib.request.urlopen(server.url + health_path, timeout=2) as response:
+                with _LOOPBACK.open(server.url + health_path, timeout=2) as response:
                     if response.status == 200:
                         return
             elif post(server, {"query": "{ __typename }"}, token).get("data"):
@@ -211,14 +219,55 @@ def check_answers(servers: list[Server], samples: list[tuple[str, str]], token: 
                              + "\n".join(json.dumps(answer) for answer in answers))
 
 
+def keepalive_ms(server: Server, body: dict[str, Any], token: str) -> float:
+    """Median time of one request on a warm keep-alive connection, unloaded.
+
+    Around 40 ms means the server's responses wait for the client's delayed ACK: Nagle is on
+    (TCP_NODELAY unset), as with uvicorn's own listener for ``--workers N``.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    times = []
+    try:
+        for _ in range(KEEPALIVE_PROBES + 1):
+            started = time.perf_counter()
+            connection.request("POST", "/graphql", json.dumps(body), headers)
+            connection.getresponse().read()
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        connection.close()
+    return statistics.median(times[1:])
+
+
+def cpu_seconds(group: int) -> float | None:
+    """CPU time (user + system) of every live process in a process group; None without /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process has gone
+            continue
+        if int(fields[2]) == group:  # pgrp, utime and stime are fields 5, 14 and 15
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(server: Server, seconds: int, args: argparse.Namespace, bodies: Path, token: str) -> Run:
+    cpu_before = cpu_seconds(server.process.pid)
     command = [
         "wrk", f"--threads={args.threads}", f"--connections={args.connections}",
         f"--duration={seconds}s", "--timeout=10s", "--latency",
         f"--script={SCRIPTS / 'wrk_lookup.lua'}", server.url + "/graphql", "--", str(bodies), token,
     ]
     output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
-    return parse_wrk(server.name, output)
+    cpu_after = cpu_seconds(server.process.pid)
+    result = parse_wrk(server.name, output)
+    if cpu_before is not None and cpu_after is not None and result.requests:
+        result.cpu_ms_per_request = (cpu_after - cpu_before) * 1000 / result.requests
+    return result
 
 
 def parse_wrk(name: str, output: str) -> Run:
@@ -228,7 +277,8 @@ def parse_wrk(name: str, output: str) -> Run:
     if not rate or not total or set(latency) != {"50", "99"}:
         raise BenchError(f"cannot read wrk's output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                        output)
     return Run(
         server=name, requests_per_second=float(rate.group(1)), p50_ms=latency["50"],
         p99_ms=latency["99"], requests=int(total.group(1)),
@@ -245,28 +295,35 @@ def summarise(runs: list[Run], names: list[str]) -> dict[str, dict[str, float]]:
             "requests_per_second": statistics.median(r.requests_per_second for r in mine),
             "p50_ms": statistics.median(r.p50_ms for r in mine),
             "p99_ms": statistics.median(r.p99_ms for r in mine),
+            "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request or 0.0 for r in mine),
         }
     return summary
 
 
-def print_table(runs: list[Run], summary: dict[str, dict[str, float]], ratio: float) -> None:
-    print(f"\n{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   runs (req/s)")
+def print_table(
+    runs: list[Run], summary: dict[str, dict[str, float]], ratio: float, cpu_ratio: float | None
+) -> None:
+    print(f"\n{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}"
+          "   runs (req/s)")
     for name, row in summary.items():
         each = ", ".join(f"{r.requests_per_second:.0f}" for r in runs if r.server == name)
         print(f"{name:<10} {row['requests_per_second']:>8.0f} {row['p50_ms']:>8.2f} "
-              f"{row['p99_ms']:>8.2f}   {each}")
+              f"{row['p99_ms']:>8.2f} {row['cpu_ms_per_request']:>11.3f}   {each}")
     verdict = "meets" if ratio >= TARGET_RATIO else "is below"
-    print(f"ratio ours/reference (median req/s): {ratio:.2f} — {verdict} the target {TARGET_RATIO}")
+    print(f"ratio ours/reference (median req/s): {ratio:.3f} — {verdict} the target {TARGET_RATIO}")
+    if cpu_ratio is not None:
+        print(f"CPU per request, reference/ours: {cpu_ratio:.3f} (less sensitive to a busy machine)")
 
 
 @contextmanager
 def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[list[Server]]:
     started: list[Server] = []
     try:
-        started.append(start("ours", [str(BIN / "giftcards"), "serve", "--workers", str(workers)],
-                             env, work / "ours.log"))
-        started.append(start("reference", [str(BIN / "python"), str(SCRIPTS / "reference_server.py"),
-                                           "--workers", str(workers)], env, work / "reference.log"))
+        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers)]
+        reference = [str(BIN / "python"), str(SCRIPTS / "reference_server.py"),
+                     "--workers", str(workers)]
+        started.append(start("ours", ours, env, work / "ours.log"))
+        started.append(start("reference", reference, env, work / "reference.log"))
         yield started
     finally:
         for server in started:
@@ -296,7 +353,15 @@ def bench(args: argparse.Namespace) -> int:
               + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
               file=sys.stderr)
         check_answers(servers, samples, token)
-        print(f"bench lookup: {len(samples)} sample lookups agree; warming up", file=sys.stderr)
+        print(f"bench lookup: {len(samples)} sample lookups agree", file=sys.stderr)
+        probe = {"query": QUERY, "variables": {"code": samples[0][1]}}
+        keepalive = {server.name: keepalive_ms(server, probe, token) for server in servers}
+        for name, ms in keepalive.items():
+            stalled = " — responses wait for delayed ACKs (TCP_NODELAY off)" if ms >= NAGLE_MS else ""
+            print(f"bench lookup: {name}: one lookup on a warm connection takes {ms:.1f} ms{stalled}",
+                  file=sys.stderr)
+        print(f"bench lookup: warming up, then {args.runs} x {args.duration}s per server",
+              file=sys.stderr)
         for server in servers:
             wrk(server, args.warmup, args, bodies, token)
         for index in range(args.runs):
@@ -308,15 +373,18 @@ def bench(args: argparse.Namespace) -> int:
 
     summary = summarise(runs, ["ours", "reference"])
     ratio = summary["ours"]["requests_per_second"] / summary["reference"]["requests_per_second"]
+    cpu = {name: row["cpu_ms_per_request"] for name, row in summary.items()}
+    cpu_ratio = cpu["reference"] / cpu["ours"] if cpu["ours"] and cpu["reference"] else None
     failed = [r for r in runs if r.non_2xx or r.socket_errors]
     (work / "results.json").write_text(json.dumps({
         "started": work.name, "cards": args.cards, "duration_s": args.duration,
         "warmup_s": args.warmup, "connections": args.connections, "threads": args.threads,
         "workers": args.workers, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
         "python": platform.python_version(), "runs": [asdict(r) for r in runs],
-        "summary": summary, "ratio": ratio, "target_ratio": TARGET_RATIO,
+        "keepalive_ms": keepalive, "summary": summary, "ratio": ratio, "cpu_ratio": cpu_ratio,
+        "target_ratio": TARGET_RATIO,
     }, indent=2) + "\n")
-    print_table(runs, summary, ratio)
+    print_table(runs, summary, ratio, cpu_ratio)
     print(f"results: {(work / 'results.json').relative_to(REPO)}")
     if failed:
         print(f"bench lookup: {len(failed)} run(s) had non-2xx responses or socket errors",
@@ -327,7 +395,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so servers are stopped
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind, so servers are stopped
     try:
         return bench(args)
     except BenchError as exc:

@@ -1,4 +1,4 @@
-"""Reference server for the lookup benchmark: the same masked ``giftcard(code:)`` lookup, built lean.
+"""Reference server for the lookup benchmark: the same masked ``giftcard(code:)`` lookup, lean.
 
 Plain ASGI, graphql-core over the checked-in ``schema.graphql`` with parsing and validation
 cached on the query text, and stdlib sqlite3 (one connection per worker process) on the same
@@ -14,12 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
 
 from app.config import load_settings
 from app.domain.codes import CodeVault
@@ -66,7 +75,7 @@ class Lookup:
         rows = self.connection.execute(LOOKUP_SQL, (self.vault.lookup_hash(normalised),)).fetchall()
         cards: dict[int, dict[str, Any]] = {}
         limited = False
-        for card_id, member_id, balance, code_id, code_type, ciphertext, key_id, last4, expires in rows:
+        for card_id, member_id, balance, code_id, code_type, sealed, key_id, last4, expires in rows:
             card = cards.get(card_id)
             if card is None:
                 whole, cents = divmod(balance, 100)  # the benchmark's cards are all USD
@@ -80,9 +89,9 @@ class Lookup:
             masked = code_type in MASKED
             if masked:
                 limited = True
-                shown = mask(last4, len(ciphertext) - NONCE_AND_TAG)
+                shown = mask(last4, len(sealed) - NONCE_AND_TAG)
             else:
-                shown = self.vault.open(ciphertext, key_id, code_type)
+                shown = self.vault.open(sealed, key_id, code_type)
             card["codes"].append({"id": str(code_id), "codeType": code_type, "code": shown,
                                   "expiresOn": expires, "isMasked": masked})
         return {"limitedByPermission": limited, "results": list(cards.values())}
@@ -141,16 +150,34 @@ class ReferenceApp:
         await send({"type": "http.response.body", "body": data})
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The shared listener, marked TCP and with TCP_NODELAY (which accepted sockets inherit).
+
+    uvicorn's own listener for ``--workers N`` has ``proto`` 0, so asyncio leaves Nagle on and a
+    response sent in two writes waits for the client's delayed ACK (~40 ms; uvicorn issue #3149).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def main() -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    uvicorn.run("reference_server:ReferenceApp", factory=True, app_dir=str(HERE), host=args.host,
-                port=args.port, workers=args.workers, log_level="warning", access_log=False)
+    # Workers import this module by name: its directory is on their path, as it is on ours.
+    config = uvicorn.Config("reference_server:ReferenceApp", factory=True, host=args.host,
+                            port=args.port, workers=args.workers, log_level="warning",
+                            access_log=False)
+    Multiprocess(config, sockets=[listen(args.host, args.port)]).run()
 
 
 if __name__ == "__main__":
