@@ -26,14 +26,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import process_result
 
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings
 from app.db import check_schema
 from app.errors import ErrorCode, InvalidTokenError
 from app.graphql.context import Context
-from app.graphql.schema import add_document_error_codes, build_schema
+from app.graphql.schema import build_schema, format_result
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
@@ -66,7 +65,7 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
         return Context(self.services, state.principal, state.request_id)
 
     async def process_result(self, request: Any, result: Any) -> Any:
-        return add_document_error_codes(dict(process_result(result)))
+        return format_result(result)
 
     def decode_json(self, data: str | bytes) -> object:
         decoded = orjson.loads(data)

@@ -2,8 +2,8 @@
 
 Parsing and validation are cached (clients that send variables hit the caches). Errors raised on
 purpose (:class:`~app.errors.GiftCardError`) go out with their ``extensions.code``; GraphQL syntax
-and validation errors get a code of their own (added by the HTTP view when it formats the result);
-anything else is logged and masked as ``INTERNAL``.
+and validation errors get a code of their own; anything else is logged and masked as ``INTERNAL``
+(both when the HTTP view formats the result, see :func:`format_result`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,9 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.types import ExecutionContext
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.http import process_result
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.mutations import Mutation
@@ -44,14 +39,22 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GiftCardError | GraphQLError)
 
 
-class _MaskUnexpectedErrors(MaskErrors):
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_unexpected, error_message=INTERNAL_MESSAGE)
+def _masked(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
+        extensions={"code": ErrorCode.INTERNAL.value},
+    )
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": ErrorCode.INTERNAL.value}
-        return masked
+
+def format_result(result: ExecutionResult) -> dict[str, Any]:
+    """The response body: unexpected errors masked, every error with an ``extensions.code``.
+
+    Done here, once per response, rather than in a schema extension: every extension hook
+    costs time on every request.
+    """
+    if result.errors:
+        result.errors = [_masked(e) if _is_unexpected(e) else e for e in result.errors]
+    return add_document_error_codes(dict(process_result(result)))
 
 
 def add_document_error_codes(payload: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +86,6 @@ def build_schema(*, introspection: bool = True) -> GiftCardSchema:
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        _MaskUnexpectedErrors,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
