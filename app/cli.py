@@ -23,6 +23,12 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cards from 0 to 10,000,000")
+    return int(text)
+
+
 def _settings() -> Settings:
     return load_settings(os.environ)
 
@@ -38,8 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db.check_schema(engine)
     finally:
         engine.dispose()
-    scheme = "http"
-    print(f"giftcards: serving on {scheme}://{args.host}:{args.port}/graphql "
+    print(f"giftcards: serving on http://{args.host}:{args.port}/graphql "
           f"({settings.env}, {args.workers} worker(s))", file=sys.stderr)
     uvicorn.run(
         "app.http:app_from_environ", factory=True, host=args.host, port=args.port,
@@ -86,12 +91,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     try:
         check_schema(services.engine)
         existing = demo.card_count(services)
-        if existing and not args.force:
-            print(f"the database already holds {existing} cards; nothing loaded (use --force)")
+        if existing and not args.cards:
+            print(f"the database already holds {existing} cards; nothing loaded")
             return 0
         codes_out = args.codes_file.open("w") if args.codes_file else None
         try:
-            count = demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
+            # The well-known cards go only into an empty database; random ones whenever asked.
+            count = 0 if existing else demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
             if args.cards:
                 count += demo.load(services, demo.random_cards(args.cards), codes_out=codes_out,
                                    progress=demo.print_progress(args.cards))
@@ -137,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_argument("db_command", choices=["upgrade", "current"])
     database.set_defaults(func=cmd_db)
 
-    demo = commands.add_parser("demo-data", help="load the demo cards (and optionally many more)")
-    demo.add_argument("--cards", type=int, default=0, help="also load this many random cards")
-    demo.add_argument("--force", action="store_true", help="load even if cards exist")
+    demo = commands.add_parser(
+        "demo-data", help="load the demo cards into an empty database (and optionally many more)"
+    )
+    demo.add_argument("--cards", type=_count, default=0, help="also load this many random cards")
     demo.add_argument("--codes-file", type=Path, help="write the generated codes here (benchmarks)")
     demo.set_defaults(func=cmd_demo_data)
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
 
 PREFIX = "GIFTCARDS_"
@@ -43,8 +44,8 @@ class Settings(BaseModel):
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_public_key_file: Path | None = None
     jwt_jwks_url: str | None = None
-    jwt_issuer: str = "giftcards"
-    jwt_audience: str = "giftcards-api"
+    jwt_issuer: str = Field(default="giftcards", min_length=1)
+    jwt_audience: str = Field(default="giftcards-api", min_length=1)
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
     token_max_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
@@ -60,6 +61,20 @@ class Settings(BaseModel):
     introspection: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes")
+        return value
+
+    @field_validator("default_currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCY_EXPONENTS:
+            raise ValueError(f"{value!r} is not a supported currency")
+        return value
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -109,7 +124,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         name = key[len(PREFIX) :].lower()
         if name not in known:
             raise ConfigurationError(f"unknown setting {key}; see the configuration table in README")
-        values[name] = value
+        if value != "":  # an empty variable means "not set"
+            values[name] = value
     try:
         settings = Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -126,16 +142,13 @@ def check_production(settings: Settings) -> None:
     """Refuse to run production on missing or weak secrets; say what to set."""
     problems = []
     if settings.uses_hmac_tokens:
-        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-        if len(secret.encode()) < 32:
-            problems.append("GIFTCARDS_JWT_SECRET must be set to at least 32 bytes")
+        if settings.jwt_secret is None:
+            problems.append("GIFTCARDS_JWT_SECRET must be set (at least 32 bytes)")
     elif not (settings.jwt_public_key_file or settings.jwt_jwks_url):
         problems.append("GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL must be set")
     for name in ("code_lookup_key", "code_encryption_keys", "pin_pepper"):
         if getattr(settings, name) is None:
             problems.append(f"{PREFIX}{name.upper()} must be set (see README, Keys)")
-    if not settings.jwt_issuer or not settings.jwt_audience:
-        problems.append("GIFTCARDS_JWT_ISSUER and GIFTCARDS_JWT_AUDIENCE must not be empty")
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
 

@@ -33,11 +33,19 @@ def create_db_engine(settings: Settings) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
             max_overflow=16,
+            hide_parameters=True,  # bound values (hashes, ciphertext) never reach a log line
         )
         _configure_sqlite(engine)
         return engine
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+        return create_engine(
+            url,
+            connect_args={"connect_timeout": 5},
+            pool_size=8,
+            max_overflow=16,
+            pool_pre_ping=True,
+            hide_parameters=True,
+        )
     raise ConfigurationError(
         f"GIFTCARDS_DATABASE_URL: unsupported database {url.get_backend_name()!r}; "
         "use sqlite:///FILE or postgresql+psycopg://…"
@@ -81,16 +89,19 @@ class UnitOfWork:
 # --- schema version ----------------------------------------------------------------------------
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("app") / "migrations"))
     config.attributes["engine"] = engine
     return config
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
-    script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
-    head = script.get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 
@@ -107,9 +118,15 @@ def upgrade(engine: Engine) -> None:
 def check_schema(engine: Engine) -> None:
     """Refuse to serve a database whose schema is not the one this code expects."""
     current, head = current_revision(engine), head_revision()
-    if current != head:
-        found = current or "empty"
+    if current == head:
+        return
+    known = {script.revision for script in _scripts().walk_revisions()}
+    if current is not None and current not in known:
         raise ConfigurationError(
-            f"database schema is at revision {found}, this server needs {head}: "
-            "run `giftcards db upgrade` first"
+            f"database schema is at revision {current}, which this server does not know: "
+            "the database was migrated by a newer version; run that version"
         )
+    raise ConfigurationError(
+        f"database schema is at revision {current or 'empty'}, this server needs {head}: "
+        "run `giftcards db upgrade` first"
+    )

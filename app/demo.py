@@ -21,6 +21,7 @@ from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.services import Services
 
 BATCH = 5000
+_CARDS = GiftCard.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -68,21 +69,24 @@ def load(
     now = datetime.now(UTC)
     written = 0
     with services.engine.begin() as connection:
-        next_id = (connection.execute(select(func.max(GiftCard.id))).scalar() or 0) + 1  # type: ignore[arg-type]
         batch: list[DemoCard] = []
 
         def flush() -> None:
-            nonlocal next_id, written
-            card_rows, code_rows, ledger_rows = [], [], []
-            for card in batch:
-                card_id = next_id
-                next_id += 1
-                card_rows.append({
-                    "id": card_id, "member_id": card.member_id, "currency": "USD",
+            nonlocal written
+            card_rows = [
+                {
+                    "member_id": card.member_id, "currency": "USD",
                     "state": (CardState.ACTIVE if card.balance else CardState.PENDING).value,
                     "balance": card.balance, "created_by": "demo-data",
                     "created_at": now, "updated_at": now,
-                })
+                }
+                for card in batch
+            ]
+            # The database assigns the ids (so PostgreSQL's sequence stays right).
+            returning = insert(_CARDS).returning(_CARDS.c.id, sort_by_parameter_order=True)
+            card_ids = [row[0] for row in connection.execute(returning, card_rows)]
+            code_rows, ledger_rows = [], []
+            for card_id, card in zip(card_ids, batch, strict=True):
                 for code_type, value in ((CodeType.PHYSICAL, card.physical),
                                          (CodeType.EXTERNAL, card.external),
                                          (CodeType.PERSONAL, card.personal)):
@@ -98,7 +102,6 @@ def load(
                         "balance_after": card.balance, "source_id": "demo-data",
                         "created_by": "demo-data", "created_at": now,
                     })
-            connection.execute(insert(GiftCard), card_rows)
             connection.execute(insert(GiftCardCode), code_rows)
             if ledger_rows:
                 connection.execute(insert(LedgerEntry), ledger_rows)

@@ -199,9 +199,11 @@ def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> Gif
             code.giftcard_id = card.id
             session.add(code)
         session.flush()
-    except IntegrityError:
-        # Lost a race with another writer of the same code.
-        raise ConflictError("a code of that type already exists") from None
+    except IntegrityError as exc:
+        if "uq_giftcard_codes_lookup" in str(exc.orig) or "giftcard_codes.lookup_hash" in str(exc.orig):
+            # Lost a race with another writer of the same code.
+            raise ConflictError("a code of that type already exists") from None
+        raise
     return card
 
 

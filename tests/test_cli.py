@@ -26,9 +26,11 @@ def test_demo_data_loads_once_and_writes_codes_on_request(environment, capsys):
     lines = codes_file.read_text().splitlines()
     assert len(lines) == 6 + 25 * 3  # the well-known cards' six codes, then three per random card
     assert {line.split("\t")[0] for line in lines} == {"PHYSICAL", "EXTERNAL", "PERSONAL"}
-    # a second run changes nothing
+    # a second run changes nothing; asking for more cards adds only random ones
     assert cli.main(["demo-data"]) == 0
     assert "already holds 30 cards" in capsys.readouterr().out
+    assert cli.main(["demo-data", "--cards", "3"]) == 0
+    assert "loaded 3 demo cards" in capsys.readouterr().out
 
 
 def test_demo_data_refuses_an_unmigrated_database(tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from pydantic import ValidationError
 
 from app.config import STATE_FILE, Settings, load_settings
 from app.errors import ConfigurationError
@@ -88,7 +89,7 @@ def test_production_starts_with_every_secret_set(tmp_path):
         ("GIFTCARDS_CODE_LOOKUP_KEY", {}, "GIFTCARDS_CODE_LOOKUP_KEY must be set"),
         ("GIFTCARDS_CODE_ENCRYPTION_KEYS", {}, "GIFTCARDS_CODE_ENCRYPTION_KEYS must be set"),
         ("GIFTCARDS_PIN_PEPPER", {}, "GIFTCARDS_PIN_PEPPER must be set"),
-        (None, {"GIFTCARDS_JWT_AUDIENCE": ""}, "GIFTCARDS_JWT_AUDIENCE"),
+        (None, {"GIFTCARDS_JWT_SECRET": ""}, "GIFTCARDS_JWT_SECRET must be set"),
         (None, {"GIFTCARDS_JWT_ALGORITHMS": "RS256"}, "GIFTCARDS_JWT_PUBLIC_KEY_FILE"),
     ],
 )
@@ -101,5 +102,20 @@ def test_production_refuses_missing_or_weak_secrets(tmp_path, drop, override, me
 
 def test_settings_are_frozen():
     settings = Settings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.env = "production"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"jwt_audience": ""}, "jwt_audience"), ({"jwt_issuer": ""}, "jwt_issuer"),
+     ({"jwt_secret": "x" * 31}, "32 bytes"), ({"default_currency": "XYZ"}, "supported currency")],
+)
+def test_invalid_settings_objects(values, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)
+
+
+def test_short_secret_is_refused_in_development_too(tmp_path):
+    with pytest.raises(ConfigurationError, match="GIFTCARDS_JWT_SECRET: .*32 bytes"):
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": "short"})

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 INVALID_TOKEN_MESSAGE = "The bearer token is invalid or expired."
 _CACHE_SIZE = 4096
+MAX_SUBJECT_LENGTH = 128
+# With a JWKS URL, a cached token is checked again after this long, so a key the identity
+# provider withdraws stops working within the key set's own refresh time.
+_JWKS_RECHECK_SECONDS = 300
 
 
 class TokenVerifier:
@@ -49,7 +53,9 @@ class TokenVerifier:
         elif settings.jwt_jwks_url is not None:
             # The key set is cached for five minutes; single keys are not cached on their own, so
             # a key the identity provider withdraws stops verifying at the next refresh.
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=300, timeout=5)
+            self._jwks = jwt.PyJWKClient(
+                settings.jwt_jwks_url, lifespan=_JWKS_RECHECK_SECONDS, timeout=5
+            )
         else:
             raise ConfigurationError(
                 "public-key algorithms need GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL"
@@ -73,8 +79,8 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
-        if cached is not None and cached[1] > time.time():
-            self._cache.move_to_end(token)
+        now = time.time()
+        if cached is not None and cached[1] > now:
             return cached[0]
         try:
             key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
@@ -92,15 +98,21 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
             log.debug("token refused: %s", type(exc).__name__)
             raise InvalidTokenError(INVALID_TOKEN_MESSAGE) from None
+        if self._jwks is not None:
+            expires = min(expires, now + _JWKS_RECHECK_SECONDS)
+        # Oldest first out; with JWKS this runs in worker threads, so tolerate a racing eviction.
         self._cache[token] = (principal, expires)
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        while len(self._cache) > _CACHE_SIZE:
+            try:
+                self._cache.popitem(last=False)
+            except KeyError:
+                break
         return principal
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise ValueError("sub must be a non-empty string")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
+            raise ValueError(f"sub must be a string of 1 to {MAX_SUBJECT_LENGTH} characters")
         names = _string_list(claims.get("permissions", []), "permissions")
         scope = claims.get("scope")
         if scope is not None:

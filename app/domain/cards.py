@@ -22,12 +22,12 @@ from app.errors import BadUserInputError, ConflictError
 from app.models import GiftCard, GiftCardCode
 from app.policy import Permission, Principal
 
-_MEMBER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+_MEMBER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
 
 @dataclass(frozen=True)
 class NewCard:
-    currency: str
+    currency: str | None = None  # the server's default currency when None
     physical_code: str | None = None
     physical_pin: str | None = None
     physical_code_expires_on: date | None = None
@@ -48,7 +48,7 @@ class _PlannedCode:
 
 
 def validate_member_id(member_id: str, field: str = "memberId") -> str:
-    if not _MEMBER_ID.match(member_id):
+    if not _MEMBER_ID.fullmatch(member_id):
         raise BadUserInputError(
             f"{field}: 1 to 64 letters, digits or . _ : @ -", field=field
         )
@@ -63,7 +63,7 @@ def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
 def _plan(request: NewCard, today: date) -> list[_PlannedCode]:
     planned = []
     if request.physical_code is not None:
-        pin = request.physical_pin and validate_pin(request.physical_pin, "physicalPin")
+        pin = None if request.physical_pin is None else validate_pin(request.physical_pin, "physicalPin")
         code = validate_code(request.physical_code, "physicalCode")
         _check_expiry(request.physical_code_expires_on, "physicalCodeExpiresOn", today)
         planned.append(
@@ -113,10 +113,12 @@ def create_card(
     pins: PinHasher,
     principal: Principal,
     request: NewCard,
+    *,
+    default_currency: str,
 ) -> CardView:
     principal.require(Permission.CREATE_GIFT_CARD)
     now = datetime.now(UTC)
-    check_currency(request.currency)
+    currency = default_currency if request.currency is None else check_currency(request.currency)
     if request.member_id is not None:
         validate_member_id(request.member_id)
     planned = _plan(request, now.date())
@@ -132,7 +134,7 @@ def create_card(
                     field=plan.field,
                 )
         card = GiftCard(
-            member_id=request.member_id, currency=request.currency, state=CardState.PENDING.value,
+            member_id=request.member_id, currency=currency, state=CardState.PENDING.value,
             balance=0, created_by=principal.subject, created_at=now, updated_at=now,
         )
         rows = [

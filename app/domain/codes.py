@@ -32,8 +32,8 @@ SHORTEST_PARTLY_MASKED = 12
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _STRIP = str.maketrans("", "", " -")
-_VALID = re.compile(rf"^[A-Z0-9]{{{MIN_CODE_LENGTH},{MAX_CODE_LENGTH}}}$")
-_PIN = re.compile(r"^[0-9]{4,12}$")
+_VALID = re.compile(rf"[A-Z0-9]{{{MIN_CODE_LENGTH},{MAX_CODE_LENGTH}}}")
+_PIN = re.compile(r"[0-9]{4,12}")
 
 
 def normalise(code: str) -> str:
@@ -45,7 +45,7 @@ def validate_code(code: str, field: str) -> str:
     if len(code) > 4 * MAX_CODE_LENGTH:
         raise BadUserInputError(f"{field}: a code has at most {MAX_CODE_LENGTH} characters", field=field)
     normalised = normalise(code)
-    if not _VALID.match(normalised):
+    if not _VALID.fullmatch(normalised):
         raise BadUserInputError(
             f"{field}: a code is {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} letters and digits "
             "(spaces and dashes are ignored)",
@@ -55,7 +55,7 @@ def validate_code(code: str, field: str) -> str:
 
 
 def validate_pin(pin: str, field: str) -> str:
-    if not _PIN.match(pin):
+    if not _PIN.fullmatch(pin):
         raise BadUserInputError(f"{field}: a PIN is 4 to 12 digits", field=field)
     return pin
 
@@ -101,7 +101,7 @@ class CodeVault:
         entries = settings.code_encryption_keys.get_secret_value().split(",")
         for entry in entries:
             key_id, sep, value = entry.strip().partition(":")
-            if not sep or not re.match(r"^[A-Za-z0-9_.-]{1,32}$", key_id):
+            if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id):
                 raise ConfigurationError(
                     "GIFTCARDS_CODE_ENCRYPTION_KEYS must be 'id:base64key[,id:base64key…]'"
                 )

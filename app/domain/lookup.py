@@ -8,16 +8,18 @@ was held back.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
+from app.domain.cards import validate_member_id
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
 from app.domain.views import CardView, CodeView, SearchResult
 from app.enums import CardState, CodeType
-from app.errors import BadUserInputError, ForbiddenError
+from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal, Visibility
 from app.store import CardRow, CardStore
 
-MAX_MEMBER_ID_LENGTH = 64
+_CARD_ID = re.compile(r"[0-9]{1,18}")
 
 
 def find_cards(
@@ -32,6 +34,8 @@ def find_cards(
     member_id: str | None = None,
     today: date,
 ) -> SearchResult:
+    if principal.is_anonymous:
+        raise UnauthenticatedError("a bearer token is required")
     given = [name for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
              if value is not None]
     if len(given) != 1:
@@ -44,16 +48,12 @@ def find_cards(
         return _by_code(store, vault, policy, principal, code, code_type, today)
     principal.require(Permission.LIST_GIFT_CARDS)
     if card_id is not None:
-        if not card_id.isdigit() or len(card_id) > 18:
+        if not _CARD_ID.fullmatch(card_id):
             raise BadUserInputError("id: a gift card id is a positive integer", field="id")
         rows = store.find_by_id(int(card_id))
     else:
         assert member_id is not None
-        if not member_id or len(member_id) > MAX_MEMBER_ID_LENGTH:
-            raise BadUserInputError(
-                f"memberId: 1 to {MAX_MEMBER_ID_LENGTH} characters", field="memberId"
-            )
-        rows = store.find_by_member(member_id)
+        rows = store.find_by_member(validate_member_id(member_id))
     return present(rows, vault, policy, principal)
 
 
@@ -69,9 +69,12 @@ def _by_code(
     principal.require(Permission.FIND_BY_CODE)
     usable = policy.usable_code_types(principal)
     if code_type is not None and code_type not in usable:
-        raise ForbiddenError(f"the token may not use {code_type.value} codes", field="codeType")
+        needed = policy.code_types[code_type].use
+        raise ForbiddenError(
+            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
+        )
     if not usable:
-        raise ForbiddenError("the token may not use any code type")
+        raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
     normalised = validate_code(code, "code")
     matches = [
         match

@@ -5,21 +5,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from app.currencies import CURRENCY_EXPONENTS
 from app.errors import BadUserInputError
-
-# ISO 4217 minor-unit exponents of the currencies a card may hold. Extend as needed: a currency
-# not listed here is refused rather than guessed.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2, "CZK": 2, "DKK": 2,
-    "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "ISK": 0, "JOD": 3,
-    "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "NOK": 2, "NZD": 2, "OMR": 3, "PLN": 2, "SEK": 2,
-    "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "USD": 2, "VND": 0, "ZAR": 2,
-}
 
 # Largest amount accepted in one value, in minor units (fits comfortably in BIGINT).
 MAX_MINOR_UNITS = 10**15
 
-_AMOUNT = re.compile(r"^[+-]?\d{1,16}(\.\d{1,6})?$")
+_AMOUNT = re.compile(r"[+-]?[0-9]{1,16}(\.[0-9]{1,6})?")
 
 
 def check_currency(currency: str, field: str = "currency") -> str:
@@ -34,7 +26,7 @@ def check_currency(currency: str, field: str = "currency") -> str:
 def parse_amount(text: str, currency: str, field: str = "amount") -> int:
     """``"-6.49"`` in USD → ``-649``. Refuses more decimals than the currency has."""
     exponent = CURRENCY_EXPONENTS[currency]
-    if not _AMOUNT.match(text):
+    if not _AMOUNT.fullmatch(text):
         raise BadUserInputError(f"{field}: not a decimal amount like \"25.00\"", field=field)
     try:
         value = Decimal(text)

@@ -21,7 +21,7 @@ class Mutation:
     async def giftcard_add(self, info: strawberry.Info[Context], giftcard: GiftCardAddInput) -> GiftCard:
         services = info.context.services
         request = NewCard(
-            currency=giftcard.currency or services.settings.default_currency,
+            currency=giftcard.currency,
             physical_code=giftcard.physical_code,
             physical_pin=giftcard.physical_pin,
             physical_code_expires_on=giftcard.physical_code_expires_on,
@@ -33,6 +33,7 @@ class Mutation:
         )
         view = await run_sync(
             partial(create_card, services.uow, services.vault, services.pins,
-                    info.context.principal, request)
+                    info.context.principal, request,
+                    default_currency=services.settings.default_currency)
         )
         return card_type(view)
