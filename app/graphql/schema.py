@@ -9,6 +9,7 @@ and validation errors get a code of their own; anything else is logged and maske
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,58 +29,70 @@ CACHE_SIZE = 512
 INTERNAL_MESSAGE = "Internal error."
 
 
-def _is_ours(error: GraphQLError) -> bool:
-    return isinstance(error.original_error, GiftCardError)
+_VARIABLE_NAME = re.compile(r"""Variable ["']\$(\w+)["']""")
+# Where graphql-core quotes a value the client sent (which could be a gift card code).
+_ECHOED_VALUE = re.compile(r", found |: |; ")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    # Syntax, validation and variable-coercion errors describe the request, not the server:
-    # they have no original error, or a GraphQLError as one.
+    """An error of the server's own, as opposed to one about the request or one we raised.
+
+    Syntax, validation and variable errors have no path and no original error (or a GraphQLError
+    as one); anything else without a GiftCardError behind it happened while executing.
+    """
     original = error.original_error
-    return original is not None and not isinstance(original, GiftCardError | GraphQLError)
+    if isinstance(original, GiftCardError):
+        return False
+    return error.path is not None or (original is not None and not isinstance(original, GraphQLError))
 
 
-def _masked(error: GraphQLError) -> GraphQLError:
+def _public(error: GraphQLError) -> GraphQLError:
+    """The error as the client may see it: always a code, never an echoed value or internals."""
+    if isinstance(error.original_error, GiftCardError):
+        return error
+    if _is_unexpected(error):
+        return GraphQLError(
+            INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
+            extensions={"code": ErrorCode.INTERNAL.value},
+        )
+    message = error.message
+    if message.startswith("Syntax Error"):
+        code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
+    elif name := _VARIABLE_NAME.match(message):
+        code = ErrorCode.BAD_USER_INPUT
+        message = f'Variable "${name.group(1)}" is missing or its value has the wrong type.'
+    else:
+        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
+        message = _ECHOED_VALUE.split(message, maxsplit=1)[0].rstrip(".") + "."
     return GraphQLError(
-        INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
-        extensions={"code": ErrorCode.INTERNAL.value},
+        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        extensions={"code": code.value},
     )
 
 
 def format_result(result: ExecutionResult) -> dict[str, Any]:
-    """The response body: unexpected errors masked, every error with an ``extensions.code``.
+    """The response body: every error with an ``extensions.code``, unexpected ones masked.
 
     Done here, once per response, rather than in a schema extension: every extension hook
     costs time on every request.
     """
     if result.errors:
-        result.errors = [_masked(e) if _is_unexpected(e) else e for e in result.errors]
-    return add_document_error_codes(dict(process_result(result)))
-
-
-def add_document_error_codes(payload: dict[str, Any]) -> dict[str, Any]:
-    """Give syntax, validation and variable errors (the only ones without a code) a code too."""
-    for error in payload.get("errors") or ():
-        if "extensions" not in error:
-            message = error.get("message", "")
-            if message.startswith("Syntax Error"):
-                code = ErrorCode.GRAPHQL_PARSE_FAILED
-            elif message.startswith("Variable "):
-                code = ErrorCode.BAD_USER_INPUT
-            else:
-                code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-            error["extensions"] = {"code": code.value}
-    return payload
+        result.errors = [_public(error) for error in result.errors]
+    return dict(process_result(result))
 
 
 class GiftCardSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Client errors are answers, not incidents: log only the unexpected ones, with the stack.
+        # Client errors are answers, not incidents: log only the unexpected ones, with the stack
+        # and the request id the client was given.
+        context = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", "-")
         for error in errors:
             if _is_unexpected(error):
-                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                log.error("unexpected error in %s (request %s)", error.path, request_id,
+                          exc_info=error.original_error or error)
 
 
 def build_schema(*, introspection: bool = True) -> GiftCardSchema:

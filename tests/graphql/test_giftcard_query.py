@@ -283,6 +283,19 @@ def test_design_examples_work_unchanged(client, mint, services):
     assert len(body["data"]["giftcard"]["results"]) == 2
 
 
-def test_code_error_messages_never_echo_the_code(client, mint):
-    body = gql(client, '{ giftcard(code: "SECRET!VALUE") { results { id } } }', token=mint(roles=["admin"]))
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ('{ giftcard(code: "SECRETG5922!") { results { id } } }', None),  # malformed code
+        ("query($c: Int!) { giftcard(code: $c) { results { id } } }", {"c": "SECRETG59220"}),
+        ("query($c: String!) { giftcard(code: $c) { results { id } } }", {"c": ["SECRETG59220"]}),
+        ('{ giftcard(code: "SECRETG59220" { results { id } } }', None),  # syntax error
+        ('{ giftcard(code: 5, memberId: "SECRETG59220") { results { id } } }', None),
+        ('mutation { giftcardAdd(giftcard: {physicalCodeExpiresOn: "SECRETG59220"}) { id } }', None),
+    ],
+    ids=["malformed", "variable-type", "variable-list", "syntax", "literal-type", "scalar-parse"],
+)
+def test_error_messages_never_echo_a_code(client, mint, query, variables):
+    body = gql(client, query, variables, token=mint(roles=["admin"]))
+    assert body["errors"] and all(error["extensions"]["code"] for error in body["errors"])
     assert "SECRET" not in str(body)
