@@ -1,5 +1,5 @@
 // Starts GraphiQL against this server. Paste a token from `giftcards token` into the Headers
-// tab as {"Authorization": "Bearer …"}; GraphiQL keeps it in this browser's local storage.
+// tab as {"Authorization": "Bearer …"}; it is not stored, so paste it again after a reload.
 (function () {
   var params = new URLSearchParams(window.location.search);
   var exampleQuery = [
@@ -24,7 +24,8 @@
       defaultVariableEditorOpen: true,
       defaultHeaders: "{}",
       isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
+      // Headers hold bearer tokens: keep them out of the browser's storage.
+      shouldPersistHeaders: false,
     }),
     root
   );

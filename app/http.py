@@ -8,6 +8,7 @@ Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 from anyio.to_thread import run_sync
+from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -30,18 +32,24 @@ from strawberry.asgi import GraphQL
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings
 from app.db import check_schema
-from app.errors import ErrorCode, InvalidTokenError
+from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
 from app.graphql.context import Context
 from app.graphql.schema import build_schema, format_result
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
 
+# The IDE's files, from the graphene-django-graphiql-static wheel, with their SHA-256: they run on
+# this origin, so a changed file is refused rather than served.
 GRAPHIQL_ASSETS = {
-    "graphiql.min.css": "text/css",
-    "graphiql.min.js": "text/javascript",
-    "react.production.min.js": "text/javascript",
-    "react-dom.production.min.js": "text/javascript",
+    "graphiql.min.css": (
+        "text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
+    "graphiql.min.js": (
+        "text/javascript", "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1"),
+    "react.production.min.js": (
+        "text/javascript", "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f"),
+    "react-dom.production.min.js": (
+        "text/javascript", "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d"),
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PAGE_POLICY = (
@@ -59,6 +67,16 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
             subscription_protocols=(),
         )
         self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Strawberry answers malformed requests with plain text; ours are JSON with a code.
+        try:
+            response = await self.run(Request(scope, receive))
+        except StrawberryHTTPException as exc:
+            response = JSONResponse(
+                _error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
+            )
+        await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         state = request.state
@@ -109,6 +127,14 @@ class GraphQLEndpoint:
         ):
             page = HTMLResponse(self.ide_page, headers={**headers, "content-security-policy": _PAGE_POLICY})
             await page(scope, receive, send)
+            return
+
+        if len(scope["query_string"]) > self.max_body:
+            response = JSONResponse(
+                _error_body(f"The query string exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
+                status_code=414, headers=headers,
+            )
+            await response(scope, receive, send)
             return
 
         if request.method == "POST":
@@ -187,17 +213,19 @@ def create_app(
 
     async def readyz(_: Request) -> Response:
         try:
-            services.cards.ping()
+            await run_sync(services.cards.ping)
         except Exception:  # the reason goes to the log, not to the prober
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "ok"})
 
+    assets = load_graphiql_assets() if settings.graphiql_enabled else {}
+
     async def graphiql_asset(request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in GRAPHIQL_ASSETS or not settings.graphiql_enabled:
+        if name not in assets:
             return Response(status_code=404)
-        return Response(_asset(name), media_type=GRAPHIQL_ASSETS[name],
+        return Response(assets[name], media_type=GRAPHIQL_ASSETS[name][0],
                         headers={"cache-control": "public, max-age=86400"})
 
     async def graphiql_start(_: Request) -> Response:
@@ -225,9 +253,19 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _asset(name: str) -> bytes:
-    package = resources.files("graphene_django_graphiql_static")
-    return (package / "static" / "graphene_django_graphiql_static" / name).read_bytes()
+def load_graphiql_assets() -> dict[str, bytes]:
+    """Read the IDE's files once, refusing any whose content is not the one reviewed."""
+    folder = resources.files("graphene_django_graphiql_static") / "static" / "graphene_django_graphiql_static"
+    assets = {}
+    for name, (_, digest) in GRAPHIQL_ASSETS.items():
+        content = (folder / name).read_bytes()
+        if hashlib.sha256(content).hexdigest() != digest:
+            raise ConfigurationError(
+                f"GraphiQL asset {name} does not match its known SHA-256; reinstall "
+                "graphene-django-graphiql-static==0.8 or set GIFTCARDS_GRAPHIQL=false"
+            )
+        assets[name] = content
+    return assets
 
 
 class _DropQueryStrings(logging.Filter):

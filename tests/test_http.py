@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from app.errors import ConfigurationError
 from app.http import create_app
 from app.services import build_services
 from tests.conftest import error_codes, gql, make_settings
@@ -45,7 +46,8 @@ def test_mutations_are_refused_over_get(client, mint):
         headers={"Authorization": f"Bearer {mint(roles=['admin'])}", "Accept": "application/json"},
     )
     assert response.status_code == 400
-    assert "not allowed" in response.text
+    assert response.json()["errors"][0] == {
+        "message": "mutations are not allowed when using GET", "extensions": {"code": "BAD_USER_INPUT"}}
 
 
 def test_request_id_is_echoed_or_made(client):
@@ -65,6 +67,18 @@ def test_oversized_bodies_are_refused(client):
 def test_batched_requests_are_refused(client):
     response = client.post("/graphql", json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}])
     assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+def test_oversized_query_strings_are_refused(tmp_path, database_url):
+    settings = make_settings(database_url, tmp_path, max_body_bytes=2000)
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/graphql", params={"query": "{ __typename }" + " " * 2000},
+                              headers={"Accept": "application/json"})
+        assert response.status_code == 414
+        assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+        assert client.get("/graphql", params={"query": "{ __typename }"},
+                          headers={"Accept": "application/json"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -111,7 +125,17 @@ def test_graphiql_page_in_development(client):
                   "react-dom.production.min.js"):
         assert client.get(f"/graphiql/static/{asset}").status_code == 200
     assert client.get("/graphiql/start.js").status_code == 200
-    assert client.get("/graphiql/static/../../etc/passwd").status_code == 404
+    assert client.get("/graphiql/static/permissions.yaml").status_code == 404
+    assert client.get("/graphiql/static/%2e%2e%2fpermissions.yaml").status_code == 404
+
+
+def test_a_changed_graphiql_asset_is_refused(monkeypatch):
+    from app import http
+
+    name = "graphiql.min.js"
+    monkeypatch.setitem(http.GRAPHIQL_ASSETS, name, ("text/javascript", "0" * 64))
+    with pytest.raises(ConfigurationError, match=name):
+        http.load_graphiql_assets()
 
 
 def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
@@ -130,7 +154,7 @@ def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
 def test_malformed_bodies_get_a_client_error(client, body):
     response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert "Traceback" not in response.text
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
 
 
 @pytest.mark.parametrize("body", [b"null", b"5", b"true"])

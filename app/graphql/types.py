@@ -36,7 +36,9 @@ class GiftCard:
     created_at: datetime
     updated_at: datetime
     codes: list[GiftCardCode] = strawberry.field(
-        description="Live codes of types the caller may use; revoked codes are never listed."
+        description="Live codes of types the caller may use, masked as its permissions say; revoked "
+        "codes are never listed. In the response of the mutation that created them, codes are "
+        "shown in full."
     )
 
 
