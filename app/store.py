@@ -19,7 +19,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.errors import ConflictError
-from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.models import GiftCard, GiftCardCode
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -206,8 +206,3 @@ def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> Gif
         raise
     return card
 
-
-def add_ledger_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
-    session.add(entry)
-    session.flush()
-    return entry

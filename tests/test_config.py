@@ -117,5 +117,5 @@ def test_invalid_settings_objects(values, message):
 
 
 def test_short_secret_is_refused_in_development_too(tmp_path):
-    with pytest.raises(ConfigurationError, match="GIFTCARDS_JWT_SECRET: .*32 bytes"):
+    with pytest.raises(ConfigurationError, match=r"GIFTCARDS_JWT_SECRET: .*32 bytes"):
         load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": "short"})

@@ -20,6 +20,30 @@ def test_upgrade_creates_every_table_and_reaches_head(database_url):
     engine.dispose()
 
 
+def test_migrations_match_the_models(database_url):
+    # a column or constraint added to app/models.py without a migration shows up here
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_server_refuses_a_database_migrated_by_a_newer_version(tmp_path):
+    settings = make_settings(f"sqlite:///{tmp_path}/newer.db", tmp_path)
+    engine = create_engine(settings.database_url)
+    db.upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'fffffffffff'")
+    with pytest.raises(ConfigurationError, match="newer version"):
+        db.check_schema(engine)
+    engine.dispose()
+
+
 def test_server_refuses_an_empty_database(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path}/empty.db", tmp_path)
     app = create_app(settings)

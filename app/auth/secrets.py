@@ -1,4 +1,4 @@
-"""Hashing of PINs and client secrets with passlib (argon2id), PINs peppered first.
+"""Hashing of PINs with passlib (argon2id), each PIN peppered first.
 
 The pepper is an HMAC key held outside the database, so a stolen database alone cannot be used to
 brute-force the (short) PINs. Hashing is slow on purpose: call these off the event loop.
@@ -43,10 +43,3 @@ class PinHasher:
             return False
         return bool(_context.verify(self._peppered(pin), pin_hash))
 
-
-def hash_client_secret(secret: str) -> str:
-    return _context.hash(secret)
-
-
-def verify_client_secret(secret: str, secret_hash: str) -> bool:
-    return bool(_context.verify(secret, secret_hash))

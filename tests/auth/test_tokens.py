@@ -160,6 +160,7 @@ HMAC_REFUSED: dict[str, TokenBuilder] = {
     "scope-not-a-string": lambda _: hs256(claims(scope=["FindGiftCardByCode"])),
     "sub-not-a-string": lambda _: hs256(claims(sub=42)),
     "sub-empty": lambda _: hs256(claims(sub="")),
+    "sub-too-long": lambda _: hs256(claims(sub="s" * 129)),
     "garbage": lambda _: "this-is-not-a-jwt",
     "two-segments": lambda _: ".".join(hs256(claims()).split(".")[:2]),
 }

@@ -121,6 +121,12 @@ def test_same_code_under_two_types_is_allowed(client, mint):
         ({"externalCodeExpiresOn": "2999-01-01", "physicalCode": "GOOD0001"}, "externalCodeExpiresOn"),
         ({"physicalCode": "GOOD0001", "currency": "XXX"}, "currency"),
         ({}, "giftcard"),
+        ({"physicalCode": "GOOD0001", "physicalPin": ""}, "physicalPin"),
+        ({"physicalCode": "GOOD0001", "physicalPin": "1234\n"}, "physicalPin"),
+        ({"physicalCode": "GOOD0001\n"}, "physicalCode"),
+        ({"physicalCode": "GOOD0001", "currency": ""}, "currency"),
+        ({"addPersonalCode": True, "memberId": "C1\n"}, "memberId"),
+        ({"addPersonalCode": True, "memberId": ""}, "memberId"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(client, mint, giftcard, field):

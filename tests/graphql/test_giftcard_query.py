@@ -122,6 +122,15 @@ def test_matrix_by_code_without_use_permission(client, mint, seed, code_type):
     assert error_codes(body) == ["FORBIDDEN"]
 
 
+@pytest.mark.parametrize("code_type", [CodeType.PHYSICAL, CodeType.EXTERNAL], ids=lambda t: t.value)
+def test_lookup_by_code_is_not_limited_when_everything_is_shown(client, mint, seed, code_type):
+    seed({code_type: CODES[code_type]})
+    body = gql(client, BY_CODE, {"code": CODES[code_type]},
+               token=mint(permissions=["FindGiftCardByCode", USE[code_type]]))
+    assert _only_result(body)["codes"][0]["code"] == SHOWN[code_type]
+    assert body["data"]["giftcard"]["limitedByPermission"] is False
+
+
 def test_all_types_unmasked_is_not_limited(client, mint, seed):
     card_id = seed(CODES)
     token = mint(permissions=["ListGiftCards", UNMASK, *USE.values()])
@@ -281,6 +290,10 @@ def test_design_examples_work_unchanged(client, mint, services):
     assert body["data"]["giftcard"]["results"] == []
     body = gql(client, 'query { giftcard(memberId: "C000000113") { results { id memberId } } }', token=token)
     assert len(body["data"]["giftcard"]["results"]) == 2
+    # and a card created after the bulk load gets the next id (the sequence kept up on PostgreSQL)
+    body = gql(client, 'mutation { giftcardAdd(giftcard: {physicalCode: "GC49288330", physicalPin: "1234"}) '
+               "{ id codes { codeType code expiresOn } } }", token=token)
+    assert body["data"]["giftcardAdd"]["id"] == str(len(demo.WELL_KNOWN) + 1)
 
 
 @pytest.mark.parametrize(
