@@ -74,6 +74,11 @@ class _Prepared:
             cursor.close()
 
 
+# Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
+# code lookups) the type and expiry of the code that matched.
+_CARD_ID, _CODE_ID, _MATCHED_TYPE, _MATCHED_EXPIRES = 0, 7, 13, 14
+
+
 def _card_and_codes(card_filter: Any) -> Select[Any]:
     live_codes = _codes.alias("k")
     return (
@@ -123,10 +128,12 @@ class CardStore:
             rows = self._by_code.run(connection, h=lookup_hash)
         matches: dict[tuple[str, int], CodeMatch] = {}
         for row in rows:
-            key = (row[13], row[0])
+            key = (row[_MATCHED_TYPE], row[_CARD_ID])
             match = matches.get(key)
             if match is None:
-                match = matches[key] = CodeMatch(row[13], _as_date(row[14]), _card(row))
+                match = matches[key] = CodeMatch(
+                    row[_MATCHED_TYPE], _as_date(row[_MATCHED_EXPIRES]), _card(row)
+                )
             match.card.codes.append(_code(row))
         return list(matches.values())
 
@@ -160,10 +167,10 @@ def _code(row: Sequence[Any]) -> CodeRow:
 def _group(rows: list[tuple[Any, ...]]) -> list[CardRow]:
     cards: dict[int, CardRow] = {}
     for row in rows:
-        card = cards.get(row[0])
+        card = cards.get(row[_CARD_ID])
         if card is None:
-            card = cards[row[0]] = _card(row)
-        if row[7] is not None:
+            card = cards[row[_CARD_ID]] = _card(row)
+        if row[_CODE_ID] is not None:
             card.codes.append(_code(row))
     return list(cards.values())
 
