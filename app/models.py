@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -43,6 +44,12 @@ class GiftCard(SQLModel, table=True):
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The card's own validity window (per-code expiry is on the code).
+    usable_from: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    note: str | None = Field(default=None, sa_column=Column(String(1000)))  # internal
+    source_id: str | None = Field(default=None, sa_column=Column(String(128)))
+    ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
 
 
 class GiftCardCode(SQLModel, table=True):
@@ -94,3 +101,71 @@ class LedgerEntry(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(String(1000)))
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class GiftCardEvent(SQLModel, table=True):
+    """Append-only history of a card: state changes, codes added and revoked, member changes."""
+
+    __tablename__ = "giftcard_events"
+    __table_args__ = (Index("ix_giftcard_events_giftcard_id", "giftcard_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    giftcard_id: int = Field(sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False))
+    event: str = Field(sa_column=Column(String(32), nullable=False))
+    detail: str | None = Field(default=None, sa_column=Column(String(255)))  # never a code
+    actor: str | None = Field(default=None, sa_column=Column(String(128)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first response to a mutation sent with an idempotency key, per token subject.
+
+    The response is stored encrypted (it can hold a generated code shown once).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    subject: str = Field(sa_column=Column(String(128), primary_key=True))
+    key: str = Field(sa_column=Column(String(128), primary_key=True))
+    operation: str = Field(sa_column=Column(String(64), nullable=False))
+    request_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    response: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(sa_column=Column(String(32), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class CodeReservation(SQLModel, table=True):
+    """A batch of PHYSICAL codes set aside for printing, owned by the token subject that asked."""
+
+    __tablename__ = "code_reservations"
+    __table_args__ = (Index("ix_code_reservations_request_name", "request_name", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    request_name: str = Field(sa_column=Column(String(128), nullable=False))
+    agency: str = Field(sa_column=Column(String(128), nullable=False))
+    owner: str = Field(sa_column=Column(String(128), nullable=False))
+    single: bool = Field(sa_column=Column(Boolean, nullable=False))
+    count: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ReservedCode(SQLModel, table=True):
+    """One reserved code, sealed like a card's code; ``used_at`` is set when a card takes it."""
+
+    __tablename__ = "reserved_codes"
+    __table_args__ = (
+        UniqueConstraint("lookup_hash", name="uq_reserved_codes_lookup"),
+        Index("ix_reserved_codes_reservation_id", "reservation_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    reservation_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("code_reservations.id"), nullable=False)
+    )
+    lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(sa_column=Column(String(32), nullable=False))
+    last4: str = Field(sa_column=Column(String(4), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
 from app.domain.codes import CodeVault
 from app.policy import Policy, load_policy
-from app.store import CardStore
+from app.store.cards import CardStore
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-TABLES = ("giftcard_transactions", "giftcard_codes", "giftcards")
+TABLES = ("giftcard_transactions", "giftcard_events", "giftcard_codes", "giftcards",
+          "idempotency_keys", "reserved_codes", "code_reservations")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -166,7 +167,7 @@ def seed(services: Services) -> Callable[..., int]:
 
     from app.domain.codes import normalise
     from app.models import GiftCard, GiftCardCode
-    from app.store import add_card
+    from app.store.cards import add_card
 
     def _seed(codes: dict[Any, str], *, member_id: str | None = None, balance: int = 0,
               currency: str = "USD", pin: str | None = None, revoked: set[Any] | frozenset[Any] = frozenset(),

@@ -104,7 +104,7 @@ def test_unexpected_errors_are_masked(client, mint, monkeypatch, caplog):
     def broken(*_args, **_kwargs):
         raise RuntimeError("SELECT secret FROM giftcard_codes -- key=abc")
 
-    from app.store import CardStore
+    from app.store.cards import CardStore
 
     monkeypatch.setattr(CardStore, "find_by_id", broken)
     # when a trusted caller looks a card up

@@ -14,7 +14,7 @@ APP = ROOT / "app"
 # What each layer must never import.
 FORBIDDEN = {
     "app/domain": ("strawberry", "starlette", "uvicorn", "app.graphql", "app.http", "app.cli"),
-    "app/store.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.http", "app.cli"),
+    "app/store": ("strawberry", "starlette", "app.graphql", "app.domain", "app.http", "app.cli"),
     "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),

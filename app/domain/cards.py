@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from app import store
 from app.auth.secrets import PinHasher
 from app.db import UnitOfWork
 from app.domain.codes import CodeVault, generate_code, validate_code, validate_pin
@@ -21,6 +20,7 @@ from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ConflictError
 from app.models import GiftCard, GiftCardCode
 from app.policy import Permission, Principal
+from app.store import cards as store
 
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 

@@ -17,7 +17,7 @@ from app.domain.views import CardView, CodeView, SearchResult
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal, Visibility
-from app.store import CardRow, CardStore
+from app.store.cards import CardRow, CardStore
 
 _CARD_ID = re.compile(r"[0-9]{1,18}")
 

@@ -13,7 +13,7 @@ from app.graphql.types import GiftCard, GiftCardAddInput, card_type
 
 
 @strawberry.type
-class Mutation:
+class CardMutations:
     @strawberry.mutation(
         description="Create a gift card (CreateGiftCard). A generated PERSONAL code is returned in "
         "full once, here."

@@ -13,7 +13,7 @@ from app.graphql.types import GiftCardSearchResult, search_result_type
 
 
 @strawberry.type
-class Query:
+class CardQueries:
     @strawberry.field(
         description="Find gift cards by exactly one of: a code (FindGiftCardByCode and the code "
         "type's Use… permission), an internal id, or a member id (both ListGiftCards). Nothing "

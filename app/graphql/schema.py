@@ -20,8 +20,8 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
-from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
+from app.graphql.mutations import CardMutations
+from app.graphql.queries import CardQueries
 
 log = logging.getLogger("app.graphql")
 
@@ -93,6 +93,17 @@ class GiftCardSchema(strawberry.Schema):
             if _is_unexpected(error):
                 log.error("unexpected error in %s (request %s)", error.path, request_id,
                           exc_info=error.original_error or error)
+
+
+# One mixin class per module; the schema's root types combine them.
+@strawberry.type
+class Query(CardQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(CardMutations):
+    pass
 
 
 def build_schema(*, introspection: bool = True) -> GiftCardSchema:

@@ -1,4 +1,4 @@
-"""The queries the domain needs.
+"""Card queries: lookups by code hash, id and member; inserting a card with its codes.
 
 Reads on the hot path (lookups) run prebuilt SQLAlchemy Core statements, compiled once for the
 engine's dialect, on a raw pooled DBAPI connection: building an ORM query costs far more than the
