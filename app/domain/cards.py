@@ -8,7 +8,7 @@ the result of the call that created it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from app.auth.secrets import PinHasher
@@ -36,6 +36,31 @@ class NewCard:
     add_personal_code: bool = False
     personal_code_expires_on: date | None = None
     member_id: str | None = None
+    details: CardDetails = field(default_factory=lambda: CardDetails())
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """Operator fields of a card; on an edit, None leaves a field as it is."""
+
+    usable_from: datetime | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
+
+
+def check_details(details: CardDetails) -> None:
+    texts = ((details.note, "note", 1000), (details.source_id, "sourceId", 128),
+             (details.ref_no, "refNo", 128))
+    for text, name, limit in texts:
+        if text is not None and len(text) > limit:
+            raise BadUserInputError(f"{name}: at most {limit} characters", field=name)
+    for moment, name in ((details.usable_from, "usableFrom"), (details.expires_at, "expiresAt")):
+        if moment is not None and moment.tzinfo is None:
+            raise BadUserInputError(f"{name}: give a time zone (e.g. 2027-01-01T00:00:00Z)", field=name)
+    if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
+        raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,8 @@ def create_card(
     currency = default_currency if request.currency is None else check_currency(request.currency)
     if request.member_id is not None:
         validate_member_id(request.member_id)
+    details = request.details
+    check_details(details)
     planned = _plan(request, now.date())
     sealed = [(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
     # Hash PINs before the write transaction opens: argon2 is slow on purpose.
@@ -136,6 +163,8 @@ def create_card(
         card = GiftCard(
             member_id=request.member_id, currency=currency, state=CardState.PENDING.value,
             balance=0, created_by=principal.subject, created_at=now, updated_at=now,
+            usable_from=details.usable_from, expires_at=details.expires_at, note=details.note,
+            source_id=details.source_id, ref_no=details.ref_no,
         )
         rows = [
             GiftCardCode(
@@ -153,5 +182,7 @@ def create_card(
         )
     return CardView(
         id=card.id, member_id=card.member_id, currency=card.currency, state=CardState.PENDING,
-        balance=0, created_at=now, updated_at=now, codes=codes,
+        balance=0, created_at=now, updated_at=now, codes=codes, created_by=principal.subject,
+        usable_from=details.usable_from, expires_at=details.expires_at, note=details.note,
+        source_id=details.source_id, ref_no=details.ref_no,
     )

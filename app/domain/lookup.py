@@ -115,7 +115,9 @@ def present(
             CardView(
                 id=row.id, member_id=row.member_id, currency=row.currency,
                 state=CardState(row.state), balance=row.balance, created_at=row.created_at,
-                updated_at=row.updated_at, codes=tuple(codes),
+                updated_at=row.updated_at, codes=tuple(codes), created_by=row.created_by,
+                usable_from=row.usable_from, expires_at=row.expires_at, note=row.note,
+                source_id=row.source_id, ref_no=row.ref_no,
             )
         )
     return SearchResult(limited_by_permission=limited, cards=tuple(cards))

@@ -27,6 +27,12 @@ class CardView:
     created_at: datetime
     updated_at: datetime
     codes: tuple[CodeView, ...]
+    created_by: str | None = None
+    usable_from: datetime | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

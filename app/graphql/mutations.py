@@ -7,7 +7,7 @@ from functools import partial
 import strawberry
 from anyio.to_thread import run_sync
 
-from app.domain.cards import NewCard, create_card
+from app.domain.cards import CardDetails, NewCard, create_card
 from app.graphql.context import Context
 from app.graphql.types import GiftCard, GiftCardAddInput, card_type
 
@@ -30,6 +30,10 @@ class CardMutations:
             add_personal_code=giftcard.add_personal_code,
             personal_code_expires_on=giftcard.personal_code_expires_on,
             member_id=giftcard.member_id,
+            details=CardDetails(
+                usable_from=giftcard.usable_from, expires_at=giftcard.expires_at,
+                note=giftcard.note, source_id=giftcard.source_id, ref_no=giftcard.ref_no,
+            ),
         )
         view = await run_sync(
             partial(create_card, services.uow, services.vault, services.pins,

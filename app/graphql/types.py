@@ -9,6 +9,8 @@ import strawberry
 from app.domain.money import format_amount
 from app.domain.views import CardView, SearchResult
 from app.enums import CardState, CodeType
+from app.graphql.context import Context
+from app.policy import Permission
 
 # Registered with Strawberry here, so the domain's enums stay free of GraphQL.
 strawberry.enum(CodeType, description="The kinds of code a card can be reached by.")
@@ -35,6 +37,28 @@ class GiftCard:
     balance: str = strawberry.field(description="Decimal string in the card's currency, e.g. \"25.00\".")
     created_at: datetime
     updated_at: datetime
+    usable_from: datetime | None = strawberry.field(
+        description="The card takes no transaction before this time (null: no limit)."
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="The card takes no transaction from this time on (null: never). Codes have "
+        "their own expiry."
+    )
+    source_id: str | None = strawberry.field(description="External reference: the source system.")
+    ref_no: str | None = strawberry.field(description="External reference: its number for the card.")
+    created_by_value: strawberry.Private[str | None]
+    note_value: strawberry.Private[str | None]
+
+    @strawberry.field(description="The token subject that created the card (ListGiftCards).")
+    def created_by(self, info: strawberry.Info[Context]) -> str | None:
+        info.context.principal.require(Permission.LIST_GIFT_CARDS)
+        return self.created_by_value
+
+    @strawberry.field(description="Internal note for operators (ListGiftCards).")
+    def note(self, info: strawberry.Info[Context]) -> str | None:
+        info.context.principal.require(Permission.LIST_GIFT_CARDS)
+        return self.note_value
+
     codes: list[GiftCardCode] = strawberry.field(
         description="Live codes of types the caller may use, masked as its permissions say; revoked "
         "codes are never listed. In the response of the mutation that created them, codes are "
@@ -69,6 +93,11 @@ class GiftCardAddInput:
     currency: str | None = strawberry.field(
         default=None, description="ISO 4217 code; the server's default currency when left out."
     )
+    usable_from: datetime | None = None
+    expires_at: datetime | None = None
+    note: str | None = strawberry.field(default=None, description="Internal note, up to 1,000 characters.")
+    source_id: str | None = None
+    ref_no: str | None = None
 
 
 def card_type(view: CardView) -> GiftCard:
@@ -80,6 +109,12 @@ def card_type(view: CardView) -> GiftCard:
         balance=format_amount(view.balance, view.currency),
         created_at=view.created_at,
         updated_at=view.updated_at,
+        usable_from=view.usable_from,
+        expires_at=view.expires_at,
+        source_id=view.source_id,
+        ref_no=view.ref_no,
+        created_by_value=view.created_by,
+        note_value=view.note,
         codes=[
             GiftCardCode(
                 id=strawberry.ID(str(code.id)), code_type=code.code_type, code=code.code,

@@ -44,7 +44,23 @@ class CardRow:
     balance: int
     created_at: datetime
     updated_at: datetime
+    created_by: str | None
+    usable_from: datetime | None
+    expires_at: datetime | None
+    note: str | None
+    source_id: str | None
+    ref_no: str | None
     codes: list[CodeRow]
+
+
+# The columns behind CardRow and CodeRow, in field order; queries select them in this order.
+CARD_COLUMNS = tuple(
+    _cards.c[name] for name in (
+        "id", "member_id", "currency", "state", "balance", "created_at", "updated_at",
+        "created_by", "usable_from", "expires_at", "note", "source_id", "ref_no",
+    )
+)
+CODE_COLUMN_NAMES = ("id", "code_type", "ciphertext", "key_id", "last4", "expires_on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +92,16 @@ class _Prepared:
 
 # Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
 # code lookups) the type and expiry of the code that matched.
-_CARD_ID, _CODE_ID, _MATCHED_TYPE, _MATCHED_EXPIRES = 0, 7, 13, 14
+_CARD_ID = 0
+_CODE_ID = len(CARD_COLUMNS)
+_MATCHED_TYPE = _CODE_ID + len(CODE_COLUMN_NAMES)
+_MATCHED_EXPIRES = _MATCHED_TYPE + 1
 
 
 def _card_and_codes(card_filter: Any) -> Select[Any]:
     live_codes = _codes.alias("k")
     return (
-        select(
-            _cards.c.id, _cards.c.member_id, _cards.c.currency, _cards.c.state, _cards.c.balance,
-            _cards.c.created_at, _cards.c.updated_at,
-            live_codes.c.id, live_codes.c.code_type, live_codes.c.ciphertext, live_codes.c.key_id,
-            live_codes.c.last4, live_codes.c.expires_on,
-        )
+        select(*CARD_COLUMNS, *(live_codes.c[name] for name in CODE_COLUMN_NAMES))
         .select_from(
             _cards.outerjoin(
                 live_codes,
@@ -132,9 +146,9 @@ class CardStore:
             match = matches.get(key)
             if match is None:
                 match = matches[key] = CodeMatch(
-                    row[_MATCHED_TYPE], _as_date(row[_MATCHED_EXPIRES]), _card(row)
+                    row[_MATCHED_TYPE], _as_date(row[_MATCHED_EXPIRES]), card_from_row(row)
                 )
-            match.card.codes.append(_code(row))
+            match.card.codes.append(code_from_row(row, _CODE_ID))
         return list(matches.values())
 
     def find_by_id(self, card_id: int) -> list[CardRow]:
@@ -150,17 +164,21 @@ class CardStore:
             self._ping.run(connection)
 
 
-def _card(row: Sequence[Any]) -> CardRow:
+def card_from_row(row: Sequence[Any]) -> CardRow:
+    """A CardRow (without codes) from a row that starts with CARD_COLUMNS."""
     return CardRow(
         id=row[0], member_id=row[1], currency=row[2], state=row[3], balance=row[4],
-        created_at=_as_datetime(row[5]), updated_at=_as_datetime(row[6]), codes=[],
+        created_at=_as_datetime(row[5]), updated_at=_as_datetime(row[6]), created_by=row[7],
+        usable_from=_as_optional_datetime(row[8]), expires_at=_as_optional_datetime(row[9]),
+        note=row[10], source_id=row[11], ref_no=row[12], codes=[],
     )
 
 
-def _code(row: Sequence[Any]) -> CodeRow:
+def code_from_row(row: Sequence[Any], offset: int = 0) -> CodeRow:
+    """A CodeRow from the CODE_COLUMN_NAMES columns of a row, starting at ``offset``."""
     return CodeRow(
-        id=row[7], code_type=row[8], ciphertext=bytes(row[9]), key_id=row[10], last4=row[11],
-        expires_on=_as_date(row[12]),
+        id=row[offset], code_type=row[offset + 1], ciphertext=bytes(row[offset + 2]),
+        key_id=row[offset + 3], last4=row[offset + 4], expires_on=_as_date(row[offset + 5]),
     )
 
 
@@ -169,9 +187,9 @@ def _group(rows: list[tuple[Any, ...]]) -> list[CardRow]:
     for row in rows:
         card = cards.get(row[_CARD_ID])
         if card is None:
-            card = cards[row[_CARD_ID]] = _card(row)
+            card = cards[row[_CARD_ID]] = card_from_row(row)
         if row[_CODE_ID] is not None:
-            card.codes.append(_code(row))
+            card.codes.append(code_from_row(row, _CODE_ID))
     return list(cards.values())
 
 
@@ -186,6 +204,10 @@ def _as_datetime(value: Any) -> datetime:
     if not isinstance(value, datetime):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _as_optional_datetime(value: Any) -> datetime | None:
+    return None if value is None else _as_datetime(value)
 
 
 # --- writes (inside a unit of work) -----------------------------------------------------------
