@@ -61,6 +61,8 @@ class Settings(BaseModel):
     introspection: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    idempotency_retention_hours: int = Field(default=48, ge=24)
+    max_reservation_batch: int = Field(default=500, ge=1, le=10000)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -24,6 +24,10 @@ from sqlmodel import Session
 from app.config import Settings
 from app.errors import ConfigurationError
 
+# Execution option of a connection that only reads: on SQLite it runs in autocommit mode rather
+# than taking the write lock with BEGIN IMMEDIATE (WAL readers never block writers).
+READ_ONLY = "giftcards_read_only"
+
 
 def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
@@ -66,7 +70,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if not connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class UnitOfWork:

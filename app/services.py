@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -11,8 +12,10 @@ from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
 from app.domain.codes import CodeVault
+from app.domain.idempotency import Idempotency
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
+from app.store.listing import CardLister
 
 
 @dataclass(frozen=True)
@@ -21,22 +24,28 @@ class Services:
     engine: Engine
     uow: UnitOfWork
     cards: CardStore
+    lister: CardLister
     vault: CodeVault
     pins: PinHasher
     policy: Policy
     tokens: TokenVerifier
+    idempotency: Idempotency
 
 
 def build_services(settings: Settings) -> Services:
     policy = load_policy(settings.permissions_file)
     engine = create_db_engine(settings)
+    uow = UnitOfWork(engine)
+    vault = CodeVault.from_settings(settings)
     return Services(
         settings=settings,
         engine=engine,
-        uow=UnitOfWork(engine),
+        uow=uow,
         cards=CardStore(engine),
-        vault=CodeVault.from_settings(settings),
+        lister=CardLister(engine),
+        vault=vault,
         pins=PinHasher.from_settings(settings),
         policy=policy,
         tokens=TokenVerifier(settings, policy),
+        idempotency=Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours)),
     )

@@ -1,42 +1,38 @@
-"""Create gift cards with their codes.
+"""Create gift cards and edit their codes, member and operator fields.
 
 A new card starts PENDING with a zero balance. Codes the caller supplies are validated and sealed;
 a PERSONAL code is generated here (``secrets``, 100 bits) and is returned in full exactly once, in
-the result of the call that created it.
+the result of the call that created it. Adding a code of a type the card already has replaces
+(revokes) the old one; revoked codes keep their hash, so they never match or come back. PERSONAL
+codes always belong to the card's member: unlinking the member revokes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from sqlmodel import Session
+
 from app.auth.secrets import PinHasher
-from app.db import UnitOfWork
-from app.domain.codes import CodeVault, generate_code, validate_code, validate_pin
+from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
+from app.domain.idempotency import Idempotency
+from app.domain.lookup import present
+from app.domain.members import validate_member_id
 from app.domain.money import check_currency
-from app.domain.views import CardView, CodeView
+from app.domain.reservations import take_reserved_code
+from app.domain.views import CardView, CodeView, card_view_from_json
 from app.enums import CardState, CodeType
-from app.errors import BadUserInputError, ConflictError
+from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.models import GiftCard, GiftCardCode
-from app.policy import Permission, Principal
+from app.policy import Permission, Policy, Principal
 from app.store import cards as store
 
-_MEMBER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
-
-
-@dataclass(frozen=True)
-class NewCard:
-    currency: str | None = None  # the server's default currency when None
-    physical_code: str | None = None
-    physical_pin: str | None = None
-    physical_code_expires_on: date | None = None
-    external_code: str | None = None
-    external_code_expires_on: date | None = None
-    add_personal_code: bool = False
-    personal_code_expires_on: date | None = None
-    member_id: str | None = None
-    details: CardDetails = field(default_factory=lambda: CardDetails())
+_CARD_ID = re.compile(r"[0-9]{1,18}")
+# Types whose codes are tied to the member of the card.
+MEMBER_CODE_TYPES = frozenset({CodeType.PERSONAL, CodeType.SHORT_PERSONAL})
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,59 @@ class CardDetails:
     note: str | None = None
     source_id: str | None = None
     ref_no: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeChanges:
+    """Codes to add (to a new card, or replacing a card's code of the same type)."""
+
+    physical_code: str | None = None
+    physical_pin: str | None = None
+    physical_code_expires_on: date | None = None
+    external_code: str | None = None
+    external_code_expires_on: date | None = None
+    add_personal_code: bool = False
+    personal_code_expires_on: date | None = None
+
+
+@dataclass(frozen=True)
+class NewCard:
+    codes: CodeChanges
+    currency: str | None = None  # the server's default currency when None
+    member_id: str | None = None
+    details: CardDetails = field(default_factory=CardDetails)
+
+
+@dataclass(frozen=True)
+class CardEdit:
+    card_id: str
+    codes: CodeChanges = field(default_factory=CodeChanges)
+    revoke: frozenset[CodeType] = frozenset()
+    member_id: str | None = None  # links a member to a card that has none
+    unlink_member: bool = False
+    details: CardDetails = field(default_factory=CardDetails)
+
+
+@dataclass(frozen=True)
+class _PlannedCode:
+    code_type: CodeType
+    code: str
+    pin: str | None
+    expires_on: date | None
+    field: str
+
+
+@dataclass(frozen=True)
+class _SealedPlan:
+    plan: _PlannedCode
+    seal: SealedCode
+    pin_hash: str | None
+
+
+def parse_card_id(card_id: str) -> int:
+    if not _CARD_ID.fullmatch(card_id):
+        raise BadUserInputError("id: a gift card id is a positive integer", field="id")
+    return int(card_id)
 
 
 def check_details(details: CardDetails) -> None:
@@ -63,21 +112,9 @@ def check_details(details: CardDetails) -> None:
         raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
 
 
-@dataclass(frozen=True)
-class _PlannedCode:
-    code_type: CodeType
-    code: str
-    pin: str | None
-    expires_on: date | None
-    field: str
-
-
-def validate_member_id(member_id: str, field: str = "memberId") -> str:
-    if not _MEMBER_ID.fullmatch(member_id):
-        raise BadUserInputError(
-            f"{field}: 1 to 64 letters, digits or . _ : @ -", field=field
-        )
-    return member_id
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back times without their (UTC) offset."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
@@ -85,104 +122,219 @@ def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
         raise BadUserInputError(f"{field}: the date is in the past", field=field)
 
 
-def _plan(request: NewCard, today: date) -> list[_PlannedCode]:
+def _only_with(value: object, field: str, needs: str) -> None:
+    if value is not None:
+        raise BadUserInputError(f"{field}: only allowed with {needs}", field=field)
+
+
+def _plan(changes: CodeChanges, member_given: bool, today: date) -> list[_PlannedCode]:
     planned = []
-    if request.physical_code is not None:
-        pin = None if request.physical_pin is None else validate_pin(request.physical_pin, "physicalPin")
-        code = validate_code(request.physical_code, "physicalCode")
-        _check_expiry(request.physical_code_expires_on, "physicalCodeExpiresOn", today)
-        planned.append(
-            _PlannedCode(CodeType.PHYSICAL, code, pin, request.physical_code_expires_on, "physicalCode")
-        )
+    if changes.physical_code is not None:
+        pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physicalPin")
+        code = validate_code(changes.physical_code, "physicalCode")
+        _check_expiry(changes.physical_code_expires_on, "physicalCodeExpiresOn", today)
+        planned.append(_PlannedCode(
+            CodeType.PHYSICAL, code, pin, changes.physical_code_expires_on, "physicalCode"))
     else:
-        for value, field in ((request.physical_pin, "physicalPin"),
-                             (request.physical_code_expires_on, "physicalCodeExpiresOn")):
-            if value is not None:
-                raise BadUserInputError(f"{field}: only allowed with physicalCode", field=field)
-    if request.external_code is not None:
-        code = validate_code(request.external_code, "externalCode")
-        _check_expiry(request.external_code_expires_on, "externalCodeExpiresOn", today)
-        planned.append(
-            _PlannedCode(CodeType.EXTERNAL, code, None, request.external_code_expires_on, "externalCode")
-        )
-    elif request.external_code_expires_on is not None:
-        raise BadUserInputError(
-            "externalCodeExpiresOn: only allowed with externalCode", field="externalCodeExpiresOn"
-        )
-    if request.add_personal_code:
-        if request.member_id is None:
+        _only_with(changes.physical_pin, "physicalPin", "physicalCode")
+        _only_with(changes.physical_code_expires_on, "physicalCodeExpiresOn", "physicalCode")
+    if changes.external_code is not None:
+        code = validate_code(changes.external_code, "externalCode")
+        _check_expiry(changes.external_code_expires_on, "externalCodeExpiresOn", today)
+        planned.append(_PlannedCode(
+            CodeType.EXTERNAL, code, None, changes.external_code_expires_on, "externalCode"))
+    else:
+        _only_with(changes.external_code_expires_on, "externalCodeExpiresOn", "externalCode")
+    if changes.add_personal_code:
+        if not member_given:
             raise BadUserInputError(
                 "memberId: a PERSONAL code is always tied to a member; give memberId",
                 field="memberId",
             )
-        _check_expiry(request.personal_code_expires_on, "personalCodeExpiresOn", today)
-        planned.append(
-            _PlannedCode(CodeType.PERSONAL, generate_code(), None,
-                         request.personal_code_expires_on, "addPersonalCode")
-        )
-    elif request.personal_code_expires_on is not None:
-        raise BadUserInputError(
-            "personalCodeExpiresOn: only allowed with addPersonalCode", field="personalCodeExpiresOn"
-        )
-    if not planned:
-        raise BadUserInputError(
-            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
-            field="giftcard",
-        )
+        _check_expiry(changes.personal_code_expires_on, "personalCodeExpiresOn", today)
+        planned.append(_PlannedCode(
+            CodeType.PERSONAL, generate_code(), None, changes.personal_code_expires_on,
+            "addPersonalCode"))
+    else:
+        _only_with(changes.personal_code_expires_on, "personalCodeExpiresOn", "addPersonalCode")
     return planned
 
 
+def _seal(planned: list[_PlannedCode], vault: CodeVault, pins: PinHasher) -> list[_SealedPlan]:
+    # Done before the write transaction opens: argon2 is slow on purpose.
+    return [
+        _SealedPlan(plan, vault.seal(plan.code, plan.code_type), plan.pin and pins.hash(plan.pin))
+        for plan in planned
+    ]
+
+
+def _new_code_rows(
+    session: Session, sealed: list[_SealedPlan], principal: Principal, now: datetime
+) -> list[GiftCardCode]:
+    """Check each new code is free (and take reserved stock), then build its row."""
+    rows = []
+    for item in sealed:
+        plan, seal = item.plan, item.seal
+        if store.code_hash_taken(session, seal.lookup_hash, plan.code_type.value):
+            raise ConflictError(
+                f"{plan.field}: a {plan.code_type.value} code with that value already exists",
+                field=plan.field,
+            )
+        if plan.code_type is CodeType.PHYSICAL:
+            take_reserved_code(session, seal.lookup_hash, principal, now, plan.field)
+        rows.append(GiftCardCode(
+            code_type=plan.code_type.value, lookup_hash=seal.lookup_hash,
+            ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,
+            pin_hash=item.pin_hash, expires_on=plan.expires_on, created_at=now,
+        ))
+    return rows
+
+
+def card_view(
+    session: Session,
+    card_id: int,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    shown_in_full: dict[int, str] | None = None,
+) -> CardView:
+    """The card as the caller may see it; codes created by this call are shown in full."""
+    (view,) = present(store.card_rows(session, card_id), vault, policy, principal).cards
+    if not shown_in_full:
+        return view
+    codes = [code for code in view.codes if code.id not in shown_in_full]
+    for row in store.live_codes(session, card_id):
+        if row.id in shown_in_full:
+            assert row.id is not None
+            codes.append(CodeView(row.id, CodeType(row.code_type), shown_in_full[row.id],
+                                  row.expires_on, False))
+    return dataclasses.replace(view, codes=tuple(sorted(codes, key=lambda code: code.id)))
+
+
 def create_card(
-    uow: UnitOfWork,
+    idempotency: Idempotency,
     vault: CodeVault,
     pins: PinHasher,
+    policy: Policy,
     principal: Principal,
     request: NewCard,
     *,
     default_currency: str,
+    idempotency_key: str | None = None,
 ) -> CardView:
     principal.require(Permission.CREATE_GIFT_CARD)
     now = datetime.now(UTC)
     currency = default_currency if request.currency is None else check_currency(request.currency)
     if request.member_id is not None:
         validate_member_id(request.member_id)
-    details = request.details
-    check_details(details)
-    planned = _plan(request, now.date())
-    sealed = [(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
-    # Hash PINs before the write transaction opens: argon2 is slow on purpose.
-    pin_hashes = {plan.field: pins.hash(plan.pin) for plan in planned if plan.pin}
+    check_details(request.details)
+    planned = _plan(request.codes, request.member_id is not None, now.date())
+    if not planned:
+        raise BadUserInputError(
+            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
+            field="giftcard",
+        )
+    sealed = _seal(planned, vault, pins)
 
-    with uow.begin() as session:
-        for plan, seal in sealed:
-            if store.code_hash_taken(session, seal.lookup_hash, plan.code_type.value):
-                raise ConflictError(
-                    f"{plan.field}: a {plan.code_type.value} code with that value already exists",
-                    field=plan.field,
-                )
+    def work(session: Session) -> CardView:
+        details = request.details
         card = GiftCard(
             member_id=request.member_id, currency=currency, state=CardState.PENDING.value,
             balance=0, created_by=principal.subject, created_at=now, updated_at=now,
             usable_from=details.usable_from, expires_at=details.expires_at, note=details.note,
             source_id=details.source_id, ref_no=details.ref_no,
         )
-        rows = [
-            GiftCardCode(
-                code_type=plan.code_type.value, lookup_hash=seal.lookup_hash,
-                ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,
-                pin_hash=pin_hashes.get(plan.field), expires_on=plan.expires_on, created_at=now,
-            )
-            for plan, seal in sealed
-        ]
+        rows = _new_code_rows(session, sealed, principal, now)
         store.add_card(session, card, rows)
         assert card.id is not None
-        codes = tuple(
-            CodeView(row.id, plan.code_type, plan.code, plan.expires_on, False)  # type: ignore[arg-type]
-            for row, plan in zip(rows, planned, strict=True)
+        store.add_event(session, card.id, "CREATED", principal.subject, now)
+        full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
+        return card_view(session, card.id, vault, policy, principal, full)
+
+    return idempotency.run(principal, idempotency_key, "giftcardAdd", request, work,
+                           card_view_from_json)
+
+
+def edit_card(
+    idempotency: Idempotency,
+    vault: CodeVault,
+    pins: PinHasher,
+    policy: Policy,
+    principal: Principal,
+    request: CardEdit,
+    *,
+    idempotency_key: str | None = None,
+) -> CardView:
+    principal.require(Permission.EDIT_GIFT_CARD)
+    card_id = parse_card_id(request.card_id)
+    now = datetime.now(UTC)
+    if request.member_id is not None:
+        validate_member_id(request.member_id)
+    if request.unlink_member and (request.member_id is not None or request.codes.add_personal_code):
+        raise BadUserInputError(
+            "unlinkMember: cannot be combined with memberId or addPersonalCode", field="unlinkMember"
         )
-    return CardView(
-        id=card.id, member_id=card.member_id, currency=card.currency, state=CardState.PENDING,
-        balance=0, created_at=now, updated_at=now, codes=codes, created_by=principal.subject,
-        usable_from=details.usable_from, expires_at=details.expires_at, note=details.note,
-        source_id=details.source_id, ref_no=details.ref_no,
-    )
+    check_details(request.details)
+    planned = _plan(request.codes, request.member_id is not None, now.date())
+    if not (planned or request.revoke or request.member_id or request.unlink_member
+            or request.details != CardDetails()):
+        raise BadUserInputError("giftcard: nothing to change", field="giftcard")
+    sealed = _seal(planned, vault, pins)
+
+    def work(session: Session) -> CardView:
+        card = store.card_for_update(session, card_id)
+        if card is None:
+            raise NotFoundError("id: no gift card with this id", field="id")
+        if card.state == CardState.DEACTIVATED:
+            raise ConflictError("id: the card is deactivated and cannot change", field="id")
+        actor = principal.subject
+        live = store.live_codes(session, card_id)
+        by_type = {CodeType(code.code_type): code for code in live}
+
+        if request.member_id is not None and request.member_id != card.member_id:
+            if card.member_id is not None:
+                raise BadUserInputError(
+                    "memberId: the card belongs to another member; unlink it first", field="memberId"
+                )
+            card.member_id = request.member_id
+            store.add_event(session, card_id, "MEMBER_LINKED", actor, now, request.member_id)
+
+        revoke = set(request.revoke)
+        for code_type in request.revoke:
+            if code_type not in by_type:
+                field_name = f"revoke{code_type.value.title().replace('_', '')}Code"
+                raise BadUserInputError(
+                    f"{field_name}: the card has no live {code_type.value} code", field=field_name
+                )
+        if request.unlink_member:
+            if card.member_id is None:
+                raise BadUserInputError("unlinkMember: the card has no member", field="unlinkMember")
+            store.add_event(session, card_id, "MEMBER_UNLINKED", actor, now, card.member_id)
+            card.member_id = None
+            revoke |= MEMBER_CODE_TYPES & by_type.keys()
+        revoke |= {item.plan.code_type for item in sealed} & by_type.keys()  # replaced
+        for code_type in sorted(revoke):
+            by_type[code_type].revoked_at = now
+            store.add_event(session, card_id, "CODE_REVOKED", actor, now, code_type.value)
+        session.flush()
+
+        rows = _new_code_rows(session, sealed, principal, now)
+        store.add_codes(session, card, rows)
+        for item in sealed:
+            store.add_event(session, card_id, "CODE_ADDED", actor, now, item.plan.code_type.value)
+
+        changed = {k: v for k, v in dataclasses.asdict(request.details).items() if v is not None}
+        for name, value in changed.items():
+            setattr(card, name, value)
+        start, end = _aware(card.usable_from), _aware(card.expires_at)
+        if start is not None and end is not None and end <= start:
+            raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
+        if changed:
+            store.add_event(session, card_id, "DETAILS_CHANGED", actor, now, ",".join(sorted(changed)))
+        card.updated_at = now
+        session.flush()
+        full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
+        return card_view(session, card_id, vault, policy, principal, full)
+
+    return idempotency.run(principal, idempotency_key, "giftcardEdit", request, work,
+                           card_view_from_json)

@@ -123,6 +123,20 @@ class CodeVault:
             last4=normalised[-4:],
         )
 
+    def seal_blob(self, data: bytes, context: bytes) -> tuple[str, bytes]:
+        """Encrypt other secrets (e.g. a stored response) with the active key, bound to ``context``."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return self.active_key_id, nonce + self._ciphers[self.active_key_id].encrypt(nonce, data, context)
+
+    def open_blob(self, key_id: str, blob: bytes, context: bytes) -> bytes:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise ConfigurationError(f"code key {key_id!r} is not configured")
+        try:
+            return cipher.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context)
+        except InvalidTag:
+            raise ConfigurationError(f"a stored secret does not decrypt with key {key_id!r}") from None
+
     def open(self, ciphertext: bytes, key_id: str, code_type: str) -> str:
         cipher = self._ciphers.get(key_id)
         if cipher is None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from app.domain.cards import validate_member_id
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
+from app.domain.members import validate_member_id
 from app.domain.views import CardView, CodeView, SearchResult
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from app.enums import CardState, CodeType
 
@@ -39,3 +40,52 @@ class CardView:
 class SearchResult:
     limited_by_permission: bool
     cards: tuple[CardView, ...]
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def card_view_from_json(data: dict[str, Any]) -> CardView:
+    """The inverse of ``app.domain.idempotency.encode`` for a CardView (stored responses)."""
+    codes = tuple(
+        CodeView(
+            id=code["id"], code_type=CodeType(code["code_type"]), code=code["code"],
+            expires_on=None if code["expires_on"] is None else date.fromisoformat(code["expires_on"]),
+            is_masked=code["is_masked"],
+        )
+        for code in data["codes"]
+    )
+    created_at, updated_at = _moment(data["created_at"]), _moment(data["updated_at"])
+    assert created_at is not None and updated_at is not None
+    return CardView(
+        id=data["id"], member_id=data["member_id"], currency=data["currency"],
+        state=CardState(data["state"]), balance=data["balance"], created_at=created_at,
+        updated_at=updated_at, codes=codes, created_by=data["created_by"],
+        usable_from=_moment(data["usable_from"]), expires_at=_moment(data["expires_at"]),
+        note=data["note"], source_id=data["source_id"], ref_no=data["ref_no"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CardEdge:
+    cursor: str  # opaque; pass it as `after` to continue behind this card
+    card: CardView
+
+
+@dataclass(frozen=True, slots=True)
+class CardPage:
+    """One page of a card listing, in id order."""
+
+    edges: tuple[CardEdge, ...]
+    has_next_page: bool
+    has_previous_page: bool
+    limited_by_permission: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.edges[0].cursor if self.edges else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None

@@ -20,8 +20,10 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
+from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
+from app.graphql.reservations import ReservationMutations, ReservationQueries
 
 log = logging.getLogger("app.graphql")
 
@@ -97,12 +99,12 @@ class GiftCardSchema(strawberry.Schema):
 
 # One mixin class per module; the schema's root types combine them.
 @strawberry.type
-class Query(CardQueries):
+class Query(CardQueries, ListingQueries, ReservationQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CardMutations):
+class Mutation(CardMutations, ReservationMutations):
     pass
 
 

@@ -100,6 +100,35 @@ class GiftCardAddInput:
     ref_no: str | None = None
 
 
+@strawberry.input(description="Changes to a card. Fields left out stay as they are.")
+class GiftCardEditInput:
+    id: strawberry.ID
+    physical_code: str | None = strawberry.field(
+        default=None, description="Add a PHYSICAL code, replacing the card's current one.")
+    physical_pin: str | None = None
+    physical_code_expires_on: date | None = None
+    revoke_physical_code: bool = False
+    external_code: str | None = strawberry.field(
+        default=None, description="Add an EXTERNAL code, replacing the card's current one.")
+    external_code_expires_on: date | None = None
+    revoke_external_code: bool = False
+    add_personal_code: bool = strawberry.field(
+        default=False, description="Generate a PERSONAL code (needs memberId, the card's member if "
+        "it has one), replacing the current one. Shown in full only in this response.")
+    personal_code_expires_on: date | None = None
+    revoke_personal_code: bool = False
+    member_id: str | None = strawberry.field(
+        default=None, description="Link this member to a card that has none. A card's member never "
+        "changes to another one; unlink first.")
+    unlink_member: bool = strawberry.field(
+        default=False, description="Unlink the card's member; its PERSONAL codes are revoked.")
+    usable_from: datetime | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
+
+
 def card_type(view: CardView) -> GiftCard:
     return GiftCard(
         id=strawberry.ID(str(view.id)),

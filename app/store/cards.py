@@ -17,12 +17,14 @@ from sqlalchemy import Engine, and_, bindparam, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 from sqlmodel import Session
+from sqlmodel import select as sqlmodel_select
 
 from app.errors import ConflictError
-from app.models import GiftCard, GiftCardCode
+from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +224,13 @@ def code_hash_taken(session: Session, lookup_hash: bytes, code_type: str) -> boo
 
 def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> GiftCard:
     session.add(card)
+    session.flush()
+    add_codes(session, card, codes)
+    return card
+
+
+def add_codes(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> None:
     try:
-        session.flush()
         for code in codes:
             code.giftcard_id = card.id
             session.add(code)
@@ -233,5 +240,37 @@ def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> Gif
             # Lost a race with another writer of the same code.
             raise ConflictError("a code of that type already exists") from None
         raise
-    return card
+
+
+def card_for_update(session: Session, card_id: int) -> GiftCard | None:
+    """The card, locked until the transaction ends (PostgreSQL; SQLite holds the write lock)."""
+    return session.get(GiftCard, card_id, with_for_update=True)
+
+
+def live_codes(session: Session, card_id: int) -> list[GiftCardCode]:
+    statement = (
+        sqlmodel_select(GiftCardCode)
+        .where(GiftCardCode.giftcard_id == card_id, GiftCardCode.revoked_at.is_(None))  # type: ignore[union-attr]
+        .order_by(GiftCardCode.id)  # type: ignore[arg-type]
+    )
+    return list(session.exec(statement).all())
+
+
+def card_rows(session: Session, card_id: int) -> list[CardRow]:
+    """The card with its live codes, read inside the caller's transaction."""
+    rows = session.execute(_card_and_codes(_cards.c.id == card_id)).all()
+    return _group([tuple(row) for row in rows])
+
+
+def add_event(
+    session: Session, card_id: int, event: str, actor: str | None, now: datetime, detail: str | None = None
+) -> None:
+    session.add(GiftCardEvent(giftcard_id=card_id, event=event, detail=detail, actor=actor, created_at=now))
+
+
+def has_completed_entries(session: Session, card_id: int) -> bool:
+    statement = select(_ledger.c.id).where(
+        _ledger.c.giftcard_id == card_id, _ledger.c.status == "COMPLETED"
+    ).limit(1)
+    return session.execute(statement).first() is not None
 

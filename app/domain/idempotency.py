@@ -1,0 +1,122 @@
+"""Idempotent mutations: a retry with the same key and input gets the first response again.
+
+A key (1 to 128 characters) is scoped to the token's subject. The first request claims the key in
+the same database transaction as its own writes, so either both are kept or neither is; a
+concurrent retry waits for that transaction (PostgreSQL's unique index, SQLite's write lock) and
+then replays the stored response. The same key with another input is a CONFLICT. A failed
+request stores nothing, so its retry runs again. Stored responses are encrypted: the response to
+``giftcardAdd`` can hold a generated code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.db import UnitOfWork
+from app.domain.codes import CodeVault
+from app.errors import BadUserInputError, ConflictError
+from app.models import IdempotencyKey
+from app.policy import Principal
+from app.store import idempotency as store
+
+T = TypeVar("T")
+
+MAX_KEY_LENGTH = 128
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(item) if isinstance(item, Enum) else item for item in value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode(value: Any) -> bytes:
+    """Canonical JSON of a dataclass (or plain data): the same input gives the same bytes."""
+    data = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+    return json.dumps(data, default=_plain, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise BadUserInputError(
+            f"idempotencyKey: 1 to {MAX_KEY_LENGTH} printable characters", field="idempotencyKey"
+        )
+
+
+class Idempotency:
+    """Runs a unit of work at most once per (subject, key)."""
+
+    def __init__(self, uow: UnitOfWork, vault: CodeVault, retention: timedelta) -> None:
+        self._uow = uow
+        self._vault = vault
+        self._retention = retention
+
+    def run(
+        self,
+        principal: Principal,
+        key: str | None,
+        operation: str,
+        request: Any,
+        work: Callable[[Session], T],
+        decode: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """``work(session)`` inside one transaction; with a key, at most once per input."""
+        if key is None:
+            with self._uow.begin() as session:
+                return work(session)
+        _check_key(key)
+        subject = principal.subject or ""
+        request_hash = hashlib.sha256(operation.encode() + b"\0" + encode(request)).digest()
+        context = f"idempotency:{subject}:{key}".encode()
+        try:
+            with self._uow.begin() as session:
+                stored = store.find_key(session, subject, key)
+                if stored is not None:
+                    return self._replay(stored, operation, request_hash, context, decode)
+                now = datetime.now(UTC)
+                claim = IdempotencyKey(
+                    subject=subject, key=key, operation=operation, request_hash=request_hash,
+                    response=b"", key_id="", created_at=now,
+                )
+                store.claim_key(session, claim)
+                result = work(session)
+                claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
+                store.purge_keys(session, subject, now - self._retention)
+                return result
+        except IntegrityError as exc:
+            if "idempotency_keys" not in str(exc.orig):
+                raise
+        # Another request with this key committed first: answer as it did.
+        with self._uow.begin() as session:
+            stored = store.find_key(session, subject, key)
+            if stored is None:  # pragma: no cover - it committed, so it is there
+                raise ConflictError("idempotencyKey: a request with this key is still running",
+                                    field="idempotencyKey")
+            return self._replay(stored, operation, request_hash, context, decode)
+
+    def _replay(
+        self,
+        stored: IdempotencyKey,
+        operation: str,
+        request_hash: bytes,
+        context: bytes,
+        decode: Callable[[dict[str, Any]], T],
+    ) -> T:
+        if stored.operation != operation or stored.request_hash != request_hash:
+            raise ConflictError(
+                "idempotencyKey: already used for a different request", field="idempotencyKey"
+            )
+        return decode(json.loads(self._vault.open_blob(stored.key_id, stored.response, context)))

@@ -1,0 +1,85 @@
+"""Card states: PENDING (never funded) → ACTIVE, BLOCKED (reversible), DEACTIVATED (for good).
+
+Each change locks the card row, updates its state and records an event; each is idempotent:
+repeating it changes nothing and records nothing. Cards are never deleted; deactivation is the
+delete, and the history stays. Unblocking returns a card to ACTIVE if it was ever funded (it has
+a completed ledger entry), else to PENDING.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from app.domain.cards import card_view, parse_card_id
+from app.domain.codes import CodeVault
+from app.domain.idempotency import Idempotency
+from app.domain.views import CardView, card_view_from_json
+from app.enums import CardState
+from app.errors import BadUserInputError, ConflictError, NotFoundError
+from app.models import GiftCard
+from app.policy import Permission, Policy, Principal
+from app.store import cards as store
+
+
+def _next_state_block(session: Session, card: GiftCard) -> CardState | None:
+    if card.state == CardState.DEACTIVATED:
+        raise ConflictError("id: the card is deactivated and cannot be blocked", field="id")
+    return None if card.state == CardState.BLOCKED else CardState.BLOCKED
+
+
+def _next_state_unblock(session: Session, card: GiftCard) -> CardState | None:
+    if card.state == CardState.DEACTIVATED:
+        raise ConflictError("id: the card is deactivated and cannot be unblocked", field="id")
+    if card.state != CardState.BLOCKED:
+        return None
+    assert card.id is not None
+    return CardState.ACTIVE if store.has_completed_entries(session, card.id) else CardState.PENDING
+
+
+def _next_state_deactivate(session: Session, card: GiftCard) -> CardState | None:
+    return None if card.state == CardState.DEACTIVATED else CardState.DEACTIVATED
+
+
+_TRANSITIONS: dict[str, tuple[Permission, str, Callable[[Session, GiftCard], CardState | None]]] = {
+    "giftcardBlock": (Permission.BLOCK_GIFT_CARD, "BLOCKED", _next_state_block),
+    "giftcardUnblock": (Permission.BLOCK_GIFT_CARD, "UNBLOCKED", _next_state_unblock),
+    "giftcardDeactivate": (Permission.DEACTIVATE_GIFT_CARD, "DEACTIVATED", _next_state_deactivate),
+}
+OPERATIONS = tuple(_TRANSITIONS)
+
+
+def change_state(
+    operation: str,
+    idempotency: Idempotency,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    card_id: str,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+) -> CardView:
+    """Run one of OPERATIONS on a card and return it as the caller may see it."""
+    permission, event, next_state = _TRANSITIONS[operation]
+    principal.require(permission)
+    number = parse_card_id(card_id)
+    if reason is not None and len(reason) > 255:
+        raise BadUserInputError("reason: at most 255 characters", field="reason")
+
+    def work(session: Session) -> CardView:
+        card = store.card_for_update(session, number)
+        if card is None:
+            raise NotFoundError("id: no gift card with this id", field="id")
+        target = next_state(session, card)
+        if target is not None:
+            now = datetime.now(UTC)
+            card.state, card.updated_at = target.value, now
+            store.add_event(session, number, event, principal.subject, now, reason)
+            session.flush()
+        return card_view(session, number, vault, policy, principal)
+
+    return idempotency.run(principal, idempotency_key, operation, {"id": card_id, "reason": reason},
+                           work, card_view_from_json)

@@ -1,0 +1,131 @@
+"""List and filter cards page by page (ListGiftCards), codes masked exactly as lookups mask them.
+
+Pages follow card ids upwards (keyset pagination): a cursor names the last card seen, so cards
+added meanwhile only ever appear further on. Cursors are opaque to clients; the page size is
+checked, never clamped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.domain.codes import CodeVault
+from app.domain.lookup import present
+from app.domain.members import validate_member_id
+from app.domain.views import CardEdge, CardPage
+from app.enums import CardState, CodeType
+from app.errors import BadUserInputError, ForbiddenError
+from app.policy import Permission, Policy, Principal
+from app.store.listing import CardCriteria, CardLister
+
+DEFAULT_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 100
+
+_CURSOR_PREFIX = "gc:"
+_CURSOR_ID = re.compile(r"[1-9][0-9]{0,17}")
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+@dataclass(frozen=True)
+class CardFilter:
+    """What to list; None leaves a condition out. DEACTIVATED cards need asking for."""
+
+    state: CardState | None = None
+    member_id: str | None = None
+    code_type: CodeType | None = None  # has a live (non-revoked) code of this type
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    include_deactivated: bool = False
+
+
+def encode_cursor(card_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{card_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, field: str = "after") -> int:
+    """The card id behind a cursor of :func:`encode_cursor`; anything else is refused."""
+    refused = BadUserInputError(f"{field}: not a cursor of this listing", field=field)
+    if not _CURSOR_TEXT.fullmatch(cursor):
+        raise refused
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise refused from None
+    if not text.startswith(_CURSOR_PREFIX) or not _CURSOR_ID.fullmatch(text[len(_CURSOR_PREFIX):]):
+        raise refused
+    card_id = int(text[len(_CURSOR_PREFIX):])
+    if encode_cursor(card_id) != cursor:  # one spelling per cursor
+        raise refused
+    return card_id
+
+
+def list_cards(
+    lister: CardLister,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    card_filter: CardFilter | None = None,
+) -> CardPage:
+    principal.require(Permission.LIST_GIFT_CARDS)
+    limit = DEFAULT_PAGE_SIZE if first is None else first
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadUserInputError(f"first: give 1 to {MAX_PAGE_SIZE} cards per page", field="first")
+    after_id = None if after is None else decode_cursor(after)
+    criteria = _criteria(card_filter or CardFilter(), after_id, policy, principal)
+
+    found = lister.list_cards(criteria, limit)
+    shown = present(found.cards, vault, policy, principal)
+    return CardPage(
+        edges=tuple(CardEdge(encode_cursor(card.id), card) for card in shown.cards),
+        has_next_page=found.more,
+        # Pages only go forward: a page asked for behind a cursor has cards before it.
+        has_previous_page=after is not None,
+        limited_by_permission=shown.limited_by_permission,
+    )
+
+
+def _criteria(
+    card_filter: CardFilter, after_id: int | None, policy: Policy, principal: Principal
+) -> CardCriteria:
+    member_id = None if card_filter.member_id is None else validate_member_id(card_filter.member_id)
+    code_type = card_filter.code_type
+    if code_type is not None and code_type not in policy.usable_code_types(principal):
+        # As with lookups: filtering by a type would tell which cards hold codes the caller
+        # may not see.
+        needed = policy.code_types[code_type].use
+        raise ForbiddenError(
+            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
+        )
+    created_from = _utc(card_filter.created_after, "createdAfter")
+    created_before = _utc(card_filter.created_before, "createdBefore")
+    if created_from is not None and created_before is not None and created_before <= created_from:
+        raise BadUserInputError("createdBefore: must be later than createdAfter", field="createdBefore")
+    explicitly_deactivated = card_filter.state is CardState.DEACTIVATED
+    return CardCriteria(
+        after_id=after_id,
+        state=None if card_filter.state is None else card_filter.state.value,
+        excluded_states=(
+            () if card_filter.include_deactivated or explicitly_deactivated
+            else (CardState.DEACTIVATED.value,)
+        ),
+        member_id=member_id,
+        live_code_type=None if code_type is None else code_type.value,
+        created_from=created_from,
+        created_before=created_before,
+    )
+
+
+def _utc(moment: datetime | None, field: str) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise BadUserInputError(f"{field}: give a time zone (e.g. 2027-01-01T00:00:00Z)", field=field)
+    # In UTC: SQLite keeps times as text without an offset, written in UTC.
+    return moment.astimezone(UTC)

@@ -1,0 +1,225 @@
+"""Reserved PHYSICAL code stock for printed cards.
+
+A reservation generates a batch of free PHYSICAL codes (13 random symbols and a Luhn mod 32 check
+character) owned by the token subject that asked; they are stored sealed like card codes and shown
+in full only in that response. A reserved code can only be given to a card by its owner; a card
+created with it consumes it. A `single` reservation lapses an hour after it was made if no card
+took it, and its code is then an ordinary free code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.domain.codes import ALPHABET, CodeVault, SealedCode, mask, plaintext_length
+from app.domain.idempotency import Idempotency
+from app.enums import CodeType
+from app.errors import BadUserInputError, ConflictError
+from app.models import CodeReservation, ReservedCode
+from app.policy import Permission, Principal
+from app.store import reservations as store
+
+RANDOM_LENGTH = 13  # 65 bits from a 32-symbol alphabet
+RESERVED_CODE_LENGTH = RANDOM_LENGTH + 1  # and the check character
+SINGLE_LIFETIME = timedelta(hours=1)
+MAX_NAME_LENGTH = 128
+
+_BASE = len(ALPHABET)
+_INDEX = {symbol: index for index, symbol in enumerate(ALPHABET)}
+
+
+# --- the check character (Luhn mod N over ALPHABET, N = 32) ------------------------------------
+
+
+def _luhn_sum(symbols: str, double_first: bool) -> int:
+    """Luhn mod N sum from the rightmost symbol leftwards, doubling every other one."""
+    total, double = 0, double_first
+    for symbol in reversed(symbols):
+        addend = _INDEX[symbol] * (2 if double else 1)
+        total += addend // _BASE + addend % _BASE  # the digits of addend, written in base N
+        double = not double
+    return total
+
+
+def check_character(body: str) -> str:
+    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET)."""
+    return ALPHABET[-_luhn_sum(body, double_first=True) % _BASE]
+
+
+def has_valid_check_character(code: str) -> bool:
+    """True when the last symbol of ``code`` is the Luhn mod 32 check character of the rest.
+
+    It catches every single changed symbol, and every swap of two adjacent different symbols but
+    one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind spot (09 ↔ 90 in base 10).
+    """
+    if len(code) < 2 or any(symbol not in _INDEX for symbol in code):
+        return False
+    return _luhn_sum(code, double_first=False) % _BASE == 0
+
+
+def generate_reserved_code() -> str:
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return body + check_character(body)
+
+
+# --- reserving ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    count: int
+    agency: str
+    request_name: str
+    single: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationView:
+    id: int
+    request_name: str
+    agency: str
+    single: bool
+    count: int
+    created_at: datetime
+    expires_at: datetime | None
+    codes: tuple[str, ...]  # in full in the reserving response only, else masked
+    used_count: int  # codes cards have taken
+    lapsed: bool  # single, expired, and never used: its code is free again
+
+
+def reservation_view_from_json(data: dict[str, Any]) -> ReservationView:
+    """The inverse of ``app.domain.idempotency.encode`` for a ReservationView (stored responses)."""
+    expires_at = data["expires_at"]
+    return ReservationView(
+        id=data["id"], request_name=data["request_name"], agency=data["agency"],
+        single=data["single"], count=data["count"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
+        codes=tuple(data["codes"]), used_count=data["used_count"], lapsed=data["lapsed"],
+    )
+
+
+def validate_name(value: str, field: str) -> str:
+    if not 1 <= len(value) <= MAX_NAME_LENGTH or not value.isprintable():
+        raise BadUserInputError(f"{field}: 1 to {MAX_NAME_LENGTH} printable characters", field=field)
+    return value
+
+
+def _check_request(request: ReservationRequest, max_batch: int) -> None:
+    if not 1 <= request.count <= max_batch:
+        raise BadUserInputError(
+            f"count: reserve 1 to {max_batch} codes at a time (larger batches are refused, not "
+            "truncated)",
+            field="count",
+        )
+    if request.single and request.count != 1:
+        raise BadUserInputError("count: a single reservation holds exactly one code", field="count")
+    validate_name(request.agency, "agency")
+    validate_name(request.request_name, "requestName")
+
+
+def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tuple[str, SealedCode]]:
+    """``count`` new sealed codes that no card and no reservation has.
+
+    A clash with a card's code, a reserved code or another new one is astronomically unlikely (65
+    bits); should one happen, that code is drawn again.
+    """
+    drawn: dict[bytes, tuple[str, SealedCode]] = {}
+    while len(drawn) < count:
+        fresh: dict[bytes, tuple[str, SealedCode]] = {}
+        for _ in range(count - len(drawn)):
+            code = generate_reserved_code()
+            seal = vault.seal(code, CodeType.PHYSICAL)
+            fresh[seal.lookup_hash] = (code, seal)
+        taken = store.taken_code_hashes(session, fresh.keys())
+        drawn.update((key, value) for key, value in fresh.items() if key not in taken and key not in drawn)
+    return list(drawn.values())
+
+
+def reserve_codes(
+    idempotency: Idempotency,
+    vault: CodeVault,
+    principal: Principal,
+    request: ReservationRequest,
+    *,
+    max_batch: int,
+    idempotency_key: str | None = None,
+) -> ReservationView:
+    """Reserve ``request.count`` PHYSICAL codes for the caller; the only time they are shown."""
+    principal.require(Permission.RESERVE_CODES)
+    _check_request(request, max_batch)
+    owner = principal.subject
+    assert owner is not None
+
+    def work(session: Session) -> ReservationView:
+        now = datetime.now(UTC)
+        drawn = _draw_free_codes(session, vault, request.count)
+        reservation = CodeReservation(
+            request_name=request.request_name, agency=request.agency, owner=owner,
+            single=request.single, count=request.count, created_at=now,
+            expires_at=now + SINGLE_LIFETIME if request.single else None,
+        )
+        rows = [
+            ReservedCode(reservation_id=0, lookup_hash=seal.lookup_hash, ciphertext=seal.ciphertext,
+                         key_id=seal.key_id, last4=seal.last4)
+            for _, seal in drawn
+        ]
+        store.add_reservation(session, reservation, rows)
+        assert reservation.id is not None
+        return ReservationView(
+            id=reservation.id, request_name=reservation.request_name, agency=reservation.agency,
+            single=reservation.single, count=reservation.count, created_at=now,
+            expires_at=reservation.expires_at, codes=tuple(code for code, _ in drawn),
+            used_count=0, lapsed=False,
+        )
+
+    return idempotency.run(principal, idempotency_key, "giftcardReserveCodes", request, work,
+                           reservation_view_from_json)
+
+
+def list_reservations(engine: Engine, principal: Principal, request_name: str) -> list[ReservationView]:
+    """The caller's own reservations under ``request_name``, codes masked to their last four."""
+    principal.require(Permission.RESERVE_CODES)
+    validate_name(request_name, "requestName")
+    owner = principal.subject
+    assert owner is not None
+    now = datetime.now(UTC)
+    views = []
+    for row in store.find_reservations(engine, owner, request_name):
+        used = sum(code.used for code in row.codes)
+        views.append(ReservationView(
+            id=row.id, request_name=row.request_name, agency=row.agency, single=row.single,
+            count=row.count, created_at=row.created_at, expires_at=row.expires_at,
+            codes=tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in row.codes),
+            used_count=used,
+            lapsed=row.single and used == 0 and row.expires_at is not None and row.expires_at <= now,
+        ))
+    return views
+
+
+# --- taking a reserved code ---------------------------------------------------------------------
+
+
+def take_reserved_code(
+    session: Session, lookup_hash: bytes, principal: Principal, now: datetime, field: str
+) -> None:
+    """Consume the reservation of a code a new card is given; refuse someone else's stock."""
+    found = store.reserved_code(session, lookup_hash)
+    if found is None:
+        return
+    code, reservation = found
+    expires_at = reservation.expires_at
+    if expires_at is not None and expires_at.tzinfo is None:  # SQLite keeps no offset
+        expires_at = expires_at.replace(tzinfo=now.tzinfo)
+    lapsed = code.used_at is None and expires_at is not None and expires_at <= now
+    # A lapsed single reservation's code is free again: anyone may use it. It is still marked
+    # used, so the owner's listing counts it and no longer calls the reservation lapsed.
+    if not lapsed and reservation.owner != principal.subject:
+        raise ConflictError(f"{field}: this code is reserved for another client", field=field)
+    code.used_at = now

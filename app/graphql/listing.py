@@ -1,0 +1,105 @@
+"""The `giftcards` listing: a Relay-style connection of cards, its filter, and its resolver."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CardFilter, list_cards
+from app.domain.views import CardPage
+from app.enums import CardState, CodeType
+from app.graphql.context import Context
+from app.graphql.types import GiftCard, card_type
+
+
+@strawberry.input(description="Which cards to list. Conditions combine with AND.")
+class GiftCardFilter:
+    state: CardState | None = strawberry.field(
+        default=None, description="Only cards in this state (DEACTIVATED lists deactivated cards)."
+    )
+    member_id: str | None = strawberry.field(default=None, description="Only this member's cards.")
+    code_type: CodeType | None = strawberry.field(
+        default=None,
+        description="Only cards with a live (not revoked) code of this type; needs the type's Use… "
+        "permission.",
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Only cards created at or after this time (with a time zone)."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Only cards created before this time (with a time zone)."
+    )
+    include_deactivated: bool = strawberry.field(
+        default=False,
+        description="Also list DEACTIVATED cards (left out unless this is true or state asks for "
+        "them).",
+    )
+
+
+@strawberry.type(description="A card in a listing, with the cursor that continues behind it.")
+class GiftCardEdge:
+    cursor: str
+    node: GiftCard
+
+
+@strawberry.type(description="Where a page sits in the listing.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="True when the page was asked for behind a cursor (pages only go forward)."
+    )
+    start_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null on an empty page."
+    )
+
+
+@strawberry.type(description="One page of cards, in the order they were created.")
+class GiftCardConnection:
+    edges: list[GiftCardEdge]
+    page_info: PageInfo
+    limited_by_permission: bool = strawberry.field(
+        description="True when a code on this page was left out or masked because of the caller's "
+        "permissions."
+    )
+
+
+def connection_type(page: CardPage) -> GiftCardConnection:
+    return GiftCardConnection(
+        edges=[GiftCardEdge(cursor=edge.cursor, node=card_type(edge.card)) for edge in page.edges],
+        page_info=PageInfo(
+            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor, end_cursor=page.end_cursor,
+        ),
+        limited_by_permission=page.limited_by_permission,
+    )
+
+
+@strawberry.type
+class ListingQueries:
+    @strawberry.field(
+        description=f"List gift cards page by page (ListGiftCards), oldest first. `first`: 1 to "
+        f"{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous "
+        "page. Cards created meanwhile appear on later pages, never twice. Codes are masked as "
+        "in lookups."
+    )
+    def giftcards(
+        self,
+        info: strawberry.Info[Context],
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        filter: GiftCardFilter | None = None,
+    ) -> GiftCardConnection:
+        # Sync on purpose, like `giftcard`: two indexed queries on a pooled connection.
+        services = info.context.services
+        card_filter = CardFilter() if filter is None else CardFilter(
+            state=filter.state, member_id=filter.member_id, code_type=filter.code_type,
+            created_after=filter.created_after, created_before=filter.created_before,
+            include_deactivated=filter.include_deactivated,
+        )
+        page = list_cards(
+            services.lister, services.vault, services.policy, info.context.principal,
+            first=first, after=after, card_filter=card_filter,
+        )
+        return connection_type(page)

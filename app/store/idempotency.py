@@ -1,0 +1,27 @@
+"""Idempotency keys: read, claim, complete and purge (inside the caller's unit of work)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from app.models import IdempotencyKey
+
+_keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
+
+
+def find_key(session: Session, subject: str, key: str) -> IdempotencyKey | None:
+    return session.get(IdempotencyKey, (subject, key))
+
+
+def claim_key(session: Session, claim: IdempotencyKey) -> None:
+    """Insert the key row; raises IntegrityError when another request holds the same key."""
+    session.add(claim)
+    session.flush()
+
+
+def purge_keys(session: Session, subject: str, older_than: datetime) -> None:
+    session.execute(delete(_keys).where(_keys.c.subject == subject, _keys.c.created_at < older_than))
+

@@ -1,0 +1,92 @@
+"""The card listing: a page of cards in id order (keyset), then the live codes of those cards.
+
+Two statements whatever the page size, through SQLAlchemy Core on a pooled connection that only
+reads (see :data:`app.db.READ_ONLY`). New cards get higher ids, so paging forward by id never
+repeats or skips a card while cards are added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, exists, select
+
+from app.db import READ_ONLY
+from app.models import GiftCard, GiftCardCode
+from app.store.cards import CARD_COLUMNS, CODE_COLUMN_NAMES, CardRow, card_from_row, code_from_row
+
+_cards = GiftCard.__table__  # type: ignore[attr-defined]
+_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class CardCriteria:
+    """Which cards to list; None means no condition. Times are UTC."""
+
+    after_id: int | None = None
+    state: str | None = None
+    excluded_states: tuple[str, ...] = ()
+    member_id: str | None = None
+    live_code_type: str | None = None  # has a non-revoked code of this type
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class CardSlice:
+    cards: list[CardRow]  # with their live codes, in id order
+    more: bool  # further cards match after the last one
+
+
+class CardLister:
+    """Lists cards page by page on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._codes = (
+            select(_codes.c.giftcard_id, *(_codes.c[name] for name in CODE_COLUMN_NAMES))
+            .where(_codes.c.giftcard_id.in_(bindparam("ids", expanding=True)))
+            .where(_codes.c.revoked_at.is_(None))
+            .order_by(_codes.c.giftcard_id, _codes.c.id)
+        )
+
+    def list_cards(self, criteria: CardCriteria, limit: int) -> CardSlice:
+        """Up to ``limit`` matching cards after ``criteria.after_id``, and whether more follow."""
+        # One row beyond the page says whether there is a next page.
+        page = select(*CARD_COLUMNS).where(*_conditions(criteria)).order_by(_cards.c.id).limit(limit + 1)
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            rows = connection.execute(page).all()
+            cards = {row[0]: card_from_row(row) for row in rows[:limit]}
+            if cards:
+                for code in connection.execute(self._codes, {"ids": list(cards)}):
+                    cards[code[0]].codes.append(code_from_row(code, 1))
+        return CardSlice(list(cards.values()), more=len(rows) > limit)
+
+
+def _conditions(criteria: CardCriteria) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if criteria.after_id is not None:
+        conditions.append(_cards.c.id > criteria.after_id)
+    if criteria.state is not None:
+        conditions.append(_cards.c.state == criteria.state)
+    if criteria.excluded_states:
+        conditions.append(_cards.c.state.not_in(criteria.excluded_states))
+    if criteria.member_id is not None:
+        conditions.append(_cards.c.member_id == criteria.member_id)
+    if criteria.live_code_type is not None:
+        conditions.append(
+            exists().where(
+                and_(
+                    _codes.c.giftcard_id == _cards.c.id,
+                    _codes.c.code_type == criteria.live_code_type,
+                    _codes.c.revoked_at.is_(None),
+                )
+            )
+        )
+    if criteria.created_from is not None:
+        conditions.append(_cards.c.created_at >= criteria.created_from)
+    if criteria.created_before is not None:
+        conditions.append(_cards.c.created_at < criteria.created_before)
+    return conditions

@@ -1,0 +1,109 @@
+"""Reserved PHYSICAL code stock: reservations and their sealed codes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+from sqlmodel import select as sqlmodel_select
+
+from app.db import READ_ONLY
+from app.models import CodeReservation, GiftCardCode, ReservedCode
+
+_card_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+_reservations = CodeReservation.__table__  # type: ignore[attr-defined]
+_reserved = ReservedCode.__table__  # type: ignore[attr-defined]
+
+_PHYSICAL = "PHYSICAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedCodeRow:
+    ciphertext: bytes
+    last4: str
+    used: bool
+
+
+@dataclass(slots=True)
+class ReservationRow:
+    id: int
+    request_name: str
+    agency: str
+    single: bool
+    count: int
+    created_at: datetime
+    expires_at: datetime | None
+    codes: list[ReservedCodeRow] = field(default_factory=list)
+
+
+def reserved_code(session: Session, lookup_hash: bytes) -> tuple[ReservedCode, CodeReservation] | None:
+    """The reserved code with this lookup hash and its reservation, locked for the transaction."""
+    statement = (
+        sqlmodel_select(ReservedCode, CodeReservation)
+        .join(CodeReservation, CodeReservation.id == ReservedCode.reservation_id)  # type: ignore[arg-type]
+        .where(ReservedCode.lookup_hash == lookup_hash)
+        .with_for_update()
+    )
+    found = session.exec(statement).first()
+    return None if found is None else (found[0], found[1])
+
+
+def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes]) -> set[bytes]:
+    """Those of the hashes that a PHYSICAL card code (live or revoked) or a reserved code has."""
+    hashes = list(lookup_hashes)
+    on_cards = select(_card_codes.c.lookup_hash).where(
+        _card_codes.c.lookup_hash.in_(hashes), _card_codes.c.code_type == _PHYSICAL
+    )
+    reserved = select(_reserved.c.lookup_hash).where(_reserved.c.lookup_hash.in_(hashes))
+    return {bytes(row[0]) for statement in (on_cards, reserved) for row in session.execute(statement)}
+
+
+def add_reservation(session: Session, reservation: CodeReservation, codes: list[ReservedCode]) -> None:
+    session.add(reservation)
+    session.flush()
+    assert reservation.id is not None
+    for code in codes:
+        code.reservation_id = reservation.id
+    session.add_all(codes)
+    session.flush()
+
+
+def find_reservations(engine: Engine, owner: str, request_name: str) -> list[ReservationRow]:
+    """The owner's reservations under this request name, oldest first, with their codes.
+
+    Two statements whatever the number of reservations, on a connection that only reads.
+    """
+    reservations = (
+        select(
+            _reservations.c.id, _reservations.c.request_name, _reservations.c.agency,
+            _reservations.c.single, _reservations.c.count, _reservations.c.created_at,
+            _reservations.c.expires_at,
+        )
+        .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
+        .order_by(_reservations.c.id)
+    )
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        found = {
+            row[0]: ReservationRow(row[0], row[1], row[2], bool(row[3]), row[4], _aware(row[5]),
+                                   None if row[6] is None else _aware(row[6]))
+            for row in connection.execute(reservations)
+        }
+        if found:
+            codes = (
+                select(_reserved.c.reservation_id, _reserved.c.ciphertext, _reserved.c.last4,
+                       _reserved.c.used_at.is_not(None))
+                .where(_reserved.c.reservation_id.in_(list(found)))
+                .order_by(_reserved.c.reservation_id, _reserved.c.id)
+            )
+            for row in connection.execute(codes):
+                found[row[0]].codes.append(ReservedCodeRow(bytes(row[1]), row[2], bool(row[3])))
+    return list(found.values())
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back times without their (UTC) offset."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
