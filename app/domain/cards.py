@@ -10,7 +10,6 @@ codes always belong to the card's member: unlinking the member revokes them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -19,8 +18,8 @@ from sqlmodel import Session
 from app.auth.secrets import PinHasher
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
+from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.lookup import present
-from app.domain.members import validate_member_id
 from app.domain.money import check_currency
 from app.domain.reservations import take_reserved_code
 from app.domain.views import CardView, CodeView, card_view_from_json
@@ -30,7 +29,6 @@ from app.models import GiftCard, GiftCardCode
 from app.policy import Permission, Policy, Principal
 from app.store import cards as store
 
-_CARD_ID = re.compile(r"[0-9]{1,18}")
 # Types whose codes are tied to the member of the card.
 MEMBER_CODE_TYPES = frozenset({CodeType.PERSONAL, CodeType.SHORT_PERSONAL})
 
@@ -93,23 +91,33 @@ class _SealedPlan:
     pin_hash: str | None
 
 
-def parse_card_id(card_id: str) -> int:
-    if not _CARD_ID.fullmatch(card_id):
-        raise BadUserInputError("id: a gift card id is a positive integer", field="id")
-    return int(card_id)
+def check_text(text: str | None, name: str, limit: int, *, multiline: bool = False) -> None:
+    """Free text from operators: bounded, and no control characters (NUL breaks PostgreSQL)."""
+    if text is None:
+        return
+    if len(text) > limit:
+        raise BadUserInputError(f"{name}: at most {limit} characters", field=name)
+    allowed = "\n\t" if multiline else ""
+    if any(not char.isprintable() and char not in allowed for char in text):
+        raise BadUserInputError(f"{name}: control characters are not allowed", field=name)
 
 
-def check_details(details: CardDetails) -> None:
-    texts = ((details.note, "note", 1000), (details.source_id, "sourceId", 128),
-             (details.ref_no, "refNo", 128))
-    for text, name, limit in texts:
-        if text is not None and len(text) > limit:
-            raise BadUserInputError(f"{name}: at most {limit} characters", field=name)
+def normalise_details(details: CardDetails) -> CardDetails:
+    """Checked operator fields, times in UTC (SQLite keeps no offset, so store UTC only)."""
+    check_text(details.note, "note", 1000, multiline=True)
+    check_text(details.source_id, "sourceId", 128)
+    check_text(details.ref_no, "refNo", 128)
     for moment, name in ((details.usable_from, "usableFrom"), (details.expires_at, "expiresAt")):
         if moment is not None and moment.tzinfo is None:
             raise BadUserInputError(f"{name}: give a time zone (e.g. 2027-01-01T00:00:00Z)", field=name)
+    details = dataclasses.replace(
+        details,
+        usable_from=details.usable_from and details.usable_from.astimezone(UTC),
+        expires_at=details.expires_at and details.expires_at.astimezone(UTC),
+    )
     if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
         raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
+    return details
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -227,7 +235,7 @@ def create_card(
     currency = default_currency if request.currency is None else check_currency(request.currency)
     if request.member_id is not None:
         validate_member_id(request.member_id)
-    check_details(request.details)
+    request = dataclasses.replace(request, details=normalise_details(request.details))
     planned = _plan(request.codes, request.member_id is not None, now.date())
     if not planned:
         raise BadUserInputError(
@@ -274,7 +282,7 @@ def edit_card(
         raise BadUserInputError(
             "unlinkMember: cannot be combined with memberId or addPersonalCode", field="unlinkMember"
         )
-    check_details(request.details)
+    request = dataclasses.replace(request, details=normalise_details(request.details))
     planned = _plan(request.codes, request.member_id is not None, now.date())
     if not (planned or request.revoke or request.member_id or request.unlink_member
             or request.details != CardDetails()):
@@ -312,15 +320,26 @@ def edit_card(
             store.add_event(session, card_id, "MEMBER_UNLINKED", actor, now, card.member_id)
             card.member_id = None
             revoke |= MEMBER_CODE_TYPES & by_type.keys()
-        revoke |= {item.plan.code_type for item in sealed} & by_type.keys()  # replaced
+        # The card's own code given again keeps its row: only a new PIN or expiry is applied.
+        kept = [item for item in sealed if item.plan.code_type in by_type
+                and by_type[item.plan.code_type].lookup_hash == item.seal.lookup_hash]
+        for item in kept:
+            code = by_type[item.plan.code_type]
+            if item.pin_hash is not None:
+                code.pin_hash = item.pin_hash
+            if item.plan.expires_on is not None:
+                code.expires_on = item.plan.expires_on
+            store.add_event(session, card_id, "CODE_UPDATED", actor, now, item.plan.code_type.value)
+        new = [item for item in sealed if item not in kept]
+        revoke |= {item.plan.code_type for item in new} & by_type.keys()  # replaced
         for code_type in sorted(revoke):
             by_type[code_type].revoked_at = now
             store.add_event(session, card_id, "CODE_REVOKED", actor, now, code_type.value)
         session.flush()
 
-        rows = _new_code_rows(session, sealed, principal, now)
+        rows = _new_code_rows(session, new, principal, now)
         store.add_codes(session, card, rows)
-        for item in sealed:
+        for item in new:
             store.add_event(session, card_id, "CODE_ADDED", actor, now, item.plan.code_type.value)
 
         changed = {k: v for k, v in dataclasses.asdict(request.details).items() if v is not None}
@@ -333,7 +352,7 @@ def edit_card(
             store.add_event(session, card_id, "DETAILS_CHANGED", actor, now, ",".join(sorted(changed)))
         card.updated_at = now
         session.flush()
-        full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
+        full = {row.id: item.plan.code for row, item in zip(rows, new, strict=True) if row.id}
         return card_view(session, card_id, vault, policy, principal, full)
 
     return idempotency.run(principal, idempotency_key, "giftcardEdit", request, work,

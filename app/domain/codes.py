@@ -123,6 +123,10 @@ class CodeVault:
             last4=normalised[-4:],
         )
 
+    def keyed_digest(self, purpose: bytes, data: bytes) -> bytes:
+        """HMAC of other data that can hold a code or PIN (so a stored digest cannot be brute-forced)."""
+        return hmac.new(self._lookup_key, purpose + b"\0" + data, hashlib.sha256).digest()
+
     def seal_blob(self, data: bytes, context: bytes) -> tuple[str, bytes]:
         """Encrypt other secrets (e.g. a stored response) with the active key, bound to ``context``."""
         nonce = secrets.token_bytes(_NONCE_BYTES)

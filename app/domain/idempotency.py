@@ -10,7 +10,6 @@ request stores nothing, so its retry runs again. Stored responses are encrypted:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
@@ -79,7 +78,11 @@ class Idempotency:
                 return work(session)
         _check_key(key)
         subject = principal.subject or ""
-        request_hash = hashlib.sha256(operation.encode() + b"\0" + encode(request)).digest()
+        # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
+        # replay never shows more than the same request would show now.
+        request_hash = self._vault.keyed_digest(
+            b"idempotency", encode({"operation": operation, "permissions": sorted(principal.permissions),
+                                    "request": json.loads(encode(request))}))
         context = f"idempotency:{subject}:{key}".encode()
         try:
             with self._uow.begin() as session:
@@ -94,7 +97,7 @@ class Idempotency:
                 store.claim_key(session, claim)
                 result = work(session)
                 claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
-                store.purge_keys(session, subject, now - self._retention)
+                store.purge_keys(session, now - self._retention)
                 return result
         except IntegrityError as exc:
             if "idempotency_keys" not in str(exc.orig):

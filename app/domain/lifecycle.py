@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.domain.cards import card_view, parse_card_id
+from app.domain.cards import card_view, check_text
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
+from app.domain.identifiers import parse_card_id
 from app.domain.views import CardView, card_view_from_json
 from app.enums import CardState
-from app.errors import BadUserInputError, ConflictError, NotFoundError
+from app.errors import ConflictError, NotFoundError
 from app.models import GiftCard
 from app.policy import Permission, Policy, Principal
 from app.store import cards as store
@@ -66,8 +67,7 @@ def change_state(
     permission, event, next_state = _TRANSITIONS[operation]
     principal.require(permission)
     number = parse_card_id(card_id)
-    if reason is not None and len(reason) > 255:
-        raise BadUserInputError("reason: at most 255 characters", field="reason")
+    check_text(reason, "reason", 255)
 
     def work(session: Session) -> CardView:
         card = store.card_for_update(session, number)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.domain.codes import CodeVault
+from app.domain.identifiers import MAX_CARD_ID, validate_member_id
 from app.domain.lookup import present
-from app.domain.members import validate_member_id
 from app.domain.views import CardEdge, CardPage
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ForbiddenError
@@ -58,7 +58,7 @@ def decode_cursor(cursor: str, field: str = "after") -> int:
     if not text.startswith(_CURSOR_PREFIX) or not _CURSOR_ID.fullmatch(text[len(_CURSOR_PREFIX):]):
         raise refused
     card_id = int(text[len(_CURSOR_PREFIX):])
-    if encode_cursor(card_id) != cursor:  # one spelling per cursor
+    if card_id > MAX_CARD_ID or encode_cursor(card_id) != cursor:  # one spelling per cursor
         raise refused
     return card_id
 

@@ -8,18 +8,15 @@ was held back.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
-from app.domain.members import validate_member_id
+from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.views import CardView, CodeView, SearchResult
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal, Visibility
 from app.store.cards import CardRow, CardStore
-
-_CARD_ID = re.compile(r"[0-9]{1,18}")
 
 
 def find_cards(
@@ -48,9 +45,7 @@ def find_cards(
         return _by_code(store, vault, policy, principal, code, code_type, today)
     principal.require(Permission.LIST_GIFT_CARDS)
     if card_id is not None:
-        if not _CARD_ID.fullmatch(card_id):
-            raise BadUserInputError("id: a gift card id is a positive integer", field="id")
-        rows = store.find_by_id(int(card_id))
+        rows = store.find_by_id(parse_card_id(card_id))
     else:
         assert member_id is not None
         rows = store.find_by_member(validate_member_id(member_id))

@@ -22,6 +22,7 @@ def claim_key(session: Session, claim: IdempotencyKey) -> None:
     session.flush()
 
 
-def purge_keys(session: Session, subject: str, older_than: datetime) -> None:
-    session.execute(delete(_keys).where(_keys.c.subject == subject, _keys.c.created_at < older_than))
+def purge_keys(session: Session, older_than: datetime) -> None:
+    """Forget every key older than the retention time, whoever sent it."""
+    session.execute(delete(_keys).where(_keys.c.created_at < older_than))
 

@@ -227,3 +227,57 @@ def test_needs_edit_permission(client, mint, seed):
     body = _edit(client, mint(roles=["storefront"]), id=str(card_id), note="x")
     assert error_codes(body) == ["FORBIDDEN"]
     assert error_codes(_edit(client, None, id=str(card_id), note="x")) == ["UNAUTHENTICATED"]
+
+
+def test_times_with_an_offset_are_kept_as_the_same_instant(client, editor, seed):
+    card_id = seed({CodeType.PHYSICAL: "OFFSETPHYS01"})
+    body = _edit(client, editor, id=str(card_id), usableFrom="2027-01-01T00:00:00+02:00")
+    assert body["data"]["giftcardEdit"]["usableFrom"].startswith("2026-12-31T22:00:00")
+    # an expiry one hour later in another zone is accepted (it is later)
+    body = _edit(client, editor, id=str(card_id), expiresAt="2027-01-01T01:00:00+02:00")
+    assert body["data"]["giftcardEdit"]["expiresAt"].startswith("2026-12-31T23:00:00")
+
+
+@pytest.mark.parametrize("field", ["note", "sourceId", "refNo"])
+def test_control_characters_are_refused(client, editor, seed, field):
+    card_id = seed({CodeType.PHYSICAL: "CTRLPHYS0001"})
+    body = _edit(client, editor, id=str(card_id), **{field: "bad\x00value"})
+    assert error_codes(body) == ["BAD_USER_INPUT"] and body["errors"][0]["extensions"]["field"] == field
+
+
+def test_a_note_may_span_lines(client, editor, seed):
+    card_id = seed({CodeType.PHYSICAL: "LINESPHYS001"})
+    assert _edit(client, editor, id=str(card_id), note="line 1\nline 2")["data"]["giftcardEdit"]["note"] == (
+        "line 1\nline 2"
+    )
+
+
+@pytest.mark.parametrize("card_id", ["2147483648", "99999999999", "0"])
+def test_ids_outside_the_id_range_are_refused(client, editor, card_id):
+    body = _edit(client, editor, id=card_id, note="x")
+    assert error_codes(body) == ["BAD_USER_INPUT"] and body["errors"][0]["extensions"]["field"] == "id"
+
+
+def test_giving_the_cards_own_code_again_changes_its_pin_and_expiry(client, editor, seed, services):
+    # given a card with a PIN-less physical code
+    card_id = seed({CodeType.PHYSICAL: "SAMEPHYS0001"})
+    before = _edit(client, editor, id=str(card_id), note="before")["data"]["giftcardEdit"]["codes"]
+    # when the same code is given again with a PIN and an expiry
+    body = _edit(
+        client,
+        editor,
+        id=str(card_id),
+        physicalCode="same-phys-0001",
+        physicalPin="4321",
+        physicalCodeExpiresOn="2099-01-01",
+    )
+    # then it is the same code row, now with the PIN and the expiry
+    (code,) = body["data"]["giftcardEdit"]["codes"]
+    assert code["id"] == before[0]["id"] and code["expiresOn"] == "2099-01-01"
+    from sqlalchemy import text
+
+    with services.engine.connect() as connection:
+        pin_hash = connection.execute(
+            text("SELECT pin_hash FROM giftcard_codes WHERE id = :id"), {"id": int(code["id"])}
+        ).scalar_one()
+    assert services.pins.verify("4321", pin_hash)

@@ -265,6 +265,8 @@ def test_code_under_two_usable_types_needs_code_type(client, mint, seed):
         ('{ giftcard(id: "1", codeType: PHYSICAL) { results { id } } }', "codeType"),
         ('{ giftcard(id: "abc") { results { id } } }', "id"),
         ('{ giftcard(id: "-1") { results { id } } }', "id"),
+        ('{ giftcard(id: "99999999999") { results { id } } }', "id"),
+        ('{ giftcard(id: "²") { results { id } } }', "id"),
         ('{ giftcard(memberId: "") { results { id } } }', "memberId"),
         ('{ giftcard(code: "ab") { results { id } } }', "code"),
         ('{ giftcard(code: "BAD!CODE") { results { id } } }', "code"),

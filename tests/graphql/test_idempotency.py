@@ -148,3 +148,32 @@ def test_two_concurrent_retries_write_once_and_answer_alike(services):
     assert len(results) == 2 and results[0] == results[1], results
     assert _count(services, "giftcards") == 1
     assert _count(services, "idempotency_keys") == 1
+
+
+def test_the_stored_request_digest_is_keyed(client, mint, services):
+    # an unkeyed digest of the input would let anyone with the database try every 4-digit PIN
+    import hashlib
+
+    from app.domain.idempotency import encode
+
+    giftcard = {"physicalCode": "DIGESTPHYS01", "physicalPin": "1234"}
+    gql(client, ADD, {"giftcard": giftcard, "key": "pin"}, token=mint(permissions=["CreateGiftCard"]))
+    with services.engine.connect() as connection:
+        stored = bytes(connection.execute(text("SELECT request_hash FROM idempotency_keys")).scalar_one())
+    request = NewCard(codes=CodeChanges(physical_code="DIGESTPHYS01", physical_pin="1234"))
+    assert stored != hashlib.sha256(b"giftcardAdd\0" + encode(request)).digest()
+    assert stored != hashlib.sha256(encode(request)).digest()
+
+
+def test_a_replay_with_fewer_permissions_is_refused(client, mint, seed):
+    # given an admin's keyed edit whose response shows codes in full
+    card_id = seed({CodeType.PHYSICAL: "NARROWPHYS01"})
+    edit = {"id": str(card_id), "externalCode": "NARROWEXTN01"}
+    admin = mint(roles=["admin"], sub="ops")
+    assert "errors" not in gql(client, EDIT, {"giftcard": edit, "key": "n1"}, token=admin)
+    # when the same subject replays the key with a token that may see less
+    narrow = mint(permissions=["EditGiftCard"], sub="ops")
+    body = gql(client, EDIT, {"giftcard": edit, "key": "n1"}, token=narrow)
+    # then it is refused rather than shown the stored response
+    assert error_codes(body) == ["CONFLICT"]
+    assert "NARROW" not in str(body)
