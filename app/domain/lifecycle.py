@@ -49,7 +49,6 @@ _TRANSITIONS: dict[str, tuple[Permission, str, Callable[[Session, GiftCard], Car
     "giftcardUnblock": (Permission.BLOCK_GIFT_CARD, "UNBLOCKED", _next_state_unblock),
     "giftcardDeactivate": (Permission.DEACTIVATE_GIFT_CARD, "DEACTIVATED", _next_state_deactivate),
 }
-OPERATIONS = tuple(_TRANSITIONS)
 
 
 def change_state(
@@ -63,7 +62,7 @@ def change_state(
     reason: str | None = None,
     idempotency_key: str | None = None,
 ) -> CardView:
-    """Run one of OPERATIONS on a card and return it as the caller may see it."""
+    """Run a state change (a key of _TRANSITIONS) and return the card as the caller may see it."""
     permission, event, next_state = _TRANSITIONS[operation]
     principal.require(permission)
     number = parse_card_id(card_id)
