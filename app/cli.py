@@ -110,6 +110,25 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from app import db
+    from app.store import ledger
+
+    engine = db.create_db_engine(_settings())
+    try:
+        db.check_schema(engine)
+        checked, differences = ledger.verify(engine, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    for diff in differences:
+        print(f"card {diff.giftcard_id}: stored balance {diff.stored_balance}, ledger says "
+              f"{diff.ledger_balance}, open holds {diff.held} (minor units)")
+    print(f"ledger verify: {checked} cards checked, {len(differences)} differences")
+    return 1 if differences else 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import build_schema
 
@@ -149,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cards", type=_count, default=0, help="also load this many random cards")
     demo.add_argument("--codes-file", type=Path, help="write the generated codes here (benchmarks)")
     demo.set_defaults(func=cmd_demo_data)
+
+    ledger = commands.add_parser("ledger", help="check the ledger")
+    ledger.add_argument("ledger_command", choices=["verify"],
+                        help="recompute every balance from the ledger; exit 1 on any difference")
+    ledger.set_defaults(func=cmd_ledger)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", default="-", help="file to write, - for standard output")

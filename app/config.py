@@ -62,6 +62,7 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     idempotency_retention_hours: int = Field(default=48, ge=24)
+    hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
 
     @field_validator("jwt_secret")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -86,6 +87,10 @@ class LedgerEntry(SQLModel, table=True):
         CheckConstraint("amount <> 0", name="ck_giftcard_transactions_amount_nonzero"),
         CheckConstraint("balance_after >= 0", name="ck_giftcard_transactions_balance_after"),
         Index("ix_giftcard_transactions_giftcard_id", "giftcard_id", "id"),
+        CheckConstraint(
+            "status IN ('AUTHORIZED', 'COMPLETED', 'CANCELLED')", name="ck_giftcard_transactions_status"
+        ),
+        Index("ix_giftcard_transactions_open_holds", "giftcard_id", "status"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
@@ -95,7 +100,18 @@ class LedgerEntry(SQLModel, table=True):
     trans_type: str = Field(sa_column=Column(String(16), nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_before: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Authorize-then-capture: the amount first authorized, when the hold lapses, and when it ended.
+    authorized_amount: int | None = Field(default=None, sa_column=Column(BigInteger))
+    hold_expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    settled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    partial: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    code_type: str | None = Field(default=None, sa_column=Column(String(16)))  # how it was addressed
+    code_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("giftcard_codes.id", name="fk_giftcard_transactions_code_id")),
+    )
     source_id: str | None = Field(default=None, sa_column=Column(String(128)))
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
     note: str | None = Field(default=None, sa_column=Column(String(1000)))

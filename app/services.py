@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
+from app.domain.ledger import Ledger
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
 from app.store.listing import CardLister
@@ -30,6 +31,7 @@ class Services:
     policy: Policy
     tokens: TokenVerifier
     idempotency: Idempotency
+    ledger: Ledger
 
 
 def build_services(settings: Settings) -> Services:
@@ -37,6 +39,8 @@ def build_services(settings: Settings) -> Services:
     engine = create_db_engine(settings)
     uow = UnitOfWork(engine)
     vault = CodeVault.from_settings(settings)
+    pins = PinHasher.from_settings(settings)
+    idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours))
     return Services(
         settings=settings,
         engine=engine,
@@ -44,8 +48,10 @@ def build_services(settings: Settings) -> Services:
         cards=CardStore(engine),
         lister=CardLister(engine),
         vault=vault,
-        pins=PinHasher.from_settings(settings),
+        pins=pins,
         policy=policy,
         tokens=TokenVerifier(settings, policy),
-        idempotency=Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours)),
+        idempotency=idempotency,
+        ledger=Ledger(engine, idempotency, vault, pins, policy,
+                      timedelta(seconds=settings.hold_ttl_seconds)),
     )

@@ -24,6 +24,7 @@ from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
+from app.graphql.transactions import TransactionMutations
 
 log = logging.getLogger("app.graphql")
 
@@ -104,7 +105,7 @@ class Query(CardQueries, ListingQueries, ReservationQueries):
 
 
 @strawberry.type
-class Mutation(CardMutations, ReservationMutations):
+class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
 

@@ -1,0 +1,309 @@
+"""Money movements: immediate transactions, authorize → capture / cancel, and the card rules.
+
+Every balance change is one conditional update of the card row (``balance + amount >= 0``) and
+its ledger row, in one database transaction that holds the card's row lock (PostgreSQL) or the
+write lock (SQLite, ``BEGIN IMMEDIATE``); a check constraint backs it. A card's balance is the sum
+of its COMPLETED entries; its available balance is that minus open, unexpired debit holds.
+
+Callers without ListGiftCards get one and the same refusal for an unknown code, a wrong or missing
+PIN, an expired or revoked code and a card that cannot take transactions, so the answer tells an
+attacker nothing; trusted callers are told which it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.auth.secrets import PinHasher
+from app.domain.codes import CodeVault, validate_code
+from app.domain.idempotency import Idempotency
+from app.domain.identifiers import parse_card_id
+from app.domain.money import parse_amount
+from app.enums import CardState, CodeType, TransStatus, TransType
+from app.errors import (
+    BadUserInputError,
+    CardNotUsableError,
+    ConflictError,
+    ForbiddenError,
+    InsufficientFundsError,
+    NotFoundError,
+    UnauthenticatedError,
+)
+from app.models import GiftCard, LedgerEntry
+from app.policy import Permission, Policy, Principal
+from app.store import cards as card_store
+from app.store import ledger as store
+
+PERMISSION_OF = {
+    TransType.ADD: Permission.TRANS_ADD,
+    TransType.USE: Permission.TRANS_USE,
+    TransType.ADJUST: Permission.TRANS_ADJUST,
+    TransType.EXTERNAL: Permission.TRANS_EXTERNAL,
+    TransType.IMPORT: Permission.TRANS_IMPORT,
+}
+UNUSABLE = "no usable gift card matches this code and PIN"
+
+
+@dataclass(frozen=True)
+class TransRequest:
+    trans_type: TransType
+    amount: str
+    code_type: CodeType | None = None
+    code: str | None = None
+    pin: str | None = None
+    giftcard_id: str | None = None
+    authorize_only: bool = False
+    allow_partial: bool = False
+    source_id: str | None = None
+    ref_no: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionView:
+    id: int
+    giftcard_id: int
+    trans_type: TransType
+    status: TransStatus
+    amount: int
+    currency: str
+    balance: int  # the card's, after this transaction
+    available_balance: int
+    balance_before: int
+    balance_after: int
+    authorized_amount: int | None
+    hold_expires_at: datetime | None
+    partial: bool
+    source_id: str | None
+    ref_no: str | None
+    note: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+def transaction_view_from_json(data: dict[str, Any]) -> TransactionView:
+    def moment(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    created_at = moment(data["created_at"])
+    assert created_at is not None
+    return TransactionView(**{
+        **data, "trans_type": TransType(data["trans_type"]), "status": TransStatus(data["status"]),
+        "hold_expires_at": moment(data["hold_expires_at"]), "created_at": created_at,
+        "settled_at": moment(data["settled_at"]),
+    })
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Ledger:
+    """Creates, captures and cancels transactions."""
+
+    def __init__(self, engine: Engine, idempotency: Idempotency, vault: CodeVault, pins: PinHasher,
+                 policy: Policy, hold_ttl: timedelta) -> None:
+        self._engine = engine
+        self._idempotency = idempotency
+        self._vault = vault
+        self._pins = pins
+        self._policy = policy
+        self._hold_ttl = hold_ttl
+
+    # --- addressing ------------------------------------------------------------------------
+
+    def _refuse(self, principal: Principal, trusted_error: Exception) -> Exception:
+        return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
+
+    def _address(self, principal: Principal, request: TransRequest, today: Any) -> tuple[int, int | None]:
+        """(card id, code id) the request addresses; PINs are checked here, outside any transaction."""
+        by_code = request.code is not None or request.code_type is not None
+        if by_code == (request.giftcard_id is not None):
+            raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")
+        if request.giftcard_id is not None:
+            principal.require(Permission.LIST_GIFT_CARDS)
+            if request.pin is not None:
+                raise BadUserInputError("pin: only allowed with a code", field="pin")
+            return parse_card_id(request.giftcard_id, "giftcardId"), None
+        if request.code is None or request.code_type is None:
+            missing = "code" if request.code is None else "codeType"
+            raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
+        if request.code_type not in self._policy.usable_code_types(principal):
+            use = self._policy.code_types[request.code_type].use
+            raise ForbiddenError(f"the token lacks the {use} permission", field="codeType")
+        normalised = validate_code(request.code, "code")
+        found = store.live_code(self._engine, self._vault.lookup_hash(normalised), request.code_type.value)
+        pin_hash = found.pin_hash if found is not None else None
+        # A miss with a PIN still costs one hash, so timing does not tell a wrong code from a wrong PIN.
+        pin_ok = self._pins.verify(request.pin or "", pin_hash) if (request.pin or pin_hash) else True
+        if found is None:
+            raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
+        if found.pin_hash is not None and not pin_ok:
+            raise self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
+        if found.pin_hash is None and request.pin is not None:
+            raise self._refuse(principal, CardNotUsableError("pin: this code has no PIN", field="pin"))
+        if found.expires_on is not None and found.expires_on < today:
+            raise self._refuse(principal, CardNotUsableError("code: the code has expired", field="code"))
+        return found.giftcard_id, found.code_id
+
+    def _usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> GiftCard:
+        card = card_store.card_for_update(session, card_id)
+        if card is None:
+            raise self._refuse(principal, NotFoundError("giftcardId: no such card", field="giftcardId"))
+        reason = None
+        if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
+            reason = f"the card is {card.state.lower()}"
+        elif (start := _aware(card.usable_from)) is not None and now < start:
+            reason = "the card is not usable yet"
+        elif (end := _aware(card.expires_at)) is not None and now >= end:
+            reason = "the card has expired"
+        if reason is not None:
+            raise self._refuse(principal, CardNotUsableError(reason))
+        return card
+
+    # --- operations ----------------------------------------------------------------------
+
+    def create(self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
+               ) -> TransactionView:
+        principal.require(PERMISSION_OF[request.trans_type])
+        for text, name in ((request.source_id, "sourceId"), (request.ref_no, "refNo")):
+            if text is not None and (len(text) > 128 or not text.isprintable()):
+                raise BadUserInputError(f"{name}: 1 to 128 printable characters", field=name)
+        if request.note is not None and len(request.note) > 1000:
+            raise BadUserInputError("note: at most 1000 characters", field="note")
+        now = datetime.now(UTC)
+        card_id, code_id = self._address(principal, request, now.date())
+
+        def work(session: Session) -> TransactionView:
+            card = self._usable_card(session, principal, card_id, now)
+            if code_id is not None and not store.code_is_live(session, code_id):  # revoked meanwhile
+                raise self._refuse(principal, CardNotUsableError("code: the code was revoked", field="code"))
+            amount = parse_amount(request.amount, card.currency)
+            self._check_sign(request.trans_type, amount)
+            balance, on_hold = card.balance, store.held(session, card_id, now)
+            partial = False
+            if amount < 0 and -amount > balance - on_hold:
+                if not request.allow_partial or balance - on_hold <= 0:
+                    raise InsufficientFundsError("amount: more than the available balance", field="amount")
+                amount, partial = -(balance - on_hold), True
+            entry = LedgerEntry(
+                giftcard_id=card_id, trans_type=request.trans_type.value, amount=amount,
+                status=TransStatus.COMPLETED.value,
+                balance_before=balance, balance_after=balance, partial=partial,
+                source_id=request.source_id, ref_no=request.ref_no, note=request.note,
+                created_by=principal.subject, created_at=now,
+                code_type=request.code_type.value if code_id is not None and request.code_type else None,
+                code_id=code_id,
+            )
+            if request.authorize_only:
+                entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
+                entry.hold_expires_at = now + self._hold_ttl
+                if amount < 0:
+                    on_hold += -amount
+            else:
+                entry.settled_at = now
+                balance = self._apply(session, card, request.trans_type, amount, now)
+                entry.balance_after = balance
+            store.add_entry(session, entry)
+            return self._view(entry, card.currency, balance, balance - on_hold)
+
+        return self._idempotency.run(principal, idempotency_key, "giftcardTransAdd", request, work,
+                                     transaction_view_from_json)
+
+    def capture(self, principal: Principal, entry_id: str, amount: str | None = None,
+                idempotency_key: str | None = None) -> TransactionView:
+        number = parse_card_id(entry_id, "id")
+
+        def work(session: Session) -> TransactionView:
+            entry, card = self._open_entry(session, principal, number)
+            now = datetime.now(UTC)
+            self._usable_card(session, principal, card.id or 0, now)
+            if (expires := _aware(entry.hold_expires_at)) is not None and expires <= now:
+                raise ConflictError("id: the authorization has expired", field="id")
+            authorized = entry.amount
+            captured = authorized if amount is None else parse_amount(amount, card.currency)
+            if captured == 0 or (captured < 0) != (authorized < 0) or abs(captured) > abs(authorized):
+                raise BadUserInputError(
+                    "amount: same sign as the authorization and no larger than it", field="amount")
+            balance = self._apply(session, card, TransType(entry.trans_type), captured, now)
+            entry.status, entry.amount, entry.settled_at = TransStatus.COMPLETED.value, captured, now
+            entry.balance_before, entry.balance_after = balance - captured, balance
+            session.flush()
+            return self._view(entry, card.currency, balance, balance - store.held(session, card.id or 0, now))
+
+        return self._idempotency.run(principal, idempotency_key, "giftcardTransCapture",
+                                     {"id": number, "amount": amount}, work, transaction_view_from_json)
+
+    def cancel(self, principal: Principal, entry_id: str, idempotency_key: str | None = None
+               ) -> TransactionView:
+        number = parse_card_id(entry_id, "id")
+
+        def work(session: Session) -> TransactionView:
+            entry, card = self._open_entry(session, principal, number)
+            now = datetime.now(UTC)
+            entry.status, entry.settled_at = TransStatus.CANCELLED.value, now
+            session.flush()
+            on_hold = store.held(session, card.id or 0, now)
+            return self._view(entry, card.currency, card.balance, card.balance - on_hold)
+
+        return self._idempotency.run(principal, idempotency_key, "giftcardTransCancel", {"id": number},
+                                     work, transaction_view_from_json)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_sign(trans_type: TransType, amount: int) -> None:
+        if amount == 0:
+            raise BadUserInputError("amount: must not be zero", field="amount")
+        if trans_type is TransType.ADD and amount < 0:
+            raise BadUserInputError("amount: an ADD is positive", field="amount")
+        if trans_type is TransType.USE and amount > 0:
+            raise BadUserInputError("amount: a USE is negative", field="amount")
+
+    def _open_entry(
+        self, session: Session, principal: Principal, number: int
+    ) -> tuple[LedgerEntry, GiftCard]:
+        """The AUTHORIZED entry and its card, locked (card first, as every writer does)."""
+        if principal.is_anonymous:
+            raise UnauthenticatedError("a bearer token is required")
+        peek = session.get(LedgerEntry, number)
+        # Without ListGiftCards a caller sees only the transactions it created.
+        if peek is None or not (principal.has(Permission.LIST_GIFT_CARDS)
+                                or peek.created_by == principal.subject):
+            raise NotFoundError("id: no such transaction", field="id")
+        principal.require(PERMISSION_OF[TransType(peek.trans_type)])
+        card = card_store.card_for_update(session, peek.giftcard_id)
+        entry = store.entry_for_update(session, number)
+        assert card is not None and entry is not None
+        session.refresh(entry)
+        if entry.status != TransStatus.AUTHORIZED:
+            raise ConflictError(f"id: the transaction is {entry.status}, not AUTHORIZED", field="id")
+        return entry, card
+
+    @staticmethod
+    def _apply(session: Session, card: GiftCard, trans_type: TransType, amount: int, now: datetime) -> int:
+        balance = store.change_balance(session, card.id or 0, amount, now)
+        if balance is None:  # the lock makes this unreachable; the condition keeps it impossible
+            raise InsufficientFundsError("amount: more than the balance", field="amount")
+        session.refresh(card)
+        if trans_type is TransType.ADD and card.state == CardState.PENDING:
+            card.state = CardState.ACTIVE.value  # the first completed ADD activates a card
+        return balance
+
+    @staticmethod
+    def _view(entry: LedgerEntry, currency: str, balance: int, available: int) -> TransactionView:
+        assert entry.id is not None
+        return TransactionView(
+            id=entry.id, giftcard_id=entry.giftcard_id, trans_type=TransType(entry.trans_type),
+            status=TransStatus(entry.status), amount=entry.amount, currency=currency, balance=balance,
+            available_balance=available, balance_before=entry.balance_before,
+            balance_after=entry.balance_after, authorized_amount=entry.authorized_amount,
+            hold_expires_at=_aware(entry.hold_expires_at), partial=entry.partial,
+            source_id=entry.source_id, ref_no=entry.ref_no, note=entry.note,
+            created_at=_aware(entry.created_at) or entry.created_at, settled_at=_aware(entry.settled_at),
+        )

@@ -1,0 +1,108 @@
+"""Ledger queries: the live code behind an address, open holds, balance changes, verification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine, and_, case, func, select, update
+from sqlmodel import Session
+
+from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.store.cards import _as_date
+
+_cards = GiftCard.__table__  # type: ignore[attr-defined]
+_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressedCode:
+    code_id: int
+    giftcard_id: int
+    pin_hash: str | None
+    expires_on: date | None
+
+
+def live_code(engine: Engine, lookup_hash: bytes, code_type: str) -> AddressedCode | None:
+    """The live (not revoked) code of this type with this lookup hash."""
+    statement = select(_codes.c.id, _codes.c.giftcard_id, _codes.c.pin_hash, _codes.c.expires_on).where(
+        _codes.c.lookup_hash == lookup_hash, _codes.c.code_type == code_type, _codes.c.revoked_at.is_(None)
+    )
+    with engine.connect() as connection:
+        row = connection.execute(statement).first()
+    return None if row is None else AddressedCode(row[0], row[1], row[2], _as_date(row[3]))
+
+
+def code_is_live(session: Session, code_id: int) -> bool:
+    statement = select(_codes.c.id).where(_codes.c.id == code_id, _codes.c.revoked_at.is_(None))
+    return session.execute(statement).first() is not None
+
+
+def held(session: Session, card_id: int, now: datetime) -> int:
+    """Minor units held by open, unexpired debit authorizations (a positive number)."""
+    statement = select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
+        _ledger.c.giftcard_id == card_id,
+        _ledger.c.status == "AUTHORIZED",
+        _ledger.c.amount < 0,
+        _ledger.c.hold_expires_at > now,
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def change_balance(session: Session, card_id: int, amount: int, now: datetime) -> int | None:
+    """Add ``amount`` unless that takes the balance below zero; the new balance, or None."""
+    statement = (
+        update(_cards)
+        .where(_cards.c.id == card_id, _cards.c.balance + amount >= 0)
+        .values(balance=_cards.c.balance + amount, updated_at=now)
+        .returning(_cards.c.balance)
+    )
+    row = session.execute(statement).first()
+    return None if row is None else int(row[0])
+
+
+def entry_for_update(session: Session, entry_id: int) -> LedgerEntry | None:
+    return session.get(LedgerEntry, entry_id, with_for_update=True)
+
+
+def add_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerDifference:
+    giftcard_id: int
+    stored_balance: int
+    ledger_balance: int
+    held: int
+
+
+def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
+    """Every card's stored balance against the sum of its completed entries, and its holds.
+
+    Returns how many cards were checked and the ones that disagree (or whose holds exceed the
+    balance).
+    """
+    completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
+    holds = func.coalesce(func.sum(case(
+        (and_(_ledger.c.status == "AUTHORIZED", _ledger.c.amount < 0, _ledger.c.hold_expires_at > now),
+         -_ledger.c.amount),
+        else_=0,
+    )), 0)
+    statement = (
+        select(_cards.c.id, _cards.c.balance, completed, holds)
+        .select_from(_cards.outerjoin(_ledger, _ledger.c.giftcard_id == _cards.c.id))
+        .group_by(_cards.c.id, _cards.c.balance)
+    )
+    checked, differences = 0, []
+    with engine.connect() as connection:
+        for row in connection.execute(statement):
+            checked += 1
+            card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
+            if stored != ledger_sum or on_hold > stored or stored < 0:
+                differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
+    return checked, differences
+
