@@ -328,3 +328,31 @@ def test_ledger_verify_finds_a_tampered_balance(ten_dollars, services, monkeypat
         connection.execute(text("UPDATE giftcards SET balance = 999 WHERE id = :id"), {"id": ten_dollars})
     assert cli.main(["ledger", "verify"]) == 1
     assert f"card {ten_dollars}: stored balance 999, ledger says 1000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("usable_from", "2999-01-01 00:00:00"), ("expires_at", "2000-01-01 00:00:00"), ("state", "DEACTIVATED")],
+)
+def test_cards_outside_their_window_or_deactivated_take_nothing(
+    client, mint, ten_dollars, services, column, value
+):
+    with services.engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE giftcards SET {column} = :v WHERE id = :id"), {"v": value, "id": ten_dollars}
+        )
+    admin = mint(roles=["admin"])
+    body = _trans(client, admin, transType="ADD", amount="1.00")
+    assert error_codes(body) == ["CARD_NOT_USABLE"]
+    assert _verify(services) == []
+
+
+def test_a_revoked_code_takes_nothing(client, mint, ten_dollars):
+    admin = mint(roles=["admin"])
+    gql(
+        client,
+        "mutation($id: ID!) { giftcardEdit(giftcard: {id: $id, revokePhysicalCode: true}) { id } }",
+        {"id": str(ten_dollars)},
+        token=admin,
+    )
+    assert error_codes(_trans(client, admin, transType="USE", amount="-1.00")) == ["NOT_FOUND"]
