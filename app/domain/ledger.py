@@ -73,7 +73,7 @@ class TransactionView:
     amount: int
     currency: str
     balance: int  # the card's, after this transaction
-    available_balance: int
+    available_balance: int | None  # None in history rows
     balance_before: int
     balance_after: int
     authorized_amount: int | None

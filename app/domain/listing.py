@@ -2,7 +2,7 @@
 
 Pages follow card ids upwards (keyset pagination): a cursor names the last card seen, so cards
 added meanwhile only ever appear further on. Cursors are opaque to clients; the page size is
-checked, never clamped.
+checked, never clamped. The transaction history pages the same way with these helpers.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from app.store.listing import CardCriteria, CardLister
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 
-_CURSOR_PREFIX = "gc:"
+CARD_CURSOR = "gc:"  # cursor prefix of this listing; other listings use their own
 _CURSOR_ID = re.compile(r"[1-9][0-9]{0,17}")
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
@@ -42,12 +42,13 @@ class CardFilter:
     include_deactivated: bool = False
 
 
-def encode_cursor(card_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{card_id}".encode()).decode().rstrip("=")
+def encode_cursor(item_id: int, prefix: str = CARD_CURSOR) -> str:
+    """An opaque cursor naming ``item_id`` in the listing that ``prefix`` stands for."""
+    return base64.urlsafe_b64encode(f"{prefix}{item_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, field: str = "after") -> int:
-    """The card id behind a cursor of :func:`encode_cursor`; anything else is refused."""
+def decode_cursor(cursor: str, field: str = "after", prefix: str = CARD_CURSOR) -> int:
+    """The id behind a cursor of :func:`encode_cursor` with this prefix; anything else is refused."""
     refused = BadUserInputError(f"{field}: not a cursor of this listing", field=field)
     if not _CURSOR_TEXT.fullmatch(cursor):
         raise refused
@@ -55,12 +56,32 @@ def decode_cursor(cursor: str, field: str = "after") -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
         raise refused from None
-    if not text.startswith(_CURSOR_PREFIX) or not _CURSOR_ID.fullmatch(text[len(_CURSOR_PREFIX):]):
+    if not text.startswith(prefix) or not _CURSOR_ID.fullmatch(text[len(prefix):]):
         raise refused
-    card_id = int(text[len(_CURSOR_PREFIX):])
-    if card_id > MAX_CARD_ID or encode_cursor(card_id) != cursor:  # one spelling per cursor
+    item_id = int(text[len(prefix):])
+    # Ids are 32-bit on every database; one spelling per cursor.
+    if item_id > MAX_CARD_ID or encode_cursor(item_id, prefix) != cursor:
         raise refused
-    return card_id
+    return item_id
+
+
+def page_size(first: int | None, what: str = "cards", default: int = DEFAULT_PAGE_SIZE) -> int:
+    """The checked page size (never clamped): ``first``, or ``default`` when it is left out."""
+    limit = default if first is None else first
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadUserInputError(f"first: give 1 to {MAX_PAGE_SIZE} {what} per page", field="first")
+    return limit
+
+
+def created_range(
+    created_after: datetime | None, created_before: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked."""
+    created_from = _utc(created_after, "createdAfter")
+    created_until = _utc(created_before, "createdBefore")
+    if created_from is not None and created_until is not None and created_until <= created_from:
+        raise BadUserInputError("createdBefore: must be later than createdAfter", field="createdBefore")
+    return created_from, created_until
 
 
 def list_cards(
@@ -74,9 +95,7 @@ def list_cards(
     card_filter: CardFilter | None = None,
 ) -> CardPage:
     principal.require(Permission.LIST_GIFT_CARDS)
-    limit = DEFAULT_PAGE_SIZE if first is None else first
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise BadUserInputError(f"first: give 1 to {MAX_PAGE_SIZE} cards per page", field="first")
+    limit = page_size(first)
     after_id = None if after is None else decode_cursor(after)
     criteria = _criteria(card_filter or CardFilter(), after_id, policy, principal)
 
@@ -103,10 +122,7 @@ def _criteria(
         raise ForbiddenError(
             f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
         )
-    created_from = _utc(card_filter.created_after, "createdAfter")
-    created_before = _utc(card_filter.created_before, "createdBefore")
-    if created_from is not None and created_before is not None and created_before <= created_from:
-        raise BadUserInputError("createdBefore: must be later than createdAfter", field="createdBefore")
+    created_from, created_before = created_range(card_filter.created_after, card_filter.created_before)
     explicitly_deactivated = card_filter.state is CardState.DEACTIVATED
     return CardCriteria(
         after_id=after_id,

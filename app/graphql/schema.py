@@ -20,6 +20,7 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
+from app.graphql.history import HistoryQueries
 from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
@@ -100,7 +101,7 @@ class GiftCardSchema(strawberry.Schema):
 
 # One mixin class per module; the schema's root types combine them.
 @strawberry.type
-class Query(CardQueries, ListingQueries, ReservationQueries):
+class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries):
     pass
 
 

@@ -1,45 +1,18 @@
-"""Transactions: giftcardTransAdd, giftcardTransCapture, giftcardTransCancel."""
+"""Transactions: giftcardTransAdd, giftcardTransCapture, giftcardTransCancel (the GiftCardTransaction
+type they return is in :mod:`app.graphql.types`, beside the card that lists it)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 
 import strawberry
 from anyio.to_thread import run_sync
 
-from app.domain.ledger import TransactionView, TransRequest
-from app.domain.money import format_amount
-from app.enums import CodeType, TransStatus, TransType
+from app.domain.ledger import TransRequest
+from app.enums import CodeType, TransType
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
-
-strawberry.enum(
-    TransType, description="ADD (positive), USE (negative), ADJUST / EXTERNAL / IMPORT (either sign)."
-)
-strawberry.enum(TransStatus, description="AUTHORIZED holds funds until captured or cancelled.")
-
-
-@strawberry.type(description="One ledger entry, with the card's balances after it.")
-class GiftCardTransaction:
-    id: strawberry.ID
-    giftcard_id: strawberry.ID
-    trans_type: TransType
-    status: TransStatus
-    amount: str = strawberry.field(description="Decimal string; for a partial debit, what was debited.")
-    currency: str
-    balance: str = strawberry.field(description="The card's balance after this transaction.")
-    available_balance: str = strawberry.field(description="The balance minus open debit holds.")
-    balance_before: str
-    balance_after: str
-    authorized_amount: str | None
-    hold_expires_at: datetime | None
-    partial: bool = strawberry.field(description="True when allowPartial debited less than asked.")
-    source_id: str | None
-    ref_no: str | None
-    note: str | None
-    created_at: datetime
-    settled_at: datetime | None
+from app.graphql.types import GiftCardTransaction, transaction_type
 
 
 @strawberry.input(description="A transaction, addressed by codeType + code (+ pin) or by giftcardId.")
@@ -57,19 +30,6 @@ class GiftCardTransInput:
     source_id: str | None = None
     ref_no: str | None = None
     note: str | None = None
-
-
-def transaction_type(view: TransactionView) -> GiftCardTransaction:
-    money = partial(format_amount, currency=view.currency)
-    return GiftCardTransaction(
-        id=strawberry.ID(str(view.id)), giftcard_id=strawberry.ID(str(view.giftcard_id)),
-        trans_type=view.trans_type, status=view.status, amount=money(view.amount),
-        currency=view.currency, balance=money(view.balance), available_balance=money(view.available_balance),
-        balance_before=money(view.balance_before), balance_after=money(view.balance_after),
-        authorized_amount=None if view.authorized_amount is None else money(view.authorized_amount),
-        hold_expires_at=view.hold_expires_at, partial=view.partial, source_id=view.source_id,
-        ref_no=view.ref_no, note=view.note, created_at=view.created_at, settled_at=view.settled_at,
-    )
 
 
 @strawberry.type

@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 
 import strawberry
 
+from app.domain import history
+from app.domain.ledger import TransactionView
+from app.domain.listing import MAX_PAGE_SIZE
 from app.domain.money import format_amount
 from app.domain.views import CardView, SearchResult
-from app.enums import CardState, CodeType
+from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
 from app.policy import Permission
 
 # Registered with Strawberry here, so the domain's enums stay free of GraphQL.
 strawberry.enum(CodeType, description="The kinds of code a card can be reached by.")
 strawberry.enum(CardState, description="Lifecycle state of a card.")
+strawberry.enum(
+    TransType, description="ADD (positive), USE (negative), ADJUST / EXTERNAL / IMPORT (either sign)."
+)
+strawberry.enum(TransStatus, description="AUTHORIZED holds funds until captured or cancelled.")
+
+
+@strawberry.type(description="One ledger entry, with the card's balances before and after it.")
+class GiftCardTransaction:
+    id: strawberry.ID
+    giftcard_id: strawberry.ID
+    trans_type: TransType
+    status: TransStatus
+    amount: str = strawberry.field(description="Decimal string; for a partial debit, what was debited.")
+    currency: str
+    balance: str = strawberry.field(description="The card's balance after this transaction.")
+    available_balance: str | None = strawberry.field(
+        description="The card's balance minus open debit holds, after this transaction. Given only "
+        "in mutation responses; null in history (see GiftCard.availableBalance)."
+    )
+    balance_before: str
+    balance_after: str
+    authorized_amount: str | None
+    hold_expires_at: datetime | None
+    partial: bool = strawberry.field(description="True when allowPartial debited less than asked.")
+    source_id: str | None
+    ref_no: str | None
+    note: str | None
+    created_at: datetime
+    settled_at: datetime | None
 
 
 @strawberry.type(description="One code of a card, as the caller may see it.")
@@ -48,6 +81,7 @@ class GiftCard:
     ref_no: str | None = strawberry.field(description="External reference: its number for the card.")
     created_by_value: strawberry.Private[str | None]
     note_value: strawberry.Private[str | None]
+    number: strawberry.Private[int]  # the id as the database has it
 
     @strawberry.field(description="The token subject that created the card (ListGiftCards).")
     def created_by(self, info: strawberry.Info[Context]) -> str | None:
@@ -64,6 +98,37 @@ class GiftCard:
         "codes are never listed. In the response of the mutation that created them, codes are "
         "shown in full."
     )
+
+    # Balance check. Resolved only when asked for, so lookups that do not ask pay nothing.
+    @strawberry.field(
+        description="What the card can spend now: its balance minus open, unexpired debit "
+        "authorizations (read when asked, so it may be newer than `balance`)."
+    )
+    def available_balance(self, info: strawberry.Info[Context]) -> str:
+        minor = history.available_balance(info.context.services.engine, self.number, datetime.now(UTC))
+        return format_amount(minor, self.currency)
+
+    @strawberry.field(
+        description="AUTHORIZED transactions whose hold has not expired, debits and credits, oldest "
+        "first (ListGiftCardTransactions)."
+    )
+    def open_authorizations(self, info: strawberry.Info[Context]) -> list[GiftCardTransaction]:
+        views = history.open_authorizations(
+            info.context.services.engine, info.context.principal, self.number, datetime.now(UTC)
+        )
+        return [transaction_type(view) for view in views]
+
+    @strawberry.field(
+        description=f"The card's latest transactions, newest first (ListGiftCardTransactions). "
+        f"`first`: 1 to {MAX_PAGE_SIZE}. Page through all of them with giftcardTransactions."
+    )
+    def transactions(
+        self, info: strawberry.Info[Context], first: int | None = history.CARD_TRANSACTIONS_DEFAULT
+    ) -> list[GiftCardTransaction]:
+        views = history.card_transactions(
+            info.context.services.engine, info.context.principal, self.number, first
+        )
+        return [transaction_type(view) for view in views]
 
 
 @strawberry.type(description="Result of a giftcard lookup.")
@@ -129,9 +194,25 @@ class GiftCardEditInput:
     ref_no: str | None = None
 
 
+def transaction_type(view: TransactionView) -> GiftCardTransaction:
+    money = partial(format_amount, currency=view.currency)
+    available = view.available_balance
+    return GiftCardTransaction(
+        id=strawberry.ID(str(view.id)), giftcard_id=strawberry.ID(str(view.giftcard_id)),
+        trans_type=view.trans_type, status=view.status, amount=money(view.amount),
+        currency=view.currency, balance=money(view.balance),
+        available_balance=None if available is None else money(available),
+        balance_before=money(view.balance_before), balance_after=money(view.balance_after),
+        authorized_amount=None if view.authorized_amount is None else money(view.authorized_amount),
+        hold_expires_at=view.hold_expires_at, partial=view.partial, source_id=view.source_id,
+        ref_no=view.ref_no, note=view.note, created_at=view.created_at, settled_at=view.settled_at,
+    )
+
+
 def card_type(view: CardView) -> GiftCard:
     return GiftCard(
         id=strawberry.ID(str(view.id)),
+        number=view.id,
         member_id=view.member_id,
         currency=view.currency,
         state=view.state,

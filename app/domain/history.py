@@ -1,0 +1,176 @@
+"""Transaction history (ListGiftCardTransactions) and a card's balance check.
+
+The history pages forward by transaction id, like the card listing (same cursor rules and page
+limits), so transactions added meanwhile only ever appear further on. Each row carries the card's
+balance before and after it; the available balance belongs to the moment a mutation answers, so
+history rows leave it out. A card's available balance is its balance minus open, unexpired debit
+holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from app.domain.codes import CodeVault, validate_code
+from app.domain.identifiers import parse_card_id, validate_member_id
+from app.domain.ledger import TransactionView
+from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
+from app.enums import CodeType, TransStatus, TransType
+from app.errors import BadUserInputError, ForbiddenError
+from app.policy import Permission, Policy, Principal
+from app.store import history as store
+from app.store.history import EntryCriteria, EntryRow
+
+TRANSACTION_CURSOR = "gt:"
+CARD_TRANSACTIONS_DEFAULT = 10
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    """Which transactions to list; None leaves a condition out."""
+
+    giftcard_id: str | None = None
+    member_id: str | None = None  # the card's member
+    code: str | None = None  # with code_type: the card that holds this live code
+    code_type: CodeType | None = None
+    status: TransStatus | None = None
+    trans_type: TransType | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEdge:
+    cursor: str  # opaque; pass it as `after` to continue behind this transaction
+    transaction: TransactionView
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    edges: tuple[TransactionEdge, ...]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.edges[0].cursor if self.edges else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
+
+
+def list_transactions(
+    engine: Engine,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    transaction_filter: TransactionFilter | None = None,
+) -> TransactionPage:
+    principal.require(Permission.LIST_TRANSACTIONS)
+    limit = page_size(first, "transactions")
+    after_id = None if after is None else decode_cursor(after, prefix=TRANSACTION_CURSOR)
+    criteria = _criteria(transaction_filter or TransactionFilter(), after_id, vault, policy, principal)
+    found = store.list_entries(engine, criteria, limit)
+    return TransactionPage(
+        edges=tuple(
+            TransactionEdge(encode_cursor(row.id, TRANSACTION_CURSOR), _view(row)) for row in found.entries
+        ),
+        has_next_page=found.more,
+        has_previous_page=after is not None,  # pages only go forward
+    )
+
+
+def card_transactions(
+    engine: Engine, principal: Principal, card_id: int, first: int | None = CARD_TRANSACTIONS_DEFAULT
+) -> tuple[TransactionView, ...]:
+    """The card's newest transactions, newest first."""
+    principal.require(Permission.LIST_TRANSACTIONS)
+    limit = page_size(first, "transactions", default=CARD_TRANSACTIONS_DEFAULT)
+    return tuple(_view(row) for row in store.latest_entries(engine, card_id, limit))
+
+
+def open_authorizations(
+    engine: Engine, principal: Principal, card_id: int, now: datetime
+) -> tuple[TransactionView, ...]:
+    """The card's AUTHORIZED transactions whose hold has not expired, oldest first."""
+    principal.require(Permission.LIST_TRANSACTIONS)
+    return tuple(_view(row) for row in store.open_authorizations(engine, card_id, now))
+
+
+def available_balance(engine: Engine, card_id: int, now: datetime) -> int:
+    """Minor units the card can spend now: its balance minus open, unexpired debit holds.
+
+    Whoever may see the card's balance may see this; it needs no permission of its own.
+    """
+    return store.available_balance(engine, card_id, now)
+
+
+def _criteria(
+    transaction_filter: TransactionFilter,
+    after_id: int | None,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+) -> EntryCriteria:
+    given = transaction_filter
+    card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
+    member_id = None if given.member_id is None else validate_member_id(given.member_id)
+    lookup_hash = None
+    if given.code is not None or given.code_type is not None:
+        if given.code is None or given.code_type is None:
+            missing = "code" if given.code is None else "codeType"
+            raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
+        if given.code_type not in policy.usable_code_types(principal):
+            # As with lookups: the history would tell which card holds a code the caller may not use.
+            needed = policy.code_types[given.code_type].use
+            raise ForbiddenError(
+                f"the token lacks the {needed} permission for {given.code_type.value} codes",
+                field="codeType",
+            )
+        lookup_hash = vault.lookup_hash(validate_code(given.code, "code"))
+    for text, name in ((given.source_id, "sourceId"), (given.ref_no, "refNo")):
+        # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
+        if text is not None and (len(text) > 128 or not text.isprintable()):
+            raise BadUserInputError(f"{name}: 1 to 128 printable characters", field=name)
+    created_from, created_before = created_range(given.created_after, given.created_before)
+    return EntryCriteria(
+        after_id=after_id,
+        giftcard_id=card_id,
+        member_id=member_id,
+        code_lookup_hash=lookup_hash,
+        code_type=None if given.code_type is None else given.code_type.value,
+        status=None if given.status is None else given.status.value,
+        trans_type=None if given.trans_type is None else given.trans_type.value,
+        source_id=given.source_id,
+        ref_no=given.ref_no,
+        created_from=created_from,
+        created_before=created_before,
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands times back without their offset; they were written in UTC.
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _view(row: EntryRow) -> TransactionView:
+    created_at = _aware(row.created_at)
+    assert created_at is not None
+    return TransactionView(
+        id=row.id, giftcard_id=row.giftcard_id, trans_type=TransType(row.trans_type),
+        status=TransStatus(row.status), amount=row.amount, currency=row.currency,
+        balance=row.balance_after, available_balance=None, balance_before=row.balance_before,
+        balance_after=row.balance_after, authorized_amount=row.authorized_amount,
+        hold_expires_at=_aware(row.hold_expires_at), partial=row.partial, source_id=row.source_id,
+        ref_no=row.ref_no, note=row.note, created_at=created_at, settled_at=_aware(row.settled_at),
+    )
+

@@ -1,0 +1,166 @@
+"""Transaction history queries: a filtered page of ledger entries, a card's latest entries and open
+authorizations, and a card's available balance.
+
+Each is one statement through SQLAlchemy Core on a pooled connection that only reads (see
+:data:`app.db.READ_ONLY`). Entries are joined to their card for its currency; a code filter is a
+subquery on the codes' lookup hash, so even it costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Row, func, select
+from sqlalchemy.sql import Select
+
+from app.db import READ_ONLY
+from app.models import GiftCard, GiftCardCode, LedgerEntry
+
+_cards = GiftCard.__table__  # type: ignore[attr-defined]
+_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    id: int
+    giftcard_id: int
+    trans_type: str
+    status: str
+    amount: int
+    currency: str  # the card's
+    balance_before: int
+    balance_after: int
+    authorized_amount: int | None
+    hold_expires_at: datetime | None
+    partial: bool
+    source_id: str | None
+    ref_no: str | None
+    note: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+# The columns behind EntryRow, in field order.
+_ENTRY_COLUMNS = (
+    *(_ledger.c[name] for name in ("id", "giftcard_id", "trans_type", "status", "amount")),
+    _cards.c.currency,
+    *(
+        _ledger.c[name]
+        for name in (
+            "balance_before", "balance_after", "authorized_amount", "hold_expires_at", "partial",
+            "source_id", "ref_no", "note", "created_at", "settled_at",
+        )
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCriteria:
+    """Which entries to list; None means no condition. Times are UTC."""
+
+    after_id: int | None = None
+    giftcard_id: int | None = None
+    member_id: str | None = None  # the card's member
+    code_lookup_hash: bytes | None = None  # the card holding this live code (with code_type)
+    code_type: str | None = None
+    status: str | None = None
+    trans_type: str | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySlice:
+    entries: list[EntryRow]  # in id order
+    more: bool  # further entries match after the last one
+
+
+def _entries() -> Select[Any]:
+    return select(*_ENTRY_COLUMNS).select_from(
+        _ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id)
+    )
+
+
+def _row(row: Row[Any]) -> EntryRow:
+    return EntryRow(**row._asdict())
+
+
+def _read(engine: Engine, statement: Select[Any]) -> list[Row[Any]]:
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        return list(connection.execute(statement).all())
+
+
+def list_entries(engine: Engine, criteria: EntryCriteria, limit: int) -> EntrySlice:
+    """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
+    # One row beyond the page says whether there is a next page.
+    page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
+    rows = _read(engine, page)
+    return EntrySlice([_row(row) for row in rows[:limit]], more=len(rows) > limit)
+
+
+def latest_entries(engine: Engine, card_id: int, limit: int) -> list[EntryRow]:
+    """The card's ``limit`` newest entries, newest first."""
+    statement = (
+        _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
+    )
+    return [_row(row) for row in _read(engine, statement)]
+
+
+def _open(now: datetime) -> list[ColumnElement[bool]]:
+    """An authorization that still holds (or, for a credit, still waits for) its amount."""
+    return [_ledger.c.status == "AUTHORIZED", _ledger.c.hold_expires_at > now]
+
+
+def open_authorizations(engine: Engine, card_id: int, now: datetime) -> list[EntryRow]:
+    """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
+    statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
+    return [_row(row) for row in _read(engine, statement)]
+
+
+def available_balance(engine: Engine, card_id: int, now: datetime) -> int:
+    """The card's balance minus its open, unexpired debit holds, read in one statement (so both
+    come from the same moment)."""
+    held = (
+        select(func.coalesce(func.sum(-_ledger.c.amount), 0))
+        .where(_ledger.c.giftcard_id == card_id, _ledger.c.amount < 0, *_open(now))
+        .scalar_subquery()
+    )
+    statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
+    (row,) = _read(engine, statement)
+    return int(row[0])
+
+
+def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if criteria.after_id is not None:
+        conditions.append(_ledger.c.id > criteria.after_id)
+    if criteria.giftcard_id is not None:
+        conditions.append(_ledger.c.giftcard_id == criteria.giftcard_id)
+    if criteria.member_id is not None:
+        conditions.append(_cards.c.member_id == criteria.member_id)
+    if criteria.code_lookup_hash is not None:
+        holder = select(_codes.c.giftcard_id).where(
+            _codes.c.lookup_hash == criteria.code_lookup_hash,
+            _codes.c.code_type == criteria.code_type,
+            _codes.c.revoked_at.is_(None),
+        )
+        conditions.append(_ledger.c.giftcard_id.in_(holder))
+    for column, value in (
+        (_ledger.c.status, criteria.status),
+        (_ledger.c.trans_type, criteria.trans_type),
+        (_ledger.c.source_id, criteria.source_id),
+        (_ledger.c.ref_no, criteria.ref_no),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if criteria.created_from is not None:
+        conditions.append(_ledger.c.created_at >= criteria.created_from)
+    if criteria.created_before is not None:
+        conditions.append(_ledger.c.created_at < criteria.created_before)
+    return conditions
