@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine, and_, case, func, select, update
 from sqlmodel import Session
 
+from app.db import READ_ONLY
 from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.store.cards import _as_date
 
@@ -30,6 +31,7 @@ def live_code(engine: Engine, lookup_hash: bytes, code_type: str) -> AddressedCo
         _codes.c.lookup_hash == lookup_hash, _codes.c.code_type == code_type, _codes.c.revoked_at.is_(None)
     )
     with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
         row = connection.execute(statement).first()
     return None if row is None else AddressedCode(row[0], row[1], row[2], _as_date(row[3]))
 
@@ -99,6 +101,7 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
     )
     checked, differences = 0, []
     with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
         for row in connection.execute(statement):
             checked += 1
             card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
