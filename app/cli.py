@@ -1,4 +1,5 @@
-"""The ``giftcards`` command: serve, mint tokens, migrate, load demo data, export the schema."""
+"""The ``giftcards`` command: serve, mint tokens, migrate, load demo data, export the schema,
+register clients of the token endpoint."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from app.domain.keys import KeyStatus
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -129,6 +134,107 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 1 if differences else 0
 
 
+# Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
+_KEY_VARIABLES = ("GIFTCARDS_CODE_ENCRYPTION_KEYS", "GIFTCARDS_CODE_LOOKUP_KEYS", "GIFTCARDS_CODE_LOOKUP_KEY")
+
+
+def _batch_size(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a batch size from 1 to 10,000")
+    return int(text)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app import db
+    from app.config import STATE_FILE, add_development_keys
+    from app.domain import keys
+    from app.domain.codes import CodeVault
+    from app.errors import ConflictError
+
+    settings = _settings()
+    engine = db.create_db_engine(settings)
+    try:
+        db.check_schema(engine)
+        vault = CodeVault.from_settings(settings)
+        status = keys.key_status(engine, vault)
+        if args.keys_command == "status":
+            return _print_key_status(status)
+        from_environment = settings.is_production or any(os.environ.get(name) for name in _KEY_VARIABLES)
+        if status.stale == 0:
+            if from_environment:
+                print(f"every code row is under the current keys (encryption {vault.active_key_id}, "
+                      f"lookup {vault.lookup_key_id}). To rotate: put a new key first in "
+                      "GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, keeping the old "
+                      "ones after it, restart every server, then run `giftcards keys rotate` again.")
+                if settings.code_lookup_key is not None:
+                    print("GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
+                          "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it.")
+                return 0
+            encryption_id, lookup_id = add_development_keys(settings.state_dir)
+            print(f"giftcards: added encryption key {encryption_id} and lookup key {lookup_id} "
+                  f"first in {settings.state_dir / STATE_FILE}; restart running servers so that they "
+                  "know them", file=sys.stderr)
+            vault = CodeVault.from_settings(_settings())
+        progress = _KeyProgress()
+        try:
+            moved = keys.rotate(engine, vault, batch_size=args.batch_size, progress=progress)
+        finally:
+            progress.finish()
+        print(f"keys rotate: {moved} rows moved; every code row is under encryption key "
+              f"{vault.active_key_id} and lookup key {vault.lookup_key_id}")
+        for use in keys.key_status(engine, vault).removable():
+            ring = keys.RING_SETTINGS[use.ring] if from_environment else settings.state_dir / STATE_FILE
+            print(f"{use.ring} key {use.key_id} is no longer used: it may be removed from {ring}")
+    except ConflictError as exc:
+        print(f"giftcards: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+class _KeyProgress:
+    """Rows moved, on stderr: one line redrawn on a terminal, else a line per percent at most."""
+
+    def __init__(self) -> None:
+        self._on_terminal = sys.stderr.isatty()
+        self._last: int | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if percent == self._last and not self._on_terminal:
+            return
+        start = "" if self._last is None else "\r" if self._on_terminal else "\n"
+        self._last = percent
+        sys.stderr.write(f"{start}keys rotate: {done}/{total} rows ({percent}%)")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self._last is not None:
+            sys.stderr.write("\n")
+
+
+def _print_key_status(status: KeyStatus) -> int:
+    from app.domain import keys
+
+    for ring in (keys.ENCRYPTION, keys.LOOKUP):
+        print(f"{ring} keys ({keys.RING_SETTINGS[ring]}, current first):")
+        for use in status.keys:
+            if use.ring != ring:
+                continue
+            state = "current" if use.current else "old" if use.configured else "NOT IN RING"
+            rows = " ".join(f"{table}={count}" for table, count in sorted(use.rows.items())) or "no rows"
+            note = "  (may be removed)" if use in status.removable() else ""
+            print(f"  {use.key_id:<12} {state:<12} {rows}{note}")
+    print(f"code rows to rotate: {status.stale}" + (" (run `giftcards keys rotate`)" if status.stale else ""))
+    try:
+        keys.check_keys_present(status)
+    except ConfigurationError as exc:
+        print(f"giftcards: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import build_schema
 
@@ -137,6 +243,28 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text)
+    return 0
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from app.auth import clients
+
+    path = _settings().permissions_file
+    if args.client_command == "add":
+        added = clients.add_client(path, args.name, args.role, args.description)
+        # The one place a client secret is ever shown; only its hash is kept.
+        print(f"client_id: {added.id}")
+        print(f"client_secret: {added.secret}")
+        print(f"giftcards: client {added.id} ({', '.join(added.roles)}) added to {path}. The secret "
+              "is shown only this once: store it now. Restart the server to load the client.",
+              file=sys.stderr)
+    elif args.client_command == "remove":
+        removed = clients.remove_client(path, args.name)
+        print(f"giftcards: client {removed.id} removed from {path}; restart the server to drop it",
+              file=sys.stderr)
+    else:
+        for client in clients.list_clients(path):
+            print(f"{client.id}\t{' '.join(client.roles)}")
     return 0
 
 
@@ -174,9 +302,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recompute every balance from the ledger; exit 1 on any difference")
     ledger.set_defaults(func=cmd_ledger)
 
+    key_commands = commands.add_parser("keys", help="code keys: rows per key id; rotate to new keys")
+    key_commands.add_argument(
+        "keys_command", choices=["status", "rotate"],
+        help="status: rows per key id; rotate: move every code row to the current keys (in "
+             "development, first add new keys when every row is already current)",
+    )
+    key_commands.add_argument("--batch-size", type=_batch_size, default=500,
+                              help="rows re-sealed per transaction (rotate)")
+    key_commands.set_defaults(func=cmd_keys)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", default="-", help="file to write, - for standard output")
     export.set_defaults(func=cmd_export_schema)
+
+    client = commands.add_parser("client", help="clients of the token endpoint (in permissions.yaml)")
+    client_commands = client.add_subparsers(dest="client_command", required=True)
+    client_add = client_commands.add_parser("add", help="register a client; prints its new secret once")
+    client_add.add_argument("name", help="client id: letters, digits, '.', '_', '-' (at most 64)")
+    client_add.add_argument("--role", action="append", required=True,
+                            help="a role from permissions.yaml (repeatable)")
+    client_add.add_argument("--description", default="", help="a note kept with the client")
+    client_commands.add_parser("list", help="print each client's id and roles (never secrets)")
+    client_remove = client_commands.add_parser("remove", help="unregister a client")
+    client_remove.add_argument("name")
+    client.set_defaults(func=cmd_client)
     return parser
 
 

@@ -28,6 +28,8 @@ STATE_FILE = "secrets.json"
 # Secrets that development generates once into the state file when they are unset. Production
 # never generates: a missing one is a start-up error naming the variable to set.
 GENERATED_SECRETS = ("jwt_secret", "code_lookup_key", "code_encryption_keys", "pin_pepper")
+# GIFTCARDS_CODE_LOOKUP_KEY (a single key, no id) is the lookup keyring "lk1:KEY".
+LEGACY_LOOKUP_KEY_ID = "lk1"
 
 
 class Settings(BaseModel):
@@ -50,9 +52,11 @@ class Settings(BaseModel):
     token_max_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
     # Keyed hash of normalised codes (lookup), AEAD keys for the codes themselves, PIN pepper.
-    # Keys are base64 of 32 random bytes; the encryption keyring is "id:key[,id:key…]" and the
-    # first entry encrypts new codes.
+    # Keys are base64 of 32 random bytes; a keyring is "id:key[,id:key…]" and its first entry is
+    # current (hashes and encrypts new codes; `giftcards keys rotate` moves old rows to it).
+    # code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
     code_lookup_key: SecretStr | None = None
+    code_lookup_keys: SecretStr | None = None
     code_encryption_keys: SecretStr | None = None
     pin_pepper: SecretStr | None = None
 
@@ -64,6 +68,19 @@ class Settings(BaseModel):
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
+
+    # Hardening against untrusted callers (see README, Security).
+    redis_url: str | None = None  # shared rate-limit counters; process memory when unset
+    redis_prefix: str = Field(default="giftcards", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    code_attempt_limits: str = "30/minute;10/10 seconds"  # per token subject and per address
+    client_secret_limits: str = "10/minute"  # wrong client secrets, per client id and address
+    pin_max_failures: int = Field(default=5, ge=1, le=100)
+    pin_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    refusal_floor_ms: int = Field(default=250, ge=0, le=5000)
+    max_query_depth: int = Field(default=8, ge=2, le=64)
+    max_aliases: int = Field(default=15, ge=1, le=1000)
+    max_query_tokens: int = Field(default=2000, ge=100, le=100_000)
+    issued_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -136,24 +153,60 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
         raise ConfigurationError(f"{name}: {first['msg']}") from None
     if settings.is_production:
-        check_production(settings)
+        check_production(settings, explicit=set(values))
         return settings
     return with_development_secrets(settings)
 
 
-def check_production(settings: Settings) -> None:
-    """Refuse to run production on missing or weak secrets; say what to set."""
+def check_production(settings: Settings, explicit: set[str]) -> None:
+    """Refuse to run production on missing, weak or development secrets; say what to set.
+
+    ``explicit`` names the settings given in the environment (issuer and audience have defaults,
+    which production must not rely on).
+    """
     problems = []
     if settings.uses_hmac_tokens:
         if settings.jwt_secret is None:
             problems.append("GIFTCARDS_JWT_SECRET must be set (at least 32 bytes)")
+        elif len(set(settings.jwt_secret.get_secret_value())) < _MIN_DISTINCT_SECRET_CHARACTERS:
+            problems.append("GIFTCARDS_JWT_SECRET looks weak (a repeated pattern); use "
+                            "`python3 -c \"import secrets; print(secrets.token_urlsafe(48))\"`")
     elif not (settings.jwt_public_key_file or settings.jwt_jwks_url):
         problems.append("GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL must be set")
     for name in ("code_lookup_key", "code_encryption_keys", "pin_pepper"):
-        if getattr(settings, name) is None:
-            problems.append(f"{PREFIX}{name.upper()} must be set (see README, Keys)")
+        lookup_ring = name == "code_lookup_key" and settings.code_lookup_keys is not None
+        if getattr(settings, name) is None and not lookup_ring:
+            problems.append(f"{PREFIX}{name.upper()} must be set (see README, Configuration)")
+    for name in ("jwt_issuer", "jwt_audience"):
+        if name not in explicit:
+            problems.append(f"{PREFIX}{name.upper()} must be set to your deployment's value")
+    generated = _development_key_material(settings.state_dir)
+    for name in (*GENERATED_SECRETS, "code_lookup_keys"):
+        value = getattr(settings, name, None)
+        if value is not None and _key_material(value.get_secret_value()) & generated:
+            problems.append(f"{PREFIX}{name.upper()} is a development secret from "
+                            f"{settings.state_dir / STATE_FILE}; generate a new one")
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
+
+
+_MIN_DISTINCT_SECRET_CHARACTERS = 8
+
+
+def _key_material(value: str) -> set[str]:
+    """The keys in a secret or keyring (``id:key,id:key`` → the keys)."""
+    return {entry.rpartition(":")[2].strip() for entry in value.split(",") if entry.strip()}
+
+
+def _development_key_material(state_dir: Path) -> set[str]:
+    """Every key a development state file holds (none when there is no such file)."""
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return set()
+    if not isinstance(state, dict):
+        return set()
+    return set().union(*(_key_material(value) for value in state.values() if isinstance(value, str)))
 
 
 def new_key() -> str:
@@ -167,10 +220,16 @@ def with_development_secrets(settings: Settings) -> Settings:
     ``giftcards token`` is accepted by the server without configuring anything.
     """
     missing = [name for name in GENERATED_SECRETS if getattr(settings, name) is None]
+    if settings.code_lookup_keys is not None and "code_lookup_key" in missing:
+        missing.remove("code_lookup_key")
     if not missing:
         return settings
     state = _read_or_create_state(settings.state_dir)
-    return settings.model_copy(update={name: SecretStr(state[name]) for name in missing})
+    update = {name: SecretStr(state[name]) for name in missing}
+    if "code_lookup_key" in missing and "code_lookup_keys" in state:  # rotated: a keyring
+        del update["code_lookup_key"]
+        update["code_lookup_keys"] = SecretStr(state["code_lookup_keys"])
+    return settings.model_copy(update=update)
 
 
 def _read_or_create_state(state_dir: Path) -> dict[str, str]:
@@ -200,6 +259,44 @@ def _read_or_create_state(state_dir: Path) -> dict[str, str]:
             return state
         raise ConfigurationError(f"{path} is incomplete; delete it to regenerate")
     raise ConfigurationError(f"cannot read {path}")
+
+
+def add_development_keys(state_dir: Path) -> tuple[str, str]:
+    """Put a new encryption key and a new lookup key first in the state file's keyrings.
+
+    The old keys stay in the rings (after the new ones), so every existing row still opens and
+    is still found. Returns the new ids (encryption, lookup). The file is replaced atomically.
+    """
+    path = state_dir / STATE_FILE
+    state = _read_or_create_state(state_dir)
+    encryption = state["code_encryption_keys"]
+    lookup = state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
+    encryption_id = _next_key_id("dev", encryption)
+    lookup_id = _next_key_id("lk", lookup)
+    state["code_encryption_keys"] = f"{encryption_id}:{new_key()},{encryption}"
+    state["code_lookup_keys"] = f"{lookup_id}:{new_key()},{lookup}"
+    temporary = path.with_name(f".{STATE_FILE}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return encryption_id, lookup_id
+
+
+def _next_key_id(prefix: str, keyring: str) -> str:
+    """``prefix`` and a number above every id of that form in ``keyring`` ("dev1" → "dev2")."""
+    numbers = [0]
+    for entry in keyring.split(","):
+        key_id = entry.strip().partition(":")[0]
+        if key_id.startswith(prefix) and key_id[len(prefix):].isdigit():
+            numbers.append(int(key_id[len(prefix):]))
+    return f"{prefix}{max(numbers) + 1}"
 
 
 def decode_key(name: str, value: str) -> bytes:

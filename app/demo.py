@@ -127,7 +127,8 @@ def _code_row(
     pin = card.pin if code_type is CodeType.PHYSICAL else None
     return {
         "giftcard_id": card_id, "code_type": code_type.value, "lookup_hash": sealed.lookup_hash,
-        "ciphertext": sealed.ciphertext, "key_id": sealed.key_id, "last4": sealed.last4,
+        "lookup_key_id": sealed.lookup_key_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id,
+        "last4": sealed.last4,
         "pin_hash": pins.hash(pin) if pin else None, "created_at": now,
     }
 

@@ -8,7 +8,8 @@
     ├── ConflictError              CONFLICT           duplicate code, reused idempotency key
     ├── InsufficientFundsError     INSUFFICIENT_FUNDS
     ├── CardNotUsableError         CARD_NOT_USABLE
-    └── RateLimitedError           RATE_LIMITED
+    ├── RateLimitedError           RATE_LIMITED       too many attempts; ``retryAfter`` in seconds
+    └── UnavailableError           UNAVAILABLE        a dependency (the rate limit store) is down
     ConfigurationError             (start-up only, never reaches a client)
 
 Anything else that escapes a resolver is logged and answered as ``INTERNAL`` with a generic
@@ -31,6 +32,7 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     CARD_NOT_USABLE = "CARD_NOT_USABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -85,6 +87,18 @@ class CardNotUsableError(GiftCardError):
 
 class RateLimitedError(GiftCardError):
     code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "retryAfter": self.retry_after}
+
+
+class UnavailableError(GiftCardError):
+    code = ErrorCode.UNAVAILABLE
 
 
 class ConfigurationError(Exception):

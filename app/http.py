@@ -1,12 +1,14 @@
 """The ASGI application: ``create_app(settings)`` → Starlette.
 
 Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
-``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``.
+``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``,
+and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
 Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a GraphQL error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -29,12 +31,13 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from app.auth import oauth
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings
 from app.db import check_schema
 from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
 from app.graphql.context import Context
-from app.graphql.schema import build_schema, format_result
+from app.graphql.schema import DocumentLimits, build_schema, format_result
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
@@ -61,7 +64,14 @@ _PAGE_POLICY = (
 class _GraphQLView(GraphQL):  # type: ignore[type-arg]
     def __init__(self, services: Services) -> None:
         super().__init__(
-            build_schema(introspection=services.settings.introspection_enabled),
+            build_schema(
+                introspection=services.settings.introspection_enabled,
+                limits=DocumentLimits(
+                    max_depth=services.settings.max_query_depth,
+                    max_aliases=services.settings.max_aliases,
+                    max_tokens=services.settings.max_query_tokens,
+                ),
+            ),
             graphql_ide=None,
             allow_queries_via_get=True,
             subscription_protocols=(),
@@ -165,7 +175,10 @@ class GraphQLEndpoint:
             await response(scope, receive, send)
             return
 
-        request.state.principal = principal
+        client = scope.get("client")
+        request.state.principal = dataclasses.replace(
+            principal, address=client[0] if client else None, request_id=request_id
+        )
         request.state.request_id = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -200,6 +213,38 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+class TokenRoute:
+    """``/oauth/token``: the capped body and the caller's address, handed to the token endpoint.
+
+    Every method reaches it, so that the endpoint's own 405 answers in the OAuth error shape.
+    """
+
+    def __init__(self, token_endpoint: oauth.TokenEndpoint, max_body: int) -> None:
+        self.token_endpoint = token_endpoint
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        body = await _read_capped(request, self.max_body) if request.method == "POST" else b""
+        reply = await self.token_endpoint.respond(oauth.TokenRequest(
+            method=request.method,
+            content_type=request.headers.get("content-type"),
+            authorization=request.headers.get("authorization"),
+            body=body,
+            address=request.client.host if request.client else None,
+        ))
+        response = JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+        await response(scope, receive, send)
+
+
+def _token_routes(services: Services) -> list[Route]:
+    """The token endpoint when this server signs its own tokens (HS*); none otherwise."""
+    token_endpoint = oauth.token_endpoint(services.settings, services.policy, services.secret_throttle)
+    if token_endpoint is None:
+        return []
+    return [Route(oauth.PATH, TokenRoute(token_endpoint, services.settings.max_body_bytes))]
 
 
 def create_app(
@@ -249,6 +294,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/graphiql/start.js", graphiql_start),
         Route("/graphiql/static/{name}", graphiql_asset),
+        *_token_routes(services),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -1,9 +1,10 @@
 """Database tables (SQLModel). Money is integer minor units; codes are never stored in plain text.
 
-A code row keeps: a keyed HMAC of the normalised code (lookup), the code encrypted with an AEAD
-key (``key_id`` names the key, for rotation), its last four characters, and the argon2 hash of a
-peppered PIN. ``(lookup_hash, code_type)`` is unique and revoked rows keep their hash, so a revoked
-code can never be given to another card.
+A code row keeps: a keyed HMAC of the normalised code (lookup; ``lookup_key_id`` names the key),
+the code encrypted with an AEAD key (``key_id`` names the key), its last four characters, and the
+argon2 hash of a peppered PIN. The key ids let keys rotate. ``(lookup_hash, code_type)`` is
+unique and revoked rows keep their hash, so a revoked code can never be given to another card
+(while rows under an old lookup key remain, writers also check the hash under every key).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class GiftCardCode(SQLModel, table=True):
     )
     code_type: str = Field(sa_column=Column(String(16), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
     last4: str = Field(sa_column=Column(String(4), nullable=False))
@@ -77,6 +79,11 @@ class GiftCardCode(SQLModel, table=True):
     expires_on: date | None = Field(default=None, sa_column=Column(Date))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # PIN lockout: wrong PINs in a row, and until when the code refuses every PIN after too many.
+    failed_pin_attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    pin_locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -181,7 +188,33 @@ class ReservedCode(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("code_reservations.id"), nullable=False)
     )
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
     last4: str = Field(sa_column=Column(String(4), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of every mutation and every disclosure of a code in full.
+
+    Who (token subject, client address, request id), what (the operation or field), which card,
+    when. Never a code, a PIN or a secret; database triggers refuse updates and deletes.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_occurred_at", "occurred_at"),
+        Index("ix_audit_events_giftcard_id", "giftcard_id", "id"),
+        Index("ix_audit_events_subject", "subject", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    action: str = Field(sa_column=Column(String(64), nullable=False))  # e.g. giftcardAdd, CODE_DISCLOSED
+    outcome: str = Field(sa_column=Column(String(32), nullable=False))  # OK or the error code
+    subject: str | None = Field(default=None, sa_column=Column(String(128)))
+    giftcard_id: int | None = Field(default=None, sa_column=Column(Integer))  # no FK: may name no card
+    field: str | None = Field(default=None, sa_column=Column(String(64)))  # e.g. PHYSICAL code
+    request_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    client_address: str | None = Field(default=None, sa_column=Column(String(64)))

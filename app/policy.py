@@ -42,6 +42,7 @@ class Permission(StrEnum):
     TRANS_EXTERNAL = "GiftCardTransExternal"
     TRANS_IMPORT = "GiftCardTransImport"
     LIST_TRANSACTIONS = "ListGiftCardTransactions"
+    VIEW_AUDIT_LOG = "ViewAuditLog"
 
 
 class Visibility(Enum):
@@ -52,10 +53,13 @@ class Visibility(Enum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's subject and its expanded permissions."""
+    """Who is calling: the token's subject and expanded permissions, client address, request id."""
 
     subject: str | None
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # Set per request (tokens are verified once and cached); rate limits count per address too.
+    address: str | None = field(default=None, compare=False)
+    request_id: str | None = field(default=None, compare=False)  # the audit trail records it
 
     @property
     def is_anonymous(self) -> bool:

@@ -8,12 +8,14 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from app.auth.secrets import PinHasher
+from app.auth.throttle import Throttle, open_storage, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
+from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
-from app.domain.ledger import Ledger
+from app.domain.ledger import Guards, Ledger
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
 from app.store.listing import CardLister
@@ -32,6 +34,9 @@ class Services:
     tokens: TokenVerifier
     idempotency: Idempotency
     ledger: Ledger
+    code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
+    secret_throttle: Throttle  # client secrets at the token endpoint
+    audit: AuditTrail
 
 
 def build_services(settings: Settings) -> Services:
@@ -40,7 +45,12 @@ def build_services(settings: Settings) -> Services:
     uow = UnitOfWork(engine)
     vault = CodeVault.from_settings(settings)
     pins = PinHasher.from_settings(settings)
-    idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours))
+    audit = AuditTrail(uow, policy)
+    idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours), audit)
+    counters = open_storage(settings.redis_url, settings.redis_prefix)
+    code_throttle = Throttle(
+        counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -52,6 +62,19 @@ def build_services(settings: Settings) -> Services:
         policy=policy,
         tokens=TokenVerifier(settings, policy),
         idempotency=idempotency,
-        ledger=Ledger(engine, idempotency, vault, pins, policy,
-                      timedelta(seconds=settings.hold_ttl_seconds)),
+        ledger=Ledger(
+            engine, idempotency, vault, pins, policy, timedelta(seconds=settings.hold_ttl_seconds),
+            Guards(
+                throttle=code_throttle,
+                pin_max_failures=settings.pin_max_failures,
+                pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
+                refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
+            ),
+        ),
+        code_throttle=code_throttle,
+        secret_throttle=Throttle(
+            counters, "client-secret",
+            parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
+        ),
+        audit=audit,
     )

@@ -44,6 +44,10 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "code_lookup_key": _key(1),
         "code_encryption_keys": "t1:" + _key(2),
         "pin_pepper": _key(3),
+        # Generous limits and no refusal floor, so that tests of other things are not throttled
+        # or slowed; the tests of those guards set them.
+        "code_attempt_limits": "100000/minute",
+        "refusal_floor_ms": 0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -90,7 +94,7 @@ def postgres_url() -> Iterator[str]:
 
 
 TABLES = ("giftcard_transactions", "giftcard_events", "giftcard_codes", "giftcards",
-          "idempotency_keys", "reserved_codes", "code_reservations")
+          "idempotency_keys", "reserved_codes", "code_reservations", "audit_events")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -108,8 +112,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path)
+def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    marker = request.node.get_closest_marker("settings")
+    return make_settings(database_url, tmp_path, **(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
@@ -180,7 +185,8 @@ def seed(services: Services) -> Callable[..., int]:
             sealed = services.vault.seal(normalise(value), code_type)
             rows.append(GiftCardCode(
                 code_type=code_type.value, lookup_hash=sealed.lookup_hash,
-                ciphertext=sealed.ciphertext, key_id=sealed.key_id, last4=sealed.last4,
+                lookup_key_id=sealed.lookup_key_id, ciphertext=sealed.ciphertext, key_id=sealed.key_id,
+                last4=sealed.last4,
                 pin_hash=services.pins.hash(pin) if pin and code_type.value == "PHYSICAL" else None,
                 expires_on=(expires or {}).get(code_type),
                 revoked_at=now if code_type in revoked else None, created_at=now,

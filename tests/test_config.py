@@ -13,7 +13,9 @@ from app.errors import ConfigurationError
 KEY = base64.b64encode(b"k" * 32).decode()
 PRODUCTION = {
     "GIFTCARDS_ENV": "production",
-    "GIFTCARDS_JWT_SECRET": "s" * 32,
+    "GIFTCARDS_JWT_SECRET": "production-secret-0123456789-abcdefghij",
+    "GIFTCARDS_JWT_ISSUER": "https://giftcards.example",
+    "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
     "GIFTCARDS_CODE_LOOKUP_KEY": KEY,
     "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY}",
     "GIFTCARDS_PIN_PEPPER": KEY,
@@ -91,6 +93,10 @@ def test_production_starts_with_every_secret_set(tmp_path):
         ("GIFTCARDS_PIN_PEPPER", {}, "GIFTCARDS_PIN_PEPPER must be set"),
         (None, {"GIFTCARDS_JWT_SECRET": ""}, "GIFTCARDS_JWT_SECRET must be set"),
         (None, {"GIFTCARDS_JWT_ALGORITHMS": "RS256"}, "GIFTCARDS_JWT_PUBLIC_KEY_FILE"),
+        (None, {"GIFTCARDS_JWT_SECRET": "ab" * 20}, "GIFTCARDS_JWT_SECRET looks weak"),
+        ("GIFTCARDS_JWT_ISSUER", {}, "GIFTCARDS_JWT_ISSUER must be set"),
+        ("GIFTCARDS_JWT_AUDIENCE", {}, "GIFTCARDS_JWT_AUDIENCE must be set"),
+        (None, {"GIFTCARDS_JWT_AUDIENCE": ""}, "GIFTCARDS_JWT_AUDIENCE must be set"),
     ],
 )
 def test_production_refuses_missing_or_weak_secrets(tmp_path, drop, override, message):
@@ -98,6 +104,24 @@ def test_production_refuses_missing_or_weak_secrets(tmp_path, drop, override, me
     environ.pop(drop or "", None)
     with pytest.raises(ConfigurationError, match=message):
         load_settings(environ)
+
+
+def test_production_refuses_secrets_generated_for_development(tmp_path):
+    # given the secrets a development run generated into its state file
+    development = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
+    assert development.jwt_secret is not None and development.pin_pepper is not None
+    copied = {
+        "GIFTCARDS_JWT_SECRET": development.jwt_secret.get_secret_value(),
+        "GIFTCARDS_PIN_PEPPER": development.pin_pepper.get_secret_value(),
+    }
+    # when production is started with them copied into its environment, it names each one
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({**PRODUCTION, **copied, "GIFTCARDS_STATE_DIR": str(tmp_path)})
+    message = str(refused.value)
+    assert "GIFTCARDS_JWT_SECRET is a development secret" in message
+    assert "GIFTCARDS_PIN_PEPPER is a development secret" in message
+    assert "GIFTCARDS_CODE_LOOKUP_KEY" not in message
+    assert copied["GIFTCARDS_JWT_SECRET"] not in message
 
 
 def test_settings_are_frozen():

@@ -70,3 +70,29 @@ def test_db_commands_upgrade_then_report_current(tmp_path, monkeypatch, capsys):
 def test_unsupported_database_url(tmp_path):
     with pytest.raises(ConfigurationError, match="unsupported database"):
         db.create_db_engine(make_settings("mysql://x@127.0.0.1/db", tmp_path))
+
+
+def test_code_rows_from_before_lookup_key_ids_are_under_the_single_lookup_key(tmp_path):
+    # given a database at 0004 holding a code row (hashed under GIFTCARDS_CODE_LOOKUP_KEY)
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.config import LEGACY_LOOKUP_KEY_ID
+
+    engine = create_engine(f"sqlite:///{tmp_path}/before.db")
+    config = db.alembic_config(engine)
+    command.upgrade(config, "0004")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO giftcards (id, currency, state, balance, created_at, updated_at) "
+            "VALUES (1, 'USD', 'PENDING', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        connection.execute(text(
+            "INSERT INTO giftcard_codes (giftcard_id, code_type, lookup_hash, ciphertext, key_id, last4, "
+            "created_at) VALUES (1, 'PHYSICAL', :h, :c, 't1', '1234', CURRENT_TIMESTAMP)"),
+            {"h": b"h" * 32, "c": b"c" * 40})
+    # when it is upgraded, then the row names the id that key has as a ring of one
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT lookup_key_id FROM giftcard_codes")).all() == [
+            (LEGACY_LOOKUP_KEY_ID,)]
+    engine.dispose()

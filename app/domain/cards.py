@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.auth.secrets import PinHasher
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
-from app.domain.identifiers import parse_card_id, validate_member_id
+from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.lookup import present
 from app.domain.money import check_currency
 from app.domain.reservations import take_reserved_code
@@ -72,6 +72,7 @@ class CardEdit:
     revoke: frozenset[CodeType] = frozenset()
     member_id: str | None = None  # links a member to a card that has none
     unlink_member: bool = False
+    unlock_pin: bool = False  # clear the PHYSICAL code's PIN lockout and failure count
     details: CardDetails = field(default_factory=CardDetails)
 
 
@@ -89,17 +90,6 @@ class _SealedPlan:
     plan: _PlannedCode
     seal: SealedCode
     pin_hash: str | None
-
-
-def check_text(text: str | None, name: str, limit: int, *, multiline: bool = False) -> None:
-    """Free text from operators: bounded, and no control characters (NUL breaks PostgreSQL)."""
-    if text is None:
-        return
-    if len(text) > limit:
-        raise BadUserInputError(f"{name}: at most {limit} characters", field=name)
-    allowed = "\n\t" if multiline else ""
-    if any(not char.isprintable() and char not in allowed for char in text):
-        raise BadUserInputError(f"{name}: control characters are not allowed", field=name)
 
 
 def normalise_details(details: CardDetails) -> CardDetails:
@@ -183,15 +173,15 @@ def _new_code_rows(
     rows = []
     for item in sealed:
         plan, seal = item.plan, item.seal
-        if store.code_hash_taken(session, seal.lookup_hash, plan.code_type.value):
+        if store.code_hash_taken(session, seal.lookup_hashes, plan.code_type.value):
             raise ConflictError(
                 f"{plan.field}: a {plan.code_type.value} code with that value already exists",
                 field=plan.field,
             )
         if plan.code_type is CodeType.PHYSICAL:
-            take_reserved_code(session, seal.lookup_hash, principal, now, plan.field)
+            take_reserved_code(session, seal.lookup_hashes, principal, now, plan.field)
         rows.append(GiftCardCode(
-            code_type=plan.code_type.value, lookup_hash=seal.lookup_hash,
+            code_type=plan.code_type.value, lookup_hash=seal.lookup_hash, lookup_key_id=seal.lookup_key_id,
             ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,
             pin_hash=item.pin_hash, expires_on=plan.expires_on, created_at=now,
         ))
@@ -285,7 +275,7 @@ def edit_card(
     request = dataclasses.replace(request, details=normalise_details(request.details))
     planned = _plan(request.codes, request.member_id is not None, now.date())
     if not (planned or request.revoke or request.member_id or request.unlink_member
-            or request.details != CardDetails()):
+            or request.unlock_pin or request.details != CardDetails()):
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
     sealed = _seal(planned, vault, pins)
 
@@ -322,14 +312,21 @@ def edit_card(
             revoke |= MEMBER_CODE_TYPES & by_type.keys()
         # The card's own code given again keeps its row: only a new PIN or expiry is applied.
         kept = [item for item in sealed if item.plan.code_type in by_type
-                and by_type[item.plan.code_type].lookup_hash == item.seal.lookup_hash]
+                and by_type[item.plan.code_type].lookup_hash in item.seal.lookup_hashes]
         for item in kept:
             code = by_type[item.plan.code_type]
-            if item.pin_hash is not None:
-                code.pin_hash = item.pin_hash
+            if item.pin_hash is not None:  # a new PIN also ends a lockout
+                code.pin_hash, code.failed_pin_attempts, code.pin_locked_until = item.pin_hash, 0, None
             if item.plan.expires_on is not None:
                 code.expires_on = item.plan.expires_on
             store.add_event(session, card_id, "CODE_UPDATED", actor, now, item.plan.code_type.value)
+        if request.unlock_pin:
+            physical = by_type.get(CodeType.PHYSICAL)
+            if physical is None or physical.pin_hash is None:
+                raise BadUserInputError("unlockPhysicalPin: the card has no live PHYSICAL code with a PIN",
+                                        field="unlockPhysicalPin")
+            physical.failed_pin_attempts, physical.pin_locked_until = 0, None
+            store.add_event(session, card_id, "PIN_UNLOCKED", actor, now, CodeType.PHYSICAL.value)
         new = [item for item in sealed if item not in kept]
         revoke |= {item.plan.code_type for item in new} & by_type.keys()  # replaced
         for code_type in sorted(revoke):

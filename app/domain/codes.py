@@ -1,13 +1,13 @@
 """Gift card codes: normalise, validate, generate, index (HMAC), encrypt (AES-GCM), mask.
 
 A code is compared in its normalised form (upper case, no spaces or dashes). At rest it exists
-only as a keyed hash for lookup and as AEAD ciphertext bound to its code type; the key id stored
-beside the ciphertext lets keys rotate.
+only as a keyed hash for lookup and as AEAD ciphertext bound to its code type. Both keys come from
+keyrings ("id:base64key[,…]", the first key current); the ids stored beside each row let keys
+rotate (see :mod:`app.domain.keys`), and a lookup tries the hash under every key of the ring.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.config import Settings, decode_key
+from app.config import LEGACY_LOOKUP_KEY_ID, Settings, decode_key
 from app.enums import CodeType
 from app.errors import BadUserInputError, ConfigurationError
 
@@ -34,6 +34,7 @@ _TAG_BYTES = 16
 _STRIP = str.maketrans("", "", " -")
 _VALID = re.compile(rf"[A-Z0-9]{{{MIN_CODE_LENGTH},{MAX_CODE_LENGTH}}}")
 _PIN = re.compile(r"[0-9]{4,12}")
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 def normalise(code: str) -> str:
@@ -74,58 +75,109 @@ def plaintext_length(ciphertext: bytes) -> int:
     return len(ciphertext) - _NONCE_BYTES - _TAG_BYTES
 
 
+def parse_keyring(name: str, text: str) -> dict[str, bytes]:
+    """``id:base64key[,id:base64key…]`` as ``{id: key}`` in the given order (the first is current).
+
+    Messages name the setting and the key id, never a key.
+    """
+    ring: dict[str, bytes] = {}
+    for entry in text.split(","):
+        key_id, sep, value = entry.strip().partition(":")
+        if not sep or not _KEY_ID.fullmatch(key_id):
+            raise ConfigurationError(
+                f"{name} must be 'id:base64key[,id:base64key…]' with ids of 1 to 32 letters, "
+                "digits, '_', '.' or '-'"
+            )
+        if key_id in ring:
+            raise ConfigurationError(f"{name}: key id {key_id!r} appears more than once")
+        key = decode_key(f"{name} ({key_id})", value.strip())
+        if key in ring.values():
+            raise ConfigurationError(f"{name}: key {key_id!r} is the same key as another id")
+        ring[key_id] = key
+    return ring
+
+
+def lookup_keyring(settings: Settings) -> dict[str, bytes]:
+    keys, single = settings.code_lookup_keys, settings.code_lookup_key
+    if keys is not None and single is not None:
+        raise ConfigurationError(
+            "set GIFTCARDS_CODE_LOOKUP_KEYS or GIFTCARDS_CODE_LOOKUP_KEY, not both "
+            f"(GIFTCARDS_CODE_LOOKUP_KEY=KEY is GIFTCARDS_CODE_LOOKUP_KEYS={LEGACY_LOOKUP_KEY_ID}:KEY)"
+        )
+    if keys is not None:
+        return parse_keyring("GIFTCARDS_CODE_LOOKUP_KEYS", keys.get_secret_value())
+    if single is not None:
+        return {LEGACY_LOOKUP_KEY_ID: decode_key("GIFTCARDS_CODE_LOOKUP_KEY", single.get_secret_value())}
+    raise ConfigurationError("code keys are not configured")
+
+
 @dataclass(frozen=True)
 class SealedCode:
-    lookup_hash: bytes
+    lookup_hash: bytes  # under the current lookup key: the one stored
     ciphertext: bytes
     key_id: str
     last4: str
+    lookup_key_id: str
+    lookup_hashes: tuple[bytes, ...]  # under every lookup key, current first: what a row may hold
 
 
 class CodeVault:
-    """Holds the lookup key and the encryption keyring; seals and opens codes."""
+    """Holds the lookup and encryption keyrings (first key of each current); seals and opens codes."""
 
-    def __init__(self, lookup_key: bytes, keyring: dict[str, bytes], active_key_id: str) -> None:
-        if active_key_id not in keyring:
-            raise ConfigurationError(f"active code key {active_key_id!r} is not in the keyring")
-        self._lookup_key = lookup_key
+    def __init__(self, lookup_keys: dict[str, bytes], keyring: dict[str, bytes]) -> None:
+        if not lookup_keys or not keyring:
+            raise ConfigurationError("code keys are not configured")
+        self._lookup_keys = tuple(lookup_keys.values())
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.items()}
-        self.active_key_id = active_key_id
+        self.lookup_key_ids = tuple(lookup_keys)
+        self.key_ids = tuple(keyring)
+        self.lookup_key_id = self.lookup_key_ids[0]
+        self.active_key_id = self.key_ids[0]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CodeVault:
-        if settings.code_lookup_key is None or settings.code_encryption_keys is None:
+        if settings.code_encryption_keys is None:
             raise ConfigurationError("code keys are not configured")
-        lookup = decode_key("GIFTCARDS_CODE_LOOKUP_KEY", settings.code_lookup_key.get_secret_value())
-        keyring: dict[str, bytes] = {}
-        entries = settings.code_encryption_keys.get_secret_value().split(",")
-        for entry in entries:
-            key_id, sep, value = entry.strip().partition(":")
-            if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id):
-                raise ConfigurationError(
-                    "GIFTCARDS_CODE_ENCRYPTION_KEYS must be 'id:base64key[,id:base64key…]'"
-                )
-            keyring[key_id] = decode_key(f"GIFTCARDS_CODE_ENCRYPTION_KEYS ({key_id})", value)
-        first = entries[0].strip().partition(":")[0]
-        return cls(lookup, keyring, first)
+        keyring = parse_keyring(
+            "GIFTCARDS_CODE_ENCRYPTION_KEYS", settings.code_encryption_keys.get_secret_value()
+        )
+        return cls(lookup_keyring(settings), keyring)
 
     def lookup_hash(self, normalised: str) -> bytes:
-        return hmac.new(self._lookup_key, normalised.encode(), hashlib.sha256).digest()
+        """The hash under the current lookup key (what a new row stores)."""
+        return hmac.digest(self._lookup_keys[0], normalised.encode(), "sha256")
+
+    def lookup_hashes(self, normalised: str) -> tuple[bytes, ...]:
+        """The hash under every lookup key, current first: a row holds one of them."""
+        message = normalised.encode()
+        return tuple(hmac.digest(key, message, "sha256") for key in self._lookup_keys)
 
     def seal(self, normalised: str, code_type: CodeType) -> SealedCode:
         nonce = secrets.token_bytes(_NONCE_BYTES)
         cipher = self._ciphers[self.active_key_id]
         body = cipher.encrypt(nonce, normalised.encode(), code_type.value.encode())
+        hashes = self.lookup_hashes(normalised)
         return SealedCode(
-            lookup_hash=self.lookup_hash(normalised),
+            lookup_hash=hashes[0],
             ciphertext=nonce + body,
             key_id=self.active_key_id,
             last4=normalised[-4:],
+            lookup_key_id=self.lookup_key_id,
+            lookup_hashes=hashes,
         )
+
+    def reseal(self, ciphertext: bytes, key_id: str, code_type: CodeType) -> SealedCode:
+        """The stored code sealed again under the current keys (the plaintext stays in here)."""
+        return self.seal(self.open(ciphertext, key_id, code_type.value), code_type)
 
     def keyed_digest(self, purpose: bytes, data: bytes) -> bytes:
         """HMAC of other data that can hold a code or PIN (so a stored digest cannot be brute-forced)."""
-        return hmac.new(self._lookup_key, purpose + b"\0" + data, hashlib.sha256).digest()
+        return self.keyed_digests(purpose, data)[0]
+
+    def keyed_digests(self, purpose: bytes, data: bytes) -> tuple[bytes, ...]:
+        """:meth:`keyed_digest` under every lookup key, current first (to match a stored digest)."""
+        message = purpose + b"\0" + data
+        return tuple(hmac.digest(key, message, "sha256") for key in self._lookup_keys)
 
     def seal_blob(self, data: bytes, context: bytes) -> tuple[str, bytes]:
         """Encrypt other secrets (e.g. a stored response) with the active key, bound to ``context``."""

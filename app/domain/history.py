@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from app.auth.throttle import Throttle
+from app.domain.attempts import count_code_attempt
 from app.domain.codes import CodeVault, validate_code
-from app.domain.identifiers import parse_card_id, validate_member_id
+from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.ledger import TransactionView
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
 from app.enums import CodeType, TransStatus, TransType
@@ -70,6 +72,7 @@ def list_transactions(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
+    throttle: Throttle,
     *,
     first: int | None = None,
     after: str | None = None,
@@ -78,7 +81,8 @@ def list_transactions(
     principal.require(Permission.LIST_TRANSACTIONS)
     limit = page_size(first, "transactions")
     after_id = None if after is None else decode_cursor(after, prefix=TRANSACTION_CURSOR)
-    criteria = _criteria(transaction_filter or TransactionFilter(), after_id, vault, policy, principal)
+    given = transaction_filter or TransactionFilter()
+    criteria = _criteria(given, after_id, vault, policy, principal, throttle)
     found = store.list_entries(engine, criteria, limit)
     return TransactionPage(
         edges=tuple(
@@ -120,11 +124,12 @@ def _criteria(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
+    throttle: Throttle,
 ) -> EntryCriteria:
     given = transaction_filter
     card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
     member_id = None if given.member_id is None else validate_member_id(given.member_id)
-    lookup_hash = None
+    lookup_hashes = None
     if given.code is not None or given.code_type is not None:
         if given.code is None or given.code_type is None:
             missing = "code" if given.code is None else "codeType"
@@ -136,17 +141,17 @@ def _criteria(
                 f"the token lacks the {needed} permission for {given.code_type.value} codes",
                 field="codeType",
             )
-        lookup_hash = vault.lookup_hash(validate_code(given.code, "code"))
-    for text, name in ((given.source_id, "sourceId"), (given.ref_no, "refNo")):
-        # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
-        if text is not None and (len(text) > 128 or not text.isprintable()):
-            raise BadUserInputError(f"{name}: 1 to 128 printable characters", field=name)
+        count_code_attempt(throttle, principal)
+        lookup_hashes = vault.lookup_hashes(validate_code(given.code, "code"))
+    # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
+    check_text(given.source_id, "sourceId", 128)
+    check_text(given.ref_no, "refNo", 128)
     created_from, created_before = created_range(given.created_after, given.created_before)
     return EntryCriteria(
         after_id=after_id,
         giftcard_id=card_id,
         member_id=member_id,
-        code_lookup_hash=lookup_hash,
+        code_lookup_hashes=lookup_hashes,
         code_type=None if given.code_type is None else given.code_type.value,
         status=None if given.status is None else given.status.value,
         trans_type=None if given.trans_type is None else given.trans_type.value,

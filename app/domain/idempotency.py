@@ -10,6 +10,7 @@ request stores nothing, so its retry runs again. Stored responses are encrypted:
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.db import UnitOfWork
+from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
 from app.errors import BadUserInputError, ConflictError
 from app.models import IdempotencyKey
@@ -58,10 +60,11 @@ def _check_key(key: str) -> None:
 class Idempotency:
     """Runs a unit of work at most once per (subject, key)."""
 
-    def __init__(self, uow: UnitOfWork, vault: CodeVault, retention: timedelta) -> None:
+    def __init__(self, uow: UnitOfWork, vault: CodeVault, retention: timedelta, audit: AuditTrail) -> None:
         self._uow = uow
         self._vault = vault
         self._retention = retention
+        self._audit = audit
 
     def run(
         self,
@@ -72,53 +75,64 @@ class Idempotency:
         work: Callable[[Session], T],
         decode: Callable[[dict[str, Any]], T],
     ) -> T:
-        """``work(session)`` inside one transaction; with a key, at most once per input."""
+        """``work(session)`` inside one transaction, with its audit events; with a key, at most once
+        per input (a replay is audited in a transaction of its own)."""
         if key is None:
             with self._uow.begin() as session:
-                return work(session)
+                result = work(session)
+                self._audit.mutated(session, principal, operation, result)
+                return result
         _check_key(key)
         subject = principal.subject or ""
         # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
         # replay never shows more than the same request would show now.
-        request_hash = self._vault.keyed_digest(
+        request_hashes = self._vault.keyed_digests(
             b"idempotency", encode({"operation": operation, "permissions": sorted(principal.permissions),
                                     "request": json.loads(encode(request))}))
+        request_hash = request_hashes[0]  # stored; the others match keys stored before a rotation
         context = f"idempotency:{subject}:{key}".encode()
+        replayed: T | None = None
         try:
             with self._uow.begin() as session:
                 stored = store.find_key(session, subject, key)
-                if stored is not None:
-                    return self._replay(stored, operation, request_hash, context, decode)
-                now = datetime.now(UTC)
-                claim = IdempotencyKey(
-                    subject=subject, key=key, operation=operation, request_hash=request_hash,
-                    response=b"", key_id="", created_at=now,
-                )
-                store.claim_key(session, claim)
-                result = work(session)
-                claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
-                store.purge_keys(session, now - self._retention)
-                return result
+                if stored is None:
+                    now = datetime.now(UTC)
+                    claim = IdempotencyKey(
+                        subject=subject, key=key, operation=operation, request_hash=request_hash,
+                        response=b"", key_id="", created_at=now,
+                    )
+                    store.claim_key(session, claim)
+                    result = work(session)
+                    self._audit.mutated(session, principal, operation, result)
+                    claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
+                    store.purge_keys(session, now - self._retention)
+                    return result
+                replayed = self._replay(stored, operation, request_hashes, context, decode)
         except IntegrityError as exc:
             if "idempotency_keys" not in str(exc.orig):
                 raise
-        # Another request with this key committed first: answer as it did.
-        with self._uow.begin() as session:
-            stored = store.find_key(session, subject, key)
-            if stored is None:  # pragma: no cover - it committed, so it is there
-                raise ConflictError("idempotencyKey: a request with this key is still running",
-                                    field="idempotencyKey")
-            return self._replay(stored, operation, request_hash, context, decode)
+        if replayed is None:
+            # Another request with this key committed first: answer as it did.
+            with self._uow.begin() as session:
+                stored = store.find_key(session, subject, key)
+                if stored is None:  # pragma: no cover - it committed, so it is there
+                    raise ConflictError("idempotencyKey: a request with this key is still running",
+                                        field="idempotencyKey")
+                replayed = self._replay(stored, operation, request_hashes, context, decode)
+        # After the read transaction: on SQLite a second writer would wait for it.
+        self._audit.replayed(principal, operation, replayed)
+        return replayed
 
     def _replay(
         self,
         stored: IdempotencyKey,
         operation: str,
-        request_hash: bytes,
+        request_hashes: tuple[bytes, ...],
         context: bytes,
         decode: Callable[[dict[str, Any]], T],
     ) -> T:
-        if stored.operation != operation or stored.request_hash != request_hash:
+        matches = any(hmac.compare_digest(stored.request_hash, digest) for digest in request_hashes)
+        if stored.operation != operation or not matches:
             raise ConflictError(
                 "idempotencyKey: already used for a different request", field="idempotencyKey"
             )

@@ -1,4 +1,4 @@
-"""Identifiers callers pass in: gift card ids and member ids."""
+"""Identifiers and free text callers pass in: gift card ids, member ids, operator text."""
 
 from __future__ import annotations
 
@@ -23,3 +23,14 @@ def parse_card_id(card_id: str, field: str = "id") -> int:
             f"{field}: a gift card id is an integer from 1 to {MAX_CARD_ID}", field=field
         )
     return int(card_id)
+
+
+def check_text(text: str | None, name: str, limit: int, *, multiline: bool = False) -> None:
+    """Free text from operators: bounded, and no control characters (NUL breaks PostgreSQL)."""
+    if text is None:
+        return
+    if len(text) > limit:
+        raise BadUserInputError(f"{name}: at most {limit} characters", field=name)
+    allowed = "\n\t" if multiline else ""
+    if any(not char.isprintable() and char not in allowed for char in text):
+        raise BadUserInputError(f"{name}: control characters are not allowed", field=name)

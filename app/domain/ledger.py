@@ -12,6 +12,7 @@ attacker nothing; trusted callers are told which it was.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +21,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.secrets import PinHasher
+from app.auth.throttle import Throttle
+from app.domain.attempts import count_code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.idempotency import Idempotency
-from app.domain.identifiers import parse_card_id
+from app.domain.identifiers import check_text, parse_card_id
 from app.domain.money import parse_amount
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.errors import (
@@ -47,6 +50,16 @@ PERMISSION_OF = {
     TransType.IMPORT: Permission.TRANS_IMPORT,
 }
 UNUSABLE = "no usable gift card matches this code and PIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Guards:
+    """What stands between an untrusted caller and guessing codes and PINs."""
+
+    throttle: Throttle  # code attempts per subject and address
+    pin_max_failures: int  # wrong PINs in a row that lock a code …
+    pin_lockout: timedelta  # … for this long
+    refusal_floor: timedelta  # an untrusted refusal takes at least this long
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,8 @@ class Ledger:
     """Creates, captures and cancels transactions."""
 
     def __init__(self, engine: Engine, idempotency: Idempotency, vault: CodeVault, pins: PinHasher,
-                 policy: Policy, hold_ttl: timedelta) -> None:
+                 policy: Policy, hold_ttl: timedelta, guards: Guards) -> None:
+        self._guards = guards
         self._engine = engine
         self._idempotency = idempotency
         self._vault = vault
@@ -120,7 +134,7 @@ class Ledger:
     def _refuse(self, principal: Principal, trusted_error: Exception) -> Exception:
         return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
 
-    def _address(self, principal: Principal, request: TransRequest, today: Any) -> tuple[int, int | None]:
+    def _address(self, principal: Principal, request: TransRequest, now: datetime) -> tuple[int, int | None]:
         """(card id, code id) the request addresses; PINs are checked here, outside any transaction."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
@@ -136,18 +150,30 @@ class Ledger:
         if request.code_type not in self._policy.usable_code_types(principal):
             use = self._policy.code_types[request.code_type].use
             raise ForbiddenError(f"the token lacks the {use} permission", field="codeType")
+        count_code_attempt(self._guards.throttle, principal)
         normalised = validate_code(request.code, "code")
-        found = store.live_code(self._engine, self._vault.lookup_hash(normalised), request.code_type.value)
+        found = store.live_code(self._engine, self._vault.lookup_hashes(normalised), request.code_type.value)
         pin_hash = found.pin_hash if found is not None else None
         # A miss with a PIN still costs one hash, so timing does not tell a wrong code from a wrong PIN.
         pin_ok = self._pins.verify(request.pin or "", pin_hash) if (request.pin or pin_hash) else True
         if found is None:
             raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
-        if found.pin_hash is not None and not pin_ok:
-            raise self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
+        if found.pin_hash is not None:
+            locked_until = found.pin_locked_until
+            if locked_until is not None and locked_until > now:  # even the right PIN is refused
+                raise self._refuse(principal, CardNotUsableError(
+                    f"pin: locked after too many wrong PINs until {locked_until.isoformat()}; "
+                    "giftcardEdit with unlockPhysicalPin ends it", field="pin"))
+            if not pin_ok:
+                if request.pin is not None:
+                    store.record_pin_failure(self._engine, found.code_id, self._guards.pin_max_failures,
+                                             now + self._guards.pin_lockout)
+                raise self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
+            if found.failed_pin_attempts:
+                store.clear_pin_failures(self._engine, found.code_id)
         if found.pin_hash is None and request.pin is not None:
             raise self._refuse(principal, CardNotUsableError("pin: this code has no PIN", field="pin"))
-        if found.expires_on is not None and found.expires_on < today:
+        if found.expires_on is not None and found.expires_on < now.date():
             raise self._refuse(principal, CardNotUsableError("code: the code has expired", field="code"))
         return found.giftcard_id, found.code_id
 
@@ -171,13 +197,24 @@ class Ledger:
     def create(self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
                ) -> TransactionView:
         principal.require(PERMISSION_OF[request.trans_type])
-        for text, name in ((request.source_id, "sourceId"), (request.ref_no, "refNo")):
-            if text is not None and (len(text) > 128 or not text.isprintable()):
-                raise BadUserInputError(f"{name}: 1 to 128 printable characters", field=name)
-        if request.note is not None and len(request.note) > 1000:
-            raise BadUserInputError("note: at most 1000 characters", field="note")
-        now = datetime.now(UTC)
-        card_id, code_id = self._address(principal, request, now.date())
+        check_text(request.source_id, "sourceId", 128)
+        check_text(request.ref_no, "refNo", 128)
+        check_text(request.note, "note", 1000, multiline=True)
+        now, started = datetime.now(UTC), time.monotonic()
+        try:
+            return self._create(principal, request, idempotency_key, now)
+        except CardNotUsableError:
+            if not principal.has(Permission.LIST_GIFT_CARDS):
+                # Every untrusted refusal takes at least the floor, so its timing tells nothing of
+                # which check failed (a miss skips the database work a blocked card costs).
+                remaining = self._guards.refusal_floor.total_seconds() - (time.monotonic() - started)
+                if remaining > 0:
+                    time.sleep(remaining)
+            raise
+
+    def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
+                now: datetime) -> TransactionView:
+        card_id, code_id = self._address(principal, request, now)
 
         def work(session: Session) -> TransactionView:
             card = self._usable_card(session, principal, card_id, now)

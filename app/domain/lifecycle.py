@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.domain.cards import card_view, check_text
+from app.domain.cards import card_view
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
-from app.domain.identifiers import parse_card_id
+from app.domain.identifiers import check_text, parse_card_id
 from app.domain.views import CardView, card_view_from_json
 from app.enums import CardState
 from app.errors import ConflictError, NotFoundError

@@ -74,13 +74,17 @@ def page_size(first: int | None, what: str = "cards", default: int = DEFAULT_PAG
 
 
 def created_range(
-    created_after: datetime | None, created_before: datetime | None
+    created_after: datetime | None,
+    created_before: datetime | None,
+    names: tuple[str, str] = ("createdAfter", "createdBefore"),
 ) -> tuple[datetime | None, datetime | None]:
-    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked."""
-    created_from = _utc(created_after, "createdAfter")
-    created_until = _utc(created_before, "createdBefore")
+    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked; errors
+    name the fields ``names`` gives."""
+    after_name, before_name = names
+    created_from = _utc(created_after, after_name)
+    created_until = _utc(created_before, before_name)
     if created_from is not None and created_until is not None and created_until <= created_from:
-        raise BadUserInputError("createdBefore: must be later than createdAfter", field="createdBefore")
+        raise BadUserInputError(f"{before_name}: must be later than {after_name}", field=before_name)
     return created_from, created_until
 
 

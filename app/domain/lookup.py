@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from app.auth.throttle import Throttle
+from app.domain.attempts import count_code_attempt
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.views import CardView, CodeView, SearchResult
@@ -24,6 +26,7 @@ def find_cards(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
+    throttle: Throttle,
     *,
     code: str | None = None,
     code_type: CodeType | None = None,
@@ -42,7 +45,7 @@ def find_cards(
     if code_type is not None and code is None:
         raise BadUserInputError("codeType: only allowed together with code", field="codeType")
     if code is not None:
-        return _by_code(store, vault, policy, principal, code, code_type, today)
+        return _by_code(store, vault, policy, principal, throttle, code, code_type, today)
     principal.require(Permission.LIST_GIFT_CARDS)
     if card_id is not None:
         rows = store.find_by_id(parse_card_id(card_id))
@@ -57,6 +60,7 @@ def _by_code(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
+    throttle: Throttle,
     code: str,
     code_type: CodeType | None,
     today: date,
@@ -70,10 +74,11 @@ def _by_code(
         )
     if not usable:
         raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
+    count_code_attempt(throttle, principal)
     normalised = validate_code(code, "code")
     matches = [
         match
-        for match in store.find_by_code_hash(vault.lookup_hash(normalised))
+        for match in store.find_by_code_hash(vault.lookup_hashes(normalised))
         if match.code_type in usable
         and (code_type is None or match.code_type == code_type)
         and (match.expires_on is None or match.expires_on >= today)

@@ -137,7 +137,9 @@ def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tup
             code = generate_reserved_code()
             seal = vault.seal(code, CodeType.PHYSICAL)
             fresh[seal.lookup_hash] = (code, seal)
-        taken = store.taken_code_hashes(session, fresh.keys())
+        # A code stored under an old lookup key has its hash under that key.
+        current = {digest: seal.lookup_hash for _, seal in fresh.values() for digest in seal.lookup_hashes}
+        taken = {current[digest] for digest in store.taken_code_hashes(session, current.keys())}
         drawn.update((key, value) for key, value in fresh.items() if key not in taken and key not in drawn)
     return list(drawn.values())
 
@@ -167,7 +169,7 @@ def reserve_codes(
         )
         rows = [
             ReservedCode(reservation_id=0, lookup_hash=seal.lookup_hash, ciphertext=seal.ciphertext,
-                         key_id=seal.key_id, last4=seal.last4)
+                         key_id=seal.key_id, last4=seal.last4, lookup_key_id=seal.lookup_key_id)
             for _, seal in drawn
         ]
         store.add_reservation(session, reservation, rows)
@@ -207,10 +209,10 @@ def list_reservations(engine: Engine, principal: Principal, request_name: str) -
 
 
 def take_reserved_code(
-    session: Session, lookup_hash: bytes, principal: Principal, now: datetime, field: str
+    session: Session, lookup_hashes: tuple[bytes, ...], principal: Principal, now: datetime, field: str
 ) -> None:
     """Consume the reservation of a code a new card is given; refuse someone else's stock."""
-    found = store.reserved_code(session, lookup_hash)
+    found = store.reserved_code(session, lookup_hashes)
     if found is None:
         return
     code, reservation = found

@@ -35,6 +35,11 @@ class CardView:
     source_id: str | None = None
     ref_no: str | None = None
 
+    @property
+    def giftcard_id(self) -> int:
+        """The card's id under the name transaction views use (the audit trail reads either)."""
+        return self.id
+
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:

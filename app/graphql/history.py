@@ -78,7 +78,7 @@ class HistoryQueries:
         after: str | None = None,
         filter: GiftCardTransactionFilter | None = None,
     ) -> GiftCardTransactionConnection:
-        # Sync on purpose, like `giftcards`: one indexed query on a pooled connection.
+        # Sync on purpose: one indexed query on a pooled connection.
         services = info.context.services
         transaction_filter = TransactionFilter() if filter is None else TransactionFilter(
             giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
@@ -89,6 +89,6 @@ class HistoryQueries:
         )
         page = list_transactions(
             services.engine, services.vault, services.policy, info.context.principal,
-            first=first, after=after, transaction_filter=transaction_filter,
+            services.code_throttle, first=first, after=after, transaction_filter=transaction_filter,
         )
         return connection_type(page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from anyio.to_thread import run_sync
 
 from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CardFilter, list_cards
 from app.domain.views import CardPage
@@ -84,14 +85,15 @@ class ListingQueries:
         "page. Cards created meanwhile appear on later pages, never twice. Codes are masked as "
         "in lookups."
     )
-    def giftcards(
+    async def giftcards(
         self,
         info: strawberry.Info[Context],
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         filter: GiftCardFilter | None = None,
     ) -> GiftCardConnection:
-        # Sync on purpose, like `giftcard`: two indexed queries on a pooled connection.
+        # Like `giftcard`: two indexed queries right here; only disclosed codes' audit events go to
+        # a worker thread.
         services = info.context.services
         card_filter = CardFilter() if filter is None else CardFilter(
             state=filter.state, member_id=filter.member_id, code_type=filter.code_type,
@@ -102,4 +104,7 @@ class ListingQueries:
             services.lister, services.vault, services.policy, info.context.principal,
             first=first, after=after, card_filter=card_filter,
         )
+        disclosed = services.audit.disclosures(info.context.principal, [edge.card for edge in page.edges])
+        if disclosed:
+            await run_sync(services.audit.record, disclosed)
         return connection_type(page)

@@ -85,6 +85,7 @@ class CardMutations:
         ) if asked)
         request = CardEdit(card_id=str(giftcard.id), codes=_codes(giftcard), revoke=revoke,
                            member_id=giftcard.member_id, unlink_member=giftcard.unlink_member,
+                           unlock_pin=giftcard.unlock_physical_pin,
                            details=_details(giftcard))
         view = await run_sync(partial(
             edit_card, services.idempotency, services.vault, services.pins, services.policy,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import strawberry
+from anyio.to_thread import run_sync
 
 from app.domain.lookup import find_cards
 from app.enums import CodeType
@@ -19,7 +20,7 @@ class CardQueries:
         "type's Use… permission), an internal id, or a member id (both ListGiftCards). Nothing "
         "found is an empty result, not an error."
     )
-    def giftcard(
+    async def giftcard(
         self,
         info: strawberry.Info[Context],
         code: str | None = None,
@@ -27,11 +28,15 @@ class CardQueries:
         id: strawberry.ID | None = None,
         member_id: str | None = None,
     ) -> GiftCardSearchResult:
-        # Sync on purpose: a lookup is one indexed query on a pooled connection.
+        # The lookup runs right here, not in a worker thread: it is one indexed query on a pooled
+        # connection. Only a disclosed code costs a write (its audit event), and that goes to a thread.
         services = info.context.services
         result = find_cards(
-            services.cards, services.vault, services.policy, info.context.principal,
+            services.cards, services.vault, services.policy, info.context.principal, services.code_throttle,
             code=code, code_type=code_type, card_id=id, member_id=member_id,
             today=datetime.now(UTC).date(),
         )
+        disclosed = services.audit.disclosures(info.context.principal, result.cards, supplied_code=code)
+        if disclosed:
+            await run_sync(services.audit.record, disclosed)
         return search_result_type(result)

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
+from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.history import HistoryQueries
 from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
@@ -36,6 +45,11 @@ INTERNAL_MESSAGE = "Internal error."
 _VARIABLE_NAME = re.compile(r"""Variable ["']\$(\w+)["']""")
 # Where graphql-core quotes a value the client sent (which could be a gift card code).
 _ECHOED_VALUE = re.compile(r", found |: |; ")
+# graphql-core suggests names it knows ("Did you mean …?"): that would map the schema for a prober
+# even with introspection off.
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+_TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
+_TOO_MANY_ALIASES = re.compile(r"^(\d+) aliases found\. Allowed: (\d+)")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -59,8 +73,14 @@ def _public(error: GraphQLError) -> GraphQLError:
             INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
             extensions={"code": ErrorCode.INTERNAL.value},
         )
-    message = error.message
-    if message.startswith("Syntax Error"):
+    message = _SUGGESTION.sub("", error.message)
+    if tokens := _TOO_MANY_TOKENS.search(message):
+        code = ErrorCode.GRAPHQL_PARSE_FAILED
+        message = f"The document has more than {tokens.group(1)} tokens."
+    elif aliases := _TOO_MANY_ALIASES.match(message):
+        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
+        message = f"The document has {aliases.group(1)} aliases; at most {aliases.group(2)} are allowed."
+    elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
     elif name := _VARIABLE_NAME.match(message):
         code = ErrorCode.BAD_USER_INPUT
@@ -101,17 +121,51 @@ class GiftCardSchema(strawberry.Schema):
 
 # One mixin class per module; the schema's root types combine them.
 @strawberry.type
-class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries):
+class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries, AuditQueries):
     pass
 
 
+@audit_mutations  # a refused mutation is recorded in the audit trail
 @strawberry.type
 class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
 
-def build_schema(*, introspection: bool = True) -> GiftCardSchema:
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Caps on every document, checked while parsing (tokens) and validating (depth, aliases)."""
+
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+
+
+class _Limits(SchemaExtension):
+    """One hook for the three limits.
+
+    The rules are built once per schema, so the validation cache (keyed by the rules) keeps hitting;
+    Strawberry's limiter extensions would build new rule classes for every request.
+    """
+
+    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        yield
+
+
+def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
+    limits = limits or DocumentLimits()
+    rules = (
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    )
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: _Limits(limits.max_tokens, rules),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]

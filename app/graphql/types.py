@@ -187,6 +187,9 @@ class GiftCardEditInput:
         "changes to another one; unlink first.")
     unlink_member: bool = strawberry.field(
         default=False, description="Unlink the card's member; its PERSONAL codes are revoked.")
+    unlock_physical_pin: bool = strawberry.field(
+        default=False, description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
+        "(giving a new physicalPin for the card's own code ends it too).")
     usable_from: datetime | None = None
     expires_at: datetime | None = None
     note: str | None = None

@@ -3,6 +3,9 @@
 Reads on the hot path (lookups) run prebuilt SQLAlchemy Core statements, compiled once for the
 engine's dialect, on a raw pooled DBAPI connection: building an ORM query costs far more than the
 query itself. Writes go through the ORM session of a :class:`~app.db.UnitOfWork`.
+
+A code is looked up by its hash under every lookup key of the ring (``lookup_hash IN (…)``), so
+rows not yet moved to the current key by a rotation are still found.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
@@ -120,13 +124,9 @@ class CardStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        matched = _codes.alias("m")
-        by_code = (
-            _card_and_codes(and_(matched.c.lookup_hash == bindparam("h"), matched.c.revoked_at.is_(None)))
-            .add_columns(matched.c.code_type, matched.c.expires_on)
-            .join(matched, matched.c.giftcard_id == _cards.c.id)
-        )
-        self._by_code = _Prepared(by_code, engine)
+        # One statement per number of lookup keys (a process's keyring has a fixed size).
+        self._by_code: dict[int, _Prepared] = {}
+        self._prepare_by_code(1)
         self._by_id = _Prepared(_card_and_codes(_cards.c.id == bindparam("id")), engine)
         self._by_member = _Prepared(_card_and_codes(_cards.c.member_id == bindparam("member")), engine)
         self._ping = _Prepared(select(literal_column("1")), engine)
@@ -139,9 +139,25 @@ class CardStore:
         finally:
             connection.close()  # back to the pool, which rolls back
 
-    def find_by_code_hash(self, lookup_hash: bytes) -> list[CodeMatch]:
+    def _prepare_by_code(self, count: int) -> _Prepared:
+        matched = _codes.alias("m")
+        hashes: list[BindParameter[bytes]] = [bindparam(f"h{index}") for index in range(count)]
+        by_hash = matched.c.lookup_hash == hashes[0] if count == 1 else matched.c.lookup_hash.in_(hashes)
+        by_code = (
+            _card_and_codes(and_(by_hash, matched.c.revoked_at.is_(None)))
+            .add_columns(matched.c.code_type, matched.c.expires_on)
+            .join(matched, matched.c.giftcard_id == _cards.c.id)
+        )
+        prepared = self._by_code[count] = _Prepared(by_code, self.engine)
+        return prepared
+
+    def find_by_code_hash(self, lookup_hashes: Sequence[bytes]) -> list[CodeMatch]:
+        """Live codes whose hash is one of ``lookup_hashes`` (a code's hash under each lookup key)."""
+        count = len(lookup_hashes)
+        prepared = self._by_code.get(count) or self._prepare_by_code(count)
+        params = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
         with self.connection() as connection:
-            rows = self._by_code.run(connection, h=lookup_hash)
+            rows = prepared.run(connection, **params)
         matches: dict[tuple[str, int], CodeMatch] = {}
         for row in rows:
             key = (row[_MATCHED_TYPE], row[_CARD_ID])
@@ -215,10 +231,11 @@ def _as_optional_datetime(value: Any) -> datetime | None:
 # --- writes (inside a unit of work) -----------------------------------------------------------
 
 
-def code_hash_taken(session: Session, lookup_hash: bytes, code_type: str) -> bool:
+def code_hash_taken(session: Session, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
+    """Whether a code of this type (live or revoked) has one of the hashes (one per lookup key)."""
     statement = select(_codes.c.id).where(
-        _codes.c.lookup_hash == lookup_hash, _codes.c.code_type == code_type
-    )
+        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type
+    ).limit(1)
     return session.execute(statement).first() is not None
 
 

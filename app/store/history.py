@@ -64,7 +64,7 @@ class EntryCriteria:
     after_id: int | None = None
     giftcard_id: int | None = None
     member_id: str | None = None  # the card's member
-    code_lookup_hash: bytes | None = None  # the card holding this live code (with code_type)
+    code_lookup_hashes: tuple[bytes, ...] | None = None  # the card holding this live code (with code_type)
     code_type: str | None = None
     status: str | None = None
     trans_type: str | None = None
@@ -144,9 +144,9 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
         conditions.append(_ledger.c.giftcard_id == criteria.giftcard_id)
     if criteria.member_id is not None:
         conditions.append(_cards.c.member_id == criteria.member_id)
-    if criteria.code_lookup_hash is not None:
+    if criteria.code_lookup_hashes is not None:
         holder = select(_codes.c.giftcard_id).where(
-            _codes.c.lookup_hash == criteria.code_lookup_hash,
+            _codes.c.lookup_hash.in_(list(criteria.code_lookup_hashes)),
             _codes.c.code_type == criteria.code_type,
             _codes.c.revoked_at.is_(None),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -10,7 +11,7 @@ from sqlmodel import Session
 
 from app.db import READ_ONLY
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.cards import _as_date
+from app.store.cards import _as_date, _as_optional_datetime
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -23,17 +24,50 @@ class AddressedCode:
     giftcard_id: int
     pin_hash: str | None
     expires_on: date | None
+    failed_pin_attempts: int
+    pin_locked_until: datetime | None
 
 
-def live_code(engine: Engine, lookup_hash: bytes, code_type: str) -> AddressedCode | None:
-    """The live (not revoked) code of this type with this lookup hash."""
-    statement = select(_codes.c.id, _codes.c.giftcard_id, _codes.c.pin_hash, _codes.c.expires_on).where(
-        _codes.c.lookup_hash == lookup_hash, _codes.c.code_type == code_type, _codes.c.revoked_at.is_(None)
+def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
+    """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
+    statement = select(
+        _codes.c.id, _codes.c.giftcard_id, _codes.c.pin_hash, _codes.c.expires_on,
+        _codes.c.failed_pin_attempts, _codes.c.pin_locked_until,
+    ).where(
+        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
+        _codes.c.revoked_at.is_(None),
     )
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         row = connection.execute(statement).first()
-    return None if row is None else AddressedCode(row[0], row[1], row[2], _as_date(row[3]))
+    if row is None:
+        return None
+    return AddressedCode(row[0], row[1], row[2], _as_date(row[3]), row[4], _as_optional_datetime(row[5]))
+
+
+def record_pin_failure(engine: Engine, code_id: int, max_failures: int, locked_until: datetime) -> None:
+    """Count a wrong PIN; the one that reaches ``max_failures`` locks the code and restarts the count.
+
+    One statement, so concurrent wrong PINs each count exactly once.
+    """
+    reaches = _codes.c.failed_pin_attempts + 1 >= max_failures
+    statement = (
+        update(_codes)
+        .where(_codes.c.id == code_id)
+        .values(
+            pin_locked_until=case((reaches, locked_until), else_=_codes.c.pin_locked_until),
+            failed_pin_attempts=case((reaches, 0), else_=_codes.c.failed_pin_attempts + 1),
+        )
+    )
+    with engine.begin() as connection:
+        connection.execute(statement)
+
+
+def clear_pin_failures(engine: Engine, code_id: int) -> None:
+    """A right PIN ends the run of wrong ones."""
+    statement = update(_codes).where(_codes.c.id == code_id).values(failed_pin_attempts=0)
+    with engine.begin() as connection:
+        connection.execute(statement)
 
 
 def code_is_live(session: Session, code_id: int) -> bool:

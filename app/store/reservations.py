@@ -39,12 +39,14 @@ class ReservationRow:
     codes: list[ReservedCodeRow] = field(default_factory=list)
 
 
-def reserved_code(session: Session, lookup_hash: bytes) -> tuple[ReservedCode, CodeReservation] | None:
-    """The reserved code with this lookup hash and its reservation, locked for the transaction."""
+def reserved_code(
+    session: Session, lookup_hashes: Collection[bytes]
+) -> tuple[ReservedCode, CodeReservation] | None:
+    """The reserved code with one of these hashes (one per lookup key) and its reservation, locked."""
     statement = (
         sqlmodel_select(ReservedCode, CodeReservation)
         .join(CodeReservation, CodeReservation.id == ReservedCode.reservation_id)  # type: ignore[arg-type]
-        .where(ReservedCode.lookup_hash == lookup_hash)
+        .where(ReservedCode.lookup_hash.in_(list(lookup_hashes)))  # type: ignore[attr-defined]
         .with_for_update()
     )
     found = session.exec(statement).first()

@@ -356,3 +356,12 @@ def test_a_revoked_code_takes_nothing(client, mint, ten_dollars):
         token=admin,
     )
     assert error_codes(_trans(client, admin, transType="USE", amount="-1.00")) == ["NOT_FOUND"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("note", "nul \x00 inside"), ("sourceId", "tab\there"), ("refNo", "r" * 129), ("note", "n" * 1001),
+])
+def test_operator_text_on_a_transaction_is_checked(client, pos, ten_dollars, field, value):
+    body = _trans(client, pos, transType="USE", amount="-1.00", **{field: value})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == field

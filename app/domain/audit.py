@@ -1,0 +1,225 @@
+"""The audit trail: every mutation (done, replayed or refused) and every disclosure of a code.
+
+A disclosure is a code shown in full whose type the policy masks for callers without its
+``unmask`` permission (PERSONAL, SHORT_PERSONAL): through that permission, or in the answer of
+the mutation that generated it. Codes every holder of the type's ``Use…`` permission sees in full
+(PHYSICAL, EXTERNAL) are not, so masked storefront lookups never write.
+
+A mutation's events are written inside its own transaction (``Idempotency.run`` calls
+:meth:`AuditTrail.mutated`), so a committed change always has them and a rolled-back one has none.
+Refusals, replays and reads that disclose codes write in a short transaction of their own. An event
+holds the token subject, the card, the code type, the request id and the client address: never a
+code, a PIN, a secret, a note or an idempotency key. Reading the trail needs ViewAuditLog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.db import UnitOfWork
+from app.domain.codes import normalise
+from app.domain.identifiers import parse_card_id
+from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
+from app.domain.views import CardView
+from app.errors import BadUserInputError
+from app.policy import Permission, Policy, Principal
+from app.store import audit as store
+from app.store.audit import AuditCriteria, AuditRecord, AuditRow
+
+OK = "OK"
+REPLAYED = "REPLAYED"  # an idempotency key's stored response, sent again
+CODE_DISCLOSED = "CODE_DISCLOSED"  # a maskable code shown in full; `field` is its type
+
+AUDIT_CURSOR = "ga:"
+# Column widths of audit_events.
+_SUBJECT, _ACTION, _OUTCOME, _REQUEST_ID, _ADDRESS = 128, 64, 32, 64, 64
+
+
+def _fit(text: str | None, limit: int) -> str | None:
+    return None if text is None else text[:limit]
+
+
+def _record(
+    principal: Principal, now: datetime, action: str, outcome: str, giftcard_id: int | None,
+    field: str | None = None,
+) -> AuditRecord:
+    return AuditRecord(
+        occurred_at=now, action=action[:_ACTION], outcome=outcome[:_OUTCOME],
+        subject=_fit(principal.subject, _SUBJECT), giftcard_id=giftcard_id, field=field,
+        request_id=_fit(principal.request_id, _REQUEST_ID),
+        client_address=_fit(principal.address, _ADDRESS),
+    )
+
+
+def _giftcard_id(result: object) -> int | None:
+    """The card a mutation's answer is about: a card's id or a transaction's card."""
+    giftcard_id = getattr(result, "giftcard_id", None)
+    return giftcard_id if isinstance(giftcard_id, int) else None
+
+
+class AuditTrail:
+    """Writes audit events; every method is safe to call from a worker thread."""
+
+    def __init__(self, uow: UnitOfWork, policy: Policy) -> None:
+        self._uow = uow
+        # The code types a caller can see masked: only those are disclosed by being shown in full.
+        self._maskable = frozenset(
+            code_type for code_type, rule in policy.code_types.items() if rule.unmask is not None
+        )
+
+    def mutated(self, session: Session, principal: Principal, operation: str, result: object) -> None:
+        """In the mutation's transaction: the mutation, and each code its answer shows in full."""
+        now = datetime.now(UTC)
+        store.append(session, self._answered(principal, now, operation, OK, result))
+
+    def replayed(self, principal: Principal, operation: str, result: object) -> None:
+        """A stored response sent again (it can show a generated code in full again)."""
+        self.record(self._answered(principal, datetime.now(UTC), operation, REPLAYED, result))
+
+    def refused(self, principal: Principal, operation: str, outcome: str) -> None:
+        """A mutation that failed with the error code ``outcome``; its own writes were rolled back.
+
+        Calls without a token are left out: nothing ran, there is no one to name, and the trail
+        must not grow with unauthenticated traffic.
+        """
+        if not principal.is_anonymous:
+            self.record([_record(principal, datetime.now(UTC), operation, outcome, None)])
+
+    def disclosures(
+        self, principal: Principal, cards: Iterable[CardView], *, supplied_code: str | None = None
+    ) -> list[AuditRecord]:
+        """A CODE_DISCLOSED event per maskable code shown in full on ``cards``, leaving out the code
+        the caller looked the card up by (it told us that one). Writes nothing."""
+        shown = [
+            (card.id, code)
+            for card in cards
+            for code in card.codes
+            if not code.is_masked and code.code_type in self._maskable
+        ]
+        if not shown:  # the common case: return before anything else is computed
+            return []
+        now = datetime.now(UTC)
+        supplied = None if supplied_code is None else normalise(supplied_code)
+        return [
+            _record(principal, now, CODE_DISCLOSED, OK, card_id, code.code_type.value)
+            for card_id, code in shown
+            if normalise(code.code) != supplied
+        ]
+
+    def record(self, records: Sequence[AuditRecord]) -> None:
+        """Append ``records`` in one short transaction of their own (nothing when empty)."""
+        if records:
+            with self._uow.begin() as session:
+                store.append(session, records)
+
+    def _answered(
+        self, principal: Principal, now: datetime, operation: str, outcome: str, result: object
+    ) -> list[AuditRecord]:
+        cards = (result,) if isinstance(result, CardView) else ()
+        return [
+            _record(principal, now, operation, outcome, _giftcard_id(result)),
+            *self.disclosures(principal, cards),
+        ]
+
+
+# --- reading the trail ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events to list; None leaves a condition out."""
+
+    subject: str | None = None
+    giftcard_id: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    occurred_after: datetime | None = None  # inclusive
+    occurred_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEventView:
+    id: int
+    occurred_at: datetime
+    action: str
+    outcome: str
+    subject: str | None
+    giftcard_id: int | None
+    field: str | None
+    request_id: str | None
+    client_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEdge:
+    cursor: str  # opaque; pass it as `after` to continue behind this event
+    event: AuditEventView
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    edges: tuple[AuditEdge, ...]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.edges[0].cursor if self.edges else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
+
+
+def list_events(
+    engine: Engine,
+    principal: Principal,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    audit_filter: AuditFilter | None = None,
+) -> AuditPage:
+    """The trail page by page, oldest first (ViewAuditLog); pages follow event ids like the
+    card listing (same cursor rules and page limits)."""
+    principal.require(Permission.VIEW_AUDIT_LOG)
+    limit = page_size(first, "events")
+    after_id = None if after is None else decode_cursor(after, prefix=AUDIT_CURSOR)
+    found = store.list_events(engine, _criteria(audit_filter or AuditFilter(), after_id), limit)
+    return AuditPage(
+        edges=tuple(AuditEdge(encode_cursor(row.id, AUDIT_CURSOR), _view(row)) for row in found.events),
+        has_next_page=found.more,
+        has_previous_page=after is not None,  # pages only go forward
+    )
+
+
+def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
+    for text, name, limit in (
+        (given.subject, "subject", _SUBJECT), (given.action, "action", _ACTION),
+        (given.outcome, "outcome", _OUTCOME),
+    ):
+        # What an event can hold, so a filter outside it is a mistake, not an empty page.
+        if text is not None and not (0 < len(text) <= limit and text.isprintable()):
+            raise BadUserInputError(f"{name}: 1 to {limit} printable characters", field=name)
+    card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
+    occurred_from, occurred_before = created_range(
+        given.occurred_after, given.occurred_before, ("occurredAfter", "occurredBefore")
+    )
+    return AuditCriteria(
+        after_id=after_id, subject=given.subject, giftcard_id=card_id, action=given.action,
+        outcome=given.outcome, occurred_from=occurred_from, occurred_before=occurred_before,
+    )
+
+
+def _view(row: AuditRow) -> AuditEventView:
+    # SQLite hands times back without their offset; they were written in UTC.
+    occurred_at = row.occurred_at if row.occurred_at.tzinfo else row.occurred_at.replace(tzinfo=UTC)
+    return AuditEventView(
+        id=row.id, occurred_at=occurred_at, action=row.action, outcome=row.outcome,
+        subject=row.subject, giftcard_id=row.giftcard_id, field=row.field,
+        request_id=row.request_id, client_address=row.client_address,
+    )

@@ -1,0 +1,141 @@
+"""Key rotation: which key ids rows use, and moving code rows to the current keys in batches.
+
+New codes are sealed under the first key of each keyring. Rows sealed under an older key keep
+working while that key stays in its ring (lookups try every lookup key; each row names its AEAD
+key), so :func:`rotate` can move them a batch at a time, one transaction per batch, while the
+server runs. A run that stops part-way is simply run again: moved rows are not selected twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.codes import CodeVault
+from app.enums import CodeType
+from app.errors import ConfigurationError, ConflictError
+from app.store import keys as store
+
+ENCRYPTION = "encryption"
+LOOKUP = "lookup"
+RING_SETTINGS = {
+    ENCRYPTION: "GIFTCARDS_CODE_ENCRYPTION_KEYS",
+    LOOKUP: "GIFTCARDS_CODE_LOOKUP_KEYS",
+}
+_COLUMNS = {"key_id": ENCRYPTION, "lookup_key_id": LOOKUP}
+DEFAULT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """One key id of one ring: whether it is configured, current, and the rows that use it."""
+
+    ring: str  # ENCRYPTION or LOOKUP
+    key_id: str
+    current: bool
+    configured: bool
+    rows: dict[str, int] = field(default_factory=dict)  # table name → rows
+
+    @property
+    def used(self) -> bool:
+        return any(self.rows.values())
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    keys: tuple[KeyUse, ...]
+    stale: int  # code rows not yet under the current keys
+
+    def missing(self) -> list[KeyUse]:
+        """Key ids rows still use but the keyrings no longer hold."""
+        return [use for use in self.keys if not use.configured]
+
+    def removable(self) -> list[KeyUse]:
+        """Old keys no row uses: they may leave their ring."""
+        return [use for use in self.keys if use.configured and not use.current and not use.used]
+
+
+def key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
+    rings = {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids}
+    uses: dict[tuple[str, str], KeyUse] = {
+        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True)
+        for ring, ids in rings.items() for index, key_id in enumerate(ids)
+    }
+    for count in store.key_counts(engine):
+        ring = _COLUMNS[count.column]
+        use = uses.get((ring, count.key_id))
+        if use is None:
+            use = uses[(ring, count.key_id)] = KeyUse(ring, count.key_id, current=False, configured=False)
+        use.rows[count.table] = use.rows.get(count.table, 0) + count.rows
+    stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
+    return KeyStatus(tuple(uses.values()), stale)
+
+
+def check_keys_present(status: KeyStatus, rings: tuple[str, ...] = (ENCRYPTION, LOOKUP)) -> None:
+    """Refuse when rows use a key id that is not in its keyring: name it and say what to do."""
+    missing = [use for use in status.missing() if use.ring in rings]
+    if not missing:
+        return
+    described = "; ".join(
+        f"{use.ring} key {use.key_id!r} ({sum(use.rows.values())} rows) is not in {RING_SETTINGS[use.ring]}"
+        for use in missing
+    )
+    raise ConfigurationError(
+        f"{described}: put the key back after the current one, restart, run `giftcards keys rotate`, "
+        "and remove it only when `giftcards keys status` shows no rows under it"
+    )
+
+
+def rotate(
+    engine: Engine,
+    vault: CodeVault,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Re-seal every code row not under the vault's current keys; returns how many were moved.
+
+    Each batch is one transaction that locks its rows, decrypts each code with the key its row
+    names, and writes it back encrypted and hashed under the current keys. Rows under an
+    encryption key that is not configured stop the run before anything is written; rows under a
+    lookup key that left its ring are moved (their hash is recomputed from the decrypted code).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    status = key_status(engine, vault)
+    check_keys_present(status, rings=(ENCRYPTION,))
+    total, done = status.stale, 0
+    if progress:
+        progress(done, total)
+    for table in store.CODE_TABLES:
+        after_id = 0
+        while True:
+            with engine.begin() as connection:
+                rows = store.stale_rows(
+                    connection, table, vault.active_key_id, vault.lookup_key_id, after_id, batch_size
+                )
+                if not rows:
+                    break
+                resealed = []
+                for row in rows:
+                    seal = vault.reseal(row.ciphertext, row.key_id, CodeType(row.code_type))
+                    resealed.append(store.Resealed(
+                        row.id, seal.lookup_hash, seal.lookup_key_id, seal.ciphertext, seal.key_id
+                    ))
+                try:
+                    store.store_resealed(connection, table, resealed)
+                except IntegrityError:
+                    raise ConflictError(
+                        f"{table}: two rows between ids {rows[0].id} and {rows[-1].id} hold the same code "
+                        "under different lookup keys; revoke one of them and run again"
+                    ) from None
+            after_id = rows[-1].id
+            done += len(rows)
+            if progress:
+                # Rows that went stale after the count was taken (written by a server that did
+                # not yet know the new keys) are moved too.
+                progress(done, max(total, done))
+    return done

@@ -1,0 +1,170 @@
+"""The audit trail in the API: the `auditEvents` query (ViewAuditLog), and the field extension that
+records refused mutations (a mutation that succeeds is recorded inside its own transaction)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import strawberry
+from anyio.to_thread import run_sync
+from strawberry.extensions import FieldExtension
+from strawberry.types.base import get_object_definition
+
+from app.domain.audit import AuditEventView, AuditFilter, AuditPage, list_events
+from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.errors import ErrorCode, GiftCardError
+from app.graphql.context import Context
+from app.graphql.listing import PageInfo
+
+log = logging.getLogger("app.graphql")
+
+R = TypeVar("R", bound=type)
+
+
+class AuditRefusals(FieldExtension):
+    """On a mutation field: an error escaping it is recorded with its code, then raised again.
+
+    A GiftCardError is recorded with its own code (FORBIDDEN, CARD_NOT_USABLE, RATE_LIMITED …),
+    anything else as INTERNAL. The write runs in a worker thread, like the mutation itself.
+    """
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info[Context],
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except GiftCardError as exc:
+            await _record_refusal(info, exc.code.value)
+            raise
+        except Exception:
+            await _record_refusal(info, ErrorCode.INTERNAL.value)
+            raise
+
+
+async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
+    context = info.context
+    try:
+        await run_sync(partial(context.services.audit.refused, context.principal, info.field_name, outcome))
+    except Exception:
+        # The caller gets the mutation's own error; a failed audit write must not replace it.
+        log.exception("could not record a refused %s in the audit trail (request %s)",
+                      info.field_name, context.request_id)
+
+
+def audit_mutations(root: R) -> R:
+    """Class decorator for the Mutation root: every mutation field gets :class:`AuditRefusals`."""
+    for field in get_object_definition(root, strict=True).fields:
+        if not any(isinstance(extension, AuditRefusals) for extension in field.extensions):
+            field.extensions.append(AuditRefusals())
+    return root
+
+
+# --- the auditEvents query -----------------------------------------------------------------------
+
+
+@strawberry.input(description="Which audit events to list. Conditions combine with AND.")
+class AuditEventFilter:
+    subject: str | None = strawberry.field(default=None, description="Only this token subject's events.")
+    giftcard_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only events about this card."
+    )
+    action: str | None = strawberry.field(
+        default=None,
+        description='Only this action: a mutation\'s name (e.g. "giftcardTransAdd") or CODE_DISCLOSED.',
+    )
+    outcome: str | None = strawberry.field(
+        default=None, description="Only this outcome: OK, REPLAYED, or an error code (e.g. FORBIDDEN)."
+    )
+    occurred_after: datetime | None = strawberry.field(
+        default=None, description="Only events at or after this time (with a time zone)."
+    )
+    occurred_before: datetime | None = strawberry.field(
+        default=None, description="Only events before this time (with a time zone)."
+    )
+
+
+@strawberry.type(description="One entry of the append-only audit trail. It never holds a code or a PIN.")
+class AuditEvent:
+    id: strawberry.ID
+    occurred_at: datetime
+    action: str = strawberry.field(
+        description='A mutation\'s name (e.g. "giftcardAdd"), or CODE_DISCLOSED: a code of a type '
+        "that is masked without its unmask permission (PERSONAL, SHORT_PERSONAL) was shown in full, "
+        "by a mutation's answer, a lookup or a listing."
+    )
+    outcome: str = strawberry.field(
+        description="OK; REPLAYED (an idempotency key's stored answer, sent again); or the error "
+        "code the mutation was refused with."
+    )
+    subject: str | None = strawberry.field(description="The token subject of the caller.")
+    giftcard_id: strawberry.ID | None = strawberry.field(
+        description="The card, when the event concerns one (not on refusals)."
+    )
+    field: str | None = strawberry.field(description="For CODE_DISCLOSED: the code type shown.")
+    request_id: str | None = strawberry.field(description="The X-Request-ID of the request.")
+    client_address: str | None = strawberry.field(description="The address the request came from.")
+
+
+@strawberry.type(description="An audit event, with the cursor that continues behind it.")
+class AuditEventEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type(description="One page of audit events, oldest first.")
+class AuditEventConnection:
+    edges: list[AuditEventEdge]
+    page_info: PageInfo
+
+
+def event_type(view: AuditEventView) -> AuditEvent:
+    return AuditEvent(
+        id=strawberry.ID(str(view.id)), occurred_at=view.occurred_at, action=view.action,
+        outcome=view.outcome, subject=view.subject,
+        giftcard_id=None if view.giftcard_id is None else strawberry.ID(str(view.giftcard_id)),
+        field=view.field, request_id=view.request_id, client_address=view.client_address,
+    )
+
+
+def connection_type(page: AuditPage) -> AuditEventConnection:
+    return AuditEventConnection(
+        edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.event)) for edge in page.edges],
+        page_info=PageInfo(
+            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor, end_cursor=page.end_cursor,
+        ),
+    )
+
+
+@strawberry.type
+class AuditQueries:
+    @strawberry.field(
+        description=f"The audit trail page by page (ViewAuditLog), oldest first: every mutation "
+        f"(done, replayed or refused) and every disclosure of a maskable code in full. `first`: 1 "
+        f"to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous "
+        "page. Events written meanwhile appear on later pages, never twice."
+    )
+    def audit_events(
+        self,
+        info: strawberry.Info[Context],
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        filter: AuditEventFilter | None = None,
+    ) -> AuditEventConnection:
+        # Sync on purpose: one indexed query on a pooled connection.
+        audit_filter = AuditFilter() if filter is None else AuditFilter(
+            subject=filter.subject,
+            giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
+            action=filter.action, outcome=filter.outcome,
+            occurred_after=filter.occurred_after, occurred_before=filter.occurred_before,
+        )
+        page = list_events(
+            info.context.services.engine, info.context.principal,
+            first=first, after=after, audit_filter=audit_filter,
+        )
+        return connection_type(page)

@@ -1,0 +1,107 @@
+"""The audit trail's table: append events, and read a filtered page of them.
+
+Rows are only ever inserted (database triggers refuse UPDATE and DELETE). :func:`append` runs on
+the caller's session or connection, so a mutation's events commit or roll back with it; pages are
+one statement on a pooled connection that only reads (see :data:`app.db.READ_ONLY`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select
+from sqlmodel import Session
+
+from app.db import READ_ONLY
+from app.models import AuditEvent
+
+_audit = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One event to append: who, what, which card, when. Never a code, PIN or secret."""
+
+    occurred_at: datetime
+    action: str
+    outcome: str
+    subject: str | None
+    giftcard_id: int | None
+    field: str | None
+    request_id: str | None
+    client_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    occurred_at: datetime
+    action: str
+    outcome: str
+    subject: str | None
+    giftcard_id: int | None
+    field: str | None
+    request_id: str | None
+    client_address: str | None
+
+
+# The columns behind AuditRow, in field order.
+_ROW_COLUMNS = tuple(_audit.c[column.name] for column in fields(AuditRow))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCriteria:
+    """Which events to list; None means no condition. Times are UTC."""
+
+    after_id: int | None = None
+    subject: str | None = None
+    giftcard_id: int | None = None
+    action: str | None = None
+    outcome: str | None = None
+    occurred_from: datetime | None = None  # inclusive
+    occurred_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSlice:
+    events: list[AuditRow]  # in id order
+    more: bool  # further events match after the last one
+
+
+def append(target: Session | Connection, records: Sequence[AuditRecord]) -> None:
+    """Insert the records (one executemany) in the transaction ``target`` is in."""
+    if not records:
+        return
+    connection = target.connection() if isinstance(target, Session) else target
+    connection.execute(insert(_audit), [asdict(record) for record in records])
+
+
+def list_events(engine: Engine, criteria: AuditCriteria, limit: int) -> AuditSlice:
+    """Up to ``limit`` matching events after ``criteria.after_id``, and whether more follow."""
+    # One row beyond the page says whether there is a next page.
+    statement = select(*_ROW_COLUMNS).where(*_conditions(criteria)).order_by(_audit.c.id).limit(limit + 1)
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        rows = connection.execute(statement).all()
+    return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
+
+
+def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if criteria.after_id is not None:
+        conditions.append(_audit.c.id > criteria.after_id)
+    equal: tuple[tuple[str, Any], ...] = (
+        ("subject", criteria.subject),
+        ("giftcard_id", criteria.giftcard_id),
+        ("action", criteria.action),
+        ("outcome", criteria.outcome),
+    )
+    conditions += [_audit.c[name] == value for name, value in equal if value is not None]
+    if criteria.occurred_from is not None:
+        conditions.append(_audit.c.occurred_at >= criteria.occurred_from)
+    if criteria.occurred_before is not None:
+        conditions.append(_audit.c.occurred_at < criteria.occurred_before)
+    return conditions

@@ -1,0 +1,114 @@
+"""Key queries: how many rows each key id covers, and code rows to move to the current keys.
+
+Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
+AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
+carry an AEAD key id only; they expire, so they are counted but never moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, func, literal, or_, select, update
+
+from app.db import READ_ONLY
+from app.models import GiftCardCode, IdempotencyKey, ReservedCode
+
+CODE_TABLES: dict[str, Table] = {
+    "giftcard_codes": GiftCardCode.__table__,  # type: ignore[attr-defined]
+    "reserved_codes": ReservedCode.__table__,  # type: ignore[attr-defined]
+}
+_responses: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+RESPONSES = "idempotency_keys"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCount:
+    table: str
+    column: str  # key_id (encryption) or lookup_key_id
+    key_id: str
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRow:
+    id: int
+    code_type: str  # reserved codes are PHYSICAL
+    ciphertext: bytes
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resealed:
+    id: int
+    lookup_hash: bytes
+    lookup_key_id: str
+    ciphertext: bytes
+    key_id: str
+
+
+def key_counts(engine: Engine) -> list[KeyCount]:
+    """Rows per key id, per table and key column (a full scan of each table)."""
+    counted = [(name, table, column) for name, table in CODE_TABLES.items()
+               for column in ("key_id", "lookup_key_id")]
+    counted.append((RESPONSES, _responses, "key_id"))
+    found = []
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        for name, table, column in counted:
+            key = table.c[column]
+            statement = select(key, func.count()).group_by(key).order_by(key)
+            found += [KeyCount(name, column, row[0], int(row[1])) for row in connection.execute(statement)
+                      if row[0]]  # a response being written has no key yet
+    return found
+
+
+def _stale(table: Table, key_id: str, lookup_key_id: str) -> Any:
+    return or_(table.c.key_id != key_id, table.c.lookup_key_id != lookup_key_id)
+
+
+def count_stale(engine: Engine, key_id: str, lookup_key_id: str) -> int:
+    """Code rows (both tables) not sealed under these keys."""
+    total = 0
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        for table in CODE_TABLES.values():
+            statement = select(func.count()).select_from(table).where(_stale(table, key_id, lookup_key_id))
+            total += int(connection.execute(statement).scalar_one())
+    return total
+
+
+def stale_rows(
+    connection: Connection, table_name: str, key_id: str, lookup_key_id: str, after_id: int, limit: int
+) -> list[SealedRow]:
+    """The next rows after ``after_id`` not sealed under these keys, locked until the transaction ends."""
+    table = CODE_TABLES[table_name]
+    code_type = table.c.code_type if "code_type" in table.c else literal("PHYSICAL")
+    statement = (
+        select(table.c.id, table.c.ciphertext, table.c.key_id, code_type)
+        .where(table.c.id > after_id, _stale(table, key_id, lookup_key_id))
+        .order_by(table.c.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return [SealedRow(row[0], row[3], bytes(row[1]), row[2]) for row in connection.execute(statement)]
+
+
+def store_resealed(connection: Connection, table_name: str, rows: Sequence[Resealed]) -> None:
+    """Write the new hash, ciphertext and key ids of each row (one executemany)."""
+    table = CODE_TABLES[table_name]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            lookup_hash=bindparam("new_lookup_hash"), lookup_key_id=bindparam("new_lookup_key_id"),
+            ciphertext=bindparam("new_ciphertext"), key_id=bindparam("new_key_id"),
+        )
+    )
+    connection.execute(statement, [
+        {"row_id": row.id, "new_lookup_hash": row.lookup_hash, "new_lookup_key_id": row.lookup_key_id,
+         "new_ciphertext": row.ciphertext, "new_key_id": row.key_id}
+        for row in rows
+    ])

@@ -1,0 +1,106 @@
+"""Limits on every GraphQL document: depth, aliases, tokens; no suggestions; introspection and IDE."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from app.http import create_app
+from app.services import build_services
+from tests.conftest import error_codes, gql, make_settings
+
+LEAF = "{ limitedByPermission }"
+
+
+def _depth(levels: int) -> str:
+    """A document `levels` deep: giftcards → edges → node → codes … (only the depth matters)."""
+    inner = "id"
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"][: levels - 1]:
+        inner = f"{name} {{ {inner} }}"
+    return f"{{ giftcards {{ {inner} }} }}"
+
+
+def _aliases(count: int) -> str:
+    return "{ " + " ".join(f"a{n}: __typename" for n in range(count)) + " }"
+
+
+@pytest.fixture
+def token(mint):
+    return mint(roles=["admin"])
+
+
+def test_depth_over_the_limit_is_refused_before_anything_runs(client, token):
+    body = gql(client, _depth(9), token=token)
+    assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert any("depth of 8" in error["message"] for error in body["errors"])
+    assert body.get("data") is None
+
+
+def test_a_real_document_at_the_depth_limit_passes(client, token):
+    document = """{ giftcards { edges { node { transactions { id } openAuthorizations { id }
+                    codes { id } } } pageInfo { hasNextPage } } }"""
+    assert error_codes(gql(client, document, token=token)) == []
+
+
+def test_aliases_over_the_limit_are_refused(client):
+    assert error_codes(gql(client, _aliases(15))) == []
+    body = gql(client, _aliases(16))
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert body["errors"][0]["message"] == "The document has 16 aliases; at most 15 are allowed."
+
+
+def test_aliases_hidden_in_a_fragment_spread_twice_count_twice(client):
+    fragment = "fragment F on Query { " + " ".join(f"f{n}: __typename" for n in range(8)) + " }"
+    body = gql(client, "{ ...F ... on Query { ...F } } " + fragment)
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "16 aliases" in body["errors"][0]["message"]
+
+
+def test_circular_fragments_are_refused_without_recursion(client):
+    body = gql(client, "{ ...A } fragment A on Query { x: __typename ...B } fragment B on Query { ...A }")
+    assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_too_many_tokens_stop_the_parser(client):
+    document = "{ " + " ".join(["__typename"] * 2001) + " }"
+    body = gql(client, document)
+    assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
+    assert body["errors"][0]["message"] == "The document has more than 2000 tokens."
+
+
+def test_no_field_suggestions(client, token):
+    body = gql(client, "{ giftcardz(code: \"X\") { results { id } } }", token=token)
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "Did you mean" not in str(body) and "giftcards" not in str(body)
+
+
+@pytest.mark.settings(max_query_depth=3, max_aliases=1, max_query_tokens=100)
+def test_limits_follow_the_settings(client, token):
+    assert any("depth of 3" in error["message"] for error in gql(client, _depth(4), token=token)["errors"])
+    assert error_codes(gql(client, _aliases(2))) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert error_codes(gql(client, "{ " + " ".join(["__typename"] * 101) + " }")) == ["GRAPHQL_PARSE_FAILED"]
+
+
+def test_batches_are_refused(client):
+    response = client.post("/graphql", json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(("env", "overrides", "introspection", "ide"), [
+    ("development", {}, True, True),
+    ("production", {}, False, False),
+    ("production", {"introspection": True, "graphiql": True}, True, True),
+    ("development", {"introspection": False, "graphiql": False}, False, False),
+])
+def test_introspection_and_ide_by_environment(database_url, tmp_path, env, overrides, introspection, ide):
+    settings = make_settings(database_url, tmp_path, env=env, **overrides)
+    services = build_services(settings)
+    try:
+        with TestClient(create_app(settings, services)) as client:
+            body = gql(client, "{ __schema { queryType { name } } }")
+            assert (error_codes(body) == []) is introspection
+            page = client.get("/graphql", headers={"Accept": "text/html"})
+            assert ("graphiql" in page.text.lower()) is ide
+    finally:
+        services.engine.dispose()
