@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from app.auth.secrets import PinHasher
-from app.auth.throttle import Throttle, open_storage, parse_limits
+from app.auth.throttle import Throttle, open_counters, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
@@ -47,7 +47,7 @@ def build_services(settings: Settings) -> Services:
     pins = PinHasher.from_settings(settings)
     audit = AuditTrail(uow, policy)
     idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours), audit)
-    counters = open_storage(settings.redis_url, settings.redis_prefix)
+    counters = open_counters(settings.redis_url, settings.redis_prefix)
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
     )

@@ -1,11 +1,12 @@
 """Rate limits on attempts that could guess secrets: codes (and PINs) typed by untrusted callers,
 and client secrets at the token endpoint.
 
-Built on the ``limits`` library with moving windows: counters live in process memory by default,
-or in Redis when ``GIFTCARDS_REDIS_URL`` is set, so that every worker and host shares them. Each
-attempt is counted against every configured limit for every key it carries (token subject and
-client address); one exhausted counter refuses the attempt, which then still counts, so a caller
-over the limit cannot probe valid codes until its window has moved on.
+Limits are written and parsed as the ``limits`` library does (``30/minute;10/10 seconds``) and
+counted in moving windows: in Redis with that library when ``GIFTCARDS_REDIS_URL`` is set, so that
+every worker and host shares them, else in this process's memory. Each attempt is counted against
+every configured limit for every key it carries (token subject and client address); one exhausted
+limit refuses the attempt, and the others still count it, so a caller that keeps trying stays
+refused.
 
 When Redis cannot be reached the attempt is refused (fail closed) and the reason logged.
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits import RateLimitItem, WindowStats, parse_many
+from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app.errors import ConfigurationError, GiftCardError, RateLimitedError, UnavailableError
@@ -41,21 +44,92 @@ def parse_limits(text: str, setting: str) -> tuple[RateLimitItem, ...]:
     return items
 
 
-def open_storage(redis_url: str | None, prefix: str = "giftcards") -> Storage:
+class LocalCounters:
+    """Moving windows in this process's memory: per key, the times of its attempts, oldest first.
+
+    The ``limits`` library's memory storage expires entries from a timer thread that it starts
+    again every 10 ms under load; that churn cost about 0.15 ms per lookup in the lookup
+    benchmark. Here a window is trimmed when it is used, and idle keys are swept every
+    ``SWEEP_EVERY`` attempts, so memory stays bounded without a thread.
+    """
+
+    SWEEP_EVERY = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, tuple[float, deque[float]]] = {}
+        self._lock = threading.Lock()
+        self._since_sweep = 0
+
+    def _events(self, item: RateLimitItem, identifiers: tuple[str, ...], now: float) -> deque[float]:
+        key, length = item.key_for(*identifiers), float(item.get_expiry())
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = (length, deque())
+        events = window[1]
+        while events and events[0] <= now - length:
+            events.popleft()
+        return events
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            events = self._events(item, identifiers, now)
+            if len(events) >= item.amount:
+                return False
+            events.append(now)
+            self._since_sweep += 1
+            if self._since_sweep >= self.SWEEP_EVERY:
+                self._sweep(now)
+            return True
+
+    def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        with self._lock:
+            return len(self._events(item, identifiers, self._clock())) < item.amount
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        with self._lock:
+            now = self._clock()
+            events = self._events(item, identifiers, now)
+            frees_in = events[0] + item.get_expiry() - now if events else 0.0
+            return WindowStats(time.time() + frees_in, max(0, item.amount - len(events)))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+    def _sweep(self, now: float) -> None:
+        self._since_sweep = 0
+        windows = self._windows.items()
+        idle = [key for key, (length, events) in windows if not events or events[-1] <= now - length]
+        for key in idle:
+            del self._windows[key]
+
+
+class RedisCounters(MovingWindowRateLimiter):
+    """Moving windows in Redis, shared by every worker and host."""
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+def open_counters(redis_url: str | None, prefix: str = "giftcards") -> LocalCounters | RedisCounters:
     if redis_url is None:
-        return MemoryStorage()
+        return LocalCounters()
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError("GIFTCARDS_REDIS_URL: expected redis://host:port/db")
     storage = storage_from_string(redis_url, key_prefix=prefix, socket_timeout=2)
     assert isinstance(storage, Storage)  # a sync storage for a redis:// URL
-    return storage
+    return RedisCounters(storage)
 
 
 class Throttle:
     """Counts attempts in one namespace (``code``, ``client-secret`` …) against its limits."""
 
-    def __init__(self, storage: Storage, namespace: str, limits: Sequence[RateLimitItem]) -> None:
-        self._limiter = MovingWindowRateLimiter(storage)
+    def __init__(
+        self, counters: LocalCounters | RedisCounters, namespace: str, limits: Sequence[RateLimitItem]
+    ) -> None:
+        self._limiter = counters
         self._namespace = namespace
         self._limits = tuple(limits)
 
@@ -97,8 +171,8 @@ class Throttle:
         raise RateLimitedError(RATE_LIMITED_MESSAGE, retry_after=retry_after)
 
     def reset(self) -> None:
-        """Forget every counter of the storage (tests and `giftcards` maintenance only)."""
-        self._limiter.storage.reset()
+        """Forget every counter (tests only)."""
+        self._limiter.reset()
 
     def _seconds_until_free(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
         stats = self._limiter.get_window_stats(item, *identifiers)
