@@ -14,6 +14,7 @@ code, a PIN, a secret, a note or an idempotency key. Reading the trail needs Vie
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from app.db import UnitOfWork
 from app.domain.codes import normalise
 from app.domain.identifiers import parse_card_id
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
-from app.domain.views import CardView
+from app.domain.views import CardView, PageCursors
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store import audit as store
@@ -142,17 +143,8 @@ class AuditFilter:
     occurred_before: datetime | None = None  # exclusive
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEventView:
-    id: int
-    occurred_at: datetime
-    action: str
-    outcome: str
-    subject: str | None
-    giftcard_id: int | None
-    field: str | None
-    request_id: str | None
-    client_address: str | None
+# An event as the trail shows it: every column of the row (none holds anything to hide).
+AuditEventView = AuditRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +154,10 @@ class AuditEdge:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditPage:
+class AuditPage(PageCursors):
     edges: tuple[AuditEdge, ...]
     has_next_page: bool
     has_previous_page: bool
-
-    @property
-    def start_cursor(self) -> str | None:
-        return self.edges[0].cursor if self.edges else None
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1].cursor if self.edges else None
 
 
 def list_events(
@@ -217,9 +201,6 @@ def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
 
 def _view(row: AuditRow) -> AuditEventView:
     # SQLite hands times back without their offset; they were written in UTC.
-    occurred_at = row.occurred_at if row.occurred_at.tzinfo else row.occurred_at.replace(tzinfo=UTC)
-    return AuditEventView(
-        id=row.id, occurred_at=occurred_at, action=row.action, outcome=row.outcome,
-        subject=row.subject, giftcard_id=row.giftcard_id, field=row.field,
-        request_id=row.request_id, client_address=row.client_address,
-    )
+    if row.occurred_at.tzinfo:
+        return row
+    return dataclasses.replace(row, occurred_at=row.occurred_at.replace(tzinfo=UTC))

@@ -20,6 +20,7 @@ from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.ledger import TransactionView
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
+from app.domain.views import PageCursors
 from app.enums import CodeType, TransStatus, TransType
 from app.errors import BadUserInputError, ForbiddenError
 from app.policy import Permission, Policy, Principal
@@ -53,18 +54,10 @@ class TransactionEdge:
 
 
 @dataclass(frozen=True, slots=True)
-class TransactionPage:
+class TransactionPage(PageCursors):
     edges: tuple[TransactionEdge, ...]
     has_next_page: bool
     has_previous_page: bool
-
-    @property
-    def start_cursor(self) -> str | None:
-        return self.edges[0].cursor if self.edges else None
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1].cursor if self.edges else None
 
 
 def list_transactions(

@@ -72,20 +72,11 @@ def card_view_from_json(data: dict[str, Any]) -> CardView:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CardEdge:
-    cursor: str  # opaque; pass it as `after` to continue behind this card
-    card: CardView
+class PageCursors:
+    """``start_cursor`` / ``end_cursor`` of a page whose edges each carry a ``cursor``."""
 
-
-@dataclass(frozen=True, slots=True)
-class CardPage:
-    """One page of a card listing, in id order."""
-
-    edges: tuple[CardEdge, ...]
-    has_next_page: bool
-    has_previous_page: bool
-    limited_by_permission: bool
+    __slots__ = ()
+    edges: tuple[Any, ...]
 
     @property
     def start_cursor(self) -> str | None:
@@ -94,3 +85,19 @@ class CardPage:
     @property
     def end_cursor(self) -> str | None:
         return self.edges[-1].cursor if self.edges else None
+
+
+@dataclass(frozen=True, slots=True)
+class CardEdge:
+    cursor: str  # opaque; pass it as `after` to continue behind this card
+    card: CardView
+
+
+@dataclass(frozen=True, slots=True)
+class CardPage(PageCursors):
+    """One page of a card listing, in id order."""
+
+    edges: tuple[CardEdge, ...]
+    has_next_page: bool
+    has_previous_page: bool
+    limited_by_permission: bool
