@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import secrets
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_lookup import BIN, REPO, BenchError, Server, post, run, start, stop, wait_ready
+from bench_lookup import BIN, BenchError, Server, post, run, server_env, start, stop, wait_ready
 from limits import parse_many
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -148,14 +147,8 @@ def trusted_lookups(server: Server, token: str) -> int:
 
 
 def play(scenario: Scenario, args: argparse.Namespace, work: Path) -> Outcome:
-    env = {
-        **os.environ,
-        "GIFTCARDS_DATABASE_URL": f"sqlite:///{work / 'giftcards.db'}",
-        "GIFTCARDS_STATE_DIR": str(work / "state"),
-        "GIFTCARDS_PERMISSIONS_FILE": str(REPO / "permissions.yaml"),
-        "GIFTCARDS_CODE_ATTEMPT_LIMITS": args.limits,
-        "GIFTCARDS_LOG_LEVEL": "warning",
-    }
+    env = server_env(f"sqlite:///{work / 'giftcards.db'}", work, args.limits)
+    env["GIFTCARDS_LOG_LEVEL"] = "warning"
     if scenario.redis:
         env["GIFTCARDS_REDIS_URL"] = args.redis_url
         env["GIFTCARDS_REDIS_PREFIX"] = f"attack-{secrets.token_hex(6)}"  # fresh counters

@@ -44,6 +44,9 @@ LOAD_CODES = 20_000  # codes the load rotates over
 GATE_SAMPLES = 20
 TARGET_RATIO = 0.4
 START_TIMEOUT = 60.0
+# Storefront attempts are throttled: the limiter counts every one, with a limit no run reaches
+# (a short window keeps the moving-window log as short as a real limit would).
+UNREACHED_LIMIT = "1000000/second"
 KEEPALIVE_PROBES = 5
 NAGLE_MS = 30.0  # a delayed ACK costs ~40 ms on Linux; an unloaded lookup takes a few ms
 _LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
@@ -119,17 +122,20 @@ def run(command: list[str], env: dict[str, str], timeout: float, *, capture: boo
     return done.stdout or ""
 
 
-def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
-    """Fresh database and demo cards; returns the server environment and the codes file."""
-    env = {
+def server_env(database_url: str, work: Path, attempt_limits: str = UNREACHED_LIMIT) -> dict[str, str]:
+    """The environment of a benchmarked server: its database, state and policy, the attempt limits."""
+    return {
         **os.environ,
-        "GIFTCARDS_DATABASE_URL": f"sqlite:///{work / 'giftcards.db'}",
+        "GIFTCARDS_DATABASE_URL": database_url,
         "GIFTCARDS_STATE_DIR": str(work / "state"),
         "GIFTCARDS_PERMISSIONS_FILE": str(REPO / "permissions.yaml"),
-        # Storefront attempts are throttled: the limiter counts every one, with a limit no run reaches
-        # (a short window keeps the moving-window log as short as a real limit would).
-        "GIFTCARDS_CODE_ATTEMPT_LIMITS": "1000000/second",
+        "GIFTCARDS_CODE_ATTEMPT_LIMITS": attempt_limits,
     }
+
+
+def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
+    """Fresh database and demo cards; returns the server environment and the codes file."""
+    env = server_env(f"sqlite:///{work / 'giftcards.db'}", work)
     codes_file = work / "codes.tsv"
     run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
     run([str(BIN / "giftcards"), "demo-data", "--cards", str(cards),

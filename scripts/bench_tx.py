@@ -54,6 +54,7 @@ from bench_lookup import (
     parse_wrk,
     post,
     run,
+    server_env,
     start,
     stop,
     wait_ready,
@@ -188,18 +189,6 @@ def database(kind: str, work: Path, args: argparse.Namespace) -> Iterator[str]:
             yield url
 
 
-def environment(url: str, work: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "GIFTCARDS_DATABASE_URL": url,
-        "GIFTCARDS_STATE_DIR": str(work / "state"),
-        "GIFTCARDS_PERMISSIONS_FILE": str(REPO / "permissions.yaml"),
-        # Storefront attempts are throttled: the limiter counts every one, with a limit no run reaches
-        # (a short window keeps the moving-window log as short as a real limit would).
-        "GIFTCARDS_CODE_ATTEMPT_LIMITS": "1000000/second",
-    }
-
-
 def physical_codes(codes_file: Path) -> list[str]:
     """The PHYSICAL codes of the random demo cards (the well-known ones are left out)."""
     well_known = {card.physical for card in WELL_KNOWN if card.physical}
@@ -312,7 +301,7 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
     work.mkdir()
     result = DatabaseResult(database=kind, cards=args.cards)
     with database(kind, work, args) as url:
-        env = environment(url, work)
+        env = server_env(url, work)
         codes_file = work / "codes.tsv"
         print(f"bench tx [{kind}]: loading {args.cards} cards", file=sys.stderr)
         run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)

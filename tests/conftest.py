@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
@@ -157,6 +157,18 @@ def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None,
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+def fund(engine: Engine, card_id: int, units: int) -> None:
+    """Load ``units`` through an IMPORT ledger row plus the balance, so `ledger verify` agrees."""
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
+            "balance_after, partial, created_at) "
+            "VALUES (:id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP)"
+        ), {"id": card_id, "units": units})
+        connection.execute(text("UPDATE giftcards SET balance = :units, state = 'ACTIVE' WHERE id = :id"),
+                           {"id": card_id, "units": units})
 
 
 # --- seeding cards directly (codes of any type, revoked or expired codes) -------------------

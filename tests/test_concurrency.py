@@ -31,7 +31,7 @@ from app.enums import CodeType, TransType
 from app.errors import ConflictError, InsufficientFundsError
 from app.policy import Principal
 from app.store import ledger as ledger_store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fund
 
 T = TypeVar("T")
 
@@ -58,18 +58,6 @@ def in_parallel(count: int, work: Callable[[int], T], timeout: float = 120) -> l
     with ThreadPoolExecutor(max_workers=count) as pool:
         futures = [pool.submit(released, n) for n in range(count)]
         return [future.result(timeout=timeout) for future in futures]
-
-
-def fund(engine: Engine, card_id: int, units: int) -> None:
-    """Load ``units`` through an IMPORT ledger row plus the balance, so `ledger verify` agrees."""
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
-            "balance_after, partial, created_at) "
-            "VALUES (:id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP)"
-        ), {"id": card_id, "units": units})
-        connection.execute(text("UPDATE giftcards SET balance = :units, state = 'ACTIVE' WHERE id = :id"),
-                           {"id": card_id, "units": units})
 
 
 def scalar(engine: Engine, sql: str, **params: Any) -> int:

@@ -16,7 +16,7 @@ from app.enums import CodeType
 from app.errors import ConfigurationError
 from app.http import create_app
 from app.services import build_services
-from tests.conftest import error_codes, gql, make_settings
+from tests.conftest import error_codes, fund, gql, make_settings
 
 LOOKUP = "query L($c: String!) { giftcard(code: $c) { results { id balance } } }"
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { id balance } }"""
@@ -50,13 +50,7 @@ def admin(mint):
 def card(seed, services):
     """A card with $10.00 and a PHYSICAL code with a PIN."""
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
-    with services.engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
-            "balance_after, partial, created_at) VALUES (:id, 'IMPORT', 'COMPLETED', 1000, 0, 1000, false, "
-            "CURRENT_TIMESTAMP)"), {"id": card_id})
-        connection.execute(text("UPDATE giftcards SET balance = 1000, state = 'ACTIVE' WHERE id = :id"),
-                           {"id": card_id})
+    fund(services.engine, card_id, 1000)
     return card_id
 
 

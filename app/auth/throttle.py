@@ -24,7 +24,7 @@ from limits import RateLimitItem, WindowStats, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from app.errors import ConfigurationError, GiftCardError, RateLimitedError, UnavailableError
+from app.errors import ConfigurationError, RateLimitedError, UnavailableError
 
 log = logging.getLogger("app.throttle")
 
@@ -163,8 +163,6 @@ class Throttle:
             if not refused_by:
                 return
             retry_after = max(self._seconds_until_free(item, ids) for item, ids in refused_by)
-        except GiftCardError:
-            raise
         except Exception:  # the storage (Redis) failed: refuse, never let guesses through unseen
             log.exception("rate limit storage unavailable (%s)", self._namespace)
             raise UnavailableError("attempts cannot be counted right now; try again later") from None

@@ -14,7 +14,6 @@ code, a PIN, a secret, a note or an idempotency key. Reading the trail needs Vie
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -175,7 +174,7 @@ def list_events(
     after_id = None if after is None else decode_cursor(after, prefix=AUDIT_CURSOR)
     found = store.list_events(engine, _criteria(audit_filter or AuditFilter(), after_id), limit)
     return AuditPage(
-        edges=tuple(AuditEdge(encode_cursor(row.id, AUDIT_CURSOR), _view(row)) for row in found.events),
+        edges=tuple(AuditEdge(encode_cursor(row.id, AUDIT_CURSOR), row) for row in found.events),
         has_next_page=found.more,
         has_previous_page=after is not None,  # pages only go forward
     )
@@ -197,10 +196,3 @@ def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
         after_id=after_id, subject=given.subject, giftcard_id=card_id, action=given.action,
         outcome=given.outcome, occurred_from=occurred_from, occurred_before=occurred_before,
     )
-
-
-def _view(row: AuditRow) -> AuditEventView:
-    # SQLite hands times back without their offset; they were written in UTC.
-    if row.occurred_at.tzinfo:
-        return row
-    return dataclasses.replace(row, occurred_at=row.occurred_at.replace(tzinfo=UTC))

@@ -73,10 +73,13 @@ def card_view_from_json(data: dict[str, Any]) -> CardView:
 
 
 class PageCursors:
-    """``start_cursor`` / ``end_cursor`` of a page whose edges each carry a ``cursor``."""
+    """What every page has: edges that each carry a ``cursor``, whether pages follow or precede,
+    and the cursors at its two ends."""
 
     __slots__ = ()
     edges: tuple[Any, ...]
+    has_next_page: bool
+    has_previous_page: bool
 
     @property
     def start_cursor(self) -> str | None:

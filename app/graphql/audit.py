@@ -4,7 +4,7 @@ records refused mutations (a mutation that succeeds is recorded inside its own t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -16,9 +16,10 @@ from strawberry.types.base import get_object_definition
 
 from app.domain.audit import AuditEventView, AuditFilter, AuditPage, list_events
 from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.domain.views import CardView
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
-from app.graphql.listing import PageInfo
+from app.graphql.types import PageInfo, page_info
 
 log = logging.getLogger("app.graphql")
 
@@ -54,6 +55,20 @@ async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
         # The caller gets the mutation's own error; a failed audit write must not replace it.
         log.exception("could not record a refused %s in the audit trail (request %s)",
                       info.field_name, context.request_id)
+
+
+async def record_disclosures(
+    info: strawberry.Info[Context], cards: Sequence[CardView], supplied_code: str | None = None
+) -> None:
+    """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures).
+
+    Reads write nothing in the common case; when they do, the write goes to a worker thread so
+    that SQLite's write lock never holds up the event loop.
+    """
+    audit = info.context.services.audit
+    disclosed = audit.disclosures(info.context.principal, cards, supplied_code=supplied_code)
+    if disclosed:
+        await run_sync(audit.record, disclosed)
 
 
 def audit_mutations(root: R) -> R:
@@ -134,10 +149,7 @@ def event_type(view: AuditEventView) -> AuditEvent:
 def connection_type(page: AuditPage) -> AuditEventConnection:
     return AuditEventConnection(
         edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.event)) for edge in page.edges],
-        page_info=PageInfo(
-            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-            start_cursor=page.start_cursor, end_cursor=page.end_cursor,
-        ),
+        page_info=page_info(page),
     )
 
 

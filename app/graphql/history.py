@@ -10,8 +10,7 @@ from app.domain.history import TransactionFilter, TransactionPage, list_transact
 from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.enums import CodeType, TransStatus, TransType
 from app.graphql.context import Context
-from app.graphql.listing import PageInfo
-from app.graphql.types import GiftCardTransaction, transaction_type
+from app.graphql.types import GiftCardTransaction, PageInfo, page_info, transaction_type
 
 
 @strawberry.input(description="Which transactions to list. Conditions combine with AND.")
@@ -56,10 +55,7 @@ def connection_type(page: TransactionPage) -> GiftCardTransactionConnection:
             GiftCardTransactionEdge(cursor=edge.cursor, node=transaction_type(edge.transaction))
             for edge in page.edges
         ],
-        page_info=PageInfo(
-            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-            start_cursor=page.start_cursor, end_cursor=page.end_cursor,
-        ),
+        page_info=page_info(page),
     )
 
 

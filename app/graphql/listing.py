@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from anyio.to_thread import run_sync
 
 from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CardFilter, list_cards
 from app.domain.views import CardPage
 from app.enums import CardState, CodeType
+from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
-from app.graphql.types import GiftCard, card_type
+from app.graphql.types import GiftCard, PageInfo, card_type, page_info
 
 
 @strawberry.input(description="Which cards to list. Conditions combine with AND.")
@@ -44,18 +44,6 @@ class GiftCardEdge:
     node: GiftCard
 
 
-@strawberry.type(description="Where a page sits in the listing.")
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool = strawberry.field(
-        description="True when the page was asked for behind a cursor (pages only go forward)."
-    )
-    start_cursor: str | None
-    end_cursor: str | None = strawberry.field(
-        description="Pass as `after` for the next page; null on an empty page."
-    )
-
-
 @strawberry.type(description="One page of cards, in the order they were created.")
 class GiftCardConnection:
     edges: list[GiftCardEdge]
@@ -69,10 +57,7 @@ class GiftCardConnection:
 def connection_type(page: CardPage) -> GiftCardConnection:
     return GiftCardConnection(
         edges=[GiftCardEdge(cursor=edge.cursor, node=card_type(edge.card)) for edge in page.edges],
-        page_info=PageInfo(
-            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-            start_cursor=page.start_cursor, end_cursor=page.end_cursor,
-        ),
+        page_info=page_info(page),
         limited_by_permission=page.limited_by_permission,
     )
 
@@ -104,7 +89,5 @@ class ListingQueries:
             services.lister, services.vault, services.policy, info.context.principal,
             first=first, after=after, card_filter=card_filter,
         )
-        disclosed = services.audit.disclosures(info.context.principal, [edge.card for edge in page.edges])
-        if disclosed:
-            await run_sync(services.audit.record, disclosed)
+        await record_disclosures(info, [edge.card for edge in page.edges])
         return connection_type(page)

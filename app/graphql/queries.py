@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import strawberry
-from anyio.to_thread import run_sync
 
 from app.domain.lookup import find_cards
 from app.enums import CodeType
+from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
 from app.graphql.types import GiftCardSearchResult, search_result_type
 
@@ -36,7 +36,5 @@ class CardQueries:
             code=code, code_type=code_type, card_id=id, member_id=member_id,
             today=datetime.now(UTC).date(),
         )
-        disclosed = services.audit.disclosures(info.context.principal, result.cards, supplied_code=code)
-        if disclosed:
-            await run_sync(services.audit.record, disclosed)
+        await record_disclosures(info, result.cards, supplied_code=code)
         return search_result_type(result)

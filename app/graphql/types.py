@@ -11,7 +11,7 @@ from app.domain import history
 from app.domain.ledger import TransactionView
 from app.domain.listing import MAX_PAGE_SIZE
 from app.domain.money import format_amount
-from app.domain.views import CardView, SearchResult
+from app.domain.views import CardView, PageCursors, SearchResult
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
 from app.policy import Permission
@@ -242,4 +242,23 @@ def search_result_type(result: SearchResult) -> GiftCardSearchResult:
     return GiftCardSearchResult(
         limited_by_permission=result.limited_by_permission,
         results=[card_type(card) for card in result.cards],
+    )
+
+
+@strawberry.type(description="Where a page sits in the listing.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="True when the page was asked for behind a cursor (pages only go forward)."
+    )
+    start_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null on an empty page."
+    )
+
+
+def page_info(page: PageCursors) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+        start_cursor=page.start_cursor, end_cursor=page.end_cursor,
     )

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from app.db import READ_ONLY
 from app.models import AuditEvent
+from app.store.cards import _as_datetime
 
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -36,16 +37,10 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRow:
+class AuditRow(AuditRecord):
+    """A stored event: the record and its id."""
+
     id: int
-    occurred_at: datetime
-    action: str
-    outcome: str
-    subject: str | None
-    giftcard_id: int | None
-    field: str | None
-    request_id: str | None
-    client_address: str | None
 
 
 # The columns behind AuditRow, in field order.
@@ -86,7 +81,11 @@ def list_events(engine: Engine, criteria: AuditCriteria, limit: int) -> AuditSli
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         rows = connection.execute(statement).all()
-    return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
+    events = [
+        # SQLite hands times back without their offset; they were written in UTC.
+        AuditRow(**{**row._asdict(), "occurred_at": _as_datetime(row.occurred_at)}) for row in rows[:limit]
+    ]
+    return AuditSlice(events, more=len(rows) > limit)
 
 
 def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from app.enums import CodeType
-from tests.conftest import error_codes, gql
+from tests.conftest import error_codes, fund, gql
 
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) {
   id giftcardId transType amount status balance availableBalance balanceBefore balanceAfter partial } }"""
@@ -27,18 +27,7 @@ def pos(mint):
 def ten_dollars(seed, services):
     """A card holding $10.00, funded through the ledger (so `ledger verify` agrees)."""
     card_id = seed({CodeType.PHYSICAL: CODE})
-    with services.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, "
-                "balance_before, balance_after, partial, created_at) "
-                "VALUES (:id, 'IMPORT', 'COMPLETED', 1000, 0, 1000, false, CURRENT_TIMESTAMP)"
-            ),
-            {"id": card_id},
-        )
-        connection.execute(
-            text("UPDATE giftcards SET balance = 1000, state = 'ACTIVE' WHERE id = :id"), {"id": card_id}
-        )
+    fund(services.engine, card_id, 1000)
     return card_id
 
 
