@@ -135,7 +135,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 # Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
-_KEY_VARIABLES = ("GIFTCARDS_CODE_ENCRYPTION_KEYS", "GIFTCARDS_CODE_LOOKUP_KEYS", "GIFTCARDS_CODE_LOOKUP_KEY")
+_KEY_VARIABLES = ("GIFTCARDS_CODE_ENCRYPTION_KEYS", "GIFTCARDS_CODE_LOOKUP_KEYS", "GIFTCARDS_CODE_LOOKUP_KEY",
+                  "GIFTCARDS_PIN_KEYS")
 
 
 def _batch_size(text: str) -> int:
@@ -149,32 +150,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from app.config import STATE_FILE, add_development_keys
     from app.domain import keys
     from app.domain.codes import CodeVault
+    from app.domain.pins import PinKeys
     from app.errors import ConflictError
 
     settings = _settings()
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
-        vault = CodeVault.from_settings(settings)
-        status = keys.key_status(engine, vault)
+        vault, pins = CodeVault.from_settings(settings), PinKeys.from_settings(settings)
+        status = keys.key_status(engine, vault, pins)
         if args.keys_command == "status":
             return _print_key_status(status)
         from_environment = settings.is_production or any(os.environ.get(name) for name in _KEY_VARIABLES)
-        if status.stale == 0:
+        if status.stale == 0 and status.stale_pins == 0:
             if from_environment:
                 print(f"every code row is under the current keys (encryption {vault.active_key_id}, "
-                      f"lookup {vault.lookup_key_id}). To rotate: put a new key first in "
-                      "GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, keeping the old "
-                      "ones after it, restart every server, then run `giftcards keys rotate` again.")
+                      f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate: put a new key "
+                      "first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, and in "
+                      "GIFTCARDS_PIN_KEYS, keeping the old ones after them, restart every server, then "
+                      "run `giftcards keys rotate` again.")
                 if settings.code_lookup_key is not None:
                     print("GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
                           "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it.")
                 return 0
-            encryption_id, lookup_id = add_development_keys(settings.state_dir)
-            print(f"giftcards: added encryption key {encryption_id} and lookup key {lookup_id} "
-                  f"first in {settings.state_dir / STATE_FILE}; restart running servers so that they "
-                  "know them", file=sys.stderr)
-            vault = CodeVault.from_settings(_settings())
+            encryption_id, lookup_id, pin_id = add_development_keys(settings.state_dir)
+            print(f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
+                  f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "
+                  "they know them", file=sys.stderr)
+            rotated = _settings()
+            vault, pins = CodeVault.from_settings(rotated), PinKeys.from_settings(rotated)
         progress = _KeyProgress()
         try:
             moved = keys.rotate(engine, vault, batch_size=args.batch_size, progress=progress)
@@ -182,7 +186,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             progress.finish()
         print(f"keys rotate: {moved} rows moved; every code row is under encryption key "
               f"{vault.active_key_id} and lookup key {vault.lookup_key_id}")
-        for use in keys.key_status(engine, vault).removable():
+        progress = _KeyProgress("PINs")
+        try:
+            wrapped = keys.rotate_pins(engine, pins, batch_size=args.batch_size, progress=progress)
+        finally:
+            progress.finish()
+        print(f"keys rotate: {wrapped} PINs wrapped; every keyed PIN is under PIN key {pins.current_key_id}")
+        for use in keys.key_status(engine, vault, pins).removable():
             ring = keys.RING_SETTINGS[use.ring] if from_environment else settings.state_dir / STATE_FILE
             print(f"{use.ring} key {use.key_id} is no longer used: it may be removed from {ring}")
     except ConflictError as exc:
@@ -196,7 +206,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 class _KeyProgress:
     """Rows moved, on stderr: one line redrawn on a terminal, else a line per percent at most."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "rows") -> None:
+        self._unit = unit
         self._on_terminal = sys.stderr.isatty()
         self._last: int | None = None
 
@@ -206,7 +217,7 @@ class _KeyProgress:
             return
         start = "" if self._last is None else "\r" if self._on_terminal else "\n"
         self._last = percent
-        sys.stderr.write(f"{start}keys rotate: {done}/{total} rows ({percent}%)")
+        sys.stderr.write(f"{start}keys rotate: {done}/{total} {self._unit} ({percent}%)")
         sys.stderr.flush()
 
     def finish(self) -> None:
@@ -217,7 +228,7 @@ class _KeyProgress:
 def _print_key_status(status: KeyStatus) -> int:
     from app.domain import keys
 
-    for ring in (keys.ENCRYPTION, keys.LOOKUP):
+    for ring in (keys.ENCRYPTION, keys.LOOKUP, keys.PIN):
         print(f"{ring} keys ({keys.RING_SETTINGS[ring]}, current first):")
         for use in status.keys:
             if use.ring != ring:
@@ -227,6 +238,10 @@ def _print_key_status(status: KeyStatus) -> int:
             note = "  (may be removed)" if use in status.removable() else ""
             print(f"  {use.key_id:<12} {state:<12} {rows}{note}")
     print(f"code rows to rotate: {status.stale}" + (" (run `giftcards keys rotate`)" if status.stale else ""))
+    rotate_hint = " (run `giftcards keys rotate`)" if status.stale_pins else ""
+    print(f"PINs to rotate: {status.stale_pins}{rotate_hint}")
+    print(f"PINs still argon2 (replaced at their next right PIN; keep GIFTCARDS_PIN_PEPPER until 0): "
+          f"{status.argon2_pins}")
     try:
         keys.check_keys_present(status)
     except ConfigurationError as exc:

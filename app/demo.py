@@ -7,21 +7,22 @@ completed ledger rows, as in real use.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from app.auth.secrets import PinHasher
 from app.domain.codes import CodeVault, generate_code, normalise
+from app.domain.pins import PinKeys
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.services import Services
 
 BATCH = 5000
 _CARDS = GiftCard.__table__  # type: ignore[attr-defined]
+_CODES = GiftCardCode.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,15 @@ def load(
             # The database assigns the ids (so PostgreSQL's sequence stays right).
             returning = insert(_CARDS).returning(_CARDS.c.id, sort_by_parameter_order=True)
             card_ids = [row[0] for row in connection.execute(returning, card_rows)]
-            code_rows, ledger_rows = [], []
+            code_rows, pins_of_rows, ledger_rows = [], [], []
             for card_id, card in zip(card_ids, batch, strict=True):
                 for code_type, value in ((CodeType.PHYSICAL, card.physical),
                                          (CodeType.EXTERNAL, card.external),
                                          (CodeType.PERSONAL, card.personal)):
                     if value is None:
                         continue
-                    code_rows.append(_code_row(vault, pins, card_id, code_type, value, card, now))
+                    code_rows.append(_code_row(vault, card_id, code_type, value, now))
+                    pins_of_rows.append(card.pin if code_type is CodeType.PHYSICAL else None)
                     if codes_out is not None:
                         codes_out.write(f"{code_type.value}\t{value}\n")
                 if card.balance:
@@ -102,7 +104,9 @@ def load(
                         "balance_after": card.balance, "source_id": "demo-data",
                         "created_by": "demo-data", "created_at": now,
                     })
-            connection.execute(insert(GiftCardCode), code_rows)
+            returning = insert(_CODES).returning(_CODES.c.id, sort_by_parameter_order=True)
+            code_ids = [row[0] for row in connection.execute(returning, code_rows)]
+            _set_pins(connection, pins, zip(code_ids, pins_of_rows, strict=True))
             if ledger_rows:
                 connection.execute(insert(LedgerEntry), ledger_rows)
             written += len(batch)
@@ -120,17 +124,29 @@ def load(
 
 
 def _code_row(
-    vault: CodeVault, pins: PinHasher, card_id: int, code_type: CodeType, value: str,
-    card: DemoCard, now: datetime,
+    vault: CodeVault, card_id: int, code_type: CodeType, value: str, now: datetime
 ) -> dict[str, object]:
     sealed = vault.seal(normalise(value), code_type)
-    pin = card.pin if code_type is CodeType.PHYSICAL else None
     return {
         "giftcard_id": card_id, "code_type": code_type.value, "lookup_hash": sealed.lookup_hash,
         "lookup_key_id": sealed.lookup_key_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id,
-        "last4": sealed.last4,
-        "pin_hash": pins.hash(pin) if pin else None, "created_at": now,
+        "last4": sealed.last4, "created_at": now,
     }
+
+
+def _set_pins(connection: Connection, pins: PinKeys, code_pins: Iterable[tuple[int, str | None]]) -> None:
+    """PINs bind their code's id, so they are written once the codes have ids."""
+    values = []
+    for code_id, pin in code_pins:
+        if pin is not None:
+            stored = pins.hash(code_id, pin)
+            values.append({"code_id": code_id, "value": stored.value, "key_ids": stored.key_ids})
+    if values:
+        connection.execute(
+            update(_CODES).where(_CODES.c.id == bindparam("code_id"))
+            .values(pin_hash=bindparam("value"), pin_key_ids=bindparam("key_ids")),
+            values,
+        )
 
 
 def card_count(services: Services) -> int:

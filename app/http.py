@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -37,7 +38,8 @@ from app.config import Settings, load_settings
 from app.db import check_schema
 from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
 from app.graphql.context import Context
-from app.graphql.schema import DocumentLimits, build_schema, format_result
+from app.graphql.limits import DocumentLimits
+from app.graphql.schema import build_schema, format_result
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
@@ -69,6 +71,7 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
                 limits=DocumentLimits(
                     max_depth=services.settings.max_query_depth,
                     max_aliases=services.settings.max_aliases,
+                    max_fields=services.settings.max_query_fields,
                     max_tokens=services.settings.max_query_tokens,
                 ),
             ),
@@ -124,6 +127,7 @@ class GraphQLEndpoint:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received_at = time.monotonic()
         request = Request(scope, receive)
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.match(request_id):
@@ -177,7 +181,7 @@ class GraphQLEndpoint:
 
         client = scope.get("client")
         request.state.principal = dataclasses.replace(
-            principal, address=client[0] if client else None, request_id=request_id
+            principal, address=client[0] if client else None, request_id=request_id, received_at=received_at
         )
         request.state.request_id = request_id
 
@@ -241,7 +245,8 @@ class TokenRoute:
 
 def _token_routes(services: Services) -> list[Route]:
     """The token endpoint when this server signs its own tokens (HS*); none otherwise."""
-    token_endpoint = oauth.token_endpoint(services.settings, services.policy, services.secret_throttle)
+    token_endpoint = oauth.token_endpoint(services.settings, services.policy, services.secret_throttle,
+                                          services.argon2_gate)
     if token_endpoint is None:
         return []
     return [Route(oauth.PATH, TokenRoute(token_endpoint, services.settings.max_body_bytes))]

@@ -75,7 +75,9 @@ class GiftCardCode(SQLModel, table=True):
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
     last4: str = Field(sa_column=Column(String(4), nullable=False))
+    # The PIN's keyed value (base64 HMAC-SHA256) and its key ids; an argon2 hash when no ids.
     pin_hash: str | None = Field(default=None, sa_column=Column(String(255)))
+    pin_key_ids: str | None = Field(default=None, sa_column=Column(String(255)))
     expires_on: date | None = Field(default=None, sa_column=Column(Date))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from app.auth.secrets import PinHasher
+from app.auth.gate import VerificationGate
 from app.auth.throttle import Throttle, open_counters, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
@@ -16,6 +16,7 @@ from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
+from app.domain.pins import PinKeys
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
 from app.store.listing import CardLister
@@ -29,13 +30,14 @@ class Services:
     cards: CardStore
     lister: CardLister
     vault: CodeVault
-    pins: PinHasher
+    pins: PinKeys
     policy: Policy
     tokens: TokenVerifier
     idempotency: Idempotency
     ledger: Ledger
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
     secret_throttle: Throttle  # client secrets at the token endpoint
+    argon2_gate: VerificationGate  # argon2 verifications at once in this process
     audit: AuditTrail
 
 
@@ -44,7 +46,8 @@ def build_services(settings: Settings) -> Services:
     engine = create_db_engine(settings)
     uow = UnitOfWork(engine)
     vault = CodeVault.from_settings(settings)
-    pins = PinHasher.from_settings(settings)
+    argon2_gate = VerificationGate(settings.argon2_concurrency)
+    pins = PinKeys.from_settings(settings, argon2_gate)
     audit = AuditTrail(uow, policy)
     idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours), audit)
     counters = open_counters(settings.redis_url, settings.redis_prefix)
@@ -70,11 +73,13 @@ def build_services(settings: Settings) -> Services:
                 pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
                 refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
             ),
+            max_balance=settings.max_balance,
         ),
         code_throttle=code_throttle,
         secret_throttle=Throttle(
             counters, "client-secret",
             parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
         ),
+        argon2_gate=argon2_gate,
         audit=audit,
     )

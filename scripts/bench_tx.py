@@ -9,6 +9,8 @@ an ADD of 100000.00 (the hot card), check a few debits by hand (each succeeds an
 wrk with ``scripts/wrk_tx.lua``:
 
 - ``hot``: every connection debits the hot card by its PHYSICAL code;
+- ``hot-pin``: the same on the well-known card whose PHYSICAL code has a PIN (funded alike), each
+  debit sending the PIN, so the cost of the PIN check shows beside ``hot``;
 - ``spread``: the debits rotate over the PHYSICAL codes of all the loaded cards.
 
 A warm-up of each scenario, then ``--runs`` measured runs of each (hot, spread, hot, …). After a
@@ -74,7 +76,8 @@ SAMPLE_DEBITS = 5  # hand-checked debits per scenario before measuring
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DATABASES = ("sqlite", "postgresql")
-SCENARIOS = ("hot", "spread")
+SCENARIOS = ("hot", "hot-pin", "spread")
+PIN_CARD = next(card for card in WELL_KNOWN if card.pin and card.physical)
 _EXTRA = {
     "graphql_errors": re.compile(r"^GraphQL errors: (\d+)$", re.M),
     "unexpected_answers": re.compile(r"^Unexpected answers: (\d+)$", re.M),
@@ -215,33 +218,36 @@ def use_rows(url: str) -> int:
 # --- requests --------------------------------------------------------------------------------
 
 
-def debit_body(code: str, amount: str = AMOUNT, trans_type: str = "USE") -> dict[str, Any]:
-    return {"query": DEBIT, "variables": {"trans": {
-        "codeType": "PHYSICAL", "code": code, "transType": trans_type, "amount": amount,
-    }}}
+def debit_body(code: str, amount: str = AMOUNT, trans_type: str = "USE", pin: str | None = None
+               ) -> dict[str, Any]:
+    trans = {"codeType": "PHYSICAL", "code": code, "transType": trans_type, "amount": amount}
+    if pin is not None:
+        trans["pin"] = pin
+    return {"query": DEBIT, "variables": {"trans": trans}}
 
 
-def transact(server: Server, token: str, code: str, amount: str, trans_type: str) -> dict[str, Any]:
-    reply = post(server, debit_body(code, amount, trans_type), token)
+def transact(server: Server, token: str, code: str, amount: str, trans_type: str,
+             pin: str | None = None) -> dict[str, Any]:
+    reply = post(server, debit_body(code, amount, trans_type, pin), token)
     found = (reply.get("data") or {}).get("giftcardTransAdd")
     if reply.get("errors") or not found or not found.get("balance"):
         raise BenchError(f"a {trans_type} of {amount} failed: {json.dumps(reply)[:400]}")
     return dict(found)
 
 
-def fund_hot_card(server: Server, admin_token: str, code: str) -> str:
-    """ADD HOT_FUNDING to the hot card; returns its id."""
-    entry = transact(server, admin_token, code, HOT_FUNDING, "ADD")
+def fund_hot_card(server: Server, admin_token: str, code: str, pin: str | None = None) -> str:
+    """ADD HOT_FUNDING to a hot card; returns its id."""
+    entry = transact(server, admin_token, code, HOT_FUNDING, "ADD", pin)
     before, after = Decimal(entry["balanceBefore"]), Decimal(entry["balanceAfter"])
     if entry["status"] != "COMPLETED" or after - before != Decimal(HOT_FUNDING):
         raise BenchError(f"funding the hot card went wrong: {json.dumps(entry)}")
     return str(entry["giftcardId"])
 
 
-def check_debits(server: Server, token: str, codes: list[str]) -> None:
+def check_debits(server: Server, token: str, codes: list[str], pin: str | None = None) -> None:
     """Each debit completes, takes exactly 0.01 and reports the balance after it."""
     for code in codes:
-        entry = transact(server, token, code, AMOUNT, "USE")
+        entry = transact(server, token, code, AMOUNT, "USE", pin)
         before, after = Decimal(entry["balanceBefore"]), Decimal(entry["balanceAfter"])
         if (entry["status"] != "COMPLETED" or Decimal(entry["amount"]) != Decimal(AMOUNT)
                 or after != before + Decimal(AMOUNT) or Decimal(entry["balance"]) != after):
@@ -317,11 +323,10 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
         rng = random.Random(args.cards)
         rng.shuffle(codes)
         hot_code = codes[0]
-        bodies = {
-            "hot": work / "hot-bodies.jsonl",
-            "spread": work / "spread-bodies.jsonl",
-        }
+        bodies = {scenario: work / f"{scenario}-bodies.jsonl" for scenario in SCENARIOS}
         bodies["hot"].write_text(json.dumps(debit_body(hot_code)) + "\n")
+        assert PIN_CARD.physical is not None
+        bodies["hot-pin"].write_text(json.dumps(debit_body(PIN_CARD.physical, pin=PIN_CARD.pin)) + "\n")
         bodies["spread"].write_text("".join(json.dumps(debit_body(code)) + "\n" for code in codes))
 
         server = start(f"{kind}", [str(BIN / "giftcards"), "serve", "--workers", str(args.workers)],
@@ -332,11 +337,13 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
             print(f"bench tx [{kind}]: server on :{server.port} (pid {server.process.pid})",
                   file=sys.stderr)
             result.hot_card_id = fund_hot_card(server, admin_token, hot_code)
+            fund_hot_card(server, admin_token, PIN_CARD.physical, PIN_CARD.pin)
             check_debits(server, pos_token, [hot_code] * SAMPLE_DEBITS)
+            check_debits(server, pos_token, [PIN_CARD.physical] * SAMPLE_DEBITS, PIN_CARD.pin)
             check_debits(server, pos_token, codes[1:SAMPLE_DEBITS + 1])
-            answered += 2 * SAMPLE_DEBITS
-            print(f"bench tx [{kind}]: hot card {result.hot_card_id} funded with {HOT_FUNDING}; "
-                  f"{2 * SAMPLE_DEBITS} sample debits each took {AMOUNT}", file=sys.stderr)
+            answered += 3 * SAMPLE_DEBITS
+            print(f"bench tx [{kind}]: hot card {result.hot_card_id} and the PIN card funded with "
+                  f"{HOT_FUNDING}; {3 * SAMPLE_DEBITS} sample debits each took {AMOUNT}", file=sys.stderr)
             result.single_debit_ms = keepalive_ms(server, debit_body(codes[-1]), pos_token)
             answered += KEEPALIVE_PROBES + 1
             print(f"bench tx [{kind}]: one debit on a warm connection, unloaded, takes "
@@ -399,6 +406,11 @@ def print_table(results: list[DatabaseResult], summary: dict[str, dict[str, dict
                   f"{row['cpu_ms_per_debit']:>13.3f} "
                   f"{int(row['failures']):>7}   {each}")
     print()
+    for result in results:
+        rows = summary[result.database]
+        print(f"ratio hot-pin/hot {result.database}: "
+              f"{rows['hot-pin']['debits_per_second'] / max(rows['hot']['debits_per_second'], 1e-9):.2f} "
+              "(debits/s with a PIN checked against the same card load without one)")
     for result in results:
         if result.single_debit_ms is not None:
             print(f"{result.database}: one debit on a warm connection, unloaded: "

@@ -43,7 +43,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "jwt_secret": JWT_SECRET,
         "code_lookup_key": _key(1),
         "code_encryption_keys": "t1:" + _key(2),
-        "pin_pepper": _key(3),
+        "pin_keys": "tp1:" + _key(4),
+        "pin_pepper": _key(3),  # only for argon2 PINs written before keyed PINs
         # Generous limits and no refusal floor, so that tests of other things are not throttled
         # or slowed; the tests of those guards set them.
         "code_attempt_limits": "100000/minute",
@@ -199,12 +200,16 @@ def seed(services: Services) -> Callable[..., int]:
                 code_type=code_type.value, lookup_hash=sealed.lookup_hash,
                 lookup_key_id=sealed.lookup_key_id, ciphertext=sealed.ciphertext, key_id=sealed.key_id,
                 last4=sealed.last4,
-                pin_hash=services.pins.hash(pin) if pin and code_type.value == "PHYSICAL" else None,
                 expires_on=(expires or {}).get(code_type),
                 revoked_at=now if code_type in revoked else None, created_at=now,
             ))
         with services.uow.begin() as session:
             add_card(session, card, rows)
+            for row in rows:
+                if pin and row.code_type == "PHYSICAL":
+                    assert row.id is not None
+                    stored = services.pins.hash(row.id, pin)
+                    row.pin_hash, row.pin_key_ids = stored.value, stored.key_ids
         assert card.id is not None
         return card.id
 

@@ -60,6 +60,7 @@ def production(tmp_path, monkeypatch, development):
     monkeypatch.setenv("GIFTCARDS_JWT_AUDIENCE", "giftcards-api")
     monkeypatch.setenv("GIFTCARDS_JWT_SECRET", state["jwt_secret"])
     monkeypatch.setenv("GIFTCARDS_PIN_PEPPER", state["pin_pepper"])
+    monkeypatch.setenv("GIFTCARDS_PIN_KEYS", state["pin_keys"])
     monkeypatch.setenv("GIFTCARDS_CODE_LOOKUP_KEY", state["code_lookup_key"])
     monkeypatch.setenv("GIFTCARDS_CODE_ENCRYPTION_KEYS", state["code_encryption_keys"])
     return state
@@ -204,7 +205,7 @@ def test_production_accepts_a_lookup_keyring_instead_of_the_single_key(tmp_path)
     environ = {
         "GIFTCARDS_ENV": "production", "GIFTCARDS_JWT_SECRET": "production-secret-0123456789-abcdefghij",
         "GIFTCARDS_JWT_ISSUER": "giftcards", "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
-        "GIFTCARDS_PIN_PEPPER": KEY_3,
+        "GIFTCARDS_PIN_KEYS": f"pk1:{KEY_3}",
         "GIFTCARDS_CODE_LOOKUP_KEYS": f"l2:{KEY_1},lk1:{KEY_2}",
         "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY_1}", "GIFTCARDS_STATE_DIR": str(tmp_path),
     }

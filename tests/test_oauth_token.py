@@ -6,9 +6,12 @@ import base64
 import logging
 import shutil
 import statistics
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,10 @@ from urllib.parse import quote_plus, urlencode
 import httpx2 as httpx
 import jwt
 import pytest
+import redis
 from starlette.testclient import TestClient
 
+from app.auth import oauth
 from app.auth.clients import add_client
 from app.config import Settings
 from app.errors import ConfigurationError
@@ -71,6 +76,24 @@ def open_client(
     database_url: str, tmp_path: Path, registered: Registered
 ) -> Iterator[Callable[..., TestClient]]:
     """``open_client(address=..., **settings)`` → a client of its own app (own counters)."""
+    with _client_opener(database_url, tmp_path, registered) as opener:
+        yield opener
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def open_client_on(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, registered: Registered
+) -> Iterator[Callable[..., TestClient]]:
+    """``open_client`` on SQLite and on PostgreSQL: the endpoint reads neither, whichever runs."""
+    url = database_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with _client_opener(url, tmp_path, registered) as opener:
+        yield opener
+
+
+@contextmanager
+def _client_opener(
+    database_url: str, tmp_path: Path, registered: Registered
+) -> Iterator[Callable[..., TestClient]]:
     with ExitStack() as stack:
         built: dict[tuple[Any, ...], Any] = {}
 
@@ -392,6 +415,156 @@ def test_an_unreachable_counter_store_refuses(open_client: Callable[..., TestCli
     client = open_client(redis_url="redis://127.0.0.1:1/0")
     response = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
     assert_refused(response, 503, "temporarily_unavailable")
+
+
+# --- a burst of guesses: reserved before argon2, verified a bounded number at a time ---------------
+
+REDIS = "redis://127.0.0.1:6379/0"
+BURST = 40
+
+
+@pytest.fixture(params=["memory", "redis"])
+def counted_in(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Settings that count attempts in process memory, or in Redis under this test's own prefix."""
+    if request.param == "memory":
+        yield {}
+        return
+    prefix = f"t{uuid.uuid4().hex}"
+    yield {"redis_url": REDIS, "redis_prefix": prefix}
+    with redis.Redis.from_url(REDIS) as store:
+        for key in store.scan_iter(f"{prefix}:*"):
+            store.delete(key)
+
+
+class Verifications:
+    """The argon2 verifications of client secrets the endpoint ran: outcomes, and most at once."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[bool] = []
+        self.most_at_once = 0
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, verify: Callable[[str, str | None], bool]) -> Callable[[str, str | None], bool]:
+        def counted(secret: str, secret_hash: str | None) -> bool:
+            with self._lock:
+                self._running += 1
+                self.most_at_once = max(self.most_at_once, self._running)
+            try:
+                outcome = verify(secret, secret_hash)
+            finally:
+                with self._lock:
+                    self._running -= 1
+            self.outcomes.append(outcome)
+            return outcome
+
+        return counted
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> Verifications:
+    counted = Verifications()
+    monkeypatch.setattr(oauth, "verify_client_secret", counted.wrap(oauth.verify_client_secret))
+    return counted
+
+
+def all_at_once(count: int, send: Callable[[int], httpx.Response]) -> list[httpx.Response]:
+    """``send(0..count-1)`` from ``count`` threads released together."""
+    start = threading.Barrier(count, timeout=30)
+
+    def released(n: int) -> httpx.Response:
+        start.wait()
+        return send(n)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(released, range(count)))
+
+
+def wrong_secrets(client: TestClient) -> Callable[[int], httpx.Response]:
+    return lambda n: request_token(client, GRANT, authorization=basic(POS, f"guess-{n}"))
+
+
+def test_a_burst_of_wrong_secrets_verifies_no_more_than_the_limit_and_the_right_one_waits(
+    open_client_on: Callable[..., TestClient], counted_in: dict[str, Any],
+    verifications: Verifications, registered: Registered,
+) -> None:
+    # given the default limit of ten failures a minute, and gate room for ten verifications at once
+    client = open_client_on("192.0.2.66", client_secret_limits="10/minute", argon2_concurrency=10,
+                            **counted_in)
+    # when forty wrong secrets arrive together from one address
+    answers = all_at_once(BURST, wrong_secrets(client))
+    # then ten are verified and refused as wrong; the other thirty are throttled before argon2
+    assert sorted(answer.status_code for answer in answers) == [401] * 10 + [429] * (BURST - 10)
+    assert verifications.outcomes == [False] * 10
+    # and the right secret after them is throttled too, unverified: the ten misses keep their units
+    right = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
+    assert_refused(right, 429, "slow_down")
+    assert 1 <= int(right.headers["retry-after"]) <= 60
+    assert len(verifications.outcomes) == 10
+
+
+def test_a_right_secret_gives_its_unit_back(
+    open_client_on: Callable[..., TestClient], counted_in: dict[str, Any],
+    verifications: Verifications, registered: Registered,
+) -> None:
+    client = open_client_on(client_secret_limits="3/minute", **counted_in)
+    wrong, right = basic(POS, "guess"), basic(POS, registered.secrets[POS])
+    # given two failures of the three allowed
+    for _ in range(2):
+        assert_refused(request_token(client, GRANT, authorization=wrong), 401, "invalid_client")
+    # when the right secret is used more often than the limit, one after another
+    for _ in range(5):
+        assert request_token(client, GRANT, authorization=right).status_code == 200
+    # then none of those used a unit: a third failure is still verified, and only then all is spent
+    assert_refused(request_token(client, GRANT, authorization=wrong), 401, "invalid_client")
+    assert_refused(request_token(client, GRANT, authorization=right), 429, "slow_down")
+    assert verifications.outcomes == [False, False, True, True, True, True, True, False]
+
+
+def test_a_burst_runs_no_more_verifications_at_once_than_the_gate_has_slots(
+    open_client: Callable[..., TestClient], verifications: Verifications
+) -> None:
+    # given a gate of two slots, and a limit that lets every guess through to it
+    client = open_client("192.0.2.66", client_secret_limits="1000/minute", argon2_concurrency=2)
+    # when forty wrong secrets arrive together
+    answers = all_at_once(BURST, wrong_secrets(client))
+    # then at most two verify at once; the rest are turned away at once, told when to retry
+    assert verifications.most_at_once <= 2
+    busy = [answer for answer in answers if answer.status_code == 503]
+    assert len(busy) + len(verifications.outcomes) == BURST and busy
+    for answer in busy:
+        assert_refused(answer, 503, "temporarily_unavailable")
+        assert answer.headers["retry-after"] == "1"
+
+
+def test_a_full_gate_answers_503_with_retry_after_and_keeps_no_unit(
+    open_client: Callable[..., TestClient], registered: Registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given one argon2 slot, held by a wrong secret whose verification has not finished
+    client = open_client(client_secret_limits="2/minute", argon2_concurrency=1)
+    inside, release = threading.Event(), threading.Event()
+    verify = oauth.verify_client_secret
+
+    def held(secret: str, secret_hash: str | None) -> bool:
+        if secret == "held":
+            inside.set()
+            release.wait(30)
+        return verify(secret, secret_hash)
+
+    monkeypatch.setattr(oauth, "verify_client_secret", held)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(request_token, client, GRANT, authorization=basic(POS, "held"))
+        assert inside.wait(30)
+        # when another authentication arrives, the right secret at that
+        busy = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
+        release.set()
+        assert_refused(first.result(timeout=30), 401, "invalid_client")
+    # then it is turned away with when to retry, in the endpoint's error shape
+    assert_refused(busy, 503, "temporarily_unavailable")
+    assert busy.headers["retry-after"] == "1"
+    # and, as nothing was verified, it gave its unit back: one more failure is verified, then no more
+    assert_refused(request_token(client, GRANT, authorization=basic(POS, "guess")), 401, "invalid_client")
+    assert_refused(request_token(client, GRANT, authorization=basic(POS, "guess")), 429, "slow_down")
 
 
 # --- secrets stay secret ----------------------------------------------------------------------------

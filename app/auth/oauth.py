@@ -5,9 +5,12 @@ that carries its permissions, or the subset its ``scope`` names. The HTTP layer 
 request as a :class:`TokenRequest` and sends back the :class:`TokenReply`. Only HS* deployments
 issue tokens; with public-key algorithms an identity provider does, and there is no endpoint.
 
-Failed client authentications are counted per client id and per address: a key over its limit is
-refused before any secret is verified, right secrets included. Unknown clients and wrong secrets
-get the same answer after the same argon2 work.
+Failed client authentications are counted per client id and per address. Each verification first
+reserves a unit of both budgets, counted as a failure while in flight and kept when the secret is
+wrong; a right secret gives it back. A key out of units is refused before any secret is verified,
+right secrets included. Argon2 runs in worker threads, a bounded number at a time per process
+(beyond it, 503 with ``Retry-After``). Unknown clients and wrong secrets get the same answer after
+the same argon2 work.
 """
 
 from __future__ import annotations
@@ -20,15 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
-import anyio
 from anyio.to_thread import run_sync
 
 from app.auth.clients import CLIENT_ID
+from app.auth.gate import VerificationGate
 from app.auth.secrets import dummy_client_secret_hash, is_client_secret_hash, verify_client_secret
 from app.auth.throttle import Throttle
 from app.auth.tokens import issue_token
 from app.config import Settings
-from app.errors import ConfigurationError, RateLimitedError, UnavailableError
+from app.errors import BusyError, ConfigurationError, RateLimitedError, UnavailableError
 from app.policy import Client, Policy
 
 log = logging.getLogger("app.oauth")
@@ -40,8 +43,6 @@ BASIC_CHALLENGE = 'Basic realm="giftcards", charset="UTF-8"'
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$")  # RFC 6749 §3.3
 _MAX_FIELDS = 16
-# One verification holds ~64 MiB and a core for ~0.1 s: a few at a time, however many arrive.
-_CONCURRENT_VERIFICATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,11 @@ _AUTHENTICATION_FAILED = "client authentication failed"
 _MALFORMED_BASIC = "malformed HTTP Basic credentials"
 
 
-def token_endpoint(settings: Settings, policy: Policy, throttle: Throttle) -> TokenEndpoint | None:
+def token_endpoint(settings: Settings, policy: Policy, throttle: Throttle,
+                   gate: VerificationGate) -> TokenEndpoint | None:
     """The endpoint of an HS* deployment; None (no route) when an identity provider issues tokens."""
     if settings.uses_hmac_tokens:
-        return TokenEndpoint(settings, policy, throttle)
+        return TokenEndpoint(settings, policy, throttle, gate)
     if policy.clients:
         log.warning(
             "%s registers %d client(s), but the token endpoint is off: with %s tokens are issued "
@@ -106,7 +108,8 @@ def token_endpoint(settings: Settings, policy: Policy, throttle: Throttle) -> To
 
 
 class TokenEndpoint:
-    def __init__(self, settings: Settings, policy: Policy, throttle: Throttle) -> None:
+    def __init__(self, settings: Settings, policy: Policy, throttle: Throttle,
+                 gate: VerificationGate) -> None:
         if not settings.uses_hmac_tokens or settings.jwt_secret is None:
             raise ConfigurationError("the token endpoint needs HS* tokens and GIFTCARDS_JWT_SECRET")
         for client in policy.clients.values():
@@ -118,8 +121,8 @@ class TokenEndpoint:
         self._settings = settings
         self._policy = policy
         self._throttle = throttle
+        self._gate = gate
         self._ttl = min(settings.issued_token_ttl_seconds, settings.token_max_ttl_seconds)
-        self._verifications: anyio.CapacityLimiter | None = None
         # Made now, so that the first unknown client costs what a known one does.
         dummy_client_secret_hash()
 
@@ -133,6 +136,10 @@ class TokenEndpoint:
                         request.address)
             return OAuthError(429, "slow_down", "too many failed attempts; try again later",
                               {"retry-after": str(exc.retry_after)}).reply()
+        except BusyError as exc:
+            log.warning("token endpoint: every argon2 slot is busy (address %s)", request.address)
+            return OAuthError(503, "temporarily_unavailable", "too many authentications at once; "
+                              "try again shortly", {"retry-after": str(exc.retry_after)}).reply()
         except UnavailableError:
             return OAuthError(503, "temporarily_unavailable",
                               "attempts cannot be counted right now; try again later").reply()
@@ -164,18 +171,21 @@ class TokenEndpoint:
         # Ids that cannot be registered get no counter of their own; the address still counts.
         keys = [("client", client_id if client_id and CLIENT_ID.fullmatch(client_id) else None),
                 ("address", address)]
-        await run_sync(self._throttle.check, keys)
+        # Taken before argon2 runs and kept unless the secret is right: however many guesses
+        # arrive together, no more than the limit are verified in a window.
+        reservation = await run_sync(self._throttle.reserve, keys)
         client = self._policy.clients.get(client_id) if client_id else None
         if client_id is not None:
-            if self._verifications is None:
-                self._verifications = anyio.CapacityLimiter(_CONCURRENT_VERIFICATIONS)
-            # Unknown clients are verified against a dummy hash: same answer, same time.
-            verified = await run_sync(verify_client_secret, secret,
-                                      client.secret_hash if client else None,
-                                      limiter=self._verifications)
+            try:
+                # Unknown clients are verified against a dummy hash: same answer, same time.
+                verified = await run_sync(self._gate.run, verify_client_secret, secret,
+                                          client.secret_hash if client else None)
+            except BusyError:
+                await run_sync(reservation.give_back)  # nothing was verified, so nothing guessed
+                raise
             if verified and client is not None:
+                await run_sync(reservation.give_back)
                 return client
-        await run_sync(self._throttle.attempt, keys)
         log.info("client authentication failed (%s, address %s)",
                  f"client {client.id}" if client else "no such client", address)
         raise _invalid_client(_AUTHENTICATION_FAILED)

@@ -15,13 +15,14 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import Session
 
-from app.auth.secrets import PinHasher
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.lookup import present
 from app.domain.money import check_currency
+from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
+from app.domain.times import to_utc
 from app.domain.views import CardView, CodeView, card_view_from_json
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ConflictError, NotFoundError
@@ -89,7 +90,6 @@ class _PlannedCode:
 class _SealedPlan:
     plan: _PlannedCode
     seal: SealedCode
-    pin_hash: str | None
 
 
 def normalise_details(details: CardDetails) -> CardDetails:
@@ -97,13 +97,10 @@ def normalise_details(details: CardDetails) -> CardDetails:
     check_text(details.note, "note", 1000, multiline=True)
     check_text(details.source_id, "sourceId", 128)
     check_text(details.ref_no, "refNo", 128)
-    for moment, name in ((details.usable_from, "usableFrom"), (details.expires_at, "expiresAt")):
-        if moment is not None and moment.tzinfo is None:
-            raise BadUserInputError(f"{name}: give a time zone (e.g. 2027-01-01T00:00:00Z)", field=name)
     details = dataclasses.replace(
         details,
-        usable_from=details.usable_from and details.usable_from.astimezone(UTC),
-        expires_at=details.expires_at and details.expires_at.astimezone(UTC),
+        usable_from=to_utc(details.usable_from, "usableFrom"),
+        expires_at=to_utc(details.expires_at, "expiresAt"),
     )
     if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
         raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
@@ -158,12 +155,25 @@ def _plan(changes: CodeChanges, member_given: bool, today: date) -> list[_Planne
     return planned
 
 
-def _seal(planned: list[_PlannedCode], vault: CodeVault, pins: PinHasher) -> list[_SealedPlan]:
-    # Done before the write transaction opens: argon2 is slow on purpose.
-    return [
-        _SealedPlan(plan, vault.seal(plan.code, plan.code_type), plan.pin and pins.hash(plan.pin))
-        for plan in planned
-    ]
+def _seal(planned: list[_PlannedCode], vault: CodeVault) -> list[_SealedPlan]:
+    return [_SealedPlan(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
+
+
+def _set_pin(code: GiftCardCode, pin: str, pins: PinKeys) -> None:
+    """Store ``pin`` on a flushed code row (its keyed value binds the code's id); a new PIN also
+    ends a lockout."""
+    assert code.id is not None
+    stored = pins.hash(code.id, pin)
+    code.pin_hash, code.pin_key_ids = stored.value, stored.key_ids
+    code.failed_pin_attempts, code.pin_locked_until = 0, None
+
+
+def _set_new_pins(session: Session, rows: list[GiftCardCode], sealed: list[_SealedPlan], pins: PinKeys
+                  ) -> None:
+    for row, item in zip(rows, sealed, strict=True):
+        if item.plan.pin is not None:
+            _set_pin(row, item.plan.pin, pins)
+    session.flush()
 
 
 def _new_code_rows(
@@ -183,7 +193,7 @@ def _new_code_rows(
         rows.append(GiftCardCode(
             code_type=plan.code_type.value, lookup_hash=seal.lookup_hash, lookup_key_id=seal.lookup_key_id,
             ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,
-            pin_hash=item.pin_hash, expires_on=plan.expires_on, created_at=now,
+            expires_on=plan.expires_on, created_at=now,
         ))
     return rows
 
@@ -212,7 +222,7 @@ def card_view(
 def create_card(
     idempotency: Idempotency,
     vault: CodeVault,
-    pins: PinHasher,
+    pins: PinKeys,
     policy: Policy,
     principal: Principal,
     request: NewCard,
@@ -232,7 +242,7 @@ def create_card(
             "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
             field="giftcard",
         )
-    sealed = _seal(planned, vault, pins)
+    sealed = _seal(planned, vault)
 
     def work(session: Session) -> CardView:
         details = request.details
@@ -244,6 +254,7 @@ def create_card(
         )
         rows = _new_code_rows(session, sealed, principal, now)
         store.add_card(session, card, rows)
+        _set_new_pins(session, rows, sealed, pins)
         assert card.id is not None
         store.add_event(session, card.id, "CREATED", principal.subject, now)
         full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
@@ -256,7 +267,7 @@ def create_card(
 def edit_card(
     idempotency: Idempotency,
     vault: CodeVault,
-    pins: PinHasher,
+    pins: PinKeys,
     policy: Policy,
     principal: Principal,
     request: CardEdit,
@@ -277,7 +288,7 @@ def edit_card(
     if not (planned or request.revoke or request.member_id or request.unlink_member
             or request.unlock_pin or request.details != CardDetails()):
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
-    sealed = _seal(planned, vault, pins)
+    sealed = _seal(planned, vault)
 
     def work(session: Session) -> CardView:
         card = store.card_for_update(session, card_id)
@@ -315,8 +326,8 @@ def edit_card(
                 and by_type[item.plan.code_type].lookup_hash in item.seal.lookup_hashes]
         for item in kept:
             code = by_type[item.plan.code_type]
-            if item.pin_hash is not None:  # a new PIN also ends a lockout
-                code.pin_hash, code.failed_pin_attempts, code.pin_locked_until = item.pin_hash, 0, None
+            if item.plan.pin is not None:
+                _set_pin(code, item.plan.pin, pins)
             if item.plan.expires_on is not None:
                 code.expires_on = item.plan.expires_on
             store.add_event(session, card_id, "CODE_UPDATED", actor, now, item.plan.code_type.value)
@@ -336,6 +347,7 @@ def edit_card(
 
         rows = _new_code_rows(session, new, principal, now)
         store.add_codes(session, card, rows)
+        _set_new_pins(session, rows, new, pins)
         for item in new:
             store.add_event(session, card_id, "CODE_ADDED", actor, now, item.plan.code_type.value)
 

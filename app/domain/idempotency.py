@@ -24,7 +24,7 @@ from sqlmodel import Session
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
-from app.errors import BadUserInputError, ConflictError
+from app.errors import BadUserInputError, ConflictError, GiftCardError
 from app.models import IdempotencyKey
 from app.policy import Principal
 from app.store import idempotency as store
@@ -32,6 +32,8 @@ from app.store import idempotency as store
 T = TypeVar("T")
 
 MAX_KEY_LENGTH = 128
+# Checks a mutation's precondition in its transaction; returns the refusal to raise after commit.
+Guard = Callable[[Session], GiftCardError | None]
 
 
 def _plain(value: Any) -> Any:
@@ -74,14 +76,24 @@ class Idempotency:
         request: Any,
         work: Callable[[Session], T],
         decode: Callable[[dict[str, Any]], T],
+        guard: Guard | None = None,
     ) -> T:
         """``work(session)`` inside one transaction, with its audit events; with a key, at most once
-        per input (a replay is audited in a transaction of its own)."""
+        per input (a replay is audited in a transaction of its own).
+
+        ``guard(session)`` runs first in the same transaction (after a replay is ruled out): when it
+        returns an error, what the guard wrote is committed (a wrong PIN stays counted) and the
+        error is raised; nothing else is written.
+        """
+        refusal: GiftCardError | None = None
         if key is None:
             with self._uow.begin() as session:
-                result = work(session)
-                self._audit.mutated(session, principal, operation, result)
-                return result
+                refusal = guard(session) if guard else None
+                if refusal is None:
+                    result = work(session)
+                    self._audit.mutated(session, principal, operation, result)
+                    return result
+            raise refusal
         _check_key(key)
         subject = principal.subject or ""
         # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
@@ -95,7 +107,9 @@ class Idempotency:
         try:
             with self._uow.begin() as session:
                 stored = store.find_key(session, subject, key)
-                if stored is None:
+                if stored is None and guard is not None:
+                    refusal = guard(session)
+                if stored is None and refusal is None:
                     now = datetime.now(UTC)
                     claim = IdempotencyKey(
                         subject=subject, key=key, operation=operation, request_hash=request_hash,
@@ -107,10 +121,13 @@ class Idempotency:
                     claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
                     store.purge_keys(session, now - self._retention)
                     return result
-                replayed = self._replay(stored, operation, request_hashes, context, decode)
+                if stored is not None:
+                    replayed = self._replay(stored, operation, request_hashes, context, decode)
         except IntegrityError as exc:
             if "idempotency_keys" not in str(exc.orig):
                 raise
+        if refusal is not None:
+            raise refusal
         if replayed is None:
             # Another request with this key committed first: answer as it did.
             with self._uow.begin() as session:

@@ -1,4 +1,4 @@
-"""Key rotation: which key ids rows use, and moving code rows to the current keys in batches.
+"""Key rotation: which key ids rows use, and moving code rows and PINs to the current keys in batches.
 
 New codes are sealed under the first key of each keyring. Rows sealed under an older key keep
 working while that key stays in its ring (lookups try every lookup key; each row names its AEAD
@@ -15,15 +15,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.codes import CodeVault
+from app.domain.pins import KEY_ID_SEPARATOR, PinKeys, StoredPin
 from app.enums import CodeType
 from app.errors import ConfigurationError, ConflictError
 from app.store import keys as store
 
 ENCRYPTION = "encryption"
 LOOKUP = "lookup"
+PIN = "PIN"
 RING_SETTINGS = {
     ENCRYPTION: "GIFTCARDS_CODE_ENCRYPTION_KEYS",
     LOOKUP: "GIFTCARDS_CODE_LOOKUP_KEYS",
+    PIN: "GIFTCARDS_PIN_KEYS",
 }
 _COLUMNS = {"key_id": ENCRYPTION, "lookup_key_id": LOOKUP}
 DEFAULT_BATCH = 500
@@ -43,11 +46,16 @@ class KeyUse:
     def used(self) -> bool:
         return any(self.rows.values())
 
+    def add(self, table: str, rows: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + rows
+
 
 @dataclass(frozen=True)
 class KeyStatus:
     keys: tuple[KeyUse, ...]
     stale: int  # code rows not yet under the current keys
+    stale_pins: int = 0  # keyed PINs whose outermost key is not the current PIN key
+    argon2_pins: int = 0  # PINs still hashed as before keyed PINs (a right PIN replaces each)
 
     def missing(self) -> list[KeyUse]:
         """Key ids rows still use but the keyrings no longer hold."""
@@ -58,23 +66,45 @@ class KeyStatus:
         return [use for use in self.keys if use.configured and not use.current and not use.used]
 
 
-def key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
-    rings = {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids}
-    uses: dict[tuple[str, str], KeyUse] = {
-        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True)
-        for ring, ids in rings.items() for index, key_id in enumerate(ids)
-    }
+def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
+    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids})
     for count in store.key_counts(engine):
-        ring = _COLUMNS[count.column]
-        use = uses.get((ring, count.key_id))
-        if use is None:
-            use = uses[(ring, count.key_id)] = KeyUse(ring, count.key_id, current=False, configured=False)
-        use.rows[count.table] = use.rows.get(count.table, 0) + count.rows
+        _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
+    argon2_pins, counts = 0, store.pin_chain_counts(engine)
+    for chain, rows in counts.items():
+        if chain is None:
+            argon2_pins += rows
+            continue
+        key_ids = chain.split(KEY_ID_SEPARATOR)
+        for key_id in dict.fromkeys(key_ids):  # a key anywhere in a chain is needed to verify it
+            _use(uses, PIN, key_id).add(store.PIN_TABLE, rows)
+    stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
+    return KeyStatus(tuple(uses.values()), stale, _stale_pins(counts, pins), argon2_pins)
+
+
+def _code_key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
+    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids})
+    for count in store.key_counts(engine):
+        _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
     stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale)
 
 
-def check_keys_present(status: KeyStatus, rings: tuple[str, ...] = (ENCRYPTION, LOOKUP)) -> None:
+def _configured(rings: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], KeyUse]:
+    return {
+        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True)
+        for ring, ids in rings.items() for index, key_id in enumerate(ids)
+    }
+
+
+def _use(uses: dict[tuple[str, str], KeyUse], ring: str, key_id: str) -> KeyUse:
+    """The key's entry; a key id rows use but no ring holds gets one, marked not configured."""
+    if (ring, key_id) not in uses:
+        uses[(ring, key_id)] = KeyUse(ring, key_id, current=False, configured=False)
+    return uses[(ring, key_id)]
+
+
+def check_keys_present(status: KeyStatus, rings: tuple[str, ...] = (ENCRYPTION, LOOKUP, PIN)) -> None:
     """Refuse when rows use a key id that is not in its keyring: name it and say what to do."""
     missing = [use for use in status.missing() if use.ring in rings]
     if not missing:
@@ -105,9 +135,8 @@ def rotate(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    status = key_status(engine, vault)
-    check_keys_present(status, rings=(ENCRYPTION,))
-    total, done = status.stale, 0
+    check_keys_present(_code_key_status(engine, vault), rings=(ENCRYPTION,))
+    total, done = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id), 0
     if progress:
         progress(done, total)
     for table in store.CODE_TABLES:
@@ -139,3 +168,43 @@ def rotate(
                 # not yet know the new keys) are moved too.
                 progress(done, max(total, done))
     return done
+
+
+def rotate_pins(
+    engine: Engine,
+    pins: PinKeys,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Wrap every keyed PIN whose outermost key is not the current PIN key under it; returns how many.
+
+    No PIN is known or needed (the new value is HMAC(current key, old value)); verification follows
+    the chain. PINs still hashed with argon2 stay until their next right PIN replaces them.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    total, done, after_id = _stale_pins(store.pin_chain_counts(engine), pins), 0, 0
+    if progress:
+        progress(done, total)
+    while True:
+        with engine.begin() as connection:
+            stale = store.stale_pin_rows(connection, pins.current_key_id, after_id, batch_size)
+            if not stale:
+                break
+            wrapped = [pins.wrap(StoredPin(row.value, row.key_ids)) for row in stale]
+            store.store_pins(connection, [
+                store.PinRow(row.id, new.value, new.key_ids or "")
+                for row, new in zip(stale, wrapped, strict=True) if new is not None
+            ])
+        after_id = stale[-1].id
+        done += len(stale)
+        if progress:
+            progress(done, max(total, done))
+    return done
+
+
+def _stale_pins(chain_counts: dict[str | None, int], pins: PinKeys) -> int:
+    """Keyed PINs whose outermost key is not the current one."""
+    return sum(rows for chain, rows in chain_counts.items()
+               if chain is not None and chain.split(KEY_ID_SEPARATOR)[-1] != pins.current_key_id)

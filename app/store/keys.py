@@ -2,7 +2,8 @@
 
 Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
 AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
-carry an AEAD key id only; they expire, so they are counted but never moved.
+carry an AEAD key id only; they expire, so they are counted but never moved. Keyed PINs carry
+the chain of PIN key ids that made them; rotation wraps them under the current key.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, literal, or_, select, update
 
 from app.db import READ_ONLY
 from app.models import GiftCardCode, IdempotencyKey, ReservedCode
@@ -111,4 +112,62 @@ def store_resealed(connection: Connection, table_name: str, rows: Sequence[Resea
         {"row_id": row.id, "new_lookup_hash": row.lookup_hash, "new_lookup_key_id": row.lookup_key_id,
          "new_ciphertext": row.ciphertext, "new_key_id": row.key_id}
         for row in rows
+    ])
+
+
+# --- PINs: keyed values and the key ids that made them ------------------------------------------
+
+PIN_TABLE = "giftcard_codes"
+_pins = CODE_TABLES[PIN_TABLE]
+
+
+@dataclass(frozen=True, slots=True)
+class PinRow:
+    id: int
+    value: str
+    key_ids: str
+
+
+def pin_chain_counts(engine: Engine) -> dict[str | None, int]:
+    """Codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs)."""
+    statement = (
+        select(_pins.c.pin_key_ids, func.count())
+        .where(_pins.c.pin_hash.is_not(None))
+        .group_by(_pins.c.pin_key_ids)
+    )
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        return {row[0]: int(row[1]) for row in connection.execute(statement)}
+
+
+def _pin_not_under(current: str) -> Any:
+    """A keyed PIN whose outermost key is not ``current`` (chains are "a,b,c", innermost first)."""
+    escaped = current.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return and_(
+        _pins.c.pin_key_ids.is_not(None),
+        _pins.c.pin_key_ids != current,
+        _pins.c.pin_key_ids.not_like(f"%,{escaped}", escape="\\"),
+    )
+
+
+def stale_pin_rows(connection: Connection, current: str, after_id: int, limit: int) -> list[PinRow]:
+    """The next keyed PINs after ``after_id`` not under ``current``, locked until the transaction ends."""
+    statement = (
+        select(_pins.c.id, _pins.c.pin_hash, _pins.c.pin_key_ids)
+        .where(_pins.c.id > after_id, _pin_not_under(current))
+        .order_by(_pins.c.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return [PinRow(row[0], row[1], row[2]) for row in connection.execute(statement)]
+
+
+def store_pins(connection: Connection, rows: Sequence[PinRow]) -> None:
+    statement = (
+        update(_pins)
+        .where(_pins.c.id == bindparam("row_id"))
+        .values(pin_hash=bindparam("new_value"), pin_key_ids=bindparam("new_key_ids"))
+    )
+    connection.execute(statement, [
+        {"row_id": row.id, "new_value": row.value, "new_key_ids": row.key_ids} for row in rows
     ])

@@ -1,18 +1,16 @@
-"""PIN hashing: argon2id over a peppered PIN."""
+"""Client secrets: argon2id through passlib."""
 
 from __future__ import annotations
 
-from app.auth.secrets import PinHasher
+from app.auth.secrets import hash_client_secret, is_client_secret_hash, verify_client_secret
 
 
-def test_pin_hash_verifies_only_the_right_pin_and_pepper():
-    hasher = PinHasher(b"p" * 32)
-    pin_hash = hasher.hash("4321")
-    assert pin_hash.startswith("$argon2id$") and "4321" not in pin_hash
-    assert hasher.verify("4321", pin_hash)
-    assert not hasher.verify("4322", pin_hash)
-    assert not PinHasher(b"q" * 32).verify("4321", pin_hash)  # the pepper is part of the secret
+def test_a_client_secret_verifies_only_itself():
+    secret_hash = hash_client_secret("s3cret-value")
+    assert secret_hash.startswith("$argon2id$") and is_client_secret_hash(secret_hash)
+    assert verify_client_secret("s3cret-value", secret_hash)
+    assert not verify_client_secret("s3cret-valuf", secret_hash)
 
 
-def test_a_missing_hash_never_verifies():
-    assert not PinHasher(b"p" * 32).verify("4321", None)
+def test_an_unknown_client_never_verifies():
+    assert not verify_client_secret("s3cret-value", None)

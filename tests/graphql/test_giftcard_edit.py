@@ -276,8 +276,10 @@ def test_giving_the_cards_own_code_again_changes_its_pin_and_expiry(client, edit
     assert code["id"] == before[0]["id"] and code["expiresOn"] == "2099-01-01"
     from sqlalchemy import text
 
+    from app.domain.pins import StoredPin
+
     with services.engine.connect() as connection:
-        pin_hash = connection.execute(
-            text("SELECT pin_hash FROM giftcard_codes WHERE id = :id"), {"id": int(code["id"])}
-        ).scalar_one()
-    assert services.pins.verify("4321", pin_hash)
+        value, key_ids = connection.execute(
+            text("SELECT pin_hash, pin_key_ids FROM giftcard_codes WHERE id = :id"), {"id": int(code["id"])}
+        ).one()
+    assert services.pins.verify(int(code["id"]), "4321", StoredPin(value, key_ids)).ok

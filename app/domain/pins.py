@@ -1,0 +1,133 @@
+"""PINs as banks keep them: a keyed one-way value (HMAC-SHA256 of code id and PIN), checked in
+constant time.
+
+The PIN keys form a keyring held outside the database (``GIFTCARDS_PIN_KEYS``, "id:base64key[,…]",
+the first key current). A slow hash buys nothing against 10^4 PINs once the key leaks; the
+protection is the key and the online lockout. Each value is stored with the ids of the keys that
+made it, innermost first: rotation wraps a value under the new key without knowing the PIN
+(HMAC(new, old value)), and verification follows the chain. Rows hashed with argon2 before keyed
+PINs existed (peppered with ``GIFTCARDS_PIN_PEPPER``) still verify, and a correct PIN replaces them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from passlib.context import CryptContext
+
+from app.auth.gate import VerificationGate
+from app.config import Settings, decode_key
+from app.domain.codes import parse_keyring
+from app.errors import ConfigurationError
+
+KEY_ID_SEPARATOR = ","
+_argon2 = CryptContext(schemes=["argon2"], argon2__type="ID")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPin:
+    """A PIN at rest: the value (base64 of the HMAC, or an argon2 hash) and its key ids.
+
+    ``key_ids`` is None for a legacy argon2 hash; otherwise the chain, innermost first.
+    """
+
+    value: str
+    key_ids: str | None
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.key_ids is None
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return () if self.key_ids is None else tuple(self.key_ids.split(KEY_ID_SEPARATOR))
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """The outcome of a PIN check; ``replacement`` is set when a right PIN's stored value should
+    move to the current key alone (a legacy hash, or a chain left by rotation)."""
+
+    ok: bool
+    replacement: StoredPin | None = None
+
+
+class PinKeys:
+    """Keyed PIN values under a keyring; the first key is current."""
+
+    def __init__(self, keyring: dict[str, bytes], pepper: bytes | None = None,
+                 gate: VerificationGate | None = None) -> None:
+        if not keyring:
+            raise ConfigurationError("GIFTCARDS_PIN_KEYS holds no key")
+        self._keys = keyring
+        self.current_key_id = next(iter(keyring))
+        self.key_ids = tuple(keyring)
+        self._pepper = pepper
+        self._gate = gate or VerificationGate()  # bounds argon2 work (legacy PINs only)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, gate: VerificationGate | None = None) -> PinKeys:
+        if settings.pin_keys is None:
+            raise ConfigurationError("GIFTCARDS_PIN_KEYS is not configured")
+        keyring = parse_keyring("GIFTCARDS_PIN_KEYS", settings.pin_keys.get_secret_value())
+        pepper = settings.pin_pepper
+        return cls(keyring, None if pepper is None
+                   else decode_key("GIFTCARDS_PIN_PEPPER", pepper.get_secret_value()), gate)
+
+    def _key(self, key_id: str) -> bytes:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise ConfigurationError(
+                f"a PIN is stored under key {key_id!r}, which GIFTCARDS_PIN_KEYS does not hold; put it "
+                "back (after the current key) and see `giftcards keys status`")
+        return key
+
+    @staticmethod
+    def _digest(key: bytes, data: bytes) -> bytes:
+        return hmac.new(key, data, hashlib.sha256).digest()
+
+    def hash(self, code_id: int, pin: str) -> StoredPin:
+        """The value to store for ``pin`` on code ``code_id``, under the current key."""
+        digest = self._digest(self._keys[self.current_key_id], f"{code_id}:{pin}".encode())
+        return StoredPin(base64.b64encode(digest).decode(), self.current_key_id)
+
+    def wrap(self, stored: StoredPin) -> StoredPin | None:
+        """``stored`` moved under the current key without knowing the PIN; None when it already
+        is there, or cannot be moved (a legacy hash needs the PIN)."""
+        if stored.is_legacy or stored.chain[-1] == self.current_key_id:
+            return None
+        digest = self._digest(self._keys[self.current_key_id], base64.b64decode(stored.value))
+        return StoredPin(base64.b64encode(digest).decode(),
+                         KEY_ID_SEPARATOR.join((*stored.chain, self.current_key_id)))
+
+    def verify(self, code_id: int, pin: str, stored: StoredPin) -> PinCheck:
+        if stored.is_legacy:
+            ok = self._verify_legacy(pin, stored.value)
+        else:
+            chain = stored.chain
+            digest = self._digest(self._key(chain[0]), f"{code_id}:{pin}".encode())
+            for key_id in chain[1:]:
+                digest = self._digest(self._key(key_id), digest)
+            ok = hmac.compare_digest(digest, base64.b64decode(stored.value))
+        if not ok:
+            return PinCheck(False)
+        direct = stored.key_ids == self.current_key_id
+        return PinCheck(True, None if direct else self.hash(code_id, pin))
+
+    def _verify_legacy(self, pin: str, argon2_hash: str) -> bool:
+        if self._pepper is None:
+            raise ConfigurationError(
+                "a PIN is still an argon2 hash: set GIFTCARDS_PIN_PEPPER until `giftcards keys status` "
+                "shows no argon2 PINs")
+        peppered = hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()
+        # Shares the process's argon2 slots with client secrets; none free is UNAVAILABLE, uncounted.
+        return bool(self._gate.run(_argon2.verify, peppered, argon2_hash))
+
+    def legacy_hash(self, pin: str) -> str:
+        """An argon2 hash as stored before keyed PINs (tests of the upgrade path use it)."""
+        if self._pepper is None:
+            raise ConfigurationError("GIFTCARDS_PIN_PEPPER is not configured")
+        return str(_argon2.hash(hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()))
