@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +29,7 @@ STATE_FILE = "secrets.json"
 
 # Secrets that development generates once into the state file when they are unset. Production
 # never generates: a missing one is a start-up error naming the variable to set.
-GENERATED_SECRETS = ("jwt_secret", "code_lookup_key", "code_encryption_keys", "pin_pepper")
+GENERATED_SECRETS = ("jwt_secret", "code_lookup_key", "code_encryption_keys", "pin_keys")
 # GIFTCARDS_CODE_LOOKUP_KEY (a single key, no id) is the lookup keyring "lk1:KEY".
 LEGACY_LOOKUP_KEY_ID = "lk1"
 
@@ -51,13 +53,15 @@ class Settings(BaseModel):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
     token_max_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
-    # Keyed hash of normalised codes (lookup), AEAD keys for the codes themselves, PIN pepper.
+    # Keyed hash of normalised codes (lookup), AEAD keys for the codes themselves, PIN keys.
     # Keys are base64 of 32 random bytes; a keyring is "id:key[,id:key…]" and its first entry is
     # current (hashes and encrypts new codes; `giftcards keys rotate` moves old rows to it).
     # code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
     code_lookup_key: SecretStr | None = None
     code_lookup_keys: SecretStr | None = None
     code_encryption_keys: SecretStr | None = None
+    pin_keys: SecretStr | None = None
+    # Only for PINs stored as argon2 hashes before keyed PINs (a right PIN replaces them).
     pin_pepper: SecretStr | None = None
 
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -68,18 +72,26 @@ class Settings(BaseModel):
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
+    # Most a card may hold, in whole major units of its own currency. One figure serves every
+    # currency, so the default leaves room for the small-unit ones (a billion VND is about
+    # $40,000); the upper bound keeps any balance within what one amount may be (10**15 minor
+    # units for a three-decimal currency), far from the 64-bit column's end.
+    max_balance: int = Field(default=1_000_000_000, ge=1, le=10**12)
 
     # Hardening against untrusted callers (see README, Security).
     redis_url: str | None = None  # shared rate-limit counters; process memory when unset
     redis_prefix: str = Field(default="giftcards", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     code_attempt_limits: str = "30/minute;10/10 seconds"  # per token subject and per address
     client_secret_limits: str = "10/minute"  # wrong client secrets, per client id and address
+    # Argon2 verifications at once per process (~64 MiB each); unset: the CPUs it may use.
+    argon2_concurrency: int | None = Field(default=None, ge=1, le=256)
     pin_max_failures: int = Field(default=5, ge=1, le=100)
     pin_lockout_seconds: int = Field(default=15 * 60, ge=1)
     refusal_floor_ms: int = Field(default=250, ge=0, le=5000)
     max_query_depth: int = Field(default=8, ge=2, le=64)
     max_aliases: int = Field(default=15, ge=1, le=1000)
     max_query_tokens: int = Field(default=2000, ge=100, le=100_000)
+    max_query_fields: int = Field(default=1000, ge=1, le=100_000)  # after fragment expansion
     issued_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
 
     @field_validator("jwt_secret")
@@ -173,7 +185,7 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
                             "`python3 -c \"import secrets; print(secrets.token_urlsafe(48))\"`")
     elif not (settings.jwt_public_key_file or settings.jwt_jwks_url):
         problems.append("GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL must be set")
-    for name in ("code_lookup_key", "code_encryption_keys", "pin_pepper"):
+    for name in ("code_lookup_key", "code_encryption_keys", "pin_keys"):
         lookup_ring = name == "code_lookup_key" and settings.code_lookup_keys is not None
         if getattr(settings, name) is None and not lookup_ring:
             problems.append(f"{PREFIX}{name.upper()} must be set (see README, Configuration)")
@@ -181,7 +193,7 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
         if name not in explicit:
             problems.append(f"{PREFIX}{name.upper()} must be set to your deployment's value")
     generated = _development_key_material(settings.state_dir)
-    for name in (*GENERATED_SECRETS, "code_lookup_keys"):
+    for name in (*GENERATED_SECRETS, "code_lookup_keys", "pin_pepper"):
         value = getattr(settings, name, None)
         if value is not None and _key_material(value.get_secret_value()) & generated:
             problems.append(f"{PREFIX}{name.upper()} is a development secret from "
@@ -226,6 +238,8 @@ def with_development_secrets(settings: Settings) -> Settings:
         return settings
     state = _read_or_create_state(settings.state_dir)
     update = {name: SecretStr(state[name]) for name in missing}
+    if settings.pin_pepper is None and "pin_pepper" in state:  # argon2 PINs of an older version
+        update["pin_pepper"] = SecretStr(state["pin_pepper"])
     if "code_lookup_key" in missing and "code_lookup_keys" in state:  # rotated: a keyring
         del update["code_lookup_key"]
         update["code_lookup_keys"] = SecretStr(state["code_lookup_keys"])
@@ -239,7 +253,8 @@ def _read_or_create_state(state_dir: Path) -> dict[str, str]:
         "jwt_secret": secrets.token_urlsafe(48),
         "code_lookup_key": new_key(),
         "code_encryption_keys": "dev1:" + new_key(),
-        "pin_pepper": new_key(),
+        "pin_keys": "pk1:" + new_key(),
+        "pin_pepper": new_key(),  # only for argon2 PINs written by an older version
     }
     try:
         # O_EXCL: when two workers start together, exactly one writes the file.
@@ -257,24 +272,38 @@ def _read_or_create_state(state_dir: Path) -> dict[str, str]:
             continue
         if all(name in state for name in GENERATED_SECRETS):
             return state
-        raise ConfigurationError(f"{path} is incomplete; delete it to regenerate")
+        return _complete_state(state_dir, fresh)
     raise ConfigurationError(f"cannot read {path}")
 
 
-def add_development_keys(state_dir: Path) -> tuple[str, str]:
-    """Put a new encryption key and a new lookup key first in the state file's keyrings.
+def _complete_state(state_dir: Path, fresh: dict[str, str]) -> dict[str, str]:
+    """Add the secrets a state file written by an older version lacks (PIN keys, say).
 
-    The old keys stay in the rings (after the new ones), so every existing row still opens and
-    is still found. Returns the new ids (encryption, lookup). The file is replaced atomically.
+    Under a file lock, so that workers starting together agree on one key.
     """
+    with _state_lock(state_dir):
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        if not isinstance(state, dict) or "jwt_secret" not in state:
+            raise ConfigurationError(f"{state_dir / STATE_FILE} is incomplete; delete it to regenerate")
+        added = {name: fresh[name] for name in GENERATED_SECRETS if name not in state}
+        if added:
+            _write_state(state_dir, {**state, **added})
+        return {**state, **added}
+
+
+@contextmanager
+def _state_lock(state_dir: Path) -> Iterator[None]:
+    with open(state_dir / f".{STATE_FILE}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_state(state_dir: Path, state: dict[str, str]) -> None:
+    """Replace the state file atomically (readers see the old file or the new one)."""
     path = state_dir / STATE_FILE
-    state = _read_or_create_state(state_dir)
-    encryption = state["code_encryption_keys"]
-    lookup = state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
-    encryption_id = _next_key_id("dev", encryption)
-    lookup_id = _next_key_id("lk", lookup)
-    state["code_encryption_keys"] = f"{encryption_id}:{new_key()},{encryption}"
-    state["code_lookup_keys"] = f"{lookup_id}:{new_key()},{lookup}"
     temporary = path.with_name(f".{STATE_FILE}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -286,7 +315,28 @@ def add_development_keys(state_dir: Path) -> tuple[str, str]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return encryption_id, lookup_id
+
+
+def add_development_keys(state_dir: Path) -> tuple[str, str, str]:
+    """Put a new encryption, lookup and PIN key first in the state file's keyrings.
+
+    The old keys stay in the rings (after the new ones), so every existing row still opens, is
+    still found and its PIN still verifies. Returns the new ids (encryption, lookup, PIN). The
+    file is replaced atomically.
+    """
+    _read_or_create_state(state_dir)
+    with _state_lock(state_dir):
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        encryption = state["code_encryption_keys"]
+        lookup = state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
+        encryption_id = _next_key_id("dev", encryption)
+        lookup_id = _next_key_id("lk", lookup)
+        pin_id = _next_key_id("pk", state["pin_keys"])
+        state["code_encryption_keys"] = f"{encryption_id}:{new_key()},{encryption}"
+        state["code_lookup_keys"] = f"{lookup_id}:{new_key()},{lookup}"
+        state["pin_keys"] = f"{pin_id}:{new_key()},{state['pin_keys']}"
+        _write_state(state_dir, state)
+    return encryption_id, lookup_id, pin_id
 
 
 def _next_key_id(prefix: str, keyring: str) -> str:

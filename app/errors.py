@@ -7,9 +7,11 @@
     ├── NotFoundError              NOT_FOUND          an addressed object does not exist
     ├── ConflictError              CONFLICT           duplicate code, reused idempotency key
     ├── InsufficientFundsError     INSUFFICIENT_FUNDS
+    ├── LimitExceededError         LIMIT_EXCEEDED     a configured ceiling (``limit``) would be passed
     ├── CardNotUsableError         CARD_NOT_USABLE
     ├── RateLimitedError           RATE_LIMITED       too many attempts; ``retryAfter`` in seconds
     └── UnavailableError           UNAVAILABLE        a dependency (the rate limit store) is down
+        └── BusyError              UNAVAILABLE        slow checks (argon2) at capacity; ``retryAfter``
     ConfigurationError             (start-up only, never reaches a client)
 
 Anything else that escapes a resolver is logged and answered as ``INTERNAL`` with a generic
@@ -30,6 +32,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     CARD_NOT_USABLE = "CARD_NOT_USABLE"
     RATE_LIMITED = "RATE_LIMITED"
     UNAVAILABLE = "UNAVAILABLE"
@@ -81,6 +84,24 @@ class InsufficientFundsError(GiftCardError):
     code = ErrorCode.INSUFFICIENT_FUNDS
 
 
+class LimitExceededError(GiftCardError):
+    """Well-formed input that would take something past a configured ceiling.
+
+    ``extensions.limit`` names the ceiling as the README does (``maxBalance``), so a client can
+    tell it from malformed input and from insufficient funds.
+    """
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+    def __init__(self, message: str, *, field: str, limit: str) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "limit": self.limit}
+
+
 class CardNotUsableError(GiftCardError):
     code = ErrorCode.CARD_NOT_USABLE
 
@@ -99,6 +120,18 @@ class RateLimitedError(GiftCardError):
 
 class UnavailableError(GiftCardError):
     code = ErrorCode.UNAVAILABLE
+
+
+class BusyError(UnavailableError):
+    """This process runs as many slow verifications as it may at once; retry in ``retry_after`` s."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "retryAfter": self.retry_after}
 
 
 class ConfigurationError(Exception):

@@ -18,7 +18,7 @@ PRODUCTION = {
     "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
     "GIFTCARDS_CODE_LOOKUP_KEY": KEY,
     "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY}",
-    "GIFTCARDS_PIN_PEPPER": KEY,
+    "GIFTCARDS_PIN_KEYS": f"p1:{KEY}",
 }
 
 
@@ -30,6 +30,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert settings.jwt_algorithms == ("HS256",)
     assert str(settings.permissions_file) == "permissions.yaml"
     assert settings.graphiql_enabled and settings.introspection_enabled
+    assert settings.max_balance == 1_000_000_000
 
 
 def test_values_are_read_from_prefixed_variables(tmp_path):
@@ -55,6 +56,9 @@ def test_values_are_read_from_prefixed_variables(tmp_path):
         ({"GIFTCARDS_JWT_ALGORITHMS": "HS256,RS256"}, "do not mix"),
         ({"GIFTCARDS_DEFAULT_CURRENCY": "usd"}, "GIFTCARDS_DEFAULT_CURRENCY"),
         ({"GIFTCARDS_MAX_BODY_BYTES": "-1"}, "GIFTCARDS_MAX_BODY_BYTES"),
+        ({"GIFTCARDS_MAX_BALANCE": "0"}, "GIFTCARDS_MAX_BALANCE"),
+        ({"GIFTCARDS_MAX_BALANCE": "1000000000001"}, "GIFTCARDS_MAX_BALANCE"),
+        ({"GIFTCARDS_ARGON2_CONCURRENCY": "0"}, "GIFTCARDS_ARGON2_CONCURRENCY"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, environ, message):
@@ -90,7 +94,7 @@ def test_production_starts_with_every_secret_set(tmp_path):
         (None, {"GIFTCARDS_JWT_SECRET": "short"}, "at least 32 bytes"),
         ("GIFTCARDS_CODE_LOOKUP_KEY", {}, "GIFTCARDS_CODE_LOOKUP_KEY must be set"),
         ("GIFTCARDS_CODE_ENCRYPTION_KEYS", {}, "GIFTCARDS_CODE_ENCRYPTION_KEYS must be set"),
-        ("GIFTCARDS_PIN_PEPPER", {}, "GIFTCARDS_PIN_PEPPER must be set"),
+        ("GIFTCARDS_PIN_KEYS", {}, "GIFTCARDS_PIN_KEYS must be set"),
         (None, {"GIFTCARDS_JWT_SECRET": ""}, "GIFTCARDS_JWT_SECRET must be set"),
         (None, {"GIFTCARDS_JWT_ALGORITHMS": "RS256"}, "GIFTCARDS_JWT_PUBLIC_KEY_FILE"),
         (None, {"GIFTCARDS_JWT_SECRET": "ab" * 20}, "GIFTCARDS_JWT_SECRET looks weak"),
@@ -110,9 +114,11 @@ def test_production_refuses_secrets_generated_for_development(tmp_path):
     # given the secrets a development run generated into its state file
     development = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
     assert development.jwt_secret is not None and development.pin_pepper is not None
+    assert development.pin_keys is not None
     copied = {
         "GIFTCARDS_JWT_SECRET": development.jwt_secret.get_secret_value(),
         "GIFTCARDS_PIN_PEPPER": development.pin_pepper.get_secret_value(),
+        "GIFTCARDS_PIN_KEYS": development.pin_keys.get_secret_value(),
     }
     # when production is started with them copied into its environment, it names each one
     with pytest.raises(ConfigurationError) as refused:
@@ -120,6 +126,7 @@ def test_production_refuses_secrets_generated_for_development(tmp_path):
     message = str(refused.value)
     assert "GIFTCARDS_JWT_SECRET is a development secret" in message
     assert "GIFTCARDS_PIN_PEPPER is a development secret" in message
+    assert "GIFTCARDS_PIN_KEYS is a development secret" in message
     assert "GIFTCARDS_CODE_LOOKUP_KEY" not in message
     assert copied["GIFTCARDS_JWT_SECRET"] not in message
 

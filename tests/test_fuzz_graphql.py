@@ -3,8 +3,10 @@
 Schemathesis reads the schema by introspection from the running server and draws documents for every
 query and mutation field, valid ones and ones that break the schema, each sent with an admin token so
 that the resolvers run instead of stopping at a permission check. Dictionaries of known values and a
-hook on the documents' shape carry many of them past input validation into the domain. The draws are
-derandomized: every run sends the same requests.
+hook on the documents' shape carry many of them past input validation into the domain; the same
+dictionaries, and strategies for the time scalars, mix in extreme values of every scalar (dates and
+times at and beyond the ends of the calendar, huge and odd amounts and ids, very long strings). The
+draws are derandomized: every run sends the same requests.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.graphql import nodes
 
+from app.domain.idempotency import MAX_KEY_LENGTH
+from app.domain.listing import encode_cursor
 from tests.test_concurrency import REQUEST_TIMEOUT, giftcards, mint, running_server, server_env
 
 # Draws per root field and mode (14 fields: about 1,000 requests, 30 s on two cores). Hypothesis may
@@ -35,24 +41,35 @@ MIN_REQUESTS = 500
 INTERNAL_TEXT = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "Internal error")
 SHOWN_PER_PROBLEM = 3
 
+# A string that still fits in a request body (GIFTCARDS_MAX_BODY_BYTES, 64 KiB), so that it reaches the
+# resolvers, and one that does not (HTTP 413).
+LONG = "x" * 30_000
+TOO_LONG = "7" * 100_000
+
 # Values that get past input validation (the demo cards' ids, codes, PIN and members, amounts,
 # currencies), mixed with edge cases of each. They replace most generated arguments of these names
 # (nulls included); the rest stay random.
 DICTIONARIES: dict[str, list[str | int]] = {
-    "ids": [*map(str, range(1, 13)), "0", "-1", "2147483648", "9223372036854775808", "1e3"],
+    "ids": [*map(str, range(1, 13)), "0", "-1", "2147483648", "9223372036854775808", "1e3", "1e9",
+            "99999999999999999999", "-2147483648", "", " 1", "\uff11", "9" * 1000],
     # Transactions after the demo cards' five imports: those the run itself writes.
     "entries": [str(n) for n in range(6, 40)],
     "codes": ["G59220000045", "g592-2000-0060", "G59220000052", "K7MNPQ2RSTUV3WXYZ4AB", "EXT-77001234",
-              "EXT-77009999", "FUZZPHYS0001", "fuzz ext 0001", "ab-c", "Z" * 65],
-    "pins": ["4321", "1234", "000000000000", "12", "1234567890123", "12a4"],
-    "members": ["C000000113", "C000000212", "FUZZMEMBER1", ""],
+              "EXT-77009999", "FUZZPHYS0001", "fuzz ext 0001", "ab-c", "Z" * 65, LONG],
+    "pins": ["4321", "1234", "000000000000", "12", "1234567890123", "12a4", "9" * 1000],
+    "members": ["C000000113", "C000000212", "FUZZMEMBER1", "", LONG],
+    # The trusted load that used to overflow a balance, and numbers in every spelling Python accepts.
     "amounts": ["1.00", "-1.00", "0.01", "-0.01", "25", "-25.00", "0", "-0.00", "0.001", "1e2", "NaN",
-                "-Infinity", "99999999999999999999.99", "-9223372036854775808", "+5", " 5"],
+                "-Infinity", "99999999999999999999.99", "-9223372036854775808", "+5", " 5",
+                "10000000000000.00", "1000000000.00", "9999999999999999", "-9999999999999999.999999",
+                "9" * 40, "1e400", "-0", "+1", "1_000", "\u0663", LONG],
     "currencies": ["USD", "JPY", "BHD", "EUR", "usd", "XXX", "ZZZ"],
-    "counts": [1, 2, 0, -1, 500, 501],
-    "pages": [1, 2, 100, 0, 101, -1],
-    "names": ["print-run-1", "agency-1"],
-    "texts": ["shop-7", "REF 0042", "a note: ok", "x" * 128, "x" * 129, "tab\there"],
+    "counts": [1, 2, 0, -1, 500, 501, 2**31 - 1, -(2**31)],
+    "pages": [1, 2, 100, 0, 101, -1, 2**31 - 1, -(2**31)],
+    "names": ["print-run-1", "agency-1", LONG],
+    "texts": ["shop-7", "REF 0042", "a note: ok", "x" * 128, "x" * 129, "tab\there", "\x00", LONG, TOO_LONG],
+    "cursors": [encode_cursor(1), encode_cursor(10**17), encode_cursor(1, "gt:"), "", "not a cursor", LONG],
+    "keys": ["", "k" * 129, LONG],
 }
 BINDINGS = {
     "ids": ["*.*.id", "*.*.giftcard.id", "*.*.trans.giftcardId", "*.*.filter.giftcardId"],
@@ -66,16 +83,36 @@ BINDINGS = {
     "counts": ["*.*.count"],
     "pages": ["*.*.first"],
     "names": ["*.*.requestName", "*.*.agency"],
-    "texts": [f"*.*.{holder}{name}" for holder in ("", "trans.", "giftcard.")
-              for name in ("sourceId", "refNo", "note", "reason")],
+    "texts": [f"*.*.{holder}{name}" for holder in ("", "trans.", "giftcard.", "filter.")
+              for name in ("sourceId", "refNo", "note", "reason", "subject", "action", "outcome")],
+    "cursors": ["*.*.after"],
+    "keys": ["*.*.idempotencyKey"],
 }
 SUBSTITUTED = 0.75
+# One idempotency key in ten is an extreme one: it stops its mutation before the domain, so no more.
+# The others are drawn and then derived (see `rekeyed`).
+SUBSTITUTED_AT = {"keys": 0.1}
+
+# The time scalars, which dictionaries do not reach: the ends of the calendar, with and without
+# offsets that take them beyond it in UTC, and ordinary days at any offset (or none).
+EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z",
+                 "9999-12-31T23:59:59.999999Z", "0001-01-02T00:00:00-14:00", "9999-12-30T23:59:59Z",
+                 "2027-01-01T00:00:00+23:59", "2027-01-01T00:00:00"]
+EXTREME_DATES = ["0001-01-01", "9999-12-31", "10000-01-01", "2027-02-30", "2027-01-01T00:00:00Z"]
+OFFSETS = ["Z", "+14:00", "-14:00", "+05:45", ""]
+
+
+def register_time_scalars() -> None:
+    times = st.builds("{}T{}{}".format, st.dates(), st.times(), st.sampled_from(OFFSETS))
+    dates = st.dates().map(str)
+    for name, extremes, drawn in (("DateTime", EXTREME_TIMES, times), ("Date", EXTREME_DATES, dates)):
+        schemathesis.graphql.scalar(name, st.one_of(st.sampled_from(extremes), drawn).map(nodes.String))
 
 
 def fuzz_config() -> SchemathesisConfig:
     return SchemathesisConfig.from_dict({
         "dictionaries": {name: {"values": values} for name, values in DICTIONARIES.items()},
-        "parameters": {key: {"dictionary": name, "probability": SUBSTITUTED}
+        "parameters": {key: {"dictionary": name, "probability": SUBSTITUTED_AT.get(name, SUBSTITUTED)}
                        for name, keys in BINDINGS.items() for key in keys},
     })
 
@@ -136,14 +173,16 @@ def one_way_to_a_card(context: Any, body: graphql.DocumentNode) -> graphql.Docum
 
 # A random idempotencyKey is rarely a valid one, and a dictionary of keys would mostly answer CONFLICT
 # (same key, other input). So each string key becomes a digest of the document it is in, as a client
-# would derive it: a document drawn twice replays.
+# would derive it: a document drawn twice replays. Keys of an impossible length (the "keys"
+# dictionary's) are sent as drawn.
 def rekeyed(document: str) -> str:
     key = "fuzz-" + hashlib.sha256(document.encode()).hexdigest()[:24]
 
     class Rekey(graphql.Visitor):
         def leave_argument(self, node: graphql.ArgumentNode, *_: Any) -> Any:
             value = node.value
-            if node.name.value == "idempotencyKey" and isinstance(value, graphql.StringValueNode):
+            if (node.name.value == "idempotencyKey" and isinstance(value, graphql.StringValueNode)
+                    and 0 < len(value.value) <= MAX_KEY_LENGTH):
                 return replaced(node, value=graphql.StringValueNode(value=key))
             return None
 
@@ -264,6 +303,7 @@ def test_generated_requests_get_no_server_error_and_no_internal_text(database_ur
     giftcards(env, "demo-data")
     token = mint(env, "fuzzer", "admin")
     log_path = tmp_path / "server.log"
+    register_time_scalars()
     with running_server(env, log_path) as server:
         endpoint = f"{server.url}/graphql"
         schema = schemathesis.graphql.from_url(endpoint, config=fuzz_config(), timeout=REQUEST_TIMEOUT,

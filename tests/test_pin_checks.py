@@ -216,3 +216,17 @@ def test_a_pin_protected_code_and_an_unknown_code_take_the_same_time(client, see
     print("medians (s):", {name: round(value, 4) for name, value in medians.items()})
     assert min(min(values) for values in timings.values()) >= 0.3
     assert abs(medians["wrong PIN"] - medians["unknown code"]) < 0.02
+
+
+@pytest.mark.parametrize("pin", ["12a4", "123", "1234567890123", "١٢٣٤", " 1234"])
+def test_a_malformed_pin_is_bad_input_before_any_card_is_looked_at(client, seed, mint, services, pin):
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    fund(services.engine, card_id, 1000)
+    token = mint(permissions=sorted(POS))
+    for code in (CODE, "PINRACE99999"):  # the same answer for a real and an unknown code
+        body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL",
+                                             "code": code, "pin": pin}}, token=token)
+        assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert body["errors"][0]["extensions"]["field"] == "pin" and pin not in body["errors"][0]["message"]
+    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
+                  id=card_id) == 0

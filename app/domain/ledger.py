@@ -1,8 +1,9 @@
 """Money movements: immediate transactions, authorize → capture / cancel, and the card rules.
 
-Every balance change is one conditional update of the card row (``balance + amount >= 0``) and
-its ledger row, in one database transaction that holds the card's row lock (PostgreSQL) or the
-write lock (SQLite, ``BEGIN IMMEDIATE``); a check constraint backs it. A card's balance is the sum
+Every balance change is one conditional update of the card row (``balance + amount >= 0``, and
+for a credit no more than the ``GIFTCARDS_MAX_BALANCE`` ceiling) and its ledger row, in one
+database transaction that holds the card's row lock (PostgreSQL) or the write lock (SQLite,
+``BEGIN IMMEDIATE``); a check constraint backs the floor. A card's balance is the sum
 of its COMPLETED entries; its available balance is that minus open, unexpired debit holds.
 
 Callers without ListGiftCards get one and the same refusal for an unknown code, a wrong or missing
@@ -20,20 +21,22 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.auth.secrets import PinHasher
 from app.auth.throttle import Throttle
 from app.domain.attempts import count_code_attempt
-from app.domain.codes import CodeVault, validate_code
+from app.domain.codes import CodeVault, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
-from app.domain.money import parse_amount
+from app.domain.money import format_amount, minor_units, parse_amount
+from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
     CardNotUsableError,
     ConflictError,
     ForbiddenError,
+    GiftCardError,
     InsufficientFundsError,
+    LimitExceededError,
     NotFoundError,
     UnauthenticatedError,
 )
@@ -119,9 +122,10 @@ def _aware(moment: datetime | None) -> datetime | None:
 class Ledger:
     """Creates, captures and cancels transactions."""
 
-    def __init__(self, engine: Engine, idempotency: Idempotency, vault: CodeVault, pins: PinHasher,
-                 policy: Policy, hold_ttl: timedelta, guards: Guards) -> None:
+    def __init__(self, engine: Engine, idempotency: Idempotency, vault: CodeVault, pins: PinKeys,
+                 policy: Policy, hold_ttl: timedelta, guards: Guards, max_balance: int) -> None:
         self._guards = guards
+        self._max_balance = max_balance  # whole major units of each card's own currency
         self._engine = engine
         self._idempotency = idempotency
         self._vault = vault
@@ -131,11 +135,11 @@ class Ledger:
 
     # --- addressing ------------------------------------------------------------------------
 
-    def _refuse(self, principal: Principal, trusted_error: Exception) -> Exception:
+    def _refuse(self, principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
         return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
 
-    def _address(self, principal: Principal, request: TransRequest, now: datetime) -> tuple[int, int | None]:
-        """(card id, code id) the request addresses; PINs are checked here, outside any transaction."""
+    def _address(self, principal: Principal, request: TransRequest) -> tuple[int, int | None]:
+        """(card id, code id) the request addresses; the PIN is checked later, under the code's lock."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
             raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")
@@ -153,29 +157,40 @@ class Ledger:
         count_code_attempt(self._guards.throttle, principal)
         normalised = validate_code(request.code, "code")
         found = store.live_code(self._engine, self._vault.lookup_hashes(normalised), request.code_type.value)
-        pin_hash = found.pin_hash if found is not None else None
-        # A miss with a PIN still costs one hash, so timing does not tell a wrong code from a wrong PIN.
-        pin_ok = self._pins.verify(request.pin or "", pin_hash) if (request.pin or pin_hash) else True
         if found is None:
             raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
-        if found.pin_hash is not None:
-            locked_until = found.pin_locked_until
-            if locked_until is not None and locked_until > now:  # even the right PIN is refused
-                raise self._refuse(principal, CardNotUsableError(
-                    f"pin: locked after too many wrong PINs until {locked_until.isoformat()}; "
-                    "giftcardEdit with unlockPhysicalPin ends it", field="pin"))
-            if not pin_ok:
-                if request.pin is not None:
-                    store.record_pin_failure(self._engine, found.code_id, self._guards.pin_max_failures,
-                                             now + self._guards.pin_lockout)
-                raise self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
-            if found.failed_pin_attempts:
-                store.clear_pin_failures(self._engine, found.code_id)
-        if found.pin_hash is None and request.pin is not None:
-            raise self._refuse(principal, CardNotUsableError("pin: this code has no PIN", field="pin"))
-        if found.expires_on is not None and found.expires_on < now.date():
-            raise self._refuse(principal, CardNotUsableError("code: the code has expired", field="code"))
         return found.giftcard_id, found.code_id
+
+    def _check_code(self, session: Session, principal: Principal, card_id: int, code_id: int,
+                    pin: str | None, now: datetime) -> GiftCardError | None:
+        """The code's state and PIN, checked and recorded under the card's and the code's row locks
+        (card first, as every writer locks), in the transaction of the debit it guards: concurrent
+        wrong PINs are counted one by one, and none is checked once the code is locked."""
+        card_store.card_for_update(session, card_id)
+        code = store.code_for_update(session, code_id)
+        if code.revoked:  # between addressing and now
+            return self._refuse(principal, CardNotUsableError("code: the code was revoked", field="code"))
+        if code.pin_hash is not None:
+            if code.pin_locked_until is not None and code.pin_locked_until > now:  # even the right PIN
+                return self._refuse(principal, CardNotUsableError(
+                    f"pin: locked after too many wrong PINs until {code.pin_locked_until.isoformat()}; "
+                    "giftcardEdit with unlockPhysicalPin ends it", field="pin"))
+            check = PinCheck(False) if pin is None else self._pins.verify(
+                code_id, pin, StoredPin(code.pin_hash, code.pin_key_ids))
+            if not check.ok:
+                if pin is not None:  # a missing PIN is a POS bug, not a guess: not counted
+                    store.record_pin_failure(session, code_id, self._guards.pin_max_failures,
+                                             now + self._guards.pin_lockout)
+                return self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
+            if (replacement := check.replacement) is not None:  # moves to the current key alone
+                store.record_pin_success(session, code_id, replacement.value, replacement.key_ids)
+            elif code.failed_pin_attempts:
+                store.record_pin_success(session, code_id)
+        elif pin is not None:
+            return self._refuse(principal, CardNotUsableError("pin: this code has no PIN", field="pin"))
+        if code.expires_on is not None and code.expires_on < now.date():
+            return self._refuse(principal, CardNotUsableError("code: the code has expired", field="code"))
+        return None
 
     def _usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> GiftCard:
         card = card_store.card_for_update(session, card_id)
@@ -200,13 +215,17 @@ class Ledger:
         check_text(request.source_id, "sourceId", 128)
         check_text(request.ref_no, "refNo", 128)
         check_text(request.note, "note", 1000, multiline=True)
-        now, started = datetime.now(UTC), time.monotonic()
+        if request.pin is not None:  # its form needs no card, so saying so tells nothing of one
+            validate_pin(request.pin, "pin")
+        now = datetime.now(UTC)
+        started = time.monotonic() if principal.received_at is None else principal.received_at
         try:
             return self._create(principal, request, idempotency_key, now)
         except CardNotUsableError:
             if not principal.has(Permission.LIST_GIFT_CARDS):
-                # Every untrusted refusal takes at least the floor, so its timing tells nothing of
-                # which check failed (a miss skips the database work a blocked card costs).
+                # Every untrusted refusal takes the floor, counted from the request's arrival, so its
+                # timing tells nothing of which check failed (a miss skips the database work and the
+                # PIN check a known code costs). The floor must outlast the slowest check.
                 remaining = self._guards.refusal_floor.total_seconds() - (time.monotonic() - started)
                 if remaining > 0:
                     time.sleep(remaining)
@@ -214,12 +233,14 @@ class Ledger:
 
     def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
                 now: datetime) -> TransactionView:
-        card_id, code_id = self._address(principal, request, now)
+        card_id, code_id = self._address(principal, request)
+
+        def guard(session: Session) -> GiftCardError | None:
+            assert code_id is not None
+            return self._check_code(session, principal, card_id, code_id, request.pin, now)
 
         def work(session: Session) -> TransactionView:
             card = self._usable_card(session, principal, card_id, now)
-            if code_id is not None and not store.code_is_live(session, code_id):  # revoked meanwhile
-                raise self._refuse(principal, CardNotUsableError("code: the code was revoked", field="code"))
             amount = parse_amount(request.amount, card.currency)
             self._check_sign(request.trans_type, amount)
             balance, on_hold = card.balance, store.held(session, card_id, now)
@@ -238,6 +259,10 @@ class Ledger:
                 code_id=code_id,
             )
             if request.authorize_only:
+                if amount > 0 and balance + amount > self._ceiling(card.currency):
+                    # Refused now rather than at a capture that could never succeed; the capture
+                    # checks again, since other credits may land in between.
+                    raise self._over_ceiling(card.currency)
                 entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
                 entry.hold_expires_at = now + self._hold_ttl
                 if amount < 0:
@@ -250,7 +275,7 @@ class Ledger:
             return self._view(entry, card.currency, balance, balance - on_hold)
 
         return self._idempotency.run(principal, idempotency_key, "giftcardTransAdd", request, work,
-                                     transaction_view_from_json)
+                                     transaction_view_from_json, guard if code_id is not None else None)
 
     def capture(self, principal: Principal, entry_id: str, amount: str | None = None,
                 idempotency_key: str | None = None) -> TransactionView:
@@ -322,10 +347,22 @@ class Ledger:
             raise ConflictError(f"id: the transaction is {entry.status}, not AUTHORIZED", field="id")
         return entry, card
 
-    @staticmethod
-    def _apply(session: Session, card: GiftCard, trans_type: TransType, amount: int, now: datetime) -> int:
-        balance = store.change_balance(session, card.id or 0, amount, now)
-        if balance is None:  # the lock makes this unreachable; the condition keeps it impossible
+    def _ceiling(self, currency: str) -> int:
+        """The most a card in ``currency`` may hold, in minor units."""
+        return minor_units(self._max_balance, currency)
+
+    def _over_ceiling(self, currency: str) -> LimitExceededError:
+        most = format_amount(self._ceiling(currency), currency)
+        return LimitExceededError(f"amount: a card may hold at most {most} {currency}",
+                                  field="amount", limit="maxBalance")
+
+    def _apply(self, session: Session, card: GiftCard, trans_type: TransType, amount: int,
+               now: datetime) -> int:
+        balance = store.change_balance(session, card.id or 0, amount, now, self._ceiling(card.currency))
+        if balance is None:
+            if amount > 0:  # only the ceiling refuses a credit
+                raise self._over_ceiling(card.currency)
+            # Debits are checked against the locked balance first; the condition keeps this impossible.
             raise InsufficientFundsError("amount: more than the balance", field="amount")
         session.refresh(card)
         if trans_type is TransType.ADD and card.state == CardState.PENDING:

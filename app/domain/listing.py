@@ -11,11 +11,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from app.domain.codes import CodeVault
 from app.domain.identifiers import MAX_CARD_ID, validate_member_id
 from app.domain.lookup import present
+from app.domain.times import to_utc
 from app.domain.views import CardEdge, CardPage
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, ForbiddenError
@@ -81,8 +82,8 @@ def created_range(
     """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked; errors
     name the fields ``names`` gives."""
     after_name, before_name = names
-    created_from = _utc(created_after, after_name)
-    created_until = _utc(created_before, before_name)
+    created_from = to_utc(created_after, after_name)
+    created_until = to_utc(created_before, before_name)
     if created_from is not None and created_until is not None and created_until <= created_from:
         raise BadUserInputError(f"{before_name}: must be later than {after_name}", field=before_name)
     return created_from, created_until
@@ -140,12 +141,3 @@ def _criteria(
         created_from=created_from,
         created_before=created_before,
     )
-
-
-def _utc(moment: datetime | None, field: str) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise BadUserInputError(f"{field}: give a time zone (e.g. 2027-01-01T00:00:00Z)", field=field)
-    # In UTC: SQLite keeps times as text without an offset, written in UTC.
-    return moment.astimezone(UTC)

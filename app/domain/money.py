@@ -42,6 +42,11 @@ def parse_amount(text: str, currency: str, field: str = "amount") -> int:
     return int(minor)
 
 
+def minor_units(major: int, currency: str) -> int:
+    """Whole major units in minor units: ``10`` USD → ``1000``, ``10`` JPY → ``10``."""
+    return major * 10 ** CURRENCY_EXPONENTS[currency]
+
+
 def format_amount(minor: int, currency: str) -> str:
     """``-649`` in USD → ``"-6.49"``; always the currency's number of decimals."""
     exponent = CURRENCY_EXPONENTS.get(currency, 2)

@@ -22,18 +22,12 @@ _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 class AddressedCode:
     code_id: int
     giftcard_id: int
-    pin_hash: str | None
     expires_on: date | None
-    failed_pin_attempts: int
-    pin_locked_until: datetime | None
 
 
 def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
     """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
-    statement = select(
-        _codes.c.id, _codes.c.giftcard_id, _codes.c.pin_hash, _codes.c.expires_on,
-        _codes.c.failed_pin_attempts, _codes.c.pin_locked_until,
-    ).where(
+    statement = select(_codes.c.id, _codes.c.giftcard_id, _codes.c.expires_on).where(
         _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
         _codes.c.revoked_at.is_(None),
     )
@@ -42,14 +36,35 @@ def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) ->
         row = connection.execute(statement).first()
     if row is None:
         return None
-    return AddressedCode(row[0], row[1], row[2], _as_date(row[3]), row[4], _as_optional_datetime(row[5]))
+    return AddressedCode(row[0], row[1], _as_date(row[2]))
 
 
-def record_pin_failure(engine: Engine, code_id: int, max_failures: int, locked_until: datetime) -> None:
-    """Count a wrong PIN; the one that reaches ``max_failures`` locks the code and restarts the count.
+@dataclass(frozen=True, slots=True)
+class LockedCode:
+    """A code's PIN state, read under its row lock."""
 
-    One statement, so concurrent wrong PINs each count exactly once.
-    """
+    revoked: bool
+    expires_on: date | None
+    pin_hash: str | None
+    pin_key_ids: str | None
+    failed_pin_attempts: int
+    pin_locked_until: datetime | None
+
+
+def code_for_update(session: Session, code_id: int) -> LockedCode:
+    """The code's PIN state, locked until the transaction ends (PostgreSQL; SQLite holds the write
+    lock), so that PIN checks on one code happen one at a time."""
+    statement = select(
+        _codes.c.revoked_at, _codes.c.expires_on, _codes.c.pin_hash, _codes.c.pin_key_ids,
+        _codes.c.failed_pin_attempts, _codes.c.pin_locked_until,
+    ).where(_codes.c.id == code_id).with_for_update()
+    row = session.execute(statement).one()
+    return LockedCode(row[0] is not None, _as_date(row[1]), row[2], row[3], row[4],
+                      _as_optional_datetime(row[5]))
+
+
+def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:
+    """Count a wrong PIN; the one that reaches ``max_failures`` locks the code and restarts the count."""
     reaches = _codes.c.failed_pin_attempts + 1 >= max_failures
     statement = (
         update(_codes)
@@ -59,20 +74,17 @@ def record_pin_failure(engine: Engine, code_id: int, max_failures: int, locked_u
             failed_pin_attempts=case((reaches, 0), else_=_codes.c.failed_pin_attempts + 1),
         )
     )
-    with engine.begin() as connection:
-        connection.execute(statement)
+    session.execute(statement)
 
 
-def clear_pin_failures(engine: Engine, code_id: int) -> None:
-    """A right PIN ends the run of wrong ones."""
-    statement = update(_codes).where(_codes.c.id == code_id).values(failed_pin_attempts=0)
-    with engine.begin() as connection:
-        connection.execute(statement)
-
-
-def code_is_live(session: Session, code_id: int) -> bool:
-    statement = select(_codes.c.id).where(_codes.c.id == code_id, _codes.c.revoked_at.is_(None))
-    return session.execute(statement).first() is not None
+def record_pin_success(session: Session, code_id: int, value: str | None = None, key_ids: str | None = None
+                       ) -> None:
+    """A right PIN ends the run of wrong ones; ``value`` (with its key ids) replaces the stored PIN
+    when given (an argon2 hash, or a value rotation wrapped)."""
+    values: dict[str, object] = {"failed_pin_attempts": 0}
+    if value is not None:
+        values.update(pin_hash=value, pin_key_ids=key_ids)
+    session.execute(update(_codes).where(_codes.c.id == code_id).values(**values))
 
 
 def held(session: Session, card_id: int, now: datetime) -> int:
@@ -86,11 +98,22 @@ def held(session: Session, card_id: int, now: datetime) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def change_balance(session: Session, card_id: int, amount: int, now: datetime) -> int | None:
-    """Add ``amount`` unless that takes the balance below zero; the new balance, or None."""
+def change_balance(session: Session, card_id: int, amount: int, now: datetime, ceiling: int) -> int | None:
+    """Add ``amount`` unless that takes the balance below zero or a credit takes it over
+    ``ceiling``; the new balance, or None.
+
+    A refused credit only ever passed the ceiling and a refused debit only ever went below zero,
+    so the sign of ``amount`` tells the caller which, without a second read. Debits are never held
+    to the ceiling: a card above a lowered ceiling can still be spent.
+    """
+    # The balance is compared with bounds worked out here, not summed with the amount first: on a
+    # balance already near the column's end that sum would overflow before the comparison.
+    fits = _cards.c.balance >= -amount
+    if amount > 0:
+        fits = and_(fits, _cards.c.balance <= ceiling - amount)
     statement = (
         update(_cards)
-        .where(_cards.c.id == card_id, _cards.c.balance + amount >= 0)
+        .where(_cards.c.id == card_id, fits)
         .values(balance=_cards.c.balance + amount, updated_at=now)
         .returning(_cards.c.balance)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.money import check_currency, format_amount, parse_amount
+from app.domain.money import check_currency, format_amount, minor_units, parse_amount
 from app.errors import BadUserInputError
 
 
@@ -41,3 +41,10 @@ def test_unknown_currency_is_refused_without_echoing_it():
     with pytest.raises(BadUserInputError, match="ISO 4217") as refused:
         check_currency("XQZ")
     assert "XQZ" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("major", "currency", "minor"), [(10, "USD", 1000), (10, "JPY", 10), (10, "KWD", 10_000)]
+)
+def test_minor_units_of_whole_major_units(major, currency, minor):
+    assert minor_units(major, currency) == minor
