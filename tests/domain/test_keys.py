@@ -218,7 +218,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     assert _ok(gql(new_client, ADD, replayed, token=admin), "giftcardAdd") == first_response
 
     # when the rotation runs again, it moves only what is left
-    left = keys.key_status(new_services.engine, new_services.vault).stale
+    left = keys.key_status(new_services.engine, new_services.vault, new_services.pins).stale
     assert left > 0
     assert keys.rotate(new_services.engine, new_services.vault, batch_size=3) == left
 
@@ -228,7 +228,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     for n, card_id in cards.items():
         body = gql(new_client, LOOKUP, {"code": f"ROTPHYS{n:05d}"}, token=admin)
         assert [card["id"] for card in _ok(body, "giftcard")["results"]] == [card_id]
-    status = keys.key_status(new_services.engine, new_services.vault)
+    status = keys.key_status(new_services.engine, new_services.vault, new_services.pins)
     assert status.stale == 0 and status.missing() == []
     removable = {(use.ring, use.key_id) for use in status.removable()}
     # the old lookup key is free; the old AEAD key still seals an idempotent response (it expires)
@@ -258,7 +258,7 @@ def test_rotation_refuses_rows_under_an_encryption_key_not_in_the_ring(seed, ser
     with pytest.raises(ConfigurationError, match=r"encryption key 't1' \(1 rows\).*giftcards keys rotate"):
         keys.rotate(services.engine, vault)
     assert _key_ids(services, "giftcard_codes") == {("t1", "lk1"): 1}
-    assert [use.key_id for use in keys.key_status(services.engine, vault).missing()] == ["t1"]
+    assert [use.key_id for use in keys.key_status(services.engine, vault, services.pins).missing()] == ["t1"]
 
 
 def test_rotation_rehashes_rows_under_a_lookup_key_that_left_the_ring(seed, services, settings, tmp_path):
@@ -268,10 +268,10 @@ def test_rotation_rehashes_rows_under_a_lookup_key_that_left_the_ring(seed, serv
     vault = CodeVault.from_settings(dropped)
     hashes = vault.lookup_hashes("ROTLOOKUP001")
     assert services.cards.find_by_code_hash(hashes) == []  # lost until the row is rehashed
-    assert [use.key_id for use in keys.key_status(services.engine, vault).missing()] == ["lk1"]
+    assert [use.key_id for use in keys.key_status(services.engine, vault, services.pins).missing()] == ["lk1"]
     assert keys.rotate(services.engine, vault) == 1
     assert [match.card.id for match in services.cards.find_by_code_hash(hashes)] == [card_id]
-    assert keys.key_status(services.engine, vault).missing() == []
+    assert keys.key_status(services.engine, vault, services.pins).missing() == []
 
 
 def test_rotation_with_nothing_to_move_reports_zero(services):
