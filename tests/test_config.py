@@ -31,6 +31,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert str(settings.permissions_file) == "permissions.yaml"
     assert settings.graphiql_enabled and settings.introspection_enabled
     assert settings.max_balance == 1_000_000_000
+    assert settings.max_query_fields == 1000
 
 
 def test_values_are_read_from_prefixed_variables(tmp_path):
@@ -40,11 +41,13 @@ def test_values_are_read_from_prefixed_variables(tmp_path):
         "GIFTCARDS_JWT_ALGORITHMS": "RS256, ES256",
         "GIFTCARDS_JWT_JWKS_URL": "http://127.0.0.1:9/jwks.json",
         "GIFTCARDS_GRAPHIQL": "false",
+        "GIFTCARDS_MAX_QUERY_FIELDS": "250",
         "OTHER_VARIABLE": "ignored",
     })
     assert settings.database_url == "postgresql+psycopg://u@127.0.0.1/db"
     assert settings.jwt_algorithms == ("RS256", "ES256")
     assert settings.graphiql_enabled is False
+    assert settings.max_query_fields == 250
 
 
 @pytest.mark.parametrize(
@@ -59,6 +62,8 @@ def test_values_are_read_from_prefixed_variables(tmp_path):
         ({"GIFTCARDS_MAX_BALANCE": "0"}, "GIFTCARDS_MAX_BALANCE"),
         ({"GIFTCARDS_MAX_BALANCE": "1000000000001"}, "GIFTCARDS_MAX_BALANCE"),
         ({"GIFTCARDS_ARGON2_CONCURRENCY": "0"}, "GIFTCARDS_ARGON2_CONCURRENCY"),
+        ({"GIFTCARDS_MAX_QUERY_FIELDS": "0"}, "GIFTCARDS_MAX_QUERY_FIELDS"),
+        ({"GIFTCARDS_MAX_QUERY_FIELDS": "100001"}, "GIFTCARDS_MAX_QUERY_FIELDS"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, environ, message):

@@ -1,13 +1,16 @@
-"""Limits on every GraphQL document: depth, aliases, tokens; no suggestions; introspection and IDE."""
+"""Limits on every GraphQL document: depth, aliases, fields, tokens; no suggestions; introspection and IDE."""
 
 from __future__ import annotations
 
 import pytest
 from starlette.testclient import TestClient
+from strawberry.extensions.validation_cache import _get_validate_cache
 
+from app.graphql.schema import CACHE_SIZE
 from app.http import create_app
 from app.services import build_services
 from tests.conftest import error_codes, gql, make_settings
+from tests.test_slow_documents import FIELD_CAP_MESSAGE, nested
 
 LEAF = "{ limitedByPermission }"
 
@@ -22,6 +25,21 @@ def _depth(levels: int) -> str:
 
 def _aliases(count: int) -> str:
     return "{ " + " ".join(f"a{n}: __typename" for n in range(count)) + " }"
+
+
+def _exactly(total: int) -> str:
+    """A document of exactly ``total`` fields once expanded: fragment Pk spreads P(k-1) twice."""
+    powers = [k for k in range(total.bit_length()) if total >> k & 1]
+    fragments = ["fragment P0 on Query { __typename }"] + [
+        f"fragment P{k} on Query {{ ...P{k - 1} ...P{k - 1} }}" for k in range(1, max(powers) + 1)]
+    return "{ " + " ".join(f"...P{k}" for k in powers) + " } " + " ".join(fragments)
+
+
+def _depth_in_fragments(levels: int) -> str:
+    """A document ``levels`` deep, one level in each fragment (only the depth matters)."""
+    fragments = [f"fragment D{n} on Query {{ f{n} {{ ...D{n + 1} }} }}" for n in range(1, levels - 1)]
+    last = f"fragment D{levels - 1} on Query {{ g {{ id }} }}"
+    return " ".join(["{ giftcards { ...D1 } }", *fragments, last])
 
 
 @pytest.fixture
@@ -104,3 +122,37 @@ def test_introspection_and_ide_by_environment(database_url, tmp_path, env, overr
             assert ("graphiql" in page.text.lower()) is ide
     finally:
         services.engine.dispose()
+
+
+def test_the_field_cap_counts_fields_once_fragments_are_expanded(client):
+    # every spread counts: 1,000 fields pass, one more is refused naming the cap
+    assert error_codes(gql(client, _exactly(1000))) == []
+    body = gql(client, _exactly(1001))
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert body["errors"][0]["message"] == FIELD_CAP_MESSAGE.format(1000)
+
+
+@pytest.mark.settings(max_query_fields=4)
+def test_the_field_cap_follows_the_setting(client):
+    assert error_codes(gql(client, _exactly(4))) == []
+    body = gql(client, _exactly(5))
+    assert body["errors"][0]["message"] == FIELD_CAP_MESSAGE.format(4)
+
+
+def test_aliases_and_depth_hidden_in_nested_spreads_are_counted(client):
+    # four levels of double spreads around one aliased field make 16 aliases
+    body = gql(client, nested(5, leaf="a: __typename"))
+    assert body["errors"][0]["message"] == "The document has 16 aliases; at most 15 are allowed."
+    # a level of depth in each fragment adds up along the spreads
+    assert "depth of 8" in gql(client, _depth_in_fragments(9))["errors"][0]["message"]
+    assert all("depth" not in error["message"] for error in gql(client, _depth_in_fragments(8))["errors"])
+
+
+def test_a_document_over_a_limit_is_validated_once(client):
+    # Strawberry's validation cache is shared and keyed by the rule classes, built once per schema
+    cache = _get_validate_cache(CACHE_SIZE)
+    document = nested(5, leaf="a: __typename", name="Once")  # 16 aliases
+    gql(client, document)
+    hits = cache.cache_info().hits
+    assert error_codes(gql(client, document)) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert cache.cache_info().hits == hits + 1

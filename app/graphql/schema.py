@@ -11,25 +11,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.history import HistoryQueries
+from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
@@ -49,7 +42,6 @@ _ECHOED_VALUE = re.compile(r", found |: |; ")
 # even with introspection off.
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 _TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
-_TOO_MANY_ALIASES = re.compile(r"^(\d+) aliases found\. Allowed: (\d+)")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -77,9 +69,8 @@ def _public(error: GraphQLError) -> GraphQLError:
     if tokens := _TOO_MANY_TOKENS.search(message):
         code = ErrorCode.GRAPHQL_PARSE_FAILED
         message = f"The document has more than {tokens.group(1)} tokens."
-    elif aliases := _TOO_MANY_ALIASES.match(message):
+    elif isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-        message = f"The document has {aliases.group(1)} aliases; at most {aliases.group(2)} are allowed."
     elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
     elif name := _VARIABLE_NAME.match(message):
@@ -131,19 +122,10 @@ class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
 
-@dataclass(frozen=True)
-class DocumentLimits:
-    """Caps on every document, checked while parsing (tokens) and validating (depth, aliases)."""
-
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_tokens: int = 2000
-
-
 class _Limits(SchemaExtension):
-    """One hook for the three limits.
+    """One hook for the document limits.
 
-    The rules are built once per schema, so the validation cache (keyed by the rules) keeps hitting;
+    The rule is built once per schema, so the validation cache (keyed by the rules) keeps hitting;
     Strawberry's limiter extensions would build new rule classes for every request.
     """
 
@@ -160,10 +142,8 @@ class _Limits(SchemaExtension):
 
 def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
     limits = limits or DocumentLimits()
-    rules = (
-        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
-    )
+    bound_field_merging()
+    rules = (limits_rule(limits),)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: _Limits(limits.max_tokens, rules),
         lambda: ParserCache(maxsize=CACHE_SIZE),

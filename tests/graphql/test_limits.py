@@ -25,14 +25,7 @@ from app.graphql.limits import (
     measure_fragments,
 )
 from app.graphql.schema import build_schema
-
-# The nested fragments of the issue: each level spreads the next one twice.
-DEEPEST = 199  # levels that fit in 2,000 tokens (10 per level, 2 more for the operation)
-
-
-def nested(levels: int, leaf: str = "__typename") -> str:
-    fragments = [f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels - 1)]
-    return " ".join(["query { ...F0 }", *fragments, f"fragment F{levels - 1} on Query {{ {leaf} }}"])
+from tests.test_slow_documents import DEEPEST, nested
 
 
 def operation_measure(document: str) -> Measure:
