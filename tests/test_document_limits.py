@@ -156,3 +156,22 @@ def test_a_document_over_a_limit_is_validated_once(client):
     hits = cache.cache_info().hits
     assert error_codes(gql(client, document)) == ["GRAPHQL_VALIDATION_FAILED"]
     assert cache.cache_info().hits == hits + 1
+
+
+def test_large_documents_are_not_cached(client):
+    # given a valid document larger than the cached size
+    from strawberry.extensions.parser_cache import _get_parse_cache
+
+    from app.graphql.schema import CACHED_DOCUMENT_CHARS
+
+    document = "# " + "x" * CACHED_DOCUMENT_CHARS + "\n{ largeProbe: __typename }"
+    assert len(document) > CACHED_DOCUMENT_CHARS
+    parses, validations = _get_parse_cache(CACHE_SIZE), _get_validate_cache(CACHE_SIZE)
+    before = parses.cache_info().currsize, validations.cache_info().currsize
+    # when it is sent twice, it is answered each time and neither cache keeps it
+    for _ in range(2):
+        assert error_codes(gql(client, document)) == []
+    assert (parses.cache_info().currsize, validations.cache_info().currsize) == before
+    # while a small document is kept
+    gql(client, "{ cachedProbe: __typename }")
+    assert parses.cache_info().currsize == before[0] + 1

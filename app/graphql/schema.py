@@ -32,6 +32,10 @@ from app.graphql.transactions import TransactionMutations
 log = logging.getLogger("app.graphql")
 
 CACHE_SIZE = 512
+# Only documents up to this size are cached. Clients that send variables send small documents
+# (GraphiQL's introspection query is ~1.6 KB); a cache full of large one-off documents holds
+# millions of AST objects, and each full garbage collection then stalls the worker for seconds.
+CACHED_DOCUMENT_CHARS = 2048
 INTERNAL_MESSAGE = "Internal error."
 
 
@@ -140,14 +144,38 @@ class _Limits(SchemaExtension):
         yield
 
 
+def _cached(execution_context: ExecutionContext) -> bool:
+    return len(execution_context.query or "") <= CACHED_DOCUMENT_CHARS
+
+
+class _SmallDocumentParserCache(ParserCache):
+    """Strawberry's parse cache for small documents; larger ones are parsed each time."""
+
+    def on_parse(self) -> Iterator[None]:
+        if _cached(self.execution_context):
+            yield from super().on_parse()
+        else:
+            yield
+
+
+class _SmallDocumentValidationCache(ValidationCache):
+    """Strawberry's validation cache for small documents; larger ones are validated each time."""
+
+    def on_validate(self) -> Iterator[None]:
+        if _cached(self.execution_context):
+            yield from super().on_validate()
+        else:
+            yield
+
+
 def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
     limits = limits or DocumentLimits()
     bound_field_merging()
     rules = (limits_rule(limits),)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: _Limits(limits.max_tokens, rules),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: _SmallDocumentParserCache(maxsize=CACHE_SIZE),
+        lambda: _SmallDocumentValidationCache(maxsize=CACHE_SIZE),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
