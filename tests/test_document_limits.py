@@ -175,3 +175,9 @@ def test_large_documents_are_not_cached(client):
     # while a small document is kept
     gql(client, "{ cachedProbe: __typename }")
     assert parses.cache_info().currsize == before[0] + 1
+
+
+def test_a_document_of_many_same_named_fields_is_refused_with_a_clear_message(client):
+    body = gql(client, "{ " + " ".join(["__typename"] * 300) + " }")
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert body["errors"][0]["message"].startswith("The document is too costly to validate")

@@ -15,6 +15,7 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -75,6 +76,10 @@ def _public(error: GraphQLError) -> GraphQLError:
         message = f"The document has more than {tokens.group(1)} tokens."
     elif isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED
+    elif isinstance(error, ValidationAbortedError):  # graphql-core spent its field-merging budget
+        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
+        message = ("The document is too costly to validate (for example, too many fields share a "
+                   "response name: ask for each field once).")
     elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
     elif name := _VARIABLE_NAME.match(message):
