@@ -221,3 +221,37 @@ def test_development_lookup_keyring_from_the_environment_is_used_alone(tmp_path)
     assert settings.code_lookup_key is None
     assert settings.code_lookup_keys is not None
     assert settings.code_lookup_keys.get_secret_value() == f"l9:{KEY_1}"
+
+
+def test_development_rotate_wraps_pins_and_status_shows_their_keys(development, capsys):
+    from app.demo import WELL_KNOWN
+
+    pins = sum(1 for card in WELL_KNOWN if card.pin)
+    # when keys are rotated, the PIN ring gains a key too and every keyed PIN is wrapped under it
+    assert cli.main(["keys", "rotate"]) == 0
+    out, err = capsys.readouterr()
+    assert _ids(_state(development)["pin_keys"]) == ["pk2", "pk1"]
+    assert f"{pins} PINs wrapped; every keyed PIN is under PIN key pk2" in out
+    assert f"keys rotate: {pins}/{pins} PINs (100%)" in err
+    # then status shows both keys in use (a wrapped PIN needs both) and nothing left to rotate
+    assert cli.main(["keys", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "PIN keys (GIFTCARDS_PIN_KEYS, current first):" in out
+    assert f"pk2          current      giftcard_codes={pins}" in out
+    assert f"pk1          old          giftcard_codes={pins}" in out
+    assert "PINs to rotate: 0" in out and "PINs still argon2" in out and out.rstrip().endswith("0")
+    _assert_nothing_secret(out + err, *_state(development).values())
+
+
+def test_development_fills_in_a_pin_key_for_a_state_file_without_one(tmp_path):
+    # given a state file written before PIN keys existed
+    first = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    del state["pin_keys"]
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    # when settings are loaded again, a PIN key is added and everything else kept
+    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
+    assert settings.pin_keys is not None and settings.pin_keys.get_secret_value().startswith("pk1:")
+    assert settings.jwt_secret == first.jwt_secret and settings.pin_pepper == first.pin_pepper
+    again = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
+    assert again.pin_keys == settings.pin_keys
