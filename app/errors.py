@@ -106,8 +106,8 @@ class CardNotUsableError(GiftCardError):
     code = ErrorCode.CARD_NOT_USABLE
 
 
-class RateLimitedError(GiftCardError):
-    code = ErrorCode.RATE_LIMITED
+class _RetryAfter(GiftCardError):
+    """Says when to try again: ``extensions.retryAfter``, in seconds."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -116,22 +116,18 @@ class RateLimitedError(GiftCardError):
     @property
     def extensions(self) -> dict[str, Any]:
         return {**super().extensions, "retryAfter": self.retry_after}
+
+
+class RateLimitedError(_RetryAfter):
+    code = ErrorCode.RATE_LIMITED
 
 
 class UnavailableError(GiftCardError):
     code = ErrorCode.UNAVAILABLE
 
 
-class BusyError(UnavailableError):
+class BusyError(_RetryAfter, UnavailableError):
     """This process runs as many slow verifications as it may at once; retry in ``retry_after`` s."""
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {**super().extensions, "retryAfter": self.retry_after}
 
 
 class ConfigurationError(Exception):
