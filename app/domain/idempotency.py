@@ -96,11 +96,7 @@ class Idempotency:
             raise refusal
         _check_key(key)
         subject = principal.subject or ""
-        # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
-        # replay never shows more than the same request would show now.
-        request_hashes = self._vault.keyed_digests(
-            b"idempotency", encode({"operation": operation, "permissions": sorted(principal.permissions),
-                                    "request": json.loads(encode(request))}))
+        request_hashes = self._digests(principal, operation, request)
         request_hash = request_hashes[0]  # stored; the others match keys stored before a rotation
         context = f"idempotency:{subject}:{key}".encode()
         replayed: T | None = None
@@ -139,6 +135,39 @@ class Idempotency:
         # After the read transaction: on SQLite a second writer would wait for it.
         self._audit.replayed(principal, operation, replayed)
         return replayed
+
+    def replay(
+        self,
+        principal: Principal,
+        key: str | None,
+        operation: str,
+        request: Any,
+        decode: Callable[[dict[str, Any]], T],
+    ) -> T | None:
+        """The stored answer to a key already used (audited as a replay), or None for a new key.
+
+        For operations whose checks depend on state that may change after the first answer (a
+        code revoked, a PIN locked): asked first, a retry answers as the first request did.
+        The same key with another input is a CONFLICT, as in :meth:`run`.
+        """
+        if key is None:
+            return None
+        _check_key(key)
+        subject = principal.subject or ""
+        stored = store.find_committed_key(self._uow.engine, subject, key)
+        if stored is None:
+            return None
+        replayed = self._replay(stored, operation, self._digests(principal, operation, request),
+                                f"idempotency:{subject}:{key}".encode(), decode)
+        self._audit.replayed(principal, operation, replayed)
+        return replayed
+
+    def _digests(self, principal: Principal, operation: str, request: Any) -> tuple[bytes, ...]:
+        # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
+        # replay never shows more than the same request would show now.
+        return self._vault.keyed_digests(
+            b"idempotency", encode({"operation": operation, "permissions": sorted(principal.permissions),
+                                    "request": json.loads(encode(request))}))
 
     def _replay(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,7 +27,7 @@ from app.domain.attempts import count_code_attempt
 from app.domain.codes import CodeVault, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
-from app.domain.money import format_amount, minor_units, parse_amount
+from app.domain.money import check_amount, format_amount, minor_units, parse_amount
 from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.errors import (
@@ -212,11 +213,13 @@ class Ledger:
     def create(self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
                ) -> TransactionView:
         principal.require(PERMISSION_OF[request.trans_type])
-        check_text(request.source_id, "sourceId", 128)
-        check_text(request.ref_no, "refNo", 128)
-        check_text(request.note, "note", 1000, multiline=True)
-        if request.pin is not None:  # its form needs no card, so saying so tells nothing of one
-            validate_pin(request.pin, "pin")
+        # A retry answers as the first request did, whatever happened to the code or card since:
+        # nothing below (input, addressing, budget, PIN) runs for a key already used.
+        replayed = self._idempotency.replay(principal, idempotency_key, "giftcardTransAdd", request,
+                                            transaction_view_from_json)
+        if replayed is not None:
+            return replayed
+        self._check_input(request)
         now = datetime.now(UTC)
         started = time.monotonic() if principal.received_at is None else principal.received_at
         try:
@@ -231,6 +234,24 @@ class Ledger:
                     time.sleep(remaining)
             raise
 
+    def _check_input(self, request: TransRequest) -> None:
+        """Everything about the request that needs no card; what this refuses tells nothing of one."""
+        check_text(request.source_id, "sourceId", 128)
+        check_text(request.ref_no, "refNo", 128)
+        check_text(request.note, "note", 1000, multiline=True)
+        if request.pin is not None:
+            validate_pin(request.pin, "pin")
+        self._check_sign(request.trans_type, check_amount(request.amount))
+
+    def _hide(self, principal: Principal, error: GiftCardError) -> GiftCardError:
+        """A refusal that depends on the card (its currency's decimals, its funds, its ceiling), as
+        a caller sees it: one that can neither list cards nor look them up by code gets the uniform
+        refusal, since the answer would tell it that the code exists. A caller that may look the
+        code up learns nothing a lookup would not show."""
+        if principal.has(Permission.LIST_GIFT_CARDS) or principal.has(Permission.FIND_BY_CODE):
+            return error
+        return CardNotUsableError(UNUSABLE)
+
     def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
                 now: datetime) -> TransactionView:
         card_id, code_id = self._address(principal, request)
@@ -241,13 +262,16 @@ class Ledger:
 
         def work(session: Session) -> TransactionView:
             card = self._usable_card(session, principal, card_id, now)
-            amount = parse_amount(request.amount, card.currency)
-            self._check_sign(request.trans_type, amount)
+            try:
+                amount = parse_amount(request.amount, card.currency)
+            except BadUserInputError as exc:  # decimals the card's currency does not have
+                raise self._hide(principal, exc) from None
             balance, on_hold = card.balance, store.held(session, card_id, now)
             partial = False
             if amount < 0 and -amount > balance - on_hold:
                 if not request.allow_partial or balance - on_hold <= 0:
-                    raise InsufficientFundsError("amount: more than the available balance", field="amount")
+                    raise self._hide(principal, InsufficientFundsError(
+                        "amount: more than the available balance", field="amount"))
                 amount, partial = -(balance - on_hold), True
             entry = LedgerEntry(
                 giftcard_id=card_id, trans_type=request.trans_type.value, amount=amount,
@@ -262,14 +286,17 @@ class Ledger:
                 if amount > 0 and balance + amount > self._ceiling(card.currency):
                     # Refused now rather than at a capture that could never succeed; the capture
                     # checks again, since other credits may land in between.
-                    raise self._over_ceiling(card.currency)
+                    raise self._hide(principal, self._over_ceiling(card.currency))
                 entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
                 entry.hold_expires_at = now + self._hold_ttl
                 if amount < 0:
                     on_hold += -amount
             else:
                 entry.settled_at = now
-                balance = self._apply(session, card, request.trans_type, amount, now)
+                try:
+                    balance = self._apply(session, card, request.trans_type, amount, now)
+                except LimitExceededError as exc:
+                    raise self._hide(principal, exc) from None
                 entry.balance_after = balance
             store.add_entry(session, entry)
             return self._view(entry, card.currency, balance, balance - on_hold)
@@ -319,7 +346,7 @@ class Ledger:
     # --- helpers ----------------------------------------------------------------------------
 
     @staticmethod
-    def _check_sign(trans_type: TransType, amount: int) -> None:
+    def _check_sign(trans_type: TransType, amount: Decimal | int) -> None:
         if amount == 0:
             raise BadUserInputError("amount: must not be zero", field="amount")
         if trans_type is TransType.ADD and amount < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.currencies import CURRENCY_EXPONENTS
 from app.errors import BadUserInputError
@@ -23,16 +23,17 @@ def check_currency(currency: str, field: str = "currency") -> str:
     return currency
 
 
+def check_amount(text: str, field: str = "amount") -> Decimal:
+    """The amount as a decimal, whatever the currency: its syntax only."""
+    if not _AMOUNT.fullmatch(text):
+        raise BadUserInputError(f"{field}: not a decimal amount like \"25.00\"", field=field)
+    return Decimal(text)  # the pattern admits decimals only
+
+
 def parse_amount(text: str, currency: str, field: str = "amount") -> int:
     """``"-6.49"`` in USD → ``-649``. Refuses more decimals than the currency has."""
     exponent = CURRENCY_EXPONENTS[currency]
-    if not _AMOUNT.fullmatch(text):
-        raise BadUserInputError(f"{field}: not a decimal amount like \"25.00\"", field=field)
-    try:
-        value = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern above admits only decimals
-        raise BadUserInputError(f"{field}: not a decimal amount", field=field) from None
-    minor = value.scaleb(exponent)
+    minor = check_amount(text, field).scaleb(exponent)
     if minor != minor.to_integral_value():
         raise BadUserInputError(
             f"{field}: {currency} allows at most {exponent} decimal places", field=field

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
+from app.db import READ_ONLY
 from app.models import IdempotencyKey
 
 _keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
@@ -14,6 +15,14 @@ _keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
 
 def find_key(session: Session, subject: str, key: str) -> IdempotencyKey | None:
     return session.get(IdempotencyKey, (subject, key))
+
+
+def find_committed_key(engine: Engine, subject: str, key: str) -> IdempotencyKey | None:
+    """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        with Session(bind=connection) as session:
+            return session.get(IdempotencyKey, (subject, key))
 
 
 def claim_key(session: Session, claim: IdempotencyKey) -> None:

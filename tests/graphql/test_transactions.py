@@ -20,7 +20,8 @@ CODE = "LEDGERPHYS01"
 
 @pytest.fixture
 def pos(mint):
-    return mint(permissions=["UsePhysicalGiftCardCodes", "GiftCardTransUse", "GiftCardTransAdd"], sub="pos")
+    permissions = ["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse", "GiftCardTransAdd"]
+    return mint(permissions=permissions, sub="pos")  # as the pos role
 
 
 @pytest.fixture
