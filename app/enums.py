@@ -31,3 +31,4 @@ class TransStatus(StrEnum):
     AUTHORIZED = "AUTHORIZED"
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # shown for an AUTHORIZED hold past holdExpiresAt; never stored

@@ -4,11 +4,13 @@ The history pages forward by transaction id, like the card listing (same cursor 
 limits), so transactions added meanwhile only ever appear further on. Each row carries the card's
 balance before and after it; the available balance belongs to the moment a mutation answers, so
 history rows leave it out. A card's available balance is its balance minus open, unexpired debit
-holds.
+holds. A filter that finds a card asks what finding it asks: by member ListGiftCards, by code
+FindGiftCardByCode and the code type's Use… permission.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,11 +77,13 @@ def list_transactions(
     limit = page_size(first, "transactions")
     after_id = None if after is None else decode_cursor(after, prefix=TRANSACTION_CURSOR)
     given = transaction_filter or TransactionFilter()
-    criteria = _criteria(given, after_id, vault, policy, principal, throttle)
+    now = datetime.now(UTC)
+    criteria = dataclasses.replace(_criteria(given, after_id, vault, policy, principal, throttle), now=now)
     found = store.list_entries(engine, criteria, limit)
     return TransactionPage(
         edges=tuple(
-            TransactionEdge(encode_cursor(row.id, TRANSACTION_CURSOR), _view(row)) for row in found.entries
+            TransactionEdge(encode_cursor(row.id, TRANSACTION_CURSOR), _view(row, now))
+            for row in found.entries
         ),
         has_next_page=found.more,
         has_previous_page=after is not None,  # pages only go forward
@@ -92,7 +96,8 @@ def card_transactions(
     """The card's newest transactions, newest first."""
     principal.require(Permission.LIST_TRANSACTIONS)
     limit = page_size(first, "transactions", default=CARD_TRANSACTIONS_DEFAULT)
-    return tuple(_view(row) for row in store.latest_entries(engine, card_id, limit))
+    now = datetime.now(UTC)
+    return tuple(_view(row, now) for row in store.latest_entries(engine, card_id, limit))
 
 
 def open_authorizations(
@@ -100,7 +105,7 @@ def open_authorizations(
 ) -> tuple[TransactionView, ...]:
     """The card's AUTHORIZED transactions whose hold has not expired, oldest first."""
     principal.require(Permission.LIST_TRANSACTIONS)
-    return tuple(_view(row) for row in store.open_authorizations(engine, card_id, now))
+    return tuple(_view(row, now) for row in store.open_authorizations(engine, card_id, now))
 
 
 def available_balance(engine: Engine, card_id: int, now: datetime) -> int:
@@ -121,21 +126,14 @@ def _criteria(
 ) -> EntryCriteria:
     given = transaction_filter
     card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
-    member_id = None if given.member_id is None else validate_member_id(given.member_id)
+    member_id = None
+    if given.member_id is not None:
+        # As `giftcard(memberId:)`: the rows would tell which cards, and balances, a member has.
+        _require_for_filter(principal, Permission.LIST_GIFT_CARDS, "memberId", "by member")
+        member_id = validate_member_id(given.member_id)
     lookup_hashes = None
     if given.code is not None or given.code_type is not None:
-        if given.code is None or given.code_type is None:
-            missing = "code" if given.code is None else "codeType"
-            raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
-        if given.code_type not in policy.usable_code_types(principal):
-            # As with lookups: the history would tell which card holds a code the caller may not use.
-            needed = policy.code_types[given.code_type].use
-            raise ForbiddenError(
-                f"the token lacks the {needed} permission for {given.code_type.value} codes",
-                field="codeType",
-            )
-        count_code_attempt(throttle, principal)
-        lookup_hashes = vault.lookup_hashes(validate_code(given.code, "code"))
+        lookup_hashes = _code_hashes(given.code, given.code_type, vault, policy, principal, throttle)
     # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
     check_text(given.source_id, "sourceId", 128)
     check_text(given.ref_no, "refNo", 128)
@@ -155,17 +153,53 @@ def _criteria(
     )
 
 
+def _require_for_filter(principal: Principal, permission: Permission, field: str, what: str) -> None:
+    if not principal.has(permission):
+        raise ForbiddenError(
+            f"{field}: filtering {what} needs the {permission.value} permission", field=field
+        )
+
+
+def _code_hashes(
+    code: str | None,
+    code_type: CodeType | None,
+    vault: CodeVault,
+    policy: Policy,
+    principal: Principal,
+    throttle: Throttle,
+) -> tuple[bytes, ...]:
+    """The lookup hashes of a code filter, checked as `giftcard(code:, codeType:)` checks a lookup.
+
+    The history would tell which card holds the code, so it needs what finding the card needs.
+    """
+    _require_for_filter(principal, Permission.FIND_BY_CODE, "code", "by code")
+    if code is None or code_type is None:
+        missing = "code" if code is None else "codeType"
+        raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
+    if code_type not in policy.usable_code_types(principal):
+        needed = policy.code_types[code_type].use
+        raise ForbiddenError(
+            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
+        )
+    count_code_attempt(throttle, principal)
+    return vault.lookup_hashes(validate_code(code, "code"))
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     # SQLite hands times back without their offset; they were written in UTC.
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _view(row: EntryRow) -> TransactionView:
+def _view(row: EntryRow, now: datetime) -> TransactionView:
     created_at = _aware(row.created_at)
     assert created_at is not None
+    status = TransStatus(row.status)
+    hold_expires_at = _aware(row.hold_expires_at)
+    if status is TransStatus.AUTHORIZED and hold_expires_at is not None and hold_expires_at <= now:
+        status = TransStatus.EXPIRED  # a lapsed hold: it holds nothing and can no longer be captured
     return TransactionView(
         id=row.id, giftcard_id=row.giftcard_id, trans_type=TransType(row.trans_type),
-        status=TransStatus(row.status), amount=row.amount, currency=row.currency,
+        status=status, amount=row.amount, currency=row.currency,
         balance=row.balance_after, available_balance=None, balance_before=row.balance_before,
         balance_after=row.balance_after, authorized_amount=row.authorized_amount,
         hold_expires_at=_aware(row.hold_expires_at), partial=row.partial, source_id=row.source_id,

@@ -288,7 +288,10 @@ class Ledger:
                     # checks again, since other credits may land in between.
                     raise self._hide(principal, self._over_ceiling(card.currency))
                 entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
-                entry.hold_expires_at = now + self._hold_ttl
+                # A hold lapses no later than the card's window closes: it could not be captured after.
+                card_end = _aware(card.expires_at)
+                entry.hold_expires_at = now + self._hold_ttl if card_end is None else min(
+                    now + self._hold_ttl, card_end)
                 if amount < 0:
                     on_hold += -amount
             else:
@@ -392,8 +395,8 @@ class Ledger:
             # Debits are checked against the locked balance first; the condition keeps this impossible.
             raise InsufficientFundsError("amount: more than the balance", field="amount")
         session.refresh(card)
-        if trans_type is TransType.ADD and card.state == CardState.PENDING:
-            card.state = CardState.ACTIVE.value  # the first completed ADD activates a card
+        if amount > 0 and card.state == CardState.PENDING:
+            card.state = CardState.ACTIVE.value  # PENDING means never funded: any first credit ends it
         return balance
 
     @staticmethod

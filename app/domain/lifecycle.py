@@ -2,8 +2,8 @@
 
 Each change locks the card row, updates its state and records an event; each is idempotent:
 repeating it changes nothing and records nothing. Cards are never deleted; deactivation is the
-delete, and the history stays. Unblocking returns a card to ACTIVE if it was ever funded (it has
-a completed ledger entry), else to PENDING.
+delete, and the history stays; deactivation cancels the card's open holds. Unblocking returns a
+card to ACTIVE if it was ever funded (it has a completed ledger entry), else to PENDING.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def change_state(
             now = datetime.now(UTC)
             card.state, card.updated_at = target.value, now
             store.add_event(session, number, event, principal.subject, now, reason)
+            if target is CardState.DEACTIVATED:  # a retired card holds nothing: available = balance
+                released = store.cancel_open_holds(session, number, now)
+                if released:
+                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(released))
             session.flush()
         return card_view(session, number, vault, policy, principal)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, literal_column, select
+from sqlalchemy import Engine, and_, bindparam, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
@@ -283,6 +283,16 @@ def add_event(
     session: Session, card_id: int, event: str, actor: str | None, now: datetime, detail: str | None = None
 ) -> None:
     session.add(GiftCardEvent(giftcard_id=card_id, event=event, detail=detail, actor=actor, created_at=now))
+
+
+def cancel_open_holds(session: Session, card_id: int, now: datetime) -> int:
+    """Cancel every AUTHORIZED entry of the card (the card row is locked); how many there were."""
+    statement = (
+        update(_ledger)
+        .where(_ledger.c.giftcard_id == card_id, _ledger.c.status == "AUTHORIZED")
+        .values(status="CANCELLED", settled_at=now)
+    )
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def has_completed_entries(session: Session, card_id: int) -> bool:

@@ -72,6 +72,7 @@ class EntryCriteria:
     ref_no: str | None = None
     created_from: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
+    now: datetime | None = None  # when a hold counts as lapsed (status AUTHORIZED / EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,16 @@ def available_balance(engine: Engine, card_id: int, now: datetime) -> int:
     return int(row[0])
 
 
+def _status(status: str | None, now: datetime | None) -> list[ColumnElement[bool]]:
+    """Stored statuses, and the two an AUTHORIZED row shows: AUTHORIZED while its hold runs, EXPIRED after."""
+    if status is None:
+        return []
+    if status in ("AUTHORIZED", "EXPIRED") and now is not None:
+        running = _ledger.c.hold_expires_at > now
+        return [_ledger.c.status == "AUTHORIZED", running if status == "AUTHORIZED" else ~running]
+    return [_ledger.c.status == status]
+
+
 def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if criteria.after_id is not None:
@@ -151,8 +162,8 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
             _codes.c.revoked_at.is_(None),
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
+    conditions += _status(criteria.status, criteria.now)
     for column, value in (
-        (_ledger.c.status, criteria.status),
         (_ledger.c.trans_type, criteria.trans_type),
         (_ledger.c.source_id, criteria.source_id),
         (_ledger.c.ref_no, criteria.ref_no),
