@@ -188,8 +188,7 @@ def _new_code_rows(
                 f"{plan.field}: a {plan.code_type.value} code with that value already exists",
                 field=plan.field,
             )
-        if plan.code_type is CodeType.PHYSICAL:
-            take_reserved_code(session, seal.lookup_hashes, principal, now, plan.field)
+        take_reserved_code(session, seal.lookup_hashes, plan.code_type, principal, now, plan.field)
         rows.append(GiftCardCode(
             code_type=plan.code_type.value, lookup_hash=seal.lookup_hash, lookup_key_id=seal.lookup_key_id,
             ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,

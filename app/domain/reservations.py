@@ -2,9 +2,10 @@
 
 A reservation generates a batch of free PHYSICAL codes (13 random symbols and a Luhn mod 32 check
 character) owned by the token subject that asked; they are stored sealed like card codes and shown
-in full only in that response. A reserved code can only be given to a card by its owner; a card
-created with it consumes it. A `single` reservation lapses an hour after it was made if no card
-took it, and its code is then an ordinary free code.
+in full only in that response. A reserved code is reserved under every code type: only its owner may
+give it to a card, and a card given it as its PHYSICAL code consumes it. A code is never reserved
+while a card holds it under any type. A `single` reservation lapses an hour after it was made if no
+card took it, and its code is then an ordinary free code.
 """
 
 from __future__ import annotations
@@ -209,19 +210,39 @@ def list_reservations(engine: Engine, principal: Principal, request_name: str) -
 
 
 def take_reserved_code(
-    session: Session, lookup_hashes: tuple[bytes, ...], principal: Principal, now: datetime, field: str
+    session: Session,
+    lookup_hashes: tuple[bytes, ...],
+    code_type: CodeType,
+    principal: Principal,
+    now: datetime,
+    field: str,
 ) -> None:
-    """Consume the reservation of a code a new card is given; refuse someone else's stock."""
+    """Refuse a code reserved for another client, whatever type a new card is given it as.
+
+    The owner's PHYSICAL use consumes the reservation (the printed stock); given as another type,
+    the code stays in stock.
+    """
     found = store.reserved_code(session, lookup_hashes)
     if found is None:
         return
     code, reservation = found
-    expires_at = reservation.expires_at
-    if expires_at is not None and expires_at.tzinfo is None:  # SQLite keeps no offset
-        expires_at = expires_at.replace(tzinfo=now.tzinfo)
-    lapsed = code.used_at is None and expires_at is not None and expires_at <= now
-    # A lapsed single reservation's code is free again: anyone may use it. It is still marked
-    # used, so the owner's listing counts it and no longer calls the reservation lapsed.
-    if not lapsed and reservation.owner != principal.subject:
+    # A lapsed single reservation's code is free again: anyone may use it. A PHYSICAL use still
+    # marks it used, so the owner's listing counts it and no longer calls the reservation lapsed.
+    if not _lapsed(code, reservation, now) and reservation.owner != principal.subject:
         raise ConflictError(f"{field}: this code is reserved for another client", field=field)
-    code.used_at = now
+    if code_type is CodeType.PHYSICAL:
+        code.used_at = now
+
+
+def _lapsed(code: ReservedCode, reservation: CodeReservation, now: datetime) -> bool:
+    """Whether a single reservation expired before a card took its code (if one ever did)."""
+    expires_at = _aware(reservation.expires_at, now)
+    if expires_at is None or expires_at > now:
+        return False
+    used_at = _aware(code.used_at, now)
+    return used_at is None or used_at >= expires_at  # taken, if at all, once it was free
+
+
+def _aware(moment: datetime | None, now: datetime) -> datetime | None:
+    """SQLite keeps no offset; the times were written in UTC, as ``now`` is."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

@@ -17,8 +17,6 @@ _card_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _reservations = CodeReservation.__table__  # type: ignore[attr-defined]
 _reserved = ReservedCode.__table__  # type: ignore[attr-defined]
 
-_PHYSICAL = "PHYSICAL"
-
 
 @dataclass(frozen=True, slots=True)
 class ReservedCodeRow:
@@ -54,11 +52,9 @@ def reserved_code(
 
 
 def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes]) -> set[bytes]:
-    """Those of the hashes that a PHYSICAL card code (live or revoked) or a reserved code has."""
+    """Those of the hashes that a card code of any type (live or revoked) or a reserved code has."""
     hashes = list(lookup_hashes)
-    on_cards = select(_card_codes.c.lookup_hash).where(
-        _card_codes.c.lookup_hash.in_(hashes), _card_codes.c.code_type == _PHYSICAL
-    )
+    on_cards = select(_card_codes.c.lookup_hash).where(_card_codes.c.lookup_hash.in_(hashes))
     reserved = select(_reserved.c.lookup_hash).where(_reserved.c.lookup_hash.in_(hashes))
     return {bytes(row[0]) for statement in (on_cards, reserved) for row in session.execute(statement)}
 

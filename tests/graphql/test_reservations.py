@@ -41,6 +41,12 @@ mutation Add($giftcard: GiftCardAddInput!) {
 }
 """
 
+EDIT = """
+mutation Edit($giftcard: GiftCardEditInput!) {
+  giftcardEdit(giftcard: $giftcard) { id codes { codeType code } }
+}
+"""
+
 LOOKUP = """
 query Lookup($code: String!) {
   giftcard(code: $code, codeType: PHYSICAL) { results { id } }
@@ -205,6 +211,47 @@ def test_another_client_cannot_take_a_reserved_code(client, mint, services):
     assert _rows(services, "SELECT COUNT(*) FROM reserved_codes WHERE used_at IS NOT NULL") == [(0,)]
 
 
+def test_a_reserved_code_cannot_be_another_clients_external_code(client, mint, seed, services):
+    # given a code reserved by one client, and another client's card
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"),
+                       count=1)["data"]["giftcardReserveCodes"]["codes"]
+    card_id = seed({CodeType.PHYSICAL: "OTHERCARD0001"})
+    intruder = mint(permissions=["CreateGiftCard", "EditGiftCard"], sub="shop-b")
+    spelled = f"{code[:5]}-{code[5:]}".lower()
+    # when that client gives the code as an EXTERNAL code, to a new card or to its card
+    added = gql(client, ADD, {"giftcard": {"externalCode": spelled}}, token=intruder)
+    edited = gql(client, EDIT, {"giftcard": {"id": str(card_id), "externalCode": code}}, token=intruder)
+    # then both are refused as reserved, naming the field without echoing the code
+    for body in (added, edited):
+        assert error_codes(body) == ["CONFLICT"]
+        (error,) = body["errors"]
+        assert error["extensions"]["field"] == "externalCode"
+        assert "reserved" in error["message"]
+        assert code not in error["message"].upper() and code[:-4] not in error["message"].upper()
+    # and nothing was written: no new card, no new code, the stock untouched
+    assert _rows(services, "SELECT COUNT(*) FROM giftcards") == [(1,)]
+    assert _rows(services, "SELECT code_type FROM giftcard_codes") == [("PHYSICAL",)]
+    assert _rows(services, "SELECT COUNT(*) FROM reserved_codes WHERE used_at IS NOT NULL") == [(0,)]
+
+
+def test_the_owner_may_give_its_reserved_code_as_external_and_still_print_it(client, mint):
+    # given a code the owner reserved
+    owner = mint(permissions=PRINTER, sub="printer-a")
+    (code,) = _reserve(client, owner, count=1)["data"]["giftcardReserveCodes"]["codes"]
+    # when the owner gives it as an EXTERNAL code
+    external = gql(client, ADD, {"giftcard": {"externalCode": code}}, token=owner)
+    assert external["data"]["giftcardAdd"]["codes"] == [{"codeType": "EXTERNAL", "code": code}]
+    # then it stays in stock, and the owner's printed card still takes it from there
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
+                    token=owner)["data"]["giftcardReservations"]
+    assert listed["usedCount"] == 0
+    printed = gql(client, ADD, {"giftcard": {"physicalCode": code}}, token=owner)
+    assert printed["data"]["giftcardAdd"]["codes"] == [{"codeType": "PHYSICAL", "code": code}]
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
+                    token=owner)["data"]["giftcardReservations"]
+    assert listed["usedCount"] == 1
+
+
 def test_an_unexpired_single_code_is_still_reserved(client, mint):
     (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1,
                        single=True)["data"]["giftcardReserveCodes"]["codes"]
@@ -231,6 +278,23 @@ def test_a_lapsed_single_code_is_free_for_anyone(client, mint, services):
     (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
                     token=owner)["data"]["giftcardReservations"]
     assert (listed["lapsed"], listed["usedCount"]) == (False, 1)
+
+
+def test_a_lapsed_single_code_taken_by_a_card_is_still_free_under_other_types(client, mint, services):
+    # given a lapsed single code that another client then printed on its card
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1,
+                       single=True)["data"]["giftcardReserveCodes"]["codes"]
+    with services.engine.begin() as connection:
+        connection.execute(text("UPDATE code_reservations SET expires_at = :past"),
+                           {"past": datetime.now(UTC) - timedelta(minutes=1)})
+    printed = gql(client, ADD, {"giftcard": {"physicalCode": code}},
+                  token=mint(permissions=["CreateGiftCard"], sub="shop-b"))
+    assert "errors" not in printed
+    # when a third client gives it as an EXTERNAL code
+    body = gql(client, ADD, {"giftcard": {"externalCode": code}},
+               token=mint(permissions=["CreateGiftCard"], sub="shop-c"))
+    # then it is an ordinary free code for that type
+    assert body["data"]["giftcardAdd"]["codes"] == [{"codeType": "EXTERNAL", "code": code}]
 
 
 def test_listing_shows_only_own_reservations_with_masked_codes(client, mint):
@@ -321,3 +385,17 @@ def test_a_code_that_is_taken_is_drawn_again(client, mint, seed, monkeypatch):
     body = _reserve(client, token, count=2)
     # then only free, distinct codes were kept
     assert body["data"]["giftcardReserveCodes"]["codes"] == fresh
+
+
+@pytest.mark.parametrize("code_type", [CodeType.EXTERNAL, CodeType.PERSONAL])
+def test_a_code_a_card_holds_under_any_type_is_not_reserved(client, mint, seed, monkeypatch, code_type):
+    # given a card holding, as a non-PHYSICAL code, a value the generator will produce first
+    on_card = "ABCDEFGHJKLMN" + reservations.check_character("ABCDEFGHJKLMN")
+    fresh = "PQRSTUVWXYZ23" + reservations.check_character("PQRSTUVWXYZ23")
+    seed({CodeType.PHYSICAL: "HOLDERPHYS01", code_type: on_card}, member_id="M1")
+    drawn = iter([on_card, fresh])
+    monkeypatch.setattr(reservations, "generate_reserved_code", lambda: next(drawn))
+    # when a code is reserved
+    body = _reserve(client, mint(permissions=PRINTER), count=1)
+    # then the card's code was drawn again
+    assert body["data"]["giftcardReserveCodes"]["codes"] == [fresh]
