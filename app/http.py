@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -127,7 +126,6 @@ class GraphQLEndpoint:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received_at = time.monotonic()
         request = Request(scope, receive)
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.match(request_id):
@@ -181,7 +179,7 @@ class GraphQLEndpoint:
 
         client = scope.get("client")
         request.state.principal = dataclasses.replace(
-            principal, address=client[0] if client else None, request_id=request_id, received_at=received_at
+            principal, address=client[0] if client else None, request_id=request_id
         )
         request.state.request_id = request_id
 

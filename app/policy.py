@@ -60,7 +60,6 @@ class Principal:
     # Set per request (tokens are verified once and cached); rate limits count per address too.
     address: str | None = field(default=None, compare=False)
     request_id: str | None = field(default=None, compare=False)  # the audit trail records it
-    received_at: float | None = field(default=None, compare=False)  # time.monotonic() on arrival
 
     @property
     def is_anonymous(self) -> bool:

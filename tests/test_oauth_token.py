@@ -493,8 +493,10 @@ def test_a_burst_of_wrong_secrets_verifies_no_more_than_the_limit_and_the_right_
                             **counted_in)
     # when forty wrong secrets arrive together from one address
     answers = all_at_once(BURST, wrong_secrets(client))
-    # then ten are verified and refused as wrong; the other thirty are throttled before argon2
-    assert sorted(answer.status_code for answer in answers) == [401] * 10 + [429] * (BURST - 10)
+    # then ten are verified and refused as wrong; the other thirty never reach argon2: throttled, or
+    # turned away while every slot was taken
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses.count(401) == 10 and set(statuses) <= {401, 429, 503}
     assert verifications.outcomes == [False] * 10
     # and the right secret after them is throttled too, unverified: the ten misses keep their units
     right = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))

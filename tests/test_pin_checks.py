@@ -230,3 +230,79 @@ def test_a_malformed_pin_is_bad_input_before_any_card_is_looked_at(client, seed,
         assert body["errors"][0]["extensions"]["field"] == "pin" and pin not in body["errors"][0]["message"]
     assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
                   id=card_id) == 0
+
+
+def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, seed, monkeypatch):
+    # given an authorization, and a capture of it that holds its key claim a moment
+    from app.domain import idempotency
+    from app.errors import ConflictError
+
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    fund(services.engine, card_id, 1000)
+    principal = Principal("pos", frozenset({*POS, "ListGiftCards"}))
+    hold = services.ledger.create(principal, TransRequest(
+        TransType.USE, "-1.00", code_type=CodeType.PHYSICAL, code=CODE, pin=PIN, authorize_only=True))
+    claimed, claim = threading.Event(), idempotency.store.claim_key
+
+    def slow_claim(session, row):
+        claim(session, row)
+        if threading.current_thread().name == "capture":
+            claimed.set()
+            time.sleep(0.5)
+
+    monkeypatch.setattr(idempotency.store, "claim_key", slow_claim)
+    answers: dict[str, str] = {}
+
+    def run(name, call):
+        try:
+            answers[name] = type(call()).__name__
+        except ConflictError:
+            answers[name] = "CONFLICT"
+
+    # when a PIN debit with the same key arrives while the capture runs
+    def capture_it():
+        return services.ledger.capture(principal, str(hold.id), None, "K")
+
+    capture = threading.Thread(name="capture", target=run, args=("capture", capture_it))
+    capture.start()
+    assert claimed.wait(5)
+    run("debit", lambda: services.ledger.create(principal, _debit(), "K"))
+    capture.join(10)
+    # then one of them runs and the other is told the key is taken: no deadlock, nothing INTERNAL
+    assert answers == {"capture": "TransactionView", "debit": "CONFLICT"}
+
+
+@pytest.mark.settings(refusal_floor_ms=200, argon2_concurrency=1)
+def test_a_busy_argon2_gate_is_the_uniform_refusal_for_a_blind_caller(client, seed, mint, services):
+    # given a card whose PIN is still an argon2 hash, and every argon2 slot taken
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    fund(services.engine, card_id, 1000)
+    _make_legacy(services, card_id, PIN)
+    trans = {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE,
+                       "pin": PIN}}
+    with services.argon2_gate.admit():
+        # then a caller that cannot look codes up gets what an unknown code gets, after the floor
+        started = time.monotonic()
+        body = gql(client, TRANS, trans, token=mint(permissions=sorted(POS)))
+        assert error_codes(body) == ["CARD_NOT_USABLE"] and time.monotonic() - started >= 0.2
+        # and a trusted caller is told the server is busy
+        busy = gql(client, TRANS, trans, token=mint(roles=["admin"]))
+        assert error_codes(busy) == ["UNAVAILABLE"] and busy["errors"][0]["extensions"]["retryAfter"] >= 1
+    # and nothing was counted against the code
+    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
+                  id=card_id) == 0
+
+
+@pytest.mark.settings(refusal_floor_ms=250)
+def test_each_refusal_in_one_document_takes_the_floor(client, seed, mint, services):
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    fund(services.engine, card_id, 1000)
+    document = """mutation T($a: GiftCardTransInput!, $b: GiftCardTransInput!) {
+      a: giftcardTransAdd(trans: $a) { id } b: giftcardTransAdd(trans: $b) { id } }"""
+    unknown = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": "PINRACE99999",
+               "pin": "9999"}
+    started = time.monotonic()
+    token = mint(permissions=sorted(POS))
+    body = gql(client, document, {"a": unknown, "b": {**unknown, "code": CODE}}, token=token)
+    assert error_codes(body) == ["CARD_NOT_USABLE", "CARD_NOT_USABLE"]
+    assert time.monotonic() - started >= 0.5

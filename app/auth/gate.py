@@ -44,9 +44,14 @@ class VerificationGate:
         self._retry_after = retry_after
 
     @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold a slot for the body of a ``with`` block, or raise BusyError without running it."""
-        if not self._free.acquire(timeout=self._wait_seconds):
+    def admit(self, wait_seconds: float | None = None) -> Iterator[None]:
+        """Hold a slot for the body of a ``with`` block, or raise BusyError without running it.
+
+        ``wait_seconds`` overrides the gate's wait, for a caller that holds no lock and would
+        rather queue than be turned away.
+        """
+        wait = self._wait_seconds if wait_seconds is None else wait_seconds
+        if not self._free.acquire(timeout=wait):
             raise BusyError(BUSY_MESSAGE, retry_after=self._retry_after)
         try:
             yield

@@ -171,24 +171,31 @@ class TokenEndpoint:
         # Ids that cannot be registered get no counter of their own; the address still counts.
         keys = [("client", client_id if client_id and CLIENT_ID.fullmatch(client_id) else None),
                 ("address", address)]
-        # Taken before argon2 runs and kept unless the secret is right: however many guesses
-        # arrive together, no more than the limit are verified in a window.
-        reservation = await run_sync(self._throttle.reserve, keys)
         client = self._policy.clients.get(client_id) if client_id else None
-        if client_id is not None:
-            try:
-                # Unknown clients are verified against a dummy hash: same answer, same time.
-                verified = await run_sync(self._gate.run, verify_client_secret, secret,
-                                          client.secret_hash if client else None)
-            except BusyError:
-                await run_sync(reservation.give_back)  # nothing was verified, so nothing guessed
-                raise
-            if verified and client is not None:
-                await run_sync(reservation.give_back)
-                return client
+        if await run_sync(self._check, keys, client_id, secret, client) and client is not None:
+            return client
         log.info("client authentication failed (%s, address %s)",
                  f"client {client.id}" if client else "no such client", address)
         raise _invalid_client(_AUTHENTICATION_FAILED)
+
+    def _check(self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str,
+               client: Client | None) -> bool:
+        """Whether the secret is right; in a worker thread (argon2 is slow on purpose).
+
+        An argon2 slot is taken first (or BusyError, nothing counted), so reservations in flight
+        never outnumber the slots; then a unit is reserved before argon2 runs and kept unless the
+        secret is right: however many guesses arrive together, no more than the limit are verified
+        in a window.
+        """
+        with self._gate.admit():
+            reservation = self._throttle.reserve(keys)
+            if client_id is None:
+                return False
+            # Unknown clients are verified against a dummy hash: same answer, same time.
+            verified = verify_client_secret(secret, client.secret_hash if client else None)
+            if verified and client is not None:
+                reservation.give_back()
+            return verified
 
     def _granted(self, client: Client, scope: str | None) -> frozenset[str]:
         allowed = self._policy.expand((), client.roles)

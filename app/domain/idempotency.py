@@ -103,22 +103,26 @@ class Idempotency:
         try:
             with self._uow.begin() as session:
                 stored = store.find_key(session, subject, key)
-                if stored is None and guard is not None:
-                    refusal = guard(session)
-                if stored is None and refusal is None:
+                if stored is not None:
+                    replayed = self._replay(stored, operation, request_hashes, context, decode)
+                else:
                     now = datetime.now(UTC)
                     claim = IdempotencyKey(
                         subject=subject, key=key, operation=operation, request_hash=request_hash,
                         response=b"", key_id="", created_at=now,
                     )
+                    # Claimed before the guard locks anything: every keyed mutation takes the key
+                    # first and row locks after, so two of them with one key cannot deadlock.
                     store.claim_key(session, claim)
-                    result = work(session)
-                    self._audit.mutated(session, principal, operation, result)
-                    claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
-                    store.purge_keys(session, now - self._retention)
-                    return result
-                if stored is not None:
-                    replayed = self._replay(stored, operation, request_hashes, context, decode)
+                    refusal = guard(session) if guard else None
+                    if refusal is not None:
+                        store.release_key(session, claim)  # a refusal keeps nothing under the key
+                    else:
+                        result = work(session)
+                        self._audit.mutated(session, principal, operation, result)
+                        claim.key_id, claim.response = self._vault.seal_blob(encode(result), context)
+                        store.purge_keys(session, now - self._retention)
+                        return result
         except IntegrityError as exc:
             if "idempotency_keys" not in str(exc.orig):
                 raise

@@ -32,6 +32,7 @@ from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
+    BusyError,
     CardNotUsableError,
     ConflictError,
     ForbiddenError,
@@ -45,6 +46,7 @@ from app.models import GiftCard, LedgerEntry
 from app.policy import Permission, Policy, Principal
 from app.store import cards as card_store
 from app.store import ledger as store
+from app.store.ledger import AddressedCode
 
 PERMISSION_OF = {
     TransType.ADD: Permission.TRANS_ADD,
@@ -139,8 +141,9 @@ class Ledger:
     def _refuse(self, principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
         return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
 
-    def _address(self, principal: Principal, request: TransRequest) -> tuple[int, int | None]:
-        """(card id, code id) the request addresses; the PIN is checked later, under the code's lock."""
+    def _address(self, principal: Principal, request: TransRequest) -> tuple[int, AddressedCode | None]:
+        """The card id and the code the request addresses; the PIN is checked later, under the
+        code's lock."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
             raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")
@@ -160,10 +163,24 @@ class Ledger:
         found = store.live_code(self._engine, self._vault.lookup_hashes(normalised), request.code_type.value)
         if found is None:
             raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
-        return found.giftcard_id, found.code_id
+        return found.giftcard_id, found
+
+    def _precheck_legacy_pin(self, principal: Principal, code: AddressedCode, pin: str | None
+                             ) -> tuple[str, PinCheck] | None:
+        """An argon2 PIN (from before keyed PINs) checked before any lock is taken, so that its
+        ~100 ms never holds the card (nor SQLite's write lock); the result counts under the lock
+        only if the stored value is still the one checked. A busy server is, to a caller without
+        ListGiftCards, the uniform refusal: UNAVAILABLE would tell that the code exists."""
+        if pin is None or code.pin_hash is None or code.pin_key_ids is not None:
+            return None
+        try:
+            return code.pin_hash, self._pins.verify(code.code_id, pin, StoredPin(code.pin_hash, None))
+        except BusyError as busy:
+            raise self._refuse(principal, busy) from None
 
     def _check_code(self, session: Session, principal: Principal, card_id: int, code_id: int,
-                    pin: str | None, now: datetime) -> GiftCardError | None:
+                    pin: str | None, now: datetime, prechecked: tuple[str, PinCheck] | None = None,
+                    ) -> GiftCardError | None:
         """The code's state and PIN, checked and recorded under the card's and the code's row locks
         (card first, as every writer locks), in the transaction of the debit it guards: concurrent
         wrong PINs are counted one by one, and none is checked once the code is locked."""
@@ -176,8 +193,12 @@ class Ledger:
                 return self._refuse(principal, CardNotUsableError(
                     f"pin: locked after too many wrong PINs until {code.pin_locked_until.isoformat()}; "
                     "giftcardEdit with unlockPhysicalPin ends it", field="pin"))
-            check = PinCheck(False) if pin is None else self._pins.verify(
-                code_id, pin, StoredPin(code.pin_hash, code.pin_key_ids))
+            if pin is None:
+                check = PinCheck(False)
+            elif prechecked is not None and prechecked[0] == code.pin_hash:
+                check = prechecked[1]
+            else:
+                check = self._pins.verify(code_id, pin, StoredPin(code.pin_hash, code.pin_key_ids))
             if not check.ok:
                 if pin is not None:  # a missing PIN is a POS bug, not a guess: not counted
                     store.record_pin_failure(session, code_id, self._guards.pin_max_failures,
@@ -220,15 +241,14 @@ class Ledger:
         if replayed is not None:
             return replayed
         self._check_input(request)
-        now = datetime.now(UTC)
-        started = time.monotonic() if principal.received_at is None else principal.received_at
+        now, started = datetime.now(UTC), time.monotonic()
         try:
             return self._create(principal, request, idempotency_key, now)
         except CardNotUsableError:
             if not principal.has(Permission.LIST_GIFT_CARDS):
-                # Every untrusted refusal takes the floor, counted from the request's arrival, so its
-                # timing tells nothing of which check failed (a miss skips the database work and the
-                # PIN check a known code costs). The floor must outlast the slowest check.
+                # Every untrusted refusal takes the floor, counted from this field's start (not the
+                # request's: a second refusal in one document, or a body sent slowly, would eat into
+                # it), so its timing tells nothing of which check failed. It must outlast the slowest.
                 remaining = self._guards.refusal_floor.total_seconds() - (time.monotonic() - started)
                 if remaining > 0:
                     time.sleep(remaining)
@@ -254,11 +274,13 @@ class Ledger:
 
     def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
                 now: datetime) -> TransactionView:
-        card_id, code_id = self._address(principal, request)
+        card_id, code = self._address(principal, request)
+        code_id = None if code is None else code.code_id
+        prechecked = None if code is None else self._precheck_legacy_pin(principal, code, request.pin)
 
         def guard(session: Session) -> GiftCardError | None:
             assert code_id is not None
-            return self._check_code(session, principal, card_id, code_id, request.pin, now)
+            return self._check_code(session, principal, card_id, code_id, request.pin, now, prechecked)
 
         def work(session: Session) -> TransactionView:
             card = self._usable_card(session, principal, card_id, now)

@@ -24,6 +24,7 @@ from app.domain.codes import parse_keyring
 from app.errors import ConfigurationError
 
 KEY_ID_SEPARATOR = ","
+LEGACY_WAIT_SECONDS = 2.0  # for an argon2 slot, at most
 _argon2 = CryptContext(schemes=["argon2"], argon2__type="ID")
 
 
@@ -123,8 +124,10 @@ class PinKeys:
                 "a PIN is still an argon2 hash: set GIFTCARDS_PIN_PEPPER until `giftcards keys status` "
                 "shows no argon2 PINs")
         peppered = hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()
-        # Shares the process's argon2 slots with client secrets; none free is UNAVAILABLE, uncounted.
-        return bool(self._gate.run(_argon2.verify, peppered, argon2_hash))
+        # Shares the process's argon2 slots with client secrets, queueing a little (it runs before
+        # any lock is taken); none free in time is BusyError, and nothing is counted.
+        with self._gate.admit(wait_seconds=LEGACY_WAIT_SECONDS):
+            return bool(_argon2.verify(peppered, argon2_hash))
 
     def legacy_hash(self, pin: str) -> str:
         """An argon2 hash as stored before keyed PINs (tests of the upgrade path use it)."""

@@ -31,6 +31,12 @@ def claim_key(session: Session, claim: IdempotencyKey) -> None:
     session.flush()
 
 
+def release_key(session: Session, claim: IdempotencyKey) -> None:
+    """Drop a claim this transaction made (a refused request stores nothing under its key)."""
+    session.delete(claim)
+    session.flush()
+
+
 def purge_keys(session: Session, older_than: datetime) -> None:
     """Forget every key older than the retention time, whoever sent it."""
     session.execute(delete(_keys).where(_keys.c.created_at < older_than))

@@ -23,11 +23,15 @@ class AddressedCode:
     code_id: int
     giftcard_id: int
     expires_on: date | None
+    pin_hash: str | None  # as read without a lock: checked again under it
+    pin_key_ids: str | None
 
 
 def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
     """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
-    statement = select(_codes.c.id, _codes.c.giftcard_id, _codes.c.expires_on).where(
+    statement = select(
+        _codes.c.id, _codes.c.giftcard_id, _codes.c.expires_on, _codes.c.pin_hash, _codes.c.pin_key_ids,
+    ).where(
         _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
         _codes.c.revoked_at.is_(None),
     )
@@ -36,7 +40,7 @@ def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) ->
         row = connection.execute(statement).first()
     if row is None:
         return None
-    return AddressedCode(row[0], row[1], _as_date(row[2]))
+    return AddressedCode(row[0], row[1], _as_date(row[2]), row[3], row[4])
 
 
 @dataclass(frozen=True, slots=True)
