@@ -21,11 +21,14 @@ a key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 
 class ErrorCode(StrEnum):
+    """The values of ``extensions.code``; the API publishes them as the ``ErrorCode`` enum."""
+
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -39,6 +42,35 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+# What each code means, for clients: the schema describes the enum's values with these.
+ERROR_CODE_DESCRIPTIONS: Mapping[ErrorCode, str] = {
+    ErrorCode.UNAUTHENTICATED: "A guarded field was asked for without a bearer token.",
+    ErrorCode.FORBIDDEN: "The token lacks a permission the field needs (the message names it).",
+    ErrorCode.BAD_USER_INPUT: "Malformed or contradictory input, or a variable missing or of the "
+    "wrong type; extensions.field names the field.",
+    ErrorCode.NOT_FOUND: "An addressed object (a card, a transaction) does not exist; "
+    "extensions.field names the argument.",
+    ErrorCode.CONFLICT: "The request clashes with what exists: a code already used within its "
+    "type, a code reserved by another client, a change to a deactivated card, a transaction that "
+    "is not AUTHORIZED, an idempotency key reused with other input.",
+    ErrorCode.INSUFFICIENT_FUNDS: "A debit beyond the card's available balance; nothing was debited.",
+    ErrorCode.LIMIT_EXCEEDED: "Well-formed input that would pass a configured ceiling; "
+    "extensions.limit names it (maxBalance) and extensions.field the field.",
+    ErrorCode.CARD_NOT_USABLE: "The card or code cannot take a transaction: blocked, deactivated, "
+    "outside its validity window, an expired or revoked code, or (for callers without "
+    "ListGiftCards) an unknown code or a wrong PIN.",
+    ErrorCode.RATE_LIMITED: "Too many code attempts; extensions.retryAfter says in how many seconds "
+    "to try again.",
+    ErrorCode.UNAVAILABLE: "A dependency is down (the rate-limit store) or slow checks are at "
+    "capacity (then extensions.retryAfter says when to try again).",
+    ErrorCode.INTERNAL: "Anything unexpected; the message is generic and the server log has the "
+    "details under the response's X-Request-ID.",
+    ErrorCode.GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL, or has too many tokens.",
+    ErrorCode.GRAPHQL_VALIDATION_FAILED: "The document does not fit the schema or passes a document "
+    "limit (depth, aliases, fields), or is too costly to validate.",
+}
 
 
 class GiftCardError(Exception):

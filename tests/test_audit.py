@@ -363,7 +363,7 @@ def _events(client, token, **variables) -> dict:
 
 def _refused(client, token, **variables) -> tuple[str, str | None]:
     body = gql(client, EVENTS, variables, token=token)
-    assert body["data"] is None
+    assert body["data"] == {"auditEvents": None}
     (code,) = error_codes(body)
     return code, body["errors"][0]["extensions"].get("field")
 

@@ -167,7 +167,7 @@ class AuditQueries:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         filter: AuditEventFilter | None = None,
-    ) -> AuditEventConnection:
+    ) -> AuditEventConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
         audit_filter = AuditFilter() if filter is None else AuditFilter(
             subject=filter.subject,

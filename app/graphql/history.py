@@ -17,10 +17,12 @@ from app.graphql.types import GiftCardTransaction, PageInfo, page_info, transact
 class GiftCardTransactionFilter:
     giftcard_id: strawberry.ID | None = strawberry.field(default=None, description="Only this card's.")
     member_id: str | None = strawberry.field(
-        default=None, description="Only transactions of this member's cards."
+        default=None, description="Only transactions of this member's cards; needs ListGiftCards."
     )
     code: str | None = strawberry.field(
-        default=None, description="Only transactions of the card holding this live code (with codeType)."
+        default=None,
+        description="Only transactions of the card holding this live code (with codeType); needs "
+        "FindGiftCardByCode.",
     )
     code_type: CodeType | None = strawberry.field(
         default=None, description="The type of `code`; needs the type's Use… permission."
@@ -73,7 +75,7 @@ class HistoryQueries:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         filter: GiftCardTransactionFilter | None = None,
-    ) -> GiftCardTransactionConnection:
+    ) -> GiftCardTransactionConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
         services = info.context.services
         transaction_filter = TransactionFilter() if filter is None else TransactionFilter(

@@ -76,7 +76,7 @@ class ListingQueries:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         filter: GiftCardFilter | None = None,
-    ) -> GiftCardConnection:
+    ) -> GiftCardConnection | None:
         # Like `giftcard`: two indexed queries right here; only disclosed codes' audit events go to
         # a worker thread.
         services = info.context.services

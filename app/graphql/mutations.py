@@ -57,7 +57,7 @@ class CardMutations:
         info: strawberry.Info[Context],
         giftcard: GiftCardAddInput,
         idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard:
+    ) -> GiftCard | None:
         services = info.context.services
         request = NewCard(codes=_codes(giftcard), currency=giftcard.currency,
                           member_id=giftcard.member_id, details=_details(giftcard))
@@ -76,7 +76,7 @@ class CardMutations:
         info: strawberry.Info[Context],
         giftcard: GiftCardEditInput,
         idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard:
+    ) -> GiftCard | None:
         services = info.context.services
         revoke = frozenset(code_type for code_type, asked in (
             (CodeType.PHYSICAL, giftcard.revoke_physical_code),
@@ -96,19 +96,19 @@ class CardMutations:
                          "changes nothing.")
     async def giftcard_block(self, info: strawberry.Info[Context], id: strawberry.ID,
                              reason: str | None = None,
-                             idempotency_key: IdempotencyKey = None) -> GiftCard:
+                             idempotency_key: IdempotencyKey = None) -> GiftCard | None:
         return await _state_change("giftcardBlock", info, id, reason, idempotency_key)
 
     @strawberry.mutation(description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
                          "funded, else PENDING. Repeating it changes nothing.")
     async def giftcard_unblock(self, info: strawberry.Info[Context], id: strawberry.ID,
                                reason: str | None = None,
-                               idempotency_key: IdempotencyKey = None) -> GiftCard:
+                               idempotency_key: IdempotencyKey = None) -> GiftCard | None:
         return await _state_change("giftcardUnblock", info, id, reason, idempotency_key)
 
     @strawberry.mutation(description="Deactivate a card for good (DeactivateGiftCard); cards are never "
                          "deleted and the history stays. Repeating it changes nothing.")
     async def giftcard_deactivate(self, info: strawberry.Info[Context], id: strawberry.ID,
                                   reason: str | None = None,
-                                  idempotency_key: IdempotencyKey = None) -> GiftCard:
+                                  idempotency_key: IdempotencyKey = None) -> GiftCard | None:
         return await _state_change("giftcardDeactivate", info, id, reason, idempotency_key)

@@ -27,7 +27,7 @@ class CardQueries:
         code_type: CodeType | None = None,
         id: strawberry.ID | None = None,
         member_id: str | None = None,
-    ) -> GiftCardSearchResult:
+    ) -> GiftCardSearchResult | None:
         # The lookup runs right here, not in a worker thread: it is one indexed query on a pooled
         # connection. Only a disclosed code costs a write (its audit event), and that goes to a thread.
         services = info.context.services

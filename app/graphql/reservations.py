@@ -63,7 +63,7 @@ class ReservationQueries:
     )
     def giftcard_reservations(
         self, info: strawberry.Info[Context], request_name: str
-    ) -> list[CodeReservation]:
+    ) -> list[CodeReservation] | None:
         # Sync on purpose: two indexed queries on a pooled connection.
         services = info.context.services
         views = list_reservations(services.engine, info.context.principal, request_name)
@@ -86,7 +86,7 @@ class ReservationMutations:
         request_name: str,
         single: bool | None = False,
         idempotency_key: IdempotencyKey = None,
-    ) -> CodeReservation:
+    ) -> CodeReservation | None:
         services = info.context.services
         request = ReservationRequest(count=count, agency=agency, request_name=request_name,
                                      single=bool(single))

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
+from app.graphql.error_codes import GraphQLErrorCode
 from app.graphql.history import HistoryQueries
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.listing import ListingQueries
@@ -119,7 +120,9 @@ class GiftCardSchema(strawberry.Schema):
                           exc_info=error.original_error or error)
 
 
-# One mixin class per module; the schema's root types combine them.
+# One mixin class per module; the schema's root types combine them. Every root field is nullable:
+# a refused field is null with its error, and the answers of its siblings (a mutation that
+# committed) still reach the client (GraphQL's partial results).
 @strawberry.type
 class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries, AuditQueries):
     pass
@@ -184,6 +187,7 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return GiftCardSchema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]
+    # ErrorCode is used by no field (codes travel in extensions.code); listed so it is published.
+    return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
 
 

@@ -37,7 +37,7 @@ class TransactionMutations:
     @strawberry.mutation(description="Add a transaction (GiftCardTrans<Type> and the code type's Use… "
                          "permission).")
     async def giftcard_trans_add(self, info: strawberry.Info[Context], trans: GiftCardTransInput,
-                                 idempotency_key: IdempotencyKey = None) -> GiftCardTransaction:
+                                 idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
         request = TransRequest(
             trans_type=trans.trans_type, amount=trans.amount, code_type=trans.code_type, code=trans.code,
             pin=trans.pin, giftcard_id=None if trans.giftcard_id is None else str(trans.giftcard_id),
@@ -52,7 +52,7 @@ class TransactionMutations:
                          "releases the rest.")
     async def giftcard_trans_capture(self, info: strawberry.Info[Context], id: strawberry.ID,
                                      amount: str | None = None,
-                                     idempotency_key: IdempotencyKey = None) -> GiftCardTransaction:
+                                     idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
         view = await run_sync(partial(ledger.capture, info.context.principal, str(id), amount,
                                       idempotency_key))
@@ -60,7 +60,7 @@ class TransactionMutations:
 
     @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
     async def giftcard_trans_cancel(self, info: strawberry.Info[Context], id: strawberry.ID,
-                                    idempotency_key: IdempotencyKey = None) -> GiftCardTransaction:
+                                    idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
         view = await run_sync(partial(ledger.cancel, info.context.principal, str(id), idempotency_key))
         return transaction_type(view)

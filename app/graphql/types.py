@@ -83,6 +83,8 @@ class GiftCard:
     note_value: strawberry.Private[str | None]
     number: strawberry.Private[int]  # the id as the database has it
 
+    # Fields with a resolver are nullable: one that fails (a permission, the database) is null
+    # with its own error and never discards the card around it, e.g. a mutation's answer.
     @strawberry.field(description="The token subject that created the card (ListGiftCards).")
     def created_by(self, info: strawberry.Info[Context]) -> str | None:
         info.context.principal.require(Permission.LIST_GIFT_CARDS)
@@ -104,7 +106,7 @@ class GiftCard:
         description="What the card can spend now: its balance minus open, unexpired debit "
         "authorizations (read when asked, so it may be newer than `balance`)."
     )
-    def available_balance(self, info: strawberry.Info[Context]) -> str:
+    def available_balance(self, info: strawberry.Info[Context]) -> str | None:
         minor = history.available_balance(info.context.services.engine, self.number, datetime.now(UTC))
         return format_amount(minor, self.currency)
 
@@ -112,7 +114,7 @@ class GiftCard:
         description="AUTHORIZED transactions whose hold has not expired, debits and credits, oldest "
         "first (ListGiftCardTransactions)."
     )
-    def open_authorizations(self, info: strawberry.Info[Context]) -> list[GiftCardTransaction]:
+    def open_authorizations(self, info: strawberry.Info[Context]) -> list[GiftCardTransaction] | None:
         views = history.open_authorizations(
             info.context.services.engine, info.context.principal, self.number, datetime.now(UTC)
         )
@@ -124,7 +126,7 @@ class GiftCard:
     )
     def transactions(
         self, info: strawberry.Info[Context], first: int | None = history.CARD_TRANSACTIONS_DEFAULT
-    ) -> list[GiftCardTransaction]:
+    ) -> list[GiftCardTransaction] | None:
         views = history.card_transactions(
             info.context.services.engine, info.context.principal, self.number, first
         )
