@@ -35,6 +35,7 @@ from app.auth import oauth
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings
 from app.db import check_schema
+from app.domain.keys import check_pins_verifiable
 from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
@@ -284,6 +285,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         check_schema(services.engine)
+        check_pins_verifiable(services.engine, services.pins)
         if freeze_gc:
             # Start-up objects live forever; keep the collector from scanning them again and again.
             gc.collect()

@@ -306,3 +306,46 @@ def test_each_refusal_in_one_document_takes_the_floor(client, seed, mint, servic
     body = gql(client, document, {"a": unknown, "b": {**unknown, "code": CODE}}, token=token)
     assert error_codes(body) == ["CARD_NOT_USABLE", "CARD_NOT_USABLE"]
     assert time.monotonic() - started >= 0.5
+
+
+def test_rotation_compares_key_ids_case_and_all_and_skips_revoked_codes(services, seed):
+    # given PINs whose outermost key id differs from the current one only by case, and a revoked code
+    first = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    revoked = seed({CodeType.PHYSICAL: OTHER}, pin=PIN, revoked={CodeType.PHYSICAL})
+    current = services.pins.current_key_id  # "tp1"
+    with services.engine.begin() as connection:
+        connection.execute(text("UPDATE giftcard_codes SET pin_key_ids = :chain WHERE giftcard_id = :id"),
+                           {"chain": f"x,{current.upper()}", "id": first})
+    # then the first is stale and wrapped, the revoked one counted nowhere and left alone
+    status = keys.key_status(services.engine, services.vault, services.pins)
+    assert status.stale_pins == 1
+    assert keys.rotate_pins(services.engine, services.pins) == 1
+    assert _chains(services) == {first: f"x,{current.upper()},{current}", revoked: current}
+    assert keys.key_status(services.engine, services.vault, services.pins).stale_pins == 0
+
+
+def test_the_server_refuses_to_start_when_a_pin_could_not_be_checked(database_url, tmp_path, seed, services):
+    from starlette.testclient import TestClient
+
+    from app.errors import ConfigurationError
+    from app.http import create_app
+
+    # given a card whose PIN is still an argon2 hash
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    _make_legacy(services, card_id, PIN)
+    # when a server starts without the pepper, or without the PIN key of other codes, it says why
+    for overrides, message in (({"pin_pepper": None}, "GIFTCARDS_PIN_PEPPER"),
+                               ({"pin_keys": f"tp9:{_key(9)}"}, None)):
+        settings = make_settings(database_url, tmp_path, **overrides)
+        other = build_services(settings)
+        try:
+            if message is None:  # a second card, keyed under tp1, which this ring lacks
+                seed({CodeType.PHYSICAL: OTHER}, pin=PIN)
+                message = "'tp1'"
+            with pytest.raises(ConfigurationError, match=message), TestClient(create_app(settings, other)):
+                pass
+        finally:
+            other.engine.dispose()
+    # and with both, it starts
+    with TestClient(create_app(services.settings, services)):
+        pass

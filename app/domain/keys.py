@@ -208,3 +208,20 @@ def _stale_pins(chain_counts: dict[str | None, int], pins: PinKeys) -> int:
     """Keyed PINs whose outermost key is not the current one."""
     return sum(rows for chain, rows in chain_counts.items()
                if chain is not None and chain.split(KEY_ID_SEPARATOR)[-1] != pins.current_key_id)
+
+
+def check_pins_verifiable(engine: Engine, pins: PinKeys) -> None:
+    """Refuse to serve PINs that could not be checked: argon2 ones without the pepper, or keyed
+    ones under a key id the ring lacks (every such PIN check would fail as an internal error)."""
+    counts = store.pin_chain_counts(engine)
+    problems = []
+    if counts.get(None) and not pins.has_pepper:
+        problems.append(f"{counts[None]} PINs are still argon2 hashes: set GIFTCARDS_PIN_PEPPER as it was "
+                        "until `giftcards keys status` shows none")
+    missing = sorted({key_id for chain in counts if chain is not None
+                      for key_id in chain.split(KEY_ID_SEPARATOR)} - set(pins.key_ids))
+    if missing:
+        problems.append(f"PINs are stored under key ids {missing} that GIFTCARDS_PIN_KEYS does not hold: "
+                        "put them back after the current key")
+    if problems:
+        raise ConfigurationError("; ".join(problems))

@@ -78,6 +78,10 @@ class PinKeys:
         return cls(keyring, None if pepper is None
                    else decode_key("GIFTCARDS_PIN_PEPPER", pepper.get_secret_value()), gate)
 
+    @property
+    def has_pepper(self) -> bool:
+        return self._pepper is not None
+
     def _key(self, key_id: str) -> bytes:
         key = self._keys.get(key_id)
         if key is None:

@@ -129,10 +129,13 @@ class PinRow:
 
 
 def pin_chain_counts(engine: Engine) -> dict[str | None, int]:
-    """Codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs)."""
+    """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs).
+
+    A revoked code's PIN is never checked again, so it needs no key.
+    """
     statement = (
         select(_pins.c.pin_key_ids, func.count())
-        .where(_pins.c.pin_hash.is_not(None))
+        .where(_pins.c.pin_hash.is_not(None), _pins.c.revoked_at.is_(None))
         .group_by(_pins.c.pin_key_ids)
     )
     with engine.connect() as connection:
@@ -141,12 +144,15 @@ def pin_chain_counts(engine: Engine) -> dict[str | None, int]:
 
 
 def _pin_not_under(current: str) -> Any:
-    """A keyed PIN whose outermost key is not ``current`` (chains are "a,b,c", innermost first)."""
-    escaped = current.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A live keyed PIN whose outermost key is not ``current`` (chains are "a,b,c", innermost
+    first). Compared as text, case and all (SQLite's LIKE ignores case)."""
+    suffix = "," + current
+    chain = _pins.c.pin_key_ids
     return and_(
-        _pins.c.pin_key_ids.is_not(None),
-        _pins.c.pin_key_ids != current,
-        _pins.c.pin_key_ids.not_like(f"%,{escaped}", escape="\\"),
+        chain.is_not(None),
+        _pins.c.revoked_at.is_(None),
+        chain != current,
+        func.substr(chain, func.length(chain) - len(suffix) + 1) != suffix,
     )
 
 

@@ -27,6 +27,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Keyed values mean nothing to the older version: those PINs stop verifying until set again.
+    # The older version cannot check a keyed PIN, and dropping it would leave the code without one.
+    keyed = op.get_bind().execute(sa.text(
+        "SELECT COUNT(*) FROM giftcard_codes WHERE pin_key_ids IS NOT NULL")).scalar_one()
+    if keyed:
+        raise RuntimeError(
+            f"{keyed} codes have keyed PINs, which the previous version cannot check: "
+            "not downgrading (set their PINs again with that version after a restore instead)")
     with op.batch_alter_table('giftcard_codes', schema=None) as batch_op:
         batch_op.drop_column('pin_key_ids')
