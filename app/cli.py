@@ -165,10 +165,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if status.stale == 0 and status.stale_pins == 0:
             if from_environment:
                 print(f"every code row is under the current keys (encryption {vault.active_key_id}, "
-                      f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate: put a new key "
-                      "first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, and in "
-                      "GIFTCARDS_PIN_KEYS, keeping the old ones after them, restart every server, then "
-                      "run `giftcards keys rotate` again.")
+                      f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate, in two "
+                      "steps so that no server meets a key it does not know: first add a new key, "
+                      "marked staged ('+NEWID:NEWKEY'), to GIFTCARDS_CODE_ENCRYPTION_KEYS, "
+                      "GIFTCARDS_CODE_LOOKUP_KEYS and GIFTCARDS_PIN_KEYS and restart every server; then "
+                      "put a new key first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, "
+                      "and in GIFTCARDS_PIN_KEYS, without the '+', keeping the old ones after them, "
+                      "restart every server, then run `giftcards keys rotate` again.")
                 if settings.code_lookup_key is not None:
                     print("GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
                           "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it.")
@@ -233,7 +236,8 @@ def _print_key_status(status: KeyStatus) -> int:
         for use in status.keys:
             if use.ring != ring:
                 continue
-            state = "current" if use.current else "old" if use.configured else "NOT IN RING"
+            state = ("current" if use.current else "staged" if use.staged else "old" if use.configured
+                     else "NOT IN RING")
             rows = " ".join(f"{table}={count}" for table, count in sorted(use.rows.items())) or "no rows"
             note = "  (may be removed)" if use in status.removable() else ""
             print(f"  {use.key_id:<12} {state:<12} {rows}{note}")

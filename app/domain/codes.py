@@ -75,18 +75,25 @@ def plaintext_length(ciphertext: bytes) -> int:
     return len(ciphertext) - _NONCE_BYTES - _TAG_BYTES
 
 
-def parse_keyring(name: str, text: str) -> dict[str, bytes]:
-    """``id:base64key[,id:base64key…]`` as ``{id: key}`` in the given order (the first is current).
+STAGED = "+"  # before a key id: a key every server knows, not yet current (see README, rotating keys)
 
-    Messages name the setting and the key id, never a key.
+
+def parse_keyring(name: str, text: str) -> dict[str, bytes]:
+    """``[+]id:base64key[,…]`` as ``{id: key}``, the current key first.
+
+    The current key is the first one not marked staged (``+``); staged keys follow the others.
+    Every key finds, opens and verifies what it made, but only the current one makes new rows, so a
+    new key can be known to every server before any of them uses it. Messages name the setting and
+    the key id, never a key.
     """
     ring: dict[str, bytes] = {}
+    staged = staged_key_ids(text)
     for entry in text.split(","):
-        key_id, sep, value = entry.strip().partition(":")
+        key_id, sep, value = entry.strip().removeprefix(STAGED).partition(":")
         if not sep or not _KEY_ID.fullmatch(key_id):
             raise ConfigurationError(
                 f"{name} must be 'id:base64key[,id:base64key…]' with ids of 1 to 32 letters, "
-                "digits, '_', '.' or '-'"
+                "digits, '_', '.' or '-' (a staged key: '+id:base64key')"
             )
         if key_id in ring:
             raise ConfigurationError(f"{name}: key id {key_id!r} appears more than once")
@@ -94,7 +101,15 @@ def parse_keyring(name: str, text: str) -> dict[str, bytes]:
         if key in ring.values():
             raise ConfigurationError(f"{name}: key {key_id!r} is the same key as another id")
         ring[key_id] = key
-    return ring
+    if staged >= ring.keys():
+        raise ConfigurationError(f"{name}: every key is staged ('+'); one must be current")
+    return {key_id: key for key_id, key in sorted(ring.items(), key=lambda item: item[0] in staged)}
+
+
+def staged_key_ids(text: str) -> frozenset[str]:
+    """The ids marked staged (``+id:key``) in a keyring setting."""
+    return frozenset(entry.strip()[1:].partition(":")[0] for entry in text.split(",")
+                     if entry.strip().startswith(STAGED))
 
 
 def lookup_keyring(settings: Settings) -> dict[str, bytes]:
@@ -124,9 +139,11 @@ class SealedCode:
 class CodeVault:
     """Holds the lookup and encryption keyrings (first key of each current); seals and opens codes."""
 
-    def __init__(self, lookup_keys: dict[str, bytes], keyring: dict[str, bytes]) -> None:
+    def __init__(self, lookup_keys: dict[str, bytes], keyring: dict[str, bytes],
+                 staged: frozenset[str] = frozenset(), staged_lookup: frozenset[str] = frozenset()) -> None:
         if not lookup_keys or not keyring:
             raise ConfigurationError("code keys are not configured")
+        self.staged_key_ids, self.staged_lookup_key_ids = staged, staged_lookup  # known, not yet current
         self._lookup_keys = tuple(lookup_keys.values())
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.items()}
         self.lookup_key_ids = tuple(lookup_keys)
@@ -138,10 +155,11 @@ class CodeVault:
     def from_settings(cls, settings: Settings) -> CodeVault:
         if settings.code_encryption_keys is None:
             raise ConfigurationError("code keys are not configured")
-        keyring = parse_keyring(
-            "GIFTCARDS_CODE_ENCRYPTION_KEYS", settings.code_encryption_keys.get_secret_value()
-        )
-        return cls(lookup_keyring(settings), keyring)
+        text = settings.code_encryption_keys.get_secret_value()
+        keyring = parse_keyring("GIFTCARDS_CODE_ENCRYPTION_KEYS", text)
+        lookup = settings.code_lookup_keys
+        staged_lookup = frozenset() if lookup is None else staged_key_ids(lookup.get_secret_value())
+        return cls(lookup_keyring(settings), keyring, staged_key_ids(text), staged_lookup)
 
     def lookup_hash(self, normalised: str) -> bytes:
         """The hash under the current lookup key (what a new row stores)."""

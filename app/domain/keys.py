@@ -36,11 +36,12 @@ DEFAULT_BATCH = 500
 class KeyUse:
     """One key id of one ring: whether it is configured, current, and the rows that use it."""
 
-    ring: str  # ENCRYPTION or LOOKUP
+    ring: str  # ENCRYPTION, LOOKUP or PIN
     key_id: str
     current: bool
     configured: bool
     rows: dict[str, int] = field(default_factory=dict)  # table name → rows
+    staged: bool = False  # configured with "+": known to every server, not yet current
 
     @property
     def used(self) -> bool:
@@ -62,12 +63,15 @@ class KeyStatus:
         return [use for use in self.keys if not use.configured]
 
     def removable(self) -> list[KeyUse]:
-        """Old keys no row uses: they may leave their ring."""
-        return [use for use in self.keys if use.configured and not use.current and not use.used]
+        """Old keys no row uses: they may leave their ring (a staged key is new, not old)."""
+        return [use for use in self.keys
+                if use.configured and not use.current and not use.staged and not use.used]
 
 
 def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
-    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids})
+    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids},
+                       {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids,
+                        PIN: pins.staged_key_ids})
     for count in store.key_counts(engine):
         _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
     argon2_pins, counts = 0, store.pin_chain_counts(engine)
@@ -83,16 +87,19 @@ def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
 
 
 def _code_key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
-    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids})
+    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
+                       {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids})
     for count in store.key_counts(engine):
         _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
     stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale)
 
 
-def _configured(rings: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], KeyUse]:
+def _configured(rings: dict[str, tuple[str, ...]], staged: dict[str, frozenset[str]]
+                ) -> dict[tuple[str, str], KeyUse]:
     return {
-        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True)
+        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True,
+                               staged=key_id in staged[ring])
         for ring, ids in rings.items() for index, key_id in enumerate(ids)
     }
 

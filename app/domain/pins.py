@@ -20,7 +20,7 @@ from passlib.context import CryptContext
 
 from app.auth.gate import VerificationGate
 from app.config import Settings, decode_key
-from app.domain.codes import parse_keyring
+from app.domain.codes import parse_keyring, staged_key_ids
 from app.errors import ConfigurationError
 
 KEY_ID_SEPARATOR = ","
@@ -64,6 +64,7 @@ class PinKeys:
         if not keyring:
             raise ConfigurationError("GIFTCARDS_PIN_KEYS holds no key")
         self._keys = keyring
+        self.staged_key_ids: frozenset[str] = frozenset()  # known, not yet current
         self.current_key_id = next(iter(keyring))
         self.key_ids = tuple(keyring)
         self._pepper = pepper
@@ -73,10 +74,12 @@ class PinKeys:
     def from_settings(cls, settings: Settings, gate: VerificationGate | None = None) -> PinKeys:
         if settings.pin_keys is None:
             raise ConfigurationError("GIFTCARDS_PIN_KEYS is not configured")
-        keyring = parse_keyring("GIFTCARDS_PIN_KEYS", settings.pin_keys.get_secret_value())
+        text = settings.pin_keys.get_secret_value()
         pepper = settings.pin_pepper
-        return cls(keyring, None if pepper is None
+        keys = cls(parse_keyring("GIFTCARDS_PIN_KEYS", text), None if pepper is None
                    else decode_key("GIFTCARDS_PIN_PEPPER", pepper.get_secret_value()), gate)
+        keys.staged_key_ids = staged_key_ids(text)
+        return keys
 
     @property
     def has_pepper(self) -> bool:

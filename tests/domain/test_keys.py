@@ -283,3 +283,51 @@ def test_rotation_with_nothing_to_move_reports_zero(services):
 def test_rotation_batch_size_must_be_positive(services):
     with pytest.raises(ValueError, match="positive"):
         keys.rotate(services.engine, services.vault, batch_size=0)
+
+
+# --- a new key in two steps: staged (known everywhere), then current ---------------------------
+
+
+def test_a_staged_key_is_known_but_never_current():
+    ring = parse_keyring("X", f"+new:{KEY_B},old:{KEY_A}")
+    assert list(ring) == ["old", "new"]  # the current key first, the staged one after
+    vault = _vault(code_encryption_keys=f"e1:{KEY_A},+e2:{KEY_B}", code_lookup_keys=f"+l2:{KEY_B},l1:{KEY_A}")
+    assert (vault.active_key_id, vault.lookup_key_id) == ("e1", "l1")
+    assert vault.staged_key_ids == {"e2"} and vault.staged_lookup_key_ids == {"l2"}
+    with pytest.raises(ConfigurationError, match="every key is staged"):
+        parse_keyring("X", f"+new:{KEY_B}")
+
+
+def test_mid_rollout_no_code_is_issued_twice(mint, services, settings, tmp_path):
+    # given a server that knows the new lookup key as staged, and one that already made it current
+    staged = make_settings(settings.database_url, tmp_path, code_lookup_key=None,
+                           code_lookup_keys=f"lk1:{_key(1)},+lk2:{_key(21)}")
+    promoted = make_settings(settings.database_url, tmp_path, code_lookup_key=None,
+                             code_lookup_keys=f"lk2:{_key(21)},lk1:{_key(1)}")
+    admin = mint(roles=["admin"], sub="operator")
+    old_services, new_services = build_services(staged), build_services(promoted)
+    try:
+        with TestClient(create_app(staged, old_services)) as old, \
+                TestClient(create_app(promoted, new_services)) as new:
+            # when the promoted server issues a code (hashed under lk2)
+            first = gql(new, ADD, {"giftcard": {"physicalCode": "ROLLOUT00001"}}, token=admin)
+            assert "errors" not in first
+            # then the staged server finds it, and refuses to issue it again, as the other does
+            found = gql(old, LOOKUP, {"code": "ROLLOUT00001"}, token=admin)
+            assert [card["id"] for card in found["data"]["giftcard"]["results"]] == [
+                first["data"]["giftcardAdd"]["id"]]
+            for server in (old, new):
+                again = gql(server, ADD, {"giftcard": {"physicalCode": "rollout-00001"}}, token=admin)
+                assert error_codes(again) == ["CONFLICT"]
+            # and what the staged server issues is hashed under its current key, known to both
+            second = gql(old, ADD, {"giftcard": {"physicalCode": "ROLLOUT00002"}}, token=admin)
+            assert error_codes(gql(new, ADD, {"giftcard": {"physicalCode": "ROLLOUT00002"}},
+                                   token=admin)) == ["CONFLICT"]
+            assert "errors" not in second
+    finally:
+        old_services.engine.dispose()
+        new_services.engine.dispose()
+    # and status calls the staged key staged, not removable
+    status = keys.key_status(old_services.engine, old_services.vault, old_services.pins)
+    lk2 = next(use for use in status.keys if use.ring == keys.LOOKUP and use.key_id == "lk2")
+    assert lk2.staged and lk2 not in status.removable()
