@@ -155,6 +155,8 @@ class IdempotencyKey(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(128), primary_key=True))
     operation: str = Field(sa_column=Column(String(64), nullable=False))
     request_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    # The lookup key that digested the request (None: written before the column existed).
+    request_key_id: str | None = Field(default=None, sa_column=Column(String(32)))
     response: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -109,7 +109,7 @@ class Idempotency:
                     now = datetime.now(UTC)
                     claim = IdempotencyKey(
                         subject=subject, key=key, operation=operation, request_hash=request_hash,
-                        response=b"", key_id="", created_at=now,
+                        request_key_id=self._vault.lookup_key_id, response=b"", key_id="", created_at=now,
                     )
                     # Claimed before the guard locks anything: every keyed mutation takes the key
                     # first and row locks after, so two of them with one key cannot deadlock.

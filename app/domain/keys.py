@@ -28,7 +28,7 @@ RING_SETTINGS = {
     LOOKUP: "GIFTCARDS_CODE_LOOKUP_KEYS",
     PIN: "GIFTCARDS_PIN_KEYS",
 }
-_COLUMNS = {"key_id": ENCRYPTION, "lookup_key_id": LOOKUP}
+_COLUMNS = {"key_id": ENCRYPTION, "lookup_key_id": LOOKUP, "request_key_id": LOOKUP}
 DEFAULT_BATCH = 500
 
 
@@ -72,8 +72,7 @@ def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
     uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids},
                        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids,
                         PIN: pins.staged_key_ids})
-    for count in store.key_counts(engine):
-        _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
+    _count_code_keys(engine, uses)
     argon2_pins, counts = 0, store.pin_chain_counts(engine)
     for chain, rows in counts.items():
         if chain is None:
@@ -89,10 +88,19 @@ def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
 def _code_key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
     uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
                        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids})
-    for count in store.key_counts(engine):
-        _use(uses, _COLUMNS[count.column], count.key_id).add(count.table, count.rows)
+    _count_code_keys(engine, uses)
     stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale)
+
+
+def _count_code_keys(engine: Engine, uses: dict[tuple[str, str], KeyUse]) -> None:
+    for count in store.key_counts(engine):
+        ring = _COLUMNS[count.column]
+        if count.key_id == store.UNKNOWN_KEY:  # older stored requests: they keep every lookup key
+            for use in [use for (of, _), use in uses.items() if of == ring and use.configured]:
+                use.add(count.table, count.rows)
+        else:
+            _use(uses, ring, count.key_id).add(count.table, count.rows)
 
 
 def _configured(rings: dict[str, tuple[str, ...]], staged: dict[str, frozenset[str]]

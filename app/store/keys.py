@@ -2,7 +2,8 @@
 
 Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
 AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
-carry an AEAD key id only; they expire, so they are counted but never moved. Keyed PINs carry
+carry an AEAD key id and the lookup key id that digested the request; they expire, so they are
+counted but never moved. Keyed PINs carry
 the chain of PIN key ids that made them; rotation wraps them under the current key.
 """
 
@@ -23,6 +24,7 @@ CODE_TABLES: dict[str, Table] = {
 }
 _responses: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 RESPONSES = "idempotency_keys"
+UNKNOWN_KEY = ""  # requests digested before their key id was stored: any lookup key may have
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +56,16 @@ def key_counts(engine: Engine) -> list[KeyCount]:
     """Rows per key id, per table and key column (a full scan of each table)."""
     counted = [(name, table, column) for name, table in CODE_TABLES.items()
                for column in ("key_id", "lookup_key_id")]
-    counted.append((RESPONSES, _responses, "key_id"))
+    counted += [(RESPONSES, _responses, "key_id"), (RESPONSES, _responses, "request_key_id")]
     found = []
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         for name, table, column in counted:
             key = table.c[column]
             statement = select(key, func.count()).group_by(key).order_by(key)
-            found += [KeyCount(name, column, row[0], int(row[1])) for row in connection.execute(statement)
-                      if row[0]]  # a response being written has no key yet
+            for row in connection.execute(statement):
+                if row[0] or column == "request_key_id":  # a response being written has no key yet
+                    found.append(KeyCount(name, column, row[0] or UNKNOWN_KEY, int(row[1])))
     return found
 
 

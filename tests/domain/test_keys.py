@@ -231,10 +231,12 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     status = keys.key_status(new_services.engine, new_services.vault, new_services.pins)
     assert status.stale == 0 and status.missing() == []
     removable = {(use.ring, use.key_id) for use in status.removable()}
-    # the old lookup key is free; the old AEAD key still seals an idempotent response (it expires)
-    assert removable == {(keys.LOOKUP, "lk1")}
+    # the old keys still seal and digest an idempotent response (it expires): neither may go yet
+    assert removable == set()
     (old_aead,) = [use for use in status.keys if use.key_id == "t1"]
     assert old_aead.rows == {"idempotency_keys": 1}
+    (old_lookup,) = [use for use in status.keys if use.key_id == "lk1"]
+    assert old_lookup.rows == {"idempotency_keys": 1}
 
 
 def found_codes(client: TestClient, token: str, card_id: str) -> list[dict[str, Any]]:
@@ -331,3 +333,36 @@ def test_mid_rollout_no_code_is_issued_twice(mint, services, settings, tmp_path)
     status = keys.key_status(old_services.engine, old_services.vault, old_services.pins)
     lk2 = next(use for use in status.keys if use.ring == keys.LOOKUP and use.key_id == "lk2")
     assert lk2.staged and lk2 not in status.removable()
+
+
+def test_an_old_lookup_key_is_in_use_while_stored_requests_were_digested_under_it(
+        client, mint, services, settings, tmp_path):
+    # given a keyed request answered under the lookup key lk1
+    admin = mint(roles=["admin"], sub="operator")
+    first = gql(client, ADD, {"giftcard": {"physicalCode": "DIGEST000001"}, "key": "order-9"}, token=admin)
+    assert "errors" not in first
+    # when lk2 becomes current and every code row is moved to it
+    rotated = build_services(make_settings(settings.database_url, tmp_path, **NEW_KEYS))
+    try:
+        keys.rotate(rotated.engine, rotated.vault)
+        status = keys.key_status(rotated.engine, rotated.vault, rotated.pins)
+        lk1 = next(use for use in status.keys if use.ring == keys.LOOKUP and use.key_id == "lk1")
+        # then lk1 still digests a stored request, so it may not be removed yet
+        assert lk1.rows == {"idempotency_keys": 1} and lk1 not in status.removable()
+        # and the retry, on a server holding both keys, is answered as the first time
+        with TestClient(create_app(rotated.settings, rotated)) as server:
+            again = gql(server, ADD, {"giftcard": {"physicalCode": "DIGEST000001"}, "key": "order-9"},
+                        token=admin)
+        assert again == first
+    finally:
+        rotated.engine.dispose()
+
+
+def test_requests_stored_before_their_key_was_recorded_keep_every_lookup_key(client, mint, services):
+    gql(client, ADD, {"giftcard": {"physicalCode": "DIGEST000002"}, "key": "order-10"},
+        token=mint(roles=["admin"]))
+    with services.engine.begin() as connection:
+        connection.execute(text("UPDATE idempotency_keys SET request_key_id = NULL"))
+    status = keys.key_status(services.engine, services.vault, services.pins)
+    lookup = [use for use in status.keys if use.ring == keys.LOOKUP]
+    assert lookup and all(use.rows.get("idempotency_keys") == 1 for use in lookup)
