@@ -147,7 +147,7 @@ def _batch_size(text: str) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from app import db
-    from app.config import STATE_FILE, add_development_keys
+    from app.config import STATE_FILE, add_development_keys, server_running
     from app.domain import keys
     from app.domain.codes import CodeVault
     from app.domain.pins import PinKeys
@@ -176,6 +176,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     print("GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
                           "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it.")
                 return 0
+            if server_running(settings.state_dir):
+                # Its keys would change under it: lookups would miss and a code could be issued twice.
+                print(f"giftcards: a server is running on the keys in {settings.state_dir / STATE_FILE}; "
+                      "stop it, run `giftcards keys rotate`, then start it again", file=sys.stderr)
+                return 1
             encryption_id, lookup_id, pin_id = add_development_keys(settings.state_dir)
             print(f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
                   f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "

@@ -301,6 +301,36 @@ def _state_lock(state_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+SERVING_LOCK = ".serving.lock"
+
+
+@contextmanager
+def serving(state_dir: Path) -> Iterator[None]:
+    """Held (shared) by every development server while it runs on the state file's keys, so that
+    `keys rotate` can tell, and refuse to change the keys under it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / SERVING_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def server_running(state_dir: Path) -> bool:
+    """Whether a development server holds the state file's keys now."""
+    path = state_dir / SERVING_LOCK
+    if not path.exists():
+        return False
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def _write_state(state_dir: Path, state: dict[str, str]) -> None:
     """Replace the state file atomically (readers see the old file or the new one)."""
     path = state_dir / STATE_FILE

@@ -8,6 +8,7 @@ Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -33,7 +34,7 @@ from strawberry.asgi import GraphQL
 
 from app.auth import oauth
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
-from app.config import Settings, load_settings
+from app.config import Settings, load_settings, serving
 from app.db import check_schema
 from app.domain.keys import check_pins_verifiable
 from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
@@ -290,7 +291,10 @@ def create_app(
             # Start-up objects live forever; keep the collector from scanning them again and again.
             gc.collect()
             gc.freeze()
-        yield
+        with contextlib.ExitStack() as stack:
+            if not settings.is_production:  # its keys may come from the state file
+                stack.enter_context(serving(settings.state_dir))
+            yield
         services.engine.dispose()
 
     routes = [

@@ -255,3 +255,24 @@ def test_development_fills_in_a_pin_key_for_a_state_file_without_one(tmp_path):
     assert settings.jwt_secret == first.jwt_secret and settings.pin_pepper == first.pin_pepper
     again = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
     assert again.pin_keys == settings.pin_keys
+
+
+def test_development_rotate_refuses_while_a_server_runs_on_the_state_file(development, capsys):
+    from starlette.testclient import TestClient
+
+    from app.http import create_app
+
+    state_file = development / "state" / STATE_FILE
+    before = state_file.read_bytes()
+    settings = load_settings({"GIFTCARDS_STATE_DIR": str(development / "state"),
+                              "GIFTCARDS_DATABASE_URL": f"sqlite:///{development}/keys.db",
+                              "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml")})
+    # given a server running on the state file's keys
+    with TestClient(create_app(settings)):
+        # when keys are rotated beside it, nothing changes and it says why
+        assert cli.main(["keys", "rotate"]) == 1
+        assert "a server is running on the keys" in capsys.readouterr().err
+        assert state_file.read_bytes() == before
+    # and once it has stopped, rotation goes ahead
+    assert cli.main(["keys", "rotate"]) == 0
+    assert state_file.read_bytes() != before
