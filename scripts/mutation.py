@@ -1,0 +1,163 @@
+"""Mutation testing of the money and secrecy modules with mutmut, one module at a time.
+
+Each module is mutated in a scratch copy of the project and tested with the few test files that
+exercise it, on SQLite only. Prints, per module, the mutants killed, survived and judged
+equivalent (listed in ``scripts/mutation-equivalents.txt`` with a reason) and the kill rate, then
+each survivor not listed there, as a line to fix with a test or to list with its reason.
+
+    python scripts/mutation.py [MODULE ...]      # e.g. domain/money policy; none: all of them
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENTS = ROOT / "scripts" / "mutation-equivalents.txt"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+JOBS = os.environ.get("MUTATION_JOBS", "1")  # mutants tested at once
+
+# module → the test files that exercise it (tests/ prefix left out)
+MODULES = {
+    "domain/money": ["domain/test_money.py", "domain/test_money_edges.py", "graphql/test_money_paths.py",
+                     "graphql/test_balance_ceiling.py"],
+    "domain/codes": ["domain/test_codes.py", "domain/test_code_edges.py", "domain/test_keys.py",
+                     "graphql/test_money_paths.py", "graphql/test_giftcard_query.py"],
+    "policy": ["test_policy.py", "test_policy_edges.py", "graphql/test_giftcard_query.py",
+               "graphql/test_money_paths.py"],
+    "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
+    "domain/ledger": ["graphql/test_money_paths.py", "graphql/test_transactions.py",
+                      "graphql/test_ledger_edges.py", "graphql/test_replays_and_refusals.py",
+                      "graphql/test_balance_ceiling.py", "test_pin_checks.py", "test_guards.py"],
+    "domain/idempotency": ["graphql/test_idempotency.py", "graphql/test_replays_and_refusals.py",
+                           "graphql/test_money_paths.py", "domain/test_idempotency.py"],
+}
+COPIED = ["app", "tests", "permissions.yaml", "schema.graphql", "pyproject.toml"]
+PYTEST_ARGS = ["-k", "not postgresql", "-m", "not server and not browser", "-p", "no:cacheprovider"]
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+ROW = "{:<20} {:>7} {:>7} {:>8} {:>10} {:>9}"
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
+
+
+def _configure(work: Path, module: str) -> None:
+    """The scratch copy, with mutmut told what to mutate and which tests to run."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=ignore)
+        else:
+            shutil.copy2(source, work / name)
+    tests = [f"tests/{path}" for path in MODULES[module] if (ROOT / "tests" / path).exists()]
+    with (work / "pyproject.toml").open("a") as config:
+        config.write(
+            "\n[tool.mutmut]\n"
+            'source_paths = ["app"]\n'
+            f'only_mutate = ["app/{module}.py"]\n'
+            'also_copy = ["permissions.yaml", "schema.graphql"]\n'
+            f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
+            f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        )
+
+
+def _mutmut(work: Path, *args: str) -> str:
+    done = subprocess.run([str(MUTMUT), *args], cwd=work, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"mutmut {' '.join(args)} failed:\n{(done.stdout + done.stderr)[-4000:]}")
+    return done.stdout
+
+
+def _function(mutant: str) -> str:
+    """``app.domain.ledger.xǁLedgerǁ_address__mutmut_3`` → ``Ledger._address``."""
+    mangled = mutant.rsplit(".", 1)[1].rsplit("__mutmut_", 1)[0]
+    return mangled[2:] if mangled.startswith("x_") else ".".join(mangled.split("ǁ")[1:])
+
+
+def _change(diff: str) -> str:
+    """The lines a mutant removes and adds, each run of whitespace as one space: ``old ⟶ new``."""
+    lines = [line for line in diff.splitlines() if line[:1] in "-+" and line[:3] not in ("---", "+++")]
+    removed = " ".join(line[1:].strip() for line in lines if line.startswith("-"))
+    added = " ".join(line[1:].strip() for line in lines if line.startswith("+"))
+    return re.sub(r"\s+", " ", f"{removed} ⟶ {added}").strip()
+
+
+def _fingerprint(function: str, diff: str) -> str:
+    """Names a mutant by its function and its diff with the lines around it (not by mutmut's
+    number, which shifts when the function changes, nor by line numbers)."""
+    hunk = [line for line in diff.splitlines() if line[:1] in " -+" and line[:3] not in ("---", "+++")]
+    return hashlib.sha256("\n".join([function, *hunk]).encode()).hexdigest()[:10]
+
+
+def _equivalents() -> dict[tuple[str, str], str]:
+    """(module, fingerprint) → reason, from lines ``module function fingerprint change — reason``."""
+    found = {}
+    for line in EQUIVALENTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            module, _, fingerprint, rest = line.split(maxsplit=3)
+            found[module, fingerprint] = rest.rpartition(" — ")[2]
+    return found
+
+
+def run(module: str) -> tuple[dict[str, int], list[str]]:
+    """Counts for the table, and a line for each survivor not judged equivalent."""
+    with tempfile.TemporaryDirectory(prefix="giftcards-mutation-") as scratch:
+        work = Path(scratch)
+        _configure(work, module)
+        _mutmut(work, "run", "--max-children", JOBS)
+        prefix = "app." + module.replace("/", ".") + "."
+        statuses = dict(
+            line.strip().rsplit(": ", 1)
+            for line in _mutmut(work, "results", "--all", "true").splitlines()
+            if line.strip().startswith(prefix)
+        )
+        equivalents, unexplained = _equivalents(), []
+        counts = {"mutants": len(statuses), "killed": 0, "survived": 0, "equivalent": 0}
+        for mutant, status in sorted(statuses.items()):
+            if status in KILLED:
+                counts["killed"] += 1
+                continue
+            function, diff = _function(mutant), _mutmut(work, "show", mutant)
+            change, fingerprint = _change(diff), _fingerprint(function, diff)
+            if (module, fingerprint) in equivalents:
+                counts["equivalent"] += 1
+            else:
+                counts["survived"] += 1
+                unexplained.append(f"{module} {function} {fingerprint} {change}  ({status})")
+    return counts, unexplained
+
+
+def main(argv: list[str]) -> int:
+    modules = argv or list(MODULES)
+    unknown = [module for module in modules if module not in MODULES]
+    if unknown:
+        sys.exit(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
+    rows, survivors = [], []
+    for module in modules:
+        print(f"mutating app/{module}.py …", flush=True)
+        counts, unexplained = run(module)
+        rows.append((module, counts))
+        survivors += unexplained
+    print("\n" + ROW.format("module", "mutants", "killed", "survived", "equivalent", "kill rate"))
+    for module, counts in rows:
+        judged = counts["mutants"] - counts["equivalent"]
+        rate = f"{100 * counts['killed'] / judged:.1f} %" if judged else "-"
+        print(ROW.format(module, *counts.values(), rate))
+    if survivors:
+        print("\nSurvivors (kill each with a test, or list it in scripts/mutation-equivalents.txt "
+              "followed by ' — reason'):")
+        print("\n".join(survivors))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

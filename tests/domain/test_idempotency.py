@@ -1,0 +1,330 @@
+"""Idempotency: canonical encoding, key limits, and run/replay with work, guards and retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.idempotency import MAX_KEY_LENGTH, Idempotency, encode
+from app.errors import BadUserInputError, ConflictError, NotFoundError, UnauthenticatedError
+from app.policy import ANONYMOUS, Principal
+from app.store import idempotency as key_store
+
+ALICE = Principal("alice", frozenset({"GiftCardTransUse", "ListGiftCards"}))
+
+
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass(frozen=True)
+class Answer:
+    giftcard_id: int  # the audit trail names the card an answer is about
+    note: str
+
+
+def _decode(data: dict[str, Any]) -> Answer:
+    return Answer(**data)
+
+
+class Work:
+    """A unit of work that counts its runs."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer, self.runs = answer, 0
+
+    def __call__(self, session) -> Answer:
+        self.runs += 1
+        return self.answer
+
+
+def _count(services, sql: str, **params: Any) -> int:
+    with services.engine.connect() as connection:
+        return int(connection.execute(text(sql), params).scalar_one())
+
+
+def _audit(services) -> list[tuple[str, str, str, int | None]]:
+    with services.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(
+            "SELECT action, outcome, subject, giftcard_id FROM audit_events ORDER BY id")).all()]
+
+
+# --- encoding -------------------------------------------------------------------------------------
+
+
+def test_encode_is_canonical_json_of_a_dataclass_or_plain_data():
+    assert encode(Answer(3, "x")) == b'{"giftcard_id":3,"note":"x"}'
+    assert encode({"b": [1, 2], "a": None}) == b'{"a":null,"b":[1,2]}'
+
+
+def test_encode_writes_times_enums_and_sets_as_plain_values():
+    value = {
+        "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "on": date(2030, 1, 2), "colour": Colour.RED,
+        "colours": frozenset({Colour.RED, Colour.BLUE}), "names": {"b", "a"},
+    }
+    assert encode(value) == (b'{"at":"2030-01-02T03:04:05+00:00","colour":"red","colours":["blue","red"],'
+                             b'"names":["a","b"],"on":"2030-01-02"}')
+
+
+def test_encode_refuses_what_it_cannot_write_back():
+    with pytest.raises(TypeError, match=r"^cannot encode bytes$"):
+        encode({"raw": b"x"})
+
+
+def test_a_dataclass_type_itself_is_not_taken_for_an_instance():
+    with pytest.raises(TypeError, match=r"^cannot encode type$"):
+        encode(Answer)
+
+
+# --- run and replay ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def idempotency(services) -> Idempotency:
+    return services.idempotency
+
+
+@pytest.mark.parametrize("key", ["k", "k" * MAX_KEY_LENGTH, "ключ 1"])
+def test_keys_of_1_to_128_printable_characters_are_accepted(idempotency, key):
+    work = Work(Answer(1, "a"))
+    assert idempotency.run(ALICE, key, "op", {"n": 1}, work, _decode) == Answer(1, "a")
+    assert idempotency.replay(ALICE, key, "op", {"n": 1}, _decode) == Answer(1, "a")
+
+
+@pytest.mark.parametrize("key", ["", "k" * (MAX_KEY_LENGTH + 1), "line\nbreak"])
+def test_other_keys_are_refused_before_anything_runs(idempotency, key):
+    work = Work(Answer(1, "a"))
+    for call in (lambda: idempotency.run(ALICE, key, "op", {}, work, _decode),
+                 lambda: idempotency.replay(ALICE, key, "op", {}, _decode)):
+        with pytest.raises(BadUserInputError) as refused:
+            call()
+        assert refused.value.field == "idempotencyKey"
+        assert refused.value.message == f"idempotencyKey: 1 to {MAX_KEY_LENGTH} printable characters"
+    assert work.runs == 0
+
+
+def test_without_a_key_the_work_runs_every_time_and_is_audited(idempotency, services):
+    work = Work(Answer(1, "a"))
+    assert idempotency.run(ALICE, None, "op", {}, work, _decode) == Answer(1, "a")
+    assert idempotency.run(ALICE, None, "op", {}, work, _decode) == Answer(1, "a")
+    assert idempotency.replay(ALICE, None, "op", {}, _decode) is None
+    assert work.runs == 2
+    assert _audit(services) == [("op", "OK", "alice", 1)] * 2
+    assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
+
+
+def test_a_keyed_retry_replays_the_stored_answer_once_run(idempotency, services):
+    # given a keyed request that ran
+    work = Work(Answer(7, "first"))
+    assert idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode) == Answer(7, "first")
+
+    # when it is sent again, through run or replay
+    work.answer = Answer(8, "second")
+    again = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
+    asked = idempotency.replay(ALICE, "k1", "op", {"n": 1}, _decode)
+
+    # then both answer as the first time, the work ran once, and each answer is audited
+    assert again == asked == Answer(7, "first")
+    assert work.runs == 1
+    assert _audit(services) == [("op", "OK", "alice", 7), *[("op", "REPLAYED", "alice", 7)] * 2]
+
+
+def test_an_unused_key_has_nothing_to_replay(idempotency, services):
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode)
+    assert idempotency.replay(ALICE, "k2", "op", {}, _decode) is None
+    assert idempotency.replay(Principal("bob", ALICE.permissions), "k1", "op", {}, _decode) is None
+
+
+@pytest.mark.parametrize(
+    ("principal", "operation", "request_"),
+    [(ALICE, "op", {"n": 2}), (ALICE, "other", {"n": 1}),
+     (Principal("alice", frozenset({"GiftCardTransUse"})), "op", {"n": 1})],
+    ids=["other input", "other operation", "fewer permissions"],
+)
+def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, operation, request_):
+    work = Work(Answer(1, "a"))
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
+
+    for call in (lambda: idempotency.run(principal, "k1", operation, request_, work, _decode),
+                 lambda: idempotency.replay(principal, "k1", operation, request_, _decode)):
+        with pytest.raises(ConflictError) as refused:
+            call()
+        assert refused.value.field == "idempotencyKey"
+        assert refused.value.message == "idempotencyKey: already used for a different request"
+    assert work.runs == 1
+
+
+def test_keys_belong_to_their_subject(idempotency):
+    work = Work(Answer(1, "a"))
+    idempotency.run(ALICE, "k1", "op", {}, work, _decode)
+    idempotency.run(Principal("bob", ALICE.permissions), "k1", "op", {}, work, _decode)
+    assert work.runs == 2
+
+
+def test_a_failed_request_keeps_nothing_under_its_key(idempotency, services):
+    def failing(session):
+        raise NotFoundError("id: no such thing", field="id")
+
+    with pytest.raises(NotFoundError):
+        idempotency.run(ALICE, "k1", "op", {}, failing, _decode)
+    assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
+    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), _decode) == Answer(2, "b")
+
+
+@pytest.mark.parametrize("key", [None, "k1"])
+def test_a_guard_refusal_keeps_what_the_guard_wrote_and_nothing_else(idempotency, services, key):
+    # given a guard that writes (as a wrong PIN is counted) and then refuses
+    def guard(session):
+        session.execute(text("INSERT INTO audit_events (occurred_at, action, outcome) "
+                             "VALUES (CURRENT_TIMESTAMP, 'guarded', 'COUNTED')"))
+        return ConflictError("no: guarded", field="no")
+
+    work = Work(Answer(1, "a"))
+    with pytest.raises(ConflictError, match="guarded"):
+        idempotency.run(ALICE, key, "op", {}, work, _decode, guard)
+
+    # then the work did not run, the guard's write stayed, and the key is free for a retry
+    assert work.runs == 0
+    assert _audit(services) == [("guarded", "COUNTED", None, None)]
+    assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
+    assert idempotency.run(ALICE, key, "op", {}, work, _decode, lambda session: None) == Answer(1, "a")
+
+
+def test_a_replay_does_not_run_the_guard(idempotency):
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode, lambda session: None)
+
+    def guard(session):
+        raise AssertionError("the guard ran for a replay")
+
+    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), _decode, guard) == Answer(1, "a")
+
+
+def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(idempotency, services):
+    # given two keys, one just past the retention time and one just inside it
+    for key in ("old", "recent", "stays"):
+        idempotency.run(ALICE, key, "op", {}, Work(Answer(1, key)), _decode)
+    retention = services.settings.idempotency_retention_hours
+    with services.engine.begin() as connection:
+        for key, age in (("old", timedelta(hours=retention, minutes=1)),
+                         ("recent", timedelta(hours=retention, minutes=-1))):
+            connection.execute(text("UPDATE idempotency_keys SET created_at = :t WHERE key = :k"),
+                               {"t": datetime.now(UTC) - age, "k": key})
+
+    # when another key is stored
+    idempotency.run(ALICE, "new", "op", {}, Work(Answer(2, "b")), _decode)
+
+    # then only the old one is gone
+    with services.engine.connect() as connection:
+        keys = set(connection.execute(text("SELECT key FROM idempotency_keys")).scalars())
+    assert keys == {"recent", "stays", "new"}
+
+
+def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, services):
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "SECRETNOTE")), _decode)
+    with services.engine.connect() as connection:
+        row = connection.execute(text(
+            "SELECT operation, key_id, request_key_id, response FROM idempotency_keys")).one()
+    assert (row[0], row[1], row[2]) == ("op", services.vault.active_key_id, services.vault.lookup_key_id)
+    assert b"SECRETNOTE" not in bytes(row[3])
+
+
+def test_the_stored_request_digest_is_the_keyed_digest_of_a_fixed_document(idempotency, services):
+    # stored digests must still match after an upgrade, or every retry across it is a CONFLICT
+    idempotency.run(ALICE, "k1", "op", Answer(1, "a"), Work(Answer(1, "a")), _decode)
+    document = encode({"operation": "op", "permissions": sorted(ALICE.permissions),
+                       "request": {"giftcard_id": 1, "note": "a"}})
+    with services.engine.connect() as connection:
+        stored = bytes(connection.execute(text("SELECT request_hash FROM idempotency_keys")).scalar_one())
+    assert stored == services.vault.keyed_digest(b"idempotency", document)
+
+
+def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    with services.uow.begin() as session:
+        stamped = key_store.find_key(session, "alice", "k1").created_at
+    stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
+    assert before <= stamped <= datetime.now(UTC)
+
+
+def _lose_the_race(monkeypatch):
+    """The first look for the key misses it, as when another request commits the key between
+    that look and this one's claim (the unique key settles it: PostgreSQL's race, made here)."""
+    real, calls = key_store.find_key, []
+
+    def find_key(session, subject, key):
+        calls.append(key)
+        return None if len(calls) == 1 else real(session, subject, key)
+
+    monkeypatch.setattr(key_store, "find_key", find_key)
+    return calls
+
+
+def test_a_request_that_loses_the_race_for_its_key_answers_as_the_winner(idempotency, services, monkeypatch):
+    # given a keyed request that ran, and a retry that does not see it before claiming the key
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), _decode)
+    calls = _lose_the_race(monkeypatch)
+    work = Work(Answer(6, "loser"))
+
+    # when the retry runs
+    answer = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
+
+    # then it answers as the winner did, without running, and is audited as a replay
+    assert answer == Answer(5, "winner")
+    assert (work.runs, calls) == (0, ["k1", "k1"])
+    assert _audit(services)[-1] == ("op", "REPLAYED", "alice", 5)
+
+
+def test_a_request_that_loses_the_race_with_other_input_is_a_conflict(idempotency, monkeypatch):
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), _decode)
+    _lose_the_race(monkeypatch)
+
+    with pytest.raises(ConflictError) as refused:
+        idempotency.run(ALICE, "k1", "op", {"n": 2}, Work(Answer(6, "loser")), _decode)
+    assert refused.value.message == "idempotencyKey: already used for a different request"
+
+
+@pytest.mark.parametrize("key", [None, "k1"])
+def test_an_integrity_error_of_the_work_itself_is_not_taken_for_a_race(idempotency, services, key):
+    def clashing(session):
+        for _ in range(2):
+            session.execute(text("INSERT INTO clash_probe VALUES (1)"))
+        return Answer(1, "a")
+
+    with services.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE clash_probe (id INTEGER PRIMARY KEY)"))
+    try:
+        with pytest.raises(IntegrityError):
+            idempotency.run(ALICE, key, "op", {}, clashing, _decode)
+    finally:
+        with services.engine.begin() as connection:
+            connection.execute(text("DROP TABLE clash_probe"))
+
+
+def test_an_anonymous_caller_shares_no_key_with_any_subject(idempotency):
+    # given keys of subjects that look like placeholders
+    for subject in ("XXXX", "-", "anonymous"):
+        idempotency.run(Principal(subject), "k1", "op", {}, Work(Answer(1, "a")), _decode)
+
+    def refused(session):
+        raise UnauthenticatedError("a bearer token is required")
+
+    # then a caller without a token finds none of them: its request runs (and fails) as new
+    assert idempotency.replay(ANONYMOUS, "k1", "op", {}, _decode) is None
+    with pytest.raises(UnauthenticatedError):
+        idempotency.run(ANONYMOUS, "k1", "op", {}, refused, _decode)
