@@ -1,0 +1,173 @@
+"""giftcardTransAdd's card and code rules at their edges: the instant a window opens or closes,
+a code revoked while a request is on its way, a locked PIN, a ledger that is off, and the fields
+a transaction answers with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from app.domain import ledger as ledger_module
+from app.enums import CodeType
+from app.store import ledger as ledger_store
+from tests.conftest import fund, gql
+
+TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) {
+  id status amount balance authorizedAmount sourceId refNo createdAt } }"""
+CAPTURE = """mutation C($id: ID!) { giftcardTransCapture(id: $id) { id status balance createdAt } }"""
+CODE, PIN = "RULESCODE001", "2468"
+
+
+@pytest.fixture
+def admin(mint):
+    return mint(roles=["admin"], sub="office")
+
+
+@pytest.fixture
+def card(seed, services):
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    fund(services.engine, card_id, 1000)
+    return card_id
+
+
+def _debit(client, token, amount="-1.00", **extra):
+    trans = {"transType": "USE", "amount": amount, "codeType": "PHYSICAL", "code": CODE, "pin": PIN, **extra}
+    return gql(client, TRANS, {"trans": trans}, token=token)
+
+
+def _refusal(body) -> tuple[str, str | None, str]:
+    (error,) = body["errors"]
+    return error["extensions"]["code"], error["extensions"].get("field"), error["message"]
+
+
+def _ok(body, name="giftcardTransAdd"):
+    assert "errors" not in body, body
+    return body["data"][name]
+
+
+def _set(services, sql, **params):
+    with services.engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+def _freeze(monkeypatch, instant):
+    """The ledger's clock stops at ``instant``."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return instant
+
+    monkeypatch.setattr(ledger_module, "datetime", Frozen)
+
+
+INSTANT = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+# --- windows open and close at their instant -----------------------------------------------------
+
+
+def test_a_card_is_usable_from_the_instant_its_window_opens(client, admin, card, services, monkeypatch):
+    _set(services, "UPDATE giftcards SET usable_from = :t", t=INSTANT)
+    _freeze(monkeypatch, INSTANT - timedelta(microseconds=1))
+    assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", None, "the card is not usable yet")
+
+    _freeze(monkeypatch, INSTANT)
+    assert _ok(_debit(client, admin))["balance"] == "9.00"
+
+
+def test_a_card_is_not_usable_from_the_instant_it_expires(client, admin, card, services, monkeypatch):
+    _set(services, "UPDATE giftcards SET expires_at = :t", t=INSTANT)
+    _freeze(monkeypatch, INSTANT - timedelta(microseconds=1))
+    assert _ok(_debit(client, admin, authorizeOnly=True))["status"] == "AUTHORIZED"
+
+    _freeze(monkeypatch, INSTANT)
+    assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", None, "the card has expired")
+
+
+def test_a_pin_lock_ends_at_its_instant(client, admin, card, services, monkeypatch):
+    _set(services, "UPDATE giftcard_codes SET pin_locked_until = :t", t=INSTANT)
+    _freeze(monkeypatch, INSTANT - timedelta(microseconds=1))
+    code, field, message = _refusal(_debit(client, admin))
+    assert (code, field) == ("CARD_NOT_USABLE", "pin")
+    assert message.startswith("pin: locked after too many wrong PINs until 2031-03-04T05:06:07")
+    assert message.endswith("; giftcardEdit with unlockPhysicalPin ends it")
+
+    _freeze(monkeypatch, INSTANT)
+    assert _ok(_debit(client, admin))["balance"] == "9.00"
+
+
+# --- a code revoked while the request is on its way ----------------------------------------------
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+def test_a_code_revoked_after_addressing_is_refused_under_the_lock(client, mint, card, services, monkeypatch,
+                                                                    trusted):
+    # given a request that found the code live, and a revocation that lands before the card is locked
+    real = ledger_store.live_code
+
+    def found_then_revoked(*args, **kwargs):
+        found = real(*args, **kwargs)
+        _set(services, "UPDATE giftcard_codes SET revoked_at = CURRENT_TIMESTAMP")
+        return found
+
+    monkeypatch.setattr(ledger_store, "live_code", found_then_revoked)
+    permissions = ["UsePhysicalGiftCardCodes", "GiftCardTransUse", *(["ListGiftCards"] if trusted else [])]
+
+    body = _debit(client, mint(permissions=permissions))
+
+    # then nothing is debited, and only a trusted caller is told why
+    expected = ("CARD_NOT_USABLE", "code", "code: the code was revoked") if trusted else (
+        "CARD_NOT_USABLE", None, ledger_module.UNUSABLE)
+    assert _refusal(body) == expected
+    with services.engine.connect() as connection:
+        assert connection.execute(text("SELECT balance FROM giftcards")).scalar_one() == 1000
+
+
+# --- captures on a ledger that is off, and of what is not open -----------------------------------
+
+
+def test_a_capture_never_overdraws_even_when_the_balance_fell_below_its_hold(client, admin, card, services):
+    # given a hold of 4.00, and a stored balance since set to 3.00 behind the ledger's back
+    hold = _ok(_debit(client, admin, "-4.00", authorizeOnly=True))
+    _set(services, "UPDATE giftcards SET balance = 300")
+
+    # then the capture is refused as insufficient funds, and the balance stays
+    body = gql(client, CAPTURE, {"id": hold["id"]}, token=admin)
+    assert _refusal(body) == ("INSUFFICIENT_FUNDS", "amount", "amount: more than the balance")
+    with services.engine.connect() as connection:
+        assert connection.execute(text("SELECT balance FROM giftcards")).scalar_one() == 300
+
+
+def test_a_completed_transaction_cannot_be_captured(client, admin, card):
+    done = _ok(_debit(client, admin))
+
+    body = gql(client, CAPTURE, {"id": done["id"]}, token=admin)
+
+    assert _refusal(body) == ("CONFLICT", "id", "id: the transaction is COMPLETED, not AUTHORIZED")
+
+
+# --- what a transaction answers with -------------------------------------------------------------
+
+
+def test_a_hold_answers_with_its_references_and_keeps_its_creation_time(client, admin, card):
+    hold = _ok(_debit(client, admin, "-2.50", authorizeOnly=True, sourceId="POS-7", refNo="R-77"))
+    assert (hold["authorizedAmount"], hold["sourceId"], hold["refNo"]) == ("-2.50", "POS-7", "R-77")
+    assert datetime.fromisoformat(hold["createdAt"]).utcoffset() == timedelta(0)
+
+    done = _ok(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")
+
+    assert done["createdAt"] == hold["createdAt"]
+
+
+def test_the_smallest_credit_activates_a_pending_card(client, admin, seed, services):
+    card_id = seed({CodeType.PHYSICAL: "RULESCODE002"})
+
+    trans = {"transType": "ADD", "amount": "0.01", "giftcardId": str(card_id)}
+    assert _ok(gql(client, TRANS, {"trans": trans}, token=admin))["balance"] == "0.01"
+
+    with services.engine.connect() as connection:
+        state = connection.execute(text("SELECT state FROM giftcards WHERE id = :id"), {"id": card_id})
+        assert state.scalar_one() == "ACTIVE"
