@@ -33,11 +33,13 @@ MODULES = {
     "policy": ["test_policy.py", "test_policy_edges.py", "graphql/test_giftcard_query.py",
                "graphql/test_money_paths.py"],
     "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
-    "domain/ledger": ["graphql/test_money_paths.py", "graphql/test_transactions.py",
+    "domain/ledger": ["graphql/test_money_paths.py", "graphql/test_capture_and_cancel.py",
+                      "graphql/test_ledger_rules.py", "graphql/test_transactions.py",
                       "graphql/test_ledger_edges.py", "graphql/test_replays_and_refusals.py",
                       "graphql/test_balance_ceiling.py", "test_pin_checks.py", "test_guards.py"],
     "domain/idempotency": ["graphql/test_idempotency.py", "graphql/test_replays_and_refusals.py",
-                           "graphql/test_money_paths.py", "domain/test_idempotency.py"],
+                           "graphql/test_money_paths.py", "graphql/test_capture_and_cancel.py",
+                           "domain/test_idempotency.py"],
 }
 COPIED = ["app", "tests", "permissions.yaml", "schema.graphql", "pyproject.toml"]
 PYTEST_ARGS = ["-k", "not postgresql", "-m", "not server and not browser", "-p", "no:cacheprovider"]

@@ -171,3 +171,30 @@ def test_the_smallest_credit_activates_a_pending_card(client, admin, seed, servi
     with services.engine.connect() as connection:
         state = connection.execute(text("SELECT state FROM giftcards WHERE id = :id"), {"id": card_id})
         assert state.scalar_one() == "ACTIVE"
+
+
+# --- PINs and code expiry, as a trusted caller is told ---------------------------------------------
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["keyed PIN", "argon2 PIN"])
+@pytest.mark.parametrize("pin", ["1357", None], ids=["wrong", "missing"])
+def test_a_wrong_or_missing_pin_is_refused_by_name(client, admin, card, services, pin, legacy):
+    if legacy:  # stored by an older version
+        _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+             value=services.pins.legacy_hash(PIN))
+
+    body = _debit(client, admin, pin=pin)
+
+    assert _refusal(body) == ("CARD_NOT_USABLE", "pin", "pin: wrong or missing PIN")
+    with services.engine.connect() as connection:
+        failed = connection.execute(text("SELECT failed_pin_attempts FROM giftcard_codes")).scalar_one()
+    assert failed == (0 if pin is None else 1)  # a missing PIN is a client bug, not a guess
+
+
+def test_a_code_is_usable_through_its_last_day(client, admin, card, services, monkeypatch):
+    _freeze(monkeypatch, INSTANT)
+    _set(services, "UPDATE giftcard_codes SET expires_on = :d", d=INSTANT.date())
+    assert _ok(_debit(client, admin))["balance"] == "9.00"
+
+    _set(services, "UPDATE giftcard_codes SET expires_on = :d", d=INSTANT.date() - timedelta(days=1))
+    assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", "code", "code: the code has expired")
