@@ -198,3 +198,36 @@ def test_a_code_is_usable_through_its_last_day(client, admin, card, services, mo
 
     _set(services, "UPDATE giftcard_codes SET expires_on = :d", d=INSTANT.date() - timedelta(days=1))
     assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", "code", "code: the code has expired")
+
+
+# --- addressing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trans", "refusal"),
+    [
+        ({"giftcardId": "1", "codeType": "PHYSICAL", "code": CODE},
+         ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId")),
+        ({}, ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId")),
+        ({"giftcardId": "1", "pin": PIN}, ("BAD_USER_INPUT", "pin", "pin: only allowed with a code")),
+        ({"code": CODE}, ("BAD_USER_INPUT", "codeType", "codeType: give both codeType and code")),
+        ({"codeType": "PHYSICAL"}, ("BAD_USER_INPUT", "code", "code: give both codeType and code")),
+        ({"codeType": "EXTERNAL", "code": CODE},
+         ("FORBIDDEN", "codeType", "the token lacks the UseExternalGiftCardCodes permission")),
+    ],
+    ids=["both", "neither", "pin by id", "code alone", "code type alone", "type not usable"],
+)
+def test_addressing_refusals_name_the_field(client, mint, card, trans, refusal):
+    token = mint(permissions=["ListGiftCards", "UsePhysicalGiftCardCodes", "GiftCardTransUse"])
+
+    body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", **trans}}, token=token)
+
+    assert _refusal(body) == refusal
+
+
+def test_a_malformed_card_id_names_the_field(client, admin, card):
+    body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "giftcardId": "card-1"}},
+               token=admin)
+
+    code, field, message = _refusal(body)
+    assert (code, field) == ("BAD_USER_INPUT", "giftcardId") and message.startswith("giftcardId: ")
