@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app.domain import ledger as ledger_module
 from app.enums import CodeType
+from app.store import idempotency as key_store
 from app.store import ledger as ledger_store
 from tests.conftest import fund, gql
 
@@ -231,3 +232,156 @@ def test_a_malformed_card_id_names_the_field(client, admin, card):
 
     code, field, message = _refusal(body)
     assert (code, field) == ("BAD_USER_INPUT", "giftcardId") and message.startswith("giftcardId: ")
+
+
+def test_an_unknown_code_is_not_found_for_a_trusted_caller(client, admin, card):
+    body = _debit(client, admin, code="RULESCODE999")
+
+    assert _refusal(body) == ("NOT_FOUND", "code", "code: no live code of that type")
+
+
+# --- partial debits ------------------------------------------------------------------------------
+
+PARTIAL = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) {
+  amount balance availableBalance partial } }"""
+
+
+def _partial(client, token, amount, **extra):
+    trans = {"transType": "USE", "amount": amount, "codeType": "PHYSICAL", "code": CODE, "pin": PIN, **extra}
+    return gql(client, PARTIAL, {"trans": trans}, token=token)
+
+
+def test_a_debit_within_the_available_balance_is_not_partial(client, admin, card):
+    assert _ok(_partial(client, admin, "-1.00")) == {
+        "amount": "-1.00", "balance": "9.00", "availableBalance": "9.00", "partial": False}
+    assert _ok(_partial(client, admin, "-1.00", allowPartial=True))["partial"] is False
+    assert _ok(_partial(client, admin, "-1.00", authorizeOnly=True))["partial"] is False
+
+
+def test_a_partial_debit_takes_what_the_holds_leave(client, admin, card):
+    _ok(_partial(client, admin, "-6.00", authorizeOnly=True))
+
+    part = _ok(_partial(client, admin, "-5.00", allowPartial=True))
+
+    assert part == {"amount": "-4.00", "balance": "6.00", "availableBalance": "0.00", "partial": True}
+
+
+def test_nothing_is_debited_in_part_when_holds_take_the_whole_balance(client, admin, card, services):
+    _ok(_partial(client, admin, "-10.00", authorizeOnly=True))
+
+    body = _partial(client, admin, "-1.00", allowPartial=True)
+
+    assert _refusal(body) == ("INSUFFICIENT_FUNDS", "amount", "amount: more than the available balance")
+    with services.engine.connect() as connection:
+        assert connection.execute(text("SELECT balance FROM giftcards")).scalar_one() == 1000
+
+
+def test_a_partial_debit_takes_even_the_last_minor_unit(client, admin, card):
+    _ok(_partial(client, admin, "-9.99", authorizeOnly=True))
+
+    part = _ok(_partial(client, admin, "-5.00", allowPartial=True))
+
+    assert (part["amount"], part["availableBalance"], part["partial"]) == ("-0.01", "0.00", True)
+
+
+# --- what the ledger row and the answer record ---------------------------------------------------
+
+BALANCES = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) {
+  balance balanceBefore balanceAfter availableBalance createdAt settledAt } }"""
+
+
+def test_debits_and_holds_answer_with_the_balances_around_them(client, admin, card):
+    trans = {"transType": "USE", "amount": "-1.25", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
+
+    done = _ok(gql(client, BALANCES, {"trans": trans}, token=admin))
+    first = _ok(gql(client, BALANCES, {"trans": {**trans, "authorizeOnly": True}}, token=admin))
+    second = _ok(gql(client, BALANCES, {"trans": {**trans, "authorizeOnly": True}}, token=admin))
+
+    def balances(answer):
+        return answer["balanceBefore"], answer["balanceAfter"], answer["balance"], answer["availableBalance"]
+
+    assert balances(done) == ("10.00", "8.75", "8.75", "8.75")
+    assert balances(first) == ("8.75", "8.75", "8.75", "7.50")
+    assert balances(second) == ("8.75", "8.75", "8.75", "6.25")  # both holds count
+    assert done["settledAt"] == done["createdAt"] and first["settledAt"] is None
+
+
+def test_the_ledger_records_how_each_transaction_was_addressed(client, admin, card, services):
+    by_code = _ok(_debit(client, admin, sourceId="S-1", refNo="R-1"))
+    by_id = _ok(gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "codeType": None,
+                                              "giftcardId": str(card)}}, token=admin))
+
+    with services.engine.connect() as connection:
+        code_id = connection.execute(text("SELECT id FROM giftcard_codes")).scalar_one()
+        rows = dict((str(row[0]), tuple(row[1:])) for row in connection.execute(text(
+            "SELECT id, code_type, code_id, source_id, ref_no, created_by FROM giftcard_transactions "
+            "WHERE trans_type = 'USE'")))
+    assert rows == {by_code["id"]: ("PHYSICAL", code_id, "S-1", "R-1", "office"),
+                    by_id["id"]: (None, None, None, None, "office")}
+
+
+@pytest.mark.parametrize(
+    ("trans_type", "amount", "message"),
+    [("USE", "0.00", "amount: must not be zero"), ("ADD", "-1.00", "amount: an ADD is positive"),
+     ("USE", "1.00", "amount: a USE is negative")],
+)
+def test_an_amount_of_the_wrong_sign_is_refused_by_name(client, admin, card, trans_type, amount, message):
+    body = gql(client, TRANS, {"trans": {"transType": trans_type, "amount": amount, "giftcardId": str(card)}},
+               token=admin)
+
+    assert _refusal(body) == ("BAD_USER_INPUT", "amount", message)
+
+
+@pytest.mark.settings(max_balance=100)
+def test_a_credit_hold_may_reach_the_ceiling_but_not_pass_it(client, admin, card, services):
+    # given a card one cent below a ceiling of 100.00
+    _set(services, "UPDATE giftcards SET balance = 9999")
+    _set(services, "UPDATE giftcard_transactions SET amount = 9999, balance_after = 9999")
+    credit = {"transType": "ADD", "amount": "0.01", "giftcardId": str(card), "authorizeOnly": True}
+
+    # then a hold for that cent is taken, and once it is in, not another
+    hold = _ok(gql(client, TRANS, {"trans": credit}, token=admin))
+    assert _ok(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")["balance"] == (
+        "100.00")
+    code, field, _ = _refusal(gql(client, TRANS, {"trans": credit}, token=admin))
+    assert (code, field) == ("LIMIT_EXCEEDED", "amount")
+
+
+def test_a_retry_that_misses_the_key_at_first_still_answers_as_the_first(client, admin, card, monkeypatch):
+    # given a keyed debit, and a retry whose first look for its key misses it (as when the first
+    # request commits just after that look)
+    keyed = """mutation T($trans: GiftCardTransInput!) {
+      giftcardTransAdd(trans: $trans, idempotencyKey: "late-1") { id balance createdAt } }"""
+    trans = {"transType": "USE", "amount": "-1.00", "giftcardId": str(card)}
+    first = _ok(gql(client, keyed, {"trans": trans}, token=admin))
+    monkeypatch.setattr(key_store, "find_committed_key", lambda *args: None)
+
+    again = _ok(gql(client, keyed, {"trans": trans}, token=admin))
+
+    assert again == first and first["balance"] == "9.00"
+
+
+@pytest.mark.parametrize("pin", [PIN, "8642"], ids=["old PIN", "new PIN"])
+def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(client, admin, card, services,
+                                                                      monkeypatch, pin):
+    # given an argon2 PIN (checked before the lock) replaced by a new PIN before the lock is taken
+    _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+         value=services.pins.legacy_hash(PIN))
+    real = ledger_store.live_code
+
+    def found_then_changed(*args, **kwargs):
+        found = real(*args, **kwargs)
+        new = services.pins.hash(found.code_id, "8642")
+        _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = :ids",
+             value=new.value, ids=new.key_ids)
+        return found
+
+    monkeypatch.setattr(ledger_store, "live_code", found_then_changed)
+
+    body = _debit(client, admin, pin=pin)
+
+    # then only the PIN stored when the card is locked opens it
+    if pin == PIN:
+        assert _refusal(body) == ("CARD_NOT_USABLE", "pin", "pin: wrong or missing PIN")
+    else:
+        assert _ok(body)["balance"] == "9.00"
