@@ -94,11 +94,11 @@ def _change(diff: str) -> str:
     return re.sub(r"\s+", " ", f"{removed} ⟶ {added}").strip()
 
 
-def _fingerprint(function: str, diff: str) -> str:
-    """Names a mutant by its function and its diff with the lines around it (not by mutmut's
-    number, which shifts when the function changes, nor by line numbers)."""
-    hunk = [line for line in diff.splitlines() if line[:1] in " -+" and line[:3] not in ("---", "+++")]
-    return hashlib.sha256("\n".join([function, *hunk]).encode()).hexdigest()[:10]
+def _fingerprint(function: str, change: str) -> str:
+    """Names a mutant by its function and its change (not by mutmut's number, which shifts when
+    the function changes, nor by line numbers or the lines around it, so that an edit elsewhere in
+    the function keeps the equivalents listed for it)."""
+    return hashlib.sha256(f"{function}\n{change}".encode()).hexdigest()[:10]
 
 
 def _equivalents() -> dict[tuple[str, str], str]:
@@ -130,7 +130,8 @@ def run(module: str) -> tuple[dict[str, int], list[str]]:
                 counts["killed"] += 1
                 continue
             function, diff = _function(mutant), _mutmut(work, "show", mutant)
-            change, fingerprint = _change(diff), _fingerprint(function, diff)
+            change = _change(diff)
+            fingerprint = _fingerprint(function, change)
             if (module, fingerprint) in equivalents:
                 counts["equivalent"] += 1
             else:
