@@ -15,6 +15,7 @@ from app.enums import CodeType
 from app.errors import UnauthenticatedError
 from app.policy import ANONYMOUS
 from tests.conftest import fund, gql
+from tests.graphql.conftest import POS
 
 FIELDS = """id giftcardId transType status amount currency balance availableBalance balanceBefore
   balanceAfter authorizedAmount holdExpiresAt partial sourceId refNo note createdAt settledAt"""
@@ -26,17 +27,6 @@ CANCEL = f"""mutation X($id: ID!, $key: String) {{
   giftcardTransCancel(id: $id, idempotencyKey: $key) {{ {FIELDS} }} }}"""
 BLOCK = """mutation B($id: ID!) { giftcardBlock(id: $id) { id state } }"""
 CODE = "CAPTURECODE1"
-POS = ["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse", "GiftCardTransAdd"]
-
-
-@pytest.fixture
-def admin(mint):
-    return mint(roles=["admin"], sub="office")
-
-
-@pytest.fixture
-def pos(mint):
-    return mint(permissions=POS, sub="till")
 
 
 @pytest.fixture

@@ -22,11 +22,6 @@ CODE, PIN = "RULESCODE001", "2468"
 
 
 @pytest.fixture
-def admin(mint):
-    return mint(roles=["admin"], sub="office")
-
-
-@pytest.fixture
 def card(seed, services):
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     fund(services.engine, card_id, 1000)

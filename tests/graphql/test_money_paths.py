@@ -10,6 +10,7 @@ from app.domain.idempotency import MAX_KEY_LENGTH
 from app.domain.money import MAX_MINOR_UNITS, format_amount
 from app.enums import CodeType
 from tests.conftest import fund, gql
+from tests.graphql.conftest import POS
 
 TRANS = """mutation T($trans: GiftCardTransInput!, $key: String) {
   giftcardTransAdd(trans: $trans, idempotencyKey: $key) {
@@ -28,18 +29,7 @@ LOOKUP = """query L($code: String!) {
   giftcard(code: $code) { results { id codes { codeType code isMasked } } } }"""
 
 CODES = ("MONEYPATH001", "MONEYPATH002", "MONEYPATH003")
-POS = ["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse", "GiftCardTransAdd"]
 STOREFRONT = ["UsePhysicalGiftCardCodes", "GiftCardTransUse"]  # may neither list nor look up
-
-
-@pytest.fixture
-def admin(mint):
-    return mint(roles=["admin"], sub="office")
-
-
-@pytest.fixture
-def pos(mint):
-    return mint(permissions=POS, sub="till")
 
 
 @pytest.fixture
