@@ -203,7 +203,8 @@ class AuditEvent(SQLModel, table=True):
     """Append-only record of every mutation and every disclosure of a code in full.
 
     Who (token subject, client address, request id), what (the operation or field), which card,
-    when. Never a code, a PIN or a secret; database triggers refuse updates and deletes.
+    when. Never a code, a PIN or a secret; database triggers refuse updates and deletes. A refusal
+    row stands for ``count`` refusals of one subject, operation and outcome in one minute.
     """
 
     __tablename__ = "audit_events"
@@ -222,3 +223,4 @@ class AuditEvent(SQLModel, table=True):
     field: str | None = Field(default=None, sa_column=Column(String(64)))  # e.g. PHYSICAL code
     request_id: str | None = Field(default=None, sa_column=Column(String(64)))
     client_address: str | None = Field(default=None, sa_column=Column(String(64)))
+    count: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))

@@ -1,6 +1,7 @@
 """The audit trail: an event per mutation (done, replayed, refused) in the mutation's transaction,
-an event per code disclosed in full, request id and client address, append-only at the database,
-never a code or PIN, and the `auditEvents` query (ViewAuditLog) with its filters and pages."""
+refusals counted per minute (tests/test_audit_refusals.py), an event per code disclosed in full,
+request id and client address, append-only at the database, never a code or PIN, and the
+`auditEvents` query (ViewAuditLog) with its filters and pages."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ LISTING = "query { giftcards { edges { node { id codes { codeType code isMasked 
 EVENTS = """query E($first: Int, $after: String, $filter: AuditEventFilter) {
   auditEvents(first: $first, after: $after, filter: $filter) {
     edges { cursor node { id occurredAt action outcome subject giftcardId field requestId
-                          clientAddress } }
+                          clientAddress count } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
 
 PHYSICAL = "AUDITPHYS0001"
@@ -74,6 +75,8 @@ def card(seed):
 
 
 def _rows(services) -> list[dict]:
+    """Every event, with the refusal counts still held in memory written first (as at shutdown)."""
+    services.audit.flush_refusals(everything=True)
     table = AuditEvent.__table__  # type: ignore[attr-defined]
     with services.engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(select(table).order_by(table.c.id))]
@@ -190,12 +193,16 @@ def test_a_refused_mutation_records_its_error_code_and_nothing_else(client, pos,
 
 
 @pytest.mark.settings(code_attempt_limits="1/minute")
-def test_a_rate_limited_mutation_is_recorded(client, pos, card, services):
+def test_a_rate_limited_mutation_is_recorded(client, mint, card, services):
+    pos = mint(permissions=sorted(services.policy.roles["pos"]), sub="pos")  # the setting's budget
     trans = {"codeType": "PHYSICAL", "code": PHYSICAL, "pin": PIN, "transType": "USE", "amount": "-1.00"}
-    _ok(gql(client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd")
+    _ok(gql(client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd")  # a hit: given back
+    wrong = {**trans, "pin": "0000"}
+    assert error_codes(gql(client, TRANS, {"trans": wrong}, token=pos)) == ["CARD_NOT_USABLE"]  # kept
     assert error_codes(gql(client, TRANS, {"trans": trans}, token=pos)) == ["RATE_LIMITED"]
     assert [row[:4] for row in _summary(services)] == [
-        ("giftcardTransAdd", "OK", "pos", card), ("giftcardTransAdd", "RATE_LIMITED", "pos", None),
+        ("giftcardTransAdd", "OK", "pos", card), ("giftcardTransAdd", "CARD_NOT_USABLE", "pos", None),
+        ("giftcardTransAdd", "RATE_LIMITED", "pos", None),
     ]
 
 
@@ -376,9 +383,9 @@ def test_reading_the_trail_needs_view_audit_log(client, mint, office, services):
     (edge,) = _events(client, auditor)["edges"]
     node = edge["node"]
     assert {key: node[key] for key in ("action", "outcome", "subject", "giftcardId", "field", "requestId",
-                                       "clientAddress")} == {
+                                       "clientAddress", "count")} == {
         "action": "giftcardTransAdd", "outcome": "OK", "subject": "pos", "giftcardId": "7", "field": None,
-        "requestId": "r", "clientAddress": "10.0.0.1"}
+        "requestId": "r", "clientAddress": "10.0.0.1", "count": 1}
     assert datetime.fromisoformat(node["occurredAt"]).tzinfo is not None
 
 

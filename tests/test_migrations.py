@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, exc, inspect, text
 from starlette.testclient import TestClient
 
 from app import cli, db
@@ -96,3 +99,51 @@ def test_code_rows_from_before_lookup_key_ids_are_under_the_single_lookup_key(tm
         assert connection.execute(text("SELECT lookup_key_id FROM giftcard_codes")).all() == [
             (LEGACY_LOOKUP_KEY_ID,)]
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database with no tables yet, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    server = create_engine(request.getfixturevalue("postgres_url"), isolation_level="AUTOCOMMIT")
+    name = f"giftcards_migrate_{uuid.uuid4().hex[:10]}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def test_audit_rows_from_before_counts_count_one_and_the_table_stays_append_only(empty_database_url):
+    # given a database at 0007 holding an audit event
+    from alembic import command
+
+    engine = create_engine(empty_database_url)
+    config = db.alembic_config(engine)
+    command.upgrade(config, "0007")
+    insert = text("INSERT INTO audit_events (occurred_at, action, outcome) "
+                  "VALUES (CURRENT_TIMESTAMP, 'giftcardAdd', 'OK')")
+    with engine.begin() as connection:
+        connection.execute(insert)
+    # when it is upgraded, then the event counts 1, as does one written without a count
+    command.upgrade(config, "head")
+    with engine.begin() as connection:
+        connection.execute(insert)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count FROM audit_events ORDER BY id")).all() == [(1,), (1,)]
+    # and the table still refuses updates and deletes, also after going back to 0007
+    _assert_append_only(engine)
+    command.downgrade(config, "0007")
+    _assert_append_only(engine)
+    engine.dispose()
+
+
+def _assert_append_only(engine) -> None:
+    for statement in ("UPDATE audit_events SET outcome = 'X'", "DELETE FROM audit_events"):
+        with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))

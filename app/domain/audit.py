@@ -7,14 +7,16 @@ the mutation that generated it. Codes every holder of the type's ``Use…`` perm
 
 A mutation's events are written inside its own transaction (``Idempotency.run`` calls
 :meth:`AuditTrail.mutated`), so a committed change always has them and a rolled-back one has none.
-Refusals, replays and reads that disclose codes write in a short transaction of their own. An event
+Replays and reads that disclose codes write in a short transaction of their own, one row each.
+Refusals are counted in memory and written as one row per subject, operation, outcome and minute
+(see :mod:`app.domain.refusals`); the server writes what it holds when it stops. An event
 holds the token subject, the card, the code type, the request id and the client address: never a
 code, a PIN, a secret, a note or an idempotency key. Reading the trail needs ViewAuditLog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +27,7 @@ from app.db import UnitOfWork
 from app.domain.codes import normalise
 from app.domain.identifiers import parse_card_id
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
+from app.domain.refusals import MAX_PENDING, RefusalCounts
 from app.domain.views import CardView, PageCursors
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
@@ -38,6 +41,10 @@ CODE_DISCLOSED = "CODE_DISCLOSED"  # a maskable code shown in full; `field` is i
 AUDIT_CURSOR = "ga:"
 # Column widths of audit_events.
 _SUBJECT, _ACTION, _OUTCOME, _REQUEST_ID, _ADDRESS = 128, 64, 32, 64, 64
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _fit(text: str | None, limit: int) -> str | None:
@@ -65,8 +72,13 @@ def _giftcard_id(result: object) -> int | None:
 class AuditTrail:
     """Writes audit events; every method is safe to call from a worker thread."""
 
-    def __init__(self, uow: UnitOfWork, policy: Policy) -> None:
+    def __init__(
+        self, uow: UnitOfWork, policy: Policy, *, clock: Callable[[], datetime] = utc_now,
+        max_pending_refusals: int = MAX_PENDING,
+    ) -> None:
         self._uow = uow
+        self.clock = clock  # the time events are stamped with, and refusal minutes end by
+        self._refusals = RefusalCounts(self.record, max_pending=max_pending_refusals)
         # The code types a caller can see masked: only those are disclosed by being shown in full.
         self._maskable = frozenset(
             code_type for code_type, rule in policy.code_types.items() if rule.unmask is not None
@@ -74,21 +86,27 @@ class AuditTrail:
 
     def mutated(self, session: Session, principal: Principal, operation: str, result: object) -> None:
         """In the mutation's transaction: the mutation, and each code its answer shows in full."""
-        now = datetime.now(UTC)
-        store.append(session, self._answered(principal, now, operation, OK, result))
+        store.append(session, self._answered(principal, self.clock(), operation, OK, result))
 
     def replayed(self, principal: Principal, operation: str, result: object) -> None:
         """A stored response sent again (it can show a generated code in full again)."""
-        self.record(self._answered(principal, datetime.now(UTC), operation, REPLAYED, result))
+        self.record(self._answered(principal, self.clock(), operation, REPLAYED, result))
 
     def refused(self, principal: Principal, operation: str, outcome: str) -> None:
         """A mutation that failed with the error code ``outcome``; its own writes were rolled back.
 
-        Calls without a token are left out: nothing ran, there is no one to name, and the trail
-        must not grow with unauthenticated traffic.
+        Counted in memory: it reaches the table with the other refusals of its subject, operation,
+        outcome and minute once that minute is over (this call writes those of minutes already
+        over). Calls without a token are left out: nothing ran, there is no one to name, and the
+        trail must not grow with unauthenticated traffic.
         """
         if not principal.is_anonymous:
-            self.record([_record(principal, datetime.now(UTC), operation, outcome, None)])
+            self._refusals.add(_record(principal, self.clock(), operation, outcome, None))
+
+    def flush_refusals(self, *, everything: bool = False) -> int:
+        """Write the refusal counts of minutes that are over (all of them with ``everything``, as
+        when the server stops); return how many rows were written."""
+        return self._refusals.flush(self.clock(), everything=everything)
 
     def disclosures(
         self, principal: Principal, cards: Iterable[CardView], *, supplied_code: str | None = None
@@ -103,7 +121,7 @@ class AuditTrail:
         ]
         if not shown:  # the common case: return before anything else is computed
             return []
-        now = datetime.now(UTC)
+        now = self.clock()
         supplied = None if supplied_code is None else normalise(supplied_code)
         return [
             _record(principal, now, CODE_DISCLOSED, OK, card_id, code.code_type.value)
@@ -167,8 +185,8 @@ def list_events(
     after: str | None = None,
     audit_filter: AuditFilter | None = None,
 ) -> AuditPage:
-    """The trail page by page, oldest first (ViewAuditLog); pages follow event ids like the
-    card listing (same cursor rules and page limits)."""
+    """The trail page by page in the order it was written (ViewAuditLog); pages follow event ids
+    like the card listing (same cursor rules and page limits)."""
     principal.require(Permission.VIEW_AUDIT_LOG)
     limit = page_size(first, "events")
     after_id = None if after is None else decode_cursor(after, prefix=AUDIT_CURSOR)

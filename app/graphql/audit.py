@@ -30,7 +30,8 @@ class AuditRefusals(FieldExtension):
     """On a mutation field: an error escaping it is recorded with its code, then raised again.
 
     A GiftCardError is recorded with its own code (FORBIDDEN, CARD_NOT_USABLE, RATE_LIMITED …),
-    anything else as INTERNAL. The write runs in a worker thread, like the mutation itself.
+    anything else as INTERNAL. It is counted in a worker thread, like the mutation itself, as
+    counting can write the counts of a minute that is over.
     """
 
     async def resolve_async(
@@ -106,7 +107,9 @@ class AuditEventFilter:
 @strawberry.type(description="One entry of the append-only audit trail. It never holds a code or a PIN.")
 class AuditEvent:
     id: strawberry.ID
-    occurred_at: datetime
+    occurred_at: datetime = strawberry.field(
+        description="When it happened; for refusals, the first refusal the entry counts."
+    )
     action: str = strawberry.field(
         description='A mutation\'s name (e.g. "giftcardAdd"), or CODE_DISCLOSED: a code of a type '
         "that is masked without its unmask permission (PERSONAL, SHORT_PERSONAL) was shown in full, "
@@ -121,8 +124,18 @@ class AuditEvent:
         description="The card, when the event concerns one (not on refusals)."
     )
     field: str | None = strawberry.field(description="For CODE_DISCLOSED: the code type shown.")
-    request_id: str | None = strawberry.field(description="The X-Request-ID of the request.")
-    client_address: str | None = strawberry.field(description="The address the request came from.")
+    request_id: str | None = strawberry.field(
+        description="The X-Request-ID of the request (for refusals, of the first one counted)."
+    )
+    client_address: str | None = strawberry.field(
+        description="The address the request came from (for refusals, null when those counted "
+        "came from more than one address)."
+    )
+    count: int = strawberry.field(
+        description="How many events this entry stands for: 1, except for refusals, which are "
+        "recorded as one entry per subject, action, outcome and minute (per server process, so "
+        "sum the counts of one minute)."
+    )
 
 
 @strawberry.type(description="An audit event, with the cursor that continues behind it.")
@@ -131,7 +144,7 @@ class AuditEventEdge:
     node: AuditEvent
 
 
-@strawberry.type(description="One page of audit events, oldest first.")
+@strawberry.type(description="One page of audit events, in the order they were written.")
 class AuditEventConnection:
     edges: list[AuditEventEdge]
     page_info: PageInfo
@@ -143,6 +156,7 @@ def event_type(view: AuditEventView) -> AuditEvent:
         outcome=view.outcome, subject=view.subject,
         giftcard_id=None if view.giftcard_id is None else strawberry.ID(str(view.giftcard_id)),
         field=view.field, request_id=view.request_id, client_address=view.client_address,
+        count=view.count,
     )
 
 
@@ -156,10 +170,11 @@ def connection_type(page: AuditPage) -> AuditEventConnection:
 @strawberry.type
 class AuditQueries:
     @strawberry.field(
-        description=f"The audit trail page by page (ViewAuditLog), oldest first: every mutation "
-        f"(done, replayed or refused) and every disclosure of a maskable code in full. `first`: 1 "
-        f"to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous "
-        "page. Events written meanwhile appear on later pages, never twice."
+        description="The audit trail page by page (ViewAuditLog), in the order it was written: "
+        "every mutation (done, replayed or refused) and every disclosure of a maskable code in "
+        "full. Refusals are counted per minute and written once their minute is over. `first`: "
+        f"1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the "
+        "previous page. Events written meanwhile appear on later pages, never twice."
     )
     def audit_events(
         self,

@@ -1,8 +1,9 @@
 """The audit trail's table: append events, and read a filtered page of them.
 
-Rows are only ever inserted (database triggers refuse UPDATE and DELETE). :func:`append` runs on
-the caller's session or connection, so a mutation's events commit or roll back with it; pages are
-one statement on a pooled connection that only reads (see :data:`app.db.READ_ONLY`).
+Rows are only ever inserted (database triggers refuse UPDATE and DELETE), so a row that counts
+refusals (``count`` above 1) is written once, complete. :func:`append` runs on the caller's session
+or connection, so a mutation's events commit or roll back with it; pages are one statement on a
+pooled connection that only reads (see :data:`app.db.READ_ONLY`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class AuditRecord:
     field: str | None
     request_id: str | None
     client_address: str | None
+    count: int = 1  # refusals of one subject, operation and outcome in one minute; else 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditRow(AuditRecord):
     """A stored event: the record and its id."""
 
