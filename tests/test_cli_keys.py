@@ -17,9 +17,10 @@ from tests.conftest import ROOT
 
 CODES = [normalise(code) for card in WELL_KNOWN
          for code in (card.physical, card.external, card.personal) if code]
-KEY_1 = base64.b64encode(b"1" * 32).decode()
-KEY_2 = base64.b64encode(b"2" * 32).decode()
-KEY_3 = base64.b64encode(b"3" * 32).decode()
+# Random keys: production refuses guessable ones such as 32 equal bytes.
+KEY_1 = "UDYVZ6IZkbQBMiU2T60ctOJWamcjdtuPjqJVAE2XQm4="
+KEY_2 = "OWPgpatrZWxpoyhgytfll83VqdWSNo4lsFtVD7xPrQE="
+KEY_3 = "K5TrCeQCUZFUTlF8peTBXe+/DOAYMKh6lWaNuBVRPew="
 SHORT_KEY = base64.b64encode(b"x" * 16).decode()
 
 
@@ -203,7 +204,8 @@ def test_bad_batch_sizes(size, capsys):
 
 def test_production_accepts_a_lookup_keyring_instead_of_the_single_key(tmp_path):
     environ = {
-        "GIFTCARDS_ENV": "production", "GIFTCARDS_JWT_SECRET": "production-secret-0123456789-abcdefghij",
+        "GIFTCARDS_ENV": "production",
+        "GIFTCARDS_JWT_SECRET": "WSKMWIEjoMK-IGB51NO5pi4gYXRFq0LlWRMOq6fO34mXJyvRnW-LwrHRJ_wv-MCn",
         "GIFTCARDS_JWT_ISSUER": "giftcards", "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
         "GIFTCARDS_PIN_KEYS": f"pk1:{KEY_3}",
         "GIFTCARDS_CODE_LOOKUP_KEYS": f"l2:{KEY_1},lk1:{KEY_2}",

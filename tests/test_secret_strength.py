@@ -1,0 +1,59 @@
+"""zxcvbn's estimate of a secret: generated keys clear 128 bits, human ones do not, long ones are quick."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+
+import pytest
+
+from app.secret_strength import MIN_BITS, estimated_bits, is_guessable
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: secrets.token_urlsafe(48),  # the JWT secret command
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),  # the key command
+        lambda: secrets.token_hex(32),
+    ],
+    ids=["token_urlsafe(48)", "base64 of 32 bytes", "token_hex(32)"],
+)
+def test_generated_secrets_clear_the_bar(make):
+    for _ in range(5):
+        assert estimated_bits(make()) >= MIN_BITS
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "changeme-changeme-changeme-changeme",
+        "correct horse battery staple correct horse",
+        base64.b64encode(bytes(32)).decode(),
+        "0123456789abcdef" * 3,
+        "Summer2026!Summer2026!Summer2026!",
+        secrets.token_urlsafe(24),  # random, but 32 characters are not 128 bits of guessing
+    ],
+)
+def test_chosen_or_short_secrets_do_not(secret):
+    assert is_guessable(secret)
+
+
+def test_words_the_attacker_knows_count_as_guesses():
+    secret = "giftcards.example.com-signing-key-production-2026"
+    assert estimated_bits(secret, ["giftcards.example.com"]) < estimated_bits(secret)
+
+
+def test_only_the_first_72_characters_are_judged_so_long_secrets_are_quick():
+    started = time.perf_counter()
+    # a long random secret clears the bar on its first 72 characters; one that starts guessable
+    # is refused whatever follows
+    assert not is_guessable(secrets.token_urlsafe(30_000))
+    assert is_guessable("changeme-" * 8 + secrets.token_urlsafe(30_000))
+    # judged whole, 800 characters alone would take about 14 s
+    assert time.perf_counter() - started < 3
+
+
+def test_an_empty_secret_has_no_entropy():
+    assert estimated_bits("") == 0
