@@ -3,6 +3,7 @@
 Starts ``giftcards serve`` in a subprocess (SQLite, demo data), opens ``/graphql`` in headless
 Chromium, puts a token into the IDE's Headers editor (never into the URL) and runs a lookup.
 Every request other than to the server is aborted and reported, so the IDE must load offline.
+Codes and tokens typed into the IDE must not outlive the page in the browser's storage.
 
 Needs a system Chromium at ``/usr/bin/chromium``; without it the tests are skipped, except under
 CI, where they fail.
@@ -19,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ CODE = "G59220000045"  # a well-known demo card (app/demo.py), balance 25.00
 LOOKUP_QUERY = (
     f'{{ giftcard(code: "{CODE}") {{ limitedByPermission '
     "results { balance codes { codeType code isMasked } } } }"
+)
+PERSONAL_CODE = "K7MNPQ2RSTUV3WXYZ4AB"  # the demo card of member C000000113, balance 50.00
+LOOKUP_BY_VARIABLE = (
+    "query Lookup($code: String!) { giftcard(code: $code) { results { balance codes { code } } } }"
 )
 
 SERVER_START_TIMEOUT = 30.0  # seconds
@@ -69,13 +74,14 @@ def _giftcards_command() -> str:
     return found
 
 
-def _server_env(workdir: Path) -> dict[str, str]:
+def _server_env(workdir: Path, settings: Mapping[str, str]) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("GIFTCARDS_")}
     env.update({
         "GIFTCARDS_ENV": "development",
         "GIFTCARDS_DATABASE_URL": f"sqlite:///{workdir / 'g.db'}",
         "GIFTCARDS_STATE_DIR": str(workdir / "state"),
         "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+        **settings,
     })
     return env
 
@@ -112,10 +118,11 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pa
                 f"{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("graphiql-server")
-    env, giftcards = _server_env(workdir), _giftcards_command()
+@contextmanager
+def running_server(workdir: Path, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """``giftcards serve`` on a free port, over the demo data, with a storefront token minted;
+    ``settings`` adds ``GIFTCARDS_*`` variables."""
+    env, giftcards = _server_env(workdir, settings or {}), _giftcards_command()
     _run([giftcards, "db", "upgrade"], env, workdir)
     _run([giftcards, "demo-data"], env, workdir)
     token = _run([giftcards, "token", "--sub", "browser", "--role", "storefront"], env, workdir)
@@ -138,11 +145,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("graphiql-server")) as started:
+        yield started
+
+
 # --- the browser ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    """The system Chromium; skips without one, except under CI."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing; CI must install Chromium for the browser tests")
@@ -154,6 +168,12 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with headless_chromium() as launched:
+        yield launched
 
 
 @dataclass
@@ -221,11 +241,16 @@ def open_ide(tab: Tab, query: str) -> None:
     expect(tab.page.locator(".graphiql-execute-button")).to_be_visible()
 
 
-def headers_editor(page: Page) -> Any:
-    page.locator(".graphiql-editor-tools-tabs").get_by_role("button", name="Headers").click()
+def tool_editor(page: Page, name: str) -> Any:
+    """The editor under the query: ``Variables`` or ``Headers``."""
+    page.locator(".graphiql-editor-tools-tabs").get_by_role("button", name=name).click()
     editor = page.locator('section.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror')
     expect(editor).to_be_visible()
     return editor
+
+
+def headers_editor(page: Page) -> Any:
+    return tool_editor(page, "Headers")
 
 
 def read_headers(page: Page) -> dict[str, str]:
@@ -233,14 +258,38 @@ def read_headers(page: Page) -> dict[str, str]:
     return json.loads(text) if text.strip() else {}
 
 
-def type_headers(page: Page, headers: dict[str, str]) -> None:
-    """Replace the Headers editor's text by typing, as a person pasting a token would."""
-    editor = headers_editor(page)
+def type_into(page: Page, name: str, value: dict[str, str]) -> None:
+    """Replace the text of a tool editor by typing, as a person pasting a token or a code would."""
+    editor = tool_editor(page, name)
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
-    page.keyboard.type(json.dumps(headers))
+    page.keyboard.type(json.dumps(value))
+    assert json.loads(editor.evaluate("element => element.CodeMirror.getValue()")) == value
+
+
+def type_headers(page: Page, headers: dict[str, str]) -> None:
+    type_into(page, "Headers", headers)
     assert read_headers(page) == headers
+
+
+def stored_entries(page: Page) -> list[str]:
+    """Every key and value in the page's localStorage and sessionStorage."""
+    entries: list[str] = page.evaluate(
+        "() => [localStorage, sessionStorage].flatMap(store => Object.entries(store).flat())"
+    )
+    return entries
+
+
+def entries_holding(page: Page, *secrets: str) -> list[str]:
+    """The keys and values in the page's storage that contain any of ``secrets``."""
+    return [entry for entry in stored_entries(page) if any(secret in entry for secret in secrets)]
+
+
+def open_tabs(page: Page) -> int:
+    """GraphiQL draws its tab bar (one entry per tab) only from two tabs on."""
+    expect(page.locator(".graphiql-tab-add")).to_be_visible()
+    return page.locator(".graphiql-tab").count() or 1
 
 
 def execute_and_wait_for(page: Page, *expected: str) -> dict[str, Any]:
@@ -300,4 +349,42 @@ def test_graphiql_without_a_token_shows_unauthenticated(tab: Tab, tmp_path: Path
         # then the lookup is refused for want of a token
         assert [error["extensions"]["code"] for error in body["errors"]] == ["UNAUTHENTICATED"]
         assert [post["authorization"] for post in tab.lookup_requests()] == [None]
+        assert_stayed_offline_and_quiet(tab)
+
+
+def test_graphiql_keeps_no_code_or_token_in_browser_storage_and_opens_one_tab_per_load(
+    tab: Tab, server: Server, tmp_path: Path
+) -> None:
+    with screenshot_on_failure(tab.page, tmp_path / "graphiql.png"):
+        # given a lookup run with a PERSONAL code typed into the variables and a token into the headers
+        open_ide(tab, LOOKUP_BY_VARIABLE)
+        type_into(tab.page, "Variables", {"code": PERSONAL_CODE})
+        type_headers(tab.page, {"Authorization": f"Bearer {server.token}"})
+        execute_and_wait_for(tab.page, '"50.00"')
+        assert entries_holding(tab.page, PERSONAL_CODE, server.token) == []
+
+        # when the page is loaded again
+        tab.page.reload()
+        expect(tab.page.locator(".graphiql-execute-button")).to_be_visible()
+
+        # then neither storage holds the code or the token, and the IDE shows one tab
+        assert entries_holding(tab.page, PERSONAL_CODE, server.token) == []
+        assert open_tabs(tab.page) == 1
+        assert_stayed_offline_and_quiet(tab)
+
+
+def test_graphiql_removes_what_earlier_versions_left_in_local_storage(tab: Tab, tmp_path: Path) -> None:
+    with screenshot_on_failure(tab.page, tmp_path / "graphiql.png"):
+        # given the history an earlier version kept in localStorage, with a code, and an entry not the IDE's
+        open_ide(tab, LOOKUP_BY_VARIABLE)
+        left = json.dumps({"queries": [{"variables": json.dumps({"code": PERSONAL_CODE})}]})
+        tab.page.evaluate("left => { localStorage.setItem('graphiql:queries', left); "
+                          "localStorage.setItem('unrelated', 'kept'); }", left)
+
+        # when the IDE is loaded again
+        tab.page.reload()
+        expect(tab.page.locator(".graphiql-execute-button")).to_be_visible()
+
+        # then the IDE's leftovers are gone and nothing else was touched
+        assert stored_entries(tab.page) == ["unrelated", "kept"]
         assert_stayed_offline_and_quiet(tab)
