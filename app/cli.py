@@ -42,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
+    from app.server import uvicorn_options
 
     settings = _settings()
     engine = db.create_db_engine(settings)
@@ -49,12 +50,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db.check_schema(engine)
     finally:
         engine.dispose()
+    os.environ["GIFTCARDS_WORKERS"] = str(args.workers)  # each worker divides budgets by it without Redis
     print(f"giftcards: serving on http://{args.host}:{args.port}/graphql "
           f"({settings.env}, {args.workers} worker(s))", file=sys.stderr)
     uvicorn.run(
         "app.http:app_from_environ", factory=True, host=args.host, port=args.port,
         workers=args.workers, log_level=settings.log_level, access_log=args.access_log,
-        lifespan="on",
+        lifespan="on", **uvicorn_options(settings),
     )
     return 0
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
+import ipaddress
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
+from app.secret_strength import JWT_SECRET_COMMAND, KEY_COMMAND, MIN_BITS, is_guessable
 
 PREFIX = "GIFTCARDS_"
 STATE_FILE = "secrets.json"
@@ -69,6 +72,11 @@ class Settings(BaseModel):
     introspection: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # A request's header fields, names and values, counted by `giftcards serve` as they arrive.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses, networks or "*"):
+    # the client address, which per-address attempt budgets count, comes from them.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
@@ -81,7 +89,12 @@ class Settings(BaseModel):
     # Hardening against untrusted callers (see README, Security).
     redis_url: str | None = None  # shared rate-limit counters; process memory when unset
     redis_prefix: str = Field(default="giftcards", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    code_attempt_limits: str = "30/minute;10/10 seconds"  # per token subject and per address
+    # Processes serving on this host (`giftcards serve --workers` sets it): while Redis is
+    # unreachable each counts alone with every budget divided by this.
+    workers: int = Field(default=1, ge=1, le=256)
+    # Code misses plus attempts in flight, per token subject and per address, for roles without
+    # a budget of their own in the policy file.
+    code_attempt_limits: str = "30/minute;10/10 seconds"
     client_secret_limits: str = "10/minute"  # wrong client secrets, per client id and address
     # Argon2 verifications at once per process (~64 MiB each); unset: the CPUs it may use.
     argon2_concurrency: int | None = Field(default=None, ge=1, le=256)
@@ -93,6 +106,8 @@ class Settings(BaseModel):
     max_query_tokens: int = Field(default=2000, ge=100, le=100_000)
     max_query_fields: int = Field(default=1000, ge=1, le=100_000)  # after fragment expansion
     issued_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    # Browser pages on these origins may call the API (CORS); "*" is any origin, development only.
+    cors_origins: tuple[str, ...] = ()
 
     @field_validator("jwt_secret")
     @classmethod
@@ -115,6 +130,24 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
+        return value
+
     @field_validator("jwt_algorithms")
     @classmethod
     def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -128,6 +161,22 @@ class Settings(BaseModel):
         if "HS" in families and len(families) > 1:
             raise ValueError("do not mix HMAC (HS*) with public-key algorithms")
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value:
+            if len(value) > 1:
+                raise ValueError("* (any origin) stands alone, not in a list of origins")
+            return value
+        return tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
 
     @property
     def is_production(self) -> bool:
@@ -180,15 +229,15 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
     if settings.uses_hmac_tokens:
         if settings.jwt_secret is None:
             problems.append("GIFTCARDS_JWT_SECRET must be set (at least 32 bytes)")
-        elif len(set(settings.jwt_secret.get_secret_value())) < _MIN_DISTINCT_SECRET_CHARACTERS:
-            problems.append("GIFTCARDS_JWT_SECRET looks weak (a repeated pattern); use "
-                            "`python3 -c \"import secrets; print(secrets.token_urlsafe(48))\"`")
     elif not (settings.jwt_public_key_file or settings.jwt_jwks_url):
         problems.append("GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL must be set")
     for name in ("code_lookup_key", "code_encryption_keys", "pin_keys"):
         lookup_ring = name == "code_lookup_key" and settings.code_lookup_keys is not None
         if getattr(settings, name) is None and not lookup_ring:
             problems.append(f"{PREFIX}{name.upper()} must be set (see README, Configuration)")
+    if "*" in settings.cors_origins:
+        problems.append("GIFTCARDS_CORS_ORIGINS must list exact origins (https://shop.example); "
+                        "* (any origin) is for development only")
     for name in ("jwt_issuer", "jwt_audience"):
         if name not in explicit:
             problems.append(f"{PREFIX}{name.upper()} must be set to your deployment's value")
@@ -198,11 +247,82 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
         if value is not None and _key_material(value.get_secret_value()) & generated:
             problems.append(f"{PREFIX}{name.upper()} is a development secret from "
                             f"{settings.state_dir / STATE_FILE}; generate a new one")
+    problems.extend(_guessable_secrets(settings))
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
 
 
-_MIN_DISTINCT_SECRET_CHARACTERS = 8
+def _guessable_secrets(settings: Settings) -> list[str]:
+    """The secret and keys production signs tokens, and seals new codes and PINs, with, when one is
+    estimated below MIN_BITS.
+
+    Only the keys that make something new are judged (the current key of a ring, and staged ones):
+    an old key stays readable so that `giftcards keys rotate` can move its rows away. The PIN
+    pepper is not judged either: argon2 PINs stored under it cannot be moved to another.
+    """
+    context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
+    problems = []
+    secret = settings.jwt_secret if settings.uses_hmac_tokens else None
+    if secret is not None and is_guessable(secret.get_secret_value(), context):
+        problems.append(_too_guessable("GIFTCARDS_JWT_SECRET", JWT_SECRET_COMMAND))
+    for name in ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys"):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = value.get_secret_value()
+        keys = [("", text.strip())] if name == "code_lookup_key" else _keys_making_rows(text)
+        problems.extend(
+            _too_guessable(f"{PREFIX}{name.upper()}" + (f" (key {key_id})" if key_id else ""), KEY_COMMAND)
+            # A malformed key is refused, more precisely, where its keyring is read.
+            for key_id, key in keys if _is_32_byte_key(key) and is_guessable(key, context)
+        )
+    return problems
+
+
+def _too_guessable(setting: str, command: str) -> str:
+    return (f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
+            f"generate one with `{command}`")
+
+
+def _is_32_byte_key(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text, validate=True)) == 32
+    except binascii.Error:
+        return False
+
+
+def _keys_making_rows(keyring: str) -> list[tuple[str, str]]:
+    """(id, key) of a keyring's current key (its first unstaged entry) and of its staged ones."""
+    chosen, current_seen = [], False
+    for entry in (entry.strip() for entry in keyring.split(",") if entry.strip()):
+        staged = entry.startswith("+")
+        key_id, _, key = entry.removeprefix("+").partition(":")
+        if staged or not current_seen:
+            chosen.append((key_id.strip(), key.strip()))
+        current_seen = current_seen or not staged
+    return chosen
+
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_ORIGIN = re.compile(
+    rf"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _browser_origin(text: str) -> str:
+    """``text`` as a browser writes it in its ``Origin`` header, which is compared exactly:
+    scheme and host in lower case, no default port. Anything else is a ValueError."""
+    match = _ORIGIN.fullmatch(text)
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is not None and not 0 < port < 65536):
+        raise ValueError(f"{text!r} is not an origin: write scheme://host[:port] with nothing after "
+                         "it, not even a trailing /")
+    scheme, host = match["scheme"].lower(), match["host"].lower()
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def _key_material(value: str) -> set[str]:

@@ -10,7 +10,7 @@
     ├── LimitExceededError         LIMIT_EXCEEDED     a configured ceiling (``limit``) would be passed
     ├── CardNotUsableError         CARD_NOT_USABLE
     ├── RateLimitedError           RATE_LIMITED       too many attempts; ``retryAfter`` in seconds
-    └── UnavailableError           UNAVAILABLE        a dependency (the rate limit store) is down
+    └── UnavailableError           UNAVAILABLE        the server cannot take the request now
         └── BusyError              UNAVAILABLE        slow checks (argon2) at capacity; ``retryAfter``
     ConfigurationError             (start-up only, never reaches a client)
 
@@ -63,8 +63,8 @@ ERROR_CODE_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     "ListGiftCards) an unknown code or a wrong PIN.",
     ErrorCode.RATE_LIMITED: "Too many code attempts; extensions.retryAfter says in how many seconds "
     "to try again.",
-    ErrorCode.UNAVAILABLE: "A dependency is down (the rate-limit store) or slow checks are at "
-    "capacity (then extensions.retryAfter says when to try again).",
+    ErrorCode.UNAVAILABLE: "Slow checks (argon2) are at capacity; extensions.retryAfter says when "
+    "to try again.",
     ErrorCode.INTERNAL: "Anything unexpected; the message is generic and the server log has the "
     "details under the response's X-Request-ID.",
     ErrorCode.GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL, or has too many tokens.",

@@ -4,10 +4,12 @@ Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in deve
 ``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``,
 and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
 Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a GraphQL error.
+Pages on the origins in ``GIFTCARDS_CORS_ORIGINS`` may call the API from a browser.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -26,6 +28,9 @@ import orjson
 from anyio.to_thread import run_sync
 from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -33,9 +38,11 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.auth import oauth
+from app.auth.throttle import SharedCounters
 from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings, serving
 from app.db import check_schema
+from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
 from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
 from app.graphql.context import Context
@@ -58,6 +65,8 @@ GRAPHIQL_ASSETS = {
         "text/javascript", "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d"),
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# How often refusal counts whose minute is over are written when no new refusal writes them.
+REFUSAL_FLUSH_SECONDS = 10.0
 _PAGE_POLICY = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
@@ -267,7 +276,15 @@ def create_app(
         except Exception:  # the reason goes to the log, not to the prober
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": "ok"})
+        counters = services.counters
+        if not isinstance(counters, SharedCounters):
+            return JSONResponse({"status": "ready", "database": "ok"})
+        if await run_sync(counters.check):
+            return JSONResponse({"status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"})
+        # Still serving: budgets fall back to this process's memory, so taking the server out of
+        # rotation would only turn an outage of the counters into an outage of sales.
+        return JSONResponse({"status": "degraded", "database": "ok", "redis": "unreachable",
+                             "budgets": "per process"})
 
     assets = load_graphiql_assets() if settings.graphiql_enabled else {}
 
@@ -294,7 +311,8 @@ def create_app(
         with contextlib.ExitStack() as stack:
             if not settings.is_production:  # its keys may come from the state file
                 stack.enter_context(serving(settings.state_dir))
-            yield
+            async with _refusal_counts(services.audit):
+                yield
         services.engine.dispose()
 
     routes = [
@@ -305,7 +323,55 @@ def create_app(
         Route("/graphiql/static/{name}", graphiql_asset),
         *_token_routes(services),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins, outermost, so that every answer carries its headers:
+    401, 413 and 429 too, for a page to read why it was refused. Starlette's own error middleware
+    sits outside all middleware; a second one inside answers a crash before CORS sees it go by.
+
+    No credentials: callers send bearer tokens, never cookies.
+    """
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=("GET", "POST"),
+            allow_headers=("Authorization", "Content-Type", "X-Request-ID"),
+            expose_headers=("Retry-After", "WWW-Authenticate", "X-Request-ID"),
+            allow_credentials=False,
+        ),
+        Middleware(ServerErrorMiddleware),
+    ]
+
+
+@asynccontextmanager
+async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
+    """While serving, write the refusal counts of each minute once it is over; on the way out,
+    write every count still held (see app.domain.refusals for what a crash loses)."""
+
+    async def flush(everything: bool) -> None:
+        try:
+            await run_sync(lambda: audit.flush_refusals(everything=everything))
+        except Exception:  # the counts stay held for the next try
+            log.exception("could not write refusal counts to the audit trail")
+
+    async def every_few_seconds() -> None:
+        while True:
+            await asyncio.sleep(REFUSAL_FLUSH_SECONDS)
+            await flush(everything=False)
+
+    task = asyncio.create_task(every_few_seconds())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await flush(everything=True)
 
 
 def load_graphiql_assets() -> dict[str, bytes]:

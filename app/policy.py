@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from app.auth.throttle import Limits, parse_limits
 from app.enums import CodeType
 from app.errors import ConfigurationError, ForbiddenError, UnauthenticatedError
 
@@ -45,6 +46,20 @@ class Permission(StrEnum):
     VIEW_AUDIT_LOG = "ViewAuditLog"
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How many code misses plus attempts in flight a caller without ListGiftCards may have in each
+    window, per token subject and per client address (``permissions.yaml``, a role's ``budget``)."""
+
+    per_subject: Limits
+    per_address: Limits
+
+
+def _rate(limits: Limits) -> tuple[float, int]:
+    """Orders limit sets by size: the rate the tightest window sustains, then the largest burst."""
+    return min(item.amount / item.get_expiry() for item in limits), max(item.amount for item in limits)
+
+
 class Visibility(Enum):
     HIDDEN = "hidden"  # left out of `codes`
     MASKED = "masked"  # last four characters only
@@ -59,6 +74,7 @@ class Principal:
     permissions: frozenset[str] = field(default_factory=frozenset)
     # Set per request (tokens are verified once and cached); rate limits count per address too.
     address: str | None = field(default=None, compare=False)
+    budget: Budget | None = field(default=None, compare=False)  # None: the configured default
     request_id: str | None = field(default=None, compare=False)  # the audit trail records it
 
     @property
@@ -93,10 +109,17 @@ class _CodeTypeEntry(BaseModel):
     unmask: str | None = None
 
 
+class _BudgetEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_subject: str
+    per_address: str
+
+
 class _RoleEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str = ""
     permissions: list[str]
+    budget: _BudgetEntry | None = None
 
 
 class _ClientEntry(BaseModel):
@@ -134,6 +157,15 @@ class Policy:
     code_types: Mapping[CodeType, CodeTypeRule]
     roles: Mapping[str, frozenset[str]]
     clients: Mapping[str, Client]
+    budgets: Mapping[str, Budget] = field(default_factory=dict)  # role → its code attempt budget
+
+    def budget(self, roles: Iterable[str]) -> Budget | None:
+        """The largest budget of the roles that have one, per key; None when none has one."""
+        found = [self.budgets[role] for role in roles if role in self.budgets]
+        if not found:
+            return None
+        return Budget(per_subject=max((budget.per_subject for budget in found), key=_rate),
+                      per_address=max((budget.per_address for budget in found), key=_rate))
 
     def expand(self, permissions: Iterable[str], roles: Iterable[str] = ()) -> frozenset[str]:
         """Token claims → known permission names; unknown names grant nothing."""
@@ -213,12 +245,22 @@ def load_policy(path: Path) -> Policy:
     if missing:
         raise fail(("code_types",), f"no rule for code type(s) {', '.join(missing)}")
 
-    roles = {}
+    def limits(text: str, location: tuple[Any, ...]) -> Limits:
+        try:
+            return parse_limits(text, ".".join(location))
+        except ConfigurationError as exc:
+            raise fail(location, str(exc)) from None
+
+    roles, budgets = {}, {}
     for role, entry in parsed.roles.items():
         roles[role] = frozenset(
             known(name, ("roles", role, "permissions", index))
             for index, name in enumerate(entry.permissions)
         )
+        if entry.budget is not None:
+            budgets[role] = Budget(
+                per_subject=limits(entry.budget.per_subject, ("roles", role, "budget", "per_subject")),
+                per_address=limits(entry.budget.per_address, ("roles", role, "budget", "per_address")))
 
     clients = {}
     for index, client in enumerate(parsed.clients):
@@ -229,7 +271,8 @@ def load_policy(path: Path) -> Policy:
             raise fail(("clients", index, "id"), f"duplicate client id {client.id!r}")
         clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles))
 
-    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients)
+    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients,
+                  budgets=budgets)
 
 
 def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:

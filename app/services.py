@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from app.auth.gate import VerificationGate
-from app.auth.throttle import Throttle, open_counters, parse_limits
+from app.auth.throttle import LocalCounters, SharedCounters, Throttle, open_counters, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
@@ -35,6 +35,7 @@ class Services:
     tokens: TokenVerifier
     idempotency: Idempotency
     ledger: Ledger
+    counters: LocalCounters | SharedCounters  # behind both throttles
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
     secret_throttle: Throttle  # client secrets at the token endpoint
     argon2_gate: VerificationGate  # argon2 verifications at once in this process
@@ -50,7 +51,7 @@ def build_services(settings: Settings) -> Services:
     pins = PinKeys.from_settings(settings, argon2_gate)
     audit = AuditTrail(uow, policy)
     idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours), audit)
-    counters = open_counters(settings.redis_url, settings.redis_prefix)
+    counters = open_counters(settings.redis_url, settings.redis_prefix, settings.workers)
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
     )
@@ -75,6 +76,7 @@ def build_services(settings: Settings) -> Services:
             ),
             max_balance=settings.max_balance,
         ),
+        counters=counters,
         code_throttle=code_throttle,
         secret_throttle=Throttle(
             counters, "client-secret",

@@ -178,10 +178,11 @@ def stop(server: Server) -> None:
         server.process.wait(timeout=5)
 
 
-def post(server: Server, body: dict[str, Any], token: str) -> dict[str, Any]:
+def post(server: Server, body: dict[str, Any], token: str, headers: dict[str, str] | None = None
+         ) -> dict[str, Any]:
     request = urllib.request.Request(
         server.url + "/graphql", data=json.dumps(body).encode(), method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}", **(headers or {})},
     )
     with _LOOPBACK.open(request, timeout=10) as response:
         return dict(json.load(response))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import secrets
+import time
 
 import pytest
 from pydantic import ValidationError
@@ -10,15 +12,19 @@ from pydantic import ValidationError
 from app.config import STATE_FILE, Settings, load_settings
 from app.errors import ConfigurationError
 
-KEY = base64.b64encode(b"k" * 32).decode()
+# Made by the commands production's refusals print (README, Configuration).
+KEY = "9JIx/q1qCd1JOhf3p7865Z9NWOLxJ1hTbPHTUt1mdes="
+ENCRYPTION_KEY = "558NeEorrp+0sOIXX0Ky/xg2T74/1KlhFjctTSGGpZQ="
+PIN_KEY = "P5Hm2L6kmjRKbN+UQ7DlFk1ATCESHBBYwPkq+bMp/dY="
+GUESSABLE_KEY = base64.b64encode(b"k" * 32).decode()  # 32 bytes, but one repeated
 PRODUCTION = {
     "GIFTCARDS_ENV": "production",
-    "GIFTCARDS_JWT_SECRET": "production-secret-0123456789-abcdefghij",
+    "GIFTCARDS_JWT_SECRET": "JUaKqp_Y3_wULzabmLeGwqJNAwR7yfPkHwf9L1VcozRNWsDxgFsRVVcwbozAtaGH",
     "GIFTCARDS_JWT_ISSUER": "https://giftcards.example",
     "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
     "GIFTCARDS_CODE_LOOKUP_KEY": KEY,
-    "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY}",
-    "GIFTCARDS_PIN_KEYS": f"p1:{KEY}",
+    "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{ENCRYPTION_KEY}",
+    "GIFTCARDS_PIN_KEYS": f"p1:{PIN_KEY}",
 }
 
 
@@ -102,7 +108,7 @@ def test_production_starts_with_every_secret_set(tmp_path):
         ("GIFTCARDS_PIN_KEYS", {}, "GIFTCARDS_PIN_KEYS must be set"),
         (None, {"GIFTCARDS_JWT_SECRET": ""}, "GIFTCARDS_JWT_SECRET must be set"),
         (None, {"GIFTCARDS_JWT_ALGORITHMS": "RS256"}, "GIFTCARDS_JWT_PUBLIC_KEY_FILE"),
-        (None, {"GIFTCARDS_JWT_SECRET": "ab" * 20}, "GIFTCARDS_JWT_SECRET looks weak"),
+        (None, {"GIFTCARDS_JWT_SECRET": "ab" * 20}, "GIFTCARDS_JWT_SECRET is too guessable"),
         ("GIFTCARDS_JWT_ISSUER", {}, "GIFTCARDS_JWT_ISSUER must be set"),
         ("GIFTCARDS_JWT_AUDIENCE", {}, "GIFTCARDS_JWT_AUDIENCE must be set"),
         (None, {"GIFTCARDS_JWT_AUDIENCE": ""}, "GIFTCARDS_JWT_AUDIENCE must be set"),
@@ -136,6 +142,33 @@ def test_production_refuses_secrets_generated_for_development(tmp_path):
     assert copied["GIFTCARDS_JWT_SECRET"] not in message
 
 
+def test_cors_origins_are_read_as_the_browser_writes_them(tmp_path):
+    settings = load_settings({
+        "GIFTCARDS_STATE_DIR": str(tmp_path),
+        "GIFTCARDS_CORS_ORIGINS": "https://Shop.Example:443, http://127.0.0.1:5173,https://shop.example",
+    })
+    assert settings.cors_origins == ("https://shop.example", "http://127.0.0.1:5173")
+    assert load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)}).cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["https://shop.example/", "https://shop.example/checkout", "shop.example", "https://shop.example:0",
+     "https://user@shop.example", "https://shop.example?x=1", "null", "https://*.shop.example",
+     "https://shop.example,*"],
+)
+def test_malformed_cors_origins_are_refused(tmp_path, origins):
+    with pytest.raises(ConfigurationError, match=r"^GIFTCARDS_CORS_ORIGINS: .*(scheme://host\[:port\]|\*)"):
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_CORS_ORIGINS": origins})
+
+
+def test_any_origin_is_for_development_only(tmp_path):
+    development = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_CORS_ORIGINS": "*"})
+    assert development.cors_origins == ("*",)
+    with pytest.raises(ConfigurationError, match=r"refuses to start: .*GIFTCARDS_CORS_ORIGINS must list"):
+        load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_CORS_ORIGINS": "*"})
+
+
 def test_settings_are_frozen():
     settings = Settings()
     with pytest.raises(ValidationError, match="frozen"):
@@ -155,3 +188,113 @@ def test_invalid_settings_objects(values, message):
 def test_short_secret_is_refused_in_development_too(tmp_path):
     with pytest.raises(ConfigurationError, match=r"GIFTCARDS_JWT_SECRET: .*32 bytes"):
         load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": "short"})
+
+
+# --- guessable secrets in production ------------------------------------------------------------
+
+JWT_SECRET_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+KEY_COMMAND = 'python3 -c "import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())"'
+
+
+def test_production_refuses_a_guessable_jwt_secret_and_says_how_to_make_one(tmp_path):
+    # given the secret of the issue: long enough, many characters, and a word said four times
+    secret = "changeme-changeme-changeme-changeme"
+    # when production starts with it
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": secret})
+    # then it names the setting, says why, and gives the command that makes a good one
+    message = str(refused.value)
+    assert "GIFTCARDS_JWT_SECRET is too guessable (under 128 bits of estimated entropy)" in message
+    assert f"generate one with `{JWT_SECRET_COMMAND}`" in message
+    assert secret not in message and "changeme" not in message
+    # and it starts on what that command makes
+    generated = secrets.token_urlsafe(48)
+    assert load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path),
+                          "GIFTCARDS_JWT_SECRET": generated}).is_production
+    # while development runs on the guessable one as before
+    development = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": secret})
+    assert development.jwt_secret is not None and development.jwt_secret.get_secret_value() == secret
+
+
+def _key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+KEY_SETTINGS = [
+    ("GIFTCARDS_CODE_LOOKUP_KEY", "{}", "GIFTCARDS_CODE_LOOKUP_KEY is too guessable"),
+    ("GIFTCARDS_CODE_LOOKUP_KEYS", "lk2:{}", "GIFTCARDS_CODE_LOOKUP_KEYS (key lk2) is too guessable"),
+    ("GIFTCARDS_CODE_ENCRYPTION_KEYS", "k2:{}", "GIFTCARDS_CODE_ENCRYPTION_KEYS (key k2) is too guessable"),
+    ("GIFTCARDS_PIN_KEYS", "p2:{}", "GIFTCARDS_PIN_KEYS (key p2) is too guessable"),
+    # a staged key becomes current next: it is judged now
+    ("GIFTCARDS_PIN_KEYS", f"p1:{PIN_KEY},+p2:{{}}", "GIFTCARDS_PIN_KEYS (key p2) is too guessable"),
+]
+
+
+@pytest.mark.parametrize(("variable", "ring", "message"), KEY_SETTINGS)
+def test_production_refuses_each_guessable_key_by_name(tmp_path, variable, ring, message):
+    environ = {**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path)}
+    if variable == "GIFTCARDS_CODE_LOOKUP_KEYS":
+        del environ["GIFTCARDS_CODE_LOOKUP_KEY"]
+    # given 32 bytes that are one byte repeated, or all zero
+    for guessable in (GUESSABLE_KEY, base64.b64encode(bytes(32)).decode()):
+        # when production starts with that key
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings({**environ, variable: ring.format(guessable)})
+        # then it names the setting (and key id), and the command that makes a good key
+        assert message in str(refused.value)
+        assert f"generate one with `{KEY_COMMAND}`" in str(refused.value)
+        assert guessable not in str(refused.value)
+        # while development runs on it
+        assert load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), variable: ring.format(guessable)})
+    # and production starts on a key the command makes
+    assert load_settings({**environ, variable: ring.format(_key())}).is_production
+
+
+def test_an_old_guessable_key_may_stay_while_rows_move_away_from_it(tmp_path):
+    environ = {**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path)}
+    # given a guessable encryption key, current: refused
+    with pytest.raises(ConfigurationError, match=r"GIFTCARDS_CODE_ENCRYPTION_KEYS \(key k1\) is too"):
+        load_settings({**environ, "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{GUESSABLE_KEY}"})
+    # when a good key is put first, the guessable one kept to read the rows it sealed
+    rotating = {**environ, "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k2:{_key()},k1:{GUESSABLE_KEY}",
+                "GIFTCARDS_PIN_KEYS": f"p2:{_key()},p1:{GUESSABLE_KEY}"}
+    # then it starts, so that `giftcards keys rotate` can move them
+    assert load_settings(rotating).is_production
+
+
+def test_a_long_secret_is_judged_by_its_first_72_characters_quickly(tmp_path):
+    # given a secret that is guessable for 72 characters, then random for 20,000
+    secret = "changeme-" * 8 + secrets.token_urlsafe(15_000)
+    started = time.perf_counter()
+    # then it is refused, in a time that does not grow with its length
+    with pytest.raises(ConfigurationError, match="GIFTCARDS_JWT_SECRET is too guessable"):
+        load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": secret})
+    assert time.perf_counter() - started < 5
+
+
+# --- the HTTP edge ---------------------------------------------------------------------------------
+
+
+def test_header_cap_and_trusted_proxies_are_settings(tmp_path):
+    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
+    assert settings.max_header_bytes == 16 * 1024
+    assert settings.forwarded_allow_ips == ("127.0.0.1", "::1")
+    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_MAX_HEADER_BYTES": "8192",
+                              "GIFTCARDS_FORWARDED_ALLOW_IPS": "10.0.0.7, 192.168.0.0/16,::1"})
+    assert settings.max_header_bytes == 8192
+    assert settings.forwarded_allow_ips == ("10.0.0.7", "192.168.0.0/16", "::1")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GIFTCARDS_FORWARDED_ALLOW_IPS": "proxy.internal"},
+         r"^GIFTCARDS_FORWARDED_ALLOW_IPS: .*'proxy.internal' is not an IP address, a network or \*"),
+        ({"GIFTCARDS_FORWARDED_ALLOW_IPS": "10.0.0.300"}, r"^GIFTCARDS_FORWARDED_ALLOW_IPS: .*not an IP"),
+        ({"GIFTCARDS_MAX_HEADER_BYTES": "100"}, r"^GIFTCARDS_MAX_HEADER_BYTES: .*greater than or equal"),
+        ({"GIFTCARDS_MAX_HEADER_BYTES": "2000000"}, r"^GIFTCARDS_MAX_HEADER_BYTES: .*less than or equal"),
+    ],
+)
+def test_bad_edge_settings_name_the_variable(tmp_path, environ, message):
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), **environ})

@@ -31,14 +31,20 @@ def _unknown(n: int) -> str:
     return f"NOSUCHCODE{n:04d}"
 
 
-@pytest.fixture
-def storefront(mint):
-    return mint(roles=["storefront"], sub="shop")
+def _without_budget(mint, services, role, sub):
+    """A token with the role's permissions but not the role, so that its budget is the setting
+    (GIFTCARDS_CODE_ATTEMPT_LIMITS) each test sets, not the role's own."""
+    return mint(permissions=sorted(services.policy.roles[role]), sub=sub)
 
 
 @pytest.fixture
-def pos(mint):
-    return mint(roles=["pos"], sub="till")
+def storefront(mint, services):
+    return _without_budget(mint, services, "storefront", "shop")
+
+
+@pytest.fixture
+def pos(mint, services):
+    return _without_budget(mint, services, "pos", "till")
 
 
 @pytest.fixture
@@ -121,36 +127,124 @@ def test_a_trusted_token_is_not_limited(client, storefront, admin, card):
 @pytest.mark.settings(code_attempt_limits="2/minute")
 def test_counted_per_subject_across_addresses_and_per_address_across_subjects(settings, services, mint, card):
     app = create_app(settings, services)
-    one, other = mint(roles=["storefront"], sub="shop-1"), mint(roles=["storefront"], sub="shop-2")
+    one = _without_budget(mint, services, "storefront", "shop-1")
+    other = _without_budget(mint, services, "storefront", "shop-2")
     with TestClient(app, client=("192.0.2.1", 5000)) as first, \
             TestClient(app, client=("192.0.2.2", 5000)) as second:
         # the same subject from two addresses: the subject's counter stops it
         assert error_codes(gql(first, LOOKUP, {"c": _unknown(1)}, token=one)) == []
         assert error_codes(gql(second, LOOKUP, {"c": _unknown(2)}, token=one)) == []
         assert error_codes(gql(second, LOOKUP, {"c": _unknown(3)}, token=one)) == ["RATE_LIMITED"]
-        # another subject from the second address: that address is spent too
-        assert error_codes(gql(second, LOOKUP, {"c": _unknown(4)}, token=other)) == ["RATE_LIMITED"]
-        # the other subject from a fresh address still has its own attempts
+        # the refused lookup took nothing; another subject from the second address spends the
+        # unit left there, and then that address is spent for it too
+        assert error_codes(gql(second, LOOKUP, {"c": _unknown(4)}, token=other)) == []
+        assert error_codes(gql(second, LOOKUP, {"c": _unknown(5)}, token=other)) == ["RATE_LIMITED"]
+        # the other subject from a fresh address still has its own unit left
         with TestClient(app, client=("192.0.2.3", 5000)) as third:
-            assert error_codes(gql(third, LOOKUP, {"c": _unknown(5)}, token=other)) == []
+            assert error_codes(gql(third, LOOKUP, {"c": _unknown(6)}, token=other)) == []
+            assert error_codes(gql(third, LOOKUP, {"c": _unknown(7)}, token=other)) == ["RATE_LIMITED"]
+
+
+def test_a_storefront_token_holds_each_address_to_a_few_guesses(settings, services, mint, card):
+    # the shipped budget of the storefront role: 3 per 10 seconds and 5 a minute per address
+    app, shop = create_app(settings, services), mint(roles=["storefront"], sub="shop")
+    with TestClient(app, client=("192.0.2.1", 5000)) as customer:
+        for _ in range(10):
+            assert gql(customer, LOOKUP, {"c": CODE}, token=shop)["data"]["giftcard"]["results"] != []
+        misses = [error_codes(gql(customer, LOOKUP, {"c": _unknown(n)}, token=shop)) for n in range(4)]
+        assert misses == [[], [], [], ["RATE_LIMITED"]]
+        assert error_codes(gql(customer, LOOKUP, {"c": CODE}, token=shop)) == ["RATE_LIMITED"]
+    # the shop's other customers are served
+    for address in ("192.0.2.2", "192.0.2.3"):
+        with TestClient(app, client=(address, 5000)) as other:
+            assert gql(other, LOOKUP, {"c": CODE}, token=shop)["data"]["giftcard"]["results"] != []
+
+
+def test_a_pos_token_is_not_held_to_a_storefront_budget(settings, services, mint, card):
+    app, till = create_app(settings, services), mint(roles=["pos"], sub="till")
+    with TestClient(app, client=("192.0.2.1", 5000)) as store:
+        typos = {tuple(error_codes(_spend(store, till, amount="-0.01") if n % 2 else
+                                   gql(store, LOOKUP, {"c": _unknown(n)}, token=till))) for n in range(60)}
+        assert typos == {()}, "a busy till's mistyped codes and its sales are all answered"
 
 
 @pytest.mark.settings(code_attempt_limits="2/minute")
 def test_code_transactions_are_limited_and_write_nothing(client, pos, card, services):
     for _ in range(2):
-        assert error_codes(_spend(client, pos)) == []
+        assert error_codes(_spend(client, pos, pin="0000")) == ["CARD_NOT_USABLE"]  # wrong PINs: misses
     body = _spend(client, pos)
     assert error_codes(body) == ["RATE_LIMITED"]
     with services.engine.connect() as connection:
         balance = connection.execute(text("SELECT balance FROM giftcards WHERE id = :id"), {"id": card})
-        assert balance.scalar() == 998
+        assert balance.scalar() == 1000
+        failed = connection.execute(text("SELECT failed_pin_attempts FROM giftcard_codes")).scalar()
+        assert failed == 2  # the refused attempt never reached the PIN
+
+
+@pytest.mark.settings(code_attempt_limits="2/minute")
+def test_hits_give_their_unit_back(client, storefront, pos, card, services):
+    # many more lookups and debits with a live code and the right PIN than the budget holds
+    for _ in range(6):
+        assert error_codes(gql(client, LOOKUP, {"c": CODE}, token=storefront)) == []
+        assert error_codes(_spend(client, pos)) == []
+    # so the budget is whole: two misses fit, the third does not
+    assert error_codes(gql(client, LOOKUP, {"c": _unknown(1)}, token=storefront)) == []
+    assert error_codes(gql(client, LOOKUP, {"c": _unknown(2)}, token=storefront)) == []
+    assert error_codes(gql(client, LOOKUP, {"c": CODE}, token=storefront)) == ["RATE_LIMITED"]
+    # the till shares the address (spent now), but every debit before went through
+    assert error_codes(_spend(client, pos)) == ["RATE_LIMITED"]
+    with services.engine.connect() as connection:
+        assert connection.execute(text("SELECT balance FROM giftcards")).scalar() == 1000 - 6
+
+
+@pytest.mark.settings(code_attempt_limits="2/minute")
+@pytest.mark.parametrize("miss", ["unknown code", "wrong PIN", "locked code", "missing PIN", "blocked card"])
+def test_every_uniform_refusal_keeps_its_unit(client, pos, admin, card, services, miss):
+    debit = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
+    if miss == "unknown code":
+        debit["code"] = "GUARDNOSUCH01"
+    elif miss == "wrong PIN":
+        debit["pin"] = "0000"
+    elif miss == "missing PIN":
+        del debit["pin"]
+    elif miss == "locked code":
+        with services.engine.begin() as connection:
+            connection.execute(text("UPDATE giftcard_codes SET pin_locked_until = :t"),
+                               {"t": "2999-01-01 00:00:00"})
+    else:
+        with services.engine.begin() as connection:
+            connection.execute(text("UPDATE giftcards SET state = 'BLOCKED'"))
+    for _ in range(2):
+        assert error_codes(gql(client, TRANS, {"trans": debit}, token=pos)) == ["CARD_NOT_USABLE"]
+    assert error_codes(gql(client, TRANS, {"trans": debit}, token=pos)) == ["RATE_LIMITED"]
+
+
+@pytest.mark.settings(code_attempt_limits="2/minute")
+def test_refusals_that_tell_nothing_of_a_code_cost_nothing(client, pos, card):
+    # a malformed code or PIN, a forbidden code type and funds too short are no guesses
+    refusals = [
+        {"code": "$$$$$$"}, {"pin": "12"}, {"codeType": "EXTERNAL"}, {"amount": "-99.00"},
+    ]
+    for change in refusals * 2:
+        debit = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
+        assert error_codes(gql(client, TRANS, {"trans": {**debit, **change}}, token=pos)) != ["RATE_LIMITED"]
+    assert error_codes(_spend(client, pos, pin="0000")) == ["CARD_NOT_USABLE"]
+    assert error_codes(_spend(client, pos, pin="0000")) == ["CARD_NOT_USABLE"]
+    assert error_codes(_spend(client, pos)) == ["RATE_LIMITED"]
 
 
 @pytest.mark.settings(code_attempt_limits="1/minute")
 def test_history_by_code_is_limited_without_list_gift_cards(client, mint, card):
-    auditor = mint(permissions=["ListGiftCardTransactions", "FindGiftCardByCode", "UsePhysicalGiftCardCodes"],
-                   sub="auditor")
-    assert error_codes(gql(client, HISTORY, {"c": CODE}, token=auditor)) == []
+    auditor = mint(permissions=["ListGiftCardTransactions", "FindGiftCardByCode", "UsePhysicalGiftCardCodes",
+                                "GiftCardTransUse"], sub="auditor")
+    # a page with rows tells the code exists: a hit, given back
+    assert error_codes(_spend(client, auditor)) == []
+    for _ in range(3):
+        body = gql(client, HISTORY, {"c": CODE}, token=auditor)
+        assert error_codes(body) == [] and len(body["data"]["giftcardTransactions"]["edges"]) == 2
+    # an empty page is a miss
+    empty = gql(client, HISTORY, {"c": _unknown(1)}, token=auditor)
+    assert empty["data"]["giftcardTransactions"]["edges"] == []
     assert error_codes(gql(client, HISTORY, {"c": CODE}, token=auditor)) == ["RATE_LIMITED"]
 
 
@@ -178,17 +272,40 @@ def test_redis_counters_are_shared_between_workers(database_url, tmp_path, mint,
             worker.engine.dispose()
 
 
-def test_unreachable_redis_refuses_untrusted_attempts(database_url, tmp_path, mint, seed):
-    settings = make_settings(database_url, tmp_path, redis_url="redis://127.0.0.1:1/0")
-    services = build_services(settings)
+def test_unreachable_redis_falls_back_to_a_share_of_the_budget_per_worker(database_url, tmp_path, mint,
+                                                                         seed, services, caplog):
+    seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    settings = make_settings(database_url, tmp_path, redis_url="redis://127.0.0.1:1/0", workers=2,
+                             code_attempt_limits="4/minute")
+    alone = build_services(settings)
+    shop = _without_budget(mint, services, "storefront", "shop")
     try:
-        with TestClient(create_app(settings, services)) as client:
-            body = gql(client, LOOKUP, {"c": CODE}, token=mint(roles=["storefront"]))
-            assert error_codes(body) == ["UNAVAILABLE"]
-            assert "redis" not in str(body).lower()
-            assert error_codes(gql(client, LOOKUP, {"c": CODE}, token=mint(roles=["admin"]))) == []
+        with TestClient(create_app(settings, alone)) as client:
+            # sales go on: hits are answered, however many
+            for _ in range(5):
+                assert gql(client, LOOKUP, {"c": CODE}, token=shop)["data"]["giftcard"]["results"] != []
+            # misses are held to this worker's share: 4 // 2 workers
+            misses = [error_codes(gql(client, LOOKUP, {"c": _unknown(n)}, token=shop)) for n in range(3)]
+            assert misses == [[], [], ["RATE_LIMITED"]]
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()) == (200, {
+                "status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"})
+        assert "Redis unreachable (ConnectionError): attempt budgets are counted per process, each divided " \
+               "by 2 worker(s)" in caplog.text
     finally:
-        services.engine.dispose()
+        alone.engine.dispose()
+
+
+def test_readiness_reports_shared_budgets_while_redis_answers(database_url, tmp_path):
+    settings = make_settings(database_url, tmp_path, redis_url=REDIS, redis_prefix=f"t{uuid.uuid4().hex}")
+    shared = build_services(settings)
+    try:
+        with TestClient(create_app(settings, shared)) as client:
+            ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {
+            "status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"})
+    finally:
+        shared.engine.dispose()
 
 
 @pytest.mark.parametrize(("overrides", "named"), [

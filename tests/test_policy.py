@@ -117,3 +117,68 @@ def test_require_distinguishes_anonymous_from_forbidden():
     with pytest.raises(ForbiddenError, match="ListGiftCards"):
         Principal("shop", frozenset({"FindGiftCardByCode"})).require(Permission.LIST_GIFT_CARDS)
     Principal("ops", frozenset({"ListGiftCards"})).require(Permission.LIST_GIFT_CARDS)
+
+
+# --- code attempt budgets per role ------------------------------------------------------------------
+
+
+def _limits(items) -> list[str]:
+    return [str(item) for item in items]
+
+
+def test_the_shipped_budgets_hold_an_address_to_a_few_guesses_and_let_tills_work():
+    policy = load_policy(ROOT / "permissions.yaml")
+    storefront, pos = policy.budgets["storefront"], policy.budgets["pos"]
+    assert _limits(storefront.per_address) == ["5 per 1 minute", "3 per 10 second"]
+    assert _limits(storefront.per_subject) == ["600 per 1 minute", "200 per 10 second"]
+    assert _limits(pos.per_address) == _limits(pos.per_subject) == ["1200 per 1 minute", "400 per 10 second"]
+    assert set(policy.budgets) == {"storefront", "pos", "ecommerce"}  # trusted roles list cards instead
+
+
+def test_a_token_with_several_roles_gets_the_largest_budget_of_each_kind(tmp_path):
+    text = POLICY_TEXT.replace(
+        "budget: {per_subject: 600/minute;200/10 seconds, per_address: 5/minute;3/10 seconds}",
+        "budget: {per_subject: 30/second, per_address: 5000/minute}",
+    )
+    policy = load_policy(_write(tmp_path, text))
+    both = policy.budget(["pos", "storefront", "admin"])
+    assert both is not None
+    # subject: 30/second sustains more than 1200/minute (20/second); address: 5000/minute more
+    assert _limits(both.per_subject) == ["30 per 1 second"]
+    assert _limits(both.per_address) == ["5000 per 1 minute"]
+    assert policy.budget(["admin"]) is None and policy.budget([]) is None  # the configured default
+
+
+def test_equal_rates_are_told_apart_by_the_larger_burst(tmp_path):
+    text = POLICY_TEXT.replace(
+        "budget: {per_subject: 600/minute;200/10 seconds, per_address: 5/minute;3/10 seconds}",
+        "budget: {per_subject: 60/minute;1/second, per_address: 60/minute}",
+    ).replace(
+        "    # a store's tills behind one address, dozens of requests at once, the odd mistyped code\n"
+        "    budget: {per_subject: 1200/minute;400/10 seconds, per_address: 1200/minute;400/10 seconds}",
+        "    budget: {per_subject: 1/second, per_address: 1/second}",
+    )
+    policy = load_policy(_write(tmp_path, text))
+    chosen = policy.budget(["pos", "storefront"])
+    assert chosen is not None
+    assert _limits(chosen.per_subject) == ["60 per 1 minute", "1 per 1 second"]
+    assert _limits(chosen.per_address) == ["60 per 1 minute"]
+
+
+@pytest.mark.parametrize(("budget", "named"), [
+    ("{per_subject: lots, per_address: 5/minute}", "roles.storefront.budget.per_subject: expected limits"),
+    ("{per_subject: 5/minute, per_address: 5/fortnight}",
+     "roles.storefront.budget.per_address: expected limits"),
+    ("{per_subject: 5/minute}", "roles.storefront.budget.per_address: Field required"),
+    ("{per_subject: 5/minute, per_address: 5/minute, per_client: 1/minute}",
+     "roles.storefront.budget.per_client: Extra inputs are not permitted"),
+])
+def test_a_bad_budget_names_its_line_and_key(tmp_path, budget, named):
+    text = POLICY_TEXT.replace(
+        "budget: {per_subject: 600/minute;200/10 seconds, per_address: 5/minute;3/10 seconds}",
+        f"budget: {budget}",
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_policy(path)
+    assert str(caught.value).startswith(f"{path}:{_line_of(text, 'budget: ' + budget)}: {named}")

@@ -31,7 +31,7 @@ from app.auth.secrets import dummy_client_secret_hash, is_client_secret_hash, ve
 from app.auth.throttle import Throttle
 from app.auth.tokens import issue_token
 from app.config import Settings
-from app.errors import BusyError, ConfigurationError, RateLimitedError, UnavailableError
+from app.errors import BusyError, ConfigurationError, RateLimitedError
 from app.policy import Client, Policy
 
 log = logging.getLogger("app.oauth")
@@ -140,9 +140,6 @@ class TokenEndpoint:
             log.warning("token endpoint: every argon2 slot is busy (address %s)", request.address)
             return OAuthError(503, "temporarily_unavailable", "too many authentications at once; "
                               "try again shortly", {"retry-after": str(exc.retry_after)}).reply()
-        except UnavailableError:
-            return OAuthError(503, "temporarily_unavailable",
-                              "attempts cannot be counted right now; try again later").reply()
 
     async def _exchange(self, request: TokenRequest) -> TokenReply:
         if request.method != "POST":

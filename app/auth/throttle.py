@@ -1,19 +1,18 @@
-"""Rate limits on attempts that could guess secrets: codes (and PINs) typed by untrusted callers,
-and client secrets at the token endpoint.
+"""Budgets for attempts that could guess secrets: codes (and PINs) typed by untrusted callers, and
+client secrets at the token endpoint.
 
 Limits are written and parsed as the ``limits`` library does (``30/minute;10/10 seconds``) and
-counted in moving windows: in Redis with that library when ``GIFTCARDS_REDIS_URL`` is set, so that
-every worker and host shares them, else in this process's memory. Each attempt is counted against
-every configured limit for every key it carries (token subject and client address); one exhausted
-limit refuses the attempt, and the others still count it, so a caller that keeps trying stays
-refused.
+counted in moving windows. An attempt reserves a unit from every limit of every key it carries
+(token subject and client address, or client id and address) before the work it guards, all or
+none in one atomic step; a reserved unit counts while the attempt runs. A success (a live code, a
+right PIN, a right secret) gives it back; a miss keeps it until it ages out of the window. So the
+misses in a window plus the attempts in flight never pass the limit, however many arrive at once,
+and honest traffic only holds units while its requests run.
 
-Attempts that count only when they fail (client secrets) reserve instead: a unit is taken from every
-limit before the costly check, all or none in one atomic step, and counts as a failure while in
-flight; a success gives it back. However many attempts arrive at once, no more than a limit's amount
-run per window. In Redis, reservations live in sorted sets of their own, taken by a small script.
-
-When Redis cannot be reached the attempt is refused (fail closed) and the reason logged.
+Counters live in this process's memory, or in Redis (``GIFTCARDS_REDIS_URL``) so that every worker
+and host shares them; there a small script takes the units. While Redis cannot be reached, each
+process counts alone with every amount divided by the number of workers (``GIFTCARDS_WORKERS``),
+tries Redis again every few seconds, and logs both changes.
 """
 
 from __future__ import annotations
@@ -24,21 +23,20 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 import redis
-from limits import RateLimitItem, WindowStats, parse_many
-from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits import RateLimitItem, parse_many
 
-from app.errors import ConfigurationError, RateLimitedError, UnavailableError
+from app.errors import ConfigurationError, RateLimitedError
 
 log = logging.getLogger("app.throttle")
 
 RATE_LIMITED_MESSAGE = "too many attempts; try again later"
 
 Window = tuple[RateLimitItem, tuple[str, ...]]  # a limit, and the identifiers it counts for
+Limits = tuple[RateLimitItem, ...]
 
 
 class Reserved(NamedTuple):
@@ -49,7 +47,13 @@ class Reserved(NamedTuple):
     retry_after: float
 
 
-def parse_limits(text: str, setting: str) -> tuple[RateLimitItem, ...]:
+class Counters(Protocol):
+    def reserve(self, windows: Sequence[Window]) -> Reserved: ...
+    def give_back(self, windows: Sequence[Window], token: str) -> None: ...
+    def reset(self) -> None: ...
+
+
+def parse_limits(text: str, setting: str) -> Limits:
     """``"30/minute;10/10 seconds"`` → limit items; a configuration error names the setting."""
     try:
         items = tuple(parse_many(text))
@@ -63,12 +67,11 @@ def parse_limits(text: str, setting: str) -> tuple[RateLimitItem, ...]:
 
 
 class LocalCounters:
-    """Moving windows in this process's memory: per key, the times of its attempts, oldest first.
+    """Moving windows in this process's memory: per key, the times of its units, oldest first.
 
-    The ``limits`` library's memory storage expires entries from a timer thread that it starts
-    again every 10 ms under load; that churn cost about 0.15 ms per lookup in the lookup
-    benchmark. Here a window is trimmed when it is used, and idle keys are swept every
-    ``SWEEP_EVERY`` attempts, so memory stays bounded without a thread.
+    A window is trimmed when it is used, and idle keys are swept every ``SWEEP_EVERY``
+    reservations, so memory stays bounded without a timer thread (the ``limits`` library's memory
+    storage restarts one every 10 ms under load, which cost about 0.15 ms per lookup).
     """
 
     SWEEP_EVERY = 10_000
@@ -88,29 +91,6 @@ class LocalCounters:
         while events and events[0] <= now - length:
             events.popleft()
         return events
-
-    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        with self._lock:
-            now = self._clock()
-            events = self._events(item, identifiers, now)
-            if len(events) >= item.amount:
-                return False
-            events.append(now)
-            self._since_sweep += 1
-            if self._since_sweep >= self.SWEEP_EVERY:
-                self._sweep(now)
-            return True
-
-    def test(self, item: RateLimitItem, *identifiers: str) -> bool:
-        with self._lock:
-            return len(self._events(item, identifiers, self._clock())) < item.amount
-
-    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        with self._lock:
-            now = self._clock()
-            events = self._events(item, identifiers, now)
-            frees_in = events[0] + item.get_expiry() - now if events else 0.0
-            return WindowStats(time.time() + frees_in, max(0, item.amount - len(events)))
 
     def reserve(self, windows: Sequence[Window]) -> Reserved:
         with self._lock:
@@ -135,6 +115,12 @@ class LocalCounters:
                 window = self._windows.get(item.key_for(*identifiers))
                 if window is not None and taken in window[1]:
                     window[1].remove(taken)  # one of equal times: which one does not matter
+
+    def remaining(self, window: Window) -> int:
+        """Units left in one window."""
+        item, identifiers = window
+        with self._lock:
+            return max(0, item.amount - len(self._events(item, identifiers, self._clock())))
 
     def reset(self) -> None:
         with self._lock:
@@ -175,19 +161,20 @@ return 0
 """
 
 
-class RedisCounters(MovingWindowRateLimiter):
+class RedisCounters:
     """Moving windows in Redis, shared by every worker and host."""
 
-    def __init__(self, storage: Storage, client: redis.Redis, prefix: str) -> None:
-        super().__init__(storage)
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
 
     def _key(self, window: Window) -> str:
-        # Apart from the library's own keys (lists): a namespace is counted one way or the other.
         item, identifiers = window
         return f"{self._prefix}:reserved/{item.key_for(*identifiers)}"
+
+    def ping(self) -> None:
+        self._client.ping()
 
     def reserve(self, windows: Sequence[Window]) -> Reserved:
         token = uuid.uuid4().hex
@@ -202,83 +189,133 @@ class RedisCounters(MovingWindowRateLimiter):
             pipeline.execute()
 
     def reset(self) -> None:
-        self.storage.reset()  # every key under the prefix, reservations included
+        """Forget every window under the prefix (tests only)."""
+        keys = list(self._client.scan_iter(match=f"{self._prefix}:reserved/*", count=1000))
+        if keys:
+            self._client.delete(*keys)
 
 
-def open_counters(redis_url: str | None, prefix: str = "giftcards") -> LocalCounters | RedisCounters:
+class SharedCounters:
+    """Redis while it answers. While it does not, this process's memory with every amount divided
+    by the number of workers, so that the workers of a host together admit about what Redis would;
+    Redis is tried again ``RETRY_SECONDS`` after a failure. Each unit is given back where it was
+    taken."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, shared: RedisCounters, workers: int, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self._shared = shared
+        self._local = LocalCounters(clock)
+        self._workers = max(1, workers)
+        self._clock = clock
+        self._retry_at: float | None = None  # set while Redis is unreachable
+        self._lock = threading.Lock()
+
+    @property
+    def degraded(self) -> bool:
+        """True while units are counted per process because Redis could not be reached."""
+        return self._retry_at is not None
+
+    def check(self) -> bool:
+        """Whether Redis answers now (for ``/readyz``); a failure or a recovery switches over."""
+        try:
+            self._shared.ping()
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+            return False
+        self._recovered()
+        return True
+
+    def reserve(self, windows: Sequence[Window]) -> Reserved:
+        retry_at = self._retry_at
+        if retry_at is None or self._clock() >= retry_at:
+            try:
+                reserved = self._shared.reserve(windows)
+            except (redis.RedisError, OSError) as exc:
+                self._failed(exc)
+            else:
+                self._recovered()
+                return reserved if reserved.token is None else Reserved("r" + reserved.token, 0.0)
+        reserved = self._local.reserve(self._divided(windows))
+        return reserved if reserved.token is None else Reserved("l" + reserved.token, 0.0)
+
+    def give_back(self, windows: Sequence[Window], token: str) -> None:
+        if token.startswith("l"):
+            self._local.give_back(self._divided(windows), token[1:])
+        else:
+            self._shared.give_back(windows, token[1:])
+
+    def reset(self) -> None:
+        self._local.reset()
+        self._shared.reset()
+
+    def _divided(self, windows: Sequence[Window]) -> list[Window]:
+        return [(type(item)(max(1, item.amount // self._workers), item.multiples, item.namespace), ids)
+                for item, ids in windows]
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first = self._retry_at is None
+            self._retry_at = self._clock() + self.RETRY_SECONDS
+        if first:
+            log.error("Redis unreachable (%s): attempt budgets are counted per process, each divided "
+                      "by %d worker(s), until it answers again", type(exc).__name__, self._workers)
+
+    def _recovered(self) -> None:
+        if self._retry_at is None:
+            return
+        with self._lock:
+            if self._retry_at is None:
+                return
+            self._retry_at = None
+        log.warning("Redis answers again: attempt budgets are shared again")
+
+
+def open_counters(redis_url: str | None, prefix: str = "giftcards", workers: int = 1
+                  ) -> LocalCounters | SharedCounters:
     if redis_url is None:
         return LocalCounters()
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError("GIFTCARDS_REDIS_URL: expected redis://host:port/db")
-    storage = storage_from_string(redis_url, key_prefix=prefix, socket_timeout=2)
-    assert isinstance(storage, Storage)  # a sync storage for a redis:// URL
-    return RedisCounters(storage, redis.Redis.from_url(redis_url, socket_timeout=2), prefix)
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return SharedCounters(RedisCounters(client, prefix), workers)
 
 
 class Throttle:
-    """Counts attempts in one namespace (``code``, ``client-secret`` …) against its limits."""
+    """Reserves units in one namespace (``code``, ``client-secret`` …) against its limits."""
 
-    def __init__(
-        self, counters: LocalCounters | RedisCounters, namespace: str, limits: Sequence[RateLimitItem]
-    ) -> None:
-        self._limiter = counters
+    def __init__(self, counters: Counters, namespace: str, limits: Sequence[RateLimitItem]) -> None:
+        self._counters = counters
         self._namespace = namespace
         self._limits = tuple(limits)
 
-    def attempt(self, keys: Iterable[tuple[str, str | None]]) -> None:
-        """Count one attempt for each ``(kind, value)`` key; raise RateLimitedError when over.
+    def reserve(self, keys: Iterable[tuple[str, str | None]],
+                limits: Mapping[str, Limits] | None = None) -> Reservation:
+        """Take a unit from every limit of every ``(kind, value)`` key before the work it guards,
+        or raise RateLimitedError, taking none, when one has no unit left.
 
-        Keys whose value is None (an unknown client address) are skipped.
+        ``limits`` gives some kinds of key limits of their own (a role's budget); the others use
+        this throttle's. Keys whose value is None (an unknown client address) are skipped. Kept,
+        the unit counts as a miss in every window; give it back when the attempt succeeds.
         """
-        refused_by: list[Window] = []
-        try:
-            for item, identifiers in self._windows(keys):
-                if not self._limiter.hit(item, *identifiers):
-                    refused_by.append((item, identifiers))
-            if not refused_by:
-                return
-            retry_after = max(self._seconds_until_free(item, ids) for item, ids in refused_by)
-        except Exception:  # the storage (Redis) failed: refuse, never let guesses through unseen
-            log.exception("rate limit storage unavailable (%s)", self._namespace)
-            raise UnavailableError("attempts cannot be counted right now; try again later") from None
-        raise RateLimitedError(RATE_LIMITED_MESSAGE, retry_after=retry_after)
-
-    def reserve(self, keys: Iterable[tuple[str, str | None]]) -> Reservation:
-        """Take a unit from every limit of every key before a costly check, or raise
-        RateLimitedError, taking none, when one has no unit left.
-
-        Kept, the unit counts as a failed attempt; give it back when the check succeeds. Use this
-        namespace with :meth:`reserve` only, not with :meth:`attempt`.
-        """
-        windows = self._windows(keys)
-        try:
-            reserved = self._limiter.reserve(windows)
-        except Exception:  # as in attempt(): fail closed
-            log.exception("rate limit storage unavailable (%s)", self._namespace)
-            raise UnavailableError("attempts cannot be counted right now; try again later") from None
+        windows = [(item, (self._namespace, kind, value))
+                   for kind, value in keys if value is not None
+                   for item in (limits or {}).get(kind, self._limits)]
+        reserved = self._counters.reserve(windows)
         if reserved.token is None:
             raise RateLimitedError(RATE_LIMITED_MESSAGE, retry_after=max(1, math.ceil(reserved.retry_after)))
-        return Reservation(self._limiter, windows, reserved.token)
+        return Reservation(self._counters, windows, reserved.token)
 
     def reset(self) -> None:
         """Forget every counter (tests only)."""
-        self._limiter.reset()
-
-    def _windows(self, keys: Iterable[tuple[str, str | None]]) -> list[Window]:
-        return [(item, (self._namespace, kind, value))
-                for kind, value in keys if value is not None for item in self._limits]
-
-    def _seconds_until_free(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
-        stats = self._limiter.get_window_stats(item, *identifiers)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        self._counters.reset()
 
 
 class Reservation:
-    """A unit taken by :meth:`Throttle.reserve`; kept, it is a failed attempt in every window."""
+    """A unit taken by :meth:`Throttle.reserve`; kept, it is a miss in every window."""
 
-    def __init__(
-        self, counters: LocalCounters | RedisCounters, windows: Sequence[Window], token: str
-    ) -> None:
+    def __init__(self, counters: Counters, windows: Sequence[Window], token: str) -> None:
         self._counters = counters
         self._windows = tuple(windows)
         self._token: str | None = token
@@ -286,7 +323,7 @@ class Reservation:
     def give_back(self) -> None:
         """Return the unit (a success, or nothing was tried); once only, later calls do nothing.
 
-        When Redis fails here the unit stays spent, as a failure would: logged, not raised.
+        When Redis fails here the unit stays spent, as a miss would: logged, not raised.
         """
         token, self._token = self._token, None
         if token is None:
@@ -294,4 +331,4 @@ class Reservation:
         try:
             self._counters.give_back(self._windows, token)
         except Exception:
-            log.exception("an attempt's unit could not be given back; it counts as a failure")
+            log.exception("an attempt's unit could not be given back; it counts as a miss")

@@ -120,7 +120,8 @@ class TokenVerifier:
                 raise ValueError("scope must be a string")
             names += scope.split()
         roles = _string_list(claims.get("roles", []), "roles")
-        return Principal(subject=subject, permissions=self._policy.expand(names, roles))
+        return Principal(subject=subject, permissions=self._policy.expand(names, roles),
+                         budget=self._policy.budget(roles))
 
 
 def _string_list(value: Any, claim: str) -> list[str]:

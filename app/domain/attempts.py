@@ -1,18 +1,56 @@
-"""Code attempts by untrusted callers are counted, so a leaked front-end token cannot enumerate codes.
+"""Code attempts by untrusted callers spend a budget, so a leaked front-end token cannot enumerate codes.
 
 Every code lookup and every code-addressed transaction or history filter by a caller without
-ListGiftCards counts once per resolved field (an aliased field counts each time it resolves),
-per token subject and per client address, valid codes included.
+ListGiftCards reserves one unit per resolved field (an aliased field reserves each time it
+resolves), per token subject and per client address, before it looks at any code. A hit gives the
+unit back; a miss keeps it until it ages out of the window. So the misses in a window plus the
+attempts in flight stay under the budget (the role's, see ``permissions.yaml``, else
+``GIFTCARDS_CODE_ATTEMPT_LIMITS``), and honest callers only hold units while their requests run.
 """
 
 from __future__ import annotations
 
-from app.auth.throttle import Throttle
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from app.auth.throttle import Reservation, Throttle
+from app.errors import CardNotUsableError, NotFoundError
 from app.policy import Permission, Principal
 
+# How an attempt that found nothing ends: the unknown code, and every uniform refusal (a wrong or
+# locked PIN, an unusable code or card). Any other ending tells nothing about the code.
+MISSES = (CardNotUsableError, NotFoundError)
 
-def count_code_attempt(throttle: Throttle, principal: Principal) -> None:
-    """Count one attempt; raises RateLimitedError when the caller is over its limits."""
+
+class CodeAttempt:
+    """One code operation's unit of the caller's budget, kept unless :meth:`hit` gives it back."""
+
+    def __init__(self, reservation: Reservation | None) -> None:
+        self._reservation = reservation
+
+    def hit(self) -> None:
+        """The code resolved (a live, usable code, and the right PIN where it has one)."""
+        if self._reservation is not None:
+            self._reservation.give_back()
+
+
+@contextmanager
+def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttempt]:
+    """Reserve a unit (or raise RateLimitedError) for the block, which calls ``hit()`` when the
+    code resolves. The unit is kept when the block ends without a hit, normally or by a miss;
+    it is given back when the block fails in any other way."""
     if principal.has(Permission.LIST_GIFT_CARDS):
+        yield CodeAttempt(None)
         return
-    throttle.attempt((("subject", principal.subject), ("address", principal.address)))
+    budget = principal.budget
+    attempt = CodeAttempt(throttle.reserve(
+        (("subject", principal.subject), ("address", principal.address)),
+        None if budget is None else {"subject": budget.per_subject, "address": budget.per_address},
+    ))
+    try:
+        yield attempt
+    except MISSES:
+        raise
+    except BaseException:
+        attempt.hit()
+        raise

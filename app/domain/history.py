@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from app.auth.throttle import Throttle
-from app.domain.attempts import count_code_attempt
+from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.ledger import TransactionView
@@ -78,8 +78,15 @@ def list_transactions(
     after_id = None if after is None else decode_cursor(after, prefix=TRANSACTION_CURSOR)
     given = transaction_filter or TransactionFilter()
     now = datetime.now(UTC)
-    criteria = dataclasses.replace(_criteria(given, after_id, vault, policy, principal, throttle), now=now)
-    found = store.list_entries(engine, criteria, limit)
+    criteria = dataclasses.replace(_criteria(given, after_id, vault, policy, principal), now=now)
+    if criteria.code_lookup_hashes is None:
+        found = store.list_entries(engine, criteria, limit)
+    else:
+        # A page by code tells that the code exists when it has rows: only then is it a hit.
+        with code_attempt(throttle, principal) as attempt:
+            found = store.list_entries(engine, criteria, limit)
+            if found.entries:
+                attempt.hit()
     return TransactionPage(
         edges=tuple(
             TransactionEdge(encode_cursor(row.id, TRANSACTION_CURSOR), _view(row, now))
@@ -122,7 +129,6 @@ def _criteria(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
-    throttle: Throttle,
 ) -> EntryCriteria:
     given = transaction_filter
     card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
@@ -133,7 +139,7 @@ def _criteria(
         member_id = validate_member_id(given.member_id)
     lookup_hashes = None
     if given.code is not None or given.code_type is not None:
-        lookup_hashes = _code_hashes(given.code, given.code_type, vault, policy, principal, throttle)
+        lookup_hashes = _code_hashes(given.code, given.code_type, vault, policy, principal)
     # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
     check_text(given.source_id, "sourceId", 128)
     check_text(given.ref_no, "refNo", 128)
@@ -166,7 +172,6 @@ def _code_hashes(
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
-    throttle: Throttle,
 ) -> tuple[bytes, ...]:
     """The lookup hashes of a code filter, checked as `giftcard(code:, codeType:)` checks a lookup.
 
@@ -181,7 +186,6 @@ def _code_hashes(
         raise ForbiddenError(
             f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
         )
-    count_code_attempt(throttle, principal)
     return vault.lookup_hashes(validate_code(code, "code"))
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.throttle import Throttle
-from app.domain.attempts import count_code_attempt
+from app.domain.attempts import CodeAttempt, code_attempt
 from app.domain.codes import CodeVault, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
@@ -141,9 +141,9 @@ class Ledger:
     def _refuse(self, principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
         return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
 
-    def _address(self, principal: Principal, request: TransRequest) -> tuple[int, AddressedCode | None]:
-        """The card id and the code the request addresses; the PIN is checked later, under the
-        code's lock."""
+    def _card_addressed(self, principal: Principal, request: TransRequest) -> int | None:
+        """The card id a request by ``giftcardId`` addresses, or None for a request by code (whose
+        codeType and code are then checked, but not looked up)."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
             raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")
@@ -151,19 +151,27 @@ class Ledger:
             principal.require(Permission.LIST_GIFT_CARDS)
             if request.pin is not None:
                 raise BadUserInputError("pin: only allowed with a code", field="pin")
-            return parse_card_id(request.giftcard_id, "giftcardId"), None
+            return parse_card_id(request.giftcard_id, "giftcardId")
         if request.code is None or request.code_type is None:
             missing = "code" if request.code is None else "codeType"
             raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
         if request.code_type not in self._policy.usable_code_types(principal):
             use = self._policy.code_types[request.code_type].use
             raise ForbiddenError(f"the token lacks the {use} permission", field="codeType")
-        count_code_attempt(self._guards.throttle, principal)
-        normalised = validate_code(request.code, "code")
-        found = store.live_code(self._engine, self._vault.lookup_hashes(normalised), request.code_type.value)
-        if found is None:
-            raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
-        return found.giftcard_id, found
+        validate_code(request.code, "code")
+        return None
+
+    def _code_addressed(self, principal: Principal, request: TransRequest) -> AddressedCode:
+        """The live code a request by code addresses; its PIN is checked later, under its lock."""
+        assert request.code is not None and request.code_type is not None
+        hashes = self._vault.lookup_hashes(validate_code(request.code, "code"))
+        found = store.live_code(self._engine, hashes, request.code_type.value)
+        if found is not None:
+            return found
+        if principal.has(Permission.LIST_GIFT_CARDS) and store.revoked_code_exists(
+                self._engine, hashes, request.code_type.value):
+            raise CardNotUsableError("code: the code was revoked", field="code")
+        raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
 
     def _precheck_legacy_pin(self, principal: Principal, code: AddressedCode, pin: str | None
                              ) -> tuple[str, PinCheck] | None:
@@ -274,7 +282,18 @@ class Ledger:
 
     def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
                 now: datetime) -> TransactionView:
-        card_id, code = self._address(principal, request)
+        card_id = self._card_addressed(principal, request)
+        if card_id is not None:
+            return self._write(principal, request, idempotency_key, now, card_id, None, CodeAttempt(None))
+        with code_attempt(self._guards.throttle, principal) as attempt:
+            code = self._code_addressed(principal, request)
+            answer = self._write(principal, request, idempotency_key, now, code.giftcard_id, code, attempt)
+            attempt.hit()  # also when the answer is another request's, replayed after a race
+            return answer
+
+    def _write(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
+               now: datetime, card_id: int, code: AddressedCode | None, attempt: CodeAttempt
+               ) -> TransactionView:
         code_id = None if code is None else code.code_id
         prechecked = None if code is None else self._precheck_legacy_pin(principal, code, request.pin)
 
@@ -284,6 +303,7 @@ class Ledger:
 
         def work(session: Session) -> TransactionView:
             card = self._usable_card(session, principal, card_id, now)
+            attempt.hit()  # the code and its PIN opened a usable card: what follows is no miss
             try:
                 amount = parse_amount(request.amount, card.currency)
             except BadUserInputError as exc:  # decimals the card's currency does not have

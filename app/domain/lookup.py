@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from app.auth.throttle import Throttle
-from app.domain.attempts import count_code_attempt
+from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.views import CardView, CodeView, SearchResult
@@ -74,15 +74,17 @@ def _by_code(
         )
     if not usable:
         raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
-    count_code_attempt(throttle, principal)
     normalised = validate_code(code, "code")
-    matches = [
-        match
-        for match in store.find_by_code_hash(vault.lookup_hashes(normalised))
-        if match.code_type in usable
-        and (code_type is None or match.code_type == code_type)
-        and (match.expires_on is None or match.expires_on >= today)
-    ]
+    with code_attempt(throttle, principal) as attempt:
+        matches = [
+            match
+            for match in store.find_by_code_hash(vault.lookup_hashes(normalised))
+            if match.code_type in usable
+            and (code_type is None or match.code_type == code_type)
+            and (match.expires_on is None or match.expires_on >= today)
+        ]
+        if matches:
+            attempt.hit()
     if len(matches) > 1:
         raise BadUserInputError(
             "codeType: the code exists under more than one code type; say which", field="codeType"

@@ -43,6 +43,17 @@ def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) ->
     return AddressedCode(row[0], row[1], _as_date(row[2]), row[3], row[4])
 
 
+def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
+    """Whether a revoked code of this type has one of these lookup hashes."""
+    statement = select(_codes.c.id).where(
+        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
+        _codes.c.revoked_at.is_not(None),
+    ).limit(1)
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        return connection.execute(statement).first() is not None
+
+
 @dataclass(frozen=True, slots=True)
 class LockedCode:
     """A code's PIN state, read under its row lock."""

@@ -75,9 +75,12 @@ def test_a_replay_spends_no_attempt_and_checks_no_pin(client, mint, card, servic
     pos = mint(permissions=POS, sub="till-2")
     first = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0003"}, token=pos)
     assert error_codes(first) == []
-    # the budget is spent, yet the retry is answered; a new request is not
+    # a mistyped code spends the budget (a hit, as the first debit was, gives its unit back) …
+    typo = gql(client, TRANS, {"trans": {**DEBIT, "code": "REPLAYCODE09"}, "key": "sale-0004"}, token=pos)
+    assert error_codes(typo) == ["CARD_NOT_USABLE"]
+    # … yet the retry is answered; a new request is not
     assert gql(client, TRANS, {"trans": DEBIT, "key": "sale-0003"}, token=pos) == first
-    new = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0004"}, token=pos)
+    new = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0005"}, token=pos)
     assert error_codes(new) == ["RATE_LIMITED"]
 
 
