@@ -50,7 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db.check_schema(engine)
     finally:
         engine.dispose()
-    os.environ["GIFTCARDS_WORKERS"] = str(args.workers)  # each worker divides budgets by it without Redis
+    # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
+    os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
     print(f"giftcards: serving on http://{args.host}:{args.port}/graphql "
           f"({settings.env}, {args.workers} worker(s))", file=sys.stderr)
     uvicorn.run(

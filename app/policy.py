@@ -159,9 +159,10 @@ class Policy:
     clients: Mapping[str, Client]
     budgets: Mapping[str, Budget] = field(default_factory=dict)  # role → its code attempt budget
 
-    def budget(self, roles: Iterable[str]) -> Budget | None:
-        """The largest budget of the roles that have one, per key; None when none has one."""
-        found = [self.budgets[role] for role in roles if role in self.budgets]
+    def budget(self, roles: Iterable[str], default: Budget) -> Budget | None:
+        """The largest budget of a token's roles, per key, a known role without one counting as
+        ``default``; None for a token with no known role (the default applies)."""
+        found = [self.budgets.get(role, default) for role in roles if role in self.roles]
         if not found:
             return None
         return Budget(per_subject=max((budget.per_subject for budget in found), key=_rate),

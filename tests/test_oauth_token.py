@@ -159,6 +159,21 @@ def test_basic_authentication_issues_a_token(client: TestClient, registered: Reg
     assert response.headers["content-type"].startswith("application/json")
 
 
+def test_a_clients_token_has_its_roles_budget_whatever_its_scope(
+    client: TestClient, registered: Registered, services: Services
+) -> None:
+    # given a pos client's token for all its permissions, and one for a narrower scope
+    whole = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS])).json()
+    narrow = request_token(client, {**GRANT, "scope": "FindGiftCardByCode UsePhysicalGiftCardCodes"},
+                           authorization=basic(POS, registered.secrets[POS])).json()
+    # then both spend the pos role's budget, not the default, and gain no permission from it
+    for token, granted in ((whole, services.policy.roles["pos"]),
+                           (narrow, {"FindGiftCardByCode", "UsePhysicalGiftCardCodes"})):
+        principal = services.tokens.verify(token["access_token"])
+        assert principal.budget == services.policy.budgets["pos"]
+        assert principal.permissions == granted
+
+
 def test_body_authentication_issues_a_token(client: TestClient, registered: Registered) -> None:
     form = {**GRANT, "client_id": POS, "client_secret": registered.secrets[POS]}
     response = request_token(client, form, content_type=f"{FORM}; charset=UTF-8")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from app.auth.throttle import parse_limits
 from app.enums import CodeType
 from app.errors import ConfigurationError, ForbiddenError, UnauthenticatedError
-from app.policy import ANONYMOUS, Permission, Principal, Visibility, load_policy
+from app.policy import ANONYMOUS, Budget, Permission, Principal, Visibility, load_policy
 from tests.conftest import ROOT
 
 POLICY_TEXT = (ROOT / "permissions.yaml").read_text()
@@ -122,6 +123,9 @@ def test_require_distinguishes_anonymous_from_forbidden():
 # --- code attempt budgets per role ------------------------------------------------------------------
 
 
+DEFAULT = Budget(per_subject=parse_limits("30/minute", "X"), per_address=parse_limits("30/minute", "X"))
+
+
 def _limits(items) -> list[str]:
     return [str(item) for item in items]
 
@@ -141,12 +145,23 @@ def test_a_token_with_several_roles_gets_the_largest_budget_of_each_kind(tmp_pat
         "budget: {per_subject: 30/second, per_address: 5000/minute}",
     )
     policy = load_policy(_write(tmp_path, text))
-    both = policy.budget(["pos", "storefront", "admin"])
+    both = policy.budget(["pos", "storefront", "admin"], DEFAULT)
     assert both is not None
     # subject: 30/second sustains more than 1200/minute (20/second); address: 5000/minute more
     assert _limits(both.per_subject) == ["30 per 1 second"]
     assert _limits(both.per_address) == ["5000 per 1 minute"]
-    assert policy.budget(["admin"]) is None and policy.budget([]) is None  # the configured default
+    # a role without a budget counts as the default; a token without known roles gets None (the default)
+    assert policy.budget(["admin"], DEFAULT) == DEFAULT
+    assert policy.budget([], DEFAULT) is None and policy.budget(["no-such-role"], DEFAULT) is None
+
+
+def test_a_role_without_a_budget_counts_as_the_default_in_the_choice():
+    policy = load_policy(ROOT / "permissions.yaml")
+    roomy = Budget(per_subject=parse_limits("10000/minute", "X"), per_address=parse_limits("100/minute", "X"))
+    chosen = policy.budget(["storefront", "admin"], roomy)
+    assert chosen is not None
+    assert _limits(chosen.per_subject) == ["10000 per 1 minute"]  # the default's, larger
+    assert _limits(chosen.per_address) == ["100 per 1 minute"]
 
 
 def test_equal_rates_are_told_apart_by_the_larger_burst(tmp_path):
@@ -159,7 +174,7 @@ def test_equal_rates_are_told_apart_by_the_larger_burst(tmp_path):
         "    budget: {per_subject: 1/second, per_address: 1/second}",
     )
     policy = load_policy(_write(tmp_path, text))
-    chosen = policy.budget(["pos", "storefront"])
+    chosen = policy.budget(["pos", "storefront"], DEFAULT)
     assert chosen is not None
     assert _limits(chosen.per_subject) == ["60 per 1 minute", "1 per 1 second"]
     assert _limits(chosen.per_address) == ["60 per 1 minute"]

@@ -228,8 +228,7 @@ class SharedCounters:
         return True
 
     def reserve(self, windows: Sequence[Window]) -> Reserved:
-        retry_at = self._retry_at
-        if retry_at is None or self._clock() >= retry_at:
+        if self._retry_at is None or self._probe():
             try:
                 reserved = self._shared.reserve(windows)
             except (redis.RedisError, OSError) as exc:
@@ -249,6 +248,15 @@ class SharedCounters:
     def reset(self) -> None:
         self._local.reset()
         self._shared.reset()
+
+    def _probe(self) -> bool:
+        """Whether this caller tries Redis again now: one caller when the pause is over, while the
+        others go on counting in memory (its failure starts another pause)."""
+        with self._lock:
+            if self._retry_at is None or self._clock() < self._retry_at:
+                return self._retry_at is None
+            self._retry_at = self._clock() + self.RETRY_SECONDS
+            return True
 
     def _divided(self, windows: Sequence[Window]) -> list[Window]:
         return [(type(item)(max(1, item.amount // self._workers), item.multiples, item.namespace), ids)
@@ -278,7 +286,9 @@ def open_counters(redis_url: str | None, prefix: str = "giftcards", workers: int
         return LocalCounters()
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError("GIFTCARDS_REDIS_URL: expected redis://host:port/db")
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    # Redis answers in a millisecond on a sound network; a longer wait would hold the request
+    # (and, for lookups, the worker's event loop), so half a second means unreachable.
+    client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
     return SharedCounters(RedisCounters(client, prefix), workers)
 
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import jwt
 
+from app.auth.throttle import parse_limits
 from app.config import Settings
 from app.errors import ConfigurationError, InvalidTokenError
-from app.policy import ANONYMOUS, Policy, Principal
+from app.policy import ANONYMOUS, Budget, Policy, Principal
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class TokenVerifier:
     def __init__(self, settings: Settings, policy: Policy) -> None:
         self._settings = settings
         self._policy = policy
+        default = parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
+        self._default_budget = Budget(per_subject=default, per_address=default)
         self._algorithms = list(settings.jwt_algorithms)
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
@@ -120,8 +123,12 @@ class TokenVerifier:
                 raise ValueError("scope must be a string")
             names += scope.split()
         roles = _string_list(claims.get("roles", []), "roles")
+        # A token from /oauth/token carries the permissions granted, not roles: its budget is its
+        # client's roles' (the subject is the client id). The roles grant nothing here.
+        client = self._policy.clients.get(subject) if not roles else None
+        budget_roles = client.roles if client is not None else roles
         return Principal(subject=subject, permissions=self._policy.expand(names, roles),
-                         budget=self._policy.budget(roles))
+                         budget=self._policy.budget(budget_roles, self._default_budget))
 
 
 def _string_list(value: Any, claim: str) -> list[str]:

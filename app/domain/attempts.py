@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.auth.throttle import Reservation, Throttle
+from app.auth.throttle import Throttle
 from app.errors import CardNotUsableError, NotFoundError
 from app.policy import Permission, Principal
 
@@ -23,30 +23,33 @@ MISSES = (CardNotUsableError, NotFoundError)
 
 
 class CodeAttempt:
-    """One code operation's unit of the caller's budget, kept unless :meth:`hit` gives it back."""
+    """One code operation's unit of the caller's budget: kept unless the operation resolves the
+    code, or fails in a way that tells nothing about it."""
 
-    def __init__(self, reservation: Reservation | None) -> None:
-        self._reservation = reservation
+    def __init__(self) -> None:
+        self.resolved = False
 
     def hit(self) -> None:
-        """The code resolved (a live, usable code, and the right PIN where it has one)."""
-        if self._reservation is not None:
-            self._reservation.give_back()
+        """The code resolved (a live, usable code, and the right PIN where it has one). The unit
+        goes back when the block ends, not now: never while a database lock is held."""
+        self.resolved = True
 
 
 @contextmanager
 def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttempt]:
     """Reserve a unit (or raise RateLimitedError) for the block, which calls ``hit()`` when the
-    code resolves. The unit is kept when the block ends without a hit, normally or by a miss;
-    it is given back when the block fails in any other way."""
+    code resolves. When the block ends the unit is given back if the code resolved (whatever came
+    after: funds too short, or a refusal hidden from the caller) or the block failed in a way that
+    is no miss; it is kept if the block found nothing or ended in a miss."""
+    attempt = CodeAttempt()
     if principal.has(Permission.LIST_GIFT_CARDS):
-        yield CodeAttempt(None)
+        yield attempt
         return
     budget = principal.budget
-    attempt = CodeAttempt(throttle.reserve(
+    reservation = throttle.reserve(
         (("subject", principal.subject), ("address", principal.address)),
         None if budget is None else {"subject": budget.per_subject, "address": budget.per_address},
-    ))
+    )
     try:
         yield attempt
     except MISSES:
@@ -54,3 +57,6 @@ def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttem
     except BaseException:
         attempt.hit()
         raise
+    finally:
+        if attempt.resolved:
+            reservation.give_back()

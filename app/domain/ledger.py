@@ -284,7 +284,7 @@ class Ledger:
                 now: datetime) -> TransactionView:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
-            return self._write(principal, request, idempotency_key, now, card_id, None, CodeAttempt(None))
+            return self._write(principal, request, idempotency_key, now, card_id, None, CodeAttempt())
         with code_attempt(self._guards.throttle, principal) as attempt:
             code = self._code_addressed(principal, request)
             answer = self._write(principal, request, idempotency_key, now, code.giftcard_id, code, attempt)

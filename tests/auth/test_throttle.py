@@ -180,9 +180,10 @@ class FlakyRedis:
     """Stands in for RedisCounters: local windows of its own, or ConnectionError while ``down``."""
 
     def __init__(self) -> None:
-        self.down, self.counters, self.given_back = False, LocalCounters(Clock()), []
+        self.down, self.counters, self.given_back, self.asked = False, LocalCounters(Clock()), [], 0
 
     def _answer(self) -> None:
+        self.asked += 1
         if self.down:
             raise redis.ConnectionError("Connection refused")
 
@@ -239,6 +240,29 @@ def test_redis_is_tried_again_after_a_pause_and_units_go_back_where_they_came_fr
     counters.give_back(windows, remote.token)
     counters.give_back(windows, local.token)
     assert len(shared.given_back) == 1 and shared.counters.remaining(windows[0]) == 4
+
+
+def test_after_the_pause_one_caller_tries_redis_while_the_others_count_locally():
+    clock, shared = Clock(), FlakyRedis()
+    counters = SharedCounters(shared, workers=1, clock=clock)
+    windows = _windows("100/minute", "a")
+    shared.down = True
+    counters.reserve(windows)
+    assert shared.asked == 1
+    for _ in range(5):  # within the pause: Redis is not asked
+        counters.reserve(windows)
+    assert shared.asked == 1
+    clock.now += SharedCounters.RETRY_SECONDS
+    for _ in range(5):  # the first caller probes (and fails), starting a new pause for the rest
+        assert counters.reserve(windows).token is not None
+    assert shared.asked == 2 and counters.degraded
+
+
+def test_redis_is_given_half_a_second_at_most():
+    counters = open_counters(REDIS, workers=1)
+    assert isinstance(counters, SharedCounters)
+    options = counters._shared._client.connection_pool.connection_kwargs
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (0.5, 0.5)
 
 
 def test_readiness_check_switches_over_both_ways():

@@ -38,12 +38,23 @@ def _room(throttle: Throttle, principal: Principal = KIOSK) -> int:
 
 
 def test_attempts_in_flight_count_against_the_budget(throttle):
-    with code_attempt(throttle, KIOSK) as first, code_attempt(throttle, KIOSK):
+    with code_attempt(throttle, KIOSK) as first, code_attempt(throttle, KIOSK) as second:
         with pytest.raises(RateLimitedError), code_attempt(throttle, KIOSK):
             pass
         first.hit()
-        with code_attempt(throttle, KIOSK) as third:  # the hit freed a unit
-            third.hit()
+        second.hit()
+        # resolved, but still running: their units come back when they end
+        with pytest.raises(RateLimitedError), code_attempt(throttle, KIOSK):
+            pass
+    assert _room(throttle) == 2
+
+
+def test_a_refusal_after_the_code_resolved_gives_the_unit_back(throttle):
+    # e.g. funds too short, shown to a caller that may not look codes up as the uniform refusal
+    with pytest.raises(CardNotUsableError), code_attempt(throttle, KIOSK) as attempt:
+        attempt.hit()
+        raise CardNotUsableError("no")
+    assert _room(throttle) == 2
 
 
 def test_a_hit_gives_its_unit_back_once(throttle):
