@@ -123,16 +123,10 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a supported currency")
         return value
 
-    @field_validator("jwt_algorithms", mode="before")
+    @field_validator("jwt_algorithms", "forwarded_allow_ips", "cors_origins", mode="before")
     @classmethod
-    def _split_algorithms(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("forwarded_allow_ips", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
+        """A list setting given as one string (as the environment gives it): "a, b,c" → ("a", "b", "c")."""
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -160,13 +154,6 @@ class Settings(BaseModel):
         families = {name[:2] for name in value}
         if "HS" in families and len(families) > 1:
             raise ValueError("do not mix HMAC (HS*) with public-key algorithms")
-        return value
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("cors_origins")

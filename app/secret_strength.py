@@ -2,11 +2,14 @@
 
 zxcvbn models what people choose (words, names, dates, keyboard walks, repeats, sequences) and
 counts anything it cannot explain as ten guesses a character: a random base64 key of 44 characters
-comes out near 2^146, ``changeme-changeme-changeme-changeme`` near 2^27.
+comes out near 2^146, ``changeme-changeme-changeme-changeme`` near 2^27. Base64 of a phrase
+looks random to it too, so such a secret is also judged as the phrase it encodes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Iterable
 
@@ -19,6 +22,7 @@ MAX_JUDGED_CHARACTERS = 72
 JWT_SECRET_COMMAND = "python3 -c \"import secrets; print(secrets.token_urlsafe(48))\""
 KEY_COMMAND = ("python3 -c \"import base64, secrets; "
                "print(base64.b64encode(secrets.token_bytes(32)).decode())\"")
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 
 def estimated_bits(secret: str, context: Iterable[str] = ()) -> float:
@@ -32,5 +36,28 @@ def estimated_bits(secret: str, context: Iterable[str] = ()) -> float:
     return math.log2(float(guesses))
 
 
+def decoded_phrase(secret: str) -> str | None:
+    """The text ``secret`` is the base64 of (either alphabet, padded or not), when those bytes are
+    printable text; None when ``secret`` is not base64 or stands for bytes that are not text."""
+    compact = secret.strip().translate(_URLSAFE_TO_STANDARD)
+    try:
+        text = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if text and all(character.isprintable() or character.isspace() for character in text):
+        return text
+    return None
+
+
 def is_guessable(secret: str, context: Iterable[str] = ()) -> bool:
+    """Whether ``secret``, or the phrase it is the base64 of, is estimated under MIN_BITS.
+
+    A key is its decoded bytes, so base64 of a phrase is exactly as strong as the phrase. A JWT
+    secret's text is the HMAC key itself, but whoever guesses it offline from one token tries the
+    base64 of each phrase they try, one more guess apiece: it is no stronger than the phrase
+    either. Random bytes are not text, so random keys and secrets are judged as written.
+    """
+    phrase = decoded_phrase(secret)
+    if phrase is not None and estimated_bits(phrase, context) < MIN_BITS:
+        return True
     return estimated_bits(secret, context) < MIN_BITS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 import secrets
 import time
 
@@ -248,6 +249,44 @@ def test_production_refuses_each_guessable_key_by_name(tmp_path, variable, ring,
         assert load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), variable: ring.format(guessable)})
     # and production starts on a key the command makes
     assert load_settings({**environ, variable: ring.format(_key())}).is_production
+
+
+PHRASE_KEY = base64.b64encode(b"giftcards-production-secret-2026").decode()  # 32 bytes of a phrase
+
+
+@pytest.mark.parametrize(("variable", "ring", "message"), KEY_SETTINGS)
+def test_production_judges_a_key_by_its_bytes_not_its_base64(tmp_path, variable, ring, message):
+    environ = {**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path)}
+    if variable == "GIFTCARDS_CODE_LOOKUP_KEYS":
+        del environ["GIFTCARDS_CODE_LOOKUP_KEY"]
+    # given a key that is the base64 of a phrase: random-looking text, guessable bytes
+    # when production starts with it
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({**environ, variable: ring.format(PHRASE_KEY)})
+    # then it names the setting (and key id), and neither the key nor the phrase
+    assert message in str(refused.value)
+    assert PHRASE_KEY not in str(refused.value) and "production-secret" not in str(refused.value)
+    # while random keys start
+    generator = random.Random(2026)
+    for _ in range(3):
+        key = base64.b64encode(generator.randbytes(32)).decode()
+        assert load_settings({**environ, variable: ring.format(key)}).is_production
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [base64.b64encode(b"giftcards-production-secret-2026").decode(),
+     base64.urlsafe_b64encode(b"my jwt secret for the giftcards api").decode().rstrip("=")],
+    ids=["base64", "base64url unpadded"],
+)
+def test_production_refuses_a_jwt_secret_that_is_the_base64_of_a_phrase(tmp_path, secret):
+    # given an HMAC secret whose text looks random, encoding a guessable phrase
+    # when production starts with it
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": secret})
+    # then it is refused as the phrase would be
+    assert "GIFTCARDS_JWT_SECRET is too guessable" in str(refused.value)
+    assert secret not in str(refused.value)
 
 
 def test_an_old_guessable_key_may_stay_while_rows_move_away_from_it(tmp_path):

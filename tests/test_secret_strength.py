@@ -1,14 +1,16 @@
-"""zxcvbn's estimate of a secret: generated keys clear 128 bits, human ones do not, long ones are quick."""
+"""zxcvbn's estimate of a secret: generated keys clear 128 bits, human ones do not (base64-encoded
+or not), long ones are quick."""
 
 from __future__ import annotations
 
 import base64
+import random
 import secrets
 import time
 
 import pytest
 
-from app.secret_strength import MIN_BITS, estimated_bits, is_guessable
+from app.secret_strength import MIN_BITS, decoded_phrase, estimated_bits, is_guessable
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,39 @@ def test_only_the_first_72_characters_are_judged_so_long_secrets_are_quick():
 
 def test_an_empty_secret_has_no_entropy():
     assert estimated_bits("") == 0
+
+
+# A phrase someone base64-encoded: as base64 text each looks random to zxcvbn (about 146 bits).
+PHRASES = ["giftcards-production-secret-2026", "correct horse battery staple 123"]
+
+
+def _encodings(phrase: str) -> list[str]:
+    data = phrase.encode()
+    return [base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("=")]
+
+
+@pytest.mark.parametrize("phrase", PHRASES)
+def test_base64_of_a_phrase_is_as_guessable_as_the_phrase(phrase):
+    for encoded in _encodings(phrase):
+        # given text that clears the bar as written
+        assert estimated_bits(encoded) >= MIN_BITS
+        # then it is judged by the phrase it stands for
+        assert decoded_phrase(encoded) == phrase
+        assert is_guessable(encoded)
+
+
+def test_random_keys_and_secrets_are_judged_as_before():
+    generator = random.Random(2026)
+    keys = [base64.b64encode(generator.randbytes(32)).decode() for _ in range(200)]
+    urlsafe = [base64.urlsafe_b64encode(generator.randbytes(48)).decode() for _ in range(200)]
+    hex_secrets = [generator.randbytes(32).hex() for _ in range(200)]
+    # random bytes are not text, so nothing but the base64 itself is judged
+    assert [text for text in keys + urlsafe + hex_secrets if decoded_phrase(text) is not None] == []
+    # and the keys the key command makes still clear the bar
+    assert [key for key in keys if is_guessable(key)] == []
+
+
+@pytest.mark.parametrize("text", ["not base64 at all!", "YWJjZ", "AAAA", "gICA", "", "aGVsbG8KAA=="])
+def test_only_base64_of_printable_text_is_a_phrase(text):
+    # invalid base64, zero bytes, bytes that are not UTF-8, text with a control character
+    assert decoded_phrase(text) is None
