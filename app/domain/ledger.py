@@ -339,7 +339,7 @@ class Ledger:
             else:
                 entry.settled_at = now
                 try:
-                    balance = self._apply(session, card, request.trans_type, amount, now)
+                    balance = self._apply(session, card, amount, now)
                 except LimitExceededError as exc:
                     raise self._hide(principal, exc) from None
                 entry.balance_after = balance
@@ -364,7 +364,7 @@ class Ledger:
             if captured == 0 or (captured < 0) != (authorized < 0) or abs(captured) > abs(authorized):
                 raise BadUserInputError(
                     "amount: same sign as the authorization and no larger than it", field="amount")
-            balance = self._apply(session, card, TransType(entry.trans_type), captured, now)
+            balance = self._apply(session, card, captured, now)
             entry.status, entry.amount, entry.settled_at = TransStatus.COMPLETED.value, captured, now
             entry.balance_before, entry.balance_after = balance - captured, balance
             session.flush()
@@ -428,8 +428,7 @@ class Ledger:
         return LimitExceededError(f"amount: a card may hold at most {most} {currency}",
                                   field="amount", limit="maxBalance")
 
-    def _apply(self, session: Session, card: GiftCard, trans_type: TransType, amount: int,
-               now: datetime) -> int:
+    def _apply(self, session: Session, card: GiftCard, amount: int, now: datetime) -> int:
         balance = store.change_balance(session, card.id or 0, amount, now, self._ceiling(card.currency))
         if balance is None:
             if amount > 0:  # only the ceiling refuses a credit

@@ -380,3 +380,23 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(client, ad
         assert _refusal(body) == ("CARD_NOT_USABLE", "pin", "pin: wrong or missing PIN")
     else:
         assert _ok(body)["balance"] == "9.00"
+
+
+def test_a_legacy_pin_checked_before_the_lock_is_not_checked_again_under_it(client, admin, card, services,
+                                                                             monkeypatch):
+    # given an argon2 PIN from before keyed PINs (~100 ms a check)
+    _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+         value=services.pins.legacy_hash(PIN))
+    checked = []
+    real = services.pins.verify
+
+    def counted(*args, **kwargs):
+        checked.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.pins, "verify", counted)
+
+    assert _ok(_debit(client, admin))["balance"] == "9.00"
+
+    # then the check made before the lock is the one that counts: argon2 ran once
+    assert len(checked) == 1
