@@ -234,7 +234,7 @@ def test_refusals_that_tell_nothing_of_a_code_cost_nothing(client, pos, card):
 
 
 @pytest.mark.settings(code_attempt_limits="1/minute")
-def test_history_by_code_is_limited_without_list_gift_cards(client, mint, card):
+def test_history_by_code_is_limited_without_list_gift_cards(client, mint, card, seed):
     auditor = mint(permissions=["ListGiftCardTransactions", "FindGiftCardByCode", "UsePhysicalGiftCardCodes",
                                 "GiftCardTransUse"], sub="auditor")
     # a page with rows tells the code exists: a hit, given back
@@ -242,7 +242,13 @@ def test_history_by_code_is_limited_without_list_gift_cards(client, mint, card):
     for _ in range(3):
         body = gql(client, HISTORY, {"c": CODE}, token=auditor)
         assert error_codes(body) == [] and len(body["data"]["giftcardTransactions"]["edges"]) == 2
-    # an empty page is a miss
+    # an empty page by a live code (a new card's, or past the last row) is a hit too
+    fresh = "GUARDPHYS0002"
+    seed({CodeType.PHYSICAL: fresh})
+    for _ in range(3):
+        page = gql(client, HISTORY, {"c": fresh}, token=auditor)
+        assert page["data"]["giftcardTransactions"]["edges"] == []
+    # an empty page by an unknown code is a miss
     empty = gql(client, HISTORY, {"c": _unknown(1)}, token=auditor)
     assert empty["data"]["giftcardTransactions"]["edges"] == []
     assert error_codes(gql(client, HISTORY, {"c": CODE}, token=auditor)) == ["RATE_LIMITED"]

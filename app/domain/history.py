@@ -27,6 +27,7 @@ from app.enums import CodeType, TransStatus, TransType
 from app.errors import BadUserInputError, ForbiddenError
 from app.policy import Permission, Policy, Principal
 from app.store import history as store
+from app.store import ledger as ledger_store
 from app.store.history import EntryCriteria, EntryRow
 
 TRANSACTION_CURSOR = "gt:"
@@ -82,10 +83,12 @@ def list_transactions(
     if criteria.code_lookup_hashes is None:
         found = store.list_entries(engine, criteria, limit)
     else:
-        # A page by code tells that the code exists when it has rows: only then is it a hit.
+        # A hit is a page with rows, or a live code (new, or paged past its last row).
         with code_attempt(throttle, principal) as attempt:
             found = store.list_entries(engine, criteria, limit)
-            if found.entries:
+            assert criteria.code_type is not None
+            if found.entries or ledger_store.live_code(engine, criteria.code_lookup_hashes,
+                                                       criteria.code_type) is not None:
                 attempt.hit()
     return TransactionPage(
         edges=tuple(
