@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from app.auth.throttle import Throttle
 from app.domain.attempts import CodeAttempt, code_attempt
-from app.domain.codes import CodeVault, validate_code, validate_pin
+from app.domain.codes import CodeVault, normalise, validate_code, validate_pin
 from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
 from app.domain.money import check_amount, format_amount, minor_units, parse_amount
@@ -162,9 +162,10 @@ class Ledger:
         return None
 
     def _code_addressed(self, principal: Principal, request: TransRequest) -> AddressedCode:
-        """The live code a request by code addresses; its PIN is checked later, under its lock."""
+        """The live code a request by code addresses (checked by ``_card_addressed``); its PIN is
+        checked later, under its lock."""
         assert request.code is not None and request.code_type is not None
-        hashes = self._vault.lookup_hashes(validate_code(request.code, "code"))
+        hashes = self._vault.lookup_hashes(normalise(request.code))
         found = store.live_code(self._engine, hashes, request.code_type.value)
         if found is not None:
             return found

@@ -243,6 +243,16 @@ def test_live_code_tries_every_hash_given(services, coded):
     assert found is not None and found.giftcard_id == coded
 
 
+def test_a_revoked_code_is_found_only_as_revoked_and_only_under_its_type(services, coded):
+    revoked = _hashes(services, "STORECODE002")  # the card's PERSONAL code, revoked
+    assert store.revoked_code_exists(services.engine, revoked, "PERSONAL") is True
+    assert store.revoked_code_exists(services.engine, (b"\0" * 32, *revoked), "PERSONAL") is True
+    # not under another type, not a live code, not an unknown one
+    assert store.revoked_code_exists(services.engine, revoked, "PHYSICAL") is False
+    assert store.revoked_code_exists(services.engine, _hashes(services, "STORECODE001"), "PHYSICAL") is False
+    assert store.revoked_code_exists(services.engine, _hashes(services, "STORECODE003"), "PERSONAL") is False
+
+
 def test_code_for_update_reads_the_pin_state(services, seed):
     card_id = seed({CodeType.PHYSICAL: "STORECODE004"}, pin="1234", revoked={CodeType.PHYSICAL},
                    expires={CodeType.PHYSICAL: date(2031, 1, 2)})
