@@ -278,14 +278,26 @@ def _is_32_byte_key(text: str) -> bool:
         return False
 
 
+STAGED = "+"  # before a key id: a key every server knows, not yet current (see README, rotating keys)
+
+
+def keyring_entries(keyring: str) -> list[tuple[str, str, bool]]:
+    """``[+]id:key[,…]`` → (id, key, staged) per non-empty entry, as written; an entry without a
+    colon has an empty key. Checking ids and keys is the reader's job (``parse_keyring``)."""
+    entries = []
+    for entry in (entry.strip() for entry in keyring.split(",")):
+        if entry:
+            key_id, _, key = entry.removeprefix(STAGED).partition(":")
+            entries.append((key_id.strip(), key.strip(), entry.startswith(STAGED)))
+    return entries
+
+
 def _keys_making_rows(keyring: str) -> list[tuple[str, str]]:
     """(id, key) of a keyring's current key (its first unstaged entry) and of its staged ones."""
     chosen, current_seen = [], False
-    for entry in (entry.strip() for entry in keyring.split(",") if entry.strip()):
-        staged = entry.startswith("+")
-        key_id, _, key = entry.removeprefix("+").partition(":")
+    for key_id, key, staged in keyring_entries(keyring):
         if staged or not current_seen:
-            chosen.append((key_id.strip(), key.strip()))
+            chosen.append((key_id, key))
         current_seen = current_seen or not staged
     return chosen
 
@@ -479,8 +491,7 @@ def add_development_keys(state_dir: Path) -> tuple[str, str, str]:
 def _next_key_id(prefix: str, keyring: str) -> str:
     """``prefix`` and a number above every id of that form in ``keyring`` ("dev1" → "dev2")."""
     numbers = [0]
-    for entry in keyring.split(","):
-        key_id = entry.strip().partition(":")[0]
+    for key_id, _, _ in keyring_entries(keyring):
         if key_id.startswith(prefix) and key_id[len(prefix):].isdigit():
             numbers.append(int(key_id[len(prefix):]))
     return f"{prefix}{max(numbers) + 1}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.config import LEGACY_LOOKUP_KEY_ID, Settings, decode_key
+from app.config import LEGACY_LOOKUP_KEY_ID, STAGED, Settings, decode_key, keyring_entries
 from app.enums import CodeType
 from app.errors import BadUserInputError, ConfigurationError
 
@@ -75,7 +75,6 @@ def plaintext_length(ciphertext: bytes) -> int:
     return len(ciphertext) - _NONCE_BYTES - _TAG_BYTES
 
 
-STAGED = "+"  # before a key id: a key every server knows, not yet current (see README, rotating keys)
 
 
 def parse_keyring(name: str, text: str) -> dict[str, bytes]:
@@ -108,8 +107,7 @@ def parse_keyring(name: str, text: str) -> dict[str, bytes]:
 
 def staged_key_ids(text: str) -> frozenset[str]:
     """The ids marked staged (``+id:key``) in a keyring setting."""
-    return frozenset(entry.strip()[1:].partition(":")[0] for entry in text.split(",")
-                     if entry.strip().startswith(STAGED))
+    return frozenset(key_id for key_id, _, staged in keyring_entries(text) if staged)
 
 
 def lookup_keyring(settings: Settings) -> dict[str, bytes]:
