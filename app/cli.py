@@ -52,12 +52,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.dispose()
     # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
     os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
-    print(f"giftcards: serving on http://{args.host}:{args.port}/graphql "
-          f"({settings.env}, {args.workers} worker(s))", file=sys.stderr)
+    print(
+        f"giftcards: serving on http://{args.host}:{args.port}/graphql "
+        f"({settings.env}, {args.workers} worker(s))",
+        file=sys.stderr,
+    )
     uvicorn.run(
-        "app.http:app_from_environ", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_level=settings.log_level, access_log=args.access_log,
-        lifespan="on", **uvicorn_options(settings),
+        "app.http:app_from_environ",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=args.access_log,
+        lifespan="on",
+        **uvicorn_options(settings),
     )
     return 0
 
@@ -68,8 +77,16 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     settings = _settings()
     policy = load_policy(settings.permissions_file)
-    print(issue_token(settings, policy, args.sub, permissions=args.permission or [],
-                      roles=args.role or [], ttl_seconds=args.ttl))
+    print(
+        issue_token(
+            settings,
+            policy,
+            args.sub,
+            permissions=args.permission or [],
+            roles=args.role or [],
+            ttl_seconds=args.ttl,
+        )
+    )
     return 0
 
 
@@ -107,8 +124,12 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             # The well-known cards go only into an empty database; random ones whenever asked.
             count = 0 if existing else demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
             if args.cards:
-                count += demo.load(services, demo.random_cards(args.cards), codes_out=codes_out,
-                                   progress=demo.print_progress(args.cards))
+                count += demo.load(
+                    services,
+                    demo.random_cards(args.cards),
+                    codes_out=codes_out,
+                    progress=demo.print_progress(args.cards),
+                )
         finally:
             if codes_out:
                 codes_out.close()
@@ -131,15 +152,21 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     for diff in differences:
-        print(f"card {diff.giftcard_id}: stored balance {diff.stored_balance}, ledger says "
-              f"{diff.ledger_balance}, open holds {diff.held} (minor units)")
+        print(
+            f"card {diff.giftcard_id}: stored balance {diff.stored_balance}, ledger says "
+            f"{diff.ledger_balance}, open holds {diff.held} (minor units)"
+        )
     print(f"ledger verify: {checked} cards checked, {len(differences)} differences")
     return 1 if differences else 0
 
 
 # Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
-_KEY_VARIABLES = ("GIFTCARDS_CODE_ENCRYPTION_KEYS", "GIFTCARDS_CODE_LOOKUP_KEYS", "GIFTCARDS_CODE_LOOKUP_KEY",
-                  "GIFTCARDS_PIN_KEYS")
+_KEY_VARIABLES = (
+    "GIFTCARDS_CODE_ENCRYPTION_KEYS",
+    "GIFTCARDS_CODE_LOOKUP_KEYS",
+    "GIFTCARDS_CODE_LOOKUP_KEY",
+    "GIFTCARDS_PIN_KEYS",
+)
 
 
 def _batch_size(text: str) -> int:
@@ -167,27 +194,37 @@ def cmd_keys(args: argparse.Namespace) -> int:
         from_environment = settings.is_production or any(os.environ.get(name) for name in _KEY_VARIABLES)
         if status.stale == 0 and status.stale_pins == 0:
             if from_environment:
-                print(f"every code row is under the current keys (encryption {vault.active_key_id}, "
-                      f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate, in two "
-                      "steps so that no server meets a key it does not know: first add a new key, "
-                      "marked staged ('+NEWID:NEWKEY'), to GIFTCARDS_CODE_ENCRYPTION_KEYS, "
-                      "GIFTCARDS_CODE_LOOKUP_KEYS and GIFTCARDS_PIN_KEYS and restart every server; then "
-                      "put a new key first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, "
-                      "and in GIFTCARDS_PIN_KEYS, without the '+', keeping the old ones after them, "
-                      "restart every server, then run `giftcards keys rotate` again.")
+                print(
+                    f"every code row is under the current keys (encryption {vault.active_key_id}, "
+                    f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate, in two "
+                    "steps so that no server meets a key it does not know: first add a new key, "
+                    "marked staged ('+NEWID:NEWKEY'), to GIFTCARDS_CODE_ENCRYPTION_KEYS, "
+                    "GIFTCARDS_CODE_LOOKUP_KEYS and GIFTCARDS_PIN_KEYS and restart every server; then "
+                    "put a new key first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, "
+                    "and in GIFTCARDS_PIN_KEYS, without the '+', keeping the old ones after them, "
+                    "restart every server, then run `giftcards keys rotate` again."
+                )
                 if settings.code_lookup_key is not None:
-                    print("GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
-                          "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it.")
+                    print(
+                        "GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
+                        "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it."
+                    )
                 return 0
             if server_running(settings.state_dir):
                 # Its keys would change under it: lookups would miss and a code could be issued twice.
-                print(f"giftcards: a server is running on the keys in {settings.state_dir / STATE_FILE}; "
-                      "stop it, run `giftcards keys rotate`, then start it again", file=sys.stderr)
+                print(
+                    f"giftcards: a server is running on the keys in {settings.state_dir / STATE_FILE}; "
+                    "stop it, run `giftcards keys rotate`, then start it again",
+                    file=sys.stderr,
+                )
                 return 1
             encryption_id, lookup_id, pin_id = add_development_keys(settings.state_dir)
-            print(f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
-                  f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "
-                  "they know them", file=sys.stderr)
+            print(
+                f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
+                f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "
+                "they know them",
+                file=sys.stderr,
+            )
             rotated = _settings()
             vault, pins = CodeVault.from_settings(rotated), PinKeys.from_settings(rotated)
         progress = _KeyProgress()
@@ -195,8 +232,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             moved = keys.rotate(engine, vault, batch_size=args.batch_size, progress=progress)
         finally:
             progress.finish()
-        print(f"keys rotate: {moved} rows moved; every code row is under encryption key "
-              f"{vault.active_key_id} and lookup key {vault.lookup_key_id}")
+        print(
+            f"keys rotate: {moved} rows moved; every code row is under encryption key "
+            f"{vault.active_key_id} and lookup key {vault.lookup_key_id}"
+        )
         progress = _KeyProgress("PINs")
         try:
             wrapped = keys.rotate_pins(engine, pins, batch_size=args.batch_size, progress=progress)
@@ -244,16 +283,25 @@ def _print_key_status(status: KeyStatus) -> int:
         for use in status.keys:
             if use.ring != ring:
                 continue
-            state = ("current" if use.current else "staged" if use.staged else "old" if use.configured
-                     else "NOT IN RING")
+            state = (
+                "current"
+                if use.current
+                else "staged"
+                if use.staged
+                else "old"
+                if use.configured
+                else "NOT IN RING"
+            )
             rows = " ".join(f"{table}={count}" for table, count in sorted(use.rows.items())) or "no rows"
             note = "  (may be removed)" if use in status.removable() else ""
             print(f"  {use.key_id:<12} {state:<12} {rows}{note}")
     print(f"code rows to rotate: {status.stale}" + (" (run `giftcards keys rotate`)" if status.stale else ""))
     rotate_hint = " (run `giftcards keys rotate`)" if status.stale_pins else ""
     print(f"PINs to rotate: {status.stale_pins}{rotate_hint}")
-    print(f"PINs still argon2 (replaced at their next right PIN; keep GIFTCARDS_PIN_PEPPER until 0): "
-          f"{status.argon2_pins}")
+    print(
+        f"PINs still argon2 (replaced at their next right PIN; keep GIFTCARDS_PIN_PEPPER until 0): "
+        f"{status.argon2_pins}"
+    )
     try:
         keys.check_keys_present(status)
     except ConfigurationError as exc:
@@ -282,13 +330,17 @@ def cmd_client(args: argparse.Namespace) -> int:
         # The one place a client secret is ever shown; only its hash is kept.
         print(f"client_id: {added.id}")
         print(f"client_secret: {added.secret}")
-        print(f"giftcards: client {added.id} ({', '.join(added.roles)}) added to {path}. The secret "
-              "is shown only this once: store it now. Restart the server to load the client.",
-              file=sys.stderr)
+        print(
+            f"giftcards: client {added.id} ({', '.join(added.roles)}) added to {path}. The secret "
+            "is shown only this once: store it now. Restart the server to load the client.",
+            file=sys.stderr,
+        )
     elif args.client_command == "remove":
         removed = clients.remove_client(path, args.name)
-        print(f"giftcards: client {removed.id} removed from {path}; restart the server to drop it",
-              file=sys.stderr)
+        print(
+            f"giftcards: client {removed.id} removed from {path}; restart the server to drop it",
+            file=sys.stderr,
+        )
     else:
         for client in clients.list_clients(path):
             print(f"{client.id}\t{' '.join(client.roles)}")
@@ -325,18 +377,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo_data)
 
     ledger = commands.add_parser("ledger", help="check the ledger")
-    ledger.add_argument("ledger_command", choices=["verify"],
-                        help="recompute every balance from the ledger; exit 1 on any difference")
+    ledger.add_argument(
+        "ledger_command",
+        choices=["verify"],
+        help="recompute every balance from the ledger; exit 1 on any difference",
+    )
     ledger.set_defaults(func=cmd_ledger)
 
     key_commands = commands.add_parser("keys", help="code keys: rows per key id; rotate to new keys")
     key_commands.add_argument(
-        "keys_command", choices=["status", "rotate"],
+        "keys_command",
+        choices=["status", "rotate"],
         help="status: rows per key id; rotate: move every code row to the current keys (in "
-             "development, first add new keys when every row is already current)",
+        "development, first add new keys when every row is already current)",
     )
-    key_commands.add_argument("--batch-size", type=_batch_size, default=500,
-                              help="rows re-sealed per transaction (rotate)")
+    key_commands.add_argument(
+        "--batch-size", type=_batch_size, default=500, help="rows re-sealed per transaction (rotate)"
+    )
     key_commands.set_defaults(func=cmd_keys)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
@@ -347,8 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     client_commands = client.add_subparsers(dest="client_command", required=True)
     client_add = client_commands.add_parser("add", help="register a client; prints its new secret once")
     client_add.add_argument("name", help="client id: letters, digits, '.', '_', '-' (at most 64)")
-    client_add.add_argument("--role", action="append", required=True,
-                            help="a role from permissions.yaml (repeatable)")
+    client_add.add_argument(
+        "--role", action="append", required=True, help="a role from permissions.yaml (repeatable)"
+    )
     client_add.add_argument("--description", default="", help="a note kept with the client")
     client_commands.add_parser("list", help="print each client's id and roles (never secrets)")
     client_remove = client_commands.add_parser("remove", help="unregister a client")

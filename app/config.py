@@ -223,8 +223,10 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
         if getattr(settings, name) is None and not lookup_ring:
             problems.append(f"{PREFIX}{name.upper()} must be set (see README, Configuration)")
     if "*" in settings.cors_origins:
-        problems.append("GIFTCARDS_CORS_ORIGINS must list exact origins (https://shop.example); "
-                        "* (any origin) is for development only")
+        problems.append(
+            "GIFTCARDS_CORS_ORIGINS must list exact origins (https://shop.example); "
+            "* (any origin) is for development only"
+        )
     for name in ("jwt_issuer", "jwt_audience"):
         if name not in explicit:
             problems.append(f"{PREFIX}{name.upper()} must be set to your deployment's value")
@@ -232,8 +234,10 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
     for name in (*GENERATED_SECRETS, "code_lookup_keys", "pin_pepper"):
         value = getattr(settings, name, None)
         if value is not None and _key_material(value.get_secret_value()) & generated:
-            problems.append(f"{PREFIX}{name.upper()} is a development secret from "
-                            f"{settings.state_dir / STATE_FILE}; generate a new one")
+            problems.append(
+                f"{PREFIX}{name.upper()} is a development secret from "
+                f"{settings.state_dir / STATE_FILE}; generate a new one"
+            )
     problems.extend(_guessable_secrets(settings))
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
@@ -261,14 +265,17 @@ def _guessable_secrets(settings: Settings) -> list[str]:
         problems.extend(
             _too_guessable(f"{PREFIX}{name.upper()}" + (f" (key {key_id})" if key_id else ""), KEY_COMMAND)
             # A malformed key is refused, more precisely, where its keyring is read.
-            for key_id, key in keys if _is_32_byte_key(key) and is_guessable(key, context)
+            for key_id, key in keys
+            if _is_32_byte_key(key) and is_guessable(key, context)
         )
     return problems
 
 
 def _too_guessable(setting: str, command: str) -> str:
-    return (f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
-            f"generate one with `{command}`")
+    return (
+        f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
+        f"generate one with `{command}`"
+    )
 
 
 def _is_32_byte_key(text: str) -> bool:
@@ -301,6 +308,7 @@ def _keys_making_rows(keyring: str) -> list[tuple[str, str]]:
         current_seen = current_seen or not staged
     return chosen
 
+
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _ORIGIN = re.compile(
     rf"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-f:.]+\])"
@@ -316,8 +324,10 @@ def _browser_origin(text: str) -> str:
     match = _ORIGIN.fullmatch(text)
     port = int(match["port"]) if match and match["port"] else None
     if match is None or (port is not None and not 0 < port < 65536):
-        raise ValueError(f"{text!r} is not an origin: write scheme://host[:port] with nothing after "
-                         "it, not even a trailing /")
+        raise ValueError(
+            f"{text!r} is not an origin: write scheme://host[:port] with nothing after "
+            "it, not even a trailing /"
+        )
     scheme, host = match["scheme"].lower(), match["host"].lower()
     if port is None or port == _DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
@@ -492,8 +502,8 @@ def _next_key_id(prefix: str, keyring: str) -> str:
     """``prefix`` and a number above every id of that form in ``keyring`` ("dev1" → "dev2")."""
     numbers = [0]
     for key_id, _, _ in keyring_entries(keyring):
-        if key_id.startswith(prefix) and key_id[len(prefix):].isdigit():
-            numbers.append(int(key_id[len(prefix):]))
+        if key_id.startswith(prefix) and key_id[len(prefix) :].isdigit():
+            numbers.append(int(key_id[len(prefix) :]))
     return f"{prefix}{max(numbers) + 1}"
 
 

@@ -39,8 +39,7 @@ class DemoCard:
 WELL_KNOWN = (
     DemoCard(balance=2500, physical="G59220000045"),
     DemoCard(balance=1000, physical="G59220000052", pin="4321"),
-    DemoCard(balance=5000, member_id="C000000113", physical="G59220000060",
-             personal="K7MNPQ2RSTUV3WXYZ4AB"),
+    DemoCard(balance=5000, member_id="C000000113", physical="G59220000060", personal="K7MNPQ2RSTUV3WXYZ4AB"),
     DemoCard(balance=750, member_id="C000000113", external="EXT-77001234"),
     DemoCard(balance=0, member_id="C000000212", external="EXT-77009999"),
 )
@@ -76,10 +75,13 @@ def load(
             nonlocal written
             card_rows = [
                 {
-                    "member_id": card.member_id, "currency": "USD",
+                    "member_id": card.member_id,
+                    "currency": "USD",
                     "state": (CardState.ACTIVE if card.balance else CardState.PENDING).value,
-                    "balance": card.balance, "created_by": "demo-data",
-                    "created_at": now, "updated_at": now,
+                    "balance": card.balance,
+                    "created_by": "demo-data",
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for card in batch
             ]
@@ -88,9 +90,11 @@ def load(
             card_ids = [row[0] for row in connection.execute(returning, card_rows)]
             code_rows, pins_of_rows, ledger_rows = [], [], []
             for card_id, card in zip(card_ids, batch, strict=True):
-                for code_type, value in ((CodeType.PHYSICAL, card.physical),
-                                         (CodeType.EXTERNAL, card.external),
-                                         (CodeType.PERSONAL, card.personal)):
+                for code_type, value in (
+                    (CodeType.PHYSICAL, card.physical),
+                    (CodeType.EXTERNAL, card.external),
+                    (CodeType.PERSONAL, card.personal),
+                ):
                     if value is None:
                         continue
                     code_rows.append(_code_row(vault, card_id, code_type, value, now))
@@ -98,12 +102,18 @@ def load(
                     if codes_out is not None:
                         codes_out.write(f"{code_type.value}\t{value}\n")
                 if card.balance:
-                    ledger_rows.append({
-                        "giftcard_id": card_id, "trans_type": TransType.IMPORT.value,
-                        "status": TransStatus.COMPLETED.value, "amount": card.balance,
-                        "balance_after": card.balance, "source_id": "demo-data",
-                        "created_by": "demo-data", "created_at": now,
-                    })
+                    ledger_rows.append(
+                        {
+                            "giftcard_id": card_id,
+                            "trans_type": TransType.IMPORT.value,
+                            "status": TransStatus.COMPLETED.value,
+                            "amount": card.balance,
+                            "balance_after": card.balance,
+                            "source_id": "demo-data",
+                            "created_by": "demo-data",
+                            "created_at": now,
+                        }
+                    )
             returning = insert(_CODES).returning(_CODES.c.id, sort_by_parameter_order=True)
             code_ids = [row[0] for row in connection.execute(returning, code_rows)]
             _set_pins(connection, pins, zip(code_ids, pins_of_rows, strict=True))
@@ -128,9 +138,14 @@ def _code_row(
 ) -> dict[str, object]:
     sealed = vault.seal(normalise(value), code_type)
     return {
-        "giftcard_id": card_id, "code_type": code_type.value, "lookup_hash": sealed.lookup_hash,
-        "lookup_key_id": sealed.lookup_key_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id,
-        "last4": sealed.last4, "created_at": now,
+        "giftcard_id": card_id,
+        "code_type": code_type.value,
+        "lookup_hash": sealed.lookup_hash,
+        "lookup_key_id": sealed.lookup_key_id,
+        "ciphertext": sealed.ciphertext,
+        "key_id": sealed.key_id,
+        "last4": sealed.last4,
+        "created_at": now,
     }
 
 
@@ -143,7 +158,8 @@ def _set_pins(connection: Connection, pins: PinKeys, code_pins: Iterable[tuple[i
             values.append({"code_id": code_id, "value": stored.value, "key_ids": stored.key_ids})
     if values:
         connection.execute(
-            update(_CODES).where(_CODES.c.id == bindparam("code_id"))
+            update(_CODES)
+            .where(_CODES.c.id == bindparam("code_id"))
             .values(pin_hash=bindparam("value"), pin_key_ids=bindparam("key_ids")),
             values,
         )

@@ -55,14 +55,19 @@ log = logging.getLogger("app.http")
 # The IDE's files, from the graphene-django-graphiql-static wheel, with their SHA-256: they run on
 # this origin, so a changed file is refused rather than served.
 GRAPHIQL_ASSETS = {
-    "graphiql.min.css": (
-        "text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
+    "graphiql.min.css": ("text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
     "graphiql.min.js": (
-        "text/javascript", "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1"),
+        "text/javascript",
+        "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1",
+    ),
     "react.production.min.js": (
-        "text/javascript", "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f"),
+        "text/javascript",
+        "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f",
+    ),
     "react-dom.production.min.js": (
-        "text/javascript", "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d"),
+        "text/javascript",
+        "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d",
+    ),
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # How often refusal counts whose minute is over are written when no new refusal writes them.
@@ -155,7 +160,8 @@ class GraphQLEndpoint:
         if len(scope["query_string"]) > self.max_body:
             response = JSONResponse(
                 _error_body(f"The query string exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                status_code=414, headers=headers,
+                status_code=414,
+                headers=headers,
             )
             await response(scope, receive, send)
             return
@@ -165,7 +171,8 @@ class GraphQLEndpoint:
             if body is None:
                 response = JSONResponse(
                     _error_body(f"The request body exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                    status_code=413, headers=headers,
+                    status_code=413,
+                    headers=headers,
                 )
                 await response(scope, receive, send)
                 return
@@ -241,29 +248,30 @@ class TokenRoute:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         body = await _read_capped(request, self.max_body) if request.method == "POST" else b""
-        reply = await self.token_endpoint.respond(oauth.TokenRequest(
-            method=request.method,
-            content_type=request.headers.get("content-type"),
-            authorization=request.headers.get("authorization"),
-            body=body,
-            address=request.client.host if request.client else None,
-        ))
+        reply = await self.token_endpoint.respond(
+            oauth.TokenRequest(
+                method=request.method,
+                content_type=request.headers.get("content-type"),
+                authorization=request.headers.get("authorization"),
+                body=body,
+                address=request.client.host if request.client else None,
+            )
+        )
         response = JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
         await response(scope, receive, send)
 
 
 def _token_routes(services: Services) -> list[Route]:
     """The token endpoint when this server signs its own tokens (HS*); none otherwise."""
-    token_endpoint = oauth.token_endpoint(services.settings, services.policy, services.secret_throttle,
-                                          services.argon2_gate)
+    token_endpoint = oauth.token_endpoint(
+        services.settings, services.policy, services.secret_throttle, services.argon2_gate
+    )
     if token_endpoint is None:
         return []
     return [Route(oauth.PATH, TokenRoute(token_endpoint, services.settings.max_body_bytes))]
 
 
-def create_app(
-    settings: Settings, services: Services | None = None, *, freeze_gc: bool = False
-) -> Starlette:
+def create_app(settings: Settings, services: Services | None = None, *, freeze_gc: bool = False) -> Starlette:
     services = services or build_services(settings)
     endpoint = GraphQLEndpoint(services)
 
@@ -283,8 +291,9 @@ def create_app(
             return JSONResponse({"status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"})
         # Still serving: budgets fall back to this process's memory, so taking the server out of
         # rotation would only turn an outage of the counters into an outage of sales.
-        return JSONResponse({"status": "degraded", "database": "ok", "redis": "unreachable",
-                             "budgets": "per process"})
+        return JSONResponse(
+            {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"}
+        )
 
     assets = load_graphiql_assets() if settings.graphiql_enabled else {}
 
@@ -292,8 +301,11 @@ def create_app(
         name = request.path_params["name"]
         if name not in assets:
             return Response(status_code=404)
-        return Response(assets[name], media_type=GRAPHIQL_ASSETS[name][0],
-                        headers={"cache-control": "public, max-age=86400"})
+        return Response(
+            assets[name],
+            media_type=GRAPHIQL_ASSETS[name][0],
+            headers={"cache-control": "public, max-age=86400"},
+        )
 
     async def graphiql_start(_: Request) -> Response:
         if not settings.graphiql_enabled:

@@ -82,9 +82,7 @@ class GiftCardCode(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     # PIN lockout: wrong PINs in a row, and until when the code refuses every PIN after too many.
-    failed_pin_attempts: int = Field(
-        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
-    )
+    failed_pin_attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     pin_locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
@@ -103,9 +101,7 @@ class LedgerEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    giftcard_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
-    )
+    giftcard_id: int = Field(sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False))
     trans_type: str = Field(sa_column=Column(String(16), nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -188,9 +184,7 @@ class ReservedCode(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    reservation_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("code_reservations.id"), nullable=False)
-    )
+    reservation_id: int = Field(sa_column=Column(Integer, ForeignKey("code_reservations.id"), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -165,8 +165,10 @@ class Policy:
         found = [self.budgets.get(role, default) for role in roles if role in self.roles]
         if not found:
             return None
-        return Budget(per_subject=max((budget.per_subject for budget in found), key=_rate),
-                      per_address=max((budget.per_address for budget in found), key=_rate))
+        return Budget(
+            per_subject=max((budget.per_subject for budget in found), key=_rate),
+            per_address=max((budget.per_address for budget in found), key=_rate),
+        )
 
     def expand(self, permissions: Iterable[str], roles: Iterable[str] = ()) -> frozenset[str]:
         """Token claims → known permission names; unknown names grant nothing."""
@@ -255,13 +257,13 @@ def load_policy(path: Path) -> Policy:
     roles, budgets = {}, {}
     for role, entry in parsed.roles.items():
         roles[role] = frozenset(
-            known(name, ("roles", role, "permissions", index))
-            for index, name in enumerate(entry.permissions)
+            known(name, ("roles", role, "permissions", index)) for index, name in enumerate(entry.permissions)
         )
         if entry.budget is not None:
             budgets[role] = Budget(
                 per_subject=limits(entry.budget.per_subject, ("roles", role, "budget", "per_subject")),
-                per_address=limits(entry.budget.per_address, ("roles", role, "budget", "per_address")))
+                per_address=limits(entry.budget.per_address, ("roles", role, "budget", "per_address")),
+            )
 
     clients = {}
     for index, client in enumerate(parsed.clients):
@@ -272,8 +274,7 @@ def load_policy(path: Path) -> Policy:
             raise fail(("clients", index, "id"), f"duplicate client id {client.id!r}")
         clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles))
 
-    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients,
-                  budgets=budgets)
+    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients, budgets=budgets)
 
 
 def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:

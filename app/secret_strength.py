@@ -19,9 +19,8 @@ MIN_BITS = 128
 # judged by its first 72 characters, which can only underestimate it: they alone must be enough.
 MAX_JUDGED_CHARACTERS = 72
 
-JWT_SECRET_COMMAND = "python3 -c \"import secrets; print(secrets.token_urlsafe(48))\""
-KEY_COMMAND = ("python3 -c \"import base64, secrets; "
-               "print(base64.b64encode(secrets.token_bytes(32)).decode())\"")
+JWT_SECRET_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+KEY_COMMAND = 'python3 -c "import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())"'
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 

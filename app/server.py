@@ -99,14 +99,19 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, status: int) -> None:
         if self.transport.is_closing():
             return
-        message = (f"The request target exceeds {self._max_line_bytes} bytes." if status == 414
-                   else f"The request headers exceed {self._max_header_bytes} bytes.")
+        message = (
+            f"The request target exceeds {self._max_line_bytes} bytes."
+            if status == 414
+            else f"The request headers exceed {self._max_header_bytes} bytes."
+        )
         self.logger.warning("Refused with %d: %s", status, message)
-        body = orjson.dumps({"errors": [{"message": message,
-                                         "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}]})
+        body = orjson.dumps(
+            {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}]}
+        )
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-                    % len(body))
+        head.append(
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        )
         self.transport.write(b"".join(head) + body)
         self.transport.close()

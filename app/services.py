@@ -67,7 +67,12 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenVerifier(settings, policy),
         idempotency=idempotency,
         ledger=Ledger(
-            engine, idempotency, vault, pins, policy, timedelta(seconds=settings.hold_ttl_seconds),
+            engine,
+            idempotency,
+            vault,
+            pins,
+            policy,
+            timedelta(seconds=settings.hold_ttl_seconds),
             Guards(
                 throttle=code_throttle,
                 pin_max_failures=settings.pin_max_failures,
@@ -79,7 +84,8 @@ def build_services(settings: Settings) -> Services:
         counters=counters,
         code_throttle=code_throttle,
         secret_throttle=Throttle(
-            counters, "client-secret",
+            counters,
+            "client-secret",
             parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
         ),
         argon2_gate=argon2_gate,

@@ -131,8 +131,7 @@ class KeptAlive(threading.local):
         self.server = server
         self.connection: http.client.HTTPConnection | None = None
 
-    def post(self, body: dict[str, Any], token: str, headers: dict[str, str] | None = None
-             ) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], token: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         if self.connection is None:
             self.connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
         sent = {"content-type": "application/json", "authorization": f"Bearer {token}", **(headers or {})}
@@ -146,7 +145,7 @@ def random_code() -> str:
 
 def mistyped(code: str, rng: random.Random) -> str:
     at = rng.randrange(1, len(code))  # the type letter stays
-    return code[:at] + rng.choice([c for c in ALPHABET if c != code[at]]) + code[at + 1:]
+    return code[:at] + rng.choice([c for c in ALPHABET if c != code[at]]) + code[at + 1 :]
 
 
 def allowance(limits: Limits, seconds: float) -> int:
@@ -178,15 +177,22 @@ class Drill:
         codes_file = work / "codes.tsv"
         print(f"attack: loading {args.cards} random cards …", file=sys.stderr)
         run([giftcards, "db", "upgrade"], self.env, timeout=120, capture=True)
-        run([giftcards, "demo-data", "--cards", str(args.cards), "--codes-file", str(codes_file)],
-            self.env, timeout=1800, capture=True)
+        run(
+            [giftcards, "demo-data", "--cards", str(args.cards), "--codes-file", str(codes_file)],
+            self.env,
+            timeout=1800,
+            capture=True,
+        )
         well_known = {card.physical for card in WELL_KNOWN}  # one has a PIN: not for these tills
-        self.codes = [code for code_type, _, code in (
-            line.partition("\t") for line in codes_file.read_text().splitlines())
-            if code_type == "PHYSICAL" and code not in well_known]
-        self.tokens = {role: run([giftcards, "token", "--sub", sub, "--role", role], self.env, 60,
-                                 capture=True).strip()
-                       for role, sub in (("storefront", "shop"), ("pos", "store-12"), ("admin", "office"))}
+        self.codes = [
+            code
+            for code_type, _, code in (line.partition("\t") for line in codes_file.read_text().splitlines())
+            if code_type == "PHYSICAL" and code not in well_known
+        ]
+        self.tokens = {
+            role: run([giftcards, "token", "--sub", sub, "--role", role], self.env, 60, capture=True).strip()
+            for role, sub in (("storefront", "shop"), ("pos", "store-12"), ("admin", "office"))
+        }
         self.budget = load_policy(REPO / "permissions.yaml").budgets["storefront"]
 
     def serve(self, name: str, workers: int, redis: bool) -> Server:
@@ -194,8 +200,9 @@ class Drill:
         if redis:
             env["GIFTCARDS_REDIS_URL"] = self.args.redis_url
             env["GIFTCARDS_REDIS_PREFIX"] = f"attack-{secrets.token_hex(6)}"  # fresh counters
-        server = start(name, [str(BIN / "giftcards"), "serve", "--workers", str(workers)], env,
-                       self.work / f"{name}.log")
+        server = start(
+            name, [str(BIN / "giftcards"), "serve", "--workers", str(workers)], env, self.work / f"{name}.log"
+        )
         try:
             wait_ready(server, self.tokens["admin"], "/readyz")
         except BaseException:
@@ -228,8 +235,11 @@ class Drill:
                 trans = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": code}
                 reply = kept.post({"query": DEBIT, "variables": {"trans": trans}}, token)
             else:
-                reply = kept.post({"query": LOOKUP, "variables": {"c": code}}, token,
-                                  {"x-forwarded-for": address} if address else None)
+                reply = kept.post(
+                    {"query": LOOKUP, "variables": {"c": code}},
+                    token,
+                    {"x-forwarded-for": address} if address else None,
+                )
             errors = [error.get("extensions", {}).get("code") for error in reply.get("errors", [])]
             served = not errors and (pos or bool((reply.get("data") or {})["giftcard"]["results"]))
             with rng_lock:
@@ -259,22 +269,45 @@ class Drill:
         seconds = time.monotonic() - started
         ok = counts["rate_limited"] == 0 and counts["other_errors"] == 0 and counts["served"] > 0
         return HonestOutcome(
-            scenario, 2, args.connections, 1 if pos else len(customers), round(seconds, 2),
-            counts["requests"], counts["served"], round(counts["served"] / seconds, 1), counts["typos"],
-            counts["typos_refused"], counts["rate_limited"], counts["other_errors"], dict(other), ok)
+            scenario,
+            2,
+            args.connections,
+            1 if pos else len(customers),
+            round(seconds, 2),
+            counts["requests"],
+            counts["served"],
+            round(counts["served"] / seconds, 1),
+            counts["typos"],
+            counts["typos_refused"],
+            counts["rate_limited"],
+            counts["other_errors"],
+            dict(other),
+            ok,
+        )
 
     # --- guesses ---------------------------------------------------------------------------------
 
     def guesses(self, scenario: Guessing) -> GuessOutcome:
         if scenario.aliases:
             sizes = [scenario.aliases] * math.ceil(GUESSES / scenario.aliases)
-            bodies = [{"query": "query { " + " ".join(
-                f'g{n}: giftcard(code: "{random_code()}") {{ limitedByPermission }}' for n in range(size))
-                + " }"} for size in sizes]
+            bodies = [
+                {
+                    "query": "query { "
+                    + " ".join(
+                        f'g{n}: giftcard(code: "{random_code()}") {{ limitedByPermission }}'
+                        for n in range(size)
+                    )
+                    + " }"
+                }
+                for size in sizes
+            ]
         else:
             bodies = [{"query": LOOKUP, "variables": {"c": random_code()}} for _ in range(GUESSES)]
-        addresses = [ATTACKER] if scenario.addresses == 1 else [
-            f"198.51.100.{n + 1}" for n in range(scenario.addresses)]
+        addresses = (
+            [ATTACKER]
+            if scenario.addresses == 1
+            else [f"198.51.100.{n + 1}" for n in range(scenario.addresses)]
+        )
         server = self.serve(scenario.name, scenario.workers, scenario.redis)
         kept, token = KeptAlive(server), self.tokens["storefront"]
 
@@ -288,55 +321,121 @@ class Drill:
                 replies = list(pool.map(send, enumerate(bodies)))
             seconds = time.monotonic() - started
             trusted = sum(
-                1 for _ in range(100)
-                if (post(server, {"query": LOOKUP, "variables": {"c": DEMO_CODE}}, self.tokens["admin"],
-                         {"x-forwarded-for": ATTACKER}).get("data") or {}).get("giftcard", {}).get("results"))
+                1
+                for _ in range(100)
+                if (
+                    post(
+                        server,
+                        {"query": LOOKUP, "variables": {"c": DEMO_CODE}},
+                        self.tokens["admin"],
+                        {"x-forwarded-for": ATTACKER},
+                    ).get("data")
+                    or {}
+                )
+                .get("giftcard", {})
+                .get("results")
+            )
         finally:
             stop(server)
         looked_up, limited, refused, other = (
-            sum(column) for column in zip(*map(tally, replies), strict=True))
-        allowed = min(len(addresses) * allowance(self.budget.per_address, seconds),
-                      allowance(self.budget.per_subject, seconds))
+            sum(column) for column in zip(*map(tally, replies), strict=True)
+        )
+        allowed = min(
+            len(addresses) * allowance(self.budget.per_address, seconds),
+            allowance(self.budget.per_subject, seconds),
+        )
         ok = trusted == 100 and other == 0 and (looked_up <= allowed or not scenario.enforced)
         return GuessOutcome(
-            scenario.name, scenario.workers, "redis" if scenario.redis else "memory", len(addresses),
-            len(replies), sum(body["query"].count("giftcard(") for body in bodies), looked_up, limited,
-            refused, other, round(seconds, 2), allowed, trusted, scenario.enforced, ok)
+            scenario.name,
+            scenario.workers,
+            "redis" if scenario.redis else "memory",
+            len(addresses),
+            len(replies),
+            sum(body["query"].count("giftcard(") for body in bodies),
+            looked_up,
+            limited,
+            refused,
+            other,
+            round(seconds, 2),
+            allowed,
+            trusted,
+            scenario.enforced,
+            ok,
+        )
 
 
 def print_tables(budget: str, honest: list[HonestOutcome], guessed: list[GuessOutcome]) -> None:
     if honest:
         print("honest traffic (2 workers, Redis)")
-        print("scenario | connections | addresses | seconds | requests | served | served/s | typos "
-              "| typos refused | RATE_LIMITED | other errors | result")
+        print(
+            "scenario | connections | addresses | seconds | requests | served | served/s | typos "
+            "| typos refused | RATE_LIMITED | other errors | result"
+        )
         for h in honest:
-            print(" | ".join(str(value) for value in (
-                h.scenario, h.connections, h.addresses, h.seconds, h.requests, h.served, h.per_second,
-                h.typos, h.typos_refused, h.rate_limited, h.other_errors, "ok" if h.ok else "FAIL")))
+            print(
+                " | ".join(
+                    str(value)
+                    for value in (
+                        h.scenario,
+                        h.connections,
+                        h.addresses,
+                        h.seconds,
+                        h.requests,
+                        h.served,
+                        h.per_second,
+                        h.typos,
+                        h.typos_refused,
+                        h.rate_limited,
+                        h.other_errors,
+                        "ok" if h.ok else "FAIL",
+                    )
+                )
+            )
             if h.other:
                 print(f"  other errors: {h.other}")
     if guessed:
         print(f"\nguesses by a leaked storefront token ({budget})")
-        print("scenario | workers | counters | addresses | requests | guesses | looked up | allowed "
-              "| RATE_LIMITED | refused docs | seconds | trusted | result")
+        print(
+            "scenario | workers | counters | addresses | requests | guesses | looked up | allowed "
+            "| RATE_LIMITED | refused docs | seconds | trusted | result"
+        )
         for g in guessed:
             result = ("ok" if g.enforced else "reported") if g.ok else "FAIL"
-            print(" | ".join(str(value) for value in (
-                g.scenario, g.workers, g.counters, g.addresses, g.requests, g.guesses, g.looked_up,
-                g.allowed, g.rate_limited, g.refused_documents, g.seconds, f"{g.trusted_resolved}/100",
-                result)))
+            print(
+                " | ".join(
+                    str(value)
+                    for value in (
+                        g.scenario,
+                        g.workers,
+                        g.counters,
+                        g.addresses,
+                        g.requests,
+                        g.guesses,
+                        g.looked_up,
+                        g.allowed,
+                        g.rate_limited,
+                        g.refused_documents,
+                        g.seconds,
+                        f"{g.trusted_resolved}/100",
+                        result,
+                    )
+                )
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = [*HONEST, *(g.name for g in GUESSING)]
-    parser.add_argument("--scenarios", default=",".join(names),
-                        help="comma-separated subset of: " + ", ".join(names))
+    parser.add_argument(
+        "--scenarios", default=",".join(names), help="comma-separated subset of: " + ", ".join(names)
+    )
     parser.add_argument("--connections", type=int, default=32, help="parallel connections (default 32)")
-    parser.add_argument("--seconds", type=float, default=15.0,
-                        help="honest traffic per scenario (default 15)")
-    parser.add_argument("--typos", type=float, default=0.015,
-                        help="share of mistyped POS codes (default 0.015)")
+    parser.add_argument(
+        "--seconds", type=float, default=15.0, help="honest traffic per scenario (default 15)"
+    )
+    parser.add_argument(
+        "--typos", type=float, default=0.015, help="share of mistyped POS codes (default 0.015)"
+    )
     parser.add_argument("--customers", type=int, default=500, help="storefront addresses (default 500)")
     parser.add_argument("--cards", type=int, default=2000, help="random cards loaded (default 2000)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -356,11 +455,21 @@ def main() -> int:
             if scenario.name in chosen:
                 print(f"attack: {scenario.name} …", file=sys.stderr)
                 guessed.append(drill.guesses(scenario))
-        budget = (f"per subject {';'.join(map(str, drill.budget.per_subject))}, "
-                  f"per address {';'.join(map(str, drill.budget.per_address))}")
+        budget = (
+            f"per subject {';'.join(map(str, drill.budget.per_subject))}, "
+            f"per address {';'.join(map(str, drill.budget.per_address))}"
+        )
     if args.json:
-        print(json.dumps({"budget": budget, "honest": [asdict(h) for h in honest],
-                          "guesses": [asdict(g) for g in guessed]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "budget": budget,
+                    "honest": [asdict(h) for h in honest],
+                    "guesses": [asdict(g) for g in guessed],
+                },
+                indent=2,
+            )
+        )
     else:
         print_tables(budget, honest, guessed)
     return 0 if all(outcome.ok for outcome in [*honest, *guessed]) else 1

@@ -91,13 +91,26 @@ def parse_seconds(text: str) -> int:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench lookup", description=__doc__)
-    parser.add_argument("--duration", type=parse_seconds,
-                        default=parse_seconds(os.environ.get("BENCH_DURATION", "10s")),
-                        help="length of each measured run (default 10s, or $BENCH_DURATION)")
-    parser.add_argument("--warmup", type=parse_seconds, default=parse_seconds("3s"),
-                        help="unmeasured load on each server first (default 3s)")
-    parser.add_argument("--runs", type=int, default=3, choices=range(1, 10), metavar="N",
-                        help="measured runs per server (default 3)")
+    parser.add_argument(
+        "--duration",
+        type=parse_seconds,
+        default=parse_seconds(os.environ.get("BENCH_DURATION", "10s")),
+        help="length of each measured run (default 10s, or $BENCH_DURATION)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=parse_seconds,
+        default=parse_seconds("3s"),
+        help="unmeasured load on each server first (default 3s)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        choices=range(1, 10),
+        metavar="N",
+        help="measured runs per server (default 3)",
+    )
     parser.add_argument("--cards", type=int, default=100_000, help="random cards to load")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
@@ -114,8 +127,14 @@ def free_port() -> int:
 def run(command: list[str], env: dict[str, str], timeout: float, *, capture: bool = False) -> str:
     shown = " ".join(command[:3])
     try:
-        done = subprocess.run(command, env=env, timeout=timeout, check=True, text=True,
-                              stdout=subprocess.PIPE if capture else None)
+        done = subprocess.run(
+            command,
+            env=env,
+            timeout=timeout,
+            check=True,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+        )
     except subprocess.CalledProcessError as exc:
         raise BenchError(f"`{shown} …` failed with exit code {exc.returncode}") from None
     except subprocess.TimeoutExpired:
@@ -139,8 +158,11 @@ def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
     env = server_env(f"sqlite:///{work / 'giftcards.db'}", work)
     codes_file = work / "codes.tsv"
     run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
-    run([str(BIN / "giftcards"), "demo-data", "--cards", str(cards),
-         "--codes-file", str(codes_file)], env, timeout=1800)
+    run(
+        [str(BIN / "giftcards"), "demo-data", "--cards", str(cards), "--codes-file", str(codes_file)],
+        env,
+        timeout=1800,
+    )
     return env, codes_file
 
 
@@ -161,8 +183,13 @@ def pick_codes(codes_file: Path, seed: int) -> list[tuple[str, str]]:
 def start(name: str, command: list[str], env: dict[str, str], log: Path) -> Server:
     port = free_port()
     with log.open("wb") as out:
-        process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Server(name, port, process)
 
 
@@ -179,10 +206,13 @@ def stop(server: Server) -> None:
         server.process.wait(timeout=5)
 
 
-def post(server: Server, body: dict[str, Any], token: str, headers: dict[str, str] | None = None
-         ) -> dict[str, Any]:
+def post(
+    server: Server, body: dict[str, Any], token: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     request = urllib.request.Request(
-        server.url + "/graphql", data=json.dumps(body).encode(), method="POST",
+        server.url + "/graphql",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"content-type": "application/json", "authorization": f"Bearer {token}", **(headers or {})},
     )
     with _LOOPBACK.open(request, timeout=10) as response:
@@ -193,8 +223,9 @@ def wait_ready(server: Server, token: str, health_path: str | None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise BenchError(f"{server.name} server exited with code "
-                             f"{server.process.returncode}; see its log")
+            raise BenchError(
+                f"{server.name} server exited with code {server.process.returncode}; see its log"
+            )
         try:
             if health_path:
                 with _LOOPBACK.open(server.url + health_path, timeout=2) as response:
@@ -217,17 +248,23 @@ def check_answers(servers: list[Server], samples: list[tuple[str, str]], token: 
             found = (reply.get("data") or {}).get("giftcard") or {}
             results = found.get("results") or []
             if reply.get("errors") or len(results) != 1 or not results[0].get("balance"):
-                raise BenchError(f"{server.name} server: a {code_type} lookup did not find exactly "
-                                 f"one card: {json.dumps(reply)[:300]}")
+                raise BenchError(
+                    f"{server.name} server: a {code_type} lookup did not find exactly "
+                    f"one card: {json.dumps(reply)[:300]}"
+                )
             shown = {entry["codeType"]: entry for entry in results[0]["codes"]}
             expected = code if code_type == "PHYSICAL" else "*" * (len(code) - 4) + code[-4:]
             if shown.get(code_type, {}).get("code") != expected:
-                raise BenchError(f"{server.name} server: the {code_type} code is not shown as "
-                                 "expected (PHYSICAL in full, PERSONAL masked to its last four)")
+                raise BenchError(
+                    f"{server.name} server: the {code_type} code is not shown as "
+                    "expected (PHYSICAL in full, PERSONAL masked to its last four)"
+                )
             answers.append(found)
         if any(answer != answers[0] for answer in answers[1:]):
-            raise BenchError(f"the servers disagree on a {code_type} lookup:\n"
-                             + "\n".join(json.dumps(answer) for answer in answers))
+            raise BenchError(
+                f"the servers disagree on a {code_type} lookup:\n"
+                + "\n".join(json.dumps(answer) for answer in answers)
+            )
 
 
 def keepalive_ms(server: Server, body: dict[str, Any], token: str) -> float:
@@ -269,9 +306,17 @@ def cpu_seconds(group: int) -> float | None:
 def wrk(server: Server, seconds: int, args: argparse.Namespace, bodies: Path, token: str) -> Run:
     cpu_before = cpu_seconds(server.process.pid)
     command = [
-        "wrk", f"--threads={args.threads}", f"--connections={args.connections}",
-        f"--duration={seconds}s", "--timeout=10s", "--latency",
-        f"--script={SCRIPTS / 'wrk_lookup.lua'}", server.url + "/graphql", "--", str(bodies), token,
+        "wrk",
+        f"--threads={args.threads}",
+        f"--connections={args.connections}",
+        f"--duration={seconds}s",
+        "--timeout=10s",
+        "--latency",
+        f"--script={SCRIPTS / 'wrk_lookup.lua'}",
+        server.url + "/graphql",
+        "--",
+        str(bodies),
+        token,
     ]
     output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
     cpu_after = cpu_seconds(server.process.pid)
@@ -288,11 +333,13 @@ def parse_wrk(name: str, output: str) -> Run:
     if not rate or not total or set(latency) != {"50", "99"}:
         raise BenchError(f"cannot read wrk's output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                        output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return Run(
-        server=name, requests_per_second=float(rate.group(1)), p50_ms=latency["50"],
-        p99_ms=latency["99"], requests=int(total.group(1)),
+        server=name,
+        requests_per_second=float(rate.group(1)),
+        p50_ms=latency["50"],
+        p99_ms=latency["99"],
+        requests=int(total.group(1)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
     )
@@ -314,12 +361,13 @@ def summarise(runs: list[Run], names: list[str]) -> dict[str, dict[str, float]]:
 def print_table(
     runs: list[Run], summary: dict[str, dict[str, float]], ratio: float, cpu_ratio: float | None
 ) -> None:
-    print(f"\n{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}"
-          "   runs (req/s)")
+    print(f"\n{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}   runs (req/s)")
     for name, row in summary.items():
         each = ", ".join(f"{r.requests_per_second:.0f}" for r in runs if r.server == name)
-        print(f"{name:<10} {row['requests_per_second']:>8.0f} {row['p50_ms']:>8.2f} "
-              f"{row['p99_ms']:>8.2f} {row['cpu_ms_per_request']:>11.3f}   {each}")
+        print(
+            f"{name:<10} {row['requests_per_second']:>8.0f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {row['cpu_ms_per_request']:>11.3f}   {each}"
+        )
     verdict = "meets" if ratio >= TARGET_RATIO else "is below"
     print(f"ratio ours/reference (median req/s): {ratio:.3f} — {verdict} the target {TARGET_RATIO}")
     if cpu_ratio is not None:
@@ -331,8 +379,7 @@ def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[l
     started: list[Server] = []
     try:
         ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers)]
-        reference = [str(BIN / "python"), str(SCRIPTS / "reference_server.py"),
-                     "--workers", str(workers)]
+        reference = [str(BIN / "python"), str(SCRIPTS / "reference_server.py"), "--workers", str(workers)]
         started.append(start("ours", ours, env, work / "ours.log"))
         started.append(start("reference", reference, env, work / "reference.log"))
         yield started
@@ -350,40 +397,52 @@ def bench(args: argparse.Namespace) -> int:
     # per address) would refuse most of 32 connections from one address, and those refusals are
     # 200s. GIFTCARDS_CODE_ATTEMPT_LIMITS (UNREACHED_LIMIT) applies instead: counted, never reached.
     permissions = [arg for name in STOREFRONT_PERMISSIONS for arg in ("--permission", name)]
-    token = run([str(BIN / "giftcards"), "token", "--sub", "bench", *permissions, "--ttl", "2h"],
-                env, timeout=60, capture=True).strip()
+    token = run(
+        [str(BIN / "giftcards"), "token", "--sub", "bench", *permissions, "--ttl", "2h"],
+        env,
+        timeout=60,
+        capture=True,
+    ).strip()
     pairs = pick_codes(codes_file, seed=args.cards)
     bodies = work / "load-bodies.jsonl"
-    bodies.write_text("".join(json.dumps({"query": QUERY, "variables": {"code": code}}) + "\n"
-                              for _, code in pairs))
-    samples = ([p for p in pairs if p[0] == "PHYSICAL"][: GATE_SAMPLES // 2]
-               + [p for p in pairs if p[0] == "PERSONAL"][: GATE_SAMPLES // 2])
+    bodies.write_text(
+        "".join(json.dumps({"query": QUERY, "variables": {"code": code}}) + "\n" for _, code in pairs)
+    )
+    samples = [p for p in pairs if p[0] == "PHYSICAL"][: GATE_SAMPLES // 2] + [
+        p for p in pairs if p[0] == "PERSONAL"
+    ][: GATE_SAMPLES // 2]
 
     runs: list[Run] = []
     with servers_running(env, work, args.workers) as servers:
         ours, reference = servers
         wait_ready(ours, token, "/healthz")
         wait_ready(reference, token, None)
-        print("bench lookup: servers "
-              + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
-              file=sys.stderr)
+        print(
+            "bench lookup: servers "
+            + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
+            file=sys.stderr,
+        )
         check_answers(servers, samples, token)
         print(f"bench lookup: {len(samples)} sample lookups agree", file=sys.stderr)
         probe = {"query": QUERY, "variables": {"code": samples[0][1]}}
         keepalive = {server.name: keepalive_ms(server, probe, token) for server in servers}
         for name, ms in keepalive.items():
             stalled = " — responses wait for delayed ACKs (TCP_NODELAY off)" if ms >= NAGLE_MS else ""
-            print(f"bench lookup: {name}: one lookup on a warm connection takes {ms:.1f} ms{stalled}",
-                  file=sys.stderr)
-        print(f"bench lookup: warming up, then {args.runs} x {args.duration}s per server",
-              file=sys.stderr)
+            print(
+                f"bench lookup: {name}: one lookup on a warm connection takes {ms:.1f} ms{stalled}",
+                file=sys.stderr,
+            )
+        print(f"bench lookup: warming up, then {args.runs} x {args.duration}s per server", file=sys.stderr)
         for server in servers:
             wrk(server, args.warmup, args, bodies, token)
         for index in range(args.runs):
             for server in servers:
                 result = wrk(server, args.duration, args, bodies, token)
-                print(f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
-                      f"{result.requests_per_second:.0f} req/s", file=sys.stderr)
+                print(
+                    f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
+                    f"{result.requests_per_second:.0f} req/s",
+                    file=sys.stderr,
+                )
                 runs.append(result)
 
     summary = summarise(runs, ["ours", "reference"])
@@ -391,19 +450,34 @@ def bench(args: argparse.Namespace) -> int:
     cpu = {name: row["cpu_ms_per_request"] for name, row in summary.items()}
     cpu_ratio = cpu["reference"] / cpu["ours"] if cpu["ours"] and cpu["reference"] else None
     failed = [r for r in runs if r.non_2xx or r.socket_errors]
-    (work / "results.json").write_text(json.dumps({
-        "started": work.name, "cards": args.cards, "duration_s": args.duration,
-        "warmup_s": args.warmup, "connections": args.connections, "threads": args.threads,
-        "workers": args.workers, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-        "python": platform.python_version(), "runs": [asdict(r) for r in runs],
-        "keepalive_ms": keepalive, "summary": summary, "ratio": ratio, "cpu_ratio": cpu_ratio,
-        "target_ratio": TARGET_RATIO,
-    }, indent=2) + "\n")
+    (work / "results.json").write_text(
+        json.dumps(
+            {
+                "started": work.name,
+                "cards": args.cards,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "connections": args.connections,
+                "threads": args.threads,
+                "workers": args.workers,
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "python": platform.python_version(),
+                "runs": [asdict(r) for r in runs],
+                "keepalive_ms": keepalive,
+                "summary": summary,
+                "ratio": ratio,
+                "cpu_ratio": cpu_ratio,
+                "target_ratio": TARGET_RATIO,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print_table(runs, summary, ratio, cpu_ratio)
     print(f"results: {(work / 'results.json').relative_to(REPO)}")
     if failed:
-        print(f"bench lookup: {len(failed)} run(s) had non-2xx responses or socket errors",
-              file=sys.stderr)
+        print(f"bench lookup: {len(failed)} run(s) had non-2xx responses or socket errors", file=sys.stderr)
         return 1
     return 0
 

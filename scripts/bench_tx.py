@@ -122,25 +122,44 @@ class DatabaseResult:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="scripts/bench tx", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=parse_seconds,
-                        default=parse_seconds(os.environ.get("BENCH_DURATION", "10s")),
-                        help="length of each measured run (default 10s, or $BENCH_DURATION)")
-    parser.add_argument("--warmup", type=parse_seconds, default=parse_seconds("3s"),
-                        help="unmeasured load per scenario first (default 3s)")
-    parser.add_argument("--runs", type=int, default=3, choices=range(1, 10), metavar="N",
-                        help="measured runs per database and scenario (default 3)")
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench tx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration",
+        type=parse_seconds,
+        default=parse_seconds(os.environ.get("BENCH_DURATION", "10s")),
+        help="length of each measured run (default 10s, or $BENCH_DURATION)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=parse_seconds,
+        default=parse_seconds("3s"),
+        help="unmeasured load per scenario first (default 3s)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        choices=range(1, 10),
+        metavar="N",
+        help="measured runs per database and scenario (default 3)",
+    )
     parser.add_argument("--cards", type=int, default=10_000, help="random cards to load (default 10000)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
-    parser.add_argument("--databases", default=",".join(DATABASES),
-                        help="comma-separated, from sqlite,postgresql (default both)")
-    parser.add_argument("--postgres-url", default=os.environ.get("GIFTCARDS_BENCH_POSTGRES_URL",
-                                                                 DEFAULT_POSTGRES_URL),
-                        help="a database on the (loopback) server to create the bench database "
-                        "from (default: $GIFTCARDS_BENCH_POSTGRES_URL or " + DEFAULT_POSTGRES_URL + ")")
+    parser.add_argument(
+        "--databases",
+        default=",".join(DATABASES),
+        help="comma-separated, from sqlite,postgresql (default both)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GIFTCARDS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a database on the (loopback) server to create the bench database "
+        "from (default: $GIFTCARDS_BENCH_POSTGRES_URL or " + DEFAULT_POSTGRES_URL + ")",
+    )
     args = parser.parse_args()
     chosen = [name.strip() for name in args.databases.split(",") if name.strip()]
     if not chosen or any(name not in DATABASES for name in chosen):
@@ -170,8 +189,10 @@ def postgres_database(base_url: str) -> Iterator[str]:
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as exc:
-            raise BenchError(f"cannot create a database on {base.render_as_string()}: "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            raise BenchError(
+                f"cannot create a database on {base.render_as_string()}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from None
         created = True
         print(f"bench tx: created PostgreSQL database {name}", file=sys.stderr)
         yield base.set(database=name).render_as_string(hide_password=False)
@@ -209,8 +230,11 @@ def use_rows(url: str) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(
-                text("SELECT count(*) FROM giftcard_transactions WHERE trans_type = 'USE'")).scalar_one())
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM giftcard_transactions WHERE trans_type = 'USE'")
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
@@ -218,16 +242,18 @@ def use_rows(url: str) -> int:
 # --- requests --------------------------------------------------------------------------------
 
 
-def debit_body(code: str, amount: str = AMOUNT, trans_type: str = "USE", pin: str | None = None
-               ) -> dict[str, Any]:
+def debit_body(
+    code: str, amount: str = AMOUNT, trans_type: str = "USE", pin: str | None = None
+) -> dict[str, Any]:
     trans = {"codeType": "PHYSICAL", "code": code, "transType": trans_type, "amount": amount}
     if pin is not None:
         trans["pin"] = pin
     return {"query": DEBIT, "variables": {"trans": trans}}
 
 
-def transact(server: Server, token: str, code: str, amount: str, trans_type: str,
-             pin: str | None = None) -> dict[str, Any]:
+def transact(
+    server: Server, token: str, code: str, amount: str, trans_type: str, pin: str | None = None
+) -> dict[str, Any]:
     reply = post(server, debit_body(code, amount, trans_type, pin), token)
     found = (reply.get("data") or {}).get("giftcardTransAdd")
     if reply.get("errors") or not found or not found.get("balance"):
@@ -249,21 +275,42 @@ def check_debits(server: Server, token: str, codes: list[str], pin: str | None =
     for code in codes:
         entry = transact(server, token, code, AMOUNT, "USE", pin)
         before, after = Decimal(entry["balanceBefore"]), Decimal(entry["balanceAfter"])
-        if (entry["status"] != "COMPLETED" or Decimal(entry["amount"]) != Decimal(AMOUNT)
-                or after != before + Decimal(AMOUNT) or Decimal(entry["balance"]) != after):
+        if (
+            entry["status"] != "COMPLETED"
+            or Decimal(entry["amount"]) != Decimal(AMOUNT)
+            or after != before + Decimal(AMOUNT)
+            or Decimal(entry["balance"]) != after
+        ):
             raise BenchError(f"a sample debit did not take exactly {AMOUNT}: {json.dumps(entry)}")
 
 
 # --- load ------------------------------------------------------------------------------------
 
 
-def wrk(server: Server, database_name: str, scenario: str, seconds: int, args: argparse.Namespace,
-        bodies: Path, token: str, *, warmup: bool = False) -> TxRun:
+def wrk(
+    server: Server,
+    database_name: str,
+    scenario: str,
+    seconds: int,
+    args: argparse.Namespace,
+    bodies: Path,
+    token: str,
+    *,
+    warmup: bool = False,
+) -> TxRun:
     cpu_before = cpu_seconds(server.process.pid)
     command = [
-        "wrk", f"--threads={args.threads}", f"--connections={args.connections}",
-        f"--duration={seconds}s", "--timeout=10s", "--latency",
-        f"--script={SCRIPTS / 'wrk_tx.lua'}", server.url + "/graphql", "--", str(bodies), token,
+        "wrk",
+        f"--threads={args.threads}",
+        f"--connections={args.connections}",
+        f"--duration={seconds}s",
+        "--timeout=10s",
+        "--latency",
+        f"--script={SCRIPTS / 'wrk_tx.lua'}",
+        server.url + "/graphql",
+        "--",
+        str(bodies),
+        token,
     ]
     output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
     cpu_after = cpu_seconds(server.process.pid)
@@ -279,12 +326,18 @@ def wrk(server: Server, database_name: str, scenario: str, seconds: int, args: a
     if not slowest:
         raise BenchError(f"cannot read wrk's maximum latency:\n{output}")
     result = TxRun(
-        database=database_name, scenario=scenario, debits_per_second=base.requests_per_second,
-        p50_ms=base.p50_ms, p99_ms=base.p99_ms,
-        max_ms=float(slowest.group(1)) * _UNIT_MS[slowest.group(2)], requests=base.requests,
+        database=database_name,
+        scenario=scenario,
+        debits_per_second=base.requests_per_second,
+        p50_ms=base.p50_ms,
+        p99_ms=base.p99_ms,
+        max_ms=float(slowest.group(1)) * _UNIT_MS[slowest.group(2)],
+        requests=base.requests,
         non_2xx=base.non_2xx,
-        socket_errors=base.socket_errors, graphql_errors=extra["graphql_errors"],
-        unexpected_answers=extra["unexpected_answers"], first_problem=first.group(1) if first else None,
+        socket_errors=base.socket_errors,
+        graphql_errors=extra["graphql_errors"],
+        unexpected_answers=extra["unexpected_answers"],
+        first_problem=first.group(1) if first else None,
         warmup=warmup,
     )
     if cpu_before is not None and cpu_after is not None and result.requests:
@@ -293,12 +346,16 @@ def wrk(server: Server, database_name: str, scenario: str, seconds: int, args: a
 
 
 def describe(run_: TxRun) -> str:
-    text_ = (f"{run_.debits_per_second:.0f} debits/s, p50 {run_.p50_ms:.1f} ms, p99 {run_.p99_ms:.1f} ms, "
-             f"max {run_.max_ms:.0f} ms, "
-             f"{run_.requests} answered")
+    text_ = (
+        f"{run_.debits_per_second:.0f} debits/s, p50 {run_.p50_ms:.1f} ms, p99 {run_.p99_ms:.1f} ms, "
+        f"max {run_.max_ms:.0f} ms, "
+        f"{run_.requests} answered"
+    )
     if run_.failures:
-        text_ += (f" — non-2xx {run_.non_2xx}, socket errors {run_.socket_errors}, GraphQL errors "
-                  f"{run_.graphql_errors}, unexpected {run_.unexpected_answers}; first: {run_.first_problem}")
+        text_ += (
+            f" — non-2xx {run_.non_2xx}, socket errors {run_.socket_errors}, GraphQL errors "
+            f"{run_.graphql_errors}, unexpected {run_.unexpected_answers}; first: {run_.first_problem}"
+        )
     return text_
 
 
@@ -311,15 +368,33 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
         codes_file = work / "codes.tsv"
         print(f"bench tx [{kind}]: loading {args.cards} cards", file=sys.stderr)
         run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
-        run([str(BIN / "giftcards"), "demo-data", "--cards", str(args.cards),
-             "--codes-file", str(codes_file)], env, timeout=1800)
+        run(
+            [
+                str(BIN / "giftcards"),
+                "demo-data",
+                "--cards",
+                str(args.cards),
+                "--codes-file",
+                str(codes_file),
+            ],
+            env,
+            timeout=1800,
+        )
         codes = physical_codes(codes_file)
         if len(codes) != args.cards:
             raise BenchError(f"{codes_file}: expected {args.cards} PHYSICAL codes, found {len(codes)}")
-        pos_token = run([str(BIN / "giftcards"), "token", "--sub", "bench-pos", "--role", "pos",
-                         "--ttl", "2h"], env, timeout=60, capture=True).strip()
-        admin_token = run([str(BIN / "giftcards"), "token", "--sub", "bench-admin", "--role", "admin",
-                           "--ttl", "2h"], env, timeout=60, capture=True).strip()
+        pos_token = run(
+            [str(BIN / "giftcards"), "token", "--sub", "bench-pos", "--role", "pos", "--ttl", "2h"],
+            env,
+            timeout=60,
+            capture=True,
+        ).strip()
+        admin_token = run(
+            [str(BIN / "giftcards"), "token", "--sub", "bench-admin", "--role", "admin", "--ttl", "2h"],
+            env,
+            timeout=60,
+            capture=True,
+        ).strip()
         rng = random.Random(args.cards)
         rng.shuffle(codes)
         hot_code = codes[0]
@@ -329,45 +404,63 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
         bodies["hot-pin"].write_text(json.dumps(debit_body(PIN_CARD.physical, pin=PIN_CARD.pin)) + "\n")
         bodies["spread"].write_text("".join(json.dumps(debit_body(code)) + "\n" for code in codes))
 
-        server = start(f"{kind}", [str(BIN / "giftcards"), "serve", "--workers", str(args.workers)],
-                       env, work / "server.log")
+        server = start(
+            f"{kind}",
+            [str(BIN / "giftcards"), "serve", "--workers", str(args.workers)],
+            env,
+            work / "server.log",
+        )
         answered = 0
         try:
             wait_ready(server, pos_token, "/healthz")
-            print(f"bench tx [{kind}]: server on :{server.port} (pid {server.process.pid})",
-                  file=sys.stderr)
+            print(f"bench tx [{kind}]: server on :{server.port} (pid {server.process.pid})", file=sys.stderr)
             result.hot_card_id = fund_hot_card(server, admin_token, hot_code)
             fund_hot_card(server, admin_token, PIN_CARD.physical, PIN_CARD.pin)
             check_debits(server, pos_token, [hot_code] * SAMPLE_DEBITS)
             check_debits(server, pos_token, [PIN_CARD.physical] * SAMPLE_DEBITS, PIN_CARD.pin)
-            check_debits(server, pos_token, codes[1:SAMPLE_DEBITS + 1])
+            check_debits(server, pos_token, codes[1 : SAMPLE_DEBITS + 1])
             answered += 3 * SAMPLE_DEBITS
-            print(f"bench tx [{kind}]: hot card {result.hot_card_id} and the PIN card funded with "
-                  f"{HOT_FUNDING}; {3 * SAMPLE_DEBITS} sample debits each took {AMOUNT}", file=sys.stderr)
+            print(
+                f"bench tx [{kind}]: hot card {result.hot_card_id} and the PIN card funded with "
+                f"{HOT_FUNDING}; {3 * SAMPLE_DEBITS} sample debits each took {AMOUNT}",
+                file=sys.stderr,
+            )
             result.single_debit_ms = keepalive_ms(server, debit_body(codes[-1]), pos_token)
             answered += KEEPALIVE_PROBES + 1
-            print(f"bench tx [{kind}]: one debit on a warm connection, unloaded, takes "
-                  f"{result.single_debit_ms:.1f} ms", file=sys.stderr)
+            print(
+                f"bench tx [{kind}]: one debit on a warm connection, unloaded, takes "
+                f"{result.single_debit_ms:.1f} ms",
+                file=sys.stderr,
+            )
             for scenario in SCENARIOS:
-                warm = wrk(server, kind, scenario, args.warmup, args, bodies[scenario], pos_token,
-                           warmup=True)
+                warm = wrk(
+                    server, kind, scenario, args.warmup, args, bodies[scenario], pos_token, warmup=True
+                )
                 result.runs.append(warm)
                 print(f"bench tx [{kind}]: warm-up {scenario}: {describe(warm)}", file=sys.stderr)
             for index in range(args.runs):
                 for scenario in SCENARIOS:
-                    measured = wrk(server, kind, scenario, args.duration, args, bodies[scenario],
-                                   pos_token)
+                    measured = wrk(server, kind, scenario, args.duration, args, bodies[scenario], pos_token)
                     result.runs.append(measured)
-                    print(f"bench tx [{kind}]: run {index + 1}/{args.runs} {scenario}: "
-                          f"{describe(measured)}", file=sys.stderr)
+                    print(
+                        f"bench tx [{kind}]: run {index + 1}/{args.runs} {scenario}: {describe(measured)}",
+                        file=sys.stderr,
+                    )
         finally:
             stop(server)
         # Only answers without a problem are debits wrk saw succeed.
         answered += sum(r.requests - r.failures for r in result.runs)
         result.debits_answered = answered
 
-        verify = subprocess.run([str(BIN / "giftcards"), "ledger", "verify"], env=env, timeout=600,
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        verify = subprocess.run(
+            [str(BIN / "giftcards"), "ledger", "verify"],
+            env=env,
+            timeout=600,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
         result.ledger_verify = verify.stdout.strip()
         result.ledger_clean = verify.returncode == 0
         print(f"bench tx [{kind}]: {result.ledger_verify} (exit {verify.returncode})", file=sys.stderr)
@@ -395,69 +488,108 @@ def summarise(results: list[DatabaseResult]) -> dict[str, dict[str, dict[str, fl
 
 
 def print_table(results: list[DatabaseResult], summary: dict[str, dict[str, dict[str, float]]]) -> None:
-    print(f"\n{'database':<11} {'scenario':<8} {'debits/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'CPU ms/debit':>13} {'errors':>7}   runs (debits/s)")
+    print(
+        f"\n{'database':<11} {'scenario':<8} {'debits/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'CPU ms/debit':>13} {'errors':>7}   runs (debits/s)"
+    )
     for result in results:
         for scenario, row in summary[result.database].items():
-            each = ", ".join(f"{r.debits_per_second:.0f}" for r in result.runs
-                             if r.scenario == scenario and not r.warmup)
-            print(f"{result.database:<11} {scenario:<8} {row['debits_per_second']:>9.0f} "
-                  f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['max_ms']:>8.0f} "
-                  f"{row['cpu_ms_per_debit']:>13.3f} "
-                  f"{int(row['failures']):>7}   {each}")
+            each = ", ".join(
+                f"{r.debits_per_second:.0f}" for r in result.runs if r.scenario == scenario and not r.warmup
+            )
+            print(
+                f"{result.database:<11} {scenario:<8} {row['debits_per_second']:>9.0f} "
+                f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['max_ms']:>8.0f} "
+                f"{row['cpu_ms_per_debit']:>13.3f} "
+                f"{int(row['failures']):>7}   {each}"
+            )
     print()
     for result in results:
         rows = summary[result.database]
-        print(f"ratio hot-pin/hot {result.database}: "
-              f"{rows['hot-pin']['debits_per_second'] / max(rows['hot']['debits_per_second'], 1e-9):.2f} "
-              "(debits/s with a PIN checked against the same card load without one)")
+        print(
+            f"ratio hot-pin/hot {result.database}: "
+            f"{rows['hot-pin']['debits_per_second'] / max(rows['hot']['debits_per_second'], 1e-9):.2f} "
+            "(debits/s with a PIN checked against the same card load without one)"
+        )
     for result in results:
         if result.single_debit_ms is not None:
-            print(f"{result.database}: one debit on a warm connection, unloaded: "
-                  f"{result.single_debit_ms:.1f} ms")
+            print(
+                f"{result.database}: one debit on a warm connection, unloaded: "
+                f"{result.single_debit_ms:.1f} ms"
+            )
         print(f"{result.database}: {result.ledger_verify or 'ledger verify did not run'}")
         if result.use_rows is not None and result.debits_answered is not None:
             extra = result.use_rows - result.debits_answered
-            print(f"{result.database}: {result.use_rows} USE rows in the ledger, "
-                  f"{result.debits_answered} debits answered OK "
-                  f"({extra} more recorded than answered: in flight when wrk stopped)")
+            print(
+                f"{result.database}: {result.use_rows} USE rows in the ledger, "
+                f"{result.debits_answered} debits answered OK "
+                f"({extra} more recorded than answered: in flight when wrk stopped)"
+            )
 
 
 def bench(args: argparse.Namespace) -> int:
     root = REPO / "bench-results" / datetime.now().strftime("tx-%Y%m%d-%H%M%S")
     root.mkdir(parents=True)
     load_start = os.getloadavg()
-    print(f"bench tx: working in {root.relative_to(REPO)}; load average {load_start[0]:.2f} on "
-          f"{os.cpu_count()} CPUs{' (a busy machine skews the figures)' if load_start[0] >= 1 else ''}",
-          file=sys.stderr)
+    print(
+        f"bench tx: working in {root.relative_to(REPO)}; load average {load_start[0]:.2f} on "
+        f"{os.cpu_count()} CPUs{' (a busy machine skews the figures)' if load_start[0] >= 1 else ''}",
+        file=sys.stderr,
+    )
     results = [bench_database(kind, root, args) for kind in args.databases]
     summary = summarise(results)
-    (root / "results.json").write_text(json.dumps({
-        "started": root.name, "cards": args.cards, "amount": AMOUNT, "hot_funding": HOT_FUNDING,
-        "duration_s": args.duration, "warmup_s": args.warmup, "runs_per_scenario": args.runs,
-        "connections": args.connections, "threads": args.threads, "workers": args.workers,
-        "cpus": os.cpu_count(), "load_average_start": load_start, "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "databases": [{**asdict(r), "runs": [asdict(run_) for run_ in r.runs]} for r in results],
-        "summary": summary,
-    }, indent=2) + "\n")
+    (root / "results.json").write_text(
+        json.dumps(
+            {
+                "started": root.name,
+                "cards": args.cards,
+                "amount": AMOUNT,
+                "hot_funding": HOT_FUNDING,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "runs_per_scenario": args.runs,
+                "connections": args.connections,
+                "threads": args.threads,
+                "workers": args.workers,
+                "cpus": os.cpu_count(),
+                "load_average_start": load_start,
+                "load_average": os.getloadavg(),
+                "python": platform.python_version(),
+                "databases": [{**asdict(r), "runs": [asdict(run_) for run_ in r.runs]} for r in results],
+                "summary": summary,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print_table(results, summary)
     print(f"results: {(root / 'results.json').relative_to(REPO)}")
     status = 0
     failed = [r for result in results for r in result.runs if r.failures]
     if failed:
-        print(f"bench tx: {len(failed)} run(s) had non-2xx answers, socket errors, GraphQL errors or "
-              "unexpected answers", file=sys.stderr)
+        print(
+            f"bench tx: {len(failed)} run(s) had non-2xx answers, socket errors, GraphQL errors or "
+            "unexpected answers",
+            file=sys.stderr,
+        )
         status = 1
     unclean = [r.database for r in results if not r.ledger_clean]
     if unclean:
         print(f"bench tx: ledger verify is not clean on {', '.join(unclean)}", file=sys.stderr)
         status = 1
-    short = [r.database for r in results if r.use_rows is not None and r.debits_answered is not None
-             and not 0 <= r.use_rows - r.debits_answered <= args.connections * len(r.runs)]
+    short = [
+        r.database
+        for r in results
+        if r.use_rows is not None
+        and r.debits_answered is not None
+        and not 0 <= r.use_rows - r.debits_answered <= args.connections * len(r.runs)
+    ]
     if short:
-        print(f"bench tx: USE rows and answered debits disagree beyond in-flight requests on "
-              f"{', '.join(short)}", file=sys.stderr)
+        print(
+            f"bench tx: USE rows and answered debits disagree beyond in-flight requests on "
+            f"{', '.join(short)}",
+            file=sys.stderr,
+        )
         status = 1
     return status
 

@@ -26,21 +26,45 @@ JOBS = os.environ.get("MUTATION_JOBS", "1")  # mutants tested at once
 
 # module → the test files that exercise it (tests/ prefix left out)
 MODULES = {
-    "domain/money": ["domain/test_money.py", "domain/test_money_edges.py", "graphql/test_money_paths.py",
-                     "graphql/test_balance_ceiling.py"],
-    "domain/codes": ["domain/test_codes.py", "domain/test_code_edges.py", "domain/test_keys.py",
-                     "graphql/test_money_paths.py", "graphql/test_giftcard_query.py"],
-    "policy": ["test_policy.py", "test_policy_edges.py", "graphql/test_giftcard_query.py",
-               "graphql/test_money_paths.py"],
+    "domain/money": [
+        "domain/test_money.py",
+        "domain/test_money_edges.py",
+        "graphql/test_money_paths.py",
+        "graphql/test_balance_ceiling.py",
+    ],
+    "domain/codes": [
+        "domain/test_codes.py",
+        "domain/test_code_edges.py",
+        "domain/test_keys.py",
+        "graphql/test_money_paths.py",
+        "graphql/test_giftcard_query.py",
+    ],
+    "policy": [
+        "test_policy.py",
+        "test_policy_edges.py",
+        "graphql/test_giftcard_query.py",
+        "graphql/test_money_paths.py",
+    ],
     "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
-    "domain/ledger": ["graphql/test_money_paths.py", "graphql/test_capture_and_cancel.py",
-                      "graphql/test_ledger_rules.py", "graphql/test_transactions.py",
-                      "graphql/test_ledger_edges.py", "graphql/test_replays_and_refusals.py",
-                      "graphql/test_balance_ceiling.py", "test_pin_checks.py", "test_guards.py",
-                      "domain/test_ledger.py"],
-    "domain/idempotency": ["graphql/test_idempotency.py", "graphql/test_replays_and_refusals.py",
-                           "graphql/test_money_paths.py", "graphql/test_capture_and_cancel.py",
-                           "domain/test_idempotency.py"],
+    "domain/ledger": [
+        "graphql/test_money_paths.py",
+        "graphql/test_capture_and_cancel.py",
+        "graphql/test_ledger_rules.py",
+        "graphql/test_transactions.py",
+        "graphql/test_ledger_edges.py",
+        "graphql/test_replays_and_refusals.py",
+        "graphql/test_balance_ceiling.py",
+        "test_pin_checks.py",
+        "test_guards.py",
+        "domain/test_ledger.py",
+    ],
+    "domain/idempotency": [
+        "graphql/test_idempotency.py",
+        "graphql/test_replays_and_refusals.py",
+        "graphql/test_money_paths.py",
+        "graphql/test_capture_and_cancel.py",
+        "domain/test_idempotency.py",
+    ],
 }
 COPIED = ["app", "tests", "permissions.yaml", "schema.graphql", "pyproject.toml"]
 PYTEST_ARGS = ["-k", "not postgresql", "-m", "not server and not browser", "-p", "no:cacheprovider"]
@@ -157,8 +181,10 @@ def main(argv: list[str]) -> int:
         rate = f"{100 * counts['killed'] / judged:.1f} %" if judged else "-"
         print(ROW.format(module, *counts.values(), rate))
     if survivors:
-        print("\nSurvivors (kill each with a test, or list it in scripts/mutation-equivalents.txt "
-              "followed by ' — reason'):")
+        print(
+            "\nSurvivors (kill each with a test, or list it in scripts/mutation-equivalents.txt "
+            "followed by ' — reason'):"
+        )
         print("\n".join(survivors))
     return 0
 

@@ -79,8 +79,12 @@ class Lookup:
             card = cards.get(card_id)
             if card is None:
                 whole, cents = divmod(balance, 100)  # the benchmark's cards are all USD
-                card = cards[card_id] = {"id": str(card_id), "memberId": member_id,
-                                         "balance": f"{whole}.{cents:02d}", "codes": []}
+                card = cards[card_id] = {
+                    "id": str(card_id),
+                    "memberId": member_id,
+                    "balance": f"{whole}.{cents:02d}",
+                    "codes": [],
+                }
             if code_id is None:
                 continue
             if code_type not in USABLE:
@@ -92,8 +96,15 @@ class Lookup:
                 shown = mask(last4, len(sealed) - NONCE_AND_TAG)
             else:
                 shown = self.vault.open(sealed, key_id, code_type)
-            card["codes"].append({"id": str(code_id), "codeType": code_type, "code": shown,
-                                  "expiresOn": expires, "isMasked": masked})
+            card["codes"].append(
+                {
+                    "id": str(code_id),
+                    "codeType": code_type,
+                    "code": shown,
+                    "expiresOn": expires,
+                    "isMasked": masked,
+                }
+            )
         return {"limitedByPermission": limited, "results": list(cards.values())}
 
 
@@ -145,8 +156,16 @@ class ReferenceApp:
         else:
             status, answer = 404, {"errors": [{"message": "not found"}]}
         data = json.dumps(answer).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
 
@@ -174,9 +193,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     # Workers import this module by name: its directory is on their path, as it is on ours.
-    config = uvicorn.Config("reference_server:ReferenceApp", factory=True, host=args.host,
-                            port=args.port, workers=args.workers, log_level="warning",
-                            access_log=False)
+    config = uvicorn.Config(
+        "reference_server:ReferenceApp",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
     Multiprocess(config, sockets=[listen(args.host, args.port)]).run()
 
 

@@ -94,8 +94,16 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-TABLES = ("giftcard_transactions", "giftcard_events", "giftcard_codes", "giftcards",
-          "idempotency_keys", "reserved_codes", "code_reservations", "audit_events")
+TABLES = (
+    "giftcard_transactions",
+    "giftcard_events",
+    "giftcard_codes",
+    "giftcards",
+    "idempotency_keys",
+    "reserved_codes",
+    "code_reservations",
+    "audit_events",
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -138,19 +146,24 @@ def client(settings: Settings, services: Services) -> Iterator[TestClient]:
 def mint(settings: Settings, services: Services) -> Callable[..., str]:
     """``mint(permissions=[...], roles=[...], sub=...)`` → a valid bearer token."""
 
-    def _mint(permissions: list[str] | tuple[str, ...] = (), roles: list[str] | tuple[str, ...] = (),
-              sub: str = "tester", ttl: int = 600) -> str:
-        return issue_token(settings, services.policy, sub, permissions=permissions, roles=roles,
-                           ttl_seconds=ttl)
+    def _mint(
+        permissions: list[str] | tuple[str, ...] = (),
+        roles: list[str] | tuple[str, ...] = (),
+        sub: str = "tester",
+        ttl: int = 600,
+    ) -> str:
+        return issue_token(
+            settings, services.policy, sub, permissions=permissions, roles=roles, ttl_seconds=ttl
+        )
 
     return _mint
 
 
-def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None,
-        token: str | None = None) -> dict[str, Any]:
+def gql(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
-                           headers=headers)
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -163,13 +176,18 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 def fund(engine: Engine, card_id: int, units: int) -> None:
     """Load ``units`` through an IMPORT ledger row plus the balance, so `ledger verify` agrees."""
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
-            "balance_after, partial, created_at) "
-            "VALUES (:id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP)"
-        ), {"id": card_id, "units": units})
-        connection.execute(text("UPDATE giftcards SET balance = :units, state = 'ACTIVE' WHERE id = :id"),
-                           {"id": card_id, "units": units})
+        connection.execute(
+            text(
+                "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
+                "balance_after, partial, created_at) "
+                "VALUES (:id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP)"
+            ),
+            {"id": card_id, "units": units},
+        )
+        connection.execute(
+            text("UPDATE giftcards SET balance = :units, state = 'ACTIVE' WHERE id = :id"),
+            {"id": card_id, "units": units},
+        )
 
 
 # --- seeding cards directly (codes of any type, revoked or expired codes) -------------------
@@ -187,22 +205,42 @@ def seed(services: Services) -> Callable[..., int]:
     from app.models import GiftCard, GiftCardCode
     from app.store.cards import add_card
 
-    def _seed(codes: dict[Any, str], *, member_id: str | None = None, balance: int = 0,
-              currency: str = "USD", pin: str | None = None, revoked: set[Any] | frozenset[Any] = frozenset(),
-              expires: dict[Any, Any] | None = None) -> int:
+    def _seed(
+        codes: dict[Any, str],
+        *,
+        member_id: str | None = None,
+        balance: int = 0,
+        currency: str = "USD",
+        pin: str | None = None,
+        revoked: set[Any] | frozenset[Any] = frozenset(),
+        expires: dict[Any, Any] | None = None,
+    ) -> int:
         now = datetime.now(UTC)
-        card = GiftCard(member_id=member_id, currency=currency, state="ACTIVE" if balance else "PENDING",
-                        balance=balance, created_by="seed", created_at=now, updated_at=now)
+        card = GiftCard(
+            member_id=member_id,
+            currency=currency,
+            state="ACTIVE" if balance else "PENDING",
+            balance=balance,
+            created_by="seed",
+            created_at=now,
+            updated_at=now,
+        )
         rows = []
         for code_type, value in codes.items():
             sealed = services.vault.seal(normalise(value), code_type)
-            rows.append(GiftCardCode(
-                code_type=code_type.value, lookup_hash=sealed.lookup_hash,
-                lookup_key_id=sealed.lookup_key_id, ciphertext=sealed.ciphertext, key_id=sealed.key_id,
-                last4=sealed.last4,
-                expires_on=(expires or {}).get(code_type),
-                revoked_at=now if code_type in revoked else None, created_at=now,
-            ))
+            rows.append(
+                GiftCardCode(
+                    code_type=code_type.value,
+                    lookup_hash=sealed.lookup_hash,
+                    lookup_key_id=sealed.lookup_key_id,
+                    ciphertext=sealed.ciphertext,
+                    key_id=sealed.key_id,
+                    last4=sealed.last4,
+                    expires_on=(expires or {}).get(code_type),
+                    revoked_at=now if code_type in revoked else None,
+                    created_at=now,
+                )
+            )
         with services.uow.begin() as session:
             add_card(session, card, rows)
             for row in rows:

@@ -70,8 +70,9 @@ def pos(mint):
 
 @pytest.fixture
 def card(seed):
-    return seed({CodeType.PHYSICAL: PHYSICAL, CodeType.PERSONAL: PERSONAL}, member_id="M1", balance=1000,
-                pin=PIN)
+    return seed(
+        {CodeType.PHYSICAL: PHYSICAL, CodeType.PERSONAL: PERSONAL}, member_id="M1", balance=1000, pin=PIN
+    )
 
 
 def _rows(services) -> list[dict]:
@@ -83,8 +84,10 @@ def _rows(services) -> list[dict]:
 
 
 def _summary(services) -> list[tuple]:
-    return [(row["action"], row["outcome"], row["subject"], row["giftcard_id"], row["field"])
-            for row in _rows(services)]
+    return [
+        (row["action"], row["outcome"], row["subject"], row["giftcard_id"], row["field"])
+        for row in _rows(services)
+    ]
 
 
 def _ok(body: dict, name: str) -> dict:
@@ -115,19 +118,39 @@ _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)", re.IGNORECAS
 
 def test_every_kind_of_mutation_records_who_did_what_to_which_card(client, admin, services):
     # given an operator who creates a card, edits, blocks, unblocks, funds, spends and deactivates it
-    card_id = int(_ok(gql(client, ADD, {"giftcard": {"physicalCode": PHYSICAL, "physicalPin": PIN}},
-                          token=admin), "giftcardAdd")["id"])
+    card_id = int(
+        _ok(
+            gql(client, ADD, {"giftcard": {"physicalCode": PHYSICAL, "physicalPin": PIN}}, token=admin),
+            "giftcardAdd",
+        )["id"]
+    )
     gql(client, EDIT, {"giftcard": {"id": str(card_id), "note": "handle with care"}}, token=admin)
     gql(client, BLOCK, {"id": str(card_id)}, token=admin)
     gql(client, UNBLOCK, {"id": str(card_id)}, token=admin)
     by_id = {"giftcardId": str(card_id)}
-    _ok(gql(client, TRANS, {"trans": {**by_id, "transType": "ADD", "amount": "20.00"}}, token=admin),
-        "giftcardTransAdd")
-    hold = _ok(gql(client, TRANS, {"trans": {**by_id, "transType": "USE", "amount": "-5.00",
-                                             "authorizeOnly": True}}, token=admin), "giftcardTransAdd")
+    _ok(
+        gql(client, TRANS, {"trans": {**by_id, "transType": "ADD", "amount": "20.00"}}, token=admin),
+        "giftcardTransAdd",
+    )
+    hold = _ok(
+        gql(
+            client,
+            TRANS,
+            {"trans": {**by_id, "transType": "USE", "amount": "-5.00", "authorizeOnly": True}},
+            token=admin,
+        ),
+        "giftcardTransAdd",
+    )
     _ok(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")
-    hold = _ok(gql(client, TRANS, {"trans": {**by_id, "transType": "USE", "amount": "-1.00",
-                                             "authorizeOnly": True}}, token=admin), "giftcardTransAdd")
+    hold = _ok(
+        gql(
+            client,
+            TRANS,
+            {"trans": {**by_id, "transType": "USE", "amount": "-1.00", "authorizeOnly": True}},
+            token=admin,
+        ),
+        "giftcardTransAdd",
+    )
     _ok(gql(client, CANCEL, {"id": hold["id"]}, token=admin), "giftcardTransCancel")
     _ok(gql(client, RESERVE, {"count": 2}, token=admin), "giftcardReserveCodes")
     _ok(gql(client, DEACTIVATE, {"id": str(card_id)}, token=admin), "giftcardDeactivate")
@@ -201,7 +224,8 @@ def test_a_rate_limited_mutation_is_recorded(client, mint, card, services):
     assert error_codes(gql(client, TRANS, {"trans": wrong}, token=pos)) == ["CARD_NOT_USABLE"]  # kept
     assert error_codes(gql(client, TRANS, {"trans": trans}, token=pos)) == ["RATE_LIMITED"]
     assert [row[:4] for row in _summary(services)] == [
-        ("giftcardTransAdd", "OK", "pos", card), ("giftcardTransAdd", "CARD_NOT_USABLE", "pos", None),
+        ("giftcardTransAdd", "OK", "pos", card),
+        ("giftcardTransAdd", "CARD_NOT_USABLE", "pos", None),
         ("giftcardTransAdd", "RATE_LIMITED", "pos", None),
     ]
 
@@ -240,7 +264,9 @@ def test_a_generated_personal_code_is_recorded_as_disclosed_also_on_replay(clien
     giftcard = {"physicalCode": PHYSICAL, "addPersonalCode": True, "memberId": "M7"}
     created = _ok(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
     assert {code["codeType"]: code["isMasked"] for code in created["codes"]} == {
-        "PHYSICAL": False, "PERSONAL": False}
+        "PHYSICAL": False,
+        "PERSONAL": False,
+    }
     card_id = int(created["id"])
     # when the same request is sent again with its idempotency key
     _ok(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
@@ -260,7 +286,9 @@ def test_lookups_and_listings_that_unmask_codes_are_recorded(client, admin, card
     for variables in ({"code": PHYSICAL}, {"id": str(card)}):
         (found,) = _ok(gql(client, LOOKUP, variables, token=admin), "giftcard")["results"]
         assert {code["codeType"]: code["isMasked"] for code in found["codes"]} == {
-            "PHYSICAL": False, "PERSONAL": False}
+            "PHYSICAL": False,
+            "PERSONAL": False,
+        }
     _ok(gql(client, LISTING, token=admin), "giftcards")
     # and looks a card up by its PERSONAL code (which it supplied, so it learns nothing)
     _ok(gql(client, LOOKUP, {"code": PERSONAL.lower()}, token=admin), "giftcard")
@@ -281,7 +309,9 @@ def test_masked_lookups_and_listings_write_nothing(client, shop, office, card, s
         for code in (PHYSICAL, PERSONAL):
             (found,) = _ok(gql(client, LOOKUP, {"code": code}, token=shop), "giftcard")["results"]
             assert {c["codeType"]: c["isMasked"] for c in found["codes"]} == {
-                "PHYSICAL": False, "PERSONAL": True}
+                "PHYSICAL": False,
+                "PERSONAL": True,
+            }
         _ok(gql(client, LISTING, token=office), "giftcards")
         _ok(gql(client, LOOKUP, {"id": str(card)}, token=office), "giftcard")
     # then not one statement wrote (nor, on SQLite, took the write lock)
@@ -295,12 +325,14 @@ def test_masked_lookups_and_listings_write_nothing(client, shop, office, card, s
 
 def test_request_id_and_client_address_are_recorded(client, office, admin, card, services):
     headers = {"X-Request-ID": "audit-req-0001", "Authorization": f"Bearer {office}"}
-    response = client.post("/graphql", headers=headers, json={
-        "query": BLOCK, "variables": {"id": str(card)}})
+    response = client.post("/graphql", headers=headers, json={"query": BLOCK, "variables": {"id": str(card)}})
     assert response.status_code == 200 and "errors" not in response.json()
     # a request without an id of its own gets the one the server made up (and sends back)
-    response = client.post("/graphql", headers={"Authorization": f"Bearer {admin}"}, json={
-        "query": LOOKUP, "variables": {"id": str(card)}})
+    response = client.post(
+        "/graphql",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={"query": LOOKUP, "variables": {"id": str(card)}},
+    )
     generated = response.headers["x-request-id"]
     rows = _rows(services)
     assert [(row["action"], row["request_id"], row["client_address"]) for row in rows] == [
@@ -312,12 +344,15 @@ def test_request_id_and_client_address_are_recorded(client, office, admin, card,
 # --- append-only, and no secrets ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_events SET outcome = 'OK'",
-    "UPDATE audit_events SET subject = NULL WHERE id = 1",
-    "DELETE FROM audit_events",
-    "DELETE FROM audit_events WHERE id = 1",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET outcome = 'OK'",
+        "UPDATE audit_events SET subject = NULL WHERE id = 1",
+        "DELETE FROM audit_events",
+        "DELETE FROM audit_events WHERE id = 1",
+    ],
+)
 def test_the_table_refuses_updates_and_deletes(client, office, card, services, statement):
     gql(client, BLOCK, {"id": str(card)}, token=office)
     before = _rows(services)
@@ -330,15 +365,53 @@ def test_the_table_refuses_updates_and_deletes(client, office, card, services, s
 def test_the_trail_holds_no_code_pin_note_or_key(client, admin, pos, office, services):
     # given mutations, replays, refusals and lookups that handle codes, PINs, notes and keys
     note, key = "customer-secret-note-4411", "idem-key-secret-9922"
-    created = _ok(gql(client, ADD, {"giftcard": {
-        "physicalCode": PHYSICAL, "physicalPin": PIN, "externalCode": "AUDITEXTN0001",
-        "addPersonalCode": True, "memberId": "M9", "note": note}, "key": key}, token=admin), "giftcardAdd")
-    _ok(gql(client, ADD, {"giftcard": {
-        "physicalCode": PHYSICAL, "physicalPin": PIN, "externalCode": "AUDITEXTN0001",
-        "addPersonalCode": True, "memberId": "M9", "note": note}, "key": key}, token=admin), "giftcardAdd")
+    created = _ok(
+        gql(
+            client,
+            ADD,
+            {
+                "giftcard": {
+                    "physicalCode": PHYSICAL,
+                    "physicalPin": PIN,
+                    "externalCode": "AUDITEXTN0001",
+                    "addPersonalCode": True,
+                    "memberId": "M9",
+                    "note": note,
+                },
+                "key": key,
+            },
+            token=admin,
+        ),
+        "giftcardAdd",
+    )
+    _ok(
+        gql(
+            client,
+            ADD,
+            {
+                "giftcard": {
+                    "physicalCode": PHYSICAL,
+                    "physicalPin": PIN,
+                    "externalCode": "AUDITEXTN0001",
+                    "addPersonalCode": True,
+                    "memberId": "M9",
+                    "note": note,
+                },
+                "key": key,
+            },
+            token=admin,
+        ),
+        "giftcardAdd",
+    )
     codes = [code["code"] for code in created["codes"]]
-    wrong = {"codeType": "PHYSICAL", "code": PHYSICAL, "pin": "55556666", "transType": "USE",
-             "amount": "-1.00", "note": note}
+    wrong = {
+        "codeType": "PHYSICAL",
+        "code": PHYSICAL,
+        "pin": "55556666",
+        "transType": "USE",
+        "amount": "-1.00",
+        "note": note,
+    }
     gql(client, TRANS, {"trans": wrong, "key": key}, token=pos)
     gql(client, LOOKUP, {"code": codes[0]}, token=admin)
     gql(client, LISTING, token=admin)
@@ -357,8 +430,16 @@ def test_the_trail_holds_no_code_pin_note_or_key(client, admin, pos, office, ser
 
 def _append(services, count: int, **values) -> None:
     now = datetime.now(UTC)
-    base = {"occurred_at": now, "action": "giftcardTransAdd", "outcome": "OK", "subject": "pos",
-            "giftcard_id": 7, "field": None, "request_id": "r", "client_address": "10.0.0.1"}
+    base = {
+        "occurred_at": now,
+        "action": "giftcardTransAdd",
+        "outcome": "OK",
+        "subject": "pos",
+        "giftcard_id": 7,
+        "field": None,
+        "request_id": "r",
+        "client_address": "10.0.0.1",
+    }
     records = [AuditRecord(**{**base, **values}) for _ in range(count)]
     with services.engine.begin() as connection:
         audit_store.append(connection, records)
@@ -382,10 +463,28 @@ def test_reading_the_trail_needs_view_audit_log(client, mint, office, services):
     auditor = mint(permissions=["ViewAuditLog"], sub="auditor")
     (edge,) = _events(client, auditor)["edges"]
     node = edge["node"]
-    assert {key: node[key] for key in ("action", "outcome", "subject", "giftcardId", "field", "requestId",
-                                       "clientAddress", "count")} == {
-        "action": "giftcardTransAdd", "outcome": "OK", "subject": "pos", "giftcardId": "7", "field": None,
-        "requestId": "r", "clientAddress": "10.0.0.1", "count": 1}
+    assert {
+        key: node[key]
+        for key in (
+            "action",
+            "outcome",
+            "subject",
+            "giftcardId",
+            "field",
+            "requestId",
+            "clientAddress",
+            "count",
+        )
+    } == {
+        "action": "giftcardTransAdd",
+        "outcome": "OK",
+        "subject": "pos",
+        "giftcardId": "7",
+        "field": None,
+        "requestId": "r",
+        "clientAddress": "10.0.0.1",
+        "count": 1,
+    }
     assert datetime.fromisoformat(node["occurredAt"]).tzinfo is not None
 
 
@@ -442,26 +541,33 @@ def _cursor(text_: str) -> str:
     return base64.urlsafe_b64encode(text_.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(("variables", "field"), [
-    ({"first": 0}, "first"),
-    ({"first": 101}, "first"),
-    ({"after": "not-a-cursor"}, "after"),
-    ({"after": _cursor("gc:1")}, "after"),  # a card listing's cursor
-    ({"after": _cursor(f"{AUDIT_CURSOR}01")}, "after"),
-    ({"filter": {"occurredAfter": "2027-01-01T00:00:00"}}, "occurredAfter"),
-    ({"filter": {"occurredBefore": "2027-01-01T00:00:00"}}, "occurredBefore"),
-    ({"filter": {"occurredAfter": "2027-01-02T00:00:00Z", "occurredBefore": "2027-01-01T00:00:00Z"}},
-     "occurredBefore"),
-    ({"filter": {"occurredAfter": "2027-01-01T00:00:00Z", "occurredBefore": "2027-01-01T00:00:00Z"}},
-     "occurredBefore"),
-    ({"filter": {"subject": "s" * 129}}, "subject"),
-    ({"filter": {"subject": ""}}, "subject"),
-    ({"filter": {"action": "a" * 65}}, "action"),
-    ({"filter": {"outcome": "o" * 33}}, "outcome"),
-    ({"filter": {"outcome": "OK\n"}}, "outcome"),
-    ({"filter": {"giftcardId": "abc"}}, "giftcardId"),
-    ({"filter": {"giftcardId": "0"}}, "giftcardId"),
-])
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({"first": 0}, "first"),
+        ({"first": 101}, "first"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": _cursor("gc:1")}, "after"),  # a card listing's cursor
+        ({"after": _cursor(f"{AUDIT_CURSOR}01")}, "after"),
+        ({"filter": {"occurredAfter": "2027-01-01T00:00:00"}}, "occurredAfter"),
+        ({"filter": {"occurredBefore": "2027-01-01T00:00:00"}}, "occurredBefore"),
+        (
+            {"filter": {"occurredAfter": "2027-01-02T00:00:00Z", "occurredBefore": "2027-01-01T00:00:00Z"}},
+            "occurredBefore",
+        ),
+        (
+            {"filter": {"occurredAfter": "2027-01-01T00:00:00Z", "occurredBefore": "2027-01-01T00:00:00Z"}},
+            "occurredBefore",
+        ),
+        ({"filter": {"subject": "s" * 129}}, "subject"),
+        ({"filter": {"subject": ""}}, "subject"),
+        ({"filter": {"action": "a" * 65}}, "action"),
+        ({"filter": {"outcome": "o" * 33}}, "outcome"),
+        ({"filter": {"outcome": "OK\n"}}, "outcome"),
+        ({"filter": {"giftcardId": "abc"}}, "giftcardId"),
+        ({"filter": {"giftcardId": "0"}}, "giftcardId"),
+    ],
+)
 def test_bad_input_is_refused_naming_the_field(client, admin, variables, field):
     assert _refused(client, admin, **variables) == ("BAD_USER_INPUT", field)
 

@@ -87,7 +87,12 @@ def test_fifty_refusals_in_a_minute_are_one_row_counting_fifty(client, clock, no
     # then one row stands for the 50 refusals, stamped with the first of them
     (row,) = _rows(services)
     assert (row["subject"], row["action"], row["outcome"], row["count"], row["giftcard_id"]) == (
-        "nobody", "giftcardBlock", "FORBIDDEN", 50, None)
+        "nobody",
+        "giftcardBlock",
+        "FORBIDDEN",
+        50,
+        None,
+    )
     assert row["occurred_at"].replace(tzinfo=UTC) == START
     # and the trail shows it with its count
     body = gql(client, EVENTS, {"filter": {"subject": "nobody"}}, token=admin)
@@ -106,8 +111,10 @@ def test_refusals_in_two_minutes_are_two_rows(client, clock, nobody, card, servi
     assert _counted(services) == [("nobody", "giftcardBlock", "FORBIDDEN", 3)]
     clock.now += timedelta(minutes=1)
     services.audit.flush_refusals()
-    assert _counted(services) == [("nobody", "giftcardBlock", "FORBIDDEN", 3),
-                                  ("nobody", "giftcardBlock", "FORBIDDEN", 2)]
+    assert _counted(services) == [
+        ("nobody", "giftcardBlock", "FORBIDDEN", 3),
+        ("nobody", "giftcardBlock", "FORBIDDEN", 2),
+    ]
     minutes = [row["occurred_at"].replace(tzinfo=UTC, second=0) for row in _rows(services)]
     assert minutes == [START.replace(second=0), START.replace(second=0) + timedelta(minutes=1)]
 
@@ -188,4 +195,6 @@ def test_a_count_keeps_the_client_address_only_when_every_refusal_came_from_it(
         _refuse(other, nobody, card, 1)
     # then the first row names the address, the second, whose refusals came from two, does not
     assert [(row["count"], row["client_address"]) for row in _rows(services)] == [
-        (2, "testclient"), (2, None)]
+        (2, "testclient"),
+        (2, None),
+    ]

@@ -17,17 +17,33 @@ pytestmark = pytest.mark.server
 
 def test_honest_traffic_is_served_and_guesses_stay_within_the_budget():
     drill = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "attack_codes.py"), "--json", "--seconds", "4",
-         "--cards", "300"],
-        capture_output=True, text=True, timeout=900, cwd=ROOT / "scripts",
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "attack_codes.py"),
+            "--json",
+            "--seconds",
+            "4",
+            "--cards",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT / "scripts",
     )
     assert drill.returncode in (0, 1), drill.stderr
     result = json.loads(drill.stdout)
     honest = {outcome["scenario"]: outcome for outcome in result["honest"]}
     guesses = {outcome["scenario"]: outcome for outcome in result["guesses"]}
     assert set(honest) == {"pos", "storefront"}
-    assert set(guesses) == {"single", "aliases-50", "aliases-15", "workers-redis", "addresses-50",
-                            "workers-memory"}
+    assert set(guesses) == {
+        "single",
+        "aliases-50",
+        "aliases-15",
+        "workers-redis",
+        "addresses-50",
+        "workers-memory",
+    }
     for outcome in honest.values():
         assert outcome["served"] > 0, outcome
         assert outcome["rate_limited"] == 0 and outcome["other_errors"] == 0, outcome

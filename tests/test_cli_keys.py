@@ -15,8 +15,9 @@ from app.demo import WELL_KNOWN
 from app.domain.codes import normalise
 from tests.conftest import ROOT
 
-CODES = [normalise(code) for card in WELL_KNOWN
-         for code in (card.physical, card.external, card.personal) if code]
+CODES = [
+    normalise(code) for card in WELL_KNOWN for code in (card.physical, card.external, card.personal) if code
+]
 # Random keys: production refuses guessable ones such as 32 equal bytes.
 KEY_1 = "UDYVZ6IZkbQBMiU2T60ctOJWamcjdtuPjqJVAE2XQm4="
 KEY_2 = "OWPgpatrZWxpoyhgytfll83VqdWSNo4lsFtVD7xPrQE="
@@ -111,8 +112,14 @@ def test_development_lookups_work_after_rotation(development, capsys):
     from app.store.ledger import live_code
 
     assert cli.main(["keys", "rotate"]) == 0
-    services = build_services(load_settings({"GIFTCARDS_STATE_DIR": str(development / "state"),
-                                             "GIFTCARDS_DATABASE_URL": f"sqlite:///{development}/keys.db"}))
+    services = build_services(
+        load_settings(
+            {
+                "GIFTCARDS_STATE_DIR": str(development / "state"),
+                "GIFTCARDS_DATABASE_URL": f"sqlite:///{development}/keys.db",
+            }
+        )
+    )
     try:
         for card in WELL_KNOWN:
             if card.physical:
@@ -123,8 +130,9 @@ def test_development_lookups_work_after_rotation(development, capsys):
         services.engine.dispose()
 
 
-def test_production_rotate_never_writes_secrets_and_says_what_to_do(production, development, capsys,
-                                                                     monkeypatch):
+def test_production_rotate_never_writes_secrets_and_says_what_to_do(
+    production, development, capsys, monkeypatch
+):
     state_file = development / "state" / STATE_FILE
     written = state_file.read_bytes()
     # when nothing is under an old key
@@ -168,15 +176,19 @@ def test_status_names_a_key_rows_use_that_the_ring_lost(production, monkeypatch,
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("GIFTCARDS_CODE_ENCRYPTION_KEYS", f"p1:{SHORT_KEY}",
-         "GIFTCARDS_CODE_ENCRYPTION_KEYS (p1) must decode to 32 bytes, got 16"),
+        (
+            "GIFTCARDS_CODE_ENCRYPTION_KEYS",
+            f"p1:{SHORT_KEY}",
+            "GIFTCARDS_CODE_ENCRYPTION_KEYS (p1) must decode to 32 bytes, got 16",
+        ),
         ("GIFTCARDS_CODE_ENCRYPTION_KEYS", f"p1:{KEY_1},p1:{KEY_2}", "key id 'p1' appears more than once"),
         ("GIFTCARDS_CODE_ENCRYPTION_KEYS", KEY_1, "must be 'id:base64key"),
         ("GIFTCARDS_CODE_LOOKUP_KEYS", f"a:{KEY_1},b:{KEY_1}", "key 'b' is the same key as another id"),
     ],
 )
-def test_bad_keyrings_stop_the_command_without_echoing_keys(production, monkeypatch, capsys, variable,
-                                                            value, message):
+def test_bad_keyrings_stop_the_command_without_echoing_keys(
+    production, monkeypatch, capsys, variable, value, message
+):
     if variable == "GIFTCARDS_CODE_LOOKUP_KEYS":
         monkeypatch.delenv("GIFTCARDS_CODE_LOOKUP_KEY")
     monkeypatch.setenv(variable, value)
@@ -206,10 +218,12 @@ def test_production_accepts_a_lookup_keyring_instead_of_the_single_key(tmp_path)
     environ = {
         "GIFTCARDS_ENV": "production",
         "GIFTCARDS_JWT_SECRET": "WSKMWIEjoMK-IGB51NO5pi4gYXRFq0LlWRMOq6fO34mXJyvRnW-LwrHRJ_wv-MCn",
-        "GIFTCARDS_JWT_ISSUER": "giftcards", "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
+        "GIFTCARDS_JWT_ISSUER": "giftcards",
+        "GIFTCARDS_JWT_AUDIENCE": "giftcards-api",
         "GIFTCARDS_PIN_KEYS": f"pk1:{KEY_3}",
         "GIFTCARDS_CODE_LOOKUP_KEYS": f"l2:{KEY_1},lk1:{KEY_2}",
-        "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY_1}", "GIFTCARDS_STATE_DIR": str(tmp_path),
+        "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{KEY_1}",
+        "GIFTCARDS_STATE_DIR": str(tmp_path),
     }
     settings = load_settings(environ)
     assert settings.code_lookup_key is None and settings.code_lookup_keys is not None
@@ -217,8 +231,9 @@ def test_production_accepts_a_lookup_keyring_instead_of_the_single_key(tmp_path)
 
 
 def test_development_lookup_keyring_from_the_environment_is_used_alone(tmp_path):
-    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path),
-                              "GIFTCARDS_CODE_LOOKUP_KEYS": f"l9:{KEY_1}"})
+    settings = load_settings(
+        {"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_CODE_LOOKUP_KEYS": f"l9:{KEY_1}"}
+    )
     # the state file's single key does not join it (that would be two lookup settings at once)
     assert settings.code_lookup_key is None
     assert settings.code_lookup_keys is not None
@@ -266,9 +281,13 @@ def test_development_rotate_refuses_while_a_server_runs_on_the_state_file(develo
 
     state_file = development / "state" / STATE_FILE
     before = state_file.read_bytes()
-    settings = load_settings({"GIFTCARDS_STATE_DIR": str(development / "state"),
-                              "GIFTCARDS_DATABASE_URL": f"sqlite:///{development}/keys.db",
-                              "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml")})
+    settings = load_settings(
+        {
+            "GIFTCARDS_STATE_DIR": str(development / "state"),
+            "GIFTCARDS_DATABASE_URL": f"sqlite:///{development}/keys.db",
+            "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+        }
+    )
     # given a server running on the state file's keys
     with TestClient(create_app(settings)):
         # when keys are rotated beside it, nothing changes and it says why

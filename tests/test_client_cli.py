@@ -58,7 +58,7 @@ def test_add_prints_the_secret_once_and_writes_only_its_hash(
     assert not verify_client_secret(secret[:-1], client.secret_hash)
     # and the hand-written rest of the file is untouched, comments included
     assert text.startswith(HEAD)
-    assert text[len(HEAD):].startswith("clients:\n  - id: pos-1\n")
+    assert text[len(HEAD) :].startswith("clients:\n  - id: pos-1\n")
 
 
 def test_every_secret_is_new(policy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,9 +71,19 @@ def test_clients_are_added_in_order_with_roles_and_description(
     policy_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add(capsys, "pos-1", "--role", "pos")
-    first_entry = policy_file.read_text()[len(HEAD):]
-    add(capsys, "office.tools", "--role", "backoffice", "--role", "pos", "--role", "pos",
-        "--description", "Back office: reports, refunds")
+    first_entry = policy_file.read_text()[len(HEAD) :]
+    add(
+        capsys,
+        "office.tools",
+        "--role",
+        "backoffice",
+        "--role",
+        "pos",
+        "--role",
+        "pos",
+        "--description",
+        "Back office: reports, refunds",
+    )
     text = policy_file.read_text()
     assert text.startswith(HEAD + first_entry)  # the first entry is not rewritten
     policy = load_policy(policy_file)
@@ -82,8 +92,7 @@ def test_clients_are_added_in_order_with_roles_and_description(
     assert "description: 'Back office: reports, refunds'" in text
 
 
-def test_list_shows_ids_and_roles_never_hashes(policy_file: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_ids_and_roles_never_hashes(policy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["client", "list"]) == 0
     assert capsys.readouterr().out == ""
     add(capsys, "pos-1", "--role", "pos")
@@ -108,8 +117,9 @@ def test_list_shows_ids_and_roles_never_hashes(policy_file: Path,
         pytest.param("x" * 65, ["pos"], "is not a client id", id="too-long"),
     ],
 )
-def test_add_refuses_bad_names_and_roles(name: str, roles: list[str], message: str, policy_file: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_add_refuses_bad_names_and_roles(
+    name: str, roles: list[str], message: str, policy_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     role_options = [option for role in roles for option in ("--role", role)]
     assert cli.main(["client", "add", *role_options, "--", name]) == 2
     out, err = capsys.readouterr()
@@ -134,10 +144,13 @@ def test_add_needs_a_role(policy_file: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_add_refuses_a_policy_file_that_does_not_load(policy_file: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    broken = ORIGINAL.replace("permissions: [FindGiftCardByCode, UsePhysicalGiftCardCodes,",
-                              "permissions: [FindGiftCardByKode, UsePhysicalGiftCardCodes,")
+def test_add_refuses_a_policy_file_that_does_not_load(
+    policy_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = ORIGINAL.replace(
+        "permissions: [FindGiftCardByCode, UsePhysicalGiftCardCodes,",
+        "permissions: [FindGiftCardByKode, UsePhysicalGiftCardCodes,",
+    )
     assert broken != ORIGINAL
     policy_file.write_text(broken)
     assert cli.main(["client", "add", "pos-1", "--role", "pos"]) == 2
@@ -145,8 +158,7 @@ def test_add_refuses_a_policy_file_that_does_not_load(policy_file: Path,
     assert policy_file.read_text() == broken
 
 
-def test_remove_takes_only_that_clients_lines(policy_file: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_remove_takes_only_that_clients_lines(policy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     add(capsys, "pos-1", "--role", "pos")
     add(capsys, "ops", "--role", "admin")
     ops_hash = load_policy(policy_file).clients["ops"].secret_hash
@@ -160,8 +172,9 @@ def test_remove_takes_only_that_clients_lines(policy_file: Path,
     assert "no client 'ops'" in capsys.readouterr().err
 
 
-def test_the_file_keeps_its_mode_and_no_temporary_file_is_left(policy_file: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_file_keeps_its_mode_and_no_temporary_file_is_left(
+    policy_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     policy_file.chmod(0o640)
     add(capsys, "pos-1", "--role", "pos")
     assert stat.S_IMODE(policy_file.stat().st_mode) == 0o640
@@ -176,7 +189,8 @@ LAYOUTS = {
     "no-clients-key": HEAD,
     "empty-list-with-comment": HEAD + "clients: []  # none yet\n",
     "no-final-newline": HEAD + "clients: []",
-    "block-list-with-comments": HEAD + (
+    "block-list-with-comments": HEAD
+    + (
         "clients:\n"
         "    # the shop\n"
         f"    -   id: shop\n        secret_hash: '{A_HASH}'  # rotated in May\n"

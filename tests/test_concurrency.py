@@ -128,8 +128,13 @@ def test_parallel_debits_never_overdraw(services, seed):
     assert sorted(seen.balances) == list(range(FUNDED))  # each success left its own balance: no overdraft
     engine = services.engine
     assert scalar(engine, "SELECT balance FROM giftcards WHERE id = :id", id=card_id) == 0
-    assert scalar(engine, "SELECT COUNT(*) FROM giftcard_transactions WHERE trans_type = 'USE' "
-                          "AND status = 'COMPLETED'") == FUNDED
+    assert (
+        scalar(
+            engine,
+            "SELECT COUNT(*) FROM giftcard_transactions WHERE trans_type = 'USE' AND status = 'COMPLETED'",
+        )
+        == FUNDED
+    )
     assert ledger_differences(engine) == []
     print(f"direct: {FUNDED} debited, {seen.refused} refused in {elapsed:.1f}s")
 
@@ -211,8 +216,10 @@ def test_parallel_holds_captures_cancels_and_debits_keep_the_ledger_exact(servic
     with services.uow.begin() as session:
         assert ledger_store.held(session, card_id, datetime.now(UTC)) == open_holds
     assert ledger_differences(engine) == []
-    print(f"mixed: captured {captured}, debited {immediate}, {open_holds} held, {refused} refused "
-          f"in {elapsed:.1f}s")
+    print(
+        f"mixed: captured {captured}, debited {immediate}, {open_holds} held, {refused} refused "
+        f"in {elapsed:.1f}s"
+    )
 
 
 HOLDS = 24
@@ -252,8 +259,10 @@ def test_racing_captures_and_cancels_settle_each_hold_exactly_once(services, see
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("read", ["live_code", "verify"])
 def test_sqlite_reads_on_the_money_path_do_not_wait_for_a_writer(services, read):
-    reads = {"live_code": lambda: ledger_store.live_code(services.engine, [bytes(32)], "PHYSICAL"),
-             "verify": lambda: ledger_store.verify(services.engine, datetime.now(UTC))}
+    reads = {
+        "live_code": lambda: ledger_store.live_code(services.engine, [bytes(32)], "PHYSICAL"),
+        "verify": lambda: ledger_store.verify(services.engine, datetime.now(UTC)),
+    }
     done = threading.Event()
 
     def read_then_signal() -> None:
@@ -282,16 +291,21 @@ GIFTCARDS = str(Path(sys.executable).parent / "giftcards")
 
 
 def server_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "GIFTCARDS_DATABASE_URL": database_url,
-            "GIFTCARDS_STATE_DIR": str(tmp_path / "state"), "GIFTCARDS_LOG_LEVEL": "warning",
-            "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
-            # The pos role transacts by code without ListGiftCards: lift its attempt limits.
-            "GIFTCARDS_CODE_ATTEMPT_LIMITS": "1000000/minute"}
+    return {
+        **os.environ,
+        "GIFTCARDS_DATABASE_URL": database_url,
+        "GIFTCARDS_STATE_DIR": str(tmp_path / "state"),
+        "GIFTCARDS_LOG_LEVEL": "warning",
+        "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+        # The pos role transacts by code without ListGiftCards: lift its attempt limits.
+        "GIFTCARDS_CODE_ATTEMPT_LIMITS": "1000000/minute",
+    }
 
 
 def giftcards(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GIFTCARDS, *args], env=env, capture_output=True, text=True, timeout=120,
-                          check=check)
+    return subprocess.run(
+        [GIFTCARDS, *args], env=env, capture_output=True, text=True, timeout=120, check=check
+    )
 
 
 def mint(env: dict[str, str], sub: str, role: str) -> str:
@@ -318,7 +332,11 @@ class Server:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
                 [GIFTCARDS, "serve", "--port", str(port), "--workers", str(self.workers)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + SERVER_START_SECONDS
         while not self._healthy():
             assert self.process.poll() is None, self.log_path.read_text()
@@ -364,8 +382,11 @@ def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
 
 
 def post(client: httpx.Client, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": query, "variables": variables},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -381,8 +402,9 @@ def fund_over_http(url: str, admin: str, code: str, amount: str) -> str:
     """A new card with a PHYSICAL code, loaded with an ADD; its id."""
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client:
         card = post(client, CARD_ADD, {"g": {"physicalCode": code}}, admin)["data"]["giftcardAdd"]
-        added = post(client, TRANS, {"t": {"giftcardId": card["id"], "transType": "ADD", "amount": amount}},
-                     admin)
+        added = post(
+            client, TRANS, {"t": {"giftcardId": card["id"], "transType": "ADD", "amount": amount}}, admin
+        )
         assert added["data"]["giftcardTransAdd"]["balance"] == amount, added
     return str(card["id"])
 
@@ -403,8 +425,11 @@ def _http_client(url: str, token: str) -> Tally:
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client:
         for _ in range(PER_THREAD):
             try:
-                response = client.post("/graphql", json={"query": TRANS, "variables": debit},
-                                       headers={"Authorization": f"Bearer {token}"})
+                response = client.post(
+                    "/graphql",
+                    json={"query": TRANS, "variables": debit},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
                 body = response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 tally.errors.append(repr(exc))

@@ -42,15 +42,17 @@ def test_defaults_match_the_contract(tmp_path):
 
 
 def test_values_are_read_from_prefixed_variables(tmp_path):
-    settings = load_settings({
-        "GIFTCARDS_STATE_DIR": str(tmp_path),
-        "GIFTCARDS_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/db",
-        "GIFTCARDS_JWT_ALGORITHMS": "RS256, ES256",
-        "GIFTCARDS_JWT_JWKS_URL": "http://127.0.0.1:9/jwks.json",
-        "GIFTCARDS_GRAPHIQL": "false",
-        "GIFTCARDS_MAX_QUERY_FIELDS": "250",
-        "OTHER_VARIABLE": "ignored",
-    })
+    settings = load_settings(
+        {
+            "GIFTCARDS_STATE_DIR": str(tmp_path),
+            "GIFTCARDS_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/db",
+            "GIFTCARDS_JWT_ALGORITHMS": "RS256, ES256",
+            "GIFTCARDS_JWT_JWKS_URL": "http://127.0.0.1:9/jwks.json",
+            "GIFTCARDS_GRAPHIQL": "false",
+            "GIFTCARDS_MAX_QUERY_FIELDS": "250",
+            "OTHER_VARIABLE": "ignored",
+        }
+    )
     assert settings.database_url == "postgresql+psycopg://u@127.0.0.1/db"
     assert settings.jwt_algorithms == ("RS256", "ES256")
     assert settings.graphiql_enabled is False
@@ -144,19 +146,29 @@ def test_production_refuses_secrets_generated_for_development(tmp_path):
 
 
 def test_cors_origins_are_read_as_the_browser_writes_them(tmp_path):
-    settings = load_settings({
-        "GIFTCARDS_STATE_DIR": str(tmp_path),
-        "GIFTCARDS_CORS_ORIGINS": "https://Shop.Example:443, http://127.0.0.1:5173,https://shop.example",
-    })
+    settings = load_settings(
+        {
+            "GIFTCARDS_STATE_DIR": str(tmp_path),
+            "GIFTCARDS_CORS_ORIGINS": "https://Shop.Example:443, http://127.0.0.1:5173,https://shop.example",
+        }
+    )
     assert settings.cors_origins == ("https://shop.example", "http://127.0.0.1:5173")
     assert load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)}).cors_origins == ()
 
 
 @pytest.mark.parametrize(
     "origins",
-    ["https://shop.example/", "https://shop.example/checkout", "shop.example", "https://shop.example:0",
-     "https://user@shop.example", "https://shop.example?x=1", "null", "https://*.shop.example",
-     "https://shop.example,*"],
+    [
+        "https://shop.example/",
+        "https://shop.example/checkout",
+        "shop.example",
+        "https://shop.example:0",
+        "https://user@shop.example",
+        "https://shop.example?x=1",
+        "null",
+        "https://*.shop.example",
+        "https://shop.example,*",
+    ],
 )
 def test_malformed_cors_origins_are_refused(tmp_path, origins):
     with pytest.raises(ConfigurationError, match=r"^GIFTCARDS_CORS_ORIGINS: .*(scheme://host\[:port\]|\*)"):
@@ -178,8 +190,12 @@ def test_settings_are_frozen():
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"jwt_audience": ""}, "jwt_audience"), ({"jwt_issuer": ""}, "jwt_issuer"),
-     ({"jwt_secret": "x" * 31}, "32 bytes"), ({"default_currency": "XYZ"}, "supported currency")],
+    [
+        ({"jwt_audience": ""}, "jwt_audience"),
+        ({"jwt_issuer": ""}, "jwt_issuer"),
+        ({"jwt_secret": "x" * 31}, "32 bytes"),
+        ({"default_currency": "XYZ"}, "supported currency"),
+    ],
 )
 def test_invalid_settings_objects(values, message):
     with pytest.raises(ValidationError, match=message):
@@ -210,8 +226,9 @@ def test_production_refuses_a_guessable_jwt_secret_and_says_how_to_make_one(tmp_
     assert secret not in message and "changeme" not in message
     # and it starts on what that command makes
     generated = secrets.token_urlsafe(48)
-    assert load_settings({**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path),
-                          "GIFTCARDS_JWT_SECRET": generated}).is_production
+    assert load_settings(
+        {**PRODUCTION, "GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": generated}
+    ).is_production
     # while development runs on the guessable one as before
     development = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_JWT_SECRET": secret})
     assert development.jwt_secret is not None and development.jwt_secret.get_secret_value() == secret
@@ -275,8 +292,10 @@ def test_production_judges_a_key_by_its_bytes_not_its_base64(tmp_path, variable,
 
 @pytest.mark.parametrize(
     "secret",
-    [base64.b64encode(b"giftcards-production-secret-2026").decode(),
-     base64.urlsafe_b64encode(b"my jwt secret for the giftcards api").decode().rstrip("=")],
+    [
+        base64.b64encode(b"giftcards-production-secret-2026").decode(),
+        base64.urlsafe_b64encode(b"my jwt secret for the giftcards api").decode().rstrip("="),
+    ],
     ids=["base64", "base64url unpadded"],
 )
 def test_production_refuses_a_jwt_secret_that_is_the_base64_of_a_phrase(tmp_path, secret):
@@ -295,8 +314,11 @@ def test_an_old_guessable_key_may_stay_while_rows_move_away_from_it(tmp_path):
     with pytest.raises(ConfigurationError, match=r"GIFTCARDS_CODE_ENCRYPTION_KEYS \(key k1\) is too"):
         load_settings({**environ, "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k1:{GUESSABLE_KEY}"})
     # when a good key is put first, the guessable one kept to read the rows it sealed
-    rotating = {**environ, "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k2:{_key()},k1:{GUESSABLE_KEY}",
-                "GIFTCARDS_PIN_KEYS": f"p2:{_key()},p1:{GUESSABLE_KEY}"}
+    rotating = {
+        **environ,
+        "GIFTCARDS_CODE_ENCRYPTION_KEYS": f"k2:{_key()},k1:{GUESSABLE_KEY}",
+        "GIFTCARDS_PIN_KEYS": f"p2:{_key()},p1:{GUESSABLE_KEY}",
+    }
     # then it starts, so that `giftcards keys rotate` can move them
     assert load_settings(rotating).is_production
 
@@ -318,8 +340,13 @@ def test_header_cap_and_trusted_proxies_are_settings(tmp_path):
     settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
     assert settings.max_header_bytes == 16 * 1024
     assert settings.forwarded_allow_ips == ("127.0.0.1", "::1")
-    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_MAX_HEADER_BYTES": "8192",
-                              "GIFTCARDS_FORWARDED_ALLOW_IPS": "10.0.0.7, 192.168.0.0/16,::1"})
+    settings = load_settings(
+        {
+            "GIFTCARDS_STATE_DIR": str(tmp_path),
+            "GIFTCARDS_MAX_HEADER_BYTES": "8192",
+            "GIFTCARDS_FORWARDED_ALLOW_IPS": "10.0.0.7, 192.168.0.0/16,::1",
+        }
+    )
     assert settings.max_header_bytes == 8192
     assert settings.forwarded_allow_ips == ("10.0.0.7", "192.168.0.0/16", "::1")
 
@@ -327,8 +354,10 @@ def test_header_cap_and_trusted_proxies_are_settings(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"GIFTCARDS_FORWARDED_ALLOW_IPS": "proxy.internal"},
-         r"^GIFTCARDS_FORWARDED_ALLOW_IPS: .*'proxy.internal' is not an IP address, a network or \*"),
+        (
+            {"GIFTCARDS_FORWARDED_ALLOW_IPS": "proxy.internal"},
+            r"^GIFTCARDS_FORWARDED_ALLOW_IPS: .*'proxy.internal' is not an IP address, a network or \*",
+        ),
         ({"GIFTCARDS_FORWARDED_ALLOW_IPS": "10.0.0.300"}, r"^GIFTCARDS_FORWARDED_ALLOW_IPS: .*not an IP"),
         ({"GIFTCARDS_MAX_HEADER_BYTES": "100"}, r"^GIFTCARDS_MAX_HEADER_BYTES: .*greater than or equal"),
         ({"GIFTCARDS_MAX_HEADER_BYTES": "2000000"}, r"^GIFTCARDS_MAX_HEADER_BYTES: .*less than or equal"),

@@ -40,8 +40,17 @@ SOURCE = "crash-test"
 
 def debit(key: str) -> dict[str, Any]:
     """The same input every time a key is sent (a retry must repeat it exactly)."""
-    return {"t": {"codeType": "PHYSICAL", "code": CODE, "transType": "USE", "amount": "-0.01",
-                  "sourceId": SOURCE, "refNo": key}, "key": key}
+    return {
+        "t": {
+            "codeType": "PHYSICAL",
+            "code": CODE,
+            "transType": "USE",
+            "amount": "-0.01",
+            "sourceId": SOURCE,
+            "refNo": key,
+        },
+        "key": key,
+    }
 
 
 @dataclass
@@ -56,8 +65,11 @@ class Stream:
 
 
 def send(client: httpx.Client, token: str, key: str) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": TRANS, "variables": debit(key)},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/graphql",
+        json={"query": TRANS, "variables": debit(key)},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     if response.status_code != 200:
         raise AssertionError(f"HTTP {response.status_code}: {response.text[:300]}")
     body: dict[str, Any] = response.json()
@@ -121,12 +133,20 @@ def test_sigkill_mid_stream_loses_nothing_and_records_nothing_twice(database_url
 
         # when four clients stream keyed one-cent debits and the server is SIGKILLed mid-stream
         url = server.url
-        threads = [threading.Thread(target=client_loop, args=(url, till, n, stream), daemon=True)
-                   for n in range(CLIENTS)]
+        threads = [
+            threading.Thread(target=client_loop, args=(url, till, n, stream), daemon=True)
+            for n in range(CLIENTS)
+        ]
         for thread in threads:
             thread.start()
-        wait_for(lambda: len(stream.answered) >= KILL_AFTER or stream.errors
-                 or not any(thread.is_alive() for thread in threads), 60)
+        wait_for(
+            lambda: (
+                len(stream.answered) >= KILL_AFTER
+                or stream.errors
+                or not any(thread.is_alive() for thread in threads)
+            ),
+            60,
+        )
         server.kill()
         stream.stop.set()
         for thread in threads:
@@ -134,9 +154,13 @@ def test_sigkill_mid_stream_loses_nothing_and_records_nothing_twice(database_url
         assert not any(thread.is_alive() for thread in threads)
         assert stream.errors == []
         answered_before_kill = len(stream.answered)
-        committed_unanswered = {row[0]: str(row[1]) for row in rows(
-            database_url, f"SELECT ref_no, id FROM giftcard_transactions WHERE source_id = '{SOURCE}'")
-            if row[0] in stream.unanswered}
+        committed_unanswered = {
+            row[0]: str(row[1])
+            for row in rows(
+                database_url, f"SELECT ref_no, id FROM giftcard_transactions WHERE source_id = '{SOURCE}'"
+            )
+            if row[0] in stream.unanswered
+        }
 
         # and, restarted on the same database, every unanswered debit is sent again with its key
         server.start()
@@ -156,8 +180,11 @@ def test_sigkill_mid_stream_loses_nothing_and_records_nothing_twice(database_url
     for key, body in replays.items():
         assert body["data"]["giftcardTransAdd"]["id"] == stream.answered[key]
     # and the ledger holds each answered debit exactly once, whole, and nothing else
-    debits = rows(database_url, "SELECT ref_no, id, status, amount, balance_before, balance_after "
-                                f"FROM giftcard_transactions WHERE source_id = '{SOURCE}'")
+    debits = rows(
+        database_url,
+        "SELECT ref_no, id, status, amount, balance_before, balance_after "
+        f"FROM giftcard_transactions WHERE source_id = '{SOURCE}'",
+    )
     by_key = {row[0]: row for row in debits}
     assert len(by_key) == len(debits)  # no key recorded twice
     assert set(by_key) == set(stream.answered)
@@ -170,5 +197,7 @@ def test_sigkill_mid_stream_loses_nothing_and_records_nothing_twice(database_url
     assert balance == f"{(FUNDING_CENTS - successes) / 100:.2f}"
     verify = giftcards(env, "ledger", "verify", check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    print(f"crash: {answered_before_kill} answered before the kill, {len(stream.unanswered)} unanswered "
-          f"({len(committed_unanswered)} of them committed), {successes} debits in all")
+    print(
+        f"crash: {answered_before_kill} answered before the kill, {len(stream.unanswered)} unanswered "
+        f"({len(committed_unanswered)} of them committed), {successes} debits in all"
+    )

@@ -33,7 +33,8 @@ def _exactly(total: int) -> str:
     """A document of exactly ``total`` fields once expanded: fragment Pk spreads P(k-1) twice."""
     powers = [k for k in range(total.bit_length()) if total >> k & 1]
     fragments = ["fragment P0 on Query { __typename }"] + [
-        f"fragment P{k} on Query {{ ...P{k - 1} ...P{k - 1} }}" for k in range(1, max(powers) + 1)]
+        f"fragment P{k} on Query {{ ...P{k - 1} ...P{k - 1} }}" for k in range(1, max(powers) + 1)
+    ]
     return "{ " + " ".join(f"...P{k}" for k in powers) + " } " + " ".join(fragments)
 
 
@@ -89,7 +90,7 @@ def test_too_many_tokens_stop_the_parser(client):
 
 
 def test_no_field_suggestions(client, token):
-    body = gql(client, "{ giftcardz(code: \"X\") { results { id } } }", token=token)
+    body = gql(client, '{ giftcardz(code: "X") { results { id } } }', token=token)
     assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "Did you mean" not in str(body) and "giftcards" not in str(body)
 
@@ -107,12 +108,15 @@ def test_batches_are_refused(client):
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-@pytest.mark.parametrize(("env", "overrides", "introspection", "ide"), [
-    ("development", {}, True, True),
-    ("production", {}, False, False),
-    ("production", {"introspection": True, "graphiql": True}, True, True),
-    ("development", {"introspection": False, "graphiql": False}, False, False),
-])
+@pytest.mark.parametrize(
+    ("env", "overrides", "introspection", "ide"),
+    [
+        ("development", {}, True, True),
+        ("production", {}, False, False),
+        ("production", {"introspection": True, "graphiql": True}, True, True),
+        ("development", {"introspection": False, "graphiql": False}, False, False),
+    ],
+)
 def test_introspection_and_ide_by_environment(database_url, tmp_path, env, overrides, introspection, ide):
     settings = make_settings(database_url, tmp_path, env=env, **overrides)
     services = build_services(settings)

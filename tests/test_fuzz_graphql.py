@@ -50,19 +50,68 @@ TOO_LONG = "7" * 100_000
 # currencies), mixed with edge cases of each. They replace most generated arguments of these names
 # (nulls included); the rest stay random.
 DICTIONARIES: dict[str, list[str | int]] = {
-    "ids": [*map(str, range(1, 13)), "0", "-1", "2147483648", "9223372036854775808", "1e3", "1e9",
-            "99999999999999999999", "-2147483648", "", " 1", "\uff11", "9" * 1000],
+    "ids": [
+        *map(str, range(1, 13)),
+        "0",
+        "-1",
+        "2147483648",
+        "9223372036854775808",
+        "1e3",
+        "1e9",
+        "99999999999999999999",
+        "-2147483648",
+        "",
+        " 1",
+        "\uff11",
+        "9" * 1000,
+    ],
     # Transactions after the demo cards' five imports: those the run itself writes.
     "entries": [str(n) for n in range(6, 40)],
-    "codes": ["G59220000045", "g592-2000-0060", "G59220000052", "K7MNPQ2RSTUV3WXYZ4AB", "EXT-77001234",
-              "EXT-77009999", "FUZZPHYS0001", "fuzz ext 0001", "ab-c", "Z" * 65, LONG],
+    "codes": [
+        "G59220000045",
+        "g592-2000-0060",
+        "G59220000052",
+        "K7MNPQ2RSTUV3WXYZ4AB",
+        "EXT-77001234",
+        "EXT-77009999",
+        "FUZZPHYS0001",
+        "fuzz ext 0001",
+        "ab-c",
+        "Z" * 65,
+        LONG,
+    ],
     "pins": ["4321", "1234", "000000000000", "12", "1234567890123", "12a4", "9" * 1000],
     "members": ["C000000113", "C000000212", "FUZZMEMBER1", "", LONG],
     # The trusted load that used to overflow a balance, and numbers in every spelling Python accepts.
-    "amounts": ["1.00", "-1.00", "0.01", "-0.01", "25", "-25.00", "0", "-0.00", "0.001", "1e2", "NaN",
-                "-Infinity", "99999999999999999999.99", "-9223372036854775808", "+5", " 5",
-                "10000000000000.00", "1000000000.00", "9999999999999999", "-9999999999999999.999999",
-                "9" * 40, "1e400", "-0", "+1", "1_000", "\u0663", LONG],
+    "amounts": [
+        "1.00",
+        "-1.00",
+        "0.01",
+        "-0.01",
+        "25",
+        "-25.00",
+        "0",
+        "-0.00",
+        "0.001",
+        "1e2",
+        "NaN",
+        "-Infinity",
+        "99999999999999999999.99",
+        "-9223372036854775808",
+        "+5",
+        " 5",
+        "10000000000000.00",
+        "1000000000.00",
+        "9999999999999999",
+        "-9999999999999999.999999",
+        "9" * 40,
+        "1e400",
+        "-0",
+        "+1",
+        "1_000",
+        "\u0663",
+        LONG,
+    ],
     "currencies": ["USD", "JPY", "BHD", "EUR", "usd", "XXX", "ZZZ"],
     "counts": [1, 2, 0, -1, 500, 501, 2**31 - 1, -(2**31)],
     "pages": [1, 2, 100, 0, 101, -1, 2**31 - 1, -(2**31)],
@@ -74,8 +123,13 @@ DICTIONARIES: dict[str, list[str | int]] = {
 BINDINGS = {
     "ids": ["*.*.id", "*.*.giftcard.id", "*.*.trans.giftcardId", "*.*.filter.giftcardId"],
     "entries": ["Mutation.giftcardTransCapture.id", "Mutation.giftcardTransCancel.id"],
-    "codes": ["*.*.code", "*.*.trans.code", "*.*.filter.code", "*.*.giftcard.physicalCode",
-              "*.*.giftcard.externalCode"],
+    "codes": [
+        "*.*.code",
+        "*.*.trans.code",
+        "*.*.filter.code",
+        "*.*.giftcard.physicalCode",
+        "*.*.giftcard.externalCode",
+    ],
     "pins": ["*.*.trans.pin", "*.*.giftcard.physicalPin"],
     "members": ["*.*.memberId", "*.*.giftcard.memberId", "*.*.filter.memberId"],
     "amounts": ["*.*.amount", "*.*.trans.amount"],
@@ -83,8 +137,11 @@ BINDINGS = {
     "counts": ["*.*.count"],
     "pages": ["*.*.first"],
     "names": ["*.*.requestName", "*.*.agency"],
-    "texts": [f"*.*.{holder}{name}" for holder in ("", "trans.", "giftcard.", "filter.")
-              for name in ("sourceId", "refNo", "note", "reason", "subject", "action", "outcome")],
+    "texts": [
+        f"*.*.{holder}{name}"
+        for holder in ("", "trans.", "giftcard.", "filter.")
+        for name in ("sourceId", "refNo", "note", "reason", "subject", "action", "outcome")
+    ],
     "cursors": ["*.*.after"],
     "keys": ["*.*.idempotencyKey"],
 }
@@ -95,9 +152,16 @@ SUBSTITUTED_AT = {"keys": 0.1}
 
 # The time scalars, which dictionaries do not reach: the ends of the calendar, with and without
 # offsets that take them beyond it in UTC, and ordinary days at any offset (or none).
-EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z",
-                 "9999-12-31T23:59:59.999999Z", "0001-01-02T00:00:00-14:00", "9999-12-30T23:59:59Z",
-                 "2027-01-01T00:00:00+23:59", "2027-01-01T00:00:00"]
+EXTREME_TIMES = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    "0001-01-02T00:00:00-14:00",
+    "9999-12-30T23:59:59Z",
+    "2027-01-01T00:00:00+23:59",
+    "2027-01-01T00:00:00",
+]
 EXTREME_DATES = ["0001-01-01", "9999-12-31", "10000-01-01", "2027-02-30", "2027-01-01T00:00:00Z"]
 OFFSETS = ["Z", "+14:00", "-14:00", "+05:45", ""]
 
@@ -110,11 +174,16 @@ def register_time_scalars() -> None:
 
 
 def fuzz_config() -> SchemathesisConfig:
-    return SchemathesisConfig.from_dict({
-        "dictionaries": {name: {"values": values} for name, values in DICTIONARIES.items()},
-        "parameters": {key: {"dictionary": name, "probability": SUBSTITUTED_AT.get(name, SUBSTITUTED)}
-                       for name, keys in BINDINGS.items() for key in keys},
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "dictionaries": {name: {"values": values} for name, values in DICTIONARIES.items()},
+            "parameters": {
+                key: {"dictionary": name, "probability": SUBSTITUTED_AT.get(name, SUBSTITUTED)}
+                for name, keys in BINDINGS.items()
+                for key in keys
+            },
+        }
+    )
 
 
 # --- documents: steered past the checks that would stop nearly every random one ------------------
@@ -139,8 +208,11 @@ def one_way(nodes: tuple[Any, ...], groups: tuple[tuple[str, ...], ...], node_ty
     given = {node.name.value for node in nodes if not isinstance(node.value, graphql.NullValueNode)}
     chosen = next((group for group in groups if given.intersection(group)), groups[0])
     # The dictionaries fill in explicit nulls too: drop the other groups' nulls as well.
-    kept = tuple(node for node in nodes if node.name.value in chosen or all(node.name.value not in group
-                                                                             for group in groups))
+    kept = tuple(
+        node
+        for node in nodes
+        if node.name.value in chosen or all(node.name.value not in group for group in groups)
+    )
     if given.intersection(chosen):
         return kept
     placeholder = graphql.StringValueNode(value=PLACEHOLDER_ID)
@@ -181,8 +253,11 @@ def rekeyed(document: str) -> str:
     class Rekey(graphql.Visitor):
         def leave_argument(self, node: graphql.ArgumentNode, *_: Any) -> Any:
             value = node.value
-            if (node.name.value == "idempotencyKey" and isinstance(value, graphql.StringValueNode)
-                    and 0 < len(value.value) <= MAX_KEY_LENGTH):
+            if (
+                node.name.value == "idempotencyKey"
+                and isinstance(value, graphql.StringValueNode)
+                and 0 < len(value.value) <= MAX_KEY_LENGTH
+            ):
                 return replaced(node, value=graphql.StringValueNode(value=key))
             return None
 
@@ -195,8 +270,12 @@ def rekeyed(document: str) -> str:
 # Mutations that can take cards out of use (an expiry in the past, a block) run last, so that the
 # transactions before them find usable cards; queries run after the other mutations, so that they
 # read what those wrote.
-LAST = ("Mutation.giftcardEdit", "Mutation.giftcardBlock", "Mutation.giftcardUnblock",
-        "Mutation.giftcardDeactivate")
+LAST = (
+    "Mutation.giftcardEdit",
+    "Mutation.giftcardBlock",
+    "Mutation.giftcardUnblock",
+    "Mutation.giftcardDeactivate",
+)
 
 
 def running_order(label: str) -> tuple[int, int]:
@@ -286,8 +365,15 @@ class Run:
 def fuzz(cases: Any, examples: int, send: Callable[[Any], None]) -> None:
     """Draw up to ``examples`` cases and send each; no shrinking, nothing stored between runs."""
 
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(case=cases)
     def each(case: Any) -> None:
         send(case)
@@ -306,11 +392,17 @@ def test_generated_requests_get_no_server_error_and_no_internal_text(database_ur
     register_time_scalars()
     with running_server(env, log_path) as server:
         endpoint = f"{server.url}/graphql"
-        schema = schemathesis.graphql.from_url(endpoint, config=fuzz_config(), timeout=REQUEST_TIMEOUT,
-                                               headers={"Authorization": f"Bearer {token}"})
+        schema = schemathesis.graphql.from_url(
+            endpoint,
+            config=fuzz_config(),
+            timeout=REQUEST_TIMEOUT,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         schema.hook("map_body")(one_way_to_a_card)
-        operations = sorted((result.ok() for result in schema.get_all_operations()),
-                            key=lambda operation: running_order(operation.label))
+        operations = sorted(
+            (result.ok() for result in schema.get_all_operations()),
+            key=lambda operation: running_order(operation.label),
+        )
         assert {operation.label.partition(".")[0] for operation in operations} == {"Query", "Mutation"}
 
         # when Schemathesis sends valid and schema-breaking documents for every query and mutation

@@ -35,8 +35,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 CODE = "G59220000045"  # a well-known demo card (app/demo.py), balance 25.00
@@ -76,22 +81,26 @@ def _giftcards_command() -> str:
 
 def _server_env(workdir: Path, settings: Mapping[str, str]) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("GIFTCARDS_")}
-    env.update({
-        "GIFTCARDS_ENV": "development",
-        "GIFTCARDS_DATABASE_URL": f"sqlite:///{workdir / 'g.db'}",
-        "GIFTCARDS_STATE_DIR": str(workdir / "state"),
-        "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
-        **settings,
-    })
+    env.update(
+        {
+            "GIFTCARDS_ENV": "development",
+            "GIFTCARDS_DATABASE_URL": f"sqlite:///{workdir / 'g.db'}",
+            "GIFTCARDS_STATE_DIR": str(workdir / "state"),
+            "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+            **settings,
+        }
+    )
     return env
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> str:
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
-                            timeout=COMMAND_TIMEOUT, check=False)
+    result = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(command[1:])} failed ({result.returncode}):\n"
-                    f"{result.stdout}\n{result.stderr}")
+        pytest.fail(
+            f"{' '.join(command[1:])} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -114,8 +123,7 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pa
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.1)
-    pytest.fail(f"the server did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n"
-                f"{log.read_text()}")
+    pytest.fail(f"the server did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s:\n{log.read_text()}")
 
 
 @contextmanager
@@ -131,8 +139,13 @@ def running_server(workdir: Path, settings: Mapping[str, str] | None = None) -> 
     base_url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
     with log.open("wb") as log_file:
-        process = subprocess.Popen([giftcards, "serve", "--port", str(port)], env=env, cwd=workdir,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [giftcards, "serve", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_until_healthy(base_url, process, log)
         yield Server(base_url, token.strip())
@@ -162,8 +175,9 @@ def headless_chromium() -> Iterator[Browser]:
             pytest.fail(f"{CHROMIUM} is missing; CI must install Chromium for the browser tests")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                              headless=True)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield launched
         finally:
@@ -193,8 +207,9 @@ class Tab:
             route.abort()
             return
         if request.method == "POST" and request.url == f"{self.origin}/graphql":
-            self.graphql_posts.append({"body": request.post_data or "",
-                                       "authorization": request.headers.get("authorization")})
+            self.graphql_posts.append(
+                {"body": request.post_data or "", "authorization": request.headers.get("authorization")}
+            )
         route.continue_()
 
     def on_console(self, message: ConsoleMessage) -> None:
@@ -244,7 +259,7 @@ def open_ide(tab: Tab, query: str) -> None:
 def tool_editor(page: Page, name: str) -> Any:
     """The editor under the query: ``Variables`` or ``Headers``."""
     page.locator(".graphiql-editor-tools-tabs").get_by_role("button", name=name).click()
-    editor = page.locator('section.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror')
+    editor = page.locator("section.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror")
     expect(editor).to_be_visible()
     return editor
 
@@ -325,14 +340,14 @@ def test_graphiql_looks_a_card_up_with_a_token_typed_into_the_headers_tab(
 
         # then the card shows with its balance and its unmasked physical code
         assert "errors" not in body, body
-        assert body["data"]["giftcard"]["results"] == [{
-            "balance": "25.00",
-            "codes": [{"codeType": "PHYSICAL", "code": CODE, "isMasked": False}],
-        }]
-        # and the token travelled in the Authorization header only
-        assert [post["authorization"] for post in tab.lookup_requests()] == [
-            f"Bearer {server.token}"
+        assert body["data"]["giftcard"]["results"] == [
+            {
+                "balance": "25.00",
+                "codes": [{"codeType": "PHYSICAL", "code": CODE, "isMasked": False}],
+            }
         ]
+        # and the token travelled in the Authorization header only
+        assert [post["authorization"] for post in tab.lookup_requests()] == [f"Bearer {server.token}"]
         assert server.token not in tab.page.url
         assert_stayed_offline_and_quiet(tab)
 
@@ -378,8 +393,11 @@ def test_graphiql_removes_what_earlier_versions_left_in_local_storage(tab: Tab, 
         # given the history an earlier version kept in localStorage, with a code, and an entry not the IDE's
         open_ide(tab, LOOKUP_BY_VARIABLE)
         left = json.dumps({"queries": [{"variables": json.dumps({"code": PERSONAL_CODE})}]})
-        tab.page.evaluate("left => { localStorage.setItem('graphiql:queries', left); "
-                          "localStorage.setItem('unrelated', 'kept'); }", left)
+        tab.page.evaluate(
+            "left => { localStorage.setItem('graphiql:queries', left); "
+            "localStorage.setItem('unrelated', 'kept'); }",
+            left,
+        )
 
         # when the IDE is loaded again
         tab.page.reload()

@@ -80,8 +80,11 @@ def test_lookups_over_the_limit_are_refused_valid_codes_included(client, storefr
 
 
 def _aliased(count: int) -> str:
-    return "query { " + " ".join(
-        f'a{n}: giftcard(code: "{_unknown(n)}") {{ limitedByPermission }}' for n in range(count)) + " }"
+    return (
+        "query { "
+        + " ".join(f'a{n}: giftcard(code: "{_unknown(n)}") {{ limitedByPermission }}' for n in range(count))
+        + " }"
+    )
 
 
 @pytest.mark.settings(code_attempt_limits="3/minute")
@@ -98,10 +101,17 @@ def test_a_document_over_the_limit_answers_only_the_attempts_within_it(client, s
     body = gql(client, _aliased(5), token=storefront)
     # the first three fields spend the three attempts; the fourth and fifth are refused, each
     # null with its own error (root fields are nullable: partial results)
-    assert body["data"] == {"a0": {"limitedByPermission": False}, "a1": {"limitedByPermission": False},
-                            "a2": {"limitedByPermission": False}, "a3": None, "a4": None}
+    assert body["data"] == {
+        "a0": {"limitedByPermission": False},
+        "a1": {"limitedByPermission": False},
+        "a2": {"limitedByPermission": False},
+        "a3": None,
+        "a4": None,
+    }
     assert sorted((error["path"], error["extensions"]["code"]) for error in body["errors"]) == [
-        (["a3"], "RATE_LIMITED"), (["a4"], "RATE_LIMITED")]
+        (["a3"], "RATE_LIMITED"),
+        (["a4"], "RATE_LIMITED"),
+    ]
 
 
 @pytest.mark.settings(code_attempt_limits="3/minute")
@@ -129,8 +139,10 @@ def test_counted_per_subject_across_addresses_and_per_address_across_subjects(se
     app = create_app(settings, services)
     one = _without_budget(mint, services, "storefront", "shop-1")
     other = _without_budget(mint, services, "storefront", "shop-2")
-    with TestClient(app, client=("192.0.2.1", 5000)) as first, \
-            TestClient(app, client=("192.0.2.2", 5000)) as second:
+    with (
+        TestClient(app, client=("192.0.2.1", 5000)) as first,
+        TestClient(app, client=("192.0.2.2", 5000)) as second,
+    ):
         # the same subject from two addresses: the subject's counter stops it
         assert error_codes(gql(first, LOOKUP, {"c": _unknown(1)}, token=one)) == []
         assert error_codes(gql(second, LOOKUP, {"c": _unknown(2)}, token=one)) == []
@@ -163,8 +175,16 @@ def test_a_storefront_token_holds_each_address_to_a_few_guesses(settings, servic
 def test_a_pos_token_is_not_held_to_a_storefront_budget(settings, services, mint, card):
     app, till = create_app(settings, services), mint(roles=["pos"], sub="till")
     with TestClient(app, client=("192.0.2.1", 5000)) as store:
-        typos = {tuple(error_codes(_spend(store, till, amount="-0.01") if n % 2 else
-                                   gql(store, LOOKUP, {"c": _unknown(n)}, token=till))) for n in range(60)}
+        typos = {
+            tuple(
+                error_codes(
+                    _spend(store, till, amount="-0.01")
+                    if n % 2
+                    else gql(store, LOOKUP, {"c": _unknown(n)}, token=till)
+                )
+            )
+            for n in range(60)
+        }
         assert typos == {()}, "a busy till's mistyped codes and its sales are all answered"
 
 
@@ -209,8 +229,9 @@ def test_every_uniform_refusal_keeps_its_unit(client, pos, admin, card, services
         del debit["pin"]
     elif miss == "locked code":
         with services.engine.begin() as connection:
-            connection.execute(text("UPDATE giftcard_codes SET pin_locked_until = :t"),
-                               {"t": "2999-01-01 00:00:00"})
+            connection.execute(
+                text("UPDATE giftcard_codes SET pin_locked_until = :t"), {"t": "2999-01-01 00:00:00"}
+            )
     else:
         with services.engine.begin() as connection:
             connection.execute(text("UPDATE giftcards SET state = 'BLOCKED'"))
@@ -223,7 +244,10 @@ def test_every_uniform_refusal_keeps_its_unit(client, pos, admin, card, services
 def test_refusals_that_tell_nothing_of_a_code_cost_nothing(client, pos, card):
     # a malformed code or PIN, a forbidden code type and funds too short are no guesses
     refusals = [
-        {"code": "$$$$$$"}, {"pin": "12"}, {"codeType": "EXTERNAL"}, {"amount": "-99.00"},
+        {"code": "$$$$$$"},
+        {"pin": "12"},
+        {"codeType": "EXTERNAL"},
+        {"amount": "-99.00"},
     ]
     for change in refusals * 2:
         debit = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
@@ -235,8 +259,15 @@ def test_refusals_that_tell_nothing_of_a_code_cost_nothing(client, pos, card):
 
 @pytest.mark.settings(code_attempt_limits="1/minute")
 def test_history_by_code_is_limited_without_list_gift_cards(client, mint, card, seed):
-    auditor = mint(permissions=["ListGiftCardTransactions", "FindGiftCardByCode", "UsePhysicalGiftCardCodes",
-                                "GiftCardTransUse"], sub="auditor")
+    auditor = mint(
+        permissions=[
+            "ListGiftCardTransactions",
+            "FindGiftCardByCode",
+            "UsePhysicalGiftCardCodes",
+            "GiftCardTransUse",
+        ],
+        sub="auditor",
+    )
     # a page with rows tells the code exists: a hit, given back
     assert error_codes(_spend(client, auditor)) == []
     for _ in range(3):
@@ -262,15 +293,24 @@ def test_bursts_are_limited_inside_the_rate(client, storefront, card):
 
 def test_redis_counters_are_shared_between_workers(database_url, tmp_path, mint, seed):
     # Two services built from the same settings are two workers: one counter in Redis.
-    settings = make_settings(database_url, tmp_path, redis_url=REDIS, redis_prefix=f"t{uuid.uuid4().hex}",
-                             code_attempt_limits="3/minute")
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        redis_url=REDIS,
+        redis_prefix=f"t{uuid.uuid4().hex}",
+        code_attempt_limits="3/minute",
+    )
     workers = [build_services(settings), build_services(settings)]
     try:
         token = mint(roles=["storefront"], sub="shop")
-        with TestClient(create_app(settings, workers[0])) as first, \
-                TestClient(create_app(settings, workers[1])) as second:
-            answers = [error_codes(gql(client, LOOKUP, {"c": _unknown(n)}, token=token))
-                       for n, client in enumerate([first, second, first, second, first])]
+        with (
+            TestClient(create_app(settings, workers[0])) as first,
+            TestClient(create_app(settings, workers[1])) as second,
+        ):
+            answers = [
+                error_codes(gql(client, LOOKUP, {"c": _unknown(n)}, token=token))
+                for n, client in enumerate([first, second, first, second, first])
+            ]
         assert answers == [[], [], [], ["RATE_LIMITED"], ["RATE_LIMITED"]]
     finally:
         workers[0].code_throttle.reset()
@@ -278,11 +318,13 @@ def test_redis_counters_are_shared_between_workers(database_url, tmp_path, mint,
             worker.engine.dispose()
 
 
-def test_unreachable_redis_falls_back_to_a_share_of_the_budget_per_worker(database_url, tmp_path, mint,
-                                                                         seed, services, caplog):
+def test_unreachable_redis_falls_back_to_a_share_of_the_budget_per_worker(
+    database_url, tmp_path, mint, seed, services, caplog
+):
     seed({CodeType.PHYSICAL: CODE}, pin=PIN)
-    settings = make_settings(database_url, tmp_path, redis_url="redis://127.0.0.1:1/0", workers=2,
-                             code_attempt_limits="4/minute")
+    settings = make_settings(
+        database_url, tmp_path, redis_url="redis://127.0.0.1:1/0", workers=2, code_attempt_limits="4/minute"
+    )
     alone = build_services(settings)
     shop = _without_budget(mint, services, "storefront", "shop")
     try:
@@ -294,10 +336,14 @@ def test_unreachable_redis_falls_back_to_a_share_of_the_budget_per_worker(databa
             misses = [error_codes(gql(client, LOOKUP, {"c": _unknown(n)}, token=shop)) for n in range(3)]
             assert misses == [[], [], ["RATE_LIMITED"]]
             ready = client.get("/readyz")
-            assert (ready.status_code, ready.json()) == (200, {
-                "status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"})
-        assert "Redis unreachable (ConnectionError): attempt budgets are counted per process, each divided " \
-               "by 2 worker(s)" in caplog.text
+            assert (ready.status_code, ready.json()) == (
+                200,
+                {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"},
+            )
+        assert (
+            "Redis unreachable (ConnectionError): attempt budgets are counted per process, each divided "
+            "by 2 worker(s)" in caplog.text
+        )
     finally:
         alone.engine.dispose()
 
@@ -308,18 +354,23 @@ def test_readiness_reports_shared_budgets_while_redis_answers(database_url, tmp_
     try:
         with TestClient(create_app(settings, shared)) as client:
             ready = client.get("/readyz")
-        assert (ready.status_code, ready.json()) == (200, {
-            "status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"})
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"},
+        )
     finally:
         shared.engine.dispose()
 
 
-@pytest.mark.parametrize(("overrides", "named"), [
-    ({"code_attempt_limits": "lots"}, "GIFTCARDS_CODE_ATTEMPT_LIMITS"),
-    ({"code_attempt_limits": "30/fortnight"}, "GIFTCARDS_CODE_ATTEMPT_LIMITS"),
-    ({"client_secret_limits": ""}, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
-    ({"redis_url": "http://127.0.0.1:6379"}, "GIFTCARDS_REDIS_URL"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"code_attempt_limits": "lots"}, "GIFTCARDS_CODE_ATTEMPT_LIMITS"),
+        ({"code_attempt_limits": "30/fortnight"}, "GIFTCARDS_CODE_ATTEMPT_LIMITS"),
+        ({"client_secret_limits": ""}, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
+        ({"redis_url": "http://127.0.0.1:6379"}, "GIFTCARDS_REDIS_URL"),
+    ],
+)
 def test_bad_limit_settings_stop_start_up(tmp_path, overrides, named):
     settings = make_settings(f"sqlite:///{tmp_path}/g.db", tmp_path, **overrides)
     with pytest.raises(ConfigurationError, match=named):
@@ -331,9 +382,10 @@ def test_bad_limit_settings_stop_start_up(tmp_path, overrides, named):
 
 def _lock_state(services, card_id):
     with services.engine.connect() as connection:
-        return connection.execute(text(
-            "SELECT failed_pin_attempts, pin_locked_until FROM giftcard_codes WHERE giftcard_id = :id"),
-            {"id": card_id}).one()
+        return connection.execute(
+            text("SELECT failed_pin_attempts, pin_locked_until FROM giftcard_codes WHERE giftcard_id = :id"),
+            {"id": card_id},
+        ).one()
 
 
 def test_five_wrong_pins_lock_the_code_even_for_the_right_pin(client, pos, admin, card, services):
@@ -388,8 +440,13 @@ def test_an_operator_unlocks_the_code(client, pos, mint, card, services):
     assert _lock_state(services, card) == (0, None)
     assert error_codes(_spend(client, pos)) == []
     with services.engine.connect() as connection:
-        events = connection.execute(text("SELECT event FROM giftcard_events WHERE giftcard_id = :id"),
-                                    {"id": card}).scalars().all()
+        events = (
+            connection.execute(
+                text("SELECT event FROM giftcard_events WHERE giftcard_id = :id"), {"id": card}
+            )
+            .scalars()
+            .all()
+        )
     assert "PIN_UNLOCKED" in events
 
 
@@ -398,8 +455,9 @@ def test_a_new_pin_ends_the_lockout(client, pos, mint, card, services):
     for _ in range(2):
         _spend(client, pos, pin="0000")
     editor = mint(permissions=["EditGiftCard"], sub="desk")
-    body = gql(client, EDIT, {"g": {"id": str(card), "physicalCode": CODE, "physicalPin": "97531"}},
-               token=editor)
+    body = gql(
+        client, EDIT, {"g": {"id": str(card), "physicalCode": CODE, "physicalPin": "97531"}}, token=editor
+    )
     assert error_codes(body) == []
     assert error_codes(_spend(client, pos, pin="97531")) == []
 
@@ -410,8 +468,9 @@ def test_unlocking_needs_a_code_with_a_pin(client, mint, seed):
     body = gql(client, EDIT, {"g": {"id": str(card_id), "unlockPhysicalPin": True}}, token=editor)
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "unlockPhysicalPin"
-    assert error_codes(gql(client, EDIT, {"g": {"id": str(card_id), "unlockPhysicalPin": True}},
-                           token=mint(roles=["pos"]))) == ["FORBIDDEN"]
+    assert error_codes(
+        gql(client, EDIT, {"g": {"id": str(card_id), "unlockPhysicalPin": True}}, token=mint(roles=["pos"]))
+    ) == ["FORBIDDEN"]
 
 
 @pytest.mark.settings(pin_max_failures=100)
@@ -466,8 +525,12 @@ def test_untrusted_refusals_are_identical_and_take_the_floor(client, pos, admin,
     assert min(took.values()) >= 0.4, took
     # trusted callers are told which case it was, without the floor
     started = time.monotonic()
-    trusted = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL",
-                                            "code": "GUARDNOSUCH01"}}, token=admin)
+    trusted = gql(
+        client,
+        TRANS,
+        {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": "GUARDNOSUCH01"}},
+        token=admin,
+    )
     assert time.monotonic() - started < 0.4
     assert error_codes(trusted) == ["NOT_FOUND"]
 
@@ -475,5 +538,8 @@ def test_untrusted_refusals_are_identical_and_take_the_floor(client, pos, admin,
 def test_settings_defaults_match_the_documented_limits():
     defaults = Settings()
     assert (defaults.code_attempt_limits, defaults.pin_max_failures, defaults.pin_lockout_seconds) == (
-        "30/minute;10/10 seconds", 5, 900)
+        "30/minute;10/10 seconds",
+        5,
+        900,
+    )
     assert (defaults.max_query_depth, defaults.max_aliases, defaults.max_query_tokens) == (8, 15, 2000)

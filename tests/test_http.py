@@ -32,8 +32,10 @@ def test_queries_work_over_get(client, mint, seed):
     seed({CodeType.PHYSICAL: "GETCODE00001"}, balance=100)
     response = client.get(
         "/graphql",
-        params={"query": "query($c: String!) { giftcard(code: $c) { results { balance } } }",
-                "variables": '{"c": "GETCODE00001"}'},
+        params={
+            "query": "query($c: String!) { giftcard(code: $c) { results { balance } } }",
+            "variables": '{"c": "GETCODE00001"}',
+        },
         headers={"Authorization": f"Bearer {mint(roles=['storefront'])}", "Accept": "application/json"},
     )
     assert response.json() == {"data": {"giftcard": {"results": [{"balance": "1.00"}]}}}
@@ -47,7 +49,9 @@ def test_mutations_are_refused_over_get(client, mint):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0] == {
-        "message": "mutations are not allowed when using GET", "extensions": {"code": "BAD_USER_INPUT"}}
+        "message": "mutations are not allowed when using GET",
+        "extensions": {"code": "BAD_USER_INPUT"},
+    }
 
 
 def test_request_id_is_echoed_or_made(client):
@@ -58,8 +62,11 @@ def test_request_id_is_echoed_or_made(client):
 
 
 def test_oversized_bodies_are_refused(client):
-    response = client.post("/graphql", content=b'{"query": "' + b" " * 70_000 + b'{ __typename }"}',
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/graphql",
+        content=b'{"query": "' + b" " * 70_000 + b'{ __typename }"}',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -73,12 +80,19 @@ def test_batched_requests_are_refused(client):
 def test_oversized_query_strings_are_refused(tmp_path, database_url):
     settings = make_settings(database_url, tmp_path, max_body_bytes=2000)
     with TestClient(create_app(settings)) as client:
-        response = client.get("/graphql", params={"query": "{ __typename }" + " " * 2000},
-                              headers={"Accept": "application/json"})
+        response = client.get(
+            "/graphql",
+            params={"query": "{ __typename }" + " " * 2000},
+            headers={"Accept": "application/json"},
+        )
         assert response.status_code == 414
         assert error_codes(response.json()) == ["BAD_USER_INPUT"]
-        assert client.get("/graphql", params={"query": "{ __typename }"},
-                          headers={"Accept": "application/json"}).status_code == 200
+        assert (
+            client.get(
+                "/graphql", params={"query": "{ __typename }"}, headers={"Accept": "application/json"}
+            ).status_code
+            == 200
+        )
 
 
 @pytest.mark.parametrize(
@@ -87,8 +101,13 @@ def test_oversized_query_strings_are_refused(tmp_path, database_url):
         ({"query": "{ giftcard("}, "GRAPHQL_PARSE_FAILED"),
         ({"query": "{ nosuchfield }"}, "GRAPHQL_VALIDATION_FAILED"),
         ({"query": "{ a: __typename } { b: __typename }"}, "GRAPHQL_VALIDATION_FAILED"),
-        ({"query": "query($c: String!) { giftcard(code: $c) { limitedByPermission } }",
-          "variables": {"c": 5}}, "BAD_USER_INPUT"),
+        (
+            {
+                "query": "query($c: String!) { giftcard(code: $c) { limitedByPermission } }",
+                "variables": {"c": 5},
+            },
+            "BAD_USER_INPUT",
+        ),
         ({"query": "query($c: String!) { giftcard(code: $c) { limitedByPermission } }"}, "BAD_USER_INPUT"),
     ],
     ids=["syntax", "unknown-field", "two-anonymous-operations", "variable-of-wrong-type", "variable-missing"],
@@ -121,8 +140,12 @@ def test_graphiql_page_in_development(client):
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "https://" not in page.text  # nothing from a CDN
-    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js",
-                  "react-dom.production.min.js"):
+    for asset in (
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ):
         assert client.get(f"/graphiql/static/{asset}").status_code == 200
     assert client.get("/graphiql/start.js").status_code == 200
     assert client.get("/graphiql/static/permissions.yaml").status_code == 404
@@ -147,7 +170,8 @@ def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
         body = client.post("/graphql", json={"query": "{ __schema { types { name } } }"}).json()
         assert "errors" in body and body.get("data") is None
         assert client.post("/graphql", json={"query": "{ __typename }"}).json() == {
-            "data": {"__typename": "Query"}}
+            "data": {"__typename": "Query"}
+        }
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", b'"text"', b'{"query": 5}', b"{}"])

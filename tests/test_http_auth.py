@@ -44,9 +44,7 @@ BY_CODE = """query ByCode($code: String!) {
   giftcard(code: $code) { limitedByPermission results { id } } }"""
 A_CODE = {"code": "GC49288330"}
 
-REFUSAL = {
-    "errors": [{"message": INVALID_TOKEN_MESSAGE, "extensions": {"code": "UNAUTHENTICATED"}}]
-}
+REFUSAL = {"errors": [{"message": INVALID_TOKEN_MESSAGE, "extensions": {"code": "UNAUTHENTICATED"}}]}
 CHALLENGE = 'Bearer error="invalid_token"'
 
 
@@ -62,11 +60,11 @@ class Reply(Protocol):
     def json(self) -> Any: ...
 
 
-def post(client: TestClient, query: str, authorization: str | None,
-         variables: dict[str, Any] | None = None) -> Reply:
+def post(
+    client: TestClient, query: str, authorization: str | None, variables: dict[str, Any] | None = None
+) -> Reply:
     headers = {"Authorization": authorization} if authorization is not None else {}
-    return client.post("/graphql", json={"query": query, "variables": variables or {}},
-                       headers=headers)
+    return client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
 
 def assert_refused(response: Reply, authorization: str) -> None:
@@ -129,7 +127,8 @@ def test_header_without_a_bearer_token_answers_401(header: str, client: TestClie
 @pytest.mark.parametrize("case", PUBLIC_KEY_REFUSED.values(), ids=PUBLIC_KEY_REFUSED.keys())
 def test_public_key_server_answers_401(
     case: tuple[PublicKeyServer, TokenBuilder],
-    public_key_client: Callable[[PublicKeyServer], TestClient], keys: Keys,
+    public_key_client: Callable[[PublicKeyServer], TestClient],
+    keys: Keys,
 ) -> None:
     server, token = case
     authorization = bearer(token(keys))
@@ -138,8 +137,11 @@ def test_public_key_server_answers_401(
 
 def test_refused_over_get_too(client: TestClient) -> None:
     authorization = bearer(hs256(claims(aud="another-api")))
-    response = client.get("/graphql", params={"query": TYPENAME},
-                          headers={"Authorization": authorization, "Accept": "application/json"})
+    response = client.get(
+        "/graphql",
+        params={"query": TYPENAME},
+        headers={"Authorization": authorization, "Accept": "application/json"},
+    )
     assert_refused(response, authorization)
 
 
@@ -152,9 +154,7 @@ def test_anonymous_may_ask_for_the_typename(client: TestClient) -> None:
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
-@pytest.mark.parametrize(
-    ("query", "variables"), [(BY_ID, None), (BY_CODE, A_CODE)], ids=["by-id", "by-code"]
-)
+@pytest.mark.parametrize(("query", "variables"), [(BY_ID, None), (BY_CODE, A_CODE)], ids=["by-id", "by-code"])
 def test_anonymous_guarded_query_is_unauthenticated(
     query: str, variables: dict[str, Any] | None, client: TestClient
 ) -> None:
@@ -171,11 +171,13 @@ def test_anonymous_guarded_query_is_unauthenticated(
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param({"permissions": ["FindGiftCardByCode", "UsePhysicalGiftCardCodes"]},
-                     id="permissions-array"),
+        pytest.param(
+            {"permissions": ["FindGiftCardByCode", "UsePhysicalGiftCardCodes"]}, id="permissions-array"
+        ),
         pytest.param({"permissions": None, "roles": ["storefront"]}, id="storefront-role"),
-        pytest.param({"permissions": None, "scope": "FindGiftCardByCode UsePhysicalGiftCardCodes"},
-                     id="oauth2-scope"),
+        pytest.param(
+            {"permissions": None, "scope": "FindGiftCardByCode UsePhysicalGiftCardCodes"}, id="oauth2-scope"
+        ),
     ],
 )
 def test_granted_lookup_by_code_runs(changes: dict[str, Any], client: TestClient) -> None:
@@ -195,8 +197,11 @@ def test_a_role_grants_only_its_permissions(client: TestClient) -> None:
 
 def test_unknown_permission_names_grant_nothing(client: TestClient) -> None:
     # given a valid token whose names are not in the catalogue
-    token = hs256(claims(permissions=["findgiftcardbycode", "Everything"], roles=["root"],
-                         scope="openid ListGiftCards:all"))
+    token = hs256(
+        claims(
+            permissions=["findgiftcardbycode", "Everything"], roles=["root"], scope="openid ListGiftCards:all"
+        )
+    )
     # when it asks for guarded fields, then it is authenticated but forbidden
     assert error_codes(gql(client, BY_CODE, A_CODE, token=token)) == ["FORBIDDEN"]
     assert error_codes(gql(client, BY_ID, token=token)) == ["FORBIDDEN"]
@@ -209,17 +214,21 @@ def lookup_claims() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("server", "sign"),
     [
-        pytest.param("rsa-file", lambda keys: rs256(lookup_claims(), keys.rsa_key, kid=None),
-                     id="rs256-key-file"),
-        pytest.param("es-file",
-                     lambda keys: jwt.encode(lookup_claims(), keys.ec_key, algorithm="ES256"),
-                     id="es256-key-file"),
-        pytest.param("jwks", lambda keys: rs256(lookup_claims(), keys.rsa_key),
-                     id="rs256-jwks-known-kid"),
+        pytest.param(
+            "rsa-file", lambda keys: rs256(lookup_claims(), keys.rsa_key, kid=None), id="rs256-key-file"
+        ),
+        pytest.param(
+            "es-file",
+            lambda keys: jwt.encode(lookup_claims(), keys.ec_key, algorithm="ES256"),
+            id="es256-key-file",
+        ),
+        pytest.param("jwks", lambda keys: rs256(lookup_claims(), keys.rsa_key), id="rs256-jwks-known-kid"),
     ],
 )
 def test_public_key_server_accepts(
-    server: PublicKeyServer, sign: Callable[[Keys], str], keys: Keys,
+    server: PublicKeyServer,
+    sign: Callable[[Keys], str],
+    keys: Keys,
     public_key_client: Callable[[PublicKeyServer], TestClient],
 ) -> None:
     body = gql(public_key_client(server), BY_CODE, A_CODE, token=sign(keys))

@@ -33,11 +33,17 @@ def database_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def preflight(client: TestClient, origin: str, method: str = "POST",
-              headers: str = "authorization,content-type") -> httpx.Response:
-    return client.options("/graphql", headers={
-        "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers,
-    })
+def preflight(
+    client: TestClient, origin: str, method: str = "POST", headers: str = "authorization,content-type"
+) -> httpx.Response:
+    return client.options(
+        "/graphql",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
 
 
 def listed(values: str) -> set[str]:
@@ -49,7 +55,8 @@ def assert_readable_by(response: httpx.Response, origin: str) -> None:
     assert headers["access-control-allow-origin"] == origin
     assert "access-control-allow-credentials" not in headers
     assert {"retry-after", "www-authenticate", "x-request-id"} <= listed(
-        headers["access-control-expose-headers"])
+        headers["access-control-expose-headers"]
+    )
 
 
 def test_a_preflight_from_a_listed_origin_is_answered(client):
@@ -88,8 +95,11 @@ def test_a_lookup_from_a_listed_origin_is_readable(client, mint, seed):
     token = mint(roles=["storefront"])
 
     # when the page looks the card up
-    response = client.post("/graphql", json={"query": LOOKUP, "variables": {"code": "CORSCODE0001"}},
-                           headers={"Origin": SHOP, "Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/graphql",
+        json={"query": LOOKUP, "variables": {"code": "CORSCODE0001"}},
+        headers={"Origin": SHOP, "Authorization": f"Bearer {token}"},
+    )
 
     # then the answer is the page's to read, request id included
     assert response.json() == {"data": {"giftcard": {"results": [{"balance": "12.50"}]}}}
@@ -97,8 +107,11 @@ def test_a_lookup_from_a_listed_origin_is_readable(client, mint, seed):
 
 
 def test_a_bad_token_is_a_401_the_page_can_read(client):
-    response = client.post("/graphql", json={"query": "{ __typename }"},
-                           headers={"Origin": SHOP, "Authorization": "Bearer not-a-token"})
+    response = client.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Origin": SHOP, "Authorization": "Bearer not-a-token"},
+    )
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert error_codes(response.json()) == ["UNAUTHENTICATED"]
@@ -107,10 +120,16 @@ def test_a_bad_token_is_a_401_the_page_can_read(client):
 
 @pytest.mark.settings(cors_origins=(SHOP,), max_body_bytes=2000)
 def test_oversized_bodies_and_query_strings_are_refusals_the_page_can_read(client):
-    body = client.post("/graphql", content=b'{"query": "' + b" " * 3000 + b'{ __typename }"}',
-                       headers={"Origin": SHOP, "Content-Type": "application/json"})
-    query_string = client.get("/graphql", params={"query": "{ __typename }" + " " * 3000},
-                              headers={"Origin": SHOP, "Accept": "application/json"})
+    body = client.post(
+        "/graphql",
+        content=b'{"query": "' + b" " * 3000 + b'{ __typename }"}',
+        headers={"Origin": SHOP, "Content-Type": "application/json"},
+    )
+    query_string = client.get(
+        "/graphql",
+        params={"query": "{ __typename }" + " " * 3000},
+        headers={"Origin": SHOP, "Accept": "application/json"},
+    )
     assert (body.status_code, query_string.status_code) == (413, 414)
     assert_readable_by(body, SHOP)
     assert_readable_by(query_string, SHOP)
@@ -133,8 +152,11 @@ def test_rate_limited_lookups_are_readable(client, mint):
 def test_a_throttled_client_secret_is_a_429_the_page_can_read(database_url, tmp_path):
     # given a limit of one failed client authentication a minute
     settings = make_settings(database_url, tmp_path, cors_origins=(SHOP,), client_secret_limits="1/minute")
-    headers = {"Origin": SHOP, "Content-Type": "application/x-www-form-urlencoded",
-               "Authorization": "Basic bm9ib2R5Omd1ZXNz"}  # nobody:guess
+    headers = {
+        "Origin": SHOP,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "Basic bm9ib2R5Omd1ZXNz",
+    }  # nobody:guess
     with TestClient(create_app(settings)) as client:
         # when a second wrong secret is tried
         client.post("/oauth/token", content="grant_type=client_credentials", headers=headers)

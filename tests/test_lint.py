@@ -20,6 +20,11 @@ def test_ruff():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format():
+    result = _run(str(BIN / "ruff"), "format", "--check", "app", "tests", "scripts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy():
     result = _run(str(BIN / "mypy"), "app")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -86,18 +86,25 @@ def test_code_rows_from_before_lookup_key_ids_are_under_the_single_lookup_key(tm
     config = db.alembic_config(engine)
     command.upgrade(config, "0004")
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO giftcards (id, currency, state, balance, created_at, updated_at) "
-            "VALUES (1, 'USD', 'PENDING', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        connection.execute(text(
-            "INSERT INTO giftcard_codes (giftcard_id, code_type, lookup_hash, ciphertext, key_id, last4, "
-            "created_at) VALUES (1, 'PHYSICAL', :h, :c, 't1', '1234', CURRENT_TIMESTAMP)"),
-            {"h": b"h" * 32, "c": b"c" * 40})
+        connection.execute(
+            text(
+                "INSERT INTO giftcards (id, currency, state, balance, created_at, updated_at) "
+                "VALUES (1, 'USD', 'PENDING', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO giftcard_codes (giftcard_id, code_type, lookup_hash, ciphertext, key_id, last4, "
+                "created_at) VALUES (1, 'PHYSICAL', :h, :c, 't1', '1234', CURRENT_TIMESTAMP)"
+            ),
+            {"h": b"h" * 32, "c": b"c" * 40},
+        )
     # when it is upgraded, then the row names the id that key has as a ring of one
     command.upgrade(config, "head")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT lookup_key_id FROM giftcard_codes")).all() == [
-            (LEGACY_LOOKUP_KEY_ID,)]
+            (LEGACY_LOOKUP_KEY_ID,)
+        ]
     engine.dispose()
 
 
@@ -126,8 +133,10 @@ def test_audit_rows_from_before_counts_count_one_and_the_table_stays_append_only
     engine = create_engine(empty_database_url)
     config = db.alembic_config(engine)
     command.upgrade(config, "0007")
-    insert = text("INSERT INTO audit_events (occurred_at, action, outcome) "
-                  "VALUES (CURRENT_TIMESTAMP, 'giftcardAdd', 'OK')")
+    insert = text(
+        "INSERT INTO audit_events (occurred_at, action, outcome) "
+        "VALUES (CURRENT_TIMESTAMP, 'giftcardAdd', 'OK')"
+    )
     with engine.begin() as connection:
         connection.execute(insert)
     # when it is upgraded, then the event counts 1, as does one written without a count

@@ -49,10 +49,20 @@ def test_database_holds_no_plaintext_code_or_pin(client, mint, database_url):
     token = mint(roles=["admin"])
     created = []
     for n in range(3):
-        body = gql(client, ADD, {"giftcard": {
-            "physicalCode": f"PLAINPHYS{n}7731", "physicalPin": PIN,
-            "externalCode": f"PLAINEXTN{n}8842", "addPersonalCode": True, "memberId": f"MEM{n}"}},
-            token=token)
+        body = gql(
+            client,
+            ADD,
+            {
+                "giftcard": {
+                    "physicalCode": f"PLAINPHYS{n}7731",
+                    "physicalPin": PIN,
+                    "externalCode": f"PLAINEXTN{n}8842",
+                    "addPersonalCode": True,
+                    "memberId": f"MEM{n}",
+                }
+            },
+            token=token,
+        )
         created += [code["code"] for code in body["data"]["giftcardAdd"]["codes"]]
     assert len(created) == 9
     # when the whole database is read back as bytes
@@ -72,17 +82,30 @@ def _free_port() -> int:
 @pytest.mark.server
 def test_server_logs_hold_no_plaintext_code_or_pin(tmp_path):
     giftcards = str(Path(sys.executable).parent / "giftcards")
-    env = {**os.environ, "GIFTCARDS_DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
-           "GIFTCARDS_STATE_DIR": str(tmp_path / "state"), "GIFTCARDS_LOG_LEVEL": "debug",
-           "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml")}
+    env = {
+        **os.environ,
+        "GIFTCARDS_DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
+        "GIFTCARDS_STATE_DIR": str(tmp_path / "state"),
+        "GIFTCARDS_LOG_LEVEL": "debug",
+        "GIFTCARDS_PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+    }
     subprocess.run([giftcards, "db", "upgrade"], env=env, check=True, capture_output=True)
-    token = subprocess.run([giftcards, "token", "--sub", "ops", "--role", "admin"], env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [giftcards, "token", "--sub", "ops", "--role", "admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = _free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen([giftcards, "serve", "--port", str(port), "--access-log"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [giftcards, "serve", "--port", str(port), "--access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -96,20 +119,50 @@ def test_server_logs_hold_no_plaintext_code_or_pin(tmp_path):
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {token}"}
         # given codes and a PIN sent in bodies, in GET query strings, and in failing requests
-        created = httpx.post(f"{base}/graphql", headers=headers, json={"query": ADD, "variables": {
-            "giftcard": {"physicalCode": "LOGPHYS55661234", "physicalPin": PIN,
-                         "addPersonalCode": True, "memberId": "M1"}}}).json()
+        created = httpx.post(
+            f"{base}/graphql",
+            headers=headers,
+            json={
+                "query": ADD,
+                "variables": {
+                    "giftcard": {
+                        "physicalCode": "LOGPHYS55661234",
+                        "physicalPin": PIN,
+                        "addPersonalCode": True,
+                        "memberId": "M1",
+                    }
+                },
+            },
+        ).json()
         codes = [c["code"] for c in created["data"]["giftcardAdd"]["codes"]]
         for code in codes:
-            httpx.get(f"{base}/graphql", params={"query": LOOKUP, "variables": f'{{"c": "{code}"}}'},
-                      headers={**headers, "Accept": "application/json"})
+            httpx.get(
+                f"{base}/graphql",
+                params={"query": LOOKUP, "variables": f'{{"c": "{code}"}}'},
+                headers={**headers, "Accept": "application/json"},
+            )
             httpx.post(f"{base}/graphql", headers=headers, json={"query": LOOKUP, "variables": {"c": code}})
-        httpx.post(f"{base}/graphql", headers=headers, json={"query": ADD, "variables": {
-            "giftcard": {"physicalCode": "LOGPHYS55661234", "physicalPin": PIN}}})  # duplicate
-        httpx.post(f"{base}/graphql", headers=headers, json={"query": ADD, "variables": {
-            "giftcard": {"physicalCode": "BAD!LOGPHYS5566", "physicalPin": PIN}}})  # malformed
-        httpx.post(f"{base}/graphql", headers={"Authorization": "Bearer " + token[:-3] + "abc"},
-                   json={"query": LOOKUP, "variables": {"c": codes[0]}})  # tampered token
+        httpx.post(
+            f"{base}/graphql",
+            headers=headers,
+            json={
+                "query": ADD,
+                "variables": {"giftcard": {"physicalCode": "LOGPHYS55661234", "physicalPin": PIN}},
+            },
+        )  # duplicate
+        httpx.post(
+            f"{base}/graphql",
+            headers=headers,
+            json={
+                "query": ADD,
+                "variables": {"giftcard": {"physicalCode": "BAD!LOGPHYS5566", "physicalPin": PIN}},
+            },
+        )  # malformed
+        httpx.post(
+            f"{base}/graphql",
+            headers={"Authorization": "Bearer " + token[:-3] + "abc"},
+            json={"query": LOOKUP, "variables": {"c": codes[0]}},
+        )  # tampered token
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)

@@ -67,8 +67,9 @@ def database_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, registered: Registered) -> Settings:
-    return make_settings(database_url, tmp_path, permissions_file=registered.path,
-                         client_secret_limits="1000/minute")
+    return make_settings(
+        database_url, tmp_path, permissions_file=registered.path, client_secret_limits="1000/minute"
+    )
 
 
 @pytest.fixture
@@ -114,8 +115,13 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
 
 
-def request_token(client: TestClient, form: dict[str, str] | str | bytes | None = None, *,
-                  authorization: str | None = None, content_type: str | None = FORM) -> httpx.Response:
+def request_token(
+    client: TestClient,
+    form: dict[str, str] | str | bytes | None = None,
+    *,
+    authorization: str | None = None,
+    content_type: str | None = FORM,
+) -> httpx.Response:
     body = urlencode(form) if isinstance(form, dict) else (form or "")
     headers = {}
     if content_type is not None:
@@ -143,8 +149,9 @@ def assert_refused(response: httpx.Response, status: int, error: str) -> None:
 # --- issued -----------------------------------------------------------------------------------------
 
 
-def test_basic_authentication_issues_a_token(client: TestClient, registered: Registered,
-                                             services: Services) -> None:
+def test_basic_authentication_issues_a_token(
+    client: TestClient, registered: Registered, services: Services
+) -> None:
     # given a registered client, when it authenticates with HTTP Basic
     response = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
     # then it gets a bearer token with its role's permissions, never cached
@@ -164,11 +171,16 @@ def test_a_clients_token_has_its_roles_budget_whatever_its_scope(
 ) -> None:
     # given a pos client's token for all its permissions, and one for a narrower scope
     whole = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS])).json()
-    narrow = request_token(client, {**GRANT, "scope": "FindGiftCardByCode UsePhysicalGiftCardCodes"},
-                           authorization=basic(POS, registered.secrets[POS])).json()
+    narrow = request_token(
+        client,
+        {**GRANT, "scope": "FindGiftCardByCode UsePhysicalGiftCardCodes"},
+        authorization=basic(POS, registered.secrets[POS]),
+    ).json()
     # then both spend the pos role's budget, not the default, and gain no permission from it
-    for token, granted in ((whole, services.policy.roles["pos"]),
-                           (narrow, {"FindGiftCardByCode", "UsePhysicalGiftCardCodes"})):
+    for token, granted in (
+        (whole, services.policy.roles["pos"]),
+        (narrow, {"FindGiftCardByCode", "UsePhysicalGiftCardCodes"}),
+    ):
         principal = services.tokens.verify(token["access_token"])
         assert principal.budget == services.policy.budgets["pos"]
         assert principal.permissions == granted
@@ -198,10 +210,12 @@ def test_the_token_carries_exactly_the_clients_permissions(
     assert "errors" not in gql(client, BY_ID, token=office["access_token"])
 
 
-def test_lifetime_and_claims_follow_the_settings(open_client: Callable[..., TestClient],
-                                                 registered: Registered) -> None:
-    client = open_client(issued_token_ttl_seconds=120, jwt_issuer="https://cards.example",
-                         jwt_audience="cards")
+def test_lifetime_and_claims_follow_the_settings(
+    open_client: Callable[..., TestClient], registered: Registered
+) -> None:
+    client = open_client(
+        issued_token_ttl_seconds=120, jwt_issuer="https://cards.example", jwt_audience="cards"
+    )
     response = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
     body = response.json()
     claims = claims_of(body["access_token"], issuer="https://cards.example", audience="cards")
@@ -211,8 +225,9 @@ def test_lifetime_and_claims_follow_the_settings(open_client: Callable[..., Test
     assert claims["jti"]
 
 
-def test_scope_narrows_the_permissions(client: TestClient, registered: Registered,
-                                       services: Services) -> None:
+def test_scope_narrows_the_permissions(
+    client: TestClient, registered: Registered, services: Services
+) -> None:
     # given a scope naming two of the pos client's permissions
     form = {**GRANT, "scope": "UsePhysicalGiftCardCodes FindGiftCardByCode"}
     # when the client asks for a token
@@ -221,7 +236,9 @@ def test_scope_narrows_the_permissions(client: TestClient, registered: Registere
     body = response.json()
     assert body["scope"] == "FindGiftCardByCode UsePhysicalGiftCardCodes"
     assert services.tokens.verify(body["access_token"]).permissions == {
-        "FindGiftCardByCode", "UsePhysicalGiftCardCodes"}
+        "FindGiftCardByCode",
+        "UsePhysicalGiftCardCodes",
+    }
     assert "errors" not in gql(client, BY_CODE, A_CODE, token=body["access_token"])
 
 
@@ -236,16 +253,17 @@ def test_scope_narrows_the_permissions(client: TestClient, registered: Registere
         pytest.param('Find"GiftCardByCode', id="forbidden-character"),
     ],
 )
-def test_a_scope_beyond_the_client_is_invalid(scope: str, client: TestClient,
-                                              registered: Registered) -> None:
-    response = request_token(client, {**GRANT, "scope": scope},
-                             authorization=basic(POS, registered.secrets[POS]))
+def test_a_scope_beyond_the_client_is_invalid(scope: str, client: TestClient, registered: Registered) -> None:
+    response = request_token(
+        client, {**GRANT, "scope": scope}, authorization=basic(POS, registered.secrets[POS])
+    )
     assert_refused(response, 400, "invalid_scope")
 
 
 def test_a_scope_is_judged_only_after_authentication(client: TestClient) -> None:
-    response = request_token(client, {**GRANT, "scope": "ListGiftCards"},
-                             authorization=basic(POS, "not-the-secret"))
+    response = request_token(
+        client, {**GRANT, "scope": "ListGiftCards"}, authorization=basic(POS, "not-the-secret")
+    )
     assert_refused(response, 401, "invalid_client")
 
 
@@ -264,59 +282,136 @@ def _raw_basic(raw: bytes) -> str:
 
 REFUSED: dict[str, tuple[Request, int, str]] = {
     "missing-grant-type": (lambda r: {"form": {}, "authorization": _right(r)}, 400, "invalid_request"),
-    "empty-grant-type": (lambda r: {"form": "grant_type=", "authorization": _right(r)},
-                         400, "invalid_request"),
-    "password-grant": (lambda r: {"form": {"grant_type": "password", "username": "u", "password": "p"},
-                                  "authorization": _right(r)}, 400, "unsupported_grant_type"),
-    "authorization-code-grant": (lambda r: {"form": {"grant_type": "authorization_code", "code": "x"},
-                                            "authorization": _right(r)}, 400, "unsupported_grant_type"),
-    "text-plain": (lambda r: {"form": GRANT, "authorization": _right(r), "content_type": "text/plain"},
-                   400, "invalid_request"),
-    "no-content-type": (lambda r: {"form": GRANT, "authorization": _right(r), "content_type": None},
-                        400, "invalid_request"),
-    "json-body": (lambda r: {"form": '{"grant_type": "client_credentials"}', "authorization": _right(r),
-                             "content_type": "application/json"}, 400, "invalid_request"),
-    "json-body-labelled-form": (lambda r: {"form": '{"grant_type": "client_credentials"}',
-                                           "authorization": _right(r)}, 400, "invalid_request"),
-    "latin-1-charset": (lambda r: {"form": GRANT, "authorization": _right(r),
-                                   "content_type": f"{FORM}; charset=ISO-8859-1"}, 400, "invalid_request"),
-    "not-utf-8": (lambda r: {"form": b"grant_type=client_credentials&x=%ff", "authorization": _right(r)},
-                  400, "invalid_request"),
-    "repeated-parameter": (lambda r: {"form": "grant_type=client_credentials&grant_type=client_credentials",
-                                      "authorization": _right(r)}, 400, "invalid_request"),
-    "both-methods": (lambda r: {"form": {**GRANT, "client_secret": r.secrets[POS]},
-                                "authorization": _right(r)}, 400, "invalid_request"),
-    "both-methods-id-in-body": (lambda r: {"form": {**GRANT, "client_id": POS},
-                                           "authorization": _right(r)}, 400, "invalid_request"),
+    "empty-grant-type": (
+        lambda r: {"form": "grant_type=", "authorization": _right(r)},
+        400,
+        "invalid_request",
+    ),
+    "password-grant": (
+        lambda r: {
+            "form": {"grant_type": "password", "username": "u", "password": "p"},
+            "authorization": _right(r),
+        },
+        400,
+        "unsupported_grant_type",
+    ),
+    "authorization-code-grant": (
+        lambda r: {"form": {"grant_type": "authorization_code", "code": "x"}, "authorization": _right(r)},
+        400,
+        "unsupported_grant_type",
+    ),
+    "text-plain": (
+        lambda r: {"form": GRANT, "authorization": _right(r), "content_type": "text/plain"},
+        400,
+        "invalid_request",
+    ),
+    "no-content-type": (
+        lambda r: {"form": GRANT, "authorization": _right(r), "content_type": None},
+        400,
+        "invalid_request",
+    ),
+    "json-body": (
+        lambda r: {
+            "form": '{"grant_type": "client_credentials"}',
+            "authorization": _right(r),
+            "content_type": "application/json",
+        },
+        400,
+        "invalid_request",
+    ),
+    "json-body-labelled-form": (
+        lambda r: {"form": '{"grant_type": "client_credentials"}', "authorization": _right(r)},
+        400,
+        "invalid_request",
+    ),
+    "latin-1-charset": (
+        lambda r: {"form": GRANT, "authorization": _right(r), "content_type": f"{FORM}; charset=ISO-8859-1"},
+        400,
+        "invalid_request",
+    ),
+    "not-utf-8": (
+        lambda r: {"form": b"grant_type=client_credentials&x=%ff", "authorization": _right(r)},
+        400,
+        "invalid_request",
+    ),
+    "repeated-parameter": (
+        lambda r: {
+            "form": "grant_type=client_credentials&grant_type=client_credentials",
+            "authorization": _right(r),
+        },
+        400,
+        "invalid_request",
+    ),
+    "both-methods": (
+        lambda r: {"form": {**GRANT, "client_secret": r.secrets[POS]}, "authorization": _right(r)},
+        400,
+        "invalid_request",
+    ),
+    "both-methods-id-in-body": (
+        lambda r: {"form": {**GRANT, "client_id": POS}, "authorization": _right(r)},
+        400,
+        "invalid_request",
+    ),
     "basic-not-base64": (lambda r: {"form": GRANT, "authorization": "Basic %%%"}, 400, "invalid_request"),
     "basic-empty": (lambda r: {"form": GRANT, "authorization": "Basic"}, 400, "invalid_request"),
-    "basic-without-colon": (lambda r: {"form": GRANT, "authorization": _raw_basic(POS.encode())},
-                            400, "invalid_request"),
-    "basic-not-utf-8": (lambda r: {"form": GRANT, "authorization": _raw_basic(b"pos-1:\xff\xfe")},
-                        400, "invalid_request"),
-    "basic-bad-escape": (lambda r: {"form": GRANT, "authorization": _raw_basic(b"pos-1:%ff")},
-                         400, "invalid_request"),
-    "bearer-scheme": (lambda r: {"form": GRANT, "authorization": "Bearer abc.def.ghi"},
-                      401, "invalid_client"),
+    "basic-without-colon": (
+        lambda r: {"form": GRANT, "authorization": _raw_basic(POS.encode())},
+        400,
+        "invalid_request",
+    ),
+    "basic-not-utf-8": (
+        lambda r: {"form": GRANT, "authorization": _raw_basic(b"pos-1:\xff\xfe")},
+        400,
+        "invalid_request",
+    ),
+    "basic-bad-escape": (
+        lambda r: {"form": GRANT, "authorization": _raw_basic(b"pos-1:%ff")},
+        400,
+        "invalid_request",
+    ),
+    "bearer-scheme": (
+        lambda r: {"form": GRANT, "authorization": "Bearer abc.def.ghi"},
+        401,
+        "invalid_client",
+    ),
     "no-client-authentication": (lambda r: {"form": GRANT}, 401, "invalid_client"),
-    "unknown-client-basic": (lambda r: {"form": GRANT, "authorization": basic("stranger", "s" * 43)},
-                             401, "invalid_client"),
-    "unknown-client-post": (lambda r: {"form": {**GRANT, "client_id": "stranger", "client_secret": "s"}},
-                            401, "invalid_client"),
-    "wrong-secret-basic": (lambda r: {"form": GRANT, "authorization": basic(POS, r.secrets[OFFICE])},
-                           401, "invalid_client"),
-    "wrong-secret-post": (lambda r: {"form": {**GRANT, "client_id": POS, "client_secret": "guess"}},
-                          401, "invalid_client"),
-    "empty-secret-basic": (lambda r: {"form": GRANT, "authorization": basic(POS, "")},
-                           401, "invalid_client"),
-    "empty-secret-post": (lambda r: {"form": f"grant_type=client_credentials&client_id={POS}&client_secret="},
-                          401, "invalid_client"),
+    "unknown-client-basic": (
+        lambda r: {"form": GRANT, "authorization": basic("stranger", "s" * 43)},
+        401,
+        "invalid_client",
+    ),
+    "unknown-client-post": (
+        lambda r: {"form": {**GRANT, "client_id": "stranger", "client_secret": "s"}},
+        401,
+        "invalid_client",
+    ),
+    "wrong-secret-basic": (
+        lambda r: {"form": GRANT, "authorization": basic(POS, r.secrets[OFFICE])},
+        401,
+        "invalid_client",
+    ),
+    "wrong-secret-post": (
+        lambda r: {"form": {**GRANT, "client_id": POS, "client_secret": "guess"}},
+        401,
+        "invalid_client",
+    ),
+    "empty-secret-basic": (lambda r: {"form": GRANT, "authorization": basic(POS, "")}, 401, "invalid_client"),
+    "empty-secret-post": (
+        lambda r: {"form": f"grant_type=client_credentials&client_id={POS}&client_secret="},
+        401,
+        "invalid_client",
+    ),
     "no-secret-post": (lambda r: {"form": {**GRANT, "client_id": POS}}, 401, "invalid_client"),
-    "other-clients-secret-post": (lambda r: {"form": {**GRANT, "client_id": OFFICE,
-                                                      "client_secret": r.secrets[POS]}},
-                                  401, "invalid_client"),
-    "id-with-colon": (lambda r: {"form": GRANT, "authorization": basic(f"{POS}:x", r.secrets[POS])},
-                      401, "invalid_client"),
+    "other-clients-secret-post": (
+        lambda r: {"form": {**GRANT, "client_id": OFFICE, "client_secret": r.secrets[POS]}},
+        401,
+        "invalid_client",
+    ),
+    "id-with-colon": (
+        lambda r: {"form": GRANT, "authorization": basic(f"{POS}:x", r.secrets[POS])},
+        401,
+        "invalid_client",
+    ),
 }
 
 
@@ -329,8 +424,7 @@ def test_refused(case: tuple[Request, int, str], client: TestClient, registered:
         assert secret not in response.text
 
 
-def test_an_oversized_body_is_refused(client: TestClient, registered: Registered,
-                                      settings: Settings) -> None:
+def test_an_oversized_body_is_refused(client: TestClient, registered: Registered, settings: Settings) -> None:
     form = {**GRANT, "padding": "x" * settings.max_body_bytes}
     response = request_token(client, form, authorization=basic(POS, registered.secrets[POS]))
     assert_refused(response, 413, "invalid_request")
@@ -425,16 +519,19 @@ def test_counters_are_per_client_id_and_per_address(
     assert request_token(elsewhere, GRANT, authorization=office).status_code == 200
 
 
-def test_an_unreachable_counter_store_counts_in_the_process(open_client: Callable[..., TestClient],
-                                                            registered: Registered) -> None:
+def test_an_unreachable_counter_store_counts_in_the_process(
+    open_client: Callable[..., TestClient], registered: Registered
+) -> None:
     client = open_client(redis_url="redis://127.0.0.1:1/0", client_secret_limits="4/minute", workers=2)
     # right secrets are served …
     for _ in range(3):
         right = request_token(client, GRANT, authorization=basic(POS, registered.secrets[POS]))
         assert right.status_code == 200
     # … and wrong ones held to this worker's share of the limit (4 // 2 workers)
-    answers = [request_token(client, {**GRANT, "client_id": POS, "client_secret": "guess"}).status_code
-               for _ in range(3)]
+    answers = [
+        request_token(client, {**GRANT, "client_id": POS, "client_secret": "guess"}).status_code
+        for _ in range(3)
+    ]
     assert answers == [401, 401, 429]
 
 
@@ -506,12 +603,15 @@ def wrong_secrets(client: TestClient) -> Callable[[int], httpx.Response]:
 
 
 def test_a_burst_of_wrong_secrets_verifies_no_more_than_the_limit_and_the_right_one_waits(
-    open_client_on: Callable[..., TestClient], counted_in: dict[str, Any],
-    verifications: Verifications, registered: Registered,
+    open_client_on: Callable[..., TestClient],
+    counted_in: dict[str, Any],
+    verifications: Verifications,
+    registered: Registered,
 ) -> None:
     # given the default limit of ten failures a minute, and gate room for ten verifications at once
-    client = open_client_on("192.0.2.66", client_secret_limits="10/minute", argon2_concurrency=10,
-                            **counted_in)
+    client = open_client_on(
+        "192.0.2.66", client_secret_limits="10/minute", argon2_concurrency=10, **counted_in
+    )
     # when forty wrong secrets arrive together from one address
     answers = all_at_once(BURST, wrong_secrets(client))
     # then ten are verified and refused as wrong; the other thirty never reach argon2: throttled, or
@@ -527,8 +627,10 @@ def test_a_burst_of_wrong_secrets_verifies_no_more_than_the_limit_and_the_right_
 
 
 def test_a_right_secret_gives_its_unit_back(
-    open_client_on: Callable[..., TestClient], counted_in: dict[str, Any],
-    verifications: Verifications, registered: Registered,
+    open_client_on: Callable[..., TestClient],
+    counted_in: dict[str, Any],
+    verifications: Verifications,
+    registered: Registered,
 ) -> None:
     client = open_client_on(client_secret_limits="3/minute", **counted_in)
     wrong, right = basic(POS, "guess"), basic(POS, registered.secrets[POS])
@@ -593,8 +695,9 @@ def test_a_full_gate_answers_503_with_retry_after_and_keeps_no_unit(
 # --- secrets stay secret ----------------------------------------------------------------------------
 
 
-def test_no_secret_or_token_reaches_the_log(client: TestClient, registered: Registered,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_or_token_reaches_the_log(
+    client: TestClient, registered: Registered, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = registered.secrets[POS]
     issued = [

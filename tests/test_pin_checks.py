@@ -69,9 +69,13 @@ def test_fifty_concurrent_wrong_pins_get_exactly_the_allowed_checks(services, se
     assert answers == ["CARD_NOT_USABLE"] * 50
     assert checks.count == services.settings.pin_max_failures == 5
     with services.engine.connect() as connection:
-        locked = connection.execute(text(
-            "SELECT pin_locked_until FROM giftcard_codes c JOIN giftcards g ON g.id = c.giftcard_id "
-            "WHERE g.id = :id"), {"id": card_id}).scalar_one()
+        locked = connection.execute(
+            text(
+                "SELECT pin_locked_until FROM giftcard_codes c JOIN giftcards g ON g.id = c.giftcard_id "
+                "WHERE g.id = :id"
+            ),
+            {"id": card_id},
+        ).scalar_one()
     assert locked is not None
     # and the right PIN, sent just after, is refused too (without being checked) and moves nothing
     with pytest.raises(CardNotUsableError):
@@ -119,9 +123,10 @@ def test_sixteen_concurrent_right_pins_all_debit(services, seed):
 
 def _make_legacy(services, card_id: int, pin: str) -> None:
     with services.engine.begin() as connection:
-        connection.execute(text(
-            "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL WHERE giftcard_id = :id"
-        ), {"value": services.pins.legacy_hash(pin), "id": card_id})
+        connection.execute(
+            text("UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL WHERE giftcard_id = :id"),
+            {"value": services.pins.legacy_hash(pin), "id": card_id},
+        )
 
 
 def test_an_argon2_pin_still_works_and_a_right_pin_replaces_it(services, seed):
@@ -134,14 +139,24 @@ def test_an_argon2_pin_still_works_and_a_right_pin_replaces_it(services, seed):
     # when a wrong PIN is sent, it is refused and counted
     with pytest.raises(CardNotUsableError):
         services.ledger.create(Principal("pos", POS), _debit(pin="9999"))
-    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
-                  id=card_id) == 1
+    assert (
+        scalar(
+            services.engine,
+            "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
+            id=card_id,
+        )
+        == 1
+    )
     # when the right PIN is sent, the debit goes through and the PIN is keyed from then on
     assert services.ledger.create(Principal("pos", POS), _debit()).balance == 999
     with services.engine.connect() as connection:
-        value, key_ids, failed = connection.execute(text(
-            "SELECT pin_hash, pin_key_ids, failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id"
-        ), {"id": card_id}).one()
+        value, key_ids, failed = connection.execute(
+            text(
+                "SELECT pin_hash, pin_key_ids, failed_pin_attempts FROM giftcard_codes "
+                "WHERE giftcard_id = :id"
+            ),
+            {"id": card_id},
+        ).one()
     assert key_ids == services.pins.current_key_id and not value.startswith("$argon2")
     assert failed == 0
     assert keys.key_status(services.engine, services.vault, services.pins).argon2_pins == 0
@@ -199,15 +214,21 @@ def test_a_pin_protected_code_and_an_unknown_code_take_the_same_time(client, see
     fund(services.engine, card_id, 1000)
     token = mint(permissions=sorted(POS))
     timings: dict[str, list[float]] = {"wrong PIN": [], "unknown code": []}
-    cases = {"wrong PIN": {"code": CODE, "pin": "9999"},
-             "unknown code": {"code": "PINRACE99999", "pin": "9999"}}
+    cases = {
+        "wrong PIN": {"code": CODE, "pin": "9999"},
+        "unknown code": {"code": "PINRACE99999", "pin": "9999"},
+    }
 
     # when both refusals are asked for, interleaved
     for _ in range(8):
         for name, address in cases.items():
             started = time.monotonic()
-            body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-0.01",
-                                                 "codeType": "PHYSICAL", **address}}, token=token)
+            body = gql(
+                client,
+                TRANS,
+                {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", **address}},
+                token=token,
+            )
             timings[name].append(time.monotonic() - started)
             assert error_codes(body) == ["CARD_NOT_USABLE"]
 
@@ -224,12 +245,30 @@ def test_a_malformed_pin_is_bad_input_before_any_card_is_looked_at(client, seed,
     fund(services.engine, card_id, 1000)
     token = mint(permissions=sorted(POS))
     for code in (CODE, "PINRACE99999"):  # the same answer for a real and an unknown code
-        body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL",
-                                             "code": code, "pin": pin}}, token=token)
+        body = gql(
+            client,
+            TRANS,
+            {
+                "trans": {
+                    "transType": "USE",
+                    "amount": "-0.01",
+                    "codeType": "PHYSICAL",
+                    "code": code,
+                    "pin": pin,
+                }
+            },
+            token=token,
+        )
         assert error_codes(body) == ["BAD_USER_INPUT"]
         assert body["errors"][0]["extensions"]["field"] == "pin" and pin not in body["errors"][0]["message"]
-    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
-                  id=card_id) == 0
+    assert (
+        scalar(
+            services.engine,
+            "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
+            id=card_id,
+        )
+        == 0
+    )
 
 
 def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, seed, monkeypatch):
@@ -240,8 +279,12 @@ def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, 
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     fund(services.engine, card_id, 1000)
     principal = Principal("pos", frozenset({*POS, "ListGiftCards"}))
-    hold = services.ledger.create(principal, TransRequest(
-        TransType.USE, "-1.00", code_type=CodeType.PHYSICAL, code=CODE, pin=PIN, authorize_only=True))
+    hold = services.ledger.create(
+        principal,
+        TransRequest(
+            TransType.USE, "-1.00", code_type=CodeType.PHYSICAL, code=CODE, pin=PIN, authorize_only=True
+        ),
+    )
     claimed, claim = threading.Event(), idempotency.store.claim_key
 
     def slow_claim(session, row):
@@ -278,8 +321,9 @@ def test_a_busy_argon2_gate_is_the_uniform_refusal_for_a_blind_caller(client, se
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     fund(services.engine, card_id, 1000)
     _make_legacy(services, card_id, PIN)
-    trans = {"trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE,
-                       "pin": PIN}}
+    trans = {
+        "trans": {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
+    }
     with services.argon2_gate.admit():
         # then a caller that cannot look codes up gets what an unknown code gets, after the floor
         started = time.monotonic()
@@ -289,8 +333,14 @@ def test_a_busy_argon2_gate_is_the_uniform_refusal_for_a_blind_caller(client, se
         busy = gql(client, TRANS, trans, token=mint(roles=["admin"]))
         assert error_codes(busy) == ["UNAVAILABLE"] and busy["errors"][0]["extensions"]["retryAfter"] >= 1
     # and nothing was counted against the code
-    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
-                  id=card_id) == 0
+    assert (
+        scalar(
+            services.engine,
+            "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id",
+            id=card_id,
+        )
+        == 0
+    )
 
 
 @pytest.mark.settings(refusal_floor_ms=250)
@@ -299,8 +349,13 @@ def test_each_refusal_in_one_document_takes_the_floor(client, seed, mint, servic
     fund(services.engine, card_id, 1000)
     document = """mutation T($a: GiftCardTransInput!, $b: GiftCardTransInput!) {
       a: giftcardTransAdd(trans: $a) { id } b: giftcardTransAdd(trans: $b) { id } }"""
-    unknown = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": "PINRACE99999",
-               "pin": "9999"}
+    unknown = {
+        "transType": "USE",
+        "amount": "-0.01",
+        "codeType": "PHYSICAL",
+        "code": "PINRACE99999",
+        "pin": "9999",
+    }
     started = time.monotonic()
     token = mint(permissions=sorted(POS))
     body = gql(client, document, {"a": unknown, "b": {**unknown, "code": CODE}}, token=token)
@@ -314,8 +369,10 @@ def test_rotation_compares_key_ids_case_and_all_and_skips_revoked_codes(services
     revoked = seed({CodeType.PHYSICAL: OTHER}, pin=PIN, revoked={CodeType.PHYSICAL})
     current = services.pins.current_key_id  # "tp1"
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcard_codes SET pin_key_ids = :chain WHERE giftcard_id = :id"),
-                           {"chain": f"x,{current.upper()}", "id": first})
+        connection.execute(
+            text("UPDATE giftcard_codes SET pin_key_ids = :chain WHERE giftcard_id = :id"),
+            {"chain": f"x,{current.upper()}", "id": first},
+        )
     # then the first is stale and wrapped, the revoked one counted nowhere and left alone
     status = keys.key_status(services.engine, services.vault, services.pins)
     assert status.stale_pins == 1
@@ -334,8 +391,10 @@ def test_the_server_refuses_to_start_when_a_pin_could_not_be_checked(database_ur
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     _make_legacy(services, card_id, PIN)
     # when a server starts without the pepper, or without the PIN key of other codes, it says why
-    for overrides, message in (({"pin_pepper": None}, "GIFTCARDS_PIN_PEPPER"),
-                               ({"pin_keys": f"tp9:{_key(9)}"}, None)):
+    for overrides, message in (
+        ({"pin_pepper": None}, "GIFTCARDS_PIN_PEPPER"),
+        ({"pin_keys": f"tp9:{_key(9)}"}, None),
+    ):
         settings = make_settings(database_url, tmp_path, **overrides)
         other = build_services(settings)
         try:

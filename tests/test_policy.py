@@ -46,8 +46,9 @@ def test_unknown_permission_in_a_role_names_file_and_line(tmp_path):
 
 
 def test_unknown_permission_in_code_type_rule(tmp_path):
-    text = POLICY_TEXT.replace("    unmask: ViewUnmaskedGiftCardCodes\n  SHORT",
-                               "    unmask: ViewEverything\n  SHORT")
+    text = POLICY_TEXT.replace(
+        "    unmask: ViewUnmaskedGiftCardCodes\n  SHORT", "    unmask: ViewEverything\n  SHORT"
+    )
     path = _write(tmp_path, text)
     with pytest.raises(ConfigurationError, match=rf":{_line_of(text, 'ViewEverything')}: .*ViewEverything"):
         load_policy(path)
@@ -67,11 +68,18 @@ def test_unknown_role_of_a_client(tmp_path):
     ("old", "new", "message"),
     [
         ("    trust: low\n  ListGiftCards:", "    trust: medium\n  ListGiftCards:", "trust"),
-        ("  SHORT_PERSONAL:\n    use: UseShortPersonalGiftCardCodes\n    unmask: ViewUnmaskedGiftCardCodes\n",
-         "", "no rule for code type"),
+        (
+            "  SHORT_PERSONAL:\n    use: UseShortPersonalGiftCardCodes\n"
+            "    unmask: ViewUnmaskedGiftCardCodes\n",
+            "",
+            "no rule for code type",
+        ),
         ("  PHYSICAL:\n    use:", "  PLASTIC:\n    use:", "PLASTIC"),
-        ("  CreateGiftCard:\n    description: Create gift cards.\n    trust: high\n", "",
-         "lacks CreateGiftCard"),
+        (
+            "  CreateGiftCard:\n    description: Create gift cards.\n    trust: high\n",
+            "",
+            "lacks CreateGiftCard",
+        ),
         ("roles:", "rolez:", "rolez"),
     ],
     ids=["bad-trust", "missing-code-type", "unknown-code-type", "catalogue-incomplete", "unknown-key"],
@@ -97,8 +105,12 @@ def test_missing_file(tmp_path):
 def test_expand_roles_and_ignore_unknown_names():
     policy = load_policy(ROOT / "permissions.yaml")
     granted = policy.expand(["ListGiftCards", "MakeMeRich"], ["storefront", "nosuchrole"])
-    assert granted == {"ListGiftCards", "FindGiftCardByCode", "UsePhysicalGiftCardCodes",
-                       "UseCryptoGiftCardCodes"}
+    assert granted == {
+        "ListGiftCards",
+        "FindGiftCardByCode",
+        "UsePhysicalGiftCardCodes",
+        "UseCryptoGiftCardCodes",
+    }
 
 
 def test_visibility_follows_the_code_type_rules():
@@ -180,14 +192,24 @@ def test_equal_rates_are_told_apart_by_the_larger_burst(tmp_path):
     assert _limits(chosen.per_address) == ["60 per 1 minute"]
 
 
-@pytest.mark.parametrize(("budget", "named"), [
-    ("{per_subject: lots, per_address: 5/minute}", "roles.storefront.budget.per_subject: expected limits"),
-    ("{per_subject: 5/minute, per_address: 5/fortnight}",
-     "roles.storefront.budget.per_address: expected limits"),
-    ("{per_subject: 5/minute}", "roles.storefront.budget.per_address: Field required"),
-    ("{per_subject: 5/minute, per_address: 5/minute, per_client: 1/minute}",
-     "roles.storefront.budget.per_client: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("budget", "named"),
+    [
+        (
+            "{per_subject: lots, per_address: 5/minute}",
+            "roles.storefront.budget.per_subject: expected limits",
+        ),
+        (
+            "{per_subject: 5/minute, per_address: 5/fortnight}",
+            "roles.storefront.budget.per_address: expected limits",
+        ),
+        ("{per_subject: 5/minute}", "roles.storefront.budget.per_address: Field required"),
+        (
+            "{per_subject: 5/minute, per_address: 5/minute, per_client: 1/minute}",
+            "roles.storefront.budget.per_client: Extra inputs are not permitted",
+        ),
+    ],
+)
 def test_a_bad_budget_names_its_line_and_key(tmp_path, budget, named):
     text = POLICY_TEXT.replace(
         "budget: {per_subject: 600/minute;200/10 seconds, per_address: 5/minute;3/10 seconds}",

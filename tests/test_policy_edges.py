@@ -48,8 +48,10 @@ def test_clients_load_with_their_id_secret_hash_and_roles(tmp_path):
 
     policy = load_policy(path)
 
-    assert policy.clients == {"shop": Client("shop", "hash-one", ("storefront", "pos")),
-                              "till": Client("till", "hash-two", ())}
+    assert policy.clients == {
+        "shop": Client("shop", "hash-one", ("storefront", "pos")),
+        "till": Client("till", "hash-two", ()),
+    }
 
 
 def test_a_duplicate_client_id_names_the_line_of_the_second_id(tmp_path):
@@ -60,8 +62,10 @@ def test_a_duplicate_client_id_names_the_line_of_the_second_id(tmp_path):
 
 
 def test_a_missing_field_names_its_path_and_the_line_of_its_parent(tmp_path):
-    text, message = _refusal(tmp_path, ("    description: Create gift cards.\n    trust: high\n",
-                                        "    description: Create gift cards.\n"))
+    text, message = _refusal(
+        tmp_path,
+        ("    description: Create gift cards.\n    trust: high\n", "    description: Create gift cards.\n"),
+    )
 
     assert message == f"{_line(text, 'CreateGiftCard:')}: permissions.CreateGiftCard.trust: Field required"
 
@@ -69,16 +73,25 @@ def test_a_missing_field_names_its_path_and_the_line_of_its_parent(tmp_path):
 def test_a_permission_missing_from_the_catalogue_names_the_catalogue_line(tmp_path):
     # the catalogue is not the document's first key, so its line is not the document's
     catalogue = "permissions:\n  FindGiftCardByCode:"
-    text, message = _refusal(tmp_path, ("clients: []\n", ""), (catalogue, "clients: []\n" + catalogue),
-                             ("  ViewAuditLog:\n", "  ViewAuditLogs:\n"))
+    text, message = _refusal(
+        tmp_path,
+        ("clients: []\n", ""),
+        (catalogue, "clients: []\n" + catalogue),
+        ("  ViewAuditLog:\n", "  ViewAuditLogs:\n"),
+    )
 
     line = _line(text, "permissions:")
     assert message == f"{line}: the catalogue lacks ViewAuditLog, which the server uses"
 
 
 def test_an_unknown_use_permission_names_its_line(tmp_path):
-    text, message = _refusal(tmp_path, ("  EXTERNAL:\n    use: UseExternalGiftCardCodes\n",
-                                        "  EXTERNAL:\n    use: UseForeignGiftCardCodes\n"))
+    text, message = _refusal(
+        tmp_path,
+        (
+            "  EXTERNAL:\n    use: UseExternalGiftCardCodes\n",
+            "  EXTERNAL:\n    use: UseForeignGiftCardCodes\n",
+        ),
+    )
 
     line = _line(text, "use: UseForeignGiftCardCodes")
     assert message == f"{line}: unknown permission 'UseForeignGiftCardCodes'"
@@ -86,8 +99,10 @@ def test_an_unknown_use_permission_names_its_line(tmp_path):
 
 def test_code_types_without_a_rule_are_named_together_at_the_code_types_line(tmp_path):
     unmask = "    unmask: ViewUnmaskedGiftCardCodes\n"
-    old = (f"  PERSONAL:\n    use: UseCryptoGiftCardCodes\n{unmask}"
-           f"  SHORT_PERSONAL:\n    use: UseShortPersonalGiftCardCodes\n{unmask}")
+    old = (
+        f"  PERSONAL:\n    use: UseCryptoGiftCardCodes\n{unmask}"
+        f"  SHORT_PERSONAL:\n    use: UseShortPersonalGiftCardCodes\n{unmask}"
+    )
     text, message = _refusal(tmp_path, (old, ""))
 
     assert message == f"{_line(text, 'code_types:')}: no rule for code type(s) PERSONAL, SHORT_PERSONAL"

@@ -112,8 +112,10 @@ def test_serve_caps_headers_that_arrive_whole(served_options):
     protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 5000 + b"\r\n\r\n")
     # then it is answered 431 in the API's error shape and the connection closed; the app never ran
     assert transport.written.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
-    assert transport.written.endswith(b'{"errors":[{"message":"The request headers exceed 4096 bytes.",'
-                                      b'"extensions":{"code":"BAD_USER_INPUT"}}]}')
+    assert transport.written.endswith(
+        b'{"errors":[{"message":"The request headers exceed 4096 bytes.",'
+        b'"extensions":{"code":"BAD_USER_INPUT"}}]}'
+    )
     assert transport.closed
 
 
@@ -159,7 +161,7 @@ def _send_head(url: str, head: bytes, piece: int = 64 * 1024) -> tuple[int | Non
     with socket.create_connection((host, int(port)), timeout=30) as connection:
         try:
             for start in range(0, len(head), piece):
-                connection.sendall(head[start:start + piece])
+                connection.sendall(head[start : start + piece])
         except OSError:  # reset or broken pipe: the server stopped reading
             whole = False
         try:
@@ -180,23 +182,28 @@ def test_the_server_refuses_megabytes_of_header_and_serves_the_next_request(tmp_
     server.start()
     try:
         # when a client sends an Authorization header of several MB
-        huge = (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Authorization: Bearer " + b"a" * SEVERAL_MB + b"\r\nContent-Length: 2\r\n\r\n{}")
+        huge = (
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + b"a" * SEVERAL_MB + b"\r\nContent-Length: 2\r\n\r\n{}"
+        )
         status, whole, seconds = _send_head(server.url, huge)
         # then it is refused (431, or cut) before the server has read it all, quickly
         assert (status == 431 or status is None) and not whole, (status, whole)
         assert seconds < 5
         # and 40 KB of headers arriving in one piece are refused too
-        status, _, _ = _send_head(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "
-                                  + b"p" * 40_000 + b"\r\n\r\n")
+        status, _, _ = _send_head(
+            server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 40_000 + b"\r\n\r\n"
+        )
         assert status == 431
         # while the same worker goes on serving: headers under the cap, then an ordinary request
-        status, whole, _ = _send_head(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "
-                                      + b"p" * 15_000 + b"\r\n\r\n")
+        status, whole, _ = _send_head(
+            server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 15_000 + b"\r\n\r\n"
+        )
         assert status == 200 and whole
         with httpx.Client(base_url=server.url, timeout=10) as client:
-            answer = client.post("/graphql", json={"query": "{ __typename }"},
-                                 headers={"Authorization": f"Bearer {token}"})
+            answer = client.post(
+                "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"}
+            )
         assert answer.status_code == 200 and answer.json() == {"data": {"__typename": "Query"}}
         assert server.process is not None and server.process.poll() is None
     finally:
@@ -210,8 +217,10 @@ def test_the_server_refuses_megabytes_of_header_and_serves_the_next_request(tmp_
 
 @pytest.mark.parametrize(
     ("trusted", "address"),
-    [((), "203.0.113.7"),  # default: the loopback proxy is believed
-     (("10.0.0.7",), "127.0.0.1")],  # a proxy not listed: its socket address is the client's
+    [
+        ((), "203.0.113.7"),  # default: the loopback proxy is believed
+        (("10.0.0.7",), "127.0.0.1"),
+    ],  # a proxy not listed: its socket address is the client's
 )
 def test_x_forwarded_for_is_believed_from_trusted_proxies_only(database_url, tmp_path, trusted, address):
     # given the app wrapped as `giftcards serve` has uvicorn wrap it, reached from 127.0.0.1
@@ -224,9 +233,11 @@ def test_x_forwarded_for_is_believed_from_trusted_proxies_only(database_url, tmp
     try:
         with TestClient(config.loaded_app, client=("127.0.0.1", 50000)) as client:
             # when a mutation arrives saying it was forwarded for 203.0.113.7
-            response = client.post("/graphql", json={"query": ADD_CARD},
-                                   headers={"Authorization": f"Bearer {admin}",
-                                            "X-Forwarded-For": "203.0.113.7"})
+            response = client.post(
+                "/graphql",
+                json={"query": ADD_CARD},
+                headers={"Authorization": f"Bearer {admin}", "X-Forwarded-For": "203.0.113.7"},
+            )
             assert response.status_code == 200 and "errors" not in response.json(), response.text
             # then the audit trail records the address the proxy setting allows
             events = gql(client, EVENTS, token=admin)["data"]["auditEvents"]["edges"]

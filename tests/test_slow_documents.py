@@ -146,8 +146,9 @@ LOAD_SECONDS = 8.0
 TIMEOUT = 5.0  # a worker held by one document fails the test instead of stalling it
 
 
-def _send_worst_documents(url: str, sender: int, stop: threading.Event, timings: list[float],
-                          failures: list[str]) -> None:
+def _send_worst_documents(
+    url: str, sender: int, stop: threading.Event, timings: list[float], failures: list[str]
+) -> None:
     """Send the worst documents, each new, until ``stop``; time each answer, note each failure."""
     with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         round_ = 0
@@ -192,8 +193,12 @@ def test_healthz_stays_quick_while_the_worst_documents_arrive(database_url: str,
         stop = threading.Event()
         timings: list[float] = []
         failures: list[str] = []
-        senders = [threading.Thread(target=_send_worst_documents, daemon=True,
-                                    args=(server.url, n, stop, timings, failures)) for n in range(SENDERS)]
+        senders = [
+            threading.Thread(
+                target=_send_worst_documents, daemon=True, args=(server.url, n, stop, timings, failures)
+            )
+            for n in range(SENDERS)
+        ]
         for sender in senders:
             sender.start()
         try:
@@ -205,8 +210,10 @@ def test_healthz_stays_quick_while_the_worst_documents_arrive(database_url: str,
 
     # then every document got its answer, and /healthz kept answering in time
     median, slowest = statistics.median(latencies), max(latencies)
-    print(f"{len(timings)} worst documents, slowest answered in {max(timings, default=0) * 1000:.0f} ms; "
-          f"/healthz {len(latencies)} probes, median {median * 1000:.1f} ms, max {slowest * 1000:.0f} ms")
+    print(
+        f"{len(timings)} worst documents, slowest answered in {max(timings, default=0) * 1000:.0f} ms; "
+        f"/healthz {len(latencies)} probes, median {median * 1000:.1f} ms, max {slowest * 1000:.0f} ms"
+    )
     assert failures == [], f"{failures[:5]}\n--- server log ---\n{log_path.read_text()[-4000:]}"
     assert len(timings) >= SENDERS * len(_worst_documents(""))
     assert median < 0.1

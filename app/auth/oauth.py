@@ -64,8 +64,9 @@ class TokenReply:
 class OAuthError(Exception):
     """A refusal in the RFC 6749 §5.2 shape: ``{"error", "error_description"}``."""
 
-    def __init__(self, status: int, error: str, description: str,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
@@ -93,23 +94,27 @@ _AUTHENTICATION_FAILED = "client authentication failed"
 _MALFORMED_BASIC = "malformed HTTP Basic credentials"
 
 
-def token_endpoint(settings: Settings, policy: Policy, throttle: Throttle,
-                   gate: VerificationGate) -> TokenEndpoint | None:
+def token_endpoint(
+    settings: Settings, policy: Policy, throttle: Throttle, gate: VerificationGate
+) -> TokenEndpoint | None:
     """The endpoint of an HS* deployment; None (no route) when an identity provider issues tokens."""
     if settings.uses_hmac_tokens:
         return TokenEndpoint(settings, policy, throttle, gate)
     if policy.clients:
         log.warning(
             "%s registers %d client(s), but the token endpoint is off: with %s tokens are issued "
-            "by your identity provider", settings.permissions_file, len(policy.clients),
+            "by your identity provider",
+            settings.permissions_file,
+            len(policy.clients),
             settings.jwt_algorithms[0],
         )
     return None
 
 
 class TokenEndpoint:
-    def __init__(self, settings: Settings, policy: Policy, throttle: Throttle,
-                 gate: VerificationGate) -> None:
+    def __init__(
+        self, settings: Settings, policy: Policy, throttle: Throttle, gate: VerificationGate
+    ) -> None:
         if not settings.uses_hmac_tokens or settings.jwt_secret is None:
             raise ConfigurationError("the token endpoint needs HS* tokens and GIFTCARDS_JWT_SECRET")
         for client in policy.clients.values():
@@ -132,22 +137,33 @@ class TokenEndpoint:
         except OAuthError as refusal:
             return refusal.reply()
         except RateLimitedError as exc:
-            log.warning("token endpoint: too many failed client authentications (address %s)",
-                        request.address)
-            return OAuthError(429, "slow_down", "too many failed attempts; try again later",
-                              {"retry-after": str(exc.retry_after)}).reply()
+            log.warning(
+                "token endpoint: too many failed client authentications (address %s)", request.address
+            )
+            return OAuthError(
+                429,
+                "slow_down",
+                "too many failed attempts; try again later",
+                {"retry-after": str(exc.retry_after)},
+            ).reply()
         except BusyError as exc:
             log.warning("token endpoint: every argon2 slot is busy (address %s)", request.address)
-            return OAuthError(503, "temporarily_unavailable", "too many authentications at once; "
-                              "try again shortly", {"retry-after": str(exc.retry_after)}).reply()
+            return OAuthError(
+                503,
+                "temporarily_unavailable",
+                "too many authentications at once; try again shortly",
+                {"retry-after": str(exc.retry_after)},
+            ).reply()
 
     async def _exchange(self, request: TokenRequest) -> TokenReply:
         if request.method != "POST":
-            raise OAuthError(405, "invalid_request", "the token endpoint accepts POST only",
-                             {"allow": "POST"})
+            raise OAuthError(
+                405, "invalid_request", "the token endpoint accepts POST only", {"allow": "POST"}
+            )
         if request.body is None:
-            raise OAuthError(413, "invalid_request",
-                             f"the request body exceeds {self._settings.max_body_bytes} bytes")
+            raise OAuthError(
+                413, "invalid_request", f"the request body exceeds {self._settings.max_body_bytes} bytes"
+            )
         form = _read_form(request.content_type, request.body)
         grant_type = form.get("grant_type")
         if grant_type is None:
@@ -157,26 +173,37 @@ class TokenEndpoint:
         client_id, secret = _credentials(request.authorization, form)
         client = await self._authenticate(client_id, secret, request.address)
         granted = sorted(self._granted(client, form.get("scope")))
-        token = issue_token(self._settings, self._policy, client.id, permissions=granted,
-                            ttl_seconds=self._ttl)
+        token = issue_token(
+            self._settings, self._policy, client.id, permissions=granted, ttl_seconds=self._ttl
+        )
         log.info("token issued to client %s (%d permissions)", client.id, len(granted))
-        body = {"access_token": token, "token_type": "Bearer", "expires_in": self._ttl,
-                "scope": " ".join(granted)}
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self._ttl,
+            "scope": " ".join(granted),
+        }
         return TokenReply(200, body, dict(NO_STORE))
 
     async def _authenticate(self, client_id: str | None, secret: str, address: str | None) -> Client:
         # Ids that cannot be registered get no counter of their own; the address still counts.
-        keys = [("client", client_id if client_id and CLIENT_ID.fullmatch(client_id) else None),
-                ("address", address)]
+        keys = [
+            ("client", client_id if client_id and CLIENT_ID.fullmatch(client_id) else None),
+            ("address", address),
+        ]
         client = self._policy.clients.get(client_id) if client_id else None
         if await run_sync(self._check, keys, client_id, secret, client) and client is not None:
             return client
-        log.info("client authentication failed (%s, address %s)",
-                 f"client {client.id}" if client else "no such client", address)
+        log.info(
+            "client authentication failed (%s, address %s)",
+            f"client {client.id}" if client else "no such client",
+            address,
+        )
         raise _invalid_client(_AUTHENTICATION_FAILED)
 
-    def _check(self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str,
-               client: Client | None) -> bool:
+    def _check(
+        self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str, client: Client | None
+    ) -> bool:
         """Whether the secret is right; in a worker thread (argon2 is slow on purpose).
 
         An argon2 slot is taken first (or BusyError, nothing counted), so reservations in flight
@@ -216,8 +243,13 @@ def _read_form(content_type: str | None, body: bytes) -> dict[str, str]:
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise _invalid_request("the request body must be UTF-8")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True,
-                          errors="strict", max_num_fields=_MAX_FIELDS)
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
     except ValueError:  # UnicodeDecodeError included
         raise _invalid_request(f"the request body is not a valid {FORM} form") from None
     form: dict[str, str] = {}

@@ -99,8 +99,10 @@ class LocalCounters:
             full = [(item, events) for item, events in found if len(events) >= item.amount]
             if full:
                 # A unit frees when the event that keeps the window full ages out.
-                return Reserved(None, max(events[len(events) - item.amount] + item.get_expiry() - now
-                                          for item, events in full))
+                return Reserved(
+                    None,
+                    max(events[len(events) - item.amount] + item.get_expiry() - now for item, events in full),
+                )
             for _, events in found:
                 events.append(now)
             self._since_sweep += 1
@@ -203,8 +205,9 @@ class SharedCounters:
 
     RETRY_SECONDS = 5.0
 
-    def __init__(self, shared: RedisCounters, workers: int, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(
+        self, shared: RedisCounters, workers: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._shared = shared
         self._local = LocalCounters(clock)
         self._workers = max(1, workers)
@@ -259,16 +262,22 @@ class SharedCounters:
             return True
 
     def _divided(self, windows: Sequence[Window]) -> list[Window]:
-        return [(type(item)(max(1, item.amount // self._workers), item.multiples, item.namespace), ids)
-                for item, ids in windows]
+        return [
+            (type(item)(max(1, item.amount // self._workers), item.multiples, item.namespace), ids)
+            for item, ids in windows
+        ]
 
     def _failed(self, exc: BaseException) -> None:
         with self._lock:
             first = self._retry_at is None
             self._retry_at = self._clock() + self.RETRY_SECONDS
         if first:
-            log.error("Redis unreachable (%s): attempt budgets are counted per process, each divided "
-                      "by %d worker(s), until it answers again", type(exc).__name__, self._workers)
+            log.error(
+                "Redis unreachable (%s): attempt budgets are counted per process, each divided "
+                "by %d worker(s), until it answers again",
+                type(exc).__name__,
+                self._workers,
+            )
 
     def _recovered(self) -> None:
         if self._retry_at is None:
@@ -280,8 +289,9 @@ class SharedCounters:
         log.warning("Redis answers again: attempt budgets are shared again")
 
 
-def open_counters(redis_url: str | None, prefix: str = "giftcards", workers: int = 1
-                  ) -> LocalCounters | SharedCounters:
+def open_counters(
+    redis_url: str | None, prefix: str = "giftcards", workers: int = 1
+) -> LocalCounters | SharedCounters:
     if redis_url is None:
         return LocalCounters()
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -300,8 +310,9 @@ class Throttle:
         self._namespace = namespace
         self._limits = tuple(limits)
 
-    def reserve(self, keys: Iterable[tuple[str, str | None]],
-                limits: Mapping[str, Limits] | None = None) -> Reservation:
+    def reserve(
+        self, keys: Iterable[tuple[str, str | None]], limits: Mapping[str, Limits] | None = None
+    ) -> Reservation:
         """Take a unit from every limit of every ``(kind, value)`` key before the work it guards,
         or raise RateLimitedError, taking none, when one has no unit left.
 
@@ -309,9 +320,12 @@ class Throttle:
         this throttle's. Keys whose value is None (an unknown client address) are skipped. Kept,
         the unit counts as a miss in every window; give it back when the attempt succeeds.
         """
-        windows = [(item, (self._namespace, kind, value))
-                   for kind, value in keys if value is not None
-                   for item in (limits or {}).get(kind, self._limits)]
+        windows = [
+            (item, (self._namespace, kind, value))
+            for kind, value in keys
+            if value is not None
+            for item in (limits or {}).get(kind, self._limits)
+        ]
         reserved = self._counters.reserve(windows)
         if reserved.token is None:
             raise RateLimitedError(RATE_LIMITED_MESSAGE, retry_after=max(1, math.ceil(reserved.retry_after)))

@@ -56,9 +56,7 @@ class TokenVerifier:
         elif settings.jwt_jwks_url is not None:
             # The key set is cached for five minutes; single keys are not cached on their own, so
             # a key the identity provider withdraws stops verifying at the next refresh.
-            self._jwks = jwt.PyJWKClient(
-                settings.jwt_jwks_url, lifespan=_JWKS_RECHECK_SECONDS, timeout=5
-            )
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=_JWKS_RECHECK_SECONDS, timeout=5)
         else:
             raise ConfigurationError(
                 "public-key algorithms need GIFTCARDS_JWT_PUBLIC_KEY_FILE or GIFTCARDS_JWT_JWKS_URL"
@@ -127,8 +125,11 @@ class TokenVerifier:
         # client's roles' (the subject is the client id). The roles grant nothing here.
         client = self._policy.clients.get(subject) if not roles else None
         budget_roles = client.roles if client is not None else roles
-        return Principal(subject=subject, permissions=self._policy.expand(names, roles),
-                         budget=self._policy.budget(budget_roles, self._default_budget))
+        return Principal(
+            subject=subject,
+            permissions=self._policy.expand(names, roles),
+            budget=self._policy.budget(budget_roles, self._default_budget),
+        )
 
 
 def _string_list(value: Any, claim: str) -> list[str]:
@@ -153,9 +154,7 @@ def issue_token(
             "provider issues them"
         )
     if ttl_seconds <= 0 or ttl_seconds > settings.token_max_ttl_seconds:
-        raise ConfigurationError(
-            f"ttl must be between 1 second and {settings.token_max_ttl_seconds} seconds"
-        )
+        raise ConfigurationError(f"ttl must be between 1 second and {settings.token_max_ttl_seconds} seconds")
     permissions, roles = list(permissions), list(roles)
     unknown = [name for name in permissions if name not in policy.catalogue]
     unknown += [f"role {name}" for name in roles if name not in policy.roles]

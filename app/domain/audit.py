@@ -52,12 +52,20 @@ def _fit(text: str | None, limit: int) -> str | None:
 
 
 def _record(
-    principal: Principal, now: datetime, action: str, outcome: str, giftcard_id: int | None,
+    principal: Principal,
+    now: datetime,
+    action: str,
+    outcome: str,
+    giftcard_id: int | None,
     field: str | None = None,
 ) -> AuditRecord:
     return AuditRecord(
-        occurred_at=now, action=action[:_ACTION], outcome=outcome[:_OUTCOME],
-        subject=_fit(principal.subject, _SUBJECT), giftcard_id=giftcard_id, field=field,
+        occurred_at=now,
+        action=action[:_ACTION],
+        outcome=outcome[:_OUTCOME],
+        subject=_fit(principal.subject, _SUBJECT),
+        giftcard_id=giftcard_id,
+        field=field,
         request_id=_fit(principal.request_id, _REQUEST_ID),
         client_address=_fit(principal.address, _ADDRESS),
     )
@@ -73,7 +81,11 @@ class AuditTrail:
     """Writes audit events; every method is safe to call from a worker thread."""
 
     def __init__(
-        self, uow: UnitOfWork, policy: Policy, *, clock: Callable[[], datetime] = utc_now,
+        self,
+        uow: UnitOfWork,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] = utc_now,
         max_pending_refusals: int = MAX_PENDING,
     ) -> None:
         self._uow = uow
@@ -200,7 +212,8 @@ def list_events(
 
 def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
     for text, name, limit in (
-        (given.subject, "subject", _SUBJECT), (given.action, "action", _ACTION),
+        (given.subject, "subject", _SUBJECT),
+        (given.action, "action", _ACTION),
         (given.outcome, "outcome", _OUTCOME),
     ):
         # What an event can hold, so a filter outside it is a mistake, not an empty page.
@@ -211,6 +224,11 @@ def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
         given.occurred_after, given.occurred_before, ("occurredAfter", "occurredBefore")
     )
     return AuditCriteria(
-        after_id=after_id, subject=given.subject, giftcard_id=card_id, action=given.action,
-        outcome=given.outcome, occurred_from=occurred_from, occurred_before=occurred_before,
+        after_id=after_id,
+        subject=given.subject,
+        giftcard_id=card_id,
+        action=given.action,
+        outcome=given.outcome,
+        occurred_from=occurred_from,
+        occurred_before=occurred_before,
     )

@@ -128,16 +128,18 @@ def _plan(changes: CodeChanges, member_given: bool, today: date) -> list[_Planne
         pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physicalPin")
         code = validate_code(changes.physical_code, "physicalCode")
         _check_expiry(changes.physical_code_expires_on, "physicalCodeExpiresOn", today)
-        planned.append(_PlannedCode(
-            CodeType.PHYSICAL, code, pin, changes.physical_code_expires_on, "physicalCode"))
+        planned.append(
+            _PlannedCode(CodeType.PHYSICAL, code, pin, changes.physical_code_expires_on, "physicalCode")
+        )
     else:
         _only_with(changes.physical_pin, "physicalPin", "physicalCode")
         _only_with(changes.physical_code_expires_on, "physicalCodeExpiresOn", "physicalCode")
     if changes.external_code is not None:
         code = validate_code(changes.external_code, "externalCode")
         _check_expiry(changes.external_code_expires_on, "externalCodeExpiresOn", today)
-        planned.append(_PlannedCode(
-            CodeType.EXTERNAL, code, None, changes.external_code_expires_on, "externalCode"))
+        planned.append(
+            _PlannedCode(CodeType.EXTERNAL, code, None, changes.external_code_expires_on, "externalCode")
+        )
     else:
         _only_with(changes.external_code_expires_on, "externalCodeExpiresOn", "externalCode")
     if changes.add_personal_code:
@@ -147,9 +149,11 @@ def _plan(changes: CodeChanges, member_given: bool, today: date) -> list[_Planne
                 field="memberId",
             )
         _check_expiry(changes.personal_code_expires_on, "personalCodeExpiresOn", today)
-        planned.append(_PlannedCode(
-            CodeType.PERSONAL, generate_code(), None, changes.personal_code_expires_on,
-            "addPersonalCode"))
+        planned.append(
+            _PlannedCode(
+                CodeType.PERSONAL, generate_code(), None, changes.personal_code_expires_on, "addPersonalCode"
+            )
+        )
     else:
         _only_with(changes.personal_code_expires_on, "personalCodeExpiresOn", "addPersonalCode")
     return planned
@@ -168,8 +172,9 @@ def _set_pin(code: GiftCardCode, pin: str, pins: PinKeys) -> None:
     code.failed_pin_attempts, code.pin_locked_until = 0, None
 
 
-def _set_new_pins(session: Session, rows: list[GiftCardCode], sealed: list[_SealedPlan], pins: PinKeys
-                  ) -> None:
+def _set_new_pins(
+    session: Session, rows: list[GiftCardCode], sealed: list[_SealedPlan], pins: PinKeys
+) -> None:
     for row, item in zip(rows, sealed, strict=True):
         if item.plan.pin is not None:
             _set_pin(row, item.plan.pin, pins)
@@ -189,11 +194,18 @@ def _new_code_rows(
                 field=plan.field,
             )
         take_reserved_code(session, seal.lookup_hashes, plan.code_type, principal, now, plan.field)
-        rows.append(GiftCardCode(
-            code_type=plan.code_type.value, lookup_hash=seal.lookup_hash, lookup_key_id=seal.lookup_key_id,
-            ciphertext=seal.ciphertext, key_id=seal.key_id, last4=seal.last4,
-            expires_on=plan.expires_on, created_at=now,
-        ))
+        rows.append(
+            GiftCardCode(
+                code_type=plan.code_type.value,
+                lookup_hash=seal.lookup_hash,
+                lookup_key_id=seal.lookup_key_id,
+                ciphertext=seal.ciphertext,
+                key_id=seal.key_id,
+                last4=seal.last4,
+                expires_on=plan.expires_on,
+                created_at=now,
+            )
+        )
     return rows
 
 
@@ -213,8 +225,9 @@ def card_view(
     for row in store.live_codes(session, card_id):
         if row.id in shown_in_full:
             assert row.id is not None
-            codes.append(CodeView(row.id, CodeType(row.code_type), shown_in_full[row.id],
-                                  row.expires_on, False))
+            codes.append(
+                CodeView(row.id, CodeType(row.code_type), shown_in_full[row.id], row.expires_on, False)
+            )
     return dataclasses.replace(view, codes=tuple(sorted(codes, key=lambda code: code.id)))
 
 
@@ -246,10 +259,18 @@ def create_card(
     def work(session: Session) -> CardView:
         details = request.details
         card = GiftCard(
-            member_id=request.member_id, currency=currency, state=CardState.PENDING.value,
-            balance=0, created_by=principal.subject, created_at=now, updated_at=now,
-            usable_from=details.usable_from, expires_at=details.expires_at, note=details.note,
-            source_id=details.source_id, ref_no=details.ref_no,
+            member_id=request.member_id,
+            currency=currency,
+            state=CardState.PENDING.value,
+            balance=0,
+            created_by=principal.subject,
+            created_at=now,
+            updated_at=now,
+            usable_from=details.usable_from,
+            expires_at=details.expires_at,
+            note=details.note,
+            source_id=details.source_id,
+            ref_no=details.ref_no,
         )
         rows = _new_code_rows(session, sealed, principal, now)
         store.add_card(session, card, rows)
@@ -259,8 +280,7 @@ def create_card(
         full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
         return card_view(session, card.id, vault, policy, principal, full)
 
-    return idempotency.run(principal, idempotency_key, "giftcardAdd", request, work,
-                           card_view_from_json)
+    return idempotency.run(principal, idempotency_key, "giftcardAdd", request, work, card_view_from_json)
 
 
 def edit_card(
@@ -284,8 +304,14 @@ def edit_card(
         )
     request = dataclasses.replace(request, details=normalise_details(request.details))
     planned = _plan(request.codes, request.member_id is not None, now.date())
-    if not (planned or request.revoke or request.member_id or request.unlink_member
-            or request.unlock_pin or request.details != CardDetails()):
+    if not (
+        planned
+        or request.revoke
+        or request.member_id
+        or request.unlink_member
+        or request.unlock_pin
+        or request.details != CardDetails()
+    ):
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
     sealed = _seal(planned, vault)
 
@@ -321,8 +347,12 @@ def edit_card(
             card.member_id = None
             revoke |= MEMBER_CODE_TYPES & by_type.keys()
         # The card's own code given again keeps its row: only a new PIN or expiry is applied.
-        kept = [item for item in sealed if item.plan.code_type in by_type
-                and by_type[item.plan.code_type].lookup_hash in item.seal.lookup_hashes]
+        kept = [
+            item
+            for item in sealed
+            if item.plan.code_type in by_type
+            and by_type[item.plan.code_type].lookup_hash in item.seal.lookup_hashes
+        ]
         for item in kept:
             code = by_type[item.plan.code_type]
             if item.plan.pin is not None:
@@ -333,8 +363,10 @@ def edit_card(
         if request.unlock_pin:
             physical = by_type.get(CodeType.PHYSICAL)
             if physical is None or physical.pin_hash is None:
-                raise BadUserInputError("unlockPhysicalPin: the card has no live PHYSICAL code with a PIN",
-                                        field="unlockPhysicalPin")
+                raise BadUserInputError(
+                    "unlockPhysicalPin: the card has no live PHYSICAL code with a PIN",
+                    field="unlockPhysicalPin",
+                )
             physical.failed_pin_attempts, physical.pin_locked_until = 0, None
             store.add_event(session, card_id, "PIN_UNLOCKED", actor, now, CodeType.PHYSICAL.value)
         new = [item for item in sealed if item not in kept]
@@ -363,5 +395,4 @@ def edit_card(
         full = {row.id: item.plan.code for row, item in zip(rows, new, strict=True) if row.id}
         return card_view(session, card_id, vault, policy, principal, full)
 
-    return idempotency.run(principal, idempotency_key, "giftcardEdit", request, work,
-                           card_view_from_json)
+    return idempotency.run(principal, idempotency_key, "giftcardEdit", request, work, card_view_from_json)

@@ -75,8 +75,6 @@ def plaintext_length(ciphertext: bytes) -> int:
     return len(ciphertext) - _NONCE_BYTES - _TAG_BYTES
 
 
-
-
 def parse_keyring(name: str, text: str) -> dict[str, bytes]:
     """``[+]id:base64key[,…]`` as ``{id: key}``, the current key first.
 
@@ -137,8 +135,13 @@ class SealedCode:
 class CodeVault:
     """Holds the lookup and encryption keyrings (first key of each current); seals and opens codes."""
 
-    def __init__(self, lookup_keys: dict[str, bytes], keyring: dict[str, bytes],
-                 staged: frozenset[str] = frozenset(), staged_lookup: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        lookup_keys: dict[str, bytes],
+        keyring: dict[str, bytes],
+        staged: frozenset[str] = frozenset(),
+        staged_lookup: frozenset[str] = frozenset(),
+    ) -> None:
         if not lookup_keys or not keyring:
             raise ConfigurationError("code keys are not configured")
         self.staged_key_ids, self.staged_lookup_key_ids = staged, staged_lookup  # known, not yet current

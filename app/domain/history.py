@@ -87,8 +87,10 @@ def list_transactions(
         with code_attempt(throttle, principal) as attempt:
             found = store.list_entries(engine, criteria, limit)
             assert criteria.code_type is not None
-            if found.entries or ledger_store.live_code(engine, criteria.code_lookup_hashes,
-                                                       criteria.code_type) is not None:
+            if (
+                found.entries
+                or ledger_store.live_code(engine, criteria.code_lookup_hashes, criteria.code_type) is not None
+            ):
                 attempt.hit()
     return TransactionPage(
         edges=tuple(
@@ -205,11 +207,22 @@ def _view(row: EntryRow, now: datetime) -> TransactionView:
     if status is TransStatus.AUTHORIZED and hold_expires_at is not None and hold_expires_at <= now:
         status = TransStatus.EXPIRED  # a lapsed hold: it holds nothing and can no longer be captured
     return TransactionView(
-        id=row.id, giftcard_id=row.giftcard_id, trans_type=TransType(row.trans_type),
-        status=status, amount=row.amount, currency=row.currency,
-        balance=row.balance_after, available_balance=None, balance_before=row.balance_before,
-        balance_after=row.balance_after, authorized_amount=row.authorized_amount,
-        hold_expires_at=_aware(row.hold_expires_at), partial=row.partial, source_id=row.source_id,
-        ref_no=row.ref_no, note=row.note, created_at=created_at, settled_at=_aware(row.settled_at),
+        id=row.id,
+        giftcard_id=row.giftcard_id,
+        trans_type=TransType(row.trans_type),
+        status=status,
+        amount=row.amount,
+        currency=row.currency,
+        balance=row.balance_after,
+        available_balance=None,
+        balance_before=row.balance_before,
+        balance_after=row.balance_after,
+        authorized_amount=row.authorized_amount,
+        hold_expires_at=_aware(row.hold_expires_at),
+        partial=row.partial,
+        source_id=row.source_id,
+        ref_no=row.ref_no,
+        note=row.note,
+        created_at=created_at,
+        settled_at=_aware(row.settled_at),
     )
-

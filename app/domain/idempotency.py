@@ -108,8 +108,14 @@ class Idempotency:
                 else:
                     now = datetime.now(UTC)
                     claim = IdempotencyKey(
-                        subject=subject, key=key, operation=operation, request_hash=request_hash,
-                        request_key_id=self._vault.lookup_key_id, response=b"", key_id="", created_at=now,
+                        subject=subject,
+                        key=key,
+                        operation=operation,
+                        request_hash=request_hash,
+                        request_key_id=self._vault.lookup_key_id,
+                        response=b"",
+                        key_id="",
+                        created_at=now,
                     )
                     # Claimed before the guard locks anything: every keyed mutation takes the key
                     # first and row locks after, so two of them with one key cannot deadlock.
@@ -133,8 +139,9 @@ class Idempotency:
             with self._uow.begin() as session:
                 stored = store.find_key(session, subject, key)
                 if stored is None:  # pragma: no cover - it committed, so it is there
-                    raise ConflictError("idempotencyKey: a request with this key is still running",
-                                        field="idempotencyKey")
+                    raise ConflictError(
+                        "idempotencyKey: a request with this key is still running", field="idempotencyKey"
+                    )
                 replayed = self._replay(stored, operation, request_hashes, context, decode)
         # After the read transaction: on SQLite a second writer would wait for it.
         self._audit.replayed(principal, operation, replayed)
@@ -161,8 +168,13 @@ class Idempotency:
         stored = store.find_committed_key(self._uow.engine, subject, key)
         if stored is None:
             return None
-        replayed = self._replay(stored, operation, self._digests(principal, operation, request),
-                                f"idempotency:{subject}:{key}".encode(), decode)
+        replayed = self._replay(
+            stored,
+            operation,
+            self._digests(principal, operation, request),
+            f"idempotency:{subject}:{key}".encode(),
+            decode,
+        )
         self._audit.replayed(principal, operation, replayed)
         return replayed
 
@@ -170,8 +182,15 @@ class Idempotency:
         # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
         # replay never shows more than the same request would show now.
         return self._vault.keyed_digests(
-            b"idempotency", encode({"operation": operation, "permissions": sorted(principal.permissions),
-                                    "request": json.loads(encode(request))}))
+            b"idempotency",
+            encode(
+                {
+                    "operation": operation,
+                    "permissions": sorted(principal.permissions),
+                    "request": json.loads(encode(request)),
+                }
+            ),
+        )
 
     def _replay(
         self,

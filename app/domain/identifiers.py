@@ -19,9 +19,7 @@ def validate_member_id(member_id: str, field: str = "memberId") -> str:
 
 def parse_card_id(card_id: str, field: str = "id") -> int:
     if not _CARD_ID.fullmatch(card_id) or not 0 < int(card_id) <= MAX_CARD_ID:
-        raise BadUserInputError(
-            f"{field}: a gift card id is an integer from 1 to {MAX_CARD_ID}", field=field
-        )
+        raise BadUserInputError(f"{field}: a gift card id is an integer from 1 to {MAX_CARD_ID}", field=field)
     return int(card_id)
 
 

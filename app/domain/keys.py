@@ -64,14 +64,16 @@ class KeyStatus:
 
     def removable(self) -> list[KeyUse]:
         """Old keys no row uses: they may leave their ring (a staged key is new, not old)."""
-        return [use for use in self.keys
-                if use.configured and not use.current and not use.staged and not use.used]
+        return [
+            use for use in self.keys if use.configured and not use.current and not use.staged and not use.used
+        ]
 
 
 def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
-    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids},
-                       {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids,
-                        PIN: pins.staged_key_ids})
+    uses = _configured(
+        {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids},
+        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids, PIN: pins.staged_key_ids},
+    )
     _count_code_keys(engine, uses)
     argon2_pins, counts = 0, store.pin_chain_counts(engine)
     for chain, rows in counts.items():
@@ -86,8 +88,10 @@ def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
 
 
 def _code_key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
-    uses = _configured({ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
-                       {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids})
+    uses = _configured(
+        {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
+        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids},
+    )
     _count_code_keys(engine, uses)
     stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale)
@@ -103,12 +107,15 @@ def _count_code_keys(engine: Engine, uses: dict[tuple[str, str], KeyUse]) -> Non
             _use(uses, ring, count.key_id).add(count.table, count.rows)
 
 
-def _configured(rings: dict[str, tuple[str, ...]], staged: dict[str, frozenset[str]]
-                ) -> dict[tuple[str, str], KeyUse]:
+def _configured(
+    rings: dict[str, tuple[str, ...]], staged: dict[str, frozenset[str]]
+) -> dict[tuple[str, str], KeyUse]:
     return {
-        (ring, key_id): KeyUse(ring, key_id, current=index == 0, configured=True,
-                               staged=key_id in staged[ring])
-        for ring, ids in rings.items() for index, key_id in enumerate(ids)
+        (ring, key_id): KeyUse(
+            ring, key_id, current=index == 0, configured=True, staged=key_id in staged[ring]
+        )
+        for ring, ids in rings.items()
+        for index, key_id in enumerate(ids)
     }
 
 
@@ -166,9 +173,11 @@ def rotate(
                 resealed = []
                 for row in rows:
                     seal = vault.reseal(row.ciphertext, row.key_id, CodeType(row.code_type))
-                    resealed.append(store.Resealed(
-                        row.id, seal.lookup_hash, seal.lookup_key_id, seal.ciphertext, seal.key_id
-                    ))
+                    resealed.append(
+                        store.Resealed(
+                            row.id, seal.lookup_hash, seal.lookup_key_id, seal.ciphertext, seal.key_id
+                        )
+                    )
                 try:
                     store.store_resealed(connection, table, resealed)
                 except IntegrityError:
@@ -208,10 +217,14 @@ def rotate_pins(
             if not stale:
                 break
             wrapped = [pins.wrap(StoredPin(row.value, row.key_ids)) for row in stale]
-            store.store_pins(connection, [
-                store.PinRow(row.id, new.value, new.key_ids or "")
-                for row, new in zip(stale, wrapped, strict=True) if new is not None
-            ])
+            store.store_pins(
+                connection,
+                [
+                    store.PinRow(row.id, new.value, new.key_ids or "")
+                    for row, new in zip(stale, wrapped, strict=True)
+                    if new is not None
+                ],
+            )
         after_id = stale[-1].id
         done += len(stale)
         if progress:
@@ -221,8 +234,11 @@ def rotate_pins(
 
 def _stale_pins(chain_counts: dict[str | None, int], pins: PinKeys) -> int:
     """Keyed PINs whose outermost key is not the current one."""
-    return sum(rows for chain, rows in chain_counts.items()
-               if chain is not None and chain.split(KEY_ID_SEPARATOR)[-1] != pins.current_key_id)
+    return sum(
+        rows
+        for chain, rows in chain_counts.items()
+        if chain is not None and chain.split(KEY_ID_SEPARATOR)[-1] != pins.current_key_id
+    )
 
 
 def check_pins_verifiable(engine: Engine, pins: PinKeys) -> None:
@@ -231,12 +247,18 @@ def check_pins_verifiable(engine: Engine, pins: PinKeys) -> None:
     counts = store.pin_chain_counts(engine)
     problems = []
     if counts.get(None) and not pins.has_pepper:
-        problems.append(f"{counts[None]} PINs are still argon2 hashes: set GIFTCARDS_PIN_PEPPER as it was "
-                        "until `giftcards keys status` shows none")
-    missing = sorted({key_id for chain in counts if chain is not None
-                      for key_id in chain.split(KEY_ID_SEPARATOR)} - set(pins.key_ids))
+        problems.append(
+            f"{counts[None]} PINs are still argon2 hashes: set GIFTCARDS_PIN_PEPPER as it was "
+            "until `giftcards keys status` shows none"
+        )
+    missing = sorted(
+        {key_id for chain in counts if chain is not None for key_id in chain.split(KEY_ID_SEPARATOR)}
+        - set(pins.key_ids)
+    )
     if missing:
-        problems.append(f"PINs are stored under key ids {missing} that GIFTCARDS_PIN_KEYS does not hold: "
-                        "put them back after the current key")
+        problems.append(
+            f"PINs are stored under key ids {missing} that GIFTCARDS_PIN_KEYS does not hold: "
+            "put them back after the current key"
+        )
     if problems:
         raise ConfigurationError("; ".join(problems))

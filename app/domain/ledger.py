@@ -111,11 +111,16 @@ def transaction_view_from_json(data: dict[str, Any]) -> TransactionView:
 
     created_at = moment(data["created_at"])
     assert created_at is not None
-    return TransactionView(**{
-        **data, "trans_type": TransType(data["trans_type"]), "status": TransStatus(data["status"]),
-        "hold_expires_at": moment(data["hold_expires_at"]), "created_at": created_at,
-        "settled_at": moment(data["settled_at"]),
-    })
+    return TransactionView(
+        **{
+            **data,
+            "trans_type": TransType(data["trans_type"]),
+            "status": TransStatus(data["status"]),
+            "hold_expires_at": moment(data["hold_expires_at"]),
+            "created_at": created_at,
+            "settled_at": moment(data["settled_at"]),
+        }
+    )
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -125,8 +130,17 @@ def _aware(moment: datetime | None) -> datetime | None:
 class Ledger:
     """Creates, captures and cancels transactions."""
 
-    def __init__(self, engine: Engine, idempotency: Idempotency, vault: CodeVault, pins: PinKeys,
-                 policy: Policy, hold_ttl: timedelta, guards: Guards, max_balance: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        idempotency: Idempotency,
+        vault: CodeVault,
+        pins: PinKeys,
+        policy: Policy,
+        hold_ttl: timedelta,
+        guards: Guards,
+        max_balance: int,
+    ) -> None:
         self._guards = guards
         self._max_balance = max_balance  # whole major units of each card's own currency
         self._engine = engine
@@ -170,12 +184,14 @@ class Ledger:
         if found is not None:
             return found
         if principal.has(Permission.LIST_GIFT_CARDS) and store.revoked_code_exists(
-                self._engine, hashes, request.code_type.value):
+            self._engine, hashes, request.code_type.value
+        ):
             raise CardNotUsableError("code: the code was revoked", field="code")
         raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
 
-    def _precheck_legacy_pin(self, principal: Principal, code: AddressedCode, pin: str | None
-                             ) -> tuple[str, PinCheck] | None:
+    def _precheck_legacy_pin(
+        self, principal: Principal, code: AddressedCode, pin: str | None
+    ) -> tuple[str, PinCheck] | None:
         """An argon2 PIN (from before keyed PINs) checked before any lock is taken, so that its
         ~100 ms never holds the card (nor SQLite's write lock); the result counts under the lock
         only if the stored value is still the one checked. A busy server is, to a caller without
@@ -187,9 +203,16 @@ class Ledger:
         except BusyError as busy:
             raise self._refuse(principal, busy) from None
 
-    def _check_code(self, session: Session, principal: Principal, card_id: int, code_id: int,
-                    pin: str | None, now: datetime, prechecked: tuple[str, PinCheck] | None = None,
-                    ) -> GiftCardError | None:
+    def _check_code(
+        self,
+        session: Session,
+        principal: Principal,
+        card_id: int,
+        code_id: int,
+        pin: str | None,
+        now: datetime,
+        prechecked: tuple[str, PinCheck] | None = None,
+    ) -> GiftCardError | None:
         """The code's state and PIN, checked and recorded under the card's and the code's row locks
         (card first, as every writer locks), in the transaction of the debit it guards: concurrent
         wrong PINs are counted one by one, and none is checked once the code is locked."""
@@ -199,9 +222,14 @@ class Ledger:
             return self._refuse(principal, CardNotUsableError("code: the code was revoked", field="code"))
         if code.pin_hash is not None:
             if code.pin_locked_until is not None and code.pin_locked_until > now:  # even the right PIN
-                return self._refuse(principal, CardNotUsableError(
-                    f"pin: locked after too many wrong PINs until {code.pin_locked_until.isoformat()}; "
-                    "giftcardEdit with unlockPhysicalPin ends it", field="pin"))
+                return self._refuse(
+                    principal,
+                    CardNotUsableError(
+                        f"pin: locked after too many wrong PINs until {code.pin_locked_until.isoformat()}; "
+                        "giftcardEdit with unlockPhysicalPin ends it",
+                        field="pin",
+                    ),
+                )
             if pin is None:
                 check = PinCheck(False)
             elif prechecked is not None and prechecked[0] == code.pin_hash:
@@ -210,8 +238,9 @@ class Ledger:
                 check = self._pins.verify(code_id, pin, StoredPin(code.pin_hash, code.pin_key_ids))
             if not check.ok:
                 if pin is not None:  # a missing PIN is a POS bug, not a guess: not counted
-                    store.record_pin_failure(session, code_id, self._guards.pin_max_failures,
-                                             now + self._guards.pin_lockout)
+                    store.record_pin_failure(
+                        session, code_id, self._guards.pin_max_failures, now + self._guards.pin_lockout
+                    )
                 return self._refuse(principal, CardNotUsableError("pin: wrong or missing PIN", field="pin"))
             if (replacement := check.replacement) is not None:  # moves to the current key alone
                 store.record_pin_success(session, code_id, replacement.value, replacement.key_ids)
@@ -240,13 +269,15 @@ class Ledger:
 
     # --- operations ----------------------------------------------------------------------
 
-    def create(self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
-               ) -> TransactionView:
+    def create(
+        self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
+    ) -> TransactionView:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        replayed = self._idempotency.replay(principal, idempotency_key, "giftcardTransAdd", request,
-                                            transaction_view_from_json)
+        replayed = self._idempotency.replay(
+            principal, idempotency_key, "giftcardTransAdd", request, transaction_view_from_json
+        )
         if replayed is not None:
             return replayed
         self._check_input(request)
@@ -281,8 +312,9 @@ class Ledger:
             return error
         return CardNotUsableError(UNUSABLE)
 
-    def _create(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
-                now: datetime) -> TransactionView:
+    def _create(
+        self, principal: Principal, request: TransRequest, idempotency_key: str | None, now: datetime
+    ) -> TransactionView:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             return self._write(principal, request, idempotency_key, now, card_id, None, CodeAttempt())
@@ -292,9 +324,16 @@ class Ledger:
             attempt.hit()  # also when the answer is another request's, replayed after a race
             return answer
 
-    def _write(self, principal: Principal, request: TransRequest, idempotency_key: str | None,
-               now: datetime, card_id: int, code: AddressedCode | None, attempt: CodeAttempt
-               ) -> TransactionView:
+    def _write(
+        self,
+        principal: Principal,
+        request: TransRequest,
+        idempotency_key: str | None,
+        now: datetime,
+        card_id: int,
+        code: AddressedCode | None,
+        attempt: CodeAttempt,
+    ) -> TransactionView:
         code_id = None if code is None else code.code_id
         prechecked = None if code is None else self._precheck_legacy_pin(principal, code, request.pin)
 
@@ -313,15 +352,24 @@ class Ledger:
             partial = False
             if amount < 0 and -amount > balance - on_hold:
                 if not request.allow_partial or balance - on_hold <= 0:
-                    raise self._hide(principal, InsufficientFundsError(
-                        "amount: more than the available balance", field="amount"))
+                    raise self._hide(
+                        principal,
+                        InsufficientFundsError("amount: more than the available balance", field="amount"),
+                    )
                 amount, partial = -(balance - on_hold), True
             entry = LedgerEntry(
-                giftcard_id=card_id, trans_type=request.trans_type.value, amount=amount,
+                giftcard_id=card_id,
+                trans_type=request.trans_type.value,
+                amount=amount,
                 status=TransStatus.COMPLETED.value,
-                balance_before=balance, balance_after=balance, partial=partial,
-                source_id=request.source_id, ref_no=request.ref_no, note=request.note,
-                created_by=principal.subject, created_at=now,
+                balance_before=balance,
+                balance_after=balance,
+                partial=partial,
+                source_id=request.source_id,
+                ref_no=request.ref_no,
+                note=request.note,
+                created_by=principal.subject,
+                created_at=now,
                 code_type=request.code_type.value if code_id is not None and request.code_type else None,
                 code_id=code_id,
             )
@@ -333,8 +381,9 @@ class Ledger:
                 entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
                 # A hold lapses no later than the card's window closes: it could not be captured after.
                 card_end = _aware(card.expires_at)
-                entry.hold_expires_at = now + self._hold_ttl if card_end is None else min(
-                    now + self._hold_ttl, card_end)
+                entry.hold_expires_at = (
+                    now + self._hold_ttl if card_end is None else min(now + self._hold_ttl, card_end)
+                )
                 if amount < 0:
                     on_hold += -amount
             else:
@@ -347,11 +396,23 @@ class Ledger:
             store.add_entry(session, entry)
             return self._view(entry, card.currency, balance, balance - on_hold)
 
-        return self._idempotency.run(principal, idempotency_key, "giftcardTransAdd", request, work,
-                                     transaction_view_from_json, guard if code_id is not None else None)
+        return self._idempotency.run(
+            principal,
+            idempotency_key,
+            "giftcardTransAdd",
+            request,
+            work,
+            transaction_view_from_json,
+            guard if code_id is not None else None,
+        )
 
-    def capture(self, principal: Principal, entry_id: str, amount: str | None = None,
-                idempotency_key: str | None = None) -> TransactionView:
+    def capture(
+        self,
+        principal: Principal,
+        entry_id: str,
+        amount: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransactionView:
         number = parse_card_id(entry_id, "id")
 
         def work(session: Session) -> TransactionView:
@@ -364,18 +425,26 @@ class Ledger:
             captured = authorized if amount is None else parse_amount(amount, card.currency)
             if captured == 0 or (captured < 0) != (authorized < 0) or abs(captured) > abs(authorized):
                 raise BadUserInputError(
-                    "amount: same sign as the authorization and no larger than it", field="amount")
+                    "amount: same sign as the authorization and no larger than it", field="amount"
+                )
             balance = self._apply(session, card, captured, now)
             entry.status, entry.amount, entry.settled_at = TransStatus.COMPLETED.value, captured, now
             entry.balance_before, entry.balance_after = balance - captured, balance
             session.flush()
             return self._view(entry, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
-        return self._idempotency.run(principal, idempotency_key, "giftcardTransCapture",
-                                     {"id": number, "amount": amount}, work, transaction_view_from_json)
+        return self._idempotency.run(
+            principal,
+            idempotency_key,
+            "giftcardTransCapture",
+            {"id": number, "amount": amount},
+            work,
+            transaction_view_from_json,
+        )
 
-    def cancel(self, principal: Principal, entry_id: str, idempotency_key: str | None = None
-               ) -> TransactionView:
+    def cancel(
+        self, principal: Principal, entry_id: str, idempotency_key: str | None = None
+    ) -> TransactionView:
         number = parse_card_id(entry_id, "id")
 
         def work(session: Session) -> TransactionView:
@@ -386,8 +455,14 @@ class Ledger:
             on_hold = store.held(session, card.id or 0, now)
             return self._view(entry, card.currency, card.balance, card.balance - on_hold)
 
-        return self._idempotency.run(principal, idempotency_key, "giftcardTransCancel", {"id": number},
-                                     work, transaction_view_from_json)
+        return self._idempotency.run(
+            principal,
+            idempotency_key,
+            "giftcardTransCancel",
+            {"id": number},
+            work,
+            transaction_view_from_json,
+        )
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -408,8 +483,9 @@ class Ledger:
             raise UnauthenticatedError("a bearer token is required")
         peek = session.get(LedgerEntry, number)
         # Without ListGiftCards a caller sees only the transactions it created.
-        if peek is None or not (principal.has(Permission.LIST_GIFT_CARDS)
-                                or peek.created_by == principal.subject):
+        if peek is None or not (
+            principal.has(Permission.LIST_GIFT_CARDS) or peek.created_by == principal.subject
+        ):
             raise NotFoundError("id: no such transaction", field="id")
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
         card = card_store.card_for_update(session, peek.giftcard_id)
@@ -426,8 +502,9 @@ class Ledger:
 
     def _over_ceiling(self, currency: str) -> LimitExceededError:
         most = format_amount(self._ceiling(currency), currency)
-        return LimitExceededError(f"amount: a card may hold at most {most} {currency}",
-                                  field="amount", limit="maxBalance")
+        return LimitExceededError(
+            f"amount: a card may hold at most {most} {currency}", field="amount", limit="maxBalance"
+        )
 
     def _apply(self, session: Session, card: GiftCard, amount: int, now: datetime) -> int:
         balance = store.change_balance(session, card.id or 0, amount, now, self._ceiling(card.currency))
@@ -445,11 +522,22 @@ class Ledger:
     def _view(entry: LedgerEntry, currency: str, balance: int, available: int) -> TransactionView:
         assert entry.id is not None
         return TransactionView(
-            id=entry.id, giftcard_id=entry.giftcard_id, trans_type=TransType(entry.trans_type),
-            status=TransStatus(entry.status), amount=entry.amount, currency=currency, balance=balance,
-            available_balance=available, balance_before=entry.balance_before,
-            balance_after=entry.balance_after, authorized_amount=entry.authorized_amount,
-            hold_expires_at=_aware(entry.hold_expires_at), partial=entry.partial,
-            source_id=entry.source_id, ref_no=entry.ref_no, note=entry.note,
-            created_at=_aware(entry.created_at) or entry.created_at, settled_at=_aware(entry.settled_at),
+            id=entry.id,
+            giftcard_id=entry.giftcard_id,
+            trans_type=TransType(entry.trans_type),
+            status=TransStatus(entry.status),
+            amount=entry.amount,
+            currency=currency,
+            balance=balance,
+            available_balance=available,
+            balance_before=entry.balance_before,
+            balance_after=entry.balance_after,
+            authorized_amount=entry.authorized_amount,
+            hold_expires_at=_aware(entry.hold_expires_at),
+            partial=entry.partial,
+            source_id=entry.source_id,
+            ref_no=entry.ref_no,
+            note=entry.note,
+            created_at=_aware(entry.created_at) or entry.created_at,
+            settled_at=_aware(entry.settled_at),
         )

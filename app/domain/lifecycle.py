@@ -84,5 +84,6 @@ def change_state(
             session.flush()
         return card_view(session, number, vault, policy, principal)
 
-    return idempotency.run(principal, idempotency_key, operation, {"id": card_id, "reason": reason},
-                           work, card_view_from_json)
+    return idempotency.run(
+        principal, idempotency_key, operation, {"id": card_id, "reason": reason}, work, card_view_from_json
+    )

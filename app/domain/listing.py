@@ -57,9 +57,9 @@ def decode_cursor(cursor: str, field: str = "after", prefix: str = CARD_CURSOR) 
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
         raise refused from None
-    if not text.startswith(prefix) or not _CURSOR_ID.fullmatch(text[len(prefix):]):
+    if not text.startswith(prefix) or not _CURSOR_ID.fullmatch(text[len(prefix) :]):
         raise refused
-    item_id = int(text[len(prefix):])
+    item_id = int(text[len(prefix) :])
     # Ids are 32-bit on every database; one spelling per cursor.
     if item_id > MAX_CARD_ID or encode_cursor(item_id, prefix) != cursor:
         raise refused
@@ -133,7 +133,8 @@ def _criteria(
         after_id=after_id,
         state=None if card_filter.state is None else card_filter.state.value,
         excluded_states=(
-            () if card_filter.include_deactivated or explicitly_deactivated
+            ()
+            if card_filter.include_deactivated or explicitly_deactivated
             else (CardState.DEACTIVATED.value,)
         ),
         member_id=member_id,

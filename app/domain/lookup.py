@@ -36,8 +36,11 @@ def find_cards(
 ) -> SearchResult:
     if principal.is_anonymous:
         raise UnauthenticatedError("a bearer token is required")
-    given = [name for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
-             if value is not None]
+    given = [
+        name
+        for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
+        if value is not None
+    ]
     if len(given) != 1:
         raise BadUserInputError(
             "giftcard: give exactly one of code, id or memberId", field=",".join(given) or None
@@ -92,9 +95,7 @@ def _by_code(
     return present([match.card for match in matches], vault, policy, principal)
 
 
-def present(
-    rows: list[CardRow], vault: CodeVault, policy: Policy, principal: Principal
-) -> SearchResult:
+def present(rows: list[CardRow], vault: CodeVault, policy: Policy, principal: Principal) -> SearchResult:
     limited = False
     cards = []
     for row in rows:
@@ -115,11 +116,20 @@ def present(
             )
         cards.append(
             CardView(
-                id=row.id, member_id=row.member_id, currency=row.currency,
-                state=CardState(row.state), balance=row.balance, created_at=row.created_at,
-                updated_at=row.updated_at, codes=tuple(codes), created_by=row.created_by,
-                usable_from=row.usable_from, expires_at=row.expires_at, note=row.note,
-                source_id=row.source_id, ref_no=row.ref_no,
+                id=row.id,
+                member_id=row.member_id,
+                currency=row.currency,
+                state=CardState(row.state),
+                balance=row.balance,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                codes=tuple(codes),
+                created_by=row.created_by,
+                usable_from=row.usable_from,
+                expires_at=row.expires_at,
+                note=row.note,
+                source_id=row.source_id,
+                ref_no=row.ref_no,
             )
         )
     return SearchResult(limited_by_permission=limited, cards=tuple(cards))

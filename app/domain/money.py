@@ -26,7 +26,7 @@ def check_currency(currency: str, field: str = "currency") -> str:
 def check_amount(text: str, field: str = "amount") -> Decimal:
     """The amount as a decimal, whatever the currency: its syntax only."""
     if not _AMOUNT.fullmatch(text):
-        raise BadUserInputError(f"{field}: not a decimal amount like \"25.00\"", field=field)
+        raise BadUserInputError(f'{field}: not a decimal amount like "25.00"', field=field)
     return Decimal(text)  # the pattern admits decimals only
 
 
@@ -35,9 +35,7 @@ def parse_amount(text: str, currency: str, field: str = "amount") -> int:
     exponent = CURRENCY_EXPONENTS[currency]
     minor = check_amount(text, field).scaleb(exponent)
     if minor != minor.to_integral_value():
-        raise BadUserInputError(
-            f"{field}: {currency} allows at most {exponent} decimal places", field=field
-        )
+        raise BadUserInputError(f"{field}: {currency} allows at most {exponent} decimal places", field=field)
     if abs(minor) > MAX_MINOR_UNITS:
         raise BadUserInputError(f"{field}: amount is too large", field=field)
     return int(minor)

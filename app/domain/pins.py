@@ -59,8 +59,9 @@ class PinCheck:
 class PinKeys:
     """Keyed PIN values under a keyring; the first key is current."""
 
-    def __init__(self, keyring: dict[str, bytes], pepper: bytes | None = None,
-                 gate: VerificationGate | None = None) -> None:
+    def __init__(
+        self, keyring: dict[str, bytes], pepper: bytes | None = None, gate: VerificationGate | None = None
+    ) -> None:
         if not keyring:
             raise ConfigurationError("GIFTCARDS_PIN_KEYS holds no key")
         self._keys = keyring
@@ -76,8 +77,11 @@ class PinKeys:
             raise ConfigurationError("GIFTCARDS_PIN_KEYS is not configured")
         text = settings.pin_keys.get_secret_value()
         pepper = settings.pin_pepper
-        keys = cls(parse_keyring("GIFTCARDS_PIN_KEYS", text), None if pepper is None
-                   else decode_key("GIFTCARDS_PIN_PEPPER", pepper.get_secret_value()), gate)
+        keys = cls(
+            parse_keyring("GIFTCARDS_PIN_KEYS", text),
+            None if pepper is None else decode_key("GIFTCARDS_PIN_PEPPER", pepper.get_secret_value()),
+            gate,
+        )
         keys.staged_key_ids = staged_key_ids(text)
         return keys
 
@@ -90,7 +94,8 @@ class PinKeys:
         if key is None:
             raise ConfigurationError(
                 f"a PIN is stored under key {key_id!r}, which GIFTCARDS_PIN_KEYS does not hold; put it "
-                "back (after the current key) and see `giftcards keys status`")
+                "back (after the current key) and see `giftcards keys status`"
+            )
         return key
 
     @staticmethod
@@ -108,8 +113,9 @@ class PinKeys:
         if stored.is_legacy or stored.chain[-1] == self.current_key_id:
             return None
         digest = self._digest(self._keys[self.current_key_id], base64.b64decode(stored.value))
-        return StoredPin(base64.b64encode(digest).decode(),
-                         KEY_ID_SEPARATOR.join((*stored.chain, self.current_key_id)))
+        return StoredPin(
+            base64.b64encode(digest).decode(), KEY_ID_SEPARATOR.join((*stored.chain, self.current_key_id))
+        )
 
     def verify(self, code_id: int, pin: str, stored: StoredPin) -> PinCheck:
         if stored.is_legacy:
@@ -129,7 +135,8 @@ class PinKeys:
         if self._pepper is None:
             raise ConfigurationError(
                 "a PIN is still an argon2 hash: set GIFTCARDS_PIN_PEPPER until `giftcards keys status` "
-                "shows no argon2 PINs")
+                "shows no argon2 PINs"
+            )
         peppered = hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()
         # Shares the process's argon2 slots with client secrets, queueing a little (it runs before
         # any lock is taken); none free in time is BusyError, and nothing is counted.

@@ -98,11 +98,16 @@ def reservation_view_from_json(data: dict[str, Any]) -> ReservationView:
     """The inverse of ``app.domain.idempotency.encode`` for a ReservationView (stored responses)."""
     expires_at = data["expires_at"]
     return ReservationView(
-        id=data["id"], request_name=data["request_name"], agency=data["agency"],
-        single=data["single"], count=data["count"],
+        id=data["id"],
+        request_name=data["request_name"],
+        agency=data["agency"],
+        single=data["single"],
+        count=data["count"],
         created_at=datetime.fromisoformat(data["created_at"]),
         expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
-        codes=tuple(data["codes"]), used_count=data["used_count"], lapsed=data["lapsed"],
+        codes=tuple(data["codes"]),
+        used_count=data["used_count"],
+        lapsed=data["lapsed"],
     )
 
 
@@ -115,8 +120,7 @@ def validate_name(value: str, field: str) -> str:
 def _check_request(request: ReservationRequest, max_batch: int) -> None:
     if not 1 <= request.count <= max_batch:
         raise BadUserInputError(
-            f"count: reserve 1 to {max_batch} codes at a time (larger batches are refused, not "
-            "truncated)",
+            f"count: reserve 1 to {max_batch} codes at a time (larger batches are refused, not truncated)",
             field="count",
         )
     if request.single and request.count != 1:
@@ -164,26 +168,43 @@ def reserve_codes(
         now = datetime.now(UTC)
         drawn = _draw_free_codes(session, vault, request.count)
         reservation = CodeReservation(
-            request_name=request.request_name, agency=request.agency, owner=owner,
-            single=request.single, count=request.count, created_at=now,
+            request_name=request.request_name,
+            agency=request.agency,
+            owner=owner,
+            single=request.single,
+            count=request.count,
+            created_at=now,
             expires_at=now + SINGLE_LIFETIME if request.single else None,
         )
         rows = [
-            ReservedCode(reservation_id=0, lookup_hash=seal.lookup_hash, ciphertext=seal.ciphertext,
-                         key_id=seal.key_id, last4=seal.last4, lookup_key_id=seal.lookup_key_id)
+            ReservedCode(
+                reservation_id=0,
+                lookup_hash=seal.lookup_hash,
+                ciphertext=seal.ciphertext,
+                key_id=seal.key_id,
+                last4=seal.last4,
+                lookup_key_id=seal.lookup_key_id,
+            )
             for _, seal in drawn
         ]
         store.add_reservation(session, reservation, rows)
         assert reservation.id is not None
         return ReservationView(
-            id=reservation.id, request_name=reservation.request_name, agency=reservation.agency,
-            single=reservation.single, count=reservation.count, created_at=now,
-            expires_at=reservation.expires_at, codes=tuple(code for code, _ in drawn),
-            used_count=0, lapsed=False,
+            id=reservation.id,
+            request_name=reservation.request_name,
+            agency=reservation.agency,
+            single=reservation.single,
+            count=reservation.count,
+            created_at=now,
+            expires_at=reservation.expires_at,
+            codes=tuple(code for code, _ in drawn),
+            used_count=0,
+            lapsed=False,
         )
 
-    return idempotency.run(principal, idempotency_key, "giftcardReserveCodes", request, work,
-                           reservation_view_from_json)
+    return idempotency.run(
+        principal, idempotency_key, "giftcardReserveCodes", request, work, reservation_view_from_json
+    )
 
 
 def list_reservations(engine: Engine, principal: Principal, request_name: str) -> list[ReservationView]:
@@ -196,13 +217,20 @@ def list_reservations(engine: Engine, principal: Principal, request_name: str) -
     views = []
     for row in store.find_reservations(engine, owner, request_name):
         used = sum(code.used for code in row.codes)
-        views.append(ReservationView(
-            id=row.id, request_name=row.request_name, agency=row.agency, single=row.single,
-            count=row.count, created_at=row.created_at, expires_at=row.expires_at,
-            codes=tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in row.codes),
-            used_count=used,
-            lapsed=row.single and used == 0 and row.expires_at is not None and row.expires_at <= now,
-        ))
+        views.append(
+            ReservationView(
+                id=row.id,
+                request_name=row.request_name,
+                agency=row.agency,
+                single=row.single,
+                count=row.count,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                codes=tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in row.codes),
+                used_count=used,
+                lapsed=row.single and used == 0 and row.expires_at is not None and row.expires_at <= now,
+            )
+        )
     return views
 
 

@@ -55,7 +55,9 @@ def card_view_from_json(data: dict[str, Any]) -> CardView:
     """The inverse of ``app.domain.idempotency.encode`` for a CardView (stored responses)."""
     codes = tuple(
         CodeView(
-            id=code["id"], code_type=CodeType(code["code_type"]), code=code["code"],
+            id=code["id"],
+            code_type=CodeType(code["code_type"]),
+            code=code["code"],
             expires_on=None if code["expires_on"] is None else date.fromisoformat(code["expires_on"]),
             is_masked=code["is_masked"],
         )
@@ -64,11 +66,20 @@ def card_view_from_json(data: dict[str, Any]) -> CardView:
     created_at, updated_at = _moment(data["created_at"]), _moment(data["updated_at"])
     assert created_at is not None and updated_at is not None
     return CardView(
-        id=data["id"], member_id=data["member_id"], currency=data["currency"],
-        state=CardState(data["state"]), balance=data["balance"], created_at=created_at,
-        updated_at=updated_at, codes=codes, created_by=data["created_by"],
-        usable_from=_moment(data["usable_from"]), expires_at=_moment(data["expires_at"]),
-        note=data["note"], source_id=data["source_id"], ref_no=data["ref_no"],
+        id=data["id"],
+        member_id=data["member_id"],
+        currency=data["currency"],
+        state=CardState(data["state"]),
+        balance=data["balance"],
+        created_at=created_at,
+        updated_at=updated_at,
+        codes=codes,
+        created_by=data["created_by"],
+        usable_from=_moment(data["usable_from"]),
+        expires_at=_moment(data["expires_at"]),
+        note=data["note"],
+        source_id=data["source_id"],
+        ref_no=data["ref_no"],
     )
 
 

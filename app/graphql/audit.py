@@ -35,7 +35,10 @@ class AuditRefusals(FieldExtension):
     """
 
     async def resolve_async(
-        self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info[Context],
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: strawberry.Info[Context],
         **kwargs: Any,
     ) -> Any:
         try:
@@ -54,8 +57,11 @@ async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
         await run_sync(partial(context.services.audit.refused, context.principal, info.field_name, outcome))
     except Exception:
         # The caller gets the mutation's own error; a failed audit write must not replace it.
-        log.exception("could not record a refused %s in the audit trail (request %s)",
-                      info.field_name, context.request_id)
+        log.exception(
+            "could not record a refused %s in the audit trail (request %s)",
+            info.field_name,
+            context.request_id,
+        )
 
 
 async def record_disclosures(
@@ -152,10 +158,15 @@ class AuditEventConnection:
 
 def event_type(view: AuditEventView) -> AuditEvent:
     return AuditEvent(
-        id=strawberry.ID(str(view.id)), occurred_at=view.occurred_at, action=view.action,
-        outcome=view.outcome, subject=view.subject,
+        id=strawberry.ID(str(view.id)),
+        occurred_at=view.occurred_at,
+        action=view.action,
+        outcome=view.outcome,
+        subject=view.subject,
         giftcard_id=None if view.giftcard_id is None else strawberry.ID(str(view.giftcard_id)),
-        field=view.field, request_id=view.request_id, client_address=view.client_address,
+        field=view.field,
+        request_id=view.request_id,
+        client_address=view.client_address,
         count=view.count,
     )
 
@@ -184,14 +195,23 @@ class AuditQueries:
         filter: AuditEventFilter | None = None,
     ) -> AuditEventConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
-        audit_filter = AuditFilter() if filter is None else AuditFilter(
-            subject=filter.subject,
-            giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
-            action=filter.action, outcome=filter.outcome,
-            occurred_after=filter.occurred_after, occurred_before=filter.occurred_before,
+        audit_filter = (
+            AuditFilter()
+            if filter is None
+            else AuditFilter(
+                subject=filter.subject,
+                giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
+                action=filter.action,
+                outcome=filter.outcome,
+                occurred_after=filter.occurred_after,
+                occurred_before=filter.occurred_before,
+            )
         )
         page = list_events(
-            info.context.services.engine, info.context.principal,
-            first=first, after=after, audit_filter=audit_filter,
+            info.context.services.engine,
+            info.context.principal,
+            first=first,
+            after=after,
+            audit_filter=audit_filter,
         )
         return connection_type(page)

@@ -78,15 +78,30 @@ class HistoryQueries:
     ) -> GiftCardTransactionConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
         services = info.context.services
-        transaction_filter = TransactionFilter() if filter is None else TransactionFilter(
-            giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
-            member_id=filter.member_id, code=filter.code, code_type=filter.code_type,
-            status=filter.status, trans_type=filter.trans_type, source_id=filter.source_id,
-            ref_no=filter.ref_no, created_after=filter.created_after,
-            created_before=filter.created_before,
+        transaction_filter = (
+            TransactionFilter()
+            if filter is None
+            else TransactionFilter(
+                giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
+                member_id=filter.member_id,
+                code=filter.code,
+                code_type=filter.code_type,
+                status=filter.status,
+                trans_type=filter.trans_type,
+                source_id=filter.source_id,
+                ref_no=filter.ref_no,
+                created_after=filter.created_after,
+                created_before=filter.created_before,
+            )
         )
         page = list_transactions(
-            services.engine, services.vault, services.policy, info.context.principal,
-            services.code_throttle, first=first, after=after, transaction_filter=transaction_filter,
+            services.engine,
+            services.vault,
+            services.policy,
+            info.context.principal,
+            services.code_throttle,
+            first=first,
+            after=after,
+            transaction_filter=transaction_filter,
         )
         return connection_type(page)

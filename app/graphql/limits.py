@@ -87,8 +87,11 @@ def _selection(selection: SelectionNode, fragments: Mapping[str, Measure]) -> Me
         # Introspection fields add no depth, as in Strawberry's depth limiter: GraphiQL's
         # introspection query is deeper than any limit worth setting.
         adds_depth = selection.selection_set is not None and not selection.name.value.startswith("__")
-        return Measure(1 + inner.depth if adds_depth else 0,
-                       inner.aliases + (selection.alias is not None), inner.fields + 1)
+        return Measure(
+            1 + inner.depth if adds_depth else 0,
+            inner.aliases + (selection.alias is not None),
+            inner.fields + 1,
+        )
     if isinstance(selection, FragmentSpreadNode):
         return fragments.get(selection.name.value, NOTHING)
     if isinstance(selection, InlineFragmentNode):
@@ -156,11 +159,14 @@ def check_document(document: DocumentNode, limits: DocumentLimits) -> None:
         if found.depth > limits.max_depth:
             message = f"The operation exceeds maximum operation depth of {limits.max_depth}."
         elif found.aliases > limits.max_aliases:
-            message = (f"The document has {_amount(found.aliases)} aliases; "
-                       f"at most {limits.max_aliases} are allowed.")
+            message = (
+                f"The document has {_amount(found.aliases)} aliases; "
+                f"at most {limits.max_aliases} are allowed."
+            )
         elif found.fields > limits.max_fields:
-            message = (f"The operation selects more than {limits.max_fields} fields "
-                       "once its fragments are expanded.")
+            message = (
+                f"The operation selects more than {limits.max_fields} fields once its fragments are expanded."
+            )
         else:
             continue
         raise DocumentLimitError(message, operation)

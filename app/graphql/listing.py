@@ -33,8 +33,7 @@ class GiftCardFilter:
     )
     include_deactivated: bool = strawberry.field(
         default=False,
-        description="Also list DEACTIVATED cards (left out unless this is true or state asks for "
-        "them).",
+        description="Also list DEACTIVATED cards (left out unless this is true or state asks for them).",
     )
 
 
@@ -80,14 +79,26 @@ class ListingQueries:
         # Like `giftcard`: two indexed queries right here; only disclosed codes' audit events go to
         # a worker thread.
         services = info.context.services
-        card_filter = CardFilter() if filter is None else CardFilter(
-            state=filter.state, member_id=filter.member_id, code_type=filter.code_type,
-            created_after=filter.created_after, created_before=filter.created_before,
-            include_deactivated=filter.include_deactivated,
+        card_filter = (
+            CardFilter()
+            if filter is None
+            else CardFilter(
+                state=filter.state,
+                member_id=filter.member_id,
+                code_type=filter.code_type,
+                created_after=filter.created_after,
+                created_before=filter.created_before,
+                include_deactivated=filter.include_deactivated,
+            )
         )
         page = list_cards(
-            services.lister, services.vault, services.policy, info.context.principal,
-            first=first, after=after, card_filter=card_filter,
+            services.lister,
+            services.vault,
+            services.policy,
+            info.context.principal,
+            first=first,
+            after=after,
+            card_filter=card_filter,
         )
         await record_disclosures(info, [edge.card for edge in page.edges])
         return connection_type(page)

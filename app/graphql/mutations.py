@@ -15,34 +15,59 @@ from app.enums import CodeType
 from app.graphql.context import Context
 from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, card_type
 
-IdempotencyKey = Annotated[str | None, strawberry.argument(
-    description="1 to 128 characters, scoped to the token's subject. A retry with the same key and "
-    "input returns the first response and writes nothing; the same key with other input is a "
-    "CONFLICT. Keys are kept at least 24 hours."
-)]
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="1 to 128 characters, scoped to the token's subject. A retry with the same key and "
+        "input returns the first response and writes nothing; the same key with other input is a "
+        "CONFLICT. Keys are kept at least 24 hours."
+    ),
+]
 
 
 def _details(source: GiftCardAddInput | GiftCardEditInput) -> CardDetails:
-    return CardDetails(usable_from=source.usable_from, expires_at=source.expires_at,
-                       note=source.note, source_id=source.source_id, ref_no=source.ref_no)
+    return CardDetails(
+        usable_from=source.usable_from,
+        expires_at=source.expires_at,
+        note=source.note,
+        source_id=source.source_id,
+        ref_no=source.ref_no,
+    )
 
 
 def _codes(source: GiftCardAddInput | GiftCardEditInput) -> CodeChanges:
     return CodeChanges(
-        physical_code=source.physical_code, physical_pin=source.physical_pin,
+        physical_code=source.physical_code,
+        physical_pin=source.physical_pin,
         physical_code_expires_on=source.physical_code_expires_on,
-        external_code=source.external_code, external_code_expires_on=source.external_code_expires_on,
+        external_code=source.external_code,
+        external_code_expires_on=source.external_code_expires_on,
         add_personal_code=source.add_personal_code,
         personal_code_expires_on=source.personal_code_expires_on,
     )
 
 
-async def _state_change(operation: str, info: strawberry.Info[Context], card_id: strawberry.ID,
-                        reason: str | None, key: str | None) -> GiftCard:
+async def _state_change(
+    operation: str,
+    info: strawberry.Info[Context],
+    card_id: strawberry.ID,
+    reason: str | None,
+    key: str | None,
+) -> GiftCard:
     services = info.context.services
-    view = await run_sync(partial(
-        change_state, operation, services.idempotency, services.vault, services.policy,
-        info.context.principal, str(card_id), reason=reason, idempotency_key=key))
+    view = await run_sync(
+        partial(
+            change_state,
+            operation,
+            services.idempotency,
+            services.vault,
+            services.policy,
+            info.context.principal,
+            str(card_id),
+            reason=reason,
+            idempotency_key=key,
+        )
+    )
     return card_type(view)
 
 
@@ -59,12 +84,25 @@ class CardMutations:
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
         services = info.context.services
-        request = NewCard(codes=_codes(giftcard), currency=giftcard.currency,
-                          member_id=giftcard.member_id, details=_details(giftcard))
-        view = await run_sync(partial(
-            create_card, services.idempotency, services.vault, services.pins, services.policy,
-            info.context.principal, request, default_currency=services.settings.default_currency,
-            idempotency_key=idempotency_key))
+        request = NewCard(
+            codes=_codes(giftcard),
+            currency=giftcard.currency,
+            member_id=giftcard.member_id,
+            details=_details(giftcard),
+        )
+        view = await run_sync(
+            partial(
+                create_card,
+                services.idempotency,
+                services.vault,
+                services.pins,
+                services.policy,
+                info.context.principal,
+                request,
+                default_currency=services.settings.default_currency,
+                idempotency_key=idempotency_key,
+            )
+        )
         return card_type(view)
 
     @strawberry.mutation(
@@ -78,37 +116,72 @@ class CardMutations:
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
         services = info.context.services
-        revoke = frozenset(code_type for code_type, asked in (
-            (CodeType.PHYSICAL, giftcard.revoke_physical_code),
-            (CodeType.EXTERNAL, giftcard.revoke_external_code),
-            (CodeType.PERSONAL, giftcard.revoke_personal_code),
-        ) if asked)
-        request = CardEdit(card_id=str(giftcard.id), codes=_codes(giftcard), revoke=revoke,
-                           member_id=giftcard.member_id, unlink_member=giftcard.unlink_member,
-                           unlock_pin=giftcard.unlock_physical_pin,
-                           details=_details(giftcard))
-        view = await run_sync(partial(
-            edit_card, services.idempotency, services.vault, services.pins, services.policy,
-            info.context.principal, request, idempotency_key=idempotency_key))
+        revoke = frozenset(
+            code_type
+            for code_type, asked in (
+                (CodeType.PHYSICAL, giftcard.revoke_physical_code),
+                (CodeType.EXTERNAL, giftcard.revoke_external_code),
+                (CodeType.PERSONAL, giftcard.revoke_personal_code),
+            )
+            if asked
+        )
+        request = CardEdit(
+            card_id=str(giftcard.id),
+            codes=_codes(giftcard),
+            revoke=revoke,
+            member_id=giftcard.member_id,
+            unlink_member=giftcard.unlink_member,
+            unlock_pin=giftcard.unlock_physical_pin,
+            details=_details(giftcard),
+        )
+        view = await run_sync(
+            partial(
+                edit_card,
+                services.idempotency,
+                services.vault,
+                services.pins,
+                services.policy,
+                info.context.principal,
+                request,
+                idempotency_key=idempotency_key,
+            )
+        )
         return card_type(view)
 
-    @strawberry.mutation(description="Block a card, e.g. reported lost (BlockGiftCard). Repeating it "
-                         "changes nothing.")
-    async def giftcard_block(self, info: strawberry.Info[Context], id: strawberry.ID,
-                             reason: str | None = None,
-                             idempotency_key: IdempotencyKey = None) -> GiftCard | None:
+    @strawberry.mutation(
+        description="Block a card, e.g. reported lost (BlockGiftCard). Repeating it changes nothing."
+    )
+    async def giftcard_block(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCard | None:
         return await _state_change("giftcardBlock", info, id, reason, idempotency_key)
 
-    @strawberry.mutation(description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
-                         "funded, else PENDING. Repeating it changes nothing.")
-    async def giftcard_unblock(self, info: strawberry.Info[Context], id: strawberry.ID,
-                               reason: str | None = None,
-                               idempotency_key: IdempotencyKey = None) -> GiftCard | None:
+    @strawberry.mutation(
+        description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
+        "funded, else PENDING. Repeating it changes nothing."
+    )
+    async def giftcard_unblock(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCard | None:
         return await _state_change("giftcardUnblock", info, id, reason, idempotency_key)
 
-    @strawberry.mutation(description="Deactivate a card for good (DeactivateGiftCard); cards are never "
-                         "deleted and the history stays. Repeating it changes nothing.")
-    async def giftcard_deactivate(self, info: strawberry.Info[Context], id: strawberry.ID,
-                                  reason: str | None = None,
-                                  idempotency_key: IdempotencyKey = None) -> GiftCard | None:
+    @strawberry.mutation(
+        description="Deactivate a card for good (DeactivateGiftCard); cards are never "
+        "deleted and the history stays. Repeating it changes nothing."
+    )
+    async def giftcard_deactivate(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCard | None:
         return await _state_change("giftcardDeactivate", info, id, reason, idempotency_key)

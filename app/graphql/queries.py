@@ -32,8 +32,15 @@ class CardQueries:
         # connection. Only a disclosed code costs a write (its audit event), and that goes to a thread.
         services = info.context.services
         result = find_cards(
-            services.cards, services.vault, services.policy, info.context.principal, services.code_throttle,
-            code=code, code_type=code_type, card_id=id, member_id=member_id,
+            services.cards,
+            services.vault,
+            services.policy,
+            info.context.principal,
+            services.code_throttle,
+            code=code,
+            code_type=code_type,
+            card_id=id,
+            member_id=member_id,
             today=datetime.now(UTC).date(),
         )
         await record_disclosures(info, result.cards, supplied_code=code)

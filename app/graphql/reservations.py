@@ -19,8 +19,10 @@ from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
 
 
-@strawberry.type(description="A batch of PHYSICAL codes set aside for printing, owned by the token "
-                 "subject that reserved them.")
+@strawberry.type(
+    description="A batch of PHYSICAL codes set aside for printing, owned by the token "
+    "subject that reserved them."
+)
 class CodeReservation:
     id: strawberry.ID
     request_name: str
@@ -48,9 +50,15 @@ class CodeReservation:
 
 def reservation_type(view: ReservationView) -> CodeReservation:
     return CodeReservation(
-        id=strawberry.ID(str(view.id)), request_name=view.request_name, agency=view.agency,
-        single=view.single, count=view.count, created_at=view.created_at,
-        expires_at=view.expires_at, codes=list(view.codes), used_count=view.used_count,
+        id=strawberry.ID(str(view.id)),
+        request_name=view.request_name,
+        agency=view.agency,
+        single=view.single,
+        count=view.count,
+        created_at=view.created_at,
+        expires_at=view.expires_at,
+        codes=list(view.codes),
+        used_count=view.used_count,
         lapsed=view.lapsed,
     )
 
@@ -88,9 +96,18 @@ class ReservationMutations:
         idempotency_key: IdempotencyKey = None,
     ) -> CodeReservation | None:
         services = info.context.services
-        request = ReservationRequest(count=count, agency=agency, request_name=request_name,
-                                     single=bool(single))
-        view = await run_sync(partial(
-            reserve_codes, services.idempotency, services.vault, info.context.principal, request,
-            max_batch=services.settings.max_reservation_batch, idempotency_key=idempotency_key))
+        request = ReservationRequest(
+            count=count, agency=agency, request_name=request_name, single=bool(single)
+        )
+        view = await run_sync(
+            partial(
+                reserve_codes,
+                services.idempotency,
+                services.vault,
+                info.context.principal,
+                request,
+                max_batch=services.settings.max_reservation_batch,
+                idempotency_key=idempotency_key,
+            )
+        )
         return reservation_type(view)

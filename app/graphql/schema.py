@@ -68,7 +68,9 @@ def _public(error: GraphQLError) -> GraphQLError:
         return error
     if _is_unexpected(error):
         return GraphQLError(
-            INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            path=error.path,
             extensions={"code": ErrorCode.INTERNAL.value},
         )
     message = _SUGGESTION.sub("", error.message)
@@ -79,8 +81,10 @@ def _public(error: GraphQLError) -> GraphQLError:
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED
     elif isinstance(error, ValidationAbortedError):  # graphql-core spent its field-merging budget
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-        message = ("The document is too costly to validate (for example, too many fields share a "
-                   "response name: ask for each field once).")
+        message = (
+            "The document is too costly to validate (for example, too many fields share a "
+            "response name: ask for each field once)."
+        )
     elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
     elif name := _VARIABLE_NAME.match(message):
@@ -90,7 +94,10 @@ def _public(error: GraphQLError) -> GraphQLError:
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED
         message = _ECHOED_VALUE.split(message, maxsplit=1)[0].rstrip(".") + "."
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
         extensions={"code": code.value},
     )
 
@@ -116,8 +123,12 @@ class GiftCardSchema(strawberry.Schema):
         request_id = getattr(context, "request_id", "-")
         for error in errors:
             if _is_unexpected(error):
-                log.error("unexpected error in %s (request %s)", error.path, request_id,
-                          exc_info=error.original_error or error)
+                log.error(
+                    "unexpected error in %s (request %s)",
+                    error.path,
+                    request_id,
+                    exc_info=error.original_error or error,
+                )
 
 
 # One mixin class per module; the schema's root types combine them. Every root field is nullable:
@@ -189,5 +200,3 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
         extensions.append(DisableIntrospection)
     # ErrorCode is used by no field (codes travel in extensions.code); listed so it is published.
     return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
-
-

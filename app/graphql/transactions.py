@@ -24,9 +24,11 @@ class GiftCardTransInput:
     pin: str | None = None
     giftcard_id: strawberry.ID | None = strawberry.field(default=None, description="Needs ListGiftCards.")
     authorize_only: bool = strawberry.field(
-        default=False, description="Create an AUTHORIZED transaction to capture or cancel later.")
+        default=False, description="Create an AUTHORIZED transaction to capture or cancel later."
+    )
     allow_partial: bool = strawberry.field(
-        default=False, description="Debit what is available when it is less than asked (then partial).")
+        default=False, description="Debit what is available when it is less than asked (then partial)."
+    )
     source_id: str | None = None
     ref_no: str | None = None
     note: str | None = None
@@ -34,33 +36,52 @@ class GiftCardTransInput:
 
 @strawberry.type
 class TransactionMutations:
-    @strawberry.mutation(description="Add a transaction (GiftCardTrans<Type> and the code type's Use… "
-                         "permission).")
-    async def giftcard_trans_add(self, info: strawberry.Info[Context], trans: GiftCardTransInput,
-                                 idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
+    @strawberry.mutation(
+        description="Add a transaction (GiftCardTrans<Type> and the code type's Use… permission)."
+    )
+    async def giftcard_trans_add(
+        self,
+        info: strawberry.Info[Context],
+        trans: GiftCardTransInput,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCardTransaction | None:
         request = TransRequest(
-            trans_type=trans.trans_type, amount=trans.amount, code_type=trans.code_type, code=trans.code,
-            pin=trans.pin, giftcard_id=None if trans.giftcard_id is None else str(trans.giftcard_id),
-            authorize_only=trans.authorize_only, allow_partial=trans.allow_partial,
-            source_id=trans.source_id, ref_no=trans.ref_no, note=trans.note,
+            trans_type=trans.trans_type,
+            amount=trans.amount,
+            code_type=trans.code_type,
+            code=trans.code,
+            pin=trans.pin,
+            giftcard_id=None if trans.giftcard_id is None else str(trans.giftcard_id),
+            authorize_only=trans.authorize_only,
+            allow_partial=trans.allow_partial,
+            source_id=trans.source_id,
+            ref_no=trans.ref_no,
+            note=trans.note,
         )
         ledger = info.context.services.ledger
         view = await run_sync(partial(ledger.create, info.context.principal, request, idempotency_key))
         return transaction_type(view)
 
-    @strawberry.mutation(description="Complete an AUTHORIZED transaction; a smaller debit amount "
-                         "releases the rest.")
-    async def giftcard_trans_capture(self, info: strawberry.Info[Context], id: strawberry.ID,
-                                     amount: str | None = None,
-                                     idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
+    @strawberry.mutation(
+        description="Complete an AUTHORIZED transaction; a smaller debit amount releases the rest."
+    )
+    async def giftcard_trans_capture(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        amount: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
-        view = await run_sync(partial(ledger.capture, info.context.principal, str(id), amount,
-                                      idempotency_key))
+        view = await run_sync(
+            partial(ledger.capture, info.context.principal, str(id), amount, idempotency_key)
+        )
         return transaction_type(view)
 
     @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
-    async def giftcard_trans_cancel(self, info: strawberry.Info[Context], id: strawberry.ID,
-                                    idempotency_key: IdempotencyKey = None) -> GiftCardTransaction | None:
+    async def giftcard_trans_cancel(
+        self, info: strawberry.Info[Context], id: strawberry.ID, idempotency_key: IdempotencyKey = None
+    ) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
         view = await run_sync(partial(ledger.cancel, info.context.principal, str(id), idempotency_key))
         return transaction_type(view)

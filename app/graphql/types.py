@@ -67,7 +67,7 @@ class GiftCard:
     member_id: str | None
     currency: str
     state: CardState
-    balance: str = strawberry.field(description="Decimal string in the card's currency, e.g. \"25.00\".")
+    balance: str = strawberry.field(description='Decimal string in the card\'s currency, e.g. "25.00".')
     created_at: datetime
     updated_at: datetime
     usable_from: datetime | None = strawberry.field(
@@ -152,8 +152,7 @@ class GiftCardAddInput:
     external_code_expires_on: date | None = None
     add_personal_code: bool = strawberry.field(
         default=False,
-        description="Generate a PERSONAL code (needs memberId). It is shown in full only in this "
-        "response.",
+        description="Generate a PERSONAL code (needs memberId). It is shown in full only in this response.",
     )
     personal_code_expires_on: date | None = None
     member_id: str | None = None
@@ -171,27 +170,36 @@ class GiftCardAddInput:
 class GiftCardEditInput:
     id: strawberry.ID
     physical_code: str | None = strawberry.field(
-        default=None, description="Add a PHYSICAL code, replacing the card's current one.")
+        default=None, description="Add a PHYSICAL code, replacing the card's current one."
+    )
     physical_pin: str | None = None
     physical_code_expires_on: date | None = None
     revoke_physical_code: bool = False
     external_code: str | None = strawberry.field(
-        default=None, description="Add an EXTERNAL code, replacing the card's current one.")
+        default=None, description="Add an EXTERNAL code, replacing the card's current one."
+    )
     external_code_expires_on: date | None = None
     revoke_external_code: bool = False
     add_personal_code: bool = strawberry.field(
-        default=False, description="Generate a PERSONAL code (needs memberId, the card's member if "
-        "it has one), replacing the current one. Shown in full only in this response.")
+        default=False,
+        description="Generate a PERSONAL code (needs memberId, the card's member if "
+        "it has one), replacing the current one. Shown in full only in this response.",
+    )
     personal_code_expires_on: date | None = None
     revoke_personal_code: bool = False
     member_id: str | None = strawberry.field(
-        default=None, description="Link this member to a card that has none. A card's member never "
-        "changes to another one; unlink first.")
+        default=None,
+        description="Link this member to a card that has none. A card's member never "
+        "changes to another one; unlink first.",
+    )
     unlink_member: bool = strawberry.field(
-        default=False, description="Unlink the card's member; its PERSONAL codes are revoked.")
+        default=False, description="Unlink the card's member; its PERSONAL codes are revoked."
+    )
     unlock_physical_pin: bool = strawberry.field(
-        default=False, description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
-        "(giving a new physicalPin for the card's own code ends it too).")
+        default=False,
+        description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
+        "(giving a new physicalPin for the card's own code ends it too).",
+    )
     usable_from: datetime | None = None
     expires_at: datetime | None = None
     note: str | None = None
@@ -203,14 +211,24 @@ def transaction_type(view: TransactionView) -> GiftCardTransaction:
     money = partial(format_amount, currency=view.currency)
     available = view.available_balance
     return GiftCardTransaction(
-        id=strawberry.ID(str(view.id)), giftcard_id=strawberry.ID(str(view.giftcard_id)),
-        trans_type=view.trans_type, status=view.status, amount=money(view.amount),
-        currency=view.currency, balance=money(view.balance),
+        id=strawberry.ID(str(view.id)),
+        giftcard_id=strawberry.ID(str(view.giftcard_id)),
+        trans_type=view.trans_type,
+        status=view.status,
+        amount=money(view.amount),
+        currency=view.currency,
+        balance=money(view.balance),
         available_balance=None if available is None else money(available),
-        balance_before=money(view.balance_before), balance_after=money(view.balance_after),
+        balance_before=money(view.balance_before),
+        balance_after=money(view.balance_after),
         authorized_amount=None if view.authorized_amount is None else money(view.authorized_amount),
-        hold_expires_at=view.hold_expires_at, partial=view.partial, source_id=view.source_id,
-        ref_no=view.ref_no, note=view.note, created_at=view.created_at, settled_at=view.settled_at,
+        hold_expires_at=view.hold_expires_at,
+        partial=view.partial,
+        source_id=view.source_id,
+        ref_no=view.ref_no,
+        note=view.note,
+        created_at=view.created_at,
+        settled_at=view.settled_at,
     )
 
 
@@ -232,8 +250,11 @@ def card_type(view: CardView) -> GiftCard:
         note_value=view.note,
         codes=[
             GiftCardCode(
-                id=strawberry.ID(str(code.id)), code_type=code.code_type, code=code.code,
-                expires_on=code.expires_on, is_masked=code.is_masked,
+                id=strawberry.ID(str(code.id)),
+                code_type=code.code_type,
+                code=code.code,
+                expires_on=code.expires_on,
+                is_masked=code.is_masked,
             )
             for code in view.codes
         ],
@@ -261,6 +282,8 @@ class PageInfo:
 
 def page_info(page: PageCursors) -> PageInfo:
     return PageInfo(
-        has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-        start_cursor=page.start_cursor, end_cursor=page.end_cursor,
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.start_cursor,
+        end_cursor=page.end_cursor,
     )

@@ -85,7 +85,8 @@ def list_events(engine: Engine, criteria: AuditCriteria, limit: int) -> AuditSli
         rows = connection.execute(statement).all()
     events = [
         # SQLite hands times back without their offset; they were written in UTC.
-        AuditRow(**{**row._asdict(), "occurred_at": _as_datetime(row.occurred_at)}) for row in rows[:limit]
+        AuditRow(**{**row._asdict(), "occurred_at": _as_datetime(row.occurred_at)})
+        for row in rows[:limit]
     ]
     return AuditSlice(events, more=len(rows) > limit)
 

@@ -61,9 +61,21 @@ class CardRow:
 
 # The columns behind CardRow and CodeRow, in field order; queries select them in this order.
 CARD_COLUMNS = tuple(
-    _cards.c[name] for name in (
-        "id", "member_id", "currency", "state", "balance", "created_at", "updated_at",
-        "created_by", "usable_from", "expires_at", "note", "source_id", "ref_no",
+    _cards.c[name]
+    for name in (
+        "id",
+        "member_id",
+        "currency",
+        "state",
+        "balance",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "usable_from",
+        "expires_at",
+        "note",
+        "source_id",
+        "ref_no",
     )
 )
 CODE_COLUMN_NAMES = ("id", "code_type", "ciphertext", "key_id", "last4", "expires_on")
@@ -185,18 +197,32 @@ class CardStore:
 def card_from_row(row: Sequence[Any]) -> CardRow:
     """A CardRow (without codes) from a row that starts with CARD_COLUMNS."""
     return CardRow(
-        id=row[0], member_id=row[1], currency=row[2], state=row[3], balance=row[4],
-        created_at=_as_datetime(row[5]), updated_at=_as_datetime(row[6]), created_by=row[7],
-        usable_from=_as_optional_datetime(row[8]), expires_at=_as_optional_datetime(row[9]),
-        note=row[10], source_id=row[11], ref_no=row[12], codes=[],
+        id=row[0],
+        member_id=row[1],
+        currency=row[2],
+        state=row[3],
+        balance=row[4],
+        created_at=_as_datetime(row[5]),
+        updated_at=_as_datetime(row[6]),
+        created_by=row[7],
+        usable_from=_as_optional_datetime(row[8]),
+        expires_at=_as_optional_datetime(row[9]),
+        note=row[10],
+        source_id=row[11],
+        ref_no=row[12],
+        codes=[],
     )
 
 
 def code_from_row(row: Sequence[Any], offset: int = 0) -> CodeRow:
     """A CodeRow from the CODE_COLUMN_NAMES columns of a row, starting at ``offset``."""
     return CodeRow(
-        id=row[offset], code_type=row[offset + 1], ciphertext=bytes(row[offset + 2]),
-        key_id=row[offset + 3], last4=row[offset + 4], expires_on=_as_date(row[offset + 5]),
+        id=row[offset],
+        code_type=row[offset + 1],
+        ciphertext=bytes(row[offset + 2]),
+        key_id=row[offset + 3],
+        last4=row[offset + 4],
+        expires_on=_as_date(row[offset + 5]),
     )
 
 
@@ -233,9 +259,11 @@ def _as_optional_datetime(value: Any) -> datetime | None:
 
 def code_hash_taken(session: Session, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
     """Whether a code of this type (live or revoked) has one of the hashes (one per lookup key)."""
-    statement = select(_codes.c.id).where(
-        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type
-    ).limit(1)
+    statement = (
+        select(_codes.c.id)
+        .where(_codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type)
+        .limit(1)
+    )
     return session.execute(statement).first() is not None
 
 
@@ -296,8 +324,7 @@ def cancel_open_holds(session: Session, card_id: int, now: datetime) -> int:
 
 
 def has_completed_entries(session: Session, card_id: int) -> bool:
-    statement = select(_ledger.c.id).where(
-        _ledger.c.giftcard_id == card_id, _ledger.c.status == "COMPLETED"
-    ).limit(1)
+    statement = (
+        select(_ledger.c.id).where(_ledger.c.giftcard_id == card_id, _ledger.c.status == "COMPLETED").limit(1)
+    )
     return session.execute(statement).first() is not None
-

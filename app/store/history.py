@@ -50,8 +50,16 @@ _ENTRY_COLUMNS = (
     *(
         _ledger.c[name]
         for name in (
-            "balance_before", "balance_after", "authorized_amount", "hold_expires_at", "partial",
-            "source_id", "ref_no", "note", "created_at", "settled_at",
+            "balance_before",
+            "balance_after",
+            "authorized_amount",
+            "hold_expires_at",
+            "partial",
+            "source_id",
+            "ref_no",
+            "note",
+            "created_at",
+            "settled_at",
         )
     ),
 )
@@ -82,9 +90,7 @@ class EntrySlice:
 
 
 def _entries() -> Select[Any]:
-    return select(*_ENTRY_COLUMNS).select_from(
-        _ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id)
-    )
+    return select(*_ENTRY_COLUMNS).select_from(_ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id))
 
 
 def _row(row: Row[Any]) -> EntryRow:
@@ -107,9 +113,7 @@ def list_entries(engine: Engine, criteria: EntryCriteria, limit: int) -> EntrySl
 
 def latest_entries(engine: Engine, card_id: int, limit: int) -> list[EntryRow]:
     """The card's ``limit`` newest entries, newest first."""
-    statement = (
-        _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
-    )
+    statement = _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
     return [_row(row) for row in _read(engine, statement)]
 
 

@@ -40,4 +40,3 @@ def release_key(session: Session, claim: IdempotencyKey) -> None:
 def purge_keys(session: Session, older_than: datetime) -> None:
     """Forget every key older than the retention time, whoever sent it."""
     session.execute(delete(_keys).where(_keys.c.created_at < older_than))
-

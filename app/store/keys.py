@@ -54,8 +54,9 @@ class Resealed:
 
 def key_counts(engine: Engine) -> list[KeyCount]:
     """Rows per key id, per table and key column (a full scan of each table)."""
-    counted = [(name, table, column) for name, table in CODE_TABLES.items()
-               for column in ("key_id", "lookup_key_id")]
+    counted = [
+        (name, table, column) for name, table in CODE_TABLES.items() for column in ("key_id", "lookup_key_id")
+    ]
     counted += [(RESPONSES, _responses, "key_id"), (RESPONSES, _responses, "request_key_id")]
     found = []
     with engine.connect() as connection:
@@ -107,15 +108,25 @@ def store_resealed(connection: Connection, table_name: str, rows: Sequence[Resea
         update(table)
         .where(table.c.id == bindparam("row_id"))
         .values(
-            lookup_hash=bindparam("new_lookup_hash"), lookup_key_id=bindparam("new_lookup_key_id"),
-            ciphertext=bindparam("new_ciphertext"), key_id=bindparam("new_key_id"),
+            lookup_hash=bindparam("new_lookup_hash"),
+            lookup_key_id=bindparam("new_lookup_key_id"),
+            ciphertext=bindparam("new_ciphertext"),
+            key_id=bindparam("new_key_id"),
         )
     )
-    connection.execute(statement, [
-        {"row_id": row.id, "new_lookup_hash": row.lookup_hash, "new_lookup_key_id": row.lookup_key_id,
-         "new_ciphertext": row.ciphertext, "new_key_id": row.key_id}
-        for row in rows
-    ])
+    connection.execute(
+        statement,
+        [
+            {
+                "row_id": row.id,
+                "new_lookup_hash": row.lookup_hash,
+                "new_lookup_key_id": row.lookup_key_id,
+                "new_ciphertext": row.ciphertext,
+                "new_key_id": row.key_id,
+            }
+            for row in rows
+        ],
+    )
 
 
 # --- PINs: keyed values and the key ids that made them ------------------------------------------
@@ -177,6 +188,6 @@ def store_pins(connection: Connection, rows: Sequence[PinRow]) -> None:
         .where(_pins.c.id == bindparam("row_id"))
         .values(pin_hash=bindparam("new_value"), pin_key_ids=bindparam("new_key_ids"))
     )
-    connection.execute(statement, [
-        {"row_id": row.id, "new_value": row.value, "new_key_ids": row.key_ids} for row in rows
-    ])
+    connection.execute(
+        statement, [{"row_id": row.id, "new_value": row.value, "new_key_ids": row.key_ids} for row in rows]
+    )

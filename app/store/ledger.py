@@ -30,9 +30,14 @@ class AddressedCode:
 def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
     """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
     statement = select(
-        _codes.c.id, _codes.c.giftcard_id, _codes.c.expires_on, _codes.c.pin_hash, _codes.c.pin_key_ids,
+        _codes.c.id,
+        _codes.c.giftcard_id,
+        _codes.c.expires_on,
+        _codes.c.pin_hash,
+        _codes.c.pin_key_ids,
     ).where(
-        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
+        _codes.c.lookup_hash.in_(list(lookup_hashes)),
+        _codes.c.code_type == code_type,
         _codes.c.revoked_at.is_(None),
     )
     with engine.connect() as connection:
@@ -45,10 +50,15 @@ def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) ->
 
 def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
     """Whether a revoked code of this type has one of these lookup hashes."""
-    statement = select(_codes.c.id).where(
-        _codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type,
-        _codes.c.revoked_at.is_not(None),
-    ).limit(1)
+    statement = (
+        select(_codes.c.id)
+        .where(
+            _codes.c.lookup_hash.in_(list(lookup_hashes)),
+            _codes.c.code_type == code_type,
+            _codes.c.revoked_at.is_not(None),
+        )
+        .limit(1)
+    )
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         return connection.execute(statement).first() is not None
@@ -69,13 +79,22 @@ class LockedCode:
 def code_for_update(session: Session, code_id: int) -> LockedCode:
     """The code's PIN state, locked until the transaction ends (PostgreSQL; SQLite holds the write
     lock), so that PIN checks on one code happen one at a time."""
-    statement = select(
-        _codes.c.revoked_at, _codes.c.expires_on, _codes.c.pin_hash, _codes.c.pin_key_ids,
-        _codes.c.failed_pin_attempts, _codes.c.pin_locked_until,
-    ).where(_codes.c.id == code_id).with_for_update()
+    statement = (
+        select(
+            _codes.c.revoked_at,
+            _codes.c.expires_on,
+            _codes.c.pin_hash,
+            _codes.c.pin_key_ids,
+            _codes.c.failed_pin_attempts,
+            _codes.c.pin_locked_until,
+        )
+        .where(_codes.c.id == code_id)
+        .with_for_update()
+    )
     row = session.execute(statement).one()
-    return LockedCode(row[0] is not None, _as_date(row[1]), row[2], row[3], row[4],
-                      _as_optional_datetime(row[5]))
+    return LockedCode(
+        row[0] is not None, _as_date(row[1]), row[2], row[3], row[4], _as_optional_datetime(row[5])
+    )
 
 
 def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:
@@ -92,8 +111,9 @@ def record_pin_failure(session: Session, code_id: int, max_failures: int, locked
     session.execute(statement)
 
 
-def record_pin_success(session: Session, code_id: int, value: str | None = None, key_ids: str | None = None
-                       ) -> None:
+def record_pin_success(
+    session: Session, code_id: int, value: str | None = None, key_ids: str | None = None
+) -> None:
     """A right PIN ends the run of wrong ones; ``value`` (with its key ids) replaces the stored PIN
     when given (an argon2 hash, or a value rotation wrapped)."""
     values: dict[str, object] = {"failed_pin_attempts": 0}
@@ -161,11 +181,22 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
     balance).
     """
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
-    holds = func.coalesce(func.sum(case(
-        (and_(_ledger.c.status == "AUTHORIZED", _ledger.c.amount < 0, _ledger.c.hold_expires_at > now),
-         -_ledger.c.amount),
-        else_=0,
-    )), 0)
+    holds = func.coalesce(
+        func.sum(
+            case(
+                (
+                    and_(
+                        _ledger.c.status == "AUTHORIZED",
+                        _ledger.c.amount < 0,
+                        _ledger.c.hold_expires_at > now,
+                    ),
+                    -_ledger.c.amount,
+                ),
+                else_=0,
+            )
+        ),
+        0,
+    )
     statement = (
         select(_cards.c.id, _cards.c.balance, completed, holds)
         .select_from(_cards.outerjoin(_ledger, _ledger.c.giftcard_id == _cards.c.id))
@@ -180,4 +211,3 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
             if stored != ledger_sum or on_hold > stored or stored < 0:
                 differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
     return checked, differences
-

@@ -76,8 +76,12 @@ def find_reservations(engine: Engine, owner: str, request_name: str) -> list[Res
     """
     reservations = (
         select(
-            _reservations.c.id, _reservations.c.request_name, _reservations.c.agency,
-            _reservations.c.single, _reservations.c.count, _reservations.c.created_at,
+            _reservations.c.id,
+            _reservations.c.request_name,
+            _reservations.c.agency,
+            _reservations.c.single,
+            _reservations.c.count,
+            _reservations.c.created_at,
             _reservations.c.expires_at,
         )
         .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
@@ -86,14 +90,25 @@ def find_reservations(engine: Engine, owner: str, request_name: str) -> list[Res
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         found = {
-            row[0]: ReservationRow(row[0], row[1], row[2], bool(row[3]), row[4], _aware(row[5]),
-                                   None if row[6] is None else _aware(row[6]))
+            row[0]: ReservationRow(
+                row[0],
+                row[1],
+                row[2],
+                bool(row[3]),
+                row[4],
+                _aware(row[5]),
+                None if row[6] is None else _aware(row[6]),
+            )
             for row in connection.execute(reservations)
         }
         if found:
             codes = (
-                select(_reserved.c.reservation_id, _reserved.c.ciphertext, _reserved.c.last4,
-                       _reserved.c.used_at.is_not(None))
+                select(
+                    _reserved.c.reservation_id,
+                    _reserved.c.ciphertext,
+                    _reserved.c.last4,
+                    _reserved.c.used_at.is_not(None),
+                )
                 .where(_reserved.c.reservation_id.in_(list(found)))
                 .order_by(_reserved.c.reservation_id, _reserved.c.id)
             )

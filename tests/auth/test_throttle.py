@@ -216,7 +216,8 @@ def test_without_redis_each_worker_counts_alone_with_its_share(caplog):
     assert counters.degraded
     assert [record.getMessage() for record in caplog.records if record.name == "app.throttle"] == [
         "Redis unreachable (ConnectionError): attempt budgets are counted per process, each divided "
-        "by 3 worker(s), until it answers again"]
+        "by 3 worker(s), until it answers again"
+    ]
     # a local unit is given back locally, without asking Redis
     counters.give_back(windows, taken[0].token)
     assert counters.reserve(windows).token is not None and shared.given_back == []

@@ -35,9 +35,7 @@ from tests.conftest import JWT_SECRET, ROOT, make_settings
 ISSUER = "giftcards"
 AUDIENCE = "giftcards-api"
 KNOWN_KID = "signing-key-1"
-STOREFRONT = frozenset(
-    {"FindGiftCardByCode", "UsePhysicalGiftCardCodes", "UseCryptoGiftCardCodes"}
-)
+STOREFRONT = frozenset({"FindGiftCardByCode", "UsePhysicalGiftCardCodes", "UseCryptoGiftCardCodes"})
 
 PublicKeyServer = Literal["rsa-file", "es-file", "jwks"]
 TokenBuilder = Callable[["Keys"], str]
@@ -176,20 +174,17 @@ MALFORMED_HEADERS: dict[str, str] = {
 # Tokens a server configured with public keys must refuse: id → (server, token).
 PUBLIC_KEY_REFUSED: dict[str, tuple[PublicKeyServer, TokenBuilder]] = {
     # HS/RS confusion: the published public key used as an HMAC secret.
-    "hs256-signed-with-the-public-key": (
-        "rsa-file", lambda keys: hmac_signed(claims(), keys.rsa_public_pem)
-    ),
+    "hs256-signed-with-the-public-key": ("rsa-file", lambda keys: hmac_signed(claims(), keys.rsa_public_pem)),
     "hs256-token-on-rs256-server": ("rsa-file", lambda _: hs256(claims())),
     "signed-by-another-key": ("rsa-file", lambda keys: rs256(claims(), keys.other_rsa_key)),
     "alg-none-on-rs256-server": ("rsa-file", lambda _: unsigned(claims())),
     "rs256-token-on-es256-server": ("es-file", lambda keys: rs256(claims(), keys.rsa_key)),
-    "unknown-kid": (
-        "jwks", lambda keys: rs256(claims(), keys.other_rsa_key, kid="not-published")
-    ),
+    "unknown-kid": ("jwks", lambda keys: rs256(claims(), keys.other_rsa_key, kid="not-published")),
     "known-kid-another-key": ("jwks", lambda keys: rs256(claims(), keys.other_rsa_key)),
     "no-kid": ("jwks", lambda keys: rs256(claims(), keys.rsa_key, kid=None)),
     "hs256-signed-with-the-public-key-and-a-known-kid": (
-        "jwks", lambda keys: hmac_signed(claims(), keys.rsa_public_pem, kid=KNOWN_KID)
+        "jwks",
+        lambda keys: hmac_signed(claims(), keys.rsa_public_pem, kid=KNOWN_KID),
     ),
 }
 
@@ -233,20 +228,23 @@ def serve_jwks(document: dict[str, Any]) -> Iterator[str]:
 
 
 def public_key_settings(
-    server: PublicKeyServer, keys: Keys, directory: Path, jwks_url: str | None,
+    server: PublicKeyServer,
+    keys: Keys,
+    directory: Path,
+    jwks_url: str | None,
     database_url: str = "sqlite://",
 ) -> Settings:
     if server == "jwks":
         assert jwks_url is not None
-        return make_settings(database_url, directory, jwt_algorithms=("RS256",), jwt_secret=None,
-                             jwt_jwks_url=jwks_url)
-    algorithm, pem = (
-        ("RS256", keys.rsa_public_pem) if server == "rsa-file" else ("ES256", keys.ec_public_pem)
-    )
+        return make_settings(
+            database_url, directory, jwt_algorithms=("RS256",), jwt_secret=None, jwt_jwks_url=jwks_url
+        )
+    algorithm, pem = ("RS256", keys.rsa_public_pem) if server == "rsa-file" else ("ES256", keys.ec_public_pem)
     key_file = directory / f"{server}.pem"
     key_file.write_bytes(pem)
-    return make_settings(database_url, directory, jwt_algorithms=(algorithm,), jwt_secret=None,
-                         jwt_public_key_file=key_file)
+    return make_settings(
+        database_url, directory, jwt_algorithms=(algorithm,), jwt_secret=None, jwt_public_key_file=key_file
+    )
 
 
 @pytest.fixture(scope="session")
@@ -316,7 +314,8 @@ def test_hmac_server_refuses(token: TokenBuilder, verifier: TokenVerifier, keys:
 @pytest.mark.parametrize("case", PUBLIC_KEY_REFUSED.values(), ids=PUBLIC_KEY_REFUSED.keys())
 def test_public_key_server_refuses(
     case: tuple[PublicKeyServer, TokenBuilder],
-    public_key_verifier: Callable[[PublicKeyServer], TokenVerifier], keys: Keys,
+    public_key_verifier: Callable[[PublicKeyServer], TokenVerifier],
+    keys: Keys,
 ) -> None:
     server, token = case
     verifier = public_key_verifier(server)
@@ -342,8 +341,10 @@ def test_expiry_is_checked_again_for_a_token_seen_before(tmp_path: Path, policy:
 
 
 def test_a_key_withdrawn_from_the_jwks_is_no_longer_trusted(
-    public_key_verifier: Callable[[PublicKeyServer], TokenVerifier], keys: Keys,
-    jwks: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+    public_key_verifier: Callable[[PublicKeyServer], TokenVerifier],
+    keys: Keys,
+    jwks: tuple[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a JWKS verifier that has accepted a token signed with the published key
     verifier = public_key_verifier("jwks")
@@ -375,18 +376,36 @@ def test_no_header_is_anonymous(verifier: TokenVerifier) -> None:
 @pytest.mark.parametrize(
     ("changes", "granted"),
     [
-        pytest.param({"permissions": ["ListGiftCards", "CreateGiftCard"]},
-                     {"ListGiftCards", "CreateGiftCard"}, id="permissions-array"),
+        pytest.param(
+            {"permissions": ["ListGiftCards", "CreateGiftCard"]},
+            {"ListGiftCards", "CreateGiftCard"},
+            id="permissions-array",
+        ),
         pytest.param({"permissions": None, "roles": ["storefront"]}, STOREFRONT, id="role"),
-        pytest.param({"permissions": ["ListGiftCards"], "roles": ["storefront"]},
-                     STOREFRONT | {"ListGiftCards"}, id="role-and-permissions"),
-        pytest.param({"permissions": None, "scope": "FindGiftCardByCode UseCryptoGiftCardCodes"},
-                     {"FindGiftCardByCode", "UseCryptoGiftCardCodes"}, id="oauth2-scope"),
-        pytest.param({"permissions": ["ListGiftCards"], "scope": " CreateGiftCard\tEditGiftCard "},
-                     {"ListGiftCards", "CreateGiftCard", "EditGiftCard"},
-                     id="scope-and-permissions"),
-        pytest.param({"permissions": ["DeleteEverything", "findgiftcardbycode"], "roles": ["root"],
-                      "scope": "openid profile"}, set(), id="unknown-names-grant-nothing"),
+        pytest.param(
+            {"permissions": ["ListGiftCards"], "roles": ["storefront"]},
+            STOREFRONT | {"ListGiftCards"},
+            id="role-and-permissions",
+        ),
+        pytest.param(
+            {"permissions": None, "scope": "FindGiftCardByCode UseCryptoGiftCardCodes"},
+            {"FindGiftCardByCode", "UseCryptoGiftCardCodes"},
+            id="oauth2-scope",
+        ),
+        pytest.param(
+            {"permissions": ["ListGiftCards"], "scope": " CreateGiftCard\tEditGiftCard "},
+            {"ListGiftCards", "CreateGiftCard", "EditGiftCard"},
+            id="scope-and-permissions",
+        ),
+        pytest.param(
+            {
+                "permissions": ["DeleteEverything", "findgiftcardbycode"],
+                "roles": ["root"],
+                "scope": "openid profile",
+            },
+            set(),
+            id="unknown-names-grant-nothing",
+        ),
         pytest.param({"permissions": None}, set(), id="no-permissions"),
     ],
 )
@@ -412,9 +431,7 @@ def test_claims_become_permissions(
         pytest.param(lambda: {"aud": ["another-api", AUDIENCE]}, id="audience-list"),
     ],
 )
-def test_tolerated_claims(
-    changes: Callable[[], dict[str, Any]], verifier: TokenVerifier
-) -> None:
+def test_tolerated_claims(changes: Callable[[], dict[str, Any]], verifier: TokenVerifier) -> None:
     assert verifier.verify(hs256(claims(**changes()))).subject == "client-1"
 
 
@@ -425,15 +442,17 @@ def test_scheme_is_case_insensitive(verifier: TokenVerifier) -> None:
 @pytest.mark.parametrize(
     ("server", "sign"),
     [
-        pytest.param("rsa-file", lambda keys: rs256(claims(), keys.rsa_key, kid=None),
-                     id="rs256-key-file"),
-        pytest.param("es-file", lambda keys: jwt.encode(claims(), keys.ec_key, algorithm="ES256"),
-                     id="es256-key-file"),
+        pytest.param("rsa-file", lambda keys: rs256(claims(), keys.rsa_key, kid=None), id="rs256-key-file"),
+        pytest.param(
+            "es-file", lambda keys: jwt.encode(claims(), keys.ec_key, algorithm="ES256"), id="es256-key-file"
+        ),
         pytest.param("jwks", lambda keys: rs256(claims(), keys.rsa_key), id="rs256-jwks-known-kid"),
     ],
 )
 def test_public_key_server_accepts(
-    server: PublicKeyServer, sign: Callable[[Keys], str], keys: Keys,
+    server: PublicKeyServer,
+    sign: Callable[[Keys], str],
+    keys: Keys,
     public_key_verifier: Callable[[PublicKeyServer], TokenVerifier],
 ) -> None:
     principal = public_key_verifier(server).principal_from_header(bearer(sign(keys)))
@@ -447,11 +466,14 @@ def test_public_key_server_needs_a_key_source(tmp_path: Path, policy: Policy) ->
         TokenVerifier(settings, policy)
 
 
-def test_unreadable_public_key_file_is_a_configuration_error(
-    tmp_path: Path, policy: Policy
-) -> None:
-    settings = make_settings("sqlite://", tmp_path, jwt_algorithms=("RS256",), jwt_secret=None,
-                             jwt_public_key_file=tmp_path / "missing.pem")
+def test_unreadable_public_key_file_is_a_configuration_error(tmp_path: Path, policy: Policy) -> None:
+    settings = make_settings(
+        "sqlite://",
+        tmp_path,
+        jwt_algorithms=("RS256",),
+        jwt_secret=None,
+        jwt_public_key_file=tmp_path / "missing.pem",
+    )
     with pytest.raises(ConfigurationError, match="GIFTCARDS_JWT_PUBLIC_KEY_FILE"):
         TokenVerifier(settings, policy)
 
@@ -461,8 +483,9 @@ def test_unreadable_public_key_file_is_a_configuration_error(
 
 def test_issued_token_verifies(tmp_path: Path, policy: Policy, verifier: TokenVerifier) -> None:
     settings = make_settings("sqlite://", tmp_path)
-    token = issue_token(settings, policy, "pos-7", permissions=["GiftCardTransUse"],
-                        roles=["storefront"], ttl_seconds=120)
+    token = issue_token(
+        settings, policy, "pos-7", permissions=["GiftCardTransUse"], roles=["storefront"], ttl_seconds=120
+    )
     principal = verifier.verify(token)
     assert principal.subject == "pos-7"
     assert principal.permissions == STOREFRONT | {"GiftCardTransUse"}
@@ -473,16 +496,13 @@ def test_issued_token_verifies(tmp_path: Path, policy: Policy, verifier: TokenVe
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        pytest.param({"permissions": ["DeleteEverything"]}, "DeleteEverything",
-                     id="unknown-permission"),
+        pytest.param({"permissions": ["DeleteEverything"]}, "DeleteEverything", id="unknown-permission"),
         pytest.param({"roles": ["root"]}, "role root", id="unknown-role"),
         pytest.param({"ttl_seconds": 0}, "ttl", id="zero-ttl"),
         pytest.param({"ttl_seconds": 31 * 24 * 3600}, "ttl", id="ttl-beyond-maximum"),
     ],
 )
-def test_issuing_refuses(
-    arguments: dict[str, Any], message: str, tmp_path: Path, policy: Policy
-) -> None:
+def test_issuing_refuses(arguments: dict[str, Any], message: str, tmp_path: Path, policy: Policy) -> None:
     with pytest.raises(ConfigurationError, match=message):
         issue_token(make_settings("sqlite://", tmp_path), policy, "x", **arguments)
 
@@ -504,8 +524,11 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[...
         for name in list(os.environ):
             if name.startswith("GIFTCARDS_") and not name.startswith("GIFTCARDS_TEST_"):
                 monkeypatch.delenv(name)
-        values = {"STATE_DIR": str(tmp_path / "state"),
-                  "PERMISSIONS_FILE": str(ROOT / "permissions.yaml"), **values}
+        values = {
+            "STATE_DIR": str(tmp_path / "state"),
+            "PERMISSIONS_FILE": str(ROOT / "permissions.yaml"),
+            **values,
+        }
         for name, value in values.items():
             monkeypatch.setenv("GIFTCARDS_" + name, value)
 
@@ -525,7 +548,9 @@ CONFIGURED = {
 
 
 def test_token_command_prints_a_token_the_server_accepts(
-    environment: Callable[..., None], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     policy: Policy,
 ) -> None:
     # given the secrets in the environment
@@ -568,7 +593,9 @@ def test_token_command_refuses_a_bad_ttl(
 
 
 def test_development_token_verifies_through_the_state_file(
-    environment: Callable[..., None], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     policy: Policy,
 ) -> None:
     # given development with no secrets configured

@@ -77,8 +77,9 @@ def test_an_attempt_that_ends_without_a_hit_keeps_its_unit(throttle):
     assert _room(throttle) == 1
 
 
-@pytest.mark.parametrize("failure", [BadUserInputError("x"), UnavailableError("x"), RuntimeError("x")],
-                         ids=type)
+@pytest.mark.parametrize(
+    "failure", [BadUserInputError("x"), UnavailableError("x"), RuntimeError("x")], ids=type
+)
 def test_a_failure_that_tells_nothing_gives_its_unit_back(throttle, failure):
     with pytest.raises(type(failure)), code_attempt(throttle, KIOSK):
         raise failure

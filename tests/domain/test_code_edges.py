@@ -37,7 +37,7 @@ def test_masking_starts_to_show_the_last_four_at_twelve_characters():
 
 @pytest.mark.parametrize("length", [MIN_CODE_LENGTH, 5, 10])
 def test_short_codes_are_masked_whole(length):
-    assert mask("WXYZ"[-min(4, length):], length) == MASK_CHARACTER * length
+    assert mask("WXYZ"[-min(4, length) :], length) == MASK_CHARACTER * length
 
 
 @pytest.mark.parametrize("length", [MIN_CODE_LENGTH, 12, MAX_CODE_LENGTH])
@@ -53,7 +53,8 @@ def test_codes_just_outside_the_lengths_are_refused(length):
     assert refused.value.field == "externalCode"
     assert refused.value.message == (
         f"externalCode: a code is {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} letters and digits "
-        "(spaces and dashes are ignored)")
+        "(spaces and dashes are ignored)"
+    )
 
 
 def test_a_four_character_code_counts_without_spaces_and_dashes():
@@ -94,17 +95,20 @@ def _refused(call) -> str:
 def test_a_single_lookup_key_is_a_ring_of_one_named_in_its_errors():
     assert lookup_keyring(Settings(code_lookup_key=TEXT_A)) == {"lk1": KEY_A}
     assert _refused(lambda: lookup_keyring(Settings(code_lookup_key="c2hvcnQ="))) == (
-        "GIFTCARDS_CODE_LOOKUP_KEY must decode to 32 bytes, got 5")
+        "GIFTCARDS_CODE_LOOKUP_KEY must decode to 32 bytes, got 5"
+    )
 
 
 def test_a_lookup_key_and_ring_together_or_neither_are_refused():
     both = Settings(code_lookup_key=TEXT_A, code_lookup_keys=f"k1:{TEXT_B}")
     assert _refused(lambda: lookup_keyring(both)) == (
         "set GIFTCARDS_CODE_LOOKUP_KEYS or GIFTCARDS_CODE_LOOKUP_KEY, not both "
-        "(GIFTCARDS_CODE_LOOKUP_KEY=KEY is GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY)")
+        "(GIFTCARDS_CODE_LOOKUP_KEY=KEY is GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY)"
+    )
     assert _refused(lambda: lookup_keyring(Settings())) == "code keys are not configured"
     assert _refused(lambda: CodeVault.from_settings(Settings(code_lookup_key=TEXT_A))) == (
-        "code keys are not configured")
+        "code keys are not configured"
+    )
 
 
 @pytest.mark.parametrize(("lookup", "ring"), [({}, {"k1": KEY_A}), ({"l1": KEY_A}, {})])
@@ -115,7 +119,8 @@ def test_a_vault_needs_both_rings(lookup, ring):
 def test_a_keyring_entry_splits_at_its_first_colon():
     assert _refused(lambda: parse_keyring("RING", f"k1:{TEXT_A}:x")) == "RING (k1) is not valid base64"
     assert _refused(lambda: parse_keyring("RING", f"k 1:{TEXT_A}")).startswith(
-        "RING must be 'id:base64key[,id:base64key…]' with ids of 1 to 32 letters, digits, '_', '.' or '-'")
+        "RING must be 'id:base64key[,id:base64key…]' with ids of 1 to 32 letters, digits, '_', '.' or '-'"
+    )
 
 
 def test_lookup_hashes_and_keyed_digests_are_hmac_sha256_of_a_fixed_message():
@@ -136,10 +141,13 @@ def test_opening_with_a_missing_or_wrong_key_names_the_key_id_only():
     key_id, blob = vault.seal_blob(b"secret", b"context")
 
     assert _refused(lambda: vault.open(sealed.ciphertext, "k9", "PHYSICAL")) == (
-        "code key 'k9' is not configured")
+        "code key 'k9' is not configured"
+    )
     assert _refused(lambda: other.open(sealed.ciphertext, "k1", "PHYSICAL")) == (
-        "a code does not decrypt with key 'k1'")
+        "a code does not decrypt with key 'k1'"
+    )
     assert _refused(lambda: vault.open_blob("k9", blob, b"context")) == "code key 'k9' is not configured"
     assert _refused(lambda: other.open_blob(key_id, blob, b"context")) == (
-        "a stored secret does not decrypt with key 'k1'")
+        "a stored secret does not decrypt with key 'k1'"
+    )
     assert vault.open_blob(key_id, blob, b"context") == b"secret"

@@ -52,8 +52,12 @@ def _count(services, sql: str, **params: Any) -> int:
 
 def _audit(services) -> list[tuple[str, str, str, int | None]]:
     with services.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(
-            "SELECT action, outcome, subject, giftcard_id FROM audit_events ORDER BY id")).all()]
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text("SELECT action, outcome, subject, giftcard_id FROM audit_events ORDER BY id")
+            ).all()
+        ]
 
 
 # --- encoding -------------------------------------------------------------------------------------
@@ -66,11 +70,16 @@ def test_encode_is_canonical_json_of_a_dataclass_or_plain_data():
 
 def test_encode_writes_times_enums_and_sets_as_plain_values():
     value = {
-        "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "on": date(2030, 1, 2), "colour": Colour.RED,
-        "colours": frozenset({Colour.RED, Colour.BLUE}), "names": {"b", "a"},
+        "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "on": date(2030, 1, 2),
+        "colour": Colour.RED,
+        "colours": frozenset({Colour.RED, Colour.BLUE}),
+        "names": {"b", "a"},
     }
-    assert encode(value) == (b'{"at":"2030-01-02T03:04:05+00:00","colour":"red","colours":["blue","red"],'
-                             b'"names":["a","b"],"on":"2030-01-02"}')
+    assert encode(value) == (
+        b'{"at":"2030-01-02T03:04:05+00:00","colour":"red","colours":["blue","red"],'
+        b'"names":["a","b"],"on":"2030-01-02"}'
+    )
 
 
 def test_encode_refuses_what_it_cannot_write_back():
@@ -101,8 +110,10 @@ def test_keys_of_1_to_128_printable_characters_are_accepted(idempotency, key):
 @pytest.mark.parametrize("key", ["", "k" * (MAX_KEY_LENGTH + 1), "line\nbreak"])
 def test_other_keys_are_refused_before_anything_runs(idempotency, key):
     work = Work(Answer(1, "a"))
-    for call in (lambda: idempotency.run(ALICE, key, "op", {}, work, _decode),
-                 lambda: idempotency.replay(ALICE, key, "op", {}, _decode)):
+    for call in (
+        lambda: idempotency.run(ALICE, key, "op", {}, work, _decode),
+        lambda: idempotency.replay(ALICE, key, "op", {}, _decode),
+    ):
         with pytest.raises(BadUserInputError) as refused:
             call()
         assert refused.value.field == "idempotencyKey"
@@ -144,16 +155,21 @@ def test_an_unused_key_has_nothing_to_replay(idempotency, services):
 
 @pytest.mark.parametrize(
     ("principal", "operation", "request_"),
-    [(ALICE, "op", {"n": 2}), (ALICE, "other", {"n": 1}),
-     (Principal("alice", frozenset({"GiftCardTransUse"})), "op", {"n": 1})],
+    [
+        (ALICE, "op", {"n": 2}),
+        (ALICE, "other", {"n": 1}),
+        (Principal("alice", frozenset({"GiftCardTransUse"})), "op", {"n": 1}),
+    ],
     ids=["other input", "other operation", "fewer permissions"],
 )
 def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, operation, request_):
     work = Work(Answer(1, "a"))
     idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
 
-    for call in (lambda: idempotency.run(principal, "k1", operation, request_, work, _decode),
-                 lambda: idempotency.replay(principal, "k1", operation, request_, _decode)):
+    for call in (
+        lambda: idempotency.run(principal, "k1", operation, request_, work, _decode),
+        lambda: idempotency.replay(principal, "k1", operation, request_, _decode),
+    ):
         with pytest.raises(ConflictError) as refused:
             call()
         assert refused.value.field == "idempotencyKey"
@@ -182,8 +198,12 @@ def test_a_failed_request_keeps_nothing_under_its_key(idempotency, services):
 def test_a_guard_refusal_keeps_what_the_guard_wrote_and_nothing_else(idempotency, services, key):
     # given a guard that writes (as a wrong PIN is counted) and then refuses
     def guard(session):
-        session.execute(text("INSERT INTO audit_events (occurred_at, action, outcome) "
-                             "VALUES (CURRENT_TIMESTAMP, 'guarded', 'COUNTED')"))
+        session.execute(
+            text(
+                "INSERT INTO audit_events (occurred_at, action, outcome) "
+                "VALUES (CURRENT_TIMESTAMP, 'guarded', 'COUNTED')"
+            )
+        )
         return ConflictError("no: guarded", field="no")
 
     work = Work(Answer(1, "a"))
@@ -212,10 +232,14 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
         idempotency.run(ALICE, key, "op", {}, Work(Answer(1, key)), _decode)
     retention = services.settings.idempotency_retention_hours
     with services.engine.begin() as connection:
-        for key, age in (("old", timedelta(hours=retention, minutes=1)),
-                         ("recent", timedelta(hours=retention, minutes=-1))):
-            connection.execute(text("UPDATE idempotency_keys SET created_at = :t WHERE key = :k"),
-                               {"t": datetime.now(UTC) - age, "k": key})
+        for key, age in (
+            ("old", timedelta(hours=retention, minutes=1)),
+            ("recent", timedelta(hours=retention, minutes=-1)),
+        ):
+            connection.execute(
+                text("UPDATE idempotency_keys SET created_at = :t WHERE key = :k"),
+                {"t": datetime.now(UTC) - age, "k": key},
+            )
 
     # when another key is stored
     idempotency.run(ALICE, "new", "op", {}, Work(Answer(2, "b")), _decode)
@@ -229,8 +253,9 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
 def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, services):
     idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "SECRETNOTE")), _decode)
     with services.engine.connect() as connection:
-        row = connection.execute(text(
-            "SELECT operation, key_id, request_key_id, response FROM idempotency_keys")).one()
+        row = connection.execute(
+            text("SELECT operation, key_id, request_key_id, response FROM idempotency_keys")
+        ).one()
     assert (row[0], row[1], row[2]) == ("op", services.vault.active_key_id, services.vault.lookup_key_id)
     assert b"SECRETNOTE" not in bytes(row[3])
 
@@ -238,8 +263,13 @@ def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, ser
 def test_the_stored_request_digest_is_the_keyed_digest_of_a_fixed_document(idempotency, services):
     # stored digests must still match after an upgrade, or every retry across it is a CONFLICT
     idempotency.run(ALICE, "k1", "op", Answer(1, "a"), Work(Answer(1, "a")), _decode)
-    document = encode({"operation": "op", "permissions": sorted(ALICE.permissions),
-                       "request": {"giftcard_id": 1, "note": "a"}})
+    document = encode(
+        {
+            "operation": "op",
+            "permissions": sorted(ALICE.permissions),
+            "request": {"giftcard_id": 1, "note": "a"},
+        }
+    )
     with services.engine.connect() as connection:
         stored = bytes(connection.execute(text("SELECT request_hash FROM idempotency_keys")).scalar_one())
     assert stored == services.vault.keyed_digest(b"idempotency", document)

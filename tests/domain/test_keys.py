@@ -136,8 +136,9 @@ def _stop_after(rows: int) -> Callable[[int, int], None]:
 
 def _key_ids(services: Services, table: str) -> dict[tuple[str, str], int]:
     with services.engine.connect() as connection:
-        rows = connection.execute(text(
-            f"SELECT key_id, lookup_key_id, COUNT(*) FROM {table} GROUP BY key_id, lookup_key_id"))
+        rows = connection.execute(
+            text(f"SELECT key_id, lookup_key_id, COUNT(*) FROM {table} GROUP BY key_id, lookup_key_id")
+        )
         return {(row[0], row[1]): row[2] for row in rows}
 
 
@@ -162,13 +163,25 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     # given cards, a revoked code, reserved stock and an idempotent response, all under the old keys
     cards = {}
     for n in range(CARDS):
-        body = gql(client, ADD, {"giftcard": {"physicalCode": f"ROTPHYS{n:05d}", "physicalPin": PIN,
-                                              "externalCode": f"ROTEXTN{n:05d}"}}, token=admin)
+        body = gql(
+            client,
+            ADD,
+            {
+                "giftcard": {
+                    "physicalCode": f"ROTPHYS{n:05d}",
+                    "physicalPin": PIN,
+                    "externalCode": f"ROTEXTN{n:05d}",
+                }
+            },
+            token=admin,
+        )
         cards[n] = _ok(body, "giftcardAdd")["id"]
     replayed = {"giftcard": {"externalCode": "ROTIDEMPOTENT1"}, "key": "add-once"}
     first_response = _ok(gql(client, ADD, replayed, token=admin), "giftcardAdd")
-    _ok(gql(client, EDIT, {"giftcard": {"id": cards[0], "externalCode": "ROTEXTNREPLACE"}}, token=admin),
-        "giftcardEdit")  # ROTEXTN00000 is now revoked
+    _ok(
+        gql(client, EDIT, {"giftcard": {"id": cards[0], "externalCode": "ROTEXTNREPLACE"}}, token=admin),
+        "giftcardEdit",
+    )  # ROTEXTN00000 is now revoked
     reserved = _ok(gql(client, RESERVE, {"count": 4}, token=printer), "giftcardReserveCodes")["codes"]
     code_rows = sum(_key_ids(services, "giftcard_codes").values())
     assert _key_ids(services, "giftcard_codes") == {("t1", "lk1"): code_rows}
@@ -192,7 +205,9 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
         assert found["id"] == card_id and {"codeType": "PHYSICAL", "code": physical} in found["codes"]
         trans = {"transType": "ADD", "amount": "1.00", "codeType": "PHYSICAL", "code": physical, "pin": PIN}
         assert _ok(gql(new_client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd") == {
-            "giftcardId": card_id, "balance": "1.00"}
+            "giftcardId": card_id,
+            "balance": "1.00",
+        }
         by_code = {"filter": {"codeType": "PHYSICAL", "code": physical}}
         history = _ok(gql(new_client, HISTORY, by_code, token=admin), "giftcardTransactions")
         assert [edge["node"]["giftcardId"] for edge in history["edges"]] == [card_id]
@@ -204,8 +219,15 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
         assert error_codes(edit) == ["CONFLICT"]
         # the card's own code given again keeps its row
         before = {code["codeType"]: code["id"] for code in found_codes(new_client, admin, card_id)}
-        again = _ok(gql(new_client, EDIT, {"giftcard": {"id": card_id, "physicalCode": physical,
-                                                         "physicalPin": PIN}}, token=admin), "giftcardEdit")
+        again = _ok(
+            gql(
+                new_client,
+                EDIT,
+                {"giftcard": {"id": card_id, "physicalCode": physical, "physicalPin": PIN}},
+                token=admin,
+            ),
+            "giftcardEdit",
+        )
         assert {code["codeType"]: code["id"] for code in again["codes"]} == before
     revoked = gql(new_client, ADD, {"giftcard": {"externalCode": "ROTEXTN00000"}}, token=admin)
     assert error_codes(revoked) == ["CONFLICT"]  # a revoked code under the old key never comes back
@@ -240,8 +262,12 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
 
 
 def found_codes(client: TestClient, token: str, card_id: str) -> list[dict[str, Any]]:
-    body = gql(client, """query($id: ID!) { giftcard(id: $id) { results { codes { id codeType } } } }""",
-               {"id": card_id}, token=token)
+    body = gql(
+        client,
+        """query($id: ID!) { giftcard(id: $id) { results { codes { id codeType } } } }""",
+        {"id": card_id},
+        token=token,
+    )
     (card,) = _ok(body, "giftcard")["results"]
     return list(card["codes"])
 
@@ -265,8 +291,9 @@ def test_rotation_refuses_rows_under_an_encryption_key_not_in_the_ring(seed, ser
 
 def test_rotation_rehashes_rows_under_a_lookup_key_that_left_the_ring(seed, services, settings, tmp_path):
     card_id = seed({CodeType.PHYSICAL: "ROTLOOKUP001"})
-    dropped = make_settings(settings.database_url, tmp_path, code_lookup_key=None,
-                            code_lookup_keys=f"lk2:{_key(21)}")
+    dropped = make_settings(
+        settings.database_url, tmp_path, code_lookup_key=None, code_lookup_keys=f"lk2:{_key(21)}"
+    )
     vault = CodeVault.from_settings(dropped)
     hashes = vault.lookup_hashes("ROTLOOKUP001")
     assert services.cards.find_by_code_hash(hashes) == []  # lost until the row is rehashed
@@ -302,29 +329,41 @@ def test_a_staged_key_is_known_but_never_current():
 
 def test_mid_rollout_no_code_is_issued_twice(mint, services, settings, tmp_path):
     # given a server that knows the new lookup key as staged, and one that already made it current
-    staged = make_settings(settings.database_url, tmp_path, code_lookup_key=None,
-                           code_lookup_keys=f"lk1:{_key(1)},+lk2:{_key(21)}")
-    promoted = make_settings(settings.database_url, tmp_path, code_lookup_key=None,
-                             code_lookup_keys=f"lk2:{_key(21)},lk1:{_key(1)}")
+    staged = make_settings(
+        settings.database_url,
+        tmp_path,
+        code_lookup_key=None,
+        code_lookup_keys=f"lk1:{_key(1)},+lk2:{_key(21)}",
+    )
+    promoted = make_settings(
+        settings.database_url,
+        tmp_path,
+        code_lookup_key=None,
+        code_lookup_keys=f"lk2:{_key(21)},lk1:{_key(1)}",
+    )
     admin = mint(roles=["admin"], sub="operator")
     old_services, new_services = build_services(staged), build_services(promoted)
     try:
-        with TestClient(create_app(staged, old_services)) as old, \
-                TestClient(create_app(promoted, new_services)) as new:
+        with (
+            TestClient(create_app(staged, old_services)) as old,
+            TestClient(create_app(promoted, new_services)) as new,
+        ):
             # when the promoted server issues a code (hashed under lk2)
             first = gql(new, ADD, {"giftcard": {"physicalCode": "ROLLOUT00001"}}, token=admin)
             assert "errors" not in first
             # then the staged server finds it, and refuses to issue it again, as the other does
             found = gql(old, LOOKUP, {"code": "ROLLOUT00001"}, token=admin)
             assert [card["id"] for card in found["data"]["giftcard"]["results"]] == [
-                first["data"]["giftcardAdd"]["id"]]
+                first["data"]["giftcardAdd"]["id"]
+            ]
             for server in (old, new):
                 again = gql(server, ADD, {"giftcard": {"physicalCode": "rollout-00001"}}, token=admin)
                 assert error_codes(again) == ["CONFLICT"]
             # and what the staged server issues is hashed under its current key, known to both
             second = gql(old, ADD, {"giftcard": {"physicalCode": "ROLLOUT00002"}}, token=admin)
-            assert error_codes(gql(new, ADD, {"giftcard": {"physicalCode": "ROLLOUT00002"}},
-                                   token=admin)) == ["CONFLICT"]
+            assert error_codes(
+                gql(new, ADD, {"giftcard": {"physicalCode": "ROLLOUT00002"}}, token=admin)
+            ) == ["CONFLICT"]
             assert "errors" not in second
     finally:
         old_services.engine.dispose()
@@ -336,7 +375,8 @@ def test_mid_rollout_no_code_is_issued_twice(mint, services, settings, tmp_path)
 
 
 def test_an_old_lookup_key_is_in_use_while_stored_requests_were_digested_under_it(
-        client, mint, services, settings, tmp_path):
+    client, mint, services, settings, tmp_path
+):
     # given a keyed request answered under the lookup key lk1
     admin = mint(roles=["admin"], sub="operator")
     first = gql(client, ADD, {"giftcard": {"physicalCode": "DIGEST000001"}, "key": "order-9"}, token=admin)
@@ -351,16 +391,21 @@ def test_an_old_lookup_key_is_in_use_while_stored_requests_were_digested_under_i
         assert lk1.rows == {"idempotency_keys": 1} and lk1 not in status.removable()
         # and the retry, on a server holding both keys, is answered as the first time
         with TestClient(create_app(rotated.settings, rotated)) as server:
-            again = gql(server, ADD, {"giftcard": {"physicalCode": "DIGEST000001"}, "key": "order-9"},
-                        token=admin)
+            again = gql(
+                server, ADD, {"giftcard": {"physicalCode": "DIGEST000001"}, "key": "order-9"}, token=admin
+            )
         assert again == first
     finally:
         rotated.engine.dispose()
 
 
 def test_requests_stored_before_their_key_was_recorded_keep_every_lookup_key(client, mint, services):
-    gql(client, ADD, {"giftcard": {"physicalCode": "DIGEST000002"}, "key": "order-10"},
-        token=mint(roles=["admin"]))
+    gql(
+        client,
+        ADD,
+        {"giftcard": {"physicalCode": "DIGEST000002"}, "key": "order-10"},
+        token=mint(roles=["admin"]),
+    )
     with services.engine.begin() as connection:
         connection.execute(text("UPDATE idempotency_keys SET request_key_id = NULL"))
     status = keys.key_status(services.engine, services.vault, services.pins)

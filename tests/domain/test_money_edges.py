@@ -48,8 +48,13 @@ def test_syntax_refusals_name_the_field(text):
 
 @pytest.mark.parametrize(
     ("minor", "currency", "text"),
-    [(-5, "USD", "-0.05"), (-100, "USD", "-1.00"), (-7, "JPY", "-7"), (-1, "KWD", "-0.001"),
-     (123456, "XYZ", "1234.56")],
+    [
+        (-5, "USD", "-0.05"),
+        (-100, "USD", "-1.00"),
+        (-7, "JPY", "-7"),
+        (-1, "KWD", "-0.001"),
+        (123456, "XYZ", "1234.56"),
+    ],
     ids=["cents", "whole", "no decimals", "three decimals", "unknown currency shown with two"],
 )
 def test_format_signs_and_pads(minor, currency, text):

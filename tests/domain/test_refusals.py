@@ -15,10 +15,24 @@ from app.store.audit import AuditRecord
 START = datetime(2031, 5, 6, 7, 8, 0, tzinfo=UTC)
 
 
-def _refusal(subject: str, at: datetime = START, *, address: str = "10.0.0.1", request: str = "r",
-             outcome: str = "FORBIDDEN") -> AuditRecord:
-    return AuditRecord(occurred_at=at, action="giftcardBlock", outcome=outcome, subject=subject,
-                       giftcard_id=None, field=None, request_id=request, client_address=address)
+def _refusal(
+    subject: str,
+    at: datetime = START,
+    *,
+    address: str = "10.0.0.1",
+    request: str = "r",
+    outcome: str = "FORBIDDEN",
+) -> AuditRecord:
+    return AuditRecord(
+        occurred_at=at,
+        action="giftcardBlock",
+        outcome=outcome,
+        subject=subject,
+        giftcard_id=None,
+        field=None,
+        request_id=request,
+        client_address=address,
+    )
 
 
 class Table:
@@ -49,7 +63,11 @@ def test_a_tally_keeps_the_first_time_and_request_and_a_shared_address():
     assert counts.flush(START + timedelta(minutes=1)) == 2
     first, second = table.rows
     assert (first.count, first.occurred_at, first.request_id, first.client_address) == (
-        2, START + timedelta(seconds=5), "r1", "10.0.0.1")
+        2,
+        START + timedelta(seconds=5),
+        "r1",
+        "10.0.0.1",
+    )
     assert (second.count, second.client_address) == (2, None)
 
 

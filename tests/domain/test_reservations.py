@@ -21,7 +21,7 @@ BLIND_SWAP = {ALPHABET[0], ALPHABET[-1]}
 
 
 def _swap(code: str, at: int) -> str:
-    return code[:at] + code[at + 1] + code[at] + code[at + 2:]
+    return code[:at] + code[at + 1] + code[at] + code[at + 2 :]
 
 
 def test_known_vector():
@@ -46,7 +46,7 @@ def test_every_single_changed_symbol_is_detected():
         for position in range(len(code)):
             for symbol in ALPHABET:
                 if symbol != code[position]:
-                    changed = code[:position] + symbol + code[position + 1:]
+                    changed = code[:position] + symbol + code[position + 1 :]
                     assert not has_valid_check_character(changed), (code, position, symbol)
 
 
@@ -55,7 +55,7 @@ def test_every_swap_of_two_adjacent_different_symbols_is_detected(position):
     # given every ordered pair of different symbols at this position of an otherwise random body
     body = generate_reserved_code()[:RANDOM_LENGTH]
     for first, second in permutations(ALPHABET, 2):
-        code = body[:position] + first + second + body[position + 2:]
+        code = body[:position] + first + second + body[position + 2 :]
         code = code[:RANDOM_LENGTH] + check_character(code[:RANDOM_LENGTH])
         pair = {code[position], code[position + 1]}  # at the end, the second is the check symbol
         if len(pair) == 1 or pair == BLIND_SWAP:

@@ -82,8 +82,11 @@ def test_a_balance_near_the_column_end_is_refused_not_internal(client, admin, se
 @pytest.mark.settings(max_balance=100)
 @pytest.mark.parametrize(
     ("currency", "start", "up_to", "one_more", "shown"),
-    [("USD", 1000, "90.00", "0.01", "100.00"), ("JPY", 10, "90", "1", "100"),
-     ("KWD", 10_000, "90.000", "0.001", "100.000")],
+    [
+        ("USD", 1000, "90.00", "0.01", "100.00"),
+        ("JPY", 10, "90", "1", "100"),
+        ("KWD", 10_000, "90.000", "0.001", "100.000"),
+    ],
 )
 def test_the_ceiling_is_accepted_and_one_minor_unit_beyond_it_refused(
     client, admin, seed, services, currency, start, up_to, one_more, shown
@@ -154,4 +157,5 @@ def test_an_amount_too_large_for_one_value_stays_bad_user_input(client, admin, s
     body = _trans(client, admin, card_id, "99999999999999999.00")
 
     assert [error["extensions"] for error in body["errors"]] == [
-        {"code": "BAD_USER_INPUT", "field": "amount"}]
+        {"code": "BAD_USER_INPUT", "field": "amount"}
+    ]

@@ -48,8 +48,14 @@ def _refusal(body) -> tuple[str, str | None, str]:
 
 
 def _hold(client, token, amount="-4.00", trans_type="USE", **extra):
-    trans = {"transType": trans_type, "amount": amount, "codeType": "PHYSICAL", "code": CODE,
-             "authorizeOnly": True, **extra}
+    trans = {
+        "transType": trans_type,
+        "amount": amount,
+        "codeType": "PHYSICAL",
+        "code": CODE,
+        "authorizeOnly": True,
+        **extra,
+    }
     return _ok(gql(client, TRANS, {"trans": trans}, token=token), "giftcardTransAdd")
 
 
@@ -63,8 +69,10 @@ def _cancel(client, token, hold_id, **variables):
 
 def _actions(services, subject):
     with services.engine.connect() as connection:
-        return connection.execute(text("SELECT action, outcome, giftcard_id FROM audit_events "
-                                       "WHERE subject = :s ORDER BY id"), {"s": subject}).all()
+        return connection.execute(
+            text("SELECT action, outcome, giftcard_id FROM audit_events WHERE subject = :s ORDER BY id"),
+            {"s": subject},
+        ).all()
 
 
 # --- what a capture and a cancel answer ---------------------------------------------------------
@@ -79,7 +87,11 @@ def test_a_capture_answers_with_the_balances_around_it_and_the_other_holds(clien
 
     # then the answer shows the capture, the balances around it, and what the other hold keeps
     assert (done["status"], done["amount"], done["authorizedAmount"], done["currency"]) == (
-        "COMPLETED", "-3.00", "-4.00", "USD")
+        "COMPLETED",
+        "-3.00",
+        "-4.00",
+        "USD",
+    )
     assert (done["balanceBefore"], done["balanceAfter"], done["balance"]) == ("10.00", "7.00", "7.00")
     assert done["availableBalance"] == "5.50"
     assert done["settledAt"] is not None and done["holdExpiresAt"] == first["holdExpiresAt"]
@@ -92,7 +104,11 @@ def test_a_cancel_answers_with_what_the_other_holds_keep(client, pos, card):
     done = _ok(_cancel(client, pos, first["id"]), "giftcardTransCancel")
 
     assert (done["status"], done["currency"], done["balance"], done["availableBalance"]) == (
-        "CANCELLED", "USD", "10.00", "8.50")
+        "CANCELLED",
+        "USD",
+        "10.00",
+        "8.50",
+    )
     assert done["settledAt"] is not None
 
 
@@ -100,7 +116,10 @@ def test_a_credit_hold_is_captured_in_any_positive_part_but_not_zero(client, adm
     hold = _hold(client, admin, "2.00", trans_type="ADD")
 
     assert _refusal(_capture(client, admin, hold["id"], amount="0")) == (
-        "BAD_USER_INPUT", "amount", "amount: same sign as the authorization and no larger than it")
+        "BAD_USER_INPUT",
+        "amount",
+        "amount: same sign as the authorization and no larger than it",
+    )
     done = _ok(_capture(client, admin, hold["id"], amount="0.01"), "giftcardTransCapture")
     assert (done["amount"], done["balance"]) == ("0.01", "10.01")
 
@@ -119,8 +138,9 @@ def test_a_malformed_or_unknown_transaction_id_names_the_id(client, admin, card,
 
 
 @pytest.mark.parametrize("operation", [CAPTURE, CANCEL], ids=["capture", "cancel"])
-def test_another_callers_hold_is_not_found_by_a_caller_that_cannot_list_cards(client, mint, pos, card,
-                                                                               operation):
+def test_another_callers_hold_is_not_found_by_a_caller_that_cannot_list_cards(
+    client, mint, pos, card, operation
+):
     hold = _hold(client, pos)
     other_till = mint(permissions=POS, sub="till-2")
 
@@ -146,8 +166,9 @@ def test_capturing_on_a_card_blocked_since_is_refused(client, admin, pos, card, 
 def test_capturing_on_a_card_expired_since_is_refused(client, admin, card, services):
     hold = _hold(client, admin)
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcards SET expires_at = :t"),
-                           {"t": datetime.now(UTC) - timedelta(seconds=1)})
+        connection.execute(
+            text("UPDATE giftcards SET expires_at = :t"), {"t": datetime.now(UTC) - timedelta(seconds=1)}
+        )
 
     assert _refusal(_capture(client, admin, hold["id"])) == ("CARD_NOT_USABLE", None, "the card has expired")
 
@@ -157,8 +178,10 @@ def test_a_hold_is_over_at_the_instant_it_expires(client, admin, card, services,
     hold = _hold(client, admin)
     instant = datetime.now(UTC) + timedelta(minutes=1)
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcard_transactions SET hold_expires_at = :t WHERE id = :id"),
-                           {"t": instant, "id": int(hold["id"])})
+        connection.execute(
+            text("UPDATE giftcard_transactions SET hold_expires_at = :t WHERE id = :id"),
+            {"t": instant, "id": int(hold["id"])},
+        )
 
     class Frozen(datetime):
         @classmethod
@@ -169,7 +192,10 @@ def test_a_hold_is_over_at_the_instant_it_expires(client, admin, card, services,
 
     # then it can no longer be captured
     assert _refusal(_capture(client, admin, hold["id"])) == (
-        "CONFLICT", "id", "id: the authorization has expired")
+        "CONFLICT",
+        "id",
+        "id: the authorization has expired",
+    )
 
 
 def test_capture_and_cancel_need_a_token(services):
@@ -213,7 +239,10 @@ def test_another_cancel_with_a_used_key_is_a_conflict(client, pos, card):
     body = _cancel(client, pos, second["id"], key="cancel-1")
 
     assert _refusal(body) == (
-        "CONFLICT", "idempotencyKey", "idempotencyKey: already used for a different request")
+        "CONFLICT",
+        "idempotencyKey",
+        "idempotencyKey: already used for a different request",
+    )
     assert _ok(_cancel(client, pos, second["id"]), "giftcardTransCancel")["status"] == "CANCELLED"
 
 
@@ -222,8 +251,10 @@ def test_captures_and_cancels_are_audited_under_their_own_names(client, pos, car
     _ok(_capture(client, pos, captured["id"]), "giftcardTransCapture")
     _ok(_cancel(client, pos, cancelled["id"]), "giftcardTransCancel")
 
-    assert _actions(services, "till")[-2:] == [("giftcardTransCapture", "OK", card),
-                                               ("giftcardTransCancel", "OK", card)]
+    assert _actions(services, "till")[-2:] == [
+        ("giftcardTransCapture", "OK", card),
+        ("giftcardTransCancel", "OK", card),
+    ]
 
 
 def test_stored_request_digests_keep_their_form(client, pos, card, services):

@@ -12,7 +12,7 @@ BEYOND_THE_CALENDAR = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 # Representable in UTC, but within a day of the calendar's ends.
 AT_THE_EDGE = ["0001-01-01T23:59:59Z", "9999-12-31T00:00:00Z"]
 
-ADD = "mutation A($v: DateTime) { giftcardAdd(giftcard: {physicalCode: \"EXTREME001\", %s: $v}) { id } }"
+ADD = 'mutation A($v: DateTime) { giftcardAdd(giftcard: {physicalCode: "EXTREME001", %s: $v}) { id } }'
 EDIT = "mutation E($id: ID!, $v: DateTime) { giftcardEdit(giftcard: {id: $id, %s: $v}) { id } }"
 LISTING = "query L($v: DateTime) { giftcards(filter: {%s: $v}) { edges { cursor } } }"
 HISTORY = "query H($v: DateTime) { giftcardTransactions(filter: {%s: $v}) { edges { cursor } } }"
@@ -50,7 +50,8 @@ def test_times_outside_the_calendar_are_bad_input_naming_the_field(client, admin
 
         assert [*body["data"].values()] == [None], (value, body)  # the one root field is null
         assert [error["extensions"] for error in body["errors"]] == [
-            {"code": "BAD_USER_INPUT", "field": field}]
+            {"code": "BAD_USER_INPUT", "field": field}
+        ]
         assert "0001-01-02 to 9999-12-30" in body["errors"][0]["message"]
 
 
@@ -74,6 +75,7 @@ def test_code_expiry_dates_at_the_ends_of_the_calendar(client, admin):
     last = gql(client, CODE_DATE, {"v": "9999-12-31"}, token=admin)
 
     assert [error["extensions"] for error in past["errors"]] == [
-        {"code": "BAD_USER_INPUT", "field": "physicalCodeExpiresOn"}]
+        {"code": "BAD_USER_INPUT", "field": "physicalCodeExpiresOn"}
+    ]
     assert [error["extensions"]["code"] for error in beyond["errors"]] == ["BAD_USER_INPUT"]
     assert last["data"]["giftcardAdd"]["codes"][0]["expiresOn"] == "9999-12-31", last

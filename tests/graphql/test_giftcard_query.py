@@ -125,8 +125,12 @@ def test_matrix_by_code_without_use_permission(client, mint, seed, code_type):
 @pytest.mark.parametrize("code_type", [CodeType.PHYSICAL, CodeType.EXTERNAL], ids=lambda t: t.value)
 def test_lookup_by_code_is_not_limited_when_everything_is_shown(client, mint, seed, code_type):
     seed({code_type: CODES[code_type]})
-    body = gql(client, BY_CODE, {"code": CODES[code_type]},
-               token=mint(permissions=["FindGiftCardByCode", USE[code_type]]))
+    body = gql(
+        client,
+        BY_CODE,
+        {"code": CODES[code_type]},
+        token=mint(permissions=["FindGiftCardByCode", USE[code_type]]),
+    )
     assert _only_result(body)["codes"][0]["code"] == SHOWN[code_type]
     assert body["data"]["giftcard"]["limitedByPermission"] is False
 
@@ -143,8 +147,7 @@ def test_all_types_unmasked_is_not_limited(client, mint, seed):
 
 def test_all_types_without_unmask_masks_only_personal_kinds(client, mint, seed):
     card_id = seed(CODES)
-    body = gql(client, BY_ID, {"id": str(card_id)},
-               token=mint(permissions=["ListGiftCards", *USE.values()]))
+    body = gql(client, BY_ID, {"id": str(card_id)}, token=mint(permissions=["ListGiftCards", *USE.values()]))
     card = _only_result(body)
     shown = {c["codeType"]: (c["code"], c["isMasked"]) for c in card["codes"]}
     assert shown == {
@@ -170,8 +173,15 @@ def test_all_types_without_unmask_masks_only_personal_kinds(client, mint, seed):
         (BY_ID, {"id": "1"}, None, "UNAUTHENTICATED"),
         (BY_MEMBER, {"memberId": "C1"}, None, "UNAUTHENTICATED"),
     ],
-    ids=["code-without-Find", "code-without-any-Use", "id-without-List", "member-without-List",
-         "code-anonymous", "id-anonymous", "member-anonymous"],
+    ids=[
+        "code-without-Find",
+        "code-without-any-Use",
+        "id-without-List",
+        "member-without-List",
+        "code-anonymous",
+        "id-anonymous",
+        "member-anonymous",
+    ],
 )
 def test_lookup_mode_permissions(client, mint, seed, query, variables, permissions, expected):
     seed({CodeType.PHYSICAL: "PHYS00001111"}, member_id="C1")
@@ -216,8 +226,9 @@ def test_nothing_found_is_an_empty_result_not_an_error(client, mint):
 
 
 def test_revoked_codes_never_match_and_are_not_listed(client, mint, seed):
-    card_id = seed({CodeType.PHYSICAL: "REVOKED00001", CodeType.EXTERNAL: "LIVE00000001"},
-                   revoked={CodeType.PHYSICAL})
+    card_id = seed(
+        {CodeType.PHYSICAL: "REVOKED00001", CodeType.EXTERNAL: "LIVE00000001"}, revoked={CodeType.PHYSICAL}
+    )
     token = mint(roles=["admin"])
     assert gql(client, BY_CODE, {"code": "REVOKED00001"}, token=token)["data"]["giftcard"]["results"] == []
     card = _only_result(gql(client, BY_ID, {"id": str(card_id)}, token=token))
@@ -227,14 +238,18 @@ def test_revoked_codes_never_match_and_are_not_listed(client, mint, seed):
 def test_expired_codes_do_not_match_but_are_listed_with_their_date(client, mint, seed):
     yesterday = date.today() - timedelta(days=2)
     tomorrow = date.today() + timedelta(days=2)
-    card_id = seed({CodeType.PHYSICAL: "EXPIRED00001", CodeType.EXTERNAL: "STILLOK00001"},
-                   expires={CodeType.PHYSICAL: yesterday, CodeType.EXTERNAL: tomorrow})
+    card_id = seed(
+        {CodeType.PHYSICAL: "EXPIRED00001", CodeType.EXTERNAL: "STILLOK00001"},
+        expires={CodeType.PHYSICAL: yesterday, CodeType.EXTERNAL: tomorrow},
+    )
     token = mint(roles=["admin"])
     assert gql(client, BY_CODE, {"code": "EXPIRED00001"}, token=token)["data"]["giftcard"]["results"] == []
     assert _only_result(gql(client, BY_CODE, {"code": "STILLOK00001"}, token=token))["id"] == str(card_id)
     card = _only_result(gql(client, BY_ID, {"id": str(card_id)}, token=token))
     assert {c["codeType"]: c["expiresOn"] for c in card["codes"]} == {
-        "PHYSICAL": yesterday.isoformat(), "EXTERNAL": tomorrow.isoformat()}
+        "PHYSICAL": yesterday.isoformat(),
+        "EXTERNAL": tomorrow.isoformat(),
+    }
 
 
 def test_code_under_two_usable_types_needs_code_type(client, mint, seed):
@@ -259,7 +274,7 @@ def test_code_under_two_usable_types_needs_code_type(client, mint, seed):
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ('{ giftcard { results { id } } }', None),
+        ("{ giftcard { results { id } } }", None),
         ('{ giftcard(code: "PHYS00001111", id: "1") { results { id } } }', "code,id"),
         ('{ giftcard(id: "1", memberId: "C1") { results { id } } }', "id,memberId"),
         ('{ giftcard(id: "1", codeType: PHYSICAL) { results { id } } }', "codeType"),
@@ -284,17 +299,25 @@ def test_design_examples_work_unchanged(client, mint, services):
 
     demo.load(services, list(demo.WELL_KNOWN))
     token = mint(roles=["admin"])
-    body = gql(client, """query { giftcard(code: "G59220000045", codeType: PHYSICAL) {
+    body = gql(
+        client,
+        """query { giftcard(code: "G59220000045", codeType: PHYSICAL) {
       limitedByPermission
-      results { id memberId balance codes { id codeType code expiresOn isMasked } } } }""", token=token)
+      results { id memberId balance codes { id codeType code expiresOn isMasked } } } }""",
+        token=token,
+    )
     assert _only_result(body)["balance"] == "25.00"
     body = gql(client, 'query { giftcard(id: "302") { results { id } } }', token=token)
     assert body["data"]["giftcard"]["results"] == []
     body = gql(client, 'query { giftcard(memberId: "C000000113") { results { id memberId } } }', token=token)
     assert len(body["data"]["giftcard"]["results"]) == 2
     # and a card created after the bulk load gets the next id (the sequence kept up on PostgreSQL)
-    body = gql(client, 'mutation { giftcardAdd(giftcard: {physicalCode: "GC49288330", physicalPin: "1234"}) '
-               "{ id codes { codeType code expiresOn } } }", token=token)
+    body = gql(
+        client,
+        'mutation { giftcardAdd(giftcard: {physicalCode: "GC49288330", physicalPin: "1234"}) '
+        "{ id codes { codeType code expiresOn } } }",
+        token=token,
+    )
     assert body["data"]["giftcardAdd"]["id"] == str(len(demo.WELL_KNOWN) + 1)
 
 

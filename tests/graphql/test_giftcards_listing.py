@@ -67,8 +67,7 @@ def test_empty_listing(client, lister):
     assert page == {
         "limitedByPermission": False,
         "edges": [],
-        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None,
-                     "endCursor": None},
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
     }
 
 
@@ -203,8 +202,9 @@ def test_filter_by_live_code_type(client, lister, seed):
     physical = seed({CodeType.PHYSICAL: "PHYS00000001"})
     external = seed({CodeType.EXTERNAL: "EXTN00000001"})
     both = seed({CodeType.PHYSICAL: "PHYS00000002", CodeType.EXTERNAL: "EXTN00000002"})
-    revoked = seed({CodeType.PHYSICAL: "PHYS00000003", CodeType.EXTERNAL: "EXTN00000003"},
-                   revoked={CodeType.EXTERNAL})
+    revoked = seed(
+        {CodeType.PHYSICAL: "PHYS00000003", CodeType.EXTERNAL: "EXTN00000003"}, revoked={CodeType.EXTERNAL}
+    )
     # when filtered by code type, then only cards with a live code of that type come
     assert _ids(_list(client, lister, filter={"codeType": "EXTERNAL"})) == [external, both]
     assert _ids(_list(client, lister, filter={"codeType": "PHYSICAL"})) == [physical, both, revoked]
@@ -219,8 +219,12 @@ def test_filtering_by_a_code_type_the_caller_may_not_use_is_forbidden(client, mi
 
 def test_filter_by_creation_time(client, lister, seed, services):
     # given cards created at known times
-    times = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC),
-             datetime(2024, 6, 1, 12, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)]
+    times = [
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, 12, tzinfo=UTC),
+        datetime(2025, 1, 1, tzinfo=UTC),
+    ]
     cards = _seed_many(seed, len(times))
     for card_id, created_at in zip(cards, times, strict=True):
         _set(services, card_id, created_at=created_at)
@@ -286,8 +290,10 @@ def test_filters_combine_and_page(client, lister, seed):
 
 def test_codes_are_masked_as_in_lookups(client, mint, seed):
     # given a card with a PHYSICAL, a PERSONAL and an EXTERNAL code
-    seed({CodeType.PHYSICAL: "PHYS00001111", CodeType.PERSONAL: PERSONAL,
-          CodeType.EXTERNAL: "EXTN00002222"}, member_id="C1")
+    seed(
+        {CodeType.PHYSICAL: "PHYS00001111", CodeType.PERSONAL: PERSONAL, CodeType.EXTERNAL: "EXTN00002222"},
+        member_id="C1",
+    )
     # when a storefront-like caller that may also list cards lists them
     page = _list(client, mint(roles=["storefront"], permissions=["ListGiftCards"]))
     # then PHYSICAL is shown, PERSONAL masked, EXTERNAL left out, and the page says it was limited
@@ -320,8 +326,7 @@ def test_limited_by_permission_describes_the_page(client, mint, seed):
 
 
 def test_revoked_codes_are_not_listed(client, lister, seed):
-    seed({CodeType.PHYSICAL: "REVOKED00001", CodeType.EXTERNAL: "LIVE00000001"},
-         revoked={CodeType.PHYSICAL})
+    seed({CodeType.PHYSICAL: "REVOKED00001", CodeType.EXTERNAL: "LIVE00000001"}, revoked={CodeType.PHYSICAL})
     (edge,) = _list(client, lister)["edges"]
     assert [code["code"] for code in edge["node"]["codes"]] == ["LIVE00000001"]
 
@@ -352,8 +357,14 @@ def test_listing_needs_list_gift_cards(client, mint, seed, roles, permissions, e
 def test_a_page_costs_two_statements_whatever_its_size(client, seed, services, mint):
     # given 100 cards with three codes each
     for i in range(100):
-        seed({CodeType.PHYSICAL: f"PHYS{i:08d}", CodeType.EXTERNAL: f"EXTN{i:08d}",
-              CodeType.PERSONAL: f"{i:04d}" + PERSONAL[4:]}, member_id=f"C{i}")
+        seed(
+            {
+                CodeType.PHYSICAL: f"PHYS{i:08d}",
+                CodeType.EXTERNAL: f"EXTN{i:08d}",
+                CodeType.PERSONAL: f"{i:04d}" + PERSONAL[4:],
+            },
+            member_id=f"C{i}",
+        )
     token = mint(roles=["admin"])
     statements: list[str] = []
 

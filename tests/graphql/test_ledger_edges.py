@@ -41,8 +41,9 @@ def test_a_hold_ends_no_later_than_the_card(client, admin, seed, services):
         fund(services.engine, card, 1000)
     ends = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcards SET expires_at = :e WHERE id = :id"),
-                           {"e": ends, "id": card_id})
+        connection.execute(
+            text("UPDATE giftcards SET expires_at = :e WHERE id = :id"), {"e": ends, "id": card_id}
+        )
     # when a debit is authorized on each
     held = gql(client, TRANS, _by_id(card_id, "USE", "-1.00", authorizeOnly=True), token=admin)
     free = gql(client, TRANS, _by_id(other_id, "USE", "-1.00", authorizeOnly=True), token=admin)
@@ -78,8 +79,11 @@ def test_a_lapsed_hold_shows_as_expired(client, admin, seed, services):
     lapsed_id = lapsed["data"]["giftcardTransAdd"]["id"]
     running_id = running["data"]["giftcardTransAdd"]["id"]
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcard_transactions SET hold_expires_at = :t WHERE id = :id"),
-                           {"t": datetime.now(UTC) - timedelta(seconds=1), "id": int(lapsed_id)})
+        connection.execute(
+            text("UPDATE giftcard_transactions SET hold_expires_at = :t WHERE id = :id"),
+            {"t": datetime.now(UTC) - timedelta(seconds=1), "id": int(lapsed_id)},
+        )
+
     # then the history shows it EXPIRED, the other AUTHORIZED, and each status filter finds its own
     def statuses(**conditions):
         body = gql(client, HISTORY, {"f": {"giftcardId": str(card_id), **conditions}}, token=admin)
@@ -91,8 +95,10 @@ def test_a_lapsed_hold_shows_as_expired(client, admin, seed, services):
     assert statuses(status="EXPIRED") == {lapsed_id: "EXPIRED"}
     assert statuses(status="AUTHORIZED") == {running_id: "AUTHORIZED"}
     # and the stored status is unchanged (a lapsed hold can still be cancelled)
-    assert _scalar(services, "SELECT status FROM giftcard_transactions WHERE id = :id",
-                   id=int(lapsed_id)) == "AUTHORIZED"
+    assert (
+        _scalar(services, "SELECT status FROM giftcard_transactions WHERE id = :id", id=int(lapsed_id))
+        == "AUTHORIZED"
+    )
 
 
 def test_deactivating_a_card_cancels_its_open_holds(client, admin, seed, services):
@@ -107,10 +113,22 @@ def test_deactivating_a_card_cancels_its_open_holds(client, admin, seed, service
     # then its holds are cancelled and recorded, and its available balance is its balance
     card = gql(client, CARD, {"id": str(card_id)}, token=admin)["data"]["giftcard"]["results"][0]
     assert card["balance"] == card["availableBalance"] == "10.00"
-    assert _scalar(services, "SELECT COUNT(*) FROM giftcard_transactions WHERE giftcard_id = :id "
-                             "AND status = 'AUTHORIZED'", id=card_id) == 0
-    assert _scalar(services, "SELECT detail FROM giftcard_events WHERE giftcard_id = :id "
-                             "AND event = 'HOLDS_CANCELLED'", id=card_id) == "2"
+    assert (
+        _scalar(
+            services,
+            "SELECT COUNT(*) FROM giftcard_transactions WHERE giftcard_id = :id AND status = 'AUTHORIZED'",
+            id=card_id,
+        )
+        == 0
+    )
+    assert (
+        _scalar(
+            services,
+            "SELECT detail FROM giftcard_events WHERE giftcard_id = :id AND event = 'HOLDS_CANCELLED'",
+            id=card_id,
+        )
+        == "2"
+    )
     # and the other card keeps its hold
     other = gql(client, CARD, {"id": str(other_id)}, token=admin)["data"]["giftcard"]["results"][0]
     assert other["availableBalance"] == "9.00"

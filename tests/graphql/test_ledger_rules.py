@@ -99,8 +99,9 @@ def test_a_pin_lock_ends_at_its_instant(client, admin, card, services, monkeypat
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
-def test_a_code_revoked_after_addressing_is_refused_under_the_lock(client, mint, card, services, monkeypatch,
-                                                                    trusted):
+def test_a_code_revoked_after_addressing_is_refused_under_the_lock(
+    client, mint, card, services, monkeypatch, trusted
+):
     # given a request that found the code live, and a revocation that lands before the card is locked
     real = ledger_store.live_code
 
@@ -115,8 +116,11 @@ def test_a_code_revoked_after_addressing_is_refused_under_the_lock(client, mint,
     body = _debit(client, mint(permissions=permissions))
 
     # then nothing is debited, and only a trusted caller is told why
-    expected = ("CARD_NOT_USABLE", "code", "code: the code was revoked") if trusted else (
-        "CARD_NOT_USABLE", None, ledger_module.UNUSABLE)
+    expected = (
+        ("CARD_NOT_USABLE", "code", "code: the code was revoked")
+        if trusted
+        else ("CARD_NOT_USABLE", None, ledger_module.UNUSABLE)
+    )
     assert _refusal(body) == expected
     with services.engine.connect() as connection:
         assert connection.execute(text("SELECT balance FROM giftcards")).scalar_one() == 1000
@@ -176,8 +180,11 @@ def test_the_smallest_credit_activates_a_pending_card(client, admin, seed, servi
 @pytest.mark.parametrize("pin", ["1357", None], ids=["wrong", "missing"])
 def test_a_wrong_or_missing_pin_is_refused_by_name(client, admin, card, services, pin, legacy):
     if legacy:  # stored by an older version
-        _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-             value=services.pins.legacy_hash(PIN))
+        _set(
+            services,
+            "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+            value=services.pins.legacy_hash(PIN),
+        )
 
     body = _debit(client, admin, pin=pin)
 
@@ -202,14 +209,18 @@ def test_a_code_is_usable_through_its_last_day(client, admin, card, services, mo
 @pytest.mark.parametrize(
     ("trans", "refusal"),
     [
-        ({"giftcardId": "1", "codeType": "PHYSICAL", "code": CODE},
-         ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId")),
+        (
+            {"giftcardId": "1", "codeType": "PHYSICAL", "code": CODE},
+            ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId"),
+        ),
         ({}, ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId")),
         ({"giftcardId": "1", "pin": PIN}, ("BAD_USER_INPUT", "pin", "pin: only allowed with a code")),
         ({"code": CODE}, ("BAD_USER_INPUT", "codeType", "codeType: give both codeType and code")),
         ({"codeType": "PHYSICAL"}, ("BAD_USER_INPUT", "code", "code: give both codeType and code")),
-        ({"codeType": "EXTERNAL", "code": CODE},
-         ("FORBIDDEN", "codeType", "the token lacks the UseExternalGiftCardCodes permission")),
+        (
+            {"codeType": "EXTERNAL", "code": CODE},
+            ("FORBIDDEN", "codeType", "the token lacks the UseExternalGiftCardCodes permission"),
+        ),
     ],
     ids=["both", "neither", "pin by id", "code alone", "code type alone", "type not usable"],
 )
@@ -222,8 +233,9 @@ def test_addressing_refusals_name_the_field(client, mint, card, trans, refusal):
 
 
 def test_a_malformed_card_id_names_the_field(client, admin, card):
-    body = gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "giftcardId": "card-1"}},
-               token=admin)
+    body = gql(
+        client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "giftcardId": "card-1"}}, token=admin
+    )
 
     code, field, message = _refusal(body)
     assert (code, field) == ("BAD_USER_INPUT", "giftcardId") and message.startswith("giftcardId: ")
@@ -248,7 +260,11 @@ def _partial(client, token, amount, **extra):
 
 def test_a_debit_within_the_available_balance_is_not_partial(client, admin, card):
     assert _ok(_partial(client, admin, "-1.00")) == {
-        "amount": "-1.00", "balance": "9.00", "availableBalance": "9.00", "partial": False}
+        "amount": "-1.00",
+        "balance": "9.00",
+        "availableBalance": "9.00",
+        "partial": False,
+    }
     assert _ok(_partial(client, admin, "-1.00", allowPartial=True))["partial"] is False
     assert _ok(_partial(client, admin, "-1.00", authorizeOnly=True))["partial"] is False
 
@@ -303,26 +319,47 @@ def test_debits_and_holds_answer_with_the_balances_around_them(client, admin, ca
 
 def test_the_ledger_records_how_each_transaction_was_addressed(client, admin, card, services):
     by_code = _ok(_debit(client, admin, sourceId="S-1", refNo="R-1"))
-    by_id = _ok(gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "codeType": None,
-                                              "giftcardId": str(card)}}, token=admin))
+    by_id = _ok(
+        gql(
+            client,
+            TRANS,
+            {"trans": {"transType": "USE", "amount": "-1.00", "codeType": None, "giftcardId": str(card)}},
+            token=admin,
+        )
+    )
 
     with services.engine.connect() as connection:
         code_id = connection.execute(text("SELECT id FROM giftcard_codes")).scalar_one()
-        rows = dict((str(row[0]), tuple(row[1:])) for row in connection.execute(text(
-            "SELECT id, code_type, code_id, source_id, ref_no, created_by FROM giftcard_transactions "
-            "WHERE trans_type = 'USE'")))
-    assert rows == {by_code["id"]: ("PHYSICAL", code_id, "S-1", "R-1", "office"),
-                    by_id["id"]: (None, None, None, None, "office")}
+        rows = dict(
+            (str(row[0]), tuple(row[1:]))
+            for row in connection.execute(
+                text(
+                    "SELECT id, code_type, code_id, source_id, ref_no, created_by FROM giftcard_transactions "
+                    "WHERE trans_type = 'USE'"
+                )
+            )
+        )
+    assert rows == {
+        by_code["id"]: ("PHYSICAL", code_id, "S-1", "R-1", "office"),
+        by_id["id"]: (None, None, None, None, "office"),
+    }
 
 
 @pytest.mark.parametrize(
     ("trans_type", "amount", "message"),
-    [("USE", "0.00", "amount: must not be zero"), ("ADD", "-1.00", "amount: an ADD is positive"),
-     ("USE", "1.00", "amount: a USE is negative")],
+    [
+        ("USE", "0.00", "amount: must not be zero"),
+        ("ADD", "-1.00", "amount: an ADD is positive"),
+        ("USE", "1.00", "amount: a USE is negative"),
+    ],
 )
 def test_an_amount_of_the_wrong_sign_is_refused_by_name(client, admin, card, trans_type, amount, message):
-    body = gql(client, TRANS, {"trans": {"transType": trans_type, "amount": amount, "giftcardId": str(card)}},
-               token=admin)
+    body = gql(
+        client,
+        TRANS,
+        {"trans": {"transType": trans_type, "amount": amount, "giftcardId": str(card)}},
+        token=admin,
+    )
 
     assert _refusal(body) == ("BAD_USER_INPUT", "amount", message)
 
@@ -337,7 +374,8 @@ def test_a_credit_hold_may_reach_the_ceiling_but_not_pass_it(client, admin, card
     # then a hold for that cent is taken, and once it is in, not another
     hold = _ok(gql(client, TRANS, {"trans": credit}, token=admin))
     assert _ok(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")["balance"] == (
-        "100.00")
+        "100.00"
+    )
     code, field, _ = _refusal(gql(client, TRANS, {"trans": credit}, token=admin))
     assert (code, field) == ("LIMIT_EXCEEDED", "amount")
 
@@ -357,18 +395,26 @@ def test_a_retry_that_misses_the_key_at_first_still_answers_as_the_first(client,
 
 
 @pytest.mark.parametrize("pin", [PIN, "8642"], ids=["old PIN", "new PIN"])
-def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(client, admin, card, services,
-                                                                      monkeypatch, pin):
+def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(
+    client, admin, card, services, monkeypatch, pin
+):
     # given an argon2 PIN (checked before the lock) replaced by a new PIN before the lock is taken
-    _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-         value=services.pins.legacy_hash(PIN))
+    _set(
+        services,
+        "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+        value=services.pins.legacy_hash(PIN),
+    )
     real = ledger_store.live_code
 
     def found_then_changed(*args, **kwargs):
         found = real(*args, **kwargs)
         new = services.pins.hash(found.code_id, "8642")
-        _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = :ids",
-             value=new.value, ids=new.key_ids)
+        _set(
+            services,
+            "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = :ids",
+            value=new.value,
+            ids=new.key_ids,
+        )
         return found
 
     monkeypatch.setattr(ledger_store, "live_code", found_then_changed)
@@ -382,11 +428,15 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(client, ad
         assert _ok(body)["balance"] == "9.00"
 
 
-def test_a_legacy_pin_checked_before_the_lock_is_not_checked_again_under_it(client, admin, card, services,
-                                                                             monkeypatch):
+def test_a_legacy_pin_checked_before_the_lock_is_not_checked_again_under_it(
+    client, admin, card, services, monkeypatch
+):
     # given an argon2 PIN from before keyed PINs (~100 ms a check)
-    _set(services, "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-         value=services.pins.legacy_hash(PIN))
+    _set(
+        services,
+        "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
+        value=services.pins.legacy_hash(PIN),
+    )
     checked = []
     real = services.pins.verify
 

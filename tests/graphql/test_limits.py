@@ -77,18 +77,29 @@ def test_introspection_fields_add_no_depth_but_count_as_fields():
 def test_graphiqls_introspection_query_fits_the_default_field_cap():
     # GraphiQL asks with descriptions and, depending on its version, the optional parts as well.
     everything = get_introspection_query(
-        descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True,
-        input_value_deprecation=True, one_of=True, experimental_directive_deprecation=True)
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+        one_of=True,
+        experimental_directive_deprecation=True,
+    )
     assert operation_measure(get_introspection_query()).fields == 220
     assert operation_measure(everything).fields == 232 < DocumentLimits().max_fields
 
 
-@pytest.mark.parametrize(("limits", "message"), [
-    (DocumentLimits(max_depth=1), "The operation exceeds maximum operation depth of 1."),
-    (DocumentLimits(max_aliases=15), "The document has 16 aliases; at most 15 are allowed."),
-    (DocumentLimits(max_aliases=16, max_fields=47),
-     "The operation selects more than 47 fields once its fragments are expanded."),
-])
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (DocumentLimits(max_depth=1), "The operation exceeds maximum operation depth of 1."),
+        (DocumentLimits(max_aliases=15), "The document has 16 aliases; at most 15 are allowed."),
+        (
+            DocumentLimits(max_aliases=16, max_fields=47),
+            "The operation selects more than 47 fields once its fragments are expanded.",
+        ),
+    ],
+)
 def test_the_first_limit_passed_is_raised_naming_only_the_limit(limits, message):
     document = parse(nested(5, leaf="x: giftcards { edges { cursor } }"))
     with pytest.raises(DocumentLimitError) as raised:
@@ -113,6 +124,8 @@ def test_nested_fragments_validate_in_milliseconds(levels):
     elapsed = time.perf_counter() - started
     print(f"{levels} levels: validated in {elapsed * 1000:.1f} ms")
     assert [error.message for error in errors] == (
-        [] if 2 ** (levels - 1) <= 1000 else
-        ["The operation selects more than 1000 fields once its fragments are expanded."])
+        []
+        if 2 ** (levels - 1) <= 1000
+        else ["The operation selects more than 1000 fields once its fragments are expanded."]
+    )
     assert elapsed < 0.5

@@ -58,8 +58,9 @@ def _rows(services):
     """Every card's balance and every ledger row, as the database holds them."""
     with services.engine.connect() as connection:
         balances = dict(connection.execute(text("SELECT id, balance FROM giftcards")).all())
-        entries = connection.execute(text(
-            "SELECT id, giftcard_id, amount, status FROM giftcard_transactions ORDER BY id")).all()
+        entries = connection.execute(
+            text("SELECT id, giftcard_id, amount, status FROM giftcard_transactions ORDER BY id")
+        ).all()
     return balances, [tuple(entry) for entry in entries]
 
 
@@ -117,8 +118,12 @@ def test_a_credit_and_a_capture_change_only_their_own_card(client, pos, cards, s
 def test_an_amount_beyond_the_largest_value_is_bad_user_input(client, admin, cards, services):
     # given a card; when a trusted caller loads one minor unit more than one value may hold
     too_large = format_amount(MAX_MINOR_UNITS + 1, "USD")
-    body = gql(client, TRANS, {"trans": {"transType": "ADD", "amount": too_large,
-                                         "giftcardId": str(cards[0])}}, token=admin)
+    body = gql(
+        client,
+        TRANS,
+        {"trans": {"transType": "ADD", "amount": too_large, "giftcardId": str(cards[0])}},
+        token=admin,
+    )
 
     # then the amount is refused as input (not as the balance ceiling), and nothing moved
     assert _refusal(body) == {"code": "BAD_USER_INPUT", "field": "amount"}
@@ -205,7 +210,8 @@ def test_a_pin_sent_to_a_code_without_one_is_refused_by_name(client, admin, card
 
 @pytest.mark.parametrize("permissions", [STOREFRONT, POS], ids=["storefront", "pos"])
 def test_a_pin_sent_to_a_code_without_one_tells_an_untrusted_caller_nothing(
-        client, mint, cards, services, permissions):
+    client, mint, cards, services, permissions
+):
     blind = mint(permissions=permissions, sub="kiosk")
 
     with_pin = _debit(client, blind, CODES[0], "-1.00", pin="1234")
@@ -217,8 +223,12 @@ def test_a_pin_sent_to_a_code_without_one_tells_an_untrusted_caller_nothing(
 
 
 def test_a_missing_card_id_is_not_found(client, admin, cards):
-    body = gql(client, TRANS, {"trans": {"transType": "ADD", "amount": "1.00",
-                                         "giftcardId": str(cards[-1] + 1000)}}, token=admin)
+    body = gql(
+        client,
+        TRANS,
+        {"trans": {"transType": "ADD", "amount": "1.00", "giftcardId": str(cards[-1] + 1000)}},
+        token=admin,
+    )
 
     assert _refusal(body) == {"code": "NOT_FOUND", "field": "giftcardId"}
     assert body["errors"][0]["message"] == "giftcardId: no such card"
@@ -230,14 +240,21 @@ def test_a_missing_card_id_is_not_found(client, admin, cards):
 def test_a_transaction_note_is_stored_and_shown_in_history(client, admin, cards):
     # given a debit with a note of two lines
     note = "till 4: returned scarf\nreceipt 8812"
-    done = _ok(gql(client, TRANS, {"trans": {"transType": "USE", "amount": "-1.00", "note": note,
-                                             "giftcardId": str(cards[0])}}, token=admin))
+    done = _ok(
+        gql(
+            client,
+            TRANS,
+            {"trans": {"transType": "USE", "amount": "-1.00", "note": note, "giftcardId": str(cards[0])}},
+            token=admin,
+        )
+    )
     assert done["note"] == note
 
     # then the history and the card's latest transactions show it
     history = gql(client, HISTORY, {"filter": {"giftcardId": str(cards[0])}}, token=admin)
-    notes = {edge["node"]["id"]: edge["node"]["note"]
-             for edge in history["data"]["giftcardTransactions"]["edges"]}
+    notes = {
+        edge["node"]["id"]: edge["node"]["note"] for edge in history["data"]["giftcardTransactions"]["edges"]
+    }
     assert notes[done["id"]] == note
     card = gql(client, CARD, {"id": str(cards[0])}, token=admin)["data"]["giftcard"]["results"][0]
     assert {row["id"]: row["note"] for row in card["transactions"]}[done["id"]] == note
@@ -269,9 +286,12 @@ def test_a_twelve_digit_pin_works_and_thirteen_are_refused(client, mint, service
 
     assert _ok(_debit(client, pos, "PINEDGE00001", "-1.00", pin=pin))["balance"] == "4.00"
     assert _refusal(_debit(client, pos, "PINEDGE00001", "-1.00", pin=pin + "3")) == {
-        "code": "BAD_USER_INPUT", "field": "pin"}
-    longer = gql(client, ADD, {"giftcard": {"physicalCode": "PINEDGE00002", "physicalPin": pin + "3"}},
-                 token=creator)
+        "code": "BAD_USER_INPUT",
+        "field": "pin",
+    }
+    longer = gql(
+        client, ADD, {"giftcard": {"physicalCode": "PINEDGE00002", "physicalPin": pin + "3"}}, token=creator
+    )
     assert _refusal(longer) == {"code": "BAD_USER_INPUT", "field": "physicalPin"}
 
 
@@ -283,8 +303,12 @@ def test_a_twelve_digit_pin_works_and_thirteen_are_refused(client, mint, service
 def test_a_personal_code_is_masked_whole_below_twelve_characters(client, mint, seed, code, shown):
     seed({CodeType.PERSONAL: code})
 
-    body = gql(client, LOOKUP, {"code": code}, token=mint(permissions=["FindGiftCardByCode",
-                                                                         "UseCryptoGiftCardCodes"]))
+    body = gql(
+        client,
+        LOOKUP,
+        {"code": code},
+        token=mint(permissions=["FindGiftCardByCode", "UseCryptoGiftCardCodes"]),
+    )
 
     (card,) = body["data"]["giftcard"]["results"]
     assert card["codes"] == [{"codeType": "PERSONAL", "code": shown, "isMasked": True}]

@@ -39,8 +39,9 @@ query Both($code: String!) {
 
 @pytest.fixture
 def till(mint):
-    return mint(permissions=["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse"],
-                sub="till")
+    return mint(
+        permissions=["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse"], sub="till"
+    )
 
 
 @pytest.fixture
@@ -66,7 +67,11 @@ def test_split_payment_returns_the_committed_debit_beside_the_refused_one(client
     # then the first debit is answered, the second is refused on its own
     first = body["data"]["first"]
     assert (first["transType"], first["status"], first["amount"], first["balance"]) == (
-        "USE", "COMPLETED", "-4.00", "6.00")
+        "USE",
+        "COMPLETED",
+        "-4.00",
+        "6.00",
+    )
     assert first["id"].isdigit()
     assert body["data"]["second"] is None
     assert _errors_by_path(body) == {("second",): "INSUFFICIENT_FUNDS"}
@@ -76,14 +81,19 @@ def test_split_payment_returns_the_committed_debit_beside_the_refused_one(client
 
 
 @pytest.mark.parametrize(
-    "field", ["transactions { id }", "openAuthorizations { id }", "note", "createdBy"],
+    "field",
+    ["transactions { id }", "openAuthorizations { id }", "note", "createdBy"],
 )
 def test_generated_personal_code_survives_a_field_the_token_may_not_read(client, mint, field):
     # given a token that may create cards but neither list cards nor read their transactions
     token = mint(permissions=["CreateGiftCard"])
     # when it creates a card with a generated PERSONAL code and asks for a field it may not read
-    body = gql(client, ADD_PERSONAL % field,
-               {"giftcard": {"addPersonalCode": True, "memberId": "C000000212"}}, token=token)
+    body = gql(
+        client,
+        ADD_PERSONAL % field,
+        {"giftcard": {"addPersonalCode": True, "memberId": "C000000212"}},
+        token=token,
+    )
 
     # then the card and its code, shown in full this once, are in the answer
     card = body["data"]["giftcardAdd"]
@@ -103,6 +113,8 @@ def test_a_query_returns_the_root_field_it_may_read_beside_the_refused_one(clien
     body = gql(client, LOOKUP_AND_LIST, {"code": CODE}, token=till)
 
     # then the lookup is answered and only the listing is refused
-    assert body["data"] == {"allowed": {"results": [{"id": str(ten_dollars), "balance": "10.00"}]},
-                            "refused": None}
+    assert body["data"] == {
+        "allowed": {"results": [{"id": str(ten_dollars), "balance": "10.00"}]},
+        "refused": None,
+    }
     assert _errors_by_path(body) == {("refused",): "FORBIDDEN"}

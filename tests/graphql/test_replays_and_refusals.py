@@ -24,8 +24,9 @@ POS = ["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "UseCryptoGiftCardCodes
 
 @pytest.fixture
 def card(seed, services):
-    card_id = seed({CodeType.PHYSICAL: CODE, CodeType.PERSONAL: "REPLAYPERSONAL000001"}, pin=PIN,
-                   member_id=MEMBER)
+    card_id = seed(
+        {CodeType.PHYSICAL: CODE, CodeType.PERSONAL: "REPLAYPERSONAL000001"}, pin=PIN, member_id=MEMBER
+    )
     fund(services.engine, card_id, 1000)
     return card_id
 
@@ -40,8 +41,12 @@ def _wrong_pins(client, token, times):
         gql(client, TRANS, {"trans": {**DEBIT, "pin": f"{9000 + n}"}}, token=token)
 
 
-PERSONAL_DEBIT = {"transType": "USE", "amount": "-1.00", "codeType": "PERSONAL",
-                  "code": "REPLAYPERSONAL000001"}
+PERSONAL_DEBIT = {
+    "transType": "USE",
+    "amount": "-1.00",
+    "codeType": "PERSONAL",
+    "code": "REPLAYPERSONAL000001",
+}
 
 
 @pytest.mark.parametrize("since", ["revoked", "replaced", "member unlinked", "PIN locked"])
@@ -53,8 +58,11 @@ def test_a_retry_replays_the_first_answer_whatever_happened_since(client, mint, 
     assert error_codes(first) == [] and first["data"]["giftcardTransAdd"]["balance"] == "9.00"
 
     # when the code, the card or the PIN changes
-    edits = {"revoked": {"revokePhysicalCode": True}, "replaced": {"physicalCode": OTHER},
-             "member unlinked": {"unlinkMember": True}}
+    edits = {
+        "revoked": {"revokePhysicalCode": True},
+        "replaced": {"physicalCode": OTHER},
+        "member unlinked": {"unlinkMember": True},
+    }
     if since in edits:
         edit = gql(client, EDIT, {"giftcard": {"id": str(card), **edits[since]}}, token=admin)
         assert error_codes(edit) == []
@@ -91,12 +99,20 @@ def test_a_replay_still_needs_the_same_subject_and_permissions(client, mint, car
     other = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0005"}, token=mint(permissions=POS, sub="b"))
     assert other["data"]["giftcardTransAdd"]["id"] != first["data"]["giftcardTransAdd"]["id"]
     # the same subject with other permissions: not the same request
-    fewer = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0005"},
-                token=mint(permissions=[*POS, "GiftCardTransAdd"], sub="a"))
+    fewer = gql(
+        client,
+        TRANS,
+        {"trans": DEBIT, "key": "sale-0005"},
+        token=mint(permissions=[*POS, "GiftCardTransAdd"], sub="a"),
+    )
     assert error_codes(fewer) == ["CONFLICT"]
     # without the transaction's permission, no replay at all
-    refused = gql(client, TRANS, {"trans": DEBIT, "key": "sale-0005"},
-                  token=mint(permissions=["UsePhysicalGiftCardCodes"], sub="a"))
+    refused = gql(
+        client,
+        TRANS,
+        {"trans": DEBIT, "key": "sale-0005"},
+        token=mint(permissions=["UsePhysicalGiftCardCodes"], sub="a"),
+    )
     assert error_codes(refused) == ["FORBIDDEN"]
 
 
@@ -106,15 +122,19 @@ def test_a_replay_still_needs_the_same_subject_and_permissions(client, mint, car
 BLIND = ["UsePhysicalGiftCardCodes", "GiftCardTransUse"]
 
 
-@pytest.mark.parametrize(("amount", "expected"), [
-    ("0", "BAD_USER_INPUT"),  # needs no card: refused before any is looked at
-    ("1.00", "BAD_USER_INPUT"),  # the wrong sign for a USE: the same
-    ("12,5", "BAD_USER_INPUT"),
-    ("-0.001", "CARD_NOT_USABLE"),  # USD has two decimals: that needs the card
-    ("-50.00", "CARD_NOT_USABLE"),  # more than the funds: that needs the card too
-])
-def test_an_amount_tells_a_blind_caller_nothing_about_the_code(client, mint, card, services, amount,
-                                                                 expected):
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("0", "BAD_USER_INPUT"),  # needs no card: refused before any is looked at
+        ("1.00", "BAD_USER_INPUT"),  # the wrong sign for a USE: the same
+        ("12,5", "BAD_USER_INPUT"),
+        ("-0.001", "CARD_NOT_USABLE"),  # USD has two decimals: that needs the card
+        ("-50.00", "CARD_NOT_USABLE"),  # more than the funds: that needs the card too
+    ],
+)
+def test_an_amount_tells_a_blind_caller_nothing_about_the_code(
+    client, mint, card, services, amount, expected
+):
     token = mint(permissions=BLIND, sub="blind")
     answers = []
     for code in (CODE, "REPLAYUNKNOWN9"):

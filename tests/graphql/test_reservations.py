@@ -158,8 +158,7 @@ def test_single_reservation_expires_after_an_hour(client, mint):
         ({"requestName": "tab\there"}, "requestName"),
     ],
 )
-def test_agency_and_request_name_are_1_to_128_printable_characters(client, mint, services, variables,
-                                                                   field):
+def test_agency_and_request_name_are_1_to_128_printable_characters(client, mint, services, variables, field):
     given = {"count": 1, "agency": "Print Co", "requestName": "spring-2026"} | variables
     body = gql(client, RESERVE, given, token=mint(permissions=PRINTER))
     assert error_codes(body) == ["BAD_USER_INPUT"]
@@ -183,11 +182,16 @@ def test_owner_creating_a_card_with_a_reserved_code_consumes_it(client, mint):
     # then the card has the code, and the reservation counts it as used
     card = body["data"]["giftcardAdd"]
     assert card["codes"] == [{"codeType": "PHYSICAL", "code": first}]
-    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
-                    token=token)["data"]["giftcardReservations"]
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"}, token=token)["data"][
+        "giftcardReservations"
+    ]
     assert listed["usedCount"] == 1
-    found = gql(client, LOOKUP, {"code": first},
-                token=mint(permissions=["FindGiftCardByCode", "UsePhysicalGiftCardCodes"]))
+    found = gql(
+        client,
+        LOOKUP,
+        {"code": first},
+        token=mint(permissions=["FindGiftCardByCode", "UsePhysicalGiftCardCodes"]),
+    )
     assert found["data"]["giftcard"]["results"] == [{"id": card["id"]}]
     # and the code cannot be given to a second card
     again = gql(client, ADD, {"giftcard": {"physicalCode": first}}, token=token)
@@ -197,12 +201,14 @@ def test_owner_creating_a_card_with_a_reserved_code_consumes_it(client, mint):
 
 
 def test_another_client_cannot_take_a_reserved_code(client, mint, services):
-    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"),
-                       count=1)["data"]["giftcardReserveCodes"]["codes"]
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1)["data"][
+        "giftcardReserveCodes"
+    ]["codes"]
     # when a different subject creates a card with it (with another code alongside)
     intruder = mint(permissions=["CreateGiftCard"], sub="shop-b")
-    body = gql(client, ADD, {"giftcard": {"physicalCode": code, "externalCode": "EXT-RES-0001"}},
-               token=intruder)
+    body = gql(
+        client, ADD, {"giftcard": {"physicalCode": code, "externalCode": "EXT-RES-0001"}}, token=intruder
+    )
     # then it is refused naming the field, and nothing was written
     assert error_codes(body) == ["CONFLICT"]
     assert body["errors"][0]["extensions"]["field"] == "physicalCode"
@@ -213,8 +219,9 @@ def test_another_client_cannot_take_a_reserved_code(client, mint, services):
 
 def test_a_reserved_code_cannot_be_another_clients_external_code(client, mint, seed, services):
     # given a code reserved by one client, and another client's card
-    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"),
-                       count=1)["data"]["giftcardReserveCodes"]["codes"]
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1)["data"][
+        "giftcardReserveCodes"
+    ]["codes"]
     card_id = seed({CodeType.PHYSICAL: "OTHERCARD0001"})
     intruder = mint(permissions=["CreateGiftCard", "EditGiftCard"], sub="shop-b")
     spelled = f"{code[:5]}-{code[5:]}".lower()
@@ -242,21 +249,28 @@ def test_the_owner_may_give_its_reserved_code_as_external_and_still_print_it(cli
     external = gql(client, ADD, {"giftcard": {"externalCode": code}}, token=owner)
     assert external["data"]["giftcardAdd"]["codes"] == [{"codeType": "EXTERNAL", "code": code}]
     # then it stays in stock, and the owner's printed card still takes it from there
-    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
-                    token=owner)["data"]["giftcardReservations"]
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"}, token=owner)["data"][
+        "giftcardReservations"
+    ]
     assert listed["usedCount"] == 0
     printed = gql(client, ADD, {"giftcard": {"physicalCode": code}}, token=owner)
     assert printed["data"]["giftcardAdd"]["codes"] == [{"codeType": "PHYSICAL", "code": code}]
-    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
-                    token=owner)["data"]["giftcardReservations"]
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"}, token=owner)["data"][
+        "giftcardReservations"
+    ]
     assert listed["usedCount"] == 1
 
 
 def test_an_unexpired_single_code_is_still_reserved(client, mint):
-    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1,
-                       single=True)["data"]["giftcardReserveCodes"]["codes"]
-    body = gql(client, ADD, {"giftcard": {"physicalCode": code}},
-               token=mint(permissions=["CreateGiftCard"], sub="shop-b"))
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1, single=True)["data"][
+        "giftcardReserveCodes"
+    ]["codes"]
+    body = gql(
+        client,
+        ADD,
+        {"giftcard": {"physicalCode": code}},
+        token=mint(permissions=["CreateGiftCard"], sub="shop-b"),
+    )
     assert error_codes(body) == ["CONFLICT"]
 
 
@@ -265,34 +279,53 @@ def test_a_lapsed_single_code_is_free_for_anyone(client, mint, services):
     owner = mint(permissions=PRINTER, sub="printer-a")
     (code,) = _reserve(client, owner, count=1, single=True)["data"]["giftcardReserveCodes"]["codes"]
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE code_reservations SET expires_at = :past"),
-                           {"past": datetime.now(UTC) - timedelta(minutes=1)})
-    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
-                    token=owner)["data"]["giftcardReservations"]
+        connection.execute(
+            text("UPDATE code_reservations SET expires_at = :past"),
+            {"past": datetime.now(UTC) - timedelta(minutes=1)},
+        )
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"}, token=owner)["data"][
+        "giftcardReservations"
+    ]
     assert (listed["lapsed"], listed["usedCount"]) == (True, 0)
     # when another client creates a card with that code
-    body = gql(client, ADD, {"giftcard": {"physicalCode": code}},
-               token=mint(permissions=["CreateGiftCard"], sub="shop-b"))
+    body = gql(
+        client,
+        ADD,
+        {"giftcard": {"physicalCode": code}},
+        token=mint(permissions=["CreateGiftCard"], sub="shop-b"),
+    )
     # then it succeeds, and the owner sees the code as taken
     assert body["data"]["giftcardAdd"]["codes"] == [{"codeType": "PHYSICAL", "code": code}]
-    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"},
-                    token=owner)["data"]["giftcardReservations"]
+    (listed,) = gql(client, RESERVATIONS, {"requestName": "spring-2026"}, token=owner)["data"][
+        "giftcardReservations"
+    ]
     assert (listed["lapsed"], listed["usedCount"]) == (False, 1)
 
 
 def test_a_lapsed_single_code_taken_by_a_card_is_still_free_under_other_types(client, mint, services):
     # given a lapsed single code that another client then printed on its card
-    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1,
-                       single=True)["data"]["giftcardReserveCodes"]["codes"]
+    (code,) = _reserve(client, mint(permissions=PRINTER, sub="printer-a"), count=1, single=True)["data"][
+        "giftcardReserveCodes"
+    ]["codes"]
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE code_reservations SET expires_at = :past"),
-                           {"past": datetime.now(UTC) - timedelta(minutes=1)})
-    printed = gql(client, ADD, {"giftcard": {"physicalCode": code}},
-                  token=mint(permissions=["CreateGiftCard"], sub="shop-b"))
+        connection.execute(
+            text("UPDATE code_reservations SET expires_at = :past"),
+            {"past": datetime.now(UTC) - timedelta(minutes=1)},
+        )
+    printed = gql(
+        client,
+        ADD,
+        {"giftcard": {"physicalCode": code}},
+        token=mint(permissions=["CreateGiftCard"], sub="shop-b"),
+    )
     assert "errors" not in printed
     # when a third client gives it as an EXTERNAL code
-    body = gql(client, ADD, {"giftcard": {"externalCode": code}},
-               token=mint(permissions=["CreateGiftCard"], sub="shop-c"))
+    body = gql(
+        client,
+        ADD,
+        {"giftcard": {"externalCode": code}},
+        token=mint(permissions=["CreateGiftCard"], sub="shop-c"),
+    )
     # then it is an ordinary free code for that type
     assert body["data"]["giftcardAdd"]["codes"] == [{"codeType": "EXTERNAL", "code": code}]
 
@@ -312,14 +345,19 @@ def test_listing_shows_only_own_reservations_with_masked_codes(client, mint):
     assert [item["id"] for item in listed] == [first["id"], second["id"]]
     for item, made in zip(listed, (first, second), strict=True):
         assert item["codes"] == ["*" * (RESERVED_CODE_LENGTH - 4) + code[-4:] for code in made["codes"]]
-        assert (item["agency"], item["single"], item["count"]) == (made["agency"], made["single"],
-                                                                  made["count"])
+        assert (item["agency"], item["single"], item["count"]) == (
+            made["agency"],
+            made["single"],
+            made["count"],
+        )
         assert item["expiresAt"] == made["expiresAt"] or (
-            datetime.fromisoformat(item["expiresAt"]) == datetime.fromisoformat(made["expiresAt"]))
+            datetime.fromisoformat(item["expiresAt"]) == datetime.fromisoformat(made["expiresAt"])
+        )
         assert (item["usedCount"], item["lapsed"]) == (0, False)
     # and a name nobody used lists nothing
     assert gql(client, RESERVATIONS, {"requestName": "none"}, token=mine)["data"] == {
-        "giftcardReservations": []}
+        "giftcardReservations": []
+    }
 
 
 def test_listing_refuses_a_bad_request_name(client, mint):
@@ -328,10 +366,13 @@ def test_listing_refuses_a_bad_request_name(client, mint):
     assert body["errors"][0]["extensions"]["field"] == "requestName"
 
 
-@pytest.mark.parametrize(("permissions", "expected"), [
-    (None, "UNAUTHENTICATED"),
-    (["CreateGiftCard", "ListGiftCards", "EditGiftCard"], "FORBIDDEN"),
-])
+@pytest.mark.parametrize(
+    ("permissions", "expected"),
+    [
+        (None, "UNAUTHENTICATED"),
+        (["CreateGiftCard", "ListGiftCards", "EditGiftCard"], "FORBIDDEN"),
+    ],
+)
 def test_both_operations_need_reserve_permission(client, mint, services, permissions, expected):
     token = None if permissions is None else mint(permissions=permissions)
     assert error_codes(_reserve(client, token)) == [expected]

@@ -71,12 +71,20 @@ def _trans(client, token, card_id: int, amount: str, trans_type: str | None = No
 def _insert(services, card_id: int, count: int, **values) -> list[int]:
     """Ledger rows written straight to the table (paging tests need many, fast)."""
     now = datetime.now(UTC)
-    row = {"giftcard_id": card_id, "trans_type": "IMPORT", "status": "COMPLETED", "amount": 1,
-           "balance_before": 0, "balance_after": 1, "partial": False, "created_at": now, **values}
+    row = {
+        "giftcard_id": card_id,
+        "trans_type": "IMPORT",
+        "status": "COMPLETED",
+        "amount": 1,
+        "balance_before": 0,
+        "balance_after": 1,
+        "partial": False,
+        "created_at": now,
+        **values,
+    }
     table = LedgerEntry.__table__  # type: ignore[attr-defined]
     with services.engine.begin() as connection:
-        return [connection.execute(insert(table).values(**row)).inserted_primary_key[0]
-                for _ in range(count)]
+        return [connection.execute(insert(table).values(**row)).inserted_primary_key[0] for _ in range(count)]
 
 
 def _set_entry(services, entry_id: int, **values) -> None:
@@ -101,8 +109,7 @@ def _card(client, token, card_id: int, **variables) -> dict:
 def test_empty_history(client, office):
     assert _history(client, office) == {
         "edges": [],
-        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None,
-                     "endCursor": None},
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
     }
 
 
@@ -115,8 +122,10 @@ def test_default_page_is_30_transactions_oldest_first(client, office, card, serv
     assert _ids(page) == entries[:30]
     info = page["pageInfo"]
     assert (info["hasNextPage"], info["hasPreviousPage"]) == (True, False)
-    assert (info["startCursor"], info["endCursor"]) == (page["edges"][0]["cursor"],
-                                                        page["edges"][-1]["cursor"])
+    assert (info["startCursor"], info["endCursor"]) == (
+        page["edges"][0]["cursor"],
+        page["edges"][-1]["cursor"],
+    )
     rest = _history(client, office, after=info["endCursor"])
     assert _ids(rest) == entries[30:]
     assert (rest["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasPreviousPage"]) == (False, True)
@@ -175,8 +184,9 @@ def test_foreign_cursors_are_refused(client, office, after):
 def test_card_listing_does_not_take_history_cursors(client, office, card, services):
     _insert(services, card, 2)
     cursor = _history(client, office, first=1)["pageInfo"]["endCursor"]
-    body = gql(client, "query($a: String) { giftcards(after: $a) { edges { cursor } } }", {"a": cursor},
-               token=office)
+    body = gql(
+        client, "query($a: String) { giftcards(after: $a) { edges { cursor } } }", {"a": cursor}, token=office
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
@@ -192,8 +202,9 @@ def test_a_page_costs_one_statement_whatever_its_size(client, office, card, serv
         sizes = {}
         for first in (10, 100):
             statements.clear()
-            page = _history(client, office, first=first,
-                            filter={"codeType": "PHYSICAL", "code": CODE, "memberId": "M1"})
+            page = _history(
+                client, office, first=first, filter={"codeType": "PHYSICAL", "code": CODE, "memberId": "M1"}
+            )
             assert len(page["edges"]) == first
             sizes[first] = len(statements)
     finally:
@@ -227,8 +238,9 @@ def test_filter_by_member(client, office, card, seed, services):
 
 def test_filter_by_code(client, office, card, seed, services):
     # given two cards with transactions, one with a revoked EXTERNAL code
-    other = seed({CodeType.PHYSICAL: "OTHERPHYS001", CodeType.EXTERNAL: "REVOKEDEXT01"},
-                 revoked={CodeType.EXTERNAL})
+    other = seed(
+        {CodeType.PHYSICAL: "OTHERPHYS001", CodeType.EXTERNAL: "REVOKEDEXT01"}, revoked={CodeType.EXTERNAL}
+    )
     mine = _insert(services, card, 2)
     _insert(services, other, 2)
 
@@ -247,8 +259,11 @@ def test_filter_by_code(client, office, card, seed, services):
 
 @pytest.mark.parametrize(
     ("code_filter", "field"),
-    [({"code": CODE}, "codeType"), ({"codeType": "PHYSICAL"}, "code"),
-     ({"codeType": "PHYSICAL", "code": "bad!"}, "code")],
+    [
+        ({"code": CODE}, "codeType"),
+        ({"codeType": "PHYSICAL"}, "code"),
+        ({"codeType": "PHYSICAL", "code": "bad!"}, "code"),
+    ],
     ids=["code-without-type", "type-without-code", "malformed"],
 )
 def test_bad_code_filters_are_refused(client, office, code_filter, field):
@@ -282,7 +297,9 @@ def test_filtering_by_member_needs_list_gift_cards(client, mint, card, services)
     # then filtering by member is refused, as `giftcard(memberId:)` is
     assert _refused(client, token, filter={"memberId": "M1"}) == ("FORBIDDEN", "memberId")
     assert _refused(client, token, filter={"memberId": "M1", "giftcardId": str(card)}) == (
-        "FORBIDDEN", "memberId")
+        "FORBIDDEN",
+        "memberId",
+    )
     # while the unfiltered history and a card id filter (ids are on every row) stay open to it
     assert _ids(_history(client, token)) == entries
     assert _ids(_history(client, token, filter={"giftcardId": str(card)})) == entries
@@ -298,8 +315,10 @@ def test_filter_by_status_and_type(client, office, card):
     held = _trans(client, office, card, "-2.00", authorizeOnly=True)
     cancelled = _trans(client, office, card, "-3.00", authorizeOnly=True)
     gql(client, CANCEL, {"id": cancelled["id"]}, token=office)
-    ids = {name: int(entry["id"]) for name, entry in
-           (("funded", funded), ("spent", spent), ("held", held), ("cancelled", cancelled))}
+    ids = {
+        name: int(entry["id"])
+        for name, entry in (("funded", funded), ("spent", spent), ("held", held), ("cancelled", cancelled))
+    }
     cases = [
         ({"status": "COMPLETED"}, ["funded", "spent"]),
         ({"status": "AUTHORIZED"}, ["held"]),
@@ -333,8 +352,12 @@ def test_impossible_references_are_refused(client, office, field, value):
 
 def test_filter_by_creation_time(client, office, card, services):
     # given transactions made at known times
-    times = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC),
-             datetime(2024, 6, 1, 12, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)]
+    times = [
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, 12, tzinfo=UTC),
+        datetime(2025, 1, 1, tzinfo=UTC),
+    ]
     entries = _insert(services, card, len(times))
     for entry_id, created_at in zip(entries, times, strict=True):
         _set_entry(services, entry_id, created_at=created_at)
@@ -388,8 +411,9 @@ def test_filters_combine_and_page(client, office, card, seed, services):
     ],
     ids=["anonymous", "pos-with-ListGiftCards", "without-ListGiftCardTransactions"],
 )
-def test_history_needs_list_gift_card_transactions(client, mint, card, services, roles, permissions,
-                                                   expected):
+def test_history_needs_list_gift_card_transactions(
+    client, mint, card, services, roles, permissions, expected
+):
     _insert(services, card, 1)
     token = None if roles is None else mint(roles=roles, permissions=permissions)
     # refused before any argument is looked at
@@ -406,12 +430,25 @@ def test_rows_show_the_balance_before_and_after(client, office, card):
     _trans(client, office, card, "-2.50", sourceId="till-1", refNo="R1")
     first, second = (edge["node"] for edge in _history(client, office)["edges"])
     assert first == {
-        "id": first["id"], "giftcardId": str(card), "transType": "ADD", "status": "COMPLETED",
-        "amount": "10.00", "currency": "USD", "balance": "10.00", "availableBalance": None,
-        "balanceBefore": "0.00", "balanceAfter": "10.00", "sourceId": None, "refNo": None,
+        "id": first["id"],
+        "giftcardId": str(card),
+        "transType": "ADD",
+        "status": "COMPLETED",
+        "amount": "10.00",
+        "currency": "USD",
+        "balance": "10.00",
+        "availableBalance": None,
+        "balanceBefore": "0.00",
+        "balanceAfter": "10.00",
+        "sourceId": None,
+        "refNo": None,
     }
     assert (second["amount"], second["balanceBefore"], second["balanceAfter"], second["balance"]) == (
-        "-2.50", "10.00", "7.50", "7.50")
+        "-2.50",
+        "10.00",
+        "7.50",
+        "7.50",
+    )
     assert (second["sourceId"], second["refNo"], second["availableBalance"]) == ("till-1", "R1", None)
 
 
@@ -453,19 +490,25 @@ def test_an_open_debit_hold_lowers_the_available_balance(client, office, card):
     # given a $10 card
     _trans(client, office, card, "10.00")
     assert (_card(client, office, card)["balance"], _card(client, office, card)["availableBalance"]) == (
-        "10.00", "10.00")
+        "10.00",
+        "10.00",
+    )
     # when $1 is authorized
     held = _trans(client, office, card, "-1.00", authorizeOnly=True)
     checked = _card(client, office, card)
     # then the card shows $9 available of $10, and the hold among its open authorizations
     assert (checked["availableBalance"], checked["balance"]) == ("9.00", "10.00")
     assert [(a["id"], a["status"], a["amount"]) for a in checked["openAuthorizations"]] == [
-        (held["id"], "AUTHORIZED", "-1.00")]
+        (held["id"], "AUTHORIZED", "-1.00")
+    ]
     # and once captured, $9 of $9 and no open authorization
     gql(client, CAPTURE, {"id": held["id"]}, token=office)
     checked = _card(client, office, card)
     assert (checked["availableBalance"], checked["balance"], checked["openAuthorizations"]) == (
-        "9.00", "9.00", [])
+        "9.00",
+        "9.00",
+        [],
+    )
 
 
 def test_an_authorized_credit_is_open_but_adds_nothing_yet(client, office, card):
@@ -500,8 +543,12 @@ def test_the_available_balance_needs_no_history_permission(client, mint, card, o
     _trans(client, office, card, "-2.50", authorizeOnly=True)
     # when a point of sale looks it up by code
     pos = mint(roles=["pos"])
-    body = gql(client, """query { giftcard(code: "HISTPHYS0001", codeType: PHYSICAL) {
-      results { balance availableBalance } } }""", token=pos)
+    body = gql(
+        client,
+        """query { giftcard(code: "HISTPHYS0001", codeType: PHYSICAL) {
+      results { balance availableBalance } } }""",
+        token=pos,
+    )
     # then it sees what the card can spend
     assert body["data"]["giftcard"]["results"] == [{"balance": "10.00", "availableBalance": "7.50"}]
 
@@ -518,8 +565,12 @@ def test_available_balance_costs_a_statement_only_when_asked_for(client, office,
         costs = {}
         for fields in ("balance", "balance availableBalance"):
             statements.clear()
-            body = gql(client, f"query($id: ID!) {{ giftcard(id: $id) {{ results {{ {fields} }} }} }}",
-                       {"id": str(card)}, token=office)
+            body = gql(
+                client,
+                f"query($id: ID!) {{ giftcard(id: $id) {{ results {{ {fields} }} }} }}",
+                {"id": str(card)},
+                token=office,
+            )
             assert "errors" not in body
             costs[fields] = len(statements)
     finally:
@@ -531,8 +582,12 @@ def test_available_balance_costs_a_statement_only_when_asked_for(client, office,
 def test_card_history_fields_need_list_gift_card_transactions(client, mint, card, field):
     # given a caller that may list cards but not read transactions
     token = mint(permissions=["ListGiftCards", "UsePhysicalGiftCardCodes"])
-    body = gql(client, f"query($id: ID!) {{ giftcard(id: $id) {{ results {{ balance {field} }} }} }}",
-               {"id": str(card)}, token=token)
+    body = gql(
+        client,
+        f"query($id: ID!) {{ giftcard(id: $id) {{ results {{ balance {field} }} }} }}",
+        {"id": str(card)},
+        token=token,
+    )
     # then that field is refused, and the error points at it
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["path"][-1] == field.split()[0]

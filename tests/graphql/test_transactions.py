@@ -349,7 +349,9 @@ def test_a_revoked_code_takes_nothing(client, mint, ten_dollars):
     # a trusted caller is told the code was revoked (the contract's CARD_NOT_USABLE) …
     assert error_codes(body) == ["CARD_NOT_USABLE"]
     assert (body["errors"][0]["extensions"]["field"], body["errors"][0]["message"]) == (
-        "code", "code: the code was revoked")
+        "code",
+        "code: the code was revoked",
+    )
     # … an untrusted one gets the uniform refusal, as for a code that never existed
     till = mint(permissions=["UsePhysicalGiftCardCodes", "GiftCardTransUse"])
     revoked = _trans(client, till, transType="USE", amount="-1.00")
@@ -357,15 +359,26 @@ def test_a_revoked_code_takes_nothing(client, mint, ten_dollars):
     assert revoked == unknown and error_codes(revoked) == ["CARD_NOT_USABLE"]
     # a code that never existed is still NOT_FOUND for the trusted caller
     assert error_codes(_trans(client, admin, transType="USE", amount="-1.00", code="NEVERISSUED01")) == [
-        "NOT_FOUND"]
-    found = gql(client, "query($id: ID!) { giftcard(id: $id) { results { balance } } }",
-                {"id": str(ten_dollars)}, token=admin)
+        "NOT_FOUND"
+    ]
+    found = gql(
+        client,
+        "query($id: ID!) { giftcard(id: $id) { results { balance } } }",
+        {"id": str(ten_dollars)},
+        token=admin,
+    )
     assert _ok(found, "giftcard")["results"][0]["balance"] == "10.00"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("note", "nul \x00 inside"), ("sourceId", "tab\there"), ("refNo", "r" * 129), ("note", "n" * 1001),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("note", "nul \x00 inside"),
+        ("sourceId", "tab\there"),
+        ("refNo", "r" * 129),
+        ("note", "n" * 1001),
+    ],
+)
 def test_operator_text_on_a_transaction_is_checked(client, pos, ten_dollars, field, value):
     body = _trans(client, pos, transType="USE", amount="-1.00", **{field: value})
     assert error_codes(body) == ["BAD_USER_INPUT"]

@@ -22,9 +22,19 @@ CEILING = 100_000
 
 def _entry(services, card_id, amount, status="AUTHORIZED", expires=NOW + timedelta(minutes=5)):
     with services.uow.begin() as session:
-        return store.add_entry(session, LedgerEntry(
-            giftcard_id=card_id, trans_type="USE" if amount < 0 else "ADD", status=status, amount=amount,
-            balance_before=0, balance_after=0, hold_expires_at=expires, created_at=NOW)).id
+        return store.add_entry(
+            session,
+            LedgerEntry(
+                giftcard_id=card_id,
+                trans_type="USE" if amount < 0 else "ADD",
+                status=status,
+                amount=amount,
+                balance_before=0,
+                balance_after=0,
+                hold_expires_at=expires,
+                created_at=NOW,
+            ),
+        ).id
 
 
 def _balances(services):
@@ -39,9 +49,13 @@ def _change(services, card_id, amount, ceiling=CEILING):
 
 def _code_row(services, card_id):
     with services.engine.connect() as connection:
-        return connection.execute(text(
-            "SELECT id, failed_pin_attempts, pin_locked_until, pin_hash, pin_key_ids "
-            "FROM giftcard_codes WHERE giftcard_id = :id AND code_type = 'PHYSICAL'"), {"id": card_id}).one()
+        return connection.execute(
+            text(
+                "SELECT id, failed_pin_attempts, pin_locked_until, pin_hash, pin_key_ids "
+                "FROM giftcard_codes WHERE giftcard_id = :id AND code_type = 'PHYSICAL'"
+            ),
+            {"id": card_id},
+        ).one()
 
 
 # --- change_balance -----------------------------------------------------------------------------
@@ -186,15 +200,17 @@ def test_verify_reports_open_holds_beyond_the_balance(services, three):
 
 def test_verify_reports_a_balance_the_completed_entries_do_not_add_up_to(services, three):
     with services.engine.begin() as connection:
-        connection.execute(text("UPDATE giftcards SET balance = balance + 1 WHERE id = :id"),
-                           {"id": three[2]})
+        connection.execute(
+            text("UPDATE giftcards SET balance = balance + 1 WHERE id = :id"), {"id": three[2]}
+        )
     _entry(services, three[2], -5)
 
     assert store.verify(services.engine, NOW)[1] == [store.LedgerDifference(three[2], 3001, 3000, 5)]
 
 
-def test_the_ledger_verify_command_reports_holds_beyond_the_balance(services, three, settings, monkeypatch,
-                                                                     capsys):
+def test_the_ledger_verify_command_reports_holds_beyond_the_balance(
+    services, three, settings, monkeypatch, capsys
+):
     monkeypatch.setenv("GIFTCARDS_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("GIFTCARDS_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("GIFTCARDS_PERMISSIONS_FILE", str(ROOT / "permissions.yaml"))
@@ -206,7 +222,8 @@ def test_the_ledger_verify_command_reports_holds_beyond_the_balance(services, th
     assert cli.main(["ledger", "verify"]) == 1
     assert capsys.readouterr().out == (
         f"card {three[1]}: stored balance 2000, ledger says 2000, open holds 2001 (minor units)\n"
-        "ledger verify: 3 cards checked, 1 differences\n")
+        "ledger verify: 3 cards checked, 1 differences\n"
+    )
 
 
 # --- codes and PIN counters --------------------------------------------------------------------
@@ -216,9 +233,16 @@ def test_the_ledger_verify_command_reports_holds_beyond_the_balance(services, th
 def coded(seed, services):
     """A card with a PHYSICAL code (PIN 1234) and an EXTERNAL code of the same text, and a revoked
     PERSONAL one."""
-    return seed({CodeType.PHYSICAL: "STORECODE001", CodeType.EXTERNAL: "STORECODE001",
-                 CodeType.PERSONAL: "STORECODE002"}, pin="1234", revoked={CodeType.PERSONAL},
-                expires={CodeType.PHYSICAL: date(2031, 1, 2)})
+    return seed(
+        {
+            CodeType.PHYSICAL: "STORECODE001",
+            CodeType.EXTERNAL: "STORECODE001",
+            CodeType.PERSONAL: "STORECODE002",
+        },
+        pin="1234",
+        revoked={CodeType.PERSONAL},
+        expires={CodeType.PHYSICAL: date(2031, 1, 2)},
+    )
 
 
 def _hashes(services, code):
@@ -254,8 +278,12 @@ def test_a_revoked_code_is_found_only_as_revoked_and_only_under_its_type(service
 
 
 def test_code_for_update_reads_the_pin_state(services, seed):
-    card_id = seed({CodeType.PHYSICAL: "STORECODE004"}, pin="1234", revoked={CodeType.PHYSICAL},
-                   expires={CodeType.PHYSICAL: date(2031, 1, 2)})
+    card_id = seed(
+        {CodeType.PHYSICAL: "STORECODE004"},
+        pin="1234",
+        revoked={CodeType.PHYSICAL},
+        expires={CodeType.PHYSICAL: date(2031, 1, 2)},
+    )
     code_id, _, _, pin_hash, key_ids = _code_row(services, card_id)
     with services.uow.begin() as session:
         store.record_pin_failure(session, code_id, 1, NOW)

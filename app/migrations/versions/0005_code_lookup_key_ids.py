@@ -15,27 +15,32 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_TABLES = ('giftcard_codes', 'reserved_codes')
-_LEGACY_LOOKUP_KEY_ID = 'lk1'
+_TABLES = ("giftcard_codes", "reserved_codes")
+_LEGACY_LOOKUP_KEY_ID = "lk1"
 
 
 def upgrade() -> None:
     for table in _TABLES:
         # The default fills the existing rows; new rows must always name their key, so it goes.
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column(
-                'lookup_key_id', sa.String(length=32), server_default=_LEGACY_LOOKUP_KEY_ID, nullable=False,
-            ))
+            batch_op.add_column(
+                sa.Column(
+                    "lookup_key_id",
+                    sa.String(length=32),
+                    server_default=_LEGACY_LOOKUP_KEY_ID,
+                    nullable=False,
+                )
+            )
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column('lookup_key_id', server_default=None)
+            batch_op.alter_column("lookup_key_id", server_default=None)
 
 
 def downgrade() -> None:
     for table in _TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('lookup_key_id')
+            batch_op.drop_column("lookup_key_id")

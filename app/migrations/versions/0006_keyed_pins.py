@@ -15,24 +15,28 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('giftcard_codes', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('pin_key_ids', sa.String(length=255), nullable=True))
+    with op.batch_alter_table("giftcard_codes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pin_key_ids", sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
     # The older version cannot check a keyed PIN, and dropping it would leave the code without one.
-    keyed = op.get_bind().execute(sa.text(
-        "SELECT COUNT(*) FROM giftcard_codes WHERE pin_key_ids IS NOT NULL")).scalar_one()
+    keyed = (
+        op.get_bind()
+        .execute(sa.text("SELECT COUNT(*) FROM giftcard_codes WHERE pin_key_ids IS NOT NULL"))
+        .scalar_one()
+    )
     if keyed:
         raise RuntimeError(
             f"{keyed} codes have keyed PINs, which the previous version cannot check: "
-            "not downgrading (set their PINs again with that version after a restore instead)")
-    with op.batch_alter_table('giftcard_codes', schema=None) as batch_op:
-        batch_op.drop_column('pin_key_ids')
+            "not downgrading (set their PINs again with that version after a restore instead)"
+        )
+    with op.batch_alter_table("giftcard_codes", schema=None) as batch_op:
+        batch_op.drop_column("pin_key_ids")

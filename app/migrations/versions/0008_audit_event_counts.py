@@ -17,16 +17,16 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column('audit_events', sa.Column('count', sa.Integer(), server_default='1', nullable=False))
+    op.add_column("audit_events", sa.Column("count", sa.Integer(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:
     # SQLite (3.35 and later) drops a column in place, keeping the table's triggers.
-    op.drop_column('audit_events', 'count')
+    op.drop_column("audit_events", "count")
