@@ -8,8 +8,6 @@ pooled DBAPI connection (see ``app.store``); everything that writes goes through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -75,20 +73,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    """A session in one database transaction; nothing is kept unless :meth:`commit` runs."""
+    """One database transaction: ``with UnitOfWork(engine) as unit: …; unit.commit()``.
+
+    Nothing is kept unless :meth:`commit` runs: leaving the block without it rolls back.
+    """
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.session = Session(engine, expire_on_commit=False)
 
-    @contextmanager
-    def begin(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+    def commit(self) -> None:
+        self.session.commit()
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.session.rollback()  # nothing to undo after a commit
+        self.session.close()
 
 
 # --- schema version ----------------------------------------------------------------------------

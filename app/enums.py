@@ -32,3 +32,18 @@ class TransStatus(StrEnum):
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"  # shown for an AUTHORIZED hold past holdExpiresAt; never stored
+
+
+class Operation(StrEnum):
+    """What a caller asked the server to change. The values are what audit events and idempotency
+    keys store (the API's mutation names when the trail began), so they never change."""
+
+    CREATE_CARD = "giftcardAdd"
+    EDIT_CARD = "giftcardEdit"
+    BLOCK_CARD = "giftcardBlock"
+    UNBLOCK_CARD = "giftcardUnblock"
+    DEACTIVATE_CARD = "giftcardDeactivate"
+    RESERVE_CODES = "giftcardReserveCodes"
+    ADD_TRANSACTION = "giftcardTransAdd"
+    CAPTURE = "giftcardTransCapture"
+    CANCEL = "giftcardTransCancel"

@@ -9,7 +9,8 @@ unique and revoked rows keep their hash, so a revoked code can never be given to
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -23,10 +24,27 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    TypeDecorator,
     UniqueConstraint,
     false,
 )
 from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, written in UTC and always read back with its offset.
+
+    SQLite keeps no offset (every time is written in UTC), PostgreSQL does; either way a read
+    gives an aware datetime, so no code elsewhere patches one.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value  # type: ignore[no-any-return]
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
 class GiftCard(SQLModel, table=True):
@@ -44,11 +62,11 @@ class GiftCard(SQLModel, table=True):
     state: str = Field(sa_column=Column(String(16), nullable=False))
     balance: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # The card's own validity window (per-code expiry is on the code).
-    usable_from: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    usable_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     note: str | None = Field(default=None, sa_column=Column(String(1000)))  # internal
     source_id: str | None = Field(default=None, sa_column=Column(String(128)))
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
@@ -79,11 +97,11 @@ class GiftCardCode(SQLModel, table=True):
     pin_hash: str | None = Field(default=None, sa_column=Column(String(255)))
     pin_key_ids: str | None = Field(default=None, sa_column=Column(String(255)))
     expires_on: date | None = Field(default=None, sa_column=Column(Date))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # PIN lockout: wrong PINs in a row, and until when the code refuses every PIN after too many.
     failed_pin_attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
-    pin_locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    pin_locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -109,8 +127,8 @@ class LedgerEntry(SQLModel, table=True):
     balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
     # Authorize-then-capture: the amount first authorized, when the hold lapses, and when it ended.
     authorized_amount: int | None = Field(default=None, sa_column=Column(BigInteger))
-    hold_expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    settled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    hold_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    settled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     partial: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     code_type: str | None = Field(default=None, sa_column=Column(String(16)))  # how it was addressed
     code_id: int | None = Field(
@@ -121,7 +139,7 @@ class LedgerEntry(SQLModel, table=True):
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
     note: str | None = Field(default=None, sa_column=Column(String(1000)))
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class GiftCardEvent(SQLModel, table=True):
@@ -135,7 +153,7 @@ class GiftCardEvent(SQLModel, table=True):
     event: str = Field(sa_column=Column(String(32), nullable=False))
     detail: str | None = Field(default=None, sa_column=Column(String(255)))  # never a code
     actor: str | None = Field(default=None, sa_column=Column(String(128)))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -155,7 +173,7 @@ class IdempotencyKey(SQLModel, table=True):
     request_key_id: str | None = Field(default=None, sa_column=Column(String(32)))
     response: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class CodeReservation(SQLModel, table=True):
@@ -170,8 +188,8 @@ class CodeReservation(SQLModel, table=True):
     owner: str = Field(sa_column=Column(String(128), nullable=False))
     single: bool = Field(sa_column=Column(Boolean, nullable=False))
     count: int = Field(sa_column=Column(Integer, nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class ReservedCode(SQLModel, table=True):
@@ -190,7 +208,7 @@ class ReservedCode(SQLModel, table=True):
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(32), nullable=False))
     last4: str = Field(sa_column=Column(String(4), nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class AuditEvent(SQLModel, table=True):
@@ -209,7 +227,7 @@ class AuditEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     action: str = Field(sa_column=Column(String(64), nullable=False))  # e.g. giftcardAdd, CODE_DISCLOSED
     outcome: str = Field(sa_column=Column(String(32), nullable=False))  # OK or the error code
     subject: str | None = Field(default=None, sa_column=Column(String(128)))

@@ -84,6 +84,12 @@ class Principal:
     def has(self, permission: Permission) -> bool:
         return permission.value in self.permissions
 
+    @property
+    def is_trusted(self) -> bool:
+        """A caller that may list cards: it learns why a code or card was refused, and no code
+        attempt budget applies to it."""
+        return Permission.LIST_GIFT_CARDS.value in self.permissions
+
     def require(self, permission: Permission) -> None:
         if self.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
@@ -179,6 +185,15 @@ class Policy:
 
     def usable_code_types(self, principal: Principal) -> tuple[CodeType, ...]:
         return _usable(self, principal.permissions)
+
+    def require_code_type(self, principal: Principal, code_type: CodeType, *, name_type: bool = True) -> None:
+        """Refuse a code type the caller may not use: FORBIDDEN, naming the permission it lacks
+        (and the type, unless ``name_type`` is false)."""
+        if code_type in self.usable_code_types(principal):
+            return
+        needed = self.code_types[code_type].use
+        codes = f" for {code_type.value} codes" if name_type else ""
+        raise ForbiddenError(f"the token lacks the {needed} permission{codes}", field="codeType")
 
     def visibility(self, principal: Principal, code_type: CodeType) -> Visibility:
         return _visibilities(self, principal.permissions)[code_type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -16,9 +17,11 @@ from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
+from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
+from app.store.idempotency import KeyStore
 from app.store.listing import CardLister
 
 
@@ -26,14 +29,13 @@ from app.store.listing import CardLister
 class Services:
     settings: Settings
     engine: Engine
-    uow: UnitOfWork
     cards: CardStore
     lister: CardLister
     vault: CodeVault
     pins: PinKeys
     policy: Policy
     tokens: TokenVerifier
-    idempotency: Idempotency
+    mutations: MutationRunner
     ledger: Ledger
     counters: LocalCounters | SharedCounters  # behind both throttles
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
@@ -45,12 +47,13 @@ class Services:
 def build_services(settings: Settings) -> Services:
     policy = load_policy(settings.permissions_file)
     engine = create_db_engine(settings)
-    uow = UnitOfWork(engine)
+    new_unit = partial(UnitOfWork, engine)
     vault = CodeVault.from_settings(settings)
     argon2_gate = VerificationGate(settings.argon2_concurrency)
     pins = PinKeys.from_settings(settings, argon2_gate)
-    audit = AuditTrail(uow, policy)
-    idempotency = Idempotency(uow, vault, timedelta(hours=settings.idempotency_retention_hours), audit)
+    audit = AuditTrail(new_unit, policy)
+    idempotency = Idempotency(vault, timedelta(hours=settings.idempotency_retention_hours), KeyStore(engine))
+    mutations = MutationRunner(new_unit, idempotency, audit)
     counters = open_counters(settings.redis_url, settings.redis_prefix, settings.workers)
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
@@ -58,17 +61,16 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         engine=engine,
-        uow=uow,
         cards=CardStore(engine),
         lister=CardLister(engine),
         vault=vault,
         pins=pins,
         policy=policy,
         tokens=TokenVerifier(settings, policy),
-        idempotency=idempotency,
+        mutations=mutations,
         ledger=Ledger(
             engine,
-            idempotency,
+            mutations,
             vault,
             pins,
             policy,

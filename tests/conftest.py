@@ -12,17 +12,20 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from app import db
 from app.auth.tokens import issue_token
 from app.config import Settings
+from app.db import UnitOfWork
 from app.http import create_app
 from app.services import Services, build_services
 
@@ -173,6 +176,14 @@ def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
+@contextmanager
+def transaction(services: Services) -> Iterator[Session]:
+    """A session whose writes are committed when the block ends without an error."""
+    with UnitOfWork(services.engine) as unit:
+        yield unit.session
+        unit.commit()
+
+
 def fund(engine: Engine, card_id: int, units: int) -> None:
     """Load ``units`` through an IMPORT ledger row plus the balance, so `ledger verify` agrees."""
     with engine.begin() as connection:
@@ -241,7 +252,7 @@ def seed(services: Services) -> Callable[..., int]:
                     created_at=now,
                 )
             )
-        with services.uow.begin() as session:
+        with transaction(services) as session:
             add_card(session, card, rows)
             for row in rows:
                 if pin and row.code_type == "PHYSICAL":

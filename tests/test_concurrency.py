@@ -31,7 +31,7 @@ from app.enums import CodeType, TransType
 from app.errors import ConflictError, InsufficientFundsError
 from app.policy import Principal
 from app.store import ledger as ledger_store
-from tests.conftest import ROOT, fund
+from tests.conftest import ROOT, fund, transaction
 
 T = TypeVar("T")
 
@@ -213,7 +213,7 @@ def test_parallel_holds_captures_cancels_and_debits_keep_the_ledger_exact(servic
     engine = services.engine
     balance = scalar(engine, "SELECT balance FROM giftcards WHERE id = :id", id=card_id)
     assert balance == MIXED_FUNDED - captured - immediate >= open_holds
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         assert ledger_store.held(session, card_id, datetime.now(UTC)) == open_holds
     assert ledger_differences(engine) == []
     print(

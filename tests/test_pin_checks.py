@@ -288,10 +288,11 @@ def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, 
     claimed, claim = threading.Event(), idempotency.store.claim_key
 
     def slow_claim(session, row):
-        claim(session, row)
+        claimed_it = claim(session, row)
         if threading.current_thread().name == "capture":
             claimed.set()
             time.sleep(0.5)
+        return claimed_it
 
     monkeypatch.setattr(idempotency.store, "claim_key", slow_claim)
     answers: dict[str, str] = {}
@@ -312,7 +313,7 @@ def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, 
     run("debit", lambda: services.ledger.create(principal, _debit(), "K"))
     capture.join(10)
     # then one of them runs and the other is told the key is taken: no deadlock, nothing INTERNAL
-    assert answers == {"capture": "TransactionView", "debit": "CONFLICT"}
+    assert answers == {"capture": "Transaction", "debit": "CONFLICT"}
 
 
 @pytest.mark.settings(refusal_floor_ms=200, argon2_concurrency=1)

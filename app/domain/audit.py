@@ -5,7 +5,7 @@ A disclosure is a code shown in full whose type the policy masks for callers wit
 the mutation that generated it. Codes every holder of the type's ``Use…`` permission sees in full
 (PHYSICAL, EXTERNAL) are not, so masked storefront lookups never write.
 
-A mutation's events are written inside its own transaction (``Idempotency.run`` calls
+A mutation's events are written inside its own transaction (the mutation runner calls
 :meth:`AuditTrail.mutated`), so a committed change always has them and a rolled-back one has none.
 Replays and reads that disclose codes write in a short transaction of their own, one row each.
 Refusals are counted in memory and written as one row per subject, operation, outcome and minute
@@ -28,7 +28,8 @@ from app.domain.codes import normalise
 from app.domain.identifiers import parse_card_id
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
 from app.domain.refusals import MAX_PENDING, RefusalCounts
-from app.domain.views import CardView, PageCursors
+from app.domain.views import PageCursors, ShownCard
+from app.entities import Card
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store import audit as store
@@ -82,13 +83,13 @@ class AuditTrail:
 
     def __init__(
         self,
-        uow: UnitOfWork,
+        new_unit: Callable[[], UnitOfWork],
         policy: Policy,
         *,
         clock: Callable[[], datetime] = utc_now,
         max_pending_refusals: int = MAX_PENDING,
     ) -> None:
-        self._uow = uow
+        self._new_unit = new_unit
         self.clock = clock  # the time events are stamped with, and refusal minutes end by
         self._refusals = RefusalCounts(self.record, max_pending=max_pending_refusals)
         # The code types a caller can see masked: only those are disclosed by being shown in full.
@@ -121,7 +122,7 @@ class AuditTrail:
         return self._refusals.flush(self.clock(), everything=everything)
 
     def disclosures(
-        self, principal: Principal, cards: Iterable[CardView], *, supplied_code: str | None = None
+        self, principal: Principal, cards: Iterable[ShownCard], *, supplied_code: str | None = None
     ) -> list[AuditRecord]:
         """A CODE_DISCLOSED event per maskable code shown in full on ``cards``, leaving out the code
         the caller looked the card up by (it told us that one). Writes nothing."""
@@ -144,13 +145,14 @@ class AuditTrail:
     def record(self, records: Sequence[AuditRecord]) -> None:
         """Append ``records`` in one short transaction of their own (nothing when empty)."""
         if records:
-            with self._uow.begin() as session:
-                store.append(session, records)
+            with self._new_unit() as unit:
+                store.append(unit.session, records)
+                unit.commit()
 
     def _answered(
         self, principal: Principal, now: datetime, operation: str, outcome: str, result: object
     ) -> list[AuditRecord]:
-        cards = (result,) if isinstance(result, CardView) else ()
+        cards = (result,) if isinstance(result, Card) else ()
         return [
             _record(principal, now, operation, outcome, _giftcard_id(result)),
             *self.disclosures(principal, cards),

@@ -16,15 +16,16 @@ from datetime import UTC, date, datetime
 from sqlmodel import Session
 
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
-from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
 from app.domain.lookup import present
 from app.domain.money import check_currency
+from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
 from app.domain.times import to_utc
-from app.domain.views import CardView, CodeView, card_view_from_json
-from app.enums import CardState, CodeType
+from app.domain.views import ShownCard
+from app.entities import ShownCode
+from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.models import GiftCard, GiftCardCode
 from app.policy import Permission, Policy, Principal
@@ -105,11 +106,6 @@ def normalise_details(details: CardDetails) -> CardDetails:
     if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
         raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
     return details
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back times without their (UTC) offset."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
@@ -216,7 +212,7 @@ def card_view(
     policy: Policy,
     principal: Principal,
     shown_in_full: dict[int, str] | None = None,
-) -> CardView:
+) -> ShownCard:
     """The card as the caller may see it; codes created by this call are shown in full."""
     (view,) = present(store.card_rows(session, card_id), vault, policy, principal).cards
     if not shown_in_full:
@@ -226,13 +222,13 @@ def card_view(
         if row.id in shown_in_full:
             assert row.id is not None
             codes.append(
-                CodeView(row.id, CodeType(row.code_type), shown_in_full[row.id], row.expires_on, False)
+                ShownCode(row.id, CodeType(row.code_type), shown_in_full[row.id], row.expires_on, False)
             )
     return dataclasses.replace(view, codes=tuple(sorted(codes, key=lambda code: code.id)))
 
 
 def create_card(
-    idempotency: Idempotency,
+    runner: MutationRunner,
     vault: CodeVault,
     pins: PinKeys,
     policy: Policy,
@@ -241,7 +237,7 @@ def create_card(
     *,
     default_currency: str,
     idempotency_key: str | None = None,
-) -> CardView:
+) -> ShownCard:
     principal.require(Permission.CREATE_GIFT_CARD)
     now = datetime.now(UTC)
     currency = default_currency if request.currency is None else check_currency(request.currency)
@@ -256,7 +252,7 @@ def create_card(
         )
     sealed = _seal(planned, vault)
 
-    def work(session: Session) -> CardView:
+    def work(session: Session) -> ShownCard:
         details = request.details
         card = GiftCard(
             member_id=request.member_id,
@@ -280,11 +276,11 @@ def create_card(
         full = {row.id: item.plan.code for row, item in zip(rows, sealed, strict=True) if row.id}
         return card_view(session, card.id, vault, policy, principal, full)
 
-    return idempotency.run(principal, idempotency_key, "giftcardAdd", request, work, card_view_from_json)
+    return runner.run(principal, idempotency_key, Operation.CREATE_CARD, request, work, ShownCard)
 
 
 def edit_card(
-    idempotency: Idempotency,
+    runner: MutationRunner,
     vault: CodeVault,
     pins: PinKeys,
     policy: Policy,
@@ -292,7 +288,7 @@ def edit_card(
     request: CardEdit,
     *,
     idempotency_key: str | None = None,
-) -> CardView:
+) -> ShownCard:
     principal.require(Permission.EDIT_GIFT_CARD)
     card_id = parse_card_id(request.card_id)
     now = datetime.now(UTC)
@@ -315,7 +311,7 @@ def edit_card(
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
     sealed = _seal(planned, vault)
 
-    def work(session: Session) -> CardView:
+    def work(session: Session) -> ShownCard:
         card = store.card_for_update(session, card_id)
         if card is None:
             raise NotFoundError("id: no gift card with this id", field="id")
@@ -385,7 +381,7 @@ def edit_card(
         changed = {k: v for k, v in dataclasses.asdict(request.details).items() if v is not None}
         for name, value in changed.items():
             setattr(card, name, value)
-        start, end = _aware(card.usable_from), _aware(card.expires_at)
+        start, end = card.usable_from, card.expires_at
         if start is not None and end is not None and end <= start:
             raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
         if changed:
@@ -395,4 +391,4 @@ def edit_card(
         full = {row.id: item.plan.code for row, item in zip(rows, new, strict=True) if row.id}
         return card_view(session, card_id, vault, policy, principal, full)
 
-    return idempotency.run(principal, idempotency_key, "giftcardEdit", request, work, card_view_from_json)
+    return runner.run(principal, idempotency_key, Operation.EDIT_CARD, request, work, ShownCard)

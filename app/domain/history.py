@@ -20,15 +20,15 @@ from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
-from app.domain.ledger import TransactionView
 from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
 from app.domain.views import PageCursors
+from app.entities import Transaction
 from app.enums import CodeType, TransStatus, TransType
 from app.errors import BadUserInputError, ForbiddenError
 from app.policy import Permission, Policy, Principal
 from app.store import history as store
 from app.store import ledger as ledger_store
-from app.store.history import EntryCriteria, EntryRow
+from app.store.history import EntryCriteria
 
 TRANSACTION_CURSOR = "gt:"
 CARD_TRANSACTIONS_DEFAULT = 10
@@ -53,7 +53,7 @@ class TransactionFilter:
 @dataclass(frozen=True, slots=True)
 class TransactionEdge:
     cursor: str  # opaque; pass it as `after` to continue behind this transaction
-    transaction: TransactionView
+    transaction: Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def list_transactions(
 
 def card_transactions(
     engine: Engine, principal: Principal, card_id: int, first: int | None = CARD_TRANSACTIONS_DEFAULT
-) -> tuple[TransactionView, ...]:
+) -> tuple[Transaction, ...]:
     """The card's newest transactions, newest first."""
     principal.require(Permission.LIST_TRANSACTIONS)
     limit = page_size(first, "transactions", default=CARD_TRANSACTIONS_DEFAULT)
@@ -114,7 +114,7 @@ def card_transactions(
 
 def open_authorizations(
     engine: Engine, principal: Principal, card_id: int, now: datetime
-) -> tuple[TransactionView, ...]:
+) -> tuple[Transaction, ...]:
     """The card's AUTHORIZED transactions whose hold has not expired, oldest first."""
     principal.require(Permission.LIST_TRANSACTIONS)
     return tuple(_view(row, now) for row in store.open_authorizations(engine, card_id, now))
@@ -186,43 +186,13 @@ def _code_hashes(
     if code is None or code_type is None:
         missing = "code" if code is None else "codeType"
         raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
-    if code_type not in policy.usable_code_types(principal):
-        needed = policy.code_types[code_type].use
-        raise ForbiddenError(
-            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
-        )
+    policy.require_code_type(principal, code_type)
     return vault.lookup_hashes(validate_code(code, "code"))
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands times back without their offset; they were written in UTC.
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _view(row: EntryRow, now: datetime) -> TransactionView:
-    created_at = _aware(row.created_at)
-    assert created_at is not None
-    status = TransStatus(row.status)
-    hold_expires_at = _aware(row.hold_expires_at)
-    if status is TransStatus.AUTHORIZED and hold_expires_at is not None and hold_expires_at <= now:
-        status = TransStatus.EXPIRED  # a lapsed hold: it holds nothing and can no longer be captured
-    return TransactionView(
-        id=row.id,
-        giftcard_id=row.giftcard_id,
-        trans_type=TransType(row.trans_type),
-        status=status,
-        amount=row.amount,
-        currency=row.currency,
-        balance=row.balance_after,
-        available_balance=None,
-        balance_before=row.balance_before,
-        balance_after=row.balance_after,
-        authorized_amount=row.authorized_amount,
-        hold_expires_at=_aware(row.hold_expires_at),
-        partial=row.partial,
-        source_id=row.source_id,
-        ref_no=row.ref_no,
-        note=row.note,
-        created_at=created_at,
-        settled_at=_aware(row.settled_at),
-    )
+def _view(transaction: Transaction, now: datetime) -> Transaction:
+    """A lapsed hold shows as EXPIRED: it holds nothing and can no longer be captured."""
+    expires = transaction.hold_expires_at
+    if transaction.status is TransStatus.AUTHORIZED and expires is not None and expires <= now:
+        return dataclasses.replace(transaction, status=TransStatus.EXPIRED)
+    return transaction

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -25,17 +24,17 @@ from sqlmodel import Session
 from app.auth.throttle import Throttle
 from app.domain.attempts import CodeAttempt, code_attempt
 from app.domain.codes import CodeVault, normalise, validate_code, validate_pin
-from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
 from app.domain.money import check_amount, format_amount, minor_units, parse_amount
+from app.domain.mutations import MutationRunner
 from app.domain.pins import PinCheck, PinKeys, StoredPin
-from app.enums import CardState, CodeType, TransStatus, TransType
+from app.entities import Transaction
+from app.enums import CardState, CodeType, Operation, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
     BusyError,
     CardNotUsableError,
     ConflictError,
-    ForbiddenError,
     GiftCardError,
     InsufficientFundsError,
     LimitExceededError,
@@ -83,57 +82,13 @@ class TransRequest:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionView:
-    id: int
-    giftcard_id: int
-    trans_type: TransType
-    status: TransStatus
-    amount: int
-    currency: str
-    balance: int  # the card's, after this transaction
-    available_balance: int | None  # None in history rows
-    balance_before: int
-    balance_after: int
-    authorized_amount: int | None
-    hold_expires_at: datetime | None
-    partial: bool
-    source_id: str | None
-    ref_no: str | None
-    note: str | None
-    created_at: datetime
-    settled_at: datetime | None
-
-
-def transaction_view_from_json(data: dict[str, Any]) -> TransactionView:
-    def moment(value: str | None) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
-
-    created_at = moment(data["created_at"])
-    assert created_at is not None
-    return TransactionView(
-        **{
-            **data,
-            "trans_type": TransType(data["trans_type"]),
-            "status": TransStatus(data["status"]),
-            "hold_expires_at": moment(data["hold_expires_at"]),
-            "created_at": created_at,
-            "settled_at": moment(data["settled_at"]),
-        }
-    )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class Ledger:
     """Creates, captures and cancels transactions."""
 
     def __init__(
         self,
         engine: Engine,
-        idempotency: Idempotency,
+        runner: MutationRunner,
         vault: CodeVault,
         pins: PinKeys,
         policy: Policy,
@@ -144,7 +99,7 @@ class Ledger:
         self._guards = guards
         self._max_balance = max_balance  # whole major units of each card's own currency
         self._engine = engine
-        self._idempotency = idempotency
+        self._runner = runner
         self._vault = vault
         self._pins = pins
         self._policy = policy
@@ -153,7 +108,7 @@ class Ledger:
     # --- addressing ------------------------------------------------------------------------
 
     def _refuse(self, principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
-        return trusted_error if principal.has(Permission.LIST_GIFT_CARDS) else CardNotUsableError(UNUSABLE)
+        return trusted_error if principal.is_trusted else CardNotUsableError(UNUSABLE)
 
     def _card_addressed(self, principal: Principal, request: TransRequest) -> int | None:
         """The card id a request by ``giftcardId`` addresses, or None for a request by code (whose
@@ -169,9 +124,7 @@ class Ledger:
         if request.code is None or request.code_type is None:
             missing = "code" if request.code is None else "codeType"
             raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
-        if request.code_type not in self._policy.usable_code_types(principal):
-            use = self._policy.code_types[request.code_type].use
-            raise ForbiddenError(f"the token lacks the {use} permission", field="codeType")
+        self._policy.require_code_type(principal, request.code_type, name_type=False)
         validate_code(request.code, "code")
         return None
 
@@ -183,9 +136,7 @@ class Ledger:
         found = store.live_code(self._engine, hashes, request.code_type.value)
         if found is not None:
             return found
-        if principal.has(Permission.LIST_GIFT_CARDS) and store.revoked_code_exists(
-            self._engine, hashes, request.code_type.value
-        ):
+        if principal.is_trusted and store.revoked_code_exists(self._engine, hashes, request.code_type.value):
             raise CardNotUsableError("code: the code was revoked", field="code")
         raise self._refuse(principal, NotFoundError("code: no live code of that type", field="code"))
 
@@ -259,9 +210,9 @@ class Ledger:
         reason = None
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
             reason = f"the card is {card.state.lower()}"
-        elif (start := _aware(card.usable_from)) is not None and now < start:
+        elif (start := card.usable_from) is not None and now < start:
             reason = "the card is not usable yet"
-        elif (end := _aware(card.expires_at)) is not None and now >= end:
+        elif (end := card.expires_at) is not None and now >= end:
             reason = "the card has expired"
         if reason is not None:
             raise self._refuse(principal, CardNotUsableError(reason))
@@ -271,12 +222,12 @@ class Ledger:
 
     def create(
         self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
-    ) -> TransactionView:
+    ) -> Transaction:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        replayed = self._idempotency.replay(
-            principal, idempotency_key, "giftcardTransAdd", request, transaction_view_from_json
+        replayed = self._runner.replay(
+            principal, idempotency_key, Operation.ADD_TRANSACTION, request, Transaction
         )
         if replayed is not None:
             return replayed
@@ -285,7 +236,7 @@ class Ledger:
         try:
             return self._create(principal, request, idempotency_key, now)
         except CardNotUsableError:
-            if not principal.has(Permission.LIST_GIFT_CARDS):
+            if not principal.is_trusted:
                 # Every untrusted refusal takes the floor, counted from this field's start (not the
                 # request's: a second refusal in one document, or a body sent slowly, would eat into
                 # it), so its timing tells nothing of which check failed. It must outlast the slowest.
@@ -308,13 +259,13 @@ class Ledger:
         a caller sees it: one that can neither list cards nor look them up by code gets the uniform
         refusal, since the answer would tell it that the code exists. A caller that may look the
         code up learns nothing a lookup would not show."""
-        if principal.has(Permission.LIST_GIFT_CARDS) or principal.has(Permission.FIND_BY_CODE):
+        if principal.is_trusted or principal.has(Permission.FIND_BY_CODE):
             return error
         return CardNotUsableError(UNUSABLE)
 
     def _create(
         self, principal: Principal, request: TransRequest, idempotency_key: str | None, now: datetime
-    ) -> TransactionView:
+    ) -> Transaction:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             return self._write(principal, request, idempotency_key, now, card_id, None, CodeAttempt())
@@ -333,7 +284,7 @@ class Ledger:
         card_id: int,
         code: AddressedCode | None,
         attempt: CodeAttempt,
-    ) -> TransactionView:
+    ) -> Transaction:
         code_id = None if code is None else code.code_id
         prechecked = None if code is None else self._precheck_legacy_pin(principal, code, request.pin)
 
@@ -341,7 +292,7 @@ class Ledger:
             assert code_id is not None
             return self._check_code(session, principal, card_id, code_id, request.pin, now, prechecked)
 
-        def work(session: Session) -> TransactionView:
+        def work(session: Session) -> Transaction:
             card = self._usable_card(session, principal, card_id, now)
             attempt.hit()  # the code and its PIN opened a usable card: what follows is no miss
             try:
@@ -380,7 +331,7 @@ class Ledger:
                     raise self._hide(principal, self._over_ceiling(card.currency))
                 entry.status, entry.authorized_amount = TransStatus.AUTHORIZED.value, amount
                 # A hold lapses no later than the card's window closes: it could not be captured after.
-                card_end = _aware(card.expires_at)
+                card_end = card.expires_at
                 entry.hold_expires_at = (
                     now + self._hold_ttl if card_end is None else min(now + self._hold_ttl, card_end)
                 )
@@ -396,13 +347,13 @@ class Ledger:
             store.add_entry(session, entry)
             return self._view(entry, card.currency, balance, balance - on_hold)
 
-        return self._idempotency.run(
+        return self._runner.run(
             principal,
             idempotency_key,
-            "giftcardTransAdd",
+            Operation.ADD_TRANSACTION,
             request,
             work,
-            transaction_view_from_json,
+            Transaction,
             guard if code_id is not None else None,
         )
 
@@ -412,14 +363,14 @@ class Ledger:
         entry_id: str,
         amount: str | None = None,
         idempotency_key: str | None = None,
-    ) -> TransactionView:
+    ) -> Transaction:
         number = parse_card_id(entry_id, "id")
 
-        def work(session: Session) -> TransactionView:
+        def work(session: Session) -> Transaction:
             entry, card = self._open_entry(session, principal, number)
             now = datetime.now(UTC)
             self._usable_card(session, principal, card.id or 0, now)
-            if (expires := _aware(entry.hold_expires_at)) is not None and expires <= now:
+            if (expires := entry.hold_expires_at) is not None and expires <= now:
                 raise ConflictError("id: the authorization has expired", field="id")
             authorized = entry.amount
             captured = authorized if amount is None else parse_amount(amount, card.currency)
@@ -433,21 +384,19 @@ class Ledger:
             session.flush()
             return self._view(entry, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
-        return self._idempotency.run(
+        return self._runner.run(
             principal,
             idempotency_key,
-            "giftcardTransCapture",
+            Operation.CAPTURE,
             {"id": number, "amount": amount},
             work,
-            transaction_view_from_json,
+            Transaction,
         )
 
-    def cancel(
-        self, principal: Principal, entry_id: str, idempotency_key: str | None = None
-    ) -> TransactionView:
+    def cancel(self, principal: Principal, entry_id: str, idempotency_key: str | None = None) -> Transaction:
         number = parse_card_id(entry_id, "id")
 
-        def work(session: Session) -> TransactionView:
+        def work(session: Session) -> Transaction:
             entry, card = self._open_entry(session, principal, number)
             now = datetime.now(UTC)
             entry.status, entry.settled_at = TransStatus.CANCELLED.value, now
@@ -455,13 +404,13 @@ class Ledger:
             on_hold = store.held(session, card.id or 0, now)
             return self._view(entry, card.currency, card.balance, card.balance - on_hold)
 
-        return self._idempotency.run(
+        return self._runner.run(
             principal,
             idempotency_key,
-            "giftcardTransCancel",
+            Operation.CANCEL,
             {"id": number},
             work,
-            transaction_view_from_json,
+            Transaction,
         )
 
     # --- helpers ----------------------------------------------------------------------------
@@ -483,9 +432,7 @@ class Ledger:
             raise UnauthenticatedError("a bearer token is required")
         peek = session.get(LedgerEntry, number)
         # Without ListGiftCards a caller sees only the transactions it created.
-        if peek is None or not (
-            principal.has(Permission.LIST_GIFT_CARDS) or peek.created_by == principal.subject
-        ):
+        if peek is None or not (principal.is_trusted or peek.created_by == principal.subject):
             raise NotFoundError("id: no such transaction", field="id")
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
         card = card_store.card_for_update(session, peek.giftcard_id)
@@ -519,25 +466,6 @@ class Ledger:
         return balance
 
     @staticmethod
-    def _view(entry: LedgerEntry, currency: str, balance: int, available: int) -> TransactionView:
-        assert entry.id is not None
-        return TransactionView(
-            id=entry.id,
-            giftcard_id=entry.giftcard_id,
-            trans_type=TransType(entry.trans_type),
-            status=TransStatus(entry.status),
-            amount=entry.amount,
-            currency=currency,
-            balance=balance,
-            available_balance=available,
-            balance_before=entry.balance_before,
-            balance_after=entry.balance_after,
-            authorized_amount=entry.authorized_amount,
-            hold_expires_at=_aware(entry.hold_expires_at),
-            partial=entry.partial,
-            source_id=entry.source_id,
-            ref_no=entry.ref_no,
-            note=entry.note,
-            created_at=_aware(entry.created_at) or entry.created_at,
-            settled_at=_aware(entry.settled_at),
-        )
+    def _view(entry: LedgerEntry, currency: str, balance: int, available: int) -> Transaction:
+        row = {**entry.model_dump(), "currency": currency}
+        return store.transaction_from_row(row, balance=balance, available_balance=available)

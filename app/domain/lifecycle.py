@@ -15,10 +15,10 @@ from sqlmodel import Session
 
 from app.domain.cards import card_view
 from app.domain.codes import CodeVault
-from app.domain.idempotency import Idempotency
 from app.domain.identifiers import check_text, parse_card_id
-from app.domain.views import CardView, card_view_from_json
-from app.enums import CardState
+from app.domain.mutations import MutationRunner
+from app.domain.views import ShownCard
+from app.enums import CardState, Operation
 from app.errors import ConflictError, NotFoundError
 from app.models import GiftCard
 from app.policy import Permission, Policy, Principal
@@ -44,16 +44,16 @@ def _next_state_deactivate(session: Session, card: GiftCard) -> CardState | None
     return None if card.state == CardState.DEACTIVATED else CardState.DEACTIVATED
 
 
-_TRANSITIONS: dict[str, tuple[Permission, str, Callable[[Session, GiftCard], CardState | None]]] = {
-    "giftcardBlock": (Permission.BLOCK_GIFT_CARD, "BLOCKED", _next_state_block),
-    "giftcardUnblock": (Permission.BLOCK_GIFT_CARD, "UNBLOCKED", _next_state_unblock),
-    "giftcardDeactivate": (Permission.DEACTIVATE_GIFT_CARD, "DEACTIVATED", _next_state_deactivate),
+_TRANSITIONS: dict[Operation, tuple[Permission, str, Callable[[Session, GiftCard], CardState | None]]] = {
+    Operation.BLOCK_CARD: (Permission.BLOCK_GIFT_CARD, "BLOCKED", _next_state_block),
+    Operation.UNBLOCK_CARD: (Permission.BLOCK_GIFT_CARD, "UNBLOCKED", _next_state_unblock),
+    Operation.DEACTIVATE_CARD: (Permission.DEACTIVATE_GIFT_CARD, "DEACTIVATED", _next_state_deactivate),
 }
 
 
 def change_state(
-    operation: str,
-    idempotency: Idempotency,
+    operation: Operation,
+    runner: MutationRunner,
     vault: CodeVault,
     policy: Policy,
     principal: Principal,
@@ -61,14 +61,14 @@ def change_state(
     *,
     reason: str | None = None,
     idempotency_key: str | None = None,
-) -> CardView:
+) -> ShownCard:
     """Run a state change (a key of _TRANSITIONS) and return the card as the caller may see it."""
     permission, event, next_state = _TRANSITIONS[operation]
     principal.require(permission)
     number = parse_card_id(card_id)
     check_text(reason, "reason", 255)
 
-    def work(session: Session) -> CardView:
+    def work(session: Session) -> ShownCard:
         card = store.card_for_update(session, number)
         if card is None:
             raise NotFoundError("id: no gift card with this id", field="id")
@@ -84,6 +84,6 @@ def change_state(
             session.flush()
         return card_view(session, number, vault, policy, principal)
 
-    return idempotency.run(
-        principal, idempotency_key, operation, {"id": card_id, "reason": reason}, work, card_view_from_json
+    return runner.run(
+        principal, idempotency_key, operation, {"id": card_id, "reason": reason}, work, ShownCard
     )

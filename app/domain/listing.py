@@ -19,7 +19,7 @@ from app.domain.lookup import present
 from app.domain.times import to_utc
 from app.domain.views import CardEdge, CardPage
 from app.enums import CardState, CodeType
-from app.errors import BadUserInputError, ForbiddenError
+from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store.listing import CardCriteria, CardLister
 
@@ -120,13 +120,10 @@ def _criteria(
 ) -> CardCriteria:
     member_id = None if card_filter.member_id is None else validate_member_id(card_filter.member_id)
     code_type = card_filter.code_type
-    if code_type is not None and code_type not in policy.usable_code_types(principal):
+    if code_type is not None:
         # As with lookups: filtering by a type would tell which cards hold codes the caller
         # may not see.
-        needed = policy.code_types[code_type].use
-        raise ForbiddenError(
-            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
-        )
+        policy.require_code_type(principal, code_type)
     created_from, created_before = created_range(card_filter.created_after, card_filter.created_before)
     explicitly_deactivated = card_filter.state is CardState.DEACTIVATED
     return CardCriteria(

@@ -8,17 +8,19 @@ was held back.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
-from app.domain.views import CardView, CodeView, SearchResult
-from app.enums import CardState, CodeType
+from app.domain.views import SearchResult, ShownCard
+from app.entities import Card, ShownCode, StoredCode
+from app.enums import CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal, Visibility
-from app.store.cards import CardRow, CardStore
+from app.store.cards import CardStore
 
 
 def find_cards(
@@ -69,12 +71,9 @@ def _by_code(
     today: date,
 ) -> SearchResult:
     principal.require(Permission.FIND_BY_CODE)
+    if code_type is not None:
+        policy.require_code_type(principal, code_type)
     usable = policy.usable_code_types(principal)
-    if code_type is not None and code_type not in usable:
-        needed = policy.code_types[code_type].use
-        raise ForbiddenError(
-            f"the token lacks the {needed} permission for {code_type.value} codes", field="codeType"
-        )
     if not usable:
         raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
     normalised = validate_code(code, "code")
@@ -95,14 +94,15 @@ def _by_code(
     return present([match.card for match in matches], vault, policy, principal)
 
 
-def present(rows: list[CardRow], vault: CodeVault, policy: Policy, principal: Principal) -> SearchResult:
+def present(
+    rows: list[Card[StoredCode]], vault: CodeVault, policy: Policy, principal: Principal
+) -> SearchResult:
     limited = False
-    cards = []
+    cards: list[ShownCard] = []
     for row in rows:
         codes = []
         for code in row.codes:
-            code_type = CodeType(code.code_type)
-            visibility = policy.visibility(principal, code_type)
+            visibility = policy.visibility(principal, code.code_type)
             if visibility is Visibility.HIDDEN:
                 limited = True
                 continue
@@ -112,24 +112,7 @@ def present(rows: list[CardRow], vault: CodeVault, policy: Policy, principal: Pr
             else:
                 shown = vault.open(code.ciphertext, code.key_id, code.code_type)
             codes.append(
-                CodeView(code.id, code_type, shown, code.expires_on, visibility is Visibility.MASKED)
+                ShownCode(code.id, code.code_type, shown, code.expires_on, visibility is Visibility.MASKED)
             )
-        cards.append(
-            CardView(
-                id=row.id,
-                member_id=row.member_id,
-                currency=row.currency,
-                state=CardState(row.state),
-                balance=row.balance,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                codes=tuple(codes),
-                created_by=row.created_by,
-                usable_from=row.usable_from,
-                expires_at=row.expires_at,
-                note=row.note,
-                source_id=row.source_id,
-                ref_no=row.ref_no,
-            )
-        )
+        cards.append(dataclasses.replace(row, codes=tuple(codes)))  # type: ignore[arg-type]
     return SearchResult(limited_by_permission=limited, cards=tuple(cards))

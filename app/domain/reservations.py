@@ -10,17 +10,18 @@ card took it, and its code is then an ordinary free code.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.domain.codes import ALPHABET, CodeVault, SealedCode, mask, plaintext_length
-from app.domain.idempotency import Idempotency
-from app.enums import CodeType
+from app.domain.mutations import MutationRunner
+from app.entities import Reservation, StoredReservedCode
+from app.enums import CodeType, Operation
 from app.errors import BadUserInputError, ConflictError
 from app.models import CodeReservation, ReservedCode
 from app.policy import Permission, Principal
@@ -80,37 +81,6 @@ class ReservationRequest:
     single: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ReservationView:
-    id: int
-    request_name: str
-    agency: str
-    single: bool
-    count: int
-    created_at: datetime
-    expires_at: datetime | None
-    codes: tuple[str, ...]  # in full in the reserving response only, else masked
-    used_count: int  # codes cards have taken
-    lapsed: bool  # single, expired, and never used: its code is free again
-
-
-def reservation_view_from_json(data: dict[str, Any]) -> ReservationView:
-    """The inverse of ``app.domain.idempotency.encode`` for a ReservationView (stored responses)."""
-    expires_at = data["expires_at"]
-    return ReservationView(
-        id=data["id"],
-        request_name=data["request_name"],
-        agency=data["agency"],
-        single=data["single"],
-        count=data["count"],
-        created_at=datetime.fromisoformat(data["created_at"]),
-        expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
-        codes=tuple(data["codes"]),
-        used_count=data["used_count"],
-        lapsed=data["lapsed"],
-    )
-
-
 def validate_name(value: str, field: str) -> str:
     if not 1 <= len(value) <= MAX_NAME_LENGTH or not value.isprintable():
         raise BadUserInputError(f"{field}: 1 to {MAX_NAME_LENGTH} printable characters", field=field)
@@ -150,21 +120,21 @@ def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tup
 
 
 def reserve_codes(
-    idempotency: Idempotency,
+    runner: MutationRunner,
     vault: CodeVault,
     principal: Principal,
     request: ReservationRequest,
     *,
     max_batch: int,
     idempotency_key: str | None = None,
-) -> ReservationView:
+) -> Reservation[str]:
     """Reserve ``request.count`` PHYSICAL codes for the caller; the only time they are shown."""
     principal.require(Permission.RESERVE_CODES)
     _check_request(request, max_batch)
     owner = principal.subject
     assert owner is not None
 
-    def work(session: Session) -> ReservationView:
+    def work(session: Session) -> Reservation[str]:
         now = datetime.now(UTC)
         drawn = _draw_free_codes(session, vault, request.count)
         reservation = CodeReservation(
@@ -189,7 +159,7 @@ def reserve_codes(
         ]
         store.add_reservation(session, reservation, rows)
         assert reservation.id is not None
-        return ReservationView(
+        return Reservation(
             id=reservation.id,
             request_name=reservation.request_name,
             agency=reservation.agency,
@@ -202,36 +172,27 @@ def reserve_codes(
             lapsed=False,
         )
 
-    return idempotency.run(
-        principal, idempotency_key, "giftcardReserveCodes", request, work, reservation_view_from_json
-    )
+    return runner.run(principal, idempotency_key, Operation.RESERVE_CODES, request, work, Reservation[str])
 
 
-def list_reservations(engine: Engine, principal: Principal, request_name: str) -> list[ReservationView]:
+def list_reservations(engine: Engine, principal: Principal, request_name: str) -> list[Reservation[str]]:
     """The caller's own reservations under ``request_name``, codes masked to their last four."""
     principal.require(Permission.RESERVE_CODES)
     validate_name(request_name, "requestName")
     owner = principal.subject
     assert owner is not None
     now = datetime.now(UTC)
-    views = []
-    for row in store.find_reservations(engine, owner, request_name):
-        used = sum(code.used for code in row.codes)
-        views.append(
-            ReservationView(
-                id=row.id,
-                request_name=row.request_name,
-                agency=row.agency,
-                single=row.single,
-                count=row.count,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-                codes=tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in row.codes),
-                used_count=used,
-                lapsed=row.single and used == 0 and row.expires_at is not None and row.expires_at <= now,
-            )
-        )
-    return views
+    return [_shown(row, now) for row in store.find_reservations(engine, owner, request_name)]
+
+
+def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reservation[str]:
+    """A reservation as its owner sees it later: codes masked, and whether it lapsed unused."""
+    expires_at = reservation.expires_at
+    lapsed = (
+        reservation.single and reservation.used_count == 0 and expires_at is not None and expires_at <= now
+    )
+    masked = tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in reservation.codes)
+    return dataclasses.replace(reservation, codes=masked, lapsed=lapsed)  # type: ignore[arg-type,return-value]
 
 
 # --- taking a reserved code ---------------------------------------------------------------------
@@ -264,13 +225,8 @@ def take_reserved_code(
 
 def _lapsed(code: ReservedCode, reservation: CodeReservation, now: datetime) -> bool:
     """Whether a single reservation expired before a card took its code (if one ever did)."""
-    expires_at = _aware(reservation.expires_at, now)
+    expires_at = reservation.expires_at
     if expires_at is None or expires_at > now:
         return False
-    used_at = _aware(code.used_at, now)
+    used_at = code.used_at
     return used_at is None or used_at >= expires_at  # taken, if at all, once it was free
-
-
-def _aware(moment: datetime | None, now: datetime) -> datetime | None:
-    """SQLite keeps no offset; the times were written in UTC, as ``now`` is."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

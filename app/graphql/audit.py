@@ -16,7 +16,7 @@ from strawberry.types.base import get_object_definition
 
 from app.domain.audit import AuditEventView, AuditFilter, AuditPage, list_events
 from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.domain.views import CardView
+from app.domain.views import ShownCard
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
 from app.graphql.types import PageInfo, page_info
@@ -65,7 +65,7 @@ async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
 
 
 async def record_disclosures(
-    info: strawberry.Info[Context], cards: Sequence[CardView], supplied_code: str | None = None
+    info: strawberry.Info[Context], cards: Sequence[ShownCard], supplied_code: str | None = None
 ) -> None:
     """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures).
 

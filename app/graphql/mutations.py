@@ -11,7 +11,7 @@ from anyio.to_thread import run_sync
 
 from app.domain.cards import CardDetails, CardEdit, CodeChanges, NewCard, create_card, edit_card
 from app.domain.lifecycle import change_state
-from app.enums import CodeType
+from app.enums import CodeType, Operation
 from app.graphql.context import Context
 from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, card_type
 
@@ -48,7 +48,7 @@ def _codes(source: GiftCardAddInput | GiftCardEditInput) -> CodeChanges:
 
 
 async def _state_change(
-    operation: str,
+    operation: Operation,
     info: strawberry.Info[Context],
     card_id: strawberry.ID,
     reason: str | None,
@@ -59,7 +59,7 @@ async def _state_change(
         partial(
             change_state,
             operation,
-            services.idempotency,
+            services.mutations,
             services.vault,
             services.policy,
             info.context.principal,
@@ -93,7 +93,7 @@ class CardMutations:
         view = await run_sync(
             partial(
                 create_card,
-                services.idempotency,
+                services.mutations,
                 services.vault,
                 services.pins,
                 services.policy,
@@ -137,7 +137,7 @@ class CardMutations:
         view = await run_sync(
             partial(
                 edit_card,
-                services.idempotency,
+                services.mutations,
                 services.vault,
                 services.pins,
                 services.policy,
@@ -158,7 +158,7 @@ class CardMutations:
         reason: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        return await _state_change("giftcardBlock", info, id, reason, idempotency_key)
+        return await _state_change(Operation.BLOCK_CARD, info, id, reason, idempotency_key)
 
     @strawberry.mutation(
         description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
@@ -171,7 +171,7 @@ class CardMutations:
         reason: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        return await _state_change("giftcardUnblock", info, id, reason, idempotency_key)
+        return await _state_change(Operation.UNBLOCK_CARD, info, id, reason, idempotency_key)
 
     @strawberry.mutation(
         description="Deactivate a card for good (DeactivateGiftCard); cards are never "
@@ -184,4 +184,4 @@ class CardMutations:
         reason: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        return await _state_change("giftcardDeactivate", info, id, reason, idempotency_key)
+        return await _state_change(Operation.DEACTIVATE_CARD, info, id, reason, idempotency_key)

@@ -11,10 +11,10 @@ from anyio.to_thread import run_sync
 from app.domain.reservations import (
     RESERVED_CODE_LENGTH,
     ReservationRequest,
-    ReservationView,
     list_reservations,
     reserve_codes,
 )
+from app.entities import Reservation
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
 
@@ -48,7 +48,7 @@ class CodeReservation:
     )
 
 
-def reservation_type(view: ReservationView) -> CodeReservation:
+def reservation_type(view: Reservation[str]) -> CodeReservation:
     return CodeReservation(
         id=strawberry.ID(str(view.id)),
         request_name=view.request_name,
@@ -102,7 +102,7 @@ class ReservationMutations:
         view = await run_sync(
             partial(
                 reserve_codes,
-                services.idempotency,
+                services.mutations,
                 services.vault,
                 info.context.principal,
                 request,

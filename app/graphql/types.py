@@ -8,10 +8,10 @@ from functools import partial
 import strawberry
 
 from app.domain import history
-from app.domain.ledger import TransactionView
 from app.domain.listing import MAX_PAGE_SIZE
 from app.domain.money import format_amount
-from app.domain.views import CardView, PageCursors, SearchResult
+from app.domain.views import PageCursors, SearchResult, ShownCard
+from app.entities import Transaction
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
 from app.policy import Permission
@@ -207,7 +207,7 @@ class GiftCardEditInput:
     ref_no: str | None = None
 
 
-def transaction_type(view: TransactionView) -> GiftCardTransaction:
+def transaction_type(view: Transaction) -> GiftCardTransaction:
     money = partial(format_amount, currency=view.currency)
     available = view.available_balance
     return GiftCardTransaction(
@@ -232,7 +232,7 @@ def transaction_type(view: TransactionView) -> GiftCardTransaction:
     )
 
 
-def card_type(view: CardView) -> GiftCard:
+def card_type(view: ShownCard) -> GiftCard:
     return GiftCard(
         id=strawberry.ID(str(view.id)),
         number=view.id,

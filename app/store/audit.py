@@ -18,7 +18,6 @@ from sqlmodel import Session
 
 from app.db import READ_ONLY
 from app.models import AuditEvent
-from app.store.cards import _as_datetime
 
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -83,12 +82,7 @@ def list_events(engine: Engine, criteria: AuditCriteria, limit: int) -> AuditSli
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         rows = connection.execute(statement).all()
-    events = [
-        # SQLite hands times back without their offset; they were written in UTC.
-        AuditRow(**{**row._asdict(), "occurred_at": _as_datetime(row.occurred_at)})
-        for row in rows[:limit]
-    ]
-    return AuditSlice(events, more=len(rows) > limit)
+    return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
 
 
 def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, fields
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, literal_column, select, update
@@ -23,6 +23,8 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
+from app.entities import Card, StoredCode
+from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry
 
@@ -31,81 +33,65 @@ _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True, slots=True)
-class CodeRow:
-    id: int
-    code_type: str
-    ciphertext: bytes
-    key_id: str
-    last4: str
-    expires_on: date | None
+# The columns behind Card and StoredCode, in their fields' order; queries select them in this order.
+_CARD_FIELDS = tuple(item.name for item in fields(Card) if item.name != "codes")
+CARD_COLUMNS = tuple(_cards.c[name] for name in _CARD_FIELDS)
+CODE_COLUMN_NAMES = tuple(item.name for item in fields(StoredCode))
 
 
-@dataclass(slots=True)
-class CardRow:
-    id: int
-    member_id: str | None
-    currency: str
-    state: str
-    balance: int
-    created_at: datetime
-    updated_at: datetime
-    created_by: str | None
-    usable_from: datetime | None
-    expires_at: datetime | None
-    note: str | None
-    source_id: str | None
-    ref_no: str | None
-    codes: list[CodeRow]
+def card_from_row(row: Sequence[Any], codes: Sequence[StoredCode] = ()) -> Card[StoredCode]:
+    """The card whose CARD_COLUMNS start ``row``, with ``codes``."""
+    values = dict(zip(_CARD_FIELDS, row, strict=False))
+    values["state"] = CardState(values["state"])
+    return Card(**values, codes=tuple(codes))
 
 
-# The columns behind CardRow and CodeRow, in field order; queries select them in this order.
-CARD_COLUMNS = tuple(
-    _cards.c[name]
-    for name in (
-        "id",
-        "member_id",
-        "currency",
-        "state",
-        "balance",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "usable_from",
-        "expires_at",
-        "note",
-        "source_id",
-        "ref_no",
-    )
-)
-CODE_COLUMN_NAMES = ("id", "code_type", "ciphertext", "key_id", "last4", "expires_on")
+def code_from_row(row: Sequence[Any], offset: int = 0) -> StoredCode:
+    """The code in the CODE_COLUMN_NAMES columns of ``row``, starting at ``offset``."""
+    code_id, code_type, ciphertext, key_id, last4, expires_on = row[offset : offset + len(CODE_COLUMN_NAMES)]
+    return StoredCode(code_id, CodeType(code_type), bytes(ciphertext), key_id, last4, expires_on)
 
 
 @dataclass(frozen=True, slots=True)
 class CodeMatch:
     """A live code that matched a lookup hash, and the card it belongs to."""
 
-    code_type: str
+    code_type: CodeType
     expires_on: date | None
-    card: CardRow
+    card: Card[StoredCode]
 
 
 class _Prepared:
-    """A Core statement compiled once; executed on a raw DBAPI cursor."""
+    """A Core statement compiled once; executed on a raw DBAPI cursor, its values converted as
+    SQLAlchemy converts them (SQLite hands back dates and times as text)."""
 
     def __init__(self, statement: Select[Any], engine: Engine) -> None:
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = compiled.string
         self._order = compiled.positiontup if compiled.positional else None
+        processors = (
+            column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+            for column in statement.selected_columns
+        )
+        self._processors = [(index, fn) for index, fn in enumerate(processors) if fn is not None]
 
-    def run(self, connection: Any, **params: Any) -> list[tuple[Any, ...]]:
+    def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
         args = tuple(params[name] for name in self._order) if self._order is not None else params
         cursor = connection.cursor()
         try:
             cursor.execute(self.sql, args)
-            return cursor.fetchall()
+            rows: list[Sequence[Any]] = cursor.fetchall()
         finally:
             cursor.close()
+        if not self._processors:
+            return rows
+        converted: list[Sequence[Any]] = []
+        for row in rows:
+            values = list(row)
+            for index, convert in self._processors:
+                values[index] = convert(values[index])
+            converted.append(values)
+        return converted
 
 
 # Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
@@ -122,8 +108,7 @@ def _card_and_codes(card_filter: Any) -> Select[Any]:
         select(*CARD_COLUMNS, *(live_codes.c[name] for name in CODE_COLUMN_NAMES))
         .select_from(
             _cards.outerjoin(
-                live_codes,
-                and_(live_codes.c.giftcard_id == _cards.c.id, live_codes.c.revoked_at.is_(None)),
+                live_codes, and_(live_codes.c.giftcard_id == _cards.c.id, live_codes.c.revoked_at.is_(None))
             )
         )
         .where(card_filter)
@@ -170,22 +155,20 @@ class CardStore:
         params = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
         with self.connection() as connection:
             rows = prepared.run(connection, **params)
-        matches: dict[tuple[str, int], CodeMatch] = {}
+        grouped: dict[tuple[str, int], tuple[Sequence[Any], list[StoredCode]]] = {}
         for row in rows:
-            key = (row[_MATCHED_TYPE], row[_CARD_ID])
-            match = matches.get(key)
-            if match is None:
-                match = matches[key] = CodeMatch(
-                    row[_MATCHED_TYPE], _as_date(row[_MATCHED_EXPIRES]), card_from_row(row)
-                )
-            match.card.codes.append(code_from_row(row, _CODE_ID))
-        return list(matches.values())
+            _, codes = grouped.setdefault((row[_MATCHED_TYPE], row[_CARD_ID]), (row, []))
+            codes.append(code_from_row(row, _CODE_ID))
+        return [
+            CodeMatch(CodeType(row[_MATCHED_TYPE]), row[_MATCHED_EXPIRES], card_from_row(row, codes))
+            for row, codes in grouped.values()
+        ]
 
-    def find_by_id(self, card_id: int) -> list[CardRow]:
+    def find_by_id(self, card_id: int) -> list[Card[StoredCode]]:
         with self.connection() as connection:
             return _group(self._by_id.run(connection, id=card_id))
 
-    def find_by_member(self, member_id: str) -> list[CardRow]:
+    def find_by_member(self, member_id: str) -> list[Card[StoredCode]]:
         with self.connection() as connection:
             return _group(self._by_member.run(connection, member=member_id))
 
@@ -194,64 +177,13 @@ class CardStore:
             self._ping.run(connection)
 
 
-def card_from_row(row: Sequence[Any]) -> CardRow:
-    """A CardRow (without codes) from a row that starts with CARD_COLUMNS."""
-    return CardRow(
-        id=row[0],
-        member_id=row[1],
-        currency=row[2],
-        state=row[3],
-        balance=row[4],
-        created_at=_as_datetime(row[5]),
-        updated_at=_as_datetime(row[6]),
-        created_by=row[7],
-        usable_from=_as_optional_datetime(row[8]),
-        expires_at=_as_optional_datetime(row[9]),
-        note=row[10],
-        source_id=row[11],
-        ref_no=row[12],
-        codes=[],
-    )
-
-
-def code_from_row(row: Sequence[Any], offset: int = 0) -> CodeRow:
-    """A CodeRow from the CODE_COLUMN_NAMES columns of a row, starting at ``offset``."""
-    return CodeRow(
-        id=row[offset],
-        code_type=row[offset + 1],
-        ciphertext=bytes(row[offset + 2]),
-        key_id=row[offset + 3],
-        last4=row[offset + 4],
-        expires_on=_as_date(row[offset + 5]),
-    )
-
-
-def _group(rows: list[tuple[Any, ...]]) -> list[CardRow]:
-    cards: dict[int, CardRow] = {}
+def _group(rows: Sequence[Sequence[Any]]) -> list[Card[StoredCode]]:
+    grouped: dict[int, tuple[Sequence[Any], list[StoredCode]]] = {}
     for row in rows:
-        card = cards.get(row[_CARD_ID])
-        if card is None:
-            card = cards[row[_CARD_ID]] = card_from_row(row)
+        _, codes = grouped.setdefault(row[_CARD_ID], (row, []))
         if row[_CODE_ID] is not None:
-            card.codes.append(code_from_row(row, _CODE_ID))
-    return list(cards.values())
-
-
-# SQLite hands dates and times back as ISO text on a raw connection; PostgreSQL as objects.
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
-def _as_datetime(value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _as_optional_datetime(value: Any) -> datetime | None:
-    return None if value is None else _as_datetime(value)
+            codes.append(code_from_row(row, _CODE_ID))
+    return [card_from_row(row, codes) for row, codes in grouped.values()]
 
 
 # --- writes (inside a unit of work) -----------------------------------------------------------
@@ -301,7 +233,7 @@ def live_codes(session: Session, card_id: int) -> list[GiftCardCode]:
     return list(session.exec(statement).all())
 
 
-def card_rows(session: Session, card_id: int) -> list[CardRow]:
+def card_rows(session: Session, card_id: int) -> list[Card[StoredCode]]:
     """The card with its live codes, read inside the caller's transaction."""
     rows = session.execute(_card_and_codes(_cards.c.id == card_id)).all()
     return _group([tuple(row) for row in rows])

@@ -16,53 +16,17 @@ from sqlalchemy import ColumnElement, Engine, Row, func, select
 from sqlalchemy.sql import Select
 
 from app.db import READ_ONLY
+from app.entities import Transaction
 from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.store.ledger import transaction_from_row
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRow:
-    id: int
-    giftcard_id: int
-    trans_type: str
-    status: str
-    amount: int
-    currency: str  # the card's
-    balance_before: int
-    balance_after: int
-    authorized_amount: int | None
-    hold_expires_at: datetime | None
-    partial: bool
-    source_id: str | None
-    ref_no: str | None
-    note: str | None
-    created_at: datetime
-    settled_at: datetime | None
-
-
-# The columns behind EntryRow, in field order.
-_ENTRY_COLUMNS = (
-    *(_ledger.c[name] for name in ("id", "giftcard_id", "trans_type", "status", "amount")),
-    _cards.c.currency,
-    *(
-        _ledger.c[name]
-        for name in (
-            "balance_before",
-            "balance_after",
-            "authorized_amount",
-            "hold_expires_at",
-            "partial",
-            "source_id",
-            "ref_no",
-            "note",
-            "created_at",
-            "settled_at",
-        )
-    ),
-)
+# The columns a Transaction is built from: the ledger row's and its card's currency.
+_ENTRY_COLUMNS = (*_ledger.c, _cards.c.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +49,7 @@ class EntryCriteria:
 
 @dataclass(frozen=True, slots=True)
 class EntrySlice:
-    entries: list[EntryRow]  # in id order
+    entries: list[Transaction]  # in id order
     more: bool  # further entries match after the last one
 
 
@@ -93,8 +57,8 @@ def _entries() -> Select[Any]:
     return select(*_ENTRY_COLUMNS).select_from(_ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id))
 
 
-def _row(row: Row[Any]) -> EntryRow:
-    return EntryRow(**row._asdict())
+def _row(row: Row[Any]) -> Transaction:
+    return transaction_from_row(row._asdict())
 
 
 def _read(engine: Engine, statement: Select[Any]) -> list[Row[Any]]:
@@ -111,7 +75,7 @@ def list_entries(engine: Engine, criteria: EntryCriteria, limit: int) -> EntrySl
     return EntrySlice([_row(row) for row in rows[:limit]], more=len(rows) > limit)
 
 
-def latest_entries(engine: Engine, card_id: int, limit: int) -> list[EntryRow]:
+def latest_entries(engine: Engine, card_id: int, limit: int) -> list[Transaction]:
     """The card's ``limit`` newest entries, newest first."""
     statement = _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
     return [_row(row) for row in _read(engine, statement)]
@@ -122,7 +86,7 @@ def _open(now: datetime) -> list[ColumnElement[bool]]:
     return [_ledger.c.status == "AUTHORIZED", _ledger.c.hold_expires_at > now]
 
 
-def open_authorizations(engine: Engine, card_id: int, now: datetime) -> list[EntryRow]:
+def open_authorizations(engine: Engine, card_id: int, now: datetime) -> list[Transaction]:
     """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
     statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
     return [_row(row) for row in _read(engine, statement)]

@@ -1,10 +1,11 @@
-"""Idempotency keys: read, claim, complete and purge (inside the caller's unit of work)."""
+"""Idempotency keys: find, claim, seal, release and purge (inside the caller's unit of work)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -25,16 +26,45 @@ def find_committed_key(engine: Engine, subject: str, key: str) -> IdempotencyKey
             return session.get(IdempotencyKey, (subject, key))
 
 
-def claim_key(session: Session, claim: IdempotencyKey) -> None:
-    """Insert the key row; raises IntegrityError when another request holds the same key."""
-    session.add(claim)
-    session.flush()
+class KeyStore:
+    """Reads of committed keys on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def find_committed(self, subject: str, key: str) -> IdempotencyKey | None:
+        return find_committed_key(self._engine, subject, key)
 
 
-def release_key(session: Session, claim: IdempotencyKey) -> None:
+def claim_key(session: Session, claim: IdempotencyKey) -> bool:
+    """Insert the key row unless the key is taken; whether this transaction claimed it.
+
+    A key another transaction holds uncommitted makes this wait for that one's end (PostgreSQL's
+    unique index; SQLite has one writer at a time): taken if it committed, claimed if it rolled back.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_keys)
+        .values(**claim.model_dump())
+        .on_conflict_do_nothing(index_elements=[_keys.c.subject, _keys.c.key])
+        .returning(_keys.c.key)
+    )
+    return session.execute(statement).first() is not None
+
+
+def seal_key(session: Session, subject: str, key: str, key_id: str, response: bytes) -> None:
+    """Store the sealed answer under a key this transaction claimed."""
+    statement = (
+        update(_keys)
+        .where(_keys.c.subject == subject, _keys.c.key == key)
+        .values(key_id=key_id, response=response)
+    )
+    session.execute(statement)
+
+
+def release_key(session: Session, subject: str, key: str) -> None:
     """Drop a claim this transaction made (a refused request stores nothing under its key)."""
-    session.delete(claim)
-    session.flush()
+    session.execute(delete(_keys).where(_keys.c.subject == subject, _keys.c.key == key))
 
 
 def purge_keys(session: Session, older_than: datetime) -> None:

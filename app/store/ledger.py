@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select, update
 from sqlmodel import Session
 
 from app.db import READ_ONLY
+from app.entities import Transaction
+from app.enums import TransStatus, TransType
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.cards import _as_date, _as_optional_datetime
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+
+def transaction_from_row(
+    row: Mapping[str, Any], *, balance: int | None = None, available_balance: int | None = None
+) -> Transaction:
+    """The Transaction of a ledger row that also holds its card's ``currency``; ``balance`` is the
+    card's balance when answered (after this entry, when not given)."""
+    return Transaction(
+        id=row["id"],
+        giftcard_id=row["giftcard_id"],
+        trans_type=TransType(row["trans_type"]),
+        status=TransStatus(row["status"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        balance=row["balance_after"] if balance is None else balance,
+        available_balance=available_balance,
+        balance_before=row["balance_before"],
+        balance_after=row["balance_after"],
+        authorized_amount=row["authorized_amount"],
+        hold_expires_at=row["hold_expires_at"],
+        partial=row["partial"],
+        source_id=row["source_id"],
+        ref_no=row["ref_no"],
+        note=row["note"],
+        created_at=row["created_at"],
+        settled_at=row["settled_at"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +74,7 @@ def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) ->
         row = connection.execute(statement).first()
     if row is None:
         return None
-    return AddressedCode(row[0], row[1], _as_date(row[2]), row[3], row[4])
+    return AddressedCode(row[0], row[1], row[2], row[3], row[4])
 
 
 def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
@@ -92,9 +121,7 @@ def code_for_update(session: Session, code_id: int) -> LockedCode:
         .with_for_update()
     )
     row = session.execute(statement).one()
-    return LockedCode(
-        row[0] is not None, _as_date(row[1]), row[2], row[3], row[4], _as_optional_datetime(row[5])
-    )
+    return LockedCode(row[0] is not None, row[1], row[2], row[3], row[4], row[5])
 
 
 def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:

@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, and_, bindparam, exists, select
 
 from app.db import READ_ONLY
+from app.entities import Card, StoredCode
 from app.models import GiftCard, GiftCardCode
-from app.store.cards import CARD_COLUMNS, CODE_COLUMN_NAMES, CardRow, card_from_row, code_from_row
+from app.store.cards import CARD_COLUMNS, CODE_COLUMN_NAMES, card_from_row, code_from_row
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -35,7 +36,7 @@ class CardCriteria:
 
 @dataclass(frozen=True, slots=True)
 class CardSlice:
-    cards: list[CardRow]  # with their live codes, in id order
+    cards: list[Card[StoredCode]]  # with their live codes, in id order
     more: bool  # further cards match after the last one
 
 
@@ -58,11 +59,11 @@ class CardLister:
         with self.engine.connect() as connection:
             connection = connection.execution_options(**{READ_ONLY: True})
             rows = connection.execute(page).all()
-            cards = {row[0]: card_from_row(row) for row in rows[:limit]}
-            if cards:
-                for code in connection.execute(self._codes, {"ids": list(cards)}):
-                    cards[code[0]].codes.append(code_from_row(code, 1))
-        return CardSlice(list(cards.values()), more=len(rows) > limit)
+            codes: dict[int, list[StoredCode]] = {row[0]: [] for row in rows[:limit]}
+            if codes:
+                for code in connection.execute(self._codes, {"ids": list(codes)}):
+                    codes[code[0]].append(code_from_row(code, 1))
+        return CardSlice([card_from_row(row, codes[row[0]]) for row in rows[:limit]], more=len(rows) > limit)
 
 
 def _conditions(criteria: CardCriteria) -> list[ColumnElement[bool]]:

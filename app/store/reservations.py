@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import fields
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
 from app.db import READ_ONLY
+from app.entities import Reservation, StoredReservedCode
 from app.models import CodeReservation, GiftCardCode, ReservedCode
 
 _card_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _reservations = CodeReservation.__table__  # type: ignore[attr-defined]
 _reserved = ReservedCode.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class ReservedCodeRow:
-    ciphertext: bytes
-    last4: str
-    used: bool
-
-
-@dataclass(slots=True)
-class ReservationRow:
-    id: int
-    request_name: str
-    agency: str
-    single: bool
-    count: int
-    created_at: datetime
-    expires_at: datetime | None
-    codes: list[ReservedCodeRow] = field(default_factory=list)
+# The reservation's own columns, in the order of Reservation's fields.
+_RESERVATION_FIELDS = tuple(item.name for item in fields(Reservation))[:7]
 
 
 def reserved_code(
@@ -69,37 +53,20 @@ def add_reservation(session: Session, reservation: CodeReservation, codes: list[
     session.flush()
 
 
-def find_reservations(engine: Engine, owner: str, request_name: str) -> list[ReservationRow]:
+def find_reservations(engine: Engine, owner: str, request_name: str) -> list[Reservation[StoredReservedCode]]:
     """The owner's reservations under this request name, oldest first, with their codes.
 
     Two statements whatever the number of reservations, on a connection that only reads.
     """
     reservations = (
-        select(
-            _reservations.c.id,
-            _reservations.c.request_name,
-            _reservations.c.agency,
-            _reservations.c.single,
-            _reservations.c.count,
-            _reservations.c.created_at,
-            _reservations.c.expires_at,
-        )
+        select(*(_reservations.c[name] for name in _RESERVATION_FIELDS))
         .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
         .order_by(_reservations.c.id)
     )
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
-        found = {
-            row[0]: ReservationRow(
-                row[0],
-                row[1],
-                row[2],
-                bool(row[3]),
-                row[4],
-                _aware(row[5]),
-                None if row[6] is None else _aware(row[6]),
-            )
-            for row in connection.execute(reservations)
+        found: dict[int, tuple[Any, list[StoredReservedCode]]] = {
+            row.id: (row, []) for row in connection.execute(reservations)
         }
         if found:
             codes = (
@@ -113,10 +80,8 @@ def find_reservations(engine: Engine, owner: str, request_name: str) -> list[Res
                 .order_by(_reserved.c.reservation_id, _reserved.c.id)
             )
             for row in connection.execute(codes):
-                found[row[0]].codes.append(ReservedCodeRow(bytes(row[1]), row[2], bool(row[3])))
-    return list(found.values())
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back times without their (UTC) offset."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                found[row[0]][1].append(StoredReservedCode(bytes(row[1]), row[2], bool(row[3])))
+    return [
+        Reservation(**row._asdict(), codes=tuple(codes), used_count=sum(code.used for code in codes))
+        for row, codes in found.values()
+    ]

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app.domain.idempotency import MAX_KEY_LENGTH, Idempotency, encode
+from app.domain.idempotency import MAX_KEY_LENGTH, encode
+from app.domain.mutations import MutationRunner
 from app.errors import BadUserInputError, ConflictError, NotFoundError, UnauthenticatedError
 from app.policy import ANONYMOUS, Principal
 from app.store import idempotency as key_store
+from tests.conftest import transaction
 
 ALICE = Principal("alice", frozenset({"GiftCardTransUse", "ListGiftCards"}))
 
@@ -28,10 +30,6 @@ class Colour(Enum):
 class Answer:
     giftcard_id: int  # the audit trail names the card an answer is about
     note: str
-
-
-def _decode(data: dict[str, Any]) -> Answer:
-    return Answer(**data)
 
 
 class Work:
@@ -96,23 +94,23 @@ def test_a_dataclass_type_itself_is_not_taken_for_an_instance():
 
 
 @pytest.fixture
-def idempotency(services) -> Idempotency:
-    return services.idempotency
+def idempotency(services) -> MutationRunner:
+    return services.mutations
 
 
 @pytest.mark.parametrize("key", ["k", "k" * MAX_KEY_LENGTH, "ключ 1"])
 def test_keys_of_1_to_128_printable_characters_are_accepted(idempotency, key):
     work = Work(Answer(1, "a"))
-    assert idempotency.run(ALICE, key, "op", {"n": 1}, work, _decode) == Answer(1, "a")
-    assert idempotency.replay(ALICE, key, "op", {"n": 1}, _decode) == Answer(1, "a")
+    assert idempotency.run(ALICE, key, "op", {"n": 1}, work, Answer) == Answer(1, "a")
+    assert idempotency.replay(ALICE, key, "op", {"n": 1}, Answer) == Answer(1, "a")
 
 
 @pytest.mark.parametrize("key", ["", "k" * (MAX_KEY_LENGTH + 1), "line\nbreak"])
 def test_other_keys_are_refused_before_anything_runs(idempotency, key):
     work = Work(Answer(1, "a"))
     for call in (
-        lambda: idempotency.run(ALICE, key, "op", {}, work, _decode),
-        lambda: idempotency.replay(ALICE, key, "op", {}, _decode),
+        lambda: idempotency.run(ALICE, key, "op", {}, work, Answer),
+        lambda: idempotency.replay(ALICE, key, "op", {}, Answer),
     ):
         with pytest.raises(BadUserInputError) as refused:
             call()
@@ -123,9 +121,9 @@ def test_other_keys_are_refused_before_anything_runs(idempotency, key):
 
 def test_without_a_key_the_work_runs_every_time_and_is_audited(idempotency, services):
     work = Work(Answer(1, "a"))
-    assert idempotency.run(ALICE, None, "op", {}, work, _decode) == Answer(1, "a")
-    assert idempotency.run(ALICE, None, "op", {}, work, _decode) == Answer(1, "a")
-    assert idempotency.replay(ALICE, None, "op", {}, _decode) is None
+    assert idempotency.run(ALICE, None, "op", {}, work, Answer) == Answer(1, "a")
+    assert idempotency.run(ALICE, None, "op", {}, work, Answer) == Answer(1, "a")
+    assert idempotency.replay(ALICE, None, "op", {}, Answer) is None
     assert work.runs == 2
     assert _audit(services) == [("op", "OK", "alice", 1)] * 2
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
@@ -134,12 +132,12 @@ def test_without_a_key_the_work_runs_every_time_and_is_audited(idempotency, serv
 def test_a_keyed_retry_replays_the_stored_answer_once_run(idempotency, services):
     # given a keyed request that ran
     work = Work(Answer(7, "first"))
-    assert idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode) == Answer(7, "first")
+    assert idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer) == Answer(7, "first")
 
     # when it is sent again, through run or replay
     work.answer = Answer(8, "second")
-    again = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
-    asked = idempotency.replay(ALICE, "k1", "op", {"n": 1}, _decode)
+    again = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
+    asked = idempotency.replay(ALICE, "k1", "op", {"n": 1}, Answer)
 
     # then both answer as the first time, the work ran once, and each answer is audited
     assert again == asked == Answer(7, "first")
@@ -148,9 +146,9 @@ def test_a_keyed_retry_replays_the_stored_answer_once_run(idempotency, services)
 
 
 def test_an_unused_key_has_nothing_to_replay(idempotency, services):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode)
-    assert idempotency.replay(ALICE, "k2", "op", {}, _decode) is None
-    assert idempotency.replay(Principal("bob", ALICE.permissions), "k1", "op", {}, _decode) is None
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer)
+    assert idempotency.replay(ALICE, "k2", "op", {}, Answer) is None
+    assert idempotency.replay(Principal("bob", ALICE.permissions), "k1", "op", {}, Answer) is None
 
 
 @pytest.mark.parametrize(
@@ -164,11 +162,11 @@ def test_an_unused_key_has_nothing_to_replay(idempotency, services):
 )
 def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, operation, request_):
     work = Work(Answer(1, "a"))
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
 
     for call in (
-        lambda: idempotency.run(principal, "k1", operation, request_, work, _decode),
-        lambda: idempotency.replay(principal, "k1", operation, request_, _decode),
+        lambda: idempotency.run(principal, "k1", operation, request_, work, Answer),
+        lambda: idempotency.replay(principal, "k1", operation, request_, Answer),
     ):
         with pytest.raises(ConflictError) as refused:
             call()
@@ -179,8 +177,8 @@ def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, o
 
 def test_keys_belong_to_their_subject(idempotency):
     work = Work(Answer(1, "a"))
-    idempotency.run(ALICE, "k1", "op", {}, work, _decode)
-    idempotency.run(Principal("bob", ALICE.permissions), "k1", "op", {}, work, _decode)
+    idempotency.run(ALICE, "k1", "op", {}, work, Answer)
+    idempotency.run(Principal("bob", ALICE.permissions), "k1", "op", {}, work, Answer)
     assert work.runs == 2
 
 
@@ -189,9 +187,9 @@ def test_a_failed_request_keeps_nothing_under_its_key(idempotency, services):
         raise NotFoundError("id: no such thing", field="id")
 
     with pytest.raises(NotFoundError):
-        idempotency.run(ALICE, "k1", "op", {}, failing, _decode)
+        idempotency.run(ALICE, "k1", "op", {}, failing, Answer)
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
-    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), _decode) == Answer(2, "b")
+    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), Answer) == Answer(2, "b")
 
 
 @pytest.mark.parametrize("key", [None, "k1"])
@@ -208,28 +206,28 @@ def test_a_guard_refusal_keeps_what_the_guard_wrote_and_nothing_else(idempotency
 
     work = Work(Answer(1, "a"))
     with pytest.raises(ConflictError, match="guarded"):
-        idempotency.run(ALICE, key, "op", {}, work, _decode, guard)
+        idempotency.run(ALICE, key, "op", {}, work, Answer, guard)
 
     # then the work did not run, the guard's write stayed, and the key is free for a retry
     assert work.runs == 0
     assert _audit(services) == [("guarded", "COUNTED", None, None)]
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
-    assert idempotency.run(ALICE, key, "op", {}, work, _decode, lambda session: None) == Answer(1, "a")
+    assert idempotency.run(ALICE, key, "op", {}, work, Answer, lambda session: None) == Answer(1, "a")
 
 
 def test_a_replay_does_not_run_the_guard(idempotency):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode, lambda session: None)
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer, lambda session: None)
 
     def guard(session):
         raise AssertionError("the guard ran for a replay")
 
-    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), _decode, guard) == Answer(1, "a")
+    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), Answer, guard) == Answer(1, "a")
 
 
 def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(idempotency, services):
     # given two keys, one just past the retention time and one just inside it
     for key in ("old", "recent", "stays"):
-        idempotency.run(ALICE, key, "op", {}, Work(Answer(1, key)), _decode)
+        idempotency.run(ALICE, key, "op", {}, Work(Answer(1, key)), Answer)
     retention = services.settings.idempotency_retention_hours
     with services.engine.begin() as connection:
         for key, age in (
@@ -242,7 +240,7 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
             )
 
     # when another key is stored
-    idempotency.run(ALICE, "new", "op", {}, Work(Answer(2, "b")), _decode)
+    idempotency.run(ALICE, "new", "op", {}, Work(Answer(2, "b")), Answer)
 
     # then only the old one is gone
     with services.engine.connect() as connection:
@@ -251,7 +249,7 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
 
 
 def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, services):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "SECRETNOTE")), _decode)
+    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "SECRETNOTE")), Answer)
     with services.engine.connect() as connection:
         row = connection.execute(
             text("SELECT operation, key_id, request_key_id, response FROM idempotency_keys")
@@ -262,7 +260,7 @@ def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, ser
 
 def test_the_stored_request_digest_is_the_keyed_digest_of_a_fixed_document(idempotency, services):
     # stored digests must still match after an upgrade, or every retry across it is a CONFLICT
-    idempotency.run(ALICE, "k1", "op", Answer(1, "a"), Work(Answer(1, "a")), _decode)
+    idempotency.run(ALICE, "k1", "op", Answer(1, "a"), Work(Answer(1, "a")), Answer)
     document = encode(
         {
             "operation": "op",
@@ -282,11 +280,11 @@ def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, 
     time.tzset()
     try:
         before = datetime.now(UTC)
-        idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), _decode)
+        idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer)
     finally:
         monkeypatch.undo()
         time.tzset()
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         stamped = key_store.find_key(session, "alice", "k1").created_at
     stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
     assert before <= stamped <= datetime.now(UTC)
@@ -307,12 +305,12 @@ def _lose_the_race(monkeypatch):
 
 def test_a_request_that_loses_the_race_for_its_key_answers_as_the_winner(idempotency, services, monkeypatch):
     # given a keyed request that ran, and a retry that does not see it before claiming the key
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), _decode)
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), Answer)
     calls = _lose_the_race(monkeypatch)
     work = Work(Answer(6, "loser"))
 
     # when the retry runs
-    answer = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, _decode)
+    answer = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
 
     # then it answers as the winner did, without running, and is audited as a replay
     assert answer == Answer(5, "winner")
@@ -321,11 +319,11 @@ def test_a_request_that_loses_the_race_for_its_key_answers_as_the_winner(idempot
 
 
 def test_a_request_that_loses_the_race_with_other_input_is_a_conflict(idempotency, monkeypatch):
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), _decode)
+    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), Answer)
     _lose_the_race(monkeypatch)
 
     with pytest.raises(ConflictError) as refused:
-        idempotency.run(ALICE, "k1", "op", {"n": 2}, Work(Answer(6, "loser")), _decode)
+        idempotency.run(ALICE, "k1", "op", {"n": 2}, Work(Answer(6, "loser")), Answer)
     assert refused.value.message == "idempotencyKey: already used for a different request"
 
 
@@ -340,7 +338,7 @@ def test_an_integrity_error_of_the_work_itself_is_not_taken_for_a_race(idempoten
         connection.execute(text("CREATE TABLE clash_probe (id INTEGER PRIMARY KEY)"))
     try:
         with pytest.raises(IntegrityError):
-            idempotency.run(ALICE, key, "op", {}, clashing, _decode)
+            idempotency.run(ALICE, key, "op", {}, clashing, Answer)
     finally:
         with services.engine.begin() as connection:
             connection.execute(text("DROP TABLE clash_probe"))
@@ -349,12 +347,12 @@ def test_an_integrity_error_of_the_work_itself_is_not_taken_for_a_race(idempoten
 def test_an_anonymous_caller_shares_no_key_with_any_subject(idempotency):
     # given keys of subjects that look like placeholders
     for subject in ("XXXX", "-", "anonymous"):
-        idempotency.run(Principal(subject), "k1", "op", {}, Work(Answer(1, "a")), _decode)
+        idempotency.run(Principal(subject), "k1", "op", {}, Work(Answer(1, "a")), Answer)
 
     def refused(session):
         raise UnauthenticatedError("a bearer token is required")
 
     # then a caller without a token finds none of them: its request runs (and fails) as new
-    assert idempotency.replay(ANONYMOUS, "k1", "op", {}, _decode) is None
+    assert idempotency.replay(ANONYMOUS, "k1", "op", {}, Answer) is None
     with pytest.raises(UnauthenticatedError):
-        idempotency.run(ANONYMOUS, "k1", "op", {}, refused, _decode)
+        idempotency.run(ANONYMOUS, "k1", "op", {}, refused, Answer)

@@ -11,7 +11,7 @@ from sqlalchemy import event, update
 
 from app.enums import CodeType
 from app.models import GiftCard
-from tests.conftest import error_codes, gql
+from tests.conftest import error_codes, gql, transaction
 
 LIST = """query List($first: Int, $after: String, $filter: GiftCardFilter) {
   giftcards(first: $first, after: $after, filter: $filter) {
@@ -46,7 +46,7 @@ def _seed_many(seed, count: int, prefix: str = "CARD", **options) -> list[int]:
 
 def _set(services, card_id: int, **values) -> None:
     """Change a card straight in the database (state changes are another feature's mutations)."""
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         session.execute(update(GiftCard).where(GiftCard.id == card_id).values(**values))
 
 

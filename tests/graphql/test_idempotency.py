@@ -126,7 +126,7 @@ def test_two_concurrent_retries_write_once_and_answer_alike(services):
         try:
             results.append(
                 create_card(
-                    services.idempotency,
+                    services.mutations,
                     services.vault,
                     services.pins,
                     services.policy,

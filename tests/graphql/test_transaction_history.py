@@ -12,7 +12,7 @@ from sqlalchemy import event, insert, update
 
 from app.enums import CodeType
 from app.models import GiftCard, LedgerEntry
-from tests.conftest import error_codes, gql
+from tests.conftest import error_codes, gql, transaction
 
 HISTORY = """query H($first: Int, $after: String, $filter: GiftCardTransactionFilter) {
   giftcardTransactions(first: $first, after: $after, filter: $filter) {
@@ -88,7 +88,7 @@ def _insert(services, card_id: int, count: int, **values) -> list[int]:
 
 
 def _set_entry(services, entry_id: int, **values) -> None:
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         session.execute(update(LedgerEntry).where(LedgerEntry.id == entry_id).values(**values))
 
 
@@ -620,7 +620,7 @@ def test_a_card_listing_shows_each_cards_balance_check(client, office, card, see
     other = seed({CodeType.PHYSICAL: "OTHERPHYS001"}, currency="JPY")
     _trans(client, office, card, "10.00")
     _trans(client, office, card, "-4.00", authorizeOnly=True)
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         session.execute(update(GiftCard).where(GiftCard.id == other).values(balance=500, state="ACTIVE"))
     body = gql(client, "{ giftcards { edges { node { id balance availableBalance } } } }", token=office)
     assert [edge["node"] for edge in body["data"]["giftcards"]["edges"]] == [

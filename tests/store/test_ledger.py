@@ -13,15 +13,14 @@ from app.domain.codes import normalise
 from app.enums import CodeType
 from app.models import LedgerEntry
 from app.store import ledger as store
-from app.store.cards import _as_datetime
-from tests.conftest import ROOT, fund
+from tests.conftest import ROOT, fund, transaction
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 CEILING = 100_000
 
 
 def _entry(services, card_id, amount, status="AUTHORIZED", expires=NOW + timedelta(minutes=5)):
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         return store.add_entry(
             session,
             LedgerEntry(
@@ -43,7 +42,7 @@ def _balances(services):
 
 
 def _change(services, card_id, amount, ceiling=CEILING):
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         return store.change_balance(session, card_id, amount, NOW, ceiling)
 
 
@@ -80,7 +79,7 @@ def test_a_credit_changes_its_card_alone_and_stamps_it(services, three):
     assert _balances(services) == {three[0]: 1250, three[1]: 2000, three[2]: 3000}
     with services.engine.connect() as connection:
         stamps = dict(connection.execute(text("SELECT id, updated_at FROM giftcards")).all())
-    assert [card_id for card_id, stamp in stamps.items() if _as_datetime(stamp) == NOW] == [three[0]]
+    assert [card_id for card_id, stamp in stamps.items() if _utc(stamp) == NOW] == [three[0]]
 
 
 def test_a_debit_may_empty_a_card_but_not_overdraw_it(services, three):
@@ -128,7 +127,7 @@ def test_only_open_unexpired_debit_holds_are_held(services, three):
     _entry(services, card, -2, status="COMPLETED")
     _entry(services, other, -50)  # another card's
 
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         assert store.held(session, card, NOW) == 120
         assert store.held(session, other, NOW) == 50
         assert store.held(session, three[2], NOW) == 0
@@ -285,14 +284,14 @@ def test_code_for_update_reads_the_pin_state(services, seed):
         expires={CodeType.PHYSICAL: date(2031, 1, 2)},
     )
     code_id, _, _, pin_hash, key_ids = _code_row(services, card_id)
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         store.record_pin_failure(session, code_id, 1, NOW)
         locked = store.code_for_update(session, code_id)
     assert locked == store.LockedCode(True, date(2031, 1, 2), pin_hash, key_ids, 0, NOW)
     assert pin_hash is not None and key_ids is not None
 
     live = seed({CodeType.PHYSICAL: "STORECODE005"}, expires={CodeType.PHYSICAL: date(2031, 1, 3)})
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         unlocked = store.code_for_update(session, _code_row(services, live)[0])
     assert unlocked == store.LockedCode(False, date(2031, 1, 3), None, None, 0, None)
 
@@ -303,9 +302,9 @@ def test_wrong_pins_count_up_and_the_last_allowed_locks_and_restarts(services, c
     locked_until = NOW + timedelta(minutes=15)
 
     def fail():
-        with services.uow.begin() as session:
+        with transaction(services) as session:
             store.record_pin_failure(session, code_id, 3, locked_until)
-        with services.uow.begin() as session:
+        with transaction(services) as session:
             state = store.code_for_update(session, code_id)
         return state.failed_pin_attempts, state.pin_locked_until
 
@@ -320,13 +319,13 @@ def test_a_right_pin_ends_the_run_and_may_replace_the_stored_pin(services, coded
     other = seed({CodeType.PHYSICAL: "STORECODE007"}, pin="1234")
     code_id, _, _, pin_hash, key_ids = _code_row(services, coded)
     other_row = _code_row(services, other)
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         store.record_pin_failure(session, code_id, 5, NOW)
         store.record_pin_failure(session, other_row[0], 5, NOW)
         store.record_pin_success(session, code_id)
     assert _code_row(services, coded)[1:] == (0, None, pin_hash, key_ids)
 
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         store.record_pin_failure(session, code_id, 5, NOW)
         store.record_pin_success(session, code_id, "new-hash", "kp9")
     assert _code_row(services, coded)[1:] == (0, None, "new-hash", "kp9")
@@ -335,7 +334,13 @@ def test_a_right_pin_ends_the_run_and_may_replace_the_stored_pin(services, coded
 
 def test_entry_for_update_finds_the_entry_or_none(services, three):
     entry_id = _entry(services, three[0], -7)
-    with services.uow.begin() as session:
+    with transaction(services) as session:
         found = store.entry_for_update(session, entry_id)
         assert found is not None and (found.giftcard_id, found.amount) == (three[0], -7)
         assert store.entry_for_update(session, entry_id + 1) is None
+
+
+def _utc(stamp) -> datetime:
+    """A stamp as read by plain SQL: SQLite gives text without the (UTC) offset."""
+    moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,91 @@
+"""The mutation runner: the one path every mutation's writes take.
+
+Its steps, in one database transaction: claim the idempotency key (or replay the answer stored
+under it), run the guard (a precondition whose writes are kept even when it refuses, as a wrong
+PIN stays counted), run the work, record the audit events, seal the answer under the key, commit.
+Nothing is kept unless the whole succeeds. A replay is audited after its read transaction, so that
+on SQLite it never waits for the write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from app.db import UnitOfWork
+from app.domain.audit import AuditTrail
+from app.domain.idempotency import Idempotency, KeyedRequest
+from app.errors import GiftCardError
+from app.policy import Principal
+
+T = TypeVar("T")
+# The mutation itself, in the runner's transaction.
+Work = Callable[[Session], T]
+# Checks a mutation's precondition in its transaction; returns the refusal to raise after commit.
+Guard = Callable[[Session], GiftCardError | None]
+
+
+class MutationRunner:
+    """Runs mutations in a unit of work, with idempotency and audit as steps."""
+
+    def __init__(
+        self, new_unit: Callable[[], UnitOfWork], idempotency: Idempotency, audit: AuditTrail
+    ) -> None:
+        self._new_unit = new_unit
+        self._idempotency = idempotency
+        self._audit = audit
+
+    def run(
+        self,
+        principal: Principal,
+        key: str | None,
+        operation: str,
+        request: Any,
+        work: Work[T],
+        shape: Any,
+        guard: Guard | None = None,
+    ) -> T:
+        """``work`` at most once per key and input; a retry gets the first answer (a ``shape``)."""
+        keyed = self._idempotency.keyed(principal, key, operation, request)
+        with self._new_unit() as unit:
+            replayed = None if keyed is None else self._idempotency.claim(unit.session, keyed, shape)
+            if replayed is None:
+                return self._first_run(unit, principal, operation, keyed, work, guard)
+        self._audit.replayed(principal, operation, replayed)
+        return replayed  # type: ignore[no-any-return]
+
+    def replay(self, principal: Principal, key: str | None, operation: str, request: Any, shape: Any) -> Any:
+        """The answer stored under a key already used (audited as a replay), or None.
+
+        For mutations whose checks depend on state that may change after the first answer (a code
+        revoked, a PIN locked): asked first, a retry answers as the first request did.
+        """
+        keyed = self._idempotency.keyed(principal, key, operation, request)
+        replayed = None if keyed is None else self._idempotency.committed(keyed, shape)
+        if replayed is not None:
+            self._audit.replayed(principal, operation, replayed)
+        return replayed
+
+    def _first_run(
+        self,
+        unit: UnitOfWork,
+        principal: Principal,
+        operation: str,
+        keyed: KeyedRequest | None,
+        work: Work[T],
+        guard: Guard | None,
+    ) -> T:
+        refusal = guard(unit.session) if guard else None
+        if refusal is not None:
+            if keyed is not None:
+                self._idempotency.release(unit.session, keyed)
+            unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
+            raise refusal
+        result = work(unit.session)
+        self._audit.mutated(unit.session, principal, operation, result)
+        if keyed is not None:
+            self._idempotency.seal(unit.session, keyed, result)
+        unit.commit()
+        return result

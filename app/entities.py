@@ -1,0 +1,127 @@
+"""What every layer hands around: one frozen dataclass per entity.
+
+The store builds them from rows (in one place per entity), the domain returns them, and the GraphQL
+edge maps each onto its API type once. A card's codes are stored sealed (:class:`StoredCode`) and
+shown as the caller may see them (:class:`ShownCode`): ``Card[StoredCode]`` leaves the store,
+``Card[ShownCode]`` the domain. Stored answers to idempotent mutations are these same shapes,
+decoded with pydantic (:func:`decode`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from app.enums import CardState, CodeType, TransStatus, TransType
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCode:
+    """A live code as stored: encrypted, with its last four characters for masking."""
+
+    id: int
+    code_type: CodeType
+    ciphertext: bytes
+    key_id: str
+    last4: str
+    expires_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCode:
+    """A code as the caller may see it: in full, or masked. Never a PIN."""
+
+    id: int
+    code_type: CodeType
+    code: str
+    expires_on: date | None
+    is_masked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Card(Generic[C]):
+    """A gift card and its live codes; the fields before ``codes`` are its row's, in order."""
+
+    id: int
+    member_id: str | None
+    currency: str
+    state: CardState
+    balance: int  # minor units
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+    usable_from: datetime | None
+    expires_at: datetime | None
+    note: str | None
+    source_id: str | None
+    ref_no: str | None
+    codes: tuple[C, ...]
+
+    @property
+    def giftcard_id(self) -> int:
+        """The card's id under the name transactions use (the audit trail reads either)."""
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One ledger entry, with its card's currency and balances."""
+
+    id: int
+    giftcard_id: int
+    trans_type: TransType
+    status: TransStatus
+    amount: int
+    currency: str
+    balance: int  # the card's balance when the answer was given (history: after this entry)
+    available_balance: int | None  # balance minus open debit holds; None in history rows
+    balance_before: int
+    balance_after: int
+    authorized_amount: int | None
+    hold_expires_at: datetime | None
+    partial: bool
+    source_id: str | None
+    ref_no: str | None
+    note: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation(Generic[C]):
+    """A batch of reserved PHYSICAL codes; ``codes`` sealed in the store, shown (in full once,
+    masked after) by the domain."""
+
+    id: int
+    request_name: str
+    agency: str
+    single: bool
+    count: int
+    created_at: datetime
+    expires_at: datetime | None
+    codes: tuple[C, ...]
+    used_count: int  # codes cards have taken
+    lapsed: bool = False  # single, expired, and never used: its code is free again
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReservedCode:
+    ciphertext: bytes
+    last4: str
+    used: bool
+
+
+@cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def decode(shape: Any, data: object) -> Any:
+    """``data`` (JSON as ``app.domain.idempotency.encode`` wrote a ``shape``) as a ``shape`` again."""
+    return _adapter(shape).validate_python(data)
