@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
-from app.domain.lookup import present
+from app.domain.masking import CodeMasking
 from app.domain.money import check_currency
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
@@ -214,7 +214,7 @@ def card_view(
     shown_in_full: dict[int, str] | None = None,
 ) -> ShownCard:
     """The card as the caller may see it; codes created by this call are shown in full."""
-    (view,) = present(store.card_rows(session, card_id), vault, policy, principal).cards
+    (view,) = CodeMasking(vault, policy).show(principal, store.card_rows(session, card_id)).cards
     if not shown_in_full:
         return view
     codes = [code for code in view.codes if code.id not in shown_in_full]

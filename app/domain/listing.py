@@ -15,7 +15,7 @@ from datetime import datetime
 
 from app.domain.codes import CodeVault
 from app.domain.identifiers import MAX_CARD_ID, validate_member_id
-from app.domain.lookup import present
+from app.domain.masking import CodeMasking
 from app.domain.times import to_utc
 from app.domain.views import CardEdge, CardPage
 from app.enums import CardState, CodeType
@@ -105,7 +105,7 @@ def list_cards(
     criteria = _criteria(card_filter or CardFilter(), after_id, policy, principal)
 
     found = lister.list_cards(criteria, limit)
-    shown = present(found.cards, vault, policy, principal)
+    shown = CodeMasking(vault, policy).show(principal, found.cards)
     return CardPage(
         edges=tuple(CardEdge(encode_cursor(card.id), card) for card in shown.cards),
         has_next_page=found.more,

@@ -8,18 +8,17 @@ was held back.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
-from app.domain.codes import CodeVault, mask, plaintext_length, validate_code
+from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
-from app.domain.views import SearchResult, ShownCard
-from app.entities import Card, ShownCode, StoredCode
+from app.domain.masking import CodeMasking
+from app.domain.views import SearchResult
 from app.enums import CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
-from app.policy import Permission, Policy, Principal, Visibility
+from app.policy import Permission, Policy, Principal
 from app.store.cards import CardStore
 
 
@@ -57,7 +56,7 @@ def find_cards(
     else:
         assert member_id is not None
         rows = store.find_by_member(validate_member_id(member_id))
-    return present(rows, vault, policy, principal)
+    return CodeMasking(vault, policy).show(principal, rows)
 
 
 def _by_code(
@@ -91,28 +90,4 @@ def _by_code(
         raise BadUserInputError(
             "codeType: the code exists under more than one code type; say which", field="codeType"
         )
-    return present([match.card for match in matches], vault, policy, principal)
-
-
-def present(
-    rows: list[Card[StoredCode]], vault: CodeVault, policy: Policy, principal: Principal
-) -> SearchResult:
-    limited = False
-    cards: list[ShownCard] = []
-    for row in rows:
-        codes = []
-        for code in row.codes:
-            visibility = policy.visibility(principal, code.code_type)
-            if visibility is Visibility.HIDDEN:
-                limited = True
-                continue
-            if visibility is Visibility.MASKED:
-                limited = True
-                shown = mask(code.last4, plaintext_length(code.ciphertext))
-            else:
-                shown = vault.open(code.ciphertext, code.key_id, code.code_type)
-            codes.append(
-                ShownCode(code.id, code.code_type, shown, code.expires_on, visibility is Visibility.MASKED)
-            )
-        cards.append(dataclasses.replace(row, codes=tuple(codes)))  # type: ignore[arg-type]
-    return SearchResult(limited_by_permission=limited, cards=tuple(cards))
+    return CodeMasking(vault, policy).show(principal, [match.card for match in matches])

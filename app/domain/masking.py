@@ -1,0 +1,44 @@
+"""The masking step: each code of a card as the caller may see it.
+
+Per code the policy decides: left out (no ``Use…`` permission for its type), masked to its last
+four characters, or opened and shown in full. Every read that returns cards (lookups, listings,
+a card mutation's answer) goes through here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from app.domain.codes import CodeVault, mask, plaintext_length
+from app.domain.views import SearchResult, ShownCard
+from app.entities import Card, ShownCode, StoredCode
+from app.policy import Policy, Principal, Visibility
+
+
+class CodeMasking:
+    def __init__(self, vault: CodeVault, policy: Policy) -> None:
+        self._vault = vault
+        self._policy = policy
+
+    def show(self, principal: Principal, cards: Iterable[Card[StoredCode]]) -> SearchResult:
+        """The cards with their codes as ``principal`` may see them; ``limited_by_permission``
+        says whether any code was left out or masked."""
+        limited = False
+        shown: list[ShownCard] = []
+        for card in cards:
+            codes = []
+            for code in card.codes:
+                visibility = self._policy.visibility(principal, code.code_type)
+                limited = limited or visibility is not Visibility.FULL
+                if visibility is not Visibility.HIDDEN:
+                    codes.append(self._code(code, visibility is Visibility.MASKED))
+            shown.append(dataclasses.replace(card, codes=tuple(codes)))  # type: ignore[arg-type]
+        return SearchResult(limited_by_permission=limited, cards=tuple(shown))
+
+    def _code(self, code: StoredCode, masked: bool) -> ShownCode:
+        if masked:
+            text = mask(code.last4, plaintext_length(code.ciphertext))
+        else:
+            text = self._vault.open(code.ciphertext, code.key_id, code.code_type)
+        return ShownCode(code.id, code.code_type, text, code.expires_on, masked)
