@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -16,7 +17,7 @@ from app.domain.mutations import MutationRunner
 from app.errors import BadUserInputError, ConflictError, NotFoundError, UnauthenticatedError
 from app.policy import ANONYMOUS, Principal
 from app.store import idempotency as key_store
-from tests.conftest import transaction
+from tests.conftest import gql, transaction
 
 ALICE = Principal("alice", frozenset({"GiftCardTransUse", "ListGiftCards"}))
 
@@ -356,3 +357,139 @@ def test_an_anonymous_caller_shares_no_key_with_any_subject(idempotency):
     assert idempotency.replay(ANONYMOUS, "k1", "op", {}, Answer) is None
     with pytest.raises(UnauthenticatedError):
         idempotency.run(ANONYMOUS, "k1", "op", {}, refused, Answer)
+
+
+# --- answers stored before the entity shapes changed -----------------------------------------------
+
+# What the code path before one-shape-per-entity stored: canonical JSON (sorted keys, no spaces) of
+# its request dataclasses and of its CardView / TransactionView answers, written out by hand here so
+# that a change of shape or encoding shows up as a failing replay.
+OLD_CARD_REQUEST = (
+    '{"codes":{"add_personal_code":false,"external_code":null,"external_code_expires_on":null,'
+    '"personal_code_expires_on":null,"physical_code":"OLDFORMAT0001","physical_code_expires_on":null,'
+    '"physical_pin":null},"currency":null,"details":{"expires_at":null,"note":null,"ref_no":null,'
+    '"source_id":null,"usable_from":null},"member_id":null}'
+)
+OLD_CARD_ANSWER = (
+    '{"balance":0,"codes":[{"code":"OLDFORMAT0001","code_type":"PHYSICAL","expires_on":"2031-05-06",'
+    '"id":41,"is_masked":false}],"created_at":"2026-11-30T09:15:00.123456+00:00","created_by":"office",'
+    '"currency":"EUR","expires_at":null,"id":40,"member_id":null,"note":null,"ref_no":"R-1",'
+    '"source_id":null,"state":"PENDING","updated_at":"2026-11-30T09:15:00.123456+00:00",'
+    '"usable_from":"2027-01-01T00:00:00+00:00"}'
+)
+OLD_TRANS_REQUEST = (
+    '{"allow_partial":false,"amount":"-1.50","authorize_only":false,"code":"OLDFORMAT0002",'
+    '"code_type":"PHYSICAL","giftcard_id":null,"note":null,"pin":null,"ref_no":null,"source_id":null,'
+    '"trans_type":"USE"}'
+)
+OLD_TRANS_ANSWER = (
+    '{"amount":-150,"authorized_amount":null,"available_balance":850,"balance":850,'
+    '"balance_after":850,"balance_before":1000,"created_at":"2026-11-30T09:16:00+00:00","currency":"EUR",'
+    '"giftcard_id":40,"hold_expires_at":null,"id":77,"note":null,"partial":false,"ref_no":null,'
+    '"settled_at":"2026-11-30T09:16:00+00:00","source_id":null,"status":"COMPLETED","trans_type":"USE"}'
+)
+
+
+def _store_old_key(services, subject, permissions, operation, request_json, answer_json):
+    """Write a key row as the old code path did: the keyed digest of the request document, the
+    answer sealed to the subject and key."""
+    document = (
+        f'{{"operation":"{operation}","permissions":{json.dumps(sorted(permissions), separators=(",", ":"))},'
+        f'"request":{request_json}}}'
+    ).encode()
+    vault = services.vault
+    key_id, sealed = vault.seal_blob(answer_json.encode(), f"idempotency:{subject}:old-key".encode())
+    with services.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (subject, key, operation, request_hash, request_key_id, "
+                "response, key_id, created_at) VALUES (:s, 'old-key', :o, :h, :l, :r, :k, :t)"
+            ),
+            {
+                "s": subject,
+                "o": operation,
+                "h": vault.keyed_digests(b"idempotency", document)[0],
+                "l": vault.lookup_key_id,
+                "r": sealed,
+                "k": key_id,
+                "t": datetime.now(UTC),
+            },
+        )
+
+
+def test_a_card_answer_stored_in_the_old_format_replays(client, mint, services):
+    # given a giftcardAdd answer stored under a key before the change
+    _store_old_key(services, "office", ["CreateGiftCard"], "giftcardAdd", OLD_CARD_REQUEST, OLD_CARD_ANSWER)
+
+    # when the same request is sent again with that key
+    body = gql(
+        client,
+        """mutation($g: GiftCardAddInput!) { giftcardAdd(giftcard: $g, idempotencyKey: "old-key") {
+          id currency state balance createdAt usableFrom refNo
+          codes { id codeType code expiresOn isMasked } } }""",
+        {"g": {"physicalCode": "OLDFORMAT0001"}},
+        token=mint(permissions=["CreateGiftCard"], sub="office"),
+    )
+
+    # then it answers as the stored answer says, and creates nothing
+    assert body == {
+        "data": {
+            "giftcardAdd": {
+                "id": "40",
+                "currency": "EUR",
+                "state": "PENDING",
+                "balance": "0.00",
+                "createdAt": "2026-11-30T09:15:00.123456+00:00",
+                "usableFrom": "2027-01-01T00:00:00+00:00",
+                "refNo": "R-1",
+                "codes": [
+                    {
+                        "id": "41",
+                        "codeType": "PHYSICAL",
+                        "code": "OLDFORMAT0001",
+                        "expiresOn": "2031-05-06",
+                        "isMasked": False,
+                    }
+                ],
+            }
+        }
+    }
+    assert _count(services, "SELECT COUNT(*) FROM giftcards") == 0
+
+
+def test_a_transaction_answer_stored_in_the_old_format_replays(client, mint, services):
+    # given a giftcardTransAdd answer stored under a key before the change
+    permissions = ["GiftCardTransUse", "UsePhysicalGiftCardCodes"]
+    _store_old_key(services, "till", permissions, "giftcardTransAdd", OLD_TRANS_REQUEST, OLD_TRANS_ANSWER)
+
+    # when the same debit is sent again with that key
+    body = gql(
+        client,
+        """mutation($t: GiftCardTransInput!) { giftcardTransAdd(trans: $t, idempotencyKey: "old-key") {
+          id giftcardId transType status amount currency balance availableBalance balanceBefore
+          balanceAfter partial createdAt settledAt } }""",
+        {"t": {"transType": "USE", "amount": "-1.50", "codeType": "PHYSICAL", "code": "OLDFORMAT0002"}},
+        token=mint(permissions=permissions, sub="till"),
+    )
+
+    # then it answers as the stored answer says, and writes no ledger row
+    assert body == {
+        "data": {
+            "giftcardTransAdd": {
+                "id": "77",
+                "giftcardId": "40",
+                "transType": "USE",
+                "status": "COMPLETED",
+                "amount": "-1.50",
+                "currency": "EUR",
+                "balance": "8.50",
+                "availableBalance": "8.50",
+                "balanceBefore": "10.00",
+                "balanceAfter": "8.50",
+                "partial": False,
+                "createdAt": "2026-11-30T09:16:00+00:00",
+                "settledAt": "2026-11-30T09:16:00+00:00",
+            }
+        }
+    }
+    assert _count(services, "SELECT COUNT(*) FROM giftcard_transactions") == 0
