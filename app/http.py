@@ -3,7 +3,8 @@
 Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
 ``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``,
 and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
-Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a GraphQL error.
+On ``/graphql`` the request id, the size caps and the bearer token are middlewares
+(app.middleware) before Strawberry runs, so a bad token is an HTTP 401, not a GraphQL error.
 Pages on the origins in ``GIFTCARDS_CORS_ORIGINS`` may call the API from a browser.
 """
 
@@ -11,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import json
 import logging
 import os
-import re
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -32,22 +30,30 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.auth import oauth
 from app.auth.throttle import SharedCounters
-from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings, serving
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
-from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
+from app.errors import ConfigurationError, ErrorCode
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result
+from app.middleware import (
+    BearerTokenMiddleware,
+    BodyCapMiddleware,
+    GraphiQLPageMiddleware,
+    QueryStringCapMiddleware,
+    RequestIdMiddleware,
+    error_body,
+    read_capped,
+)
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
@@ -69,13 +75,8 @@ GRAPHIQL_ASSETS = {
         "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d",
     ),
 }
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # How often refusal counts whose minute is over are written when no new refusal writes them.
 REFUSAL_FLUSH_SECONDS = 10.0
-_PAGE_POLICY = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-)
 
 
 class _GraphQLView(GraphQL):  # type: ignore[type-arg]
@@ -102,7 +103,7 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
             response = await self.run(Request(scope, receive))
         except StrawberryHTTPException as exc:
             response = JSONResponse(
-                _error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
+                error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
             )
         await response(scope, receive, send)
 
@@ -124,115 +125,21 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
         return orjson.dumps(data)
 
 
-def _error_body(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
-class GraphQLEndpoint:
-    """Request id, body cap, bearer token → principal, then Strawberry (or the IDE page)."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.view = _GraphQLView(services)
-        self.max_body = services.settings.max_body_bytes
-        self.ide_page = (
-            (resources.files("app") / "graphiql.html").read_text()
-            if services.settings.graphiql_enabled
-            else None
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
-        headers = {"x-request-id": request_id}
-
-        if (
-            request.method == "GET"
-            and self.ide_page is not None
-            and "text/html" in request.headers.get("accept", "")
-        ):
-            page = HTMLResponse(self.ide_page, headers={**headers, "content-security-policy": _PAGE_POLICY})
-            await page(scope, receive, send)
-            return
-
-        if len(scope["query_string"]) > self.max_body:
-            response = JSONResponse(
-                _error_body(f"The query string exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                status_code=414,
-                headers=headers,
-            )
-            await response(scope, receive, send)
-            return
-
-        if request.method == "POST":
-            body = await _read_capped(request, self.max_body)
-            if body is None:
-                response = JSONResponse(
-                    _error_body(f"The request body exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                    status_code=413,
-                    headers=headers,
-                )
-                await response(scope, receive, send)
-                return
-            receive = _replay(body)
-
-        try:
-            authorization = request.headers.get("authorization")
-            tokens = self.services.tokens
-            principal = (
-                await run_sync(tokens.principal_from_header, authorization)
-                if tokens.fetches_keys
-                else tokens.principal_from_header(authorization)
-            )
-        except InvalidTokenError:
-            response = JSONResponse(
-                _error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),
-                status_code=401,
-                headers={**headers, "www-authenticate": 'Bearer error="invalid_token"'},
-            )
-            await response(scope, receive, send)
-            return
-
-        client = scope.get("client")
-        request.state.principal = dataclasses.replace(
-            principal, address=client[0] if client else None, request_id=request_id
-        )
-        request.state.request_id = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        await self.view(scope, receive, send_with_id)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
+def graphql_middleware(services: Services) -> list[Middleware]:
+    """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
+    settings = services.settings
+    ide_page = (
+        [Middleware(GraphiQLPageMiddleware, page=(resources.files("app") / "graphiql.html").read_text())]
+        if settings.graphiql_enabled
+        else []
+    )
+    return [
+        Middleware(RequestIdMiddleware),
+        *ide_page,
+        Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(BearerTokenMiddleware, tokens=services.tokens),
+    ]
 
 
 class TokenRoute:
@@ -247,7 +154,7 @@ class TokenRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        body = await _read_capped(request, self.max_body) if request.method == "POST" else b""
+        body = await read_capped(request, self.max_body) if request.method == "POST" else b""
         reply = await self.token_endpoint.respond(
             oauth.TokenRequest(
                 method=request.method,
@@ -273,7 +180,9 @@ def _token_routes(services: Services) -> list[Route]:
 
 def create_app(settings: Settings, services: Services | None = None, *, freeze_gc: bool = False) -> Starlette:
     services = services or build_services(settings)
-    endpoint = GraphQLEndpoint(services)
+    graphql = Route(
+        "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
+    )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -328,7 +237,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
         services.engine.dispose()
 
     routes = [
-        Route("/graphql", endpoint, methods=["GET", "POST"]),
+        graphql,
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphiql/start.js", graphiql_start),
