@@ -17,8 +17,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -183,6 +183,13 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
     graphql = Route(
         "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
     )
+    routes = [graphql, *_probe_routes(services), *_graphiql_routes(settings), *_token_routes(services)]
+    lifespan = _lifespan(settings, services, freeze_gc=freeze_gc)
+    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+
+
+def _probe_routes(services: Services) -> list[Route]:
+    """``/healthz``: the process answers; ``/readyz``: the database, and the shared counters if any."""
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -204,6 +211,11 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
             {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"}
         )
 
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def _graphiql_routes(settings: Settings) -> list[Route]:
+    """The IDE page's script and the IDE's reviewed files; 404s when GraphiQL is off."""
     assets = load_graphiql_assets() if settings.graphiql_enabled else {}
 
     async def graphiql_asset(request: Request) -> Response:
@@ -221,6 +233,14 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
             return Response(status_code=404)
         return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type="text/javascript")
 
+    return [Route("/graphiql/start.js", graphiql_start), Route("/graphiql/static/{name}", graphiql_asset)]
+
+
+def _lifespan(
+    settings: Settings, services: Services, *, freeze_gc: bool
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Check the schema and the PIN keys before serving; write the refusal counts while serving."""
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         check_schema(services.engine)
@@ -236,15 +256,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
                 yield
         services.engine.dispose()
 
-    routes = [
-        graphql,
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/graphiql/start.js", graphiql_start),
-        Route("/graphiql/static/{name}", graphiql_asset),
-        *_token_routes(services),
-    ]
-    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+    return lifespan
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
