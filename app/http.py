@@ -1,7 +1,7 @@
 """The ASGI application: ``create_app(settings)`` → Starlette.
 
 Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
-``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``,
+``/graphiql/…`` (the IDE's files, app.graphiql), ``/healthz``, ``/readyz``,
 and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
 On ``/graphql`` the request id, the size caps and the bearer token are middlewares
 (app.middleware) before Strawberry runs, so a bad token is an HTTP 401, not a GraphQL error.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -41,7 +40,8 @@ from app.config import Settings, load_settings, serving
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
-from app.errors import ConfigurationError, ErrorCode
+from app.errors import ErrorCode
+from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result
@@ -58,23 +58,6 @@ from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
 
-# The IDE's files, from the graphene-django-graphiql-static wheel, with their SHA-256: they run on
-# this origin, so a changed file is refused rather than served.
-GRAPHIQL_ASSETS = {
-    "graphiql.min.css": ("text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
-    "graphiql.min.js": (
-        "text/javascript",
-        "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1",
-    ),
-    "react.production.min.js": (
-        "text/javascript",
-        "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f",
-    ),
-    "react-dom.production.min.js": (
-        "text/javascript",
-        "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d",
-    ),
-}
 # How often refusal counts whose minute is over are written when no new refusal writes them.
 REFUSAL_FLUSH_SECONDS = 10.0
 
@@ -183,7 +166,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
     graphql = Route(
         "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
     )
-    routes = [graphql, *_probe_routes(services), *_graphiql_routes(settings), *_token_routes(services)]
+    routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     lifespan = _lifespan(settings, services, freeze_gc=freeze_gc)
     return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
 
@@ -212,28 +195,6 @@ def _probe_routes(services: Services) -> list[Route]:
         )
 
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
-
-
-def _graphiql_routes(settings: Settings) -> list[Route]:
-    """The IDE page's script and the IDE's reviewed files; 404s when GraphiQL is off."""
-    assets = load_graphiql_assets() if settings.graphiql_enabled else {}
-
-    async def graphiql_asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in assets:
-            return Response(status_code=404)
-        return Response(
-            assets[name],
-            media_type=GRAPHIQL_ASSETS[name][0],
-            headers={"cache-control": "public, max-age=86400"},
-        )
-
-    async def graphiql_start(_: Request) -> Response:
-        if not settings.graphiql_enabled:
-            return Response(status_code=404)
-        return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type="text/javascript")
-
-    return [Route("/graphiql/start.js", graphiql_start), Route("/graphiql/static/{name}", graphiql_asset)]
 
 
 def _lifespan(
@@ -305,21 +266,6 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await flush(everything=True)
-
-
-def load_graphiql_assets() -> dict[str, bytes]:
-    """Read the IDE's files once, refusing any whose content is not the one reviewed."""
-    folder = resources.files("graphene_django_graphiql_static") / "static" / "graphene_django_graphiql_static"
-    assets = {}
-    for name, (_, digest) in GRAPHIQL_ASSETS.items():
-        content = (folder / name).read_bytes()
-        if hashlib.sha256(content).hexdigest() != digest:
-            raise ConfigurationError(
-                f"GraphiQL asset {name} does not match its known SHA-256; reinstall "
-                "graphene-django-graphiql-static==0.8 or set GIFTCARDS_GRAPHIQL=false"
-            )
-        assets[name] = content
-    return assets
 
 
 class _DropQueryStrings(logging.Filter):
