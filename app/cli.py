@@ -160,15 +160,6 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 1 if differences else 0
 
 
-# Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
-_KEY_VARIABLES = (
-    "GIFTCARDS_CODE_ENCRYPTION_KEYS",
-    "GIFTCARDS_CODE_LOOKUP_KEYS",
-    "GIFTCARDS_CODE_LOOKUP_KEY",
-    "GIFTCARDS_PIN_KEYS",
-)
-
-
 def _batch_size(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 10_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a batch size from 1 to 10,000")
@@ -191,7 +182,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         status = keys.key_status(engine, vault, pins)
         if args.keys_command == "status":
             return _print_key_status(status)
-        from_environment = settings.is_production or any(os.environ.get(name) for name in _KEY_VARIABLES)
+        # Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
+        from_environment = settings.keyrings_from_environment
         if status.stale == 0 and status.stale_pins == 0:
             if from_environment:
                 print(
