@@ -1,8 +1,9 @@
 """The HTTP concerns around the ``/graphql`` route, each a small pure ASGI middleware.
 
-Outermost first: request id, the GraphiQL page, the query-string cap (414), the body cap (413),
-the bearer token (401). Each refusal is JSON with an error code, made before GraphQL runs; what
-the view needs of the request (its id and the caller's principal) is left in ``scope["state"]``.
+Outermost first (as app.http.graphql_middleware lists them): request id, the GraphiQL page when
+it is on, the query-string cap (414), the body cap (413), the bearer token (401). Each refusal is
+JSON with an error code, made before GraphQL runs; what the view needs of the request (its id and
+the caller's principal) is left in ``scope["state"]``.
 """
 
 from __future__ import annotations
