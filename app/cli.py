@@ -15,7 +15,11 @@ from app.config import Settings, load_settings
 from app.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app.domain.codes import CodeVault
     from app.domain.keys import KeyStatus
+    from app.domain.pins import PinKeys
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -160,15 +164,6 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 1 if differences else 0
 
 
-# Set in the environment, a keyring is the operator's to rotate: `keys rotate` never generates it.
-_KEY_VARIABLES = (
-    "GIFTCARDS_CODE_ENCRYPTION_KEYS",
-    "GIFTCARDS_CODE_LOOKUP_KEYS",
-    "GIFTCARDS_CODE_LOOKUP_KEY",
-    "GIFTCARDS_PIN_KEYS",
-)
-
-
 def _batch_size(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 10_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a batch size from 1 to 10,000")
@@ -177,80 +172,116 @@ def _batch_size(text: str) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from app import db
-    from app.config import STATE_FILE, add_development_keys, server_running
     from app.domain import keys
-    from app.domain.codes import CodeVault
-    from app.domain.pins import PinKeys
     from app.errors import ConflictError
 
     settings = _settings()
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
-        vault, pins = CodeVault.from_settings(settings), PinKeys.from_settings(settings)
+        vault, pins = _keyrings(settings)
         status = keys.key_status(engine, vault, pins)
         if args.keys_command == "status":
             return _print_key_status(status)
-        from_environment = settings.is_production or any(os.environ.get(name) for name in _KEY_VARIABLES)
         if status.stale == 0 and status.stale_pins == 0:
-            if from_environment:
-                print(
-                    f"every code row is under the current keys (encryption {vault.active_key_id}, "
-                    f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate, in two "
-                    "steps so that no server meets a key it does not know: first add a new key, "
-                    "marked staged ('+NEWID:NEWKEY'), to GIFTCARDS_CODE_ENCRYPTION_KEYS, "
-                    "GIFTCARDS_CODE_LOOKUP_KEYS and GIFTCARDS_PIN_KEYS and restart every server; then "
-                    "put a new key first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, "
-                    "and in GIFTCARDS_PIN_KEYS, without the '+', keeping the old ones after them, "
-                    "restart every server, then run `giftcards keys rotate` again."
-                )
-                if settings.code_lookup_key is not None:
-                    print(
-                        "GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
-                        "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it."
-                    )
+            # Set in the environment, a keyring is the operator's to rotate: never generated here.
+            if settings.keyrings_from_environment:
+                _print_how_to_rotate(settings, vault, pins)
                 return 0
-            if server_running(settings.state_dir):
-                # Its keys would change under it: lookups would miss and a code could be issued twice.
-                print(
-                    f"giftcards: a server is running on the keys in {settings.state_dir / STATE_FILE}; "
-                    "stop it, run `giftcards keys rotate`, then start it again",
-                    file=sys.stderr,
-                )
+            if not _add_keys_to_state_file(settings):
                 return 1
-            encryption_id, lookup_id, pin_id = add_development_keys(settings.state_dir)
-            print(
-                f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
-                f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "
-                "they know them",
-                file=sys.stderr,
-            )
-            rotated = _settings()
-            vault, pins = CodeVault.from_settings(rotated), PinKeys.from_settings(rotated)
-        progress = _KeyProgress()
-        try:
-            moved = keys.rotate(engine, vault, batch_size=args.batch_size, progress=progress)
-        finally:
-            progress.finish()
-        print(
-            f"keys rotate: {moved} rows moved; every code row is under encryption key "
-            f"{vault.active_key_id} and lookup key {vault.lookup_key_id}"
-        )
-        progress = _KeyProgress("PINs")
-        try:
-            wrapped = keys.rotate_pins(engine, pins, batch_size=args.batch_size, progress=progress)
-        finally:
-            progress.finish()
-        print(f"keys rotate: {wrapped} PINs wrapped; every keyed PIN is under PIN key {pins.current_key_id}")
-        for use in keys.key_status(engine, vault, pins).removable():
-            ring = keys.RING_SETTINGS[use.ring] if from_environment else settings.state_dir / STATE_FILE
-            print(f"{use.ring} key {use.key_id} is no longer used: it may be removed from {ring}")
+            vault, pins = _keyrings(_settings())
+        _rotate_codes_and_pins(engine, vault, pins, args.batch_size)
+        _print_removable_keys(engine, settings, vault, pins)
     except ConflictError as exc:
         print(f"giftcards: {exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     return 0
+
+
+def _keyrings(settings: Settings) -> tuple[CodeVault, PinKeys]:
+    from app.domain.codes import CodeVault
+    from app.domain.pins import PinKeys
+
+    return CodeVault.from_settings(settings), PinKeys.from_settings(settings)
+
+
+def _print_how_to_rotate(settings: Settings, vault: CodeVault, pins: PinKeys) -> None:
+    """Every row is under the current keys, which the operator sets: say how to give new ones."""
+    print(
+        f"every code row is under the current keys (encryption {vault.active_key_id}, "
+        f"lookup {vault.lookup_key_id}, PIN {pins.current_key_id}). To rotate, in two "
+        "steps so that no server meets a key it does not know: first add a new key, "
+        "marked staged ('+NEWID:NEWKEY'), to GIFTCARDS_CODE_ENCRYPTION_KEYS, "
+        "GIFTCARDS_CODE_LOOKUP_KEYS and GIFTCARDS_PIN_KEYS and restart every server; then "
+        "put a new key first in GIFTCARDS_CODE_ENCRYPTION_KEYS and GIFTCARDS_CODE_LOOKUP_KEYS, "
+        "and in GIFTCARDS_PIN_KEYS, without the '+', keeping the old ones after them, "
+        "restart every server, then run `giftcards keys rotate` again."
+    )
+    if settings.code_lookup_key is not None:
+        print(
+            "GIFTCARDS_CODE_LOOKUP_KEY=KEY is the keyring GIFTCARDS_CODE_LOOKUP_KEYS=lk1:KEY: "
+            "set GIFTCARDS_CODE_LOOKUP_KEYS=NEWID:NEWKEY,lk1:KEY instead of it."
+        )
+
+
+def _add_keys_to_state_file(settings: Settings) -> bool:
+    """New keys first in the state file's keyrings; False (said on stderr) while a server runs on them."""
+    from app.config import STATE_FILE, add_development_keys, server_running
+
+    if server_running(settings.state_dir):
+        # Its keys would change under it: lookups would miss and a code could be issued twice.
+        print(
+            f"giftcards: a server is running on the keys in {settings.state_dir / STATE_FILE}; "
+            "stop it, run `giftcards keys rotate`, then start it again",
+            file=sys.stderr,
+        )
+        return False
+    encryption_id, lookup_id, pin_id = add_development_keys(settings.state_dir)
+    print(
+        f"giftcards: added encryption key {encryption_id}, lookup key {lookup_id} and PIN key "
+        f"{pin_id} first in {settings.state_dir / STATE_FILE}; restart running servers so that "
+        "they know them",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _rotate_codes_and_pins(engine: Engine, vault: CodeVault, pins: PinKeys, batch_size: int) -> None:
+    """Every code row to the current encryption and lookup keys, then every keyed PIN to its key."""
+    from app.domain import keys
+
+    progress = _KeyProgress()
+    try:
+        moved = keys.rotate(engine, vault, batch_size=batch_size, progress=progress)
+    finally:
+        progress.finish()
+    print(
+        f"keys rotate: {moved} rows moved; every code row is under encryption key "
+        f"{vault.active_key_id} and lookup key {vault.lookup_key_id}"
+    )
+    progress = _KeyProgress("PINs")
+    try:
+        wrapped = keys.rotate_pins(engine, pins, batch_size=batch_size, progress=progress)
+    finally:
+        progress.finish()
+    print(f"keys rotate: {wrapped} PINs wrapped; every keyed PIN is under PIN key {pins.current_key_id}")
+
+
+def _print_removable_keys(engine: Engine, settings: Settings, vault: CodeVault, pins: PinKeys) -> None:
+    """The keys no row uses any more, and the keyring each may be removed from."""
+    from app.config import STATE_FILE
+    from app.domain import keys
+
+    for use in keys.key_status(engine, vault, pins).removable():
+        ring = (
+            keys.RING_SETTINGS[use.ring]
+            if settings.keyrings_from_environment
+            else settings.state_dir / STATE_FILE
+        )
+        print(f"{use.ring} key {use.key_id} is no longer used: it may be removed from {ring}")
 
 
 class _KeyProgress:

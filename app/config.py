@@ -1,8 +1,9 @@
 """Settings: one frozen object, read once from the environment and passed down.
 
 Every setting is an environment variable with the prefix ``GIFTCARDS_`` (``database_url`` is
-``GIFTCARDS_DATABASE_URL``). Nothing reads the environment at import time: the CLI and the HTTP
-factory call :func:`load_settings`; tests build :class:`Settings` directly.
+``GIFTCARDS_DATABASE_URL``), except ``keyrings_from_environment``, which :func:`load_settings`
+works out. Nothing reads the environment at import time: the CLI and the HTTP factory call
+:func:`load_settings`; tests build :class:`Settings` directly.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ STATE_FILE = "secrets.json"
 GENERATED_SECRETS = ("jwt_secret", "code_lookup_key", "code_encryption_keys", "pin_keys")
 # GIFTCARDS_CODE_LOOKUP_KEY (a single key, no id) is the lookup keyring "lk1:KEY".
 LEGACY_LOOKUP_KEY_ID = "lk1"
+KEYRINGS = ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys")
 
 
 class Settings(BaseModel):
@@ -66,6 +68,10 @@ class Settings(BaseModel):
     pin_keys: SecretStr | None = None
     # Only for PINs stored as argon2 hashes before keyed PINs (a right PIN replaces them).
     pin_pepper: SecretStr | None = None
+    # Set by load_settings, not a variable: whether a variable gives any of the KEYRINGS (always
+    # so in production, which refuses to start without them). Such keyrings are the operator's to
+    # rotate; `giftcards keys rotate` only ever adds keys to the development state file.
+    keyrings_from_environment: bool = False
 
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     graphiql: bool | None = None
@@ -185,7 +191,7 @@ class Settings(BaseModel):
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build settings from ``GIFTCARDS_*`` variables; unknown names are an error (typos)."""
     values: dict[str, str] = {}
-    known = set(Settings.model_fields)
+    known = set(Settings.model_fields) - {"keyrings_from_environment"}
     for key, value in environ.items():
         if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
             continue
@@ -194,8 +200,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             raise ConfigurationError(f"unknown setting {key}; see the configuration table in README")
         if value != "":  # an empty variable means "not set"
             values[name] = value
+    from_environment = any(name in values for name in KEYRINGS)
     try:
-        settings = Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values, keyrings_from_environment=from_environment)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
@@ -256,7 +263,7 @@ def _guessable_secrets(settings: Settings) -> list[str]:
     secret = settings.jwt_secret if settings.uses_hmac_tokens else None
     if secret is not None and is_guessable(secret.get_secret_value(), context):
         problems.append(_too_guessable("GIFTCARDS_JWT_SECRET", JWT_SECRET_COMMAND))
-    for name in ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys"):
+    for name in KEYRINGS:
         value = getattr(settings, name)
         if value is None:
             continue

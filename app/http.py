@@ -1,9 +1,10 @@
 """The ASGI application: ``create_app(settings)`` → Starlette.
 
 Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
-``/graphiql/…`` (the IDE's assets, served from an installed package), ``/healthz``, ``/readyz``,
+``/graphiql/…`` (the IDE's files, app.graphiql), ``/healthz``, ``/readyz``,
 and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
-Authentication happens before GraphQL runs, so a bad token is an HTTP 401, not a GraphQL error.
+On ``/graphql`` the request id, the size caps and the bearer token are middlewares
+(app.middleware) before Strawberry runs, so a bad token is an HTTP 401, not a GraphQL error.
 Pages on the origins in ``GIFTCARDS_CORS_ORIGINS`` may call the API from a browser.
 """
 
@@ -11,16 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
-import hashlib
 import json
 import logging
 import os
-import re
-import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -32,50 +29,37 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.auth import oauth
 from app.auth.throttle import SharedCounters
-from app.auth.tokens import INVALID_TOKEN_MESSAGE
 from app.config import Settings, load_settings, serving
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
-from app.errors import ConfigurationError, ErrorCode, InvalidTokenError
+from app.errors import ErrorCode
+from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result
+from app.middleware import (
+    BearerTokenMiddleware,
+    BodyCapMiddleware,
+    GraphiQLPageMiddleware,
+    QueryStringCapMiddleware,
+    RequestIdMiddleware,
+    error_body,
+    read_capped,
+)
 from app.services import Services, build_services
 
 log = logging.getLogger("app.http")
 
-# The IDE's files, from the graphene-django-graphiql-static wheel, with their SHA-256: they run on
-# this origin, so a changed file is refused rather than served.
-GRAPHIQL_ASSETS = {
-    "graphiql.min.css": ("text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
-    "graphiql.min.js": (
-        "text/javascript",
-        "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1",
-    ),
-    "react.production.min.js": (
-        "text/javascript",
-        "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f",
-    ),
-    "react-dom.production.min.js": (
-        "text/javascript",
-        "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d",
-    ),
-}
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # How often refusal counts whose minute is over are written when no new refusal writes them.
 REFUSAL_FLUSH_SECONDS = 10.0
-_PAGE_POLICY = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-)
 
 
 class _GraphQLView(GraphQL):  # type: ignore[type-arg]
@@ -102,7 +86,7 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
             response = await self.run(Request(scope, receive))
         except StrawberryHTTPException as exc:
             response = JSONResponse(
-                _error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
+                error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
             )
         await response(scope, receive, send)
 
@@ -124,115 +108,21 @@ class _GraphQLView(GraphQL):  # type: ignore[type-arg]
         return orjson.dumps(data)
 
 
-def _error_body(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
-class GraphQLEndpoint:
-    """Request id, body cap, bearer token → principal, then Strawberry (or the IDE page)."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.view = _GraphQLView(services)
-        self.max_body = services.settings.max_body_bytes
-        self.ide_page = (
-            (resources.files("app") / "graphiql.html").read_text()
-            if services.settings.graphiql_enabled
-            else None
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
-        headers = {"x-request-id": request_id}
-
-        if (
-            request.method == "GET"
-            and self.ide_page is not None
-            and "text/html" in request.headers.get("accept", "")
-        ):
-            page = HTMLResponse(self.ide_page, headers={**headers, "content-security-policy": _PAGE_POLICY})
-            await page(scope, receive, send)
-            return
-
-        if len(scope["query_string"]) > self.max_body:
-            response = JSONResponse(
-                _error_body(f"The query string exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                status_code=414,
-                headers=headers,
-            )
-            await response(scope, receive, send)
-            return
-
-        if request.method == "POST":
-            body = await _read_capped(request, self.max_body)
-            if body is None:
-                response = JSONResponse(
-                    _error_body(f"The request body exceeds {self.max_body} bytes.", ErrorCode.BAD_USER_INPUT),
-                    status_code=413,
-                    headers=headers,
-                )
-                await response(scope, receive, send)
-                return
-            receive = _replay(body)
-
-        try:
-            authorization = request.headers.get("authorization")
-            tokens = self.services.tokens
-            principal = (
-                await run_sync(tokens.principal_from_header, authorization)
-                if tokens.fetches_keys
-                else tokens.principal_from_header(authorization)
-            )
-        except InvalidTokenError:
-            response = JSONResponse(
-                _error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),
-                status_code=401,
-                headers={**headers, "www-authenticate": 'Bearer error="invalid_token"'},
-            )
-            await response(scope, receive, send)
-            return
-
-        client = scope.get("client")
-        request.state.principal = dataclasses.replace(
-            principal, address=client[0] if client else None, request_id=request_id
-        )
-        request.state.request_id = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        await self.view(scope, receive, send_with_id)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
+def graphql_middleware(services: Services) -> list[Middleware]:
+    """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
+    settings = services.settings
+    ide_page = (
+        [Middleware(GraphiQLPageMiddleware, page=(resources.files("app") / "graphiql.html").read_text())]
+        if settings.graphiql_enabled
+        else []
+    )
+    return [
+        Middleware(RequestIdMiddleware),
+        *ide_page,
+        Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(BearerTokenMiddleware, tokens=services.tokens),
+    ]
 
 
 class TokenRoute:
@@ -247,7 +137,7 @@ class TokenRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        body = await _read_capped(request, self.max_body) if request.method == "POST" else b""
+        body = await read_capped(request, self.max_body) if request.method == "POST" else b""
         reply = await self.token_endpoint.respond(
             oauth.TokenRequest(
                 method=request.method,
@@ -273,7 +163,16 @@ def _token_routes(services: Services) -> list[Route]:
 
 def create_app(settings: Settings, services: Services | None = None, *, freeze_gc: bool = False) -> Starlette:
     services = services or build_services(settings)
-    endpoint = GraphQLEndpoint(services)
+    graphql = Route(
+        "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
+    )
+    routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
+    lifespan = _lifespan(settings, services, freeze_gc=freeze_gc)
+    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+
+
+def _probe_routes(services: Services) -> list[Route]:
+    """``/healthz``: the process answers; ``/readyz``: the database, and the shared counters if any."""
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -295,22 +194,13 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
             {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"}
         )
 
-    assets = load_graphiql_assets() if settings.graphiql_enabled else {}
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
-    async def graphiql_asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in assets:
-            return Response(status_code=404)
-        return Response(
-            assets[name],
-            media_type=GRAPHIQL_ASSETS[name][0],
-            headers={"cache-control": "public, max-age=86400"},
-        )
 
-    async def graphiql_start(_: Request) -> Response:
-        if not settings.graphiql_enabled:
-            return Response(status_code=404)
-        return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type="text/javascript")
+def _lifespan(
+    settings: Settings, services: Services, *, freeze_gc: bool
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Check the schema and the PIN keys before serving; write the refusal counts while serving."""
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -327,15 +217,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
                 yield
         services.engine.dispose()
 
-    routes = [
-        Route("/graphql", endpoint, methods=["GET", "POST"]),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/graphiql/start.js", graphiql_start),
-        Route("/graphiql/static/{name}", graphiql_asset),
-        *_token_routes(services),
-    ]
-    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+    return lifespan
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -384,21 +266,6 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await flush(everything=True)
-
-
-def load_graphiql_assets() -> dict[str, bytes]:
-    """Read the IDE's files once, refusing any whose content is not the one reviewed."""
-    folder = resources.files("graphene_django_graphiql_static") / "static" / "graphene_django_graphiql_static"
-    assets = {}
-    for name, (_, digest) in GRAPHIQL_ASSETS.items():
-        content = (folder / name).read_bytes()
-        if hashlib.sha256(content).hexdigest() != digest:
-            raise ConfigurationError(
-                f"GraphiQL asset {name} does not match its known SHA-256; reinstall "
-                "graphene-django-graphiql-static==0.8 or set GIFTCARDS_GRAPHIQL=false"
-            )
-        assets[name] = content
-    return assets
 
 
 class _DropQueryStrings(logging.Filter):

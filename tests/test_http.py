@@ -153,7 +153,7 @@ def test_graphiql_page_in_development(client):
 
 
 def test_a_changed_graphiql_asset_is_refused(monkeypatch):
-    from app import http
+    from app import graphiql as http
 
     name = "graphiql.min.js"
     monkeypatch.setitem(http.GRAPHIQL_ASSETS, name, ("text/javascript", "0" * 64))

@@ -21,6 +21,8 @@ FORBIDDEN = {
     "app/auth": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/graphql": ("app.http", "app.cli", "sqlalchemy", "sqlmodel", "app.store", "app.db"),
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
+    "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
+    "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),

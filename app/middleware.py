@@ -1,0 +1,163 @@
+"""The HTTP concerns around the ``/graphql`` route, each a small pure ASGI middleware.
+
+Outermost first (as app.http.graphql_middleware lists them): request id, the GraphiQL page when
+it is on, the query-string cap (414), the body cap (413), the bearer token (401). Each refusal is
+JSON with an error code, made before GraphQL runs; what the view needs of the request (its id and
+the caller's principal) is left in ``scope["state"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from typing import Any
+
+from anyio.to_thread import run_sync
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth.tokens import INVALID_TOKEN_MESSAGE, TokenVerifier
+from app.errors import ErrorCode, InvalidTokenError
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PAGE_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def error_body(message: str, code: ErrorCode) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+
+
+class RequestIdMiddleware:
+    """The caller's ``X-Request-ID`` when it is well formed, else a new one: kept in
+    ``scope["state"]["request_id"]`` and sent back on every answer, refusals included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = Headers(scope=scope).get("x-request-id", "")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class GraphiQLPageMiddleware:
+    """A browser's GET (``Accept: text/html``) gets the IDE page instead of GraphQL."""
+
+    def __init__(self, app: ASGIApp, page: str) -> None:
+        self.app = app
+        self.page = page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET" and "text/html" in Headers(scope=scope).get("accept", ""):
+            page = HTMLResponse(self.page, headers={"content-security-policy": PAGE_POLICY})
+            await page(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class QueryStringCapMiddleware:
+    """A query string (a GET's document) longer than ``max_bytes`` is a 414."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if len(scope["query_string"]) > self.max_bytes:
+            message = f"The query string exceeds {self.max_bytes} bytes."
+            response = JSONResponse(error_body(message, ErrorCode.BAD_USER_INPUT), status_code=414)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyCapMiddleware:
+    """A POST body over ``max_bytes`` is a 413; one within is read whole and replayed inside."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await read_capped(Request(scope, receive), self.max_bytes)
+        if body is None:
+            message = f"The request body exceeds {self.max_bytes} bytes."
+            response = JSONResponse(error_body(message, ErrorCode.BAD_USER_INPUT), status_code=413)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay(body), send)
+
+
+class BearerTokenMiddleware:
+    """The ``Authorization`` header → ``scope["state"]["principal"]``, with the caller's address
+    and the request id (set by RequestIdMiddleware, outside this one); a bad token is a 401."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenVerifier) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization = Headers(scope=scope).get("authorization")
+        try:
+            principal = (
+                await run_sync(self.tokens.principal_from_header, authorization)
+                if self.tokens.fetches_keys
+                else self.tokens.principal_from_header(authorization)
+            )
+        except InvalidTokenError:
+            response = JSONResponse(
+                error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),
+                status_code=401,
+                headers={"www-authenticate": 'Bearer error="invalid_token"'},
+            )
+            await response(scope, receive, send)
+            return
+        state, client = scope["state"], scope.get("client")
+        state["principal"] = dataclasses.replace(
+            principal, address=client[0] if client else None, request_id=state["request_id"]
+        )
+        await self.app(scope, receive, send)
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None once it is declared or found to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
