@@ -153,12 +153,12 @@ def test_graphiql_page_in_development(client):
 
 
 def test_a_changed_graphiql_asset_is_refused(monkeypatch):
-    from app import graphiql as http
+    from app import graphiql
 
     name = "graphiql.min.js"
-    monkeypatch.setitem(http.GRAPHIQL_ASSETS, name, ("text/javascript", "0" * 64))
+    monkeypatch.setitem(graphiql.GRAPHIQL_ASSETS, name, ("text/javascript", "0" * 64))
     with pytest.raises(ConfigurationError, match=name):
-        http.load_graphiql_assets()
+        graphiql.load_graphiql_assets()
 
 
 def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
