@@ -280,7 +280,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
 
     async def readyz(_: Request) -> Response:
         try:
-            await run_sync(services.cards.ping)
+            await run_sync(services.card_store.ping)
         except Exception:  # the reason goes to the log, not to the prober
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

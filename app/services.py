@@ -29,7 +29,7 @@ from app.store.listing import CardLister
 class Services:
     settings: Settings
     engine: Engine
-    cards: CardStore
+    card_store: CardStore
     lister: CardLister
     vault: CodeVault
     pins: PinKeys
@@ -61,7 +61,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         engine=engine,
-        cards=CardStore(engine),
+        card_store=CardStore(engine),
         lister=CardLister(engine),
         vault=vault,
         pins=pins,
