@@ -179,7 +179,7 @@ def _probe_routes(services: Services) -> list[Route]:
 
     async def readyz(_: Request) -> Response:
         try:
-            await run_sync(services.cards.ping)
+            await run_sync(services.card_store.ping)
         except Exception:  # the reason goes to the log, not to the prober
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

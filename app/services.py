@@ -14,9 +14,12 @@ from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
 from app.domain.audit import AuditTrail
+from app.domain.cards import Cards
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
+from app.domain.lifecycle import Lifecycle
+from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.policy import Policy, load_policy
@@ -29,13 +32,15 @@ from app.store.listing import CardLister
 class Services:
     settings: Settings
     engine: Engine
-    cards: CardStore
+    card_store: CardStore
     lister: CardLister
     vault: CodeVault
     pins: PinKeys
     policy: Policy
     tokens: TokenVerifier
     mutations: MutationRunner
+    cards: Cards
+    lifecycle: Lifecycle
     ledger: Ledger
     counters: LocalCounters | SharedCounters  # behind both throttles
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
@@ -54,6 +59,7 @@ def build_services(settings: Settings) -> Services:
     audit = AuditTrail(new_unit, policy)
     idempotency = Idempotency(vault, timedelta(hours=settings.idempotency_retention_hours), KeyStore(engine))
     mutations = MutationRunner(new_unit, idempotency, audit)
+    masking = CodeMasking(vault, policy)
     counters = open_counters(settings.redis_url, settings.redis_prefix, settings.workers)
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
@@ -61,13 +67,15 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         engine=engine,
-        cards=CardStore(engine),
+        card_store=CardStore(engine),
         lister=CardLister(engine),
         vault=vault,
         pins=pins,
         policy=policy,
         tokens=TokenVerifier(settings, policy),
         mutations=mutations,
+        cards=Cards(mutations, vault, pins, masking, settings.default_currency),
+        lifecycle=Lifecycle(mutations, masking),
         ledger=Ledger(
             engine,
             mutations,

@@ -214,7 +214,7 @@ def seed(services: Services) -> Callable[..., int]:
 
     from app.domain.codes import normalise
     from app.models import GiftCard, GiftCardCode
-    from app.store.cards import add_card
+    from app.store.cards import add_card, add_codes, set_pin
 
     def _seed(
         codes: dict[Any, str],
@@ -253,13 +253,11 @@ def seed(services: Services) -> Callable[..., int]:
                 )
             )
         with transaction(services) as session:
-            add_card(session, card, rows)
-            for row in rows:
+            card_id = add_card(session, card)
+            for code_id, row in zip(add_codes(session, card_id, rows), rows, strict=True):
                 if pin and row.code_type == "PHYSICAL":
-                    assert row.id is not None
-                    stored = services.pins.hash(row.id, pin)
-                    row.pin_hash, row.pin_key_ids = stored.value, stored.key_ids
-        assert card.id is not None
-        return card.id
+                    stored = services.pins.hash(code_id, pin)
+                    set_pin(session, code_id, stored.value, stored.key_ids)
+        return card_id
 
     return _seed

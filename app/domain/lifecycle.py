@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.domain.cards import card_view
-from app.domain.codes import CodeVault
+from app.domain.cards import card_view, lock_card
 from app.domain.identifiers import check_text, parse_card_id
+from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.views import ShownCard
 from app.enums import CardState, Operation
-from app.errors import ConflictError, NotFoundError
+from app.errors import ConflictError
 from app.models import GiftCard
-from app.policy import Permission, Policy, Principal
+from app.policy import Permission, Principal
 from app.store import cards as store
 
 
@@ -51,39 +51,37 @@ _TRANSITIONS: dict[Operation, tuple[Permission, str, Callable[[Session, GiftCard
 }
 
 
-def change_state(
-    operation: Operation,
-    runner: MutationRunner,
-    vault: CodeVault,
-    policy: Policy,
-    principal: Principal,
-    card_id: str,
-    *,
-    reason: str | None = None,
-    idempotency_key: str | None = None,
-) -> ShownCard:
-    """Run a state change (a key of _TRANSITIONS) and return the card as the caller may see it."""
-    permission, event, next_state = _TRANSITIONS[operation]
-    principal.require(permission)
-    number = parse_card_id(card_id)
-    check_text(reason, "reason", 255)
+class Lifecycle:
+    """Blocking, unblocking and deactivating cards."""
 
-    def work(session: Session) -> ShownCard:
-        card = store.card_for_update(session, number)
-        if card is None:
-            raise NotFoundError("id: no gift card with this id", field="id")
-        target = next_state(session, card)
-        if target is not None:
-            now = datetime.now(UTC)
-            card.state, card.updated_at = target.value, now
-            store.add_event(session, number, event, principal.subject, now, reason)
-            if target is CardState.DEACTIVATED:  # a retired card holds nothing: available = balance
-                released = store.cancel_open_holds(session, number, now)
-                if released:
-                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(released))
-            session.flush()
-        return card_view(session, number, vault, policy, principal)
+    def __init__(self, runner: MutationRunner, masking: CodeMasking) -> None:
+        self._runner = runner
+        self._masking = masking
 
-    return runner.run(
-        principal, idempotency_key, operation, {"id": card_id, "reason": reason}, work, ShownCard
-    )
+    def change(
+        self, principal: Principal, operation: Operation, card_id: str, reason: str | None, key: str | None
+    ) -> ShownCard:
+        """Run a state change (a key of _TRANSITIONS); the card as the caller may see it."""
+        permission, event, next_state = _TRANSITIONS[operation]
+        principal.require(permission)
+        number = parse_card_id(card_id)
+        check_text(reason, "reason", 255)
+
+        def work(session: Session) -> ShownCard:
+            card = lock_card(session, number)
+            target = next_state(session, card)
+            if target is not None:
+                now = datetime.now(UTC)
+                card.state, card.updated_at = target.value, now
+                store.add_event(session, number, event, principal.subject, now, reason)
+                if target is CardState.DEACTIVATED:  # a retired card holds nothing: available = balance
+                    released = store.cancel_open_holds(session, number, now)
+                    if released:
+                        store.add_event(
+                            session, number, "HOLDS_CANCELLED", principal.subject, now, str(released)
+                        )
+                session.flush()
+            return card_view(session, self._masking, principal, number)
+
+        request = {"id": card_id, "reason": reason}
+        return self._runner.run(principal, key, operation, request, work, ShownCard)

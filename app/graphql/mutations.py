@@ -3,14 +3,12 @@ hashing and database waits never stall the event loop. Every mutation takes ``id
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 import strawberry
 from anyio.to_thread import run_sync
 
-from app.domain.cards import CardDetails, CardEdit, CodeChanges, NewCard, create_card, edit_card
-from app.domain.lifecycle import change_state
+from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
 from app.enums import CodeType, Operation
 from app.graphql.context import Context
 from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, card_type
@@ -54,20 +52,8 @@ async def _state_change(
     reason: str | None,
     key: str | None,
 ) -> GiftCard:
-    services = info.context.services
-    view = await run_sync(
-        partial(
-            change_state,
-            operation,
-            services.mutations,
-            services.vault,
-            services.policy,
-            info.context.principal,
-            str(card_id),
-            reason=reason,
-            idempotency_key=key,
-        )
-    )
+    lifecycle = info.context.services.lifecycle
+    view = await run_sync(lifecycle.change, info.context.principal, operation, str(card_id), reason, key)
     return card_type(view)
 
 
@@ -83,26 +69,14 @@ class CardMutations:
         giftcard: GiftCardAddInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        services = info.context.services
         request = NewCard(
             codes=_codes(giftcard),
             currency=giftcard.currency,
             member_id=giftcard.member_id,
             details=_details(giftcard),
         )
-        view = await run_sync(
-            partial(
-                create_card,
-                services.mutations,
-                services.vault,
-                services.pins,
-                services.policy,
-                info.context.principal,
-                request,
-                default_currency=services.settings.default_currency,
-                idempotency_key=idempotency_key,
-            )
-        )
+        cards = info.context.services.cards
+        view = await run_sync(cards.create, info.context.principal, request, idempotency_key)
         return card_type(view)
 
     @strawberry.mutation(
@@ -115,7 +89,6 @@ class CardMutations:
         giftcard: GiftCardEditInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        services = info.context.services
         revoke = frozenset(
             code_type
             for code_type, asked in (
@@ -134,18 +107,8 @@ class CardMutations:
             unlock_pin=giftcard.unlock_physical_pin,
             details=_details(giftcard),
         )
-        view = await run_sync(
-            partial(
-                edit_card,
-                services.mutations,
-                services.vault,
-                services.pins,
-                services.policy,
-                info.context.principal,
-                request,
-                idempotency_key=idempotency_key,
-            )
-        )
+        cards = info.context.services.cards
+        view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
         return card_type(view)
 
     @strawberry.mutation(

@@ -32,7 +32,7 @@ class CardQueries:
         # connection. Only a disclosed code costs a write (its audit event), and that goes to a thread.
         services = info.context.services
         result = find_cards(
-            services.cards,
+            services.card_store,
             services.vault,
             services.policy,
             info.context.principal,

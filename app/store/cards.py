@@ -1,4 +1,4 @@
-"""Card queries: lookups by code hash, id and member; inserting a card with its codes.
+"""Card queries: lookups by code hash, id and member; inserting a card and its codes.
 
 Reads on the hot path (lookups) run prebuilt SQLAlchemy Core statements, compiled once for the
 engine's dialect, on a raw pooled DBAPI connection: building an ORM query costs far more than the
@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, literal_column, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
@@ -199,24 +199,39 @@ def code_hash_taken(session: Session, lookup_hashes: Sequence[bytes], code_type:
     return session.execute(statement).first() is not None
 
 
-def add_card(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> GiftCard:
+def add_card(session: Session, card: GiftCard) -> int:
+    """Insert the card; its id."""
     session.add(card)
     session.flush()
-    add_codes(session, card, codes)
-    return card
+    assert card.id is not None
+    return card.id
 
 
-def add_codes(session: Session, card: GiftCard, codes: list[GiftCardCode]) -> None:
-    try:
-        for code in codes:
-            code.giftcard_id = card.id
-            session.add(code)
-        session.flush()
-    except IntegrityError as exc:
-        if "uq_giftcard_codes_lookup" in str(exc.orig) or "giftcard_codes.lookup_hash" in str(exc.orig):
-            # Lost a race with another writer of the same code.
-            raise ConflictError("a code of that type already exists") from None
-        raise
+def add_codes(session: Session, card_id: int, codes: Sequence[GiftCardCode]) -> list[int]:
+    """Insert the card's new codes; their ids, in order.
+
+    Each was checked free, so a row of the same hash and type can only come from a writer that
+    won a race for the same code: nothing is inserted, and that is a CONFLICT.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    ids = []
+    for code in codes:
+        statement = (
+            dialect.insert(_codes)
+            .values({**code.model_dump(exclude={"id"}), "giftcard_id": card_id})
+            .on_conflict_do_nothing(index_elements=[_codes.c.lookup_hash, _codes.c.code_type])
+            .returning(_codes.c.id)
+        )
+        inserted = session.execute(statement).first()
+        if inserted is None:
+            raise ConflictError("a code of that type already exists")
+        ids.append(inserted.id)
+    return ids
+
+
+def set_pin(session: Session, code_id: int, value: str, key_ids: str | None) -> None:
+    """Store a new code's PIN (its keyed value binds the code's id, so it follows the insert)."""
+    session.execute(update(_codes).where(_codes.c.id == code_id).values(pin_hash=value, pin_key_ids=key_ids))
 
 
 def card_for_update(session: Session, card_id: int) -> GiftCard | None:

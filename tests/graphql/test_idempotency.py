@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from app.domain.cards import CodeChanges, NewCard, create_card
+from app.domain.card_requests import CodeChanges, NewCard
 from app.enums import CodeType
 from app.errors import ConflictError
 from app.policy import Principal
@@ -124,18 +124,7 @@ def test_two_concurrent_retries_write_once_and_answer_alike(services):
     def send() -> None:
         start.wait()
         try:
-            results.append(
-                create_card(
-                    services.mutations,
-                    services.vault,
-                    services.pins,
-                    services.policy,
-                    principal,
-                    request,
-                    default_currency="USD",
-                    idempotency_key="race",
-                )
-            )
+            results.append(services.cards.create(principal, request, "race"))
         except ConflictError as exc:  # pragma: no cover - would be a bug
             results.append(exc)
 

@@ -1,0 +1,171 @@
+"""What a caller asks of a card mutation, and the checks made on it before any write.
+
+Operator fields are checked and moved to UTC; codes the caller supplies are validated, and a
+PERSONAL code is generated here (``secrets``, 100 bits): the plan of the codes to add.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from app.domain.codes import generate_code, validate_code, validate_pin
+from app.domain.identifiers import check_text, validate_member_id
+from app.domain.times import to_utc
+from app.enums import CodeType
+from app.errors import BadUserInputError
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """Operator fields of a card; on an edit, None leaves a field as it is."""
+
+    usable_from: datetime | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    source_id: str | None = None
+    ref_no: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeChanges:
+    """Codes to add (to a new card, or replacing a card's code of the same type)."""
+
+    physical_code: str | None = None
+    physical_pin: str | None = None
+    physical_code_expires_on: date | None = None
+    external_code: str | None = None
+    external_code_expires_on: date | None = None
+    add_personal_code: bool = False
+    personal_code_expires_on: date | None = None
+
+
+@dataclass(frozen=True)
+class NewCard:
+    codes: CodeChanges
+    currency: str | None = None  # the server's default currency when None
+    member_id: str | None = None
+    details: CardDetails = field(default_factory=CardDetails)
+
+
+@dataclass(frozen=True)
+class CardEdit:
+    card_id: str
+    codes: CodeChanges = field(default_factory=CodeChanges)
+    revoke: frozenset[CodeType] = frozenset()
+    member_id: str | None = None  # links a member to a card that has none
+    unlink_member: bool = False
+    unlock_pin: bool = False  # clear the PHYSICAL code's PIN lockout and failure count
+    details: CardDetails = field(default_factory=CardDetails)
+
+
+@dataclass(frozen=True)
+class PlannedCode:
+    """A code to add, checked (or generated), with the input field that named it."""
+
+    code_type: CodeType
+    code: str
+    pin: str | None
+    expires_on: date | None
+    field: str
+
+
+def _normalise_details(details: CardDetails) -> CardDetails:
+    """Checked operator fields, times in UTC (SQLite keeps no offset, so store UTC only)."""
+    check_text(details.note, "note", 1000, multiline=True)
+    check_text(details.source_id, "sourceId", 128)
+    check_text(details.ref_no, "refNo", 128)
+    details = dataclasses.replace(
+        details,
+        usable_from=to_utc(details.usable_from, "usableFrom"),
+        expires_at=to_utc(details.expires_at, "expiresAt"),
+    )
+    if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
+        raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
+    return details
+
+
+def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
+    if expires_on is not None and expires_on < today:
+        raise BadUserInputError(f"{field}: the date is in the past", field=field)
+
+
+def _only_with(value: object, field: str, needs: str) -> None:
+    if value is not None:
+        raise BadUserInputError(f"{field}: only allowed with {needs}", field=field)
+
+
+def _plan_codes(changes: CodeChanges, member_given: bool, today: date) -> list[PlannedCode]:
+    """The codes to add, in the order PHYSICAL, EXTERNAL, PERSONAL; refuses a misplaced field."""
+    planned = []
+    if changes.physical_code is not None:
+        pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physicalPin")
+        code = validate_code(changes.physical_code, "physicalCode")
+        _check_expiry(changes.physical_code_expires_on, "physicalCodeExpiresOn", today)
+        planned.append(
+            PlannedCode(CodeType.PHYSICAL, code, pin, changes.physical_code_expires_on, "physicalCode")
+        )
+    else:
+        _only_with(changes.physical_pin, "physicalPin", "physicalCode")
+        _only_with(changes.physical_code_expires_on, "physicalCodeExpiresOn", "physicalCode")
+    if changes.external_code is not None:
+        code = validate_code(changes.external_code, "externalCode")
+        _check_expiry(changes.external_code_expires_on, "externalCodeExpiresOn", today)
+        planned.append(
+            PlannedCode(CodeType.EXTERNAL, code, None, changes.external_code_expires_on, "externalCode")
+        )
+    else:
+        _only_with(changes.external_code_expires_on, "externalCodeExpiresOn", "externalCode")
+    if changes.add_personal_code:
+        if not member_given:
+            raise BadUserInputError(
+                "memberId: a PERSONAL code is always tied to a member; give memberId",
+                field="memberId",
+            )
+        _check_expiry(changes.personal_code_expires_on, "personalCodeExpiresOn", today)
+        planned.append(
+            PlannedCode(
+                CodeType.PERSONAL, generate_code(), None, changes.personal_code_expires_on, "addPersonalCode"
+            )
+        )
+    else:
+        _only_with(changes.personal_code_expires_on, "personalCodeExpiresOn", "addPersonalCode")
+    return planned
+
+
+def check_new_card(request: NewCard, today: date) -> tuple[NewCard, list[PlannedCode]]:
+    """The request with its details normalised, and the codes to add (at least one)."""
+    if request.member_id is not None:
+        validate_member_id(request.member_id)
+    request = dataclasses.replace(request, details=_normalise_details(request.details))
+    planned = _plan_codes(request.codes, request.member_id is not None, today)
+    if not planned:
+        raise BadUserInputError(
+            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
+            field="giftcard",
+        )
+    return request, planned
+
+
+def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCode]]:
+    """The request with its details normalised, and the codes to add; refuses an edit that
+    changes nothing."""
+    if request.member_id is not None:
+        validate_member_id(request.member_id)
+    if request.unlink_member and (request.member_id is not None or request.codes.add_personal_code):
+        raise BadUserInputError(
+            "unlinkMember: cannot be combined with memberId or addPersonalCode", field="unlinkMember"
+        )
+    request = dataclasses.replace(request, details=_normalise_details(request.details))
+    planned = _plan_codes(request.codes, request.member_id is not None, today)
+    if not (
+        planned
+        or request.revoke
+        or request.member_id
+        or request.unlink_member
+        or request.unlock_pin
+        or request.details != CardDetails()
+    ):
+        raise BadUserInputError("giftcard: nothing to change", field="giftcard")
+    return request, planned
