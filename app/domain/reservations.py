@@ -39,30 +39,18 @@ _INDEX = {symbol: index for index, symbol in enumerate(ALPHABET)}
 # --- the check character (Luhn mod N over ALPHABET, N = 32) ------------------------------------
 
 
-def _luhn_sum(symbols: str, double_first: bool) -> int:
-    """Luhn mod N sum from the rightmost symbol leftwards, doubling every other one."""
-    total, double = 0, double_first
-    for symbol in reversed(symbols):
-        addend = _INDEX[symbol] * (2 if double else 1)
-        total += addend // _BASE + addend % _BASE  # the digits of addend, written in base N
-        double = not double
-    return total
-
-
 def check_character(body: str) -> str:
-    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET)."""
-    return ALPHABET[-_luhn_sum(body, double_first=True) % _BASE]
+    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET).
 
-
-def has_valid_check_character(code: str) -> bool:
-    """True when the last symbol of ``code`` is the Luhn mod 32 check character of the rest.
-
-    It catches every single changed symbol, and every swap of two adjacent different symbols but
-    one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind spot (09 ↔ 90 in base 10).
+    Checked this way, a code reveals every single changed symbol, and every swap of two adjacent
+    different symbols but one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind
+    spot (09 ↔ 90 in base 10).
     """
-    if len(code) < 2 or any(symbol not in _INDEX for symbol in code):
-        return False
-    return _luhn_sum(code, double_first=False) % _BASE == 0
+    total = 0
+    for position, symbol in enumerate(reversed(body)):  # from the right, doubling every other one
+        addend = _INDEX[symbol] * (2 if position % 2 == 0 else 1)
+        total += addend // _BASE + addend % _BASE  # the digits of addend, written in base N
+    return ALPHABET[-total % _BASE]
 
 
 def generate_reserved_code() -> str:
