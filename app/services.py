@@ -15,14 +15,22 @@ from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
 from app.domain.audit import AuditTrail
 from app.domain.codes import CodeVault
+from app.domain.history import History
 from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
+from app.domain.listing import Listing
+from app.domain.lookup import Lookup
+from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
+from app.domain.reservations import Reservations
 from app.policy import Policy, load_policy
+from app.store.audit import AuditStore
 from app.store.cards import CardStore
+from app.store.history import HistoryStore
 from app.store.idempotency import KeyStore
 from app.store.listing import CardLister
+from app.store.reservations import ReservationStore
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,6 @@ class Services:
     settings: Settings
     engine: Engine
     cards: CardStore
-    lister: CardLister
     vault: CodeVault
     pins: PinKeys
     policy: Policy
@@ -42,6 +49,10 @@ class Services:
     secret_throttle: Throttle  # client secrets at the token endpoint
     argon2_gate: VerificationGate  # argon2 verifications at once in this process
     audit: AuditTrail
+    lookup: Lookup
+    listing: Listing
+    history: History
+    reservations: Reservations
 
 
 def build_services(settings: Settings) -> Services:
@@ -51,18 +62,18 @@ def build_services(settings: Settings) -> Services:
     vault = CodeVault.from_settings(settings)
     argon2_gate = VerificationGate(settings.argon2_concurrency)
     pins = PinKeys.from_settings(settings, argon2_gate)
-    audit = AuditTrail(new_unit, policy)
+    audit = AuditTrail(new_unit, AuditStore(engine), policy)
     idempotency = Idempotency(vault, timedelta(hours=settings.idempotency_retention_hours), KeyStore(engine))
     mutations = MutationRunner(new_unit, idempotency, audit)
     counters = open_counters(settings.redis_url, settings.redis_prefix, settings.workers)
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
     )
+    masking = CodeMasking(vault, policy)
     return Services(
         settings=settings,
         engine=engine,
         cards=CardStore(engine),
-        lister=CardLister(engine),
         vault=vault,
         pins=pins,
         policy=policy,
@@ -92,4 +103,8 @@ def build_services(settings: Settings) -> Services:
         ),
         argon2_gate=argon2_gate,
         audit=audit,
+        lookup=Lookup(CardStore(engine), vault, masking, policy, code_throttle),
+        listing=Listing(CardLister(engine), masking, policy),
+        history=History(HistoryStore(engine), vault, policy, code_throttle),
+        reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
     )

@@ -17,13 +17,12 @@ from sqlmodel import Session
 
 from app.domain.codes import CodeVault, SealedCode, generate_code, validate_code, validate_pin
 from app.domain.identifiers import check_text, parse_card_id, validate_member_id
-from app.domain.masking import CodeMasking
+from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
 from app.domain.times import to_utc
-from app.domain.views import ShownCard
 from app.entities import ShownCode
 from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from app.domain.cards import card_view
 from app.domain.codes import CodeVault
 from app.domain.identifiers import check_text, parse_card_id
+from app.domain.masking import ShownCard
 from app.domain.mutations import MutationRunner
-from app.domain.views import ShownCard
 from app.enums import CardState, Operation
 from app.errors import ConflictError, NotFoundError
 from app.models import GiftCard
