@@ -57,7 +57,7 @@ def add_reservation(session: Session, reservation: CodeReservation, codes: list[
 
 
 class ReservationStore:
-    """Reads of reservations, on a pooled connection that only reads."""
+    """Reads reservations back for their owner."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
