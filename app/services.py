@@ -1,4 +1,8 @@
-"""Everything a request needs, built once from settings: engine, stores, keys, policy, tokens."""
+"""The composition root: everything a request needs, built once from settings.
+
+The shared parts (engine, keys, policy, throttles, the audit trail, the mutation runner) first,
+then one use-case object per area with its stores.
+"""
 
 from __future__ import annotations
 
@@ -16,88 +20,131 @@ from app.db import UnitOfWork, create_db_engine
 from app.domain.audit import AuditTrail
 from app.domain.cards import Cards
 from app.domain.codes import CodeVault
+from app.domain.history import History
 from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
 from app.domain.lifecycle import Lifecycle
+from app.domain.listing import Listing
+from app.domain.lookup import Lookup
 from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
+from app.domain.reservations import Reservations
 from app.policy import Policy, load_policy
+from app.store.audit import AuditStore
 from app.store.cards import CardStore
+from app.store.history import HistoryStore
 from app.store.idempotency import KeyStore
 from app.store.listing import CardLister
+from app.store.reservations import ReservationStore
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     engine: Engine
-    card_store: CardStore
-    lister: CardLister
+    policy: Policy
     vault: CodeVault
     pins: PinKeys
-    policy: Policy
     tokens: TokenVerifier
-    mutations: MutationRunner
-    cards: Cards
-    lifecycle: Lifecycle
-    ledger: Ledger
     counters: LocalCounters | SharedCounters  # behind both throttles
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
     secret_throttle: Throttle  # client secrets at the token endpoint
     argon2_gate: VerificationGate  # argon2 verifications at once in this process
     audit: AuditTrail
+    mutations: MutationRunner
+    card_store: CardStore
+    # One use case per area.
+    cards: Cards
+    lifecycle: Lifecycle
+    lookup: Lookup
+    listing: Listing
+    history: History
+    reservations: Reservations
+    ledger: Ledger
 
 
-def build_services(settings: Settings) -> Services:
+@dataclass(frozen=True)
+class _Shared:
+    """What several use cases are built with."""
+
+    engine: Engine
+    policy: Policy
+    vault: CodeVault
+    pins: PinKeys
+    argon2_gate: VerificationGate
+    counters: LocalCounters | SharedCounters
+    code_throttle: Throttle
+    audit: AuditTrail
+    mutations: MutationRunner
+    masking: CodeMasking
+
+
+def _shared(settings: Settings) -> _Shared:
     policy = load_policy(settings.permissions_file)
     engine = create_db_engine(settings)
     new_unit = partial(UnitOfWork, engine)
     vault = CodeVault.from_settings(settings)
     argon2_gate = VerificationGate(settings.argon2_concurrency)
-    pins = PinKeys.from_settings(settings, argon2_gate)
-    audit = AuditTrail(new_unit, policy)
-    idempotency = Idempotency(vault, timedelta(hours=settings.idempotency_retention_hours), KeyStore(engine))
-    mutations = MutationRunner(new_unit, idempotency, audit)
-    masking = CodeMasking(vault, policy)
     counters = open_counters(settings.redis_url, settings.redis_prefix, settings.workers)
-    code_throttle = Throttle(
-        counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
+    code_limits = parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
+    audit = AuditTrail(new_unit, AuditStore(engine), policy)
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    return _Shared(
+        engine=engine,
+        policy=policy,
+        vault=vault,
+        pins=PinKeys.from_settings(settings, argon2_gate),
+        argon2_gate=argon2_gate,
+        counters=counters,
+        code_throttle=Throttle(counters, "code", code_limits),
+        audit=audit,
+        mutations=MutationRunner(new_unit, Idempotency(vault, retention, KeyStore(engine)), audit),
+        masking=CodeMasking(vault, policy),
     )
+
+
+def _ledger(settings: Settings, shared: _Shared) -> Ledger:
+    return Ledger(
+        shared.engine,
+        shared.mutations,
+        shared.vault,
+        shared.pins,
+        shared.policy,
+        timedelta(seconds=settings.hold_ttl_seconds),
+        Guards(
+            throttle=shared.code_throttle,
+            pin_max_failures=settings.pin_max_failures,
+            pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
+            refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
+        ),
+        max_balance=settings.max_balance,
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    shared = _shared(settings)
+    engine, vault, masking, mutations = shared.engine, shared.vault, shared.masking, shared.mutations
+    secret_limits = parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS")
     return Services(
         settings=settings,
         engine=engine,
-        card_store=CardStore(engine),
-        lister=CardLister(engine),
+        policy=shared.policy,
         vault=vault,
-        pins=pins,
-        policy=policy,
-        tokens=TokenVerifier(settings, policy),
+        pins=shared.pins,
+        tokens=TokenVerifier(settings, shared.policy),
+        counters=shared.counters,
+        code_throttle=shared.code_throttle,
+        secret_throttle=Throttle(shared.counters, "client-secret", secret_limits),
+        argon2_gate=shared.argon2_gate,
+        audit=shared.audit,
         mutations=mutations,
-        cards=Cards(mutations, vault, pins, masking, settings.default_currency),
+        card_store=CardStore(engine),
+        cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency),
         lifecycle=Lifecycle(mutations, masking),
-        ledger=Ledger(
-            engine,
-            mutations,
-            vault,
-            pins,
-            policy,
-            timedelta(seconds=settings.hold_ttl_seconds),
-            Guards(
-                throttle=code_throttle,
-                pin_max_failures=settings.pin_max_failures,
-                pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
-                refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
-            ),
-            max_balance=settings.max_balance,
-        ),
-        counters=counters,
-        code_throttle=code_throttle,
-        secret_throttle=Throttle(
-            counters,
-            "client-secret",
-            parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS"),
-        ),
-        argon2_gate=argon2_gate,
-        audit=audit,
+        lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),
+        listing=Listing(CardLister(engine), masking, shared.policy),
+        history=History(HistoryStore(engine), vault, shared.policy, shared.code_throttle),
+        reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
+        ledger=_ledger(settings, shared),
     )

@@ -30,7 +30,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.graphql import nodes
 
 from app.domain.idempotency import MAX_KEY_LENGTH
-from app.domain.listing import encode_cursor
+from app.domain.pages import encode_cursor
 from tests.test_concurrency import REQUEST_TIMEOUT, giftcards, mint, running_server, server_env
 
 # Draws per root field and mode (14 fields: about 1,000 requests, 30 s on two cores). Hypothesis may
@@ -117,7 +117,14 @@ DICTIONARIES: dict[str, list[str | int]] = {
     "pages": [1, 2, 100, 0, 101, -1, 2**31 - 1, -(2**31)],
     "names": ["print-run-1", "agency-1", LONG],
     "texts": ["shop-7", "REF 0042", "a note: ok", "x" * 128, "x" * 129, "tab\there", "\x00", LONG, TOO_LONG],
-    "cursors": [encode_cursor(1), encode_cursor(10**17), encode_cursor(1, "gt:"), "", "not a cursor", LONG],
+    "cursors": [
+        encode_cursor(1, "gc:"),
+        encode_cursor(10**17, "gc:"),
+        encode_cursor(1, "gt:"),
+        "",
+        "not a cursor",
+        LONG,
+    ],
     "keys": ["", "k" * 129, LONG],
 }
 BINDINGS = {

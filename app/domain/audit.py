@@ -20,20 +20,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.db import UnitOfWork
 from app.domain.codes import normalise
 from app.domain.identifiers import parse_card_id
-from app.domain.listing import created_range, decode_cursor, encode_cursor, page_size
+from app.domain.masking import ShownCard
+from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
 from app.domain.refusals import MAX_PENDING, RefusalCounts
-from app.domain.views import PageCursors, ShownCard
 from app.entities import Card
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store import audit as store
-from app.store.audit import AuditCriteria, AuditRecord, AuditRow
+from app.store.audit import AuditCriteria, AuditRecord, AuditRow, AuditStore
 
 OK = "OK"
 REPLAYED = "REPLAYED"  # an idempotency key's stored response, sent again
@@ -79,17 +78,19 @@ def _giftcard_id(result: object) -> int | None:
 
 
 class AuditTrail:
-    """Writes audit events; every method is safe to call from a worker thread."""
+    """Writes audit events and reads them back; every method is safe to call from a worker thread."""
 
     def __init__(
         self,
         new_unit: Callable[[], UnitOfWork],
+        store: AuditStore,
         policy: Policy,
         *,
         clock: Callable[[], datetime] = utc_now,
         max_pending_refusals: int = MAX_PENDING,
     ) -> None:
         self._new_unit = new_unit
+        self._store = store
         self.clock = clock  # the time events are stamped with, and refusal minutes end by
         self._refusals = RefusalCounts(self.record, max_pending=max_pending_refusals)
         # The code types a caller can see masked: only those are disclosed by being shown in full.
@@ -158,8 +159,28 @@ class AuditTrail:
             *self.disclosures(principal, cards),
         ]
 
+    def events(
+        self,
+        principal: Principal,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        audit_filter: AuditFilter | None = None,
+    ) -> Page[AuditEventView]:
+        """The trail page by page in the order it was written (ViewAuditLog); pages follow event ids
+        like the card listing (same cursor rules and page limits)."""
+        principal.require(Permission.VIEW_AUDIT_LOG)
+        limit = page_size(first, "events")
+        after_id = None if after is None else decode_cursor(after, AUDIT_CURSOR)
+        found = self._store.events(_criteria(audit_filter or AuditFilter(), after_id), limit)
+        return Page(
+            edges(found.events, AUDIT_CURSOR),
+            has_next_page=found.more,
+            has_previous_page=after is not None,  # pages only go forward
+        )
 
-# --- reading the trail ---------------------------------------------------------------------------
+
+# --- what a page of the trail is filtered by ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -176,40 +197,6 @@ class AuditFilter:
 
 # An event as the trail shows it: every column of the row (none holds anything to hide).
 AuditEventView = AuditRow
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEdge:
-    cursor: str  # opaque; pass it as `after` to continue behind this event
-    event: AuditEventView
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPage(PageCursors):
-    edges: tuple[AuditEdge, ...]
-    has_next_page: bool
-    has_previous_page: bool
-
-
-def list_events(
-    engine: Engine,
-    principal: Principal,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    audit_filter: AuditFilter | None = None,
-) -> AuditPage:
-    """The trail page by page in the order it was written (ViewAuditLog); pages follow event ids
-    like the card listing (same cursor rules and page limits)."""
-    principal.require(Permission.VIEW_AUDIT_LOG)
-    limit = page_size(first, "events")
-    after_id = None if after is None else decode_cursor(after, prefix=AUDIT_CURSOR)
-    found = store.list_events(engine, _criteria(audit_filter or AuditFilter(), after_id), limit)
-    return AuditPage(
-        edges=tuple(AuditEdge(encode_cursor(row.id, AUDIT_CURSOR), row) for row in found.events),
-        has_next_page=found.more,
-        has_previous_page=after is not None,  # pages only go forward
-    )
 
 
 def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:

@@ -19,12 +19,11 @@ from sqlmodel import Session
 from app.domain.card_requests import CardDetails, CardEdit, NewCard, PlannedCode, check_edit, check_new_card
 from app.domain.codes import CodeVault, SealedCode
 from app.domain.identifiers import parse_card_id
-from app.domain.masking import CodeMasking
+from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
-from app.domain.views import ShownCard
 from app.entities import ShownCode
 from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError

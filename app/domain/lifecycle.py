@@ -15,9 +15,8 @@ from sqlmodel import Session
 
 from app.domain.cards import card_view, lock_card
 from app.domain.identifiers import check_text, parse_card_id
-from app.domain.masking import CodeMasking
+from app.domain.masking import CodeMasking, ShownCard
 from app.domain.mutations import MutationRunner
-from app.domain.views import ShownCard
 from app.enums import CardState, Operation
 from app.errors import ConflictError
 from app.models import GiftCard

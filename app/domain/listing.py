@@ -1,34 +1,22 @@
 """List and filter cards page by page (ListGiftCards), codes masked exactly as lookups mask them.
 
-Pages follow card ids upwards (keyset pagination): a cursor names the last card seen, so cards
-added meanwhile only ever appear further on. Cursors are opaque to clients; the page size is
-checked, never clamped. The transaction history pages the same way with these helpers.
+Pages follow card ids upwards (see :mod:`app.domain.pages`), so cards added meanwhile only ever
+appear further on.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.codes import CodeVault
-from app.domain.identifiers import MAX_CARD_ID, validate_member_id
-from app.domain.masking import CodeMasking
-from app.domain.times import to_utc
-from app.domain.views import CardEdge, CardPage
+from app.domain.identifiers import validate_member_id
+from app.domain.masking import CodeMasking, ShownCard
+from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
 from app.enums import CardState, CodeType
-from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store.listing import CardCriteria, CardLister
 
-DEFAULT_PAGE_SIZE = 30
-MAX_PAGE_SIZE = 100
-
 CARD_CURSOR = "gc:"  # cursor prefix of this listing; other listings use their own
-_CURSOR_ID = re.compile(r"[1-9][0-9]{0,17}")
-_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -43,76 +31,40 @@ class CardFilter:
     include_deactivated: bool = False
 
 
-def encode_cursor(item_id: int, prefix: str = CARD_CURSOR) -> str:
-    """An opaque cursor naming ``item_id`` in the listing that ``prefix`` stands for."""
-    return base64.urlsafe_b64encode(f"{prefix}{item_id}".encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class CardPage(Page[ShownCard]):
+    """One page of the card listing, in id order."""
+
+    limited_by_permission: bool
 
 
-def decode_cursor(cursor: str, field: str = "after", prefix: str = CARD_CURSOR) -> int:
-    """The id behind a cursor of :func:`encode_cursor` with this prefix; anything else is refused."""
-    refused = BadUserInputError(f"{field}: not a cursor of this listing", field=field)
-    if not _CURSOR_TEXT.fullmatch(cursor):
-        raise refused
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
-        raise refused from None
-    if not text.startswith(prefix) or not _CURSOR_ID.fullmatch(text[len(prefix) :]):
-        raise refused
-    item_id = int(text[len(prefix) :])
-    # Ids are 32-bit on every database; one spelling per cursor.
-    if item_id > MAX_CARD_ID or encode_cursor(item_id, prefix) != cursor:
-        raise refused
-    return item_id
+class Listing:
+    def __init__(self, lister: CardLister, masking: CodeMasking, policy: Policy) -> None:
+        self._lister = lister
+        self._masking = masking
+        self._policy = policy
 
-
-def page_size(first: int | None, what: str = "cards", default: int = DEFAULT_PAGE_SIZE) -> int:
-    """The checked page size (never clamped): ``first``, or ``default`` when it is left out."""
-    limit = default if first is None else first
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise BadUserInputError(f"first: give 1 to {MAX_PAGE_SIZE} {what} per page", field="first")
-    return limit
-
-
-def created_range(
-    created_after: datetime | None,
-    created_before: datetime | None,
-    names: tuple[str, str] = ("createdAfter", "createdBefore"),
-) -> tuple[datetime | None, datetime | None]:
-    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked; errors
-    name the fields ``names`` gives."""
-    after_name, before_name = names
-    created_from = to_utc(created_after, after_name)
-    created_until = to_utc(created_before, before_name)
-    if created_from is not None and created_until is not None and created_until <= created_from:
-        raise BadUserInputError(f"{before_name}: must be later than {after_name}", field=before_name)
-    return created_from, created_until
-
-
-def list_cards(
-    lister: CardLister,
-    vault: CodeVault,
-    policy: Policy,
-    principal: Principal,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    card_filter: CardFilter | None = None,
-) -> CardPage:
-    principal.require(Permission.LIST_GIFT_CARDS)
-    limit = page_size(first)
-    after_id = None if after is None else decode_cursor(after)
-    criteria = _criteria(card_filter or CardFilter(), after_id, policy, principal)
-
-    found = lister.list_cards(criteria, limit)
-    shown = CodeMasking(vault, policy).show(principal, found.cards)
-    return CardPage(
-        edges=tuple(CardEdge(encode_cursor(card.id), card) for card in shown.cards),
-        has_next_page=found.more,
-        # Pages only go forward: a page asked for behind a cursor has cards before it.
-        has_previous_page=after is not None,
-        limited_by_permission=shown.limited_by_permission,
-    )
+    def list(
+        self,
+        principal: Principal,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        card_filter: CardFilter | None = None,
+    ) -> CardPage:
+        principal.require(Permission.LIST_GIFT_CARDS)
+        limit = page_size(first, "cards")
+        after_id = None if after is None else decode_cursor(after, CARD_CURSOR)
+        criteria = _criteria(card_filter or CardFilter(), after_id, self._policy, principal)
+        found = self._lister.list_cards(criteria, limit)
+        shown = self._masking.show(principal, found.cards)
+        return CardPage(
+            edges(shown.cards, CARD_CURSOR),
+            has_next_page=found.more,
+            # Pages only go forward: a page asked for behind a cursor has cards before it.
+            has_previous_page=after is not None,
+            limited_by_permission=shown.limited_by_permission,
+        )
 
 
 def _criteria(

@@ -8,86 +8,84 @@ was held back.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 
 from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
-from app.domain.masking import CodeMasking
-from app.domain.views import SearchResult
+from app.domain.masking import CodeMasking, SearchResult
 from app.enums import CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal
 from app.store.cards import CardStore
 
 
-def find_cards(
-    store: CardStore,
-    vault: CodeVault,
-    policy: Policy,
-    principal: Principal,
-    throttle: Throttle,
-    *,
-    code: str | None = None,
-    code_type: CodeType | None = None,
-    card_id: str | None = None,
-    member_id: str | None = None,
-    today: date,
-) -> SearchResult:
-    if principal.is_anonymous:
-        raise UnauthenticatedError("a bearer token is required")
-    given = [
-        name
-        for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise BadUserInputError(
-            "giftcard: give exactly one of code, id or memberId", field=",".join(given) or None
-        )
-    if code_type is not None and code is None:
-        raise BadUserInputError("codeType: only allowed together with code", field="codeType")
-    if code is not None:
-        return _by_code(store, vault, policy, principal, throttle, code, code_type, today)
-    principal.require(Permission.LIST_GIFT_CARDS)
-    if card_id is not None:
-        rows = store.find_by_id(parse_card_id(card_id))
-    else:
-        assert member_id is not None
-        rows = store.find_by_member(validate_member_id(member_id))
-    return CodeMasking(vault, policy).show(principal, rows)
+class Lookup:
+    def __init__(
+        self, cards: CardStore, vault: CodeVault, masking: CodeMasking, policy: Policy, throttle: Throttle
+    ) -> None:
+        self._cards = cards
+        self._vault = vault
+        self._masking = masking
+        self._policy = policy
+        self._throttle = throttle  # code attempts by callers without ListGiftCards
 
-
-def _by_code(
-    store: CardStore,
-    vault: CodeVault,
-    policy: Policy,
-    principal: Principal,
-    throttle: Throttle,
-    code: str,
-    code_type: CodeType | None,
-    today: date,
-) -> SearchResult:
-    principal.require(Permission.FIND_BY_CODE)
-    if code_type is not None:
-        policy.require_code_type(principal, code_type)
-    usable = policy.usable_code_types(principal)
-    if not usable:
-        raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
-    normalised = validate_code(code, "code")
-    with code_attempt(throttle, principal) as attempt:
-        matches = [
-            match
-            for match in store.find_by_code_hash(vault.lookup_hashes(normalised))
-            if match.code_type in usable
-            and (code_type is None or match.code_type == code_type)
-            and (match.expires_on is None or match.expires_on >= today)
+    def find(
+        self,
+        principal: Principal,
+        *,
+        code: str | None = None,
+        code_type: CodeType | None = None,
+        card_id: str | None = None,
+        member_id: str | None = None,
+    ) -> SearchResult:
+        """The cards found by exactly one of ``code`` (narrowed by ``code_type``), ``card_id`` or
+        ``member_id``; nothing found is an empty result."""
+        if principal.is_anonymous:
+            raise UnauthenticatedError("a bearer token is required")
+        given = [
+            name
+            for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
+            if value is not None
         ]
-        if matches:
-            attempt.hit()
-    if len(matches) > 1:
-        raise BadUserInputError(
-            "codeType: the code exists under more than one code type; say which", field="codeType"
-        )
-    return CodeMasking(vault, policy).show(principal, [match.card for match in matches])
+        if len(given) != 1:
+            raise BadUserInputError(
+                "giftcard: give exactly one of code, id or memberId", field=",".join(given) or None
+            )
+        if code_type is not None and code is None:
+            raise BadUserInputError("codeType: only allowed together with code", field="codeType")
+        if code is not None:
+            return self._by_code(principal, code, code_type)
+        principal.require(Permission.LIST_GIFT_CARDS)
+        if card_id is not None:
+            cards = self._cards.find_by_id(parse_card_id(card_id))
+        else:
+            assert member_id is not None
+            cards = self._cards.find_by_member(validate_member_id(member_id))
+        return self._masking.show(principal, cards)
+
+    def _by_code(self, principal: Principal, code: str, code_type: CodeType | None) -> SearchResult:
+        principal.require(Permission.FIND_BY_CODE)
+        if code_type is not None:
+            self._policy.require_code_type(principal, code_type)
+        usable = self._policy.usable_code_types(principal)
+        if not usable:
+            raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
+        normalised = validate_code(code, "code")
+        today = datetime.now(UTC).date()
+        with code_attempt(self._throttle, principal) as attempt:
+            matches = [
+                match
+                for match in self._cards.find_by_code_hash(self._vault.lookup_hashes(normalised))
+                if match.code_type in usable
+                and (code_type is None or match.code_type == code_type)
+                and (match.expires_on is None or match.expires_on >= today)
+            ]
+            if matches:
+                attempt.hit()
+        if len(matches) > 1:
+            raise BadUserInputError(
+                "codeType: the code exists under more than one code type; say which", field="codeType"
+            )
+        return self._masking.show(principal, [match.card for match in matches])

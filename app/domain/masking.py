@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from app.domain.codes import CodeVault, mask, plaintext_length
-from app.domain.views import SearchResult, ShownCard
 from app.entities import Card, ShownCode, StoredCode
 from app.policy import Policy, Principal, Visibility
+
+# A card as the caller may see it: what lookups, listings and card mutations answer.
+ShownCard = Card[ShownCode]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    limited_by_permission: bool
+    cards: tuple[ShownCard, ...]
 
 
 class CodeMasking:

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.domain.codes import ALPHABET, CodeVault, SealedCode, mask, plaintext_length
@@ -26,6 +25,7 @@ from app.errors import BadUserInputError, ConflictError
 from app.models import CodeReservation, ReservedCode
 from app.policy import Permission, Principal
 from app.store import reservations as store
+from app.store.reservations import ReservationStore
 
 RANDOM_LENGTH = 13  # 65 bits from a 32-symbol alphabet
 RESERVED_CODE_LENGTH = RANDOM_LENGTH + 1  # and the check character
@@ -39,30 +39,18 @@ _INDEX = {symbol: index for index, symbol in enumerate(ALPHABET)}
 # --- the check character (Luhn mod N over ALPHABET, N = 32) ------------------------------------
 
 
-def _luhn_sum(symbols: str, double_first: bool) -> int:
-    """Luhn mod N sum from the rightmost symbol leftwards, doubling every other one."""
-    total, double = 0, double_first
-    for symbol in reversed(symbols):
-        addend = _INDEX[symbol] * (2 if double else 1)
-        total += addend // _BASE + addend % _BASE  # the digits of addend, written in base N
-        double = not double
-    return total
-
-
 def check_character(body: str) -> str:
-    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET)."""
-    return ALPHABET[-_luhn_sum(body, double_first=True) % _BASE]
+    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET).
 
-
-def has_valid_check_character(code: str) -> bool:
-    """True when the last symbol of ``code`` is the Luhn mod 32 check character of the rest.
-
-    It catches every single changed symbol, and every swap of two adjacent different symbols but
-    one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind spot (09 ↔ 90 in base 10).
+    Checked this way, a code reveals every single changed symbol, and every swap of two adjacent
+    different symbols but one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind
+    spot (09 ↔ 90 in base 10).
     """
-    if len(code) < 2 or any(symbol not in _INDEX for symbol in code):
-        return False
-    return _luhn_sum(code, double_first=False) % _BASE == 0
+    total = 0
+    for position, symbol in enumerate(reversed(body)):  # from the right, doubling every other one
+        addend = _INDEX[symbol] * (2 if position % 2 == 0 else 1)
+        total += addend // _BASE + addend % _BASE  # the digits of addend, written in base N
+    return ALPHABET[-total % _BASE]
 
 
 def generate_reserved_code() -> str:
@@ -119,70 +107,79 @@ def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tup
     return list(drawn.values())
 
 
-def reserve_codes(
-    runner: MutationRunner,
-    vault: CodeVault,
-    principal: Principal,
-    request: ReservationRequest,
-    *,
-    max_batch: int,
-    idempotency_key: str | None = None,
-) -> Reservation[str]:
-    """Reserve ``request.count`` PHYSICAL codes for the caller; the only time they are shown."""
-    principal.require(Permission.RESERVE_CODES)
-    _check_request(request, max_batch)
-    owner = principal.subject
-    assert owner is not None
+class Reservations:
+    """Reserving code stock (in the mutation runner) and listing it for its owner."""
 
-    def work(session: Session) -> Reservation[str]:
+    def __init__(
+        self, runner: MutationRunner, vault: CodeVault, store: ReservationStore, max_batch: int
+    ) -> None:
+        self._runner = runner
+        self._vault = vault
+        self._store = store
+        self._max_batch = max_batch  # GIFTCARDS_MAX_RESERVATION_BATCH
+
+    def reserve(
+        self, principal: Principal, request: ReservationRequest, idempotency_key: str | None = None
+    ) -> Reservation[str]:
+        """Reserve ``request.count`` PHYSICAL codes for the caller; the only time they are shown."""
+        principal.require(Permission.RESERVE_CODES)
+        _check_request(request, self._max_batch)
+        owner = principal.subject
+        assert owner is not None
+
+        def work(session: Session) -> Reservation[str]:
+            now = datetime.now(UTC)
+            drawn = _draw_free_codes(session, self._vault, request.count)
+            return _add_reservation(session, owner, request, drawn, now)
+
+        return self._runner.run(
+            principal, idempotency_key, Operation.RESERVE_CODES, request, work, Reservation[str]
+        )
+
+    def list(self, principal: Principal, request_name: str) -> list[Reservation[str]]:
+        """The caller's own reservations under ``request_name``, codes masked to their last four."""
+        principal.require(Permission.RESERVE_CODES)
+        validate_name(request_name, "requestName")
+        owner = principal.subject
+        assert owner is not None
         now = datetime.now(UTC)
-        drawn = _draw_free_codes(session, vault, request.count)
-        reservation = CodeReservation(
-            request_name=request.request_name,
-            agency=request.agency,
-            owner=owner,
-            single=request.single,
-            count=request.count,
-            created_at=now,
-            expires_at=now + SINGLE_LIFETIME if request.single else None,
+        return [_shown(row, now) for row in self._store.find(owner, request_name)]
+
+
+def _add_reservation(
+    session: Session,
+    owner: str,
+    request: ReservationRequest,
+    drawn: list[tuple[str, SealedCode]],
+    now: datetime,
+) -> Reservation[str]:
+    """Store the reservation of the ``drawn`` codes; it answers with them in full."""
+    expires_at = now + SINGLE_LIFETIME if request.single else None
+    # The request's fields (count, agency, request_name, single) are the reservation's own.
+    reservation = CodeReservation(
+        **dataclasses.asdict(request), owner=owner, created_at=now, expires_at=expires_at
+    )
+    rows = [
+        ReservedCode(
+            reservation_id=0,
+            lookup_hash=seal.lookup_hash,
+            ciphertext=seal.ciphertext,
+            key_id=seal.key_id,
+            last4=seal.last4,
+            lookup_key_id=seal.lookup_key_id,
         )
-        rows = [
-            ReservedCode(
-                reservation_id=0,
-                lookup_hash=seal.lookup_hash,
-                ciphertext=seal.ciphertext,
-                key_id=seal.key_id,
-                last4=seal.last4,
-                lookup_key_id=seal.lookup_key_id,
-            )
-            for _, seal in drawn
-        ]
-        store.add_reservation(session, reservation, rows)
-        assert reservation.id is not None
-        return Reservation(
-            id=reservation.id,
-            request_name=reservation.request_name,
-            agency=reservation.agency,
-            single=reservation.single,
-            count=reservation.count,
-            created_at=now,
-            expires_at=reservation.expires_at,
-            codes=tuple(code for code, _ in drawn),
-            used_count=0,
-            lapsed=False,
-        )
-
-    return runner.run(principal, idempotency_key, Operation.RESERVE_CODES, request, work, Reservation[str])
-
-
-def list_reservations(engine: Engine, principal: Principal, request_name: str) -> list[Reservation[str]]:
-    """The caller's own reservations under ``request_name``, codes masked to their last four."""
-    principal.require(Permission.RESERVE_CODES)
-    validate_name(request_name, "requestName")
-    owner = principal.subject
-    assert owner is not None
-    now = datetime.now(UTC)
-    return [_shown(row, now) for row in store.find_reservations(engine, owner, request_name)]
+        for _, seal in drawn
+    ]
+    store.add_reservation(session, reservation, rows)
+    assert reservation.id is not None
+    return Reservation(
+        id=reservation.id,
+        **dataclasses.asdict(request),
+        created_at=now,
+        expires_at=expires_at,
+        codes=tuple(code for code, _ in drawn),
+        used_count=0,
+    )
 
 
 def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reservation[str]:

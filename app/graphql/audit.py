@@ -14,9 +14,9 @@ from anyio.to_thread import run_sync
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import get_object_definition
 
-from app.domain.audit import AuditEventView, AuditFilter, AuditPage, list_events
-from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.domain.views import ShownCard
+from app.domain.audit import AuditEventView, AuditFilter
+from app.domain.masking import ShownCard
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
 from app.graphql.types import PageInfo, page_info
@@ -171,9 +171,9 @@ def event_type(view: AuditEventView) -> AuditEvent:
     )
 
 
-def connection_type(page: AuditPage) -> AuditEventConnection:
+def connection_type(page: Page[AuditEventView]) -> AuditEventConnection:
     return AuditEventConnection(
-        edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.event)) for edge in page.edges],
+        edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.node)) for edge in page.edges],
         page_info=page_info(page),
     )
 
@@ -207,11 +207,7 @@ class AuditQueries:
                 occurred_before=filter.occurred_before,
             )
         )
-        page = list_events(
-            info.context.services.engine,
-            info.context.principal,
-            first=first,
-            after=after,
-            audit_filter=audit_filter,
+        page = info.context.services.audit.events(
+            info.context.principal, first=first, after=after, audit_filter=audit_filter
         )
         return connection_type(page)

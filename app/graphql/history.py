@@ -6,8 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from app.domain.history import TransactionFilter, TransactionPage, list_transactions
-from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.domain.history import TransactionFilter
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from app.entities import Transaction
 from app.enums import CodeType, TransStatus, TransType
 from app.graphql.context import Context
 from app.graphql.types import GiftCardTransaction, PageInfo, page_info, transaction_type
@@ -51,10 +52,10 @@ class GiftCardTransactionConnection:
     page_info: PageInfo
 
 
-def connection_type(page: TransactionPage) -> GiftCardTransactionConnection:
+def connection_type(page: Page[Transaction]) -> GiftCardTransactionConnection:
     return GiftCardTransactionConnection(
         edges=[
-            GiftCardTransactionEdge(cursor=edge.cursor, node=transaction_type(edge.transaction))
+            GiftCardTransactionEdge(cursor=edge.cursor, node=transaction_type(edge.node))
             for edge in page.edges
         ],
         page_info=page_info(page),
@@ -77,7 +78,6 @@ class HistoryQueries:
         filter: GiftCardTransactionFilter | None = None,
     ) -> GiftCardTransactionConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
-        services = info.context.services
         transaction_filter = (
             TransactionFilter()
             if filter is None
@@ -94,14 +94,7 @@ class HistoryQueries:
                 created_before=filter.created_before,
             )
         )
-        page = list_transactions(
-            services.engine,
-            services.vault,
-            services.policy,
-            info.context.principal,
-            services.code_throttle,
-            first=first,
-            after=after,
-            transaction_filter=transaction_filter,
+        page = info.context.services.history.list(
+            info.context.principal, first=first, after=after, transaction_filter=transaction_filter
         )
         return connection_type(page)

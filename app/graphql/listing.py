@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.domain.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CardFilter, list_cards
-from app.domain.views import CardPage
+from app.domain.listing import CardFilter, CardPage
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.enums import CardState, CodeType
 from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
@@ -55,7 +55,7 @@ class GiftCardConnection:
 
 def connection_type(page: CardPage) -> GiftCardConnection:
     return GiftCardConnection(
-        edges=[GiftCardEdge(cursor=edge.cursor, node=card_type(edge.card)) for edge in page.edges],
+        edges=[GiftCardEdge(cursor=edge.cursor, node=card_type(edge.node)) for edge in page.edges],
         page_info=page_info(page),
         limited_by_permission=page.limited_by_permission,
     )
@@ -78,7 +78,6 @@ class ListingQueries:
     ) -> GiftCardConnection | None:
         # Like `giftcard`: two indexed queries right here; only disclosed codes' audit events go to
         # a worker thread.
-        services = info.context.services
         card_filter = (
             CardFilter()
             if filter is None
@@ -91,14 +90,8 @@ class ListingQueries:
                 include_deactivated=filter.include_deactivated,
             )
         )
-        page = list_cards(
-            services.lister,
-            services.vault,
-            services.policy,
-            info.context.principal,
-            first=first,
-            after=after,
-            card_filter=card_filter,
+        page = info.context.services.listing.list(
+            info.context.principal, first=first, after=after, card_filter=card_filter
         )
-        await record_disclosures(info, [edge.card for edge in page.edges])
+        await record_disclosures(info, [edge.node for edge in page.edges])
         return connection_type(page)

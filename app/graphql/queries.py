@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 
-from app.domain.lookup import find_cards
 from app.enums import CodeType
 from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
@@ -30,18 +27,8 @@ class CardQueries:
     ) -> GiftCardSearchResult | None:
         # The lookup runs right here, not in a worker thread: it is one indexed query on a pooled
         # connection. Only a disclosed code costs a write (its audit event), and that goes to a thread.
-        services = info.context.services
-        result = find_cards(
-            services.card_store,
-            services.vault,
-            services.policy,
-            info.context.principal,
-            services.code_throttle,
-            code=code,
-            code_type=code_type,
-            card_id=id,
-            member_id=member_id,
-            today=datetime.now(UTC).date(),
+        result = info.context.services.lookup.find(
+            info.context.principal, code=code, code_type=code_type, card_id=id, member_id=member_id
         )
         await record_disclosures(info, result.cards, supplied_code=code)
         return search_result_type(result)

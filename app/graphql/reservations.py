@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 import strawberry
 from anyio.to_thread import run_sync
 
-from app.domain.reservations import (
-    RESERVED_CODE_LENGTH,
-    ReservationRequest,
-    list_reservations,
-    reserve_codes,
-)
+from app.domain.reservations import RESERVED_CODE_LENGTH, ReservationRequest
 from app.entities import Reservation
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
@@ -73,8 +67,7 @@ class ReservationQueries:
         self, info: strawberry.Info[Context], request_name: str
     ) -> list[CodeReservation] | None:
         # Sync on purpose: two indexed queries on a pooled connection.
-        services = info.context.services
-        views = list_reservations(services.engine, info.context.principal, request_name)
+        views = info.context.services.reservations.list(info.context.principal, request_name)
         return [reservation_type(view) for view in views]
 
 
@@ -95,19 +88,9 @@ class ReservationMutations:
         single: bool | None = False,
         idempotency_key: IdempotencyKey = None,
     ) -> CodeReservation | None:
-        services = info.context.services
         request = ReservationRequest(
             count=count, agency=agency, request_name=request_name, single=bool(single)
         )
-        view = await run_sync(
-            partial(
-                reserve_codes,
-                services.mutations,
-                services.vault,
-                info.context.principal,
-                request,
-                max_batch=services.settings.max_reservation_batch,
-                idempotency_key=idempotency_key,
-            )
-        )
+        reservations = info.context.services.reservations
+        view = await run_sync(reservations.reserve, info.context.principal, request, idempotency_key)
         return reservation_type(view)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import partial
+from typing import Any
 
 import strawberry
 
-from app.domain import history
-from app.domain.listing import MAX_PAGE_SIZE
+from app.domain.history import CARD_TRANSACTIONS_DEFAULT
+from app.domain.masking import SearchResult, ShownCard
 from app.domain.money import format_amount
-from app.domain.views import PageCursors, SearchResult, ShownCard
+from app.domain.pages import MAX_PAGE_SIZE, Page
 from app.entities import Transaction
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
@@ -107,7 +108,7 @@ class GiftCard:
         "authorizations (read when asked, so it may be newer than `balance`)."
     )
     def available_balance(self, info: strawberry.Info[Context]) -> str | None:
-        minor = history.available_balance(info.context.services.engine, self.number, datetime.now(UTC))
+        minor = info.context.services.history.available_balance(self.number)
         return format_amount(minor, self.currency)
 
     @strawberry.field(
@@ -115,9 +116,7 @@ class GiftCard:
         "first (ListGiftCardTransactions)."
     )
     def open_authorizations(self, info: strawberry.Info[Context]) -> list[GiftCardTransaction] | None:
-        views = history.open_authorizations(
-            info.context.services.engine, info.context.principal, self.number, datetime.now(UTC)
-        )
+        views = info.context.services.history.open_authorizations(info.context.principal, self.number)
         return [transaction_type(view) for view in views]
 
     @strawberry.field(
@@ -125,11 +124,9 @@ class GiftCard:
         f"`first`: 1 to {MAX_PAGE_SIZE}. Page through all of them with giftcardTransactions."
     )
     def transactions(
-        self, info: strawberry.Info[Context], first: int | None = history.CARD_TRANSACTIONS_DEFAULT
+        self, info: strawberry.Info[Context], first: int | None = CARD_TRANSACTIONS_DEFAULT
     ) -> list[GiftCardTransaction] | None:
-        views = history.card_transactions(
-            info.context.services.engine, info.context.principal, self.number, first
-        )
+        views = info.context.services.history.latest(info.context.principal, self.number, first)
         return [transaction_type(view) for view in views]
 
 
@@ -280,7 +277,7 @@ class PageInfo:
     )
 
 
-def page_info(page: PageCursors) -> PageInfo:
+def page_info(page: Page[Any]) -> PageInfo:
     return PageInfo(
         has_next_page=page.has_next_page,
         has_previous_page=page.has_previous_page,

@@ -2,8 +2,8 @@
 
 Rows are only ever inserted (database triggers refuse UPDATE and DELETE), so a row that counts
 refusals (``count`` above 1) is written once, complete. :func:`append` runs on the caller's session
-or connection, so a mutation's events commit or roll back with it; pages are one statement on a
-pooled connection that only reads (see :data:`app.db.READ_ONLY`).
+or connection, so a mutation's events commit or roll back with it; :class:`AuditStore` reads pages,
+one statement each on a pooled connection that only reads (see :data:`app.db.READ_ONLY`).
 """
 
 from __future__ import annotations
@@ -75,14 +75,20 @@ def append(target: Session | Connection, records: Sequence[AuditRecord]) -> None
     connection.execute(insert(_audit), [asdict(record) for record in records])
 
 
-def list_events(engine: Engine, criteria: AuditCriteria, limit: int) -> AuditSlice:
-    """Up to ``limit`` matching events after ``criteria.after_id``, and whether more follow."""
-    # One row beyond the page says whether there is a next page.
-    statement = select(*_ROW_COLUMNS).where(*_conditions(criteria)).order_by(_audit.c.id).limit(limit + 1)
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
-        rows = connection.execute(statement).all()
-    return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
+class AuditStore:
+    """Reads the trail back, on a pooled connection that only reads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def events(self, criteria: AuditCriteria, limit: int) -> AuditSlice:
+        """Up to ``limit`` matching events after ``criteria.after_id``, and whether more follow."""
+        # One row beyond the page says whether there is a next page.
+        statement = select(*_ROW_COLUMNS).where(*_conditions(criteria)).order_by(_audit.c.id).limit(limit + 1)
+        with self._engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            rows = connection.execute(statement).all()
+        return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
 
 
 def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:

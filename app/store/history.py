@@ -18,7 +18,7 @@ from sqlalchemy.sql import Select
 from app.db import READ_ONLY
 from app.entities import Transaction
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.ledger import transaction_from_row
+from app.store import ledger
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -58,51 +58,59 @@ def _entries() -> Select[Any]:
 
 
 def _row(row: Row[Any]) -> Transaction:
-    return transaction_from_row(row._asdict())
+    return ledger.transaction_from_row(row._asdict())
 
 
-def _read(engine: Engine, statement: Select[Any]) -> list[Row[Any]]:
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
-        return list(connection.execute(statement).all())
+class HistoryStore:
+    """The history's reads, each on a pooled connection that only reads."""
 
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-def list_entries(engine: Engine, criteria: EntryCriteria, limit: int) -> EntrySlice:
-    """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
-    # One row beyond the page says whether there is a next page.
-    page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
-    rows = _read(engine, page)
-    return EntrySlice([_row(row) for row in rows[:limit]], more=len(rows) > limit)
+    def entries(self, criteria: EntryCriteria, limit: int) -> EntrySlice:
+        """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
+        # One row beyond the page says whether there is a next page.
+        page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
+        rows = self._read(page)
+        return EntrySlice([_row(row) for row in rows[:limit]], more=len(rows) > limit)
 
+    def latest(self, card_id: int, limit: int) -> list[Transaction]:
+        """The card's ``limit`` newest entries, newest first."""
+        statement = (
+            _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
+        )
+        return [_row(row) for row in self._read(statement)]
 
-def latest_entries(engine: Engine, card_id: int, limit: int) -> list[Transaction]:
-    """The card's ``limit`` newest entries, newest first."""
-    statement = _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
-    return [_row(row) for row in _read(engine, statement)]
+    def open_authorizations(self, card_id: int, now: datetime) -> list[Transaction]:
+        """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
+        statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
+        return [_row(row) for row in self._read(statement)]
+
+    def available_balance(self, card_id: int, now: datetime) -> int:
+        """The card's balance minus its open, unexpired debit holds, read in one statement (so both
+        come from the same moment)."""
+        held = (
+            select(func.coalesce(func.sum(-_ledger.c.amount), 0))
+            .where(_ledger.c.giftcard_id == card_id, _ledger.c.amount < 0, *_open(now))
+            .scalar_subquery()
+        )
+        statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
+        (row,) = self._read(statement)
+        return int(row[0])
+
+    def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str) -> bool:
+        """Whether a live (not revoked) code of this type has one of these hashes."""
+        return ledger.live_code(self._engine, lookup_hashes, code_type) is not None
+
+    def _read(self, statement: Select[Any]) -> list[Row[Any]]:
+        with self._engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            return list(connection.execute(statement).all())
 
 
 def _open(now: datetime) -> list[ColumnElement[bool]]:
     """An authorization that still holds (or, for a credit, still waits for) its amount."""
     return [_ledger.c.status == "AUTHORIZED", _ledger.c.hold_expires_at > now]
-
-
-def open_authorizations(engine: Engine, card_id: int, now: datetime) -> list[Transaction]:
-    """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
-    statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
-    return [_row(row) for row in _read(engine, statement)]
-
-
-def available_balance(engine: Engine, card_id: int, now: datetime) -> int:
-    """The card's balance minus its open, unexpired debit holds, read in one statement (so both
-    come from the same moment)."""
-    held = (
-        select(func.coalesce(func.sum(-_ledger.c.amount), 0))
-        .where(_ledger.c.giftcard_id == card_id, _ledger.c.amount < 0, *_open(now))
-        .scalar_subquery()
-    )
-    statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
-    (row,) = _read(engine, statement)
-    return int(row[0])
 
 
 def _status(status: str | None, now: datetime | None) -> list[ColumnElement[bool]]:

@@ -1,4 +1,7 @@
-"""Reserved PHYSICAL code stock: reservations and their sealed codes."""
+"""Reserved PHYSICAL code stock: reservations and their sealed codes.
+
+Writes run on the mutation's session; the owner's listing reads through :class:`ReservationStore`.
+"""
 
 from __future__ import annotations
 
@@ -53,35 +56,41 @@ def add_reservation(session: Session, reservation: CodeReservation, codes: list[
     session.flush()
 
 
-def find_reservations(engine: Engine, owner: str, request_name: str) -> list[Reservation[StoredReservedCode]]:
-    """The owner's reservations under this request name, oldest first, with their codes.
+class ReservationStore:
+    """Reads reservations back for their owner."""
 
-    Two statements whatever the number of reservations, on a connection that only reads.
-    """
-    reservations = (
-        select(*(_reservations.c[name] for name in _RESERVATION_FIELDS))
-        .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
-        .order_by(_reservations.c.id)
-    )
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
-        found: dict[int, tuple[Any, list[StoredReservedCode]]] = {
-            row.id: (row, []) for row in connection.execute(reservations)
-        }
-        if found:
-            codes = (
-                select(
-                    _reserved.c.reservation_id,
-                    _reserved.c.ciphertext,
-                    _reserved.c.last4,
-                    _reserved.c.used_at.is_not(None),
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def find(self, owner: str, request_name: str) -> list[Reservation[StoredReservedCode]]:
+        """The owner's reservations under this request name, oldest first, with their codes.
+
+        Two statements whatever the number of reservations, on a connection that only reads.
+        """
+        reservations = (
+            select(*(_reservations.c[name] for name in _RESERVATION_FIELDS))
+            .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
+            .order_by(_reservations.c.id)
+        )
+        with self._engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            found: dict[int, tuple[Any, list[StoredReservedCode]]] = {
+                row.id: (row, []) for row in connection.execute(reservations)
+            }
+            if found:
+                codes = (
+                    select(
+                        _reserved.c.reservation_id,
+                        _reserved.c.ciphertext,
+                        _reserved.c.last4,
+                        _reserved.c.used_at.is_not(None),
+                    )
+                    .where(_reserved.c.reservation_id.in_(list(found)))
+                    .order_by(_reserved.c.reservation_id, _reserved.c.id)
                 )
-                .where(_reserved.c.reservation_id.in_(list(found)))
-                .order_by(_reserved.c.reservation_id, _reserved.c.id)
-            )
-            for row in connection.execute(codes):
-                found[row[0]][1].append(StoredReservedCode(bytes(row[1]), row[2], bool(row[3])))
-    return [
-        Reservation(**row._asdict(), codes=tuple(codes), used_count=sum(code.used for code in codes))
-        for row, codes in found.values()
-    ]
+                for row in connection.execute(codes):
+                    found[row[0]][1].append(StoredReservedCode(bytes(row[1]), row[2], bool(row[3])))
+        return [
+            Reservation(**row._asdict(), codes=tuple(codes), used_count=sum(code.used for code in codes))
+            for row, codes in found.values()
+        ]

@@ -11,9 +11,10 @@ from sqlalchemy import text
 import app.domain.reservations as reservations
 from app.config import Settings, load_settings
 from app.domain.codes import ALPHABET
-from app.domain.reservations import RESERVED_CODE_LENGTH, has_valid_check_character
+from app.domain.reservations import RESERVED_CODE_LENGTH
 from app.enums import CodeType
 from tests.conftest import error_codes, gql, make_settings
+from tests.domain.test_reservations import has_valid_check_character
 
 CAP = 5
 
