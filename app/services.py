@@ -13,15 +13,18 @@ from app.auth.throttle import LocalCounters, SharedCounters, Throttle, open_coun
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
+from app.domain.addressing import Addressing, Guards
 from app.domain.audit import AuditTrail
+from app.domain.balances import BalanceRules
 from app.domain.codes import CodeVault
 from app.domain.idempotency import Idempotency
-from app.domain.ledger import Guards, Ledger
+from app.domain.ledger import Ledger
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.policy import Policy, load_policy
 from app.store.cards import CardStore
 from app.store.idempotency import KeyStore
+from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
 
 
@@ -58,6 +61,12 @@ def build_services(settings: Settings) -> Services:
     code_throttle = Throttle(
         counters, "code", parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
     )
+    guards = Guards(
+        throttle=code_throttle,
+        pin_max_failures=settings.pin_max_failures,
+        pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
+        refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -69,19 +78,11 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenVerifier(settings, policy),
         mutations=mutations,
         ledger=Ledger(
-            engine,
             mutations,
-            vault,
-            pins,
+            Addressing(LedgerStore(engine), vault, pins, guards),
+            BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
             policy,
-            timedelta(seconds=settings.hold_ttl_seconds),
-            Guards(
-                throttle=code_throttle,
-                pin_max_failures=settings.pin_max_failures,
-                pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
-                refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
-            ),
-            max_balance=settings.max_balance,
+            guards,
         ),
         counters=counters,
         code_throttle=code_throttle,
