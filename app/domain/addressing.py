@@ -163,6 +163,8 @@ class Addressing:
     def _verify(
         self, code_id: int, locked: LockedCode, pin: str | None, prechecked: Prechecked | None
     ) -> PinCheck:
+        """``pin`` against the stored PIN; the check made before the lock counts if the stored
+        value is still the one it checked."""
         assert locked.pin_hash is not None  # only a code with a PIN is checked
         if pin is None:
             return PinCheck(False)
