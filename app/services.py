@@ -17,12 +17,14 @@ from app.auth.throttle import LocalCounters, SharedCounters, Throttle, open_coun
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
+from app.domain.addressing import Addressing, Guards
 from app.domain.audit import AuditTrail
+from app.domain.balances import BalanceRules
 from app.domain.cards import Cards
 from app.domain.codes import CodeVault
 from app.domain.history import History
 from app.domain.idempotency import Idempotency
-from app.domain.ledger import Guards, Ledger
+from app.domain.ledger import Ledger
 from app.domain.lifecycle import Lifecycle
 from app.domain.listing import Listing
 from app.domain.lookup import Lookup
@@ -35,6 +37,7 @@ from app.store.audit import AuditStore
 from app.store.cards import CardStore
 from app.store.history import HistoryStore
 from app.store.idempotency import KeyStore
+from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
 from app.store.reservations import ReservationStore
 
@@ -105,20 +108,18 @@ def _shared(settings: Settings) -> _Shared:
 
 
 def _ledger(settings: Settings, shared: _Shared) -> Ledger:
+    guards = Guards(
+        throttle=shared.code_throttle,
+        pin_max_failures=settings.pin_max_failures,
+        pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
+        refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
+    )
     return Ledger(
-        shared.engine,
         shared.mutations,
-        shared.vault,
-        shared.pins,
+        Addressing(LedgerStore(shared.engine), shared.vault, shared.pins, guards),
+        BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
         shared.policy,
-        timedelta(seconds=settings.hold_ttl_seconds),
-        Guards(
-            throttle=shared.code_throttle,
-            pin_max_failures=settings.pin_max_failures,
-            pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
-            refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
-        ),
-        max_balance=settings.max_balance,
+        guards,
     )
 
 

@@ -24,7 +24,20 @@ EQUIVALENTS = ROOT / "scripts" / "mutation-equivalents.txt"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 JOBS = os.environ.get("MUTATION_JOBS", "1")  # mutants tested at once
 
-# module → the test files that exercise it (tests/ prefix left out)
+# the test files that exercise the ledger's modules (tests/ prefix left out)
+LEDGER_TESTS = [
+    "graphql/test_money_paths.py",
+    "graphql/test_capture_and_cancel.py",
+    "graphql/test_ledger_rules.py",
+    "graphql/test_transactions.py",
+    "graphql/test_ledger_edges.py",
+    "graphql/test_replays_and_refusals.py",
+    "graphql/test_balance_ceiling.py",
+    "test_pin_checks.py",
+    "test_guards.py",
+    "domain/test_ledger.py",
+]
+# module → the test files that exercise it
 MODULES = {
     "domain/money": [
         "domain/test_money.py",
@@ -46,18 +59,9 @@ MODULES = {
         "graphql/test_money_paths.py",
     ],
     "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
-    "domain/ledger": [
-        "graphql/test_money_paths.py",
-        "graphql/test_capture_and_cancel.py",
-        "graphql/test_ledger_rules.py",
-        "graphql/test_transactions.py",
-        "graphql/test_ledger_edges.py",
-        "graphql/test_replays_and_refusals.py",
-        "graphql/test_balance_ceiling.py",
-        "test_pin_checks.py",
-        "test_guards.py",
-        "domain/test_ledger.py",
-    ],
+    "domain/ledger": LEDGER_TESTS,
+    "domain/addressing": LEDGER_TESTS,
+    "domain/balances": LEDGER_TESTS,
     "domain/idempotency": [
         "graphql/test_idempotency.py",
         "graphql/test_replays_and_refusals.py",

@@ -1,4 +1,4 @@
-"""Identifiers and free text callers pass in: gift card ids, member ids, operator text."""
+"""Identifiers and free text callers pass in: gift card and transaction ids, member ids, operator text."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def parse_card_id(card_id: str, field: str = "id") -> int:
     if not _CARD_ID.fullmatch(card_id) or not 0 < int(card_id) <= MAX_CARD_ID:
         raise BadUserInputError(f"{field}: a gift card id is an integer from 1 to {MAX_CARD_ID}", field=field)
     return int(card_id)
+
+
+def parse_transaction_id(entry_id: str) -> int:
+    """A transaction's ``id``: the same 32-bit integer as a card id, refused in the same words
+    (they have always said "a gift card id": callers may match them)."""
+    return parse_card_id(entry_id, "id")
 
 
 def check_text(text: str | None, name: str, limit: int, *, multiline: bool = False) -> None:

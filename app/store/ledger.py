@@ -1,4 +1,5 @@
-"""Ledger queries: the live code behind an address, open holds, balance changes, verification."""
+"""Ledger queries: the live code behind an address, open holds, balance changes, ledger rows
+(written with Core statements that return the row), verification."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select, update
+from sqlalchemy import Engine, Row, and_, case, func, insert, select, update
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -93,6 +94,19 @@ def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_typ
         return connection.execute(statement).first() is not None
 
 
+class LedgerStore:
+    """The ledger's reads outside a unit of work, over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def live_code(self, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
+        return live_code(self._engine, lookup_hashes, code_type)
+
+    def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
+        return revoked_code_exists(self._engine, lookup_hashes, code_type)
+
+
 @dataclass(frozen=True, slots=True)
 class LockedCode:
     """A code's PIN state, read under its row lock."""
@@ -162,7 +176,7 @@ def held(session: Session, card_id: int, now: datetime) -> int:
 
 def change_balance(session: Session, card_id: int, amount: int, now: datetime, ceiling: int) -> int | None:
     """Add ``amount`` unless that takes the balance below zero or a credit takes it over
-    ``ceiling``; the new balance, or None.
+    ``ceiling`` (a credit also makes a PENDING card ACTIVE); the new balance, or None.
 
     A refused credit only ever passed the ceiling and a refused debit only ever went below zero,
     so the sign of ``amount`` tells the caller which, without a second read. Debits are never held
@@ -171,26 +185,37 @@ def change_balance(session: Session, card_id: int, amount: int, now: datetime, c
     # The balance is compared with bounds worked out here, not summed with the amount first: on a
     # balance already near the column's end that sum would overflow before the comparison.
     fits = _cards.c.balance >= -amount
+    values: dict[str, Any] = {"balance": _cards.c.balance + amount, "updated_at": now}
     if amount > 0:
         fits = and_(fits, _cards.c.balance <= ceiling - amount)
+        # PENDING means never funded: any first credit ends it.
+        values["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
     statement = (
-        update(_cards)
-        .where(_cards.c.id == card_id, fits)
-        .values(balance=_cards.c.balance + amount, updated_at=now)
-        .returning(_cards.c.balance)
+        update(_cards).where(_cards.c.id == card_id, fits).values(**values).returning(_cards.c.balance)
     )
     row = session.execute(statement).first()
     return None if row is None else int(row[0])
 
 
-def entry_for_update(session: Session, entry_id: int) -> LedgerEntry | None:
-    return session.get(LedgerEntry, entry_id, with_for_update=True)
+def entry(session: Session, entry_id: int) -> Row[Any] | None:
+    """The ledger row, read without a lock."""
+    return session.execute(select(*_ledger.c).where(_ledger.c.id == entry_id)).first()
 
 
-def add_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
-    session.add(entry)
-    session.flush()
-    return entry
+def entry_for_update(session: Session, entry_id: int) -> Row[Any] | None:
+    """The ledger row, locked until the transaction ends (PostgreSQL; SQLite holds the write lock)."""
+    return session.execute(select(*_ledger.c).where(_ledger.c.id == entry_id).with_for_update()).first()
+
+
+def add_entry(session: Session, values: Mapping[str, Any]) -> Row[Any]:
+    """Insert a ledger row; the row as stored."""
+    return session.execute(insert(_ledger).values(**values).returning(*_ledger.c)).one()
+
+
+def settle_entry(session: Session, entry_id: int, values: Mapping[str, Any]) -> Row[Any]:
+    """Change an AUTHORIZED row (locked by the caller) as its capture or cancel does; the row as stored."""
+    statement = update(_ledger).where(_ledger.c.id == entry_id).values(**values).returning(*_ledger.c)
+    return session.execute(statement).one()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from app.domain import addressing
 from app.domain import ledger as ledger_module
 from app.domain.idempotency import encode
 from app.enums import CodeType
@@ -158,7 +159,7 @@ def test_capturing_on_a_card_blocked_since_is_refused(client, admin, pos, card, 
     assert _refusal(_capture(client, admin, hold["id"]))[:2] == ("CARD_NOT_USABLE", None)
     assert _refusal(_capture(client, admin, hold["id"]))[2] == "the card is blocked"
     code, _, message = _refusal(_capture(client, pos, hold["id"]))
-    assert (code, message) == ("CARD_NOT_USABLE", ledger_module.UNUSABLE)
+    assert (code, message) == ("CARD_NOT_USABLE", addressing.UNUSABLE)
     with services.engine.connect() as connection:
         assert connection.execute(text("SELECT balance FROM giftcards")).scalar_one() == 1000
 

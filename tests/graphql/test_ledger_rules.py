@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from app.domain import addressing
 from app.domain import ledger as ledger_module
 from app.enums import CodeType
 from app.store import idempotency as key_store
@@ -119,7 +120,7 @@ def test_a_code_revoked_after_addressing_is_refused_under_the_lock(
     expected = (
         ("CARD_NOT_USABLE", "code", "code: the code was revoked")
         if trusted
-        else ("CARD_NOT_USABLE", None, ledger_module.UNUSABLE)
+        else ("CARD_NOT_USABLE", None, addressing.UNUSABLE)
     )
     assert _refusal(body) == expected
     with services.engine.connect() as connection:

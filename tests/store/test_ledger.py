@@ -11,7 +11,6 @@ from sqlalchemy import event, text
 from app import cli, db
 from app.domain.codes import normalise
 from app.enums import CodeType
-from app.models import LedgerEntry
 from app.store import ledger as store
 from tests.conftest import ROOT, fund, transaction
 
@@ -23,16 +22,16 @@ def _entry(services, card_id, amount, status="AUTHORIZED", expires=NOW + timedel
     with transaction(services) as session:
         return store.add_entry(
             session,
-            LedgerEntry(
-                giftcard_id=card_id,
-                trans_type="USE" if amount < 0 else "ADD",
-                status=status,
-                amount=amount,
-                balance_before=0,
-                balance_after=0,
-                hold_expires_at=expires,
-                created_at=NOW,
-            ),
+            {
+                "giftcard_id": card_id,
+                "trans_type": "USE" if amount < 0 else "ADD",
+                "status": status,
+                "amount": amount,
+                "balance_before": 0,
+                "balance_after": 0,
+                "hold_expires_at": expires,
+                "created_at": NOW,
+            },
         ).id
 
 

@@ -1,0 +1,173 @@
+"""What a transaction addresses: the live code behind a code, its PIN and expiry checked under the
+card's and the code's row locks (wrong PINs counted, a code locked after too many), and the card,
+usable now.
+
+Callers without ListGiftCards get one and the same refusal for an unknown code, a wrong or missing
+PIN, an expired or revoked code and a card that cannot take transactions, so the answer tells an
+attacker nothing; trusted callers are told which it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from app.auth.throttle import Throttle
+from app.domain.codes import CodeVault, normalise
+from app.domain.mutations import Guard
+from app.domain.pins import PinCheck, PinKeys, StoredPin
+from app.enums import CardState, CodeType
+from app.errors import BusyError, CardNotUsableError, GiftCardError, NotFoundError
+from app.models import GiftCard
+from app.policy import Principal
+from app.store import cards as card_store
+from app.store import ledger as store
+from app.store.ledger import AddressedCode, LedgerStore, LockedCode
+
+UNUSABLE = "no usable gift card matches this code and PIN"
+
+# An argon2 PIN checked before any lock: the stored value checked, and the outcome.
+Prechecked = tuple[str, PinCheck]
+
+
+@dataclass(frozen=True, slots=True)
+class Guards:
+    """What stands between an untrusted caller and guessing codes and PINs."""
+
+    throttle: Throttle  # code attempts per subject and address
+    pin_max_failures: int  # wrong PINs in a row that lock a code …
+    pin_lockout: timedelta  # … for this long
+    refusal_floor: timedelta  # an untrusted refusal takes at least this long
+
+
+def refuse(principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
+    """The refusal as the caller sees it: the uniform one unless it may list cards."""
+    return trusted_error if principal.is_trusted else CardNotUsableError(UNUSABLE)
+
+
+class Addressing:
+    """Finds the code and card a transaction addresses, and checks the code's PIN."""
+
+    def __init__(self, store: LedgerStore, vault: CodeVault, pins: PinKeys, guards: Guards) -> None:
+        self._store = store
+        self._vault = vault
+        self._pins = pins
+        self._guards = guards
+
+    def live_code(self, principal: Principal, code_type: CodeType, code: str) -> AddressedCode:
+        """The live code of that type and value; its PIN is checked later, under its lock."""
+        hashes = self._vault.lookup_hashes(normalise(code))
+        found = self._store.live_code(hashes, code_type.value)
+        if found is not None:
+            return found
+        if principal.is_trusted and self._store.revoked_code_exists(hashes, code_type.value):
+            raise CardNotUsableError("code: the code was revoked", field="code")
+        raise refuse(principal, NotFoundError("code: no live code of that type", field="code"))
+
+    def code_guard(self, principal: Principal, code: AddressedCode, pin: str | None, now: datetime) -> Guard:
+        """The check of the code (and ``pin``) for the mutation runner to run before its work,
+        under the locks; an argon2 PIN is checked now, before any lock."""
+        prechecked = self._precheck_legacy_pin(principal, code, pin)
+
+        def guard(session: Session) -> GiftCardError | None:
+            return self._check_code(session, principal, code, pin, now, prechecked)
+
+        return guard
+
+    def usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> GiftCard:
+        """The card, locked, if it can take transactions at ``now``."""
+        card = card_store.card_for_update(session, card_id)
+        if card is None:
+            raise refuse(principal, NotFoundError("giftcardId: no such card", field="giftcardId"))
+        reason = None
+        if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
+            reason = f"the card is {card.state.lower()}"
+        elif (start := card.usable_from) is not None and now < start:
+            reason = "the card is not usable yet"
+        elif (end := card.expires_at) is not None and now >= end:
+            reason = "the card has expired"
+        if reason is not None:
+            raise refuse(principal, CardNotUsableError(reason))
+        return card
+
+    def _precheck_legacy_pin(
+        self, principal: Principal, code: AddressedCode, pin: str | None
+    ) -> Prechecked | None:
+        """An argon2 PIN (from before keyed PINs) checked before any lock is taken, so that its
+        ~100 ms never holds the card (nor SQLite's write lock); the result counts under the lock
+        only if the stored value is still the one checked. A busy server is, to a caller without
+        ListGiftCards, the uniform refusal: UNAVAILABLE would tell that the code exists."""
+        if pin is None or code.pin_hash is None or code.pin_key_ids is not None:
+            return None
+        try:
+            return code.pin_hash, self._pins.verify(code.code_id, pin, StoredPin(code.pin_hash, None))
+        except BusyError as busy:
+            raise refuse(principal, busy) from None
+
+    def _check_code(
+        self,
+        session: Session,
+        principal: Principal,
+        code: AddressedCode,
+        pin: str | None,
+        now: datetime,
+        prechecked: Prechecked | None,
+    ) -> GiftCardError | None:
+        """The code's state and PIN, checked and recorded under the card's and the code's row locks
+        (card first, as every writer locks), in the transaction of the debit it guards: concurrent
+        wrong PINs are counted one by one, and none is checked once the code is locked."""
+        card_store.card_for_update(session, code.giftcard_id)
+        locked = store.code_for_update(session, code.code_id)
+        error: GiftCardError | None = None
+        if locked.revoked:  # between addressing and now
+            error = CardNotUsableError("code: the code was revoked", field="code")
+        elif locked.pin_hash is not None:
+            error = self._check_pin(session, code.code_id, locked, pin, now, prechecked)
+        elif pin is not None:
+            error = CardNotUsableError("pin: this code has no PIN", field="pin")
+        if error is None and locked.expires_on is not None and locked.expires_on < now.date():
+            error = CardNotUsableError("code: the code has expired", field="code")
+        return None if error is None else refuse(principal, error)
+
+    def _check_pin(
+        self,
+        session: Session,
+        code_id: int,
+        locked: LockedCode,
+        pin: str | None,
+        now: datetime,
+        prechecked: Prechecked | None,
+    ) -> GiftCardError | None:
+        """The PIN against the code's, under its lock: none is checked while the code is locked
+        (even the right one), a wrong one is counted, a right one ends the run of wrong ones."""
+        if (until := locked.pin_locked_until) is not None and until > now:
+            return CardNotUsableError(
+                f"pin: locked after too many wrong PINs until {until.isoformat()}; "
+                "giftcardEdit with unlockPhysicalPin ends it",
+                field="pin",
+            )
+        check = self._verify(code_id, locked, pin, prechecked)
+        if not check.ok:
+            if pin is not None:  # a missing PIN is a POS bug, not a guess: not counted
+                locked_until = now + self._guards.pin_lockout
+                store.record_pin_failure(session, code_id, self._guards.pin_max_failures, locked_until)
+            return CardNotUsableError("pin: wrong or missing PIN", field="pin")
+        if (replacement := check.replacement) is not None:  # moves to the current key alone
+            store.record_pin_success(session, code_id, replacement.value, replacement.key_ids)
+        elif locked.failed_pin_attempts:
+            store.record_pin_success(session, code_id)
+        return None
+
+    def _verify(
+        self, code_id: int, locked: LockedCode, pin: str | None, prechecked: Prechecked | None
+    ) -> PinCheck:
+        """``pin`` against the stored PIN; the check made before the lock counts if the stored
+        value is still the one it checked."""
+        assert locked.pin_hash is not None  # only a code with a PIN is checked
+        if pin is None:
+            return PinCheck(False)
+        if prechecked is not None and prechecked[0] == locked.pin_hash:
+            return prechecked[1]
+        return self._pins.verify(code_id, pin, StoredPin(locked.pin_hash, locked.pin_key_ids))
