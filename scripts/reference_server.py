@@ -72,7 +72,7 @@ class Lookup:
         if code is None:
             raise GraphQLError("giftcard: only lookups by code are served here")
         normalised = code.replace(" ", "").replace("-", "").upper()
-        rows = self.connection.execute(LOOKUP_SQL, (self.vault.lookup_hash(normalised),)).fetchall()
+        rows = self.connection.execute(LOOKUP_SQL, (self.vault.lookup_hashes(normalised)[0],)).fetchall()
         cards: dict[int, dict[str, Any]] = {}
         limited = False
         for card_id, member_id, balance, code_id, code_type, sealed, key_id, last4, expires in rows:

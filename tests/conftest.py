@@ -8,6 +8,8 @@ unreachable the PostgreSQL tests are skipped, except under CI, where they fail.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import shutil
 import uuid
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from passlib.context import CryptContext
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -24,7 +27,7 @@ from starlette.testclient import TestClient
 
 from app import db
 from app.auth.tokens import issue_token
-from app.config import Settings
+from app.config import Settings, decode_key
 from app.db import UnitOfWork
 from app.http import create_app
 from app.services import Services, build_services
@@ -174,6 +177,14 @@ def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+def legacy_pin_hash(settings: Settings, pin: str) -> str:
+    """A PIN as stored before keyed PINs: the argon2 hash of the peppered PIN."""
+    assert settings.pin_pepper is not None
+    pepper = decode_key("GIFTCARDS_PIN_PEPPER", settings.pin_pepper.get_secret_value())
+    peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
+    return str(CryptContext(schemes=["argon2"], argon2__type="ID").hash(peppered))
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError
 from app.policy import Principal
 from app.services import build_services
-from tests.conftest import _key, error_codes, fund, gql, make_settings
+from tests.conftest import _key, error_codes, fund, gql, legacy_pin_hash, make_settings
 from tests.test_concurrency import in_parallel, ledger_differences, scalar
 
 CODE, OTHER, PIN = "PINRACE00001", "PINRACE00002", "4321"
@@ -125,7 +125,7 @@ def _make_legacy(services, card_id: int, pin: str) -> None:
     with services.engine.begin() as connection:
         connection.execute(
             text("UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL WHERE giftcard_id = :id"),
-            {"value": services.pins.legacy_hash(pin), "id": card_id},
+            {"value": legacy_pin_hash(services.settings, pin), "id": card_id},
         )
 
 

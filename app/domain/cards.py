@@ -21,7 +21,7 @@ from app.domain.codes import CodeVault, SealedCode
 from app.domain.identifiers import parse_card_id
 from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
-from app.domain.mutations import MutationRunner
+from app.domain.mutations import Mutation, MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
 from app.entities import ShownCode
@@ -234,7 +234,7 @@ class Cards:
             store.add_event(session, card_id, "CREATED", principal.subject, now)
             return card_view(session, self._masking, principal, card_id, shown_in_full)
 
-        return self._runner.run(principal, key, Operation.CREATE_CARD, request, work, ShownCard)
+        return self._runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
 
     def edit(self, principal: Principal, request: CardEdit, key: str | None) -> ShownCard:
         principal.require(Permission.EDIT_GIFT_CARD)
@@ -266,7 +266,7 @@ class Cards:
             edit.change_details(request.details)
             return card_view(session, self._masking, principal, card_id, shown_in_full)
 
-        return self._runner.run(principal, key, Operation.EDIT_CARD, request, work, ShownCard)
+        return self._runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
 
     def _add_codes(
         self, session: Session, card_id: int, rows: list[GiftCardCode], sealed: list[_SealedPlan]

@@ -162,10 +162,6 @@ class CodeVault:
         staged_lookup = frozenset() if lookup is None else staged_key_ids(lookup.get_secret_value())
         return cls(lookup_keyring(settings), keyring, staged_key_ids(text), staged_lookup)
 
-    def lookup_hash(self, normalised: str) -> bytes:
-        """The hash under the current lookup key (what a new row stores)."""
-        return hmac.digest(self._lookup_keys[0], normalised.encode(), "sha256")
-
     def lookup_hashes(self, normalised: str) -> tuple[bytes, ...]:
         """The hash under every lookup key, current first: a row holds one of them."""
         message = normalised.encode()
@@ -189,12 +185,9 @@ class CodeVault:
         """The stored code sealed again under the current keys (the plaintext stays in here)."""
         return self.seal(self.open(ciphertext, key_id, code_type.value), code_type)
 
-    def keyed_digest(self, purpose: bytes, data: bytes) -> bytes:
-        """HMAC of other data that can hold a code or PIN (so a stored digest cannot be brute-forced)."""
-        return self.keyed_digests(purpose, data)[0]
-
     def keyed_digests(self, purpose: bytes, data: bytes) -> tuple[bytes, ...]:
-        """:meth:`keyed_digest` under every lookup key, current first (to match a stored digest)."""
+        """HMAC of other data that can hold a code or PIN (so a stored digest cannot be brute-forced),
+        under every lookup key, current first (to match a stored digest)."""
         message = purpose + b"\0" + data
         return tuple(hmac.digest(key, message, "sha256") for key in self._lookup_keys)
 

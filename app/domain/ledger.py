@@ -28,7 +28,7 @@ from app.domain.balances import BalanceRules, hide
 from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_text, parse_card_id, parse_transaction_id
 from app.domain.money import check_amount, parse_amount
-from app.domain.mutations import MutationRunner, Work
+from app.domain.mutations import Mutation, MutationRunner, Work
 from app.entities import Transaction
 from app.enums import CodeType, Operation, TransStatus, TransType
 from app.errors import (
@@ -94,7 +94,7 @@ class Ledger:
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
         replayed = self._runner.replay(
-            principal, idempotency_key, Operation.ADD_TRANSACTION, request, Transaction
+            principal, Mutation(Operation.ADD_TRANSACTION, request, Transaction, idempotency_key)
         )
         if replayed is not None:
             return replayed
@@ -146,14 +146,16 @@ class Ledger:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())
-            return self._runner.run(principal, idempotency_key, operation, request, work, Transaction)
+            return self._runner.run(
+                principal, Mutation(operation, request, Transaction, idempotency_key), work
+            )
         assert request.code is not None and request.code_type is not None  # checked just above
         with code_attempt(self._guards.throttle, principal) as attempt:
             code = self._addressing.live_code(principal, request.code_type, request.code)
             guard = self._addressing.code_guard(principal, code, request.pin, now)
             work = self._work(principal, request, now, code.giftcard_id, code.code_id, attempt)
             answer = self._runner.run(
-                principal, idempotency_key, operation, request, work, Transaction, guard
+                principal, Mutation(operation, request, Transaction, idempotency_key), work, guard
             )
             attempt.hit()  # also when the answer is another request's, replayed after a race
             return answer
@@ -225,7 +227,9 @@ class Ledger:
             return _answer(row, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
         request = {"id": number, "amount": amount}
-        return self._runner.run(principal, idempotency_key, Operation.CAPTURE, request, work, Transaction)
+        return self._runner.run(
+            principal, Mutation(Operation.CAPTURE, request, Transaction, idempotency_key), work
+        )
 
     def cancel(self, principal: Principal, entry_id: str, idempotency_key: str | None = None) -> Transaction:
         number = parse_transaction_id(entry_id)
@@ -240,7 +244,7 @@ class Ledger:
             return _answer(row, card.currency, card.balance, card.balance - on_hold)
 
         return self._runner.run(
-            principal, idempotency_key, Operation.CANCEL, {"id": number}, work, Transaction
+            principal, Mutation(Operation.CANCEL, {"id": number}, Transaction, idempotency_key), work
         )
 
     def _open_entry(self, session: Session, principal: Principal, number: int) -> tuple[Row[Any], GiftCard]:

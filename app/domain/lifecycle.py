@@ -16,7 +16,7 @@ from sqlmodel import Session
 from app.domain.cards import card_view, lock_card
 from app.domain.identifiers import check_text, parse_card_id
 from app.domain.masking import CodeMasking, ShownCard
-from app.domain.mutations import MutationRunner
+from app.domain.mutations import Mutation, MutationRunner
 from app.enums import CardState, Operation
 from app.errors import ConflictError
 from app.models import GiftCard
@@ -83,4 +83,4 @@ class Lifecycle:
             return card_view(session, self._masking, principal, number)
 
         request = {"id": card_id, "reason": reason}
-        return self._runner.run(principal, key, operation, request, work, ShownCard)
+        return self._runner.run(principal, Mutation(operation, request, ShownCard, key), work)

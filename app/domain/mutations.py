@@ -10,6 +10,7 @@ on SQLite it never waits for the write lock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -27,6 +28,16 @@ Work = Callable[[Session], T]
 Guard = Callable[[Session], GiftCardError | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """What a caller asked to change, as the runner needs it."""
+
+    operation: str  # an Operation: what audit events and idempotency keys record
+    request: Any  # what the idempotency key's digest covers (its encoding must never change)
+    shape: Any  # the answer's type, to decode a replayed answer
+    key: str | None = None  # the caller's idempotency key
+
+
 class MutationRunner:
     """Runs mutations in a unit of work, with idempotency and audit as steps."""
 
@@ -37,35 +48,26 @@ class MutationRunner:
         self._idempotency = idempotency
         self._audit = audit
 
-    def run(
-        self,
-        principal: Principal,
-        key: str | None,
-        operation: str,
-        request: Any,
-        work: Work[T],
-        shape: Any,
-        guard: Guard | None = None,
-    ) -> T:
-        """``work`` at most once per key and input; a retry gets the first answer (a ``shape``)."""
-        keyed = self._idempotency.keyed(principal, key, operation, request)
+    def run(self, principal: Principal, mutation: Mutation, work: Work[T], guard: Guard | None = None) -> T:
+        """``work`` at most once per key and input; a retry gets the first answer."""
+        keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         with self._new_unit() as unit:
-            replayed = None if keyed is None else self._idempotency.claim(unit.session, keyed, shape)
+            replayed = None if keyed is None else self._idempotency.claim(unit.session, keyed, mutation.shape)
             if replayed is None:
-                return self._first_run(unit, principal, operation, keyed, work, guard)
-        self._audit.replayed(principal, operation, replayed)
+                return self._first_run(unit, principal, mutation.operation, keyed, work, guard)
+        self._audit.replayed(principal, mutation.operation, replayed)
         return replayed  # type: ignore[no-any-return]
 
-    def replay(self, principal: Principal, key: str | None, operation: str, request: Any, shape: Any) -> Any:
+    def replay(self, principal: Principal, mutation: Mutation) -> Any:
         """The answer stored under a key already used (audited as a replay), or None.
 
         For mutations whose checks depend on state that may change after the first answer (a code
         revoked, a PIN locked): asked first, a retry answers as the first request did.
         """
-        keyed = self._idempotency.keyed(principal, key, operation, request)
-        replayed = None if keyed is None else self._idempotency.committed(keyed, shape)
+        keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
+        replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:
-            self._audit.replayed(principal, operation, replayed)
+            self._audit.replayed(principal, mutation.operation, replayed)
         return replayed
 
     def _first_run(

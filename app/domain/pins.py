@@ -142,9 +142,3 @@ class PinKeys:
         # any lock is taken); none free in time is BusyError, and nothing is counted.
         with self._gate.admit(wait_seconds=LEGACY_WAIT_SECONDS):
             return bool(_argon2.verify(peppered, argon2_hash))
-
-    def legacy_hash(self, pin: str) -> str:
-        """An argon2 hash as stored before keyed PINs (tests of the upgrade path use it)."""
-        if self._pepper is None:
-            raise ConfigurationError("GIFTCARDS_PIN_PEPPER is not configured")
-        return str(_argon2.hash(hmac.new(self._pepper, pin.encode(), hashlib.sha256).hexdigest()))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from app.domain.codes import ALPHABET, CodeVault, SealedCode, mask, plaintext_length
-from app.domain.mutations import MutationRunner
+from app.domain.mutations import Mutation, MutationRunner
 from app.entities import Reservation, StoredReservedCode
 from app.enums import CodeType, Operation
 from app.errors import BadUserInputError, ConflictError
@@ -133,7 +133,7 @@ class Reservations:
             return _add_reservation(session, owner, request, drawn, now)
 
         return self._runner.run(
-            principal, idempotency_key, Operation.RESERVE_CODES, request, work, Reservation[str]
+            principal, Mutation(Operation.RESERVE_CODES, request, Reservation[str], idempotency_key), work
         )
 
     def list(self, principal: Principal, request_name: str) -> list[Reservation[str]]:

@@ -65,7 +65,7 @@ def test_seal_and_open_round_trip_without_plaintext():
     vault = _vault()
     sealed = vault.seal("GC49288330", CodeType.PHYSICAL)
     assert b"GC49288330" not in sealed.ciphertext
-    assert sealed.lookup_hash == vault.lookup_hash("GC49288330")
+    assert sealed.lookup_hash == vault.lookup_hashes("GC49288330")[0]
     assert (sealed.key_id, sealed.last4) == ("k1", "8330")
     assert plaintext_length(sealed.ciphertext) == 10
     assert vault.open(sealed.ciphertext, sealed.key_id, "PHYSICAL") == "GC49288330"

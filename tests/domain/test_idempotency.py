@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.idempotency import MAX_KEY_LENGTH, encode
-from app.domain.mutations import MutationRunner
+from app.domain.mutations import Mutation, MutationRunner
 from app.errors import BadUserInputError, ConflictError, NotFoundError, UnauthenticatedError
 from app.policy import ANONYMOUS, Principal
 from app.store import idempotency as key_store
@@ -102,16 +102,16 @@ def idempotency(services) -> MutationRunner:
 @pytest.mark.parametrize("key", ["k", "k" * MAX_KEY_LENGTH, "ключ 1"])
 def test_keys_of_1_to_128_printable_characters_are_accepted(idempotency, key):
     work = Work(Answer(1, "a"))
-    assert idempotency.run(ALICE, key, "op", {"n": 1}, work, Answer) == Answer(1, "a")
-    assert idempotency.replay(ALICE, key, "op", {"n": 1}, Answer) == Answer(1, "a")
+    assert idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, key), work) == Answer(1, "a")
+    assert idempotency.replay(ALICE, Mutation("op", {"n": 1}, Answer, key)) == Answer(1, "a")
 
 
 @pytest.mark.parametrize("key", ["", "k" * (MAX_KEY_LENGTH + 1), "line\nbreak"])
 def test_other_keys_are_refused_before_anything_runs(idempotency, key):
     work = Work(Answer(1, "a"))
     for call in (
-        lambda: idempotency.run(ALICE, key, "op", {}, work, Answer),
-        lambda: idempotency.replay(ALICE, key, "op", {}, Answer),
+        lambda: idempotency.run(ALICE, Mutation("op", {}, Answer, key), work),
+        lambda: idempotency.replay(ALICE, Mutation("op", {}, Answer, key)),
     ):
         with pytest.raises(BadUserInputError) as refused:
             call()
@@ -122,9 +122,9 @@ def test_other_keys_are_refused_before_anything_runs(idempotency, key):
 
 def test_without_a_key_the_work_runs_every_time_and_is_audited(idempotency, services):
     work = Work(Answer(1, "a"))
-    assert idempotency.run(ALICE, None, "op", {}, work, Answer) == Answer(1, "a")
-    assert idempotency.run(ALICE, None, "op", {}, work, Answer) == Answer(1, "a")
-    assert idempotency.replay(ALICE, None, "op", {}, Answer) is None
+    assert idempotency.run(ALICE, Mutation("op", {}, Answer, None), work) == Answer(1, "a")
+    assert idempotency.run(ALICE, Mutation("op", {}, Answer, None), work) == Answer(1, "a")
+    assert idempotency.replay(ALICE, Mutation("op", {}, Answer, None)) is None
     assert work.runs == 2
     assert _audit(services) == [("op", "OK", "alice", 1)] * 2
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
@@ -133,12 +133,12 @@ def test_without_a_key_the_work_runs_every_time_and_is_audited(idempotency, serv
 def test_a_keyed_retry_replays_the_stored_answer_once_run(idempotency, services):
     # given a keyed request that ran
     work = Work(Answer(7, "first"))
-    assert idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer) == Answer(7, "first")
+    assert idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), work) == Answer(7, "first")
 
     # when it is sent again, through run or replay
     work.answer = Answer(8, "second")
-    again = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
-    asked = idempotency.replay(ALICE, "k1", "op", {"n": 1}, Answer)
+    again = idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), work)
+    asked = idempotency.replay(ALICE, Mutation("op", {"n": 1}, Answer, "k1"))
 
     # then both answer as the first time, the work ran once, and each answer is audited
     assert again == asked == Answer(7, "first")
@@ -147,9 +147,9 @@ def test_a_keyed_retry_replays_the_stored_answer_once_run(idempotency, services)
 
 
 def test_an_unused_key_has_nothing_to_replay(idempotency, services):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer)
-    assert idempotency.replay(ALICE, "k2", "op", {}, Answer) is None
-    assert idempotency.replay(Principal("bob", ALICE.permissions), "k1", "op", {}, Answer) is None
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(1, "a")))
+    assert idempotency.replay(ALICE, Mutation("op", {}, Answer, "k2")) is None
+    assert idempotency.replay(Principal("bob", ALICE.permissions), Mutation("op", {}, Answer, "k1")) is None
 
 
 @pytest.mark.parametrize(
@@ -163,11 +163,11 @@ def test_an_unused_key_has_nothing_to_replay(idempotency, services):
 )
 def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, operation, request_):
     work = Work(Answer(1, "a"))
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
+    idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), work)
 
     for call in (
-        lambda: idempotency.run(principal, "k1", operation, request_, work, Answer),
-        lambda: idempotency.replay(principal, "k1", operation, request_, Answer),
+        lambda: idempotency.run(principal, Mutation(operation, request_, Answer, "k1"), work),
+        lambda: idempotency.replay(principal, Mutation(operation, request_, Answer, "k1")),
     ):
         with pytest.raises(ConflictError) as refused:
             call()
@@ -178,8 +178,8 @@ def test_a_used_key_with_another_request_is_a_conflict(idempotency, principal, o
 
 def test_keys_belong_to_their_subject(idempotency):
     work = Work(Answer(1, "a"))
-    idempotency.run(ALICE, "k1", "op", {}, work, Answer)
-    idempotency.run(Principal("bob", ALICE.permissions), "k1", "op", {}, work, Answer)
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), work)
+    idempotency.run(Principal("bob", ALICE.permissions), Mutation("op", {}, Answer, "k1"), work)
     assert work.runs == 2
 
 
@@ -188,9 +188,9 @@ def test_a_failed_request_keeps_nothing_under_its_key(idempotency, services):
         raise NotFoundError("id: no such thing", field="id")
 
     with pytest.raises(NotFoundError):
-        idempotency.run(ALICE, "k1", "op", {}, failing, Answer)
+        idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), failing)
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
-    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), Answer) == Answer(2, "b")
+    assert idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(2, "b"))) == Answer(2, "b")
 
 
 @pytest.mark.parametrize("key", [None, "k1"])
@@ -207,28 +207,32 @@ def test_a_guard_refusal_keeps_what_the_guard_wrote_and_nothing_else(idempotency
 
     work = Work(Answer(1, "a"))
     with pytest.raises(ConflictError, match="guarded"):
-        idempotency.run(ALICE, key, "op", {}, work, Answer, guard)
+        idempotency.run(ALICE, Mutation("op", {}, Answer, key), work, guard)
 
     # then the work did not run, the guard's write stayed, and the key is free for a retry
     assert work.runs == 0
     assert _audit(services) == [("guarded", "COUNTED", None, None)]
     assert _count(services, "SELECT COUNT(*) FROM idempotency_keys") == 0
-    assert idempotency.run(ALICE, key, "op", {}, work, Answer, lambda session: None) == Answer(1, "a")
+    assert idempotency.run(ALICE, Mutation("op", {}, Answer, key), work, lambda session: None) == Answer(
+        1, "a"
+    )
 
 
 def test_a_replay_does_not_run_the_guard(idempotency):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer, lambda session: None)
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(1, "a")), lambda session: None)
 
     def guard(session):
         raise AssertionError("the guard ran for a replay")
 
-    assert idempotency.run(ALICE, "k1", "op", {}, Work(Answer(2, "b")), Answer, guard) == Answer(1, "a")
+    assert idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(2, "b")), guard) == Answer(
+        1, "a"
+    )
 
 
 def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(idempotency, services):
     # given two keys, one just past the retention time and one just inside it
     for key in ("old", "recent", "stays"):
-        idempotency.run(ALICE, key, "op", {}, Work(Answer(1, key)), Answer)
+        idempotency.run(ALICE, Mutation("op", {}, Answer, key), Work(Answer(1, key)))
     retention = services.settings.idempotency_retention_hours
     with services.engine.begin() as connection:
         for key, age in (
@@ -241,7 +245,7 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
             )
 
     # when another key is stored
-    idempotency.run(ALICE, "new", "op", {}, Work(Answer(2, "b")), Answer)
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "new"), Work(Answer(2, "b")))
 
     # then only the old one is gone
     with services.engine.connect() as connection:
@@ -250,7 +254,7 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
 
 
 def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, services):
-    idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "SECRETNOTE")), Answer)
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(1, "SECRETNOTE")))
     with services.engine.connect() as connection:
         row = connection.execute(
             text("SELECT operation, key_id, request_key_id, response FROM idempotency_keys")
@@ -261,7 +265,7 @@ def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, ser
 
 def test_the_stored_request_digest_is_the_keyed_digest_of_a_fixed_document(idempotency, services):
     # stored digests must still match after an upgrade, or every retry across it is a CONFLICT
-    idempotency.run(ALICE, "k1", "op", Answer(1, "a"), Work(Answer(1, "a")), Answer)
+    idempotency.run(ALICE, Mutation("op", Answer(1, "a"), Answer, "k1"), Work(Answer(1, "a")))
     document = encode(
         {
             "operation": "op",
@@ -271,7 +275,7 @@ def test_the_stored_request_digest_is_the_keyed_digest_of_a_fixed_document(idemp
     )
     with services.engine.connect() as connection:
         stored = bytes(connection.execute(text("SELECT request_hash FROM idempotency_keys")).scalar_one())
-    assert stored == services.vault.keyed_digest(b"idempotency", document)
+    assert stored == services.vault.keyed_digests(b"idempotency", document)[0]
 
 
 def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, monkeypatch):
@@ -281,7 +285,7 @@ def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, 
     time.tzset()
     try:
         before = datetime.now(UTC)
-        idempotency.run(ALICE, "k1", "op", {}, Work(Answer(1, "a")), Answer)
+        idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(1, "a")))
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -306,12 +310,12 @@ def _lose_the_race(monkeypatch):
 
 def test_a_request_that_loses_the_race_for_its_key_answers_as_the_winner(idempotency, services, monkeypatch):
     # given a keyed request that ran, and a retry that does not see it before claiming the key
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), Answer)
+    idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), Work(Answer(5, "winner")))
     calls = _lose_the_race(monkeypatch)
     work = Work(Answer(6, "loser"))
 
     # when the retry runs
-    answer = idempotency.run(ALICE, "k1", "op", {"n": 1}, work, Answer)
+    answer = idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), work)
 
     # then it answers as the winner did, without running, and is audited as a replay
     assert answer == Answer(5, "winner")
@@ -320,11 +324,11 @@ def test_a_request_that_loses_the_race_for_its_key_answers_as_the_winner(idempot
 
 
 def test_a_request_that_loses_the_race_with_other_input_is_a_conflict(idempotency, monkeypatch):
-    idempotency.run(ALICE, "k1", "op", {"n": 1}, Work(Answer(5, "winner")), Answer)
+    idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), Work(Answer(5, "winner")))
     _lose_the_race(monkeypatch)
 
     with pytest.raises(ConflictError) as refused:
-        idempotency.run(ALICE, "k1", "op", {"n": 2}, Work(Answer(6, "loser")), Answer)
+        idempotency.run(ALICE, Mutation("op", {"n": 2}, Answer, "k1"), Work(Answer(6, "loser")))
     assert refused.value.message == "idempotencyKey: already used for a different request"
 
 
@@ -339,7 +343,7 @@ def test_an_integrity_error_of_the_work_itself_is_not_taken_for_a_race(idempoten
         connection.execute(text("CREATE TABLE clash_probe (id INTEGER PRIMARY KEY)"))
     try:
         with pytest.raises(IntegrityError):
-            idempotency.run(ALICE, key, "op", {}, clashing, Answer)
+            idempotency.run(ALICE, Mutation("op", {}, Answer, key), clashing)
     finally:
         with services.engine.begin() as connection:
             connection.execute(text("DROP TABLE clash_probe"))
@@ -348,15 +352,15 @@ def test_an_integrity_error_of_the_work_itself_is_not_taken_for_a_race(idempoten
 def test_an_anonymous_caller_shares_no_key_with_any_subject(idempotency):
     # given keys of subjects that look like placeholders
     for subject in ("XXXX", "-", "anonymous"):
-        idempotency.run(Principal(subject), "k1", "op", {}, Work(Answer(1, "a")), Answer)
+        idempotency.run(Principal(subject), Mutation("op", {}, Answer, "k1"), Work(Answer(1, "a")))
 
     def refused(session):
         raise UnauthenticatedError("a bearer token is required")
 
     # then a caller without a token finds none of them: its request runs (and fails) as new
-    assert idempotency.replay(ANONYMOUS, "k1", "op", {}, Answer) is None
+    assert idempotency.replay(ANONYMOUS, Mutation("op", {}, Answer, "k1")) is None
     with pytest.raises(UnauthenticatedError):
-        idempotency.run(ANONYMOUS, "k1", "op", {}, refused, Answer)
+        idempotency.run(ANONYMOUS, Mutation("op", {}, Answer, "k1"), refused)
 
 
 # --- answers stored before the entity shapes changed -----------------------------------------------

@@ -14,7 +14,7 @@ from app.domain import ledger as ledger_module
 from app.enums import CodeType
 from app.store import idempotency as key_store
 from app.store import ledger as ledger_store
-from tests.conftest import fund, gql
+from tests.conftest import fund, gql, legacy_pin_hash
 
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) {
   id status amount balance authorizedAmount sourceId refNo createdAt } }"""
@@ -184,7 +184,7 @@ def test_a_wrong_or_missing_pin_is_refused_by_name(client, admin, card, services
         _set(
             services,
             "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-            value=services.pins.legacy_hash(PIN),
+            value=legacy_pin_hash(services.settings, PIN),
         )
 
     body = _debit(client, admin, pin=pin)
@@ -403,7 +403,7 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(
     _set(
         services,
         "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-        value=services.pins.legacy_hash(PIN),
+        value=legacy_pin_hash(services.settings, PIN),
     )
     real = ledger_store.live_code
 
@@ -436,7 +436,7 @@ def test_a_legacy_pin_checked_before_the_lock_is_not_checked_again_under_it(
     _set(
         services,
         "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
-        value=services.pins.legacy_hash(PIN),
+        value=legacy_pin_hash(services.settings, PIN),
     )
     checked = []
     real = services.pins.verify
