@@ -65,72 +65,79 @@ def load(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Insert cards with their codes and an IMPORT ledger row each; returns how many."""
-    vault, pins = services.vault, services.pins
     now = datetime.now(UTC)
     written = 0
     with services.engine.begin() as connection:
-        batch: list[DemoCard] = []
-
-        def flush() -> None:
-            nonlocal written
-            card_rows = [
-                {
-                    "member_id": card.member_id,
-                    "currency": "USD",
-                    "state": (CardState.ACTIVE if card.balance else CardState.PENDING).value,
-                    "balance": card.balance,
-                    "created_by": "demo-data",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for card in batch
-            ]
-            # The database assigns the ids (so PostgreSQL's sequence stays right).
-            returning = insert(_CARDS).returning(_CARDS.c.id, sort_by_parameter_order=True)
-            card_ids = [row[0] for row in connection.execute(returning, card_rows)]
-            code_rows, pins_of_rows, ledger_rows = [], [], []
-            for card_id, card in zip(card_ids, batch, strict=True):
-                for code_type, value in (
-                    (CodeType.PHYSICAL, card.physical),
-                    (CodeType.EXTERNAL, card.external),
-                    (CodeType.PERSONAL, card.personal),
-                ):
-                    if value is None:
-                        continue
-                    code_rows.append(_code_row(vault, card_id, code_type, value, now))
-                    pins_of_rows.append(card.pin if code_type is CodeType.PHYSICAL else None)
-                    if codes_out is not None:
-                        codes_out.write(f"{code_type.value}\t{value}\n")
-                if card.balance:
-                    ledger_rows.append(
-                        {
-                            "giftcard_id": card_id,
-                            "trans_type": TransType.IMPORT.value,
-                            "status": TransStatus.COMPLETED.value,
-                            "amount": card.balance,
-                            "balance_after": card.balance,
-                            "source_id": "demo-data",
-                            "created_by": "demo-data",
-                            "created_at": now,
-                        }
-                    )
-            returning = insert(_CODES).returning(_CODES.c.id, sort_by_parameter_order=True)
-            code_ids = [row[0] for row in connection.execute(returning, code_rows)]
-            _set_pins(connection, pins, zip(code_ids, pins_of_rows, strict=True))
-            if ledger_rows:
-                connection.execute(insert(LedgerEntry), ledger_rows)
+        for batch in _batches(cards):
+            _insert(connection, services, batch, now, codes_out)
             written += len(batch)
-            batch.clear()
             if progress:
                 progress(written)
-
-        for card in cards:
-            batch.append(card)
-            if len(batch) >= BATCH:
-                flush()
-        if batch:
-            flush()
     return written
+
+
+def _batches(cards: Iterable[DemoCard]) -> Iterator[list[DemoCard]]:
+    batch: list[DemoCard] = []
+    for card in cards:
+        batch.append(card)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(
+    connection: Connection, services: Services, batch: list[DemoCard], now: datetime, codes_out: TextIO | None
+) -> None:
+    card_rows = [
+        {
+            "member_id": card.member_id,
+            "currency": "USD",
+            "state": (CardState.ACTIVE if card.balance else CardState.PENDING).value,
+            "balance": card.balance,
+            "created_by": "demo-data",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for card in batch
+    ]
+    # The database assigns the ids (so PostgreSQL's sequence stays right).
+    returning = insert(_CARDS).returning(_CARDS.c.id, sort_by_parameter_order=True)
+    card_ids = [row[0] for row in connection.execute(returning, card_rows)]
+    code_rows, pins_of_rows = [], []
+    for card_id, card in zip(card_ids, batch, strict=True):
+        for code_type, value in (
+            (CodeType.PHYSICAL, card.physical),
+            (CodeType.EXTERNAL, card.external),
+            (CodeType.PERSONAL, card.personal),
+        ):
+            if value is not None:
+                code_rows.append(_code_row(services.vault, card_id, code_type, value, now))
+                pins_of_rows.append(card.pin if code_type is CodeType.PHYSICAL else None)
+                if codes_out is not None:
+                    codes_out.write(f"{code_type.value}\t{value}\n")
+    returning = insert(_CODES).returning(_CODES.c.id, sort_by_parameter_order=True)
+    code_ids = [row[0] for row in connection.execute(returning, code_rows)]
+    _set_pins(connection, services.pins, zip(code_ids, pins_of_rows, strict=True))
+    ledger_rows = [
+        _import_row(card_id, card.balance, now) for card_id, card in zip(card_ids, batch) if card.balance
+    ]
+    if ledger_rows:
+        connection.execute(insert(LedgerEntry), ledger_rows)
+
+
+def _import_row(card_id: int, balance: int, now: datetime) -> dict[str, object]:
+    return {
+        "giftcard_id": card_id,
+        "trans_type": TransType.IMPORT.value,
+        "status": TransStatus.COMPLETED.value,
+        "amount": balance,
+        "balance_after": balance,
+        "source_id": "demo-data",
+        "created_by": "demo-data",
+        "created_at": now,
+    }
 
 
 def _code_row(
