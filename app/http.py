@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.auth import oauth
-from app.auth.throttle import SharedCounters
+from app.auth.counters import SharedCounters
 from app.config import Settings, load_settings, serving
 from app.db import check_schema
 from app.domain.audit import AuditTrail

@@ -8,8 +8,9 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from app.auth.counters import LocalCounters, SharedCounters, open_counters
 from app.auth.gate import VerificationGate
-from app.auth.throttle import LocalCounters, SharedCounters, Throttle, open_counters, parse_limits
+from app.auth.throttle import Throttle, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
