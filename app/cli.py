@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     from app.auth.tokens import issue_token
-    from app.policy import load_policy
+    from app.policy_file import load_policy
 
     settings = _settings()
     policy = load_policy(settings.permissions_file)

@@ -20,7 +20,8 @@ from app.domain.idempotency import Idempotency
 from app.domain.ledger import Guards, Ledger
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
-from app.policy import Policy, load_policy
+from app.policy import Policy
+from app.policy_file import load_policy
 from app.store.cards import CardStore
 from app.store.idempotency import KeyStore
 from app.store.listing import CardLister

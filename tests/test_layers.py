@@ -18,6 +18,7 @@ FORBIDDEN = {
     "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
+    "app/policy_file.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/auth": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/graphql": ("app.http", "app.cli", "sqlalchemy", "sqlmodel", "app.store", "app.db"),
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
