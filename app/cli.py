@@ -229,7 +229,7 @@ def _print_how_to_rotate(settings: Settings, vault: CodeVault, pins: PinKeys) ->
 
 def _add_keys_to_state_file(settings: Settings) -> bool:
     """New keys first in the state file's keyrings; False (said on stderr) while a server runs on them."""
-    from app.config import STATE_FILE, add_development_keys, server_running
+    from app.state_file import STATE_FILE, add_development_keys, server_running
 
     if server_running(settings.state_dir):
         # Its keys would change under it: lookups would miss and a code could be issued twice.
@@ -272,8 +272,8 @@ def _rotate_codes_and_pins(engine: Engine, vault: CodeVault, pins: PinKeys, batc
 
 def _print_removable_keys(engine: Engine, settings: Settings, vault: CodeVault, pins: PinKeys) -> None:
     """The keys no row uses any more, and the keyring each may be removed from."""
-    from app.config import STATE_FILE
     from app.domain import keys
+    from app.state_file import STATE_FILE
 
     for use in keys.key_status(engine, vault, pins).removable():
         ring = (

@@ -25,6 +25,8 @@ FORBIDDEN = {
     "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
+    "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
+    "app/state_file.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
