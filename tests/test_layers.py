@@ -65,4 +65,4 @@ def test_only_entry_points_read_the_environment():
         for path in APP.rglob("*.py")
         if "load_settings(" in path.read_text() or "os.environ" in path.read_text()
     ]
-    assert sorted(readers) == ["app/cli.py", "app/config.py", "app/http.py"]
+    assert sorted(readers) == ["app/cli.py", "app/cli_keys.py", "app/config.py", "app/http.py"]
