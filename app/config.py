@@ -8,17 +8,9 @@ works out. Nothing reads the environment at import time: the CLI and the HTTP fa
 
 from __future__ import annotations
 
-import base64
-import binascii
-import fcntl
 import ipaddress
-import json
-import os
 import re
-import secrets
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -26,16 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
+from app.keyrings import is_32_byte_key, key_material, keys_making_rows
 from app.secret_strength import JWT_SECRET_COMMAND, KEY_COMMAND, MIN_BITS, is_guessable
+from app.state_file import GENERATED_SECRETS, STATE_FILE, development_key_material, with_development_secrets
 
 PREFIX = "GIFTCARDS_"
-STATE_FILE = "secrets.json"
-
-# Secrets that development generates once into the state file when they are unset. Production
-# never generates: a missing one is a start-up error naming the variable to set.
-GENERATED_SECRETS = ("jwt_secret", "code_lookup_key", "code_encryption_keys", "pin_keys")
-# GIFTCARDS_CODE_LOOKUP_KEY (a single key, no id) is the lookup keyring "lk1:KEY".
-LEGACY_LOOKUP_KEY_ID = "lk1"
 KEYRINGS = ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys")
 
 
@@ -237,10 +224,10 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
     for name in ("jwt_issuer", "jwt_audience"):
         if name not in explicit:
             problems.append(f"{PREFIX}{name.upper()} must be set to your deployment's value")
-    generated = _development_key_material(settings.state_dir)
+    generated = development_key_material(settings.state_dir)
     for name in (*GENERATED_SECRETS, "code_lookup_keys", "pin_pepper"):
         value = getattr(settings, name, None)
-        if value is not None and _key_material(value.get_secret_value()) & generated:
+        if value is not None and key_material(value.get_secret_value()) & generated:
             problems.append(
                 f"{PREFIX}{name.upper()} is a development secret from "
                 f"{settings.state_dir / STATE_FILE}; generate a new one"
@@ -268,12 +255,12 @@ def _guessable_secrets(settings: Settings) -> list[str]:
         if value is None:
             continue
         text = value.get_secret_value()
-        keys = [("", text.strip())] if name == "code_lookup_key" else _keys_making_rows(text)
+        keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)
         problems.extend(
             _too_guessable(f"{PREFIX}{name.upper()}" + (f" (key {key_id})" if key_id else ""), KEY_COMMAND)
             # A malformed key is refused, more precisely, where its keyring is read.
             for key_id, key in keys
-            if _is_32_byte_key(key) and is_guessable(key, context)
+            if is_32_byte_key(key) and is_guessable(key, context)
         )
     return problems
 
@@ -283,37 +270,6 @@ def _too_guessable(setting: str, command: str) -> str:
         f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
         f"generate one with `{command}`"
     )
-
-
-def _is_32_byte_key(text: str) -> bool:
-    try:
-        return len(base64.b64decode(text, validate=True)) == 32
-    except binascii.Error:
-        return False
-
-
-STAGED = "+"  # before a key id: a key every server knows, not yet current (see README, rotating keys)
-
-
-def keyring_entries(keyring: str) -> list[tuple[str, str, bool]]:
-    """``[+]id:key[,…]`` → (id, key, staged) per non-empty entry, as written; an entry without a
-    colon has an empty key. Checking ids and keys is the reader's job (``parse_keyring``)."""
-    entries = []
-    for entry in (entry.strip() for entry in keyring.split(",")):
-        if entry:
-            key_id, _, key = entry.removeprefix(STAGED).partition(":")
-            entries.append((key_id.strip(), key.strip(), entry.startswith(STAGED)))
-    return entries
-
-
-def _keys_making_rows(keyring: str) -> list[tuple[str, str]]:
-    """(id, key) of a keyring's current key (its first unstaged entry) and of its staged ones."""
-    chosen, current_seen = [], False
-    for key_id, key, staged in keyring_entries(keyring):
-        if staged or not current_seen:
-            chosen.append((key_id, key))
-        current_seen = current_seen or not staged
-    return chosen
 
 
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -339,186 +295,3 @@ def _browser_origin(text: str) -> str:
     if port is None or port == _DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
-
-
-def _key_material(value: str) -> set[str]:
-    """The keys in a secret or keyring (``id:key,id:key`` → the keys)."""
-    return {entry.rpartition(":")[2].strip() for entry in value.split(",") if entry.strip()}
-
-
-def _development_key_material(state_dir: Path) -> set[str]:
-    """Every key a development state file holds (none when there is no such file)."""
-    try:
-        state = json.loads((state_dir / STATE_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return set()
-    if not isinstance(state, dict):
-        return set()
-    return set().union(*(_key_material(value) for value in state.values() if isinstance(value, str)))
-
-
-def new_key() -> str:
-    return base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def with_development_secrets(settings: Settings) -> Settings:
-    """Fill unset secrets from the git-ignored state file, creating it once.
-
-    The CLI and every server worker read the same file, so a token minted by
-    ``giftcards token`` is accepted by the server without configuring anything.
-    """
-    missing = [name for name in GENERATED_SECRETS if getattr(settings, name) is None]
-    if settings.code_lookup_keys is not None and "code_lookup_key" in missing:
-        missing.remove("code_lookup_key")
-    if not missing:
-        return settings
-    state = _read_or_create_state(settings.state_dir)
-    update = {name: SecretStr(state[name]) for name in missing}
-    if settings.pin_pepper is None and "pin_pepper" in state:  # argon2 PINs of an older version
-        update["pin_pepper"] = SecretStr(state["pin_pepper"])
-    if "code_lookup_key" in missing and "code_lookup_keys" in state:  # rotated: a keyring
-        del update["code_lookup_key"]
-        update["code_lookup_keys"] = SecretStr(state["code_lookup_keys"])
-    return settings.model_copy(update=update)
-
-
-def _read_or_create_state(state_dir: Path) -> dict[str, str]:
-    path = state_dir / STATE_FILE
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fresh = {
-        "jwt_secret": secrets.token_urlsafe(48),
-        "code_lookup_key": new_key(),
-        "code_encryption_keys": "dev1:" + new_key(),
-        "pin_keys": "pk1:" + new_key(),
-        "pin_pepper": new_key(),  # only for argon2 PINs written by an older version
-    }
-    try:
-        # O_EXCL: when two workers start together, exactly one writes the file.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(fresh, handle)
-    for _ in range(50):
-        try:
-            state = json.loads(path.read_text())
-        except (json.JSONDecodeError, OSError):  # being written by the other worker
-            time.sleep(0.02)
-            continue
-        if all(name in state for name in GENERATED_SECRETS):
-            return state
-        return _complete_state(state_dir, fresh)
-    raise ConfigurationError(f"cannot read {path}")
-
-
-def _complete_state(state_dir: Path, fresh: dict[str, str]) -> dict[str, str]:
-    """Add the secrets a state file written by an older version lacks (PIN keys, say).
-
-    Under a file lock, so that workers starting together agree on one key.
-    """
-    with _state_lock(state_dir):
-        state = json.loads((state_dir / STATE_FILE).read_text())
-        if not isinstance(state, dict) or "jwt_secret" not in state:
-            raise ConfigurationError(f"{state_dir / STATE_FILE} is incomplete; delete it to regenerate")
-        added = {name: fresh[name] for name in GENERATED_SECRETS if name not in state}
-        if added:
-            _write_state(state_dir, {**state, **added})
-        return {**state, **added}
-
-
-@contextmanager
-def _state_lock(state_dir: Path) -> Iterator[None]:
-    with open(state_dir / f".{STATE_FILE}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-SERVING_LOCK = ".serving.lock"
-
-
-@contextmanager
-def serving(state_dir: Path) -> Iterator[None]:
-    """Held (shared) by every development server while it runs on the state file's keys, so that
-    `keys rotate` can tell, and refuse to change the keys under it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / SERVING_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def server_running(state_dir: Path) -> bool:
-    """Whether a development server holds the state file's keys now."""
-    path = state_dir / SERVING_LOCK
-    if not path.exists():
-        return False
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
-def _write_state(state_dir: Path, state: dict[str, str]) -> None:
-    """Replace the state file atomically (readers see the old file or the new one)."""
-    path = state_dir / STATE_FILE
-    temporary = path.with_name(f".{STATE_FILE}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def add_development_keys(state_dir: Path) -> tuple[str, str, str]:
-    """Put a new encryption, lookup and PIN key first in the state file's keyrings.
-
-    The old keys stay in the rings (after the new ones), so every existing row still opens, is
-    still found and its PIN still verifies. Returns the new ids (encryption, lookup, PIN). The
-    file is replaced atomically.
-    """
-    _read_or_create_state(state_dir)
-    with _state_lock(state_dir):
-        state = json.loads((state_dir / STATE_FILE).read_text())
-        encryption = state["code_encryption_keys"]
-        lookup = state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
-        encryption_id = _next_key_id("dev", encryption)
-        lookup_id = _next_key_id("lk", lookup)
-        pin_id = _next_key_id("pk", state["pin_keys"])
-        state["code_encryption_keys"] = f"{encryption_id}:{new_key()},{encryption}"
-        state["code_lookup_keys"] = f"{lookup_id}:{new_key()},{lookup}"
-        state["pin_keys"] = f"{pin_id}:{new_key()},{state['pin_keys']}"
-        _write_state(state_dir, state)
-    return encryption_id, lookup_id, pin_id
-
-
-def _next_key_id(prefix: str, keyring: str) -> str:
-    """``prefix`` and a number above every id of that form in ``keyring`` ("dev1" → "dev2")."""
-    numbers = [0]
-    for key_id, _, _ in keyring_entries(keyring):
-        if key_id.startswith(prefix) and key_id[len(prefix) :].isdigit():
-            numbers.append(int(key_id[len(prefix) :]))
-    return f"{prefix}{max(numbers) + 1}"
-
-
-def decode_key(name: str, value: str) -> bytes:
-    try:
-        key = base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise ConfigurationError(f"{name} is not valid base64") from None
-    if len(key) != 32:
-        raise ConfigurationError(f"{name} must decode to 32 bytes, got {len(key)}")
-    return key

@@ -121,7 +121,9 @@ def _insert(
     code_ids = [row[0] for row in connection.execute(returning, code_rows)]
     _set_pins(connection, services.pins, zip(code_ids, pins_of_rows, strict=True))
     ledger_rows = [
-        _import_row(card_id, card.balance, now) for card_id, card in zip(card_ids, batch) if card.balance
+        _import_row(card_id, card.balance, now)
+        for card_id, card in zip(card_ids, batch, strict=True)
+        if card.balance
     ]
     if ledger_rows:
         connection.execute(insert(LedgerEntry), ledger_rows)

@@ -35,8 +35,8 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app.auth import oauth
-from app.auth.throttle import SharedCounters
-from app.config import Settings, load_settings, serving
+from app.auth.counters import SharedCounters
+from app.config import Settings, load_settings
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
@@ -55,6 +55,7 @@ from app.middleware import (
     read_capped,
 )
 from app.services import Services, build_services
+from app.state_file import serving
 
 log = logging.getLogger("app.http")
 

@@ -1,4 +1,5 @@
-"""The access policy: ``permissions.yaml`` → :class:`Policy`, and the caller as a :class:`Principal`.
+"""The access policy (:class:`Policy`, read from ``permissions.yaml`` by :mod:`app.policy_file`), and
+the caller as a :class:`Principal`.
 
 The policy answers what a principal may find, use and see. Code that needs a decision asks the
 policy or the principal with a :class:`Permission` member; no permission name is compared by hand
@@ -11,15 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from app.auth.throttle import Limits, parse_limits
+from app.auth.throttle import Limits
 from app.enums import CodeType
-from app.errors import ConfigurationError, ForbiddenError, UnauthenticatedError
+from app.errors import ForbiddenError, UnauthenticatedError
 
 
 class Permission(StrEnum):
@@ -100,50 +96,6 @@ class Principal:
 ANONYMOUS = Principal(subject=None)
 
 
-# --- the file's shape ---------------------------------------------------------------------------
-
-
-class _PermissionEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str
-    trust: Literal["low", "high"]
-
-
-class _CodeTypeEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    use: str
-    unmask: str | None = None
-
-
-class _BudgetEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    per_subject: str
-    per_address: str
-
-
-class _RoleEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str = ""
-    permissions: list[str]
-    budget: _BudgetEntry | None = None
-
-
-class _ClientEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    secret_hash: str
-    roles: list[str]
-    description: str = ""
-
-
-class _PolicyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    permissions: dict[str, _PermissionEntry]
-    code_types: dict[CodeType, _CodeTypeEntry]
-    roles: dict[str, _RoleEntry] = {}
-    clients: list[_ClientEntry] = []
-
-
 @dataclass(frozen=True)
 class CodeTypeRule:
     use: str
@@ -217,102 +169,3 @@ def _visibilities(policy: Policy, granted: frozenset[str]) -> dict[CodeType, Vis
 def _usable(policy: Policy, granted: frozenset[str]) -> tuple[CodeType, ...]:
     visible = _visibilities(policy, granted)
     return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)
-
-
-def load_policy(path: Path) -> Policy:
-    """Read and validate the policy file; errors name the file and the line."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the policy file ({exc.strerror})") from None
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
-    if root is None:
-        raise ConfigurationError(f"{path}: the policy file is empty")
-    lines = _line_index(root)
-    data = yaml.safe_load(text)
-
-    def fail(location: tuple[Any, ...], message: str) -> ConfigurationError:
-        return ConfigurationError(f"{path}:{_line_of(lines, location)}: {message}")
-
-    try:
-        parsed = _PolicyFile.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise fail(tuple(error["loc"]), f"{where}: {error['msg']}") from None
-
-    catalogue = {name: entry.trust for name, entry in parsed.permissions.items()}
-    for needed in Permission:
-        if needed.value not in catalogue:
-            raise fail(("permissions",), f"the catalogue lacks {needed.value}, which the server uses")
-
-    def known(name: str, location: tuple[Any, ...]) -> str:
-        if name not in catalogue:
-            raise fail(location, f"unknown permission {name!r}")
-        return name
-
-    code_types = {}
-    for code_type, rule in parsed.code_types.items():
-        base = ("code_types", code_type.value)
-        unmask = rule.unmask and known(rule.unmask, (*base, "unmask"))
-        code_types[code_type] = CodeTypeRule(use=known(rule.use, (*base, "use")), unmask=unmask)
-    missing = [t.value for t in CodeType if t not in code_types]
-    if missing:
-        raise fail(("code_types",), f"no rule for code type(s) {', '.join(missing)}")
-
-    def limits(text: str, location: tuple[Any, ...]) -> Limits:
-        try:
-            return parse_limits(text, ".".join(location))
-        except ConfigurationError as exc:
-            raise fail(location, str(exc)) from None
-
-    roles, budgets = {}, {}
-    for role, entry in parsed.roles.items():
-        roles[role] = frozenset(
-            known(name, ("roles", role, "permissions", index)) for index, name in enumerate(entry.permissions)
-        )
-        if entry.budget is not None:
-            budgets[role] = Budget(
-                per_subject=limits(entry.budget.per_subject, ("roles", role, "budget", "per_subject")),
-                per_address=limits(entry.budget.per_address, ("roles", role, "budget", "per_address")),
-            )
-
-    clients = {}
-    for index, client in enumerate(parsed.clients):
-        for role_index, role in enumerate(client.roles):
-            if role not in roles:
-                raise fail(("clients", index, "roles", role_index), f"unknown role {role!r}")
-        if client.id in clients:
-            raise fail(("clients", index, "id"), f"duplicate client id {client.id!r}")
-        clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles))
-
-    return Policy(catalogue=catalogue, code_types=code_types, roles=roles, clients=clients, budgets=budgets)
-
-
-def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:
-    """Map each path in the document (keys and list indexes) to its 1-based line."""
-    index: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = (*path, key.value)
-                walk(value, child)
-                index[child] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for position, item in enumerate(node.value):
-                walk(item, (*path, position))
-
-    walk(root, ())
-    return index
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], location: tuple[Any, ...]) -> int:
-    path = tuple(location)
-    while path not in lines and path:
-        path = path[:-1]
-    return lines.get(path, 1)

@@ -12,8 +12,9 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from app.auth.counters import LocalCounters, SharedCounters, open_counters
 from app.auth.gate import VerificationGate
-from app.auth.throttle import LocalCounters, SharedCounters, Throttle, open_counters, parse_limits
+from app.auth.throttle import Throttle, parse_limits
 from app.auth.tokens import TokenVerifier
 from app.config import Settings
 from app.db import UnitOfWork, create_db_engine
@@ -32,7 +33,8 @@ from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import Reservations
-from app.policy import Policy, load_policy
+from app.policy import Policy
+from app.policy_file import load_policy
 from app.store.audit import AuditStore
 from app.store.cards import CardStore
 from app.store.history import HistoryStore

@@ -54,7 +54,7 @@ from bench_lookup import BIN, REPO, BenchError, Server, post, run, server_env, s
 sys.path.insert(0, str(REPO))
 from app.auth.throttle import Limits
 from app.demo import WELL_KNOWN
-from app.policy import load_policy
+from app.policy_file import load_policy
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 GUESSES = 1_000

@@ -58,6 +58,12 @@ MODULES = {
         "graphql/test_giftcard_query.py",
         "graphql/test_money_paths.py",
     ],
+    "policy_file": [
+        "test_policy.py",
+        "test_policy_edges.py",
+        "graphql/test_giftcard_query.py",
+        "graphql/test_money_paths.py",
+    ],
     "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
     "domain/ledger": LEDGER_TESTS,
     "domain/addressing": LEDGER_TESTS,

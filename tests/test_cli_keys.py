@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from app import cli
-from app.config import STATE_FILE, load_settings
+from app.config import load_settings
 from app.demo import WELL_KNOWN
 from app.domain.codes import normalise
+from app.state_file import STATE_FILE
 from tests.conftest import ROOT
 
 CODES = [

@@ -13,7 +13,7 @@ from app import cli
 from app.auth.clients import add_client, remove_client
 from app.auth.secrets import hash_client_secret, verify_client_secret
 from app.errors import ConfigurationError
-from app.policy import load_policy
+from app.policy_file import load_policy
 from tests.conftest import ROOT
 
 ORIGINAL = (ROOT / "permissions.yaml").read_text()

@@ -10,8 +10,9 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from app.config import STATE_FILE, Settings, load_settings
+from app.config import Settings, load_settings
 from app.errors import ConfigurationError
+from app.state_file import STATE_FILE
 
 # Made by the commands production's refusals print (README, Configuration).
 KEY = "9JIx/q1qCd1JOhf3p7865Z9NWOLxJ1hTbPHTUt1mdes="

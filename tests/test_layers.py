@@ -18,12 +18,15 @@ FORBIDDEN = {
     "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
+    "app/policy_file.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/auth": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/graphql": ("app.http", "app.cli", "sqlalchemy", "sqlmodel", "app.store", "app.db"),
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
     "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
+    "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
+    "app/state_file.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
@@ -62,4 +65,4 @@ def test_only_entry_points_read_the_environment():
         for path in APP.rglob("*.py")
         if "load_settings(" in path.read_text() or "os.environ" in path.read_text()
     ]
-    assert sorted(readers) == ["app/cli.py", "app/config.py", "app/http.py"]
+    assert sorted(readers) == ["app/cli.py", "app/cli_keys.py", "app/config.py", "app/http.py"]

@@ -80,7 +80,7 @@ def test_code_rows_from_before_lookup_key_ids_are_under_the_single_lookup_key(tm
     from alembic import command
     from sqlalchemy import text
 
-    from app.config import LEGACY_LOOKUP_KEY_ID
+    from app.keyrings import LEGACY_LOOKUP_KEY_ID
 
     engine = create_engine(f"sqlite:///{tmp_path}/before.db")
     config = db.alembic_config(engine)

@@ -28,7 +28,7 @@ from app.auth.clients import add_client
 from app.config import Settings
 from app.errors import ConfigurationError
 from app.http import create_app
-from app.policy import load_policy
+from app.policy_file import load_policy
 from app.services import Services, build_services
 from tests.auth.test_tokens import make_keys, public_key_settings
 from tests.conftest import JWT_SECRET, ROOT, error_codes, gql, make_settings

@@ -9,7 +9,8 @@ import pytest
 from app.auth.throttle import parse_limits
 from app.enums import CodeType
 from app.errors import ConfigurationError, ForbiddenError, UnauthenticatedError
-from app.policy import ANONYMOUS, Budget, Permission, Principal, Visibility, load_policy
+from app.policy import ANONYMOUS, Budget, Permission, Principal, Visibility
+from app.policy_file import load_policy
 from tests.conftest import ROOT
 
 POLICY_TEXT = (ROOT / "permissions.yaml").read_text()

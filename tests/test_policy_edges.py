@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import ConfigurationError, UnauthenticatedError
-from app.policy import ANONYMOUS, Client, Permission, load_policy
+from app.policy import ANONYMOUS, Client, Permission
+from app.policy_file import load_policy
 from tests.conftest import ROOT
 
 POLICY_TEXT = (ROOT / "permissions.yaml").read_text()

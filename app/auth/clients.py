@@ -22,7 +22,8 @@ import yaml
 
 from app.auth.secrets import hash_client_secret
 from app.errors import ConfigurationError
-from app.policy import Client, Policy, load_policy
+from app.policy import Client, Policy
+from app.policy_file import load_policy
 
 # Letters, digits, '.', '_', '-': safe in logs, in YAML and inside HTTP Basic (no ':').
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.config import LEGACY_LOOKUP_KEY_ID, STAGED, Settings, decode_key, keyring_entries
+from app.config import Settings
 from app.enums import CodeType
 from app.errors import BadUserInputError, ConfigurationError
+from app.keyrings import LEGACY_LOOKUP_KEY_ID, STAGED, decode_key, keyring_entries
 
 # Digits and capitals without the look-alikes 0/O and 1/I: 32 symbols, 5 bits each.
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"

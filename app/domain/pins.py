@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from passlib.context import CryptContext
 
 from app.auth.gate import VerificationGate
-from app.config import Settings, decode_key
+from app.config import Settings
 from app.domain.codes import parse_keyring, staged_key_ids
 from app.errors import ConfigurationError
+from app.keyrings import decode_key
 
 KEY_ID_SEPARATOR = ","
 LEGACY_WAIT_SECONDS = 2.0  # for an argon2 slot, at most

@@ -12,15 +12,8 @@ from typing import TypeVar
 import pytest
 import redis
 
-from app.auth.throttle import (
-    LocalCounters,
-    RedisCounters,
-    SharedCounters,
-    Throttle,
-    Window,
-    open_counters,
-    parse_limits,
-)
+from app.auth.counters import LocalCounters, RedisCounters, SharedCounters, Window, open_counters
+from app.auth.throttle import Throttle, parse_limits
 from app.errors import ConfigurationError, RateLimitedError
 
 T = TypeVar("T")

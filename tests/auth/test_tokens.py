@@ -29,7 +29,8 @@ from app import cli
 from app.auth.tokens import INVALID_TOKEN_MESSAGE, TokenVerifier, issue_token
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError, InvalidTokenError
-from app.policy import ANONYMOUS, Policy, load_policy
+from app.policy import ANONYMOUS, Policy
+from app.policy_file import load_policy
 from tests.conftest import JWT_SECRET, ROOT, make_settings
 
 ISSUER = "giftcards"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.throttle import LocalCounters, Throttle, parse_limits
+from app.auth.counters import LocalCounters
+from app.auth.throttle import Throttle, parse_limits
 from app.domain.attempts import code_attempt
 from app.errors import (
     BadUserInputError,

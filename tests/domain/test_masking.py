@@ -12,7 +12,8 @@ from app.domain.codes import CodeVault
 from app.domain.masking import CodeMasking
 from app.entities import Card, ShownCode, StoredCode
 from app.enums import CardState, CodeType
-from app.policy import Principal, load_policy
+from app.policy import Principal
+from app.policy_file import load_policy
 from tests.conftest import ROOT
 
 KEY = base64.b64encode(b"m" * 32).decode()
