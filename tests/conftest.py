@@ -27,9 +27,10 @@ from starlette.testclient import TestClient
 
 from app import db
 from app.auth.tokens import issue_token
-from app.config import Settings, decode_key
+from app.config import Settings
 from app.db import UnitOfWork
 from app.http import create_app
+from app.keyrings import decode_key
 from app.services import Services, build_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,10 +180,12 @@ def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
-def legacy_pin_hash(settings: Settings, pin: str) -> str:
-    """A PIN as stored before keyed PINs: the argon2 hash of the peppered PIN."""
-    assert settings.pin_pepper is not None
-    pepper = decode_key("GIFTCARDS_PIN_PEPPER", settings.pin_pepper.get_secret_value())
+def legacy_pin_hash(pepper: Settings | bytes, pin: str) -> str:
+    """A PIN as stored before keyed PINs: the argon2 hash of the PIN peppered with ``pepper`` (or
+    with the settings' GIFTCARDS_PIN_PEPPER)."""
+    if isinstance(pepper, Settings):
+        assert pepper.pin_pepper is not None
+        pepper = decode_key("GIFTCARDS_PIN_PEPPER", pepper.pin_pepper.get_secret_value())
     peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
     return str(CryptContext(schemes=["argon2"], argon2__type="ID").hash(peppered))
 

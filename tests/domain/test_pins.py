@@ -8,6 +8,7 @@ import pytest
 
 from app.domain.pins import PinKeys, StoredPin
 from app.errors import ConfigurationError
+from tests.conftest import legacy_pin_hash
 
 OLD, NEW, PEPPER = b"o" * 32, b"n" * 32, b"p" * 32
 
@@ -60,7 +61,7 @@ def test_a_chain_needs_every_key_it_names():
 
 def test_legacy_argon2_hashes_verify_with_the_pepper_and_are_replaced():
     keys = PinKeys({"k1": OLD}, pepper=PEPPER)
-    legacy = StoredPin(keys.legacy_hash("4321"), None)
+    legacy = StoredPin(legacy_pin_hash(PEPPER, "4321"), None)
     assert legacy.is_legacy and legacy.value.startswith("$argon2id$")
     check = keys.verify(7, "4321", legacy)
     assert check.ok and check.replacement == keys.hash(7, "4321")
