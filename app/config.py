@@ -189,7 +189,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[name] = value
     from_environment = any(name in values for name in KEYRINGS)
     try:
-        settings = Settings(**values, keyrings_from_environment=from_environment)  # type: ignore[arg-type]
+        settings = Settings(**values, keyrings_from_environment=from_environment)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"

@@ -63,7 +63,7 @@ log = logging.getLogger("app.http")
 REFUSAL_FLUSH_SECONDS = 10.0
 
 
-class _GraphQLView(GraphQL):  # type: ignore[type-arg]
+class _GraphQLView(GraphQL):
     def __init__(self, services: Services) -> None:
         super().__init__(
             build_schema(

@@ -93,7 +93,7 @@ def _read_or_create_state(state_dir: Path) -> dict[str, str]:
             time.sleep(0.02)
             continue
         if all(name in state for name in GENERATED_SECRETS):
-            return state
+            return dict(state)
         return _complete_state(state_dir, fresh)
     raise ConfigurationError(f"cannot read {path}")
 

@@ -290,7 +290,7 @@ class Drill:
     def guesses(self, scenario: Guessing) -> GuessOutcome:
         if scenario.aliases:
             sizes = [scenario.aliases] * math.ceil(GUESSES / scenario.aliases)
-            bodies = [
+            bodies: list[dict[str, Any]] = [
                 {
                     "query": "query { "
                     + " ".join(
@@ -446,7 +446,8 @@ def main() -> int:
         parser.error(f"unknown scenario in {args.scenarios!r}")
     with tempfile.TemporaryDirectory(prefix="giftcards-attack-") as folder:
         drill = Drill(args, Path(folder))
-        honest, guessed = [], []
+        honest: list[HonestOutcome] = []
+        guessed: list[GuessOutcome] = []
         for name in HONEST:
             if name in chosen:
                 print(f"attack: {name} …", file=sys.stderr)
@@ -472,7 +473,7 @@ def main() -> int:
         )
     else:
         print_tables(budget, honest, guessed)
-    return 0 if all(outcome.ok for outcome in [*honest, *guessed]) else 1
+    return 0 if all(outcome.ok for outcome in honest) and all(outcome.ok for outcome in guessed) else 1
 
 
 if __name__ == "__main__":

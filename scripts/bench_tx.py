@@ -289,15 +289,16 @@ def check_debits(server: Server, token: str, codes: list[str], pin: str | None =
 
 def wrk(
     server: Server,
-    database_name: str,
-    scenario: str,
+    where: tuple[str, str],
     seconds: int,
     args: argparse.Namespace,
-    bodies: Path,
-    token: str,
+    load: tuple[Path, str],
     *,
     warmup: bool = False,
 ) -> TxRun:
+    """wrk against ``server`` for ``seconds``: ``where`` is (database, scenario), ``load`` the
+    request bodies' file and the bearer token."""
+    (database_name, scenario), (bodies, token) = where, load
     cpu_before = cpu_seconds(server.process.pid)
     command = [
         "wrk",
@@ -434,13 +435,15 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
             )
             for scenario in SCENARIOS:
                 warm = wrk(
-                    server, kind, scenario, args.warmup, args, bodies[scenario], pos_token, warmup=True
+                    server, (kind, scenario), args.warmup, args, (bodies[scenario], pos_token), warmup=True
                 )
                 result.runs.append(warm)
                 print(f"bench tx [{kind}]: warm-up {scenario}: {describe(warm)}", file=sys.stderr)
             for index in range(args.runs):
                 for scenario in SCENARIOS:
-                    measured = wrk(server, kind, scenario, args.duration, args, bodies[scenario], pos_token)
+                    measured = wrk(
+                        server, (kind, scenario), args.duration, args, (bodies[scenario], pos_token)
+                    )
                     result.runs.append(measured)
                     print(
                         f"bench tx [{kind}]: run {index + 1}/{args.runs} {scenario}: {describe(measured)}",

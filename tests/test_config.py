@@ -85,6 +85,7 @@ def test_development_generates_secrets_once_into_the_state_file(tmp_path):
     first = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
     second = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)})
     assert first.jwt_secret is not None and first.pin_pepper is not None
+    assert second.jwt_secret is not None
     assert first.jwt_secret.get_secret_value() == second.jwt_secret.get_secret_value()
     assert first.code_encryption_keys == second.code_encryption_keys
     assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600

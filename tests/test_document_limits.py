@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -156,7 +157,7 @@ def test_aliases_and_depth_hidden_in_nested_spreads_are_counted(client):
 
 def test_a_document_over_a_limit_is_validated_once(client):
     # Strawberry's validation cache is shared and keyed by the rule classes, built once per schema
-    cache = _get_validate_cache(CACHE_SIZE)
+    cache: Any = _get_validate_cache(CACHE_SIZE)
     document = nested(5, leaf="a: __typename", name="Once")  # 16 aliases
     gql(client, document)
     hits = cache.cache_info().hits
@@ -172,7 +173,8 @@ def test_large_documents_are_not_cached(client):
 
     document = "# " + "x" * CACHED_DOCUMENT_CHARS + f"\n{{ large{uuid.uuid4().hex}: __typename }}"
     assert len(document) > CACHED_DOCUMENT_CHARS
-    parses, validations = _get_parse_cache(CACHE_SIZE), _get_validate_cache(CACHE_SIZE)
+    parses: Any = _get_parse_cache(CACHE_SIZE)
+    validations: Any = _get_validate_cache(CACHE_SIZE)
     before = parses.cache_info().currsize, validations.cache_info().currsize
     # when it is sent twice, it is answered each time and neither cache keeps it
     for _ in range(2):

@@ -39,6 +39,12 @@ class Counters(Protocol):
     def reset(self) -> None: ...
 
 
+class RemoteCounters(Counters, Protocol):
+    """Counters in another process (Redis), which may be unreachable."""
+
+    def ping(self) -> None: ...
+
+
 class LocalCounters:
     """Moving windows in this process's memory: per key, the times of its units, oldest first.
 
@@ -179,7 +185,7 @@ class SharedCounters:
     RETRY_SECONDS = 5.0
 
     def __init__(
-        self, shared: RedisCounters, workers: int, clock: Callable[[], float] = time.monotonic
+        self, shared: RemoteCounters, workers: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._shared = shared
         self._local = LocalCounters(clock)

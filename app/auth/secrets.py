@@ -16,7 +16,7 @@ _context = CryptContext(schemes=["argon2"], argon2__type="ID")
 
 
 def hash_client_secret(secret: str) -> str:
-    return _context.hash(secret)
+    return str(_context.hash(secret))
 
 
 def is_client_secret_hash(value: str) -> bool:
@@ -42,4 +42,4 @@ def verify_client_secret(secret: str, secret_hash: str | None) -> bool:
 @cache
 def dummy_client_secret_hash() -> str:
     """A hash of a random secret nobody knows, made once per process (call it at start-up)."""
-    return _context.hash(secrets.token_urlsafe(32))
+    return str(_context.hash(secrets.token_urlsafe(32)))

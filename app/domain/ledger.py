@@ -93,7 +93,7 @@ class Ledger:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        replayed = self._runner.replay(
+        replayed: Transaction | None = self._runner.replay(
             principal, Mutation(Operation.ADD_TRANSACTION, request, Transaction, idempotency_key)
         )
         if replayed is not None:

@@ -43,7 +43,7 @@ def parse_amount(text: str, currency: str, field: str = "amount") -> int:
 
 def minor_units(major: int, currency: str) -> int:
     """Whole major units in minor units: ``10`` USD → ``1000``, ``10`` JPY → ``10``."""
-    return major * 10 ** CURRENCY_EXPONENTS[currency]
+    return int(major * 10 ** CURRENCY_EXPONENTS[currency])
 
 
 def format_amount(minor: int, currency: str) -> str:

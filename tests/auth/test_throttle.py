@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -80,7 +80,9 @@ def test_a_reservation_counts_until_given_back():
     refused = counters.reserve(windows)
     assert refused.token is None and refused.retry_after == 10
     # a success gives its unit back; a failure keeps it until it ages out
-    counters.give_back(windows, taken[1].token)
+    token = taken[1].token
+    assert token is not None
+    counters.give_back(windows, token)
     clock.now += 4
     assert counters.reserve(windows).token is not None
     refused = counters.reserve(windows)
@@ -173,7 +175,8 @@ class FlakyRedis:
     """Stands in for RedisCounters: local windows of its own, or ConnectionError while ``down``."""
 
     def __init__(self) -> None:
-        self.down, self.counters, self.given_back, self.asked = False, LocalCounters(Clock()), [], 0
+        self.down, self.counters, self.asked = False, LocalCounters(Clock()), 0
+        self.given_back: list[str] = []
 
     def _answer(self) -> None:
         self.asked += 1
@@ -255,7 +258,8 @@ def test_after_the_pause_one_caller_tries_redis_while_the_others_count_locally()
 def test_redis_is_given_half_a_second_at_most():
     counters = open_counters(REDIS, workers=1)
     assert isinstance(counters, SharedCounters)
-    options = counters._shared._client.connection_pool.connection_kwargs
+    redis: Any = counters._shared
+    options = redis._client.connection_pool.connection_kwargs
     assert (options["socket_timeout"], options["socket_connect_timeout"]) == (0.5, 0.5)
 
 

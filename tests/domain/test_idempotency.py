@@ -290,7 +290,9 @@ def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, 
         monkeypatch.undo()
         time.tzset()
     with transaction(services) as session:
-        stamped = key_store.find_key(session, "alice", "k1").created_at
+        stored = key_store.find_key(session, "alice", "k1")
+        assert stored is not None
+        stamped = stored.created_at
     stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
     assert before <= stamped <= datetime.now(UTC)
 

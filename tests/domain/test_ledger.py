@@ -19,7 +19,7 @@ class Clock:
     """Stands in for the ledger's ``time``: the readings it is given, and the sleeps asked of it."""
 
     def __init__(self, *readings: float) -> None:
-        self.readings, self.slept = list(readings), []
+        self.readings, self.slept = list(readings), list[float]()
 
     def monotonic(self) -> float:
         return self.readings.pop(0)

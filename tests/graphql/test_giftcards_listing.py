@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, update
+from sqlmodel import col
 
 from app.enums import CodeType
 from app.models import GiftCard
@@ -47,7 +48,7 @@ def _seed_many(seed, count: int, prefix: str = "CARD", **options) -> list[int]:
 def _set(services, card_id: int, **values) -> None:
     """Change a card straight in the database (state changes are another feature's mutations)."""
     with transaction(services) as session:
-        session.execute(update(GiftCard).where(GiftCard.id == card_id).values(**values))
+        session.execute(update(GiftCard).where(col(GiftCard.id) == card_id).values(**values))
 
 
 def _cursor(text: str) -> str:

@@ -409,6 +409,7 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(
 
     def found_then_changed(*args, **kwargs):
         found = real(*args, **kwargs)
+        assert found is not None
         new = services.pins.hash(found.code_id, "8642")
         _set(
             services,

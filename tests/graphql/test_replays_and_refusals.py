@@ -7,6 +7,8 @@ up gets the same answer for a real and an unknown code whatever the amount.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 
@@ -58,7 +60,7 @@ def test_a_retry_replays_the_first_answer_whatever_happened_since(client, mint, 
     assert error_codes(first) == [] and first["data"]["giftcardTransAdd"]["balance"] == "9.00"
 
     # when the code, the card or the PIN changes
-    edits = {
+    edits: dict[str, dict[str, Any]] = {
         "revoked": {"revokePhysicalCode": True},
         "replaced": {"physicalCode": OTHER},
         "member unlinked": {"unlinkMember": True},

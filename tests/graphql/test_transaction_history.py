@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, insert, update
+from sqlmodel import col
 
 from app.enums import CodeType
 from app.models import GiftCard, LedgerEntry
@@ -89,7 +90,7 @@ def _insert(services, card_id: int, count: int, **values) -> list[int]:
 
 def _set_entry(services, entry_id: int, **values) -> None:
     with transaction(services) as session:
-        session.execute(update(LedgerEntry).where(LedgerEntry.id == entry_id).values(**values))
+        session.execute(update(LedgerEntry).where(col(LedgerEntry.id) == entry_id).values(**values))
 
 
 def _cursor(text: str) -> str:
