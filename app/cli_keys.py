@@ -12,11 +12,10 @@ from app.config import Settings, load_settings
 from app.errors import ConfigurationError, ConflictError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from app.domain.codes import CodeVault
     from app.domain.keys import KeyStatus
     from app.domain.pins import PinKeys
+    from app.store.keys import KeyRows
 
 
 def add_keys_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,13 +41,15 @@ def _batch_size(text: str) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from app import db
     from app.domain import keys
+    from app.store.keys import KeyRows
 
     settings = load_settings(os.environ)
     engine = db.create_db_engine(settings)
+    key_rows = KeyRows(engine)
     try:
         db.check_schema(engine)
         vault, pins = _keyrings(settings)
-        status = keys.key_status(engine, vault, pins)
+        status = keys.key_status(key_rows, vault, pins)
         if args.keys_command == "status":
             return _print_key_status(status)
         if status.stale == 0 and status.stale_pins == 0:
@@ -59,8 +60,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if not _add_keys_to_state_file(settings):
                 return 1
             vault, pins = _keyrings(load_settings(os.environ))
-        _rotate_codes_and_pins(engine, vault, pins, args.batch_size)
-        _print_removable_keys(engine, settings, vault, pins)
+        _rotate_codes_and_pins(key_rows, vault, pins, args.batch_size)
+        _print_removable_keys(key_rows, settings, vault, pins)
     except ConflictError as exc:
         print(f"giftcards: {exc}", file=sys.stderr)
         return 1
@@ -117,13 +118,13 @@ def _add_keys_to_state_file(settings: Settings) -> bool:
     return True
 
 
-def _rotate_codes_and_pins(engine: Engine, vault: CodeVault, pins: PinKeys, batch_size: int) -> None:
+def _rotate_codes_and_pins(key_rows: KeyRows, vault: CodeVault, pins: PinKeys, batch_size: int) -> None:
     """Every code row to the current encryption and lookup keys, then every keyed PIN to its key."""
     from app.domain import keys
 
     progress = _KeyProgress()
     try:
-        moved = keys.rotate(engine, vault, batch_size=batch_size, progress=progress)
+        moved = keys.rotate(key_rows, vault, batch_size=batch_size, progress=progress)
     finally:
         progress.finish()
     print(
@@ -132,18 +133,18 @@ def _rotate_codes_and_pins(engine: Engine, vault: CodeVault, pins: PinKeys, batc
     )
     progress = _KeyProgress("PINs")
     try:
-        wrapped = keys.rotate_pins(engine, pins, batch_size=batch_size, progress=progress)
+        wrapped = keys.rotate_pins(key_rows, pins, batch_size=batch_size, progress=progress)
     finally:
         progress.finish()
     print(f"keys rotate: {wrapped} PINs wrapped; every keyed PIN is under PIN key {pins.current_key_id}")
 
 
-def _print_removable_keys(engine: Engine, settings: Settings, vault: CodeVault, pins: PinKeys) -> None:
+def _print_removable_keys(key_rows: KeyRows, settings: Settings, vault: CodeVault, pins: PinKeys) -> None:
     """The keys no row uses any more, and the keyring each may be removed from."""
     from app.domain import keys
     from app.state_file import STATE_FILE
 
-    for use in keys.key_status(engine, vault, pins).removable():
+    for use in keys.key_status(key_rows, vault, pins).removable():
         ring = (
             keys.RING_SETTINGS[use.ring]
             if settings.keyrings_from_environment

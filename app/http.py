@@ -206,7 +206,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         check_schema(services.engine)
-        check_pins_verifiable(services.engine, services.pins)
+        check_pins_verifiable(services.key_rows, services.pins)
         if freeze_gc:
             # Start-up objects live forever; keep the collector from scanning them again and again.
             gc.collect()

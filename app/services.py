@@ -39,6 +39,7 @@ from app.store.audit import AuditStore
 from app.store.cards import CardStore
 from app.store.history import HistoryStore
 from app.store.idempotency import KeyStore
+from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
 from app.store.reservations import ReservationStore
@@ -59,6 +60,7 @@ class Services:
     audit: AuditTrail
     mutations: MutationRunner
     card_store: CardStore
+    key_rows: KeyRows  # key status and rotation; checked before serving
     # One use case per area.
     cards: Cards
     lifecycle: Lifecycle
@@ -143,6 +145,7 @@ def build_services(settings: Settings) -> Services:
         audit=shared.audit,
         mutations=mutations,
         card_store=CardStore(engine),
+        key_rows=KeyRows(engine),
         cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency),
         lifecycle=Lifecycle(mutations, masking),
         lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),

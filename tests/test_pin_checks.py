@@ -134,7 +134,7 @@ def test_an_argon2_pin_still_works_and_a_right_pin_replaces_it(services, seed):
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     fund(services.engine, card_id, 1000)
     _make_legacy(services, card_id, PIN)
-    assert keys.key_status(services.engine, services.vault, services.pins).argon2_pins == 1
+    assert keys.key_status(services.key_rows, services.vault, services.pins).argon2_pins == 1
 
     # when a wrong PIN is sent, it is refused and counted
     with pytest.raises(CardNotUsableError):
@@ -159,7 +159,7 @@ def test_an_argon2_pin_still_works_and_a_right_pin_replaces_it(services, seed):
         ).one()
     assert key_ids == services.pins.current_key_id and not value.startswith("$argon2")
     assert failed == 0
-    assert keys.key_status(services.engine, services.vault, services.pins).argon2_pins == 0
+    assert keys.key_status(services.key_rows, services.vault, services.pins).argon2_pins == 0
     assert services.ledger.create(Principal("pos", POS), _debit()).balance == 998
 
 
@@ -182,10 +182,10 @@ def test_rotation_wraps_pins_and_the_old_key_goes_after_a_right_pin(database_url
     # when a new PIN key is put first and the PINs are rotated
     rotated = build_services(make_settings(database_url, tmp_path, pin_keys=f"tp2:{_key(9)},{old_ring}"))
     try:
-        assert keys.rotate_pins(rotated.engine, rotated.pins, batch_size=1) == 2
-        assert keys.rotate_pins(rotated.engine, rotated.pins) == 0  # nothing left to move
+        assert keys.rotate_pins(rotated.key_rows, rotated.pins, batch_size=1) == 2
+        assert keys.rotate_pins(rotated.key_rows, rotated.pins) == 0  # nothing left to move
         assert set(_chains(rotated).values()) == {"tp1,tp2"}
-        status = keys.key_status(rotated.engine, rotated.vault, rotated.pins)
+        status = keys.key_status(rotated.key_rows, rotated.vault, rotated.pins)
         assert status.stale_pins == 0
         assert [use.key_id for use in status.removable() if use.ring == keys.PIN] == []  # tp1 still needed
 
@@ -195,7 +195,7 @@ def test_rotation_wraps_pins_and_the_old_key_goes_after_a_right_pin(database_url
             rotated.ledger.create(Principal("pos", POS), _debit(code=OTHER, pin="654321"))
         assert _chains(rotated) == {first: "tp2", second: "tp1,tp2"}
         assert rotated.ledger.create(Principal("pos", POS), _debit(code=OTHER, pin="123456")).balance == 999
-        status = keys.key_status(rotated.engine, rotated.vault, rotated.pins)
+        status = keys.key_status(rotated.key_rows, rotated.vault, rotated.pins)
         assert [use.key_id for use in status.removable() if use.ring == keys.PIN] == ["tp1"]
     finally:
         rotated.engine.dispose()
@@ -375,11 +375,11 @@ def test_rotation_compares_key_ids_case_and_all_and_skips_revoked_codes(services
             {"chain": f"x,{current.upper()}", "id": first},
         )
     # then the first is stale and wrapped, the revoked one counted nowhere and left alone
-    status = keys.key_status(services.engine, services.vault, services.pins)
+    status = keys.key_status(services.key_rows, services.vault, services.pins)
     assert status.stale_pins == 1
-    assert keys.rotate_pins(services.engine, services.pins) == 1
+    assert keys.rotate_pins(services.key_rows, services.pins) == 1
     assert _chains(services) == {first: f"x,{current.upper()},{current}", revoked: current}
-    assert keys.key_status(services.engine, services.vault, services.pins).stale_pins == 0
+    assert keys.key_status(services.key_rows, services.vault, services.pins).stale_pins == 0
 
 
 def test_the_server_refuses_to_start_when_a_pin_could_not_be_checked(database_url, tmp_path, seed, services):

@@ -8,16 +8,14 @@ server runs. A run that stops part-way is simply run again: moved rows are not s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from functools import partial
 
 from app.domain.codes import CodeVault
 from app.domain.pins import KEY_ID_SEPARATOR, PinKeys, StoredPin
 from app.enums import CodeType
-from app.errors import ConfigurationError, ConflictError
+from app.errors import ConfigurationError
 from app.store import keys as store
 
 ENCRYPTION = "encryption"
@@ -69,13 +67,13 @@ class KeyStatus:
         ]
 
 
-def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
+def key_status(key_rows: store.KeyRows, vault: CodeVault, pins: PinKeys) -> KeyStatus:
     uses = _configured(
         {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids, PIN: pins.key_ids},
         {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids, PIN: pins.staged_key_ids},
     )
-    _count_code_keys(engine, uses)
-    argon2_pins, counts = 0, store.pin_chain_counts(engine)
+    _count_code_keys(key_rows, uses)
+    argon2_pins, counts = 0, key_rows.pin_chain_counts()
     for chain, rows in counts.items():
         if chain is None:
             argon2_pins += rows
@@ -83,22 +81,22 @@ def key_status(engine: Engine, vault: CodeVault, pins: PinKeys) -> KeyStatus:
         key_ids = chain.split(KEY_ID_SEPARATOR)
         for key_id in dict.fromkeys(key_ids):  # a key anywhere in a chain is needed to verify it
             _use(uses, PIN, key_id).add(store.PIN_TABLE, rows)
-    stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
+    stale = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale, _stale_pins(counts, pins), argon2_pins)
 
 
-def _code_key_status(engine: Engine, vault: CodeVault) -> KeyStatus:
+def _code_key_status(key_rows: store.KeyRows, vault: CodeVault) -> KeyStatus:
     uses = _configured(
         {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
         {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids},
     )
-    _count_code_keys(engine, uses)
-    stale = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id)
+    _count_code_keys(key_rows, uses)
+    stale = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
     return KeyStatus(tuple(uses.values()), stale)
 
 
-def _count_code_keys(engine: Engine, uses: dict[tuple[str, str], KeyUse]) -> None:
-    for count in store.key_counts(engine):
+def _count_code_keys(key_rows: store.KeyRows, uses: dict[tuple[str, str], KeyUse]) -> None:
+    for count in key_rows.key_counts():
         ring = _COLUMNS[count.column]
         if count.key_id == store.UNKNOWN_KEY:  # older stored requests: they keep every lookup key
             for use in [use for (of, _), use in uses.items() if of == ring and use.configured]:
@@ -142,7 +140,7 @@ def check_keys_present(status: KeyStatus, rings: tuple[str, ...] = (ENCRYPTION, 
 
 
 def rotate(
-    engine: Engine,
+    key_rows: store.KeyRows,
     vault: CodeVault,
     *,
     batch_size: int = DEFAULT_BATCH,
@@ -157,45 +155,26 @@ def rotate(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    check_keys_present(_code_key_status(engine, vault), rings=(ENCRYPTION,))
-    total, done = store.count_stale(engine, vault.active_key_id, vault.lookup_key_id), 0
-    if progress:
-        progress(done, total)
-    for table in store.CODE_TABLES:
-        after_id = 0
-        while True:
-            with engine.begin() as connection:
-                rows = store.stale_rows(
-                    connection, table, vault.active_key_id, vault.lookup_key_id, after_id, batch_size
-                )
-                if not rows:
-                    break
-                resealed = []
-                for row in rows:
-                    seal = vault.reseal(row.ciphertext, row.key_id, CodeType(row.code_type))
-                    resealed.append(
-                        store.Resealed(
-                            row.id, seal.lookup_hash, seal.lookup_key_id, seal.ciphertext, seal.key_id
-                        )
-                    )
-                try:
-                    store.store_resealed(connection, table, resealed)
-                except IntegrityError:
-                    raise ConflictError(
-                        f"{table}: two rows between ids {rows[0].id} and {rows[-1].id} hold the same code "
-                        "under different lookup keys; revoke one of them and run again"
-                    ) from None
-            after_id = rows[-1].id
-            done += len(rows)
-            if progress:
-                # Rows that went stale after the count was taken (written by a server that did
-                # not yet know the new keys) are moved too.
-                progress(done, max(total, done))
-    return done
+    check_keys_present(_code_key_status(key_rows, vault), rings=(ENCRYPTION,))
+    total = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
+    reseal = partial(_reseal, vault)
+    batches = (
+        moved
+        for table in store.CODE_TABLES
+        for moved in key_rows.reseal_batches(
+            table, vault.active_key_id, vault.lookup_key_id, batch_size, reseal
+        )
+    )
+    return _count_batches(batches, total, progress)
+
+
+def _reseal(vault: CodeVault, row: store.SealedRow) -> store.Resealed:
+    seal = vault.reseal(row.ciphertext, row.key_id, CodeType(row.code_type))
+    return store.Resealed(row.id, seal.lookup_hash, seal.lookup_key_id, seal.ciphertext, seal.key_id)
 
 
 def rotate_pins(
-    engine: Engine,
+    key_rows: store.KeyRows,
     pins: PinKeys,
     *,
     batch_size: int = DEFAULT_BATCH,
@@ -208,26 +187,26 @@ def rotate_pins(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    total, done, after_id = _stale_pins(store.pin_chain_counts(engine), pins), 0, 0
+    total = _stale_pins(key_rows.pin_chain_counts(), pins)
+    batches = key_rows.wrap_pin_batches(pins.current_key_id, batch_size, partial(_wrap, pins))
+    return _count_batches(batches, total, progress)
+
+
+def _wrap(pins: PinKeys, row: store.PinRow) -> store.PinRow | None:
+    new = pins.wrap(StoredPin(row.value, row.key_ids))
+    return None if new is None else store.PinRow(row.id, new.value, new.key_ids or "")
+
+
+def _count_batches(batches: Iterable[int], total: int, progress: Callable[[int, int], None] | None) -> int:
+    """Run ``batches`` (each yields how many rows it moved), telling ``progress`` before and after each."""
+    done = 0
     if progress:
         progress(done, total)
-    while True:
-        with engine.begin() as connection:
-            stale = store.stale_pin_rows(connection, pins.current_key_id, after_id, batch_size)
-            if not stale:
-                break
-            wrapped = [pins.wrap(StoredPin(row.value, row.key_ids)) for row in stale]
-            store.store_pins(
-                connection,
-                [
-                    store.PinRow(row.id, new.value, new.key_ids or "")
-                    for row, new in zip(stale, wrapped, strict=True)
-                    if new is not None
-                ],
-            )
-        after_id = stale[-1].id
-        done += len(stale)
+    for moved in batches:
+        done += moved
         if progress:
+            # Rows that went stale after the count was taken (written by a server that did
+            # not yet know the new keys) are moved too.
             progress(done, max(total, done))
     return done
 
@@ -241,10 +220,10 @@ def _stale_pins(chain_counts: dict[str | None, int], pins: PinKeys) -> int:
     )
 
 
-def check_pins_verifiable(engine: Engine, pins: PinKeys) -> None:
+def check_pins_verifiable(key_rows: store.KeyRows, pins: PinKeys) -> None:
     """Refuse to serve PINs that could not be checked: argon2 ones without the pepper, or keyed
     ones under a key id the ring lacks (every such PIN check would fail as an internal error)."""
-    counts = store.pin_chain_counts(engine)
+    counts = key_rows.pin_chain_counts()
     problems = []
     if counts.get(None) and not pins.has_pepper:
         problems.append(

@@ -192,7 +192,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     # when servers run with the new keys first and a rotation stops after its first batch
     new_services, new_client = rotated
     with pytest.raises(_Stop):
-        keys.rotate(new_services.engine, new_services.vault, batch_size=4, progress=_stop_after(4))
+        keys.rotate(new_services.key_rows, new_services.vault, batch_size=4, progress=_stop_after(4))
 
     # then one batch is under the new keys and the rest still under the old ones
     assert _key_ids(services, "giftcard_codes") == {("t2", "lk2"): 4, ("t1", "lk1"): code_rows - 4}
@@ -243,9 +243,9 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     assert _ok(gql(new_client, ADD, replayed, token=admin), "giftcardAdd") == first_response
 
     # when the rotation runs again, it moves only what is left
-    left = keys.key_status(new_services.engine, new_services.vault, new_services.pins).stale
+    left = keys.key_status(new_services.key_rows, new_services.vault, new_services.pins).stale
     assert left > 0
-    assert keys.rotate(new_services.engine, new_services.vault, batch_size=3) == left
+    assert keys.rotate(new_services.key_rows, new_services.vault, batch_size=3) == left
 
     # then every code row is under the new keys, and everything still works
     assert set(_key_ids(services, "giftcard_codes")) == {("t2", "lk2")}
@@ -253,7 +253,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     for n, card_id in cards.items():
         body = gql(new_client, LOOKUP, {"code": f"ROTPHYS{n:05d}"}, token=admin)
         assert [card["id"] for card in _ok(body, "giftcard")["results"]] == [card_id]
-    status = keys.key_status(new_services.engine, new_services.vault, new_services.pins)
+    status = keys.key_status(new_services.key_rows, new_services.vault, new_services.pins)
     assert status.stale == 0 and status.missing() == []
     removable = {(use.ring, use.key_id) for use in status.removable()}
     # the old keys still seal and digest an idempotent response (it expires): neither may go yet
@@ -287,9 +287,11 @@ def test_rotation_refuses_rows_under_an_encryption_key_not_in_the_ring(seed, ser
     vault = CodeVault.from_settings(dropped)
     # then rotation names the key and the command, and writes nothing
     with pytest.raises(ConfigurationError, match=r"encryption key 't1' \(1 rows\).*giftcards keys rotate"):
-        keys.rotate(services.engine, vault)
+        keys.rotate(services.key_rows, vault)
     assert _key_ids(services, "giftcard_codes") == {("t1", "lk1"): 1}
-    assert [use.key_id for use in keys.key_status(services.engine, vault, services.pins).missing()] == ["t1"]
+    assert [use.key_id for use in keys.key_status(services.key_rows, vault, services.pins).missing()] == [
+        "t1"
+    ]
 
 
 def test_rotation_rehashes_rows_under_a_lookup_key_that_left_the_ring(seed, services, settings, tmp_path):
@@ -300,21 +302,23 @@ def test_rotation_rehashes_rows_under_a_lookup_key_that_left_the_ring(seed, serv
     vault = CodeVault.from_settings(dropped)
     hashes = vault.lookup_hashes("ROTLOOKUP001")
     assert services.card_store.find_by_code_hash(hashes) == []  # lost until the row is rehashed
-    assert [use.key_id for use in keys.key_status(services.engine, vault, services.pins).missing()] == ["lk1"]
-    assert keys.rotate(services.engine, vault) == 1
+    assert [use.key_id for use in keys.key_status(services.key_rows, vault, services.pins).missing()] == [
+        "lk1"
+    ]
+    assert keys.rotate(services.key_rows, vault) == 1
     assert [match.card.id for match in services.card_store.find_by_code_hash(hashes)] == [card_id]
-    assert keys.key_status(services.engine, vault, services.pins).missing() == []
+    assert keys.key_status(services.key_rows, vault, services.pins).missing() == []
 
 
 def test_rotation_with_nothing_to_move_reports_zero(services):
     calls: list[tuple[int, int]] = []
-    assert keys.rotate(services.engine, services.vault, progress=lambda *call: calls.append(call)) == 0
+    assert keys.rotate(services.key_rows, services.vault, progress=lambda *call: calls.append(call)) == 0
     assert calls == [(0, 0)]
 
 
 def test_rotation_batch_size_must_be_positive(services):
     with pytest.raises(ValueError, match="positive"):
-        keys.rotate(services.engine, services.vault, batch_size=0)
+        keys.rotate(services.key_rows, services.vault, batch_size=0)
 
 
 # --- a new key in two steps: staged (known everywhere), then current ---------------------------
@@ -372,7 +376,7 @@ def test_mid_rollout_no_code_is_issued_twice(mint, services, settings, tmp_path)
         old_services.engine.dispose()
         new_services.engine.dispose()
     # and status calls the staged key staged, not removable
-    status = keys.key_status(old_services.engine, old_services.vault, old_services.pins)
+    status = keys.key_status(old_services.key_rows, old_services.vault, old_services.pins)
     lk2 = next(use for use in status.keys if use.ring == keys.LOOKUP and use.key_id == "lk2")
     assert lk2.staged and lk2 not in status.removable()
 
@@ -387,8 +391,8 @@ def test_an_old_lookup_key_is_in_use_while_stored_requests_were_digested_under_i
     # when lk2 becomes current and every code row is moved to it
     rotated = build_services(make_settings(settings.database_url, tmp_path, **NEW_KEYS))
     try:
-        keys.rotate(rotated.engine, rotated.vault)
-        status = keys.key_status(rotated.engine, rotated.vault, rotated.pins)
+        keys.rotate(rotated.key_rows, rotated.vault)
+        status = keys.key_status(rotated.key_rows, rotated.vault, rotated.pins)
         lk1 = next(use for use in status.keys if use.ring == keys.LOOKUP and use.key_id == "lk1")
         # then lk1 still digests a stored request, so it may not be removed yet
         assert lk1.rows == {"idempotency_keys": 1} and lk1 not in status.removable()
@@ -411,6 +415,6 @@ def test_requests_stored_before_their_key_was_recorded_keep_every_lookup_key(cli
     )
     with services.engine.begin() as connection:
         connection.execute(text("UPDATE idempotency_keys SET request_key_id = NULL"))
-    status = keys.key_status(services.engine, services.vault, services.pins)
+    status = keys.key_status(services.key_rows, services.vault, services.pins)
     lookup = [use for use in status.keys if use.ring == keys.LOOKUP]
     assert lookup and all(use.rows.get("idempotency_keys") == 1 for use in lookup)
