@@ -16,7 +16,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -40,7 +40,6 @@ from app.config import Settings, load_settings
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
-from app.errors import ErrorCode
 from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
@@ -51,7 +50,7 @@ from app.middleware import (
     GraphiQLPageMiddleware,
     QueryStringCapMiddleware,
     RequestIdMiddleware,
-    error_body,
+    error_response,
     read_capped,
 )
 from app.services import Services, build_services
@@ -86,14 +85,11 @@ class _GraphQLView(GraphQL):
         try:
             response = await self.run(Request(scope, receive))
         except StrawberryHTTPException as exc:
-            response = JSONResponse(
-                error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
-            )
+            response = error_response(exc.status_code, exc.reason)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        state = request.state
-        return Context(self.services, state.principal, state.request_id)
+        return Context(self.services, request.state.principal, request.state.request_id)
 
     async def process_result(self, request: Any, result: Any) -> Any:
         return format_result(result)
@@ -286,7 +282,6 @@ def configure_logging(settings: Settings) -> None:
 
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
-    environ: Mapping[str, str] = os.environ
-    settings = load_settings(environ)
+    settings = load_settings(os.environ)
     configure_logging(settings)
     return create_app(settings, freeze_gc=True)
