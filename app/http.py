@@ -64,20 +64,15 @@ REFUSAL_FLUSH_SECONDS = 10.0
 
 class _GraphQLView(GraphQL):
     def __init__(self, services: Services) -> None:
-        super().__init__(
-            build_schema(
-                introspection=services.settings.introspection_enabled,
-                limits=DocumentLimits(
-                    max_depth=services.settings.max_query_depth,
-                    max_aliases=services.settings.max_aliases,
-                    max_fields=services.settings.max_query_fields,
-                    max_tokens=services.settings.max_query_tokens,
-                ),
-            ),
-            graphql_ide=None,
-            allow_queries_via_get=True,
-            subscription_protocols=(),
+        settings = services.settings
+        limits = DocumentLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_fields=settings.max_query_fields,
+            max_tokens=settings.max_query_tokens,
         )
+        schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
