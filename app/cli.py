@@ -8,10 +8,11 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from app.cli_keys import add_keys_command
-from app.config import Settings, load_settings
+from app.config import load_settings
 from app.errors import ConfigurationError
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -31,17 +32,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _settings() -> Settings:
-    return load_settings(os.environ)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
     from app.server import uvicorn_options
 
-    settings = _settings()
+    settings = load_settings(os.environ)
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
@@ -72,25 +69,17 @@ def cmd_token(args: argparse.Namespace) -> int:
     from app.auth.tokens import issue_token
     from app.policy_file import load_policy
 
-    settings = _settings()
+    settings = load_settings(os.environ)
     policy = load_policy(settings.permissions_file)
-    print(
-        issue_token(
-            settings,
-            policy,
-            args.sub,
-            permissions=args.permission or [],
-            roles=args.role or [],
-            ttl_seconds=args.ttl,
-        )
-    )
+    permissions, roles = args.permission or (), args.role or ()
+    print(issue_token(settings, policy, args.sub, permissions=permissions, roles=roles, ttl_seconds=args.ttl))
     return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
     from app import db
 
-    engine = db.create_db_engine(_settings())
+    engine = db.create_db_engine(load_settings(os.environ))
     try:
         if args.db_command == "upgrade":
             db.upgrade(engine)
@@ -109,27 +98,19 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from app.db import check_schema
     from app.services import build_services
 
-    services = build_services(_settings())
+    services = build_services(load_settings(os.environ))
     try:
         check_schema(services.engine)
         existing = demo.card_count(services)
         if existing and not args.cards:
             print(f"the database already holds {existing} cards; nothing loaded")
             return 0
-        codes_out = args.codes_file.open("w") if args.codes_file else None
-        try:
+        with args.codes_file.open("w") if args.codes_file else nullcontext() as codes_out:
             # The well-known cards go only into an empty database; random ones whenever asked.
             count = 0 if existing else demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
             if args.cards:
-                count += demo.load(
-                    services,
-                    demo.random_cards(args.cards),
-                    codes_out=codes_out,
-                    progress=demo.print_progress(args.cards),
-                )
-        finally:
-            if codes_out:
-                codes_out.close()
+                cards, progress = demo.random_cards(args.cards), demo.print_progress(args.cards)
+                count += demo.load(services, cards, codes_out=codes_out, progress=progress)
         print(f"loaded {count} demo cards")
     finally:
         services.engine.dispose()
@@ -142,7 +123,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from app import db
     from app.store import ledger
 
-    engine = db.create_db_engine(_settings())
+    engine = db.create_db_engine(load_settings(os.environ))
     try:
         db.check_schema(engine)
         checked, differences = ledger.verify(engine, datetime.now(UTC))
@@ -170,13 +151,13 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
 def cmd_client(args: argparse.Namespace) -> int:
     from app.auth import clients
+    from app.policy_file import load_policy
 
-    path = _settings().permissions_file
+    path = load_settings(os.environ).permissions_file
     if args.client_command == "add":
         added = clients.add_client(path, args.name, args.role, args.description)
         # The one place a client secret is ever shown; only its hash is kept.
-        print(f"client_id: {added.id}")
-        print(f"client_secret: {added.secret}")
+        print(f"client_id: {added.id}\nclient_secret: {added.secret}")
         print(
             f"giftcards: client {added.id} ({', '.join(added.roles)}) added to {path}. The secret "
             "is shown only this once: store it now. Restart the server to load the client.",
@@ -189,7 +170,7 @@ def cmd_client(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     else:
-        for client in clients.list_clients(path):
+        for client in load_policy(path).clients.values():
             print(f"{client.id}\t{' '.join(client.roles)}")
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 from app.config import Settings, load_settings
@@ -13,7 +14,7 @@ from app.errors import ConfigurationError, ConflictError
 
 if TYPE_CHECKING:
     from app.domain.codes import CodeVault
-    from app.domain.keys import KeyStatus
+    from app.domain.keys import KeyStatus, KeyUse
     from app.domain.pins import PinKeys
     from app.store.keys import KeyRows
 
@@ -122,20 +123,14 @@ def _rotate_codes_and_pins(key_rows: KeyRows, vault: CodeVault, pins: PinKeys, b
     """Every code row to the current encryption and lookup keys, then every keyed PIN to its key."""
     from app.domain import keys
 
-    progress = _KeyProgress()
-    try:
+    with closing(_KeyProgress()) as progress:
         moved = keys.rotate(key_rows, vault, batch_size=batch_size, progress=progress)
-    finally:
-        progress.finish()
     print(
         f"keys rotate: {moved} rows moved; every code row is under encryption key "
         f"{vault.active_key_id} and lookup key {vault.lookup_key_id}"
     )
-    progress = _KeyProgress("PINs")
-    try:
+    with closing(_KeyProgress("PINs")) as progress:
         wrapped = keys.rotate_pins(key_rows, pins, batch_size=batch_size, progress=progress)
-    finally:
-        progress.finish()
     print(f"keys rotate: {wrapped} PINs wrapped; every keyed PIN is under PIN key {pins.current_key_id}")
 
 
@@ -144,12 +139,9 @@ def _print_removable_keys(key_rows: KeyRows, settings: Settings, vault: CodeVaul
     from app.domain import keys
     from app.state_file import STATE_FILE
 
+    state_file = settings.state_dir / STATE_FILE
     for use in keys.key_status(key_rows, vault, pins).removable():
-        ring = (
-            keys.RING_SETTINGS[use.ring]
-            if settings.keyrings_from_environment
-            else settings.state_dir / STATE_FILE
-        )
+        ring = keys.RING_SETTINGS[use.ring] if settings.keyrings_from_environment else state_file
         print(f"{use.ring} key {use.key_id} is no longer used: it may be removed from {ring}")
 
 
@@ -170,9 +162,15 @@ class _KeyProgress:
         sys.stderr.write(f"{start}keys rotate: {done}/{total} {self._unit} ({percent}%)")
         sys.stderr.flush()
 
-    def finish(self) -> None:
+    def close(self) -> None:
         if self._last is not None:
             sys.stderr.write("\n")
+
+
+def _state(use: KeyUse) -> str:
+    return (
+        "current" if use.current else "staged" if use.staged else "old" if use.configured else "NOT IN RING"
+    )
 
 
 def _print_key_status(status: KeyStatus) -> int:
@@ -183,21 +181,12 @@ def _print_key_status(status: KeyStatus) -> int:
         for use in status.keys:
             if use.ring != ring:
                 continue
-            state = (
-                "current"
-                if use.current
-                else "staged"
-                if use.staged
-                else "old"
-                if use.configured
-                else "NOT IN RING"
-            )
             rows = " ".join(f"{table}={count}" for table, count in sorted(use.rows.items())) or "no rows"
             note = "  (may be removed)" if use in status.removable() else ""
-            print(f"  {use.key_id:<12} {state:<12} {rows}{note}")
-    print(f"code rows to rotate: {status.stale}" + (" (run `giftcards keys rotate`)" if status.stale else ""))
-    rotate_hint = " (run `giftcards keys rotate`)" if status.stale_pins else ""
-    print(f"PINs to rotate: {status.stale_pins}{rotate_hint}")
+            print(f"  {use.key_id:<12} {_state(use):<12} {rows}{note}")
+    hint = " (run `giftcards keys rotate`)"
+    print(f"code rows to rotate: {status.stale}{hint if status.stale else ''}")
+    print(f"PINs to rotate: {status.stale_pins}{hint if status.stale_pins else ''}")
     print(
         f"PINs still argon2 (replaced at their next right PIN; keep GIFTCARDS_PIN_PEPPER until 0): "
         f"{status.argon2_pins}"

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TextIO
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -77,13 +78,8 @@ def load(
 
 
 def _batches(cards: Iterable[DemoCard]) -> Iterator[list[DemoCard]]:
-    batch: list[DemoCard] = []
-    for card in cards:
-        batch.append(card)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
+    remaining = iter(cards)
+    while batch := list(islice(remaining, BATCH)):
         yield batch
 
 

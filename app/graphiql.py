@@ -17,20 +17,12 @@ from app.errors import ConfigurationError
 
 # The IDE's files, from the graphene-django-graphiql-static wheel, with their SHA-256: they run on
 # this origin, so a changed file is refused rather than served.
+_JS = "text/javascript"
 GRAPHIQL_ASSETS = {
     "graphiql.min.css": ("text/css", "c6cd4b83f01c5e1ff4975d77bc957184dce6dec0155fbf9cc4d9190eba8a7b9d"),
-    "graphiql.min.js": (
-        "text/javascript",
-        "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1",
-    ),
-    "react.production.min.js": (
-        "text/javascript",
-        "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f",
-    ),
-    "react-dom.production.min.js": (
-        "text/javascript",
-        "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d",
-    ),
+    "graphiql.min.js": (_JS, "c564de05b95d184e2c5ba5ceaf2635821f6bf92f2d5777b74d91004ff6b591d1"),
+    "react.production.min.js": (_JS, "229bbf4d0e7488209564152c6723497f1ac3934136ca1684233d2fa88fa4146f"),
+    "react-dom.production.min.js": (_JS, "9db33292007ab6c38527b39d5663e976a305564e19b2a5a8713ea2b2c00f505d"),
 }
 
 
@@ -42,16 +34,13 @@ def graphiql_routes(settings: Settings) -> list[Route]:
         name = request.path_params["name"]
         if name not in assets:
             return Response(status_code=404)
-        return Response(
-            assets[name],
-            media_type=GRAPHIQL_ASSETS[name][0],
-            headers={"cache-control": "public, max-age=86400"},
-        )
+        headers = {"cache-control": "public, max-age=86400"}
+        return Response(assets[name], media_type=GRAPHIQL_ASSETS[name][0], headers=headers)
 
     async def graphiql_start(_: Request) -> Response:
         if not settings.graphiql_enabled:
             return Response(status_code=404)
-        return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type="text/javascript")
+        return Response((resources.files("app") / "graphiql.js").read_bytes(), media_type=_JS)
 
     return [Route("/graphiql/start.js", graphiql_start), Route("/graphiql/static/{name}", graphiql_asset)]
 

@@ -16,7 +16,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -40,7 +40,6 @@ from app.config import Settings, load_settings
 from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
-from app.errors import ErrorCode
 from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
@@ -51,7 +50,7 @@ from app.middleware import (
     GraphiQLPageMiddleware,
     QueryStringCapMiddleware,
     RequestIdMiddleware,
-    error_body,
+    error_response,
     read_capped,
 )
 from app.services import Services, build_services
@@ -65,20 +64,15 @@ REFUSAL_FLUSH_SECONDS = 10.0
 
 class _GraphQLView(GraphQL):
     def __init__(self, services: Services) -> None:
-        super().__init__(
-            build_schema(
-                introspection=services.settings.introspection_enabled,
-                limits=DocumentLimits(
-                    max_depth=services.settings.max_query_depth,
-                    max_aliases=services.settings.max_aliases,
-                    max_fields=services.settings.max_query_fields,
-                    max_tokens=services.settings.max_query_tokens,
-                ),
-            ),
-            graphql_ide=None,
-            allow_queries_via_get=True,
-            subscription_protocols=(),
+        settings = services.settings
+        limits = DocumentLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_fields=settings.max_query_fields,
+            max_tokens=settings.max_query_tokens,
         )
+        schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,14 +80,11 @@ class _GraphQLView(GraphQL):
         try:
             response = await self.run(Request(scope, receive))
         except StrawberryHTTPException as exc:
-            response = JSONResponse(
-                error_body(exc.reason, ErrorCode.BAD_USER_INPUT), status_code=exc.status_code
-            )
+            response = error_response(exc.status_code, exc.reason)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        state = request.state
-        return Context(self.services, state.principal, state.request_id)
+        return Context(self.services, request.state.principal, request.state.request_id)
 
     async def process_result(self, request: Any, result: Any) -> Any:
         return format_result(result)
@@ -286,7 +277,6 @@ def configure_logging(settings: Settings) -> None:
 
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
-    environ: Mapping[str, str] = os.environ
-    settings = load_settings(environ)
+    settings = load_settings(os.environ)
     configure_logging(settings)
     return create_app(settings, freeze_gc=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from typing import Any
 
 from anyio.to_thread import run_sync
 from starlette.datastructures import Headers
@@ -29,16 +28,23 @@ PAGE_POLICY = (
 )
 
 
-def error_body(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+def error_response(
+    status: int,
+    message: str,
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A refusal in the API's error shape, as GraphQL errors are written."""
+    body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
+@dataclasses.dataclass
 class RequestIdMiddleware:
     """The caller's ``X-Request-ID`` when it is well formed, else a new one: kept in
     ``scope["state"]["request_id"]`` and sent back on every answer, refusals included."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = Headers(scope=scope).get("x-request-id", "")
@@ -54,79 +60,67 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+@dataclasses.dataclass
 class GraphiQLPageMiddleware:
     """A browser's GET (``Accept: text/html``) gets the IDE page instead of GraphQL."""
 
-    def __init__(self, app: ASGIApp, page: str) -> None:
-        self.app = app
-        self.page = page
+    app: ASGIApp
+    page: str
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.app
         if scope["method"] == "GET" and "text/html" in Headers(scope=scope).get("accept", ""):
-            page = HTMLResponse(self.page, headers={"content-security-policy": PAGE_POLICY})
-            await page(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            app = HTMLResponse(self.page, headers={"content-security-policy": PAGE_POLICY})
+        await app(scope, receive, send)
 
 
+@dataclasses.dataclass
 class QueryStringCapMiddleware:
     """A query string (a GET's document) longer than ``max_bytes`` is a 414."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    app: ASGIApp
+    max_bytes: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.app
         if len(scope["query_string"]) > self.max_bytes:
-            message = f"The query string exceeds {self.max_bytes} bytes."
-            response = JSONResponse(error_body(message, ErrorCode.BAD_USER_INPUT), status_code=414)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            app = error_response(414, f"The query string exceeds {self.max_bytes} bytes.")
+        await app(scope, receive, send)
 
 
+@dataclasses.dataclass
 class BodyCapMiddleware:
     """A POST body over ``max_bytes`` is a 413; one within is read whole and replayed inside."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    app: ASGIApp
+    max_bytes: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        body = await read_capped(Request(scope, receive), self.max_bytes)
-        if body is None:
-            message = f"The request body exceeds {self.max_bytes} bytes."
-            response = JSONResponse(error_body(message, ErrorCode.BAD_USER_INPUT), status_code=413)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, _replay(body), send)
+        app = self.app
+        if scope["method"] == "POST":
+            body = await read_capped(Request(scope, receive), self.max_bytes)
+            if body is None:
+                app = error_response(413, f"The request body exceeds {self.max_bytes} bytes.")
+            else:
+                receive = _replay(body)
+        await app(scope, receive, send)
 
 
+@dataclasses.dataclass
 class BearerTokenMiddleware:
     """The ``Authorization`` header → ``scope["state"]["principal"]``, with the caller's address
     and the request id (set by RequestIdMiddleware, outside this one); a bad token is a 401."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenVerifier) -> None:
-        self.app = app
-        self.tokens = tokens
+    app: ASGIApp
+    tokens: TokenVerifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = Headers(scope=scope).get("authorization")
+        header, verify = Headers(scope=scope).get("authorization"), self.tokens.principal_from_header
         try:
-            principal = (
-                await run_sync(self.tokens.principal_from_header, authorization)
-                if self.tokens.fetches_keys
-                else self.tokens.principal_from_header(authorization)
-            )
+            principal = await run_sync(verify, header) if self.tokens.fetches_keys else verify(header)
         except InvalidTokenError:
-            response = JSONResponse(
-                error_body(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED),
-                status_code=401,
-                headers={"www-authenticate": 'Bearer error="invalid_token"'},
-            )
+            headers = {"www-authenticate": 'Bearer error="invalid_token"'}
+            response = error_response(401, INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED, headers)
             await response(scope, receive, send)
             return
         state, client = scope["state"], scope.get("client")

@@ -18,41 +18,39 @@ from app.policy import Budget, Client, CodeTypeRule, Permission, Policy
 Location = tuple[Any, ...]  # a path in the document: keys and list indexes
 
 
-class _PermissionEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
+
+
+class _PermissionEntry(_Strict):
     description: str
     trust: Literal["low", "high"]
 
 
-class _CodeTypeEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _CodeTypeEntry(_Strict):
     use: str
     unmask: str | None = None
 
 
-class _BudgetEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _BudgetEntry(_Strict):
     per_subject: str
     per_address: str
 
 
-class _RoleEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _RoleEntry(_Strict):
     description: str = ""
     permissions: list[str]
     budget: _BudgetEntry | None = None
 
 
-class _ClientEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _ClientEntry(_Strict):
     id: str
     secret_hash: str
     roles: list[str]
     description: str = ""
 
 
-class _PolicyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _PolicyFile(_Strict):
     permissions: dict[str, _PermissionEntry]
     code_types: dict[CodeType, _CodeTypeEntry]
     roles: dict[str, _RoleEntry] = {}
@@ -75,10 +73,7 @@ def load_policy(path: Path) -> Policy:
             raise checks.fail(("permissions",), f"the catalogue lacks {needed.value}, which the server uses")
     code_types = _code_types(parsed, checks)
     roles, budgets = _roles(parsed, checks)
-    clients = _clients(parsed, roles, checks)
-    return Policy(
-        catalogue=checks.catalogue, code_types=code_types, roles=roles, clients=clients, budgets=budgets
-    )
+    return Policy(checks.catalogue, code_types, roles, _clients(parsed, roles, checks), budgets)
 
 
 def _read(path: Path) -> tuple[str, dict[Location, int]]:
@@ -105,7 +100,9 @@ class _Checks:
     catalogue: dict[str, str] = field(default_factory=dict)  # permission name → trust level
 
     def fail(self, location: Location, message: str) -> ConfigurationError:
-        return ConfigurationError(f"{self.path}:{_line_of(self.lines, location)}: {message}")
+        while location not in self.lines and location:  # a part left out: its parent's line
+            location = location[:-1]
+        return ConfigurationError(f"{self.path}:{self.lines.get(location, 1)}: {message}")
 
     def known(self, name: str, location: Location) -> str:
         if name not in self.catalogue:
@@ -159,11 +156,11 @@ def _clients(parsed: _PolicyFile, roles: dict[str, frozenset[str]], checks: _Che
     return clients
 
 
-def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:
+def _line_index(root: yaml.Node) -> dict[Location, int]:
     """Map each path in the document (keys and list indexes) to its 1-based line."""
-    index: dict[tuple[Any, ...], int] = {}
+    index: dict[Location, int] = {}
 
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+    def walk(node: yaml.Node, path: Location) -> None:
         index[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
@@ -176,10 +173,3 @@ def _line_index(root: yaml.Node) -> dict[tuple[Any, ...], int]:
 
     walk(root, ())
     return index
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], location: tuple[Any, ...]) -> int:
-    path = tuple(location)
-    while path not in lines and path:
-        path = path[:-1]
-    return lines.get(path, 1)

@@ -13,11 +13,10 @@ import functools
 import http
 from typing import Any
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings
-from app.errors import ErrorCode
+from app.middleware import error_response
 
 # The request target may carry a GET document of up to GIFTCARDS_MAX_BODY_BYTES in its query string
 # (the app answers 414 beyond that, in JSON); this much more covers the path. httptools cannot
@@ -105,9 +104,7 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
             else f"The request headers exceed {self._max_header_bytes} bytes."
         )
         self.logger.warning("Refused with %d: %s", status, message)
-        body = orjson.dumps(
-            {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}]}
-        )
+        body = error_response(status, message).body
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head.append(

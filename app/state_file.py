@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 STATE_FILE = "secrets.json"
+_STATE_LOCK = f".{STATE_FILE}.lock"
 SERVING_LOCK = ".serving.lock"
 
 # Secrets that development generates once into the state file when they are unset. Production
@@ -103,7 +104,7 @@ def _complete_state(state_dir: Path, fresh: dict[str, str]) -> dict[str, str]:
 
     Under a file lock, so that workers starting together agree on one key.
     """
-    with _state_lock(state_dir):
+    with _locked(state_dir / _STATE_LOCK, fcntl.LOCK_EX):
         state = json.loads((state_dir / STATE_FILE).read_text())
         if not isinstance(state, dict) or "jwt_secret" not in state:
             raise ConfigurationError(f"{state_dir / STATE_FILE} is incomplete; delete it to regenerate")
@@ -114,9 +115,9 @@ def _complete_state(state_dir: Path, fresh: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def _state_lock(state_dir: Path) -> Iterator[None]:
-    with open(state_dir / f".{STATE_FILE}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _locked(path: Path, operation: int) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, operation)
         try:
             yield
         finally:
@@ -128,12 +129,8 @@ def serving(state_dir: Path) -> Iterator[None]:
     """Held (shared) by every development server while it runs on the state file's keys, so that
     `keys rotate` can tell, and refuse to change the keys under it."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / SERVING_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with _locked(state_dir / SERVING_LOCK, fcntl.LOCK_SH):
+        yield
 
 
 def server_running(state_dir: Path) -> bool:
@@ -166,7 +163,7 @@ def _write_state(state_dir: Path, state: dict[str, str]) -> None:
         raise
 
 
-def add_development_keys(state_dir: Path) -> tuple[str, str, str]:
+def add_development_keys(state_dir: Path) -> list[str]:
     """Put a new encryption, lookup and PIN key first in the state file's keyrings.
 
     The old keys stay in the rings (after the new ones), so every existing row still opens, is
@@ -174,24 +171,20 @@ def add_development_keys(state_dir: Path) -> tuple[str, str, str]:
     file is replaced atomically.
     """
     _read_or_create_state(state_dir)
-    with _state_lock(state_dir):
+    with _locked(state_dir / _STATE_LOCK, fcntl.LOCK_EX):
         state = json.loads((state_dir / STATE_FILE).read_text())
-        encryption = state["code_encryption_keys"]
-        lookup = state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
-        encryption_id = _next_key_id("dev", encryption)
-        lookup_id = _next_key_id("lk", lookup)
-        pin_id = _next_key_id("pk", state["pin_keys"])
-        state["code_encryption_keys"] = f"{encryption_id}:{new_key()},{encryption}"
-        state["code_lookup_keys"] = f"{lookup_id}:{new_key()},{lookup}"
-        state["pin_keys"] = f"{pin_id}:{new_key()},{state['pin_keys']}"
+        state["code_lookup_keys"] = (
+            state.get("code_lookup_keys") or f"{LEGACY_LOOKUP_KEY_ID}:{state['code_lookup_key']}"
+        )
+        added = []
+        for name, prefix in (("code_encryption_keys", "dev"), ("code_lookup_keys", "lk"), ("pin_keys", "pk")):
+            added.append(_next_key_id(prefix, state[name]))
+            state[name] = f"{added[-1]}:{new_key()},{state[name]}"
         _write_state(state_dir, state)
-    return encryption_id, lookup_id, pin_id
+    return added
 
 
 def _next_key_id(prefix: str, keyring: str) -> str:
     """``prefix`` and a number above every id of that form in ``keyring`` ("dev1" → "dev2")."""
-    numbers = [0]
-    for key_id, _, _ in keyring_entries(keyring):
-        if key_id.startswith(prefix) and key_id[len(prefix) :].isdigit():
-            numbers.append(int(key_id[len(prefix) :]))
-    return f"{prefix}{max(numbers) + 1}"
+    numbers = [key_id[len(prefix) :] for key_id, *_ in keyring_entries(keyring) if key_id.startswith(prefix)]
+    return f"{prefix}{max((int(number) for number in numbers if number.isdigit()), default=0) + 1}"

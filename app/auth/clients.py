@@ -13,7 +13,7 @@ import re
 import secrets
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,6 @@ class NewClient:
     id: str
     secret: str
     roles: tuple[str, ...]
-
-
-def list_clients(path: Path) -> list[Client]:
-    return list(load_policy(path).clients.values())
 
 
 def add_client(path: Path, client_id: str, roles: Sequence[str], description: str = "") -> NewClient:
@@ -66,11 +62,7 @@ def add_client(path: Path, client_id: str, roles: Sequence[str], description: st
     entry: dict[str, Any] = {"id": client.id, "secret_hash": client.secret_hash, "roles": list(wanted)}
     if description:
         entry["description"] = description
-
-    def holds_the_new_client(edited: Policy) -> bool:
-        return _same_rules(policy, edited) and dict(edited.clients) == {**policy.clients, client.id: client}
-
-    _replace(path, _with_entry(_read(path), entry), holds_the_new_client)
+    _replace(path, _with_entry(_read(path), entry), policy, {**policy.clients, client.id: client})
     return NewClient(client.id, secret, wanted)
 
 
@@ -80,11 +72,7 @@ def remove_client(path: Path, client_id: str) -> Client:
     if removed is None:
         raise ConfigurationError(f"no client {client_id!r} in {path}")
     remaining = {key: value for key, value in policy.clients.items() if key != client_id}
-
-    def lacks_the_client(edited: Policy) -> bool:
-        return _same_rules(policy, edited) and dict(edited.clients) == remaining
-
-    _replace(path, _without_entry(_read(path), client_id), lacks_the_client)
+    _replace(path, _without_entry(_read(path), client_id), policy, remaining)
     return removed
 
 
@@ -194,16 +182,19 @@ def _line_end(text: str, index: int) -> int:
 # --- replacing the file ---------------------------------------------------------------------------
 
 
-def _same_rules(before: Policy, after: Policy) -> bool:
+def _intended(before: Policy, edited: Policy, clients: Mapping[str, Client]) -> bool:
+    """Whether ``edited`` has the rules of ``before`` and exactly ``clients``."""
     return (
-        dict(before.catalogue) == dict(after.catalogue)
-        and dict(before.code_types) == dict(after.code_types)
-        and dict(before.roles) == dict(after.roles)
+        dict(before.catalogue) == dict(edited.catalogue)
+        and dict(before.code_types) == dict(edited.code_types)
+        and dict(before.roles) == dict(edited.roles)
+        and dict(edited.clients) == clients
     )
 
 
-def _replace(path: Path, text: str, intended: Callable[[Policy], bool]) -> None:
-    """Write ``text`` beside ``path``, check that it loads as intended, then swap it in atomically."""
+def _replace(path: Path, text: str, before: Policy, clients: Mapping[str, Client]) -> None:
+    """Write ``text`` beside ``path``, check that it loads as ``before`` with exactly ``clients``,
+    then swap it in atomically."""
     target = path.resolve()
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temporary = Path(name)
@@ -217,7 +208,7 @@ def _replace(path: Path, text: str, intended: Callable[[Policy], bool]) -> None:
             edited = load_policy(temporary)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{path} was left unchanged: the edit would not load ({exc})") from None
-        if not intended(edited):
+        if not _intended(before, edited, clients):
             raise ConfigurationError(f"{path} was left unchanged: the edit did not come out as intended")
         os.replace(temporary, target)
     finally:

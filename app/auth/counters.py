@@ -62,11 +62,8 @@ class LocalCounters:
         self._since_sweep = 0
 
     def _events(self, item: RateLimitItem, identifiers: tuple[str, ...], now: float) -> deque[float]:
-        key, length = item.key_for(*identifiers), float(item.get_expiry())
-        window = self._windows.get(key)
-        if window is None:
-            window = self._windows[key] = (length, deque())
-        events = window[1]
+        length = float(item.get_expiry())
+        _, events = self._windows.setdefault(item.key_for(*identifiers), (length, deque()))
         while events and events[0] <= now - length:
             events.popleft()
         return events

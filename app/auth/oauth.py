@@ -68,17 +68,8 @@ class OAuthError(Exception):
         self, status: int, error: str, description: str, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-        self.headers = dict(headers or {})
-
-    def reply(self) -> TokenReply:
-        return TokenReply(
-            self.status,
-            {"error": self.error, "error_description": self.description},
-            {**NO_STORE, **self.headers},
-        )
+        body = {"error": error, "error_description": description}
+        self.reply = TokenReply(status, body, {**NO_STORE, **(headers or {})})
 
 
 def _invalid_request(description: str) -> OAuthError:
@@ -88,10 +79,6 @@ def _invalid_request(description: str) -> OAuthError:
 def _invalid_client(description: str) -> OAuthError:
     # HTTP requires a challenge on every 401; RFC 6749 §5.2 asks for it when Basic was tried.
     return OAuthError(401, "invalid_client", description, {"www-authenticate": BASIC_CHALLENGE})
-
-
-_AUTHENTICATION_FAILED = "client authentication failed"
-_MALFORMED_BASIC = "malformed HTTP Basic credentials"
 
 
 def token_endpoint(
@@ -135,25 +122,7 @@ class TokenEndpoint:
         try:
             return await self._exchange(request)
         except OAuthError as refusal:
-            return refusal.reply()
-        except RateLimitedError as exc:
-            log.warning(
-                "token endpoint: too many failed client authentications (address %s)", request.address
-            )
-            return OAuthError(
-                429,
-                "slow_down",
-                "too many failed attempts; try again later",
-                {"retry-after": str(exc.retry_after)},
-            ).reply()
-        except BusyError as exc:
-            log.warning("token endpoint: every argon2 slot is busy (address %s)", request.address)
-            return OAuthError(
-                503,
-                "temporarily_unavailable",
-                "too many authentications at once; try again shortly",
-                {"retry-after": str(exc.retry_after)},
-            ).reply()
+            return refusal.reply
 
     async def _exchange(self, request: TokenRequest) -> TokenReply:
         if request.method != "POST":
@@ -192,14 +161,23 @@ class TokenEndpoint:
             ("address", address),
         ]
         client = self._policy.clients.get(client_id) if client_id else None
-        if await run_sync(self._check, keys, client_id, secret, client) and client is not None:
+        try:
+            verified = await run_sync(self._check, keys, client_id, secret, client)
+        except RateLimitedError as exc:
+            log.warning("token endpoint: too many failed client authentications (address %s)", address)
+            slow_down = "too many failed attempts; try again later"
+            raise OAuthError(429, "slow_down", slow_down, {"retry-after": str(exc.retry_after)}) from None
+        except BusyError as exc:
+            log.warning("token endpoint: every argon2 slot is busy (address %s)", address)
+            busy = "too many authentications at once; try again shortly"
+            raise OAuthError(
+                503, "temporarily_unavailable", busy, {"retry-after": str(exc.retry_after)}
+            ) from None
+        if verified and client is not None:
             return client
-        log.info(
-            "client authentication failed (%s, address %s)",
-            f"client {client.id}" if client else "no such client",
-            address,
-        )
-        raise _invalid_client(_AUTHENTICATION_FAILED)
+        who = f"client {client.id}" if client else "no such client"
+        log.info("client authentication failed (%s, address %s)", who, address)
+        raise _invalid_client("client authentication failed")
 
     def _check(
         self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str, client: Client | None
@@ -252,15 +230,9 @@ def _read_form(content_type: str | None, body: bytes) -> dict[str, str]:
         )
     except ValueError:  # UnicodeDecodeError included
         raise _invalid_request(f"the request body is not a valid {FORM} form") from None
-    form: dict[str, str] = {}
-    seen: set[str] = set()
-    for name, value in pairs:
-        if name in seen:
-            raise _invalid_request("request parameters must not be repeated")
-        seen.add(name)
-        if value:
-            form[name] = value
-    return form
+    if len({name for name, _ in pairs}) < len(pairs):
+        raise _invalid_request("request parameters must not be repeated")
+    return {name: value for name, value in pairs if value}
 
 
 def _credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[str | None, str]:
@@ -273,16 +245,11 @@ def _credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[st
     if "client_id" in form or "client_secret" in form:
         raise _invalid_request("use one client authentication method: HTTP Basic or the body, not both")
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except ValueError:  # binascii.Error and UnicodeDecodeError included
-        raise _invalid_request(_MALFORMED_BASIC) from None
-    user, colon, password = decoded.partition(":")
-    if not colon:
-        raise _invalid_request(_MALFORMED_BASIC)
-    try:
+        user, colon, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        if not colon:
+            raise ValueError("no colon")
         # RFC 6749 §2.3.1: both halves are form-urlencoded before they are joined.
-        client_id = unquote_plus(user, errors="strict")
-        secret = unquote_plus(password, errors="strict")
-    except UnicodeDecodeError:
-        raise _invalid_request(_MALFORMED_BASIC) from None
+        client_id, secret = unquote_plus(user, errors="strict"), unquote_plus(password, errors="strict")
+    except ValueError:  # binascii.Error and UnicodeDecodeError included
+        raise _invalid_request("malformed HTTP Basic credentials") from None
     return client_id or None, secret

@@ -8,6 +8,7 @@ with one generic message; the reason is logged at debug level only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -103,11 +104,9 @@ class TokenVerifier:
             expires = min(expires, now + _JWKS_RECHECK_SECONDS)
         # Oldest first out; with JWKS this runs in worker threads, so tolerate a racing eviction.
         self._cache[token] = (principal, expires)
-        while len(self._cache) > _CACHE_SIZE:
-            try:
+        with contextlib.suppress(KeyError):
+            while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-            except KeyError:
-                break
         return principal
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
@@ -116,10 +115,9 @@ class TokenVerifier:
             raise ValueError(f"sub must be a string of 1 to {MAX_SUBJECT_LENGTH} characters")
         names = _string_list(claims.get("permissions", []), "permissions")
         scope = claims.get("scope")
-        if scope is not None:
-            if not isinstance(scope, str):
-                raise ValueError("scope must be a string")
-            names += scope.split()
+        if scope is not None and not isinstance(scope, str):
+            raise ValueError("scope must be a string")
+        names += (scope or "").split()
         roles = _string_list(claims.get("roles", []), "roles")
         # A token from /oauth/token carries the permissions granted, not roles: its budget is its
         # client's roles' (the subject is the client id). The roles grant nothing here.
