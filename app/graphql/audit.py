@@ -16,10 +16,10 @@ from strawberry.types.base import get_object_definition
 
 from app.domain.audit import AuditEventView, AuditFilter
 from app.domain.masking import ShownCard
-from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
-from app.graphql.types import PageInfo, page_info
+from app.graphql.types import PageInfo, build, connection
 
 log = logging.getLogger("app.graphql")
 
@@ -157,24 +157,11 @@ class AuditEventConnection:
 
 
 def event_type(view: AuditEventView) -> AuditEvent:
-    return AuditEvent(
+    return build(
+        AuditEvent,
+        view,
         id=strawberry.ID(str(view.id)),
-        occurred_at=view.occurred_at,
-        action=view.action,
-        outcome=view.outcome,
-        subject=view.subject,
         giftcard_id=None if view.giftcard_id is None else strawberry.ID(str(view.giftcard_id)),
-        field=view.field,
-        request_id=view.request_id,
-        client_address=view.client_address,
-        count=view.count,
-    )
-
-
-def connection_type(page: Page[AuditEventView]) -> AuditEventConnection:
-    return AuditEventConnection(
-        edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.node)) for edge in page.edges],
-        page_info=page_info(page),
     )
 
 
@@ -195,19 +182,8 @@ class AuditQueries:
         filter: AuditEventFilter | None = None,
     ) -> AuditEventConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
-        audit_filter = (
-            AuditFilter()
-            if filter is None
-            else AuditFilter(
-                subject=filter.subject,
-                giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
-                action=filter.action,
-                outcome=filter.outcome,
-                occurred_after=filter.occurred_after,
-                occurred_before=filter.occurred_before,
-            )
-        )
+        audit_filter = AuditFilter() if filter is None else build(AuditFilter, filter)
         page = info.context.services.audit.events(
             info.context.principal, first=first, after=after, audit_filter=audit_filter
         )
-        return connection_type(page)
+        return connection(AuditEventConnection, AuditEventEdge, page, event_type)

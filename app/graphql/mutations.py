@@ -11,7 +11,7 @@ from anyio.to_thread import run_sync
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
 from app.enums import CodeType, Operation
 from app.graphql.context import Context
-from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, card_type
+from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, build, card_type
 
 IdempotencyKey = Annotated[
     str | None,
@@ -21,28 +21,6 @@ IdempotencyKey = Annotated[
         "CONFLICT. Keys are kept at least 24 hours."
     ),
 ]
-
-
-def _details(source: GiftCardAddInput | GiftCardEditInput) -> CardDetails:
-    return CardDetails(
-        usable_from=source.usable_from,
-        expires_at=source.expires_at,
-        note=source.note,
-        source_id=source.source_id,
-        ref_no=source.ref_no,
-    )
-
-
-def _codes(source: GiftCardAddInput | GiftCardEditInput) -> CodeChanges:
-    return CodeChanges(
-        physical_code=source.physical_code,
-        physical_pin=source.physical_pin,
-        physical_code_expires_on=source.physical_code_expires_on,
-        external_code=source.external_code,
-        external_code_expires_on=source.external_code_expires_on,
-        add_personal_code=source.add_personal_code,
-        personal_code_expires_on=source.personal_code_expires_on,
-    )
 
 
 async def _state_change(
@@ -69,12 +47,8 @@ class CardMutations:
         giftcard: GiftCardAddInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        request = NewCard(
-            codes=_codes(giftcard),
-            currency=giftcard.currency,
-            member_id=giftcard.member_id,
-            details=_details(giftcard),
-        )
+        codes, details = build(CodeChanges, giftcard), build(CardDetails, giftcard)
+        request = build(NewCard, giftcard, codes=codes, details=details)
         cards = info.context.services.cards
         view = await run_sync(cards.create, info.context.principal, request, idempotency_key)
         return card_type(view)
@@ -98,14 +72,14 @@ class CardMutations:
             )
             if asked
         )
-        request = CardEdit(
+        request = build(
+            CardEdit,
+            giftcard,
             card_id=str(giftcard.id),
-            codes=_codes(giftcard),
+            codes=build(CodeChanges, giftcard),
             revoke=revoke,
-            member_id=giftcard.member_id,
-            unlink_member=giftcard.unlink_member,
             unlock_pin=giftcard.unlock_physical_pin,
-            details=_details(giftcard),
+            details=build(CardDetails, giftcard),
         )
         cards = info.context.services.cards
         view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
