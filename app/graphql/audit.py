@@ -43,11 +43,9 @@ class AuditRefusals(FieldExtension):
     ) -> Any:
         try:
             return await next_(source, info, **kwargs)
-        except GiftCardError as exc:
-            await _record_refusal(info, exc.code.value)
-            raise
-        except Exception:
-            await _record_refusal(info, ErrorCode.INTERNAL.value)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, GiftCardError) else ErrorCode.INTERNAL
+            await _record_refusal(info, code.value)
             raise
 
 

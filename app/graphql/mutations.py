@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 from anyio.to_thread import run_sync
+from strawberry.types.field import StrawberryField
 
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
 from app.enums import CodeType, Operation
@@ -23,16 +24,20 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def _state_change(
-    operation: Operation,
-    info: strawberry.Info[Context],
-    card_id: strawberry.ID,
-    reason: str | None,
-    key: str | None,
-) -> GiftCard:
-    lifecycle = info.context.services.lifecycle
-    view = await run_sync(lifecycle.change, info.context.principal, operation, str(card_id), reason, key)
-    return card_type(view)
+def _state_change(operation: Operation, description: str) -> StrawberryField:
+    """A mutation that moves a card to another state, as the lifecycle's rules for ``operation`` say."""
+
+    async def change(
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCard | None:
+        lifecycle, principal = info.context.services.lifecycle, info.context.principal
+        view = await run_sync(lifecycle.change, principal, operation, str(id), reason, idempotency_key)
+        return card_type(view)
+
+    return strawberry.mutation(change, description=description)
 
 
 @strawberry.type
@@ -85,40 +90,17 @@ class CardMutations:
         view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
         return card_type(view)
 
-    @strawberry.mutation(
-        description="Block a card, e.g. reported lost (BlockGiftCard). Repeating it changes nothing."
+    giftcard_block = _state_change(
+        Operation.BLOCK_CARD,
+        "Block a card, e.g. reported lost (BlockGiftCard). Repeating it changes nothing.",
     )
-    async def giftcard_block(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.BLOCK_CARD, info, id, reason, idempotency_key)
-
-    @strawberry.mutation(
-        description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
-        "funded, else PENDING. Repeating it changes nothing."
+    giftcard_unblock = _state_change(
+        Operation.UNBLOCK_CARD,
+        "Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
+        "funded, else PENDING. Repeating it changes nothing.",
     )
-    async def giftcard_unblock(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.UNBLOCK_CARD, info, id, reason, idempotency_key)
-
-    @strawberry.mutation(
-        description="Deactivate a card for good (DeactivateGiftCard); cards are never "
-        "deleted and the history stays. Repeating it changes nothing."
+    giftcard_deactivate = _state_change(
+        Operation.DEACTIVATE_CARD,
+        "Deactivate a card for good (DeactivateGiftCard); cards are never "
+        "deleted and the history stays. Repeating it changes nothing.",
     )
-    async def giftcard_deactivate(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.DEACTIVATE_CARD, info, id, reason, idempotency_key)
