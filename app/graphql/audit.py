@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
 import strawberry
@@ -52,7 +51,7 @@ class AuditRefusals(FieldExtension):
 async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
     context = info.context
     try:
-        await run_sync(partial(context.services.audit.refused, context.principal, info.field_name, outcome))
+        await run_sync(context.services.audit.refused, context.principal, info.field_name, outcome)
     except Exception:
         # The caller gets the mutation's own error; a failed audit write must not replace it.
         log.exception(
@@ -71,8 +70,7 @@ async def record_disclosures(
     that SQLite's write lock never holds up the event loop.
     """
     audit = info.context.services.audit
-    disclosed = audit.disclosures(info.context.principal, cards, supplied_code=supplied_code)
-    if disclosed:
+    if disclosed := audit.disclosures(info.context.principal, cards, supplied_code=supplied_code):
         await run_sync(audit.record, disclosed)
 
 
