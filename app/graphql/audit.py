@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
 import strawberry
@@ -16,10 +15,10 @@ from strawberry.types.base import get_object_definition
 
 from app.domain.audit import AuditEventView, AuditFilter
 from app.domain.masking import ShownCard
-from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
-from app.graphql.types import PageInfo, page_info
+from app.graphql.types import PageInfo, build, connection
 
 log = logging.getLogger("app.graphql")
 
@@ -43,18 +42,16 @@ class AuditRefusals(FieldExtension):
     ) -> Any:
         try:
             return await next_(source, info, **kwargs)
-        except GiftCardError as exc:
-            await _record_refusal(info, exc.code.value)
-            raise
-        except Exception:
-            await _record_refusal(info, ErrorCode.INTERNAL.value)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, GiftCardError) else ErrorCode.INTERNAL
+            await _record_refusal(info, code.value)
             raise
 
 
 async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
     context = info.context
     try:
-        await run_sync(partial(context.services.audit.refused, context.principal, info.field_name, outcome))
+        await run_sync(context.services.audit.refused, context.principal, info.field_name, outcome)
     except Exception:
         # The caller gets the mutation's own error; a failed audit write must not replace it.
         log.exception(
@@ -73,8 +70,7 @@ async def record_disclosures(
     that SQLite's write lock never holds up the event loop.
     """
     audit = info.context.services.audit
-    disclosed = audit.disclosures(info.context.principal, cards, supplied_code=supplied_code)
-    if disclosed:
+    if disclosed := audit.disclosures(info.context.principal, cards, supplied_code=supplied_code):
         await run_sync(audit.record, disclosed)
 
 
@@ -157,24 +153,11 @@ class AuditEventConnection:
 
 
 def event_type(view: AuditEventView) -> AuditEvent:
-    return AuditEvent(
+    return build(
+        AuditEvent,
+        view,
         id=strawberry.ID(str(view.id)),
-        occurred_at=view.occurred_at,
-        action=view.action,
-        outcome=view.outcome,
-        subject=view.subject,
         giftcard_id=None if view.giftcard_id is None else strawberry.ID(str(view.giftcard_id)),
-        field=view.field,
-        request_id=view.request_id,
-        client_address=view.client_address,
-        count=view.count,
-    )
-
-
-def connection_type(page: Page[AuditEventView]) -> AuditEventConnection:
-    return AuditEventConnection(
-        edges=[AuditEventEdge(cursor=edge.cursor, node=event_type(edge.node)) for edge in page.edges],
-        page_info=page_info(page),
     )
 
 
@@ -195,19 +178,8 @@ class AuditQueries:
         filter: AuditEventFilter | None = None,
     ) -> AuditEventConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
-        audit_filter = (
-            AuditFilter()
-            if filter is None
-            else AuditFilter(
-                subject=filter.subject,
-                giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
-                action=filter.action,
-                outcome=filter.outcome,
-                occurred_after=filter.occurred_after,
-                occurred_before=filter.occurred_before,
-            )
-        )
+        audit_filter = AuditFilter() if filter is None else build(AuditFilter, filter)
         page = info.context.services.audit.events(
             info.context.principal, first=first, after=after, audit_filter=audit_filter
         )
-        return connection_type(page)
+        return connection(AuditEventConnection, AuditEventEdge, page, event_type)

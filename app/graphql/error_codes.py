@@ -13,20 +13,13 @@ import strawberry
 
 from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode
 
-DESCRIPTION = (
-    "The values of `extensions.code` on errors. An error raised by a field carries the field's "
-    "`path`: that field is null, and the data of every other field stands (partial results)."
+_MEMBERS = {
+    code.name: strawberry.enum_value(code.value, description=ERROR_CODE_DESCRIPTIONS[code])
+    for code in ErrorCode
+}
+# The functional API builds the class from the members above (mypy sees an instance).
+GraphQLErrorCode = strawberry.enum(
+    cast("type[Enum]", Enum("ErrorCode", _MEMBERS)),
+    description="The values of `extensions.code` on errors. An error raised by a field carries the "
+    "field's `path`: that field is null, and the data of every other field stands (partial results).",
 )
-
-
-def _published_enum() -> type[Enum]:
-    members = {
-        code.name: strawberry.enum_value(code.value, description=ERROR_CODE_DESCRIPTIONS[code])
-        for code in ErrorCode
-    }
-    # The functional API builds the class from the members above (mypy sees an instance).
-    mirror = cast("type[Enum]", Enum("ErrorCode", members))
-    return strawberry.enum(mirror, description=DESCRIPTION)
-
-
-GraphQLErrorCode = _published_enum()

@@ -7,11 +7,10 @@ from datetime import datetime
 import strawberry
 
 from app.domain.history import TransactionFilter
-from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
-from app.entities import Transaction
+from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.enums import CodeType, TransStatus, TransType
 from app.graphql.context import Context
-from app.graphql.types import GiftCardTransaction, PageInfo, page_info, transaction_type
+from app.graphql.types import GiftCardTransaction, PageInfo, build, connection, transaction_type
 
 
 @strawberry.input(description="Which transactions to list. Conditions combine with AND.")
@@ -52,16 +51,6 @@ class GiftCardTransactionConnection:
     page_info: PageInfo
 
 
-def connection_type(page: Page[Transaction]) -> GiftCardTransactionConnection:
-    return GiftCardTransactionConnection(
-        edges=[
-            GiftCardTransactionEdge(cursor=edge.cursor, node=transaction_type(edge.node))
-            for edge in page.edges
-        ],
-        page_info=page_info(page),
-    )
-
-
 @strawberry.type
 class HistoryQueries:
     @strawberry.field(
@@ -78,23 +67,8 @@ class HistoryQueries:
         filter: GiftCardTransactionFilter | None = None,
     ) -> GiftCardTransactionConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
-        transaction_filter = (
-            TransactionFilter()
-            if filter is None
-            else TransactionFilter(
-                giftcard_id=None if filter.giftcard_id is None else str(filter.giftcard_id),
-                member_id=filter.member_id,
-                code=filter.code,
-                code_type=filter.code_type,
-                status=filter.status,
-                trans_type=filter.trans_type,
-                source_id=filter.source_id,
-                ref_no=filter.ref_no,
-                created_after=filter.created_after,
-                created_before=filter.created_before,
-            )
-        )
+        transaction_filter = TransactionFilter() if filter is None else build(TransactionFilter, filter)
         page = info.context.services.history.list(
             info.context.principal, first=first, after=after, transaction_filter=transaction_filter
         )
-        return connection_type(page)
+        return connection(GiftCardTransactionConnection, GiftCardTransactionEdge, page, transaction_type)

@@ -6,12 +6,12 @@ from datetime import datetime
 
 import strawberry
 
-from app.domain.listing import CardFilter, CardPage
+from app.domain.listing import CardFilter
 from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.enums import CardState, CodeType
 from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
-from app.graphql.types import GiftCard, PageInfo, card_type, page_info
+from app.graphql.types import GiftCard, PageInfo, build, card_type, connection
 
 
 @strawberry.input(description="Which cards to list. Conditions combine with AND.")
@@ -53,14 +53,6 @@ class GiftCardConnection:
     )
 
 
-def connection_type(page: CardPage) -> GiftCardConnection:
-    return GiftCardConnection(
-        edges=[GiftCardEdge(cursor=edge.cursor, node=card_type(edge.node)) for edge in page.edges],
-        page_info=page_info(page),
-        limited_by_permission=page.limited_by_permission,
-    )
-
-
 @strawberry.type
 class ListingQueries:
     @strawberry.field(
@@ -78,20 +70,9 @@ class ListingQueries:
     ) -> GiftCardConnection | None:
         # Like `giftcard`: two indexed queries right here; only disclosed codes' audit events go to
         # a worker thread.
-        card_filter = (
-            CardFilter()
-            if filter is None
-            else CardFilter(
-                state=filter.state,
-                member_id=filter.member_id,
-                code_type=filter.code_type,
-                created_after=filter.created_after,
-                created_before=filter.created_before,
-                include_deactivated=filter.include_deactivated,
-            )
-        )
+        card_filter = CardFilter() if filter is None else build(CardFilter, filter)
         page = info.context.services.listing.list(
             info.context.principal, first=first, after=after, card_filter=card_filter
         )
         await record_disclosures(info, [edge.node for edge in page.edges])
-        return connection_type(page)
+        return connection(GiftCardConnection, GiftCardEdge, page, card_type)

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import strawberry
 from anyio.to_thread import run_sync
+from strawberry.types.field import StrawberryField
 
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
 from app.enums import CodeType, Operation
 from app.graphql.context import Context
-from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, card_type
+from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, build, card_type
 
 IdempotencyKey = Annotated[
     str | None,
@@ -23,38 +24,20 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _details(source: GiftCardAddInput | GiftCardEditInput) -> CardDetails:
-    return CardDetails(
-        usable_from=source.usable_from,
-        expires_at=source.expires_at,
-        note=source.note,
-        source_id=source.source_id,
-        ref_no=source.ref_no,
-    )
+def _state_change(operation: Operation, description: str) -> StrawberryField:
+    """A mutation that moves a card to another state, as the lifecycle's rules for ``operation`` say."""
 
+    async def change(
+        info: strawberry.Info[Context],
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GiftCard | None:
+        lifecycle, principal = info.context.services.lifecycle, info.context.principal
+        view = await run_sync(lifecycle.change, principal, operation, str(id), reason, idempotency_key)
+        return card_type(view)
 
-def _codes(source: GiftCardAddInput | GiftCardEditInput) -> CodeChanges:
-    return CodeChanges(
-        physical_code=source.physical_code,
-        physical_pin=source.physical_pin,
-        physical_code_expires_on=source.physical_code_expires_on,
-        external_code=source.external_code,
-        external_code_expires_on=source.external_code_expires_on,
-        add_personal_code=source.add_personal_code,
-        personal_code_expires_on=source.personal_code_expires_on,
-    )
-
-
-async def _state_change(
-    operation: Operation,
-    info: strawberry.Info[Context],
-    card_id: strawberry.ID,
-    reason: str | None,
-    key: str | None,
-) -> GiftCard:
-    lifecycle = info.context.services.lifecycle
-    view = await run_sync(lifecycle.change, info.context.principal, operation, str(card_id), reason, key)
-    return card_type(view)
+    return strawberry.mutation(change, description=description)
 
 
 @strawberry.type
@@ -69,12 +52,8 @@ class CardMutations:
         giftcard: GiftCardAddInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        request = NewCard(
-            codes=_codes(giftcard),
-            currency=giftcard.currency,
-            member_id=giftcard.member_id,
-            details=_details(giftcard),
-        )
+        codes, details = build(CodeChanges, giftcard), build(CardDetails, giftcard)
+        request = build(NewCard, giftcard, codes=codes, details=details)
         cards = info.context.services.cards
         view = await run_sync(cards.create, info.context.principal, request, idempotency_key)
         return card_type(view)
@@ -98,53 +77,30 @@ class CardMutations:
             )
             if asked
         )
-        request = CardEdit(
+        request = build(
+            CardEdit,
+            giftcard,
             card_id=str(giftcard.id),
-            codes=_codes(giftcard),
+            codes=build(CodeChanges, giftcard),
             revoke=revoke,
-            member_id=giftcard.member_id,
-            unlink_member=giftcard.unlink_member,
             unlock_pin=giftcard.unlock_physical_pin,
-            details=_details(giftcard),
+            details=build(CardDetails, giftcard),
         )
         cards = info.context.services.cards
         view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
         return card_type(view)
 
-    @strawberry.mutation(
-        description="Block a card, e.g. reported lost (BlockGiftCard). Repeating it changes nothing."
+    giftcard_block = _state_change(
+        Operation.BLOCK_CARD,
+        "Block a card, e.g. reported lost (BlockGiftCard). Repeating it changes nothing.",
     )
-    async def giftcard_block(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.BLOCK_CARD, info, id, reason, idempotency_key)
-
-    @strawberry.mutation(
-        description="Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
-        "funded, else PENDING. Repeating it changes nothing."
+    giftcard_unblock = _state_change(
+        Operation.UNBLOCK_CARD,
+        "Unblock a card (BlockGiftCard): ACTIVE again if it was ever "
+        "funded, else PENDING. Repeating it changes nothing.",
     )
-    async def giftcard_unblock(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.UNBLOCK_CARD, info, id, reason, idempotency_key)
-
-    @strawberry.mutation(
-        description="Deactivate a card for good (DeactivateGiftCard); cards are never "
-        "deleted and the history stays. Repeating it changes nothing."
+    giftcard_deactivate = _state_change(
+        Operation.DEACTIVATE_CARD,
+        "Deactivate a card for good (DeactivateGiftCard); cards are never "
+        "deleted and the history stays. Repeating it changes nothing.",
     )
-    async def giftcard_deactivate(
-        self,
-        info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> GiftCard | None:
-        return await _state_change(Operation.DEACTIVATE_CARD, info, id, reason, idempotency_key)

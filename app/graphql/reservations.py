@@ -11,6 +11,7 @@ from app.domain.reservations import RESERVED_CODE_LENGTH, ReservationRequest
 from app.entities import Reservation
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
+from app.graphql.types import build
 
 
 @strawberry.type(
@@ -43,18 +44,7 @@ class CodeReservation:
 
 
 def reservation_type(view: Reservation[str]) -> CodeReservation:
-    return CodeReservation(
-        id=strawberry.ID(str(view.id)),
-        request_name=view.request_name,
-        agency=view.agency,
-        single=view.single,
-        count=view.count,
-        created_at=view.created_at,
-        expires_at=view.expires_at,
-        codes=list(view.codes),
-        used_count=view.used_count,
-        lapsed=view.lapsed,
-    )
+    return build(CodeReservation, view, id=strawberry.ID(str(view.id)), codes=list(view.codes))
 
 
 @strawberry.type

@@ -38,7 +38,6 @@ CACHE_SIZE = 512
 # (GraphiQL's introspection query is ~1.6 KB); a cache full of large one-off documents holds
 # millions of AST objects, and each full garbage collection then stalls the worker for seconds.
 CACHED_DOCUMENT_CHARS = 2048
-INTERNAL_MESSAGE = "Internal error."
 
 
 _VARIABLE_NAME = re.compile(r"""Variable ["']\$(\w+)["']""")
@@ -68,7 +67,7 @@ def _public(error: GraphQLError) -> GraphQLError:
         return error
     if _is_unexpected(error):
         return GraphQLError(
-            INTERNAL_MESSAGE,
+            "Internal error.",
             nodes=error.nodes,
             path=error.path,
             extensions={"code": ErrorCode.INTERNAL.value},

@@ -3,8 +3,6 @@ type they return is in :mod:`app.graphql.types`, beside the card that lists it).
 
 from __future__ import annotations
 
-from functools import partial
-
 import strawberry
 from anyio.to_thread import run_sync
 
@@ -12,7 +10,7 @@ from app.domain.ledger import TransRequest
 from app.enums import CodeType, TransType
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
-from app.graphql.types import GiftCardTransaction, transaction_type
+from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
 @strawberry.input(description="A transaction, addressed by codeType + code (+ pin) or by giftcardId.")
@@ -45,21 +43,9 @@ class TransactionMutations:
         trans: GiftCardTransInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
-        request = TransRequest(
-            trans_type=trans.trans_type,
-            amount=trans.amount,
-            code_type=trans.code_type,
-            code=trans.code,
-            pin=trans.pin,
-            giftcard_id=None if trans.giftcard_id is None else str(trans.giftcard_id),
-            authorize_only=trans.authorize_only,
-            allow_partial=trans.allow_partial,
-            source_id=trans.source_id,
-            ref_no=trans.ref_no,
-            note=trans.note,
-        )
         ledger = info.context.services.ledger
-        view = await run_sync(partial(ledger.create, info.context.principal, request, idempotency_key))
+        request = build(TransRequest, trans)
+        view = await run_sync(ledger.create, info.context.principal, request, idempotency_key)
         return transaction_type(view)
 
     @strawberry.mutation(
@@ -73,9 +59,7 @@ class TransactionMutations:
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
-        view = await run_sync(
-            partial(ledger.capture, info.context.principal, str(id), amount, idempotency_key)
-        )
+        view = await run_sync(ledger.capture, info.context.principal, str(id), amount, idempotency_key)
         return transaction_type(view)
 
     @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
@@ -83,5 +67,5 @@ class TransactionMutations:
         self, info: strawberry.Info[Context], id: strawberry.ID, idempotency_key: IdempotencyKey = None
     ) -> GiftCardTransaction | None:
         ledger = info.context.services.ledger
-        view = await run_sync(partial(ledger.cancel, info.context.principal, str(id), idempotency_key))
+        view = await run_sync(ledger.cancel, info.context.principal, str(id), idempotency_key)
         return transaction_type(view)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import date, datetime
-from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 
@@ -16,6 +17,11 @@ from app.entities import Transaction
 from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
 from app.policy import Permission
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
 
 # Registered with Strawberry here, so the domain's enums stay free of GraphQL.
 strawberry.enum(CodeType, description="The kinds of code a card can be reached by.")
@@ -204,65 +210,45 @@ class GiftCardEditInput:
     ref_no: str | None = None
 
 
+def build(shape: type[D], source: object, **given: Any) -> D:
+    """A ``shape`` (a dataclass or a Strawberry type) made of ``given`` and, for each of its other
+    fields, the attribute of ``source`` of the same name: one shape copied onto another."""
+    names = [field.name for field in fields(shape) if field.init and field.name not in given]
+    return shape(**{name: getattr(source, name) for name in names}, **given)
+
+
+# Amounts in minor units, shown as decimal strings in the card's currency.
+_AMOUNTS = ("amount", "balance", "available_balance", "balance_before", "balance_after", "authorized_amount")
+
+
 def transaction_type(view: Transaction) -> GiftCardTransaction:
-    money = partial(format_amount, currency=view.currency)
-    available = view.available_balance
-    return GiftCardTransaction(
+    return build(
+        GiftCardTransaction,
+        view,
         id=strawberry.ID(str(view.id)),
         giftcard_id=strawberry.ID(str(view.giftcard_id)),
-        trans_type=view.trans_type,
-        status=view.status,
-        amount=money(view.amount),
-        currency=view.currency,
-        balance=money(view.balance),
-        available_balance=None if available is None else money(available),
-        balance_before=money(view.balance_before),
-        balance_after=money(view.balance_after),
-        authorized_amount=None if view.authorized_amount is None else money(view.authorized_amount),
-        hold_expires_at=view.hold_expires_at,
-        partial=view.partial,
-        source_id=view.source_id,
-        ref_no=view.ref_no,
-        note=view.note,
-        created_at=view.created_at,
-        settled_at=view.settled_at,
+        **{
+            name: None if (minor := getattr(view, name)) is None else format_amount(minor, view.currency)
+            for name in _AMOUNTS
+        },
     )
 
 
 def card_type(view: ShownCard) -> GiftCard:
-    return GiftCard(
+    return build(
+        GiftCard,
+        view,
         id=strawberry.ID(str(view.id)),
         number=view.id,
-        member_id=view.member_id,
-        currency=view.currency,
-        state=view.state,
         balance=format_amount(view.balance, view.currency),
-        created_at=view.created_at,
-        updated_at=view.updated_at,
-        usable_from=view.usable_from,
-        expires_at=view.expires_at,
-        source_id=view.source_id,
-        ref_no=view.ref_no,
         created_by_value=view.created_by,
         note_value=view.note,
-        codes=[
-            GiftCardCode(
-                id=strawberry.ID(str(code.id)),
-                code_type=code.code_type,
-                code=code.code,
-                expires_on=code.expires_on,
-                is_masked=code.is_masked,
-            )
-            for code in view.codes
-        ],
+        codes=[build(GiftCardCode, code, id=strawberry.ID(str(code.id))) for code in view.codes],
     )
 
 
 def search_result_type(result: SearchResult) -> GiftCardSearchResult:
-    return GiftCardSearchResult(
-        limited_by_permission=result.limited_by_permission,
-        results=[card_type(card) for card in result.cards],
-    )
+    return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
 
 @strawberry.type(description="Where a page sits in the listing.")
@@ -277,10 +263,7 @@ class PageInfo:
     )
 
 
-def page_info(page: Page[Any]) -> PageInfo:
-    return PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.start_cursor,
-        end_cursor=page.end_cursor,
-    )
+def connection(shape: type[D], edge: Callable[..., Any], page: Page[Any], node: Callable[[Any], Any]) -> D:
+    """``page`` as a ``shape`` connection: each of its items mapped by ``node`` into an ``edge``."""
+    edges = [edge(cursor=item.cursor, node=node(item.node)) for item in page.edges]
+    return build(shape, page, edges=edges, page_info=build(PageInfo, page))
