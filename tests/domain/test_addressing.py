@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ UNTRUSTED = Principal("kiosk", frozenset({"UsePhysicalGiftCardCodes"}))
 
 KEYED = "keyed-pin-value"  # a PIN's stored value under key p1; "1234" is its PIN
 LEGACY = "$argon2id$legacy"  # an argon2 hash from before keyed PINs; "1234" is its PIN
-SESSION = object()
+SESSION: Any = object()
 
 
 def _uniform(error: BaseException) -> bool:
@@ -133,7 +134,7 @@ def _addressing(
     return Addressing(LedgerReads(journal, live, revoked), VAULT, Pins(journal, busy), GUARDS)  # type: ignore[arg-type]
 
 
-def _card(state: CardState = CardState.ACTIVE, **window: datetime | None) -> GiftCard:
+def _card(state: CardState = CardState.ACTIVE, **window: Any) -> GiftCard:
     return GiftCard(
         id=7, currency="EUR", state=state.value, balance=100, created_at=NOW, updated_at=NOW, **window
     )

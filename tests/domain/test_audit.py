@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.conftest import ROOT
 POLICY = load_policy(ROOT / "permissions.yaml")
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 ALICE = Principal("alice", frozenset({"ViewAuditLog"}), address="10.0.0.1", request_id="req-1")
-SESSION = object()
+SESSION: Any = object()
 
 
 def _record(
@@ -133,7 +134,7 @@ def written(monkeypatch) -> Written:
 def _trail(
     written: Written, reads: AuditStore | None = None, clock: Clock | None = None, **options
 ) -> AuditTrail:
-    return AuditTrail(lambda: Unit(written), reads or AuditStore(), POLICY, clock=clock or Clock(), **options)  # type: ignore[arg-type]
+    return AuditTrail(lambda: Unit(written), reads or AuditStore(), POLICY, clock=clock or Clock(), **options)  # type: ignore[arg-type,return-value]
 
 
 # --- disclosures -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ ledger store and session, no database)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from app.policy import Principal
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 TTL = timedelta(days=7)
-SESSION = object()  # the stand-in ledger never touches it
+SESSION: Any = object()  # the stand-in ledger never touches it
 
 TRUSTED = Principal("office", frozenset({"ListGiftCards", "GiftCardTransUse"}))
 FINDER = Principal("pos", frozenset({"FindGiftCardByCode", "GiftCardTransUse"}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -111,9 +112,23 @@ class CardStore:
             )
             for code in self.live_codes(session, card_id)
         )
-        fields = (card.member_id, card.currency, CardState(card.state), card.balance, card.created_at)
-        rest = (card.created_by, card.usable_from, card.expires_at, card.note, card.source_id, card.ref_no)
-        return [Card(card_id, *fields, card.updated_at, *rest, codes)]
+        fields: tuple[Any, ...] = (
+            card.member_id,
+            card.currency,
+            CardState(card.state),
+            card.balance,
+            card.created_at,
+        )
+        rest: tuple[Any, ...] = (
+            card.created_by,
+            card.usable_from,
+            card.expires_at,
+            card.note,
+            card.source_id,
+            card.ref_no,
+        )
+        values: tuple[Any, ...] = (card_id, *fields, card.updated_at, *rest, codes)
+        return [Card(*values)]
 
     def add_event(self, session, card_id, event, actor, now, detail=None):
         assert session is self.session

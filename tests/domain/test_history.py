@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ class HistoryStore:
     found: list[Transaction] = field(default_factory=list)
     more: bool = False
     live_code: bool = False
-    asked: list[tuple[object, ...]] = field(default_factory=list)
+    asked: list[tuple[Any, ...]] = field(default_factory=list)
 
     def entries(self, criteria, limit):
         self.asked.append(("entries", criteria, limit))
@@ -119,6 +120,7 @@ def _criteria(transaction_filter: TransactionFilter, principal: Principal = READ
     store = HistoryStore()
     _history(store).list(principal, transaction_filter=transaction_filter)
     ((_, criteria, _),) = [step for step in store.asked if step[0] == "entries"]
+    assert isinstance(criteria, EntryCriteria)
     return criteria
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,19 @@ class CardStore:
         assert card is not None and card.id == card_id
         row = (card.id, card.member_id, card.currency, CardState(card.state), card.balance)
         code = StoredCode(70, CodeType.PHYSICAL, SEALED.ciphertext, SEALED.key_id, SEALED.last4, None)
-        return [Card(*row, card.created_at, card.updated_at, None, None, None, None, None, None, (code,))]
+        values: tuple[Any, ...] = (
+            *row,
+            card.created_at,
+            card.updated_at,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            (code,),
+        )
+        return [Card(*values)]
 
 
 class Runner:
