@@ -85,16 +85,6 @@ def key_status(key_rows: store.KeyRows, vault: CodeVault, pins: PinKeys) -> KeyS
     return KeyStatus(tuple(uses.values()), stale, _stale_pins(counts, pins), argon2_pins)
 
 
-def _code_key_status(key_rows: store.KeyRows, vault: CodeVault) -> KeyStatus:
-    uses = _configured(
-        {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
-        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids},
-    )
-    _count_code_keys(key_rows, uses)
-    stale = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
-    return KeyStatus(tuple(uses.values()), stale)
-
-
 def _count_code_keys(key_rows: store.KeyRows, uses: dict[tuple[str, str], KeyUse]) -> None:
     for count in key_rows.key_counts():
         ring = _COLUMNS[count.column]
@@ -155,15 +145,12 @@ def rotate(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    check_keys_present(_code_key_status(key_rows, vault), rings=(ENCRYPTION,))
+    encryption_keys = _configured({ENCRYPTION: vault.key_ids}, {ENCRYPTION: vault.staged_key_ids})
+    _count_code_keys(key_rows, encryption_keys)
+    check_keys_present(KeyStatus(tuple(encryption_keys.values()), stale=0), rings=(ENCRYPTION,))
     total = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
-    reseal = partial(_reseal, vault)
-    batches = (
-        moved
-        for table in store.CODE_TABLES
-        for moved in key_rows.reseal_batches(
-            table, vault.active_key_id, vault.lookup_key_id, batch_size, reseal
-        )
+    batches = key_rows.reseal_batches(
+        vault.active_key_id, vault.lookup_key_id, batch_size, partial(_reseal, vault)
     )
     return _count_batches(batches, total, progress)
 
@@ -193,7 +180,7 @@ def rotate_pins(
 
 
 def _wrap(pins: PinKeys, row: store.PinRow) -> store.PinRow | None:
-    new = pins.wrap(StoredPin(row.value, row.key_ids))
+    new = pins.wrap(StoredPin(row.pin_hash, row.pin_key_ids))
     return None if new is None else store.PinRow(row.id, new.value, new.key_ids or "")
 
 

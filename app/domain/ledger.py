@@ -257,7 +257,7 @@ class Ledger:
             raise NotFoundError("id: no such transaction", field="id")
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
         card = card_store.card_for_update(session, peek.giftcard_id)
-        entry = store.entry_for_update(session, number)
+        entry = store.entry(session, number, lock=True)
         assert card is not None and entry is not None
         if entry.status != TransStatus.AUTHORIZED:
             raise ConflictError(f"id: the transaction is {entry.status}, not AUTHORIZED", field="id")
