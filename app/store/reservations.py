@@ -72,8 +72,7 @@ class ReservationStore:
             .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
             .order_by(_reservations.c.id)
         )
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             found: dict[int, tuple[Any, list[StoredReservedCode]]] = {
                 row.id: (row, []) for row in connection.execute(reservations)
             }
