@@ -34,8 +34,7 @@ def reserved_code(
         .where(ReservedCode.lookup_hash.in_(list(lookup_hashes)))  # type: ignore[attr-defined]
         .with_for_update()
     )
-    found = session.exec(statement).first()
-    return None if found is None else (found[0], found[1])
+    return session.exec(statement).first()
 
 
 def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes]) -> set[bytes]:
