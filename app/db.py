@@ -29,25 +29,14 @@ READ_ONLY = "giftcards_read_only"
 
 def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
+    # hide_parameters: bound values (hashes, ciphertext) never reach a log line.
+    pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=16,
-            hide_parameters=True,  # bound values (hashes, ciphertext) never reach a log line
-        )
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         _configure_sqlite(engine)
         return engine
     if url.get_backend_name() == "postgresql":
-        return create_engine(
-            url,
-            connect_args={"connect_timeout": 5},
-            pool_size=8,
-            max_overflow=16,
-            pool_pre_ping=True,
-            hide_parameters=True,
-        )
+        return create_engine(url, connect_args={"connect_timeout": 5}, pool_pre_ping=True, **pool)
     raise ConfigurationError(
         f"GIFTCARDS_DATABASE_URL: unsupported database {url.get_backend_name()!r}; "
         "use sqlite:///FILE or postgresql+psycopg://…"
@@ -60,10 +49,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -46,19 +46,26 @@ from app.store.reservations import ReservationStore
 
 
 @dataclass(frozen=True)
-class Services:
-    settings: Settings
+class _Shared:
+    """What several use cases are built with."""
+
     engine: Engine
     policy: Policy
     vault: CodeVault
     pins: PinKeys
-    tokens: TokenVerifier
+    argon2_gate: VerificationGate  # argon2 verifications at once in this process
     counters: LocalCounters | SharedCounters  # behind both throttles
     code_throttle: Throttle  # code (and PIN) attempts by callers without ListGiftCards
-    secret_throttle: Throttle  # client secrets at the token endpoint
-    argon2_gate: VerificationGate  # argon2 verifications at once in this process
     audit: AuditTrail
     mutations: MutationRunner
+    masking: CodeMasking
+
+
+@dataclass(frozen=True)
+class Services(_Shared):
+    settings: Settings
+    tokens: TokenVerifier
+    secret_throttle: Throttle  # client secrets at the token endpoint
     card_store: CardStore
     key_rows: KeyRows  # key status and rotation; checked before serving
     # One use case per area.
@@ -69,22 +76,6 @@ class Services:
     history: History
     reservations: Reservations
     ledger: Ledger
-
-
-@dataclass(frozen=True)
-class _Shared:
-    """What several use cases are built with."""
-
-    engine: Engine
-    policy: Policy
-    vault: CodeVault
-    pins: PinKeys
-    argon2_gate: VerificationGate
-    counters: LocalCounters | SharedCounters
-    code_throttle: Throttle
-    audit: AuditTrail
-    mutations: MutationRunner
-    masking: CodeMasking
 
 
 def _shared(settings: Settings) -> _Shared:
@@ -132,18 +123,10 @@ def build_services(settings: Settings) -> Services:
     engine, vault, masking, mutations = shared.engine, shared.vault, shared.masking, shared.mutations
     secret_limits = parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS")
     return Services(
+        **vars(shared),
         settings=settings,
-        engine=engine,
-        policy=shared.policy,
-        vault=vault,
-        pins=shared.pins,
         tokens=TokenVerifier(settings, shared.policy),
-        counters=shared.counters,
-        code_throttle=shared.code_throttle,
         secret_throttle=Throttle(shared.counters, "client-secret", secret_limits),
-        argon2_gate=shared.argon2_gate,
-        audit=shared.audit,
-        mutations=mutations,
         card_store=CardStore(engine),
         key_rows=KeyRows(engine),
         cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency),

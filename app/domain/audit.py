@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlmodel import Session
 
@@ -41,10 +42,7 @@ CODE_DISCLOSED = "CODE_DISCLOSED"  # a maskable code shown in full; `field` is i
 AUDIT_CURSOR = "ga:"
 # Column widths of audit_events.
 _SUBJECT, _ACTION, _OUTCOME, _REQUEST_ID, _ADDRESS = 128, 64, 32, 64, 64
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+_utc_now = partial(datetime.now, UTC)
 
 
 def _fit(text: str | None, limit: int) -> str | None:
@@ -86,7 +84,7 @@ class AuditTrail:
         store: AuditStore,
         policy: Policy,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = _utc_now,
         max_pending_refusals: int = MAX_PENDING,
     ) -> None:
         self._new_unit = new_unit

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import Session
@@ -41,23 +40,20 @@ _REVOKE_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class _SealedPlan:
-    plan: PlannedCode
-    seal: SealedCode
+# A code to add, and its seal.
+_Sealed = tuple[PlannedCode, SealedCode]
 
 
-def _seal(planned: list[PlannedCode], vault: CodeVault) -> list[_SealedPlan]:
-    return [_SealedPlan(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
+def _seal(planned: list[PlannedCode], vault: CodeVault) -> list[_Sealed]:
+    return [(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
 
 
 def _new_code_rows(
-    session: Session, sealed: list[_SealedPlan], principal: Principal, now: datetime
+    session: Session, sealed: list[_Sealed], principal: Principal, now: datetime
 ) -> list[GiftCardCode]:
     """Check each new code is free (and take reserved stock), then build its row."""
     rows = []
-    for item in sealed:
-        plan, seal = item.plan, item.seal
+    for plan, seal in sealed:
         if store.code_hash_taken(session, seal.lookup_hashes, plan.code_type.value):
             raise ConflictError(
                 f"{plan.field}: a {plan.code_type.value} code with that value already exists",
@@ -66,14 +62,7 @@ def _new_code_rows(
         take_reserved_code(session, seal.lookup_hashes, plan.code_type, principal, now, plan.field)
         rows.append(
             GiftCardCode(
-                code_type=plan.code_type.value,
-                lookup_hash=seal.lookup_hash,
-                lookup_key_id=seal.lookup_key_id,
-                ciphertext=seal.ciphertext,
-                key_id=seal.key_id,
-                last4=seal.last4,
-                expires_on=plan.expires_on,
-                created_at=now,
+                code_type=plan.code_type.value, **seal.columns, expires_on=plan.expires_on, created_at=now
             )
         )
     return rows
@@ -143,25 +132,24 @@ class _Edit:
         self.record("MEMBER_UNLINKED", self.card.member_id)
         self.card.member_id = None
 
-    def update_kept(self, sealed: list[_SealedPlan], pins: PinKeys) -> list[_SealedPlan]:
+    def update_kept(self, sealed: list[_Sealed], pins: PinKeys) -> list[_Sealed]:
         """The card's own codes given again keep their rows: only a new PIN or expiry is applied.
         Returns them."""
         kept = [
-            item
-            for item in sealed
-            if item.plan.code_type in self.live
-            and self.live[item.plan.code_type].lookup_hash in item.seal.lookup_hashes
+            (plan, seal)
+            for plan, seal in sealed
+            if plan.code_type in self.live and self.live[plan.code_type].lookup_hash in seal.lookup_hashes
         ]
-        for item in kept:
-            code = self.live[item.plan.code_type]
-            if item.plan.pin is not None:  # a new PIN also ends a lockout
+        for plan, _ in kept:
+            code = self.live[plan.code_type]
+            if plan.pin is not None:  # a new PIN also ends a lockout
                 assert code.id is not None
-                stored = pins.hash(code.id, item.plan.pin)
+                stored = pins.hash(code.id, plan.pin)
                 code.pin_hash, code.pin_key_ids = stored.value, stored.key_ids
                 code.failed_pin_attempts, code.pin_locked_until = 0, None
-            if item.plan.expires_on is not None:
-                code.expires_on = item.plan.expires_on
-            self.record("CODE_UPDATED", item.plan.code_type.value)
+            if plan.expires_on is not None:
+                code.expires_on = plan.expires_on
+            self.record("CODE_UPDATED", plan.code_type.value)
         return kept
 
     def unlock_pin(self) -> None:
@@ -258,23 +246,23 @@ class Cards:
             if request.unlock_pin:
                 edit.unlock_pin()
             new = [item for item in sealed if item not in kept]
-            edit.revoke(revoke | {item.plan.code_type for item in new})  # new codes replace old ones
+            edit.revoke(revoke | {plan.code_type for plan, _ in new})  # new codes replace old ones
             rows = _new_code_rows(session, new, principal, now)
             shown_in_full = self._add_codes(session, card_id, rows, new)
-            for item in new:
-                edit.record("CODE_ADDED", item.plan.code_type.value)
+            for plan, _ in new:
+                edit.record("CODE_ADDED", plan.code_type.value)
             edit.change_details(request.details)
             return card_view(session, self._masking, principal, card_id, shown_in_full)
 
         return self._runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
 
     def _add_codes(
-        self, session: Session, card_id: int, rows: list[GiftCardCode], sealed: list[_SealedPlan]
+        self, session: Session, card_id: int, rows: list[GiftCardCode], sealed: list[_Sealed]
     ) -> dict[int, str]:
         """Insert the new codes' rows and set their PINs; the new codes in full, by id."""
-        ids = store.add_codes(session, card_id, rows)
-        for code_id, item in zip(ids, sealed, strict=True):
-            if item.plan.pin is not None:
-                stored = self._pins.hash(code_id, item.plan.pin)
+        added = dict(zip(store.add_codes(session, card_id, rows), (plan for plan, _ in sealed), strict=True))
+        for code_id, plan in added.items():
+            if plan.pin is not None:
+                stored = self._pins.hash(code_id, plan.pin)
                 store.set_pin(session, code_id, stored.value, stored.key_ids)
-        return {code_id: item.plan.code for code_id, item in zip(ids, sealed, strict=True)}
+        return {code_id: plan.code for code_id, plan in added.items()}

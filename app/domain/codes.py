@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -132,6 +133,11 @@ class SealedCode:
     lookup_key_id: str
     lookup_hashes: tuple[bytes, ...]  # under every lookup key, current first: what a row may hold
 
+    @property
+    def columns(self) -> dict[str, Any]:
+        """What a code's row stores of it (every field but ``lookup_hashes``)."""
+        return {name: value for name, value in asdict(self).items() if name != "lookup_hashes"}
+
 
 class CodeVault:
     """Holds the lookup and encryption keyrings (first key of each current); seals and opens codes."""
@@ -169,13 +175,10 @@ class CodeVault:
         return tuple(hmac.digest(key, message, "sha256") for key in self._lookup_keys)
 
     def seal(self, normalised: str, code_type: CodeType) -> SealedCode:
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        cipher = self._ciphers[self.active_key_id]
-        body = cipher.encrypt(nonce, normalised.encode(), code_type.value.encode())
         hashes = self.lookup_hashes(normalised)
         return SealedCode(
             lookup_hash=hashes[0],
-            ciphertext=nonce + body,
+            ciphertext=self._encrypt(normalised.encode(), code_type.value.encode()),
             key_id=self.active_key_id,
             last4=normalised[-4:],
             lookup_key_id=self.lookup_key_id,
@@ -194,24 +197,24 @@ class CodeVault:
 
     def seal_blob(self, data: bytes, context: bytes) -> tuple[str, bytes]:
         """Encrypt other secrets (e.g. a stored response) with the active key, bound to ``context``."""
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        return self.active_key_id, nonce + self._ciphers[self.active_key_id].encrypt(nonce, data, context)
+        return self.active_key_id, self._encrypt(data, context)
 
     def open_blob(self, key_id: str, blob: bytes, context: bytes) -> bytes:
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise ConfigurationError(f"code key {key_id!r} is not configured")
-        try:
-            return cipher.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context)
-        except InvalidTag:
-            raise ConfigurationError(f"a stored secret does not decrypt with key {key_id!r}") from None
+        return self._decrypt(key_id, blob, context, "a stored secret")
 
     def open(self, ciphertext: bytes, key_id: str, code_type: str) -> str:
+        return self._decrypt(key_id, ciphertext, code_type.encode(), "a code").decode()
+
+    def _encrypt(self, data: bytes, bound_to: bytes) -> bytes:
+        """``data`` under the active key with a fresh nonce (nonce + ciphertext + tag)."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return nonce + self._ciphers[self.active_key_id].encrypt(nonce, data, bound_to)
+
+    def _decrypt(self, key_id: str, sealed: bytes, bound_to: bytes, what: str) -> bytes:
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise ConfigurationError(f"code key {key_id!r} is not configured")
         try:
-            plain = cipher.decrypt(ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], code_type.encode())
+            return cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], bound_to)
         except InvalidTag:
-            raise ConfigurationError(f"a code does not decrypt with key {key_id!r}") from None
-        return plain.decode()
+            raise ConfigurationError(f"{what} does not decrypt with key {key_id!r}") from None

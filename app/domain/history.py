@@ -108,9 +108,8 @@ class History:
         return found
 
     def _criteria(
-        self, transaction_filter: TransactionFilter, after_id: int | None, principal: Principal, now: datetime
+        self, given: TransactionFilter, after_id: int | None, principal: Principal, now: datetime
     ) -> EntryCriteria:
-        given = transaction_filter
         card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
         member_id = None
         if given.member_id is not None:

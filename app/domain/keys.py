@@ -73,26 +73,13 @@ def key_status(key_rows: store.KeyRows, vault: CodeVault, pins: PinKeys) -> KeyS
         {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids, PIN: pins.staged_key_ids},
     )
     _count_code_keys(key_rows, uses)
-    argon2_pins, counts = 0, key_rows.pin_chain_counts()
+    counts = key_rows.pin_chain_counts()  # the None chain: argon2 PINs
     for chain, rows in counts.items():
-        if chain is None:
-            argon2_pins += rows
-            continue
-        key_ids = chain.split(KEY_ID_SEPARATOR)
-        for key_id in dict.fromkeys(key_ids):  # a key anywhere in a chain is needed to verify it
+        # A key anywhere in a chain is needed to verify it.
+        for key_id in dict.fromkeys(() if chain is None else chain.split(KEY_ID_SEPARATOR)):
             _use(uses, PIN, key_id).add(store.PIN_TABLE, rows)
     stale = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
-    return KeyStatus(tuple(uses.values()), stale, _stale_pins(counts, pins), argon2_pins)
-
-
-def _code_key_status(key_rows: store.KeyRows, vault: CodeVault) -> KeyStatus:
-    uses = _configured(
-        {ENCRYPTION: vault.key_ids, LOOKUP: vault.lookup_key_ids},
-        {ENCRYPTION: vault.staged_key_ids, LOOKUP: vault.staged_lookup_key_ids},
-    )
-    _count_code_keys(key_rows, uses)
-    stale = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
-    return KeyStatus(tuple(uses.values()), stale)
+    return KeyStatus(tuple(uses.values()), stale, _stale_pins(counts, pins), counts.get(None, 0))
 
 
 def _count_code_keys(key_rows: store.KeyRows, uses: dict[tuple[str, str], KeyUse]) -> None:
@@ -119,9 +106,7 @@ def _configured(
 
 def _use(uses: dict[tuple[str, str], KeyUse], ring: str, key_id: str) -> KeyUse:
     """The key's entry; a key id rows use but no ring holds gets one, marked not configured."""
-    if (ring, key_id) not in uses:
-        uses[(ring, key_id)] = KeyUse(ring, key_id, current=False, configured=False)
-    return uses[(ring, key_id)]
+    return uses.setdefault((ring, key_id), KeyUse(ring, key_id, current=False, configured=False))
 
 
 def check_keys_present(status: KeyStatus, rings: tuple[str, ...] = (ENCRYPTION, LOOKUP, PIN)) -> None:
@@ -155,15 +140,12 @@ def rotate(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    check_keys_present(_code_key_status(key_rows, vault), rings=(ENCRYPTION,))
+    encryption_keys = _configured({ENCRYPTION: vault.key_ids}, {ENCRYPTION: vault.staged_key_ids})
+    _count_code_keys(key_rows, encryption_keys)
+    check_keys_present(KeyStatus(tuple(encryption_keys.values()), stale=0), rings=(ENCRYPTION,))
     total = key_rows.count_stale(vault.active_key_id, vault.lookup_key_id)
-    reseal = partial(_reseal, vault)
-    batches = (
-        moved
-        for table in store.CODE_TABLES
-        for moved in key_rows.reseal_batches(
-            table, vault.active_key_id, vault.lookup_key_id, batch_size, reseal
-        )
+    batches = key_rows.reseal_batches(
+        vault.active_key_id, vault.lookup_key_id, batch_size, partial(_reseal, vault)
     )
     return _count_batches(batches, total, progress)
 
@@ -193,7 +175,7 @@ def rotate_pins(
 
 
 def _wrap(pins: PinKeys, row: store.PinRow) -> store.PinRow | None:
-    new = pins.wrap(StoredPin(row.value, row.key_ids))
+    new = pins.wrap(StoredPin(row.pin_hash, row.pin_key_ids))
     return None if new is None else store.PinRow(row.id, new.value, new.key_ids or "")
 
 

@@ -93,15 +93,14 @@ class Ledger:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        replayed: Transaction | None = self._runner.replay(
-            principal, Mutation(Operation.ADD_TRANSACTION, request, Transaction, idempotency_key)
-        )
+        mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, idempotency_key)
+        replayed: Transaction | None = self._runner.replay(principal, mutation)
         if replayed is not None:
             return replayed
         self._check_input(request)
         now, started = datetime.now(UTC), time.monotonic()
         try:
-            return self._create(principal, request, idempotency_key, now)
+            return self._create(principal, request, mutation, now)
         except CardNotUsableError:
             if not principal.is_trusted:
                 # Every untrusted refusal takes the floor, counted from this field's start (not the
@@ -140,23 +139,18 @@ class Ledger:
         return None
 
     def _create(
-        self, principal: Principal, request: TransRequest, idempotency_key: str | None, now: datetime
+        self, principal: Principal, request: TransRequest, mutation: Mutation, now: datetime
     ) -> Transaction:
-        operation = Operation.ADD_TRANSACTION
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())
-            return self._runner.run(
-                principal, Mutation(operation, request, Transaction, idempotency_key), work
-            )
+            return self._runner.run(principal, mutation, work)
         assert request.code is not None and request.code_type is not None  # checked just above
         with code_attempt(self._guards.throttle, principal) as attempt:
             code = self._addressing.live_code(principal, request.code_type, request.code)
             guard = self._addressing.code_guard(principal, code, request.pin, now)
             work = self._work(principal, request, now, code.giftcard_id, code.code_id, attempt)
-            answer = self._runner.run(
-                principal, Mutation(operation, request, Transaction, idempotency_key), work, guard
-            )
+            answer = self._runner.run(principal, mutation, work, guard)
             attempt.hit()  # also when the answer is another request's, replayed after a race
             return answer
 
@@ -257,7 +251,7 @@ class Ledger:
             raise NotFoundError("id: no such transaction", field="id")
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
         card = card_store.card_for_update(session, peek.giftcard_id)
-        entry = store.entry_for_update(session, number)
+        entry = store.entry(session, number, lock=True)
         assert card is not None and entry is not None
         if entry.status != TransStatus.AUTHORIZED:
             raise ConflictError(f"id: the transaction is {entry.status}, not AUTHORIZED", field="id")

@@ -73,19 +73,14 @@ def _criteria(
     member_id = None if card_filter.member_id is None else validate_member_id(card_filter.member_id)
     code_type = card_filter.code_type
     if code_type is not None:
-        # As with lookups: filtering by a type would tell which cards hold codes the caller
-        # may not see.
+        # As with lookups: filtering by a type would tell which cards hold codes the caller may not see.
         policy.require_code_type(principal, code_type)
     created_from, created_before = created_range(card_filter.created_after, card_filter.created_before)
-    explicitly_deactivated = card_filter.state is CardState.DEACTIVATED
+    deactivated_too = card_filter.include_deactivated or card_filter.state is CardState.DEACTIVATED
     return CardCriteria(
         after_id=after_id,
         state=None if card_filter.state is None else card_filter.state.value,
-        excluded_states=(
-            ()
-            if card_filter.include_deactivated or explicitly_deactivated
-            else (CardState.DEACTIVATED.value,)
-        ),
+        excluded_states=() if deactivated_too else (CardState.DEACTIVATED.value,),
         member_id=member_id,
         live_code_type=None if code_type is None else code_type.value,
         created_from=created_from,

@@ -90,22 +90,18 @@ class PinKeys:
     def has_pepper(self) -> bool:
         return self._pepper is not None
 
-    def _key(self, key_id: str) -> bytes:
+    def _digest(self, key_id: str, data: bytes) -> bytes:
         key = self._keys.get(key_id)
         if key is None:
             raise ConfigurationError(
                 f"a PIN is stored under key {key_id!r}, which GIFTCARDS_PIN_KEYS does not hold; put it "
                 "back (after the current key) and see `giftcards keys status`"
             )
-        return key
-
-    @staticmethod
-    def _digest(key: bytes, data: bytes) -> bytes:
         return hmac.new(key, data, hashlib.sha256).digest()
 
     def hash(self, code_id: int, pin: str) -> StoredPin:
         """The value to store for ``pin`` on code ``code_id``, under the current key."""
-        digest = self._digest(self._keys[self.current_key_id], f"{code_id}:{pin}".encode())
+        digest = self._digest(self.current_key_id, f"{code_id}:{pin}".encode())
         return StoredPin(base64.b64encode(digest).decode(), self.current_key_id)
 
     def wrap(self, stored: StoredPin) -> StoredPin | None:
@@ -113,7 +109,7 @@ class PinKeys:
         is there, or cannot be moved (a legacy hash needs the PIN)."""
         if stored.is_legacy or stored.chain[-1] == self.current_key_id:
             return None
-        digest = self._digest(self._keys[self.current_key_id], base64.b64decode(stored.value))
+        digest = self._digest(self.current_key_id, base64.b64decode(stored.value))
         return StoredPin(
             base64.b64encode(digest).decode(), KEY_ID_SEPARATOR.join((*stored.chain, self.current_key_id))
         )
@@ -122,10 +118,9 @@ class PinKeys:
         if stored.is_legacy:
             ok = self._verify_legacy(pin, stored.value)
         else:
-            chain = stored.chain
-            digest = self._digest(self._key(chain[0]), f"{code_id}:{pin}".encode())
-            for key_id in chain[1:]:
-                digest = self._digest(self._key(key_id), digest)
+            digest = f"{code_id}:{pin}".encode()
+            for key_id in stored.chain:  # innermost first
+                digest = self._digest(key_id, digest)
             ok = hmac.compare_digest(digest, base64.b64decode(stored.value))
         if not ok:
             return PinCheck(False)

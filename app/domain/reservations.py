@@ -159,18 +159,9 @@ def _add_reservation(
     reservation = CodeReservation(
         **dataclasses.asdict(request), owner=owner, created_at=now, expires_at=expires_at
     )
-    rows = [
-        ReservedCode(
-            reservation_id=0,
-            lookup_hash=seal.lookup_hash,
-            ciphertext=seal.ciphertext,
-            key_id=seal.key_id,
-            last4=seal.last4,
-            lookup_key_id=seal.lookup_key_id,
-        )
-        for _, seal in drawn
-    ]
-    store.add_reservation(session, reservation, rows)
+    store.add_reservation(
+        session, reservation, [ReservedCode(reservation_id=0, **seal.columns) for _, seal in drawn]
+    )
     assert reservation.id is not None
     return Reservation(
         id=reservation.id,

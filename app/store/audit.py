@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select
 from sqlmodel import Session
@@ -85,8 +84,7 @@ class AuditStore:
         """Up to ``limit`` matching events after ``criteria.after_id``, and whether more follow."""
         # One row beyond the page says whether there is a next page.
         statement = select(*_ROW_COLUMNS).where(*_conditions(criteria)).order_by(_audit.c.id).limit(limit + 1)
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             rows = connection.execute(statement).all()
         return AuditSlice([AuditRow(**row._asdict()) for row in rows[:limit]], more=len(rows) > limit)
 
@@ -95,13 +93,9 @@ def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if criteria.after_id is not None:
         conditions.append(_audit.c.id > criteria.after_id)
-    equal: tuple[tuple[str, Any], ...] = (
-        ("subject", criteria.subject),
-        ("giftcard_id", criteria.giftcard_id),
-        ("action", criteria.action),
-        ("outcome", criteria.outcome),
-    )
-    conditions += [_audit.c[name] == value for name, value in equal if value is not None]
+    for name in ("subject", "giftcard_id", "action", "outcome"):  # the criteria's and the columns' names
+        if (value := getattr(criteria, name)) is not None:
+            conditions.append(_audit.c[name] == value)
     if criteria.occurred_from is not None:
         conditions.append(_audit.c.occurred_at >= criteria.occurred_from)
     if criteria.occurred_before is not None:

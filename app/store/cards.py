@@ -10,8 +10,8 @@ rows not yet moved to the current key by a rotation are still found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -77,12 +77,9 @@ class _Prepared:
 
     def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
         args = tuple(params[name] for name in self._order) if self._order is not None else params
-        cursor = connection.cursor()
-        try:
+        with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
             rows: list[Sequence[Any]] = cursor.fetchall()
-        finally:
-            cursor.close()
         if not self._processors:
             return rows
         converted: list[Sequence[Any]] = []
@@ -128,13 +125,8 @@ class CardStore:
         self._by_member = _Prepared(_card_and_codes(_cards.c.member_id == bindparam("member")), engine)
         self._ping = _Prepared(select(literal_column("1")), engine)
 
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        connection = self.engine.raw_connection()
-        try:
-            yield connection
-        finally:
-            connection.close()  # back to the pool, which rolls back
+    def _connection(self) -> closing[Any]:
+        return closing(self.engine.raw_connection())  # closed: back to the pool, which rolls back
 
     def _prepare_by_code(self, count: int) -> _Prepared:
         matched = _codes.alias("m")
@@ -153,7 +145,7 @@ class CardStore:
         count = len(lookup_hashes)
         prepared = self._by_code.get(count) or self._prepare_by_code(count)
         params = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
-        with self.connection() as connection:
+        with self._connection() as connection:
             rows = prepared.run(connection, **params)
         grouped: dict[tuple[str, int], tuple[Sequence[Any], list[StoredCode]]] = {}
         for row in rows:
@@ -165,15 +157,15 @@ class CardStore:
         ]
 
     def find_by_id(self, card_id: int) -> list[Card[StoredCode]]:
-        with self.connection() as connection:
+        with self._connection() as connection:
             return _group(self._by_id.run(connection, id=card_id))
 
     def find_by_member(self, member_id: str) -> list[Card[StoredCode]]:
-        with self.connection() as connection:
+        with self._connection() as connection:
             return _group(self._by_member.run(connection, member=member_id))
 
     def ping(self) -> None:
-        with self.connection() as connection:
+        with self._connection() as connection:
             self._ping.run(connection)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, func, select
+from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.sql import Select
 
 from app.db import READ_ONLY
@@ -57,10 +57,6 @@ def _entries() -> Select[Any]:
     return select(*_ENTRY_COLUMNS).select_from(_ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id))
 
 
-def _row(row: Row[Any]) -> Transaction:
-    return ledger.transaction_from_row(row._asdict())
-
-
 class HistoryStore:
     """The history's reads, each on a pooled connection that only reads."""
 
@@ -72,40 +68,39 @@ class HistoryStore:
         # One row beyond the page says whether there is a next page.
         page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
         rows = self._read(page)
-        return EntrySlice([_row(row) for row in rows[:limit]], more=len(rows) > limit)
+        return EntrySlice(rows[:limit], more=len(rows) > limit)
 
     def latest(self, card_id: int, limit: int) -> list[Transaction]:
         """The card's ``limit`` newest entries, newest first."""
         statement = (
             _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
         )
-        return [_row(row) for row in self._read(statement)]
+        return self._read(statement)
 
     def open_authorizations(self, card_id: int, now: datetime) -> list[Transaction]:
         """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
         statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
-        return [_row(row) for row in self._read(statement)]
+        return self._read(statement)
 
     def available_balance(self, card_id: int, now: datetime) -> int:
         """The card's balance minus its open, unexpired debit holds, read in one statement (so both
         come from the same moment)."""
         held = (
             select(func.coalesce(func.sum(-_ledger.c.amount), 0))
-            .where(_ledger.c.giftcard_id == card_id, _ledger.c.amount < 0, *_open(now))
+            .where(_ledger.c.giftcard_id == card_id, *ledger.open_debit_holds(now))
             .scalar_subquery()
         )
         statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
-        (row,) = self._read(statement)
-        return int(row[0])
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            return int(connection.execute(statement).scalar_one())
 
     def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str) -> bool:
         """Whether a live (not revoked) code of this type has one of these hashes."""
         return ledger.live_code(self._engine, lookup_hashes, code_type) is not None
 
-    def _read(self, statement: Select[Any]) -> list[Row[Any]]:
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
-            return list(connection.execute(statement).all())
+    def _read(self, statement: Select[Any]) -> list[Transaction]:
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            return [ledger.transaction_from_row(row._asdict()) for row in connection.execute(statement)]
 
 
 def _open(now: datetime) -> list[ColumnElement[bool]]:
@@ -139,13 +134,8 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)
-    for column, value in (
-        (_ledger.c.trans_type, criteria.trans_type),
-        (_ledger.c.source_id, criteria.source_id),
-        (_ledger.c.ref_no, criteria.ref_no),
-    ):
-        if value is not None:
-            conditions.append(column == value)
+    equal = {"trans_type": criteria.trans_type, "source_id": criteria.source_id, "ref_no": criteria.ref_no}
+    conditions += [_ledger.c[name] == value for name, value in equal.items() if value is not None]
     if criteria.created_from is not None:
         conditions.append(_ledger.c.created_at >= criteria.created_from)
     if criteria.created_before is not None:

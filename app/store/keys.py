@@ -4,15 +4,15 @@
 Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
 AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
 carry an AEAD key id and the lookup key id that digested the request; they expire, so they are
-counted but never moved. Keyed PINs carry
-the chain of PIN key ids that made them; rotation wraps them under the current key.
+counted but never moved. Keyed PINs carry the chain of PIN key ids that made them; rotation wraps
+them under the current key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,13 +21,13 @@ from app.db import READ_ONLY
 from app.errors import ConflictError
 from app.models import GiftCardCode, IdempotencyKey, ReservedCode
 
-CODE_TABLES: dict[str, Table] = {
-    "giftcard_codes": GiftCardCode.__table__,  # type: ignore[attr-defined]
-    "reserved_codes": ReservedCode.__table__,  # type: ignore[attr-defined]
-}
+_pins: Table = GiftCardCode.__table__  # type: ignore[attr-defined]
+CODE_TABLES: tuple[Table, ...] = (_pins, ReservedCode.__table__)  # type: ignore[attr-defined]
 _responses: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
-RESPONSES = "idempotency_keys"
+PIN_TABLE = _pins.name
 UNKNOWN_KEY = ""  # requests digested before their key id was stored: any lookup key may have
+
+Moved = TypeVar("Moved", bound="SealedRow | PinRow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class SealedRow:
 
 @dataclass(frozen=True, slots=True)
 class Resealed:
+    """A code row's new values; the fields are its columns."""
+
     id: int
     lookup_hash: bytes
     lookup_key_id: str
@@ -55,65 +57,17 @@ class Resealed:
     key_id: str
 
 
-def _stale(table: Table, key_id: str, lookup_key_id: str) -> Any:
-    return or_(table.c.key_id != key_id, table.c.lookup_key_id != lookup_key_id)
-
-
-def _stale_rows(
-    connection: Connection, table_name: str, key_id: str, lookup_key_id: str, after_id: int, limit: int
-) -> list[SealedRow]:
-    """The next rows after ``after_id`` not sealed under these keys, locked until the transaction ends."""
-    table = CODE_TABLES[table_name]
-    code_type = table.c.code_type if "code_type" in table.c else literal("PHYSICAL")
-    statement = (
-        select(table.c.id, table.c.ciphertext, table.c.key_id, code_type)
-        .where(table.c.id > after_id, _stale(table, key_id, lookup_key_id))
-        .order_by(table.c.id)
-        .limit(limit)
-        .with_for_update()
-    )
-    return [SealedRow(row[0], row[3], bytes(row[1]), row[2]) for row in connection.execute(statement)]
-
-
-def _store_resealed(connection: Connection, table_name: str, rows: Sequence[Resealed]) -> None:
-    """Write the new hash, ciphertext and key ids of each row (one executemany)."""
-    table = CODE_TABLES[table_name]
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values(
-            lookup_hash=bindparam("new_lookup_hash"),
-            lookup_key_id=bindparam("new_lookup_key_id"),
-            ciphertext=bindparam("new_ciphertext"),
-            key_id=bindparam("new_key_id"),
-        )
-    )
-    connection.execute(
-        statement,
-        [
-            {
-                "row_id": row.id,
-                "new_lookup_hash": row.lookup_hash,
-                "new_lookup_key_id": row.lookup_key_id,
-                "new_ciphertext": row.ciphertext,
-                "new_key_id": row.key_id,
-            }
-            for row in rows
-        ],
-    )
-
-
-# --- PINs: keyed values and the key ids that made them ------------------------------------------
-
-PIN_TABLE = "giftcard_codes"
-_pins = CODE_TABLES[PIN_TABLE]
-
-
 @dataclass(frozen=True, slots=True)
 class PinRow:
+    """A keyed PIN (the fields are its code row's columns)."""
+
     id: int
-    value: str
-    key_ids: str
+    pin_hash: str
+    pin_key_ids: str
+
+
+def _stale(table: Table, key_id: str, lookup_key_id: str) -> Any:
+    return or_(table.c.key_id != key_id, table.c.lookup_key_id != lookup_key_id)
 
 
 def _pin_not_under(current: str) -> Any:
@@ -129,26 +83,28 @@ def _pin_not_under(current: str) -> Any:
     )
 
 
-def _stale_pin_rows(connection: Connection, current: str, after_id: int, limit: int) -> list[PinRow]:
-    """The next keyed PINs after ``after_id`` not under ``current``, locked until the transaction ends."""
-    statement = (
-        select(_pins.c.id, _pins.c.pin_hash, _pins.c.pin_key_ids)
-        .where(_pins.c.id > after_id, _pin_not_under(current))
-        .order_by(_pins.c.id)
-        .limit(limit)
-        .with_for_update()
-    )
-    return [PinRow(row[0], row[1], row[2]) for row in connection.execute(statement)]
+def _next_batch(
+    connection: Connection, table: Table, shape: type[Moved], stale: Any, after_id: int, limit: int
+) -> list[Moved]:
+    """The next rows after ``after_id`` that ``stale`` selects, as ``shape`` (whose fields are
+    columns), locked until the transaction ends."""
+    # Reserved codes have no code_type column: they are PHYSICAL.
+    columns = [table.c[item.name] if item.name in table.c else literal("PHYSICAL") for item in fields(shape)]
+    statement = select(*columns).where(table.c.id > after_id, stale).order_by(table.c.id).limit(limit)
+    return [shape(*row) for row in connection.execute(statement.with_for_update())]
 
 
-def _store_pins(connection: Connection, rows: Sequence[PinRow]) -> None:
+def _rewrite(connection: Connection, table: Table, rows: Sequence[Resealed | PinRow]) -> None:
+    """Set the columns of each row (by ``id``) to its fields' values, in one executemany."""
+    # Parameters are named row_<column>: SQLAlchemy keeps the column's own name for its SET value.
+    names = [item.name for item in fields(rows[0]) if item.name != "id"]
     statement = (
-        update(_pins)
-        .where(_pins.c.id == bindparam("row_id"))
-        .values(pin_hash=bindparam("new_value"), pin_key_ids=bindparam("new_key_ids"))
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"row_{name}") for name in names})
     )
     connection.execute(
-        statement, [{"row_id": row.id, "new_value": row.value, "new_key_ids": row.key_ids} for row in rows]
+        statement, [{f"row_{name}": value for name, value in asdict(row).items()} for row in rows]
     )
 
 
@@ -160,34 +116,26 @@ class KeyRows:
 
     def key_counts(self) -> list[KeyCount]:
         """Rows per key id, per table and key column (a full scan of each table)."""
-        counted = [
-            (name, table, column)
-            for name, table in CODE_TABLES.items()
-            for column in ("key_id", "lookup_key_id")
-        ]
-        counted += [(RESPONSES, _responses, "key_id"), (RESPONSES, _responses, "request_key_id")]
+        counted = [(table, column) for table in CODE_TABLES for column in ("key_id", "lookup_key_id")]
+        counted += [(_responses, "key_id"), (_responses, "request_key_id")]
         found = []
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
-            for name, table, column in counted:
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            for table, column in counted:
                 key = table.c[column]
                 statement = select(key, func.count()).group_by(key).order_by(key)
                 for row in connection.execute(statement):
                     if row[0] or column == "request_key_id":  # a response being written has no key yet
-                        found.append(KeyCount(name, column, row[0] or UNKNOWN_KEY, int(row[1])))
+                        found.append(KeyCount(table.name, column, row[0] or UNKNOWN_KEY, int(row[1])))
         return found
 
     def count_stale(self, key_id: str, lookup_key_id: str) -> int:
         """Code rows (both tables) not sealed under these keys."""
-        total = 0
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
-            for table in CODE_TABLES.values():
-                statement = (
-                    select(func.count()).select_from(table).where(_stale(table, key_id, lookup_key_id))
-                )
-                total += int(connection.execute(statement).scalar_one())
-        return total
+        counts = [
+            select(func.count()).select_from(table).where(_stale(table, key_id, lookup_key_id))
+            for table in CODE_TABLES
+        ]
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            return sum(int(connection.execute(count).scalar_one()) for count in counts)
 
     def pin_chain_counts(self) -> dict[str | None, int]:
         """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs).
@@ -199,48 +147,48 @@ class KeyRows:
             .where(_pins.c.pin_hash.is_not(None), _pins.c.revoked_at.is_(None))
             .group_by(_pins.c.pin_key_ids)
         )
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return {row[0]: int(row[1]) for row in connection.execute(statement)}
 
     def reseal_batches(
-        self,
-        table_name: str,
-        key_id: str,
-        lookup_key_id: str,
-        batch_size: int,
-        reseal: Callable[[SealedRow], Resealed],
+        self, key_id: str, lookup_key_id: str, batch_size: int, reseal: Callable[[SealedRow], Resealed]
     ) -> Iterator[int]:
-        """Rewrite the rows of ``table_name`` not sealed under these keys as ``reseal`` makes them,
-        in id order, one transaction per batch holding its rows locked; yields each committed batch's size."""
-        after_id = 0
-        while True:
-            with self._engine.begin() as connection:
-                rows = _stale_rows(connection, table_name, key_id, lookup_key_id, after_id, batch_size)
-                if not rows:
-                    return
-                resealed = [reseal(row) for row in rows]
-                try:
-                    _store_resealed(connection, table_name, resealed)
-                except IntegrityError:
-                    raise ConflictError(
-                        f"{table_name}: two rows between ids {rows[0].id} and {rows[-1].id} hold the same "
-                        "code under different lookup keys; revoke one of them and run again"
-                    ) from None
-            yield len(rows)
-            after_id = rows[-1].id
+        """Rewrite the code rows (both tables) not sealed under these keys as ``reseal`` makes them;
+        yields each committed batch's size."""
+        for table in CODE_TABLES:
+            yield from self._batches(
+                table, SealedRow, _stale(table, key_id, lookup_key_id), batch_size, reseal
+            )
 
     def wrap_pin_batches(
         self, current: str, batch_size: int, wrap: Callable[[PinRow], PinRow | None]
     ) -> Iterator[int]:
-        """Rewrite the keyed PINs not under ``current`` as ``wrap`` makes them (None: left as they are),
-        in id order, one transaction per batch holding its rows locked; yields each committed batch's size."""
+        """Rewrite the keyed PINs not under ``current`` as ``wrap`` makes them (None: left as they
+        are); yields each committed batch's size."""
+        return self._batches(_pins, PinRow, _pin_not_under(current), batch_size, wrap)
+
+    def _batches(
+        self,
+        table: Table,
+        shape: type[Moved],
+        stale: Any,
+        batch_size: int,
+        rewrite: Callable[[Moved], Resealed | PinRow | None],
+    ) -> Iterator[int]:
+        """The rows ``stale`` selects, in id order, one transaction per batch holding its rows
+        locked while they are rewritten; yields each committed batch's size."""
         after_id = 0
         while True:
             with self._engine.begin() as connection:
-                stale = _stale_pin_rows(connection, current, after_id, batch_size)
-                if not stale:
+                rows = _next_batch(connection, table, shape, stale, after_id, batch_size)
+                if not rows:
                     return
-                _store_pins(connection, [new for new in map(wrap, stale) if new is not None])
-            yield len(stale)
-            after_id = stale[-1].id
+                try:
+                    _rewrite(connection, table, [new for new in map(rewrite, rows) if new is not None])
+                except IntegrityError:  # a code's new lookup hash is another row's
+                    raise ConflictError(
+                        f"{table.name}: two rows between ids {rows[0].id} and {rows[-1].id} hold the same "
+                        "code under different lookup keys; revoke one of them and run again"
+                    ) from None
+            yield len(rows)
+            after_id = rows[-1].id

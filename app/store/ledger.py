@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -19,6 +19,10 @@ from app.models import GiftCard, GiftCardCode, LedgerEntry
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+# The Transaction fields a ledger row (with its card's currency) holds under the same names.
+_ROW_FIELDS = tuple(
+    item.name for item in fields(Transaction) if item.name not in ("balance", "available_balance")
+)
 
 
 def transaction_from_row(
@@ -26,26 +30,15 @@ def transaction_from_row(
 ) -> Transaction:
     """The Transaction of a ledger row that also holds its card's ``currency``; ``balance`` is the
     card's balance when answered (after this entry, when not given)."""
-    return Transaction(
-        id=row["id"],
-        giftcard_id=row["giftcard_id"],
-        trans_type=TransType(row["trans_type"]),
-        status=TransStatus(row["status"]),
-        amount=row["amount"],
-        currency=row["currency"],
-        balance=row["balance_after"] if balance is None else balance,
-        available_balance=available_balance,
-        balance_before=row["balance_before"],
-        balance_after=row["balance_after"],
-        authorized_amount=row["authorized_amount"],
-        hold_expires_at=row["hold_expires_at"],
-        partial=row["partial"],
-        source_id=row["source_id"],
-        ref_no=row["ref_no"],
-        note=row["note"],
-        created_at=row["created_at"],
-        settled_at=row["settled_at"],
-    )
+    values = {name: row[name] for name in _ROW_FIELDS}
+    values.update(trans_type=TransType(row["trans_type"]), status=TransStatus(row["status"]))
+    balance = row["balance_after"] if balance is None else balance
+    return Transaction(**values, balance=balance, available_balance=available_balance)
+
+
+def open_debit_holds(now: datetime) -> list[ColumnElement[bool]]:
+    """Ledger rows that hold money: debit authorizations whose hold has not lapsed at ``now``."""
+    return [_ledger.c.status == "AUTHORIZED", _ledger.c.amount < 0, _ledger.c.hold_expires_at > now]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +52,15 @@ class AddressedCode:
 
 def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
     """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
-    statement = select(
-        _codes.c.id,
-        _codes.c.giftcard_id,
-        _codes.c.expires_on,
-        _codes.c.pin_hash,
-        _codes.c.pin_key_ids,
-    ).where(
+    columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
+    statement = select(*(_codes.c[name] for name in columns)).where(
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
         _codes.c.code_type == code_type,
         _codes.c.revoked_at.is_(None),
     )
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         row = connection.execute(statement).first()
-    if row is None:
-        return None
-    return AddressedCode(row[0], row[1], row[2], row[3], row[4])
+    return None if row is None else AddressedCode(*row)
 
 
 def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
@@ -89,8 +74,7 @@ def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_typ
         )
         .limit(1)
     )
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         return connection.execute(statement).first() is not None
 
 
@@ -122,20 +106,11 @@ class LockedCode:
 def code_for_update(session: Session, code_id: int) -> LockedCode:
     """The code's PIN state, locked until the transaction ends (PostgreSQL; SQLite holds the write
     lock), so that PIN checks on one code happen one at a time."""
-    statement = (
-        select(
-            _codes.c.revoked_at,
-            _codes.c.expires_on,
-            _codes.c.pin_hash,
-            _codes.c.pin_key_ids,
-            _codes.c.failed_pin_attempts,
-            _codes.c.pin_locked_until,
-        )
-        .where(_codes.c.id == code_id)
-        .with_for_update()
-    )
-    row = session.execute(statement).one()
-    return LockedCode(row[0] is not None, row[1], row[2], row[3], row[4], row[5])
+    # LockedCode's fields; revoked is whether the code has a revoked_at.
+    columns = ("revoked_at", *(item.name for item in fields(LockedCode)[1:]))
+    statement = select(*(_codes.c[name] for name in columns)).where(_codes.c.id == code_id).with_for_update()
+    revoked_at, *state = session.execute(statement).one()
+    return LockedCode(revoked_at is not None, *state)
 
 
 def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:
@@ -166,10 +141,7 @@ def record_pin_success(
 def held(session: Session, card_id: int, now: datetime) -> int:
     """Minor units held by open, unexpired debit authorizations (a positive number)."""
     statement = select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
-        _ledger.c.giftcard_id == card_id,
-        _ledger.c.status == "AUTHORIZED",
-        _ledger.c.amount < 0,
-        _ledger.c.hold_expires_at > now,
+        _ledger.c.giftcard_id == card_id, *open_debit_holds(now)
     )
     return int(session.execute(statement).scalar_one())
 
@@ -197,14 +169,11 @@ def change_balance(session: Session, card_id: int, amount: int, now: datetime, c
     return None if row is None else int(row[0])
 
 
-def entry(session: Session, entry_id: int) -> Row[Any] | None:
-    """The ledger row, read without a lock."""
-    return session.execute(select(*_ledger.c).where(_ledger.c.id == entry_id)).first()
-
-
-def entry_for_update(session: Session, entry_id: int) -> Row[Any] | None:
-    """The ledger row, locked until the transaction ends (PostgreSQL; SQLite holds the write lock)."""
-    return session.execute(select(*_ledger.c).where(_ledger.c.id == entry_id).with_for_update()).first()
+def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | None:
+    """The ledger row; with ``lock``, locked until the transaction ends (PostgreSQL; SQLite holds
+    the write lock)."""
+    statement = select(*_ledger.c).where(_ledger.c.id == entry_id)
+    return session.execute(statement.with_for_update() if lock else statement).first()
 
 
 def add_entry(session: Session, values: Mapping[str, Any]) -> Row[Any]:
@@ -233,30 +202,14 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
     balance).
     """
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
-    holds = func.coalesce(
-        func.sum(
-            case(
-                (
-                    and_(
-                        _ledger.c.status == "AUTHORIZED",
-                        _ledger.c.amount < 0,
-                        _ledger.c.hold_expires_at > now,
-                    ),
-                    -_ledger.c.amount,
-                ),
-                else_=0,
-            )
-        ),
-        0,
-    )
+    holds = func.coalesce(func.sum(case((and_(*open_debit_holds(now)), -_ledger.c.amount), else_=0)), 0)
     statement = (
         select(_cards.c.id, _cards.c.balance, completed, holds)
         .select_from(_cards.outerjoin(_ledger, _ledger.c.giftcard_id == _cards.c.id))
         .group_by(_cards.c.id, _cards.c.balance)
     )
     checked, differences = 0, []
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         for row in connection.execute(statement):
             checked += 1
             card_id, stored, ledger_sum, on_hold = (int(value) for value in row)

@@ -56,8 +56,7 @@ class CardLister:
         """Up to ``limit`` matching cards after ``criteria.after_id``, and whether more follow."""
         # One row beyond the page says whether there is a next page.
         page = select(*CARD_COLUMNS).where(*_conditions(criteria)).order_by(_cards.c.id).limit(limit + 1)
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             rows = connection.execute(page).all()
             codes: dict[int, list[StoredCode]] = {row[0]: [] for row in rows[:limit]}
             if codes:

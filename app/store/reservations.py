@@ -34,8 +34,7 @@ def reserved_code(
         .where(ReservedCode.lookup_hash.in_(list(lookup_hashes)))  # type: ignore[attr-defined]
         .with_for_update()
     )
-    found = session.exec(statement).first()
-    return None if found is None else (found[0], found[1])
+    return session.exec(statement).first()
 
 
 def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes]) -> set[bytes]:
@@ -72,8 +71,7 @@ class ReservationStore:
             .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
             .order_by(_reservations.c.id)
         )
-        with self._engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             found: dict[int, tuple[Any, list[StoredReservedCode]]] = {
                 row.id: (row, []) for row in connection.execute(reservations)
             }

@@ -334,9 +334,9 @@ def test_a_right_pin_ends_the_run_and_may_replace_the_stored_pin(services, coded
 def test_entry_for_update_finds_the_entry_or_none(services, three):
     entry_id = _entry(services, three[0], -7)
     with transaction(services) as session:
-        found = store.entry_for_update(session, entry_id)
+        found = store.entry(session, entry_id, lock=True)
         assert found is not None and (found.giftcard_id, found.amount) == (three[0], -7)
-        assert store.entry_for_update(session, entry_id + 1) is None
+        assert store.entry(session, entry_id + 1, lock=True) is None
 
 
 def _utc(stamp) -> datetime:
