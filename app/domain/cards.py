@@ -37,6 +37,7 @@ _REVOKE_FIELDS = {
     CodeType.PHYSICAL: "revokePhysicalCode",
     CodeType.EXTERNAL: "revokeExternalCode",
     CodeType.PERSONAL: "revokePersonalCode",
+    CodeType.SHORT_PERSONAL: "revokeShortPersonalCode",
 }
 
 

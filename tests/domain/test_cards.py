@@ -448,6 +448,7 @@ def test_a_card_of_another_member_must_be_unlinked_first(store):
         (CodeType.PHYSICAL, "revokePhysicalCode"),
         (CodeType.EXTERNAL, "revokeExternalCode"),
         (CodeType.PERSONAL, "revokePersonalCode"),
+        (CodeType.SHORT_PERSONAL, "revokeShortPersonalCode"),
     ],
 )
 def test_revoking_a_code_the_card_lacks_names_the_revoke_field(store, code_type, field):
