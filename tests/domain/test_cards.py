@@ -25,6 +25,7 @@ from app.models import GiftCard, GiftCardCode
 from app.policy import Principal
 from app.policy_file import load_policy
 from tests.conftest import ROOT
+from tests.domain.stand_ins import Runner
 
 KEY = base64.b64encode(b"k" * 32).decode()
 VAULT = CodeVault.from_settings(Settings(code_lookup_key=KEY, code_encryption_keys=f"k1:{KEY}"))
@@ -145,20 +146,6 @@ class Session:
 
     def flush(self) -> None:
         self.store.flushes += 1
-
-
-class Runner:
-    """Stands in for the mutation runner: runs the work, keeps the mutation."""
-
-    def __init__(self, store: CardStore) -> None:
-        self.session = store.session
-        self.mutations: list[Mutation] = []
-        self.principals: list[Principal] = []
-
-    def run(self, principal, mutation, work, guard=None):
-        self.mutations.append(mutation)
-        self.principals.append(principal)
-        return work(self.session)
 
 
 def _row(code_type: CodeType, code: str) -> GiftCardCode:

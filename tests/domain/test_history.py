@@ -22,6 +22,7 @@ from app.policy import ANONYMOUS, Principal
 from app.policy_file import load_policy
 from app.store.history import EntryCriteria, EntrySlice
 from tests.conftest import ROOT
+from tests.domain.stand_ins import Throttle
 
 KEY = base64.b64encode(b"h" * 32).decode()
 VAULT = CodeVault.from_settings(Settings(code_lookup_key=KEY, code_encryption_keys=f"k1:{KEY}"))
@@ -94,21 +95,6 @@ class HistoryStore:
     def has_live_code(self, lookup_hashes, code_type):
         self.asked.append(("has_live_code", lookup_hashes, code_type))
         return self.live_code
-
-
-class Throttle:
-    """Stands in for the code throttle: counts the units reserved and given back."""
-
-    def __init__(self) -> None:
-        self.reserved: list[tuple[object, ...]] = []
-        self.given_back = 0
-
-    def reserve(self, keys, limits=None):
-        self.reserved.append(tuple(keys))
-        return self
-
-    def give_back(self) -> None:
-        self.given_back += 1
 
 
 def _history(store: HistoryStore | None = None, throttle: Throttle | None = None) -> History:

@@ -23,6 +23,7 @@ from app.models import GiftCard
 from app.policy import ANONYMOUS, Principal
 from app.policy_file import load_policy
 from tests.conftest import ROOT
+from tests.domain.stand_ins import Runner
 
 KEY = base64.b64encode(b"l" * 32).decode()
 VAULT = CodeVault.from_settings(Settings(code_lookup_key=KEY, code_encryption_keys=f"k1:{KEY}"))
@@ -97,20 +98,6 @@ class CardStore:
             (code,),
         )
         return [Card(*values)]
-
-
-class Runner:
-    """Stands in for the mutation runner: runs the work in one session, keeps the mutation."""
-
-    def __init__(self, store: CardStore) -> None:
-        self.session = store.session
-        self.mutations: list[Mutation] = []
-        self.principals: list[Principal] = []
-
-    def run(self, principal, mutation, work, guard=None):
-        self.mutations.append(mutation)
-        self.principals.append(principal)
-        return work(self.session)
 
 
 def _card(state: CardState, card_id: int = 7) -> GiftCard:

@@ -21,6 +21,7 @@ from app.policy import ANONYMOUS, Principal
 from app.policy_file import load_policy
 from app.store.cards import CodeMatch
 from tests.conftest import ROOT
+from tests.domain.stand_ins import Throttle
 
 KEY = base64.b64encode(b"f" * 32).decode()
 VAULT = CodeVault.from_settings(Settings(code_lookup_key=KEY, code_encryption_keys=f"k1:{KEY}"))
@@ -69,21 +70,6 @@ class CardStore:
     def find_by_member(self, member_id):
         self.asked.append(("member", member_id))
         return list(self.cards)
-
-
-class Throttle:
-    """Stands in for the code throttle: counts the units reserved and given back."""
-
-    def __init__(self) -> None:
-        self.reserved: list[tuple[object, ...]] = []
-        self.given_back = 0
-
-    def reserve(self, keys, limits=None):
-        self.reserved.append(tuple(keys))
-        return self
-
-    def give_back(self) -> None:
-        self.given_back += 1
 
 
 def _lookup(store: CardStore, throttle: Throttle | None = None) -> Lookup:
