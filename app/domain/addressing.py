@@ -1,10 +1,6 @@
-"""What a transaction addresses: the live code behind a code, its PIN and expiry checked under the
-card's and the code's row locks (wrong PINs counted, a code locked after too many), and the card,
-usable now.
-
-Callers without ListGiftCards get one and the same refusal for an unknown code, a wrong or missing
-PIN, an expired or revoked code and a card that cannot take transactions, so the answer tells an
-attacker nothing; trusted callers are told which it was.
+"""What a transaction addresses: the live code, its PIN and expiry checked under the row locks, and
+the card, usable now. Callers without ListGiftCards get one refusal for an unknown code, a wrong or
+missing PIN, an expired or revoked code and an unusable card, so it tells an attacker nothing.
 """
 
 from __future__ import annotations
@@ -67,8 +63,7 @@ class Addressing:
         raise refuse(principal, NotFoundError("code: no live code of that type", field="code"))
 
     def code_guard(self, principal: Principal, code: AddressedCode, pin: str | None, now: datetime) -> Guard:
-        """The check of the code (and ``pin``) for the mutation runner to run before its work,
-        under the locks; an argon2 PIN is checked now, before any lock."""
+        """The code's check for the runner to run under the locks; an argon2 PIN is checked now."""
         prechecked = self._precheck_legacy_pin(principal, code, pin)
 
         def guard(session: Session) -> GiftCardError | None:
@@ -95,10 +90,9 @@ class Addressing:
     def _precheck_legacy_pin(
         self, principal: Principal, code: AddressedCode, pin: str | None
     ) -> Prechecked | None:
-        """An argon2 PIN (from before keyed PINs) checked before any lock is taken, so that its
-        ~100 ms never holds the card (nor SQLite's write lock); the result counts under the lock
-        only if the stored value is still the one checked. A busy server is, to a caller without
-        ListGiftCards, the uniform refusal: UNAVAILABLE would tell that the code exists."""
+        """An argon2 PIN checked before any lock, so its ~100 ms never holds the card (nor SQLite's
+        write lock). A busy server is, to an untrusted caller, the uniform refusal: UNAVAILABLE
+        would tell that the code exists."""
         if pin is None or code.pin_hash is None or code.pin_key_ids is not None:
             return None
         try:
@@ -115,9 +109,8 @@ class Addressing:
         now: datetime,
         prechecked: Prechecked | None,
     ) -> GiftCardError | None:
-        """The code's state and PIN, checked and recorded under the card's and the code's row locks
-        (card first, as every writer locks), in the transaction of the debit it guards: concurrent
-        wrong PINs are counted one by one, and none is checked once the code is locked."""
+        """The code's state and PIN under the card's and the code's row locks (card first, as every
+        writer locks), in the debit's transaction: concurrent wrong PINs are counted one by one."""
         card_store.card_for_update(session, code.giftcard_id)
         locked = store.code_for_update(session, code.code_id)
         error: GiftCardError | None = None
@@ -163,8 +156,7 @@ class Addressing:
     def _verify(
         self, code_id: int, locked: LockedCode, pin: str | None, prechecked: Prechecked | None
     ) -> PinCheck:
-        """``pin`` against the stored PIN; the check made before the lock counts if the stored
-        value is still the one it checked."""
+        """``pin`` against the stored PIN; a precheck counts if the stored value is still the one checked."""
         assert locked.pin_hash is not None  # only a code with a PIN is checked
         if pin is None:
             return PinCheck(False)

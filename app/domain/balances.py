@@ -25,10 +25,8 @@ from app.store import ledger as store
 
 
 def hide(principal: Principal, error: GiftCardError) -> GiftCardError:
-    """A refusal that depends on the card (its currency's decimals, its funds, its ceiling), as
-    a caller sees it: one that can neither list cards nor look them up by code gets the uniform
-    refusal, since the answer would tell it that the code exists. A caller that may look the
-    code up learns nothing a lookup would not show."""
+    """A refusal that depends on the card (decimals, funds, ceiling) as the caller sees it: uniform
+    unless it may list cards or look codes up, since the answer would tell that the code exists."""
     if principal.is_trusted or principal.has(Permission.FIND_BY_CODE):
         return error
     return CardNotUsableError(UNUSABLE)
@@ -50,8 +48,8 @@ class BalanceRules:
         allow_partial: bool,
         now: datetime,
     ) -> tuple[int, bool, int]:
-        """``text`` in the card's currency (a debit cut to what is available when a partial one is
-        allowed), whether it was cut, and what the card's open debit holds hold."""
+        """``text`` in the card's currency (a debit cut to what is available if partial is allowed),
+        whether it was cut, and what the card's open debit holds hold."""
         try:
             amount = parse_amount(text, card.currency)
         except BadUserInputError as exc:  # decimals the card's currency does not have
@@ -72,14 +70,10 @@ class BalanceRules:
             # checks again, since other credits may land in between.
             raise hide(principal, self._over_ceiling(card.currency))
         # A hold lapses no later than the card's window closes: it could not be captured after.
-        lapses = now + self._hold_ttl
+        until = now + self._hold_ttl
         if card.expires_at is not None:
-            lapses = min(lapses, card.expires_at)
-        return {
-            "status": TransStatus.AUTHORIZED.value,
-            "authorized_amount": amount,
-            "hold_expires_at": lapses,
-        }
+            until = min(until, card.expires_at)
+        return {"status": TransStatus.AUTHORIZED.value, "authorized_amount": amount, "hold_expires_at": until}
 
     def apply(self, session: Session, card: GiftCard, amount: int, now: datetime) -> int:
         """The card's new balance, ``amount`` added (a credit also ends PENDING)."""

@@ -1,10 +1,8 @@
 """Create gift cards and edit their codes, member and operator fields.
 
-A new card starts PENDING with a zero balance. Codes are sealed before the transaction; a
-generated PERSONAL code is returned in full exactly once, in the result of the call that created
-it. Adding a code of a type the card already has replaces (revokes) the old one; revoked codes keep
-their hash, so they never match or come back. PERSONAL codes always belong to the card's member:
-unlinking the member revokes them.
+A new code replaces (revokes) the card's code of that type; revoked codes keep their hash, so they
+never match again. Unlinking the member revokes its PERSONAL codes. A generated code is shown in full
+once, in the answer of the call that made it.
 """
 
 from __future__ import annotations
@@ -84,8 +82,7 @@ def card_view(
     card_id: int,
     shown_in_full: Mapping[int, str] | None = None,
 ) -> ShownCard:
-    """The card as the caller may see it; codes created by this call (``shown_in_full``, by id)
-    are shown in full."""
+    """The card as the caller may see it, with the codes this call created (by id) in full."""
     (card,) = store.card_rows(session, card_id)
     (view,) = masking.show(principal, [card]).cards
     full = shown_in_full or {}
@@ -98,8 +95,7 @@ def card_view(
 
 
 class _Edit:
-    """The steps of one edit, in the runner's session, on the locked card and its live codes;
-    each step records its events."""
+    """The steps of one edit on the locked card and its live codes; each records its events."""
 
     def __init__(self, session: Session, card: GiftCard, actor: str | None, now: datetime) -> None:
         assert card.id is not None
@@ -134,8 +130,7 @@ class _Edit:
         self.card.member_id = None
 
     def update_kept(self, sealed: list[_Sealed], pins: PinKeys) -> list[_Sealed]:
-        """The card's own codes given again keep their rows: only a new PIN or expiry is applied.
-        Returns them."""
+        """Apply a new PIN or expiry to the card's own codes given again (their rows stay); those."""
         kept = [
             (plan, seal)
             for plan, seal in sealed
@@ -182,29 +177,22 @@ class _Edit:
         self.session.flush()
 
 
+@dataclasses.dataclass(frozen=True)
 class Cards:
     """Creating cards and editing them; each answers with the card as the caller may see it."""
 
-    def __init__(
-        self,
-        runner: MutationRunner,
-        vault: CodeVault,
-        pins: PinKeys,
-        masking: CodeMasking,
-        default_currency: str,
-    ) -> None:
-        self._runner = runner
-        self._vault = vault
-        self._pins = pins
-        self._masking = masking
-        self._default_currency = default_currency
+    runner: MutationRunner
+    vault: CodeVault
+    pins: PinKeys
+    masking: CodeMasking
+    default_currency: str
 
     def create(self, principal: Principal, request: NewCard, key: str | None) -> ShownCard:
         principal.require(Permission.CREATE_GIFT_CARD)
         now = datetime.now(UTC)
-        currency = self._default_currency if request.currency is None else check_currency(request.currency)
+        currency = self.default_currency if request.currency is None else check_currency(request.currency)
         request, planned = check_new_card(request, now.date())
-        sealed = _seal(planned, self._vault)
+        sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:
             rows = _new_code_rows(session, sealed, principal, now)
@@ -221,16 +209,16 @@ class Cards:
             card_id = store.add_card(session, card)
             shown_in_full = self._add_codes(session, card_id, rows, sealed)
             store.add_event(session, card_id, "CREATED", principal.subject, now)
-            return card_view(session, self._masking, principal, card_id, shown_in_full)
+            return card_view(session, self.masking, principal, card_id, shown_in_full)
 
-        return self._runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
+        return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
 
     def edit(self, principal: Principal, request: CardEdit, key: str | None) -> ShownCard:
         principal.require(Permission.EDIT_GIFT_CARD)
         card_id = parse_card_id(request.card_id)
         now = datetime.now(UTC)
         request, planned = check_edit(request, now.date())
-        sealed = _seal(planned, self._vault)
+        sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:
             card = lock_card(session, card_id)
@@ -243,7 +231,7 @@ class Cards:
             if request.unlink_member:
                 edit.unlink_member()
                 revoke |= MEMBER_CODE_TYPES
-            kept = edit.update_kept(sealed, self._pins)
+            kept = edit.update_kept(sealed, self.pins)
             if request.unlock_pin:
                 edit.unlock_pin()
             new = [item for item in sealed if item not in kept]
@@ -253,9 +241,9 @@ class Cards:
             for plan, _ in new:
                 edit.record("CODE_ADDED", plan.code_type.value)
             edit.change_details(request.details)
-            return card_view(session, self._masking, principal, card_id, shown_in_full)
+            return card_view(session, self.masking, principal, card_id, shown_in_full)
 
-        return self._runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
+        return self.runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
 
     def _add_codes(
         self, session: Session, card_id: int, rows: list[GiftCardCode], sealed: list[_Sealed]
@@ -264,6 +252,6 @@ class Cards:
         added = dict(zip(store.add_codes(session, card_id, rows), (plan for plan, _ in sealed), strict=True))
         for code_id, plan in added.items():
             if plan.pin is not None:
-                stored = self._pins.hash(code_id, plan.pin)
+                stored = self.pins.hash(code_id, plan.pin)
                 store.set_pin(session, code_id, stored.value, stored.key_ids)
         return {code_id: plan.code for code_id, plan in added.items()}

@@ -23,12 +23,6 @@ def parse_card_id(card_id: str, field: str = "id") -> int:
     return int(card_id)
 
 
-def parse_transaction_id(entry_id: str) -> int:
-    """A transaction's ``id``: the same 32-bit integer as a card id, refused in the same words
-    (they have always said "a gift card id": callers may match them)."""
-    return parse_card_id(entry_id, "id")
-
-
 def check_text(text: str | None, name: str, limit: int, *, multiline: bool = False) -> None:
     """Free text from operators: bounded, and no control characters (NUL breaks PostgreSQL)."""
     if text is None:

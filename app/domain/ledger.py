@@ -1,14 +1,10 @@
 """Money movements: immediate transactions, authorize → capture / cancel, and the card rules.
 
-Every balance change is one conditional update of the card row (``balance + amount >= 0``, and
-for a credit no more than the ``GIFTCARDS_MAX_BALANCE`` ceiling) and its ledger row, in one
-database transaction that holds the card's row lock (PostgreSQL) or the write lock (SQLite,
-``BEGIN IMMEDIATE``); a check constraint backs the floor. A card's balance is the sum
-of its COMPLETED entries; its available balance is that minus open, unexpired debit holds.
-
-What a request addresses (and the uniform refusal of callers without ListGiftCards) is found in
-:mod:`app.domain.addressing`, the card's money rules are in :mod:`app.domain.balances`; this module
-runs them in order, and makes every untrusted refusal take at least the refusal floor.
+Every balance change is one conditional update of the card row and its ledger row, in one database
+transaction holding the card's row lock (PostgreSQL) or the write lock (SQLite); a check constraint
+backs the floor. What a request addresses is found in :mod:`app.domain.addressing` and the money rules
+are in :mod:`app.domain.balances`; this module runs them in order, and makes every untrusted refusal
+take at least the refusal floor.
 """
 
 from __future__ import annotations
@@ -26,7 +22,7 @@ from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
 from app.domain.balances import BalanceRules, hide
 from app.domain.codes import validate_code, validate_pin
-from app.domain.identifiers import check_text, parse_card_id, parse_transaction_id
+from app.domain.identifiers import check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
 from app.entities import Transaction
@@ -68,33 +64,24 @@ class TransRequest:
     note: str | None = None
 
 
+@dataclass(frozen=True)
 class Ledger:
     """Creates, captures and cancels transactions."""
 
-    def __init__(
-        self,
-        runner: MutationRunner,
-        addressing: Addressing,
-        rules: BalanceRules,
-        policy: Policy,
-        guards: Guards,
-    ) -> None:
-        self._runner = runner
-        self._addressing = addressing
-        self._rules = rules
-        self._policy = policy
-        self._guards = guards
+    runner: MutationRunner
+    addressing: Addressing
+    rules: BalanceRules
+    policy: Policy
+    guards: Guards
 
     # --- giftcardTransAdd ------------------------------------------------------------------
 
-    def create(
-        self, principal: Principal, request: TransRequest, idempotency_key: str | None = None
-    ) -> Transaction:
+    def create(self, principal: Principal, request: TransRequest, key: str | None = None) -> Transaction:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, idempotency_key)
-        replayed: Transaction | None = self._runner.replay(principal, mutation)
+        mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, key)
+        replayed: Transaction | None = self.runner.replay(principal, mutation)
         if replayed is not None:
             return replayed
         self._check_input(request)
@@ -106,7 +93,7 @@ class Ledger:
                 # Every untrusted refusal takes the floor, counted from this field's start (not the
                 # request's: a second refusal in one document, or a body sent slowly, would eat into
                 # it), so its timing tells nothing of which check failed. It must outlast the slowest.
-                remaining = self._guards.refusal_floor.total_seconds() - (time.monotonic() - started)
+                remaining = self.guards.refusal_floor.total_seconds() - (time.monotonic() - started)
                 if remaining > 0:
                     time.sleep(remaining)
             raise
@@ -134,7 +121,7 @@ class Ledger:
         if request.code is None or request.code_type is None:
             missing = "code" if request.code is None else "codeType"
             raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
-        self._policy.require_code_type(principal, request.code_type, name_type=False)
+        self.policy.require_code_type(principal, request.code_type, name_type=False)
         validate_code(request.code, "code")
         return None
 
@@ -144,13 +131,13 @@ class Ledger:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())
-            return self._runner.run(principal, mutation, work)
+            return self.runner.run(principal, mutation, work)
         assert request.code is not None and request.code_type is not None  # checked just above
-        with code_attempt(self._guards.throttle, principal) as attempt:
-            code = self._addressing.live_code(principal, request.code_type, request.code)
-            guard = self._addressing.code_guard(principal, code, request.pin, now)
+        with code_attempt(self.guards.throttle, principal) as attempt:
+            code = self.addressing.live_code(principal, request.code_type, request.code)
+            guard = self.addressing.code_guard(principal, code, request.pin, now)
             work = self._work(principal, request, now, code.giftcard_id, code.code_id, attempt)
-            answer = self._runner.run(principal, mutation, work, guard)
+            answer = self.runner.run(principal, mutation, work, guard)
             attempt.hit()  # also when the answer is another request's, replayed after a race
             return answer
 
@@ -163,25 +150,24 @@ class Ledger:
         code_id: int | None,
         attempt: CodeAttempt,
     ) -> Work[Transaction]:
-        """The transaction's writes, after the code's guard: the card checked, the amount ruled on,
-        then a hold or a balance change, and the ledger row."""
+        """The writes after the code's guard: card checked, amount ruled on, hold or balance change, row."""
 
         def work(session: Session) -> Transaction:
-            card = self._addressing.usable_card(session, principal, card_id, now)
+            card = self.addressing.usable_card(session, principal, card_id, now)
             attempt.hit()  # the code and its PIN opened a usable card: what follows is no miss
-            amount, partial, on_hold = self._rules.amount(
+            amount, partial, on_hold = self.rules.amount(
                 session, principal, card, request.amount, request.allow_partial, now
             )
             entry = _new_entry(principal, request, now, code_id)
             entry.update(giftcard_id=card_id, amount=amount, partial=partial, balance_before=card.balance)
             if request.authorize_only:
-                entry.update(self._rules.hold(principal, card, amount, now))
+                entry.update(self.rules.hold(principal, card, amount, now))
                 balance = card.balance
                 if amount < 0:
                     on_hold += -amount
             else:
                 try:
-                    balance = self._rules.apply(session, card, amount, now)
+                    balance = self.rules.apply(session, card, amount, now)
                 except LimitExceededError as exc:
                     raise hide(principal, exc) from None
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
@@ -193,18 +179,14 @@ class Ledger:
     # --- giftcardTransCapture, giftcardTransCancel -----------------------------------------
 
     def capture(
-        self,
-        principal: Principal,
-        entry_id: str,
-        amount: str | None = None,
-        idempotency_key: str | None = None,
+        self, principal: Principal, entry_id: str, amount: str | None = None, key: str | None = None
     ) -> Transaction:
-        number = parse_transaction_id(entry_id)
+        number = parse_card_id(entry_id)  # refused in a card id's words, which callers may match
 
         def work(session: Session) -> Transaction:
             entry, card = self._open_entry(session, principal, number)
             now = datetime.now(UTC)
-            self._addressing.usable_card(session, principal, card.id or 0, now)
+            self.addressing.usable_card(session, principal, card.id or 0, now)
             if (expires := entry.hold_expires_at) is not None and expires <= now:
                 raise ConflictError("id: the authorization has expired", field="id")
             authorized = entry.amount
@@ -213,7 +195,7 @@ class Ledger:
                 raise BadUserInputError(
                     "amount: same sign as the authorization and no larger than it", field="amount"
                 )
-            balance = self._rules.apply(session, card, captured, now)
+            balance = self.rules.apply(session, card, captured, now)
             settled = {"status": TransStatus.COMPLETED.value, "amount": captured, "settled_at": now}
             row = store.settle_entry(
                 session, number, {**settled, "balance_before": balance - captured, "balance_after": balance}
@@ -221,12 +203,10 @@ class Ledger:
             return _answer(row, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
         request = {"id": number, "amount": amount}
-        return self._runner.run(
-            principal, Mutation(Operation.CAPTURE, request, Transaction, idempotency_key), work
-        )
+        return self.runner.run(principal, Mutation(Operation.CAPTURE, request, Transaction, key), work)
 
-    def cancel(self, principal: Principal, entry_id: str, idempotency_key: str | None = None) -> Transaction:
-        number = parse_transaction_id(entry_id)
+    def cancel(self, principal: Principal, entry_id: str, key: str | None = None) -> Transaction:
+        number = parse_card_id(entry_id)
 
         def work(session: Session) -> Transaction:
             _, card = self._open_entry(session, principal, number)
@@ -237,9 +217,7 @@ class Ledger:
             on_hold = store.held(session, card.id or 0, now)
             return _answer(row, card.currency, card.balance, card.balance - on_hold)
 
-        return self._runner.run(
-            principal, Mutation(Operation.CANCEL, {"id": number}, Transaction, idempotency_key), work
-        )
+        return self.runner.run(principal, Mutation(Operation.CANCEL, {"id": number}, Transaction, key), work)
 
     def _open_entry(self, session: Session, principal: Principal, number: int) -> tuple[Row[Any], GiftCard]:
         """The AUTHORIZED entry and its card, locked (card first, as every writer does)."""

@@ -1,23 +1,19 @@
-"""Reserved PHYSICAL code stock for printed cards.
+"""Reserved PHYSICAL code stock for printed cards, owned by the token subject that asked.
 
-A reservation generates a batch of free PHYSICAL codes (13 random symbols and a Luhn mod 32 check
-character) owned by the token subject that asked; they are stored sealed like card codes and shown
-in full only in that response. A reserved code is reserved under every code type: only its owner may
-give it to a card, and a card given it as its PHYSICAL code consumes it. A code is never reserved
-while a card holds it under any type. A `single` reservation lapses an hour after it was made if no
-card took it, and its code is then an ordinary free code.
+A reserved code (13 random symbols and a Luhn mod 32 check character) is shown in full only in the
+answer that reserved it; only its owner may give it to a card, under any type, and a PHYSICAL use
+consumes it. A `single` reservation no card took lapses after an hour: its code is then free.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from app.domain.codes import ALPHABET, CodeVault, SealedCode, mask, plaintext_length
+from app.domain.codes import ALPHABET, CodeVault, SealedCode, generate_code, mask, plaintext_length
 from app.domain.mutations import Mutation, MutationRunner
 from app.entities import Reservation, StoredReservedCode
 from app.enums import CodeType, Operation
@@ -36,9 +32,6 @@ _BASE = len(ALPHABET)
 _INDEX = {symbol: index for index, symbol in enumerate(ALPHABET)}
 
 
-# --- the check character (Luhn mod N over ALPHABET, N = 32) ------------------------------------
-
-
 def check_character(body: str) -> str:
     """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET).
 
@@ -54,11 +47,7 @@ def check_character(body: str) -> str:
 
 
 def generate_reserved_code() -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    return body + check_character(body)
-
-
-# --- reserving ----------------------------------------------------------------------------------
+    return (body := generate_code(RANDOM_LENGTH)) + check_character(body)
 
 
 @dataclass(frozen=True)
@@ -107,34 +96,41 @@ def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tup
     return list(drawn.values())
 
 
+@dataclass(frozen=True)
 class Reservations:
     """Reserving code stock (in the mutation runner) and listing it for its owner."""
 
-    def __init__(
-        self, runner: MutationRunner, vault: CodeVault, store: ReservationStore, max_batch: int
-    ) -> None:
-        self._runner = runner
-        self._vault = vault
-        self._store = store
-        self._max_batch = max_batch  # GIFTCARDS_MAX_RESERVATION_BATCH
+    runner: MutationRunner
+    vault: CodeVault
+    reads: ReservationStore
+    max_batch: int  # GIFTCARDS_MAX_RESERVATION_BATCH
 
     def reserve(
-        self, principal: Principal, request: ReservationRequest, idempotency_key: str | None = None
+        self, principal: Principal, request: ReservationRequest, key: str | None = None
     ) -> Reservation[str]:
         """Reserve ``request.count`` PHYSICAL codes for the caller; the only time they are shown."""
         principal.require(Permission.RESERVE_CODES)
-        _check_request(request, self._max_batch)
+        _check_request(request, self.max_batch)
         owner = principal.subject
         assert owner is not None
 
         def work(session: Session) -> Reservation[str]:
             now = datetime.now(UTC)
-            drawn = _draw_free_codes(session, self._vault, request.count)
-            return _add_reservation(session, owner, request, drawn, now)
+            drawn = _draw_free_codes(session, self.vault, request.count)
+            expires_at = now + SINGLE_LIFETIME if request.single else None
+            # The request's fields (count, agency, request_name, single) are the reservation's own.
+            fields = dataclasses.asdict(request)
+            reservation = CodeReservation(**fields, owner=owner, created_at=now, expires_at=expires_at)
+            codes = [ReservedCode(reservation_id=0, **seal.columns) for _, seal in drawn]
+            store.add_reservation(session, reservation, codes)
+            assert reservation.id is not None
+            shown = tuple(code for code, _ in drawn)
+            return Reservation(
+                reservation.id, **fields, created_at=now, expires_at=expires_at, codes=shown, used_count=0
+            )
 
-        return self._runner.run(
-            principal, Mutation(Operation.RESERVE_CODES, request, Reservation[str], idempotency_key), work
-        )
+        mutation = Mutation(Operation.RESERVE_CODES, request, Reservation[str], key)
+        return self.runner.run(principal, mutation, work)
 
     def list(self, principal: Principal, request_name: str) -> list[Reservation[str]]:
         """The caller's own reservations under ``request_name``, codes masked to their last four."""
@@ -143,34 +139,7 @@ class Reservations:
         owner = principal.subject
         assert owner is not None
         now = datetime.now(UTC)
-        return [_shown(row, now) for row in self._store.find(owner, request_name)]
-
-
-def _add_reservation(
-    session: Session,
-    owner: str,
-    request: ReservationRequest,
-    drawn: list[tuple[str, SealedCode]],
-    now: datetime,
-) -> Reservation[str]:
-    """Store the reservation of the ``drawn`` codes; it answers with them in full."""
-    expires_at = now + SINGLE_LIFETIME if request.single else None
-    # The request's fields (count, agency, request_name, single) are the reservation's own.
-    reservation = CodeReservation(
-        **dataclasses.asdict(request), owner=owner, created_at=now, expires_at=expires_at
-    )
-    store.add_reservation(
-        session, reservation, [ReservedCode(reservation_id=0, **seal.columns) for _, seal in drawn]
-    )
-    assert reservation.id is not None
-    return Reservation(
-        id=reservation.id,
-        **dataclasses.asdict(request),
-        created_at=now,
-        expires_at=expires_at,
-        codes=tuple(code for code, _ in drawn),
-        used_count=0,
-    )
+        return [_shown(row, now) for row in self.reads.find(owner, request_name)]
 
 
 def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reservation[str]:
@@ -181,9 +150,6 @@ def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reser
     )
     masked = tuple(mask(code.last4, plaintext_length(code.ciphertext)) for code in reservation.codes)
     return dataclasses.replace(reservation, codes=masked, lapsed=lapsed)  # type: ignore[arg-type,return-value]
-
-
-# --- taking a reserved code ---------------------------------------------------------------------
 
 
 def take_reserved_code(
