@@ -76,15 +76,12 @@ class Addressing:
         card = card_store.card_for_update(session, card_id)
         if card is None:
             raise refuse(principal, NotFoundError("giftcardId: no such card", field="giftcardId"))
-        reason = None
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
-            reason = f"the card is {card.state.lower()}"
-        elif (start := card.usable_from) is not None and now < start:
-            reason = "the card is not usable yet"
-        elif (end := card.expires_at) is not None and now >= end:
-            reason = "the card has expired"
-        if reason is not None:
-            raise refuse(principal, CardNotUsableError(reason))
+            raise refuse(principal, CardNotUsableError(f"the card is {card.state.lower()}"))
+        if (start := card.usable_from) is not None and now < start:
+            raise refuse(principal, CardNotUsableError("the card is not usable yet"))
+        if (end := card.expires_at) is not None and now >= end:
+            raise refuse(principal, CardNotUsableError("the card has expired"))
         return card
 
     def _precheck_legacy_pin(

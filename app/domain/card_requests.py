@@ -1,7 +1,5 @@
-"""What a caller asks of a card mutation, and the checks made on it before any write.
-
-Operator fields are checked and moved to UTC; codes the caller supplies are validated, and a
-PERSONAL code is generated here (``secrets``, 100 bits): the plan of the codes to add.
+"""What a caller asks of a card mutation, and its checks before any write: operator fields checked
+and moved to UTC, supplied codes validated, and a PERSONAL code generated (``secrets``, 100 bits).
 """
 
 from __future__ import annotations
@@ -102,33 +100,27 @@ def _plan_codes(changes: CodeChanges, member_given: bool, today: date) -> list[P
     if changes.physical_code is not None:
         pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physicalPin")
         code = validate_code(changes.physical_code, "physicalCode")
-        _check_expiry(changes.physical_code_expires_on, "physicalCodeExpiresOn", today)
-        planned.append(
-            PlannedCode(CodeType.PHYSICAL, code, pin, changes.physical_code_expires_on, "physicalCode")
-        )
+        expires = changes.physical_code_expires_on
+        _check_expiry(expires, "physicalCodeExpiresOn", today)
+        planned.append(PlannedCode(CodeType.PHYSICAL, code, pin, expires, "physicalCode"))
     else:
         _only_with(changes.physical_pin, "physicalPin", "physicalCode")
         _only_with(changes.physical_code_expires_on, "physicalCodeExpiresOn", "physicalCode")
     if changes.external_code is not None:
         code = validate_code(changes.external_code, "externalCode")
-        _check_expiry(changes.external_code_expires_on, "externalCodeExpiresOn", today)
-        planned.append(
-            PlannedCode(CodeType.EXTERNAL, code, None, changes.external_code_expires_on, "externalCode")
-        )
+        expires = changes.external_code_expires_on
+        _check_expiry(expires, "externalCodeExpiresOn", today)
+        planned.append(PlannedCode(CodeType.EXTERNAL, code, None, expires, "externalCode"))
     else:
         _only_with(changes.external_code_expires_on, "externalCodeExpiresOn", "externalCode")
     if changes.add_personal_code:
         if not member_given:
             raise BadUserInputError(
-                "memberId: a PERSONAL code is always tied to a member; give memberId",
-                field="memberId",
+                "memberId: a PERSONAL code is always tied to a member; give memberId", field="memberId"
             )
-        _check_expiry(changes.personal_code_expires_on, "personalCodeExpiresOn", today)
-        planned.append(
-            PlannedCode(
-                CodeType.PERSONAL, generate_code(), None, changes.personal_code_expires_on, "addPersonalCode"
-            )
-        )
+        expires = changes.personal_code_expires_on
+        _check_expiry(expires, "personalCodeExpiresOn", today)
+        planned.append(PlannedCode(CodeType.PERSONAL, generate_code(), None, expires, "addPersonalCode"))
     else:
         _only_with(changes.personal_code_expires_on, "personalCodeExpiresOn", "addPersonalCode")
     return planned
@@ -142,15 +134,13 @@ def check_new_card(request: NewCard, today: date) -> tuple[NewCard, list[Planned
     planned = _plan_codes(request.codes, request.member_id is not None, today)
     if not planned:
         raise BadUserInputError(
-            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
-            field="giftcard",
+            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode", field="giftcard"
         )
     return request, planned
 
 
 def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCode]]:
-    """The request with its details normalised, and the codes to add; refuses an edit that
-    changes nothing."""
+    """The request, details normalised, and the codes to add; refuses an edit that changes nothing."""
     if request.member_id is not None:
         validate_member_id(request.member_id)
     if request.unlink_member and (request.member_id is not None or request.codes.add_personal_code):
@@ -159,13 +149,7 @@ def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCo
         )
     request = dataclasses.replace(request, details=_normalise_details(request.details))
     planned = _plan_codes(request.codes, request.member_id is not None, today)
-    if not (
-        planned
-        or request.revoke
-        or request.member_id
-        or request.unlink_member
-        or request.unlock_pin
-        or request.details != CardDetails()
-    ):
+    asked = (planned, request.revoke, request.member_id, request.unlink_member, request.unlock_pin)
+    if not any(asked) and request.details == CardDetails():
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
     return request, planned

@@ -59,11 +59,8 @@ def _new_code_rows(
                 field=plan.field,
             )
         take_reserved_code(session, seal.lookup_hashes, plan.code_type, principal, now, plan.field)
-        rows.append(
-            GiftCardCode(
-                code_type=plan.code_type.value, **seal.columns, expires_on=plan.expires_on, created_at=now
-            )
-        )
+        columns = {**seal.columns, "expires_on": plan.expires_on, "created_at": now}
+        rows.append(GiftCardCode(code_type=plan.code_type.value, **columns))
     return rows
 
 

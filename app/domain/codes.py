@@ -1,9 +1,8 @@
 """Gift card codes: normalise, validate, generate, index (HMAC), encrypt (AES-GCM), mask.
 
-A code is compared in its normalised form (upper case, no spaces or dashes). At rest it exists
-only as a keyed hash for lookup and as AEAD ciphertext bound to its code type. Both keys come from
-keyrings ("id:base64key[,…]", the first key current); the ids stored beside each row let keys
-rotate (see :mod:`app.domain.keys`), and a lookup tries the hash under every key of the ring.
+A code is compared normalised (upper case, no spaces or dashes) and kept only as a keyed lookup hash
+and AEAD ciphertext bound to its type, under keyrings whose ids, stored with each row, let keys rotate
+(:mod:`app.domain.keys`); a lookup tries the hash under every key of the ring.
 """
 
 from __future__ import annotations
@@ -78,13 +77,9 @@ def plaintext_length(ciphertext: bytes) -> int:
 
 
 def parse_keyring(name: str, text: str) -> dict[str, bytes]:
-    """``[+]id:base64key[,…]`` as ``{id: key}``, the current key first.
-
-    The current key is the first one not marked staged (``+``); staged keys follow the others.
-    Every key finds, opens and verifies what it made, but only the current one makes new rows, so a
-    new key can be known to every server before any of them uses it. Messages name the setting and
-    the key id, never a key.
-    """
+    """``[+]id:base64key[,…]`` as ``{id: key}``: the current key (the first not staged, ``+``) first,
+    staged keys last. Every key opens what it made, but only the current one makes new rows, so a new
+    key can be known to every server before any uses it. Messages name a key's id, never the key."""
     ring: dict[str, bytes] = {}
     staged = staged_key_ids(text)
     for entry in text.split(","):

@@ -108,8 +108,7 @@ class Ledger:
         _check_sign(request.trans_type, check_amount(request.amount))
 
     def _card_addressed(self, principal: Principal, request: TransRequest) -> int | None:
-        """The card id a request by ``giftcardId`` addresses, or None for a request by code (whose
-        codeType and code are then checked, but not looked up)."""
+        """The card id a request by ``giftcardId`` addresses; None by code (checked, not looked up)."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
             raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")

@@ -1,9 +1,7 @@
 """Card states: PENDING (never funded) → ACTIVE, BLOCKED (reversible), DEACTIVATED (for good).
 
-Each change locks the card row, updates its state and records an event; each is idempotent:
-repeating it changes nothing and records nothing. Cards are never deleted; deactivation is the
-delete, and the history stays; deactivation cancels the card's open holds. Unblocking returns a
-card to ACTIVE if it was ever funded (it has a completed ledger entry), else to PENDING.
+Each change locks the card, records an event, and is idempotent. Deactivation is the delete: the card
+and its history stay, and its open holds are cancelled. Unblocking returns a funded card to ACTIVE.
 """
 
 from __future__ import annotations
@@ -73,12 +71,9 @@ class Lifecycle:
                 now = datetime.now(UTC)
                 card.state, card.updated_at = target.value, now
                 store.add_event(session, number, event, principal.subject, now, reason)
-                if target is CardState.DEACTIVATED:  # a retired card holds nothing: available = balance
-                    released = store.cancel_open_holds(session, number, now)
-                    if released:
-                        store.add_event(
-                            session, number, "HOLDS_CANCELLED", principal.subject, now, str(released)
-                        )
+                # A retired card holds nothing: available = balance.
+                if target is CardState.DEACTIVATED and (n := store.cancel_open_holds(session, number, now)):
+                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(n))
                 session.flush()
             return card_view(session, self._masking, principal, number)
 

@@ -1,12 +1,10 @@
-"""PINs as banks keep them: a keyed one-way value (HMAC-SHA256 of code id and PIN), checked in
-constant time.
+"""PINs as banks keep them: HMAC-SHA256 of code id and PIN under a keyring held outside the database
+(``GIFTCARDS_PIN_KEYS``), checked in constant time. A slow hash buys nothing against 10^4 PINs once
+the key leaks; the key and the online lockout protect them.
 
-The PIN keys form a keyring held outside the database (``GIFTCARDS_PIN_KEYS``, "id:base64key[,…]",
-the first key current). A slow hash buys nothing against 10^4 PINs once the key leaks; the
-protection is the key and the online lockout. Each value is stored with the ids of the keys that
-made it, innermost first: rotation wraps a value under the new key without knowing the PIN
-(HMAC(new, old value)), and verification follows the chain. Rows hashed with argon2 before keyed
-PINs existed (peppered with ``GIFTCARDS_PIN_PEPPER``) still verify, and a correct PIN replaces them.
+A value keeps the ids of the keys that made it, innermost first: rotation wraps it under a new key
+without the PIN (HMAC(new, old value)). Argon2 rows from before keyed PINs (peppered with
+``GIFTCARDS_PIN_PEPPER``) still verify, and a right PIN replaces them.
 """
 
 from __future__ import annotations
@@ -31,10 +29,7 @@ _argon2 = CryptContext(schemes=["argon2"], argon2__type="ID")
 
 @dataclass(frozen=True, slots=True)
 class StoredPin:
-    """A PIN at rest: the value (base64 of the HMAC, or an argon2 hash) and its key ids.
-
-    ``key_ids`` is None for a legacy argon2 hash; otherwise the chain, innermost first.
-    """
+    """A PIN at rest: base64 of the HMAC and its key chain, innermost first (or argon2 and None)."""
 
     value: str
     key_ids: str | None
@@ -124,8 +119,7 @@ class PinKeys:
             ok = hmac.compare_digest(digest, base64.b64decode(stored.value))
         if not ok:
             return PinCheck(False)
-        direct = stored.key_ids == self.current_key_id
-        return PinCheck(True, None if direct else self.hash(code_id, pin))
+        return PinCheck(True, None if stored.key_ids == self.current_key_id else self.hash(code_id, pin))
 
     def _verify_legacy(self, pin: str, argon2_hash: str) -> bool:
         if self._pepper is None:

@@ -33,12 +33,8 @@ _INDEX = {symbol: index for index, symbol in enumerate(ALPHABET)}
 
 
 def check_character(body: str) -> str:
-    """The symbol that makes ``body`` + it a valid Luhn mod 32 code (``body`` is in ALPHABET).
-
-    Checked this way, a code reveals every single changed symbol, and every swap of two adjacent
-    different symbols but one: ``2`` and ``Z`` (the first and last of ALPHABET), Luhn's own blind
-    spot (09 ↔ 90 in base 10).
-    """
+    """The symbol that makes ``body`` + it a valid Luhn mod 32 code. It reveals every changed symbol
+    and every swap of adjacent symbols but ``2`` ↔ ``Z``, the first and last (Luhn's own 09 ↔ 90)."""
     total = 0
     for position, symbol in enumerate(reversed(body)):  # from the right, doubling every other one
         addend = _INDEX[symbol] * (2 if position % 2 == 0 else 1)
@@ -77,11 +73,8 @@ def _check_request(request: ReservationRequest, max_batch: int) -> None:
 
 
 def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tuple[str, SealedCode]]:
-    """``count`` new sealed codes that no card and no reservation has.
-
-    A clash with a card's code, a reserved code or another new one is astronomically unlikely (65
-    bits); should one happen, that code is drawn again.
-    """
+    """``count`` new sealed codes that no card and no reservation has; a code that clashes with one
+    or with another new one (astronomically unlikely, at 65 bits) is drawn again."""
     drawn: dict[bytes, tuple[str, SealedCode]] = {}
     while len(drawn) < count:
         fresh: dict[bytes, tuple[str, SealedCode]] = {}
@@ -160,11 +153,8 @@ def take_reserved_code(
     now: datetime,
     field: str,
 ) -> None:
-    """Refuse a code reserved for another client, whatever type a new card is given it as.
-
-    The owner's PHYSICAL use consumes the reservation (the printed stock); given as another type,
-    the code stays in stock.
-    """
+    """Refuse a code reserved for another client, whatever type it is given as. The owner's PHYSICAL
+    use consumes the reservation (the printed stock); given as another type, the code stays in stock."""
     found = store.reserved_code(session, lookup_hashes)
     if found is None:
         return

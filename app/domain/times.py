@@ -1,10 +1,6 @@
-"""Times callers pass in (card windows, listing filters): with a time zone, kept in UTC (SQLite
-keeps times as text without an offset, so everything is written in UTC).
-
-The calendars of Python and of the databases end at the years 1 and 9999. A time with an offset can
-lie beyond them once in UTC (``0001-01-01T00:00:00+14:00``), and a stored time within a day of
-either end falls beyond them when a database session in another time zone reads it back. Such
-times are refused where they come in, naming the field, rather than failing somewhere later.
+"""Times callers pass in (card windows, listing filters): with a time zone, kept in UTC (SQLite keeps
+no offset). A time beyond the calendar's years 1 and 9999 once in UTC, or within a day of either end
+(a session in another time zone would read it back beyond), is refused here, naming the field.
 """
 
 from __future__ import annotations
