@@ -16,10 +16,7 @@ _AMOUNT = re.compile(r"[+-]?[0-9]{1,16}(\.[0-9]{1,6})?")
 
 def check_currency(currency: str, field: str = "currency") -> str:
     if currency not in CURRENCY_EXPONENTS:
-        raise BadUserInputError(
-            f"{field}: not a supported ISO 4217 currency code (such as USD)",
-            field=field,
-        )
+        raise BadUserInputError(f"{field}: not a supported ISO 4217 currency code (such as USD)", field=field)
     return currency
 
 
