@@ -127,7 +127,7 @@ class _Edit:
         self.card.member_id = None
 
     def update_kept(self, sealed: list[_Sealed], pins: PinKeys) -> list[_Sealed]:
-        """Apply a new PIN or expiry to the card's own codes given again (their rows stay); those."""
+        """Apply a new PIN or expiry to the card's own codes given again (rows kept); returns them."""
         kept = [
             (plan, seal)
             for plan, seal in sealed

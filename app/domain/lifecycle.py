@@ -1,7 +1,7 @@
 """Card states: PENDING (never funded) → ACTIVE, BLOCKED (reversible), DEACTIVATED (for good).
 
-Each change locks the card, records an event, and is idempotent. Deactivation is the delete: the card
-and its history stay, and its open holds are cancelled. Unblocking returns a funded card to ACTIVE.
+Each change locks the card, records an event, and is idempotent. Deactivation is the delete (the card
+and its history stay) and cancels open holds; unblocking returns a funded card to ACTIVE, else PENDING.
 """
 
 from __future__ import annotations
