@@ -60,10 +60,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    """One database transaction: ``with UnitOfWork(engine) as unit: …; unit.commit()``.
-
-    Nothing is kept unless :meth:`commit` runs: leaving the block without it rolls back.
-    """
+    """One database transaction, ``with UnitOfWork(engine) as unit: …; unit.commit()``: leaving the
+    block without :meth:`commit` rolls it back."""
 
     def __init__(self, engine: Engine) -> None:
         self.session = Session(engine, expire_on_commit=False)
@@ -77,9 +75,6 @@ class UnitOfWork:
     def __exit__(self, *exc_info: object) -> None:
         self.session.rollback()  # nothing to undo after a commit
         self.session.close()
-
-
-# --- schema version ----------------------------------------------------------------------------
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -86,10 +86,8 @@ class GiftCardError(Exception):
     @property
     def extensions(self) -> dict[str, Any]:
         # graphql-core copies an original error's `extensions` into the response.
-        extensions: dict[str, Any] = {"code": self.code.value}
-        if self.field is not None:
-            extensions["field"] = self.field
-        return extensions
+        field = {} if self.field is None else {"field": self.field}
+        return {"code": self.code.value, **field}
 
 
 class UnauthenticatedError(GiftCardError):
@@ -117,11 +115,8 @@ class InsufficientFundsError(GiftCardError):
 
 
 class LimitExceededError(GiftCardError):
-    """Well-formed input that would take something past a configured ceiling.
-
-    ``extensions.limit`` names the ceiling as the README does (``maxBalance``), so a client can
-    tell it from malformed input and from insufficient funds.
-    """
+    """Well-formed input that would pass a configured ceiling, which ``extensions.limit`` names as the
+    README does (``maxBalance``): a client tells it from malformed input and insufficient funds."""
 
     code = ErrorCode.LIMIT_EXCEEDED
 

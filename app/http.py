@@ -1,17 +1,12 @@
-"""The ASGI application: ``create_app(settings)`` → Starlette.
-
-Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
-``/graphiql/…`` (the IDE's files, app.graphiql), ``/healthz``, ``/readyz``,
-and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
-On ``/graphql`` the request id, the size caps and the bearer token are middlewares
-(app.middleware) before Strawberry runs, so a bad token is an HTTP 401, not a GraphQL error.
-Pages on the origins in ``GIFTCARDS_CORS_ORIGINS`` may call the API from a browser.
-"""
+"""The ASGI application, ``create_app(settings)`` → Starlette: ``/graphql`` behind the middlewares of
+app.middleware, GraphiQL's files (app.graphiql), ``/healthz``, ``/readyz``, and ``/oauth/token`` when
+the server signs its own tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -117,15 +112,13 @@ def graphql_middleware(services: Services) -> list[Middleware]:
     ]
 
 
+@dataclasses.dataclass
 class TokenRoute:
     """``/oauth/token``: the capped body and the caller's address, handed to the token endpoint.
+    Every method reaches it, so that the endpoint's own 405 answers in the OAuth error shape."""
 
-    Every method reaches it, so that the endpoint's own 405 answers in the OAuth error shape.
-    """
-
-    def __init__(self, token_endpoint: oauth.TokenEndpoint, max_body: int) -> None:
-        self.token_endpoint = token_endpoint
-        self.max_body = max_body
+    token_endpoint: oauth.TokenEndpoint
+    max_body: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -213,12 +206,9 @@ def _lifespan(
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
-    """CORS for the configured origins, outermost, so that every answer carries its headers:
-    401, 413 and 429 too, for a page to read why it was refused. Starlette's own error middleware
-    sits outside all middleware; a second one inside answers a crash before CORS sees it go by.
-
-    No credentials: callers send bearer tokens, never cookies.
-    """
+    """CORS for the configured origins, outermost, so that refusals (401, 413, 429) carry its headers
+    too. Starlette's own error middleware sits outside all middleware; a second one inside answers a
+    crash before CORS sees it go by. No credentials: callers send bearer tokens, never cookies."""
     if not settings.cors_origins:
         return []
     return [
@@ -270,13 +260,9 @@ class _DropQueryStrings(logging.Filter):
         return True
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
-
-
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     settings = load_settings(os.environ)
-    configure_logging(settings)
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
     return create_app(settings, freeze_gc=True)

@@ -1,10 +1,6 @@
-"""The HTTP concerns around the ``/graphql`` route, each a small pure ASGI middleware.
-
-Outermost first (as app.http.graphql_middleware lists them): request id, the GraphiQL page when
-it is on, the query-string cap (414), the body cap (413), the bearer token (401). Each refusal is
-JSON with an error code, made before GraphQL runs; what the view needs of the request (its id and
-the caller's principal) is left in ``scope["state"]``.
-"""
+"""The HTTP concerns around ``/graphql``, each a small pure ASGI middleware (in the order of
+app.http.graphql_middleware). Refusals are JSON with an error code; what the view needs of the
+request (its id and the caller's principal) is left in ``scope["state"]``."""
 
 from __future__ import annotations
 
@@ -145,13 +141,9 @@ async def read_capped(request: Request, limit: int) -> bytes | None:
 
 
 def _replay(body: bytes) -> Receive:
-    sent = False
+    unsent: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+        return unsent.pop() if unsent else {"type": "http.disconnect"}
 
     return receive
