@@ -42,10 +42,9 @@ class Settings(BaseModel):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
     token_max_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
-    # Keyed hash of normalised codes (lookup), AEAD keys for the codes themselves, PIN keys.
-    # Keys are base64 of 32 random bytes; a keyring is "id:key[,id:key…]" and its first entry is
-    # current (hashes and encrypts new codes; `giftcards keys rotate` moves old rows to it).
-    # code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
+    # Code lookup (keyed hash), code encryption (AEAD) and PIN keys: base64 of 32 random bytes. A
+    # keyring is "id:key[,id:key…]", its first key current (new rows; `keys rotate` moves old ones to
+    # it). code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
     code_lookup_key: SecretStr | None = None
     code_lookup_keys: SecretStr | None = None
     code_encryption_keys: SecretStr | None = None
@@ -79,8 +78,7 @@ class Settings(BaseModel):
     # Processes serving on this host (`giftcards serve --workers` sets it): while Redis is
     # unreachable each counts alone with every budget divided by this.
     workers: int = Field(default=1, ge=1, le=256)
-    # Code misses plus attempts in flight, per token subject and per address, for roles without
-    # a budget of their own in the policy file.
+    # Code misses plus attempts in flight, per subject and per address, for roles without a budget.
     code_attempt_limits: str = "30/minute;10/10 seconds"
     client_secret_limits: str = "10/minute"  # wrong client secrets, per client id and address
     # Argon2 verifications at once per process (~64 MiB each); unset: the CPUs it may use.
@@ -145,11 +143,9 @@ class Settings(BaseModel):
     @field_validator("cors_origins")
     @classmethod
     def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if "*" in value:
-            if len(value) > 1:
-                raise ValueError("* (any origin) stands alone, not in a list of origins")
-            return value
-        return tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
+        if "*" in value and len(value) > 1:
+            raise ValueError("* (any origin) stands alone, not in a list of origins")
+        return value if "*" in value else tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
 
     @property
     def is_production(self) -> bool:

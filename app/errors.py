@@ -82,12 +82,10 @@ class GiftCardError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    @property
-    def extensions(self) -> dict[str, Any]:
         # graphql-core copies an original error's `extensions` into the response.
-        field = {} if self.field is None else {"field": self.field}
-        return {"code": self.code.value, **field}
+        self.extensions: dict[str, Any] = {"code": self.code.value}
+        if field is not None:
+            self.extensions["field"] = field
 
 
 class UnauthenticatedError(GiftCardError):
@@ -123,10 +121,7 @@ class LimitExceededError(GiftCardError):
     def __init__(self, message: str, *, field: str, limit: str) -> None:
         super().__init__(message, field=field)
         self.limit = limit
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {**super().extensions, "limit": self.limit}
+        self.extensions["limit"] = limit
 
 
 class CardNotUsableError(GiftCardError):
@@ -139,10 +134,7 @@ class _RetryAfter(GiftCardError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {**super().extensions, "retryAfter": self.retry_after}
+        self.extensions["retryAfter"] = retry_after
 
 
 class RateLimitedError(_RetryAfter):

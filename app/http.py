@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -132,8 +133,7 @@ class TokenRoute:
                 address=request.client.host if request.client else None,
             )
         )
-        response = JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-        await response(scope, receive, send)
+        await JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
 
 
 def _token_routes(services: Services) -> list[Route]:
@@ -152,7 +152,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
         "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
     )
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
-    lifespan = _lifespan(settings, services, freeze_gc=freeze_gc)
+    lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
     return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
 
 
@@ -182,27 +182,23 @@ def _probe_routes(services: Services) -> list[Route]:
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
-def _lifespan(
-    settings: Settings, services: Services, *, freeze_gc: bool
-) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+@asynccontextmanager
+async def _lifespan(
+    settings: Settings, services: Services, freeze_gc: bool, _: Starlette
+) -> AsyncIterator[None]:
     """Check the schema and the PIN keys before serving; write the refusal counts while serving."""
-
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        check_schema(services.engine)
-        check_pins_verifiable(services.key_rows, services.pins)
-        if freeze_gc:
-            # Start-up objects live forever; keep the collector from scanning them again and again.
-            gc.collect()
-            gc.freeze()
-        with contextlib.ExitStack() as stack:
-            if not settings.is_production:  # its keys may come from the state file
-                stack.enter_context(serving(settings.state_dir))
-            async with _refusal_counts(services.audit):
-                yield
-        services.engine.dispose()
-
-    return lifespan
+    check_schema(services.engine)
+    check_pins_verifiable(services.key_rows, services.pins)
+    if freeze_gc:
+        # Start-up objects live forever; keep the collector from scanning them again and again.
+        gc.collect()
+        gc.freeze()
+    with contextlib.ExitStack() as stack:
+        if not settings.is_production:  # its keys may come from the state file
+            stack.enter_context(serving(settings.state_dir))
+        async with _refusal_counts(services.audit):
+            yield
+    services.engine.dispose()
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:

@@ -105,7 +105,7 @@ class Client:
     roles: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: the lru_caches below key on it
+@dataclass(frozen=True, eq=False)  # identity hash: the lru_cache below keys on it
 class Policy:
     catalogue: Mapping[str, str]  # permission name → trust level
     code_types: Mapping[CodeType, CodeTypeRule]
