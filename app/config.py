@@ -132,8 +132,7 @@ class Settings(BaseModel):
         allowed = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
         if not value:
             raise ValueError("at least one algorithm is required")
-        unknown = [name for name in value if name not in allowed]
-        if unknown:
+        if unknown := [name for name in value if name not in allowed]:
             raise ValueError(f"unsupported algorithm(s) {unknown}; choose from {sorted(allowed)}")
         families = {name[:2] for name in value}
         if "HS" in families and len(families) > 1:

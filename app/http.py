@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -99,11 +98,7 @@ class _GraphQLView(GraphQL):
 def graphql_middleware(services: Services) -> list[Middleware]:
     """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
     settings = services.settings
-    ide_page = (
-        [Middleware(GraphiQLPageMiddleware, page=(resources.files("app") / "graphiql.html").read_text())]
-        if settings.graphiql_enabled
-        else []
-    )
+    ide_page = [Middleware(GraphiQLPageMiddleware)] if settings.graphiql_enabled else []
     return [
         Middleware(RequestIdMiddleware),
         *ide_page,
@@ -123,13 +118,12 @@ class TokenRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        body = await read_capped(request, self.max_body) if request.method == "POST" else b""
         reply = await self.token_endpoint.respond(
             oauth.TokenRequest(
                 method=request.method,
                 content_type=request.headers.get("content-type"),
                 authorization=request.headers.get("authorization"),
-                body=body,
+                body=await read_capped(request, self.max_body) if request.method == "POST" else b"",
                 address=request.client.host if request.client else None,
             )
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from importlib import resources
 
 from anyio.to_thread import run_sync
 from starlette.datastructures import Headers
@@ -61,7 +62,7 @@ class GraphiQLPageMiddleware:
     """A browser's GET (``Accept: text/html``) gets the IDE page instead of GraphQL."""
 
     app: ASGIApp
-    page: str
+    page: str = dataclasses.field(default_factory=(resources.files("app") / "graphiql.html").read_text)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.app
