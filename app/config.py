@@ -1,9 +1,6 @@
-"""Settings: one frozen object, read once from the environment and passed down.
+"""Settings: one frozen object, read once from ``GIFTCARDS_*`` variables and passed down.
 
-Every setting is an environment variable with the prefix ``GIFTCARDS_`` (``database_url`` is
-``GIFTCARDS_DATABASE_URL``), except ``keyrings_from_environment``, which :func:`load_settings`
-works out. Nothing reads the environment at import time: the CLI and the HTTP factory call
-:func:`load_settings`; tests build :class:`Settings` directly.
+Nothing reads the environment at import time: the CLI and the HTTP factory call :func:`load_settings`.
 """
 
 from __future__ import annotations
@@ -45,19 +42,17 @@ class Settings(BaseModel):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
     token_max_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
-    # Keyed hash of normalised codes (lookup), AEAD keys for the codes themselves, PIN keys.
-    # Keys are base64 of 32 random bytes; a keyring is "id:key[,id:key…]" and its first entry is
-    # current (hashes and encrypts new codes; `giftcards keys rotate` moves old rows to it).
-    # code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
+    # Code lookup (keyed hash), code encryption (AEAD) and PIN keys: base64 of 32 random bytes. A
+    # keyring is "id:key[,id:key…]", its first key current (new rows; `keys rotate` moves old ones to
+    # it). code_lookup_key is a lookup keyring of one, with the id LEGACY_LOOKUP_KEY_ID.
     code_lookup_key: SecretStr | None = None
     code_lookup_keys: SecretStr | None = None
     code_encryption_keys: SecretStr | None = None
     pin_keys: SecretStr | None = None
     # Only for PINs stored as argon2 hashes before keyed PINs (a right PIN replaces them).
     pin_pepper: SecretStr | None = None
-    # Set by load_settings, not a variable: whether a variable gives any of the KEYRINGS (always
-    # so in production, which refuses to start without them). Such keyrings are the operator's to
-    # rotate; `giftcards keys rotate` only ever adds keys to the development state file.
+    # Set by load_settings, not a variable: whether a variable gives any of the KEYRINGS (always in
+    # production). Those are the operator's to rotate; `keys rotate` only adds to the state file.
     keyrings_from_environment: bool = False
 
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -73,10 +68,8 @@ class Settings(BaseModel):
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
-    # Most a card may hold, in whole major units of its own currency. One figure serves every
-    # currency, so the default leaves room for the small-unit ones (a billion VND is about
-    # $40,000); the upper bound keeps any balance within what one amount may be (10**15 minor
-    # units for a three-decimal currency), far from the 64-bit column's end.
+    # Most a card may hold, in major units of its own currency: room for small-unit ones (a billion
+    # VND is about $40,000); the bound keeps a balance within one amount (10**15 minor units).
     max_balance: int = Field(default=1_000_000_000, ge=1, le=10**12)
 
     # Hardening against untrusted callers (see README, Security).
@@ -85,8 +78,7 @@ class Settings(BaseModel):
     # Processes serving on this host (`giftcards serve --workers` sets it): while Redis is
     # unreachable each counts alone with every budget divided by this.
     workers: int = Field(default=1, ge=1, le=256)
-    # Code misses plus attempts in flight, per token subject and per address, for roles without
-    # a budget of their own in the policy file.
+    # Code misses plus attempts in flight, per subject and per address, for roles without a budget.
     code_attempt_limits: str = "30/minute;10/10 seconds"
     client_secret_limits: str = "10/minute"  # wrong client secrets, per client id and address
     # Argon2 verifications at once per process (~64 MiB each); unset: the CPUs it may use.
@@ -127,12 +119,11 @@ class Settings(BaseModel):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            if entry != "*":
-                try:
-                    ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
+        for entry in [entry for entry in value if entry != "*"]:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
         return value
 
     @field_validator("jwt_algorithms")
@@ -141,8 +132,7 @@ class Settings(BaseModel):
         allowed = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
         if not value:
             raise ValueError("at least one algorithm is required")
-        unknown = [name for name in value if name not in allowed]
-        if unknown:
+        if unknown := [name for name in value if name not in allowed]:
             raise ValueError(f"unsupported algorithm(s) {unknown}; choose from {sorted(allowed)}")
         families = {name[:2] for name in value}
         if "HS" in families and len(families) > 1:
@@ -152,11 +142,9 @@ class Settings(BaseModel):
     @field_validator("cors_origins")
     @classmethod
     def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if "*" in value:
-            if len(value) > 1:
-                raise ValueError("* (any origin) stands alone, not in a list of origins")
-            return value
-        return tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
+        if "*" in value and len(value) > 1:
+            raise ValueError("* (any origin) stands alone, not in a list of origins")
+        return value if "*" in value else tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
 
     @property
     def is_production(self) -> bool:
@@ -202,10 +190,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 def check_production(settings: Settings, explicit: set[str]) -> None:
     """Refuse to run production on missing, weak or development secrets; say what to set.
-
-    ``explicit`` names the settings given in the environment (issuer and audience have defaults,
-    which production must not rely on).
-    """
+    ``explicit``: the settings given (production must not rely on issuer and audience defaults)."""
     problems = []
     if settings.uses_hmac_tokens:
         if settings.jwt_secret is None:
@@ -238,38 +223,29 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
 
 
 def _guessable_secrets(settings: Settings) -> list[str]:
-    """The secret and keys production signs tokens, and seals new codes and PINs, with, when one is
-    estimated below MIN_BITS.
-
-    Only the keys that make something new are judged (the current key of a ring, and staged ones):
-    an old key stays readable so that `giftcards keys rotate` can move its rows away. The PIN
-    pepper is not judged either: argon2 PINs stored under it cannot be moved to another.
-    """
+    """The secret and keys that sign tokens and seal new codes and PINs, when one is estimated below
+    MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must still read them to
+    move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot be moved)."""
     context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
-    problems = []
-    secret = settings.jwt_secret if settings.uses_hmac_tokens else None
-    if secret is not None and is_guessable(secret.get_secret_value(), context):
-        problems.append(_too_guessable("GIFTCARDS_JWT_SECRET", JWT_SECRET_COMMAND))
-    for name in KEYRINGS:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        text = value.get_secret_value()
+    secrets = []  # (setting, secret, the command that generates a better one)
+    if settings.uses_hmac_tokens and settings.jwt_secret is not None:
+        secrets.append(("GIFTCARDS_JWT_SECRET", settings.jwt_secret.get_secret_value(), JWT_SECRET_COMMAND))
+    for name in [name for name in KEYRINGS if getattr(settings, name) is not None]:
+        text = getattr(settings, name).get_secret_value()
         keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)
-        problems.extend(
-            _too_guessable(f"{PREFIX}{name.upper()}" + (f" (key {key_id})" if key_id else ""), KEY_COMMAND)
-            # A malformed key is refused, more precisely, where its keyring is read.
+        setting = f"{PREFIX}{name.upper()}"
+        # A malformed key is refused, more precisely, where its keyring is read.
+        secrets += [
+            (setting + (f" (key {key_id})" if key_id else ""), key, KEY_COMMAND)
             for key_id, key in keys
-            if is_32_byte_key(key) and is_guessable(key, context)
-        )
-    return problems
-
-
-def _too_guessable(setting: str, command: str) -> str:
-    return (
+            if is_32_byte_key(key)
+        ]
+    return [
         f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
         f"generate one with `{command}`"
-    )
+        for setting, secret, command in secrets
+        if is_guessable(secret, context)
+    ]
 
 
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"

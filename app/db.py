@@ -1,9 +1,7 @@
 """Engine from settings, the unit of work, and the schema version (Alembic) checks.
 
-SQLite runs in WAL mode with foreign keys on, and every write transaction starts with
-``BEGIN IMMEDIATE`` so that two writers never race on a stale read. Hot read paths use a raw
-pooled DBAPI connection (see ``app.store``); everything that writes goes through
-:class:`UnitOfWork`, which rolls back unless committed.
+SQLite runs in WAL mode with foreign keys on, and every write transaction starts with ``BEGIN
+IMMEDIATE`` so that two writers never race on a stale read.
 """
 
 from __future__ import annotations
@@ -48,10 +46,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions start.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+            dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -60,10 +56,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    """One database transaction: ``with UnitOfWork(engine) as unit: …; unit.commit()``.
-
-    Nothing is kept unless :meth:`commit` runs: leaving the block without it rolls back.
-    """
+    """One database transaction, ``with UnitOfWork(engine) as unit: …; unit.commit()``: leaving the
+    block without :meth:`commit` rolls it back."""
 
     def __init__(self, engine: Engine) -> None:
         self.session = Session(engine, expire_on_commit=False)
@@ -79,9 +73,6 @@ class UnitOfWork:
         self.session.close()
 
 
-# --- schema version ----------------------------------------------------------------------------
-
-
 def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("app") / "migrations"))
@@ -89,12 +80,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
-
-
 def head_revision() -> str:
-    head = _scripts().get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
@@ -113,7 +100,7 @@ def check_schema(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
     if current == head:
         return
-    known = {script.revision for script in _scripts().walk_revisions()}
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if current is not None and current not in known:
         raise ConfigurationError(
             f"database schema is at revision {current}, which this server does not know: "

@@ -82,14 +82,10 @@ class GiftCardError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    @property
-    def extensions(self) -> dict[str, Any]:
         # graphql-core copies an original error's `extensions` into the response.
-        extensions: dict[str, Any] = {"code": self.code.value}
-        if self.field is not None:
-            extensions["field"] = self.field
-        return extensions
+        self.extensions: dict[str, Any] = {"code": self.code.value}
+        if field is not None:
+            self.extensions["field"] = field
 
 
 class UnauthenticatedError(GiftCardError):
@@ -117,21 +113,15 @@ class InsufficientFundsError(GiftCardError):
 
 
 class LimitExceededError(GiftCardError):
-    """Well-formed input that would take something past a configured ceiling.
-
-    ``extensions.limit`` names the ceiling as the README does (``maxBalance``), so a client can
-    tell it from malformed input and from insufficient funds.
-    """
+    """Well-formed input that would pass a configured ceiling, which ``extensions.limit`` names as the
+    README does (``maxBalance``): a client tells it from malformed input and insufficient funds."""
 
     code = ErrorCode.LIMIT_EXCEEDED
 
     def __init__(self, message: str, *, field: str, limit: str) -> None:
         super().__init__(message, field=field)
         self.limit = limit
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {**super().extensions, "limit": self.limit}
+        self.extensions["limit"] = limit
 
 
 class CardNotUsableError(GiftCardError):
@@ -144,10 +134,7 @@ class _RetryAfter(GiftCardError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {**super().extensions, "retryAfter": self.retry_after}
+        self.extensions["retryAfter"] = retry_after
 
 
 class RateLimitedError(_RetryAfter):

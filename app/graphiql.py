@@ -1,7 +1,5 @@
-"""GraphiQL's files: its start script, and the files of the graphene-django-graphiql-static wheel,
-each refused unless it is the one reviewed. The page itself answers a browser's ``GET /graphql``
-(app.middleware.GraphiQLPageMiddleware). None of it is served when GraphiQL is off.
-"""
+"""GraphiQL's files, none served when GraphiQL is off: its start script, and the reviewed files of the
+graphene-django-graphiql-static wheel. The page itself is app.middleware.GraphiQLPageMiddleware's."""
 
 from __future__ import annotations
 

@@ -1,24 +1,19 @@
-"""The ASGI application: ``create_app(settings)`` → Starlette.
-
-Routes: ``/graphql`` (POST JSON; GET for queries; GraphiQL for a browser in development),
-``/graphiql/…`` (the IDE's files, app.graphiql), ``/healthz``, ``/readyz``,
-and ``POST /oauth/token`` (client credentials) when the server signs its own tokens.
-On ``/graphql`` the request id, the size caps and the bearer token are middlewares
-(app.middleware) before Strawberry runs, so a bad token is an HTTP 401, not a GraphQL error.
-Pages on the origins in ``GIFTCARDS_CORS_ORIGINS`` may call the API from a browser.
-"""
+"""The ASGI application, ``create_app(settings)`` → Starlette: ``/graphql`` behind the middlewares of
+app.middleware, GraphiQL's files (app.graphiql), ``/healthz``, ``/readyz``, and ``/oauth/token`` when
+the server signs its own tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from importlib import resources
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -103,11 +98,7 @@ class _GraphQLView(GraphQL):
 def graphql_middleware(services: Services) -> list[Middleware]:
     """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
     settings = services.settings
-    ide_page = (
-        [Middleware(GraphiQLPageMiddleware, page=(resources.files("app") / "graphiql.html").read_text())]
-        if settings.graphiql_enabled
-        else []
-    )
+    ide_page = [Middleware(GraphiQLPageMiddleware)] if settings.graphiql_enabled else []
     return [
         Middleware(RequestIdMiddleware),
         *ide_page,
@@ -117,30 +108,26 @@ def graphql_middleware(services: Services) -> list[Middleware]:
     ]
 
 
+@dataclasses.dataclass
 class TokenRoute:
     """``/oauth/token``: the capped body and the caller's address, handed to the token endpoint.
+    Every method reaches it, so that the endpoint's own 405 answers in the OAuth error shape."""
 
-    Every method reaches it, so that the endpoint's own 405 answers in the OAuth error shape.
-    """
-
-    def __init__(self, token_endpoint: oauth.TokenEndpoint, max_body: int) -> None:
-        self.token_endpoint = token_endpoint
-        self.max_body = max_body
+    token_endpoint: oauth.TokenEndpoint
+    max_body: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        body = await read_capped(request, self.max_body) if request.method == "POST" else b""
         reply = await self.token_endpoint.respond(
             oauth.TokenRequest(
                 method=request.method,
                 content_type=request.headers.get("content-type"),
                 authorization=request.headers.get("authorization"),
-                body=body,
+                body=await read_capped(request, self.max_body) if request.method == "POST" else b"",
                 address=request.client.host if request.client else None,
             )
         )
-        response = JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-        await response(scope, receive, send)
+        await JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
 
 
 def _token_routes(services: Services) -> list[Route]:
@@ -159,7 +146,7 @@ def create_app(settings: Settings, services: Services | None = None, *, freeze_g
         "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
     )
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
-    lifespan = _lifespan(settings, services, freeze_gc=freeze_gc)
+    lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
     return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
 
 
@@ -189,36 +176,29 @@ def _probe_routes(services: Services) -> list[Route]:
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
-def _lifespan(
-    settings: Settings, services: Services, *, freeze_gc: bool
-) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+@asynccontextmanager
+async def _lifespan(
+    settings: Settings, services: Services, freeze_gc: bool, _: Starlette
+) -> AsyncIterator[None]:
     """Check the schema and the PIN keys before serving; write the refusal counts while serving."""
-
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        check_schema(services.engine)
-        check_pins_verifiable(services.key_rows, services.pins)
-        if freeze_gc:
-            # Start-up objects live forever; keep the collector from scanning them again and again.
-            gc.collect()
-            gc.freeze()
-        with contextlib.ExitStack() as stack:
-            if not settings.is_production:  # its keys may come from the state file
-                stack.enter_context(serving(settings.state_dir))
-            async with _refusal_counts(services.audit):
-                yield
-        services.engine.dispose()
-
-    return lifespan
+    check_schema(services.engine)
+    check_pins_verifiable(services.key_rows, services.pins)
+    if freeze_gc:
+        # Start-up objects live forever; keep the collector from scanning them again and again.
+        gc.collect()
+        gc.freeze()
+    with contextlib.ExitStack() as stack:
+        if not settings.is_production:  # its keys may come from the state file
+            stack.enter_context(serving(settings.state_dir))
+        async with _refusal_counts(services.audit):
+            yield
+    services.engine.dispose()
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
-    """CORS for the configured origins, outermost, so that every answer carries its headers:
-    401, 413 and 429 too, for a page to read why it was refused. Starlette's own error middleware
-    sits outside all middleware; a second one inside answers a crash before CORS sees it go by.
-
-    No credentials: callers send bearer tokens, never cookies.
-    """
+    """CORS for the configured origins, outermost, so that refusals (401, 413, 429) carry its headers
+    too. Starlette's own error middleware sits outside all middleware; a second one inside answers a
+    crash before CORS sees it go by. No credentials: callers send bearer tokens, never cookies."""
     if not settings.cors_origins:
         return []
     return [
@@ -270,13 +250,9 @@ class _DropQueryStrings(logging.Filter):
         return True
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
-
-
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     settings = load_settings(os.environ)
-    configure_logging(settings)
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
     return create_app(settings, freeze_gc=True)

@@ -1,16 +1,13 @@
-"""The HTTP concerns around the ``/graphql`` route, each a small pure ASGI middleware.
-
-Outermost first (as app.http.graphql_middleware lists them): request id, the GraphiQL page when
-it is on, the query-string cap (414), the body cap (413), the bearer token (401). Each refusal is
-JSON with an error code, made before GraphQL runs; what the view needs of the request (its id and
-the caller's principal) is left in ``scope["state"]``.
-"""
+"""The HTTP concerns around ``/graphql``, each a small pure ASGI middleware (in the order of
+app.http.graphql_middleware). Refusals are JSON with an error code; what the view needs of the
+request (its id and the caller's principal) is left in ``scope["state"]``."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 import uuid
+from importlib import resources
 
 from anyio.to_thread import run_sync
 from starlette.datastructures import Headers
@@ -65,7 +62,7 @@ class GraphiQLPageMiddleware:
     """A browser's GET (``Accept: text/html``) gets the IDE page instead of GraphQL."""
 
     app: ASGIApp
-    page: str
+    page: str = dataclasses.field(default_factory=(resources.files("app") / "graphiql.html").read_text)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.app
@@ -145,13 +142,9 @@ async def read_capped(request: Request, limit: int) -> bytes | None:
 
 
 def _replay(body: bytes) -> Receive:
-    sent = False
+    unsent: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+        return unsent.pop() if unsent else {"type": "http.disconnect"}
 
     return receive

@@ -1,10 +1,8 @@
 """Database tables (SQLModel). Money is integer minor units; codes are never stored in plain text.
 
-A code row keeps: a keyed HMAC of the normalised code (lookup; ``lookup_key_id`` names the key),
-the code encrypted with an AEAD key (``key_id`` names the key), its last four characters, and the
-argon2 hash of a peppered PIN. The key ids let keys rotate. ``(lookup_hash, code_type)`` is
-unique and revoked rows keep their hash, so a revoked code can never be given to another card
-(while rows under an old lookup key remain, writers also check the hash under every key).
+A code row keeps a keyed HMAC of the code (its lookup), its AEAD ciphertext and last four characters,
+with the ids of their keys so that keys rotate. Revoked rows keep their hash and ``(lookup_hash,
+code_type)`` is unique, so a revoked code can never be given to another card.
 """
 
 from __future__ import annotations
@@ -32,11 +30,7 @@ from sqlmodel import Field, SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A point in time, written in UTC and always read back with its offset.
-
-    SQLite keeps no offset (every time is written in UTC), PostgreSQL does; either way a read
-    gives an aware datetime, so no code elsewhere patches one.
-    """
+    """A point in time, written in UTC and read back aware, though SQLite keeps no offset."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -157,10 +151,7 @@ class GiftCardEvent(SQLModel, table=True):
 
 
 class IdempotencyKey(SQLModel, table=True):
-    """The first response to a mutation sent with an idempotency key, per token subject.
-
-    The response is stored encrypted (it can hold a generated code shown once).
-    """
+    """The first response to a keyed mutation, per token subject; encrypted (it can hold a new code)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
@@ -212,12 +203,9 @@ class ReservedCode(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only record of every mutation and every disclosure of a code in full.
-
-    Who (token subject, client address, request id), what (the operation or field), which card,
-    when. Never a code, a PIN or a secret; database triggers refuse updates and deletes. A refusal
-    row stands for ``count`` refusals of one subject, operation and outcome in one minute.
-    """
+    """Append-only record of every mutation and every disclosure of a code in full; never a code, a PIN
+    or a secret. Triggers refuse updates and deletes. A refusal row stands for ``count`` refusals of
+    one subject, operation and outcome in one minute."""
 
     __tablename__ = "audit_events"
     __table_args__ = (

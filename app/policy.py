@@ -1,10 +1,6 @@
-"""The access policy (:class:`Policy`, read from ``permissions.yaml`` by :mod:`app.policy_file`), and
-the caller as a :class:`Principal`.
-
-The policy answers what a principal may find, use and see. Code that needs a decision asks the
-policy or the principal with a :class:`Permission` member; no permission name is compared by hand
-anywhere else.
-"""
+"""The access policy (:class:`Policy`, read from ``permissions.yaml`` by :mod:`app.policy_file`): what
+the caller, a :class:`Principal`, may find, use and see. Decisions are asked of the policy or the
+principal with a :class:`Permission` member; no permission name is compared by hand elsewhere."""
 
 from __future__ import annotations
 
@@ -84,12 +80,12 @@ class Principal:
     def is_trusted(self) -> bool:
         """A caller that may list cards: it learns why a code or card was refused, and no code
         attempt budget applies to it."""
-        return Permission.LIST_GIFT_CARDS.value in self.permissions
+        return self.has(Permission.LIST_GIFT_CARDS)
 
     def require(self, permission: Permission) -> None:
         if self.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
-        if permission.value not in self.permissions:
+        if not self.has(permission):
             raise ForbiddenError(f"the token lacks the {permission.value} permission")
 
 
@@ -109,7 +105,7 @@ class Client:
     roles: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: the lru_caches below key on it
+@dataclass(frozen=True, eq=False)  # identity hash: the lru_cache below keys on it
 class Policy:
     catalogue: Mapping[str, str]  # permission name → trust level
     code_types: Mapping[CodeType, CodeTypeRule]
@@ -136,7 +132,8 @@ class Policy:
         return frozenset(granted)
 
     def usable_code_types(self, principal: Principal) -> tuple[CodeType, ...]:
-        return _usable(self, principal.permissions)
+        visible = _visibilities(self, principal.permissions)
+        return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)
 
     def require_code_type(self, principal: Principal, code_type: CodeType, *, name_type: bool = True) -> None:
         """Refuse a code type the caller may not use: FORBIDDEN, naming the permission it lacks
@@ -163,9 +160,3 @@ def _visibilities(policy: Policy, granted: frozenset[str]) -> dict[CodeType, Vis
         else:
             result[code_type] = Visibility.FULL
     return result
-
-
-@lru_cache(maxsize=256)
-def _usable(policy: Policy, granted: frozenset[str]) -> tuple[CodeType, ...]:
-    visible = _visibilities(policy, granted)
-    return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)

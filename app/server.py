@@ -1,10 +1,6 @@
-"""How ``giftcards serve`` runs uvicorn: its options from the settings, and an HTTP protocol that
-refuses an oversized request line or header block before reading it whole.
-
-uvicorn's httptools protocol buffers a request line and headers of any size (a 40 MB
-``Authorization`` header was read whole before the app saw it). Its h11 protocol caps them, but
-took 12 to 20% more CPU per lookup (README, Performance); so httptools is kept, and capped here,
-where the bytes arrive: an ASGI middleware only sees a request once it has been parsed.
+"""How ``giftcards serve`` runs uvicorn: its options, and an HTTP protocol refusing an oversized
+request line or header block as it arrives. uvicorn's httptools protocol buffers them at any size
+(h11 caps them but costs 12 to 20% more CPU per lookup), and a middleware sees only parsed requests.
 """
 
 from __future__ import annotations
@@ -45,13 +41,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing a request whose line or header block is over its cap.
-
-    While a request's head arrives, the bytes received so far are counted, so one still unfinished
-    past its cap is refused without waiting for the rest; a complete one is measured before the app
-    sees it. The answer is 414 (line) or 431 (headers) in the API's JSON error shape, and the
-    connection is closed. The caps count header names and values, and the request target.
-    """
+    """uvicorn's httptools protocol, refusing a request whose target or header names and values are
+    over their cap: counted as the head arrives (so an unfinished one is refused without waiting),
+    then measured whole before the app sees it. 414 or 431 in JSON, and the connection is closed."""
 
     url = b""  # uvicorn's, set at each request's start; none before the first
 
