@@ -55,8 +55,7 @@ class CardMutations:
         codes, details = build(CodeChanges, giftcard), build(CardDetails, giftcard)
         request = build(NewCard, giftcard, codes=codes, details=details)
         cards = info.context.services.cards
-        view = await run_sync(cards.create, info.context.principal, request, idempotency_key)
-        return card_type(view)
+        return card_type(await run_sync(cards.create, info.context.principal, request, idempotency_key))
 
     @strawberry.mutation(
         description="Change a card's codes, member and operator fields (EditGiftCard). Adding a "
@@ -87,8 +86,7 @@ class CardMutations:
             details=build(CardDetails, giftcard),
         )
         cards = info.context.services.cards
-        view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
-        return card_type(view)
+        return card_type(await run_sync(cards.edit, info.context.principal, request, idempotency_key))
 
     giftcard_block = _state_change(
         Operation.BLOCK_CARD,

@@ -1,17 +1,14 @@
-"""The Strawberry schema, its extensions, and how errors reach clients.
-
-Parsing and validation are cached (clients that send variables hit the caches). Errors raised on
-purpose (:class:`~app.errors.GiftCardError`) go out with their ``extensions.code``; GraphQL syntax
-and validation errors get a code of their own; anything else is logged and masked as ``INTERNAL``
-(both when the HTTP view formats the result, see :func:`format_result`).
-"""
+"""The Strawberry schema, its extensions (limits, caches of parsing and validation), and how errors
+reach clients: a GiftCardError with its ``extensions.code``, syntax and validation errors with a code of
+their own, anything else logged and masked as ``INTERNAL`` (see :func:`format_result`)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from enum import Enum
+from typing import Any, cast
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -20,12 +17,9 @@ from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExten
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from app.errors import ErrorCode, GiftCardError
+from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
-from app.graphql.error_codes import GraphQLErrorCode
-from app.graphql.history import HistoryQueries
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
-from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
@@ -50,11 +44,8 @@ _TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    """An error of the server's own, as opposed to one about the request or one we raised.
-
-    Syntax, validation and variable errors have no path and no original error (or a GraphQLError
-    as one); anything else without a GiftCardError behind it happened while executing.
-    """
+    """An error of the server's own: not a GiftCardError, and not a syntax, validation or variable
+    error (those have no path, and no original error or a GraphQLError as one)."""
     original = error.original_error
     if isinstance(original, GiftCardError):
         return False
@@ -102,11 +93,8 @@ def _public(error: GraphQLError) -> GraphQLError:
 
 
 def format_result(result: ExecutionResult) -> dict[str, Any]:
-    """The response body: every error with an ``extensions.code``, unexpected ones masked.
-
-    Done here, once per response, rather than in a schema extension: every extension hook
-    costs time on every request.
-    """
+    """The response body: every error with an ``extensions.code``, unexpected ones masked. Done here,
+    once per response, rather than in a schema extension: every extension hook costs time on every request."""
     if result.errors:
         result.errors = [_public(error) for error in result.errors]
     return dict(process_result(result))
@@ -130,11 +118,11 @@ class GiftCardSchema(strawberry.Schema):
                 )
 
 
-# One mixin class per module; the schema's root types combine them. Every root field is nullable:
+# The schema's root types combine one mixin class per module. Every root field is nullable:
 # a refused field is null with its error, and the answers of its siblings (a mutation that
 # committed) still reach the client (GraphQL's partial results).
 @strawberry.type
-class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries, AuditQueries):
+class Query(CardQueries, ReservationQueries, AuditQueries):
     pass
 
 
@@ -145,11 +133,8 @@ class Mutation(CardMutations, ReservationMutations, TransactionMutations):
 
 
 class _Limits(SchemaExtension):
-    """One hook for the document limits.
-
-    The rule is built once per schema, so the validation cache (keyed by the rules) keeps hitting;
-    Strawberry's limiter extensions would build new rule classes for every request.
-    """
+    """One hook for the document limits. The rule is built once per schema, so the validation cache
+    (keyed by the rules) keeps hitting; Strawberry's limiter extensions build new ones per request."""
 
     def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
         self.max_tokens = max_tokens
@@ -184,6 +169,20 @@ class _SmallDocumentValidationCache(ValidationCache):
             yield from super().on_validate()
         else:
             yield
+
+
+# Errors carry their code as a string; this enum publishes the set (mirroring app.errors.ErrorCode) so
+# that a client can see every answer it has to handle. The functional API builds the class (mypy sees
+# an instance).
+_ERROR_CODES = {
+    code.name: strawberry.enum_value(code.value, description=ERROR_CODE_DESCRIPTIONS[code])
+    for code in ErrorCode
+}
+GraphQLErrorCode = strawberry.enum(
+    cast("type[Enum]", Enum("ErrorCode", _ERROR_CODES)),
+    description="The values of `extensions.code` on errors. An error raised by a field carries the "
+    "field's `path`: that field is null, and the data of every other field stands (partial results).",
+)
 
 
 def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:

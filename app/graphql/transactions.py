@@ -58,9 +58,8 @@ class TransactionMutations:
         amount: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
-        ledger = info.context.services.ledger
-        view = await run_sync(ledger.capture, info.context.principal, str(id), amount, idempotency_key)
-        return transaction_type(view)
+        ledger, principal = info.context.services.ledger, info.context.principal
+        return transaction_type(await run_sync(ledger.capture, principal, str(id), amount, idempotency_key))
 
     @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
     async def giftcard_trans_cancel(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import strawberry
 
 from app.domain.history import CARD_TRANSACTIONS_DEFAULT
-from app.domain.masking import SearchResult, ShownCard
+from app.domain.masking import ShownCard
 from app.domain.money import format_amount
 from app.domain.pages import MAX_PAGE_SIZE, Page
 from app.entities import Transaction
@@ -245,10 +245,6 @@ def card_type(view: ShownCard) -> GiftCard:
         note_value=view.note,
         codes=[build(GiftCardCode, code, id=strawberry.ID(str(code.id))) for code in view.codes],
     )
-
-
-def search_result_type(result: SearchResult) -> GiftCardSearchResult:
-    return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
 
 @strawberry.type(description="Where a page sits in the listing.")
