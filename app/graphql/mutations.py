@@ -3,6 +3,7 @@ hashing and database waits never stall the event loop. Every mutation takes ``id
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Annotated
 
 import strawberry
@@ -67,15 +68,8 @@ class CardMutations:
         giftcard: GiftCardEditInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        revoke = frozenset(
-            code_type
-            for code_type, asked in (
-                (CodeType.PHYSICAL, giftcard.revoke_physical_code),
-                (CodeType.EXTERNAL, giftcard.revoke_external_code),
-                (CodeType.PERSONAL, giftcard.revoke_personal_code),
-            )
-            if asked
-        )
+        asked = (giftcard.revoke_physical_code, giftcard.revoke_external_code, giftcard.revoke_personal_code)
+        revoke = frozenset(compress((CodeType.PHYSICAL, CodeType.EXTERNAL, CodeType.PERSONAL), asked))
         request = build(
             CardEdit,
             giftcard,

@@ -127,9 +127,8 @@ class CardQueries:
 
     @strawberry.field(
         description=f"List gift cards page by page (ListGiftCards), oldest first. `first`: 1 to "
-        f"{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous "
-        "page. Cards created meanwhile appear on later pages, never twice. Codes are masked as "
-        "in lookups."
+        f"{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous page. "
+        "Cards created meanwhile appear on later pages, never twice. Codes are masked as in lookups."
     )
     async def giftcards(
         self,

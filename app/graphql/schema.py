@@ -47,24 +47,19 @@ def _is_unexpected(error: GraphQLError) -> bool:
     """An error of the server's own: not a GiftCardError, and not a syntax, validation or variable
     error (those have no path, and no original error or a GraphQLError as one)."""
     original = error.original_error
-    if isinstance(original, GiftCardError):
-        return False
-    return error.path is not None or (original is not None and not isinstance(original, GraphQLError))
+    return not isinstance(original, GiftCardError) and (
+        error.path is not None or (original is not None and not isinstance(original, GraphQLError))
+    )
 
 
 def _public(error: GraphQLError) -> GraphQLError:
     """The error as the client may see it: always a code, never an echoed value or internals."""
     if isinstance(error.original_error, GiftCardError):
         return error
-    if _is_unexpected(error):
-        return GraphQLError(
-            "Internal error.",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": ErrorCode.INTERNAL.value},
-        )
     message = _SUGGESTION.sub("", error.message)
-    if tokens := _TOO_MANY_TOKENS.search(message):
+    if _is_unexpected(error):
+        code, message = ErrorCode.INTERNAL, "Internal error."
+    elif tokens := _TOO_MANY_TOKENS.search(message):
         code = ErrorCode.GRAPHQL_PARSE_FAILED
         message = f"The document has more than {tokens.group(1)} tokens."
     elif isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
@@ -88,6 +83,7 @@ def _public(error: GraphQLError) -> GraphQLError:
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
+        path=error.path,
         extensions={"code": code.value},
     )
 
@@ -172,13 +168,12 @@ class _SmallDocumentValidationCache(ValidationCache):
 
 
 # Errors carry their code as a string; this enum publishes the set (mirroring app.errors.ErrorCode) so
-# that a client can see every answer it has to handle. The functional API builds the class (mypy sees
-# an instance).
+# that a client can see every answer it has to handle. No field uses it: build_schema lists it.
 _ERROR_CODES = {
     code.name: strawberry.enum_value(code.value, description=ERROR_CODE_DESCRIPTIONS[code])
     for code in ErrorCode
 }
-GraphQLErrorCode = strawberry.enum(
+GraphQLErrorCode = strawberry.enum(  # the functional API: mypy sees an instance, hence the cast
     cast("type[Enum]", Enum("ErrorCode", _ERROR_CODES)),
     description="The values of `extensions.code` on errors. An error raised by a field carries the "
     "field's `path`: that field is null, and the data of every other field stands (partial results).",
@@ -196,5 +191,4 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    # ErrorCode is used by no field (codes travel in extensions.code); listed so it is published.
     return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
