@@ -26,12 +26,9 @@ R = TypeVar("R", bound=type)
 
 
 class AuditRefusals(FieldExtension):
-    """On a mutation field: an error escaping it is recorded with its code, then raised again.
-
-    A GiftCardError is recorded with its own code (FORBIDDEN, CARD_NOT_USABLE, RATE_LIMITED …),
-    anything else as INTERNAL. It is counted in a worker thread, like the mutation itself, as
-    counting can write the counts of a minute that is over.
-    """
+    """On a mutation field: an error escaping it is recorded with its code (a GiftCardError's own,
+    anything else as INTERNAL), then raised again. Counted in a worker thread, like the mutation
+    itself, as counting can write the counts of a minute that is over."""
 
     async def resolve_async(
         self,
@@ -44,31 +41,24 @@ class AuditRefusals(FieldExtension):
             return await next_(source, info, **kwargs)
         except Exception as exc:
             code = exc.code if isinstance(exc, GiftCardError) else ErrorCode.INTERNAL
-            await _record_refusal(info, code.value)
+            context = info.context
+            try:
+                await run_sync(context.services.audit.refused, context.principal, info.field_name, code.value)
+            except Exception:
+                # The caller gets the mutation's own error; a failed audit write must not replace it.
+                log.exception(
+                    "could not record a refused %s in the audit trail (request %s)",
+                    info.field_name,
+                    context.request_id,
+                )
             raise
-
-
-async def _record_refusal(info: strawberry.Info[Context], outcome: str) -> None:
-    context = info.context
-    try:
-        await run_sync(context.services.audit.refused, context.principal, info.field_name, outcome)
-    except Exception:
-        # The caller gets the mutation's own error; a failed audit write must not replace it.
-        log.exception(
-            "could not record a refused %s in the audit trail (request %s)",
-            info.field_name,
-            context.request_id,
-        )
 
 
 async def record_disclosures(
     info: strawberry.Info[Context], cards: Sequence[ShownCard], supplied_code: str | None = None
 ) -> None:
-    """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures).
-
-    Reads write nothing in the common case; when they do, the write goes to a worker thread so
-    that SQLite's write lock never holds up the event loop.
-    """
+    """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures), in a
+    worker thread so that SQLite's write lock never holds up the event loop (reads rarely write)."""
     audit = info.context.services.audit
     if disclosed := audit.disclosures(info.context.principal, cards, supplied_code=supplied_code):
         await run_sync(audit.record, disclosed)
@@ -80,9 +70,6 @@ def audit_mutations(root: R) -> R:
         if not any(isinstance(extension, AuditRefusals) for extension in field.extensions):
             field.extensions.append(AuditRefusals())
     return root
-
-
-# --- the auditEvents query -----------------------------------------------------------------------
 
 
 @strawberry.input(description="Which audit events to list. Conditions combine with AND.")

@@ -1,9 +1,6 @@
-"""Depth, alias and field limits on every GraphQL document, checked in time linear in its size.
-
-Each fragment is measured once and its measure reused at every spread, so a document that spreads
-its fragments exponentially often costs no more to check than one that spreads each of them once.
-The work graphql-core's own field-merging rule may spend is bounded here too.
-"""
+"""Depth, alias and field limits on every GraphQL document, checked in time linear in its size: each
+fragment is measured once and its measure reused at every spread, however often it is spread. The
+work graphql-core's own field-merging rule may spend is bounded here too."""
 
 from __future__ import annotations
 
@@ -63,11 +60,9 @@ NOTHING = Measure()
 
 
 class DocumentLimitError(ValidationAbortedError):
-    """A document over a limit. The message names the limit only, so a client may see it.
-
-    Raised rather than reported: graphql-core then stops validating at once, instead of running
-    its other rules (some of them quadratic up to a budget) over a document already refused.
-    """
+    """A document over a limit; the message names the limit only, so a client may see it. Raised rather
+    than reported: graphql-core then stops validating at once, instead of running its other rules (some
+    quadratic up to a budget) over a document already refused."""
 
 
 def _spreads(selection_set: SelectionSetNode) -> Iterator[str]:
@@ -100,11 +95,9 @@ def _selection(selection: SelectionNode, fragments: Mapping[str, Measure]) -> Me
 
 
 def measure(selection_set: SelectionSetNode, fragments: Mapping[str, Measure]) -> Measure:
-    """Measure a selection set, taking each spread's measure from ``fragments``.
-
-    A spread missing there (an unknown fragment, or one closing a cycle) counts as nothing: other
-    rules refuse those documents. Recursion follows the nesting the parser already bounds.
-    """
+    """Measure a selection set, taking each spread's measure from ``fragments``; one missing there (an
+    unknown fragment, or one closing a cycle) counts as nothing: other rules refuse those documents.
+    Recursion follows the nesting the parser already bounds."""
     parts = [_selection(selection, fragments) for selection in selection_set.selections]
     return Measure(
         max((part.depth for part in parts), default=0),
@@ -114,11 +107,9 @@ def measure(selection_set: SelectionSetNode, fragments: Mapping[str, Measure]) -
 
 
 def measure_fragments(fragments: Mapping[str, FragmentDefinitionNode]) -> dict[str, Measure]:
-    """Every fragment's measure, each fragment measured once, after the fragments it spreads.
-
-    The spreads are walked with a stack of our own: a chain of fragments can be longer than the
-    interpreter's recursion limit. A spread back to a fragment on the current path closes a cycle.
-    """
+    """Every fragment's measure, each measured once, after the fragments it spreads. The spreads are
+    walked with a stack of our own: a chain of fragments can be longer than the recursion limit. A
+    spread back to a fragment on the current path closes a cycle."""
     spreads = {name: list(_spreads(fragment.selection_set)) for name, fragment in fragments.items()}
     measures: dict[str, Measure] = {}
     for root in fragments:
@@ -140,18 +131,10 @@ def measure_fragments(fragments: Mapping[str, FragmentDefinitionNode]) -> dict[s
     return measures
 
 
-def _amount(count: int) -> str:
-    return str(count) if count < CEILING else f"{CEILING:,} or more"
-
-
 def check_document(document: DocumentNode, limits: DocumentLimits) -> None:
     """Raise :class:`DocumentLimitError` for the first operation over a limit."""
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-    measures = measure_fragments(fragments)
+    fragments = [node for node in document.definitions if isinstance(node, FragmentDefinitionNode)]
+    measures = measure_fragments({fragment.name.value: fragment for fragment in fragments})
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
             continue
@@ -159,10 +142,8 @@ def check_document(document: DocumentNode, limits: DocumentLimits) -> None:
         if found.depth > limits.max_depth:
             message = f"The operation exceeds maximum operation depth of {limits.max_depth}."
         elif found.aliases > limits.max_aliases:
-            message = (
-                f"The document has {_amount(found.aliases)} aliases; "
-                f"at most {limits.max_aliases} are allowed."
-            )
+            aliases = str(found.aliases) if found.aliases < CEILING else f"{CEILING:,} or more"
+            message = f"The document has {aliases} aliases; at most {limits.max_aliases} are allowed."
         elif found.fields > limits.max_fields:
             message = (
                 f"The operation selects more than {limits.max_fields} fields once its fragments are expanded."
@@ -173,19 +154,14 @@ def check_document(document: DocumentNode, limits: DocumentLimits) -> None:
 
 
 def bound_field_merging() -> None:
-    """Cap graphql-core's field-merging comparisons at :data:`MERGE_BUDGET` for this process.
-
-    graphql-core reads this module attribute whenever a validation starts; it is the documented way
-    to set the budget.
-    """
+    """Cap graphql-core's field-merging comparisons at :data:`MERGE_BUDGET` for this process (the
+    documented way: graphql-core reads this module attribute whenever a validation starts)."""
     overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = MERGE_BUDGET
 
 
 def limits_rule(limits: DocumentLimits) -> type[ASTValidationRule]:
-    """A validation rule holding every document to ``limits``.
-
-    Build it once per schema: the validation cache is keyed by the rule classes.
-    """
+    """A validation rule holding every document to ``limits``. Build it once per schema: the validation
+    cache is keyed by the rule classes."""
 
     class DocumentLimitsRule(ASTValidationRule):
         def enter_document(self, node: DocumentNode, *_args: Any) -> None:

@@ -3,6 +3,7 @@ hashing and database waits never stall the event loop. Every mutation takes ``id
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Annotated
 
 import strawberry
@@ -55,8 +56,7 @@ class CardMutations:
         codes, details = build(CodeChanges, giftcard), build(CardDetails, giftcard)
         request = build(NewCard, giftcard, codes=codes, details=details)
         cards = info.context.services.cards
-        view = await run_sync(cards.create, info.context.principal, request, idempotency_key)
-        return card_type(view)
+        return card_type(await run_sync(cards.create, info.context.principal, request, idempotency_key))
 
     @strawberry.mutation(
         description="Change a card's codes, member and operator fields (EditGiftCard). Adding a "
@@ -68,15 +68,8 @@ class CardMutations:
         giftcard: GiftCardEditInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
-        revoke = frozenset(
-            code_type
-            for code_type, asked in (
-                (CodeType.PHYSICAL, giftcard.revoke_physical_code),
-                (CodeType.EXTERNAL, giftcard.revoke_external_code),
-                (CodeType.PERSONAL, giftcard.revoke_personal_code),
-            )
-            if asked
-        )
+        asked = (giftcard.revoke_physical_code, giftcard.revoke_external_code, giftcard.revoke_personal_code)
+        revoke = frozenset(compress((CodeType.PHYSICAL, CodeType.EXTERNAL, CodeType.PERSONAL), asked))
         request = build(
             CardEdit,
             giftcard,
@@ -87,8 +80,7 @@ class CardMutations:
             details=build(CardDetails, giftcard),
         )
         cards = info.context.services.cards
-        view = await run_sync(cards.edit, info.context.principal, request, idempotency_key)
-        return card_type(view)
+        return card_type(await run_sync(cards.edit, info.context.principal, request, idempotency_key))
 
     giftcard_block = _state_change(
         Operation.BLOCK_CARD,

@@ -32,9 +32,8 @@ class CodeReservation:
         description="When a single reservation lapses; null for a batch (it never lapses)."
     )
     codes: list[str] = strawberry.field(
-        description=f"The codes ({RESERVED_CODE_LENGTH} characters, the last a check character): "
-        "in full only in the giftcardReserveCodes response, masked to their last four characters "
-        "everywhere else."
+        description=f"The codes ({RESERVED_CODE_LENGTH} characters, the last a check character): in full "
+        "only in the giftcardReserveCodes response, masked to their last four characters everywhere else."
     )
     used_count: int = strawberry.field(description="How many of the codes cards have taken.")
     lapsed: bool = strawberry.field(
@@ -81,6 +80,5 @@ class ReservationMutations:
         request = ReservationRequest(
             count=count, agency=agency, request_name=request_name, single=bool(single)
         )
-        reservations = info.context.services.reservations
-        view = await run_sync(reservations.reserve, info.context.principal, request, idempotency_key)
-        return reservation_type(view)
+        reservations, principal = info.context.services.reservations, info.context.principal
+        return reservation_type(await run_sync(reservations.reserve, principal, request, idempotency_key))

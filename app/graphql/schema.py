@@ -1,17 +1,14 @@
-"""The Strawberry schema, its extensions, and how errors reach clients.
-
-Parsing and validation are cached (clients that send variables hit the caches). Errors raised on
-purpose (:class:`~app.errors.GiftCardError`) go out with their ``extensions.code``; GraphQL syntax
-and validation errors get a code of their own; anything else is logged and masked as ``INTERNAL``
-(both when the HTTP view formats the result, see :func:`format_result`).
-"""
+"""The Strawberry schema, its extensions (limits, caches of parsing and validation), and how errors
+reach clients: a GiftCardError with its ``extensions.code``, syntax and validation errors with a code of
+their own, anything else logged and masked as ``INTERNAL`` (see :func:`format_result`)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from enum import Enum
+from typing import Any, cast
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -20,12 +17,9 @@ from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExten
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from app.errors import ErrorCode, GiftCardError
+from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
-from app.graphql.error_codes import GraphQLErrorCode
-from app.graphql.history import HistoryQueries
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
-from app.graphql.listing import ListingQueries
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
@@ -50,30 +44,22 @@ _TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    """An error of the server's own, as opposed to one about the request or one we raised.
-
-    Syntax, validation and variable errors have no path and no original error (or a GraphQLError
-    as one); anything else without a GiftCardError behind it happened while executing.
-    """
+    """An error of the server's own: not a GiftCardError, and not a syntax, validation or variable
+    error (those have no path, and no original error or a GraphQLError as one)."""
     original = error.original_error
-    if isinstance(original, GiftCardError):
-        return False
-    return error.path is not None or (original is not None and not isinstance(original, GraphQLError))
+    return not isinstance(original, GiftCardError) and (
+        error.path is not None or (original is not None and not isinstance(original, GraphQLError))
+    )
 
 
 def _public(error: GraphQLError) -> GraphQLError:
     """The error as the client may see it: always a code, never an echoed value or internals."""
     if isinstance(error.original_error, GiftCardError):
         return error
-    if _is_unexpected(error):
-        return GraphQLError(
-            "Internal error.",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": ErrorCode.INTERNAL.value},
-        )
     message = _SUGGESTION.sub("", error.message)
-    if tokens := _TOO_MANY_TOKENS.search(message):
+    if _is_unexpected(error):
+        code, message = ErrorCode.INTERNAL, "Internal error."
+    elif tokens := _TOO_MANY_TOKENS.search(message):
         code = ErrorCode.GRAPHQL_PARSE_FAILED
         message = f"The document has more than {tokens.group(1)} tokens."
     elif isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
@@ -97,16 +83,14 @@ def _public(error: GraphQLError) -> GraphQLError:
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
+        path=error.path,
         extensions={"code": code.value},
     )
 
 
 def format_result(result: ExecutionResult) -> dict[str, Any]:
-    """The response body: every error with an ``extensions.code``, unexpected ones masked.
-
-    Done here, once per response, rather than in a schema extension: every extension hook
-    costs time on every request.
-    """
+    """The response body: every error with an ``extensions.code``, unexpected ones masked. Done here,
+    once per response, rather than in a schema extension: every extension hook costs time on every request."""
     if result.errors:
         result.errors = [_public(error) for error in result.errors]
     return dict(process_result(result))
@@ -130,11 +114,11 @@ class GiftCardSchema(strawberry.Schema):
                 )
 
 
-# One mixin class per module; the schema's root types combine them. Every root field is nullable:
+# The schema's root types combine one mixin class per module. Every root field is nullable:
 # a refused field is null with its error, and the answers of its siblings (a mutation that
 # committed) still reach the client (GraphQL's partial results).
 @strawberry.type
-class Query(CardQueries, ListingQueries, HistoryQueries, ReservationQueries, AuditQueries):
+class Query(CardQueries, ReservationQueries, AuditQueries):
     pass
 
 
@@ -145,11 +129,8 @@ class Mutation(CardMutations, ReservationMutations, TransactionMutations):
 
 
 class _Limits(SchemaExtension):
-    """One hook for the document limits.
-
-    The rule is built once per schema, so the validation cache (keyed by the rules) keeps hitting;
-    Strawberry's limiter extensions would build new rule classes for every request.
-    """
+    """One hook for the document limits. The rule is built once per schema, so the validation cache
+    (keyed by the rules) keeps hitting; Strawberry's limiter extensions build new ones per request."""
 
     def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
         self.max_tokens = max_tokens
@@ -186,6 +167,19 @@ class _SmallDocumentValidationCache(ValidationCache):
             yield
 
 
+# Errors carry their code as a string; this enum publishes the set (mirroring app.errors.ErrorCode) so
+# that a client can see every answer it has to handle. No field uses it: build_schema lists it.
+_ERROR_CODES = {
+    code.name: strawberry.enum_value(code.value, description=ERROR_CODE_DESCRIPTIONS[code])
+    for code in ErrorCode
+}
+GraphQLErrorCode = strawberry.enum(  # the functional API: mypy sees an instance, hence the cast
+    cast("type[Enum]", Enum("ErrorCode", _ERROR_CODES)),
+    description="The values of `extensions.code` on errors. An error raised by a field carries the "
+    "field's `path`: that field is null, and the data of every other field stands (partial results).",
+)
+
+
 def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
     limits = limits or DocumentLimits()
     bound_field_merging()
@@ -197,5 +191,4 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    # ErrorCode is used by no field (codes travel in extensions.code); listed so it is published.
     return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)

@@ -43,9 +43,8 @@ class TransactionMutations:
         trans: GiftCardTransInput,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
-        ledger = info.context.services.ledger
-        request = build(TransRequest, trans)
-        view = await run_sync(ledger.create, info.context.principal, request, idempotency_key)
+        ledger, principal = info.context.services.ledger, info.context.principal
+        view = await run_sync(ledger.create, principal, build(TransRequest, trans), idempotency_key)
         return transaction_type(view)
 
     @strawberry.mutation(
@@ -58,14 +57,12 @@ class TransactionMutations:
         amount: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
-        ledger = info.context.services.ledger
-        view = await run_sync(ledger.capture, info.context.principal, str(id), amount, idempotency_key)
-        return transaction_type(view)
+        ledger, principal = info.context.services.ledger, info.context.principal
+        return transaction_type(await run_sync(ledger.capture, principal, str(id), amount, idempotency_key))
 
     @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
     async def giftcard_trans_cancel(
         self, info: strawberry.Info[Context], id: strawberry.ID, idempotency_key: IdempotencyKey = None
     ) -> GiftCardTransaction | None:
-        ledger = info.context.services.ledger
-        view = await run_sync(ledger.cancel, info.context.principal, str(id), idempotency_key)
-        return transaction_type(view)
+        ledger, principal = info.context.services.ledger, info.context.principal
+        return transaction_type(await run_sync(ledger.cancel, principal, str(id), idempotency_key))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import strawberry
 
 from app.domain.history import CARD_TRANSACTIONS_DEFAULT
-from app.domain.masking import SearchResult, ShownCard
+from app.domain.masking import ShownCard
 from app.domain.money import format_amount
 from app.domain.pages import MAX_PAGE_SIZE, Page
 from app.entities import Transaction
@@ -86,26 +86,23 @@ class GiftCard:
     )
     source_id: str | None = strawberry.field(description="External reference: the source system.")
     ref_no: str | None = strawberry.field(description="External reference: its number for the card.")
-    created_by_value: strawberry.Private[str | None]
-    note_value: strawberry.Private[str | None]
-    number: strawberry.Private[int]  # the id as the database has it
+    shown: strawberry.Private[ShownCard]  # the domain's card, its id as the database has it
 
     # Fields with a resolver are nullable: one that fails (a permission, the database) is null
     # with its own error and never discards the card around it, e.g. a mutation's answer.
     @strawberry.field(description="The token subject that created the card (ListGiftCards).")
     def created_by(self, info: strawberry.Info[Context]) -> str | None:
         info.context.principal.require(Permission.LIST_GIFT_CARDS)
-        return self.created_by_value
+        return self.shown.created_by
 
     @strawberry.field(description="Internal note for operators (ListGiftCards).")
     def note(self, info: strawberry.Info[Context]) -> str | None:
         info.context.principal.require(Permission.LIST_GIFT_CARDS)
-        return self.note_value
+        return self.shown.note
 
     codes: list[GiftCardCode] = strawberry.field(
-        description="Live codes of types the caller may use, masked as its permissions say; revoked "
-        "codes are never listed. In the response of the mutation that created them, codes are "
-        "shown in full."
+        description="Live codes of types the caller may use, masked as its permissions say; revoked codes "
+        "are never listed. In the response of the mutation that created them, codes are shown in full."
     )
 
     # Balance check. Resolved only when asked for, so lookups that do not ask pay nothing.
@@ -114,15 +111,14 @@ class GiftCard:
         "authorizations (read when asked, so it may be newer than `balance`)."
     )
     def available_balance(self, info: strawberry.Info[Context]) -> str | None:
-        minor = info.context.services.history.available_balance(self.number)
-        return format_amount(minor, self.currency)
+        return format_amount(info.context.services.history.available_balance(self.shown.id), self.currency)
 
     @strawberry.field(
         description="AUTHORIZED transactions whose hold has not expired, debits and credits, oldest "
         "first (ListGiftCardTransactions)."
     )
     def open_authorizations(self, info: strawberry.Info[Context]) -> list[GiftCardTransaction] | None:
-        views = info.context.services.history.open_authorizations(info.context.principal, self.number)
+        views = info.context.services.history.open_authorizations(info.context.principal, self.shown.id)
         return [transaction_type(view) for view in views]
 
     @strawberry.field(
@@ -132,7 +128,7 @@ class GiftCard:
     def transactions(
         self, info: strawberry.Info[Context], first: int | None = CARD_TRANSACTIONS_DEFAULT
     ) -> list[GiftCardTransaction] | None:
-        views = info.context.services.history.latest(info.context.principal, self.number, first)
+        views = info.context.services.history.latest(info.context.principal, self.shown.id, first)
         return [transaction_type(view) for view in views]
 
 
@@ -239,16 +235,10 @@ def card_type(view: ShownCard) -> GiftCard:
         GiftCard,
         view,
         id=strawberry.ID(str(view.id)),
-        number=view.id,
         balance=format_amount(view.balance, view.currency),
-        created_by_value=view.created_by,
-        note_value=view.note,
+        shown=view,
         codes=[build(GiftCardCode, code, id=strawberry.ID(str(code.id))) for code in view.codes],
     )
-
-
-def search_result_type(result: SearchResult) -> GiftCardSearchResult:
-    return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
 
 @strawberry.type(description="Where a page sits in the listing.")
