@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
-from app.domain.idempotency import Idempotency, KeyedRequest
+from app.domain.idempotency import Idempotency
 from app.errors import GiftCardError
 from app.policy import Principal
 
@@ -52,9 +52,21 @@ class MutationRunner:
         """``work`` at most once per key and input; a retry gets the first answer."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         with self._new_unit() as unit:
-            replayed = None if keyed is None else self._idempotency.claim(unit.session, keyed, mutation.shape)
+            session = unit.session
+            replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
             if replayed is None:
-                return self._first_run(unit, principal, mutation.operation, keyed, work, guard)
+                refusal = guard(session) if guard else None
+                if refusal is not None:
+                    if keyed is not None:
+                        self._idempotency.release(session, keyed)
+                    unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
+                    raise refusal
+                result = work(session)
+                self._audit.mutated(session, principal, mutation.operation, result)
+                if keyed is not None:
+                    self._idempotency.seal(session, keyed, result)
+                unit.commit()
+                return result
         self._audit.replayed(principal, mutation.operation, replayed)
         return replayed  # type: ignore[no-any-return]
 
@@ -69,25 +81,3 @@ class MutationRunner:
         if replayed is not None:
             self._audit.replayed(principal, mutation.operation, replayed)
         return replayed
-
-    def _first_run(
-        self,
-        unit: UnitOfWork,
-        principal: Principal,
-        operation: str,
-        keyed: KeyedRequest | None,
-        work: Work[T],
-        guard: Guard | None,
-    ) -> T:
-        refusal = guard(unit.session) if guard else None
-        if refusal is not None:
-            if keyed is not None:
-                self._idempotency.release(unit.session, keyed)
-            unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
-            raise refusal
-        result = work(unit.session)
-        self._audit.mutated(unit.session, principal, operation, result)
-        if keyed is not None:
-            self._idempotency.seal(unit.session, keyed, result)
-        unit.commit()
-        return result

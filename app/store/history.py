@@ -96,7 +96,7 @@ class HistoryStore:
 
     def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str) -> bool:
         """Whether a live (not revoked) code of this type has one of these hashes."""
-        return ledger.live_code(self._engine, lookup_hashes, code_type) is not None
+        return ledger.LedgerStore(self._engine).live_code(lookup_hashes, code_type) is not None
 
     def _read(self, statement: Select[Any]) -> list[Transaction]:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
@@ -128,9 +128,7 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
         conditions.append(_cards.c.member_id == criteria.member_id)
     if criteria.code_lookup_hashes is not None:
         holder = select(_codes.c.giftcard_id).where(
-            _codes.c.lookup_hash.in_(list(criteria.code_lookup_hashes)),
-            _codes.c.code_type == criteria.code_type,
-            _codes.c.revoked_at.is_(None),
+            *ledger.code_matches(criteria.code_lookup_hashes, criteria.code_type)
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)

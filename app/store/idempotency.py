@@ -18,14 +18,6 @@ def find_key(session: Session, subject: str, key: str) -> IdempotencyKey | None:
     return session.get(IdempotencyKey, (subject, key))
 
 
-def find_committed_key(engine: Engine, subject: str, key: str) -> IdempotencyKey | None:
-    """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
-        with Session(bind=connection) as session:
-            return session.get(IdempotencyKey, (subject, key))
-
-
 class KeyStore:
     """Reads of committed keys on one engine."""
 
@@ -33,7 +25,12 @@ class KeyStore:
         self._engine = engine
 
     def find_committed(self, subject: str, key: str) -> IdempotencyKey | None:
-        return find_committed_key(self._engine, subject, key)
+        """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
+        with (
+            self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+            Session(bind=connection) as session,
+        ):
+            return session.get(IdempotencyKey, (subject, key))
 
 
 def claim_key(session: Session, claim: IdempotencyKey) -> bool:

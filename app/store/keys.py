@@ -83,17 +83,6 @@ def _pin_not_under(current: str) -> Any:
     )
 
 
-def _next_batch(
-    connection: Connection, table: Table, shape: type[Moved], stale: Any, after_id: int, limit: int
-) -> list[Moved]:
-    """The next rows after ``after_id`` that ``stale`` selects, as ``shape`` (whose fields are
-    columns), locked until the transaction ends."""
-    # Reserved codes have no code_type column: they are PHYSICAL.
-    columns = [table.c[item.name] if item.name in table.c else literal("PHYSICAL") for item in fields(shape)]
-    statement = select(*columns).where(table.c.id > after_id, stale).order_by(table.c.id).limit(limit)
-    return [shape(*row) for row in connection.execute(statement.with_for_update())]
-
-
 def _rewrite(connection: Connection, table: Table, rows: Sequence[Resealed | PinRow]) -> None:
     """Set the columns of each row (by ``id``) to its fields' values, in one executemany."""
     # Parameters are named row_<column>: SQLAlchemy keeps the column's own name for its SET value.
@@ -177,10 +166,15 @@ class KeyRows:
     ) -> Iterator[int]:
         """The rows ``stale`` selects, in id order, one transaction per batch holding its rows
         locked while they are rewritten; yields each committed batch's size."""
+        # ``shape``'s fields are columns; reserved codes have no code_type column: they are PHYSICAL.
+        columns = [
+            table.c[item.name] if item.name in table.c else literal("PHYSICAL") for item in fields(shape)
+        ]
+        batch = select(*columns).where(stale).order_by(table.c.id).limit(batch_size).with_for_update()
         after_id = 0
         while True:
             with self._engine.begin() as connection:
-                rows = _next_batch(connection, table, shape, stale, after_id, batch_size)
+                rows = [shape(*row) for row in connection.execute(batch.where(table.c.id > after_id))]
                 if not rows:
                     return
                 try:

@@ -50,32 +50,16 @@ class AddressedCode:
     pin_key_ids: str | None
 
 
-def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
-    """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
-    columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
-    statement = select(*(_codes.c[name] for name in columns)).where(
+def code_matches(
+    lookup_hashes: Sequence[bytes], code_type: str | None, *, revoked: bool = False
+) -> list[ColumnElement[bool]]:
+    """A code of this type with one of these lookup hashes (one per key), live or revoked."""
+    revoked_at = _codes.c.revoked_at
+    return [
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
         _codes.c.code_type == code_type,
-        _codes.c.revoked_at.is_(None),
-    )
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        row = connection.execute(statement).first()
-    return None if row is None else AddressedCode(*row)
-
-
-def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-    """Whether a revoked code of this type has one of these lookup hashes."""
-    statement = (
-        select(_codes.c.id)
-        .where(
-            _codes.c.lookup_hash.in_(list(lookup_hashes)),
-            _codes.c.code_type == code_type,
-            _codes.c.revoked_at.is_not(None),
-        )
-        .limit(1)
-    )
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        return connection.execute(statement).first() is not None
+        revoked_at.is_not(None) if revoked else revoked_at.is_(None),
+    ]
 
 
 class LedgerStore:
@@ -85,10 +69,20 @@ class LedgerStore:
         self._engine = engine
 
     def live_code(self, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
-        return live_code(self._engine, lookup_hashes, code_type)
+        """The live (not revoked) code of this type with one of these lookup hashes."""
+        columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
+        statement = select(*(_codes.c[name] for name in columns)).where(
+            *code_matches(lookup_hashes, code_type)
+        )
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else AddressedCode(*row)
 
     def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-        return revoked_code_exists(self._engine, lookup_hashes, code_type)
+        """Whether a revoked code of this type has one of these lookup hashes."""
+        statement = select(_codes.c.id).where(*code_matches(lookup_hashes, code_type, revoked=True)).limit(1)
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            return connection.execute(statement).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
