@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from app.auth.throttle import Throttle
 from app.errors import CardNotUsableError, NotFoundError
@@ -22,12 +23,12 @@ from app.policy import Principal
 MISSES = (CardNotUsableError, NotFoundError)
 
 
+@dataclass
 class CodeAttempt:
     """One code operation's unit of the caller's budget: kept unless the operation resolves the
     code, or fails in a way that tells nothing about it."""
 
-    def __init__(self) -> None:
-        self.resolved = False
+    resolved: bool = False
 
     def hit(self) -> None:
         """The code resolved (a live, usable code, and the right PIN where it has one). The unit
@@ -38,9 +39,8 @@ class CodeAttempt:
 @contextmanager
 def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttempt]:
     """Reserve a unit (or raise RateLimitedError) for the block, which calls ``hit()`` when the
-    code resolves. When the block ends the unit is given back if the code resolved (whatever came
-    after: funds too short, or a refusal hidden from the caller) or the block failed in a way that
-    is no miss; it is kept if the block found nothing or ended in a miss."""
+    code resolves; the unit goes back then (whatever came after: funds too short, or a refusal
+    hidden from the caller) or when the block fails in a way that is no miss."""
     attempt = CodeAttempt()
     if principal.is_trusted:
         yield attempt

@@ -41,10 +41,6 @@ class KeyUse:
     rows: dict[str, int] = field(default_factory=dict)  # table name → rows
     staged: bool = False  # configured with "+": known to every server, not yet current
 
-    @property
-    def used(self) -> bool:
-        return any(self.rows.values())
-
     def add(self, table: str, rows: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + rows
 
@@ -63,7 +59,9 @@ class KeyStatus:
     def removable(self) -> list[KeyUse]:
         """Old keys no row uses: they may leave their ring (a staged key is new, not old)."""
         return [
-            use for use in self.keys if use.configured and not use.current and not use.staged and not use.used
+            use
+            for use in self.keys
+            if use.configured and not use.current and not use.staged and not any(use.rows.values())
         ]
 
 

@@ -1,12 +1,10 @@
-"""Refused mutations counted in memory, so that a caller refused again and again writes one audit
-row a minute instead of one per request.
+"""Refused mutations counted in memory, so a caller refused again and again writes one audit row a
+minute instead of one per request.
 
-Refusals are tallied by (subject, operation, outcome, minute), and each tally is inserted as one
-row with its ``count`` (the table is append-only: a row is never updated). A tally is written once
-its minute is over, and all of them when the process holds too many or stops. A process that dies
-without stopping loses the tallies it holds: at most the last minute's refusals, unless writes were
-failing (what a write could not store is held for the next one). Several processes each write
-their own row for the same minute: readers sum ``count``.
+Tallies, by (subject, operation, outcome, minute), are inserted as one row each with its ``count``
+(the table is append-only) once their minute is over, and all of them when the process holds too
+many or stops. A process that dies loses what it holds (what a failed write could not store is
+held for the next one). Several processes write their own rows for one minute: readers sum ``count``.
 """
 
 from __future__ import annotations
@@ -29,11 +27,7 @@ _Key = tuple[str | None, str, str, datetime]  # subject, action, outcome, minute
 
 
 def _key(record: AuditRecord) -> _Key:
-    return record.subject, record.action, record.outcome, _minute(record.occurred_at)
-
-
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
+    return record.subject, record.action, record.outcome, record.occurred_at.replace(second=0, microsecond=0)
 
 
 def _merged(held: AuditRecord, added: AuditRecord) -> AuditRecord:

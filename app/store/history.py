@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.sql import Select
 
 from app.db import READ_ONLY
@@ -53,8 +53,9 @@ class EntrySlice:
     more: bool  # further entries match after the last one
 
 
-def _entries() -> Select[Any]:
-    return select(*_ENTRY_COLUMNS).select_from(_ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id))
+def _entries(*where: ColumnElement[bool]) -> Select[Any]:
+    joined = _ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id)
+    return select(*_ENTRY_COLUMNS).select_from(joined).where(*where)
 
 
 class HistoryStore:
@@ -66,30 +67,24 @@ class HistoryStore:
     def entries(self, criteria: EntryCriteria, limit: int) -> EntrySlice:
         """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
         # One row beyond the page says whether there is a next page.
-        page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
-        rows = self._read(page)
+        rows = self._read(_entries(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1))
         return EntrySlice(rows[:limit], more=len(rows) > limit)
 
     def latest(self, card_id: int, limit: int) -> list[Transaction]:
         """The card's ``limit`` newest entries, newest first."""
-        statement = (
-            _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
+        return self._read(
+            _entries(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
         )
-        return self._read(statement)
 
     def open_authorizations(self, card_id: int, now: datetime) -> list[Transaction]:
         """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
-        statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
-        return self._read(statement)
+        authorized = _status("AUTHORIZED", now)
+        return self._read(_entries(_ledger.c.giftcard_id == card_id, *authorized).order_by(_ledger.c.id))
 
     def available_balance(self, card_id: int, now: datetime) -> int:
         """The card's balance minus its open, unexpired debit holds, read in one statement (so both
         come from the same moment)."""
-        held = (
-            select(func.coalesce(func.sum(-_ledger.c.amount), 0))
-            .where(_ledger.c.giftcard_id == card_id, *ledger.open_debit_holds(now))
-            .scalar_subquery()
-        )
+        held = ledger.held_amount(card_id, now).scalar_subquery()
         statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return int(connection.execute(statement).scalar_one())
@@ -101,11 +96,6 @@ class HistoryStore:
     def _read(self, statement: Select[Any]) -> list[Transaction]:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return [ledger.transaction_from_row(row._asdict()) for row in connection.execute(statement)]
-
-
-def _open(now: datetime) -> list[ColumnElement[bool]]:
-    """An authorization that still holds (or, for a credit, still waits for) its amount."""
-    return [_ledger.c.status == "AUTHORIZED", _ledger.c.hold_expires_at > now]
 
 
 def _status(status: str | None, now: datetime | None) -> list[ColumnElement[bool]]:

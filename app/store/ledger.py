@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -132,12 +133,15 @@ def record_pin_success(
     session.execute(update(_codes).where(_codes.c.id == code_id).values(**values))
 
 
-def held(session: Session, card_id: int, now: datetime) -> int:
+def held_amount(card_id: int, now: datetime) -> Select[Any]:
     """Minor units held by open, unexpired debit authorizations (a positive number)."""
-    statement = select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
+    return select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
         _ledger.c.giftcard_id == card_id, *open_debit_holds(now)
     )
-    return int(session.execute(statement).scalar_one())
+
+
+def held(session: Session, card_id: int, now: datetime) -> int:
+    return int(session.execute(held_amount(card_id, now)).scalar_one())
 
 
 def change_balance(session: Session, card_id: int, amount: int, now: datetime, ceiling: int) -> int | None:
