@@ -93,13 +93,9 @@ class AuditTrail:
         self.record(self._answered(principal, operation, REPLAYED, result))
 
     def refused(self, principal: Principal, operation: str, outcome: str) -> None:
-        """A mutation that failed with the error code ``outcome``; its own writes were rolled back.
-
-        Counted in memory: it reaches the table with the other refusals of its subject, operation,
-        outcome and minute once that minute is over (this call writes those of minutes already
-        over). Calls without a token are left out: nothing ran, there is no one to name, and the
-        trail must not grow with unauthenticated traffic.
-        """
+        """A mutation that failed with the error code ``outcome`` (its writes rolled back), counted
+        with the refusals of its minute (see :mod:`app.domain.refusals`). Calls without a token are
+        left out: there is no one to name, and the trail must not grow with unauthenticated traffic."""
         if not principal.is_anonymous:
             self._refusals.add(_record(principal, self.clock(), operation, outcome, None))
 
@@ -168,9 +164,6 @@ class AuditTrail:
             has_next_page=found.more,
             has_previous_page=after is not None,  # pages only go forward
         )
-
-
-# --- what a page of the trail is filtered by ---------------------------------------------------
 
 
 @dataclass(frozen=True)

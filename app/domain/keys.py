@@ -129,13 +129,10 @@ def rotate(
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Re-seal every code row not under the vault's current keys; returns how many were moved.
-
-    Each batch is one transaction that locks its rows, decrypts each code with the key its row
-    names, and writes it back encrypted and hashed under the current keys. Rows under an
-    encryption key that is not configured stop the run before anything is written; rows under a
-    lookup key that left its ring are moved (their hash is recomputed from the decrypted code).
-    """
+    """Re-seal every code row not under the vault's current keys, a batch per transaction; returns
+    how many were moved. Rows under an encryption key that is not configured stop the run before
+    anything is written; rows under a lookup key that left its ring are moved (their hash is
+    recomputed from the decrypted code)."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     encryption_keys = _configured({ENCRYPTION: vault.key_ids}, {ENCRYPTION: vault.staged_key_ids})

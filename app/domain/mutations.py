@@ -1,10 +1,8 @@
-"""The mutation runner: the one path every mutation's writes take.
+"""The mutation runner: the one path every mutation's writes take, in one database transaction.
 
-Its steps, in one database transaction: claim the idempotency key (or replay the answer stored
-under it), run the guard (a precondition whose writes are kept even when it refuses, as a wrong
-PIN stays counted), run the work, record the audit events, seal the answer under the key, commit.
-Nothing is kept unless the whole succeeds. A replay is audited after its read transaction, so that
-on SQLite it never waits for the write lock.
+Claim the idempotency key (or replay its answer), run the guard (its writes are kept even when it
+refuses: a wrong PIN stays counted), run the work, audit it, seal the answer, commit. A replay is
+audited after its read transaction, so that on SQLite it never waits for the write lock.
 """
 
 from __future__ import annotations
@@ -71,11 +69,9 @@ class MutationRunner:
         return replayed  # type: ignore[no-any-return]
 
     def replay(self, principal: Principal, mutation: Mutation) -> Any:
-        """The answer stored under a key already used (audited as a replay), or None.
-
-        For mutations whose checks depend on state that may change after the first answer (a code
-        revoked, a PIN locked): asked first, a retry answers as the first request did.
-        """
+        """The answer stored under a key already used (audited as a replay), or None: asked first by
+        mutations whose checks depend on state that may change after the first answer (a code
+        revoked, a PIN locked), so that a retry answers as the first request did."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:

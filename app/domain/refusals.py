@@ -39,11 +39,8 @@ def _merged(held: AuditRecord, added: AuditRecord) -> AuditRecord:
 
 
 class RefusalCounts:
-    """Tallies of refusals waiting to be written; safe to use from any thread.
-
-    ``write`` inserts records in one transaction. It runs outside the lock, so a slow database
-    holds up only the thread that writes; what it fails to write is held again for the next flush.
-    """
+    """Tallies of refusals waiting to be written; safe to use from any thread. ``write`` (one
+    transaction) runs outside the lock, so a slow database holds up only the thread that writes."""
 
     def __init__(
         self, write: Callable[[Sequence[AuditRecord]], None], *, max_pending: int = MAX_PENDING

@@ -1,9 +1,7 @@
-"""Transaction history queries: a filtered page of ledger entries, a card's latest entries and open
-authorizations, and a card's available balance.
+"""Transaction history queries, each one Core statement on a pooled connection that only reads.
 
-Each is one statement through SQLAlchemy Core on a pooled connection that only reads (see
-:data:`app.db.READ_ONLY`). Entries are joined to their card for its currency; a code filter is a
-subquery on the codes' lookup hash, so even it costs no extra round trip.
+Entries are joined to their card for its currency; a code filter is a subquery on the codes'
+lookup hash, so even it costs no extra round trip.
 """
 
 from __future__ import annotations

@@ -194,11 +194,8 @@ class LedgerDifference:
 
 
 def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
-    """Every card's stored balance against the sum of its completed entries, and its holds.
-
-    Returns how many cards were checked and the ones that disagree (or whose holds exceed the
-    balance).
-    """
+    """Every card's stored balance against the sum of its completed entries, and its holds: how
+    many cards were checked, and those that disagree (or whose holds exceed the balance)."""
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
     holds = func.coalesce(func.sum(case((and_(*open_debit_holds(now)), -_ledger.c.amount), else_=0)), 0)
     statement = (

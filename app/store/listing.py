@@ -1,8 +1,5 @@
-"""The card listing: a page of cards in id order (keyset), then the live codes of those cards.
-
-Two statements whatever the page size, through SQLAlchemy Core on a pooled connection that only
-reads (see :data:`app.db.READ_ONLY`). New cards get higher ids, so paging forward by id never
-repeats or skips a card while cards are added.
+"""The card listing: a page of cards in id order (keyset), then the live codes of those cards, in
+two Core statements whatever the page size, on a pooled connection that only reads.
 """
 
 from __future__ import annotations
