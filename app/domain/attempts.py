@@ -1,11 +1,9 @@
 """Code attempts by untrusted callers spend a budget, so a leaked front-end token cannot enumerate codes.
 
-Every code lookup and every code-addressed transaction or history filter by a caller without
-ListGiftCards reserves one unit per resolved field (an aliased field reserves each time it
-resolves), per token subject and per client address, before it looks at any code. A hit gives the
-unit back; a miss keeps it until it ages out of the window. So the misses in a window plus the
-attempts in flight stay under the budget (the role's, see ``permissions.yaml``, else
-``GIFTCARDS_CODE_ATTEMPT_LIMITS``), and honest callers only hold units while their requests run.
+A caller without ListGiftCards reserves one unit per resolved field (an aliased field each time),
+per token subject and per client address, before any code is looked at. A hit gives it back; a miss
+keeps it until it ages out of the window, so misses in a window plus attempts in flight stay under
+the budget (the role's in ``permissions.yaml``, else ``GIFTCARDS_CODE_ATTEMPT_LIMITS``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Key rotation: which key ids rows use, and moving code rows and PINs to the current keys in batches.
 
-New codes are sealed under the first key of each keyring. Rows sealed under an older key keep
-working while that key stays in its ring (lookups try every lookup key; each row names its AEAD
-key), so :func:`rotate` can move them a batch at a time, one transaction per batch, while the
-server runs. A run that stops part-way is simply run again: moved rows are not selected twice.
+New codes are sealed under the first key of each keyring. Rows under an older key keep working
+while it stays in its ring (lookups try every lookup key; each row names its AEAD key), so
+:func:`rotate` moves them a batch (one transaction) at a time while the server runs; a run that
+stops part-way is simply run again.
 """
 
 from __future__ import annotations
@@ -157,11 +157,9 @@ def rotate_pins(
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Wrap every keyed PIN whose outermost key is not the current PIN key under it; returns how many.
-
-    No PIN is known or needed (the new value is HMAC(current key, old value)); verification follows
-    the chain. PINs still hashed with argon2 stay until their next right PIN replaces them.
-    """
+    """Wrap every keyed PIN whose outermost key is not the current PIN key under it; returns how
+    many. No PIN is needed (the new value is HMAC(current key, old value)); verification follows the
+    chain. PINs still hashed with argon2 stay until their next right PIN replaces them."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     total = _stale_pins(key_rows.pin_chain_counts(), pins)
@@ -182,8 +180,7 @@ def _count_batches(batches: Iterable[int], total: int, progress: Callable[[int, 
     for moved in batches:
         done += moved
         if progress:
-            # Rows that went stale after the count was taken (written by a server that did
-            # not yet know the new keys) are moved too.
+            # Rows gone stale after the count (written by a server not knowing the new keys) move too.
             progress(done, max(total, done))
     return done
 

@@ -68,8 +68,7 @@ def encode_cursor(item_id: int, prefix: str) -> str:
 
 
 def decode_cursor(cursor: str, prefix: str) -> int:
-    """The id behind an ``after`` cursor of :func:`encode_cursor` with this prefix; anything else
-    is refused."""
+    """The id behind an ``after`` cursor of this listing (``prefix``); anything else is refused."""
     refused = BadUserInputError("after: not a cursor of this listing", field="after")
     if not _CURSOR_TEXT.fullmatch(cursor):
         raise refused

@@ -76,12 +76,8 @@ class RefusalCounts:
         """Remove and return the tallies due (the lock is held)."""
         if self._oldest is None or (not everything and now < self._oldest + MINUTE):
             return []  # the common case: the minutes held are still running
-        if everything:
-            due = list(self._pending.values())
-            self._pending.clear()
-        else:
-            ended = [key for key in self._pending if now >= key[3] + MINUTE]
-            due = [self._pending.pop(key) for key in ended]
+        ended = [key for key in self._pending if everything or now >= key[3] + MINUTE]
+        due = [self._pending.pop(key) for key in ended]
         self._oldest = min((key[3] for key in self._pending), default=None)
         return due
 

@@ -110,8 +110,6 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if criteria.after_id is not None:
         conditions.append(_ledger.c.id > criteria.after_id)
-    if criteria.giftcard_id is not None:
-        conditions.append(_ledger.c.giftcard_id == criteria.giftcard_id)
     if criteria.member_id is not None:
         conditions.append(_cards.c.member_id == criteria.member_id)
     if criteria.code_lookup_hashes is not None:
@@ -120,8 +118,9 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)
-    equal = {"trans_type": criteria.trans_type, "source_id": criteria.source_id, "ref_no": criteria.ref_no}
-    conditions += [_ledger.c[name] == value for name, value in equal.items() if value is not None]
+    for name in ("giftcard_id", "trans_type", "source_id", "ref_no"):  # the criteria's and the columns' names
+        if (value := getattr(criteria, name)) is not None:
+            conditions.append(_ledger.c[name] == value)
     if criteria.created_from is not None:
         conditions.append(_ledger.c.created_at >= criteria.created_from)
     if criteria.created_before is not None:

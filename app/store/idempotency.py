@@ -34,11 +34,9 @@ class KeyStore:
 
 
 def claim_key(session: Session, claim: IdempotencyKey) -> bool:
-    """Insert the key row unless the key is taken; whether this transaction claimed it.
-
-    A key another transaction holds uncommitted makes this wait for that one's end (PostgreSQL's
-    unique index; SQLite has one writer at a time): taken if it committed, claimed if it rolled back.
-    """
+    """Insert the key row unless the key is taken; whether this transaction claimed it. A key held
+    by another open transaction makes this wait for its end (PostgreSQL's unique index; SQLite has
+    one writer at a time): taken if it committed, claimed if it rolled back."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(_keys)

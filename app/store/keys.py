@@ -1,11 +1,8 @@
-"""Key queries: how many rows each key id covers, and code rows to move to the current keys.
-:class:`KeyRows` holds the engine; it moves rows a batch at a time, one transaction per batch.
+"""Key queries: rows per key id, and rows moved to the current keys a batch at a time.
 
-Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
-AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
-carry an AEAD key id and the lookup key id that digested the request; they expire, so they are
-counted but never moved. Keyed PINs carry the chain of PIN key ids that made them; rotation wraps
-them under the current key.
+Sealed code rows (cards' codes and reserved stock) carry their AEAD key id (``key_id``) and HMAC
+lookup key id (``lookup_key_id``). Stored idempotent responses carry both too; they expire, so they
+are counted but never moved. Keyed PINs carry the chain of PIN key ids that made them.
 """
 
 from __future__ import annotations
@@ -127,10 +124,8 @@ class KeyRows:
             return sum(int(connection.execute(count).scalar_one()) for count in counts)
 
     def pin_chain_counts(self) -> dict[str | None, int]:
-        """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs).
-
-        A revoked code's PIN is never checked again, so it needs no key.
-        """
+        """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs);
+        a revoked code's PIN is never checked again, so it needs no key."""
         statement = (
             select(_pins.c.pin_key_ids, func.count())
             .where(_pins.c.pin_hash.is_not(None), _pins.c.revoked_at.is_(None))

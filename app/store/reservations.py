@@ -74,13 +74,9 @@ class ReservationStore:
                 row.id: (row, []) for row in connection.execute(reservations)
             }
             if found:
+                used = _reserved.c.used_at.is_not(None)
                 codes = (
-                    select(
-                        _reserved.c.reservation_id,
-                        _reserved.c.ciphertext,
-                        _reserved.c.last4,
-                        _reserved.c.used_at.is_not(None),
-                    )
+                    select(_reserved.c.reservation_id, _reserved.c.ciphertext, _reserved.c.last4, used)
                     .where(_reserved.c.reservation_id.in_(list(found)))
                     .order_by(_reserved.c.reservation_id, _reserved.c.id)
                 )
