@@ -100,8 +100,7 @@ class AuditTrail:
             self._refusals.add(_record(principal, self.clock(), operation, outcome, None))
 
     def flush_refusals(self, *, everything: bool = False) -> int:
-        """Write the refusal counts of minutes that are over (all of them with ``everything``, as
-        when the server stops); return how many rows were written."""
+        """Write the refusals of minutes that are over (all with ``everything``); return the rows written."""
         return self._refusals.flush(self.clock(), everything=everything)
 
     def disclosures(
@@ -135,15 +134,12 @@ class AuditTrail:
     def _answered(
         self, principal: Principal, operation: str, outcome: str, result: object
     ) -> list[AuditRecord]:
-        # The card the answer is about: a card's id or a transaction's card.
-        card_id = getattr(result, "giftcard_id", None)
+        card_id = getattr(result, "giftcard_id", None)  # a card's id, or a transaction's card
+        event = _record(
+            principal, self.clock(), operation, outcome, card_id if isinstance(card_id, int) else None
+        )
         cards = (result,) if isinstance(result, Card) else ()
-        return [
-            _record(
-                principal, self.clock(), operation, outcome, card_id if isinstance(card_id, int) else None
-            ),
-            *self.disclosures(principal, cards),
-        ]
+        return [event, *self.disclosures(principal, cards)]
 
     def events(
         self,
@@ -153,8 +149,7 @@ class AuditTrail:
         after: str | None = None,
         audit_filter: AuditFilter | None = None,
     ) -> Page[AuditEventView]:
-        """The trail page by page in the order it was written (ViewAuditLog); pages follow event ids
-        like the card listing (same cursor rules and page limits)."""
+        """The trail page by page in id order (ViewAuditLog), paged as :mod:`app.domain.pages` says."""
         principal.require(Permission.VIEW_AUDIT_LOG)
         limit = page_size(first, "events")
         after_id = None if after is None else decode_cursor(after, AUDIT_CURSOR)

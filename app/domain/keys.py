@@ -58,11 +58,8 @@ class KeyStatus:
 
     def removable(self) -> list[KeyUse]:
         """Old keys no row uses: they may leave their ring (a staged key is new, not old)."""
-        return [
-            use
-            for use in self.keys
-            if use.configured and not use.current and not use.staged and not any(use.rows.values())
-        ]
+        old = [use for use in self.keys if use.configured and not use.current and not use.staged]
+        return [use for use in old if not any(use.rows.values())]
 
 
 def key_status(key_rows: store.KeyRows, vault: CodeVault, pins: PinKeys) -> KeyStatus:

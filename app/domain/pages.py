@@ -98,8 +98,7 @@ def created_range(
     created_before: datetime | None,
     names: tuple[str, str] = ("createdAfter", "createdBefore"),
 ) -> tuple[datetime | None, datetime | None]:
-    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked; errors
-    name the fields ``names`` gives."""
+    """An after (inclusive) / before (exclusive) pair in UTC, checked; ``names`` are the fields' names."""
     after_name, before_name = names
     created_from = to_utc(created_after, after_name)
     created_until = to_utc(created_before, before_name)

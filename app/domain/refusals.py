@@ -59,8 +59,7 @@ class RefusalCounts:
         self._flush(due)
 
     def flush(self, now: datetime, *, everything: bool = False) -> int:
-        """Write the tallies whose minute ended before ``now`` (all of them with ``everything``);
-        return how many rows were written."""
+        """Write the tallies of minutes ended by ``now`` (all with ``everything``); return how many."""
         with self._lock:
             due = self._take(now, everything=everything)
         self._flush(due)

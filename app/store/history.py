@@ -80,8 +80,7 @@ class HistoryStore:
         return self._read(_entries(_ledger.c.giftcard_id == card_id, *authorized).order_by(_ledger.c.id))
 
     def available_balance(self, card_id: int, now: datetime) -> int:
-        """The card's balance minus its open, unexpired debit holds, read in one statement (so both
-        come from the same moment)."""
+        """The card's balance minus its open, unexpired debit holds, both read in one statement."""
         held = ledger.held_amount(card_id, now).scalar_subquery()
         statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:

@@ -49,12 +49,8 @@ def claim_key(session: Session, claim: IdempotencyKey) -> bool:
 
 def seal_key(session: Session, subject: str, key: str, key_id: str, response: bytes) -> None:
     """Store the sealed answer under a key this transaction claimed."""
-    statement = (
-        update(_keys)
-        .where(_keys.c.subject == subject, _keys.c.key == key)
-        .values(key_id=key_id, response=response)
-    )
-    session.execute(statement)
+    claimed = update(_keys).where(_keys.c.subject == subject, _keys.c.key == key)
+    session.execute(claimed.values(key_id=key_id, response=response))
 
 
 def release_key(session: Session, subject: str, key: str) -> None:

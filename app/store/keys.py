@@ -137,8 +137,7 @@ class KeyRows:
     def reseal_batches(
         self, key_id: str, lookup_key_id: str, batch_size: int, reseal: Callable[[SealedRow], Resealed]
     ) -> Iterator[int]:
-        """Rewrite the code rows (both tables) not sealed under these keys as ``reseal`` makes them;
-        yields each committed batch's size."""
+        """Rewrite code rows (both tables) not under these keys as ``reseal`` makes them, by batches."""
         for table in CODE_TABLES:
             yield from self._batches(
                 table, SealedRow, _stale(table, key_id, lookup_key_id), batch_size, reseal
@@ -147,8 +146,7 @@ class KeyRows:
     def wrap_pin_batches(
         self, current: str, batch_size: int, wrap: Callable[[PinRow], PinRow | None]
     ) -> Iterator[int]:
-        """Rewrite the keyed PINs not under ``current`` as ``wrap`` makes them (None: left as they
-        are); yields each committed batch's size."""
+        """Rewrite keyed PINs not under ``current`` as ``wrap`` makes them (None: kept), by batches."""
         return self._batches(_pins, PinRow, _pin_not_under(current), batch_size, wrap)
 
     def _batches(

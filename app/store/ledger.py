@@ -111,7 +111,7 @@ def code_for_update(session: Session, code_id: int) -> LockedCode:
 def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:
     """Count a wrong PIN; the one that reaches ``max_failures`` locks the code and restarts the count."""
     reaches = _codes.c.failed_pin_attempts + 1 >= max_failures
-    statement = (
+    session.execute(
         update(_codes)
         .where(_codes.c.id == code_id)
         .values(
@@ -119,7 +119,6 @@ def record_pin_failure(session: Session, code_id: int, max_failures: int, locked
             failed_pin_attempts=case((reaches, 0), else_=_codes.c.failed_pin_attempts + 1),
         )
     )
-    session.execute(statement)
 
 
 def record_pin_success(
@@ -168,8 +167,7 @@ def change_balance(session: Session, card_id: int, amount: int, now: datetime, c
 
 
 def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | None:
-    """The ledger row; with ``lock``, locked until the transaction ends (PostgreSQL; SQLite holds
-    the write lock)."""
+    """The ledger row; with ``lock``, locked until the transaction ends (SQLite holds the write lock)."""
     statement = select(*_ledger.c).where(_ledger.c.id == entry_id)
     return session.execute(statement.with_for_update() if lock else statement).first()
 
