@@ -110,7 +110,7 @@ def test_development_lookups_work_after_rotation(development, capsys):
     from datetime import date
 
     from app.services import build_services
-    from app.store.ledger import live_code
+    from app.store.ledger import LedgerStore
 
     assert cli.main(["keys", "rotate"]) == 0
     services = build_services(
@@ -125,7 +125,7 @@ def test_development_lookups_work_after_rotation(development, capsys):
         for card in WELL_KNOWN:
             if card.physical:
                 hashes = services.vault.lookup_hashes(normalise(card.physical))
-                found = live_code(services.engine, hashes, "PHYSICAL")
+                found = LedgerStore(services.engine).live_code(hashes, "PHYSICAL")
                 assert found is not None and (found.expires_on is None or found.expires_on >= date.today())
     finally:
         services.engine.dispose()

@@ -1,17 +1,16 @@
 """Code attempts by untrusted callers spend a budget, so a leaked front-end token cannot enumerate codes.
 
-Every code lookup and every code-addressed transaction or history filter by a caller without
-ListGiftCards reserves one unit per resolved field (an aliased field reserves each time it
-resolves), per token subject and per client address, before it looks at any code. A hit gives the
-unit back; a miss keeps it until it ages out of the window. So the misses in a window plus the
-attempts in flight stay under the budget (the role's, see ``permissions.yaml``, else
-``GIFTCARDS_CODE_ATTEMPT_LIMITS``), and honest callers only hold units while their requests run.
+A caller without ListGiftCards reserves one unit per resolved field (an aliased field each time),
+per token subject and per client address, before any code is looked at. A hit gives it back; a miss
+keeps it until it ages out of the window, so misses in a window plus attempts in flight stay under
+the budget (the role's in ``permissions.yaml``, else ``GIFTCARDS_CODE_ATTEMPT_LIMITS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from app.auth.throttle import Throttle
 from app.errors import CardNotUsableError, NotFoundError
@@ -22,12 +21,12 @@ from app.policy import Principal
 MISSES = (CardNotUsableError, NotFoundError)
 
 
+@dataclass
 class CodeAttempt:
     """One code operation's unit of the caller's budget: kept unless the operation resolves the
     code, or fails in a way that tells nothing about it."""
 
-    def __init__(self) -> None:
-        self.resolved = False
+    resolved: bool = False
 
     def hit(self) -> None:
         """The code resolved (a live, usable code, and the right PIN where it has one). The unit
@@ -38,9 +37,8 @@ class CodeAttempt:
 @contextmanager
 def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttempt]:
     """Reserve a unit (or raise RateLimitedError) for the block, which calls ``hit()`` when the
-    code resolves. When the block ends the unit is given back if the code resolved (whatever came
-    after: funds too short, or a refusal hidden from the caller) or the block failed in a way that
-    is no miss; it is kept if the block found nothing or ended in a miss."""
+    code resolves; the unit goes back then (whatever came after: funds too short, or a refusal
+    hidden from the caller) or when the block fails in a way that is no miss."""
     attempt = CodeAttempt()
     if principal.is_trusted:
         yield attempt

@@ -1,17 +1,11 @@
 """The audit trail: every mutation (done, replayed or refused) and every disclosure of a code.
 
-A disclosure is a code shown in full whose type the policy masks for callers without its
-``unmask`` permission (PERSONAL, SHORT_PERSONAL): through that permission, or in the answer of
-the mutation that generated it. Codes every holder of the type's ``Use…`` permission sees in full
-(PHYSICAL, EXTERNAL) are not, so masked storefront lookups never write.
-
-A mutation's events are written inside its own transaction (the mutation runner calls
-:meth:`AuditTrail.mutated`), so a committed change always has them and a rolled-back one has none.
-Replays and reads that disclose codes write in a short transaction of their own, one row each.
-Refusals are counted in memory and written as one row per subject, operation, outcome and minute
-(see :mod:`app.domain.refusals`); the server writes what it holds when it stops. An event
-holds the token subject, the card, the code type, the request id and the client address: never a
-code, a PIN, a secret, a note or an idempotency key. Reading the trail needs ViewAuditLog.
+A disclosure is a maskable code (PERSONAL, SHORT_PERSONAL) shown in full, through the type's
+``unmask`` permission or in the answer of the mutation that generated it; codes every ``Use…``
+holder sees in full (PHYSICAL, EXTERNAL) are not, so masked storefront lookups never write. A
+mutation's events commit or roll back with it; replays and disclosing reads write in a short
+transaction of their own; refusals are counted per minute (:mod:`app.domain.refusals`). An event
+never holds a code, a PIN, a secret, a note or an idempotency key.
 """
 
 from __future__ import annotations
@@ -69,12 +63,6 @@ def _record(
     )
 
 
-def _giftcard_id(result: object) -> int | None:
-    """The card a mutation's answer is about: a card's id or a transaction's card."""
-    giftcard_id = getattr(result, "giftcard_id", None)
-    return giftcard_id if isinstance(giftcard_id, int) else None
-
-
 class AuditTrail:
     """Writes audit events and reads them back; every method is safe to call from a worker thread."""
 
@@ -98,26 +86,21 @@ class AuditTrail:
 
     def mutated(self, session: Session, principal: Principal, operation: str, result: object) -> None:
         """In the mutation's transaction: the mutation, and each code its answer shows in full."""
-        store.append(session, self._answered(principal, self.clock(), operation, OK, result))
+        store.append(session, self._answered(principal, operation, OK, result))
 
     def replayed(self, principal: Principal, operation: str, result: object) -> None:
         """A stored response sent again (it can show a generated code in full again)."""
-        self.record(self._answered(principal, self.clock(), operation, REPLAYED, result))
+        self.record(self._answered(principal, operation, REPLAYED, result))
 
     def refused(self, principal: Principal, operation: str, outcome: str) -> None:
-        """A mutation that failed with the error code ``outcome``; its own writes were rolled back.
-
-        Counted in memory: it reaches the table with the other refusals of its subject, operation,
-        outcome and minute once that minute is over (this call writes those of minutes already
-        over). Calls without a token are left out: nothing ran, there is no one to name, and the
-        trail must not grow with unauthenticated traffic.
-        """
+        """A mutation that failed with the error code ``outcome`` (its writes rolled back), counted
+        with the refusals of its minute (see :mod:`app.domain.refusals`). Calls without a token are
+        left out: there is no one to name, and the trail must not grow with unauthenticated traffic."""
         if not principal.is_anonymous:
             self._refusals.add(_record(principal, self.clock(), operation, outcome, None))
 
     def flush_refusals(self, *, everything: bool = False) -> int:
-        """Write the refusal counts of minutes that are over (all of them with ``everything``, as
-        when the server stops); return how many rows were written."""
+        """Write the refusals of minutes that are over (all with ``everything``); return the rows written."""
         return self._refusals.flush(self.clock(), everything=everything)
 
     def disclosures(
@@ -149,13 +132,14 @@ class AuditTrail:
                 unit.commit()
 
     def _answered(
-        self, principal: Principal, now: datetime, operation: str, outcome: str, result: object
+        self, principal: Principal, operation: str, outcome: str, result: object
     ) -> list[AuditRecord]:
+        card_id = getattr(result, "giftcard_id", None)  # a card's id, or a transaction's card
+        event = _record(
+            principal, self.clock(), operation, outcome, card_id if isinstance(card_id, int) else None
+        )
         cards = (result,) if isinstance(result, Card) else ()
-        return [
-            _record(principal, now, operation, outcome, _giftcard_id(result)),
-            *self.disclosures(principal, cards),
-        ]
+        return [event, *self.disclosures(principal, cards)]
 
     def events(
         self,
@@ -165,8 +149,7 @@ class AuditTrail:
         after: str | None = None,
         audit_filter: AuditFilter | None = None,
     ) -> Page[AuditEventView]:
-        """The trail page by page in the order it was written (ViewAuditLog); pages follow event ids
-        like the card listing (same cursor rules and page limits)."""
+        """The trail page by page in id order (ViewAuditLog), paged as :mod:`app.domain.pages` says."""
         principal.require(Permission.VIEW_AUDIT_LOG)
         limit = page_size(first, "events")
         after_id = None if after is None else decode_cursor(after, AUDIT_CURSOR)
@@ -176,9 +159,6 @@ class AuditTrail:
             has_next_page=found.more,
             has_previous_page=after is not None,  # pages only go forward
         )
-
-
-# --- what a page of the trail is filtered by ---------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,8 @@
 """Transaction history (ListGiftCardTransactions) and a card's balance check.
 
-The history pages forward by transaction id, like the card listing (same cursor rules and page
-limits), so transactions added meanwhile only ever appear further on. Each row carries the card's
-balance before and after it; the available balance belongs to the moment a mutation answers, so
-history rows leave it out. A card's available balance is its balance minus open, unexpired debit
-holds. A filter that finds a card asks what finding it asks: by member ListGiftCards, by code
-FindGiftCardByCode and the code type's Use… permission.
+The history pages forward by transaction id (see :mod:`app.domain.pages`). Rows leave out the
+available balance: it belongs to the moment a mutation answers. A filter that finds a card asks
+what finding it asks: by member ListGiftCards, by code FindGiftCardByCode and the type's Use….
 """
 
 from __future__ import annotations
@@ -90,9 +87,7 @@ class History:
 
     def available_balance(self, card_id: int) -> int:
         """Minor units the card can spend now: its balance minus open, unexpired debit holds.
-
-        Whoever may see the card's balance may see this; it needs no permission of its own.
-        """
+        Whoever may see the card's balance may see this; it needs no permission of its own."""
         return self._store.available_balance(card_id, datetime.now(UTC))
 
     def _entries(self, principal: Principal, criteria: EntryCriteria, limit: int) -> EntrySlice:
@@ -141,10 +136,8 @@ class History:
     def _code_hashes(
         self, code: str | None, code_type: CodeType | None, principal: Principal
     ) -> tuple[bytes, ...]:
-        """The lookup hashes of a code filter, checked as `giftcard(code:, codeType:)` checks a lookup.
-
-        The history would tell which card holds the code, so it needs what finding the card needs.
-        """
+        """The lookup hashes of a code filter, checked as `giftcard(code:, codeType:)` checks a lookup:
+        the history would tell which card holds the code."""
         _require_for_filter(principal, Permission.FIND_BY_CODE, "code", "by code")
         if code is None or code_type is None:
             missing = "code" if code is None else "codeType"

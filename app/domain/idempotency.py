@@ -1,11 +1,10 @@
 """Idempotent mutations: a retry with the same key and input gets the first answer again.
 
-A key (1 to 128 characters) is scoped to the token's subject. The first request claims the key in
-the same database transaction as its own writes (``INSERT … ON CONFLICT DO NOTHING``), so either
-both are kept or neither is; a concurrent retry's claim waits for that transaction (PostgreSQL's
-unique index, SQLite's write lock), finds the key taken and replays the stored answer. The same
-key with another input is a CONFLICT. A failed request stores nothing, so its retry runs again.
-Stored answers are encrypted: the answer to ``giftcardAdd`` can hold a generated code.
+A key is scoped to the token's subject and claimed in the transaction of the request's own writes,
+so both are kept or neither is; a concurrent retry waits for it (see
+:func:`app.store.idempotency.claim_key`) and replays the answer. The same key with another input is
+a CONFLICT; a failed request stores nothing. Answers are stored encrypted: the answer to
+``giftcardAdd`` can hold a generated code.
 """
 
 from __future__ import annotations
@@ -90,11 +89,8 @@ class Idempotency:
 
     def claim(self, session: Session, keyed: KeyedRequest, shape: Any) -> Any | None:
         """Claim the key in ``session``'s transaction; the stored answer (a ``shape``) when the key
-        was taken, else None.
-
-        Claimed before anything else is locked: every keyed mutation takes its key first and row
-        locks after, so two of them with one key cannot deadlock.
-        """
+        was taken, else None. Claimed before anything is locked: a keyed mutation takes its key
+        first and row locks after, so two of them with one key cannot deadlock."""
         stored = store.find_key(session, keyed.subject, keyed.key)
         if stored is None:
             claim = IdempotencyKey(

@@ -1,9 +1,9 @@
 """Key rotation: which key ids rows use, and moving code rows and PINs to the current keys in batches.
 
-New codes are sealed under the first key of each keyring. Rows sealed under an older key keep
-working while that key stays in its ring (lookups try every lookup key; each row names its AEAD
-key), so :func:`rotate` can move them a batch at a time, one transaction per batch, while the
-server runs. A run that stops part-way is simply run again: moved rows are not selected twice.
+New codes are sealed under the first key of each keyring. Rows under an older key keep working
+while it stays in its ring (lookups try every lookup key; each row names its AEAD key), so
+:func:`rotate` moves them a batch (one transaction) at a time while the server runs; a run that
+stops part-way is simply run again.
 """
 
 from __future__ import annotations
@@ -41,10 +41,6 @@ class KeyUse:
     rows: dict[str, int] = field(default_factory=dict)  # table name → rows
     staged: bool = False  # configured with "+": known to every server, not yet current
 
-    @property
-    def used(self) -> bool:
-        return any(self.rows.values())
-
     def add(self, table: str, rows: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + rows
 
@@ -62,9 +58,8 @@ class KeyStatus:
 
     def removable(self) -> list[KeyUse]:
         """Old keys no row uses: they may leave their ring (a staged key is new, not old)."""
-        return [
-            use for use in self.keys if use.configured and not use.current and not use.staged and not use.used
-        ]
+        old = [use for use in self.keys if use.configured and not use.current and not use.staged]
+        return [use for use in old if not any(use.rows.values())]
 
 
 def key_status(key_rows: store.KeyRows, vault: CodeVault, pins: PinKeys) -> KeyStatus:
@@ -131,13 +126,10 @@ def rotate(
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Re-seal every code row not under the vault's current keys; returns how many were moved.
-
-    Each batch is one transaction that locks its rows, decrypts each code with the key its row
-    names, and writes it back encrypted and hashed under the current keys. Rows under an
-    encryption key that is not configured stop the run before anything is written; rows under a
-    lookup key that left its ring are moved (their hash is recomputed from the decrypted code).
-    """
+    """Re-seal every code row not under the vault's current keys, a batch per transaction; returns
+    how many were moved. Rows under an encryption key that is not configured stop the run before
+    anything is written; rows under a lookup key that left its ring are moved (their hash is
+    recomputed from the decrypted code)."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     encryption_keys = _configured({ENCRYPTION: vault.key_ids}, {ENCRYPTION: vault.staged_key_ids})
@@ -162,11 +154,9 @@ def rotate_pins(
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Wrap every keyed PIN whose outermost key is not the current PIN key under it; returns how many.
-
-    No PIN is known or needed (the new value is HMAC(current key, old value)); verification follows
-    the chain. PINs still hashed with argon2 stay until their next right PIN replaces them.
-    """
+    """Wrap every keyed PIN whose outermost key is not the current PIN key under it; returns how
+    many. No PIN is needed (the new value is HMAC(current key, old value)); verification follows the
+    chain. PINs still hashed with argon2 stay until their next right PIN replaces them."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     total = _stale_pins(key_rows.pin_chain_counts(), pins)
@@ -187,8 +177,7 @@ def _count_batches(batches: Iterable[int], total: int, progress: Callable[[int, 
     for moved in batches:
         done += moved
         if progress:
-            # Rows that went stale after the count was taken (written by a server that did
-            # not yet know the new keys) are moved too.
+            # Rows gone stale after the count (written by a server not knowing the new keys) move too.
             progress(done, max(total, done))
     return done
 

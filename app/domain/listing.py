@@ -1,8 +1,5 @@
-"""List and filter cards page by page (ListGiftCards), codes masked exactly as lookups mask them.
-
-Pages follow card ids upwards (see :mod:`app.domain.pages`), so cards added meanwhile only ever
-appear further on.
-"""
+"""List and filter cards page by page (ListGiftCards), codes masked exactly as lookups mask them;
+pages follow card ids upwards (see :mod:`app.domain.pages`)."""
 
 from __future__ import annotations
 
@@ -61,8 +58,7 @@ class Listing:
         return CardPage(
             edges(shown.cards, CARD_CURSOR),
             has_next_page=found.more,
-            # Pages only go forward: a page asked for behind a cursor has cards before it.
-            has_previous_page=after is not None,
+            has_previous_page=after is not None,  # pages only go forward
             limited_by_permission=shown.limited_by_permission,
         )
 

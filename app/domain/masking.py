@@ -31,8 +31,7 @@ class CodeMasking:
         self._policy = policy
 
     def show(self, principal: Principal, cards: Iterable[Card[StoredCode]]) -> SearchResult:
-        """The cards with their codes as ``principal`` may see them; ``limited_by_permission``
-        says whether any code was left out or masked."""
+        """The cards with their codes as ``principal`` may see them; whether any was hidden or masked."""
         limited = False
         shown: list[ShownCard] = []
         for card in cards:

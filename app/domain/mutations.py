@@ -1,10 +1,8 @@
-"""The mutation runner: the one path every mutation's writes take.
+"""The mutation runner: the one path every mutation's writes take, in one database transaction.
 
-Its steps, in one database transaction: claim the idempotency key (or replay the answer stored
-under it), run the guard (a precondition whose writes are kept even when it refuses, as a wrong
-PIN stays counted), run the work, record the audit events, seal the answer under the key, commit.
-Nothing is kept unless the whole succeeds. A replay is audited after its read transaction, so that
-on SQLite it never waits for the write lock.
+Claim the idempotency key (or replay its answer), run the guard (its writes are kept even when it
+refuses: a wrong PIN stays counted), run the work, audit it, seal the answer, commit. A replay is
+audited after its read transaction, so that on SQLite it never waits for the write lock.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from sqlmodel import Session
 
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
-from app.domain.idempotency import Idempotency, KeyedRequest
+from app.domain.idempotency import Idempotency
 from app.errors import GiftCardError
 from app.policy import Principal
 
@@ -52,42 +50,30 @@ class MutationRunner:
         """``work`` at most once per key and input; a retry gets the first answer."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         with self._new_unit() as unit:
-            replayed = None if keyed is None else self._idempotency.claim(unit.session, keyed, mutation.shape)
+            session = unit.session
+            replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
             if replayed is None:
-                return self._first_run(unit, principal, mutation.operation, keyed, work, guard)
+                refusal = guard(session) if guard else None
+                if refusal is not None:
+                    if keyed is not None:
+                        self._idempotency.release(session, keyed)
+                    unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
+                    raise refusal
+                result = work(session)
+                self._audit.mutated(session, principal, mutation.operation, result)
+                if keyed is not None:
+                    self._idempotency.seal(session, keyed, result)
+                unit.commit()
+                return result
         self._audit.replayed(principal, mutation.operation, replayed)
         return replayed  # type: ignore[no-any-return]
 
     def replay(self, principal: Principal, mutation: Mutation) -> Any:
-        """The answer stored under a key already used (audited as a replay), or None.
-
-        For mutations whose checks depend on state that may change after the first answer (a code
-        revoked, a PIN locked): asked first, a retry answers as the first request did.
-        """
+        """The answer stored under a key already used (audited as a replay), or None: asked first by
+        mutations whose checks depend on state that may change after the first answer (a code
+        revoked, a PIN locked), so that a retry answers as the first request did."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:
             self._audit.replayed(principal, mutation.operation, replayed)
         return replayed
-
-    def _first_run(
-        self,
-        unit: UnitOfWork,
-        principal: Principal,
-        operation: str,
-        keyed: KeyedRequest | None,
-        work: Work[T],
-        guard: Guard | None,
-    ) -> T:
-        refusal = guard(unit.session) if guard else None
-        if refusal is not None:
-            if keyed is not None:
-                self._idempotency.release(unit.session, keyed)
-            unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
-            raise refusal
-        result = work(unit.session)
-        self._audit.mutated(unit.session, principal, operation, result)
-        if keyed is not None:
-            self._idempotency.seal(unit.session, keyed, result)
-        unit.commit()
-        return result

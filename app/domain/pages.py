@@ -68,8 +68,7 @@ def encode_cursor(item_id: int, prefix: str) -> str:
 
 
 def decode_cursor(cursor: str, prefix: str) -> int:
-    """The id behind an ``after`` cursor of :func:`encode_cursor` with this prefix; anything else
-    is refused."""
+    """The id behind an ``after`` cursor of this listing (``prefix``); anything else is refused."""
     refused = BadUserInputError("after: not a cursor of this listing", field="after")
     if not _CURSOR_TEXT.fullmatch(cursor):
         raise refused
@@ -99,8 +98,7 @@ def created_range(
     created_before: datetime | None,
     names: tuple[str, str] = ("createdAfter", "createdBefore"),
 ) -> tuple[datetime | None, datetime | None]:
-    """A ``createdAfter`` (inclusive) / ``createdBefore`` (exclusive) pair in UTC, checked; errors
-    name the fields ``names`` gives."""
+    """An after (inclusive) / before (exclusive) pair in UTC, checked; ``names`` are the fields' names."""
     after_name, before_name = names
     created_from = to_utc(created_after, after_name)
     created_until = to_utc(created_before, before_name)

@@ -1,12 +1,10 @@
-"""Refused mutations counted in memory, so that a caller refused again and again writes one audit
-row a minute instead of one per request.
+"""Refused mutations counted in memory, so a caller refused again and again writes one audit row a
+minute instead of one per request.
 
-Refusals are tallied by (subject, operation, outcome, minute), and each tally is inserted as one
-row with its ``count`` (the table is append-only: a row is never updated). A tally is written once
-its minute is over, and all of them when the process holds too many or stops. A process that dies
-without stopping loses the tallies it holds: at most the last minute's refusals, unless writes were
-failing (what a write could not store is held for the next one). Several processes each write
-their own row for the same minute: readers sum ``count``.
+Tallies, by (subject, operation, outcome, minute), are inserted as one row each with its ``count``
+(the table is append-only) once their minute is over, and all of them when the process holds too
+many or stops. A process that dies loses what it holds (what a failed write could not store is
+held for the next one). Several processes write their own rows for one minute: readers sum ``count``.
 """
 
 from __future__ import annotations
@@ -29,11 +27,7 @@ _Key = tuple[str | None, str, str, datetime]  # subject, action, outcome, minute
 
 
 def _key(record: AuditRecord) -> _Key:
-    return record.subject, record.action, record.outcome, _minute(record.occurred_at)
-
-
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
+    return record.subject, record.action, record.outcome, record.occurred_at.replace(second=0, microsecond=0)
 
 
 def _merged(held: AuditRecord, added: AuditRecord) -> AuditRecord:
@@ -45,11 +39,8 @@ def _merged(held: AuditRecord, added: AuditRecord) -> AuditRecord:
 
 
 class RefusalCounts:
-    """Tallies of refusals waiting to be written; safe to use from any thread.
-
-    ``write`` inserts records in one transaction. It runs outside the lock, so a slow database
-    holds up only the thread that writes; what it fails to write is held again for the next flush.
-    """
+    """Tallies of refusals waiting to be written; safe to use from any thread. ``write`` (one
+    transaction) runs outside the lock, so a slow database holds up only the thread that writes."""
 
     def __init__(
         self, write: Callable[[Sequence[AuditRecord]], None], *, max_pending: int = MAX_PENDING
@@ -68,8 +59,7 @@ class RefusalCounts:
         self._flush(due)
 
     def flush(self, now: datetime, *, everything: bool = False) -> int:
-        """Write the tallies whose minute ended before ``now`` (all of them with ``everything``);
-        return how many rows were written."""
+        """Write the tallies of minutes ended by ``now`` (all with ``everything``); return how many."""
         with self._lock:
             due = self._take(now, everything=everything)
         self._flush(due)
@@ -85,12 +75,8 @@ class RefusalCounts:
         """Remove and return the tallies due (the lock is held)."""
         if self._oldest is None or (not everything and now < self._oldest + MINUTE):
             return []  # the common case: the minutes held are still running
-        if everything:
-            due = list(self._pending.values())
-            self._pending.clear()
-        else:
-            ended = [key for key in self._pending if now >= key[3] + MINUTE]
-            due = [self._pending.pop(key) for key in ended]
+        ended = [key for key in self._pending if everything or now >= key[3] + MINUTE]
+        due = [self._pending.pop(key) for key in ended]
         self._oldest = min((key[3] for key in self._pending), default=None)
         return due
 

@@ -1,9 +1,6 @@
-"""The audit trail's table: append events, and read a filtered page of them.
-
-Rows are only ever inserted (database triggers refuse UPDATE and DELETE), so a row that counts
-refusals (``count`` above 1) is written once, complete. :func:`append` runs on the caller's session
-or connection, so a mutation's events commit or roll back with it; :class:`AuditStore` reads pages,
-one statement each on a pooled connection that only reads (see :data:`app.db.READ_ONLY`).
+"""The audit trail's table: append events (on the caller's session or connection, so a mutation's
+events commit or roll back with it) and read a filtered page of them. Rows are only ever inserted:
+database triggers refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Transaction history queries: a filtered page of ledger entries, a card's latest entries and open
-authorizations, and a card's available balance.
+"""Transaction history queries, each one Core statement on a pooled connection that only reads.
 
-Each is one statement through SQLAlchemy Core on a pooled connection that only reads (see
-:data:`app.db.READ_ONLY`). Entries are joined to their card for its currency; a code filter is a
-subquery on the codes' lookup hash, so even it costs no extra round trip.
+Entries are joined to their card for its currency; a code filter is a subquery on the codes'
+lookup hash, so even it costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.sql import Select
 
 from app.db import READ_ONLY
@@ -53,8 +51,9 @@ class EntrySlice:
     more: bool  # further entries match after the last one
 
 
-def _entries() -> Select[Any]:
-    return select(*_ENTRY_COLUMNS).select_from(_ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id))
+def _entries(*where: ColumnElement[bool]) -> Select[Any]:
+    joined = _ledger.join(_cards, _cards.c.id == _ledger.c.giftcard_id)
+    return select(*_ENTRY_COLUMNS).select_from(joined).where(*where)
 
 
 class HistoryStore:
@@ -66,46 +65,34 @@ class HistoryStore:
     def entries(self, criteria: EntryCriteria, limit: int) -> EntrySlice:
         """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
         # One row beyond the page says whether there is a next page.
-        page = _entries().where(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1)
-        rows = self._read(page)
+        rows = self._read(_entries(*_conditions(criteria)).order_by(_ledger.c.id).limit(limit + 1))
         return EntrySlice(rows[:limit], more=len(rows) > limit)
 
     def latest(self, card_id: int, limit: int) -> list[Transaction]:
         """The card's ``limit`` newest entries, newest first."""
-        statement = (
-            _entries().where(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
+        return self._read(
+            _entries(_ledger.c.giftcard_id == card_id).order_by(_ledger.c.id.desc()).limit(limit)
         )
-        return self._read(statement)
 
     def open_authorizations(self, card_id: int, now: datetime) -> list[Transaction]:
         """The card's AUTHORIZED, unexpired entries, oldest first (debits and credits)."""
-        statement = _entries().where(_ledger.c.giftcard_id == card_id, *_open(now)).order_by(_ledger.c.id)
-        return self._read(statement)
+        authorized = _status("AUTHORIZED", now)
+        return self._read(_entries(_ledger.c.giftcard_id == card_id, *authorized).order_by(_ledger.c.id))
 
     def available_balance(self, card_id: int, now: datetime) -> int:
-        """The card's balance minus its open, unexpired debit holds, read in one statement (so both
-        come from the same moment)."""
-        held = (
-            select(func.coalesce(func.sum(-_ledger.c.amount), 0))
-            .where(_ledger.c.giftcard_id == card_id, *ledger.open_debit_holds(now))
-            .scalar_subquery()
-        )
+        """The card's balance minus its open, unexpired debit holds, both read in one statement."""
+        held = ledger.held_amount(card_id, now).scalar_subquery()
         statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return int(connection.execute(statement).scalar_one())
 
     def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str) -> bool:
         """Whether a live (not revoked) code of this type has one of these hashes."""
-        return ledger.live_code(self._engine, lookup_hashes, code_type) is not None
+        return ledger.LedgerStore(self._engine).live_code(lookup_hashes, code_type) is not None
 
     def _read(self, statement: Select[Any]) -> list[Transaction]:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return [ledger.transaction_from_row(row._asdict()) for row in connection.execute(statement)]
-
-
-def _open(now: datetime) -> list[ColumnElement[bool]]:
-    """An authorization that still holds (or, for a credit, still waits for) its amount."""
-    return [_ledger.c.status == "AUTHORIZED", _ledger.c.hold_expires_at > now]
 
 
 def _status(status: str | None, now: datetime | None) -> list[ColumnElement[bool]]:
@@ -122,20 +109,17 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if criteria.after_id is not None:
         conditions.append(_ledger.c.id > criteria.after_id)
-    if criteria.giftcard_id is not None:
-        conditions.append(_ledger.c.giftcard_id == criteria.giftcard_id)
     if criteria.member_id is not None:
         conditions.append(_cards.c.member_id == criteria.member_id)
     if criteria.code_lookup_hashes is not None:
         holder = select(_codes.c.giftcard_id).where(
-            _codes.c.lookup_hash.in_(list(criteria.code_lookup_hashes)),
-            _codes.c.code_type == criteria.code_type,
-            _codes.c.revoked_at.is_(None),
+            *ledger.code_matches(criteria.code_lookup_hashes, criteria.code_type)
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)
-    equal = {"trans_type": criteria.trans_type, "source_id": criteria.source_id, "ref_no": criteria.ref_no}
-    conditions += [_ledger.c[name] == value for name, value in equal.items() if value is not None]
+    for name in ("giftcard_id", "trans_type", "source_id", "ref_no"):  # the criteria's and the columns' names
+        if (value := getattr(criteria, name)) is not None:
+            conditions.append(_ledger.c[name] == value)
     if criteria.created_from is not None:
         conditions.append(_ledger.c.created_at >= criteria.created_from)
     if criteria.created_before is not None:

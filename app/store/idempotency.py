@@ -18,14 +18,6 @@ def find_key(session: Session, subject: str, key: str) -> IdempotencyKey | None:
     return session.get(IdempotencyKey, (subject, key))
 
 
-def find_committed_key(engine: Engine, subject: str, key: str) -> IdempotencyKey | None:
-    """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{READ_ONLY: True})
-        with Session(bind=connection) as session:
-            return session.get(IdempotencyKey, (subject, key))
-
-
 class KeyStore:
     """Reads of committed keys on one engine."""
 
@@ -33,15 +25,18 @@ class KeyStore:
         self._engine = engine
 
     def find_committed(self, subject: str, key: str) -> IdempotencyKey | None:
-        return find_committed_key(self._engine, subject, key)
+        """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
+        with (
+            self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+            Session(bind=connection) as session,
+        ):
+            return session.get(IdempotencyKey, (subject, key))
 
 
 def claim_key(session: Session, claim: IdempotencyKey) -> bool:
-    """Insert the key row unless the key is taken; whether this transaction claimed it.
-
-    A key another transaction holds uncommitted makes this wait for that one's end (PostgreSQL's
-    unique index; SQLite has one writer at a time): taken if it committed, claimed if it rolled back.
-    """
+    """Insert the key row unless the key is taken; whether this transaction claimed it. A key held
+    by another open transaction makes this wait for its end (PostgreSQL's unique index; SQLite has
+    one writer at a time): taken if it committed, claimed if it rolled back."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(_keys)
@@ -54,12 +49,8 @@ def claim_key(session: Session, claim: IdempotencyKey) -> bool:
 
 def seal_key(session: Session, subject: str, key: str, key_id: str, response: bytes) -> None:
     """Store the sealed answer under a key this transaction claimed."""
-    statement = (
-        update(_keys)
-        .where(_keys.c.subject == subject, _keys.c.key == key)
-        .values(key_id=key_id, response=response)
-    )
-    session.execute(statement)
+    claimed = update(_keys).where(_keys.c.subject == subject, _keys.c.key == key)
+    session.execute(claimed.values(key_id=key_id, response=response))
 
 
 def release_key(session: Session, subject: str, key: str) -> None:

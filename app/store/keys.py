@@ -1,11 +1,8 @@
-"""Key queries: how many rows each key id covers, and code rows to move to the current keys.
-:class:`KeyRows` holds the engine; it moves rows a batch at a time, one transaction per batch.
+"""Key queries: rows per key id, and rows moved to the current keys a batch at a time.
 
-Sealed code rows live in two tables (cards' codes and reserved stock); both carry the id of the
-AEAD key (``key_id``) and of the HMAC lookup key (``lookup_key_id``). Stored idempotent responses
-carry an AEAD key id and the lookup key id that digested the request; they expire, so they are
-counted but never moved. Keyed PINs carry the chain of PIN key ids that made them; rotation wraps
-them under the current key.
+Sealed code rows (cards' codes and reserved stock) carry their AEAD key id (``key_id``) and HMAC
+lookup key id (``lookup_key_id``). Stored idempotent responses carry both too; they expire, so they
+are counted but never moved. Keyed PINs carry the chain of PIN key ids that made them.
 """
 
 from __future__ import annotations
@@ -83,17 +80,6 @@ def _pin_not_under(current: str) -> Any:
     )
 
 
-def _next_batch(
-    connection: Connection, table: Table, shape: type[Moved], stale: Any, after_id: int, limit: int
-) -> list[Moved]:
-    """The next rows after ``after_id`` that ``stale`` selects, as ``shape`` (whose fields are
-    columns), locked until the transaction ends."""
-    # Reserved codes have no code_type column: they are PHYSICAL.
-    columns = [table.c[item.name] if item.name in table.c else literal("PHYSICAL") for item in fields(shape)]
-    statement = select(*columns).where(table.c.id > after_id, stale).order_by(table.c.id).limit(limit)
-    return [shape(*row) for row in connection.execute(statement.with_for_update())]
-
-
 def _rewrite(connection: Connection, table: Table, rows: Sequence[Resealed | PinRow]) -> None:
     """Set the columns of each row (by ``id``) to its fields' values, in one executemany."""
     # Parameters are named row_<column>: SQLAlchemy keeps the column's own name for its SET value.
@@ -138,10 +124,8 @@ class KeyRows:
             return sum(int(connection.execute(count).scalar_one()) for count in counts)
 
     def pin_chain_counts(self) -> dict[str | None, int]:
-        """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs).
-
-        A revoked code's PIN is never checked again, so it needs no key.
-        """
+        """Live codes with a PIN per chain of key ids (None: an argon2 hash from before keyed PINs);
+        a revoked code's PIN is never checked again, so it needs no key."""
         statement = (
             select(_pins.c.pin_key_ids, func.count())
             .where(_pins.c.pin_hash.is_not(None), _pins.c.revoked_at.is_(None))
@@ -153,8 +137,7 @@ class KeyRows:
     def reseal_batches(
         self, key_id: str, lookup_key_id: str, batch_size: int, reseal: Callable[[SealedRow], Resealed]
     ) -> Iterator[int]:
-        """Rewrite the code rows (both tables) not sealed under these keys as ``reseal`` makes them;
-        yields each committed batch's size."""
+        """Rewrite code rows (both tables) not under these keys as ``reseal`` makes them, by batches."""
         for table in CODE_TABLES:
             yield from self._batches(
                 table, SealedRow, _stale(table, key_id, lookup_key_id), batch_size, reseal
@@ -163,8 +146,7 @@ class KeyRows:
     def wrap_pin_batches(
         self, current: str, batch_size: int, wrap: Callable[[PinRow], PinRow | None]
     ) -> Iterator[int]:
-        """Rewrite the keyed PINs not under ``current`` as ``wrap`` makes them (None: left as they
-        are); yields each committed batch's size."""
+        """Rewrite keyed PINs not under ``current`` as ``wrap`` makes them (None: kept), by batches."""
         return self._batches(_pins, PinRow, _pin_not_under(current), batch_size, wrap)
 
     def _batches(
@@ -177,10 +159,15 @@ class KeyRows:
     ) -> Iterator[int]:
         """The rows ``stale`` selects, in id order, one transaction per batch holding its rows
         locked while they are rewritten; yields each committed batch's size."""
+        # ``shape``'s fields are columns; reserved codes have no code_type column: they are PHYSICAL.
+        columns = [
+            table.c[item.name] if item.name in table.c else literal("PHYSICAL") for item in fields(shape)
+        ]
+        batch = select(*columns).where(stale).order_by(table.c.id).limit(batch_size).with_for_update()
         after_id = 0
         while True:
             with self._engine.begin() as connection:
-                rows = _next_batch(connection, table, shape, stale, after_id, batch_size)
+                rows = [shape(*row) for row in connection.execute(batch.where(table.c.id > after_id))]
                 if not rows:
                     return
                 try:

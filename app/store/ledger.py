@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -50,32 +51,16 @@ class AddressedCode:
     pin_key_ids: str | None
 
 
-def live_code(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
-    """The live (not revoked) code of this type with one of these lookup hashes (one per key)."""
-    columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
-    statement = select(*(_codes.c[name] for name in columns)).where(
+def code_matches(
+    lookup_hashes: Sequence[bytes], code_type: str | None, *, revoked: bool = False
+) -> list[ColumnElement[bool]]:
+    """A code of this type with one of these lookup hashes (one per key), live or revoked."""
+    revoked_at = _codes.c.revoked_at
+    return [
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
         _codes.c.code_type == code_type,
-        _codes.c.revoked_at.is_(None),
-    )
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        row = connection.execute(statement).first()
-    return None if row is None else AddressedCode(*row)
-
-
-def revoked_code_exists(engine: Engine, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-    """Whether a revoked code of this type has one of these lookup hashes."""
-    statement = (
-        select(_codes.c.id)
-        .where(
-            _codes.c.lookup_hash.in_(list(lookup_hashes)),
-            _codes.c.code_type == code_type,
-            _codes.c.revoked_at.is_not(None),
-        )
-        .limit(1)
-    )
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        return connection.execute(statement).first() is not None
+        revoked_at.is_not(None) if revoked else revoked_at.is_(None),
+    ]
 
 
 class LedgerStore:
@@ -85,10 +70,20 @@ class LedgerStore:
         self._engine = engine
 
     def live_code(self, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
-        return live_code(self._engine, lookup_hashes, code_type)
+        """The live (not revoked) code of this type with one of these lookup hashes."""
+        columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
+        statement = select(*(_codes.c[name] for name in columns)).where(
+            *code_matches(lookup_hashes, code_type)
+        )
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else AddressedCode(*row)
 
     def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-        return revoked_code_exists(self._engine, lookup_hashes, code_type)
+        """Whether a revoked code of this type has one of these lookup hashes."""
+        statement = select(_codes.c.id).where(*code_matches(lookup_hashes, code_type, revoked=True)).limit(1)
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            return connection.execute(statement).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +111,7 @@ def code_for_update(session: Session, code_id: int) -> LockedCode:
 def record_pin_failure(session: Session, code_id: int, max_failures: int, locked_until: datetime) -> None:
     """Count a wrong PIN; the one that reaches ``max_failures`` locks the code and restarts the count."""
     reaches = _codes.c.failed_pin_attempts + 1 >= max_failures
-    statement = (
+    session.execute(
         update(_codes)
         .where(_codes.c.id == code_id)
         .values(
@@ -124,7 +119,6 @@ def record_pin_failure(session: Session, code_id: int, max_failures: int, locked
             failed_pin_attempts=case((reaches, 0), else_=_codes.c.failed_pin_attempts + 1),
         )
     )
-    session.execute(statement)
 
 
 def record_pin_success(
@@ -138,12 +132,15 @@ def record_pin_success(
     session.execute(update(_codes).where(_codes.c.id == code_id).values(**values))
 
 
-def held(session: Session, card_id: int, now: datetime) -> int:
+def held_amount(card_id: int, now: datetime) -> Select[Any]:
     """Minor units held by open, unexpired debit authorizations (a positive number)."""
-    statement = select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
+    return select(func.coalesce(func.sum(-_ledger.c.amount), 0)).where(
         _ledger.c.giftcard_id == card_id, *open_debit_holds(now)
     )
-    return int(session.execute(statement).scalar_one())
+
+
+def held(session: Session, card_id: int, now: datetime) -> int:
+    return int(session.execute(held_amount(card_id, now)).scalar_one())
 
 
 def change_balance(session: Session, card_id: int, amount: int, now: datetime, ceiling: int) -> int | None:
@@ -170,8 +167,7 @@ def change_balance(session: Session, card_id: int, amount: int, now: datetime, c
 
 
 def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | None:
-    """The ledger row; with ``lock``, locked until the transaction ends (PostgreSQL; SQLite holds
-    the write lock)."""
+    """The ledger row; with ``lock``, locked until the transaction ends (SQLite holds the write lock)."""
     statement = select(*_ledger.c).where(_ledger.c.id == entry_id)
     return session.execute(statement.with_for_update() if lock else statement).first()
 
@@ -196,11 +192,8 @@ class LedgerDifference:
 
 
 def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
-    """Every card's stored balance against the sum of its completed entries, and its holds.
-
-    Returns how many cards were checked and the ones that disagree (or whose holds exceed the
-    balance).
-    """
+    """Every card's stored balance against the sum of its completed entries, and its holds: how
+    many cards were checked, and those that disagree (or whose holds exceed the balance)."""
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
     holds = func.coalesce(func.sum(case((and_(*open_debit_holds(now)), -_ledger.c.amount), else_=0)), 0)
     statement = (

@@ -1,8 +1,5 @@
-"""The card listing: a page of cards in id order (keyset), then the live codes of those cards.
-
-Two statements whatever the page size, through SQLAlchemy Core on a pooled connection that only
-reads (see :data:`app.db.READ_ONLY`). New cards get higher ids, so paging forward by id never
-repeats or skips a card while cards are added.
+"""The card listing: a page of cards in id order (keyset), then the live codes of those cards, in
+two Core statements whatever the page size, on a pooled connection that only reads.
 """
 
 from __future__ import annotations
@@ -10,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, and_, bindparam, exists, select
+from sqlalchemy import ColumnElement, Engine, bindparam, exists, select
 
 from app.db import READ_ONLY
 from app.entities import Card, StoredCode
@@ -76,15 +73,8 @@ def _conditions(criteria: CardCriteria) -> list[ColumnElement[bool]]:
     if criteria.member_id is not None:
         conditions.append(_cards.c.member_id == criteria.member_id)
     if criteria.live_code_type is not None:
-        conditions.append(
-            exists().where(
-                and_(
-                    _codes.c.giftcard_id == _cards.c.id,
-                    _codes.c.code_type == criteria.live_code_type,
-                    _codes.c.revoked_at.is_(None),
-                )
-            )
-        )
+        live = (_codes.c.code_type == criteria.live_code_type, _codes.c.revoked_at.is_(None))
+        conditions.append(exists().where(_codes.c.giftcard_id == _cards.c.id, *live))
     if criteria.created_from is not None:
         conditions.append(_cards.c.created_at >= criteria.created_from)
     if criteria.created_before is not None:

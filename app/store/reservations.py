@@ -62,10 +62,8 @@ class ReservationStore:
         self._engine = engine
 
     def find(self, owner: str, request_name: str) -> list[Reservation[StoredReservedCode]]:
-        """The owner's reservations under this request name, oldest first, with their codes.
-
-        Two statements whatever the number of reservations, on a connection that only reads.
-        """
+        """The owner's reservations under this request name, oldest first, with their codes: two
+        statements whatever the number of reservations, on a connection that only reads."""
         reservations = (
             select(*(_reservations.c[name] for name in _RESERVATION_FIELDS))
             .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
@@ -76,13 +74,9 @@ class ReservationStore:
                 row.id: (row, []) for row in connection.execute(reservations)
             }
             if found:
+                used = _reserved.c.used_at.is_not(None)
                 codes = (
-                    select(
-                        _reserved.c.reservation_id,
-                        _reserved.c.ciphertext,
-                        _reserved.c.last4,
-                        _reserved.c.used_at.is_not(None),
-                    )
+                    select(_reserved.c.reservation_id, _reserved.c.ciphertext, _reserved.c.last4, used)
                     .where(_reserved.c.reservation_id.in_(list(found)))
                     .order_by(_reserved.c.reservation_id, _reserved.c.id)
                 )

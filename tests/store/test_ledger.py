@@ -176,7 +176,7 @@ def test_reads_do_not_wait_for_a_writer(settings, services, three):
 
             # then verify and code lookups read what was committed, without waiting
             assert store.verify(reader, NOW) == (3, [])
-            found = store.live_code(reader, _hashes(services, "STORELEDGER0"), "PHYSICAL")
+            found = store.LedgerStore(reader).live_code(_hashes(services, "STORELEDGER0"), "PHYSICAL")
             assert found is not None and found.giftcard_id == three[0]
     finally:
         reader.dispose()
@@ -248,31 +248,37 @@ def _hashes(services, code):
 
 
 def test_live_code_matches_type_and_skips_revoked(services, coded):
-    physical = store.live_code(services.engine, _hashes(services, "STORECODE001"), "PHYSICAL")
-    external = store.live_code(services.engine, _hashes(services, "STORECODE001"), "EXTERNAL")
+    physical = store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "PHYSICAL")
+    external = store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "EXTERNAL")
     assert physical is not None and external is not None
     assert (physical.giftcard_id, physical.expires_on) == (coded, date(2031, 1, 2))
     assert (external.giftcard_id, external.expires_on) == (coded, None)
     assert physical.code_id != external.code_id
-    assert store.live_code(services.engine, _hashes(services, "STORECODE001"), "PERSONAL") is None
-    assert store.live_code(services.engine, _hashes(services, "STORECODE002"), "PERSONAL") is None
-    assert store.live_code(services.engine, _hashes(services, "STORECODE003"), "PHYSICAL") is None
+    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "PERSONAL") is None
+    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE002"), "PERSONAL") is None
+    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE003"), "PHYSICAL") is None
 
 
 def test_live_code_tries_every_hash_given(services, coded):
     hashes = (b"\0" * 32, *_hashes(services, "STORECODE001"))
-    found = store.live_code(services.engine, hashes, "PHYSICAL")
+    found = store.LedgerStore(services.engine).live_code(hashes, "PHYSICAL")
     assert found is not None and found.giftcard_id == coded
 
 
 def test_a_revoked_code_is_found_only_as_revoked_and_only_under_its_type(services, coded):
     revoked = _hashes(services, "STORECODE002")  # the card's PERSONAL code, revoked
-    assert store.revoked_code_exists(services.engine, revoked, "PERSONAL") is True
-    assert store.revoked_code_exists(services.engine, (b"\0" * 32, *revoked), "PERSONAL") is True
+    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PERSONAL") is True
+    assert store.LedgerStore(services.engine).revoked_code_exists((b"\0" * 32, *revoked), "PERSONAL") is True
     # not under another type, not a live code, not an unknown one
-    assert store.revoked_code_exists(services.engine, revoked, "PHYSICAL") is False
-    assert store.revoked_code_exists(services.engine, _hashes(services, "STORECODE001"), "PHYSICAL") is False
-    assert store.revoked_code_exists(services.engine, _hashes(services, "STORECODE003"), "PERSONAL") is False
+    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PHYSICAL") is False
+    assert (
+        store.LedgerStore(services.engine).revoked_code_exists(_hashes(services, "STORECODE001"), "PHYSICAL")
+        is False
+    )
+    assert (
+        store.LedgerStore(services.engine).revoked_code_exists(_hashes(services, "STORECODE003"), "PERSONAL")
+        is False
+    )
 
 
 def test_code_for_update_reads_the_pin_state(services, seed):
