@@ -107,7 +107,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             return 0
         with args.codes_file.open("w") if args.codes_file else nullcontext() as codes_out:
             # The well-known cards go only into an empty database; random ones whenever asked.
-            count = 0 if existing else demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
+            count = 0 if existing else demo.load(services, demo.WELL_KNOWN, codes_out=codes_out)
             if args.cards:
                 cards, progress = demo.random_cards(args.cards), demo.print_progress(args.cards)
                 count += demo.load(services, cards, codes_out=codes_out, progress=progress)

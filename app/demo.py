@@ -1,7 +1,5 @@
 """Demo and benchmark data: a few well-known cards, plus any number of random ones, in bulk.
-
-Balances are written as IMPORT transactions so that every balance equals the sum of its
-completed ledger rows, as in real use.
+Balances are written as IMPORT transactions, so each equals the sum of its completed ledger rows.
 """
 
 from __future__ import annotations
@@ -60,27 +58,20 @@ def random_cards(count: int) -> Iterator[DemoCard]:
 
 def load(
     services: Services,
-    cards: list[DemoCard] | Iterator[DemoCard],
+    cards: Iterable[DemoCard],
     *,
     codes_out: TextIO | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Insert cards with their codes and an IMPORT ledger row each; returns how many."""
-    now = datetime.now(UTC)
-    written = 0
+    now, remaining, written = datetime.now(UTC), iter(cards), 0
     with services.engine.begin() as connection:
-        for batch in _batches(cards):
+        while batch := list(islice(remaining, BATCH)):
             _insert(connection, services, batch, now, codes_out)
             written += len(batch)
             if progress:
                 progress(written)
     return written
-
-
-def _batches(cards: Iterable[DemoCard]) -> Iterator[list[DemoCard]]:
-    remaining = iter(cards)
-    while batch := list(islice(remaining, BATCH)):
-        yield batch
 
 
 def _insert(

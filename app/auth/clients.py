@@ -182,19 +182,8 @@ def _line_end(text: str, index: int) -> int:
 # --- replacing the file ---------------------------------------------------------------------------
 
 
-def _intended(before: Policy, edited: Policy, clients: Mapping[str, Client]) -> bool:
-    """Whether ``edited`` has the rules of ``before`` and exactly ``clients``."""
-    return (
-        dict(before.catalogue) == dict(edited.catalogue)
-        and dict(before.code_types) == dict(edited.code_types)
-        and dict(before.roles) == dict(edited.roles)
-        and dict(edited.clients) == clients
-    )
-
-
 def _replace(path: Path, text: str, before: Policy, clients: Mapping[str, Client]) -> None:
-    """Write ``text`` beside ``path``, check that it loads as ``before`` with exactly ``clients``,
-    then swap it in atomically."""
+    """Swap ``text`` in for ``path`` atomically once it loads as ``before`` with exactly ``clients``."""
     target = path.resolve()
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temporary = Path(name)
@@ -208,7 +197,9 @@ def _replace(path: Path, text: str, before: Policy, clients: Mapping[str, Client
             edited = load_policy(temporary)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{path} was left unchanged: the edit would not load ({exc})") from None
-        if not _intended(before, edited, clients):
+        rules = ("catalogue", "code_types", "roles")
+        same_rules = all(dict(getattr(before, name)) == dict(getattr(edited, name)) for name in rules)
+        if not same_rules or dict(edited.clients) != clients:
             raise ConfigurationError(f"{path} was left unchanged: the edit did not come out as intended")
         os.replace(temporary, target)
     finally:

@@ -106,10 +106,9 @@ class LocalCounters:
 
     def _sweep(self, now: float) -> None:
         self._since_sweep = 0
-        windows = self._windows.items()
-        idle = [key for key, (length, events) in windows if not events or events[-1] <= now - length]
-        for key in idle:
-            del self._windows[key]
+        for key, (length, events) in list(self._windows.items()):
+            if not events or events[-1] <= now - length:
+                del self._windows[key]
 
 
 # KEYS: one sorted set per window (reservation ids scored by time); ARGV: the id, then the amount
@@ -174,10 +173,9 @@ class RedisCounters:
 
 
 class SharedCounters:
-    """Redis while it answers. While it does not, this process's memory with every amount divided
-    by the number of workers, so that the workers of a host together admit about what Redis would;
-    Redis is tried again ``RETRY_SECONDS`` after a failure. Each unit is given back where it was
-    taken."""
+    """Redis while it answers; else :class:`LocalCounters` with every amount divided by the number of
+    workers (so a host's workers together admit about what Redis would), Redis being tried again
+    ``RETRY_SECONDS`` after a failure. Each unit is given back where it was taken."""
 
     RETRY_SECONDS = 5.0
 
@@ -256,13 +254,11 @@ class SharedCounters:
             )
 
     def _recovered(self) -> None:
-        if self._retry_at is None:
-            return
-        with self._lock:
-            if self._retry_at is None:
-                return
-            self._retry_at = None
-        log.warning("Redis answers again: attempt budgets are shared again")
+        if self._retry_at is not None:  # checked first without the lock: the usual case
+            with self._lock:
+                was_degraded, self._retry_at = self._retry_at is not None, None
+            if was_degraded:
+                log.warning("Redis answers again: attempt budgets are shared again")
 
 
 def open_counters(

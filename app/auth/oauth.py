@@ -5,12 +5,12 @@ that carries its permissions, or the subset its ``scope`` names. The HTTP layer 
 request as a :class:`TokenRequest` and sends back the :class:`TokenReply`. Only HS* deployments
 issue tokens; with public-key algorithms an identity provider does, and there is no endpoint.
 
-Failed client authentications are counted per client id and per address. Each verification first
-reserves a unit of both budgets, counted as a failure while in flight and kept when the secret is
-wrong; a right secret gives it back. A key out of units is refused before any secret is verified,
-right secrets included. Argon2 runs in worker threads, a bounded number at a time per process
-(beyond it, 503 with ``Retry-After``). Unknown clients and wrong secrets get the same answer after
-the same argon2 work.
+Failed client authentications are counted per client id and per address: each verification takes
+an argon2 slot (a bounded number per process; beyond it, 503 with ``Retry-After``), then reserves a
+unit of both budgets before argon2 runs, kept unless the secret is right. So however many guesses
+arrive together, no more than the limit are verified in a window; a key out of units is refused
+before any secret is verified, right ones included. Unknown clients and wrong secrets get the same
+answer after the same argon2 work.
 """
 
 from __future__ import annotations
@@ -182,13 +182,8 @@ class TokenEndpoint:
     def _check(
         self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str, client: Client | None
     ) -> bool:
-        """Whether the secret is right; in a worker thread (argon2 is slow on purpose).
-
-        An argon2 slot is taken first (or BusyError, nothing counted), so reservations in flight
-        never outnumber the slots; then a unit is reserved before argon2 runs and kept unless the
-        secret is right: however many guesses arrive together, no more than the limit are verified
-        in a window.
-        """
+        """Whether the secret is right; in a worker thread (argon2 is slow on purpose). The slot is
+        taken first (or BusyError, nothing counted), so reservations in flight never outnumber slots."""
         with self._gate.admit():
             reservation = self._throttle.reserve(keys)
             if client_id is None:
