@@ -132,17 +132,8 @@ def _import_row(card_id: int, balance: int, now: datetime) -> dict[str, object]:
 def _code_row(
     vault: CodeVault, card_id: int, code_type: CodeType, value: str, now: datetime
 ) -> dict[str, object]:
-    sealed = vault.seal(normalise(value), code_type)
-    return {
-        "giftcard_id": card_id,
-        "code_type": code_type.value,
-        "lookup_hash": sealed.lookup_hash,
-        "lookup_key_id": sealed.lookup_key_id,
-        "ciphertext": sealed.ciphertext,
-        "key_id": sealed.key_id,
-        "last4": sealed.last4,
-        "created_at": now,
-    }
+    sealed = vault.seal(normalise(value), code_type).columns
+    return {"giftcard_id": card_id, "code_type": code_type.value, **sealed, "created_at": now}
 
 
 def _set_pins(connection: Connection, pins: PinKeys, code_pins: Iterable[tuple[int, str | None]]) -> None:

@@ -75,10 +75,10 @@ class LocalCounters:
             full = [(item, events) for item, events in found if len(events) >= item.amount]
             if full:
                 # A unit frees when the event that keeps the window full ages out.
-                return Reserved(
-                    None,
-                    max(events[len(events) - item.amount] + item.get_expiry() - now for item, events in full),
+                wait = max(
+                    events[len(events) - item.amount] + item.get_expiry() - now for item, events in full
                 )
+                return Reserved(None, wait)
             for _, events in found:
                 events.append(now)
             self._since_sweep += 1

@@ -21,11 +21,8 @@ def hash_client_secret(secret: str) -> str:
 
 def is_client_secret_hash(value: str) -> bool:
     """True when ``value`` is a well-formed argon2 hash (what `giftcards client add` writes)."""
-    handler = _context.identify(value, resolve=True, required=False)
-    if handler is None:
-        return False
-    try:
-        handler.from_string(value)
+    try:  # an unknown scheme is a ValueError too
+        _context.identify(value, resolve=True, required=True).from_string(value)
     except (ValueError, TypeError):
         return False
     return True
