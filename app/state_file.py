@@ -39,9 +39,8 @@ def development_key_material(state_dir: Path) -> set[str]:
         state = json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return set()
-    if not isinstance(state, dict):
-        return set()
-    return set().union(*(key_material(value) for value in state.values() if isinstance(value, str)))
+    values = state.values() if isinstance(state, dict) else ()
+    return set().union(*(key_material(value) for value in values if isinstance(value, str)))
 
 
 def new_key() -> str:

@@ -1,9 +1,7 @@
-"""The token endpoint for self-hosted deployments: OAuth2 client credentials (RFC 6749 §4.4).
+"""The token endpoint of self-hosted (HS*) deployments: OAuth2 client credentials (RFC 6749 §4.4).
 
 A client registered in ``permissions.yaml`` trades its id and secret for a short-lived bearer token
-that carries its permissions, or the subset its ``scope`` names. The HTTP layer hands over the raw
-request as a :class:`TokenRequest` and sends back the :class:`TokenReply`. Only HS* deployments
-issue tokens; with public-key algorithms an identity provider does, and there is no endpoint.
+that carries its permissions, or the subset its ``scope`` names.
 
 Failed client authentications are counted per client id and per address: each verification takes
 an argon2 slot (a bounded number per process; beyond it, 503 with ``Retry-After``), then reserves a

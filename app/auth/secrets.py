@@ -1,9 +1,6 @@
-"""Hashing of client secrets with passlib (argon2id).
-
-Client secrets are long random strings and are hashed as they are, so that ``permissions.yaml`` can
-be checked without any key. Hashing is slow on purpose: call these off the event loop. (PINs are
-keyed values instead, see :mod:`app.domain.pins`.)
-"""
+"""Hashing of client secrets with passlib (argon2id), slow on purpose: call these off the event loop.
+Secrets are long random strings, hashed as they are so that ``permissions.yaml`` can be checked
+without any key (PINs are keyed values instead, see :mod:`app.domain.pins`)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 INVALID_TOKEN_MESSAGE = "The bearer token is invalid or expired."
 _CACHE_SIZE = 4096
 MAX_SUBJECT_LENGTH = 128
-# With a JWKS URL, a cached token is checked again after this long, so a key the identity
-# provider withdraws stops working within the key set's own refresh time.
+# With a JWKS URL the key set (single keys are not cached on their own) is fetched again, and a
+# cached token checked again, after this long: a key the identity provider withdraws stops working.
 _JWKS_RECHECK_SECONDS = 300
 
 
@@ -55,8 +55,6 @@ class TokenVerifier:
                     f" ({exc.strerror})"
                 ) from None
         elif settings.jwt_jwks_url is not None:
-            # The key set is cached for five minutes; single keys are not cached on their own, so
-            # a key the identity provider withdraws stops verifying at the next refresh.
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=_JWKS_RECHECK_SECONDS, timeout=5)
         else:
             raise ConfigurationError(
