@@ -46,10 +46,9 @@ WELL_KNOWN = (
 
 def random_cards(count: int) -> Iterator[DemoCard]:
     for index in range(count):
-        member = f"M{index:09d}"
         yield DemoCard(
             balance=1000 + index % 9000,
-            member_id=member,
+            member_id=f"M{index:09d}",
             physical="P" + generate_code(15),
             external="X" + generate_code(15),
             personal=generate_code(),
@@ -138,11 +137,8 @@ def _code_row(
 
 def _set_pins(connection: Connection, pins: PinKeys, code_pins: Iterable[tuple[int, str | None]]) -> None:
     """PINs bind their code's id, so they are written once the codes have ids."""
-    values = []
-    for code_id, pin in code_pins:
-        if pin is not None:
-            stored = pins.hash(code_id, pin)
-            values.append({"code_id": code_id, "value": stored.value, "key_ids": stored.key_ids})
+    stored = [(code_id, pins.hash(code_id, pin)) for code_id, pin in code_pins if pin is not None]
+    values = [{"code_id": code_id, "value": pin.value, "key_ids": pin.key_ids} for code_id, pin in stored]
     if values:
         connection.execute(
             update(_CODES)

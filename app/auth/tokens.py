@@ -39,7 +39,6 @@ class TokenVerifier:
         self._policy = policy
         default = parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
         self._default_budget = Budget(per_subject=default, per_address=default)
-        self._algorithms = list(settings.jwt_algorithms)
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
         if settings.uses_hmac_tokens:
@@ -87,7 +86,7 @@ class TokenVerifier:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=self._algorithms,
+                algorithms=list(self._settings.jwt_algorithms),
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 leeway=self._settings.jwt_leeway_seconds,
