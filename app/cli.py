@@ -84,13 +84,12 @@ def cmd_db(args: argparse.Namespace) -> int:
         if args.db_command == "upgrade":
             db.upgrade(engine)
             print(f"database schema is at revision {db.current_revision(engine)}")
-        else:
-            current, head = db.current_revision(engine), db.head_revision()
-            print(f"current: {current or 'empty'}; code expects: {head}")
-            return 0 if current == head else 1
+            return 0
+        current, head = db.current_revision(engine), db.head_revision()
+        print(f"current: {current or 'empty'}; code expects: {head}")
+        return 0 if current == head else 1
     finally:
         engine.dispose()
-    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:

@@ -46,12 +46,10 @@ class RemoteCounters(Counters, Protocol):
 
 
 class LocalCounters:
-    """Moving windows in this process's memory: per key, the times of its units, oldest first.
-
-    A window is trimmed when it is used, and idle keys are swept every ``SWEEP_EVERY``
-    reservations, so memory stays bounded without a timer thread (the ``limits`` library's memory
-    storage restarts one every 10 ms under load, which cost about 0.15 ms per lookup).
-    """
+    """Moving windows in this process's memory: per key, the times of its units, oldest first. A
+    window is trimmed when used and idle keys are swept every ``SWEEP_EVERY`` reservations: memory
+    stays bounded without a timer thread (the ``limits`` library's memory storage restarts one every
+    10 ms under load, which cost about 0.15 ms per lookup)."""
 
     SWEEP_EVERY = 10_000
 

@@ -144,12 +144,8 @@ class TokenEndpoint:
             self._settings, self._policy, client.id, permissions=granted, ttl_seconds=self._ttl
         )
         log.info("token issued to client %s (%d permissions)", client.id, len(granted))
-        body = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": self._ttl,
-            "scope": " ".join(granted),
-        }
+        scope = " ".join(granted)
+        body = {"access_token": token, "token_type": "Bearer", "expires_in": self._ttl, "scope": scope}
         return TokenReply(200, body, dict(NO_STORE))
 
     async def _authenticate(self, client_id: str | None, secret: str, address: str | None) -> Client:
@@ -161,16 +157,14 @@ class TokenEndpoint:
         client = self._policy.clients.get(client_id) if client_id else None
         try:
             verified = await run_sync(self._check, keys, client_id, secret, client)
-        except RateLimitedError as exc:
+        except (RateLimitedError, BusyError) as exc:
+            headers = {"retry-after": str(exc.retry_after)}
+            if isinstance(exc, BusyError):
+                log.warning("token endpoint: every argon2 slot is busy (address %s)", address)
+                busy = "too many authentications at once; try again shortly"
+                raise OAuthError(503, "temporarily_unavailable", busy, headers) from None
             log.warning("token endpoint: too many failed client authentications (address %s)", address)
-            slow_down = "too many failed attempts; try again later"
-            raise OAuthError(429, "slow_down", slow_down, {"retry-after": str(exc.retry_after)}) from None
-        except BusyError as exc:
-            log.warning("token endpoint: every argon2 slot is busy (address %s)", address)
-            busy = "too many authentications at once; try again shortly"
-            raise OAuthError(
-                503, "temporarily_unavailable", busy, {"retry-after": str(exc.retry_after)}
-            ) from None
+            raise OAuthError(429, "slow_down", "too many failed attempts; try again later", headers) from None
         if verified and client is not None:
             return client
         who = f"client {client.id}" if client else "no such client"

@@ -1,9 +1,8 @@
 """Bearer tokens (PyJWT): verify one into a :class:`Principal`, or issue one for development.
 
-Algorithms come from settings, never from the token. HS* verifies with ``GIFTCARDS_JWT_SECRET``;
-RS*/ES*/PS* with a public key file or the keys published at a JWKS URL (the token's ``kid`` picks
-the key). ``exp``, ``iss`` and ``aud`` are required. Every failure is one :class:`InvalidTokenError`
-with one generic message; the reason is logged at debug level only.
+Algorithms come from settings, never from the token; HS* verifies with ``GIFTCARDS_JWT_SECRET``,
+RS*/ES*/PS* with a public key file or a JWKS URL (the token's ``kid`` picks the key). Every failure
+is one :class:`InvalidTokenError` with one generic message; the reason is logged at debug level only.
 """
 
 from __future__ import annotations
