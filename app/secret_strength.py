@@ -47,12 +47,9 @@ def decoded_phrase(secret: str) -> str | None:
 
 
 def is_guessable(secret: str, context: Iterable[str] = ()) -> bool:
-    """Whether ``secret``, or the phrase it is the base64 of, is estimated under MIN_BITS.
-
-    A key is its decoded bytes, so base64 of a phrase is exactly as strong as the phrase. A JWT
-    secret's text is the HMAC key itself, but whoever guesses it offline from one token tries the
-    base64 of each phrase they try, one more guess apiece: it is no stronger than the phrase
-    either. Random bytes are not text, so random keys and secrets are judged as written.
-    """
+    """Whether ``secret``, or the phrase it is the base64 of, is estimated under MIN_BITS: a key is
+    its decoded bytes, and whoever guesses a JWT secret offline from one token tries the base64 of
+    each phrase, one more guess apiece, so neither is stronger than the phrase. Random bytes are not
+    text, so random keys and secrets are judged as written."""
     texts = (decoded_phrase(secret), secret)
     return any(estimated_bits(text, context) < MIN_BITS for text in texts if text is not None)
