@@ -84,13 +84,12 @@ def cmd_db(args: argparse.Namespace) -> int:
         if args.db_command == "upgrade":
             db.upgrade(engine)
             print(f"database schema is at revision {db.current_revision(engine)}")
-        else:
-            current, head = db.current_revision(engine), db.head_revision()
-            print(f"current: {current or 'empty'}; code expects: {head}")
-            return 0 if current == head else 1
+            return 0
+        current, head = db.current_revision(engine), db.head_revision()
+        print(f"current: {current or 'empty'}; code expects: {head}")
+        return 0 if current == head else 1
     finally:
         engine.dispose()
-    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -107,7 +106,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             return 0
         with args.codes_file.open("w") if args.codes_file else nullcontext() as codes_out:
             # The well-known cards go only into an empty database; random ones whenever asked.
-            count = 0 if existing else demo.load(services, list(demo.WELL_KNOWN), codes_out=codes_out)
+            count = 0 if existing else demo.load(services, demo.WELL_KNOWN, codes_out=codes_out)
             if args.cards:
                 cards, progress = demo.random_cards(args.cards), demo.print_progress(args.cards)
                 count += demo.load(services, cards, codes_out=codes_out, progress=progress)

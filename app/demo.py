@@ -1,7 +1,5 @@
 """Demo and benchmark data: a few well-known cards, plus any number of random ones, in bulk.
-
-Balances are written as IMPORT transactions so that every balance equals the sum of its
-completed ledger rows, as in real use.
+Balances are written as IMPORT transactions, so each equals the sum of its completed ledger rows.
 """
 
 from __future__ import annotations
@@ -48,10 +46,9 @@ WELL_KNOWN = (
 
 def random_cards(count: int) -> Iterator[DemoCard]:
     for index in range(count):
-        member = f"M{index:09d}"
         yield DemoCard(
             balance=1000 + index % 9000,
-            member_id=member,
+            member_id=f"M{index:09d}",
             physical="P" + generate_code(15),
             external="X" + generate_code(15),
             personal=generate_code(),
@@ -60,27 +57,20 @@ def random_cards(count: int) -> Iterator[DemoCard]:
 
 def load(
     services: Services,
-    cards: list[DemoCard] | Iterator[DemoCard],
+    cards: Iterable[DemoCard],
     *,
     codes_out: TextIO | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Insert cards with their codes and an IMPORT ledger row each; returns how many."""
-    now = datetime.now(UTC)
-    written = 0
+    now, remaining, written = datetime.now(UTC), iter(cards), 0
     with services.engine.begin() as connection:
-        for batch in _batches(cards):
+        while batch := list(islice(remaining, BATCH)):
             _insert(connection, services, batch, now, codes_out)
             written += len(batch)
             if progress:
                 progress(written)
     return written
-
-
-def _batches(cards: Iterable[DemoCard]) -> Iterator[list[DemoCard]]:
-    remaining = iter(cards)
-    while batch := list(islice(remaining, BATCH)):
-        yield batch
 
 
 def _insert(
@@ -141,26 +131,14 @@ def _import_row(card_id: int, balance: int, now: datetime) -> dict[str, object]:
 def _code_row(
     vault: CodeVault, card_id: int, code_type: CodeType, value: str, now: datetime
 ) -> dict[str, object]:
-    sealed = vault.seal(normalise(value), code_type)
-    return {
-        "giftcard_id": card_id,
-        "code_type": code_type.value,
-        "lookup_hash": sealed.lookup_hash,
-        "lookup_key_id": sealed.lookup_key_id,
-        "ciphertext": sealed.ciphertext,
-        "key_id": sealed.key_id,
-        "last4": sealed.last4,
-        "created_at": now,
-    }
+    sealed = vault.seal(normalise(value), code_type).columns
+    return {"giftcard_id": card_id, "code_type": code_type.value, **sealed, "created_at": now}
 
 
 def _set_pins(connection: Connection, pins: PinKeys, code_pins: Iterable[tuple[int, str | None]]) -> None:
     """PINs bind their code's id, so they are written once the codes have ids."""
-    values = []
-    for code_id, pin in code_pins:
-        if pin is not None:
-            stored = pins.hash(code_id, pin)
-            values.append({"code_id": code_id, "value": stored.value, "key_ids": stored.key_ids})
+    stored = [(code_id, pins.hash(code_id, pin)) for code_id, pin in code_pins if pin is not None]
+    values = [{"code_id": code_id, "value": pin.value, "key_ids": pin.key_ids} for code_id, pin in stored]
     if values:
         connection.execute(
             update(_CODES)

@@ -156,20 +156,14 @@ def _clients(parsed: _PolicyFile, roles: dict[str, frozenset[str]], checks: _Che
     return clients
 
 
-def _line_index(root: yaml.Node) -> dict[Location, int]:
-    """Map each path in the document (keys and list indexes) to its 1-based line."""
-    index: dict[Location, int] = {}
-
-    def walk(node: yaml.Node, path: Location) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = (*path, key.value)
-                walk(value, child)
-                index[child] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for position, item in enumerate(node.value):
-                walk(item, (*path, position))
-
-    walk(root, ())
+def _line_index(node: yaml.Node, path: Location = ()) -> dict[Location, int]:
+    """Map each path in the document (keys and list indexes) to its 1-based line; a key's is its own."""
+    index = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            index |= _line_index(value, (*path, key.value))
+            index[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            index |= _line_index(item, (*path, position))
     return index

@@ -43,20 +43,13 @@ def decoded_phrase(secret: str) -> str | None:
         text = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-    if text and all(character.isprintable() or character.isspace() for character in text):
-        return text
-    return None
+    return text if text and all(char.isprintable() or char.isspace() for char in text) else None
 
 
 def is_guessable(secret: str, context: Iterable[str] = ()) -> bool:
-    """Whether ``secret``, or the phrase it is the base64 of, is estimated under MIN_BITS.
-
-    A key is its decoded bytes, so base64 of a phrase is exactly as strong as the phrase. A JWT
-    secret's text is the HMAC key itself, but whoever guesses it offline from one token tries the
-    base64 of each phrase they try, one more guess apiece: it is no stronger than the phrase
-    either. Random bytes are not text, so random keys and secrets are judged as written.
-    """
-    phrase = decoded_phrase(secret)
-    if phrase is not None and estimated_bits(phrase, context) < MIN_BITS:
-        return True
-    return estimated_bits(secret, context) < MIN_BITS
+    """Whether ``secret``, or the phrase it is the base64 of, is estimated under MIN_BITS: a key is
+    its decoded bytes, and whoever guesses a JWT secret offline from one token tries the base64 of
+    each phrase, one more guess apiece, so neither is stronger than the phrase. Random bytes are not
+    text, so random keys and secrets are judged as written."""
+    texts = (decoded_phrase(secret), secret)
+    return any(estimated_bits(text, context) < MIN_BITS for text in texts if text is not None)

@@ -39,9 +39,8 @@ def development_key_material(state_dir: Path) -> set[str]:
         state = json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return set()
-    if not isinstance(state, dict):
-        return set()
-    return set().union(*(key_material(value) for value in state.values() if isinstance(value, str)))
+    values = state.values() if isinstance(state, dict) else ()
+    return set().union(*(key_material(value) for value in values if isinstance(value, str)))
 
 
 def new_key() -> str:
@@ -49,11 +48,8 @@ def new_key() -> str:
 
 
 def with_development_secrets(settings: Settings) -> Settings:
-    """Fill unset secrets from the git-ignored state file, creating it once.
-
-    The CLI and every server worker read the same file, so a token minted by
-    ``giftcards token`` is accepted by the server without configuring anything.
-    """
+    """Fill unset secrets from the git-ignored state file, creating it once: the CLI and every server
+    worker read the same file, so a token minted by ``giftcards token`` is accepted by the server."""
     missing = [name for name in GENERATED_SECRETS if getattr(settings, name) is None]
     if settings.code_lookup_keys is not None and "code_lookup_key" in missing:
         missing.remove("code_lookup_key")
@@ -100,10 +96,8 @@ def _read_or_create_state(state_dir: Path) -> dict[str, str]:
 
 
 def _complete_state(state_dir: Path, fresh: dict[str, str]) -> dict[str, str]:
-    """Add the secrets a state file written by an older version lacks (PIN keys, say).
-
-    Under a file lock, so that workers starting together agree on one key.
-    """
+    """Add the secrets a state file written by an older version lacks (PIN keys, say), under a file
+    lock so that workers starting together agree on one key."""
     with _locked(state_dir / _STATE_LOCK, fcntl.LOCK_EX):
         state = json.loads((state_dir / STATE_FILE).read_text())
         if not isinstance(state, dict) or "jwt_secret" not in state:
@@ -138,13 +132,11 @@ def server_running(state_dir: Path) -> bool:
     path = state_dir / SERVING_LOCK
     if not path.exists():
         return False
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    try:
+        with _locked(path, fcntl.LOCK_EX | fcntl.LOCK_NB):
+            return False
+    except BlockingIOError:
+        return True
 
 
 def _write_state(state_dir: Path, state: dict[str, str]) -> None:
@@ -164,12 +156,8 @@ def _write_state(state_dir: Path, state: dict[str, str]) -> None:
 
 
 def add_development_keys(state_dir: Path) -> list[str]:
-    """Put a new encryption, lookup and PIN key first in the state file's keyrings.
-
-    The old keys stay in the rings (after the new ones), so every existing row still opens, is
-    still found and its PIN still verifies. Returns the new ids (encryption, lookup, PIN). The
-    file is replaced atomically.
-    """
+    """Put a new encryption, lookup and PIN key first in the state file's keyrings; returns their ids.
+    The old keys stay after them, so every existing row still opens, is found and its PIN verifies."""
     _read_or_create_state(state_dir)
     with _locked(state_dir / _STATE_LOCK, fcntl.LOCK_EX):
         state = json.loads((state_dir / STATE_FILE).read_text())

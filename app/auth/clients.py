@@ -84,11 +84,12 @@ def _read(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def _clients_node(text: str) -> tuple[yaml.Node, yaml.Node] | None:
+def _clients_node(text: str) -> tuple[yaml.Node, yaml.SequenceNode] | None:
     root = yaml.compose(text)
     assert isinstance(root, yaml.MappingNode)  # load_policy accepted this text
     for key, value in root.value:
         if key.value == "clients":
+            assert isinstance(value, yaml.SequenceNode)
             return key, value
     return None
 
@@ -100,35 +101,30 @@ def _with_entry(text: str, entry: dict[str, Any]) -> str:
         tail = "" if not text or text.endswith("\n") else newline
         return text + tail + newline + "clients:" + newline + _block_item(entry, "  - ", newline)
     key, clients = found
-    assert isinstance(clients, yaml.SequenceNode)
     items = clients.value
+    prefix = " " * (key.start_mark.column + 2) + "- "  # unless the first item shows its own
     if clients.flow_style and items:  # [{…}, {…}]: one more, in the same style
         flow = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=float("inf"))
         at = items[-1].end_mark.index
         return text[:at] + ", " + flow.strip() + text[at:]
     if clients.flow_style:  # "clients: []" becomes a block list; a comment on the line stays put
         line_end = _line_end(text, clients.end_mark.index)
-        prefix = " " * (key.start_mark.column + 2) + "- "
         head = text[: clients.start_mark.index].rstrip(" ")
         rest = text[clients.end_mark.index : line_end]
         if not rest.endswith("\n"):
             rest += newline
         return head + rest + _block_item(entry, prefix, newline) + text[line_end:]
-    first = items[0]
-    line_start = text.rfind("\n", 0, first.start_mark.index) + 1
-    prefix = text[line_start : first.start_mark.index]
-    if not _DASH.match(prefix):
-        prefix = " " * (key.start_mark.column + 2) + "- "
+    first = items[0].start_mark.index
+    own = text[text.rfind("\n", 0, first) + 1 : first]
     at = _content_end(text, items[-1])
     glue = "" if text[:at].endswith("\n") else newline
-    return text[:at] + glue + _block_item(entry, prefix, newline) + text[at:]
+    return text[:at] + glue + _block_item(entry, own if _DASH.match(own) else prefix, newline) + text[at:]
 
 
 def _without_entry(text: str, client_id: str) -> str:
     found = _clients_node(text)
     assert found is not None
     key, clients = found
-    assert isinstance(clients, yaml.SequenceNode)
     items = clients.value
     index = next(i for i, item in enumerate(items) if _entry_id(item) == client_id)
     item = items[index]
@@ -182,19 +178,8 @@ def _line_end(text: str, index: int) -> int:
 # --- replacing the file ---------------------------------------------------------------------------
 
 
-def _intended(before: Policy, edited: Policy, clients: Mapping[str, Client]) -> bool:
-    """Whether ``edited`` has the rules of ``before`` and exactly ``clients``."""
-    return (
-        dict(before.catalogue) == dict(edited.catalogue)
-        and dict(before.code_types) == dict(edited.code_types)
-        and dict(before.roles) == dict(edited.roles)
-        and dict(edited.clients) == clients
-    )
-
-
 def _replace(path: Path, text: str, before: Policy, clients: Mapping[str, Client]) -> None:
-    """Write ``text`` beside ``path``, check that it loads as ``before`` with exactly ``clients``,
-    then swap it in atomically."""
+    """Swap ``text`` in for ``path`` atomically once it loads as ``before`` with exactly ``clients``."""
     target = path.resolve()
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temporary = Path(name)
@@ -208,7 +193,9 @@ def _replace(path: Path, text: str, before: Policy, clients: Mapping[str, Client
             edited = load_policy(temporary)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{path} was left unchanged: the edit would not load ({exc})") from None
-        if not _intended(before, edited, clients):
+        rules = ("catalogue", "code_types", "roles")
+        same_rules = all(dict(getattr(before, name)) == dict(getattr(edited, name)) for name in rules)
+        if not same_rules or dict(edited.clients) != clients:
             raise ConfigurationError(f"{path} was left unchanged: the edit did not come out as intended")
         os.replace(temporary, target)
     finally:

@@ -46,12 +46,10 @@ class RemoteCounters(Counters, Protocol):
 
 
 class LocalCounters:
-    """Moving windows in this process's memory: per key, the times of its units, oldest first.
-
-    A window is trimmed when it is used, and idle keys are swept every ``SWEEP_EVERY``
-    reservations, so memory stays bounded without a timer thread (the ``limits`` library's memory
-    storage restarts one every 10 ms under load, which cost about 0.15 ms per lookup).
-    """
+    """Moving windows in this process's memory: per key, the times of its units, oldest first. A
+    window is trimmed when used and idle keys are swept every ``SWEEP_EVERY`` reservations: memory
+    stays bounded without a timer thread (the ``limits`` library's memory storage restarts one every
+    10 ms under load, which cost about 0.15 ms per lookup)."""
 
     SWEEP_EVERY = 10_000
 
@@ -75,10 +73,10 @@ class LocalCounters:
             full = [(item, events) for item, events in found if len(events) >= item.amount]
             if full:
                 # A unit frees when the event that keeps the window full ages out.
-                return Reserved(
-                    None,
-                    max(events[len(events) - item.amount] + item.get_expiry() - now for item, events in full),
+                wait = max(
+                    events[len(events) - item.amount] + item.get_expiry() - now for item, events in full
                 )
+                return Reserved(None, wait)
             for _, events in found:
                 events.append(now)
             self._since_sweep += 1
@@ -106,10 +104,9 @@ class LocalCounters:
 
     def _sweep(self, now: float) -> None:
         self._since_sweep = 0
-        windows = self._windows.items()
-        idle = [key for key, (length, events) in windows if not events or events[-1] <= now - length]
-        for key in idle:
-            del self._windows[key]
+        for key, (length, events) in list(self._windows.items()):
+            if not events or events[-1] <= now - length:
+                del self._windows[key]
 
 
 # KEYS: one sorted set per window (reservation ids scored by time); ARGV: the id, then the amount
@@ -174,10 +171,9 @@ class RedisCounters:
 
 
 class SharedCounters:
-    """Redis while it answers. While it does not, this process's memory with every amount divided
-    by the number of workers, so that the workers of a host together admit about what Redis would;
-    Redis is tried again ``RETRY_SECONDS`` after a failure. Each unit is given back where it was
-    taken."""
+    """Redis while it answers; else :class:`LocalCounters` with every amount divided by the number of
+    workers (so a host's workers together admit about what Redis would), Redis being tried again
+    ``RETRY_SECONDS`` after a failure. Each unit is given back where it was taken."""
 
     RETRY_SECONDS = 5.0
 
@@ -256,13 +252,11 @@ class SharedCounters:
             )
 
     def _recovered(self) -> None:
-        if self._retry_at is None:
-            return
-        with self._lock:
-            if self._retry_at is None:
-                return
-            self._retry_at = None
-        log.warning("Redis answers again: attempt budgets are shared again")
+        if self._retry_at is not None:  # checked first without the lock: the usual case
+            with self._lock:
+                was_degraded, self._retry_at = self._retry_at is not None, None
+            if was_degraded:
+                log.warning("Redis answers again: attempt budgets are shared again")
 
 
 def open_counters(

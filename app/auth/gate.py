@@ -22,18 +22,12 @@ BUSY_MESSAGE = "too many verifications at once; try again shortly"
 
 def usable_cores() -> int:
     """The CPUs this process may run on (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class VerificationGate:
-    """At most ``slots`` verifications at once in this process; the rest get :class:`BusyError`.
-
-    A caller waits at most ``wait_seconds`` for a slot: long enough to ride out a verification that
-    is about to end, short enough that the wait itself cannot pile up. The wait blocks its thread:
-    never call the gate on the event loop.
-    """
+    """At most ``slots`` verifications at once. A caller waits at most ``wait_seconds`` for a slot:
+    long enough to ride out a verification about to end, short enough that waits cannot pile up."""
 
     def __init__(self, slots: int | None = None, *, wait_seconds: float = 0.05, retry_after: int = 1) -> None:
         self.slots = slots if slots is not None else usable_cores()
@@ -45,11 +39,8 @@ class VerificationGate:
 
     @contextmanager
     def admit(self, wait_seconds: float | None = None) -> Iterator[None]:
-        """Hold a slot for the body of a ``with`` block, or raise BusyError without running it.
-
-        ``wait_seconds`` overrides the gate's wait, for a caller that holds no lock and would
-        rather queue than be turned away.
-        """
+        """Hold a slot for the ``with`` body, or raise BusyError without running it. ``wait_seconds``
+        overrides the gate's wait, for a caller holding no lock that would rather queue than be refused."""
         wait = self._wait_seconds if wait_seconds is None else wait_seconds
         if not self._free.acquire(timeout=wait):
             raise BusyError(BUSY_MESSAGE, retry_after=self._retry_after)

@@ -1,16 +1,14 @@
-"""The token endpoint for self-hosted deployments: OAuth2 client credentials (RFC 6749 §4.4).
+"""The token endpoint of self-hosted (HS*) deployments: OAuth2 client credentials (RFC 6749 §4.4).
 
 A client registered in ``permissions.yaml`` trades its id and secret for a short-lived bearer token
-that carries its permissions, or the subset its ``scope`` names. The HTTP layer hands over the raw
-request as a :class:`TokenRequest` and sends back the :class:`TokenReply`. Only HS* deployments
-issue tokens; with public-key algorithms an identity provider does, and there is no endpoint.
+that carries its permissions, or the subset its ``scope`` names.
 
-Failed client authentications are counted per client id and per address. Each verification first
-reserves a unit of both budgets, counted as a failure while in flight and kept when the secret is
-wrong; a right secret gives it back. A key out of units is refused before any secret is verified,
-right secrets included. Argon2 runs in worker threads, a bounded number at a time per process
-(beyond it, 503 with ``Retry-After``). Unknown clients and wrong secrets get the same answer after
-the same argon2 work.
+Failed client authentications are counted per client id and per address: each verification takes
+an argon2 slot (a bounded number per process; beyond it, 503 with ``Retry-After``), then reserves a
+unit of both budgets before argon2 runs, kept unless the secret is right. So however many guesses
+arrive together, no more than the limit are verified in a window; a key out of units is refused
+before any secret is verified, right ones included. Unknown clients and wrong secrets get the same
+answer after the same argon2 work.
 """
 
 from __future__ import annotations
@@ -146,12 +144,8 @@ class TokenEndpoint:
             self._settings, self._policy, client.id, permissions=granted, ttl_seconds=self._ttl
         )
         log.info("token issued to client %s (%d permissions)", client.id, len(granted))
-        body = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": self._ttl,
-            "scope": " ".join(granted),
-        }
+        scope = " ".join(granted)
+        body = {"access_token": token, "token_type": "Bearer", "expires_in": self._ttl, "scope": scope}
         return TokenReply(200, body, dict(NO_STORE))
 
     async def _authenticate(self, client_id: str | None, secret: str, address: str | None) -> Client:
@@ -163,16 +157,14 @@ class TokenEndpoint:
         client = self._policy.clients.get(client_id) if client_id else None
         try:
             verified = await run_sync(self._check, keys, client_id, secret, client)
-        except RateLimitedError as exc:
+        except (RateLimitedError, BusyError) as exc:
+            headers = {"retry-after": str(exc.retry_after)}
+            if isinstance(exc, BusyError):
+                log.warning("token endpoint: every argon2 slot is busy (address %s)", address)
+                busy = "too many authentications at once; try again shortly"
+                raise OAuthError(503, "temporarily_unavailable", busy, headers) from None
             log.warning("token endpoint: too many failed client authentications (address %s)", address)
-            slow_down = "too many failed attempts; try again later"
-            raise OAuthError(429, "slow_down", slow_down, {"retry-after": str(exc.retry_after)}) from None
-        except BusyError as exc:
-            log.warning("token endpoint: every argon2 slot is busy (address %s)", address)
-            busy = "too many authentications at once; try again shortly"
-            raise OAuthError(
-                503, "temporarily_unavailable", busy, {"retry-after": str(exc.retry_after)}
-            ) from None
+            raise OAuthError(429, "slow_down", "too many failed attempts; try again later", headers) from None
         if verified and client is not None:
             return client
         who = f"client {client.id}" if client else "no such client"
@@ -182,13 +174,8 @@ class TokenEndpoint:
     def _check(
         self, keys: list[tuple[str, str | None]], client_id: str | None, secret: str, client: Client | None
     ) -> bool:
-        """Whether the secret is right; in a worker thread (argon2 is slow on purpose).
-
-        An argon2 slot is taken first (or BusyError, nothing counted), so reservations in flight
-        never outnumber the slots; then a unit is reserved before argon2 runs and kept unless the
-        secret is right: however many guesses arrive together, no more than the limit are verified
-        in a window.
-        """
+        """Whether the secret is right; in a worker thread (argon2 is slow on purpose). The slot is
+        taken first (or BusyError, nothing counted), so reservations in flight never outnumber slots."""
         with self._gate.admit():
             reservation = self._throttle.reserve(keys)
             if client_id is None:

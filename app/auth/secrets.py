@@ -1,9 +1,6 @@
-"""Hashing of client secrets with passlib (argon2id).
-
-Client secrets are long random strings and are hashed as they are, so that ``permissions.yaml`` can
-be checked without any key. Hashing is slow on purpose: call these off the event loop. (PINs are
-keyed values instead, see :mod:`app.domain.pins`.)
-"""
+"""Hashing of client secrets with passlib (argon2id), slow on purpose: call these off the event loop.
+Secrets are long random strings, hashed as they are so that ``permissions.yaml`` can be checked
+without any key (PINs are keyed values instead, see :mod:`app.domain.pins`)."""
 
 from __future__ import annotations
 
@@ -21,11 +18,8 @@ def hash_client_secret(secret: str) -> str:
 
 def is_client_secret_hash(value: str) -> bool:
     """True when ``value`` is a well-formed argon2 hash (what `giftcards client add` writes)."""
-    handler = _context.identify(value, resolve=True, required=False)
-    if handler is None:
-        return False
-    try:
-        handler.from_string(value)
+    try:  # an unknown scheme is a ValueError too
+        _context.identify(value, resolve=True, required=True).from_string(value)
     except (ValueError, TypeError):
         return False
     return True

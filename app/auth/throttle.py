@@ -52,13 +52,9 @@ class Throttle:
     def reserve(
         self, keys: Iterable[tuple[str, str | None]], limits: Mapping[str, Limits] | None = None
     ) -> Reservation:
-        """Take a unit from every limit of every ``(kind, value)`` key before the work it guards,
-        or raise RateLimitedError, taking none, when one has no unit left.
-
-        ``limits`` gives some kinds of key limits of their own (a role's budget); the others use
-        this throttle's. Keys whose value is None (an unknown client address) are skipped. Kept,
-        the unit counts as a miss in every window; give it back when the attempt succeeds.
-        """
+        """Take a unit from every limit of every ``(kind, value)`` key, or raise RateLimitedError,
+        taking none, when one has no unit left. ``limits`` gives some kinds of key limits of their
+        own (a role's budget); keys whose value is None (an unknown client address) are skipped."""
         windows = [
             (item, (self._namespace, kind, value))
             for kind, value in keys
@@ -85,9 +81,7 @@ class Reservation:
 
     def give_back(self) -> None:
         """Return the unit (a success, or nothing was tried); once only, later calls do nothing.
-
-        When Redis fails here the unit stays spent, as a miss would: logged, not raised.
-        """
+        When Redis fails here the unit stays spent, as a miss would: logged, not raised."""
         token, self._token = self._token, None
         if token is None:
             return

@@ -1,9 +1,8 @@
 """Bearer tokens (PyJWT): verify one into a :class:`Principal`, or issue one for development.
 
-Algorithms come from settings, never from the token. HS* verifies with ``GIFTCARDS_JWT_SECRET``;
-RS*/ES*/PS* with a public key file or the keys published at a JWKS URL (the token's ``kid`` picks
-the key). ``exp``, ``iss`` and ``aud`` are required. Every failure is one :class:`InvalidTokenError`
-with one generic message; the reason is logged at debug level only.
+Algorithms come from settings, never from the token; HS* verifies with ``GIFTCARDS_JWT_SECRET``,
+RS*/ES*/PS* with a public key file or a JWKS URL (the token's ``kid`` picks the key). Every failure
+is one :class:`InvalidTokenError` with one generic message; the reason is logged at debug level only.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ log = logging.getLogger(__name__)
 INVALID_TOKEN_MESSAGE = "The bearer token is invalid or expired."
 _CACHE_SIZE = 4096
 MAX_SUBJECT_LENGTH = 128
-# With a JWKS URL, a cached token is checked again after this long, so a key the identity
-# provider withdraws stops working within the key set's own refresh time.
+# With a JWKS URL the key set (single keys are not cached on their own) is fetched again, and a
+# cached token checked again, after this long: a key the identity provider withdraws stops working.
 _JWKS_RECHECK_SECONDS = 300
 
 
@@ -39,7 +38,6 @@ class TokenVerifier:
         self._policy = policy
         default = parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
         self._default_budget = Budget(per_subject=default, per_address=default)
-        self._algorithms = list(settings.jwt_algorithms)
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
         if settings.uses_hmac_tokens:
@@ -55,8 +53,6 @@ class TokenVerifier:
                     f" ({exc.strerror})"
                 ) from None
         elif settings.jwt_jwks_url is not None:
-            # The key set is cached for five minutes; single keys are not cached on their own, so
-            # a key the identity provider withdraws stops verifying at the next refresh.
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, lifespan=_JWKS_RECHECK_SECONDS, timeout=5)
         else:
             raise ConfigurationError(
@@ -89,7 +85,7 @@ class TokenVerifier:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=self._algorithms,
+                algorithms=list(self._settings.jwt_algorithms),
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 leeway=self._settings.jwt_leeway_seconds,
