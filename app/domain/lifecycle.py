@@ -72,8 +72,8 @@ class Lifecycle:
                 card.state, card.updated_at = target.value, now
                 store.add_event(session, number, event, principal.subject, now, reason)
                 # A retired card holds nothing: available = balance.
-                if target is CardState.DEACTIVATED and (n := store.cancel_open_holds(session, number, now)):
-                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(n))
+                if target is CardState.DEACTIVATED and (cut := store.cancel_open_holds(session, number, now)):
+                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(cut))
                 session.flush()
             return card_view(session, self._masking, principal, number)
 
