@@ -142,7 +142,7 @@ class Policy:
             return
         needed = self.code_types[code_type].use
         codes = f" for {code_type.value} codes" if name_type else ""
-        raise ForbiddenError(f"the token lacks the {needed} permission{codes}", field="codeType")
+        raise ForbiddenError(f"the token lacks the {needed} permission{codes}", field="code_type")
 
     def visibility(self, principal: Principal, code_type: CodeType) -> Visibility:
         return _visibilities(self, principal.permissions)[code_type]

@@ -75,7 +75,7 @@ class Addressing:
         """The card, locked, if it can take transactions at ``now``."""
         card = card_store.card_for_update(session, card_id)
         if card is None:
-            raise refuse(principal, NotFoundError("giftcardId: no such card", field="giftcardId"))
+            raise refuse(principal, NotFoundError("giftcard_id: no such card", field="giftcard_id"))
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
             raise refuse(principal, CardNotUsableError(f"the card is {card.state.lower()}"))
         if (start := card.usable_from) is not None and now < start:
@@ -135,7 +135,7 @@ class Addressing:
         if (until := locked.pin_locked_until) is not None and until > now:
             return CardNotUsableError(
                 f"pin: locked after too many wrong PINs until {until.isoformat()}; "
-                "giftcardEdit with unlockPhysicalPin ends it",
+                "giftcard_edit with unlock_physical_pin ends it",
                 field="pin",
             )
         check = self._verify(code_id, locked, pin, prechecked)

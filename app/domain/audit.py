@@ -186,9 +186,9 @@ def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
         # What an event can hold, so a filter outside it is a mistake, not an empty page.
         if text is not None and not (0 < len(text) <= limit and text.isprintable()):
             raise BadUserInputError(f"{name}: 1 to {limit} printable characters", field=name)
-    card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
+    card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcard_id")
     occurred_from, occurred_before = created_range(
-        given.occurred_after, given.occurred_before, ("occurredAfter", "occurredBefore")
+        given.occurred_after, given.occurred_before, ("occurred_after", "occurred_before")
     )
     return AuditCriteria(
         after_id=after_id,

@@ -92,5 +92,5 @@ class BalanceRules:
     def _over_ceiling(self, currency: str) -> LimitExceededError:
         most = format_amount(self._ceiling(currency), currency)
         return LimitExceededError(
-            f"amount: a card may hold at most {most} {currency}", field="amount", limit="maxBalance"
+            f"amount: a card may hold at most {most} {currency}", field="amount", limit="max_balance"
         )

@@ -72,15 +72,15 @@ class PlannedCode:
 def _normalise_details(details: CardDetails) -> CardDetails:
     """Checked operator fields, times in UTC (SQLite keeps no offset, so store UTC only)."""
     check_text(details.note, "note", 1000, multiline=True)
-    check_text(details.source_id, "sourceId", 128)
-    check_text(details.ref_no, "refNo", 128)
+    check_text(details.source_id, "source_id", 128)
+    check_text(details.ref_no, "ref_no", 128)
     details = dataclasses.replace(
         details,
-        usable_from=to_utc(details.usable_from, "usableFrom"),
-        expires_at=to_utc(details.expires_at, "expiresAt"),
+        usable_from=to_utc(details.usable_from, "usable_from"),
+        expires_at=to_utc(details.expires_at, "expires_at"),
     )
     if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
-        raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
+        raise BadUserInputError("expires_at: must be later than usable_from", field="expires_at")
     return details
 
 
@@ -98,31 +98,31 @@ def _plan_codes(changes: CodeChanges, member_given: bool, today: date) -> list[P
     """The codes to add, in the order PHYSICAL, EXTERNAL, PERSONAL; refuses a misplaced field."""
     planned = []
     if changes.physical_code is not None:
-        pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physicalPin")
-        code = validate_code(changes.physical_code, "physicalCode")
+        pin = None if changes.physical_pin is None else validate_pin(changes.physical_pin, "physical_pin")
+        code = validate_code(changes.physical_code, "physical_code")
         expires = changes.physical_code_expires_on
-        _check_expiry(expires, "physicalCodeExpiresOn", today)
-        planned.append(PlannedCode(CodeType.PHYSICAL, code, pin, expires, "physicalCode"))
+        _check_expiry(expires, "physical_code_expires_on", today)
+        planned.append(PlannedCode(CodeType.PHYSICAL, code, pin, expires, "physical_code"))
     else:
-        _only_with(changes.physical_pin, "physicalPin", "physicalCode")
-        _only_with(changes.physical_code_expires_on, "physicalCodeExpiresOn", "physicalCode")
+        _only_with(changes.physical_pin, "physical_pin", "physical_code")
+        _only_with(changes.physical_code_expires_on, "physical_code_expires_on", "physical_code")
     if changes.external_code is not None:
-        code = validate_code(changes.external_code, "externalCode")
+        code = validate_code(changes.external_code, "external_code")
         expires = changes.external_code_expires_on
-        _check_expiry(expires, "externalCodeExpiresOn", today)
-        planned.append(PlannedCode(CodeType.EXTERNAL, code, None, expires, "externalCode"))
+        _check_expiry(expires, "external_code_expires_on", today)
+        planned.append(PlannedCode(CodeType.EXTERNAL, code, None, expires, "external_code"))
     else:
-        _only_with(changes.external_code_expires_on, "externalCodeExpiresOn", "externalCode")
+        _only_with(changes.external_code_expires_on, "external_code_expires_on", "external_code")
     if changes.add_personal_code:
         if not member_given:
             raise BadUserInputError(
-                "memberId: a PERSONAL code is always tied to a member; give memberId", field="memberId"
+                "member_id: a PERSONAL code is always tied to a member; give member_id", field="member_id"
             )
         expires = changes.personal_code_expires_on
-        _check_expiry(expires, "personalCodeExpiresOn", today)
-        planned.append(PlannedCode(CodeType.PERSONAL, generate_code(), None, expires, "addPersonalCode"))
+        _check_expiry(expires, "personal_code_expires_on", today)
+        planned.append(PlannedCode(CodeType.PERSONAL, generate_code(), None, expires, "add_personal_code"))
     else:
-        _only_with(changes.personal_code_expires_on, "personalCodeExpiresOn", "addPersonalCode")
+        _only_with(changes.personal_code_expires_on, "personal_code_expires_on", "add_personal_code")
     return planned
 
 
@@ -134,7 +134,8 @@ def check_new_card(request: NewCard, today: date) -> tuple[NewCard, list[Planned
     planned = _plan_codes(request.codes, request.member_id is not None, today)
     if not planned:
         raise BadUserInputError(
-            "giftcard: give at least one of physicalCode, externalCode or addPersonalCode", field="giftcard"
+            "giftcard: give at least one of physical_code, external_code or add_personal_code",
+            field="giftcard",
         )
     return request, planned
 
@@ -145,7 +146,7 @@ def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCo
         validate_member_id(request.member_id)
     if request.unlink_member and (request.member_id is not None or request.codes.add_personal_code):
         raise BadUserInputError(
-            "unlinkMember: cannot be combined with memberId or addPersonalCode", field="unlinkMember"
+            "unlink_member: cannot be combined with member_id or add_personal_code", field="unlink_member"
         )
     request = dataclasses.replace(request, details=_normalise_details(request.details))
     planned = _plan_codes(request.codes, request.member_id is not None, today)

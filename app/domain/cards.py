@@ -32,10 +32,10 @@ from app.store import cards as store
 MEMBER_CODE_TYPES = frozenset({CodeType.PERSONAL, CodeType.SHORT_PERSONAL})
 # The giftcardEdit field that asks to revoke a code of each type.
 _REVOKE_FIELDS = {
-    CodeType.PHYSICAL: "revokePhysicalCode",
-    CodeType.EXTERNAL: "revokeExternalCode",
-    CodeType.PERSONAL: "revokePersonalCode",
-    CodeType.SHORT_PERSONAL: "revokeShortPersonalCode",
+    CodeType.PHYSICAL: "revoke_physical_code",
+    CodeType.EXTERNAL: "revoke_external_code",
+    CodeType.PERSONAL: "revoke_personal_code",
+    CodeType.SHORT_PERSONAL: "revoke_short_personal_code",
 }
 
 
@@ -108,7 +108,7 @@ class _Edit:
             return
         if self.card.member_id is not None:
             raise BadUserInputError(
-                "memberId: the card belongs to another member; unlink it first", field="memberId"
+                "member_id: the card belongs to another member; unlink it first", field="member_id"
             )
         self.card.member_id = member_id
         self.record("MEMBER_LINKED", member_id)
@@ -122,7 +122,7 @@ class _Edit:
     def unlink_member(self) -> None:
         """Unlink the member (the caller revokes the member's codes)."""
         if self.card.member_id is None:
-            raise BadUserInputError("unlinkMember: the card has no member", field="unlinkMember")
+            raise BadUserInputError("unlink_member: the card has no member", field="unlink_member")
         self.record("MEMBER_UNLINKED", self.card.member_id)
         self.card.member_id = None
 
@@ -149,7 +149,8 @@ class _Edit:
         physical = self.live.get(CodeType.PHYSICAL)
         if physical is None or physical.pin_hash is None:
             raise BadUserInputError(
-                "unlockPhysicalPin: the card has no live PHYSICAL code with a PIN", field="unlockPhysicalPin"
+                "unlock_physical_pin: the card has no live PHYSICAL code with a PIN",
+                field="unlock_physical_pin",
             )
         physical.failed_pin_attempts, physical.pin_locked_until = 0, None
         self.record("PIN_UNLOCKED", CodeType.PHYSICAL.value)
@@ -167,7 +168,7 @@ class _Edit:
             setattr(self.card, name, value)
         start, end = self.card.usable_from, self.card.expires_at
         if start is not None and end is not None and end <= start:
-            raise BadUserInputError("expiresAt: must be later than usableFrom", field="expiresAt")
+            raise BadUserInputError("expires_at: must be later than usable_from", field="expires_at")
         if changed:
             self.record("DETAILS_CHANGED", ",".join(sorted(changed)))
         self.card.updated_at = self.now

@@ -105,18 +105,18 @@ class History:
     def _criteria(
         self, given: TransactionFilter, after_id: int | None, principal: Principal, now: datetime
     ) -> EntryCriteria:
-        card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcardId")
+        card_id = None if given.giftcard_id is None else parse_card_id(given.giftcard_id, "giftcard_id")
         member_id = None
         if given.member_id is not None:
             # As `giftcard(memberId:)`: the rows would tell which cards, and balances, a member has.
-            _require_for_filter(principal, Permission.LIST_GIFT_CARDS, "memberId", "by member")
+            _require_for_filter(principal, Permission.LIST_GIFT_CARDS, "member_id", "by member")
             member_id = validate_member_id(given.member_id)
         lookup_hashes = None
         if given.code is not None or given.code_type is not None:
             lookup_hashes = self._code_hashes(given.code, given.code_type, principal)
         # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
-        check_text(given.source_id, "sourceId", 128)
-        check_text(given.ref_no, "refNo", 128)
+        check_text(given.source_id, "source_id", 128)
+        check_text(given.ref_no, "ref_no", 128)
         created_from, created_before = created_range(given.created_after, given.created_before)
         return EntryCriteria(
             after_id=after_id,
@@ -140,8 +140,8 @@ class History:
         the history would tell which card holds the code."""
         _require_for_filter(principal, Permission.FIND_BY_CODE, "code", "by code")
         if code is None or code_type is None:
-            missing = "code" if code is None else "codeType"
-            raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
+            missing = "code" if code is None else "code_type"
+            raise BadUserInputError(f"{missing}: give both code_type and code", field=missing)
         self._policy.require_code_type(principal, code_type)
         return self._vault.lookup_hashes(validate_code(code, "code"))
 

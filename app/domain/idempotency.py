@@ -75,7 +75,7 @@ class Idempotency:
             return None
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
             raise BadUserInputError(
-                f"idempotencyKey: 1 to {MAX_KEY_LENGTH} printable characters", field="idempotencyKey"
+                f"idempotency_key: 1 to {MAX_KEY_LENGTH} printable characters", field="idempotency_key"
             )
         # Keyed (the input can hold a code or PIN) and bound to the caller's permissions, so a
         # replay never shows more than the same request would show now.
@@ -109,7 +109,7 @@ class Idempotency:
             stored = store.find_key(session, keyed.subject, keyed.key)
             if stored is None:  # pragma: no cover - it committed, so it is there
                 raise ConflictError(
-                    "idempotencyKey: a request with this key is still running", field="idempotencyKey"
+                    "idempotency_key: a request with this key is still running", field="idempotency_key"
                 )
         return self._open(stored, keyed, shape)
 
@@ -132,6 +132,6 @@ class Idempotency:
         matches = any(hmac.compare_digest(stored.request_hash, digest) for digest in keyed.digests)
         if stored.operation != keyed.operation or not matches:
             raise ConflictError(
-                "idempotencyKey: already used for a different request", field="idempotencyKey"
+                "idempotency_key: already used for a different request", field="idempotency_key"
             )
         return decode(shape, json.loads(self._vault.open_blob(stored.key_id, stored.response, keyed.context)))

@@ -11,7 +11,7 @@ _CARD_ID = re.compile(r"[0-9]{1,10}")
 MAX_CARD_ID = 2**31 - 1  # the id column is a 32-bit integer on every database
 
 
-def validate_member_id(member_id: str, field: str = "memberId") -> str:
+def validate_member_id(member_id: str, field: str = "member_id") -> str:
     if not _MEMBER_ID.fullmatch(member_id):
         raise BadUserInputError(f"{field}: 1 to 64 letters, digits or . _ : @ -", field=field)
     return member_id

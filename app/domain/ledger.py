@@ -100,8 +100,8 @@ class Ledger:
 
     def _check_input(self, request: TransRequest) -> None:
         """Everything about the request that needs no card; what this refuses tells nothing of one."""
-        check_text(request.source_id, "sourceId", 128)
-        check_text(request.ref_no, "refNo", 128)
+        check_text(request.source_id, "source_id", 128)
+        check_text(request.ref_no, "ref_no", 128)
         check_text(request.note, "note", 1000, multiline=True)
         if request.pin is not None:
             validate_pin(request.pin, "pin")
@@ -111,15 +111,15 @@ class Ledger:
         """The card id a request by ``giftcardId`` addresses; None by code (checked, not looked up)."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
-            raise BadUserInputError("trans: give codeType and code, or giftcardId", field="trans")
+            raise BadUserInputError("trans: give code_type and code, or giftcard_id", field="trans")
         if request.giftcard_id is not None:
             principal.require(Permission.LIST_GIFT_CARDS)
             if request.pin is not None:
                 raise BadUserInputError("pin: only allowed with a code", field="pin")
-            return parse_card_id(request.giftcard_id, "giftcardId")
+            return parse_card_id(request.giftcard_id, "giftcard_id")
         if request.code is None or request.code_type is None:
-            missing = "code" if request.code is None else "codeType"
-            raise BadUserInputError(f"{missing}: give both codeType and code", field=missing)
+            missing = "code" if request.code is None else "code_type"
+            raise BadUserInputError(f"{missing}: give both code_type and code", field=missing)
         self.policy.require_code_type(principal, request.code_type, name_type=False)
         validate_code(request.code, "code")
         return None

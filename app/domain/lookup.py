@@ -46,15 +46,15 @@ class Lookup:
             raise UnauthenticatedError("a bearer token is required")
         given = [
             name
-            for name, value in (("code", code), ("id", card_id), ("memberId", member_id))
+            for name, value in (("code", code), ("id", card_id), ("member_id", member_id))
             if value is not None
         ]
         if len(given) != 1:
             raise BadUserInputError(
-                "giftcard: give exactly one of code, id or memberId", field=",".join(given) or None
+                "giftcard: give exactly one of code, id or member_id", field=",".join(given) or None
             )
         if code_type is not None and code is None:
-            raise BadUserInputError("codeType: only allowed together with code", field="codeType")
+            raise BadUserInputError("code_type: only allowed together with code", field="code_type")
         if code is not None:
             return self._by_code(principal, code, code_type)
         principal.require(Permission.LIST_GIFT_CARDS)
@@ -86,6 +86,6 @@ class Lookup:
                 attempt.hit()
         if len(matches) > 1:
             raise BadUserInputError(
-                "codeType: the code exists under more than one code type; say which", field="codeType"
+                "code_type: the code exists under more than one code type; say which", field="code_type"
             )
         return self._masking.show(principal, [match.card for match in matches])

@@ -96,7 +96,7 @@ def page_size(first: int | None, what: str, default: int = DEFAULT_PAGE_SIZE) ->
 def created_range(
     created_after: datetime | None,
     created_before: datetime | None,
-    names: tuple[str, str] = ("createdAfter", "createdBefore"),
+    names: tuple[str, str] = ("created_after", "created_before"),
 ) -> tuple[datetime | None, datetime | None]:
     """An after (inclusive) / before (exclusive) pair in UTC, checked; ``names`` are the fields' names."""
     after_name, before_name = names

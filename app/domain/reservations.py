@@ -69,7 +69,7 @@ def _check_request(request: ReservationRequest, max_batch: int) -> None:
     if request.single and request.count != 1:
         raise BadUserInputError("count: a single reservation holds exactly one code", field="count")
     validate_name(request.agency, "agency")
-    validate_name(request.request_name, "requestName")
+    validate_name(request.request_name, "request_name")
 
 
 def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tuple[str, SealedCode]]:
@@ -128,7 +128,7 @@ class Reservations:
     def list(self, principal: Principal, request_name: str) -> list[Reservation[str]]:
         """The caller's own reservations under ``request_name``, codes masked to their last four."""
         principal.require(Permission.RESERVE_CODES)
-        validate_name(request_name, "requestName")
+        validate_name(request_name, "request_name")
         owner = principal.subject
         assert owner is not None
         now = datetime.now(UTC)

@@ -16,6 +16,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
@@ -41,6 +42,14 @@ _ECHOED_VALUE = re.compile(r", found |: |; ")
 # even with introspection off.
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 _TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
+# The domain names fields as Python does (expires_at), the API as the schema does (expiresAt).
+_NAMES = ("field", "limit")  # the extensions that name something
+_DOMAIN_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def api_names(text: str) -> str:
+    """``text`` with each domain name in it (``trans.source_id``) written as the schema writes it."""
+    return _DOMAIN_NAME.sub(lambda name: to_camel_case(name.group()), text)
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -54,10 +63,14 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 def _public(error: GraphQLError) -> GraphQLError:
     """The error as the client may see it: always a code, never an echoed value or internals."""
-    if isinstance(error.original_error, GiftCardError):
-        return error
     message = _SUGGESTION.sub("", error.message)
-    if _is_unexpected(error):
+    extensions: dict[str, Any] = {}
+    if isinstance(original := error.original_error, GiftCardError):
+        code, message = original.code, api_names(original.message)
+        extensions = {
+            key: api_names(value) if key in _NAMES else value for key, value in original.extensions.items()
+        }
+    elif _is_unexpected(error):
         code, message = ErrorCode.INTERNAL, "Internal error."
     elif tokens := _TOO_MANY_TOKENS.search(message):
         code = ErrorCode.GRAPHQL_PARSE_FAILED
@@ -84,7 +97,7 @@ def _public(error: GraphQLError) -> GraphQLError:
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": code.value},
+        extensions={**extensions, "code": code.value},
     )
 
 

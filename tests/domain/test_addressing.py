@@ -249,7 +249,7 @@ def test_a_missing_card_is_not_found_for_a_trusted_caller_and_uniform_for_others
     locks(None)
     with pytest.raises(NotFoundError) as caught:
         _addressing(journal).usable_card(SESSION, TRUSTED, 7, NOW)
-    assert (caught.value.message, caught.value.field) == ("giftcardId: no such card", "giftcardId")
+    assert (caught.value.message, caught.value.field) == ("giftcard_id: no such card", "giftcard_id")
     with pytest.raises(CardNotUsableError) as hidden:
         _addressing(journal).usable_card(SESSION, UNTRUSTED, 7, NOW)
     assert _uniform(hidden.value)
@@ -333,7 +333,7 @@ def test_a_locked_code_refuses_even_the_right_pin_and_counts_nothing(journal, lo
     assert (type(error), error.field) == (CardNotUsableError, "pin")
     assert error.message == (
         "pin: locked after too many wrong PINs until 2026-12-01T12:00:01+00:00; "
-        "giftcardEdit with unlockPhysicalPin ends it"
+        "giftcard_edit with unlock_physical_pin ends it"
     )
     assert journal.steps == [("lock card", 7), ("lock code", 70)]
 

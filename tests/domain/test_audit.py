@@ -376,18 +376,18 @@ def test_one_character_is_enough_for_a_filter(written):
         (AuditFilter(outcome="\x00"), "outcome: 1 to 32 printable characters", "outcome"),
         (
             AuditFilter(giftcard_id="x"),
-            "giftcardId: a gift card id is an integer from 1 to 2147483647",
-            "giftcardId",
+            "giftcard_id: a gift card id is an integer from 1 to 2147483647",
+            "giftcard_id",
         ),
         (
             AuditFilter(occurred_after=NOW, occurred_before=NOW),
-            "occurredBefore: must be later than occurredAfter",
-            "occurredBefore",
+            "occurred_before: must be later than occurred_after",
+            "occurred_before",
         ),
         (
             AuditFilter(occurred_after=datetime(2026, 1, 1)),
-            "occurredAfter: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-            "occurredAfter",
+            "occurred_after: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+            "occurred_after",
         ),
     ],
 )

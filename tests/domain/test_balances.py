@@ -233,8 +233,8 @@ def test_a_credit_hold_over_the_ceiling_is_refused_at_once(currency, balance, am
     with pytest.raises(LimitExceededError) as caught:
         _rules(1000).hold(TRUSTED, _card(balance=balance, currency=currency), amount, NOW)
     error = caught.value
-    assert (error.message, error.field, error.limit) == (message, "amount", "maxBalance")
-    assert error.extensions == {"code": "LIMIT_EXCEEDED", "field": "amount", "limit": "maxBalance"}
+    assert (error.message, error.field, error.limit) == (message, "amount", "max_balance")
+    assert error.extensions == {"code": "LIMIT_EXCEEDED", "field": "amount", "limit": "max_balance"}
 
 
 def test_a_debit_hold_is_not_held_to_the_ceiling():
@@ -264,7 +264,7 @@ def test_a_refused_credit_passed_the_ceiling(ledger):
         _rules(1000).apply(SESSION, _card(balance=1000), 1, NOW)
     assert (caught.value.message, caught.value.limit) == (
         "amount: a card may hold at most 1000.00 EUR",
-        "maxBalance",
+        "max_balance",
     )
 
 

@@ -40,13 +40,13 @@ def _refusal(check, request) -> tuple[str, str | None]:
 def test_a_physical_code_is_planned_normalised_with_its_pin_and_expiry():
     changes = CodeChanges(physical_code="phys-1234 5678", physical_pin="0042", physical_code_expires_on=TODAY)
     _, planned = check_new_card(NewCard(changes), TODAY)
-    assert planned == [PlannedCode(CodeType.PHYSICAL, "PHYS12345678", "0042", TODAY, "physicalCode")]
+    assert planned == [PlannedCode(CodeType.PHYSICAL, "PHYS12345678", "0042", TODAY, "physical_code")]
 
 
 def test_an_external_code_is_planned_without_a_pin():
     changes = CodeChanges(external_code="ext-code-0001", external_code_expires_on=date(2030, 1, 1))
     _, planned = check_new_card(NewCard(changes), TODAY)
-    assert planned == [PlannedCode(CodeType.EXTERNAL, "EXTCODE0001", None, date(2030, 1, 1), "externalCode")]
+    assert planned == [PlannedCode(CodeType.EXTERNAL, "EXTCODE0001", None, date(2030, 1, 1), "external_code")]
 
 
 def test_a_personal_code_is_generated_for_a_member():
@@ -57,7 +57,7 @@ def test_a_personal_code_is_generated_for_a_member():
         CodeType.PERSONAL,
         None,
         date(2030, 1, 1),
-        "addPersonalCode",
+        "add_personal_code",
     )
     assert len(personal.code) == PERSONAL_CODE_LENGTH == 20
     assert set(personal.code) <= set(ALPHABET)
@@ -73,30 +73,30 @@ def test_codes_are_planned_physical_then_external_then_personal():
     changes = CodeChanges(physical_code="PHYS12345678", external_code="EXT00001", add_personal_code=True)
     _, planned = check_new_card(NewCard(changes, member_id="M1"), TODAY)
     assert [(plan.code_type, plan.field) for plan in planned] == [
-        (CodeType.PHYSICAL, "physicalCode"),
-        (CodeType.EXTERNAL, "externalCode"),
-        (CodeType.PERSONAL, "addPersonalCode"),
+        (CodeType.PHYSICAL, "physical_code"),
+        (CodeType.EXTERNAL, "external_code"),
+        (CodeType.PERSONAL, "add_personal_code"),
     ]
 
 
 @pytest.mark.parametrize(
     ("changes", "field", "needs"),
     [
-        (CodeChanges(external_code="EXT00001", physical_pin="1234"), "physicalPin", "physicalCode"),
+        (CodeChanges(external_code="EXT00001", physical_pin="1234"), "physical_pin", "physical_code"),
         (
             CodeChanges(external_code="EXT00001", physical_code_expires_on=TODAY),
-            "physicalCodeExpiresOn",
-            "physicalCode",
+            "physical_code_expires_on",
+            "physical_code",
         ),
         (
             CodeChanges(physical_code="PHYS1234", external_code_expires_on=TODAY),
-            "externalCodeExpiresOn",
-            "externalCode",
+            "external_code_expires_on",
+            "external_code",
         ),
         (
             CodeChanges(physical_code="PHYS1234", personal_code_expires_on=TODAY),
-            "personalCodeExpiresOn",
-            "addPersonalCode",
+            "personal_code_expires_on",
+            "add_personal_code",
         ),
     ],
 )
@@ -109,9 +109,15 @@ def test_a_field_that_belongs_to_a_code_not_given_is_refused(changes, field, nee
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        (CodeChanges(physical_code="PHYS1234", physical_code_expires_on=YESTERDAY), "physicalCodeExpiresOn"),
-        (CodeChanges(external_code="EXT00001", external_code_expires_on=YESTERDAY), "externalCodeExpiresOn"),
-        (CodeChanges(add_personal_code=True, personal_code_expires_on=YESTERDAY), "personalCodeExpiresOn"),
+        (
+            CodeChanges(physical_code="PHYS1234", physical_code_expires_on=YESTERDAY),
+            "physical_code_expires_on",
+        ),
+        (
+            CodeChanges(external_code="EXT00001", external_code_expires_on=YESTERDAY),
+            "external_code_expires_on",
+        ),
+        (CodeChanges(add_personal_code=True, personal_code_expires_on=YESTERDAY), "personal_code_expires_on"),
     ],
 )
 def test_a_code_expiry_in_the_past_is_refused(changes, field):
@@ -136,18 +142,18 @@ def test_a_code_may_expire_today():
 @pytest.mark.parametrize(
     ("changes", "message", "field"),
     [
-        (CodeChanges(physical_code="AB1"), f"physicalCode: {CODE_RULE}", "physicalCode"),
-        (CodeChanges(physical_code="ABCD_1234"), f"physicalCode: {CODE_RULE}", "physicalCode"),
-        (CodeChanges(external_code="E" * 65), f"externalCode: {CODE_RULE}", "externalCode"),
+        (CodeChanges(physical_code="AB1"), f"physical_code: {CODE_RULE}", "physical_code"),
+        (CodeChanges(physical_code="ABCD_1234"), f"physical_code: {CODE_RULE}", "physical_code"),
+        (CodeChanges(external_code="E" * 65), f"external_code: {CODE_RULE}", "external_code"),
         (
             CodeChanges(physical_code="PHYS1234", physical_pin="123"),
-            "physicalPin: a PIN is 4 to 12 digits",
-            "physicalPin",
+            "physical_pin: a PIN is 4 to 12 digits",
+            "physical_pin",
         ),
         (
             CodeChanges(physical_code="PHYS1234", physical_pin="12345678901a"),
-            "physicalPin: a PIN is 4 to 12 digits",
-            "physicalPin",
+            "physical_pin: a PIN is 4 to 12 digits",
+            "physical_pin",
         ),
     ],
 )
@@ -157,11 +163,11 @@ def test_a_malformed_code_or_pin_is_refused_naming_its_field(changes, message, f
 
 def test_the_pin_is_checked_before_the_code():
     changes = CodeChanges(physical_code="X", physical_pin="X")
-    assert _refusal(check_new_card, NewCard(changes))[1] == "physicalPin"
+    assert _refusal(check_new_card, NewCard(changes))[1] == "physical_pin"
 
 
 def test_a_personal_code_needs_a_member_in_the_request():
-    message = ("memberId: a PERSONAL code is always tied to a member; give memberId", "memberId")
+    message = ("member_id: a PERSONAL code is always tied to a member; give member_id", "member_id")
     assert _refusal(check_new_card, NewCard(CodeChanges(add_personal_code=True))) == message
     # An edit too: the card's own member does not count, the request must name one.
     assert _refusal(check_edit, CardEdit("1", CodeChanges(add_personal_code=True))) == message
@@ -172,7 +178,7 @@ def test_a_personal_code_needs_a_member_in_the_request():
 
 def test_a_new_card_needs_at_least_one_code():
     assert _refusal(check_new_card, NewCard(CodeChanges(), member_id="M1")) == (
-        "giftcard: give at least one of physicalCode, externalCode or addPersonalCode",
+        "giftcard: give at least one of physical_code, external_code or add_personal_code",
         "giftcard",
     )
 
@@ -193,8 +199,8 @@ def test_a_new_card_keeps_its_fields_with_times_in_utc():
 
 def test_a_malformed_member_id_is_refused():
     assert _refusal(check_new_card, NewCard(PHYSICAL, member_id="has space")) == (
-        "memberId: 1 to 64 letters, digits or . _ : @ -",
-        "memberId",
+        "member_id: 1 to 64 letters, digits or . _ : @ -",
+        "member_id",
     )
 
 
@@ -203,26 +209,26 @@ def test_a_malformed_member_id_is_refused():
     [
         (CardDetails(note="n" * 1001), "note: at most 1000 characters", "note"),
         (CardDetails(note="bell\a"), "note: control characters are not allowed", "note"),
-        (CardDetails(source_id="s" * 129), "sourceId: at most 128 characters", "sourceId"),
-        (CardDetails(source_id="two\nlines"), "sourceId: control characters are not allowed", "sourceId"),
-        (CardDetails(ref_no="r" * 129), "refNo: at most 128 characters", "refNo"),
-        (CardDetails(ref_no="tab\t"), "refNo: control characters are not allowed", "refNo"),
+        (CardDetails(source_id="s" * 129), "source_id: at most 128 characters", "source_id"),
+        (CardDetails(source_id="two\nlines"), "source_id: control characters are not allowed", "source_id"),
+        (CardDetails(ref_no="r" * 129), "ref_no: at most 128 characters", "ref_no"),
+        (CardDetails(ref_no="tab\t"), "ref_no: control characters are not allowed", "ref_no"),
         (
             CardDetails(usable_from=datetime(2027, 1, 1)),
-            "usableFrom: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-            "usableFrom",
+            "usable_from: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+            "usable_from",
         ),
         (
             CardDetails(expires_at=datetime(2027, 1, 1)),
-            "expiresAt: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-            "expiresAt",
+            "expires_at: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+            "expires_at",
         ),
         (
             CardDetails(
                 usable_from=datetime(2027, 1, 1, tzinfo=UTC), expires_at=datetime(2027, 1, 1, tzinfo=UTC)
             ),
-            "expiresAt: must be later than usableFrom",
-            "expiresAt",
+            "expires_at: must be later than usable_from",
+            "expires_at",
         ),
         (
             # 01:00 at UTC+2 is before midnight UTC
@@ -230,8 +236,8 @@ def test_a_malformed_member_id_is_refused():
                 usable_from=datetime(2027, 1, 1, tzinfo=UTC),
                 expires_at=datetime(2027, 1, 1, 1, tzinfo=PLUS_TWO),
             ),
-            "expiresAt: must be later than usableFrom",
-            "expiresAt",
+            "expires_at: must be later than usable_from",
+            "expires_at",
         ),
     ],
 )
@@ -280,7 +286,7 @@ def test_an_edit_plans_its_codes_and_moves_its_times_to_utc():
         details=CardDetails(expires_at=datetime(2027, 1, 1, 2, tzinfo=PLUS_TWO)),
     )
     request, planned = check_edit(edit, TODAY)
-    assert planned == [PlannedCode(CodeType.PHYSICAL, "PHYS56781234", None, None, "physicalCode")]
+    assert planned == [PlannedCode(CodeType.PHYSICAL, "PHYS56781234", None, None, "physical_code")]
     assert request.details == CardDetails(expires_at=datetime(2027, 1, 1, tzinfo=UTC))
     assert request.details.expires_at is not None and request.details.expires_at.tzinfo is UTC
 
@@ -294,13 +300,13 @@ def test_an_edit_plans_its_codes_and_moves_its_times_to_utc():
 )
 def test_unlinking_cannot_be_combined_with_linking_or_a_personal_code(edit):
     assert _refusal(check_edit, edit) == (
-        "unlinkMember: cannot be combined with memberId or addPersonalCode",
-        "unlinkMember",
+        "unlink_member: cannot be combined with member_id or add_personal_code",
+        "unlink_member",
     )
 
 
 def test_an_edit_checks_the_member_id_first():
     assert _refusal(check_edit, CardEdit("1", member_id="", unlink_member=True)) == (
-        "memberId: 1 to 64 letters, digits or . _ : @ -",
-        "memberId",
+        "member_id: 1 to 64 letters, digits or . _ : @ -",
+        "member_id",
     )

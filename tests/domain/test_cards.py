@@ -331,8 +331,8 @@ def test_a_code_taken_before_is_a_conflict_naming_its_field(store, reserved):
             OPERATOR, NewCard(CodeChanges(physical_code="PHYS0001", external_code="ext-00001")), None
         )
     assert (caught.value.message, caught.value.field) == (
-        "externalCode: a EXTERNAL code with that value already exists",
-        "externalCode",
+        "external_code: a EXTERNAL code with that value already exists",
+        "external_code",
     )
     assert list(store.cards) == [3]
 
@@ -349,8 +349,8 @@ def test_every_new_code_is_checked_against_reserved_stock(store, reserved):
     cards.create(OPERATOR, NewCard(CodeChanges(physical_code="PHYS0001", external_code="EXT00001")), None)
     now = store.cards[1].created_at
     assert reserved == [
-        (VAULT.lookup_hashes("PHYS0001"), CodeType.PHYSICAL, "operator", "physicalCode", now),
-        (VAULT.lookup_hashes("EXT00001"), CodeType.EXTERNAL, "operator", "externalCode", now),
+        (VAULT.lookup_hashes("PHYS0001"), CodeType.PHYSICAL, "operator", "physical_code", now),
+        (VAULT.lookup_hashes("EXT00001"), CodeType.EXTERNAL, "operator", "external_code", now),
     ]
 
 
@@ -423,8 +423,8 @@ def test_linking_the_card_own_member_again_records_nothing(store):
 def test_a_card_of_another_member_must_be_unlinked_first(store):
     store.add(_card(member_id="M1"))
     assert _edit_refusal(store, CardEdit("7", member_id="M2")) == (
-        "memberId: the card belongs to another member; unlink it first",
-        "memberId",
+        "member_id: the card belongs to another member; unlink it first",
+        "member_id",
     )
     assert store.cards[7].member_id == "M1"
 
@@ -432,10 +432,10 @@ def test_a_card_of_another_member_must_be_unlinked_first(store):
 @pytest.mark.parametrize(
     ("code_type", "field"),
     [
-        (CodeType.PHYSICAL, "revokePhysicalCode"),
-        (CodeType.EXTERNAL, "revokeExternalCode"),
-        (CodeType.PERSONAL, "revokePersonalCode"),
-        (CodeType.SHORT_PERSONAL, "revokeShortPersonalCode"),
+        (CodeType.PHYSICAL, "revoke_physical_code"),
+        (CodeType.EXTERNAL, "revoke_external_code"),
+        (CodeType.PERSONAL, "revoke_personal_code"),
+        (CodeType.SHORT_PERSONAL, "revoke_short_personal_code"),
     ],
 )
 def test_revoking_a_code_the_card_lacks_names_the_revoke_field(store, code_type, field):
@@ -483,8 +483,8 @@ def test_unlinking_adds_the_member_codes_to_those_asked_to_be_revoked(store, res
 def test_unlinking_a_card_without_a_member_is_refused(store):
     store.add(_card())
     assert _edit_refusal(store, CardEdit("7", unlink_member=True)) == (
-        "unlinkMember: the card has no member",
-        "unlinkMember",
+        "unlink_member: the card has no member",
+        "unlink_member",
     )
 
 
@@ -499,7 +499,7 @@ def test_a_new_code_replaces_the_card_code_of_its_type(store, reserved):
     assert _shown(shown) == [(CodeType.PHYSICAL, "NEW000000001", False)]
     assert store.event_names() == [("CODE_REVOKED", "PHYSICAL"), ("CODE_ADDED", "PHYSICAL")]
     assert reserved == [
-        (VAULT.lookup_hashes("NEW000000001"), CodeType.PHYSICAL, "operator", "physicalCode", edited)
+        (VAULT.lookup_hashes("NEW000000001"), CodeType.PHYSICAL, "operator", "physical_code", edited)
     ]
 
 
@@ -557,8 +557,8 @@ def test_unlocking_the_pin_ends_the_lockout(store):
 def test_unlocking_needs_a_physical_code_with_a_pin(store, codes):
     store.add(_card(), *codes)
     assert _edit_refusal(store, CardEdit("7", unlock_pin=True)) == (
-        "unlockPhysicalPin: the card has no live PHYSICAL code with a PIN",
-        "unlockPhysicalPin",
+        "unlock_physical_pin: the card has no live PHYSICAL code with a PIN",
+        "unlock_physical_pin",
     )
 
 
@@ -577,7 +577,7 @@ def test_changed_details_are_set_and_named_in_one_event(store):
 def test_an_expiry_before_the_card_own_start_is_refused(store):
     store.add(_card(usable_from=datetime(2030, 1, 1, tzinfo=UTC)))
     edit = CardEdit("7", details=CardDetails(expires_at=datetime(2030, 1, 1, tzinfo=UTC)))
-    assert _edit_refusal(store, edit) == ("expiresAt: must be later than usableFrom", "expiresAt")
+    assert _edit_refusal(store, edit) == ("expires_at: must be later than usable_from", "expires_at")
 
 
 def test_a_card_with_a_start_and_no_end_takes_other_details(store):

@@ -265,23 +265,23 @@ def test_a_filter_becomes_the_store_criteria():
     [
         (
             TransactionFilter(giftcard_id="0"),
-            "giftcardId: a gift card id is an integer from 1 to 2147483647",
-            "giftcardId",
+            "giftcard_id: a gift card id is an integer from 1 to 2147483647",
+            "giftcard_id",
         ),
-        (TransactionFilter(member_id="a b"), "memberId: 1 to 64 letters, digits or . _ : @ -", "memberId"),
-        (TransactionFilter(source_id="s" * 129), "sourceId: at most 128 characters", "sourceId"),
-        (TransactionFilter(source_id="a\nb"), "sourceId: control characters are not allowed", "sourceId"),
-        (TransactionFilter(ref_no="r" * 129), "refNo: at most 128 characters", "refNo"),
-        (TransactionFilter(ref_no="a\x00b"), "refNo: control characters are not allowed", "refNo"),
+        (TransactionFilter(member_id="a b"), "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),
+        (TransactionFilter(source_id="s" * 129), "source_id: at most 128 characters", "source_id"),
+        (TransactionFilter(source_id="a\nb"), "source_id: control characters are not allowed", "source_id"),
+        (TransactionFilter(ref_no="r" * 129), "ref_no: at most 128 characters", "ref_no"),
+        (TransactionFilter(ref_no="a\x00b"), "ref_no: control characters are not allowed", "ref_no"),
         (
             TransactionFilter(created_after=CREATED, created_before=CREATED),
-            "createdBefore: must be later than createdAfter",
-            "createdBefore",
+            "created_before: must be later than created_after",
+            "created_before",
         ),
         (
             TransactionFilter(created_after=datetime(2026, 1, 1)),
-            "createdAfter: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-            "createdAfter",
+            "created_after: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+            "created_after",
         ),
     ],
 )
@@ -292,8 +292,8 @@ def test_a_filter_outside_what_a_transaction_can_hold_is_refused(transaction_fil
 def test_filtering_by_member_needs_list_gift_cards():
     history_only = Principal("clerk", frozenset({"ListGiftCardTransactions"}))
     assert _refusal(TransactionFilter(member_id="M1"), history_only, ForbiddenError) == (
-        "memberId: filtering by member needs the ListGiftCards permission",
-        "memberId",
+        "member_id: filtering by member needs the ListGiftCards permission",
+        "member_id",
     )
 
 
@@ -316,13 +316,13 @@ def test_filtering_by_code_needs_find_by_code(transaction_filter):
 @pytest.mark.parametrize(
     ("transaction_filter", "missing"),
     [
-        (TransactionFilter(code="PHYS12345678"), "codeType"),
+        (TransactionFilter(code="PHYS12345678"), "code_type"),
         (TransactionFilter(code_type=CodeType.PHYSICAL), "code"),
     ],
 )
 def test_a_code_filter_needs_both_code_and_type(transaction_filter, missing):
     assert _refusal(transaction_filter, TRUSTED_CODE_READER) == (
-        f"{missing}: give both codeType and code",
+        f"{missing}: give both code_type and code",
         missing,
     )
 
@@ -330,7 +330,7 @@ def test_a_code_filter_needs_both_code_and_type(transaction_filter, missing):
 def test_a_code_filter_needs_the_type_use_permission():
     assert _refusal(
         TransactionFilter(code="EXT00001", code_type=CodeType.EXTERNAL), TRUSTED_CODE_READER, ForbiddenError
-    ) == ("the token lacks the UseExternalGiftCardCodes permission for EXTERNAL codes", "codeType")
+    ) == ("the token lacks the UseExternalGiftCardCodes permission for EXTERNAL codes", "code_type")
 
 
 def test_a_malformed_code_is_refused():

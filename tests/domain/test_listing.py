@@ -126,7 +126,7 @@ def test_a_full_filter_becomes_the_criteria():
 def test_filtering_by_a_code_type_needs_its_use_permission(code_type, permission):
     assert _refusal(CardFilter(code_type=code_type), error=ForbiddenError) == (
         f"the token lacks the {permission} permission for {code_type.value} codes",
-        "codeType",
+        "code_type",
     )
 
 
@@ -138,17 +138,17 @@ def test_a_code_type_seen_only_masked_may_be_filtered_by():
 @pytest.mark.parametrize(
     ("card_filter", "message", "field"),
     [
-        (CardFilter(member_id=""), "memberId: 1 to 64 letters, digits or . _ : @ -", "memberId"),
-        (CardFilter(member_id="m" * 65), "memberId: 1 to 64 letters, digits or . _ : @ -", "memberId"),
+        (CardFilter(member_id=""), "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),
+        (CardFilter(member_id="m" * 65), "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),
         (
             CardFilter(created_after=NOW, created_before=NOW),
-            "createdBefore: must be later than createdAfter",
-            "createdBefore",
+            "created_before: must be later than created_after",
+            "created_before",
         ),
         (
             CardFilter(created_before=datetime(2026, 1, 1)),
-            "createdBefore: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-            "createdBefore",
+            "created_before: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+            "created_before",
         ),
     ],
 )

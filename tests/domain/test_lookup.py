@@ -99,21 +99,21 @@ def test_a_lookup_needs_a_token():
     [
         ({}, None),
         ({"code": CODE, "card_id": "1"}, "code,id"),
-        ({"code": CODE, "member_id": "M1"}, "code,memberId"),
-        ({"card_id": "1", "member_id": "M1"}, "id,memberId"),
-        ({"code": CODE, "card_id": "1", "member_id": "M1"}, "code,id,memberId"),
+        ({"code": CODE, "member_id": "M1"}, "code,member_id"),
+        ({"card_id": "1", "member_id": "M1"}, "id,member_id"),
+        ({"code": CODE, "card_id": "1", "member_id": "M1"}, "code,id,member_id"),
         ({"code_type": CodeType.PHYSICAL}, None),
     ],
 )
 def test_exactly_one_of_code_id_or_member_is_given(given, field):
-    assert _refusal(**given) == ("giftcard: give exactly one of code, id or memberId", field)
+    assert _refusal(**given) == ("giftcard: give exactly one of code, id or member_id", field)
 
 
 @pytest.mark.parametrize("given", [{"card_id": "1"}, {"member_id": "M1"}])
 def test_a_code_type_is_only_allowed_with_a_code(given):
     assert _refusal(code_type=CodeType.PHYSICAL, **given) == (
-        "codeType: only allowed together with code",
-        "codeType",
+        "code_type: only allowed together with code",
+        "code_type",
     )
 
 
@@ -148,7 +148,7 @@ def test_cards_are_found_by_their_member():
     [
         ({"card_id": "0"}, "id: a gift card id is an integer from 1 to 2147483647", "id"),
         ({"card_id": "2147483648"}, "id: a gift card id is an integer from 1 to 2147483647", "id"),
-        ({"member_id": "has space"}, "memberId: 1 to 64 letters, digits or . _ : @ -", "memberId"),
+        ({"member_id": "has space"}, "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),
     ],
 )
 def test_a_malformed_id_or_member_is_refused(given, message, field):
@@ -182,7 +182,7 @@ def test_finding_by_code_needs_some_code_type_to_use():
 def test_a_code_type_named_needs_its_use_permission():
     assert _refusal(SHOP, ForbiddenError, code=CODE, code_type=CodeType.EXTERNAL) == (
         "the token lacks the UseExternalGiftCardCodes permission for EXTERNAL codes",
-        "codeType",
+        "code_type",
     )
 
 
@@ -219,8 +219,8 @@ def test_a_code_under_several_types_asks_for_the_type():
     with pytest.raises(BadUserInputError) as caught:
         _lookup(store).find(SHOP, code=CODE)
     assert (caught.value.message, caught.value.field) == (
-        "codeType: the code exists under more than one code type; say which",
-        "codeType",
+        "code_type: the code exists under more than one code type; say which",
+        "code_type",
     )
 
 

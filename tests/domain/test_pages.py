@@ -160,8 +160,8 @@ def test_an_end_not_after_the_start_is_refused_naming_the_end(before):
     with pytest.raises(BadUserInputError) as caught:
         created_range(AFTER, before)
     assert (caught.value.message, caught.value.field) == (
-        "createdBefore: must be later than createdAfter",
-        "createdBefore",
+        "created_before: must be later than created_after",
+        "created_before",
     )
 
 
@@ -173,19 +173,19 @@ def test_the_range_compares_moments_not_wall_clocks():
 
 
 def test_errors_name_the_fields_the_listing_gives():
-    names = ("occurredAfter", "occurredBefore")
+    names = ("occurred_after", "occurred_before")
     with pytest.raises(BadUserInputError) as caught:
         created_range(AFTER, AFTER, names)
     assert (caught.value.message, caught.value.field) == (
-        "occurredBefore: must be later than occurredAfter",
-        "occurredBefore",
+        "occurred_before: must be later than occurred_after",
+        "occurred_before",
     )
     with pytest.raises(BadUserInputError) as naive:
         created_range(datetime(2026, 1, 1), None, names)
-    assert naive.value.field == "occurredAfter"
+    assert naive.value.field == "occurred_after"
     with pytest.raises(BadUserInputError) as naive_end:
         created_range(None, datetime(2026, 1, 1), names)
     assert (naive_end.value.message, naive_end.value.field) == (
-        "occurredBefore: give a time zone (e.g. 2027-01-01T00:00:00Z)",
-        "occurredBefore",
+        "occurred_before: give a time zone (e.g. 2027-01-01T00:00:00Z)",
+        "occurred_before",
     )
