@@ -9,7 +9,7 @@ decoded with pydantic (:func:`decode`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from app.enums import CardState, CodeType, TransStatus, TransType
 
 C = TypeVar("C")
+D = TypeVar("D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,19 @@ class Card(Generic[C]):
     ref_no: str | None
     codes: tuple[C, ...]
 
+    def with_codes(self, codes: tuple[D, ...]) -> Card[D]:
+        """The same card with other codes: the masking step's copy, made without introspection."""
+        values = [getattr(self, name) for name in CARD_FIELDS]
+        return Card(*values, codes)  # type: ignore[call-arg]  # every other field, in order
+
     @property
     def giftcard_id(self) -> int:
         """The card's id under the name transactions use (the audit trail reads either)."""
         return self.id
+
+
+# A card's fields before its codes, in order: its row's columns (app.store.cards selects them so).
+CARD_FIELDS = tuple(item.name for item in fields(Card) if item.name != "codes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ a card mutation's answer) goes through here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,7 +40,7 @@ class CodeMasking:
                 limited = limited or visibility is not Visibility.FULL
                 if visibility is not Visibility.HIDDEN:
                     codes.append(self._code(code, visibility is Visibility.MASKED))
-            shown.append(dataclasses.replace(card, codes=tuple(codes)))  # type: ignore[arg-type]
+            shown.append(card.with_codes(tuple(codes)))
         return SearchResult(limited_by_permission=limited, cards=tuple(shown))
 
     def _code(self, code: StoredCode, masked: bool) -> ShownCode:

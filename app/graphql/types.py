@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
@@ -206,11 +207,16 @@ class GiftCardEditInput:
     ref_no: str | None = None
 
 
+@cache
+def _init_fields(shape: type[Any]) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(shape) if field.init)
+
+
 def build(shape: type[D], source: object, **given: Any) -> D:
     """A ``shape`` (a dataclass or a Strawberry type) made of ``given`` and, for each of its other
     fields, the attribute of ``source`` of the same name: one shape copied onto another."""
-    names = [field.name for field in fields(shape) if field.init and field.name not in given]
-    return shape(**{name: getattr(source, name) for name in names}, **given)
+    copied = {name: getattr(source, name) for name in _init_fields(shape) if name not in given}
+    return shape(**copied, **given)
 
 
 # Amounts in minor units, shown as decimal strings in the card's currency.

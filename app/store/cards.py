@@ -10,7 +10,7 @@ rows not yet moved to the current key by a rotation are still found.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
-from app.entities import Card, StoredCode
+from app.entities import CARD_FIELDS, Card, StoredCode
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry
@@ -34,16 +34,16 @@ _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 
 # The columns behind Card and StoredCode, in their fields' order; queries select them in this order.
-_CARD_FIELDS = tuple(item.name for item in fields(Card) if item.name != "codes")
-CARD_COLUMNS = tuple(_cards.c[name] for name in _CARD_FIELDS)
+CARD_COLUMNS = tuple(_cards.c[name] for name in CARD_FIELDS)
 CODE_COLUMN_NAMES = tuple(item.name for item in fields(StoredCode))
+_STATE = CARD_FIELDS.index("state")
 
 
 def card_from_row(row: Sequence[Any], codes: Sequence[StoredCode] = ()) -> Card[StoredCode]:
     """The card whose CARD_COLUMNS start ``row``, with ``codes``."""
-    values = dict(zip(_CARD_FIELDS, row, strict=False))
-    values["state"] = CardState(values["state"])
-    return Card(**values, codes=tuple(codes))
+    values = list(row[: len(CARD_FIELDS)])
+    values[_STATE] = CardState(values[_STATE])
+    return Card(*values, tuple(codes))  # type: ignore[call-arg]  # the row holds every other field, in order
 
 
 def code_from_row(row: Sequence[Any], offset: int = 0) -> StoredCode:
@@ -62,33 +62,32 @@ class CodeMatch:
 
 
 class _Prepared:
-    """A Core statement compiled once; executed on a raw DBAPI cursor, its values converted as
-    SQLAlchemy converts them (SQLite hands back dates and times as text)."""
+    """A Core statement compiled once and executed on a raw DBAPI cursor. Its rows come back as the
+    driver gives them; :meth:`convert` converts the columns a caller reads as SQLAlchemy would
+    (SQLite hands back dates and times as text), so values read once per card are converted once."""
 
     def __init__(self, statement: Select[Any], engine: Engine) -> None:
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = compiled.string
         self._order = compiled.positiontup if compiled.positional else None
-        processors = (
+        self._converters = [
             column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
             for column in statement.selected_columns
-        )
-        self._processors = [(index, fn) for index, fn in enumerate(processors) if fn is not None]
+        ]
 
     def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
         args = tuple(params[name] for name in self._order) if self._order is not None else params
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
-            rows: list[Sequence[Any]] = cursor.fetchall()
-        if not self._processors:
-            return rows
-        converted: list[Sequence[Any]] = []
-        for row in rows:
-            values = list(row)
-            for index, convert in self._processors:
-                values[index] = convert(values[index])
-            converted.append(values)
-        return converted
+            return cursor.fetchall()  # type: ignore[no-any-return]
+
+    def convert(self, row: Sequence[Any], start: int, stop: int) -> list[Any]:
+        """The values of ``row[start:stop]`` as SQLAlchemy gives them (None stays None)."""
+        converters = self._converters[start:stop]
+        return [
+            value if convert is None or value is None else convert(value)
+            for value, convert in zip(row[start:stop], converters, strict=True)
+        ]
 
 
 # Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
@@ -150,32 +149,42 @@ class CardStore:
         grouped: dict[tuple[str, int], tuple[Sequence[Any], list[StoredCode]]] = {}
         for row in rows:
             _, codes = grouped.setdefault((row[_MATCHED_TYPE], row[_CARD_ID]), (row, []))
-            codes.append(code_from_row(row, _CODE_ID))
+            codes.append(code_from_row(prepared.convert(row, _CODE_ID, _MATCHED_TYPE)))
         return [
-            CodeMatch(CodeType(row[_MATCHED_TYPE]), row[_MATCHED_EXPIRES], card_from_row(row, codes))
+            CodeMatch(
+                CodeType(row[_MATCHED_TYPE]),
+                prepared.convert(row, _MATCHED_EXPIRES, _MATCHED_EXPIRES + 1)[0],
+                card_from_row(prepared.convert(row, _CARD_ID, _CODE_ID), codes),
+            )
             for row, codes in grouped.values()
         ]
 
     def find_by_id(self, card_id: int) -> list[Card[StoredCode]]:
         with self._connection() as connection:
-            return _group(self._by_id.run(connection, id=card_id))
+            return _group(self._by_id.run(connection, id=card_id), self._by_id.convert)
 
     def find_by_member(self, member_id: str) -> list[Card[StoredCode]]:
         with self._connection() as connection:
-            return _group(self._by_member.run(connection, member=member_id))
+            return _group(self._by_member.run(connection, member=member_id), self._by_member.convert)
 
     def ping(self) -> None:
         with self._connection() as connection:
             self._ping.run(connection)
 
 
-def _group(rows: Sequence[Sequence[Any]]) -> list[Card[StoredCode]]:
+def _sliced(row: Sequence[Any], start: int, stop: int) -> list[Any]:
+    return list(row[start:stop])  # rows the ORM read, converted already
+
+
+def _group(
+    rows: Sequence[Sequence[Any]], convert: Callable[..., list[Any]] = _sliced
+) -> list[Card[StoredCode]]:
     grouped: dict[int, tuple[Sequence[Any], list[StoredCode]]] = {}
     for row in rows:
         _, codes = grouped.setdefault(row[_CARD_ID], (row, []))
         if row[_CODE_ID] is not None:
-            codes.append(code_from_row(row, _CODE_ID))
-    return [card_from_row(row, codes) for row, codes in grouped.values()]
+            codes.append(code_from_row(convert(row, _CODE_ID, _MATCHED_TYPE)))
+    return [card_from_row(convert(row, _CARD_ID, _CODE_ID), codes) for row, codes in grouped.values()]
 
 
 # --- writes (inside a unit of work) -----------------------------------------------------------
@@ -243,7 +252,7 @@ def live_codes(session: Session, card_id: int) -> list[GiftCardCode]:
 def card_rows(session: Session, card_id: int) -> list[Card[StoredCode]]:
     """The card with its live codes, read inside the caller's transaction."""
     rows = session.execute(_card_and_codes(_cards.c.id == card_id)).all()
-    return _group([tuple(row) for row in rows])
+    return _group(rows)
 
 
 def add_event(
