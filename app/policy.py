@@ -105,7 +105,7 @@ class Client:
     roles: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: the lru_cache below keys on it
+@dataclass(frozen=True, eq=False)  # identity hash: the lru_caches below key on it
 class Policy:
     catalogue: Mapping[str, str]  # permission name → trust level
     code_types: Mapping[CodeType, CodeTypeRule]
@@ -132,8 +132,7 @@ class Policy:
         return frozenset(granted)
 
     def usable_code_types(self, principal: Principal) -> tuple[CodeType, ...]:
-        visible = _visibilities(self, principal.permissions)
-        return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)
+        return _usable(self, principal.permissions)  # asked on every lookup: cached
 
     def require_code_type(self, principal: Principal, code_type: CodeType, *, name_type: bool = True) -> None:
         """Refuse a code type the caller may not use: FORBIDDEN, naming the permission it lacks
@@ -160,3 +159,9 @@ def _visibilities(policy: Policy, granted: frozenset[str]) -> dict[CodeType, Vis
         else:
             result[code_type] = Visibility.FULL
     return result
+
+
+@lru_cache(maxsize=256)
+def _usable(policy: Policy, granted: frozenset[str]) -> tuple[CodeType, ...]:
+    visible = _visibilities(policy, granted)
+    return tuple(t for t in CodeType if visible[t] is not Visibility.HIDDEN)

@@ -208,15 +208,15 @@ class GiftCardEditInput:
 
 
 @cache
-def _init_fields(shape: type[Any]) -> tuple[str, ...]:
-    return tuple(field.name for field in fields(shape) if field.init)
+def _copied(shape: type[Any], given: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields of ``shape`` a build copies when ``given`` are given."""
+    return tuple(field.name for field in fields(shape) if field.init and field.name not in given)
 
 
 def build(shape: type[D], source: object, **given: Any) -> D:
     """A ``shape`` (a dataclass or a Strawberry type) made of ``given`` and, for each of its other
     fields, the attribute of ``source`` of the same name: one shape copied onto another."""
-    copied = {name: getattr(source, name) for name in _init_fields(shape) if name not in given}
-    return shape(**copied, **given)
+    return shape(**{name: getattr(source, name) for name in _copied(shape, tuple(given))}, **given)
 
 
 # Amounts in minor units, shown as decimal strings in the card's currency.

@@ -70,10 +70,11 @@ class _Prepared:
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = compiled.string
         self._order = compiled.positiontup if compiled.positional else None
-        self._converters = [
+        processors = (
             column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
             for column in statement.selected_columns
-        ]
+        )
+        self._processors = [(index, fn) for index, fn in enumerate(processors) if fn is not None]
 
     def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
         args = tuple(params[name] for name in self._order) if self._order is not None else params
@@ -83,11 +84,11 @@ class _Prepared:
 
     def convert(self, row: Sequence[Any], start: int, stop: int) -> list[Any]:
         """The values of ``row[start:stop]`` as SQLAlchemy gives them (None stays None)."""
-        converters = self._converters[start:stop]
-        return [
-            value if convert is None or value is None else convert(value)
-            for value, convert in zip(row[start:stop], converters, strict=True)
-        ]
+        values = list(row[start:stop])
+        for index, process in self._processors:
+            if start <= index < stop and (value := values[index - start]) is not None:
+                values[index - start] = process(value)
+        return values
 
 
 # Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
