@@ -256,6 +256,33 @@ def test_keys_older_than_the_retention_are_forgotten_when_a_new_one_is_stored(id
     assert keys == {"recent", "stays", "new"}
 
 
+def test_keys_are_forgotten_by_their_age_in_utc_whatever_the_local_zone(idempotency, services, monkeypatch):
+    import time
+
+    # given a key just inside the retention time
+    idempotency.run(ALICE, Mutation("op", {}, Answer, "recent"), Work(Answer(1, "a")))
+    retention = services.settings.idempotency_retention_hours
+    with services.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE idempotency_keys SET created_at = :t WHERE key = 'recent'"),
+            {"t": datetime.now(UTC) - timedelta(hours=retention, minutes=-1)},
+        )
+
+    # when another key is stored where the local clock is far ahead of UTC
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        idempotency.run(ALICE, Mutation("op", {}, Answer, "new"), Work(Answer(2, "b")))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    # then the recent key is kept
+    with services.engine.connect() as connection:
+        keys = set(connection.execute(text("SELECT key FROM idempotency_keys")).scalars())
+    assert keys == {"recent", "new"}
+
+
 def test_the_stored_answer_is_sealed_and_records_the_lookup_key(idempotency, services):
     idempotency.run(ALICE, Mutation("op", {}, Answer, "k1"), Work(Answer(1, "SECRETNOTE")))
     with services.engine.connect() as connection:
@@ -335,6 +362,19 @@ def test_a_request_that_loses_the_race_with_other_input_is_a_conflict(idempotenc
     with pytest.raises(ConflictError) as refused:
         idempotency.run(ALICE, Mutation("op", {"n": 2}, Answer, "k1"), Work(Answer(6, "loser")))
     assert api_names(refused.value.message) == "idempotencyKey: already used for a different request"
+
+
+def test_a_key_taken_but_not_found_again_is_a_conflict_while_it_runs(idempotency, monkeypatch):
+    # given a used key that the looks for it do not find (the claim is refused by the unique key)
+    idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), Work(Answer(5, "winner")))
+    monkeypatch.setattr(key_store, "find_key", lambda session, subject, key: None)
+    work = Work(Answer(6, "loser"))
+
+    # when a retry runs, then it is refused as still running, without running
+    with pytest.raises(ConflictError) as refused:
+        idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), work)
+    assert refused.value.message == "idempotency_key: a request with this key is still running"
+    assert (refused.value.field, work.runs) == ("idempotency_key", 0)
 
 
 @pytest.mark.parametrize("key", [None, "k1"])
