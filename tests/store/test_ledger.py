@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql
 
 from app import cli, db
 from app.domain.codes import normalise
-from app.enums import CodeType
+from app.enums import CodeType, TransStatus, TransType
 from app.store import ledger as store
 from tests.conftest import ROOT, fund, transaction
 
@@ -79,6 +80,17 @@ def test_a_credit_changes_its_card_alone_and_stamps_it(services, three):
     with services.engine.connect() as connection:
         stamps = dict(connection.execute(text("SELECT id, updated_at FROM giftcards")).all())
     assert [card_id for card_id, stamp in stamps.items() if _utc(stamp) == NOW] == [three[0]]
+
+
+def test_a_credit_makes_a_pending_card_active_and_leaves_other_states(services, three):
+    with services.engine.begin() as connection:
+        connection.execute(text("UPDATE giftcards SET state = 'PENDING' WHERE id = :id"), {"id": three[0]})
+        connection.execute(text("UPDATE giftcards SET state = 'BLOCKED' WHERE id = :id"), {"id": three[1]})
+    for card_id in three:
+        _change(services, card_id, 100)
+    with services.engine.connect() as connection:
+        states = dict(connection.execute(text("SELECT id, state FROM giftcards")).all())
+    assert states == {three[0]: "ACTIVE", three[1]: "BLOCKED", three[2]: "ACTIVE"}
 
 
 def test_a_debit_may_empty_a_card_but_not_overdraw_it(services, three):
@@ -343,6 +355,37 @@ def test_entry_for_update_finds_the_entry_or_none(services, three):
         found = store.entry(session, entry_id, lock=True)
         assert found is not None and (found.giftcard_id, found.amount) == (three[0], -7)
         assert store.entry(session, entry_id + 1, lock=True) is None
+
+
+def test_entry_locks_the_row_only_when_asked(services, three, monkeypatch):
+    entry_id = _entry(services, three[0], -7)
+    with transaction(services) as session:
+        statements = []
+        execute = session.execute
+
+        def recording(statement):
+            statements.append(statement)
+            return execute(statement)
+
+        monkeypatch.setattr(session, "execute", recording)
+        for lock in ({}, {"lock": False}, {"lock": True}):
+            assert store.entry(session, entry_id, **lock) is not None
+    # as PostgreSQL would be asked (SQLite has no row locks and leaves FOR UPDATE out)
+    sql = [str(statement.compile(dialect=postgresql.dialect())) for statement in statements]
+    assert ["FOR UPDATE" in text_ for text_ in sql] == [False, False, True]
+
+
+def test_a_ledger_row_reads_as_a_transaction_with_its_types_and_balance(services, three):
+    entry_id = _entry(services, three[0], -7)
+    with transaction(services) as session:
+        found = store.entry(session, entry_id)
+        assert found is not None
+        row = {**found._mapping, "currency": "USD", "balance_after": 993}
+
+    read = store.transaction_from_row(row)
+    assert (read.trans_type, read.status, read.balance) == (TransType.USE, TransStatus.AUTHORIZED, 993)
+    assert type(read.trans_type) is TransType and type(read.status) is TransStatus
+    assert store.transaction_from_row(row, balance=500, available_balance=400).balance == 500
 
 
 def _utc(stamp) -> datetime:
