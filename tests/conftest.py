@@ -256,11 +256,7 @@ def seed(services: Services) -> Callable[..., int]:
             rows.append(
                 GiftCardCode(
                     code_type=code_type.value,
-                    lookup_hash=sealed.lookup_hash,
-                    lookup_key_id=sealed.lookup_key_id,
-                    ciphertext=sealed.ciphertext,
-                    key_id=sealed.key_id,
-                    last4=sealed.last4,
+                    **sealed.columns,
                     expires_on=(expires or {}).get(code_type),
                     revoked_at=now if code_type in revoked else None,
                     created_at=now,

@@ -149,16 +149,7 @@ class Session:
 
 
 def _row(code_type: CodeType, code: str) -> GiftCardCode:
-    sealed = VAULT.seal(code, code_type)
-    return GiftCardCode(
-        code_type=code_type.value,
-        lookup_hash=sealed.lookup_hash,
-        lookup_key_id=sealed.lookup_key_id,
-        ciphertext=sealed.ciphertext,
-        key_id=sealed.key_id,
-        last4=sealed.last4,
-        created_at=LONG_AGO,
-    )
+    return GiftCardCode(code_type=code_type.value, **VAULT.seal(code, code_type).columns, created_at=LONG_AGO)
 
 
 def _card(

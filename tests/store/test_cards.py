@@ -18,15 +18,7 @@ NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 def _row(services, code):
     sealed = services.vault.seal(code, CodeType.PHYSICAL)
-    return GiftCardCode(
-        code_type=CodeType.PHYSICAL.value,
-        lookup_hash=sealed.lookup_hash,
-        lookup_key_id=sealed.lookup_key_id,
-        ciphertext=sealed.ciphertext,
-        key_id=sealed.key_id,
-        last4=sealed.last4,
-        created_at=NOW,
-    )
+    return GiftCardCode(code_type=CodeType.PHYSICAL.value, **sealed.columns, created_at=NOW)
 
 
 def test_a_code_taken_by_another_writer_is_a_conflict_and_inserts_nothing(services, seed):
