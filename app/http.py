@@ -12,7 +12,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,6 +48,7 @@ from app.middleware import (
     error_response,
     read_capped,
 )
+from app.observe import ObserverMiddleware, Sink, field_outcomes, request_code
 from app.services import Services, build_services
 from app.state_file import serving
 
@@ -79,10 +80,17 @@ class _GraphQLView(GraphQL):
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        return Context(self.services, request.state.principal, request.state.request_id)
+        return Context(
+            self.services, request.state.principal, request.state.request_id, request.scope["state"]
+        )
 
     async def process_result(self, request: Any, result: Any) -> Any:
-        return format_result(result)
+        body = format_result(result)
+        state = request.scope["state"]
+        operation, selected = state.pop("graphql_root", (None, ()))
+        fields = field_outcomes(selected, result.errors)  # none when the request was refused
+        state["graphql_outcome"] = (operation if fields else None, fields, request_code(result.errors))
+        return body
 
     def decode_json(self, data: str | bytes) -> object:
         decoded = orjson.loads(data)
@@ -100,7 +108,6 @@ def graphql_middleware(services: Services) -> list[Middleware]:
     settings = services.settings
     ide_page = [Middleware(GraphiQLPageMiddleware)] if settings.graphiql_enabled else []
     return [
-        Middleware(RequestIdMiddleware),
         *ide_page,
         Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes),
@@ -140,14 +147,26 @@ def _token_routes(services: Services) -> list[Route]:
     return [Route(oauth.PATH, TokenRoute(token_endpoint, services.settings.max_body_bytes))]
 
 
-def create_app(settings: Settings, services: Services | None = None, *, freeze_gc: bool = False) -> Starlette:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    freeze_gc: bool = False,
+    sinks: Sequence[Sink] = (),
+) -> Starlette:
+    """The application; ``sinks`` each receive the record of every answered request (app.observe)."""
     services = services or build_services(settings)
     graphql = Route(
         "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
     )
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
-    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+    middleware = [
+        Middleware(ObserverMiddleware, sinks=sinks),
+        Middleware(RequestIdMiddleware),
+        *cors_middleware(settings),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def _probe_routes(services: Services) -> list[Route]:

@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, get_operation_ast
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
@@ -25,6 +25,7 @@ from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.transactions import TransactionMutations
+from app.observe import root_fields
 
 log = logging.getLogger("app.graphql")
 
@@ -154,6 +155,18 @@ class _Limits(SchemaExtension):
         context.parse_options["max_tokens"] = self.max_tokens
         context.validation_rules = (*context.validation_rules, *self.rules)
         yield
+        _note_root_fields(context)
+
+
+def _note_root_fields(context: ExecutionContext) -> None:
+    """The executed operation's type and root fields, for the request's record (app.observe)."""
+    state = getattr(context.context, "request_state", None)
+    document = context.graphql_document
+    if state is None or document is None:
+        return
+    operation = get_operation_ast(document, context.operation_name)
+    if operation is not None:
+        state["graphql_root"] = (operation.operation.value, root_fields(document, operation))
 
 
 def _cached(execution_context: ExecutionContext) -> bool:
