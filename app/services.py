@@ -33,6 +33,7 @@ from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import Reservations
+from app.events import Event, Events
 from app.policy import Policy
 from app.policy_file import load_policy
 from app.store.audit import AuditStore
@@ -59,6 +60,7 @@ class _Shared:
     audit: AuditTrail
     mutations: MutationRunner
     masking: CodeMasking
+    events: Events  # budget refusals, PIN lockouts and replays, for the metrics
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def _shared(settings: Settings) -> _Shared:
     code_limits = parse_limits(settings.code_attempt_limits, "GIFTCARDS_CODE_ATTEMPT_LIMITS")
     audit = AuditTrail(new_unit, AuditStore(engine), policy)
     retention = timedelta(hours=settings.idempotency_retention_hours)
+    events = Events()
     return _Shared(
         engine=engine,
         policy=policy,
@@ -95,10 +98,13 @@ def _shared(settings: Settings) -> _Shared:
         pins=PinKeys.from_settings(settings, argon2_gate),
         argon2_gate=argon2_gate,
         counters=counters,
-        code_throttle=Throttle(counters, "code", code_limits),
+        code_throttle=Throttle(
+            counters, "code", code_limits, partial(events.note, Event.CODE_BUDGET_REFUSED)
+        ),
         audit=audit,
-        mutations=MutationRunner(new_unit, Idempotency(vault, retention, KeyStore(engine)), audit),
+        mutations=MutationRunner(new_unit, Idempotency(vault, retention, KeyStore(engine)), audit, events),
         masking=CodeMasking(vault, policy),
+        events=events,
     )
 
 
@@ -108,6 +114,7 @@ def _ledger(settings: Settings, shared: _Shared) -> Ledger:
         pin_max_failures=settings.pin_max_failures,
         pin_lockout=timedelta(seconds=settings.pin_lockout_seconds),
         refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
+        events=shared.events,
     )
     return Ledger(
         shared.mutations,
@@ -126,7 +133,12 @@ def build_services(settings: Settings) -> Services:
         **vars(shared),
         settings=settings,
         tokens=TokenVerifier(settings, shared.policy),
-        secret_throttle=Throttle(shared.counters, "client-secret", secret_limits),
+        secret_throttle=Throttle(
+            shared.counters,
+            "client-secret",
+            secret_limits,
+            partial(shared.events.note, Event.CLIENT_SECRET_BUDGET_REFUSED),
+        ),
         card_store=CardStore(engine),
         key_rows=KeyRows(engine),
         cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from limits import RateLimitItem, parse_many
 
@@ -42,12 +42,20 @@ def parse_limits(text: str, setting: str) -> Limits:
 
 
 class Throttle:
-    """Reserves units in one namespace (``code``, ``client-secret`` …) against its limits."""
+    """Reserves units in one namespace (``code``, ``client-secret`` …) against its limits;
+    ``on_refused`` is told of each refusal (the metrics count them)."""
 
-    def __init__(self, counters: Counters, namespace: str, limits: Sequence[RateLimitItem]) -> None:
+    def __init__(
+        self,
+        counters: Counters,
+        namespace: str,
+        limits: Sequence[RateLimitItem],
+        on_refused: Callable[[], None] | None = None,
+    ) -> None:
         self._counters = counters
         self._namespace = namespace
         self._limits = tuple(limits)
+        self._on_refused = on_refused
 
     def reserve(
         self, keys: Iterable[tuple[str, str | None]], limits: Mapping[str, Limits] | None = None
@@ -63,6 +71,8 @@ class Throttle:
         ]
         reserved = self._counters.reserve(windows)
         if reserved.token is None:
+            if self._on_refused is not None:
+                self._on_refused()
             raise RateLimitedError(RATE_LIMITED_MESSAGE, retry_after=max(1, math.ceil(reserved.retry_after)))
         return Reservation(self._counters, windows, reserved.token)
 

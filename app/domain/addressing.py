@@ -5,7 +5,7 @@ missing PIN, an expired or revoked code and an unusable card, so it tells an att
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -16,6 +16,7 @@ from app.domain.mutations import Guard
 from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType
 from app.errors import BusyError, CardNotUsableError, GiftCardError, NotFoundError
+from app.events import Event, Events
 from app.models import GiftCard
 from app.policy import Principal
 from app.store import cards as card_store
@@ -36,6 +37,7 @@ class Guards:
     pin_max_failures: int  # wrong PINs in a row that lock a code …
     pin_lockout: timedelta  # … for this long
     refusal_floor: timedelta  # an untrusted refusal takes at least this long
+    events: Events = field(default_factory=Events)  # told of each code a wrong PIN locks
 
 
 def refuse(principal: Principal, trusted_error: GiftCardError) -> GiftCardError:
@@ -141,14 +143,21 @@ class Addressing:
         check = self._verify(code_id, locked, pin, prechecked)
         if not check.ok:
             if pin is not None:  # a missing PIN is a POS bug, not a guess: not counted
-                locked_until = now + self._guards.pin_lockout
-                store.record_pin_failure(session, code_id, self._guards.pin_max_failures, locked_until)
+                self._count_wrong_pin(session, code_id, locked, now)
             return CardNotUsableError("pin: wrong or missing PIN", field="pin")
         if (replacement := check.replacement) is not None:  # moves to the current key alone
             store.record_pin_success(session, code_id, replacement.value, replacement.key_ids)
         elif locked.failed_pin_attempts:
             store.record_pin_success(session, code_id)
         return None
+
+    def _count_wrong_pin(self, session: Session, code_id: int, locked: LockedCode, now: datetime) -> None:
+        """One more wrong PIN in a row; the one that reaches the limit locks the code (read under
+        the code's lock, so exactly one request sees the count reach it)."""
+        guards = self._guards
+        store.record_pin_failure(session, code_id, guards.pin_max_failures, now + guards.pin_lockout)
+        if locked.failed_pin_attempts + 1 >= guards.pin_max_failures:
+            guards.events.note(Event.PIN_LOCKOUT)
 
     def _verify(
         self, code_id: int, locked: LockedCode, pin: str | None, prechecked: Prechecked | None

@@ -17,6 +17,7 @@ from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
 from app.domain.idempotency import Idempotency
 from app.errors import GiftCardError
+from app.events import Event, Events
 from app.policy import Principal
 
 T = TypeVar("T")
@@ -40,11 +41,16 @@ class MutationRunner:
     """Runs mutations in a unit of work, with idempotency and audit as steps."""
 
     def __init__(
-        self, new_unit: Callable[[], UnitOfWork], idempotency: Idempotency, audit: AuditTrail
+        self,
+        new_unit: Callable[[], UnitOfWork],
+        idempotency: Idempotency,
+        audit: AuditTrail,
+        events: Events | None = None,
     ) -> None:
         self._new_unit = new_unit
         self._idempotency = idempotency
         self._audit = audit
+        self._events = events or Events()
 
     def run(self, principal: Principal, mutation: Mutation, work: Work[T], guard: Guard | None = None) -> T:
         """``work`` at most once per key and input; a retry gets the first answer."""
@@ -65,7 +71,7 @@ class MutationRunner:
                     self._idempotency.seal(session, keyed, result)
                 unit.commit()
                 return result
-        self._audit.replayed(principal, mutation.operation, replayed)
+        self._replayed(principal, mutation, replayed)
         return replayed  # type: ignore[no-any-return]
 
     def replay(self, principal: Principal, mutation: Mutation) -> Any:
@@ -75,5 +81,9 @@ class MutationRunner:
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:
-            self._audit.replayed(principal, mutation.operation, replayed)
+            self._replayed(principal, mutation, replayed)
         return replayed
+
+    def _replayed(self, principal: Principal, mutation: Mutation, answer: Any) -> None:
+        self._audit.replayed(principal, mutation.operation, answer)
+        self._events.note(Event.IDEMPOTENT_REPLAY)
