@@ -93,6 +93,8 @@ class Settings(BaseModel):
     issued_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     # Browser pages on these origins may call the API (CORS); "*" is any origin, development only.
     cors_origins: tuple[str, ...] = ()
+    # Bearer token that lets callers beyond loopback scrape /metrics (loopback always may).
+    metrics_token: SecretStr | None = None
 
     @field_validator("jwt_secret")
     @classmethod
@@ -223,13 +225,18 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
 
 
 def _guessable_secrets(settings: Settings) -> list[str]:
-    """The secret and keys that sign tokens and seal new codes and PINs, when one is estimated below
-    MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must still read them to
-    move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot be moved)."""
+    """The secret and keys that sign tokens and seal new codes and PINs, and the metrics token, when
+    one is estimated below MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must
+    still read them to move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot
+    be moved)."""
     context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
     secrets = []  # (setting, secret, the command that generates a better one)
     if settings.uses_hmac_tokens and settings.jwt_secret is not None:
         secrets.append(("GIFTCARDS_JWT_SECRET", settings.jwt_secret.get_secret_value(), JWT_SECRET_COMMAND))
+    if settings.metrics_token is not None:
+        secrets.append(
+            ("GIFTCARDS_METRICS_TOKEN", settings.metrics_token.get_secret_value(), JWT_SECRET_COMMAND)
+        )
     for name in [name for name in KEYRINGS if getattr(settings, name) is not None]:
         text = getattr(settings, name).get_secret_value()
         keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)

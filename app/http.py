@@ -1,6 +1,6 @@
 """The ASGI application, ``create_app(settings)`` → Starlette: ``/graphql`` behind the middlewares of
-app.middleware, GraphiQL's files (app.graphiql), ``/healthz``, ``/readyz``, and ``/oauth/token`` when
-the server signs its own tokens."""
+app.middleware, GraphiQL's files (app.graphiql), ``/healthz``, ``/readyz``, ``/metrics``
+(app.metrics_route), and ``/oauth/token`` when the server signs its own tokens."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,7 +39,8 @@ from app.domain.keys import check_pins_verifiable
 from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
-from app.graphql.schema import build_schema, format_result
+from app.graphql.schema import build_schema, format_result, root_field_names
+from app.metrics_route import metrics_route
 from app.middleware import (
     BearerTokenMiddleware,
     BodyCapMiddleware,
@@ -68,6 +70,7 @@ class _GraphQLView(GraphQL):
             max_tokens=settings.max_query_tokens,
         )
         schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        self.root_fields = root_field_names(schema)
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
@@ -153,20 +156,22 @@ def create_app(
     *,
     freeze_gc: bool = False,
     sinks: Sequence[Sink] = (),
+    metrics_dir: Path | None = None,
 ) -> Starlette:
-    """The application; ``sinks`` each receive the record of every answered request (app.observe)."""
+    """The application; ``sinks`` each receive the record of every answered request (app.observe),
+    as the metrics do; ``metrics_dir`` is the workers' shared one in multiprocess mode (app.metrics)."""
     services = services or build_services(settings)
-    graphql = Route(
-        "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
-    )
+    view = _GraphQLView(services)
+    graphql = Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_middleware(services))
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
+    scrape, metrics_sink = metrics_route(services, routes, view.root_fields, metrics_dir)
     lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
     middleware = [
-        Middleware(ObserverMiddleware, sinks=sinks),
+        Middleware(ObserverMiddleware, sinks=[*sinks, metrics_sink]),
         Middleware(RequestIdMiddleware),
         *cors_middleware(settings),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=[*routes, scrape], middleware=middleware, lifespan=lifespan)
 
 
 def _probe_routes(services: Services) -> list[Route]:
@@ -274,4 +279,6 @@ def app_from_environ() -> Starlette:
     settings = load_settings(os.environ)
     logging.basicConfig(level=settings.log_level.upper())
     logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
-    return create_app(settings, freeze_gc=True)
+    # Set by `giftcards serve` for its workers (prometheus-client reads it when first imported).
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return create_app(settings, freeze_gc=True, metrics_dir=Path(metrics_dir) if metrics_dir else None)

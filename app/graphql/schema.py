@@ -218,3 +218,11 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     if not introspection:
         extensions.append(DisableIntrospection)
     return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
+
+
+def root_field_names(schema: strawberry.Schema) -> frozenset[str]:
+    """Every name a root field of a request can have: the query's and the mutation's fields, and
+    the meta fields (``__typename`` …); what the metrics may label a root field with."""
+    core = schema._schema  # Strawberry's graphql-core schema
+    roots = [root for root in (core.query_type, core.mutation_type) if root is not None]
+    return frozenset({"__typename", "__schema", "__type", *(name for root in roots for name in root.fields)})
