@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
-    from app.server import uvicorn_options
+    from app.server import metrics_directory, uvicorn_options
 
     settings = load_settings(os.environ)
     engine = db.create_db_engine(settings)
@@ -51,17 +51,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"({settings.env}, {args.workers} worker(s))",
         file=sys.stderr,
     )
-    uvicorn.run(
-        "app.http:app_from_environ",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        access_log=args.access_log,
-        lifespan="on",
-        **uvicorn_options(settings),
-    )
+    with metrics_directory(os.environ, args.workers):
+        uvicorn.run(
+            "app.http:app_from_environ",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level,
+            access_log=args.access_log,
+            lifespan="on",
+            **uvicorn_options(settings),
+        )
     return 0
 
 

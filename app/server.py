@@ -5,8 +5,12 @@ request line or header block as it arrives. uvicorn's httptools protocol buffers
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http
+import tempfile
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -22,6 +26,8 @@ MAX_TARGET_BYTES = 65_535
 # A header block still incomplete is measured by the bytes received, which also hold the method,
 # the version and line ends: this much is allowed for them before it is refused unfinished.
 _FRAMING_BYTES = 64
+# Where prometheus-client's multiprocess mode keeps each worker's metric files (app.metrics).
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -38,6 +44,28 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": True,
         "forwarded_allow_ips": list(settings.forwarded_allow_ips),
     }
+
+
+@contextlib.contextmanager
+def metrics_directory(environ: MutableMapping[str, str], workers: int) -> Iterator[None]:
+    """While serving: the directory where the workers write their metrics, named in ``environ`` for
+    them before they start. The operator's PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's
+    files; else, for several workers, a private one removed afterwards. One process alone keeps its
+    metrics in memory."""
+    given = environ.get(METRICS_DIR_VARIABLE)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+    elif workers == 1:
+        yield
+    else:
+        with tempfile.TemporaryDirectory(prefix="giftcards-metrics-") as directory:
+            environ[METRICS_DIR_VARIABLE] = directory
+            try:
+                yield
+            finally:
+                del environ[METRICS_DIR_VARIABLE]
 
 
 class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
