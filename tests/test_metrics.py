@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -22,6 +25,7 @@ from app.metrics_route import is_loopback, refuse_scrape
 from app.server import METRICS_DIR_VARIABLE, metrics_directory
 from app.services import Services
 from tests.conftest import error_codes, fund, gql
+from tests.test_concurrency import giftcards, running_server, server_env
 from tests.test_config import PRODUCTION
 
 LOOKUP = "query L($c: String!) { giftcard(code: $c) { results { id } } }"
@@ -314,3 +318,51 @@ def test_a_dead_workers_live_gauges_are_forgotten(tmp_path):
         (tmp_path / name).write_bytes(b"")
     forget_dead_workers(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(files[1:])
+
+
+# --- the real server, two workers ----------------------------------------------------------------
+
+REQUESTS = 60
+
+
+def _one_request(url: str, n: int) -> int:
+    """A query on a connection of its own, so that the kernel hands connections to both workers."""
+    with httpx.Client(base_url=url, timeout=30) as fresh:
+        return fresh.post("/graphql", json={"query": f"query Probe{n} {{ __typename }}"}).status_code
+
+
+@pytest.mark.server
+def test_a_scrape_of_two_workers_adds_up_both(database_url, tmp_path):
+    # given the real server with two workers, on the demo data
+    env = server_env(database_url, tmp_path)
+    giftcards(env, "demo-data")
+    with running_server(env, tmp_path / "server.log") as server:
+        # when 60 queries arrive, each on its own connection, some at once
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = list(pool.map(lambda n: _one_request(server.url, n), range(REQUESTS)))
+        assert statuses == [200] * REQUESTS
+        # then any scrape counts them all, whichever worker serves it and whichever answered them
+        with httpx.Client(base_url=server.url, timeout=30) as scraper:
+            scraped = _scrape_until_counted(scraper)
+    assert value(scraped, "giftcards_http_requests_total", route="/graphql", code="OK") == REQUESTS
+    assert value(scraped, "giftcards_graphql_root_fields_total", field="__typename", code="OK") == REQUESTS
+    count = "giftcards_http_request_duration_seconds_count"
+    assert value(scraped, count, route="/graphql", operation="query") == REQUESTS
+    # and both workers' pools are in the sum (8 connections each)
+    assert value(scraped, "giftcards_db_pool_size") == 16
+    # and the outstanding balance is the demo cards' (25.00 + 10.00 + 50.00 + 7.50 + 0.00 dollars)
+    assert value(scraped, "giftcards_outstanding_balance_minor_units", currency="USD") == 9250
+
+
+def _scrape_until_counted(scraper: httpx.Client) -> Samples:
+    """A request is counted just after its answer is sent: scrape again until the last are in."""
+    for _ in range(50):
+        response = scraper.get("/metrics")
+        assert response.status_code == 200, response.text
+        scraped = samples(response.text)
+        counted = value(scraped, "giftcards_http_requests_total", route="/graphql", code="OK")
+        assert counted <= REQUESTS
+        if counted == REQUESTS:
+            return scraped
+        time.sleep(0.1)
+    raise AssertionError(f"{counted} of {REQUESTS} requests counted")
