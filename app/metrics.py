@@ -227,9 +227,9 @@ def forget_dead_workers(directory: Path) -> None:
     """Drop the live gauges (pool use) of workers no longer running, so that a worker that died
     without shutting down (and was replaced) stops counting; their counters stay in the totals."""
     for path in directory.glob("gauge_live*_*.db"):
-        pid = int(path.stem.rpartition("_")[2])
-        if not _running(pid):
-            prometheus_multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            prometheus_multiprocess.mark_process_dead(int(pid), str(directory))  # type: ignore[no-untyped-call]
 
 
 def _running(pid: int) -> bool:

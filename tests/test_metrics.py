@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from app.config import Settings, load_settings
 from app.enums import CodeType
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, RateLimitedError
 from app.http import create_app
 from app.metrics import BalanceCollector, RouteNames, forget_dead_workers
 from app.metrics_route import is_loopback, refuse_scrape
@@ -141,6 +141,19 @@ def test_a_lookup_refused_by_the_attempt_budget_is_counted(local, mint, services
     scraped, _ = scrape(local)
     assert value(scraped, "giftcards_attempt_budget_refusals_total", budget="code") == 1
     assert value(scraped, "giftcards_graphql_root_fields_total", field="giftcard", code="RATE_LIMITED") == 1
+
+
+@pytest.mark.settings(client_secret_limits="2/minute")
+def test_a_client_secret_refused_by_its_budget_is_counted_apart(local, services):
+    # (the token endpoint reserves a unit per client id and address before it checks a secret)
+    for _ in range(2):
+        services.secret_throttle.reserve([("client", "shop-backend")])
+    with pytest.raises(RateLimitedError):
+        services.secret_throttle.reserve([("client", "shop-backend")])
+    scraped, text = scrape(local)
+    assert value(scraped, "giftcards_attempt_budget_refusals_total", budget="client-secret") == 1
+    assert value(scraped, "giftcards_attempt_budget_refusals_total", budget="code") == 0
+    assert "shop-backend" not in text
 
 
 @pytest.mark.settings(pin_max_failures=2)
