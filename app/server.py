@@ -49,11 +49,12 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 @contextlib.contextmanager
 def metrics_directory(environ: MutableMapping[str, str], workers: int) -> Iterator[None]:
     """While serving: the directory where the workers write their metrics, named in ``environ`` for
-    them before they start. The operator's PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's
-    files; else, for several workers, a private one removed afterwards. One process alone keeps its
-    metrics in memory."""
+    them before they start. The operator's PROMETHEUS_MULTIPROC_DIR (made if missing), emptied of
+    an earlier run's files; else, for several workers, a private one removed afterwards. One process
+    alone keeps its metrics in memory."""
     given = environ.get(METRICS_DIR_VARIABLE)
     if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
             stale.unlink()
         yield

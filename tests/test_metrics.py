@@ -319,6 +319,8 @@ def test_serve_empties_the_operators_directory_of_an_earlier_run(tmp_path):
     (tmp_path / "notes.txt").write_text("kept")
     with metrics_directory({METRICS_DIR_VARIABLE: str(tmp_path)}, workers=4):
         assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+    with metrics_directory({METRICS_DIR_VARIABLE: str(tmp_path / "new")}, workers=4):
+        assert (tmp_path / "new").is_dir()
 
 
 def test_a_dead_workers_live_gauges_are_forgotten(tmp_path):
