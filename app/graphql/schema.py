@@ -25,6 +25,7 @@ from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.transactions import TransactionMutations
+from app.graphql.variable_errors import explain
 from app.observe import root_fields
 
 log = logging.getLogger("app.graphql")
@@ -86,6 +87,8 @@ def _public(error: GraphQLError) -> GraphQLError:
         )
     elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
+    elif (explained := explain(message, error.source)) is not None:
+        code, message = ErrorCode.BAD_USER_INPUT, explained
     elif name := _VARIABLE_NAME.match(message):
         code = ErrorCode.BAD_USER_INPUT
         message = f'Variable "${name.group(1)}" is missing or its value has the wrong type.'
