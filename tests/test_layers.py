@@ -30,6 +30,7 @@ FORBIDDEN = {
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
+    "app/origins.py": ("app.",),
 }
 
 
