@@ -178,9 +178,10 @@ class Settings(BaseModel):
         return self.jwt_algorithms[0].startswith("HS")
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
+def load_settings(environ: Mapping[str, str], *, create_state_file: bool = True) -> Settings:
     """Build settings from ``GIFTCARDS_*`` variables. Unknown names (typos) and bad values are one
-    error that lists every one of them, each by its variable, never with a value (it may be secret)."""
+    error that lists every one of them, each by its variable, never with a value (it may be secret).
+    Without ``create_state_file``, development secrets missing from a state file stay unset."""
     values, problems = _read_environment(environ)
     from_environment = any(name in values for name in KEYRINGS)
     try:
@@ -192,7 +193,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if settings.is_production:
         check_production(settings, explicit=set(values))
         return settings
-    return with_development_secrets(settings)
+    return with_development_secrets(settings, create=create_state_file)
 
 
 def _read_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
