@@ -5,31 +5,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
+from app.cli_args import (
+    Parser,
+    card_count,
+    describe_duration,
+    parse_duration,
+    port_number,
+    program_version,
+    worker_count,
+)
 from app.cli_keys import add_keys_command
 from app.config import load_settings
 from app.errors import ConfigurationError
-
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def _count(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 10_000_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cards from 0 to 10,000,000")
-    return int(text)
+from app.state_file import STATE_FILE
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,7 +62,20 @@ def cmd_token(args: argparse.Namespace) -> int:
     from app.auth.tokens import issue_token
     from app.policy_file import load_policy
 
-    settings = load_settings(os.environ)
+    # No state file made in whatever folder this runs in (only in one named by GIFTCARDS_STATE_DIR):
+    # a secret generated outside the server's folder signs tokens that server refuses.
+    settings = load_settings(os.environ, create_state_file=bool(os.environ.get("GIFTCARDS_STATE_DIR")))
+    if settings.uses_hmac_tokens and settings.jwt_secret is None:
+        raise ConfigurationError(
+            f"no development state file at {(settings.state_dir / STATE_FILE).absolute()}, so there is "
+            "no secret the server shares: run `giftcards token` in the folder the server runs in, or set "
+            "GIFTCARDS_STATE_DIR to the server's state directory, or GIFTCARDS_JWT_SECRET to its secret"
+        )
+    if args.ttl > settings.token_max_ttl_seconds:
+        raise ConfigurationError(
+            f"--ttl {describe_duration(args.ttl)} is too long: at most "
+            f"{describe_duration(settings.token_max_ttl_seconds)} (GIFTCARDS_TOKEN_MAX_TTL_SECONDS)"
+        )
     policy = load_policy(settings.permissions_file)
     permissions, roles = args.permission or (), args.role or ()
     print(issue_token(settings, policy, args.sub, permissions=permissions, roles=roles, ttl_seconds=args.ttl))
@@ -175,13 +181,14 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="giftcards", description=__doc__)
+    parser = Parser(prog="giftcards", description=__doc__)
+    parser.add_argument("--version", action="version", version=program_version(), help="print the version")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=port_number, default=8000, help="port to listen on")
+    serve.add_argument("--workers", type=worker_count, default=1, help="worker processes")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
@@ -189,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="subject: who the token is for")
     token.add_argument("--role", action="append", help="a role from permissions.yaml (repeatable)")
     token.add_argument("--permission", action="append", help="a permission name (repeatable)")
-    token.add_argument("--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d")
+    token.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default="1h",
+        help="lifetime: seconds, or 90s, 15m, 8h, 7d; at most GIFTCARDS_TOKEN_MAX_TTL_SECONDS (30 days)",
+    )
     token.set_defaults(func=cmd_token)
 
     _add_database_commands(commands)
@@ -203,16 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_database_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_database_commands(commands: argparse._SubParsersAction[Parser]) -> None:
     """db, demo-data and ledger: the commands that work on the database's schema and rows."""
     database = commands.add_parser("db", help="database schema (Alembic migrations)")
-    database.add_argument("db_command", choices=["upgrade", "current"])
+    database.add_argument(
+        "db_command",
+        choices=["upgrade", "current"],
+        help="upgrade: apply the migrations; current: show the schema revision (exit 1 when behind)",
+    )
     database.set_defaults(func=cmd_db)
 
     demo = commands.add_parser(
         "demo-data", help="load the demo cards into an empty database (and optionally many more)"
     )
-    demo.add_argument("--cards", type=_count, default=0, help="also load this many random cards")
+    demo.add_argument("--cards", type=card_count, default=0, help="also load this many random cards")
     demo.add_argument("--codes-file", type=Path, help="write the generated codes here (benchmarks)")
     demo.set_defaults(func=cmd_demo_data)
 
@@ -225,7 +241,7 @@ def _add_database_commands(commands: argparse._SubParsersAction[argparse.Argumen
     ledger.set_defaults(func=cmd_ledger)
 
 
-def _add_client_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_client_command(commands: argparse._SubParsersAction[Parser]) -> None:
     client = commands.add_parser("client", help="clients of the token endpoint (in permissions.yaml)")
     client_commands = client.add_subparsers(dest="client_command", required=True)
     client_add = client_commands.add_parser("add", help="register a client; prints its new secret once")
@@ -236,7 +252,7 @@ def _add_client_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     client_add.add_argument("--description", default="", help="a note kept with the client")
     client_commands.add_parser("list", help="print each client's id and roles (never secrets)")
     client_remove = client_commands.add_parser("remove", help="unregister a client")
-    client_remove.add_argument("name")
+    client_remove.add_argument("name", help="the client id to remove")
     client.set_defaults(func=cmd_client)
 
 

@@ -9,6 +9,7 @@ import sys
 from contextlib import closing
 from typing import TYPE_CHECKING
 
+from app.cli_args import Parser
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError, ConflictError
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from app.store.keys import KeyRows
 
 
-def add_keys_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_keys_command(commands: argparse._SubParsersAction[Parser]) -> None:
     key_commands = commands.add_parser("keys", help="code keys: rows per key id; rotate to new keys")
     key_commands.add_argument(
         "keys_command",

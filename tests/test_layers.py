@@ -31,6 +31,7 @@ FORBIDDEN = {
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
+    "app/origins.py": ("app.",),
 }
 
 
