@@ -17,6 +17,7 @@ from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
 from app.keyrings import is_32_byte_key, key_material, keys_making_rows
 from app.origins import browser_origin
+from app.otlp import traces_endpoint
 from app.secret_strength import JWT_SECRET_COMMAND, KEY_COMMAND, MIN_BITS, is_guessable
 from app.state_file import GENERATED_SECRETS, STATE_FILE, development_key_material, with_development_secrets
 
@@ -57,6 +58,9 @@ class Settings(BaseModel):
     # Set by load_settings, not a variable: whether a variable gives any of the KEYRINGS (always in
     # production). Those are the operator's to rotate; `keys rotate` only adds to the state file.
     keyrings_from_environment: bool = False
+    # Set by load_settings from the standard OTEL_* variables (app.otlp), not a GIFTCARDS_ one:
+    # where traces are sent over OTLP/HTTP. None: no tracing at all.
+    otlp_traces_endpoint: str | None = None
 
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     graphiql: bool | None = None
@@ -179,13 +183,23 @@ class Settings(BaseModel):
 
 
 def load_settings(environ: Mapping[str, str], *, create_state_file: bool = True) -> Settings:
-    """Build settings from ``GIFTCARDS_*`` variables. Unknown names (typos) and bad values are one
-    error that lists every one of them, each by its variable, never with a value (it may be secret).
-    Without ``create_state_file``, development secrets missing from a state file stay unset."""
+    """Build settings from ``GIFTCARDS_*`` variables, and the traces endpoint from ``OTEL_*`` ones
+    (app.otlp). Unknown names (typos) and bad values are one error that lists every one of them, each
+    by its variable, never with a value (it may be secret). Without ``create_state_file``,
+    development secrets missing from a state file stay unset."""
     values, problems = _read_environment(environ)
+    try:
+        endpoint = traces_endpoint(environ)
+    except ConfigurationError as exc:
+        endpoint = None
+        problems.append(str(exc))
     from_environment = any(name in values for name in KEYRINGS)
     try:
-        settings = Settings(**values, keyrings_from_environment=from_environment)
+        settings = Settings(
+            **values,
+            keyrings_from_environment=from_environment,
+            otlp_traces_endpoint=endpoint,
+        )
     except ValidationError as exc:
         problems += [_describe(error) for error in exc.errors()]
     if problems:
@@ -200,7 +214,7 @@ def _read_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[
     """The values of known settings by name, and a problem for each unknown ``GIFTCARDS_*`` name."""
     values: dict[str, str] = {}
     problems = []
-    known = set(Settings.model_fields) - {"keyrings_from_environment"}
+    known = set(Settings.model_fields) - {"keyrings_from_environment", "otlp_traces_endpoint"}
     for key, value in sorted(environ.items()):
         if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
             continue
