@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from anyio.to_thread import run_sync
@@ -52,6 +52,11 @@ from app.observe import ObserverMiddleware, Sink, field_outcomes, request_code
 from app.services import Services, build_services
 from app.state_file import serving
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from app.tracing import Tracing
+
 log = logging.getLogger("app.http")
 
 # How often refusal counts whose minute is over are written when no new refusal writes them.
@@ -59,7 +64,7 @@ REFUSAL_FLUSH_SECONDS = 10.0
 
 
 class _GraphQLView(GraphQL):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, tracing: Tracing | None = None) -> None:
         settings = services.settings
         limits = DocumentLimits(
             max_depth=settings.max_query_depth,
@@ -67,7 +72,11 @@ class _GraphQLView(GraphQL):
             max_fields=settings.max_query_fields,
             max_tokens=settings.max_query_tokens,
         )
-        schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        schema = build_schema(
+            introspection=settings.introspection_enabled,
+            limits=limits,
+            extra_extensions=tracing.schema_extensions() if tracing else (),
+        )
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
@@ -153,11 +162,21 @@ def create_app(
     *,
     freeze_gc: bool = False,
     sinks: Sequence[Sink] = (),
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
-    """The application; ``sinks`` each receive the record of every answered request (app.observe)."""
+    """The application; ``sinks`` each receive the record of every answered request (app.observe).
+    Traced when the settings name an OTLP endpoint, or into ``span_exporter`` (tests)."""
     services = services or build_services(settings)
+    tracing: Tracing | None = None
+    if settings.otlp_traces_endpoint is not None or span_exporter is not None:
+        from app.tracing import start_tracing  # OpenTelemetry is imported only when traces are asked for
+
+        tracing = start_tracing(settings, services.engine, span_exporter)
     graphql = Route(
-        "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
+        "/graphql",
+        _GraphQLView(services, tracing),
+        methods=["GET", "POST"],
+        middleware=graphql_middleware(services),
     )
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
@@ -166,7 +185,8 @@ def create_app(
         Middleware(RequestIdMiddleware),
         *cors_middleware(settings),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return tracing.instrument(app) if tracing else app
 
 
 def _probe_routes(services: Services) -> list[Route]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -209,7 +209,13 @@ GraphQLErrorCode = strawberry.enum(  # the functional API: mypy sees an instance
 )
 
 
-def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
+def build_schema(
+    *,
+    introspection: bool = True,
+    limits: DocumentLimits | None = None,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+) -> GiftCardSchema:
+    """The schema with its own extensions, then ``extra_extensions`` (app.tracing's, when tracing)."""
     limits = limits or DocumentLimits()
     bound_field_merging()
     rules = (limits_rule(limits),)
@@ -220,4 +226,5 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
+    extensions.extend(extra_extensions)
     return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
