@@ -15,6 +15,7 @@ from graphql import ASTValidationRule, GraphQLError, get_operation_ast
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.utils.str_converters import to_camel_case
 
@@ -24,6 +25,7 @@ from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_m
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
+from app.graphql.scalars import SCALARS
 from app.graphql.transactions import TransactionMutations
 from app.graphql.variable_errors import explain
 from app.observe import root_fields
@@ -134,13 +136,20 @@ class GiftCardSchema(strawberry.Schema):
 # The schema's root types combine one mixin class per module. Every root field is nullable:
 # a refused field is null with its error, and the answers of its siblings (a mutation that
 # committed) still reach the client (GraphQL's partial results).
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field is nullable: a field the token may not read is null with its own "
+    "error (extensions.code), and the other fields of the document are still answered."
+)
 class Query(CardQueries, ReservationQueries, AuditQueries):
     pass
 
 
 @audit_mutations  # a refused mutation is recorded in the audit trail
-@strawberry.type
+@strawberry.type(
+    description="Writes, run one after another in document order, each in its own database "
+    "transaction. Every field is nullable: a refused mutation is null with its own error, and the "
+    "answers of those that committed stand. Each takes an optional idempotencyKey."
+)
 class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
@@ -227,4 +236,10 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions)
-    return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
+    return GiftCardSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[GraphQLErrorCode],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
