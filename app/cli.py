@@ -4,6 +4,7 @@ register clients of the token endpoint."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -12,8 +13,11 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from app.cli_keys import add_keys_command
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.errors import ConfigurationError
+from app.logs import configure_logging
+
+log = logging.getLogger("app.cli")
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,13 +36,20 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _settings() -> Settings:
+    """This process's settings; its log lines (and Alembic's) take their level and format from them."""
+    settings = load_settings(os.environ)
+    configure_logging(settings)
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
     from app.server import uvicorn_options
 
-    settings = load_settings(os.environ)
+    settings = _settings()
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
@@ -46,10 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.dispose()
     # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
     os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
-    print(
-        f"giftcards: serving on http://{args.host}:{args.port}/graphql "
-        f"({settings.env}, {args.workers} worker(s))",
-        file=sys.stderr,
+    log.info(
+        "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, args.workers
     )
     uvicorn.run(
         "app.http:app_from_environ",
@@ -58,7 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
-        access_log=args.access_log,
+        # The app logs one line per request (app.logs) in place of uvicorn's access line, and its
+        # logging configuration stands for uvicorn's.
+        access_log=False,
+        log_config=None,
         lifespan="on",
         **uvicorn_options(settings),
     )
@@ -69,7 +81,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from app.auth.tokens import issue_token
     from app.policy_file import load_policy
 
-    settings = load_settings(os.environ)
+    settings = _settings()
     policy = load_policy(settings.permissions_file)
     permissions, roles = args.permission or (), args.role or ()
     print(issue_token(settings, policy, args.sub, permissions=permissions, roles=roles, ttl_seconds=args.ttl))
@@ -79,11 +91,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from app import db
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         if args.db_command == "upgrade":
             db.upgrade(engine)
-            print(f"database schema is at revision {db.current_revision(engine)}")
+            log.info("database schema is at revision %s", db.current_revision(engine))
             return 0
         current, head = db.current_revision(engine), db.head_revision()
         print(f"current: {current or 'empty'}; code expects: {head}")
@@ -97,7 +109,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from app.db import check_schema
     from app.services import build_services
 
-    services = build_services(load_settings(os.environ))
+    services = build_services(_settings())
     try:
         check_schema(services.engine)
         existing = demo.card_count(services)
@@ -122,7 +134,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from app import db
     from app.store import ledger
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         db.check_schema(engine)
         checked, differences = ledger.verify(engine, datetime.now(UTC))
@@ -152,7 +164,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     from app.auth import clients
     from app.policy_file import load_policy
 
-    path = load_settings(os.environ).permissions_file
+    path = _settings().permissions_file
     if args.client_command == "add":
         added = clients.add_client(path, args.name, args.role, args.description)
         # The one place a client secret is ever shown; only its hash is kept.
@@ -182,7 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser("token", help="print a signed token the server accepts")

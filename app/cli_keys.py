@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError, ConflictError
+from app.logs import configure_logging
 
 if TYPE_CHECKING:
     from app.domain.codes import CodeVault
@@ -45,6 +46,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from app.store.keys import KeyRows
 
     settings = load_settings(os.environ)
+    configure_logging(settings)
     engine = db.create_db_engine(settings)
     key_rows = KeyRows(engine)
     try:
