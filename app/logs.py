@@ -81,7 +81,6 @@ def request_log(settings: Settings) -> Sink:
 def _log_json(record: RequestRecord) -> None:
     if not REQUESTS.isEnabledFor(logging.INFO):
         return
-    names = [outcome.field for outcome in record.fields]
     extra: dict[str, Any] = {
         "request_id": record.request_id,
         "method": record.method,
@@ -89,13 +88,12 @@ def _log_json(record: RequestRecord) -> None:
         "status": record.status,
         "code": record.code,
         "operation": record.operation,
-        "fields": names,
-        "duration_ms": round(record.seconds * 1000, 2),
-        "subject": record.subject,
-        "client": record.client,
+        "fields": [outcome.field for outcome in record.fields],
     }
     if any(outcome.code != record.code for outcome in record.fields):
         extra["field_codes"] = [outcome.code for outcome in record.fields]
+    extra["duration_ms"] = round(record.seconds * 1000, 2)
+    extra["subject"], extra["client"] = record.subject, record.client
     REQUESTS.info("request", extra=extra)
 
 
