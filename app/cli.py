@@ -15,7 +15,7 @@ from pathlib import Path
 from app.cli_keys import add_keys_command
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError
-from app.logs import configure_logging
+from app.logs import configure_logging, logging_configured
 
 log = logging.getLogger("app.cli")
 
@@ -256,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
-        print(f"giftcards: {exc}", file=sys.stderr)
+        if logging_configured():  # in the format of the lines before it (a refusal to serve)
+            log.error("%s", exc)
+        else:  # the settings themselves were refused
+            print(f"giftcards: {exc}", file=sys.stderr)
         return 2
 
 

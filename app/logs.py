@@ -73,6 +73,11 @@ def configure_logging(settings: Settings) -> None:
     logging.captureWarnings(True)
 
 
+def logging_configured() -> bool:
+    """Whether :func:`configure_logging` has run in this process."""
+    return any(handler.name == HANDLER_NAME for handler in logging.getLogger().handlers)
+
+
 def request_log(settings: Settings) -> Sink:
     """The sink that logs each answered request as one line at INFO on ``app.requests``."""
     return _log_json if settings.json_logs else _log_text

@@ -14,6 +14,7 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+from app import cli
 from app.config import Settings, load_settings
 from app.enums import CodeType
 from app.errors import ConfigurationError
@@ -300,6 +301,16 @@ def test_the_real_server_writes_only_json_lines_one_per_request(tmp_path):
     assert not [line for line in lines if line["logger"] == "uvicorn.access" or "HTTP/1.1" in line["message"]]
     # and no line holds the code, the PIN or a token
     assert [secret for secret in (CODE, CODE[:-4], PIN, admin, pos) if secret in output] == []
+
+
+def test_a_refusal_to_serve_is_a_json_line_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GIFTCARDS_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    monkeypatch.setenv("GIFTCARDS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GIFTCARDS_LOG_FORMAT", "json")
+    assert cli.main(["serve", "--port", "1"]) == 2
+    refusal = _json_lines(capsys.readouterr().err)[-1]
+    assert (refusal["level"], refusal["logger"]) == ("ERROR", "app.cli")
+    assert refusal["message"].endswith("run `giftcards db upgrade` first")
 
 
 def test_db_upgrade_writes_alembic_and_its_own_lines_in_json(tmp_path):
