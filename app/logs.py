@@ -58,7 +58,7 @@ def configure_logging(settings: Settings) -> None:
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if settings.json_logs else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
-    for previous in [handler for handler in root.handlers if handler.name == HANDLER_NAME]:
+    for previous in [existing for existing in root.handlers if existing.name == HANDLER_NAME]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
