@@ -4,6 +4,7 @@ register clients of the token endpoint."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,9 +21,19 @@ from app.cli_args import (
     worker_count,
 )
 from app.cli_keys import add_keys_command
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.errors import ConfigurationError
 from app.state_file import STATE_FILE
+from app.logs import configure_logging, logging_configured
+
+log = logging.getLogger("app.cli")
+
+
+def _settings(*, create_state_file: bool = True) -> Settings:
+    """This process's settings; its log lines (and Alembic's) take their level and format from them."""
+    settings = load_settings(os.environ, create_state_file=create_state_file)
+    configure_logging(settings)
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -31,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app import db
     from app.server import uvicorn_options
 
-    settings = load_settings(os.environ)
+    settings = _settings()
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
@@ -39,10 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.dispose()
     # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
     os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
-    print(
-        f"giftcards: serving on http://{args.host}:{args.port}/graphql "
-        f"({settings.env}, {args.workers} worker(s))",
-        file=sys.stderr,
+    log.info(
+        "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, args.workers
     )
     uvicorn.run(
         "app.http:app_from_environ",
@@ -51,7 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
-        access_log=args.access_log,
+        # The app logs one line per request (app.logs) in place of uvicorn's access line, and its
+        # logging configuration stands for uvicorn's.
+        access_log=False,
+        log_config=None,
         lifespan="on",
         **uvicorn_options(settings),
     )
@@ -64,7 +76,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     # No state file made in whatever folder this runs in (only in one named by GIFTCARDS_STATE_DIR):
     # a secret generated outside the server's folder signs tokens that server refuses.
-    settings = load_settings(os.environ, create_state_file=bool(os.environ.get("GIFTCARDS_STATE_DIR")))
+    settings = _settings(create_state_file=bool(os.environ.get("GIFTCARDS_STATE_DIR")))
     if settings.uses_hmac_tokens and settings.jwt_secret is None:
         raise ConfigurationError(
             f"no development state file at {(settings.state_dir / STATE_FILE).absolute()}, so there is "
@@ -85,11 +97,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from app import db
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         if args.db_command == "upgrade":
             db.upgrade(engine)
-            print(f"database schema is at revision {db.current_revision(engine)}")
+            log.info("database schema is at revision %s", db.current_revision(engine))
             return 0
         current, head = db.current_revision(engine), db.head_revision()
         print(f"current: {current or 'empty'}; code expects: {head}")
@@ -103,7 +115,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from app.db import check_schema
     from app.services import build_services
 
-    services = build_services(load_settings(os.environ))
+    services = build_services(_settings())
     try:
         check_schema(services.engine)
         existing = demo.card_count(services)
@@ -128,7 +140,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from app import db
     from app.store import ledger
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         db.check_schema(engine)
         checked, differences = ledger.verify(engine, datetime.now(UTC))
@@ -158,7 +170,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     from app.auth import clients
     from app.policy_file import load_policy
 
-    path = load_settings(os.environ).permissions_file
+    path = _settings().permissions_file
     if args.client_command == "add":
         added = clients.add_client(path, args.name, args.role, args.description)
         # The one place a client secret is ever shown; only its hash is kept.
@@ -189,7 +201,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=port_number, default=8000, help="port to listen on")
     serve.add_argument("--workers", type=worker_count, default=1, help="worker processes")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser("token", help="print a signed token the server accepts")
@@ -261,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
-        print(f"giftcards: {exc}", file=sys.stderr)
+        if logging_configured():  # in the format of the lines before it (a refusal to serve)
+            log.error("%s", exc)
+        else:  # the settings themselves were refused
+            print(f"giftcards: {exc}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from app.cli_args import Parser
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError, ConflictError
+from app.logs import configure_logging
 
 if TYPE_CHECKING:
     from app.domain.codes import CodeVault
@@ -46,6 +47,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from app.store.keys import KeyRows
 
     settings = load_settings(os.environ)
+    configure_logging(settings)
     engine = db.create_db_engine(settings)
     key_rows = KeyRows(engine)
     try:

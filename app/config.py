@@ -66,6 +66,8 @@ class Settings(BaseModel):
     graphiql: bool | None = None
     introspection: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One JSON object a line, or text for people; unset: json in production, text in development.
+    log_format: Literal["json", "text"] | None = None
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     # A request's header fields, names and values, counted by `giftcards serve` as they arrive.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
@@ -176,6 +178,10 @@ class Settings(BaseModel):
     @property
     def introspection_enabled(self) -> bool:
         return (not self.is_production) if self.introspection is None else self.introspection
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_production if self.log_format is None else self.log_format == "json"
 
     @property
     def uses_hmac_tokens(self) -> bool:

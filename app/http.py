@@ -39,6 +39,7 @@ from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result
+from app.logs import configure_logging, request_log
 from app.middleware import (
     BearerTokenMiddleware,
     BodyCapMiddleware,
@@ -279,19 +280,8 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
         await flush(everything=True)
 
 
-class _DropQueryStrings(logging.Filter):
-    """Access-log lines keep the path only: a GET query string can hold a gift card code."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
-        return True
-
-
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     settings = load_settings(os.environ)
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
-    return create_app(settings, freeze_gc=True)
+    configure_logging(settings)
+    return create_app(settings, freeze_gc=True, sinks=[request_log(settings)])

@@ -24,6 +24,7 @@ FORBIDDEN = {
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
     "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/observe.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
+    "app/logs.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db", "starlette"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
