@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from anyio.to_thread import run_sync
@@ -40,6 +40,7 @@ from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result, root_field_names
+from app.logs import configure_logging, request_log
 from app.metrics_route import metrics_route
 from app.middleware import (
     BearerTokenMiddleware,
@@ -54,6 +55,11 @@ from app.observe import ObserverMiddleware, Sink, field_outcomes, request_code
 from app.services import Services, build_services
 from app.state_file import serving
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from app.tracing import Tracing
+
 log = logging.getLogger("app.http")
 
 # How often refusal counts whose minute is over are written when no new refusal writes them.
@@ -61,7 +67,7 @@ REFUSAL_FLUSH_SECONDS = 10.0
 
 
 class _GraphQLView(GraphQL):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, tracing: Tracing | None = None) -> None:
         settings = services.settings
         limits = DocumentLimits(
             max_depth=settings.max_query_depth,
@@ -69,7 +75,11 @@ class _GraphQLView(GraphQL):
             max_fields=settings.max_query_fields,
             max_tokens=settings.max_query_tokens,
         )
-        schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        schema = build_schema(
+            introspection=settings.introspection_enabled,
+            limits=limits,
+            extra_extensions=tracing.schema_extensions() if tracing else (),
+        )
         self.root_fields = root_field_names(schema)
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
@@ -157,11 +167,18 @@ def create_app(
     freeze_gc: bool = False,
     sinks: Sequence[Sink] = (),
     metrics_dir: Path | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The application; ``sinks`` each receive the record of every answered request (app.observe),
-    as the metrics do; ``metrics_dir`` is the workers' shared one in multiprocess mode (app.metrics)."""
+    as the metrics do (``metrics_dir``: the workers' shared one in multiprocess mode, app.metrics).
+    Traced when the settings name an OTLP endpoint, or into ``span_exporter`` (tests)."""
     services = services or build_services(settings)
-    view = _GraphQLView(services)
+    tracing: Tracing | None = None
+    if settings.otlp_traces_endpoint is not None or span_exporter is not None:
+        from app.tracing import start_tracing  # OpenTelemetry is imported only when traces are asked for
+
+        tracing = start_tracing(settings, services.engine, span_exporter)
+    view = _GraphQLView(services, tracing)
     graphql = Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_middleware(services))
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     scrape, metrics_sink = metrics_route(services, routes, view.root_fields, metrics_dir)
@@ -171,7 +188,8 @@ def create_app(
         Middleware(RequestIdMiddleware),
         *cors_middleware(settings),
     ]
-    return Starlette(routes=[*routes, scrape], middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=[*routes, scrape], middleware=middleware, lifespan=lifespan)
+    return tracing.instrument(app) if tracing else app
 
 
 def _probe_routes(services: Services) -> list[Route]:
@@ -264,21 +282,15 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
         await flush(everything=True)
 
 
-class _DropQueryStrings(logging.Filter):
-    """Access-log lines keep the path only: a GET query string can hold a gift card code."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
-        return True
-
-
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     settings = load_settings(os.environ)
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
+    configure_logging(settings)
     # Set by `giftcards serve` for its workers (prometheus-client reads it when first imported).
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    return create_app(settings, freeze_gc=True, metrics_dir=Path(metrics_dir) if metrics_dir else None)
+    return create_app(
+        settings,
+        freeze_gc=True,
+        sinks=[request_log(settings)],
+        metrics_dir=Path(metrics_dir) if metrics_dir else None,
+    )

@@ -27,6 +27,7 @@ FORBIDDEN = {
     "app/metrics.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.domain", "app.store"),
     "app/metrics_route.py": ("strawberry", "app.graphql", "app.http", "app.cli", "app.domain"),
     "app/events.py": ("app.",),
+    "app/logs.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db", "starlette"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
@@ -34,6 +35,7 @@ FORBIDDEN = {
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
+    "app/origins.py": ("app.",),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from graphql import ASTValidationRule, GraphQLError, get_operation_ast
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.utils.str_converters import to_camel_case
 
@@ -24,7 +25,9 @@ from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_m
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
+from app.graphql.scalars import SCALARS
 from app.graphql.transactions import TransactionMutations
+from app.graphql.variable_errors import explain
 from app.observe import root_fields
 
 log = logging.getLogger("app.graphql")
@@ -86,6 +89,8 @@ def _public(error: GraphQLError) -> GraphQLError:
         )
     elif message.startswith("Syntax Error"):
         code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
+    elif (explained := explain(message, error.source)) is not None:
+        code, message = ErrorCode.BAD_USER_INPUT, explained
     elif name := _VARIABLE_NAME.match(message):
         code = ErrorCode.BAD_USER_INPUT
         message = f'Variable "${name.group(1)}" is missing or its value has the wrong type.'
@@ -131,13 +136,20 @@ class GiftCardSchema(strawberry.Schema):
 # The schema's root types combine one mixin class per module. Every root field is nullable:
 # a refused field is null with its error, and the answers of its siblings (a mutation that
 # committed) still reach the client (GraphQL's partial results).
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field is nullable: a field the token may not read is null with its own "
+    "error (extensions.code), and the other fields of the document are still answered."
+)
 class Query(CardQueries, ReservationQueries, AuditQueries):
     pass
 
 
 @audit_mutations  # a refused mutation is recorded in the audit trail
-@strawberry.type
+@strawberry.type(
+    description="Writes, run one after another in document order, each in its own database "
+    "transaction. Every field is nullable: a refused mutation is null with its own error, and the "
+    "answers of those that committed stand. Each takes an optional idempotencyKey."
+)
 class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
@@ -206,7 +218,13 @@ GraphQLErrorCode = strawberry.enum(  # the functional API: mypy sees an instance
 )
 
 
-def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
+def build_schema(
+    *,
+    introspection: bool = True,
+    limits: DocumentLimits | None = None,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+) -> GiftCardSchema:
+    """The schema with its own extensions, then ``extra_extensions`` (app.tracing's, when tracing)."""
     limits = limits or DocumentLimits()
     bound_field_merging()
     rules = (limits_rule(limits),)
@@ -217,7 +235,14 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
+    extensions.extend(extra_extensions)
+    return GiftCardSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[GraphQLErrorCode],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
 
 
 def root_field_names(schema: strawberry.Schema) -> frozenset[str]:
