@@ -23,8 +23,8 @@ from app.cli_args import (
 from app.cli_keys import add_keys_command
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError
+from app.logs import configure_logging, json_logging
 from app.state_file import STATE_FILE
-from app.logs import configure_logging, logging_configured
 
 log = logging.getLogger("app.cli")
 
@@ -273,9 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
-        if logging_configured():  # in the format of the lines before it (a refusal to serve)
+        if json_logging():  # a JSON log stays one object a line, the refusal's too
             log.error("%s", exc)
-        else:  # the settings themselves were refused
+        else:  # for a person: the settings themselves were refused, or the format is text
             print(f"giftcards: {exc}", file=sys.stderr)
         return 2
 

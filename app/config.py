@@ -15,14 +15,13 @@ from pydantic_core import ErrorDetails
 
 from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
-from app.keyrings import is_32_byte_key, key_material, keys_making_rows
+from app.keyrings import KEYRINGS, key_material
 from app.origins import browser_origin
 from app.otlp import traces_endpoint
-from app.secret_strength import JWT_SECRET_COMMAND, KEY_COMMAND, MIN_BITS, is_guessable
+from app.secret_strength import guessable_secrets
 from app.state_file import GENERATED_SECRETS, STATE_FILE, development_key_material, with_development_secrets
 
 PREFIX = "GIFTCARDS_"
-KEYRINGS = ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys")
 # The levels GIFTCARDS_LOG_LEVEL names, by the numbers the logging module gives them.
 LOG_LEVEL_NUMBERS = {"10": "debug", "20": "info", "30": "warning", "40": "error"}
 
@@ -273,37 +272,6 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
                 f"{PREFIX}{name.upper()} is a development secret from "
                 f"{settings.state_dir / STATE_FILE}; generate a new one"
             )
-    problems.extend(_guessable_secrets(settings))
+    problems.extend(guessable_secrets(settings))
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
-
-
-def _guessable_secrets(settings: Settings) -> list[str]:
-    """The secret and keys that sign tokens and seal new codes and PINs, and the metrics token, when
-    one is estimated below MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must
-    still read them to move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot
-    be moved)."""
-    context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
-    secrets = []  # (setting, secret, the command that generates a better one)
-    if settings.uses_hmac_tokens and settings.jwt_secret is not None:
-        secrets.append(("GIFTCARDS_JWT_SECRET", settings.jwt_secret.get_secret_value(), JWT_SECRET_COMMAND))
-    if settings.metrics_token is not None:
-        secrets.append(
-            ("GIFTCARDS_METRICS_TOKEN", settings.metrics_token.get_secret_value(), JWT_SECRET_COMMAND)
-        )
-    for name in [name for name in KEYRINGS if getattr(settings, name) is not None]:
-        text = getattr(settings, name).get_secret_value()
-        keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)
-        setting = f"{PREFIX}{name.upper()}"
-        # A malformed key is refused, more precisely, where its keyring is read.
-        secrets += [
-            (setting + (f" (key {key_id})" if key_id else ""), key, KEY_COMMAND)
-            for key_id, key in keys
-            if is_32_byte_key(key)
-        ]
-    return [
-        f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
-        f"generate one with `{command}`"
-        for setting, secret, command in secrets
-        if is_guessable(secret, context)
-    ]

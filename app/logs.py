@@ -73,9 +73,12 @@ def configure_logging(settings: Settings) -> None:
     logging.captureWarnings(True)
 
 
-def logging_configured() -> bool:
-    """Whether :func:`configure_logging` has run in this process."""
-    return any(handler.name == HANDLER_NAME for handler in logging.getLogger().handlers)
+def json_logging() -> bool:
+    """Whether :func:`configure_logging` has made this process's lines JSON."""
+    return any(
+        handler.name == HANDLER_NAME and isinstance(handler.formatter, JsonFormatter)
+        for handler in logging.getLogger().handlers
+    )
 
 
 def request_log(settings: Settings) -> Sink:
