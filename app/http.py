@@ -28,6 +28,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from app.auth import oauth
 from app.auth.counters import SharedCounters
@@ -43,11 +45,13 @@ from app.middleware import (
     BearerTokenMiddleware,
     BodyCapMiddleware,
     GraphiQLPageMiddleware,
+    MediaTypeMiddleware,
     QueryStringCapMiddleware,
     RequestIdMiddleware,
     error_response,
     read_capped,
 )
+from app.negotiation import response_status
 from app.services import Services, build_services
 from app.state_file import serving
 
@@ -75,14 +79,37 @@ class _GraphQLView(GraphQL):
         try:
             response = await self.run(Request(scope, receive))
         except StrawberryHTTPException as exc:
-            response = error_response(exc.status_code, exc.reason)
+            response = _refusal(exc)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         return Context(self.services, request.state.principal, request.state.request_id)
 
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        # The sub-response carries the answer's media type (MediaTypeMiddleware) to create_response.
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.state.media_type
+        return sub_response
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        # Strawberry checks the shape of every parameter but this one.
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+            raise StrawberryHTTPException(
+                400, "The GraphQL operation's `operationName` must be a string or null, if provided."
+            )
+        return data
+
     async def process_result(self, request: Any, result: Any) -> Any:
         return format_result(result)
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(response_data, dict) and sub_response.media_type:  # batches are refused before
+            response.status_code = response_status(response_data, sub_response.media_type)
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         decoded = orjson.loads(data)
@@ -95,6 +122,13 @@ class _GraphQLView(GraphQL):
         return orjson.dumps(data)
 
 
+def _refusal(exc: StrawberryHTTPException) -> Response:
+    """Strawberry's refusal of a malformed request, in the API's error shape."""
+    if isinstance(exc.__cause__, InvalidOperationTypeError):  # a mutation over GET
+        return error_response(405, exc.reason, headers={"allow": "POST"})
+    return error_response(exc.status_code, exc.reason)
+
+
 def graphql_middleware(services: Services) -> list[Middleware]:
     """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
     settings = services.settings
@@ -102,6 +136,7 @@ def graphql_middleware(services: Services) -> list[Middleware]:
     return [
         Middleware(RequestIdMiddleware),
         *ide_page,
+        Middleware(MediaTypeMiddleware),
         Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BearerTokenMiddleware, tokens=services.tokens),

@@ -24,6 +24,7 @@ FORBIDDEN = {
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
     "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
+    "app/negotiation.py": ("strawberry", "starlette", "app.http", "app.graphql", "app.domain", "app.store"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/state_file.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
