@@ -4,6 +4,7 @@ the status code of a GraphQL response under it (a request error is a 4xx only un
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 MEDIA_TYPES = (JSON, GRAPHQL_RESPONSE)
 
 
+@functools.lru_cache(maxsize=64)  # a client sends the same Accept on every request
 def choose_media_type(accept: str | None) -> str | None:
     """The media type to answer in, or None when ``accept`` takes neither (a 406).
 
