@@ -4,32 +4,36 @@ register clients of the token endpoint."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
+from app.cli_args import (
+    Parser,
+    card_count,
+    describe_duration,
+    parse_duration,
+    port_number,
+    program_version,
+    worker_count,
+)
 from app.cli_keys import add_keys_command
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.errors import ConfigurationError
+from app.logs import configure_logging, json_logging
+from app.state_file import STATE_FILE
 
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+log = logging.getLogger("app.cli")
 
 
-def _count(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 10_000_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cards from 0 to 10,000,000")
-    return int(text)
+def _settings(*, create_state_file: bool = True) -> Settings:
+    """This process's settings; its log lines (and Alembic's) take their level and format from them."""
+    settings = load_settings(os.environ, create_state_file=create_state_file)
+    configure_logging(settings)
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -38,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app import db
     from app.server import uvicorn_options
 
-    settings = load_settings(os.environ)
+    settings = _settings()
     engine = db.create_db_engine(settings)
     try:
         db.check_schema(engine)
@@ -46,10 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.dispose()
     # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
     os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
-    print(
-        f"giftcards: serving on http://{args.host}:{args.port}/graphql "
-        f"({settings.env}, {args.workers} worker(s))",
-        file=sys.stderr,
+    log.info(
+        "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, args.workers
     )
     uvicorn.run(
         "app.http:app_from_environ",
@@ -58,7 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
-        access_log=args.access_log,
+        # The app logs one line per request (app.logs) in place of uvicorn's access line, and its
+        # logging configuration stands for uvicorn's.
+        access_log=False,
+        log_config=None,
         lifespan="on",
         **uvicorn_options(settings),
     )
@@ -69,7 +74,20 @@ def cmd_token(args: argparse.Namespace) -> int:
     from app.auth.tokens import issue_token
     from app.policy_file import load_policy
 
-    settings = load_settings(os.environ)
+    # No state file made in whatever folder this runs in (only in one named by GIFTCARDS_STATE_DIR):
+    # a secret generated outside the server's folder signs tokens that server refuses.
+    settings = _settings(create_state_file=bool(os.environ.get("GIFTCARDS_STATE_DIR")))
+    if settings.uses_hmac_tokens and settings.jwt_secret is None:
+        raise ConfigurationError(
+            f"no development state file at {(settings.state_dir / STATE_FILE).absolute()}, so there is "
+            "no secret the server shares: run `giftcards token` in the folder the server runs in, or set "
+            "GIFTCARDS_STATE_DIR to the server's state directory, or GIFTCARDS_JWT_SECRET to its secret"
+        )
+    if args.ttl > settings.token_max_ttl_seconds:
+        raise ConfigurationError(
+            f"--ttl {describe_duration(args.ttl)} is too long: at most "
+            f"{describe_duration(settings.token_max_ttl_seconds)} (GIFTCARDS_TOKEN_MAX_TTL_SECONDS)"
+        )
     policy = load_policy(settings.permissions_file)
     permissions, roles = args.permission or (), args.role or ()
     print(issue_token(settings, policy, args.sub, permissions=permissions, roles=roles, ttl_seconds=args.ttl))
@@ -79,11 +97,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from app import db
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         if args.db_command == "upgrade":
             db.upgrade(engine)
-            print(f"database schema is at revision {db.current_revision(engine)}")
+            log.info("database schema is at revision %s", db.current_revision(engine))
             return 0
         current, head = db.current_revision(engine), db.head_revision()
         print(f"current: {current or 'empty'}; code expects: {head}")
@@ -97,7 +115,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from app.db import check_schema
     from app.services import build_services
 
-    services = build_services(load_settings(os.environ))
+    services = build_services(_settings())
     try:
         check_schema(services.engine)
         existing = demo.card_count(services)
@@ -122,7 +140,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from app import db
     from app.store import ledger
 
-    engine = db.create_db_engine(load_settings(os.environ))
+    engine = db.create_db_engine(_settings())
     try:
         db.check_schema(engine)
         checked, differences = ledger.verify(engine, datetime.now(UTC))
@@ -152,7 +170,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     from app.auth import clients
     from app.policy_file import load_policy
 
-    path = load_settings(os.environ).permissions_file
+    path = _settings().permissions_file
     if args.client_command == "add":
         added = clients.add_client(path, args.name, args.role, args.description)
         # The one place a client secret is ever shown; only its hash is kept.
@@ -175,21 +193,26 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="giftcards", description=__doc__)
+    parser = Parser(prog="giftcards", description=__doc__)
+    parser.add_argument("--version", action="version", version=program_version(), help="print the version")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=port_number, default=8000, help="port to listen on")
+    serve.add_argument("--workers", type=worker_count, default=1, help="worker processes")
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser("token", help="print a signed token the server accepts")
     token.add_argument("--sub", required=True, help="subject: who the token is for")
     token.add_argument("--role", action="append", help="a role from permissions.yaml (repeatable)")
     token.add_argument("--permission", action="append", help="a permission name (repeatable)")
-    token.add_argument("--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d")
+    token.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default="1h",
+        help="lifetime: seconds, or 90s, 15m, 8h, 7d; at most GIFTCARDS_TOKEN_MAX_TTL_SECONDS (30 days)",
+    )
     token.set_defaults(func=cmd_token)
 
     _add_database_commands(commands)
@@ -203,16 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_database_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_database_commands(commands: argparse._SubParsersAction[Parser]) -> None:
     """db, demo-data and ledger: the commands that work on the database's schema and rows."""
     database = commands.add_parser("db", help="database schema (Alembic migrations)")
-    database.add_argument("db_command", choices=["upgrade", "current"])
+    database.add_argument(
+        "db_command",
+        choices=["upgrade", "current"],
+        help="upgrade: apply the migrations; current: show the schema revision (exit 1 when behind)",
+    )
     database.set_defaults(func=cmd_db)
 
     demo = commands.add_parser(
         "demo-data", help="load the demo cards into an empty database (and optionally many more)"
     )
-    demo.add_argument("--cards", type=_count, default=0, help="also load this many random cards")
+    demo.add_argument("--cards", type=card_count, default=0, help="also load this many random cards")
     demo.add_argument("--codes-file", type=Path, help="write the generated codes here (benchmarks)")
     demo.set_defaults(func=cmd_demo_data)
 
@@ -225,7 +252,7 @@ def _add_database_commands(commands: argparse._SubParsersAction[argparse.Argumen
     ledger.set_defaults(func=cmd_ledger)
 
 
-def _add_client_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_client_command(commands: argparse._SubParsersAction[Parser]) -> None:
     client = commands.add_parser("client", help="clients of the token endpoint (in permissions.yaml)")
     client_commands = client.add_subparsers(dest="client_command", required=True)
     client_add = client_commands.add_parser("add", help="register a client; prints its new secret once")
@@ -236,7 +263,7 @@ def _add_client_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     client_add.add_argument("--description", default="", help="a note kept with the client")
     client_commands.add_parser("list", help="print each client's id and roles (never secrets)")
     client_remove = client_commands.add_parser("remove", help="unregister a client")
-    client_remove.add_argument("name")
+    client_remove.add_argument("name", help="the client id to remove")
     client.set_defaults(func=cmd_client)
 
 
@@ -245,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigurationError as exc:
-        print(f"giftcards: {exc}", file=sys.stderr)
+        if json_logging():  # a JSON log stays one object a line, the refusal's too
+            log.error("%s", exc)
+        else:  # for a person: the settings themselves were refused, or the format is text
+            print(f"giftcards: {exc}", file=sys.stderr)
         return 2
 
 

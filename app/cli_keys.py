@@ -9,8 +9,10 @@ import sys
 from contextlib import closing
 from typing import TYPE_CHECKING
 
+from app.cli_args import Parser
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError, ConflictError
+from app.logs import configure_logging
 
 if TYPE_CHECKING:
     from app.domain.codes import CodeVault
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from app.store.keys import KeyRows
 
 
-def add_keys_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_keys_command(commands: argparse._SubParsersAction[Parser]) -> None:
     key_commands = commands.add_parser("keys", help="code keys: rows per key id; rotate to new keys")
     key_commands.add_argument(
         "keys_command",
@@ -45,6 +47,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from app.store.keys import KeyRows
 
     settings = load_settings(os.environ)
+    configure_logging(settings)
     engine = db.create_db_engine(settings)
     key_rows = KeyRows(engine)
     try:

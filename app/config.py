@@ -6,21 +6,24 @@ Nothing reads the environment at import time: the CLI and the HTTP factory call 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from app.currencies import CURRENCY_EXPONENTS
 from app.errors import ConfigurationError
-from app.keyrings import is_32_byte_key, key_material, keys_making_rows
-from app.secret_strength import JWT_SECRET_COMMAND, KEY_COMMAND, MIN_BITS, is_guessable
+from app.keyrings import KEYRINGS, key_material
+from app.origins import browser_origin
+from app.otlp import traces_endpoint
+from app.secret_strength import guessable_secrets
 from app.state_file import GENERATED_SECRETS, STATE_FILE, development_key_material, with_development_secrets
 
 PREFIX = "GIFTCARDS_"
-KEYRINGS = ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys")
+# The levels GIFTCARDS_LOG_LEVEL names, by the numbers the logging module gives them.
+LOG_LEVEL_NUMBERS = {"10": "debug", "20": "info", "30": "warning", "40": "error"}
 
 
 class Settings(BaseModel):
@@ -54,11 +57,16 @@ class Settings(BaseModel):
     # Set by load_settings, not a variable: whether a variable gives any of the KEYRINGS (always in
     # production). Those are the operator's to rotate; `keys rotate` only adds to the state file.
     keyrings_from_environment: bool = False
+    # Set by load_settings from the standard OTEL_* variables (app.otlp), not a GIFTCARDS_ one:
+    # where traces are sent over OTLP/HTTP. None: no tracing at all.
+    otlp_traces_endpoint: str | None = None
 
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     graphiql: bool | None = None
     introspection: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One JSON object a line, or text for people; unset: json in production, text in development.
+    log_format: Literal["json", "text"] | None = None
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     # A request's header fields, names and values, counted by `giftcards serve` as they arrive.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
@@ -99,6 +107,18 @@ class Settings(BaseModel):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < 32:
             raise ValueError("must be at least 32 bytes")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: object) -> object:
+        """A level as logging writes it, in any case (INFO, Warning) or as its number (20)."""
+        if isinstance(value, str):
+            name = LOG_LEVEL_NUMBERS.get(value.strip(), value.strip().lower())
+            if name not in LOG_LEVEL_NUMBERS.values():
+                names, numbers = ", ".join(LOG_LEVEL_NUMBERS.values()), ", ".join(LOG_LEVEL_NUMBERS)
+                raise ValueError(f"expected one of {names} (in any case) or {numbers}")
+            return name
         return value
 
     @field_validator("default_currency")
@@ -144,7 +164,7 @@ class Settings(BaseModel):
     def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if "*" in value and len(value) > 1:
             raise ValueError("* (any origin) stands alone, not in a list of origins")
-        return value if "*" in value else tuple(dict.fromkeys(_browser_origin(origin) for origin in value))
+        return value if "*" in value else tuple(dict.fromkeys(browser_origin(origin) for origin in value))
 
     @property
     def is_production(self) -> bool:
@@ -159,33 +179,66 @@ class Settings(BaseModel):
         return (not self.is_production) if self.introspection is None else self.introspection
 
     @property
+    def json_logs(self) -> bool:
+        return self.is_production if self.log_format is None else self.log_format == "json"
+
+    @property
     def uses_hmac_tokens(self) -> bool:
         return self.jwt_algorithms[0].startswith("HS")
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Build settings from ``GIFTCARDS_*`` variables; unknown names are an error (typos)."""
+def load_settings(environ: Mapping[str, str], *, create_state_file: bool = True) -> Settings:
+    """Build settings from ``GIFTCARDS_*`` variables, and the traces endpoint from ``OTEL_*`` ones
+    (app.otlp). Unknown names (typos) and bad values are one error that lists every one of them, each
+    by its variable, never with a value (it may be secret). Without ``create_state_file``,
+    development secrets missing from a state file stay unset."""
+    values, problems = _read_environment(environ)
+    try:
+        endpoint = traces_endpoint(environ)
+    except ConfigurationError as exc:
+        endpoint = None
+        problems.append(str(exc))
+    from_environment = any(name in values for name in KEYRINGS)
+    try:
+        settings = Settings(
+            **values,
+            keyrings_from_environment=from_environment,
+            otlp_traces_endpoint=endpoint,
+        )
+    except ValidationError as exc:
+        problems += [_describe(error) for error in exc.errors()]
+    if problems:
+        raise ConfigurationError(problems[0] if len(problems) == 1 else _listed(problems))
+    if settings.is_production:
+        check_production(settings, explicit=set(values))
+        return settings
+    return with_development_secrets(settings, create=create_state_file)
+
+
+def _read_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The values of known settings by name, and a problem for each unknown ``GIFTCARDS_*`` name."""
     values: dict[str, str] = {}
-    known = set(Settings.model_fields) - {"keyrings_from_environment"}
-    for key, value in environ.items():
+    problems = []
+    known = set(Settings.model_fields) - {"keyrings_from_environment", "otlp_traces_endpoint"}
+    for key, value in sorted(environ.items()):
         if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
             continue
         name = key[len(PREFIX) :].lower()
         if name not in known:
-            raise ConfigurationError(f"unknown setting {key}; see the configuration table in README")
-        if value != "":  # an empty variable means "not set"
+            problems.append(f"unknown setting {key}; see the configuration table in README")
+        elif value != "":  # an empty variable means "not set"
             values[name] = value
-    from_environment = any(name in values for name in KEYRINGS)
-    try:
-        settings = Settings(**values, keyrings_from_environment=from_environment)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigurationError(f"{name}: {first['msg']}") from None
-    if settings.is_production:
-        check_production(settings, explicit=set(values))
-        return settings
-    return with_development_secrets(settings)
+    return values, problems
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One validation error as ``VARIABLE: what is expected``; pydantic's input is left out."""
+    name = PREFIX + str(error["loc"][0]).upper() if error["loc"] else "settings"
+    return f"{name}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def _listed(problems: list[str]) -> str:
+    return f"{len(problems)} settings are wrong:" + "".join(f"\n  {problem}" for problem in problems)
 
 
 def check_production(settings: Settings, explicit: set[str]) -> None:
@@ -217,57 +270,6 @@ def check_production(settings: Settings, explicit: set[str]) -> None:
                 f"{PREFIX}{name.upper()} is a development secret from "
                 f"{settings.state_dir / STATE_FILE}; generate a new one"
             )
-    problems.extend(_guessable_secrets(settings))
+    problems.extend(guessable_secrets(settings))
     if problems:
         raise ConfigurationError("production refuses to start: " + "; ".join(problems))
-
-
-def _guessable_secrets(settings: Settings) -> list[str]:
-    """The secret and keys that sign tokens and seal new codes and PINs, when one is estimated below
-    MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must still read them to
-    move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot be moved)."""
-    context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
-    secrets = []  # (setting, secret, the command that generates a better one)
-    if settings.uses_hmac_tokens and settings.jwt_secret is not None:
-        secrets.append(("GIFTCARDS_JWT_SECRET", settings.jwt_secret.get_secret_value(), JWT_SECRET_COMMAND))
-    for name in [name for name in KEYRINGS if getattr(settings, name) is not None]:
-        text = getattr(settings, name).get_secret_value()
-        keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)
-        setting = f"{PREFIX}{name.upper()}"
-        # A malformed key is refused, more precisely, where its keyring is read.
-        secrets += [
-            (setting + (f" (key {key_id})" if key_id else ""), key, KEY_COMMAND)
-            for key_id, key in keys
-            if is_32_byte_key(key)
-        ]
-    return [
-        f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
-        f"generate one with `{command}`"
-        for setting, secret, command in secrets
-        if is_guessable(secret, context)
-    ]
-
-
-_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_ORIGIN = re.compile(
-    rf"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-f:.]+\])"
-    r"(?::(?P<port>[0-9]{1,5}))?",
-    re.IGNORECASE,
-)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _browser_origin(text: str) -> str:
-    """``text`` as a browser writes it in its ``Origin`` header, which is compared exactly:
-    scheme and host in lower case, no default port. Anything else is a ValueError."""
-    match = _ORIGIN.fullmatch(text)
-    port = int(match["port"]) if match and match["port"] else None
-    if match is None or (port is not None and not 0 < port < 65536):
-        raise ValueError(
-            f"{text!r} is not an origin: write scheme://host[:port] with nothing after "
-            "it, not even a trailing /"
-        )
-    scheme, host = match["scheme"].lower(), match["host"].lower()
-    if port is None or port == _DEFAULT_PORTS.get(scheme):
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"

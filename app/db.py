@@ -13,8 +13,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.config import Settings
@@ -87,12 +88,50 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
+    connect(engine).close()  # an unreachable database said in one line, before Alembic starts
     command.upgrade(alembic_config(engine), "head")
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection; a database that cannot be reached is a configuration error saying where it was
+    looked for and why it failed, in a line (never the URL, which may hold a password)."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        raise ConfigurationError(_unreachable(engine.url, exc)) from None
+
+
+def _unreachable(url: URL, exc: OperationalError) -> str:
+    if url.get_backend_name() == "sqlite":
+        where, hint = f"the SQLite database {url.database}", "that its folder exists and is writable"
+    else:
+        where = f"the database at {url.host or 'localhost'}:{url.port or 5432}"
+        hint = "that the server is running"
+    return f"cannot reach {where} ({_reason(exc)}): check GIFTCARDS_DATABASE_URL and {hint}"
+
+
+# What a driver's connection error says (lower case) → the reason given; any other is "connection failed".
+_REASONS = (
+    ("connection refused", "connection refused"),
+    ("timeout expired", "timed out"),
+    ("timed out", "timed out"),
+    ("could not translate host name", "unknown host"),
+    ("name or service not known", "unknown host"),
+    ("authentication failed", "authentication failed"),
+    ("no password supplied", "authentication failed"),
+    ("does not exist", "no such database or user"),
+    ("unable to open database file", "cannot open the file"),
+)
+
+
+def _reason(exc: OperationalError) -> str:
+    text = str(exc.orig).lower()
+    return next((reason for pattern, reason in _REASONS if pattern in text), "connection failed")
 
 
 def check_schema(engine: Engine) -> None:

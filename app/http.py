@@ -12,9 +12,9 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from anyio.to_thread import run_sync
@@ -41,6 +41,7 @@ from app.graphiql import graphiql_routes
 from app.graphql.context import Context
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result
+from app.logs import configure_logging, request_log
 from app.middleware import (
     BearerTokenMiddleware,
     BodyCapMiddleware,
@@ -52,8 +53,14 @@ from app.middleware import (
     read_capped,
 )
 from app.negotiation import response_status
+from app.observe import ObserverMiddleware, Sink, field_outcomes, request_code
 from app.services import Services, build_services
 from app.state_file import serving
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from app.tracing import Tracing
 
 log = logging.getLogger("app.http")
 
@@ -62,7 +69,7 @@ REFUSAL_FLUSH_SECONDS = 10.0
 
 
 class _GraphQLView(GraphQL):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, tracing: Tracing | None = None) -> None:
         settings = services.settings
         limits = DocumentLimits(
             max_depth=settings.max_query_depth,
@@ -70,7 +77,11 @@ class _GraphQLView(GraphQL):
             max_fields=settings.max_query_fields,
             max_tokens=settings.max_query_tokens,
         )
-        schema = build_schema(introspection=settings.introspection_enabled, limits=limits)
+        schema = build_schema(
+            introspection=settings.introspection_enabled,
+            limits=limits,
+            extra_extensions=tracing.schema_extensions() if tracing else (),
+        )
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
@@ -83,7 +94,9 @@ class _GraphQLView(GraphQL):
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        return Context(self.services, request.state.principal, request.state.request_id)
+        return Context(
+            self.services, request.state.principal, request.state.request_id, request.scope["state"]
+        )
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         # The sub-response carries the answer's media type (MediaTypeMiddleware) to create_response.
@@ -101,7 +114,12 @@ class _GraphQLView(GraphQL):
         return data
 
     async def process_result(self, request: Any, result: Any) -> Any:
-        return format_result(result)
+        body = format_result(result)
+        state = request.scope["state"]
+        operation, selected = state.pop("graphql_root", (None, ()))
+        fields = field_outcomes(selected, result.errors)  # none when the request was refused
+        state["graphql_outcome"] = (operation if fields else None, fields, request_code(result.errors))
+        return body
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
@@ -134,7 +152,6 @@ def graphql_middleware(services: Services) -> list[Middleware]:
     settings = services.settings
     ide_page = [Middleware(GraphiQLPageMiddleware)] if settings.graphiql_enabled else []
     return [
-        Middleware(RequestIdMiddleware),
         *ide_page,
         Middleware(MediaTypeMiddleware),
         Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
@@ -175,14 +192,37 @@ def _token_routes(services: Services) -> list[Route]:
     return [Route(oauth.PATH, TokenRoute(token_endpoint, services.settings.max_body_bytes))]
 
 
-def create_app(settings: Settings, services: Services | None = None, *, freeze_gc: bool = False) -> Starlette:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    freeze_gc: bool = False,
+    sinks: Sequence[Sink] = (),
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
+    """The application; ``sinks`` each receive the record of every answered request (app.observe).
+    Traced when the settings name an OTLP endpoint, or into ``span_exporter`` (tests)."""
     services = services or build_services(settings)
+    tracing: Tracing | None = None
+    if settings.otlp_traces_endpoint is not None or span_exporter is not None:
+        from app.tracing import start_tracing  # OpenTelemetry is imported only when traces are asked for
+
+        tracing = start_tracing(settings, services.engine, span_exporter)
     graphql = Route(
-        "/graphql", _GraphQLView(services), methods=["GET", "POST"], middleware=graphql_middleware(services)
+        "/graphql",
+        _GraphQLView(services, tracing),
+        methods=["GET", "POST"],
+        middleware=graphql_middleware(services),
     )
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
-    return Starlette(routes=routes, middleware=cors_middleware(settings), lifespan=lifespan)
+    middleware = [
+        Middleware(ObserverMiddleware, sinks=sinks),
+        Middleware(RequestIdMiddleware),
+        *cors_middleware(settings),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return tracing.instrument(app) if tracing else app
 
 
 def _probe_routes(services: Services) -> list[Route]:
@@ -275,19 +315,8 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
         await flush(everything=True)
 
 
-class _DropQueryStrings(logging.Filter):
-    """Access-log lines keep the path only: a GET query string can hold a gift card code."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
-        return True
-
-
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
     settings = load_settings(os.environ)
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("uvicorn.access").addFilter(_DropQueryStrings())
-    return create_app(settings, freeze_gc=True)
+    configure_logging(settings)
+    return create_app(settings, freeze_gc=True, sinks=[request_log(settings)])

@@ -8,6 +8,9 @@ import binascii
 
 from app.errors import ConfigurationError
 
+# The settings that hold keyrings (code_lookup_key: a lookup keyring of one key).
+KEYRINGS = ("code_lookup_key", "code_lookup_keys", "code_encryption_keys", "pin_keys")
+
 STAGED = "+"  # before a key id: a key every server knows, not yet current (see README, rotating keys)
 # GIFTCARDS_CODE_LOOKUP_KEY (a single key, no id) is the lookup keyring "lk1:KEY".
 LEGACY_LOOKUP_KEY_ID = "lk1"

@@ -40,11 +40,14 @@ def error_response(
 @dataclasses.dataclass
 class RequestIdMiddleware:
     """The caller's ``X-Request-ID`` when it is well formed, else a new one: kept in
-    ``scope["state"]["request_id"]`` and sent back on every answer, refusals included."""
+    ``scope["state"]["request_id"]`` and sent back on every answer of every route, refusals included."""
 
     app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         request_id = Headers(scope=scope).get("x-request-id", "")
         if not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex

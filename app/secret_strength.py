@@ -12,6 +12,12 @@ import base64
 import binascii
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from app.keyrings import KEYRINGS, is_32_byte_key, keys_making_rows
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 MIN_BITS = 128
 # zxcvbn's matching time grows faster than the square of the length (about 0.1 s at 72 characters,
@@ -53,3 +59,29 @@ def is_guessable(secret: str, context: Iterable[str] = ()) -> bool:
     text, so random keys and secrets are judged as written."""
     texts = (decoded_phrase(secret), secret)
     return any(estimated_bits(text, context) < MIN_BITS for text in texts if text is not None)
+
+
+def guessable_secrets(settings: Settings) -> list[str]:
+    """The secret and keys that sign tokens and seal new codes and PINs, when one is estimated below
+    MIN_BITS. Old keys of a ring are not judged (`giftcards keys rotate` must still read them to
+    move their rows), nor is the PIN pepper (argon2 PINs stored under it cannot be moved)."""
+    context = ("giftcards", settings.jwt_issuer, settings.jwt_audience)
+    secrets = []  # (setting, secret, the command that generates a better one)
+    if settings.uses_hmac_tokens and settings.jwt_secret is not None:
+        secrets.append(("GIFTCARDS_JWT_SECRET", settings.jwt_secret.get_secret_value(), JWT_SECRET_COMMAND))
+    for name in [name for name in KEYRINGS if getattr(settings, name) is not None]:
+        text = getattr(settings, name).get_secret_value()
+        keys = [("", text.strip())] if name == "code_lookup_key" else keys_making_rows(text)
+        setting = f"GIFTCARDS_{name.upper()}"
+        # A malformed key is refused, more precisely, where its keyring is read.
+        secrets += [
+            (setting + (f" (key {key_id})" if key_id else ""), key, KEY_COMMAND)
+            for key_id, key in keys
+            if is_32_byte_key(key)
+        ]
+    return [
+        f"{setting} is too guessable (under {MIN_BITS} bits of estimated entropy); "
+        f"generate one with `{command}`"
+        for setting, secret, command in secrets
+        if is_guessable(secret, context)
+    ]

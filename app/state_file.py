@@ -47,13 +47,14 @@ def new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def with_development_secrets(settings: Settings) -> Settings:
-    """Fill unset secrets from the git-ignored state file, creating it once: the CLI and every server
-    worker read the same file, so a token minted by ``giftcards token`` is accepted by the server."""
+def with_development_secrets(settings: Settings, *, create: bool = True) -> Settings:
+    """Fill unset secrets from the git-ignored state file, creating it once (unless not to
+    ``create`` it: then they stay unset): the CLI and every server worker read the same file, so a
+    token minted by ``giftcards token`` is accepted by the server."""
     missing = [name for name in GENERATED_SECRETS if getattr(settings, name) is None]
     if settings.code_lookup_keys is not None and "code_lookup_key" in missing:
         missing.remove("code_lookup_key")
-    if not missing:
+    if not missing or not (create or (settings.state_dir / STATE_FILE).exists()):
         return settings
     state = _read_or_create_state(settings.state_dir)
     update = {name: SecretStr(state[name]) for name in missing}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import shutil
 import uuid
@@ -31,11 +32,24 @@ from app.config import Settings
 from app.db import UnitOfWork
 from app.http import create_app
 from app.keyrings import decode_key
+from app.logs import HANDLER_NAME
 from app.services import Services, build_services
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A command run in-process configures the process's logging (app.logs): undone after the test."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [handler for handler in root.handlers if handler.name == HANDLER_NAME]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def _key(seed: int) -> str:

@@ -368,3 +368,59 @@ def test_header_cap_and_trusted_proxies_are_settings(tmp_path):
 def test_bad_edge_settings_name_the_variable(tmp_path, environ, message):
     with pytest.raises(ConfigurationError, match=message):
         load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), **environ})
+
+
+# --- every bad variable at once ------------------------------------------------------------------
+
+
+def test_every_bad_variable_is_listed_in_one_error(tmp_path):
+    secret = "hunter2-is-not-long-enough"
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(
+            {
+                "GIFTCARDS_STATE_DIR": str(tmp_path),
+                "GIFTCARDS_ENV": "staging",
+                "GIFTCARDS_JWT_SECRET": secret,
+                "GIFTCARDS_MAX_BALANCE": "lots",
+                "GIFTCARDS_LOG_LEVEL": "loud",
+                "GIFTCARDS_DATABSE_URL": "sqlite://",
+            }
+        )
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "5 settings are wrong:"
+    assert lines[1:] == [
+        "  unknown setting GIFTCARDS_DATABSE_URL; see the configuration table in README",
+        "  GIFTCARDS_ENV: Input should be 'development' or 'production'",
+        "  GIFTCARDS_JWT_SECRET: must be at least 32 bytes",
+        "  GIFTCARDS_LOG_LEVEL: expected one of debug, info, warning, error (in any case) or 10, 20, 30, 40",
+        "  GIFTCARDS_MAX_BALANCE: Input should be a valid integer, unable to parse string as an integer",
+    ]
+    assert secret not in str(raised.value)
+
+
+def test_one_bad_variable_is_one_line(tmp_path):
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_MAX_BODY_BYTES": "0"})
+    assert str(raised.value) == "GIFTCARDS_MAX_BODY_BYTES: Input should be greater than 0"
+
+
+def test_several_unknown_names_are_all_listed(tmp_path):
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_PORTT": "1", "GIFTCARDS_HOSTT": "x"})
+    assert "unknown setting GIFTCARDS_HOSTT" in str(raised.value)
+    assert "unknown setting GIFTCARDS_PORTT" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "level"),
+    [("INFO", "info"), ("info", "info"), ("Warning", "warning"), (" DEBUG ", "debug"), ("40", "error")],
+)
+def test_log_level_names_in_any_case_and_numbers(tmp_path, given, level):
+    settings = load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_LOG_LEVEL": given})
+    assert settings.log_level == level
+
+
+@pytest.mark.parametrize("given", ["loud", "INFORMATION", "25", "trace"])
+def test_bad_log_levels_list_the_allowed_names(tmp_path, given):
+    with pytest.raises(ConfigurationError, match=r"^GIFTCARDS_LOG_LEVEL: expected one of debug, info,"):
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_LOG_LEVEL": given})

@@ -27,6 +27,38 @@ def test_readyz_reports_an_unreachable_database(tmp_path):
     assert "nobody" not in response.text
 
 
+def test_readyz_checks_a_configured_redis(tmp_path):
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/g.db", tmp_path, redis_url="redis://127.0.0.1:6379/0", redis_prefix="readyz"
+    )
+    services = build_services(settings)
+    try:
+        response = TestClient(create_app(settings, services)).get("/readyz")
+    finally:
+        services.engine.dispose()
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"},
+    )
+
+
+def test_readyz_names_an_unreachable_redis_without_its_password(tmp_path, caplog):
+    # Still ready: budgets fall back to this process, and sales go on (README, Security).
+    redis_url = "redis://:hunter2secret@127.0.0.1:1/0"
+    settings = make_settings(f"sqlite:///{tmp_path}/g.db", tmp_path, redis_url=redis_url)
+    services = build_services(settings)
+    try:
+        response = TestClient(create_app(settings, services)).get("/readyz")
+    finally:
+        services.engine.dispose()
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"},
+    )
+    assert "Redis unreachable (ConnectionError)" in caplog.text
+    assert "hunter2secret" not in caplog.text + response.text
+
+
 def test_queries_work_over_get(client, mint, seed):
     from app.enums import CodeType
 

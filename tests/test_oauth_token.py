@@ -123,7 +123,7 @@ def request_token(
     content_type: str | None = FORM,
 ) -> httpx.Response:
     body = urlencode(form) if isinstance(form, dict) else (form or "")
-    headers = {}
+    headers = {"x-request-id": "token-request"}  # echoed back; a fresh one would differ per answer
     if content_type is not None:
         headers["content-type"] = content_type
     if authorization is not None:

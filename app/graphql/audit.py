@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from anyio.to_thread import run_sync
@@ -18,6 +18,7 @@ from app.domain.masking import ShownCard
 from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.errors import ErrorCode, GiftCardError
 from app.graphql.context import Context
+from app.graphql.descriptions import CARD_ID, CURSOR, PAGE_INFO, After, First
 from app.graphql.types import PageInfo, build, connection
 
 log = logging.getLogger("app.graphql")
@@ -76,7 +77,7 @@ def audit_mutations(root: R) -> R:
 class AuditEventFilter:
     subject: str | None = strawberry.field(default=None, description="Only this token subject's events.")
     giftcard_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Only events about this card."
+        default=None, description=f"Only events about this card. {CARD_ID}"
     )
     action: str | None = strawberry.field(
         default=None,
@@ -86,16 +87,16 @@ class AuditEventFilter:
         default=None, description="Only this outcome: OK, REPLAYED, or an error code (e.g. FORBIDDEN)."
     )
     occurred_after: datetime | None = strawberry.field(
-        default=None, description="Only events at or after this time (with a time zone)."
+        default=None, description="Only events at or after this time."
     )
     occurred_before: datetime | None = strawberry.field(
-        default=None, description="Only events before this time (with a time zone)."
+        default=None, description="Only events before this time."
     )
 
 
 @strawberry.type(description="One entry of the append-only audit trail. It never holds a code or a PIN.")
 class AuditEvent:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description='The event\'s id: an integer as a string, e.g. "88".')
     occurred_at: datetime = strawberry.field(
         description="When it happened; for refusals, the first refusal the entry counts."
     )
@@ -129,14 +130,14 @@ class AuditEvent:
 
 @strawberry.type(description="An audit event, with the cursor that continues behind it.")
 class AuditEventEdge:
-    cursor: str
-    node: AuditEvent
+    cursor: str = strawberry.field(description=CURSOR)
+    node: AuditEvent = strawberry.field(description="The event.")
 
 
 @strawberry.type(description="One page of audit events, in the order they were written.")
 class AuditEventConnection:
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
+    edges: list[AuditEventEdge] = strawberry.field(description="The events of this page; empty when none.")
+    page_info: PageInfo = strawberry.field(description=PAGE_INFO)
 
 
 def event_type(view: AuditEventView) -> AuditEvent:
@@ -160,9 +161,11 @@ class AuditQueries:
     def audit_events(
         self,
         info: strawberry.Info[Context],
-        first: int | None = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        filter: AuditEventFilter | None = None,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+        filter: Annotated[
+            AuditEventFilter | None, strawberry.argument(description="Which events; left out: all.")
+        ] = None,
     ) -> AuditEventConnection | None:
         # Sync on purpose: one indexed query on a pooled connection.
         audit_filter = AuditFilter() if filter is None else build(AuditFilter, filter)

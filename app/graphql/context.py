@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.policy import Principal
 from app.services import Services
@@ -13,3 +14,5 @@ class Context:
     services: Services
     principal: Principal
     request_id: str
+    # The request's ``scope["state"]``: the schema leaves the root fields it ran there (app.observe).
+    request_state: dict[str, Any] = field(default_factory=dict, compare=False)

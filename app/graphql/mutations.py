@@ -11,8 +11,10 @@ from anyio.to_thread import run_sync
 from strawberry.types.field import StrawberryField
 
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
-from app.enums import CodeType, Operation
+from app.enums import Operation
 from app.graphql.context import Context
+from app.graphql.descriptions import CARD_ID
+from app.graphql.enums import CodeType
 from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, build, card_type
 
 IdempotencyKey = Annotated[
@@ -23,6 +25,13 @@ IdempotencyKey = Annotated[
         "CONFLICT. Keys are kept at least 24 hours."
     ),
 ]
+CardId = Annotated[strawberry.ID, strawberry.argument(description=f"The card. {CARD_ID}")]
+Reason = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Why, in up to 255 characters; recorded with the state change in the card's history."
+    ),
+]
 
 
 def _state_change(operation: Operation, description: str) -> StrawberryField:
@@ -30,8 +39,8 @@ def _state_change(operation: Operation, description: str) -> StrawberryField:
 
     async def change(
         info: strawberry.Info[Context],
-        id: strawberry.ID,
-        reason: str | None = None,
+        id: CardId,
+        reason: Reason = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
         lifecycle, principal = info.context.services.lifecycle, info.context.principal
@@ -50,7 +59,7 @@ class CardMutations:
     async def giftcard_add(
         self,
         info: strawberry.Info[Context],
-        giftcard: GiftCardAddInput,
+        giftcard: Annotated[GiftCardAddInput, strawberry.argument(description="The new card.")],
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
         codes, details = build(CodeChanges, giftcard), build(CardDetails, giftcard)
@@ -65,7 +74,9 @@ class CardMutations:
     async def giftcard_edit(
         self,
         info: strawberry.Info[Context],
-        giftcard: GiftCardEditInput,
+        giftcard: Annotated[
+            GiftCardEditInput, strawberry.argument(description="The card (id) and what to change on it.")
+        ],
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCard | None:
         asked = (giftcard.revoke_physical_code, giftcard.revoke_external_code, giftcard.revoke_personal_code)
@@ -93,6 +104,6 @@ class CardMutations:
     )
     giftcard_deactivate = _state_change(
         Operation.DEACTIVATE_CARD,
-        "Deactivate a card for good (DeactivateGiftCard); cards are never "
-        "deleted and the history stays. Repeating it changes nothing.",
+        "Deactivate a card for good (DeactivateGiftCard); its open authorizations are cancelled. "
+        "Cards are never deleted and the history stays. Repeating it changes nothing.",
     )

@@ -4,15 +4,29 @@ cursor connections with their filters), mapping arguments onto domain calls and 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from app.domain.history import TransactionFilter
 from app.domain.listing import CardFilter
 from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
+from app.graphql.descriptions import (
+    CARD_ID,
+    CODE,
+    CREATED_AFTER,
+    CREATED_BEFORE,
+    CURSOR,
+    MEMBER_ID,
+    PAGE_INFO,
+    REF_NO,
+    SOURCE_ID,
+    After,
+    First,
+)
+from app.graphql.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.types import (
     GiftCard,
     GiftCardSearchResult,
@@ -30,18 +44,16 @@ class GiftCardFilter:
     state: CardState | None = strawberry.field(
         default=None, description="Only cards in this state (DEACTIVATED lists deactivated cards)."
     )
-    member_id: str | None = strawberry.field(default=None, description="Only this member's cards.")
+    member_id: str | None = strawberry.field(
+        default=None, description=f"Only this member's cards: {MEMBER_ID}"
+    )
     code_type: CodeType | None = strawberry.field(
         default=None,
         description="Only cards with a live (not revoked) code of this type; needs the type's Use… "
         "permission.",
     )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Only cards created at or after this time (with a time zone)."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Only cards created before this time (with a time zone)."
-    )
+    created_after: datetime | None = strawberry.field(default=None, description=CREATED_AFTER)
+    created_before: datetime | None = strawberry.field(default=None, description=CREATED_BEFORE)
     include_deactivated: bool = strawberry.field(
         default=False,
         description="Also list DEACTIVATED cards (left out unless this is true or state asks for them).",
@@ -50,14 +62,14 @@ class GiftCardFilter:
 
 @strawberry.type(description="A card in a listing, with the cursor that continues behind it.")
 class GiftCardEdge:
-    cursor: str
-    node: GiftCard
+    cursor: str = strawberry.field(description=CURSOR)
+    node: GiftCard = strawberry.field(description="The card, its codes masked as in lookups.")
 
 
 @strawberry.type(description="One page of cards, in the order they were created.")
 class GiftCardConnection:
-    edges: list[GiftCardEdge]
-    page_info: PageInfo
+    edges: list[GiftCardEdge] = strawberry.field(description="The cards of this page; empty when none.")
+    page_info: PageInfo = strawberry.field(description=PAGE_INFO)
     limited_by_permission: bool = strawberry.field(
         description="True when a code on this page was left out or masked because of the caller's "
         "permissions."
@@ -66,40 +78,60 @@ class GiftCardConnection:
 
 @strawberry.input(description="Which transactions to list. Conditions combine with AND.")
 class GiftCardTransactionFilter:
-    giftcard_id: strawberry.ID | None = strawberry.field(default=None, description="Only this card's.")
+    giftcard_id: strawberry.ID | None = strawberry.field(
+        default=None, description=f"Only this card's. {CARD_ID}"
+    )
     member_id: str | None = strawberry.field(
         default=None, description="Only transactions of this member's cards; needs ListGiftCards."
     )
     code: str | None = strawberry.field(
         default=None,
         description="Only transactions of the card holding this live code (with codeType); needs "
-        "FindGiftCardByCode.",
+        f"FindGiftCardByCode. The code: {CODE}",
     )
     code_type: CodeType | None = strawberry.field(
         default=None, description="The type of `code`; needs the type's Use… permission."
     )
-    status: TransStatus | None = None
-    trans_type: TransType | None = None
-    source_id: str | None = None
-    ref_no: str | None = None
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Only transactions created at or after this time (with a time zone)."
+    status: TransStatus | None = strawberry.field(
+        default=None, description="Only transactions in this status (EXPIRED: lapsed holds)."
     )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Only transactions created before this time (with a time zone)."
+    trans_type: TransType | None = strawberry.field(
+        default=None, description="Only transactions of this type."
     )
+    source_id: str | None = strawberry.field(default=None, description=f"Only this sourceId. {SOURCE_ID}")
+    ref_no: str | None = strawberry.field(default=None, description=f"Only this refNo. {REF_NO}")
+    created_after: datetime | None = strawberry.field(default=None, description=CREATED_AFTER)
+    created_before: datetime | None = strawberry.field(default=None, description=CREATED_BEFORE)
 
 
 @strawberry.type(description="A transaction in the history, with the cursor that continues behind it.")
 class GiftCardTransactionEdge:
-    cursor: str
-    node: GiftCardTransaction
+    cursor: str = strawberry.field(description=CURSOR)
+    node: GiftCardTransaction = strawberry.field(description="The transaction.")
 
 
 @strawberry.type(description="One page of transactions, in the order they were created.")
 class GiftCardTransactionConnection:
-    edges: list[GiftCardTransactionEdge]
-    page_info: PageInfo
+    edges: list[GiftCardTransactionEdge] = strawberry.field(
+        description="The transactions of this page; empty when none."
+    )
+    page_info: PageInfo = strawberry.field(description=PAGE_INFO)
+
+
+LookupCode = Annotated[
+    str | None, strawberry.argument(description=f"Find the card holding this live code: {CODE}")
+]
+LookupCodeType = Annotated[
+    CodeType | None,
+    strawberry.argument(
+        description="Only with code: look under this type only (needs its Use… permission). Needed when "
+        "the code exists under two types."
+    ),
+]
+LookupId = Annotated[
+    strawberry.ID | None, strawberry.argument(description=f"Find the card by its id. {CARD_ID}")
+]
+LookupMember = Annotated[str | None, strawberry.argument(description=f"Find a member's cards: {MEMBER_ID}")]
 
 
 # Every resolver here runs on the event loop, not in a worker thread: each is one or two indexed
@@ -114,10 +146,10 @@ class CardQueries:
     async def giftcard(
         self,
         info: strawberry.Info[Context],
-        code: str | None = None,
-        code_type: CodeType | None = None,
-        id: strawberry.ID | None = None,
-        member_id: str | None = None,
+        code: LookupCode = None,
+        code_type: LookupCodeType = None,
+        id: LookupId = None,
+        member_id: LookupMember = None,
     ) -> GiftCardSearchResult | None:
         result = info.context.services.lookup.find(
             info.context.principal, code=code, code_type=code_type, card_id=id, member_id=member_id
@@ -133,9 +165,12 @@ class CardQueries:
     async def giftcards(
         self,
         info: strawberry.Info[Context],
-        first: int | None = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        filter: GiftCardFilter | None = None,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+        filter: Annotated[
+            GiftCardFilter | None,
+            strawberry.argument(description="Which cards; left out: all but DEACTIVATED."),
+        ] = None,
     ) -> GiftCardConnection | None:
         card_filter = None if filter is None else build(CardFilter, filter)
         page = info.context.services.listing.list(
@@ -153,9 +188,12 @@ class CardQueries:
     def giftcard_transactions(
         self,
         info: strawberry.Info[Context],
-        first: int | None = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        filter: GiftCardTransactionFilter | None = None,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+        filter: Annotated[
+            GiftCardTransactionFilter | None,
+            strawberry.argument(description="Which transactions; left out: all."),
+        ] = None,
     ) -> GiftCardTransactionConnection | None:
         transaction_filter = None if filter is None else build(TransactionFilter, filter)
         page = info.context.services.history.list(

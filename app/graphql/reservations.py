@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from anyio.to_thread import run_sync
 
-from app.domain.reservations import RESERVED_CODE_LENGTH, ReservationRequest
+from app.domain.reservations import MAX_NAME_LENGTH, RESERVED_CODE_LENGTH, ReservationRequest
 from app.entities import Reservation
 from app.graphql.context import Context
 from app.graphql.mutations import IdempotencyKey
 from app.graphql.types import build
+
+REQUEST_NAME = (
+    f'The caller\'s name for the batch, e.g. "spring-2027": 1 to {MAX_NAME_LENGTH} printable characters.'
+)
+AGENCY = (
+    f'Free label: the agency the codes are for, e.g. "PrintCo"; 1 to {MAX_NAME_LENGTH} printable characters.'
+)
 
 
 @strawberry.type(
@@ -19,15 +27,17 @@ from app.graphql.types import build
     "subject that reserved them."
 )
 class CodeReservation:
-    id: strawberry.ID
-    request_name: str
-    agency: str
+    id: strawberry.ID = strawberry.field(
+        description='The reservation\'s id: an integer as a string, e.g. "12".'
+    )
+    request_name: str = strawberry.field(description=REQUEST_NAME)
+    agency: str = strawberry.field(description=AGENCY)
     single: bool = strawberry.field(
         description="One code for one imminent sale; it lapses an hour after it was reserved if "
         "no card took it."
     )
-    count: int
-    created_at: datetime
+    count: int = strawberry.field(description="How many codes were reserved.")
+    created_at: datetime = strawberry.field(description="When they were reserved.")
     expires_at: datetime | None = strawberry.field(
         description="When a single reservation lapses; null for a batch (it never lapses)."
     )
@@ -53,7 +63,9 @@ class ReservationQueries:
         "masked (ReserveGiftCardCodes)."
     )
     def giftcard_reservations(
-        self, info: strawberry.Info[Context], request_name: str
+        self,
+        info: strawberry.Info[Context],
+        request_name: Annotated[str, strawberry.argument(description=REQUEST_NAME)],
     ) -> list[CodeReservation] | None:
         # Sync on purpose: two indexed queries on a pooled connection.
         views = info.context.services.reservations.list(info.context.principal, request_name)
@@ -71,10 +83,15 @@ class ReservationMutations:
     async def giftcard_reserve_codes(
         self,
         info: strawberry.Info[Context],
-        count: int,
-        agency: str,
-        request_name: str,
-        single: bool | None = False,
+        count: Annotated[int, strawberry.argument(description="How many codes: 1 to the batch cap.")],
+        agency: Annotated[str, strawberry.argument(description=AGENCY)],
+        request_name: Annotated[str, strawberry.argument(description=REQUEST_NAME)],
+        single: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="One code for an imminent sale (count 1); it lapses after an hour."
+            ),
+        ] = False,
         idempotency_key: IdempotencyKey = None,
     ) -> CodeReservation | None:
         request = ReservationRequest(

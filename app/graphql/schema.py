@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from graphql import ASTValidationRule, GraphQLError, get_operation_ast
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import process_result
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
@@ -25,7 +26,10 @@ from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_m
 from app.graphql.mutations import CardMutations
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
+from app.graphql.scalars import SCALARS
 from app.graphql.transactions import TransactionMutations
+from app.graphql.variable_errors import explain
+from app.observe import root_fields
 
 log = logging.getLogger("app.graphql")
 
@@ -107,6 +111,8 @@ def _request_error(error: GraphQLError) -> tuple[ErrorCode, str]:
         )
     if message.startswith("Syntax Error"):
         return ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
+    if (explained := explain(message, error.source)) is not None:
+        return ErrorCode.BAD_USER_INPUT, explained
     if name := _VARIABLE_NAME.match(message):
         return (
             ErrorCode.BAD_USER_INPUT,
@@ -190,13 +196,20 @@ class GiftCardSchema(strawberry.Schema):
 # The schema's root types combine one mixin class per module. Every root field is nullable:
 # a refused field is null with its error, and the answers of its siblings (a mutation that
 # committed) still reach the client (GraphQL's partial results).
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field is nullable: a field the token may not read is null with its own "
+    "error (extensions.code), and the other fields of the document are still answered."
+)
 class Query(CardQueries, ReservationQueries, AuditQueries):
     pass
 
 
 @audit_mutations  # a refused mutation is recorded in the audit trail
-@strawberry.type
+@strawberry.type(
+    description="Writes, run one after another in document order, each in its own database "
+    "transaction. Every field is nullable: a refused mutation is null with its own error, and the "
+    "answers of those that committed stand. Each takes an optional idempotencyKey."
+)
 class Mutation(CardMutations, ReservationMutations, TransactionMutations):
     pass
 
@@ -214,6 +227,18 @@ class _Limits(SchemaExtension):
         context.parse_options["max_tokens"] = self.max_tokens
         context.validation_rules = (*context.validation_rules, *self.rules)
         yield
+        _note_root_fields(context)
+
+
+def _note_root_fields(context: ExecutionContext) -> None:
+    """The executed operation's type and root fields, for the request's record (app.observe)."""
+    state = getattr(context.context, "request_state", None)
+    document = context.graphql_document
+    if state is None or document is None:
+        return
+    operation = get_operation_ast(document, context.operation_name)
+    if operation is not None:
+        state["graphql_root"] = (operation.operation.value, root_fields(document, operation))
 
 
 def _cached(execution_context: ExecutionContext) -> bool:
@@ -253,7 +278,13 @@ GraphQLErrorCode = strawberry.enum(  # the functional API: mypy sees an instance
 )
 
 
-def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = None) -> GiftCardSchema:
+def build_schema(
+    *,
+    introspection: bool = True,
+    limits: DocumentLimits | None = None,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+) -> GiftCardSchema:
+    """The schema with its own extensions, then ``extra_extensions`` (app.tracing's, when tracing)."""
     limits = limits or DocumentLimits()
     bound_field_merging()
     rules = (limits_rule(limits),)
@@ -264,4 +295,11 @@ def build_schema(*, introspection: bool = True, limits: DocumentLimits | None = 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return GiftCardSchema(query=Query, mutation=Mutation, types=[GraphQLErrorCode], extensions=extensions)
+    extensions.extend(extra_extensions)
+    return GiftCardSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[GraphQLErrorCode],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )

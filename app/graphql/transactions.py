@@ -3,33 +3,51 @@ type they return is in :mod:`app.graphql.types`, beside the card that lists it).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from anyio.to_thread import run_sync
 
 from app.domain.ledger import TransRequest
-from app.enums import CodeType, TransType
 from app.graphql.context import Context
+from app.graphql.descriptions import AMOUNT, CARD_ID, CODE, NOTE, REF_NO, SOURCE_ID, TRANSACTION_ID
+from app.graphql.enums import CodeType, TransType
 from app.graphql.mutations import IdempotencyKey
 from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
 @strawberry.input(description="A transaction, addressed by codeType + code (+ pin) or by giftcardId.")
 class GiftCardTransInput:
-    trans_type: TransType
-    amount: str = strawberry.field(description='Decimal string in the card\'s currency, e.g. "-6.49".')
-    code_type: CodeType | None = None
-    code: str | None = None
-    pin: str | None = None
-    giftcard_id: strawberry.ID | None = strawberry.field(default=None, description="Needs ListGiftCards.")
+    trans_type: TransType = strawberry.field(
+        description="The kind of transaction; it sets the sign of amount."
+    )
+    amount: str = strawberry.field(
+        description=f"{AMOUNT} Not zero, no more decimals than the currency has; ADD positive, USE negative."
+    )
+    code_type: CodeType | None = strawberry.field(
+        default=None, description="The type of code (with code); needs the type's Use… permission."
+    )
+    code: str | None = strawberry.field(default=None, description=f"The card's code (with codeType): {CODE}")
+    pin: str | None = strawberry.field(
+        default=None, description="The PHYSICAL code's PIN, 4 to 12 digits; needed when the code has one."
+    )
+    giftcard_id: strawberry.ID | None = strawberry.field(
+        default=None, description=f"Address the card by id instead of a code; needs ListGiftCards. {CARD_ID}"
+    )
     authorize_only: bool = strawberry.field(
         default=False, description="Create an AUTHORIZED transaction to capture or cancel later."
     )
     allow_partial: bool = strawberry.field(
         default=False, description="Debit what is available when it is less than asked (then partial)."
     )
-    source_id: str | None = None
-    ref_no: str | None = None
-    note: str | None = None
+    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
+    note: str | None = strawberry.field(default=None, description=NOTE)
+
+
+TransactionId = Annotated[
+    strawberry.ID, strawberry.argument(description=f"The AUTHORIZED transaction. {TRANSACTION_ID}")
+]
 
 
 @strawberry.type
@@ -40,7 +58,7 @@ class TransactionMutations:
     async def giftcard_trans_add(
         self,
         info: strawberry.Info[Context],
-        trans: GiftCardTransInput,
+        trans: Annotated[GiftCardTransInput, strawberry.argument(description="The transaction.")],
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
@@ -48,21 +66,31 @@ class TransactionMutations:
         return transaction_type(view)
 
     @strawberry.mutation(
-        description="Complete an AUTHORIZED transaction; a smaller debit amount releases the rest."
+        description="Complete an AUTHORIZED transaction before its hold lapses (its type's GiftCardTrans… "
+        "permission; without ListGiftCards, only the caller's own). A smaller debit amount releases the rest."
     )
     async def giftcard_trans_capture(
         self,
         info: strawberry.Info[Context],
-        id: strawberry.ID,
-        amount: str | None = None,
+        id: TransactionId,
+        amount: Annotated[
+            str | None,
+            strawberry.argument(
+                description=f"What to settle: same sign as the authorization, no larger. {AMOUNT} "
+                "Left out: the amount authorized."
+            ),
+        ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         return transaction_type(await run_sync(ledger.capture, principal, str(id), amount, idempotency_key))
 
-    @strawberry.mutation(description="Cancel an AUTHORIZED transaction, releasing its hold.")
+    @strawberry.mutation(
+        description="Cancel an AUTHORIZED transaction, releasing its hold (its type's GiftCardTrans… "
+        "permission; without ListGiftCards, only the caller's own)."
+    )
     async def giftcard_trans_cancel(
-        self, info: strawberry.Info[Context], id: strawberry.ID, idempotency_key: IdempotencyKey = None
+        self, info: strawberry.Info[Context], id: TransactionId, idempotency_key: IdempotencyKey = None
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         return transaction_type(await run_sync(ledger.cancel, principal, str(id), idempotency_key))

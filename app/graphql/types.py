@@ -15,8 +15,27 @@ from app.domain.masking import ShownCard
 from app.domain.money import format_amount
 from app.domain.pages import MAX_PAGE_SIZE, Page
 from app.entities import Transaction
-from app.enums import CardState, CodeType, TransStatus, TransType
 from app.graphql.context import Context
+from app.graphql.descriptions import (
+    AMOUNT,
+    BALANCE_AFTER,
+    BALANCE_BEFORE,
+    CARD_ID,
+    CODE,
+    CODE_EXPIRES_ON,
+    CURRENCY,
+    EXPIRES_AT,
+    EXPIRES_ON,
+    MEMBER_ID,
+    NOTE,
+    REF_NO,
+    REVOKE,
+    SOURCE_ID,
+    TRANSACTION_ID,
+    USABLE_FROM,
+    LatestCount,
+)
+from app.graphql.enums import CardState, CodeType, TransStatus, TransType
 from app.policy import Permission
 
 if TYPE_CHECKING:
@@ -24,69 +43,72 @@ if TYPE_CHECKING:
 
 D = TypeVar("D", bound="DataclassInstance")
 
-# Registered with Strawberry here, so the domain's enums stay free of GraphQL.
-strawberry.enum(CodeType, description="The kinds of code a card can be reached by.")
-strawberry.enum(CardState, description="Lifecycle state of a card.")
-strawberry.enum(
-    TransType, description="ADD (positive), USE (negative), ADJUST / EXTERNAL / IMPORT (either sign)."
-)
-strawberry.enum(TransStatus, description="AUTHORIZED holds funds until captured or cancelled.")
-
 
 @strawberry.type(description="One ledger entry, with the card's balances before and after it.")
 class GiftCardTransaction:
-    id: strawberry.ID
-    giftcard_id: strawberry.ID
-    trans_type: TransType
-    status: TransStatus
-    amount: str = strawberry.field(description="Decimal string; for a partial debit, what was debited.")
-    currency: str
-    balance: str = strawberry.field(description="The card's balance after this transaction.")
+    id: strawberry.ID = strawberry.field(description=TRANSACTION_ID)
+    giftcard_id: strawberry.ID = strawberry.field(description="The card's id.")
+    trans_type: TransType = strawberry.field(description="What kind of transaction it is.")
+    status: TransStatus = strawberry.field(description="Where it stands (EXPIRED: a hold that lapsed).")
+    amount: str = strawberry.field(description=f"{AMOUNT} For a partial debit, what was debited.")
+    currency: str = strawberry.field(description=CURRENCY)
+    balance: str = strawberry.field(
+        description="The card's balance when this answer was given; in history, its balance after "
+        "this transaction."
+    )
     available_balance: str | None = strawberry.field(
         description="The card's balance minus open debit holds, after this transaction. Given only "
         "in mutation responses; null in history (see GiftCard.availableBalance)."
     )
-    balance_before: str
-    balance_after: str
-    authorized_amount: str | None
-    hold_expires_at: datetime | None
+    balance_before: str = strawberry.field(description=BALANCE_BEFORE)
+    balance_after: str = strawberry.field(description=BALANCE_AFTER)
+    authorized_amount: str | None = strawberry.field(
+        description="For an authorization, the amount authorized (a capture may settle less); else null."
+    )
+    hold_expires_at: datetime | None = strawberry.field(
+        description="For an authorization, when its hold lapses unless captured first; else null."
+    )
     partial: bool = strawberry.field(description="True when allowPartial debited less than asked.")
-    source_id: str | None
-    ref_no: str | None
-    note: str | None
-    created_at: datetime
-    settled_at: datetime | None
+    source_id: str | None = strawberry.field(description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(description=REF_NO)
+    note: str | None = strawberry.field(description="Free text given with the transaction.")
+    created_at: datetime = strawberry.field(description="When it was created (authorized, for holds).")
+    settled_at: datetime | None = strawberry.field(
+        description="When it was completed or cancelled; null while AUTHORIZED."
+    )
 
 
 @strawberry.type(description="One code of a card, as the caller may see it.")
 class GiftCardCode:
-    id: strawberry.ID
-    code_type: CodeType
+    id: strawberry.ID = strawberry.field(description="The code's internal id (not the code).")
+    code_type: CodeType = strawberry.field(description="The code's type.")
     code: str = strawberry.field(
         description="The code in full, or masked to its last four characters (see isMasked)."
     )
-    expires_on: date | None
-    is_masked: bool
+    expires_on: date | None = strawberry.field(description=EXPIRES_ON)
+    is_masked: bool = strawberry.field(
+        description="True when `code` is masked because the caller lacks the type's unmask permission."
+    )
 
 
 @strawberry.type(description="A gift card: one balance, reached through several codes.")
 class GiftCard:
-    id: strawberry.ID
-    member_id: str | None
-    currency: str
-    state: CardState
-    balance: str = strawberry.field(description='Decimal string in the card\'s currency, e.g. "25.00".')
-    created_at: datetime
-    updated_at: datetime
-    usable_from: datetime | None = strawberry.field(
-        description="The card takes no transaction before this time (null: no limit)."
+    id: strawberry.ID = strawberry.field(description=CARD_ID)
+    member_id: str | None = strawberry.field(description="The member the card belongs to, if any.")
+    currency: str = strawberry.field(description=CURRENCY)
+    state: CardState = strawberry.field(description="Where the card is in its lifecycle.")
+    balance: str = strawberry.field(
+        description="The sum of the card's completed transactions: a decimal string in its currency, "
+        'e.g. "25.00".'
     )
-    expires_at: datetime | None = strawberry.field(
-        description="The card takes no transaction from this time on (null: never). Codes have "
-        "their own expiry."
+    created_at: datetime = strawberry.field(description="When the card was created.")
+    updated_at: datetime = strawberry.field(
+        description="When the card last changed: an edit, a state change or a balance change."
     )
-    source_id: str | None = strawberry.field(description="External reference: the source system.")
-    ref_no: str | None = strawberry.field(description="External reference: its number for the card.")
+    usable_from: datetime | None = strawberry.field(description=USABLE_FROM)
+    expires_at: datetime | None = strawberry.field(description=EXPIRES_AT)
+    source_id: str | None = strawberry.field(description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(description=REF_NO)
     shown: strawberry.Private[ShownCard]  # the domain's card, its id as the database has it
 
     # Fields with a resolver are nullable: one that fails (a permission, the database) is null
@@ -127,7 +149,7 @@ class GiftCard:
         f"`first`: 1 to {MAX_PAGE_SIZE}. Page through all of them with giftcardTransactions."
     )
     def transactions(
-        self, info: strawberry.Info[Context], first: int | None = CARD_TRANSACTIONS_DEFAULT
+        self, info: strawberry.Info[Context], first: LatestCount = CARD_TRANSACTIONS_DEFAULT
     ) -> list[GiftCardTransaction] | None:
         views = info.context.services.history.latest(info.context.principal, self.shown.id, first)
         return [transaction_type(view) for view in views]
@@ -138,55 +160,65 @@ class GiftCardSearchResult:
     limited_by_permission: bool = strawberry.field(
         description="True when a code was left out or masked because of the caller's permissions."
     )
-    results: list[GiftCard]
+    results: list[GiftCard] = strawberry.field(description="The cards found; empty when none.")
 
 
 @strawberry.input(description="A new gift card. Give at least one code; the balance starts at zero.")
 class GiftCardAddInput:
-    physical_code: str | None = None
+    physical_code: str | None = strawberry.field(default=None, description=f"A PHYSICAL code: {CODE}")
     physical_pin: str | None = strawberry.field(
-        default=None, description="4 to 12 digits; needed later to transact with the PHYSICAL code."
+        default=None,
+        description='4 to 12 digits, e.g. "1234"; needed later to transact with the PHYSICAL code.',
     )
-    physical_code_expires_on: date | None = None
-    external_code: str | None = None
-    external_code_expires_on: date | None = None
+    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    external_code: str | None = strawberry.field(default=None, description=f"An EXTERNAL code: {CODE}")
+    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
     add_personal_code: bool = strawberry.field(
         default=False,
         description="Generate a PERSONAL code (needs memberId). It is shown in full only in this response.",
     )
-    personal_code_expires_on: date | None = None
-    member_id: str | None = None
-    currency: str | None = strawberry.field(
-        default=None, description="ISO 4217 code; the server's default currency when left out."
+    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    member_id: str | None = strawberry.field(
+        default=None, description=f"The member the card belongs to: {MEMBER_ID}"
     )
-    usable_from: datetime | None = None
-    expires_at: datetime | None = None
-    note: str | None = strawberry.field(default=None, description="Internal note, up to 1,000 characters.")
-    source_id: str | None = None
-    ref_no: str | None = None
+    currency: str | None = strawberry.field(
+        default=None, description='ISO 4217 code, e.g. "EUR"; the server\'s default currency when left out.'
+    )
+    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
+    expires_at: datetime | None = strawberry.field(
+        default=None, description=f"{EXPIRES_AT} Later than usableFrom."
+    )
+    note: str | None = strawberry.field(default=None, description=NOTE)
+    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
 
 
 @strawberry.input(description="Changes to a card. Fields left out stay as they are.")
 class GiftCardEditInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=f"The card to change. {CARD_ID}")
     physical_code: str | None = strawberry.field(
-        default=None, description="Add a PHYSICAL code, replacing the card's current one."
+        default=None,
+        description="Add a PHYSICAL code, replacing the card's current one; the card's own code "
+        f"given again keeps it and takes the new PIN or expiry. The code: {CODE}",
     )
-    physical_pin: str | None = None
-    physical_code_expires_on: date | None = None
-    revoke_physical_code: bool = False
+    physical_pin: str | None = strawberry.field(
+        default=None, description="4 to 12 digits: the PIN of physicalCode (only with it)."
+    )
+    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_physical_code: bool = strawberry.field(default=False, description=REVOKE)
     external_code: str | None = strawberry.field(
-        default=None, description="Add an EXTERNAL code, replacing the card's current one."
+        default=None,
+        description=f"Add an EXTERNAL code, replacing the card's current one. The code: {CODE}",
     )
-    external_code_expires_on: date | None = None
-    revoke_external_code: bool = False
+    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_external_code: bool = strawberry.field(default=False, description=REVOKE)
     add_personal_code: bool = strawberry.field(
         default=False,
         description="Generate a PERSONAL code (needs memberId, the card's member if "
         "it has one), replacing the current one. Shown in full only in this response.",
     )
-    personal_code_expires_on: date | None = None
-    revoke_personal_code: bool = False
+    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_personal_code: bool = strawberry.field(default=False, description=REVOKE)
     member_id: str | None = strawberry.field(
         default=None,
         description="Link this member to a card that has none. A card's member never "
@@ -200,11 +232,11 @@ class GiftCardEditInput:
         description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
         "(giving a new physicalPin for the card's own code ends it too).",
     )
-    usable_from: datetime | None = None
-    expires_at: datetime | None = None
-    note: str | None = None
-    source_id: str | None = None
-    ref_no: str | None = None
+    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
+    note: str | None = strawberry.field(default=None, description=NOTE)
+    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
 
 
 @cache
@@ -249,11 +281,11 @@ def card_type(view: ShownCard) -> GiftCard:
 
 @strawberry.type(description="Where a page sits in the listing.")
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(description="True when another page follows this one.")
     has_previous_page: bool = strawberry.field(
         description="True when the page was asked for behind a cursor (pages only go forward)."
     )
-    start_cursor: str | None
+    start_cursor: str | None = strawberry.field(description="The cursor of the page's first item.")
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` for the next page; null on an empty page."
     )

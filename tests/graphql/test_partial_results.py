@@ -7,6 +7,7 @@ others; a field of an answer the token may not read is null with its own error.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from app.enums import CodeType
 from tests.conftest import fund, gql
@@ -33,6 +34,20 @@ LOOKUP_AND_LIST = """
 query Both($code: String!) {
   allowed: giftcard(code: $code, codeType: PHYSICAL) { results { id balance } }
   refused: giftcards { edges { cursor } }
+}
+"""
+
+LOOKUP_BY_CODE_AND_BY_ID = """
+query Mixed($code: String!, $id: ID!) {
+  byCode: giftcard(code: $code, codeType: PHYSICAL) { results { id balance } }
+  byId: giftcard(id: $id) { results { id balance } }
+}
+"""
+
+SPEND_AND_LOAD = """
+mutation SpendAndLoad($spend: GiftCardTransInput!, $load: GiftCardTransInput!) {
+  spend: giftcardTransAdd(trans: $spend) { transType status amount balance }
+  load: giftcardTransAdd(trans: $load) { transType status amount balance }
 }
 """
 
@@ -118,3 +133,49 @@ def test_a_query_returns_the_root_field_it_may_read_beside_the_refused_one(clien
         "refused": None,
     }
     assert _errors_by_path(body) == {("refused",): "FORBIDDEN"}
+
+
+def test_an_aliased_lookup_by_code_stands_beside_a_refused_lookup_by_id(client, mint, ten_dollars):
+    # given a storefront token: it may look a card up by code, but not by internal id (ListGiftCards)
+    storefront = mint(roles=["storefront"], sub="shop")
+    # when one document asks for the same card both ways, under two aliases
+    response = client.post(
+        "/graphql",
+        json={"query": LOOKUP_BY_CODE_AND_BY_ID, "variables": {"code": CODE, "id": str(ten_dollars)}},
+        headers={"Authorization": f"Bearer {storefront}"},
+    )
+
+    # then the lookup by code is answered, and only the alias of the refused field is null
+    assert response.status_code == 200  # a field error: the document was executed
+    body = response.json()
+    assert body["data"] == {
+        "byCode": {"results": [{"id": str(ten_dollars), "balance": "10.00"}]},
+        "byId": None,
+    }
+    (error,) = body["errors"]
+    assert error["path"] == ["byId"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_committed_mutation_stands_beside_a_later_refused_one(client, till, ten_dollars, services):
+    # given a till that may spend (GiftCardTransUse) but not load (GiftCardTransAdd) a card holding 10.00
+    load = {**_use("5.00"), "transType": "ADD"}
+    # when one document spends 4.00, then tries to load 5.00
+    body = gql(client, SPEND_AND_LOAD, {"spend": _use("-4.00"), "load": load}, token=till)
+
+    # then the spend is answered and the load alone is refused, under its alias
+    assert body["data"] == {
+        "spend": {"transType": "USE", "status": "COMPLETED", "amount": "-4.00", "balance": "6.00"},
+        "load": None,
+    }
+    assert _errors_by_path(body) == {("load",): "FORBIDDEN"}
+    # and the spend was committed: the card holds 6.00, with no ADD in its ledger
+    with services.engine.connect() as connection:
+        balance = connection.execute(
+            text("SELECT balance FROM giftcards WHERE id = :id"), {"id": ten_dollars}
+        ).scalar_one()
+        kinds = connection.execute(
+            text("SELECT trans_type FROM giftcard_transactions WHERE giftcard_id = :id ORDER BY id"),
+            {"id": ten_dollars},
+        ).scalars()
+        assert (balance, list(kinds)) == (600, ["IMPORT", "USE"])

@@ -4,28 +4,57 @@
 - Every field computed by a resolver (it may check a permission or read the database) is
   nullable, so it never discards the object around it, such as a committed mutation's answer.
 - The error codes are published as the ``ErrorCode`` enum, each value described.
+- Every type, field, argument, input field and enum value has a description, and every custom
+  scalar one of its own (not the library's default) and the URL of its specification.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLInputObjectType,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     get_named_type,
     is_non_null_type,
+    specified_scalar_types,
 )
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import (
+    DateDefinition,
+    DateTimeDefinition,
+    DecimalDefinition,
+    TimeDefinition,
+    UUIDDefinition,
+    VoidDefinition,
+)
+from strawberry.types.scalar import ScalarDefinition
 
 from app.errors import ErrorCode
 from app.graphql.schema import build_schema
 
 Coordinate = str  # "Type.field", as the schema coordinates spec writes it
+
+BUILT_IN_SCALARS = set(specified_scalar_types)  # String, Int, Float, Boolean, ID
+# The descriptions graphql-core and Strawberry give the scalars they define, by name.
+STRAWBERRY_SCALARS: tuple[ScalarDefinition, ...] = (
+    DateDefinition,
+    DateTimeDefinition,
+    TimeDefinition,
+    DecimalDefinition,
+    UUIDDefinition,
+    VoidDefinition,
+)
+LIBRARY_SCALAR_TEXTS = {definition.name: definition.description for definition in STRAWBERRY_SCALARS} | {
+    name: scalar.description for name, scalar in specified_scalar_types.items()
+}
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +116,75 @@ def test_error_codes_are_an_enum_with_every_value_described(schema):
 def test_error_code_values_are_the_extensions_codes_clients_see():
     # the enum's names are exactly the strings sent in extensions.code
     assert all(code.name == code.value for code in ErrorCode)
+
+
+def _own_types(schema: GraphQLSchema) -> Iterator[GraphQLNamedType]:
+    """Every type the schema holds (those its roots reach and those it lists, such as ErrorCode),
+    but introspection's and GraphQL's built-in scalars."""
+    for name, named in schema.type_map.items():
+        if not name.startswith("__") and name not in BUILT_IN_SCALARS:
+            yield named
+
+
+def described_elements(schema: GraphQLSchema) -> Iterator[tuple[Coordinate, str | None]]:
+    """Every type, field, argument, input field and enum value, with its description."""
+    for named in _own_types(schema):
+        yield named.name, named.description
+        if isinstance(named, (GraphQLObjectType, GraphQLInputObjectType)):
+            for name, field in named.fields.items():
+                yield f"{named.name}.{name}", field.description
+                for argument_name, argument in getattr(field, "args", {}).items():
+                    yield f"{named.name}.{name}({argument_name}:)", argument.description
+        elif isinstance(named, GraphQLEnumType):
+            for name, value in named.values.items():
+                yield f"{named.name}.{name}", value.description
+
+
+def test_every_schema_element_is_described(schema):
+    elements = dict(described_elements(schema))
+    # the walk reaches every kind of element (a guard against a walk that finds nothing)
+    assert {
+        "Query",
+        "Query.giftcard",
+        "Query.giftcard(codeType:)",
+        "GiftCardAddInput.physicalPin",
+        "CodeType.PHYSICAL",
+        "ErrorCode.FORBIDDEN",
+        "DateTime",
+    } <= set(elements)
+    undescribed = sorted(coordinate for coordinate, text in elements.items() if not (text or "").strip())
+    assert undescribed == [], f"{len(undescribed)} schema elements have no description: {undescribed}"
+
+
+def test_every_custom_scalar_has_its_own_description_and_specification(schema):
+    scalars = {named.name: named for named in _own_types(schema) if isinstance(named, GraphQLScalarType)}
+    assert {"Date", "DateTime"} <= set(scalars)
+    for name, scalar in scalars.items():
+        assert (scalar.description or "").strip(), f"{name} has no description"
+        assert scalar.description != LIBRARY_SCALAR_TEXTS.get(name), f"{name} keeps the library's description"
+        assert (scalar.specified_by_url or "").startswith("https://"), f"{name} has no specifiedByURL"
+
+
+@pytest.mark.parametrize(
+    ("scalar", "url"),
+    [
+        ("Date", "https://scalars.graphql.org/andimarek/local-date"),
+        ("DateTime", "https://scalars.graphql.org/andimarek/date-time"),
+    ],
+)
+def test_date_scalars_name_the_specifications_their_format_follows(schema, scalar, url):
+    assert schema.get_type(scalar).specified_by_url == url
+
+
+def test_date_scalars_read_and_write_the_formats_their_descriptions_give(schema):
+    # the examples of the descriptions, as the scalars serialize and parse them
+    day, moment = schema.get_type("Date"), schema.get_type("DateTime")
+    assert day.serialize(date(2027, 12, 31)) == "2027-12-31"
+    assert day.parse_value("2027-12-31") == date(2027, 12, 31)
+    assert moment.serialize(datetime(2027, 1, 1, 7, 30, tzinfo=UTC)) == "2027-01-01T07:30:00+00:00"
+    assert moment.serialize(datetime(2027, 1, 1, 7, 30, 0, 250000, tzinfo=UTC)) == (
+        "2027-01-01T07:30:00.250000+00:00"
+    )
+    plus_two = datetime(2027, 1, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert moment.parse_value("2027-01-01T09:30:00+02:00") == plus_two
+    assert moment.parse_value("2027-01-01T07:30:00Z") == plus_two  # the same instant
