@@ -24,6 +24,7 @@ from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
+from app.graphql.operations import OperationContext
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.scalars import SCALARS
@@ -136,24 +137,6 @@ def format_result(result: ExecutionResult) -> dict[str, Any]:
     return body
 
 
-class _ExecutionContext(ExecutionContext):
-    """Strawberry's, choosing the operation as GraphQL's GetOperation does. Strawberry runs the first
-    of several operations when no ``operationName`` is given, and answers an unknown one with a bare
-    400; here neither names an operation, and graphql-core's execute refuses both as request errors,
-    before anything runs."""
-
-    @property
-    def operation_name(self) -> str | None:
-        return self._provided_operation_name
-
-    @property
-    def operation_type(self) -> OperationType:
-        document = self.graphql_document
-        operation = get_operation_ast(document, self.operation_name) if document else None
-        # None: the request is refused at execution whatever the method, so any allowed type will do
-        return OperationType(operation.operation.value) if operation else OperationType.QUERY
-
-
 class GiftCardSchema(strawberry.Schema):
     def _create_execution_context(  # noqa: PLR0913
         self,
@@ -165,7 +148,8 @@ class GiftCardSchema(strawberry.Schema):
         operation_name: str | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionContext:
-        return _ExecutionContext(
+        # Strawberry would run the first of several operations when none is named
+        return OperationContext(
             query=query,
             schema=self,
             allowed_operations=allowed_operation_types,
