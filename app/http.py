@@ -9,17 +9,14 @@ import contextlib
 import dataclasses
 import functools
 import gc
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 from anyio.to_thread import run_sync
-from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
 from app.auth import oauth
 from app.auth.counters import SharedCounters
@@ -37,21 +33,19 @@ from app.db import check_schema
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
 from app.graphiql import graphiql_routes
-from app.graphql.context import Context
-from app.graphql.limits import DocumentLimits
-from app.graphql.schema import build_schema, format_result, root_field_names
+from app.graphql_view import GraphQLView
 from app.logs import configure_logging, request_log
 from app.metrics_route import metrics_route
 from app.middleware import (
     BearerTokenMiddleware,
     BodyCapMiddleware,
     GraphiQLPageMiddleware,
+    MediaTypeMiddleware,
     QueryStringCapMiddleware,
     RequestIdMiddleware,
-    error_response,
     read_capped,
 )
-from app.observe import ObserverMiddleware, Sink, field_outcomes, request_code
+from app.observe import ObserverMiddleware, Sink
 from app.services import Services, build_services
 from app.state_file import serving
 
@@ -66,62 +60,13 @@ log = logging.getLogger("app.http")
 REFUSAL_FLUSH_SECONDS = 10.0
 
 
-class _GraphQLView(GraphQL):
-    def __init__(self, services: Services, tracing: Tracing | None = None) -> None:
-        settings = services.settings
-        limits = DocumentLimits(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_aliases,
-            max_fields=settings.max_query_fields,
-            max_tokens=settings.max_query_tokens,
-        )
-        schema = build_schema(
-            introspection=settings.introspection_enabled,
-            limits=limits,
-            extra_extensions=tracing.schema_extensions() if tracing else (),
-        )
-        self.root_fields = root_field_names(schema)
-        super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
-        self.services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Strawberry answers malformed requests with plain text; ours are JSON with a code.
-        try:
-            response = await self.run(Request(scope, receive))
-        except StrawberryHTTPException as exc:
-            response = error_response(exc.status_code, exc.reason)
-        await response(scope, receive, send)
-
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        return Context(
-            self.services, request.state.principal, request.state.request_id, request.scope["state"]
-        )
-
-    async def process_result(self, request: Any, result: Any) -> Any:
-        body = format_result(result)
-        state = request.scope["state"]
-        operation, selected = state.pop("graphql_root", (None, ()))
-        fields = field_outcomes(selected, result.errors)  # none when the request was refused
-        state["graphql_outcome"] = (operation if fields else None, fields, request_code(result.errors))
-        return body
-
-    def decode_json(self, data: str | bytes) -> object:
-        decoded = orjson.loads(data)
-        if not isinstance(decoded, dict | list):
-            # Strawberry expects an object (or a batch); anything else would crash it into a 500.
-            raise json.JSONDecodeError("a GraphQL request body is a JSON object", str(data), 0)
-        return decoded
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-
 def graphql_middleware(services: Services) -> list[Middleware]:
     """What ``/graphql`` does before Strawberry runs, outermost first (see app.middleware)."""
     settings = services.settings
     ide_page = [Middleware(GraphiQLPageMiddleware)] if settings.graphiql_enabled else []
     return [
         *ide_page,
+        Middleware(MediaTypeMiddleware),
         Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BearerTokenMiddleware, tokens=services.tokens),
@@ -178,7 +123,7 @@ def create_app(
         from app.tracing import start_tracing  # OpenTelemetry is imported only when traces are asked for
 
         tracing = start_tracing(settings, services.engine, span_exporter)
-    view = _GraphQLView(services, tracing)
+    view = GraphQLView(services, tracing)
     graphql = Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_middleware(services))
     routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
     scrape, metrics_sink = metrics_route(services, routes, view.root_fields, metrics_dir)

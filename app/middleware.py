@@ -1,6 +1,6 @@
 """The HTTP concerns around ``/graphql``, each a small pure ASGI middleware (in the order of
 app.http.graphql_middleware). Refusals are JSON with an error code; what the view needs of the
-request (its id and the caller's principal) is left in ``scope["state"]``."""
+request (its id, the answer's media type and the caller's principal) is left in ``scope["state"]``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.tokens import INVALID_TOKEN_MESSAGE, TokenVerifier
 from app.errors import ErrorCode, InvalidTokenError
+from app.negotiation import GRAPHQL_RESPONSE, JSON, choose_media_type
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PAGE_POLICY = (
@@ -72,6 +73,39 @@ class GraphiQLPageMiddleware:
         if scope["method"] == "GET" and "text/html" in Headers(scope=scope).get("accept", ""):
             app = HTMLResponse(self.page, headers={"content-security-policy": PAGE_POLICY})
         await app(scope, receive, send)
+
+
+@dataclasses.dataclass
+class MediaTypeMiddleware:
+    """The answer's media type, chosen from ``Accept`` (app.negotiation), kept in
+    ``scope["state"]["media_type"]``; an ``Accept`` that takes neither GraphQL type is a 406. Every JSON
+    answer from inside, refusals included, goes out under the chosen type, in UTF-8."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        media_type = choose_media_type(Headers(scope=scope).get("accept"))
+        if media_type is None:
+            message = f"The Accept header takes neither {GRAPHQL_RESPONSE} nor {JSON}."
+            await error_response(406, message)(scope, receive, _typed(send, JSON))
+            return
+        scope["state"]["media_type"] = media_type
+        await self.app(scope, receive, _typed(send, media_type))
+
+
+def _typed(send: Send, media_type: str) -> Send:
+    """``send``, with a JSON answer's content type replaced by ``media_type`` and its charset."""
+    content_type = f"{media_type}; charset=utf-8".encode()
+
+    async def send_typed(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                (name, content_type if name == b"content-type" and value == JSON.encode() else value)
+                for name, value in message["headers"]
+            ]
+        await send(message)
+
+    return send_typed
 
 
 @dataclasses.dataclass

@@ -7,6 +7,7 @@ from starlette.testclient import TestClient
 
 from app.errors import ConfigurationError
 from app.http import create_app
+from app.negotiation import GRAPHQL_RESPONSE
 from app.services import build_services
 from tests.conftest import error_codes, gql, make_settings
 
@@ -79,7 +80,8 @@ def test_mutations_are_refused_over_get(client, mint):
         params={"query": 'mutation { giftcardAdd(giftcard: {physicalCode: "GETMUT0001"}) { id } }'},
         headers={"Authorization": f"Bearer {mint(roles=['admin'])}", "Accept": "application/json"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 405  # GraphQL over HTTP; 400 before this release
+    assert response.headers["allow"] == "POST"
     assert response.json()["errors"][0] == {
         "message": "mutations are not allowed when using GET",
         "extensions": {"code": "BAD_USER_INPUT"},
@@ -145,9 +147,62 @@ def test_oversized_query_strings_are_refused(tmp_path, database_url):
     ids=["syntax", "unknown-field", "two-anonymous-operations", "variable-of-wrong-type", "variable-missing"],
 )
 def test_request_errors_carry_a_code_and_their_message(client, payload, code):
-    body = client.post("/graphql", json=payload).json()
+    response = client.post("/graphql", json=payload)
+    body = response.json()
     assert set(error_codes(body)) == {code}
     assert body["errors"][0]["message"] != "Internal error."
+    # a request error has no data entry ("data": null before this release); application/json says 200
+    assert "data" not in body
+    assert response.status_code == 200
+
+
+SEVERAL_OPERATIONS = """mutation Add { giftcardAdd(giftcard: {physicalCode: "TWOOPS0001"}) { id } }
+query Look { giftcard(code: "TWOOPS0001") { results { id } } }"""
+
+
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
+def test_several_operations_without_an_operation_name_run_none(client, mint, accept, status):
+    # given a document of a mutation then a query, sent by an admin without operationName
+    token = mint(roles=["admin"])
+    headers = {"Authorization": f"Bearer {token}", "Accept": accept}
+    response = client.post("/graphql", json={"query": SEVERAL_OPERATIONS}, headers=headers)
+    # then it is a request error (nothing ran: no card was added), before this release the first ran
+    assert response.status_code == status
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "The document has several operations: operationName must name the one to run.",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+    assert gql(client, 'query { giftcard(code: "TWOOPS0001") { results { id } } }', token=token) == {
+        "data": {"giftcard": {"results": []}}
+    }
+    # and naming one runs that one alone
+    named = client.post(
+        "/graphql", json={"query": SEVERAL_OPERATIONS, "operationName": "Look"}, headers=headers
+    )
+    assert named.status_code == 200
+    assert named.json() == {"data": {"giftcard": {"results": []}}}
+
+
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
+def test_an_unknown_operation_name_is_a_request_error(client, accept, status):
+    payload = {"query": "query Known { __typename }", "operationName": "SECRETNAME"}
+    response = client.post("/graphql", json=payload, headers={"Accept": accept})
+    # GraphQL over HTTP: 200 under application/json (a bare 400 before this release)
+    assert response.status_code == status
+    body = response.json()
+    assert "data" not in body and error_codes(body) == ["BAD_USER_INPUT"]
+    assert "SECRETNAME" not in response.text
+
+
+@pytest.mark.parametrize("name", [{"a": 1}, 0, False, ["Known"]])
+def test_an_operation_name_that_is_not_a_string_is_malformed(client, name):
+    response = client.post("/graphql", json={"query": "query Known { __typename }", "operationName": name})
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
 
 
 def test_unexpected_errors_are_masked(client, mint, monkeypatch, caplog):
@@ -198,9 +253,10 @@ def test_production_serves_no_ide_and_no_introspection(tmp_path, database_url):
     with TestClient(create_app(settings)) as client:
         page = client.get("/graphql", headers={"Accept": "text/html"})
         assert "graphiql" not in page.text.lower()
+        assert page.status_code == 406  # only HTML is asked for (404 before this release)
         assert client.get("/graphiql/static/graphiql.min.js").status_code == 404
         body = client.post("/graphql", json={"query": "{ __schema { types { name } } }"}).json()
-        assert "errors" in body and body.get("data") is None
+        assert "errors" in body and "data" not in body
         assert client.post("/graphql", json={"query": "{ __typename }"}).json() == {
             "data": {"__typename": "Query"}
         }

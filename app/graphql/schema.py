@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -17,12 +17,14 @@ from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExten
 from strawberry.http import process_result
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
+from app.graphql.operations import OperationContext
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.scalars import SCALARS
@@ -46,6 +48,14 @@ _ECHOED_VALUE = re.compile(r", found |: |; ")
 # even with introspection off.
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 _TOO_MANY_TOKENS = re.compile(r"Document contains more than (\d+) tokens")
+# graphql-core's refusals when no operation can be chosen (GraphQL's GetOperation); the second would
+# repeat the name the client sent.
+_NO_OPERATION = {
+    "Must provide operation name": (
+        "The document has several operations: operationName must name the one to run."
+    ),
+    "Unknown operation named": "The document has no operation of the name given as operationName.",
+}
 # The domain names fields as Python does (expires_at), the API as the schema does (expiresAt).
 _NAMES = ("field", "limit")  # the extensions that name something
 _DOMAIN_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
@@ -67,7 +77,6 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 def _public(error: GraphQLError) -> GraphQLError:
     """The error as the client may see it: always a code, never an echoed value or internals."""
-    message = _SUGGESTION.sub("", error.message)
     extensions: dict[str, Any] = {}
     if isinstance(original := error.original_error, GiftCardError):
         code, message = original.code, api_names(original.message)
@@ -76,27 +85,8 @@ def _public(error: GraphQLError) -> GraphQLError:
         }
     elif _is_unexpected(error):
         code, message = ErrorCode.INTERNAL, "Internal error."
-    elif tokens := _TOO_MANY_TOKENS.search(message):
-        code = ErrorCode.GRAPHQL_PARSE_FAILED
-        message = f"The document has more than {tokens.group(1)} tokens."
-    elif isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
-        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-    elif isinstance(error, ValidationAbortedError):  # graphql-core spent its field-merging budget
-        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-        message = (
-            "The document is too costly to validate (for example, too many fields share a "
-            "response name: ask for each field once)."
-        )
-    elif message.startswith("Syntax Error"):
-        code, message = ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
-    elif (explained := explain(message, error.source)) is not None:
-        code, message = ErrorCode.BAD_USER_INPUT, explained
-    elif name := _VARIABLE_NAME.match(message):
-        code = ErrorCode.BAD_USER_INPUT
-        message = f'Variable "${name.group(1)}" is missing or its value has the wrong type.'
     else:
-        code = ErrorCode.GRAPHQL_VALIDATION_FAILED
-        message = _ECHOED_VALUE.split(message, maxsplit=1)[0].rstrip(".") + "."
+        code, message = _request_error(error)
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -107,15 +97,69 @@ def _public(error: GraphQLError) -> GraphQLError:
     )
 
 
+def _request_error(error: GraphQLError) -> tuple[ErrorCode, str]:
+    """The code and message of an error raised before anything ran: the document did not parse or
+    validate, no operation could be chosen, or a variable did not fit."""
+    message = _SUGGESTION.sub("", error.message)
+    if tokens := _TOO_MANY_TOKENS.search(message):
+        return ErrorCode.GRAPHQL_PARSE_FAILED, f"The document has more than {tokens.group(1)} tokens."
+    if isinstance(error, DocumentLimitError):  # its message names the limit, nothing the client sent
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED, message
+    if isinstance(error, ValidationAbortedError):  # graphql-core spent its field-merging budget
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED, (
+            "The document is too costly to validate (for example, too many fields share a "
+            "response name: ask for each field once)."
+        )
+    if message.startswith("Syntax Error"):
+        return ErrorCode.GRAPHQL_PARSE_FAILED, "Syntax Error: the document is not valid GraphQL."
+    if (explained := explain(message, error.source)) is not None:
+        return ErrorCode.BAD_USER_INPUT, explained
+    if name := _VARIABLE_NAME.match(message):
+        return (
+            ErrorCode.BAD_USER_INPUT,
+            f'Variable "${name.group(1)}" is missing or its value has the wrong type.',
+        )
+    if chosen := next((text for start, text in _NO_OPERATION.items() if message.startswith(start)), None):
+        return ErrorCode.BAD_USER_INPUT, chosen
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED, _ECHOED_VALUE.split(message, maxsplit=1)[0].rstrip(".") + "."
+
+
 def format_result(result: ExecutionResult) -> dict[str, Any]:
-    """The response body: every error with an ``extensions.code``, unexpected ones masked. Done here,
-    once per response, rather than in a schema extension: every extension hook costs time on every request."""
+    """The response body: every error with an ``extensions.code``, unexpected ones masked, and no
+    ``data`` entry after a request error (GraphQL's response format). Every root field is nullable,
+    so only an error before execution leaves ``data`` null. Done here, once per response, rather than
+    in a schema extension: every extension hook costs time on every request."""
     if result.errors:
         result.errors = [_public(error) for error in result.errors]
-    return dict(process_result(result))
+    body = dict(process_result(result))
+    if body["data"] is None:
+        del body["data"]
+    return body
 
 
 class GiftCardSchema(strawberry.Schema):
+    def _create_execution_context(  # noqa: PLR0913
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionContext:
+        # Strawberry would run the first of several operations when none is named
+        return OperationContext(
+            query=query,
+            schema=self,
+            allowed_operations=allowed_operation_types,
+            context=context_value,
+            root_value=root_value,
+            variables=variable_values,
+            provided_operation_name=operation_name,
+            operation_extensions=operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
