@@ -27,15 +27,18 @@ def test_readyz_reports_an_unreachable_database(tmp_path):
     assert "nobody" not in response.text
 
 
-def test_readyz_checks_a_configured_redis(tmp_path):
-    settings = make_settings(
-        f"sqlite:///{tmp_path}/g.db", tmp_path, redis_url="redis://127.0.0.1:6379/0", redis_prefix="readyz"
-    )
+def readyz(tmp_path, **overrides):
+    """/readyz of a server on an SQLite file with ``overrides`` of its settings."""
+    settings = make_settings(f"sqlite:///{tmp_path}/g.db", tmp_path, **overrides)
     services = build_services(settings)
     try:
-        response = TestClient(create_app(settings, services)).get("/readyz")
+        return TestClient(create_app(settings, services)).get("/readyz")
     finally:
         services.engine.dispose()
+
+
+def test_readyz_checks_a_configured_redis(tmp_path):
+    response = readyz(tmp_path, redis_url="redis://127.0.0.1:6379/0", redis_prefix="readyz")
     assert (response.status_code, response.json()) == (
         200,
         {"status": "ready", "database": "ok", "redis": "ok", "budgets": "shared"},
@@ -45,12 +48,7 @@ def test_readyz_checks_a_configured_redis(tmp_path):
 def test_readyz_names_an_unreachable_redis_without_its_password(tmp_path, caplog):
     # Still ready: budgets fall back to this process, and sales go on (README, Security).
     redis_url = "redis://:hunter2secret@127.0.0.1:1/0"
-    settings = make_settings(f"sqlite:///{tmp_path}/g.db", tmp_path, redis_url=redis_url)
-    services = build_services(settings)
-    try:
-        response = TestClient(create_app(settings, services)).get("/readyz")
-    finally:
-        services.engine.dispose()
+    response = readyz(tmp_path, redis_url=redis_url)
     assert (response.status_code, response.json()) == (
         200,
         {"status": "degraded", "database": "ok", "redis": "unreachable", "budgets": "per process"},
