@@ -35,6 +35,7 @@ FORBIDDEN = {
     "app/keyrings.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/state_file.py": ("app.domain", "app.store", "app.db", "app.models", "app.graphql", "app.policy"),
     "app/errors.py": ("app.",),
+    "app/ids.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
     "app/origins.py": ("app.",),
