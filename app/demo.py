@@ -88,7 +88,7 @@ def _insert(
         }
         for card in batch
     ]
-    # The database assigns the ids (so PostgreSQL's sequence stays right).
+    # Each row's id comes from the generator (app/ids.py); returned in the rows' order.
     returning = insert(_CARDS).returning(_CARDS.c.id, sort_by_parameter_order=True)
     card_ids = [row[0] for row in connection.execute(returning, card_rows)]
     code_rows, pins_of_rows = [], []

@@ -28,6 +28,12 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.ids import new_id
+
+# Ids are 64-bit (app/ids.py): BIGINT on PostgreSQL; on SQLite an INTEGER PRIMARY KEY, which is
+# already 64-bit and stays the rowid (a BIGINT key would not be).
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A point in time, written in UTC and read back aware, though SQLite keeps no offset."""
@@ -50,7 +56,7 @@ class GiftCard(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     member_id: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
     state: str = Field(sa_column=Column(String(16), nullable=False))
@@ -77,9 +83,9 @@ class GiftCardCode(SQLModel, table=True):
         Index("ix_giftcard_codes_giftcard_id", "giftcard_id"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     giftcard_id: int | None = Field(  # set when the card is flushed
-        default=None, sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False)
+        default=None, sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False)
     )
     code_type: str = Field(sa_column=Column(String(16), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
@@ -112,8 +118,8 @@ class LedgerEntry(SQLModel, table=True):
         Index("ix_giftcard_transactions_open_holds", "giftcard_id", "status"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    giftcard_id: int = Field(sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    giftcard_id: int = Field(sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False))
     trans_type: str = Field(sa_column=Column(String(16), nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -127,7 +133,7 @@ class LedgerEntry(SQLModel, table=True):
     code_type: str | None = Field(default=None, sa_column=Column(String(16)))  # how it was addressed
     code_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("giftcard_codes.id", name="fk_giftcard_transactions_code_id")),
+        sa_column=Column(ID, ForeignKey("giftcard_codes.id", name="fk_giftcard_transactions_code_id")),
     )
     source_id: str | None = Field(default=None, sa_column=Column(String(128)))
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
@@ -142,8 +148,8 @@ class GiftCardEvent(SQLModel, table=True):
     __tablename__ = "giftcard_events"
     __table_args__ = (Index("ix_giftcard_events_giftcard_id", "giftcard_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    giftcard_id: int = Field(sa_column=Column(Integer, ForeignKey("giftcards.id"), nullable=False))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    giftcard_id: int = Field(sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False))
     event: str = Field(sa_column=Column(String(32), nullable=False))
     detail: str | None = Field(default=None, sa_column=Column(String(255)))  # never a code
     actor: str | None = Field(default=None, sa_column=Column(String(128)))
@@ -173,7 +179,7 @@ class CodeReservation(SQLModel, table=True):
     __tablename__ = "code_reservations"
     __table_args__ = (Index("ix_code_reservations_request_name", "request_name", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     request_name: str = Field(sa_column=Column(String(128), nullable=False))
     agency: str = Field(sa_column=Column(String(128), nullable=False))
     owner: str = Field(sa_column=Column(String(128), nullable=False))
@@ -192,8 +198,8 @@ class ReservedCode(SQLModel, table=True):
         Index("ix_reserved_codes_reservation_id", "reservation_id"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    reservation_id: int = Field(sa_column=Column(Integer, ForeignKey("code_reservations.id"), nullable=False))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    reservation_id: int = Field(sa_column=Column(ID, ForeignKey("code_reservations.id"), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -214,12 +220,12 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_events_subject", "subject", "id"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     action: str = Field(sa_column=Column(String(64), nullable=False))  # e.g. giftcardAdd, CODE_DISCLOSED
     outcome: str = Field(sa_column=Column(String(32), nullable=False))  # OK or the error code
     subject: str | None = Field(default=None, sa_column=Column(String(128)))
-    giftcard_id: int | None = Field(default=None, sa_column=Column(Integer))  # no FK: may name no card
+    giftcard_id: int | None = Field(default=None, sa_column=Column(ID))  # no FK: may name no card
     field: str | None = Field(default=None, sa_column=Column(String(64)))  # e.g. PHYSICAL code
     request_id: str | None = Field(default=None, sa_column=Column(String(64)))
     client_address: str | None = Field(default=None, sa_column=Column(String(64)))

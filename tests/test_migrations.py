@@ -156,3 +156,79 @@ def _assert_append_only(engine) -> None:
     for statement in ("UPDATE audit_events SET outcome = 'X'", "DELETE FROM audit_events"):
         with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(text(statement))
+
+
+def _insert_old_card_with_a_code_and_a_transaction(engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO giftcards (id, currency, state, balance, created_at, updated_at) "
+                "VALUES (2147483647, 'USD', 'ACTIVE', 100, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO giftcard_codes (id, giftcard_id, code_type, lookup_hash, lookup_key_id, "
+                "ciphertext, key_id, last4, created_at) "
+                "VALUES (3, 2147483647, 'PHYSICAL', :h, 'lk1', :c, 't1', '1234', CURRENT_TIMESTAMP)"
+            ),
+            {"h": b"h" * 32, "c": b"c" * 40},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO giftcard_transactions (id, giftcard_id, code_id, trans_type, status, amount, "
+                "balance_before, balance_after, partial, created_at) "
+                "VALUES (5, 2147483647, 3, 'IMPORT', 'COMPLETED', 100, 0, 100, false, CURRENT_TIMESTAMP)"
+            )
+        )
+
+
+def test_rows_from_before_64_bit_ids_keep_theirs_and_new_rows_get_large_ones(empty_database_url):
+    # given a database at 0008 holding a card (the largest 32-bit id), its code and a transaction
+    from alembic import command
+    from sqlalchemy import insert
+
+    from app.models import GiftCard, LedgerEntry
+
+    cards = GiftCard.__table__  # type: ignore[attr-defined]
+    engine = create_engine(empty_database_url)
+    config = db.alembic_config(engine)
+    command.upgrade(config, "0008")
+    _insert_old_card_with_a_code_and_a_transaction(engine)
+    # when it is upgraded, and a transaction is added as the server adds one
+    command.upgrade(config, "head")
+    entry = {"giftcard_id": 2147483647, "trans_type": "ADD", "status": "COMPLETED", "amount": 1}
+    with engine.begin() as connection:
+        connection.execute(
+            insert(LedgerEntry).values(**entry, balance_after=101, created_at=text("CURRENT_TIMESTAMP"))
+        )
+        card_id = connection.execute(
+            insert(cards)
+            .values(currency="USD", state="PENDING", balance=0, created_at=text("CURRENT_TIMESTAMP"))
+            .values(updated_at=text("CURRENT_TIMESTAMP"))
+            .returning(cards.c.id)
+        ).scalar_one()
+    # then the old rows keep their ids, and the new ones are 64-bit and sort after them
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM giftcards ORDER BY id")).scalars().all() == [
+            2147483647,
+            card_id,
+        ]
+        entries = connection.execute(
+            text("SELECT id, giftcard_id FROM giftcard_transactions ORDER BY id")
+        ).all()
+        assert connection.execute(text("SELECT id, giftcard_id FROM giftcard_codes")).all() == [
+            (3, 2147483647)
+        ]
+    assert card_id > 2**31 and entries[0] == (5, 2147483647)
+    assert 2**31 < entries[1][0] < 2**63 and entries[1][1] == 2147483647
+    # and going back is refused while a row has a 64-bit id, then allowed once none has
+    with pytest.raises(RuntimeError, match="1 rows of giftcards have 64-bit ids"):
+        command.downgrade(config, "0008")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM giftcard_transactions WHERE id > 5"))
+        connection.execute(text("DELETE FROM giftcards WHERE id > 2147483647"))
+    command.downgrade(config, "0008")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM giftcard_transactions")).scalars().all() == [5]
+    engine.dispose()
