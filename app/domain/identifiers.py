@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from app.errors import BadUserInputError
+from app.ids import MAX_ID
 
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
-_CARD_ID = re.compile(r"[0-9]{1,10}")
-MAX_CARD_ID = 2**31 - 1  # the id column is a 32-bit integer on every database
+_CARD_ID = re.compile(r"[0-9]{1,19}")
+MAX_CARD_ID = MAX_ID  # ids are 64-bit (app/ids.py); those from before are small and stay valid
 
 
 def validate_member_id(member_id: str, field: str = "member_id") -> str:

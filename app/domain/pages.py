@@ -22,7 +22,7 @@ from app.errors import BadUserInputError
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 
-_CURSOR_ID = re.compile(r"[1-9][0-9]{0,17}")
+_CURSOR_ID = re.compile(r"[1-9][0-9]{0,18}")
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
@@ -79,7 +79,7 @@ def decode_cursor(cursor: str, prefix: str) -> int:
     if not text.startswith(prefix) or not _CURSOR_ID.fullmatch(text[len(prefix) :]):
         raise refused
     item_id = int(text[len(prefix) :])
-    # Ids are 32-bit on every database; one spelling per cursor.
+    # Ids are 64-bit on every database; one spelling per cursor.
     if item_id > MAX_CARD_ID or encode_cursor(item_id, prefix) != cursor:
         raise refused
     return item_id

@@ -10,8 +10,14 @@ import strawberry
 from app.domain.history import CARD_TRANSACTIONS_DEFAULT
 from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
-CARD_ID = 'The card\'s internal id: an integer as a string, e.g. "302".'
-TRANSACTION_ID = 'The transaction\'s id: an integer as a string, e.g. "1207".'
+CARD_ID = (
+    'The card\'s internal id: a 64-bit integer as a string (never a number), e.g. "302" or '
+    '"123117819232711558".'
+)
+TRANSACTION_ID = (
+    'The transaction\'s id: a 64-bit integer as a string (never a number), e.g. "1207" or '
+    '"123117819273380141".'
+)
 MEMBER_ID = '1 to 64 letters, digits or . _ : @ -, e.g. "C000000113".'
 CURRENCY = 'ISO 4217 code of the card\'s currency, e.g. "USD"; amounts use its decimals.'
 AMOUNT = 'A decimal string in the card\'s currency, e.g. "25.00" or "-6.49".'

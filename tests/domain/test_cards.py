@@ -366,7 +366,7 @@ def test_editing_needs_its_permission_and_a_well_formed_id(store):
     with pytest.raises(BadUserInputError) as caught:
         cards.edit(OPERATOR, CardEdit("seven", unlock_pin=True), None)
     assert (caught.value.message, caught.value.field) == (
-        "id: a gift card id is an integer from 1 to 2147483647",
+        "id: a gift card id is an integer from 1 to 9223372036854775807",
         "id",
     )
     assert runner.mutations == []

@@ -265,7 +265,7 @@ def test_a_filter_becomes_the_store_criteria():
     [
         (
             TransactionFilter(giftcard_id="0"),
-            "giftcard_id: a gift card id is an integer from 1 to 2147483647",
+            "giftcard_id: a gift card id is an integer from 1 to 9223372036854775807",
             "giftcard_id",
         ),
         (TransactionFilter(member_id="a b"), "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),

@@ -8,13 +8,15 @@ from app.domain.identifiers import MAX_CARD_ID, check_text, parse_card_id, valid
 from app.errors import BadUserInputError
 
 
-@pytest.mark.parametrize(("text", "number"), [("1", 1), ("0042", 42), (str(MAX_CARD_ID), MAX_CARD_ID)])
-def test_a_card_id_is_a_positive_32_bit_integer(text, number):
+@pytest.mark.parametrize(
+    ("text", "number"), [("1", 1), ("0042", 42), ("2147483648", 2**31), (str(MAX_CARD_ID), MAX_CARD_ID)]
+)
+def test_a_card_id_is_a_positive_64_bit_integer(text, number):
     assert parse_card_id(text) == number
 
 
 @pytest.mark.parametrize(
-    "text", ["0", "-1", "1.0", " 1", "1e3", "", str(MAX_CARD_ID + 1), "\u0661", "12345678901"]
+    "text", ["0", "-1", "1.0", " 1", "1e3", "", str(MAX_CARD_ID + 1), "\u0661", "12345678901234567890"]
 )
 def test_anything_else_is_refused_naming_the_field(text):
     with pytest.raises(BadUserInputError) as refused:

@@ -279,8 +279,8 @@ def test_a_caller_without_a_token_is_unauthenticated(world):
 @pytest.mark.parametrize(
     ("card_id", "reason", "message", "field"),
     [
-        ("0", None, "id: a gift card id is an integer from 1 to 2147483647", "id"),
-        ("x7", None, "id: a gift card id is an integer from 1 to 2147483647", "id"),
+        ("0", None, "id: a gift card id is an integer from 1 to 9223372036854775807", "id"),
+        ("x7", None, "id: a gift card id is an integer from 1 to 9223372036854775807", "id"),
         ("7", "r" * 256, "reason: at most 255 characters", "reason"),
         ("7", "two\nlines", "reason: control characters are not allowed", "reason"),
     ],

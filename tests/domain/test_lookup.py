@@ -146,8 +146,12 @@ def test_cards_are_found_by_their_member():
 @pytest.mark.parametrize(
     ("given", "message", "field"),
     [
-        ({"card_id": "0"}, "id: a gift card id is an integer from 1 to 2147483647", "id"),
-        ({"card_id": "2147483648"}, "id: a gift card id is an integer from 1 to 2147483647", "id"),
+        ({"card_id": "0"}, "id: a gift card id is an integer from 1 to 9223372036854775807", "id"),
+        (
+            {"card_id": "9223372036854775808"},
+            "id: a gift card id is an integer from 1 to 9223372036854775807",
+            "id",
+        ),
         ({"member_id": "has space"}, "member_id: 1 to 64 letters, digits or . _ : @ -", "member_id"),
     ],
 )

@@ -252,7 +252,7 @@ def test_a_note_may_span_lines(client, editor, seed):
     )
 
 
-@pytest.mark.parametrize("card_id", ["2147483648", "99999999999", "0"])
+@pytest.mark.parametrize("card_id", ["9223372036854775808", "99999999999999999999", "0"])
 def test_ids_outside_the_id_range_are_refused(client, editor, card_id):
     body = _edit(client, editor, id=card_id, note="x")
     assert error_codes(body) == ["BAD_USER_INPUT"] and body["errors"][0]["extensions"]["field"] == "id"
