@@ -348,9 +348,9 @@ def test_request_id_and_client_address_are_recorded(client, office, admin, card,
     "statement",
     [
         "UPDATE audit_events SET outcome = 'OK'",
-        "UPDATE audit_events SET subject = NULL WHERE id = 1",
+        "UPDATE audit_events SET subject = NULL WHERE id = (SELECT MIN(id) FROM audit_events)",
         "DELETE FROM audit_events",
-        "DELETE FROM audit_events WHERE id = 1",
+        "DELETE FROM audit_events WHERE id = (SELECT MIN(id) FROM audit_events)",
     ],
 )
 def test_the_table_refuses_updates_and_deletes(client, office, card, services, statement):

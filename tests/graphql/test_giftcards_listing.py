@@ -164,8 +164,8 @@ def test_foreign_cursors_are_refused(client, lister, after):
 
 
 def test_a_cursor_past_the_last_card_is_an_empty_page(client, lister, seed):
-    seed({CodeType.PHYSICAL: "CARD00000001"})
-    page = _list(client, lister, after=_cursor("gc:999"))
+    card_id = seed({CodeType.PHYSICAL: "CARD00000001"})
+    page = _list(client, lister, after=_cursor(f"gc:{card_id + 1}"))
     assert page["edges"] == []
     assert page["pageInfo"]["hasNextPage"] is False
 
