@@ -86,3 +86,32 @@ def test_a_card_from_before_keeps_its_small_id_and_lists_before_new_ones(client,
     ]
     listed = _ok(gql(client, LIST, token=admin), "giftcards")["edges"]
     assert [edge["node"]["id"] for edge in listed] == ["7", card["id"]]
+
+
+RESERVE = """mutation R { giftcardReserveCodes(count: 2, agency: "PrintCo", requestName: "ids") { id } }"""
+TABLES = (
+    "giftcards",
+    "giftcard_codes",
+    "giftcard_transactions",
+    "giftcard_events",
+    "code_reservations",
+    "reserved_codes",
+    "audit_events",
+)
+
+
+def test_every_kind_of_row_the_server_writes_gets_a_64_bit_id_from_the_one_generator(
+    client, admin, mint, services
+):
+    _funded_card(client, admin)
+    printer = mint(permissions=["ReserveGiftCardCodes"], sub="printer")
+    reservation = _ok(gql(client, RESERVE, token=printer), "giftcardReserveCodes")
+    gql(client, EDIT, {"giftcard": {"id": "1", "note": "x"}}, token=admin)  # an audited refusal
+
+    with services.engine.connect() as connection:
+        ids = {table: connection.execute(text(f"SELECT id FROM {table}")).scalars().all() for table in TABLES}
+    assert all(ids[table] for table in TABLES), ids
+    every = [item_id for table in TABLES for item_id in ids[table]]
+    assert all(2**31 < item_id < 2**63 for item_id in every)
+    assert len(set(every)) == len(every)  # no id of one kind is the id of another
+    assert ids["code_reservations"] == [int(reservation["id"])]
