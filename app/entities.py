@@ -101,6 +101,8 @@ class Transaction:
     note: str | None
     created_at: datetime
     settled_at: datetime | None
+    # Last, with a default: answers sealed under idempotency keys before locations existed lack it.
+    location_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

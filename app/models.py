@@ -137,6 +137,8 @@ class LedgerEntry(SQLModel, table=True):
     )
     source_id: str | None = Field(default=None, sa_column=Column(String(128)))
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
+    # Where it happened: the caller's own name for a store or till (Square's location_id), free text.
+    location_id: str | None = Field(default=None, sa_column=Column(String(64)))
     note: str | None = Field(default=None, sa_column=Column(String(1000)))
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 
@@ -72,3 +73,12 @@ def test_decoding_keeps_enums_aware_times_dates_and_tuples():
 
 def test_the_card_names_its_id_as_transactions_do():
     assert CARD.giftcard_id == CARD.id == 7
+
+
+def test_a_transaction_stored_before_locations_decodes_without_one():
+    # given an answer sealed before transactions had a location_id
+    stored = json.loads(encode(dataclasses.replace(TRANSACTION, location_id="SHOP-1")))
+    assert stored.pop("location_id") == "SHOP-1"
+    # then it decodes, with no location, as the same transaction
+    assert decode(Transaction, stored) == TRANSACTION
+    assert decode(Transaction, stored).location_id is None

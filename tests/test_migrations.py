@@ -152,6 +152,59 @@ def test_audit_rows_from_before_counts_count_one_and_the_table_stays_append_only
     engine.dispose()
 
 
+def test_transactions_from_before_locations_keep_no_location_both_ways(empty_database_url):
+    # given a database at 0008 holding a card and a transaction
+    from alembic import command
+
+    engine = create_engine(empty_database_url)
+    config = db.alembic_config(engine)
+    command.upgrade(config, "0008")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO giftcards (id, currency, state, balance, created_at, updated_at) "
+                "VALUES (1, 'USD', 'ACTIVE', 500, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        _add_transaction(connection)
+    # when it is upgraded, then the row is kept with no location, and a new one can name one
+    command.upgrade(config, "head")
+    with engine.begin() as connection:
+        _add_transaction(connection, location_id="S")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT amount, location_id FROM giftcard_transactions ORDER BY id")
+        ).all()
+    assert rows == [(500, None), (500, "S")]
+    # and back at 0008 both rows are still there, without the column
+    command.downgrade(config, "0008")
+    assert "location_id" not in {
+        column["name"] for column in inspect(engine).get_columns("giftcard_transactions")
+    }
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT amount FROM giftcard_transactions")).all() == [(500,), (500,)]
+    engine.dispose()
+
+
+def _add_transaction(connection, **columns) -> None:
+    """A ledger row of $5.00 on card 1, with ``columns`` beside the ones every revision has."""
+    values = {
+        "giftcard_id": 1,
+        "trans_type": "IMPORT",
+        "status": "COMPLETED",
+        "amount": 500,
+        "balance_before": 0,
+        "balance_after": 500,
+        "partial": False,
+        **columns,
+    }
+    statement = (  # the column names are this function's own
+        f"INSERT INTO giftcard_transactions ({', '.join(values)}, created_at) "
+        f"VALUES ({', '.join(':' + name for name in values)}, CURRENT_TIMESTAMP)"
+    )
+    connection.execute(text(statement), values)
+
+
 def _assert_append_only(engine) -> None:
     for statement in ("UPDATE audit_events SET outcome = 'X'", "DELETE FROM audit_events"):
         with pytest.raises(exc.DBAPIError, match="append-only"), engine.begin() as connection:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
-from app.domain.identifiers import check_text, parse_card_id, validate_member_id
+from app.domain.identifiers import check_location_id, check_text, parse_card_id, validate_member_id
 from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
 from app.entities import Transaction
 from app.enums import CodeType, TransStatus, TransType
@@ -38,6 +38,7 @@ class TransactionFilter:
     trans_type: TransType | None = None
     source_id: str | None = None
     ref_no: str | None = None
+    location_id: str | None = None  # exactly this location
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
 
@@ -117,6 +118,7 @@ class History:
         # What a transaction can hold, so a filter outside it is a mistake, not an empty page.
         check_text(given.source_id, "source_id", 128)
         check_text(given.ref_no, "ref_no", 128)
+        check_location_id(given.location_id)
         created_from, created_before = created_range(given.created_after, given.created_before)
         return EntryCriteria(
             after_id=after_id,
@@ -128,6 +130,7 @@ class History:
             trans_type=None if given.trans_type is None else given.trans_type.value,
             source_id=given.source_id,
             ref_no=given.ref_no,
+            location_id=given.location_id,
             created_from=created_from,
             created_before=created_before,
             now=now,

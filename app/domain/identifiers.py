@@ -1,4 +1,5 @@
-"""Identifiers and free text callers pass in: gift card and transaction ids, member ids, operator text."""
+"""Identifiers and free text callers pass in: gift card and transaction ids, member ids, locations,
+operator text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from app.ids import MAX_ID
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 _CARD_ID = re.compile(r"[0-9]{1,19}")
 MAX_CARD_ID = MAX_ID  # ids are 64-bit (app/ids.py); those from before are small and stay valid
+MAX_LOCATION_ID = 64
 
 
 def validate_member_id(member_id: str, field: str = "member_id") -> str:
@@ -33,3 +35,15 @@ def check_text(text: str | None, name: str, limit: int, *, multiline: bool = Fal
     allowed = "\n\t" if multiline else ""
     if any(not char.isprintable() and char not in allowed for char in text):
         raise BadUserInputError(f"{name}: control characters are not allowed", field=name)
+
+
+def check_location_id(location_id: str | None, field: str = "location_id") -> None:
+    """Where a transaction happened, as the caller names it (Square's location_id): free text, 1 to 64
+    characters, compared exactly, so neither blank nor with spaces around it that a filter would miss."""
+    if location_id is None:
+        return
+    check_text(location_id, field, MAX_LOCATION_ID)
+    if not location_id.strip() or location_id != location_id.strip():
+        raise BadUserInputError(
+            f"{field}: 1 to {MAX_LOCATION_ID} characters, not blank, no spaces at either end", field=field
+        )

@@ -10,7 +10,7 @@ take at least the refusal floor.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,7 +22,7 @@ from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
 from app.domain.balances import BalanceRules, hide
 from app.domain.codes import validate_code, validate_pin
-from app.domain.identifiers import check_text, parse_card_id
+from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
 from app.entities import Transaction
@@ -62,6 +62,7 @@ class TransRequest:
     source_id: str | None = None
     ref_no: str | None = None
     note: str | None = None
+    location_id: str | None = None  # where it happened, as the caller names it
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Ledger:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, key)
+        mutation = Mutation(Operation.ADD_TRANSACTION, _digested(request), Transaction, key)
         replayed: Transaction | None = self.runner.replay(principal, mutation)
         if replayed is not None:
             return replayed
@@ -103,6 +104,7 @@ class Ledger:
         check_text(request.source_id, "source_id", 128)
         check_text(request.ref_no, "ref_no", 128)
         check_text(request.note, "note", 1000, multiline=True)
+        check_location_id(request.location_id)
         if request.pin is not None:
             validate_pin(request.pin, "pin")
         _check_sign(request.trans_type, check_amount(request.amount))
@@ -178,9 +180,16 @@ class Ledger:
     # --- giftcardTransCapture, giftcardTransCancel -----------------------------------------
 
     def capture(
-        self, principal: Principal, entry_id: str, amount: str | None = None, key: str | None = None
+        self,
+        principal: Principal,
+        entry_id: str,
+        amount: str | None = None,
+        key: str | None = None,
+        location_id: str | None = None,
     ) -> Transaction:
+        """Settle an authorization; ``location_id``, when given, replaces the one it was authorized at."""
         number = parse_card_id(entry_id)  # refused in a card id's words, which callers may match
+        check_location_id(location_id)
 
         def work(session: Session) -> Transaction:
             entry, card = self._open_entry(session, principal, number)
@@ -196,27 +205,32 @@ class Ledger:
                 )
             balance = self.rules.apply(session, card, captured, now)
             settled = {"status": TransStatus.COMPLETED.value, "amount": captured, "settled_at": now}
+            settled.update(_located(location_id))
             row = store.settle_entry(
                 session, number, {**settled, "balance_before": balance - captured, "balance_after": balance}
             )
             return _answer(row, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
-        request = {"id": number, "amount": amount}
+        request = {"id": number, "amount": amount, **_located(location_id)}
         return self.runner.run(principal, Mutation(Operation.CAPTURE, request, Transaction, key), work)
 
-    def cancel(self, principal: Principal, entry_id: str, key: str | None = None) -> Transaction:
+    def cancel(
+        self, principal: Principal, entry_id: str, key: str | None = None, location_id: str | None = None
+    ) -> Transaction:
+        """Release an authorization; ``location_id``, when given, replaces the one it was authorized at."""
         number = parse_card_id(entry_id)
+        check_location_id(location_id)
 
         def work(session: Session) -> Transaction:
             _, card = self._open_entry(session, principal, number)
             now = datetime.now(UTC)
-            row = store.settle_entry(
-                session, number, {"status": TransStatus.CANCELLED.value, "settled_at": now}
-            )
+            cancelled = {"status": TransStatus.CANCELLED.value, "settled_at": now, **_located(location_id)}
+            row = store.settle_entry(session, number, cancelled)
             on_hold = store.held(session, card.id or 0, now)
             return _answer(row, card.currency, card.balance, card.balance - on_hold)
 
-        return self.runner.run(principal, Mutation(Operation.CANCEL, {"id": number}, Transaction, key), work)
+        request = {"id": number, **_located(location_id)}
+        return self.runner.run(principal, Mutation(Operation.CANCEL, request, Transaction, key), work)
 
     def _open_entry(self, session: Session, principal: Principal, number: int) -> tuple[Row[Any], GiftCard]:
         """The AUTHORIZED entry and its card, locked (card first, as every writer does)."""
@@ -253,11 +267,27 @@ def _new_entry(
         "source_id": request.source_id,
         "ref_no": request.ref_no,
         "note": request.note,
+        "location_id": request.location_id,
         "created_by": principal.subject,
         "created_at": now,
         "code_type": request.code_type.value if code_id is not None and request.code_type else None,
         "code_id": code_id,
     }
+
+
+def _located(location_id: str | None) -> dict[str, str]:
+    """The location a capture or cancel records, and its idempotency key covers: nothing when not
+    given, so that keys stored before locations existed still match their retries."""
+    return {} if location_id is None else {"location_id": location_id}
+
+
+def _digested(request: TransRequest) -> dict[str, Any]:
+    """What an idempotency key covers of a transaction: the request, with ``location_id`` only when
+    given (the same bytes as before locations existed, for keys stored then)."""
+    document = asdict(request)
+    if request.location_id is None:
+        del document["location_id"]
+    return document
 
 
 def _answer(row: Row[Any], currency: str, balance: int, available: int) -> Transaction:

@@ -30,6 +30,10 @@ BALANCE_AFTER = (
 )
 SOURCE_ID = 'Free reference: the system or channel it came from, up to 128 characters, e.g. "web-shop".'
 REF_NO = 'Free reference: that system\'s number for it, up to 128 characters, e.g. "ORDER-1042".'
+LOCATION_ID = (
+    "Where it happened, in the caller's own words (a store, till or terminal; Square's location_id): "
+    '1 to 64 characters, no spaces at either end, e.g. "STORE-0042". Compared exactly.'
+)
 NOTE = "Internal note for operators, up to 1,000 characters (line breaks allowed)."
 CODE = '4 to 64 letters and digits, e.g. "G59220000045"; case, spaces and dashes do not matter.'
 CODE_EXPIRES_ON = "The last day (UTC) the code can be used; not in the past. Left out: it does not expire."

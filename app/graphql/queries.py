@@ -19,6 +19,7 @@ from app.graphql.descriptions import (
     CREATED_AFTER,
     CREATED_BEFORE,
     CURSOR,
+    LOCATION_ID,
     MEMBER_ID,
     PAGE_INFO,
     REF_NO,
@@ -100,6 +101,9 @@ class GiftCardTransactionFilter:
     )
     source_id: str | None = strawberry.field(default=None, description=f"Only this sourceId. {SOURCE_ID}")
     ref_no: str | None = strawberry.field(default=None, description=f"Only this refNo. {REF_NO}")
+    location_id: str | None = strawberry.field(
+        default=None, description=f"Only those at this locationId (exact match). {LOCATION_ID}"
+    )
     created_after: datetime | None = strawberry.field(default=None, description=CREATED_AFTER)
     created_before: datetime | None = strawberry.field(default=None, description=CREATED_BEFORE)
 

@@ -10,7 +10,16 @@ from anyio.to_thread import run_sync
 
 from app.domain.ledger import TransRequest
 from app.graphql.context import Context
-from app.graphql.descriptions import AMOUNT, CARD_ID, CODE, NOTE, REF_NO, SOURCE_ID, TRANSACTION_ID
+from app.graphql.descriptions import (
+    AMOUNT,
+    CARD_ID,
+    CODE,
+    LOCATION_ID,
+    NOTE,
+    REF_NO,
+    SOURCE_ID,
+    TRANSACTION_ID,
+)
 from app.graphql.enums import CodeType, TransType
 from app.graphql.mutations import IdempotencyKey
 from app.graphql.types import GiftCardTransaction, build, transaction_type
@@ -42,11 +51,18 @@ class GiftCardTransInput:
     )
     source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
     ref_no: str | None = strawberry.field(default=None, description=REF_NO)
+    location_id: str | None = strawberry.field(default=None, description=LOCATION_ID)
     note: str | None = strawberry.field(default=None, description=NOTE)
 
 
 TransactionId = Annotated[
     strawberry.ID, strawberry.argument(description=f"The AUTHORIZED transaction. {TRANSACTION_ID}")
+]
+SettledAt = Annotated[
+    str | None,
+    strawberry.argument(
+        description=f"Where it is settled; left out: the location it was authorized at. {LOCATION_ID}"
+    ),
 ]
 
 
@@ -81,16 +97,23 @@ class TransactionMutations:
             ),
         ] = None,
         idempotency_key: IdempotencyKey = None,
+        location_id: SettledAt = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        return transaction_type(await run_sync(ledger.capture, principal, str(id), amount, idempotency_key))
+        captured = await run_sync(ledger.capture, principal, str(id), amount, idempotency_key, location_id)
+        return transaction_type(captured)
 
     @strawberry.mutation(
         description="Cancel an AUTHORIZED transaction, releasing its hold (its type's GiftCardTrans… "
         "permission; without ListGiftCards, only the caller's own)."
     )
     async def giftcard_trans_cancel(
-        self, info: strawberry.Info[Context], id: TransactionId, idempotency_key: IdempotencyKey = None
+        self,
+        info: strawberry.Info[Context],
+        id: TransactionId,
+        idempotency_key: IdempotencyKey = None,
+        location_id: SettledAt = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        return transaction_type(await run_sync(ledger.cancel, principal, str(id), idempotency_key))
+        cancelled = await run_sync(ledger.cancel, principal, str(id), idempotency_key, location_id)
+        return transaction_type(cancelled)

@@ -26,6 +26,7 @@ from app.graphql.descriptions import (
     CURRENCY,
     EXPIRES_AT,
     EXPIRES_ON,
+    LOCATION_ID,
     MEMBER_ID,
     NOTE,
     REF_NO,
@@ -71,6 +72,7 @@ class GiftCardTransaction:
     partial: bool = strawberry.field(description="True when allowPartial debited less than asked.")
     source_id: str | None = strawberry.field(description=SOURCE_ID)
     ref_no: str | None = strawberry.field(description=REF_NO)
+    location_id: str | None = strawberry.field(description=f"{LOCATION_ID} Null: not given.")
     note: str | None = strawberry.field(description="Free text given with the transaction.")
     created_at: datetime = strawberry.field(description="When it was created (authorized, for holds).")
     settled_at: datetime | None = strawberry.field(

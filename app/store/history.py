@@ -40,6 +40,7 @@ class EntryCriteria:
     trans_type: str | None = None
     source_id: str | None = None
     ref_no: str | None = None
+    location_id: str | None = None
     created_from: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
     now: datetime | None = None  # when a hold counts as lapsed (status AUTHORIZED / EXPIRED)
@@ -117,7 +118,8 @@ def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)
-    for name in ("giftcard_id", "trans_type", "source_id", "ref_no"):  # the criteria's and the columns' names
+    # The criteria's and the columns' names.
+    for name in ("giftcard_id", "trans_type", "source_id", "ref_no", "location_id"):
         if (value := getattr(criteria, name)) is not None:
             conditions.append(_ledger.c[name] == value)
     if criteria.created_from is not None:

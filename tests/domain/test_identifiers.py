@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.identifiers import MAX_CARD_ID, check_text, parse_card_id, validate_member_id
+from app.domain.identifiers import (
+    MAX_CARD_ID,
+    check_location_id,
+    check_text,
+    parse_card_id,
+    validate_member_id,
+)
 from app.errors import BadUserInputError
 
 
@@ -57,3 +63,26 @@ def test_text_too_long_or_with_control_characters_is_refused(text, multiline, me
     with pytest.raises(BadUserInputError) as refused:
         check_text(text, "note", 10, multiline=multiline)
     assert (refused.value.field, refused.value.message) == ("note", message)
+
+
+@pytest.mark.parametrize("location_id", [None, "SHOP-1", "x" * 64, "Kiosk 2 / Gate B", "東京駅"])
+def test_locations_in_any_words_up_to_64_characters_pass(location_id):
+    check_location_id(location_id)
+
+
+@pytest.mark.parametrize(
+    ("location_id", "message"),
+    [
+        ("x" * 65, "location_id: at most 64 characters"),
+        ("till\x00", "location_id: control characters are not allowed"),
+        ("till\t1", "location_id: control characters are not allowed"),
+        ("", "location_id: 1 to 64 characters, not blank, no spaces at either end"),
+        ("  ", "location_id: 1 to 64 characters, not blank, no spaces at either end"),
+        (" till", "location_id: 1 to 64 characters, not blank, no spaces at either end"),
+        ("till\u3000", "location_id: control characters are not allowed"),
+    ],
+)
+def test_other_locations_are_refused(location_id, message):
+    with pytest.raises(BadUserInputError) as refused:
+        check_location_id(location_id)
+    assert (refused.value.field, refused.value.message) == ("location_id", message)

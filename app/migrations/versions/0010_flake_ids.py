@@ -1,7 +1,7 @@
 """64-bit ids: every id column, and every column naming one, is a BIGINT on PostgreSQL
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 
 New rows take their ids from app/ids.py (time-ordered, not dense, one generator for every kind),
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
