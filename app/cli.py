@@ -113,12 +113,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from app import demo
-    from app.db import check_schema
+    from app.db import check_schema, claim_id_node
     from app.services import build_services
 
     services = build_services(_settings())
     try:
         check_schema(services.engine)
+        claim_id_node(services.engine)
         existing = demo.card_count(services)
         if existing and not args.cards:
             print(f"the database already holds {existing} cards; nothing loaded")

@@ -6,6 +6,7 @@ IMMEDIATE`` so that two writers never race on a stale read.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -132,6 +133,22 @@ _REASONS = (
 def _reason(exc: OperationalError) -> str:
     text = str(exc.orig).lower()
     return next((reason for pattern, reason in _REASONS if pattern in text), "connection failed")
+
+
+def claim_id_node(engine: Engine) -> int:
+    """A node number for this process's ids (app.ids): the next of a counter the database keeps,
+    modulo NODES, so processes started one after another never share one while both run."""
+    from app.ids import NODES, new_id
+    from app.models import IdNode
+
+    table = IdNode.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            insert(table).values(claimed_at=datetime.now(UTC)).returning(table.c.id)
+        ).scalar_one()
+    node = int(claimed) % NODES
+    new_id.bind(node)
+    return node
 
 
 def check_schema(engine: Engine) -> None:

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from app.auth import oauth
 from app.auth.counters import SharedCounters
 from app.config import Settings, load_settings
-from app.db import check_schema
+from app.db import check_schema, claim_id_node
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
 from app.graphiql import graphiql_routes
@@ -167,8 +167,10 @@ def _probe_routes(services: Services) -> list[Route]:
 async def _lifespan(
     settings: Settings, services: Services, freeze_gc: bool, _: Starlette
 ) -> AsyncIterator[None]:
-    """Check the schema and the PIN keys before serving; write the refusal counts while serving."""
+    """Check the schema and the PIN keys before serving, and claim this process's id node; write the
+    refusal counts while serving."""
     check_schema(services.engine)
+    claim_id_node(services.engine)
     check_pins_verifiable(services.key_rows, services.pins)
     if freeze_gc:
         # Start-up objects live forever; keep the collector from scanning them again and again.

@@ -5,17 +5,19 @@ card. An id is a positive signed 64-bit integer (a PostgreSQL BIGINT; SQLite's I
 
     bit 63       0, the sign bit
     bits 62..22  milliseconds since EPOCH (41 bits, enough until 2095)
-    bits 21..0   random, from ``secrets`` (22 bits)
+    bits 21..12  the process's node number (10 bits)
+    bits 11..0   random, from ``secrets`` (12 bits)
 
 Ids are ordered by creation time to the millisecond, and the random low bits keep them from being
 dense: the gap between two ids says when, not how many. Rows from before this scheme keep their
 small ids, which sort before every new one (the millisecond count is at least ``_FLOOR``).
 
-Within one process the generator is monotonic: when the clock has not moved past the last id (a
-burst in one millisecond, or a clock set back), the next id is the last plus a random step of 1 to
-2^16, so one process never repeats an id and needs no retry. Two processes repeat one only by
-drawing the same 22 bits in the same millisecond; the primary key refuses that row, and the
-request fails as a whole (its unit of work rolls back) rather than writing a duplicate.
+No two processes writing to one database share a node number while both run: each server process
+claims one from the database as it starts (app.db.claim_id_node, a counter taken modulo 1,024), so
+their ids differ in those bits. Within one process the generator is monotonic: when the clock has
+not moved past the last id (a burst in one millisecond, or a clock set back), the next id takes the
+last one's millisecond and a larger random part, borrowing the next millisecond when the part is
+used up. So no id is ever handed out twice, and no insert needs a retry.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from datetime import UTC, datetime
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH_MS = int(EPOCH.timestamp()) * 1000
-RANDOM_BITS = 22
+NODE_BITS = 10
+RANDOM_BITS = 12
+LOW_BITS = NODE_BITS + RANDOM_BITS
+NODES = 2**NODE_BITS
 MAX_ID = 2**63 - 1
-_STEP = 2**16
+_STEP = 64  # the largest random step between two ids of one millisecond
 # Every new id is above 2^31, so above every id of the 32-bit columns before this scheme.
-_FLOOR = 2 ** (31 - RANDOM_BITS)
+_FLOOR = 2 ** (31 - LOW_BITS)
 
 
 def _wall_clock_ms() -> int:
@@ -40,22 +45,36 @@ def _wall_clock_ms() -> int:
 
 
 class IdGenerator:
-    """Hands out ids as the module docstring lays them out; safe to share between threads."""
+    """Hands out ids as the module docstring lays them out; safe to share between threads. Until
+    :meth:`bind` names the node claimed from the database, the node is a random one."""
 
     def __init__(self, clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
         self._clock_ms = clock_ms  # milliseconds since the Unix epoch
-        self._last = 0
+        self._node = secrets.randbelow(NODES)
+        self._last = (0, 0)  # the millisecond and random part of the last id
         self._lock = threading.Lock()
+
+    def bind(self, node: int) -> None:
+        """Use ``node`` (from 0 to NODES - 1) for the ids handed out from now on."""
+        if not 0 <= node < NODES:
+            raise ValueError(f"a node number is from 0 to {NODES - 1}")
+        with self._lock:
+            self._node = node
 
     def __call__(self) -> int:
         elapsed = max(self._clock_ms() - EPOCH_MS, _FLOOR)
-        candidate: int = (elapsed << RANDOM_BITS) | secrets.randbits(RANDOM_BITS)
         with self._lock:
-            if candidate <= self._last:
-                candidate = self._last + 1 + secrets.randbelow(_STEP)
+            last_ms, last_random = self._last
+            if elapsed > last_ms:
+                ms, random_part = elapsed, secrets.randbits(RANDOM_BITS)
+            else:  # the same millisecond, or the clock went back: after the last one
+                ms, random_part = last_ms, last_random + 1 + secrets.randbelow(_STEP)
+                if random_part >= 2**RANDOM_BITS:
+                    ms, random_part = last_ms + 1, secrets.randbelow(_STEP)
+            candidate = (ms << LOW_BITS) | (self._node << RANDOM_BITS) | random_part
             if candidate > MAX_ID:
                 raise RuntimeError("the clock is past the last millisecond a 64-bit id can hold")
-            self._last = candidate
+            self._last = (ms, random_part)
             return candidate
 
 

@@ -232,3 +232,13 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, sa_column=Column(String(64)))
     client_address: str | None = Field(default=None, sa_column=Column(String(64)))
     count: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+
+
+class IdNode(SQLModel, table=True):
+    """A node number claimed by a starting server process (app.db.claim_id_node): its id modulo
+    app.ids.NODES goes into the ids that process hands out. Numbered by the database, not by new_id."""
+
+    __tablename__ = "id_nodes"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    claimed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

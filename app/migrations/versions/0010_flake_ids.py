@@ -45,6 +45,12 @@ def _alter(type_name: str) -> None:
 
 def upgrade() -> None:
     _alter("BIGINT")
+    # Each starting server process claims a node number here (app.db.claim_id_node).
+    op.create_table(
+        "id_nodes",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
@@ -58,4 +64,5 @@ def downgrade() -> None:
                 f"{count} rows of {table} have 64-bit ids, which the previous version cannot address: "
                 "not downgrading (restore a backup taken before the upgrade instead)"
             )
+    op.drop_table("id_nodes")
     _alter("INTEGER")
