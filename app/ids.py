@@ -33,11 +33,11 @@ EPOCH_MS = int(EPOCH.timestamp()) * 1000
 NODE_BITS = 10
 RANDOM_BITS = 12
 LOW_BITS = NODE_BITS + RANDOM_BITS
-NODES = 2**NODE_BITS
-MAX_ID = 2**63 - 1
+NODES: int = 2**NODE_BITS
+MAX_ID: int = 2**63 - 1
 _STEP = 64  # the largest random step between two ids of one millisecond
 # Every new id is above 2^31, so above every id of the 32-bit columns before this scheme.
-_FLOOR = 2 ** (31 - LOW_BITS)
+_FLOOR: int = 2 ** (31 - LOW_BITS)
 
 
 def _wall_clock_ms() -> int:
@@ -69,7 +69,7 @@ class IdGenerator:
                 ms, random_part = elapsed, secrets.randbits(RANDOM_BITS)
             else:  # the same millisecond, or the clock went back: after the last one
                 ms, random_part = last_ms, last_random + 1 + secrets.randbelow(_STEP)
-                if random_part >= 2**RANDOM_BITS:
+                if random_part >> RANDOM_BITS:  # past the last random part
                     ms, random_part = last_ms + 1, secrets.randbelow(_STEP)
             candidate = (ms << LOW_BITS) | (self._node << RANDOM_BITS) | random_part
             if candidate > MAX_ID:
