@@ -9,6 +9,7 @@ decoded with pydantic (:func:`decode`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from functools import cache
@@ -47,7 +48,7 @@ class ShownCode:
 
 @dataclass(frozen=True, slots=True)
 class Card(Generic[C]):
-    """A gift card and its live codes; the fields before ``codes`` are its row's, in order."""
+    """A gift card and its live codes; every field but ``codes`` is its row's, in order."""
 
     id: int
     member_id: str | None
@@ -63,11 +64,12 @@ class Card(Generic[C]):
     source_id: str | None
     ref_no: str | None
     codes: tuple[C, ...]
+    # Last, with a default: answers sealed under idempotency keys before it existed lack it.
+    initial_value: int | None = None  # minor units the card was issued with; None: issued empty
 
     def with_codes(self, codes: tuple[D, ...]) -> Card[D]:
         """The same card with other codes: the masking step's copy, made without introspection."""
-        values = [getattr(self, name) for name in CARD_FIELDS]
-        return Card(*values, codes)  # type: ignore[call-arg]  # every other field, in order
+        return card_of(tuple(getattr(self, name) for name in CARD_FIELDS), codes)
 
     @property
     def giftcard_id(self) -> int:
@@ -75,8 +77,14 @@ class Card(Generic[C]):
         return self.id
 
 
-# A card's fields before its codes, in order: its row's columns (app.store.cards selects them so).
+# A card's fields but its codes, in order: its row's columns (app.store.cards selects them so).
 CARD_FIELDS = tuple(item.name for item in fields(Card) if item.name != "codes")
+_CODES_AT = [item.name for item in fields(Card)].index("codes")
+
+
+def card_of(values: Sequence[Any], codes: tuple[C, ...]) -> Card[C]:
+    """The card whose CARD_FIELDS are ``values``, in order, with ``codes``."""
+    return Card(*values[:_CODES_AT], codes, *values[_CODES_AT:])  # type: ignore[call-arg]  # the fields, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class GiftCard(SQLModel, table=True):
         CheckConstraint(
             "state IN ('PENDING', 'ACTIVE', 'BLOCKED', 'DEACTIVATED')", name="ck_giftcards_state"
         ),
+        CheckConstraint("initial_value > 0", name="ck_giftcards_initial_value_positive"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
@@ -70,6 +71,8 @@ class GiftCard(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(String(1000)))  # internal
     source_id: str | None = Field(default=None, sa_column=Column(String(128)))
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
+    # The value the card was issued with (minor units; its first ADD); None: issued empty.
+    initial_value: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class GiftCardCode(SQLModel, table=True):

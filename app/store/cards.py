@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
-from app.entities import CARD_FIELDS, Card, StoredCode
+from app.entities import CARD_FIELDS, Card, StoredCode, card_of
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry
@@ -43,7 +43,7 @@ def card_from_row(row: Sequence[Any], codes: Sequence[StoredCode] = ()) -> Card[
     """The card whose CARD_COLUMNS start ``row``, with ``codes``."""
     values = list(row[: len(CARD_FIELDS)])
     values[_STATE] = CardState(values[_STATE])
-    return Card(*values, tuple(codes))  # type: ignore[call-arg]  # the row holds every other field, in order
+    return card_of(values, tuple(codes))
 
 
 def code_from_row(row: Sequence[Any], offset: int = 0) -> StoredCode:
