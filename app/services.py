@@ -60,6 +60,7 @@ class _Shared:
     audit: AuditTrail
     mutations: MutationRunner
     masking: CodeMasking
+    balance_rules: BalanceRules  # the ceiling and hold time, for issuing with value and transactions
     events: Events  # budget refusals, PIN lockouts and replays, for the metrics
 
 
@@ -104,6 +105,7 @@ def _shared(settings: Settings) -> _Shared:
         audit=audit,
         mutations=MutationRunner(new_unit, Idempotency(vault, retention, KeyStore(engine)), audit, events),
         masking=CodeMasking(vault, policy),
+        balance_rules=BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
         events=events,
     )
 
@@ -119,7 +121,7 @@ def _ledger(settings: Settings, shared: _Shared) -> Ledger:
     return Ledger(
         shared.mutations,
         Addressing(LedgerStore(shared.engine), shared.vault, shared.pins, guards),
-        BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
+        shared.balance_rules,
         shared.policy,
         guards,
     )
@@ -141,7 +143,7 @@ def build_services(settings: Settings) -> Services:
         ),
         card_store=CardStore(engine),
         key_rows=KeyRows(engine),
-        cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency),
+        cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency, shared.balance_rules),
         lifecycle=Lifecycle(mutations, masking),
         lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),
         listing=Listing(CardLister(engine), masking, shared.policy),

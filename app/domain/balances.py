@@ -75,22 +75,32 @@ class BalanceRules:
             until = min(until, card.expires_at)
         return {"status": TransStatus.AUTHORIZED.value, "authorized_amount": amount, "hold_expires_at": until}
 
-    def apply(self, session: Session, card: GiftCard, amount: int, now: datetime) -> int:
-        """The card's new balance, ``amount`` added (a credit also ends PENDING)."""
+    def apply(
+        self, session: Session, card: GiftCard, amount: int, now: datetime, field: str = "amount"
+    ) -> int:
+        """The card's new balance, ``amount`` added (a credit also ends PENDING); ``field`` names
+        the amount in a refusal."""
         balance = store.change_balance(session, card.id or 0, amount, now, self._ceiling(card.currency))
         if balance is None:
             if amount > 0:  # only the ceiling refuses a credit
-                raise self._over_ceiling(card.currency)
+                raise self._over_ceiling(card.currency, field)
             # Debits are checked against the locked balance first; the condition keeps this impossible.
             raise InsufficientFundsError("amount: more than the balance", field="amount")
         return balance
+
+    def check_issue_value(self, amount: int, currency: str, field: str) -> None:
+        """Refuses the value a new card is issued with unless it is positive and within the ceiling."""
+        if amount <= 0:
+            raise BadUserInputError(f"{field}: must be greater than zero", field=field)
+        if amount > self._ceiling(currency):
+            raise self._over_ceiling(currency, field)
 
     def _ceiling(self, currency: str) -> int:
         """The most a card in ``currency`` may hold, in minor units."""
         return minor_units(self._max_balance, currency)
 
-    def _over_ceiling(self, currency: str) -> LimitExceededError:
+    def _over_ceiling(self, currency: str, field: str = "amount") -> LimitExceededError:
         most = format_amount(self._ceiling(currency), currency)
         return LimitExceededError(
-            f"amount: a card may hold at most {most} {currency}", field="amount", limit="max_balance"
+            f"{field}: a card may hold at most {most} {currency}", field=field, limit="max_balance"
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import ClassVar
 
 from app.domain.codes import generate_code, validate_code, validate_pin
 from app.domain.identifiers import check_text, validate_member_id
@@ -45,6 +46,9 @@ class NewCard:
     currency: str | None = None  # the server's default currency when None
     member_id: str | None = None
     details: CardDetails = field(default_factory=CardDetails)
+    initial_value: str | None = None  # a decimal in the card's currency: issue it funded (an ADD)
+    # An idempotency key covers these only when given: the same digest as before they existed.
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value",)
 
 
 @dataclass(frozen=True)

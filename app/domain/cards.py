@@ -13,8 +13,17 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.domain.card_requests import CardDetails, CardEdit, NewCard, PlannedCode, check_edit, check_new_card
+from app.domain.balances import BalanceRules
+from app.domain.card_requests import (
+    CardDetails,
+    CardEdit,
+    NewCard,
+    PlannedCode,
+    check_edit,
+    check_new_card,
+)
 from app.domain.codes import CodeVault, SealedCode
+from app.domain.funding import check_initial_value, fund_new_card
 from app.domain.identifiers import parse_card_id
 from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
@@ -184,11 +193,15 @@ class Cards:
     pins: PinKeys
     masking: CodeMasking
     default_currency: str
+    rules: BalanceRules
 
     def create(self, principal: Principal, request: NewCard, key: str | None) -> ShownCard:
+        """A new card; with an initial value it is funded by an ADD and ACTIVE, in the same writes."""
         principal.require(Permission.CREATE_GIFT_CARD)
         now = datetime.now(UTC)
         currency = self.default_currency if request.currency is None else check_currency(request.currency)
+        value = request.initial_value
+        amount = None if value is None else check_initial_value(principal, self.rules, value, currency)
         request, planned = check_new_card(request, now.date())
         sealed = _seal(planned, self.vault)
 
@@ -202,10 +215,13 @@ class Cards:
                 created_by=principal.subject,
                 created_at=now,
                 updated_at=now,
+                initial_value=amount,
                 **dataclasses.asdict(request.details),
             )
             card_id = store.add_card(session, card)
             shown_in_full = self._add_codes(session, card_id, rows, sealed)
+            if amount is not None:
+                fund_new_card(session, self.rules, principal, card, amount, now)
             store.add_event(session, card_id, "CREATED", principal.subject, now)
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 

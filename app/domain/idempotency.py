@@ -39,8 +39,15 @@ def _plain(value: Any) -> Any:
 
 
 def encode(value: Any) -> bytes:
-    """Canonical JSON of a dataclass (or plain data): the same input gives the same bytes."""
-    data = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+    """Canonical JSON of a dataclass (or plain data): the same input gives the same bytes. Fields a
+    dataclass names in ``OMITTED_WHEN_NONE`` (added after keys were stored) are left out when None,
+    so that a retry of a request stored before they existed still matches."""
+    data = value
+    if is_dataclass(value) and not isinstance(value, type):
+        data = asdict(value)
+        for name in getattr(value, "OMITTED_WHEN_NONE", ()):
+            if data[name] is None:
+                del data[name]
     return json.dumps(data, default=_plain, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -34,6 +34,10 @@ LOCATION_ID = (
     "Where it happened, in the caller's own words (a store, till or terminal; Square's location_id): "
     '1 to 64 characters, no spaces at either end, e.g. "STORE-0042". Compared exactly.'
 )
+INITIAL_VALUE = (
+    'The value the card was issued with: its first ADD, a decimal string in its currency, e.g. "25.00"; '
+    "null when it was issued empty."
+)
 NOTE = "Internal note for operators, up to 1,000 characters (line breaks allowed)."
 CODE = '4 to 64 letters and digits, e.g. "G59220000045"; case, spaces and dashes do not matter.'
 CODE_EXPIRES_ON = "The last day (UTC) the code can be used; not in the past. Left out: it does not expire."

@@ -15,7 +15,8 @@ from app.enums import Operation
 from app.graphql.context import Context
 from app.graphql.descriptions import CARD_ID
 from app.graphql.enums import CodeType
-from app.graphql.types import GiftCard, GiftCardAddInput, GiftCardEditInput, build, card_type
+from app.graphql.inputs import GiftCardAddInput, GiftCardEditInput
+from app.graphql.types import GiftCard, build, card_type
 
 IdempotencyKey = Annotated[
     str | None,
@@ -53,8 +54,8 @@ def _state_change(operation: Operation, description: str) -> StrawberryField:
 @strawberry.type
 class CardMutations:
     @strawberry.mutation(
-        description="Create a gift card (CreateGiftCard). A generated PERSONAL code is returned in "
-        "full once, here."
+        description="Create a gift card (CreateGiftCard; with initialValue, GiftCardTransAdd as well). "
+        "A generated PERSONAL code is returned in full once, here."
     )
     async def giftcard_add(
         self,

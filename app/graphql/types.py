@@ -21,16 +21,12 @@ from app.graphql.descriptions import (
     BALANCE_AFTER,
     BALANCE_BEFORE,
     CARD_ID,
-    CODE,
-    CODE_EXPIRES_ON,
     CURRENCY,
     EXPIRES_AT,
     EXPIRES_ON,
+    INITIAL_VALUE,
     LOCATION_ID,
-    MEMBER_ID,
-    NOTE,
     REF_NO,
-    REVOKE,
     SOURCE_ID,
     TRANSACTION_ID,
     USABLE_FROM,
@@ -111,6 +107,7 @@ class GiftCard:
     expires_at: datetime | None = strawberry.field(description=EXPIRES_AT)
     source_id: str | None = strawberry.field(description=SOURCE_ID)
     ref_no: str | None = strawberry.field(description=REF_NO)
+    initial_value: str | None = strawberry.field(description=INITIAL_VALUE)
     shown: strawberry.Private[ShownCard]  # the domain's card, its id as the database has it
 
     # Fields with a resolver are nullable: one that fails (a permission, the database) is null
@@ -165,82 +162,6 @@ class GiftCardSearchResult:
     results: list[GiftCard] = strawberry.field(description="The cards found; empty when none.")
 
 
-@strawberry.input(description="A new gift card. Give at least one code; the balance starts at zero.")
-class GiftCardAddInput:
-    physical_code: str | None = strawberry.field(default=None, description=f"A PHYSICAL code: {CODE}")
-    physical_pin: str | None = strawberry.field(
-        default=None,
-        description='4 to 12 digits, e.g. "1234"; needed later to transact with the PHYSICAL code.',
-    )
-    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    external_code: str | None = strawberry.field(default=None, description=f"An EXTERNAL code: {CODE}")
-    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    add_personal_code: bool = strawberry.field(
-        default=False,
-        description="Generate a PERSONAL code (needs memberId). It is shown in full only in this response.",
-    )
-    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    member_id: str | None = strawberry.field(
-        default=None, description=f"The member the card belongs to: {MEMBER_ID}"
-    )
-    currency: str | None = strawberry.field(
-        default=None, description='ISO 4217 code, e.g. "EUR"; the server\'s default currency when left out.'
-    )
-    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
-    expires_at: datetime | None = strawberry.field(
-        default=None, description=f"{EXPIRES_AT} Later than usableFrom."
-    )
-    note: str | None = strawberry.field(default=None, description=NOTE)
-    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
-    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
-
-
-@strawberry.input(description="Changes to a card. Fields left out stay as they are.")
-class GiftCardEditInput:
-    id: strawberry.ID = strawberry.field(description=f"The card to change. {CARD_ID}")
-    physical_code: str | None = strawberry.field(
-        default=None,
-        description="Add a PHYSICAL code, replacing the card's current one; the card's own code "
-        f"given again keeps it and takes the new PIN or expiry. The code: {CODE}",
-    )
-    physical_pin: str | None = strawberry.field(
-        default=None, description="4 to 12 digits: the PIN of physicalCode (only with it)."
-    )
-    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    revoke_physical_code: bool = strawberry.field(default=False, description=REVOKE)
-    external_code: str | None = strawberry.field(
-        default=None,
-        description=f"Add an EXTERNAL code, replacing the card's current one. The code: {CODE}",
-    )
-    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    revoke_external_code: bool = strawberry.field(default=False, description=REVOKE)
-    add_personal_code: bool = strawberry.field(
-        default=False,
-        description="Generate a PERSONAL code (needs memberId, the card's member if "
-        "it has one), replacing the current one. Shown in full only in this response.",
-    )
-    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
-    revoke_personal_code: bool = strawberry.field(default=False, description=REVOKE)
-    member_id: str | None = strawberry.field(
-        default=None,
-        description="Link this member to a card that has none. A card's member never "
-        "changes to another one; unlink first.",
-    )
-    unlink_member: bool = strawberry.field(
-        default=False, description="Unlink the card's member; its PERSONAL codes are revoked."
-    )
-    unlock_physical_pin: bool = strawberry.field(
-        default=False,
-        description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
-        "(giving a new physicalPin for the card's own code ends it too).",
-    )
-    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
-    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
-    note: str | None = strawberry.field(default=None, description=NOTE)
-    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
-    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
-
-
 @cache
 def _copied(shape: type[Any], given: tuple[str, ...]) -> tuple[str, ...]:
     """The fields of ``shape`` a build copies when ``given`` are given."""
@@ -276,6 +197,9 @@ def card_type(view: ShownCard) -> GiftCard:
         view,
         id=strawberry.ID(str(view.id)),
         balance=format_amount(view.balance, view.currency),
+        initial_value=None
+        if view.initial_value is None
+        else format_amount(view.initial_value, view.currency),
         shown=view,
         codes=[build(GiftCardCode, code, id=strawberry.ID(str(code.id))) for code in view.codes],
     )

@@ -12,6 +12,7 @@ import pytest
 
 from app.config import Settings
 from app.domain import cards as cards_module
+from app.domain.balances import BalanceRules
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
 from app.domain.cards import Cards, card_view
 from app.domain.codes import CodeVault
@@ -32,6 +33,7 @@ VAULT = CodeVault.from_settings(Settings(code_lookup_key=KEY, code_encryption_ke
 PINS = PinKeys({"p1": b"p" * 32})
 POLICY = load_policy(ROOT / "permissions.yaml")
 MASKING = CodeMasking(VAULT, POLICY)
+RULES = BalanceRules(1000, timedelta(minutes=15))
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 # May use PHYSICAL and PERSONAL codes, but sees PERSONAL ones masked and EXTERNAL ones not at all.
@@ -189,7 +191,7 @@ def reserved(monkeypatch, store) -> list[tuple[object, ...]]:
 
 def _cards(store: CardStore) -> tuple[Cards, Runner]:
     runner = Runner(store)
-    return Cards(runner, VAULT, PINS, MASKING, "USD"), runner  # type: ignore[arg-type]
+    return Cards(runner, VAULT, PINS, MASKING, "USD", RULES), runner  # type: ignore[arg-type]
 
 
 def _shown(card: ShownCard) -> list[tuple[CodeType, str, bool]]:

@@ -1,0 +1,48 @@
+"""Issuing a card with value: its first ADD, written with the card itself in the creation's unit of
+work, so a refusal leaves neither. The value is checked before any write; the balance changes by
+the same conditional update as any credit (the ceiling holds, PENDING becomes ACTIVE)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app.domain.balances import BalanceRules
+from app.domain.money import parse_amount
+from app.enums import TransStatus, TransType
+from app.models import GiftCard
+from app.policy import Permission, Principal
+from app.store import ledger as store
+
+FIELD = "initial_value"
+
+
+def check_initial_value(principal: Principal, rules: BalanceRules, text: str, currency: str) -> int:
+    """The value a new card is to be issued with, in minor units; the caller may also ADD."""
+    principal.require(Permission.TRANS_ADD)
+    amount = parse_amount(text, currency, FIELD)
+    rules.check_issue_value(amount, currency, FIELD)
+    return amount
+
+
+def fund_new_card(
+    session: Session, rules: BalanceRules, principal: Principal, card: GiftCard, amount: int, now: datetime
+) -> None:
+    """Credit the card just inserted with ``amount``, and write its ADD ledger row."""
+    balance = rules.apply(session, card, amount, now, FIELD)
+    store.add_entry(
+        session,
+        {
+            "giftcard_id": card.id,
+            "trans_type": TransType.ADD.value,
+            "status": TransStatus.COMPLETED.value,
+            "amount": amount,
+            "balance_before": balance - amount,
+            "balance_after": balance,
+            "source_id": card.source_id,
+            "created_by": principal.subject,
+            "created_at": now,
+            "settled_at": now,
+        },
+    )

@@ -1,0 +1,107 @@
+"""GraphQL input types of the card mutations (giftcardAdd, giftcardEdit)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from app.graphql.descriptions import (
+    CARD_ID,
+    CODE,
+    CODE_EXPIRES_ON,
+    EXPIRES_AT,
+    MEMBER_ID,
+    NOTE,
+    REF_NO,
+    REVOKE,
+    SOURCE_ID,
+    USABLE_FROM,
+)
+
+
+@strawberry.input(
+    description="A new gift card. Give at least one code; the balance starts at zero unless "
+    "initialValue is given."
+)
+class GiftCardAddInput:
+    physical_code: str | None = strawberry.field(default=None, description=f"A PHYSICAL code: {CODE}")
+    physical_pin: str | None = strawberry.field(
+        default=None,
+        description='4 to 12 digits, e.g. "1234"; needed later to transact with the PHYSICAL code.',
+    )
+    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    external_code: str | None = strawberry.field(default=None, description=f"An EXTERNAL code: {CODE}")
+    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    add_personal_code: bool = strawberry.field(
+        default=False,
+        description="Generate a PERSONAL code (needs memberId). It is shown in full only in this response.",
+    )
+    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    member_id: str | None = strawberry.field(
+        default=None, description=f"The member the card belongs to: {MEMBER_ID}"
+    )
+    currency: str | None = strawberry.field(
+        default=None, description='ISO 4217 code, e.g. "EUR"; the server\'s default currency when left out.'
+    )
+    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
+    expires_at: datetime | None = strawberry.field(
+        default=None, description=f"{EXPIRES_AT} Later than usableFrom."
+    )
+    note: str | None = strawberry.field(default=None, description=NOTE)
+    source_id: str | None = strawberry.field(
+        default=None, description=f"{SOURCE_ID} With initialValue, also on its ADD transaction."
+    )
+    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
+    initial_value: str | None = strawberry.field(
+        default=None,
+        description='Issue the card funded: a decimal string in its currency, e.g. "25.00", greater than '
+        "zero and within the maximum balance (GiftCardTransAdd as well). The card is created, funded by an "
+        "ADD and ACTIVE at once, or nothing is written.",
+    )
+
+
+@strawberry.input(description="Changes to a card. Fields left out stay as they are.")
+class GiftCardEditInput:
+    id: strawberry.ID = strawberry.field(description=f"The card to change. {CARD_ID}")
+    physical_code: str | None = strawberry.field(
+        default=None,
+        description="Add a PHYSICAL code, replacing the card's current one; the card's own code "
+        f"given again keeps it and takes the new PIN or expiry. The code: {CODE}",
+    )
+    physical_pin: str | None = strawberry.field(
+        default=None, description="4 to 12 digits: the PIN of physicalCode (only with it)."
+    )
+    physical_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_physical_code: bool = strawberry.field(default=False, description=REVOKE)
+    external_code: str | None = strawberry.field(
+        default=None,
+        description=f"Add an EXTERNAL code, replacing the card's current one. The code: {CODE}",
+    )
+    external_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_external_code: bool = strawberry.field(default=False, description=REVOKE)
+    add_personal_code: bool = strawberry.field(
+        default=False,
+        description="Generate a PERSONAL code (needs memberId, the card's member if "
+        "it has one), replacing the current one. Shown in full only in this response.",
+    )
+    personal_code_expires_on: date | None = strawberry.field(default=None, description=CODE_EXPIRES_ON)
+    revoke_personal_code: bool = strawberry.field(default=False, description=REVOKE)
+    member_id: str | None = strawberry.field(
+        default=None,
+        description="Link this member to a card that has none. A card's member never "
+        "changes to another one; unlink first.",
+    )
+    unlink_member: bool = strawberry.field(
+        default=False, description="Unlink the card's member; its PERSONAL codes are revoked."
+    )
+    unlock_physical_pin: bool = strawberry.field(
+        default=False,
+        description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
+        "(giving a new physicalPin for the card's own code ends it too).",
+    )
+    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
+    note: str | None = strawberry.field(default=None, description=NOTE)
+    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
+    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
