@@ -10,10 +10,10 @@ take at least the refusal floor.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Row
 from sqlmodel import Session
@@ -51,6 +51,9 @@ PERMISSION_OF = {
 
 @dataclass(frozen=True)
 class TransRequest:
+    # An idempotency key covers the request; location_id only when given (app.domain.idempotency).
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id",)
+
     trans_type: TransType
     amount: str
     code_type: CodeType | None = None
@@ -81,7 +84,7 @@ class Ledger:
         principal.require(PERMISSION_OF[request.trans_type])
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
-        mutation = Mutation(Operation.ADD_TRANSACTION, _digested(request), Transaction, key)
+        mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, key)
         replayed: Transaction | None = self.runner.replay(principal, mutation)
         if replayed is not None:
             return replayed
@@ -279,15 +282,6 @@ def _located(location_id: str | None) -> dict[str, str]:
     """The location a capture or cancel records, and its idempotency key covers: nothing when not
     given, so that keys stored before locations existed still match their retries."""
     return {} if location_id is None else {"location_id": location_id}
-
-
-def _digested(request: TransRequest) -> dict[str, Any]:
-    """What an idempotency key covers of a transaction: the request, with ``location_id`` only when
-    given (the same bytes as before locations existed, for keys stored then)."""
-    document = asdict(request)
-    if request.location_id is None:
-        del document["location_id"]
-    return document
 
 
 def _answer(row: Row[Any], currency: str, balance: int, available: int) -> Transaction:
