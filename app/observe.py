@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from graphql import (
     DocumentNode,
@@ -64,28 +65,29 @@ Sink = Callable[[RequestRecord], None]
 
 
 def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> tuple[tuple[str, str], ...]:
-    """(response key, field name) of each root field ``operation`` selects, through fragments."""
+    """(response key, field name) of each root field ``operation`` selects, through fragments. A walk
+    with a stack of its own, not recursion: a chain of fragments as long as the token limit allows
+    must not exhaust Python's stack (the document may not even be valid yet)."""
     fragments = {
         definition.name.value: definition
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
-    return tuple(dict.fromkeys(_fields(operation.selection_set.selections, fragments, set())))
-
-
-def _fields(
-    selections: Sequence[SelectionNode], fragments: dict[str, FragmentDefinitionNode], seen: set[str]
-) -> Iterator[tuple[str, str]]:
-    for selection in selections:
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()  # a spread twice selects the same fields once
+    stack: list[SelectionNode] = list(reversed(operation.selection_set.selections))
+    while stack:
+        selection = stack.pop()
         if isinstance(selection, FieldNode):
             name = selection.name.value
-            yield (selection.alias.value if selection.alias else name), name
+            found.append(((selection.alias.value if selection.alias else name), name))
         elif isinstance(selection, InlineFragmentNode):
-            yield from _fields(selection.selection_set.selections, fragments, seen)
+            stack.extend(reversed(selection.selection_set.selections))
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
-            seen.add(selection.name.value)  # a spread twice selects the same fields once
+            seen.add(selection.name.value)
             if fragment := fragments.get(selection.name.value):
-                yield from _fields(fragment.selection_set.selections, fragments, seen)
+                stack.extend(reversed(fragment.selection_set.selections))
+    return tuple(dict.fromkeys(found))
 
 
 def field_outcomes(
@@ -147,7 +149,7 @@ def _record(scope: Scope, state: dict[str, Any], status: int, seconds: float) ->
     return RequestRecord(
         request_id=state.get("request_id"),
         method=scope["method"],
-        path=scope["path"],
+        path=_printable(scope["path"]),
         status=status,
         seconds=seconds,
         client=client[0] if client else None,
@@ -156,3 +158,8 @@ def _record(scope: Scope, state: dict[str, Any], status: int, seconds: float) ->
         fields=fields,
         code=code,
     )
+
+
+def _printable(path: str) -> str:
+    """The path as a log line may hold it: a decoded ``%0A`` must not start a line of its own."""
+    return path if path.isprintable() else quote(path)

@@ -92,3 +92,22 @@ def test_other_routes_are_recorded_too(observed, records):
         ("/nowhere", 404, "NOT_FOUND"),
     ]
     assert all(record.request_id for record in records)
+
+
+def test_a_long_chain_of_fragments_is_walked_without_recursion():
+    from graphql import get_operation_ast, parse
+
+    from app.observe import root_fields
+
+    depth = 5000  # far past Python's recursion limit
+    fragments = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} }}" for n in range(depth))
+    document = parse(f"{{ ...F0 }} {fragments} fragment F{depth} on Query {{ deep: __typename }}")
+    operation = get_operation_ast(document)
+    assert operation is not None
+    assert root_fields(document, operation) == (("deep", "__typename"),)
+
+
+def test_a_path_with_a_decoded_line_break_is_recorded_escaped(observed, records):
+    observed.get("/x%0AINFO%20app.requests:%20forged")
+    [record] = records
+    assert record.path == "/x%0AINFO%20app.requests%3A%20forged" and "\n" not in record.path
