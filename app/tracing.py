@@ -53,6 +53,9 @@ _SHOWN_SCOPE = ("type", "asgi", "http_version", "method", "scheme", "path", "roo
 _SHOWN_HEADERS = frozenset({b"host", b"user-agent", b"content-length"})
 
 
+MAX_OPERATION_NAME = 64  # characters of a client's operation name kept in a span
+
+
 def _fail(span: Span, exc: BaseException) -> None:
     """Mark ``span`` failed by the exception's type: its message can quote what the client sent."""
     span.set_attribute("error.type", type(exc).__qualname__)
@@ -85,7 +88,8 @@ class _OperationSpans(OpenTelemetryExtension):
         operation = get_operation_ast(document, context.operation_name) if document else None
         if document is not None and operation is not None:
             kind = operation.operation.value
-            name = operation.name.value if operation.name else None
+            # the client's own name, cut to a length a span attribute should hold
+            name = operation.name.value[:MAX_OPERATION_NAME] if operation.name else None
             span.update_name(f"{kind} {name}" if name else kind)
             span.set_attribute("graphql.operation.type", kind)
             if name:
