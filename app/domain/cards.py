@@ -203,6 +203,15 @@ class Cards:
         value = request.initial_value
         amount = None if value is None else check_initial_value(principal, self.rules, value, currency)
         request, planned = check_new_card(request, now.date())
+        if (
+            amount is not None
+            and request.details.expires_at is not None
+            and request.details.expires_at <= now
+        ):
+            # no debit could ever spend it (Addressing refuses an expired card)
+            raise BadUserInputError(
+                "expires_at: a card issued with a value must not have expired", field="expires_at"
+            )
         sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:

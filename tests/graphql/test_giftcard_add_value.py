@@ -164,6 +164,25 @@ def test_a_bad_initial_value_is_refused_and_writes_nothing(client, admin, servic
     assert _as_now(client, admin, other["id"])["balance"] == "5.00"
 
 
+def test_a_card_already_expired_is_not_issued_with_value(client, admin, services):
+    # given one card already issued
+    other = _other_card(client, admin)
+    before = _counts(services)
+    # when a card that expired yesterday is asked for with a value no debit could ever spend
+    giftcard = {"physicalCode": "EXPIREDVAL01", "initialValue": "5.00", "expiresAt": "2020-01-01T00:00:00Z"}
+    body = gql(client, ADD, {"giftcard": giftcard}, token=admin)
+    # then it is refused, naming expiresAt, and nothing is written
+    assert body["data"] == {"giftcardAdd": None}
+    assert [error["extensions"] for error in body["errors"]] == [
+        {"code": "BAD_USER_INPUT", "field": "expiresAt"}
+    ]
+    assert _counts(services) == before
+    assert _as_now(client, admin, other["id"])["balance"] == "5.00"
+    # while an expired card without a value is still issued, as before
+    giftcard = {"physicalCode": "EXPIREDVAL01", "expiresAt": "2020-01-01T00:00:00Z"}
+    assert gql(client, ADD, {"giftcard": giftcard}, token=admin)["data"]["giftcardAdd"]["state"] == "PENDING"
+
+
 @pytest.mark.settings(max_balance=100)
 def test_an_initial_value_over_the_maximum_balance_is_limit_exceeded(client, admin, services):
     # given a ceiling of 100 and one card issued
