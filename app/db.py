@@ -137,7 +137,7 @@ def _reason(exc: OperationalError) -> str:
 
 def claim_id_node(engine: Engine) -> int:
     """A node number for this process's ids (app.ids): the next of a counter the database keeps,
-    modulo NODES, so processes started one after another never share one while both run."""
+    modulo NODES, so processes started one after another differ (app.ids says when two may not)."""
     from app.ids import NODES, new_id
     from app.models import IdNode
 

@@ -12,12 +12,16 @@ Ids are ordered by creation time to the millisecond, and the random low bits kee
 dense: the gap between two ids says when, not how many. Rows from before this scheme keep their
 small ids, which sort before every new one (the millisecond count is at least ``_FLOOR``).
 
-No two processes writing to one database share a node number while both run: each server process
-claims one from the database as it starts (app.db.claim_id_node, a counter taken modulo 1,024), so
-their ids differ in those bits. Within one process the generator is monotonic: when the clock has
+Each server process claims a node number from the database as it starts (app.db.claim_id_node, a
+counter taken modulo 1,024), so processes started one after another differ in those bits. Two
+running processes share one only when 1,024 others started between them (a process that outlives
+that many restarts); then a clash also needs the same millisecond and the same 12 random bits, and
+the primary key refuses the second row (its request fails whole). Ids are time-ordered to the
+millisecond within a process; between processes, ids of one millisecond order by node, and clocks
+of different hosts may disagree. Within one process the generator is monotonic: when the clock has
 not moved past the last id (a burst in one millisecond, or a clock set back), the next id takes the
 last one's millisecond and a larger random part, borrowing the next millisecond when the part is
-used up. So no id is ever handed out twice, and no insert needs a retry.
+used up. So one process never hands out an id twice.
 """
 
 from __future__ import annotations
