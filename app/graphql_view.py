@@ -4,6 +4,7 @@ the API's error shape, and GraphQL over HTTP's status codes for the media type t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from app.graphql.schema import build_schema, format_result, root_field_names
 from app.middleware import error_response
 from app.negotiation import response_status
 from app.observe import field_outcomes, request_code
+from app.policy import Permission, Principal
 from app.services import Services
 
 if TYPE_CHECKING:
@@ -58,9 +60,13 @@ class GraphQLView(GraphQL):
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        return Context(
-            self.services, request.state.principal, request.state.request_id, request.scope["state"]
+        principal: Principal = request.state.principal
+        unknown = (
+            None if principal.has(Permission.ALL_STORES) else self.services.stores.unknown(principal.stores)
         )
+        if unknown is not None:
+            principal = dataclasses.replace(principal, unknown_store=unknown)
+        return Context(self.services, principal, request.state.request_id, request.scope["state"])
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         # The sub-response carries the answer's media type (MediaTypeMiddleware) to create_response.

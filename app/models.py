@@ -29,10 +29,18 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.ids import new_id
+from app.stores import DEFAULT_STORE
 
 # Ids are 64-bit (app/ids.py): BIGINT on PostgreSQL; on SQLite an INTEGER PRIMARY KEY, which is
 # already 64-bit and stays the rowid (a BIGINT key would not be).
 ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _store_column() -> Any:
+    """The store a row belongs to (DESIGN §11): rows from before stores are the default store's."""
+    return Field(
+        default=DEFAULT_STORE, sa_column=Column(String(64), nullable=False, server_default=DEFAULT_STORE)
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,6 +55,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
+class Store(SQLModel, table=True):
+    """A merchant or brand with cards of its own; never deleted (its cards name it)."""
+
+    __tablename__ = "stores"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    name: str | None = Field(default=None, sa_column=Column(String(128)))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class GiftCard(SQLModel, table=True):
     __tablename__ = "giftcards"
     __table_args__ = (
@@ -55,9 +73,11 @@ class GiftCard(SQLModel, table=True):
             "state IN ('PENDING', 'ACTIVE', 'BLOCKED', 'DEACTIVATED')", name="ck_giftcards_state"
         ),
         CheckConstraint("initial_value > 0", name="ck_giftcards_initial_value_positive"),
+        Index("ix_giftcards_store_id", "store_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    store_id: str = _store_column()
     member_id: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
     state: str = Field(sa_column=Column(String(16), nullable=False))
@@ -78,7 +98,8 @@ class GiftCard(SQLModel, table=True):
 class GiftCardCode(SQLModel, table=True):
     __tablename__ = "giftcard_codes"
     __table_args__ = (
-        UniqueConstraint("lookup_hash", "code_type", name="uq_giftcard_codes_lookup"),
+        # Codes are unique within (store, code type): the same code may be in two stores.
+        UniqueConstraint("lookup_hash", "code_type", "store_id", name="uq_giftcard_codes_lookup"),
         CheckConstraint(
             "code_type IN ('PHYSICAL', 'PERSONAL', 'EXTERNAL', 'SHORT_PERSONAL')",
             name="ck_giftcard_codes_type",
@@ -90,6 +111,7 @@ class GiftCardCode(SQLModel, table=True):
     giftcard_id: int | None = Field(  # set when the card is flushed
         default=None, sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False)
     )
+    store_id: str = _store_column()  # the card's, kept here for the unique constraint
     code_type: str = Field(sa_column=Column(String(16), nullable=False))
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
@@ -119,10 +141,12 @@ class LedgerEntry(SQLModel, table=True):
             "status IN ('AUTHORIZED', 'COMPLETED', 'CANCELLED')", name="ck_giftcard_transactions_status"
         ),
         Index("ix_giftcard_transactions_open_holds", "giftcard_id", "status"),
+        Index("ix_giftcard_transactions_store_id", "store_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     giftcard_id: int = Field(sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False))
+    store_id: str = _store_column()  # the card's
     trans_type: str = Field(sa_column=Column(String(16), nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -155,6 +179,7 @@ class GiftCardEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     giftcard_id: int = Field(sa_column=Column(ID, ForeignKey("giftcards.id"), nullable=False))
+    store_id: str = _store_column()  # the card's
     event: str = Field(sa_column=Column(String(32), nullable=False))
     detail: str | None = Field(default=None, sa_column=Column(String(255)))  # never a code
     actor: str | None = Field(default=None, sa_column=Column(String(128)))
@@ -162,11 +187,17 @@ class GiftCardEvent(SQLModel, table=True):
 
 
 class IdempotencyKey(SQLModel, table=True):
-    """The first response to a keyed mutation, per token subject; encrypted (it can hold a new code)."""
+    """The first response to a keyed mutation, per token subject and stores; encrypted (it can hold a
+    new code)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
+    # The caller's stores (Principal.store_key): a key used for one store never answers another.
+    store_key: str = Field(
+        default=DEFAULT_STORE,
+        sa_column=Column(String(64), primary_key=True, server_default=DEFAULT_STORE),
+    )
     subject: str = Field(sa_column=Column(String(128), primary_key=True))
     key: str = Field(sa_column=Column(String(128), primary_key=True))
     operation: str = Field(sa_column=Column(String(64), nullable=False))
@@ -185,6 +216,7 @@ class CodeReservation(SQLModel, table=True):
     __table_args__ = (Index("ix_code_reservations_request_name", "request_name", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    store_id: str = _store_column()  # its codes are unique within this store
     request_name: str = Field(sa_column=Column(String(128), nullable=False))
     agency: str = Field(sa_column=Column(String(128), nullable=False))
     owner: str = Field(sa_column=Column(String(128), nullable=False))
@@ -199,12 +231,13 @@ class ReservedCode(SQLModel, table=True):
 
     __tablename__ = "reserved_codes"
     __table_args__ = (
-        UniqueConstraint("lookup_hash", name="uq_reserved_codes_lookup"),
+        UniqueConstraint("lookup_hash", "store_id", name="uq_reserved_codes_lookup"),
         Index("ix_reserved_codes_reservation_id", "reservation_id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     reservation_id: int = Field(sa_column=Column(ID, ForeignKey("code_reservations.id"), nullable=False))
+    store_id: str = _store_column()  # its reservation's
     lookup_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     lookup_key_id: str = Field(sa_column=Column(String(32), nullable=False))  # the HMAC key's id
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -223,9 +256,12 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_events_occurred_at", "occurred_at"),
         Index("ix_audit_events_giftcard_id", "giftcard_id", "id"),
         Index("ix_audit_events_subject", "subject", "id"),
+        Index("ix_audit_events_store_id", "store_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
+    # The card's store, else the caller's when it acts on one store; None: no one store (AllStores).
+    store_id: str | None = Field(default=None, sa_column=Column(String(64)))
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     action: str = Field(sa_column=Column(String(64), nullable=False))  # e.g. giftcardAdd, CODE_DISCLOSED
     outcome: str = Field(sa_column=Column(String(32), nullable=False))  # OK or the error code

@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from hashlib import sha256
 
 from app.auth.throttle import Limits
 from app.enums import CodeType
 from app.errors import ForbiddenError, UnauthenticatedError
+from app.stores import DEFAULT_STORE
 
 
 class Permission(StrEnum):
@@ -36,6 +38,7 @@ class Permission(StrEnum):
     TRANS_IMPORT = "GiftCardTransImport"
     LIST_TRANSACTIONS = "ListGiftCardTransactions"
     VIEW_AUDIT_LOG = "ViewAuditLog"
+    ALL_STORES = "AllStores"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ class Principal:
     address: str | None = field(default=None, compare=False)
     budget: Budget | None = field(default=None, compare=False)  # None: the configured default
     request_id: str | None = field(default=None, compare=False)  # the audit trail records it
+    # The token's stores (its `stores` claim or its client's entry; the default store without one).
+    stores: frozenset[str] = frozenset({DEFAULT_STORE})
+    # Set per request when the claim names a store the server does not know: every use refuses.
+    unknown_store: str | None = field(default=None, compare=False)
 
     @property
     def is_anonymous(self) -> bool:
@@ -81,6 +88,29 @@ class Principal:
         """A caller that may list cards: it learns why a code or card was refused, and no code
         attempt budget applies to it."""
         return self.has(Permission.LIST_GIFT_CARDS)
+
+    def store_ids(self) -> tuple[str, ...] | None:
+        """The stores the caller acts on, sorted; None for every store (``AllStores``). FORBIDDEN,
+        naming the claim, when the claim names a store the server does not know."""
+        if self.unknown_store is not None:
+            raise ForbiddenError(
+                f"the token's stores claim names a store this server does not know: {self.unknown_store}",
+                field="stores",
+            )
+        return None if self.has(Permission.ALL_STORES) else self._sorted_stores
+
+    @cached_property
+    def _sorted_stores(self) -> tuple[str, ...]:
+        return tuple(sorted(self.stores))
+
+    @cached_property
+    def store_key(self) -> str:
+        """The caller's stores as one short string, for keys that must not cross stores (attempt
+        budgets, idempotency keys): ``*`` for every store, else the ids joined, or their digest."""
+        if self.has(Permission.ALL_STORES):
+            return "*"
+        joined = ",".join(self._sorted_stores)
+        return joined if len(joined) <= 64 else "#" + sha256(joined.encode()).hexdigest()[:40]
 
     def require(self, permission: Permission) -> None:
         if self.is_anonymous:
@@ -103,6 +133,7 @@ class Client:
     id: str
     secret_hash: str
     roles: tuple[str, ...]
+    stores: tuple[str, ...] | None = None  # its tokens' stores claim; None: the default store
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: the lru_caches below key on it

@@ -44,6 +44,7 @@ from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
 from app.store.reservations import ReservationStore
+from app.store.stores import StoreDirectory
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Services(_Shared):
     secret_throttle: Throttle  # client secrets at the token endpoint
     card_store: CardStore
     key_rows: KeyRows  # key status and rotation; checked before serving
+    stores: StoreDirectory
     # One use case per area.
     cards: Cards
     lifecycle: Lifecycle
@@ -143,6 +145,7 @@ def build_services(settings: Settings) -> Services:
         ),
         card_store=CardStore(engine),
         key_rows=KeyRows(engine),
+        stores=StoreDirectory(engine),
         cards=Cards(mutations, vault, shared.pins, masking, settings.default_currency, shared.balance_rules),
         lifecycle=Lifecycle(mutations, masking),
         lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),

@@ -21,6 +21,7 @@ from app.auth.throttle import parse_limits
 from app.config import Settings
 from app.errors import ConfigurationError, InvalidTokenError
 from app.policy import ANONYMOUS, Budget, Policy, Principal
+from app.stores import DEFAULT_STORE, MAX_STORES_PER_TOKEN, is_store_id
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,26 @@ class TokenVerifier:
         # client's roles' (the subject is the client id). The roles grant nothing here.
         client = self._policy.clients.get(subject) if not roles else None
         budget_roles = client.roles if client is not None else roles
+        if "stores" in claims:
+            stores: Iterable[str] = _stores(claims)
+        elif client is not None and client.stores is not None:
+            stores = client.stores
+        else:
+            stores = (DEFAULT_STORE,)
         return Principal(
             subject=subject,
             permissions=self._policy.expand(names, roles),
             budget=self._policy.budget(budget_roles, self._default_budget),
+            stores=frozenset(stores),
         )
+
+
+def _stores(claims: dict[str, Any]) -> list[str]:
+    """The ``stores`` claim: an array of store ids (empty: no store at all)."""
+    stores = _string_list(claims["stores"], "stores")
+    if len(stores) > MAX_STORES_PER_TOKEN or not all(is_store_id(item) for item in stores):
+        raise ValueError(f"stores must hold at most {MAX_STORES_PER_TOKEN} store ids")
+    return stores
 
 
 def _string_list(value: Any, claim: str) -> list[str]:
@@ -132,7 +148,7 @@ def _string_list(value: Any, claim: str) -> list[str]:
     return list(value)
 
 
-def issue_token(
+def issue_token(  # noqa: PLR0913  (the claims a development token may carry, each by keyword)
     settings: Settings,
     policy: Policy,
     subject: str,
@@ -140,6 +156,7 @@ def issue_token(
     permissions: Iterable[str] = (),
     roles: Iterable[str] = (),
     ttl_seconds: int = 3600,
+    stores: Iterable[str] | None = None,
 ) -> str:
     """Sign a token with the configured HMAC secret (development and self-hosted use)."""
     if not settings.uses_hmac_tokens or settings.jwt_secret is None:
@@ -166,4 +183,6 @@ def issue_token(
     }
     if roles:
         claims["roles"] = roles
+    if stores is not None:
+        claims["stores"] = list(dict.fromkeys(stores))
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithms[0])

@@ -55,10 +55,15 @@ def encode(value: Any) -> bytes:
 class KeyedRequest:
     """A request sent with an idempotency key: whose key, and the digests of what was asked."""
 
+    store_key: str  # the caller's stores (Principal.store_key): keys never cross stores
     subject: str
     key: str
     operation: str
     digests: tuple[bytes, ...]  # under each lookup key; the first is stored
+
+    @property
+    def ident(self) -> store.KeyIdent:
+        return self.store_key, self.subject, self.key
 
     @property
     def context(self) -> bytes:
@@ -80,6 +85,7 @@ class Idempotency:
         """The checked key and the digests of the request, or None without a key."""
         if key is None:
             return None
+        principal.store_ids()  # a token naming an unknown store is refused before any key is claimed
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
             raise BadUserInputError(
                 f"idempotency_key: 1 to {MAX_KEY_LENGTH} printable characters", field="idempotency_key"
@@ -92,15 +98,16 @@ class Idempotency:
             "request": json.loads(encode(request)),
         }
         digests = self._vault.keyed_digests(b"idempotency", encode(document))
-        return KeyedRequest(principal.subject or "", key, operation, digests)
+        return KeyedRequest(principal.store_key, principal.subject or "", key, operation, digests)
 
     def claim(self, session: Session, keyed: KeyedRequest, shape: Any) -> Any | None:
         """Claim the key in ``session``'s transaction; the stored answer (a ``shape``) when the key
         was taken, else None. Claimed before anything is locked: a keyed mutation takes its key
         first and row locks after, so two of them with one key cannot deadlock."""
-        stored = store.find_key(session, keyed.subject, keyed.key)
+        stored = store.find_key(session, keyed.ident)
         if stored is None:
             claim = IdempotencyKey(
+                store_key=keyed.store_key,
                 subject=keyed.subject,
                 key=keyed.key,
                 operation=keyed.operation,
@@ -113,7 +120,7 @@ class Idempotency:
             if store.claim_key(session, claim):
                 return None
             # Another request with this key committed first: answer as it did.
-            stored = store.find_key(session, keyed.subject, keyed.key)
+            stored = store.find_key(session, keyed.ident)
             if stored is None:  # pragma: no cover - it committed, so it is there
                 raise ConflictError(
                     "idempotency_key: a request with this key is still running", field="idempotency_key"
@@ -122,17 +129,17 @@ class Idempotency:
 
     def release(self, session: Session, keyed: KeyedRequest) -> None:
         """A refused request keeps nothing under its key."""
-        store.release_key(session, keyed.subject, keyed.key)
+        store.release_key(session, keyed.ident)
 
     def seal(self, session: Session, keyed: KeyedRequest, answer: Any) -> None:
         """Store the answer under the claimed key, and forget keys past the retention time."""
         key_id, sealed = self._vault.seal_blob(encode(answer), keyed.context)
-        store.seal_key(session, keyed.subject, keyed.key, key_id, sealed)
+        store.seal_key(session, keyed.ident, key_id, sealed)
         store.purge_keys(session, datetime.now(UTC) - self._retention)
 
     def committed(self, keyed: KeyedRequest, shape: Any) -> Any | None:
         """The answer stored under a key already used, read outside any write transaction."""
-        stored = self._keys.find_committed(keyed.subject, keyed.key)
+        stored = self._keys.find_committed(keyed.ident)
         return None if stored is None else self._open(stored, keyed, shape)
 
     def _open(self, stored: IdempotencyKey, keyed: KeyedRequest, shape: Any) -> Any:

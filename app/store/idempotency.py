@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, and_, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -12,10 +13,16 @@ from app.db import READ_ONLY
 from app.models import IdempotencyKey
 
 _keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
+KeyIdent = tuple[str, str, str]  # the primary key: the caller's stores, the token subject, the key
 
 
-def find_key(session: Session, subject: str, key: str) -> IdempotencyKey | None:
-    return session.get(IdempotencyKey, (subject, key))
+def _is(ident: KeyIdent) -> Any:
+    store_key, subject, key = ident
+    return and_(_keys.c.store_key == store_key, _keys.c.subject == subject, _keys.c.key == key)
+
+
+def find_key(session: Session, ident: KeyIdent) -> IdempotencyKey | None:
+    return session.get(IdempotencyKey, ident)
 
 
 class KeyStore:
@@ -24,13 +31,13 @@ class KeyStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def find_committed(self, subject: str, key: str) -> IdempotencyKey | None:
+    def find_committed(self, ident: KeyIdent) -> IdempotencyKey | None:
         """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
         with (
             self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
             Session(bind=connection) as session,
         ):
-            return session.get(IdempotencyKey, (subject, key))
+            return session.get(IdempotencyKey, ident)
 
 
 def claim_key(session: Session, claim: IdempotencyKey) -> bool:
@@ -41,21 +48,20 @@ def claim_key(session: Session, claim: IdempotencyKey) -> bool:
     statement = (
         dialect.insert(_keys)
         .values(**claim.model_dump())
-        .on_conflict_do_nothing(index_elements=[_keys.c.subject, _keys.c.key])
+        .on_conflict_do_nothing(index_elements=[_keys.c.store_key, _keys.c.subject, _keys.c.key])
         .returning(_keys.c.key)
     )
     return session.execute(statement).first() is not None
 
 
-def seal_key(session: Session, subject: str, key: str, key_id: str, response: bytes) -> None:
+def seal_key(session: Session, ident: KeyIdent, key_id: str, response: bytes) -> None:
     """Store the sealed answer under a key this transaction claimed."""
-    claimed = update(_keys).where(_keys.c.subject == subject, _keys.c.key == key)
-    session.execute(claimed.values(key_id=key_id, response=response))
+    session.execute(update(_keys).where(_is(ident)).values(key_id=key_id, response=response))
 
 
-def release_key(session: Session, subject: str, key: str) -> None:
+def release_key(session: Session, ident: KeyIdent) -> None:
     """Drop a claim this transaction made (a refused request stores nothing under its key)."""
-    session.execute(delete(_keys).where(_keys.c.subject == subject, _keys.c.key == key))
+    session.execute(delete(_keys).where(_is(ident)))
 
 
 def purge_keys(session: Session, older_than: datetime) -> None:

@@ -320,7 +320,7 @@ def test_a_key_is_stamped_in_utc_whatever_the_local_zone(idempotency, services, 
         monkeypatch.undo()
         time.tzset()
     with transaction(services) as session:
-        stored = key_store.find_key(session, "alice", "k1")
+        stored = key_store.find_key(session, ("default", "alice", "k1"))
         assert stored is not None
         stamped = stored.created_at
     stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
@@ -332,9 +332,9 @@ def _lose_the_race(monkeypatch):
     that look and this one's claim (the unique key settles it: PostgreSQL's race, made here)."""
     real, calls = key_store.find_key, []
 
-    def find_key(session, subject, key):
-        calls.append(key)
-        return None if len(calls) == 1 else real(session, subject, key)
+    def find_key(session, ident):
+        calls.append(ident[-1])
+        return None if len(calls) == 1 else real(session, ident)
 
     monkeypatch.setattr(key_store, "find_key", find_key)
     return calls
@@ -367,7 +367,7 @@ def test_a_request_that_loses_the_race_with_other_input_is_a_conflict(idempotenc
 def test_a_key_taken_but_not_found_again_is_a_conflict_while_it_runs(idempotency, monkeypatch):
     # given a used key that the looks for it do not find (the claim is refused by the unique key)
     idempotency.run(ALICE, Mutation("op", {"n": 1}, Answer, "k1"), Work(Answer(5, "winner")))
-    monkeypatch.setattr(key_store, "find_key", lambda session, subject, key: None)
+    monkeypatch.setattr(key_store, "find_key", lambda session, ident: None)
     work = Work(Answer(6, "loser"))
 
     # when a retry runs, then it is refused as still running, without running
