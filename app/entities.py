@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from app.enums import CardState, CodeType, TransStatus, TransType
+from app.stores import DEFAULT_STORE
 
 C = TypeVar("C")
 D = TypeVar("D")
@@ -66,6 +67,7 @@ class Card(Generic[C]):
     codes: tuple[C, ...]
     # Last, with a default: answers sealed under idempotency keys before it existed lack it.
     initial_value: int | None = None  # minor units the card was issued with; None: issued empty
+    store_id: str = DEFAULT_STORE  # the store the card belongs to
 
     def with_codes(self, codes: tuple[D, ...]) -> Card[D]:
         """The same card with other codes: the masking step's copy, made without introspection."""
@@ -111,6 +113,7 @@ class Transaction:
     settled_at: datetime | None
     # Last, with a default: answers sealed under idempotency keys before locations existed lack it.
     location_id: str | None = None
+    store_id: str = DEFAULT_STORE  # its card's store
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from app.domain.codes import CodeVault, normalise
 from app.domain.mutations import Guard
 from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType
-from app.errors import BusyError, CardNotUsableError, GiftCardError, NotFoundError
+from app.errors import BadUserInputError, BusyError, CardNotUsableError, GiftCardError, NotFoundError
 from app.events import Event, Events
 from app.models import GiftCard
 from app.policy import Principal
@@ -24,6 +24,7 @@ from app.store import ledger as store
 from app.store.ledger import AddressedCode, LedgerStore, LockedCode
 
 UNUSABLE = "no usable gift card matches this code and PIN"
+AMBIGUOUS_STORE = "store_id: the code is in more than one of the token's stores; say which"
 
 # An argon2 PIN checked before any lock: the stored value checked, and the outcome.
 Prechecked = tuple[str, PinCheck]
@@ -56,11 +57,13 @@ class Addressing:
 
     def live_code(self, principal: Principal, code_type: CodeType, code: str) -> AddressedCode:
         """The live code of that type and value; its PIN is checked later, under its lock."""
-        hashes = self._vault.lookup_hashes(normalise(code))
-        found = self._store.live_code(hashes, code_type.value)
-        if found is not None:
-            return found
-        if principal.is_trusted and self._store.revoked_code_exists(hashes, code_type.value):
+        hashes, stores = self._vault.lookup_hashes(normalise(code)), principal.store_ids()
+        found = self._store.live_codes(hashes, code_type.value, stores)
+        if len(found) > 1:
+            raise BadUserInputError(AMBIGUOUS_STORE, field="store_id")
+        if found:
+            return found[0]
+        if principal.is_trusted and self._store.revoked_code_exists(hashes, code_type.value, stores):
             raise CardNotUsableError("code: the code was revoked", field="code")
         raise refuse(principal, NotFoundError("code: no live code of that type", field="code"))
 
@@ -75,7 +78,7 @@ class Addressing:
 
     def usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> GiftCard:
         """The card, locked, if it can take transactions at ``now``."""
-        card = card_store.card_for_update(session, card_id)
+        card = card_store.card_for_update(session, card_id, principal.store_ids())
         if card is None:
             raise refuse(principal, NotFoundError("giftcard_id: no such card", field="giftcard_id"))
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
@@ -110,7 +113,9 @@ class Addressing:
     ) -> GiftCardError | None:
         """The code's state and PIN under the card's and the code's row locks (card first, as every
         writer locks), in the debit's transaction: concurrent wrong PINs are counted one by one."""
-        card_store.card_for_update(session, code.giftcard_id)
+        card_store.card_for_update(
+            session, code.giftcard_id, None
+        )  # the code's, found in the caller's stores
         locked = store.code_for_update(session, code.code_id)
         error: GiftCardError | None = None
         if locked.revoked:  # between addressing and now

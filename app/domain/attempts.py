@@ -44,8 +44,10 @@ def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttem
         yield attempt
         return
     budget = principal.budget
+    keys = (("subject", principal.subject), ("address", principal.address))
     reservation = throttle.reserve(
-        (("subject", principal.subject), ("address", principal.address)),
+        # Per store too: one store's misses never spend, nor tell of, another's budget.
+        tuple((kind, None if value is None else f"{principal.store_key}|{value}") for kind, value in keys),
         None if budget is None else {"subject": budget.per_subject, "address": budget.per_address},
     )
     try:

@@ -28,6 +28,7 @@ from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store import audit as store
 from app.store.audit import AuditCriteria, AuditRecord, AuditRow, AuditStore
+from app.store.scope import Stores
 
 OK = "OK"
 REPLAYED = "REPLAYED"  # an idempotency key's stored response, sent again
@@ -48,18 +49,25 @@ def _record(
     now: datetime,
     action: str,
     outcome: str,
-    giftcard_id: int | None,
+    target: object = None,
     field: str | None = None,
 ) -> AuditRecord:
+    """The event of ``action`` on ``target`` (a card, a transaction, or None), in the target's
+    store, else in the caller's when it acts on exactly one."""
+    card_id = getattr(target, "giftcard_id", None)  # a card's id, or a transaction's card
+    store_id = getattr(target, "store_id", None)
+    if store_id is None and not principal.has(Permission.ALL_STORES) and len(principal.stores) == 1:
+        (store_id,) = principal.stores
     return AuditRecord(
         occurred_at=now,
         action=action[:_ACTION],
         outcome=outcome[:_OUTCOME],
         subject=_fit(principal.subject, _SUBJECT),
-        giftcard_id=giftcard_id,
+        giftcard_id=card_id if isinstance(card_id, int) else None,
         field=field,
         request_id=_fit(principal.request_id, _REQUEST_ID),
         client_address=_fit(principal.address, _ADDRESS),
+        store_id=store_id if isinstance(store_id, str) else None,
     )
 
 
@@ -97,7 +105,7 @@ class AuditTrail:
         with the refusals of its minute (see :mod:`app.domain.refusals`). Calls without a token are
         left out: there is no one to name, and the trail must not grow with unauthenticated traffic."""
         if not principal.is_anonymous:
-            self._refusals.add(_record(principal, self.clock(), operation, outcome, None))
+            self._refusals.add(_record(principal, self.clock(), operation, outcome))
 
     def flush_refusals(self, *, everything: bool = False) -> int:
         """Write the refusals of minutes that are over (all with ``everything``); return the rows written."""
@@ -109,7 +117,7 @@ class AuditTrail:
         """A CODE_DISCLOSED event per maskable code shown in full on ``cards``, leaving out the code
         the caller looked the card up by (it told us that one). Writes nothing."""
         shown = [
-            (card.id, code)
+            (card, code)
             for card in cards
             for code in card.codes
             if not code.is_masked and code.code_type in self._maskable
@@ -119,8 +127,8 @@ class AuditTrail:
         now = self.clock()
         supplied = None if supplied_code is None else normalise(supplied_code)
         return [
-            _record(principal, now, CODE_DISCLOSED, OK, card_id, code.code_type.value)
-            for card_id, code in shown
+            _record(principal, now, CODE_DISCLOSED, OK, card, code.code_type.value)
+            for card, code in shown
             if normalise(code.code) != supplied
         ]
 
@@ -134,10 +142,7 @@ class AuditTrail:
     def _answered(
         self, principal: Principal, operation: str, outcome: str, result: object
     ) -> list[AuditRecord]:
-        card_id = getattr(result, "giftcard_id", None)  # a card's id, or a transaction's card
-        event = _record(
-            principal, self.clock(), operation, outcome, card_id if isinstance(card_id, int) else None
-        )
+        event = _record(principal, self.clock(), operation, outcome, result)
         cards = (result,) if isinstance(result, Card) else ()
         return [event, *self.disclosures(principal, cards)]
 
@@ -153,7 +158,8 @@ class AuditTrail:
         principal.require(Permission.VIEW_AUDIT_LOG)
         limit = page_size(first, "events")
         after_id = None if after is None else decode_cursor(after, AUDIT_CURSOR)
-        found = self._store.events(_criteria(audit_filter or AuditFilter(), after_id), limit)
+        criteria = _criteria(audit_filter or AuditFilter(), after_id, principal.store_ids())
+        found = self._store.events(criteria, limit)
         return Page(
             edges(found.events, AUDIT_CURSOR),
             has_next_page=found.more,
@@ -177,7 +183,7 @@ class AuditFilter:
 AuditEventView = AuditRow
 
 
-def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
+def _criteria(given: AuditFilter, after_id: int | None, stores: Stores) -> AuditCriteria:
     for text, name, limit in (
         (given.subject, "subject", _SUBJECT),
         (given.action, "action", _ACTION),
@@ -191,6 +197,7 @@ def _criteria(given: AuditFilter, after_id: int | None) -> AuditCriteria:
         given.occurred_after, given.occurred_before, ("occurred_after", "occurred_before")
     )
     return AuditCriteria(
+        stores=stores,
         after_id=after_id,
         subject=given.subject,
         giftcard_id=card_id,

@@ -47,8 +47,9 @@ class NewCard:
     member_id: str | None = None
     details: CardDetails = field(default_factory=CardDetails)
     initial_value: str | None = None  # a decimal in the card's currency: issue it funded (an ADD)
+    store_id: str | None = None  # the caller's one store when None
     # An idempotency key covers these only when given: the same digest as before they existed.
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value", "store_id")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from app.domain.money import check_currency
 from app.domain.mutations import Mutation, MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import take_reserved_code
+from app.domain.scoping import NO_SUCH_STORE, home_store
 from app.entities import ShownCode
 from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
@@ -57,25 +58,25 @@ def _seal(planned: list[PlannedCode], vault: CodeVault) -> list[_Sealed]:
 
 
 def _new_code_rows(
-    session: Session, sealed: list[_Sealed], principal: Principal, now: datetime
+    session: Session, sealed: list[_Sealed], principal: Principal, now: datetime, store_id: str
 ) -> list[GiftCardCode]:
-    """Check each new code is free (and take reserved stock), then build its row."""
+    """Check each new code is free in the store (and take its reserved stock), then build its row."""
     rows = []
     for plan, seal in sealed:
-        if store.code_hash_taken(session, seal.lookup_hashes, plan.code_type.value):
+        if store.code_hash_taken(session, seal.lookup_hashes, plan.code_type.value, store_id):
             raise ConflictError(
                 f"{plan.field}: a {plan.code_type.value} code with that value already exists",
                 field=plan.field,
             )
-        take_reserved_code(session, seal.lookup_hashes, plan.code_type, principal, now, plan.field)
+        take_reserved_code(session, seal.lookup_hashes, plan, principal, now, store_id)
         columns = {**seal.columns, "expires_on": plan.expires_on, "created_at": now}
         rows.append(GiftCardCode(code_type=plan.code_type.value, **columns))
     return rows
 
 
-def lock_card(session: Session, card_id: int) -> GiftCard:
-    """The card, locked until the transaction ends."""
-    card = store.card_for_update(session, card_id)
+def lock_card(session: Session, principal: Principal, card_id: int) -> GiftCard:
+    """The card, if in the caller's stores, locked until the transaction ends."""
+    card = store.card_for_update(session, card_id, principal.store_ids())
     if card is None:
         raise NotFoundError("id: no gift card with this id", field="id")
     return card
@@ -110,7 +111,7 @@ class _Edit:
         self.live = {CodeType(code.code_type): code for code in store.live_codes(session, card.id)}
 
     def record(self, event: str, detail: str | None = None) -> None:
-        store.add_event(self.session, self.card_id, event, self.actor, self.now, detail)
+        store.add_event(self.session, self.card, event, self.actor, self.now, detail)
 
     def link_member(self, member_id: str | None) -> None:
         if member_id is None or member_id == self.card.member_id:
@@ -199,6 +200,7 @@ class Cards:
         """A new card; with an initial value it is funded by an ADD and ACTIVE, in the same writes."""
         principal.require(Permission.CREATE_GIFT_CARD)
         now = datetime.now(UTC)
+        store_id = home_store(principal, request.store_id)
         currency = self.default_currency if request.currency is None else check_currency(request.currency)
         value = request.initial_value
         amount = None if value is None else check_initial_value(principal, self.rules, value, currency)
@@ -215,8 +217,11 @@ class Cards:
         sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:
-            rows = _new_code_rows(session, sealed, principal, now)
+            if principal.store_ids() is None and not store.store_exists(session, store_id):
+                raise NotFoundError(NO_SUCH_STORE, field="store_id")
+            rows = _new_code_rows(session, sealed, principal, now, store_id)
             card = GiftCard(
+                store_id=store_id,
                 member_id=request.member_id,
                 currency=currency,
                 state=CardState.PENDING.value,
@@ -228,10 +233,10 @@ class Cards:
                 **dataclasses.asdict(request.details),
             )
             card_id = store.add_card(session, card)
-            shown_in_full = self._add_codes(session, card_id, rows, sealed)
+            shown_in_full = self._add_codes(session, card, rows, sealed)
             if amount is not None:
                 fund_new_card(session, self.rules, principal, card, amount, now)
-            store.add_event(session, card_id, "CREATED", principal.subject, now)
+            store.add_event(session, card, "CREATED", principal.subject, now)
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 
         return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
@@ -244,7 +249,7 @@ class Cards:
         sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:
-            card = lock_card(session, card_id)
+            card = lock_card(session, principal, card_id)
             if card.state == CardState.DEACTIVATED:
                 raise ConflictError("id: the card is deactivated and cannot change", field="id")
             edit = _Edit(session, card, principal.subject, now)
@@ -259,8 +264,8 @@ class Cards:
                 edit.unlock_pin()
             new = [item for item in sealed if item not in kept]
             edit.revoke(revoke | {plan.code_type for plan, _ in new})  # new codes replace old ones
-            rows = _new_code_rows(session, new, principal, now)
-            shown_in_full = self._add_codes(session, card_id, rows, new)
+            rows = _new_code_rows(session, new, principal, now, card.store_id)
+            shown_in_full = self._add_codes(session, card, rows, new)
             for plan, _ in new:
                 edit.record("CODE_ADDED", plan.code_type.value)
             edit.change_details(request.details)
@@ -269,10 +274,10 @@ class Cards:
         return self.runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
 
     def _add_codes(
-        self, session: Session, card_id: int, rows: list[GiftCardCode], sealed: list[_Sealed]
+        self, session: Session, card: GiftCard, rows: list[GiftCardCode], sealed: list[_Sealed]
     ) -> dict[int, str]:
         """Insert the new codes' rows and set their PINs; the new codes in full, by id."""
-        added = dict(zip(store.add_codes(session, card_id, rows), (plan for plan, _ in sealed), strict=True))
+        added = dict(zip(store.add_codes(session, card, rows), (plan for plan, _ in sealed), strict=True))
         for code_id, plan in added.items():
             if plan.pin is not None:
                 stored = self.pins.hash(code_id, plan.pin)

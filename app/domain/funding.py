@@ -35,6 +35,7 @@ def fund_new_card(
         session,
         {
             "giftcard_id": card.id,
+            "store_id": card.store_id,
             "trans_type": TransType.ADD.value,
             "status": TransStatus.COMPLETED.value,
             "amount": amount,

@@ -99,7 +99,7 @@ class History:
         with code_attempt(self._throttle, principal) as attempt:
             found = self._store.entries(criteria, limit)
             assert code_type is not None
-            if found.entries or self._store.has_live_code(hashes, code_type):
+            if found.entries or self._store.has_live_code(hashes, code_type, criteria.stores):
                 attempt.hit()
         return found
 
@@ -121,6 +121,7 @@ class History:
         check_location_id(given.location_id)
         created_from, created_before = created_range(given.created_after, given.created_before)
         return EntryCriteria(
+            stores=principal.store_ids(),
             after_id=after_id,
             giftcard_id=card_id,
             member_id=member_id,

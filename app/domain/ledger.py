@@ -164,6 +164,7 @@ class Ledger:
             )
             entry = _new_entry(principal, request, now, code_id)
             entry.update(giftcard_id=card_id, amount=amount, partial=partial, balance_before=card.balance)
+            entry.update(store_id=card.store_id)
             if request.authorize_only:
                 entry.update(self.rules.hold(principal, card, amount, now))
                 balance = card.balance
@@ -240,11 +241,16 @@ class Ledger:
         if principal.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
         peek = store.entry(session, number)
-        # Without ListGiftCards a caller sees only the transactions it created.
-        if peek is None or not (principal.is_trusted or peek.created_by == principal.subject):
+        stores = principal.store_ids()
+        # Without ListGiftCards a caller sees only the transactions it created; none of another store.
+        if (
+            peek is None
+            or (stores is not None and peek.store_id not in stores)
+            or not (principal.is_trusted or peek.created_by == principal.subject)
+        ):
             raise NotFoundError("id: no such transaction", field="id")
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
-        card = card_store.card_for_update(session, peek.giftcard_id)
+        card = card_store.card_for_update(session, peek.giftcard_id, stores)
         entry = store.entry(session, number, lock=True)
         assert card is not None and entry is not None
         if entry.status != TransStatus.AUTHORIZED:

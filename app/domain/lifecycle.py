@@ -65,15 +65,15 @@ class Lifecycle:
         check_text(reason, "reason", 255)
 
         def work(session: Session) -> ShownCard:
-            card = lock_card(session, number)
+            card = lock_card(session, principal, number)
             target = next_state(session, card)
             if target is not None:
                 now = datetime.now(UTC)
                 card.state, card.updated_at = target.value, now
-                store.add_event(session, number, event, principal.subject, now, reason)
+                store.add_event(session, card, event, principal.subject, now, reason)
                 # A retired card holds nothing: available = balance.
                 if target is CardState.DEACTIVATED and (cut := store.cancel_open_holds(session, number, now)):
-                    store.add_event(session, number, "HOLDS_CANCELLED", principal.subject, now, str(cut))
+                    store.add_event(session, card, "HOLDS_CANCELLED", principal.subject, now, str(cut))
                 session.flush()
             return card_view(session, self._masking, principal, number)
 

@@ -74,6 +74,7 @@ def _criteria(
     created_from, created_before = created_range(card_filter.created_after, card_filter.created_before)
     deactivated_too = card_filter.include_deactivated or card_filter.state is CardState.DEACTIVATED
     return CardCriteria(
+        stores=principal.store_ids(),
         after_id=after_id,
         state=None if card_filter.state is None else card_filter.state.value,
         excluded_states=() if deactivated_too else (CardState.DEACTIVATED.value,),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.auth.throttle import Throttle
+from app.domain.addressing import AMBIGUOUS_STORE
 from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
@@ -59,10 +60,10 @@ class Lookup:
             return self._by_code(principal, code, code_type)
         principal.require(Permission.LIST_GIFT_CARDS)
         if card_id is not None:
-            cards = self._cards.find_by_id(parse_card_id(card_id))
+            cards = self._cards.find_by_id(parse_card_id(card_id), principal.store_ids())
         else:
             assert member_id is not None
-            cards = self._cards.find_by_member(validate_member_id(member_id))
+            cards = self._cards.find_by_member(validate_member_id(member_id), principal.store_ids())
         return self._masking.show(principal, cards)
 
     def _by_code(self, principal: Principal, code: str, code_type: CodeType | None) -> SearchResult:
@@ -72,20 +73,22 @@ class Lookup:
         usable = self._policy.usable_code_types(principal)
         if not usable:
             raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
-        normalised = validate_code(code, "code")
+        normalised, stores = validate_code(code, "code"), principal.store_ids()
         today = datetime.now(UTC).date()
         with code_attempt(self._throttle, principal) as attempt:
             matches = [
                 match
-                for match in self._cards.find_by_code_hash(self._vault.lookup_hashes(normalised))
+                for match in self._cards.find_by_code_hash(self._vault.lookup_hashes(normalised), stores)
                 if match.code_type in usable
                 and (code_type is None or match.code_type == code_type)
                 and (match.expires_on is None or match.expires_on >= today)
             ]
             if matches:
                 attempt.hit()
-        if len(matches) > 1:
+        if len({match.code_type for match in matches}) > 1:
             raise BadUserInputError(
                 "code_type: the code exists under more than one code type; say which", field="code_type"
             )
+        if len(matches) > 1:
+            raise BadUserInputError(AMBIGUOUS_STORE, field="store_id")
         return self._masking.show(principal, [match.card for match in matches])

@@ -10,17 +10,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from sqlmodel import Session
 
+from app.domain.card_requests import PlannedCode
 from app.domain.codes import ALPHABET, CodeVault, SealedCode, generate_code, mask, plaintext_length
 from app.domain.mutations import Mutation, MutationRunner
+from app.domain.scoping import NO_SUCH_STORE, home_store
 from app.entities import Reservation, StoredReservedCode
 from app.enums import CodeType, Operation
-from app.errors import BadUserInputError, ConflictError
+from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.models import CodeReservation, ReservedCode
 from app.policy import Permission, Principal
 from app.store import reservations as store
+from app.store.cards import store_exists
 from app.store.reservations import ReservationStore
 
 RANDOM_LENGTH = 13  # 65 bits from a 32-symbol alphabet
@@ -52,6 +56,9 @@ class ReservationRequest:
     agency: str
     request_name: str
     single: bool = False
+    store_id: str | None = None  # the caller's one store when None
+    # An idempotency key covers it only when given: the same digest as before stores existed.
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("store_id",)
 
 
 def validate_name(value: str, field: str) -> str:
@@ -72,9 +79,11 @@ def _check_request(request: ReservationRequest, max_batch: int) -> None:
     validate_name(request.request_name, "request_name")
 
 
-def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tuple[str, SealedCode]]:
-    """``count`` new sealed codes that no card and no reservation has; a code that clashes with one
-    or with another new one (astronomically unlikely, at 65 bits) is drawn again."""
+def _draw_free_codes(
+    session: Session, vault: CodeVault, count: int, store_id: str
+) -> list[tuple[str, SealedCode]]:
+    """``count`` new sealed codes that no card and no reservation of the store has; a code that
+    clashes with one or with another new one (astronomically unlikely, at 65 bits) is drawn again."""
     drawn: dict[bytes, tuple[str, SealedCode]] = {}
     while len(drawn) < count:
         fresh: dict[bytes, tuple[str, SealedCode]] = {}
@@ -84,7 +93,7 @@ def _draw_free_codes(session: Session, vault: CodeVault, count: int) -> list[tup
             fresh[seal.lookup_hash] = (code, seal)
         # A code stored under an old lookup key has its hash under that key.
         current = {digest: seal.lookup_hash for _, seal in fresh.values() for digest in seal.lookup_hashes}
-        taken = {current[digest] for digest in store.taken_code_hashes(session, current.keys())}
+        taken = {current[digest] for digest in store.taken_code_hashes(session, current.keys(), store_id)}
         drawn.update((key, value) for key, value in fresh.items() if key not in taken and key not in drawn)
     return list(drawn.values())
 
@@ -106,15 +115,18 @@ class Reservations:
         _check_request(request, self.max_batch)
         owner = principal.subject
         assert owner is not None
+        store_id = home_store(principal, request.store_id)
 
         def work(session: Session) -> Reservation[str]:
+            if principal.store_ids() is None and not store_exists(session, store_id):
+                raise NotFoundError(NO_SUCH_STORE, field="store_id")
             now = datetime.now(UTC)
-            drawn = _draw_free_codes(session, self.vault, request.count)
+            drawn = _draw_free_codes(session, self.vault, request.count, store_id)
             expires_at = now + SINGLE_LIFETIME if request.single else None
-            # The request's fields (count, agency, request_name, single) are the reservation's own.
-            fields = dataclasses.asdict(request)
+            # The request's fields (count, agency, request_name, single, store) are the reservation's own.
+            fields = {**dataclasses.asdict(request), "store_id": store_id}
             reservation = CodeReservation(**fields, owner=owner, created_at=now, expires_at=expires_at)
-            codes = [ReservedCode(reservation_id=0, **seal.columns) for _, seal in drawn]
+            codes = [ReservedCode(reservation_id=0, store_id=store_id, **seal.columns) for _, seal in drawn]
             store.add_reservation(session, reservation, codes)
             assert reservation.id is not None
             shown = tuple(code for code, _ in drawn)
@@ -132,7 +144,7 @@ class Reservations:
         owner = principal.subject
         assert owner is not None
         now = datetime.now(UTC)
-        return [_shown(row, now) for row in self.reads.find(owner, request_name)]
+        return [_shown(row, now) for row in self.reads.find(owner, request_name, principal.store_ids())]
 
 
 def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reservation[str]:
@@ -148,22 +160,23 @@ def _shown(reservation: Reservation[StoredReservedCode], now: datetime) -> Reser
 def take_reserved_code(
     session: Session,
     lookup_hashes: tuple[bytes, ...],
-    code_type: CodeType,
+    plan: PlannedCode,
     principal: Principal,
     now: datetime,
-    field: str,
+    store_id: str,
 ) -> None:
-    """Refuse a code reserved for another client, whatever type it is given as. The owner's PHYSICAL
-    use consumes the reservation (the printed stock); given as another type, the code stays in stock."""
-    found = store.reserved_code(session, lookup_hashes)
+    """Refuse a code of the store reserved for another client, whatever type it is given as. The
+    owner's PHYSICAL use consumes the reservation (the printed stock); given as another type, the
+    code stays in stock."""
+    found = store.reserved_code(session, lookup_hashes, store_id)
     if found is None:
         return
     code, reservation = found
     # A lapsed single reservation's code is free again: anyone may use it. A PHYSICAL use still
     # marks it used, so the owner's listing counts it and no longer calls the reservation lapsed.
     if not _lapsed(code, reservation, now) and reservation.owner != principal.subject:
-        raise ConflictError(f"{field}: this code is reserved for another client", field=field)
-    if code_type is CodeType.PHYSICAL:
+        raise ConflictError(f"{plan.field}: this code is reserved for another client", field=plan.field)
+    if plan.code_type is CodeType.PHYSICAL:
         code.used_at = now
 
 

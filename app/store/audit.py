@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from app.db import READ_ONLY
 from app.models import AuditEvent
+from app.store.scope import Stores, in_stores
 
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -31,6 +32,7 @@ class AuditRecord:
     request_id: str | None
     client_address: str | None
     count: int = 1  # refusals of one subject, operation and outcome in one minute; else 1
+    store_id: str | None = None  # the card's store, else the caller's one store; None: neither
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,8 +48,10 @@ _ROW_COLUMNS = tuple(_audit.c[column.name] for column in fields(AuditRow))
 
 @dataclass(frozen=True, slots=True)
 class AuditCriteria:
-    """Which events to list; None means no condition. Times are UTC."""
+    """Which events to list; None means no condition (but for ``stores``, where it means every
+    store, and events of none). Times are UTC."""
 
+    stores: Stores  # the caller's (Principal.store_ids())
     after_id: int | None = None
     subject: str | None = None
     giftcard_id: int | None = None
@@ -87,7 +91,7 @@ class AuditStore:
 
 
 def _conditions(criteria: AuditCriteria) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    conditions = in_stores(_audit.c.store_id, criteria.stores)
     if criteria.after_id is not None:
         conditions.append(_audit.c.id > criteria.after_id)
     for name in ("subject", "giftcard_id", "action", "outcome"):  # the criteria's and the columns' names

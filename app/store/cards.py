@@ -26,7 +26,8 @@ from sqlmodel import select as sqlmodel_select
 from app.entities import CARD_FIELDS, Card, StoredCode, card_of
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
-from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry
+from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry, Store
+from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -118,35 +119,50 @@ class CardStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # One statement per number of lookup keys (a process's keyring has a fixed size).
-        self._by_code: dict[int, _Prepared] = {}
-        self._prepare_by_code(1)
-        self._by_id = _Prepared(_card_and_codes(_cards.c.id == bindparam("id")), engine)
-        self._by_member = _Prepared(_card_and_codes(_cards.c.member_id == bindparam("member")), engine)
+        # One statement per number of lookup keys (a process's keyring has a fixed size) and of
+        # the caller's stores (most callers have one).
+        self._prepared: dict[tuple[str, int, int | None], _Prepared] = {}
         self._ping = _Prepared(select(literal_column("1")), engine)
 
     def _connection(self) -> closing[Any]:
         return closing(self.engine.raw_connection())  # closed: back to the pool, which rolls back
 
-    def _prepare_by_code(self, count: int) -> _Prepared:
-        matched = _codes.alias("m")
-        hashes: list[BindParameter[bytes]] = [bindparam(f"h{index}") for index in range(count)]
-        by_hash = matched.c.lookup_hash == hashes[0] if count == 1 else matched.c.lookup_hash.in_(hashes)
-        by_code = (
-            _card_and_codes(and_(by_hash, matched.c.revoked_at.is_(None)))
-            .add_columns(matched.c.code_type, matched.c.expires_on)
-            .join(matched, matched.c.giftcard_id == _cards.c.id)
-        )
-        prepared = self._by_code[count] = _Prepared(by_code, self.engine)
+    def _statement(self, kind: str, count: int, stores: Stores) -> _Prepared:
+        """The prepared statement for a lookup by ``kind`` (``code``: ``count`` hashes ``h0``…,
+        ``id``, ``member``) among ``stores`` (bound as ``s0``…)."""
+        key = (kind, count, None if stores is None else len(stores))
+        if (prepared := self._prepared.get(key)) is not None:
+            return prepared
+        scope = in_stores(_cards.c.store_id, None if stores is None else _binds("s", len(stores)))
+        if kind == "id":
+            statement = _card_and_codes(and_(_cards.c.id == bindparam("id"), *scope))
+        elif kind == "member":
+            statement = _card_and_codes(and_(_cards.c.member_id == bindparam("member"), *scope))
+        else:
+            matched = _codes.alias("m")
+            statement = (
+                _card_and_codes(
+                    and_(
+                        matched.c.lookup_hash.in_(_binds("h", count)), matched.c.revoked_at.is_(None), *scope
+                    )
+                )
+                .add_columns(matched.c.code_type, matched.c.expires_on)
+                .join(matched, matched.c.giftcard_id == _cards.c.id)
+            )
+        prepared = self._prepared[key] = _Prepared(statement, self.engine)
         return prepared
 
-    def find_by_code_hash(self, lookup_hashes: Sequence[bytes]) -> list[CodeMatch]:
-        """Live codes whose hash is one of ``lookup_hashes`` (a code's hash under each lookup key)."""
-        count = len(lookup_hashes)
-        prepared = self._by_code.get(count) or self._prepare_by_code(count)
-        params = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
+    def _run(self, kind: str, stores: Stores, values: Sequence[Any], **params: Any) -> tuple[_Prepared, Any]:
+        prepared = self._statement(kind, len(values), stores)
+        params.update({f"h{index}": value for index, value in enumerate(values)})
+        params.update({f"s{index}": value for index, value in enumerate(stores or ())})
         with self._connection() as connection:
-            rows = prepared.run(connection, **params)
+            return prepared, prepared.run(connection, **params)
+
+    def find_by_code_hash(self, lookup_hashes: Sequence[bytes], stores: Stores) -> list[CodeMatch]:
+        """Live codes among ``stores`` whose hash is one of ``lookup_hashes`` (a code's hash under
+        each lookup key)."""
+        prepared, rows = self._run("code", stores, lookup_hashes)
         grouped: dict[tuple[str, int], tuple[Sequence[Any], list[StoredCode]]] = {}
         for row in rows:
             _, codes = grouped.setdefault((row[_MATCHED_TYPE], row[_CARD_ID]), (row, []))
@@ -160,17 +176,21 @@ class CardStore:
             for row, codes in grouped.values()
         ]
 
-    def find_by_id(self, card_id: int) -> list[Card[StoredCode]]:
-        with self._connection() as connection:
-            return _group(self._by_id.run(connection, id=card_id), self._by_id.convert)
+    def find_by_id(self, card_id: int, stores: Stores) -> list[Card[StoredCode]]:
+        prepared, rows = self._run("id", stores, (), id=card_id)
+        return _group(rows, prepared.convert)
 
-    def find_by_member(self, member_id: str) -> list[Card[StoredCode]]:
-        with self._connection() as connection:
-            return _group(self._by_member.run(connection, member=member_id), self._by_member.convert)
+    def find_by_member(self, member_id: str, stores: Stores) -> list[Card[StoredCode]]:
+        prepared, rows = self._run("member", stores, (), member=member_id)
+        return _group(rows, prepared.convert)
 
     def ping(self) -> None:
         with self._connection() as connection:
             self._ping.run(connection)
+
+
+def _binds(prefix: str, count: int) -> list[BindParameter[Any]]:
+    return [bindparam(f"{prefix}{index}") for index in range(count)]
 
 
 def _sliced(row: Sequence[Any], start: int, stop: int) -> list[Any]:
@@ -191,14 +211,23 @@ def _group(
 # --- writes (inside a unit of work) -----------------------------------------------------------
 
 
-def code_hash_taken(session: Session, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-    """Whether a code of this type (live or revoked) has one of the hashes (one per lookup key)."""
+def code_hash_taken(session: Session, lookup_hashes: Sequence[bytes], code_type: str, store_id: str) -> bool:
+    """Whether a code of this type (live or revoked) in the store has one of the hashes (one per
+    lookup key)."""
     statement = (
         select(_codes.c.id)
-        .where(_codes.c.lookup_hash.in_(list(lookup_hashes)), _codes.c.code_type == code_type)
+        .where(
+            _codes.c.lookup_hash.in_(list(lookup_hashes)),
+            _codes.c.code_type == code_type,
+            _codes.c.store_id == store_id,
+        )
         .limit(1)
     )
     return session.execute(statement).first() is not None
+
+
+def store_exists(session: Session, store_id: str) -> bool:
+    return session.get(Store, store_id) is not None
 
 
 def add_card(session: Session, card: GiftCard) -> int:
@@ -209,8 +238,11 @@ def add_card(session: Session, card: GiftCard) -> int:
     return card.id
 
 
-def add_codes(session: Session, card_id: int, codes: Sequence[GiftCardCode]) -> list[int]:
-    """Insert the card's new codes; their ids, in order.
+_CODE_KEY = ("lookup_hash", "code_type", "store_id")  # uq_giftcard_codes_lookup
+
+
+def add_codes(session: Session, card: GiftCard, codes: Sequence[GiftCardCode]) -> list[int]:
+    """Insert the card's new codes (in the card's store); their ids, in order.
 
     Each was checked free, so a row of the same hash and type can only come from a writer that
     won a race for the same code: nothing is inserted, and that is a CONFLICT.
@@ -220,8 +252,10 @@ def add_codes(session: Session, card_id: int, codes: Sequence[GiftCardCode]) -> 
     for code in codes:
         statement = (
             dialect.insert(_codes)
-            .values({**code.model_dump(exclude={"id"}), "giftcard_id": card_id})
-            .on_conflict_do_nothing(index_elements=[_codes.c.lookup_hash, _codes.c.code_type])
+            .values({**code.model_dump(exclude={"id"}), "giftcard_id": card.id, "store_id": card.store_id})
+            .on_conflict_do_nothing(
+                index_elements=[_codes.c.lookup_hash, _codes.c.code_type, _codes.c.store_id]
+            )
             .returning(_codes.c.id)
         )
         inserted = session.execute(statement).first()
@@ -236,9 +270,11 @@ def set_pin(session: Session, code_id: int, value: str, key_ids: str | None) -> 
     session.execute(update(_codes).where(_codes.c.id == code_id).values(pin_hash=value, pin_key_ids=key_ids))
 
 
-def card_for_update(session: Session, card_id: int) -> GiftCard | None:
-    """The card, locked until the transaction ends (PostgreSQL; SQLite holds the write lock)."""
-    return session.get(GiftCard, card_id, with_for_update=True)
+def card_for_update(session: Session, card_id: int, stores: Stores) -> GiftCard | None:
+    """The card if it is in one of ``stores``, locked until the transaction ends (PostgreSQL;
+    SQLite holds the write lock)."""
+    card = session.get(GiftCard, card_id, with_for_update=True)
+    return card if card is not None and (stores is None or card.store_id in stores) else None
 
 
 def live_codes(session: Session, card_id: int) -> list[GiftCardCode]:
@@ -257,9 +293,19 @@ def card_rows(session: Session, card_id: int) -> list[Card[StoredCode]]:
 
 
 def add_event(
-    session: Session, card_id: int, event: str, actor: str | None, now: datetime, detail: str | None = None
+    session: Session, card: GiftCard, event: str, actor: str | None, now: datetime, detail: str | None = None
 ) -> None:
-    session.add(GiftCardEvent(giftcard_id=card_id, event=event, detail=detail, actor=actor, created_at=now))
+    assert card.id is not None  # flushed
+    session.add(
+        GiftCardEvent(
+            giftcard_id=card.id,
+            store_id=card.store_id,
+            event=event,
+            detail=detail,
+            actor=actor,
+            created_at=now,
+        )
+    )
 
 
 def cancel_open_holds(session: Session, card_id: int, now: datetime) -> int:

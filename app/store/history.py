@@ -17,6 +17,7 @@ from app.db import READ_ONLY
 from app.entities import Transaction
 from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.store import ledger
+from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -29,8 +30,10 @@ _ENTRY_COLUMNS = (*_ledger.c, _cards.c.currency)
 
 @dataclass(frozen=True, slots=True)
 class EntryCriteria:
-    """Which entries to list; None means no condition. Times are UTC."""
+    """Which entries to list; None means no condition (but for ``stores``, where it means every
+    store). Times are UTC."""
 
+    stores: Stores  # the caller's (Principal.store_ids())
     after_id: int | None = None
     giftcard_id: int | None = None
     member_id: str | None = None  # the card's member
@@ -87,9 +90,9 @@ class HistoryStore:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return int(connection.execute(statement).scalar_one())
 
-    def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str) -> bool:
-        """Whether a live (not revoked) code of this type has one of these hashes."""
-        return ledger.LedgerStore(self._engine).live_code(lookup_hashes, code_type) is not None
+    def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str, stores: Stores) -> bool:
+        """Whether a live (not revoked) code of this type in ``stores`` has one of these hashes."""
+        return bool(ledger.LedgerStore(self._engine).live_codes(lookup_hashes, code_type, stores))
 
     def _read(self, statement: Select[Any]) -> list[Transaction]:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
@@ -107,14 +110,14 @@ def _status(status: str | None, now: datetime | None) -> list[ColumnElement[bool
 
 
 def _conditions(criteria: EntryCriteria) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    conditions = in_stores(_ledger.c.store_id, criteria.stores)
     if criteria.after_id is not None:
         conditions.append(_ledger.c.id > criteria.after_id)
     if criteria.member_id is not None:
         conditions.append(_cards.c.member_id == criteria.member_id)
     if criteria.code_lookup_hashes is not None:
         holder = select(_codes.c.giftcard_id).where(
-            *ledger.code_matches(criteria.code_lookup_hashes, criteria.code_type)
+            *ledger.code_matches(criteria.code_lookup_hashes, criteria.code_type, criteria.stores)
         )
         conditions.append(_ledger.c.giftcard_id.in_(holder))
     conditions += _status(criteria.status, criteria.now)

@@ -16,6 +16,7 @@ from app.db import READ_ONLY
 from app.entities import Transaction
 from app.enums import TransStatus, TransType
 from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -52,14 +53,16 @@ class AddressedCode:
 
 
 def code_matches(
-    lookup_hashes: Sequence[bytes], code_type: str | None, *, revoked: bool = False
+    lookup_hashes: Sequence[bytes], code_type: str | None, stores: Stores, *, revoked: bool = False
 ) -> list[ColumnElement[bool]]:
-    """A code of this type with one of these lookup hashes (one per key), live or revoked."""
+    """A code of this type in ``stores`` with one of these lookup hashes (one per key), live or
+    revoked."""
     revoked_at = _codes.c.revoked_at
     return [
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
         _codes.c.code_type == code_type,
         revoked_at.is_not(None) if revoked else revoked_at.is_(None),
+        *in_stores(_codes.c.store_id, stores),
     ]
 
 
@@ -69,19 +72,24 @@ class LedgerStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def live_code(self, lookup_hashes: Sequence[bytes], code_type: str) -> AddressedCode | None:
-        """The live (not revoked) code of this type with one of these lookup hashes."""
+    def live_codes(
+        self, lookup_hashes: Sequence[bytes], code_type: str, stores: Stores
+    ) -> list[AddressedCode]:
+        """The live (not revoked) codes of this type in ``stores`` with one of these lookup hashes:
+        one per store at most (two when the code is in two of them)."""
         columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
-        statement = select(*(_codes.c[name] for name in columns)).where(
-            *code_matches(lookup_hashes, code_type)
+        statement = (
+            select(*(_codes.c[name] for name in columns))
+            .where(*code_matches(lookup_hashes, code_type, stores))
+            .limit(2)
         )
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-            row = connection.execute(statement).first()
-        return None if row is None else AddressedCode(*row)
+            return [AddressedCode(*row) for row in connection.execute(statement)]
 
-    def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str) -> bool:
-        """Whether a revoked code of this type has one of these lookup hashes."""
-        statement = select(_codes.c.id).where(*code_matches(lookup_hashes, code_type, revoked=True)).limit(1)
+    def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str, stores: Stores) -> bool:
+        """Whether a revoked code of this type in ``stores`` has one of these lookup hashes."""
+        matches = code_matches(lookup_hashes, code_type, stores, revoked=True)
+        statement = select(_codes.c.id).where(*matches).limit(1)
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return connection.execute(statement).first() is not None
 

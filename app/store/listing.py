@@ -13,6 +13,7 @@ from app.db import READ_ONLY
 from app.entities import Card, StoredCode
 from app.models import GiftCard, GiftCardCode
 from app.store.cards import CARD_COLUMNS, CODE_COLUMN_NAMES, card_from_row, code_from_row
+from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
@@ -20,8 +21,10 @@ _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True, slots=True)
 class CardCriteria:
-    """Which cards to list; None means no condition. Times are UTC."""
+    """Which cards to list; None means no condition (but for ``stores``, where it means every
+    store). Times are UTC."""
 
+    stores: Stores  # the caller's (Principal.store_ids())
     after_id: int | None = None
     state: str | None = None
     excluded_states: tuple[str, ...] = ()
@@ -63,7 +66,7 @@ class CardLister:
 
 
 def _conditions(criteria: CardCriteria) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    conditions = in_stores(_cards.c.store_id, criteria.stores)
     if criteria.after_id is not None:
         conditions.append(_cards.c.id > criteria.after_id)
     if criteria.state is not None:

@@ -16,6 +16,7 @@ from sqlmodel import select as sqlmodel_select
 from app.db import READ_ONLY
 from app.entities import Reservation, StoredReservedCode
 from app.models import CodeReservation, GiftCardCode, ReservedCode
+from app.store.scope import Stores, in_stores
 
 _card_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _reservations = CodeReservation.__table__  # type: ignore[attr-defined]
@@ -25,23 +26,32 @@ _RESERVATION_FIELDS = tuple(item.name for item in fields(Reservation))[:7]
 
 
 def reserved_code(
-    session: Session, lookup_hashes: Collection[bytes]
+    session: Session, lookup_hashes: Collection[bytes], store_id: str
 ) -> tuple[ReservedCode, CodeReservation] | None:
-    """The reserved code with one of these hashes (one per lookup key) and its reservation, locked."""
+    """The store's reserved code with one of these hashes (one per lookup key) and its reservation,
+    locked."""
     statement = (
         sqlmodel_select(ReservedCode, CodeReservation)
         .join(CodeReservation, CodeReservation.id == ReservedCode.reservation_id)  # type: ignore[arg-type]
-        .where(ReservedCode.lookup_hash.in_(list(lookup_hashes)))  # type: ignore[attr-defined]
+        .where(
+            ReservedCode.lookup_hash.in_(list(lookup_hashes)),  # type: ignore[attr-defined]
+            ReservedCode.store_id == store_id,
+        )
         .with_for_update()
     )
     return session.exec(statement).first()
 
 
-def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes]) -> set[bytes]:
-    """Those of the hashes that a card code of any type (live or revoked) or a reserved code has."""
+def taken_code_hashes(session: Session, lookup_hashes: Collection[bytes], store_id: str) -> set[bytes]:
+    """Those of the hashes that a card code of the store, of any type (live or revoked), or a
+    reserved code of the store has."""
     hashes = list(lookup_hashes)
-    on_cards = select(_card_codes.c.lookup_hash).where(_card_codes.c.lookup_hash.in_(hashes))
-    reserved = select(_reserved.c.lookup_hash).where(_reserved.c.lookup_hash.in_(hashes))
+    on_cards = select(_card_codes.c.lookup_hash).where(
+        _card_codes.c.lookup_hash.in_(hashes), _card_codes.c.store_id == store_id
+    )
+    reserved = select(_reserved.c.lookup_hash).where(
+        _reserved.c.lookup_hash.in_(hashes), _reserved.c.store_id == store_id
+    )
     return {bytes(row[0]) for statement in (on_cards, reserved) for row in session.execute(statement)}
 
 
@@ -61,12 +71,16 @@ class ReservationStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def find(self, owner: str, request_name: str) -> list[Reservation[StoredReservedCode]]:
-        """The owner's reservations under this request name, oldest first, with their codes: two
-        statements whatever the number of reservations, on a connection that only reads."""
+    def find(self, owner: str, request_name: str, stores: Stores) -> list[Reservation[StoredReservedCode]]:
+        """The owner's reservations under this request name in ``stores``, oldest first, with their
+        codes: two statements whatever the number of reservations, on a connection that only reads."""
         reservations = (
             select(*(_reservations.c[name] for name in _RESERVATION_FIELDS))
-            .where(_reservations.c.request_name == request_name, _reservations.c.owner == owner)
+            .where(
+                _reservations.c.request_name == request_name,
+                _reservations.c.owner == owner,
+                *in_stores(_reservations.c.store_id, stores),
+            )
             .order_by(_reservations.c.id)
         )
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
