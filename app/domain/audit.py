@@ -23,6 +23,7 @@ from app.domain.identifiers import parse_card_id
 from app.domain.masking import ShownCard
 from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
 from app.domain.refusals import MAX_PENDING, RefusalCounts
+from app.domain.scoping import narrow
 from app.entities import Card
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
@@ -156,9 +157,10 @@ class AuditTrail:
     ) -> Page[AuditEventView]:
         """The trail page by page in id order (ViewAuditLog), paged as :mod:`app.domain.pages` says."""
         principal.require(Permission.VIEW_AUDIT_LOG)
+        audit_filter = audit_filter or AuditFilter()
         limit = page_size(first, "events")
         after_id = None if after is None else decode_cursor(after, AUDIT_CURSOR)
-        criteria = _criteria(audit_filter or AuditFilter(), after_id, principal.store_ids())
+        criteria = _criteria(audit_filter, after_id, narrow(principal, audit_filter.store_id).store_ids())
         found = self._store.events(criteria, limit)
         return Page(
             edges(found.events, AUDIT_CURSOR),
@@ -177,6 +179,7 @@ class AuditFilter:
     outcome: str | None = None
     occurred_after: datetime | None = None  # inclusive
     occurred_before: datetime | None = None  # exclusive
+    store_id: str | None = None  # only this one of the caller's stores
 
 
 # An event as the trail shows it: every column of the row (none holds anything to hide).

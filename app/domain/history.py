@@ -16,6 +16,7 @@ from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import check_location_id, check_text, parse_card_id, validate_member_id
 from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
+from app.domain.scoping import narrow
 from app.entities import Transaction
 from app.enums import CodeType, TransStatus, TransType
 from app.errors import BadUserInputError, ForbiddenError
@@ -41,6 +42,7 @@ class TransactionFilter:
     location_id: str | None = None  # exactly this location
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
+    store_id: str | None = None  # only this one of the caller's stores
 
 
 class History:
@@ -60,10 +62,12 @@ class History:
     ) -> Page[Transaction]:
         """The transactions the filter finds, page by page in id order."""
         principal.require(Permission.LIST_TRANSACTIONS)
+        transaction_filter = transaction_filter or TransactionFilter()
+        principal = narrow(principal, transaction_filter.store_id)
         limit = page_size(first, "transactions")
         after_id = None if after is None else decode_cursor(after, TRANSACTION_CURSOR)
         now = datetime.now(UTC)
-        criteria = self._criteria(transaction_filter or TransactionFilter(), after_id, principal, now)
+        criteria = self._criteria(transaction_filter, after_id, principal, now)
         found = self._entries(principal, criteria, limit)
         return Page(
             edges((_expire_if_lapsed(row, now) for row in found.entries), TRANSACTION_CURSOR),

@@ -25,6 +25,7 @@ from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
+from app.domain.scoping import narrow
 from app.entities import Transaction
 from app.enums import CodeType, Operation, TransStatus, TransType
 from app.errors import (
@@ -52,7 +53,7 @@ PERMISSION_OF = {
 @dataclass(frozen=True)
 class TransRequest:
     # An idempotency key covers the request; location_id only when given (app.domain.idempotency).
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id", "store_id")
 
     trans_type: TransType
     amount: str
@@ -66,6 +67,7 @@ class TransRequest:
     ref_no: str | None = None
     note: str | None = None
     location_id: str | None = None  # where it happened, as the caller names it
+    store_id: str | None = None  # only this one of the caller's stores (a code in two of them)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Ledger:
 
     def create(self, principal: Principal, request: TransRequest, key: str | None = None) -> Transaction:
         principal.require(PERMISSION_OF[request.trans_type])
+        principal = narrow(principal, request.store_id)
         # A retry answers as the first request did, whatever happened to the code or card since:
         # nothing below (input, addressing, budget, PIN) runs for a key already used.
         mutation = Mutation(Operation.ADD_TRANSACTION, request, Transaction, key)

@@ -9,6 +9,7 @@ from datetime import datetime
 from app.domain.identifiers import validate_member_id
 from app.domain.masking import CodeMasking, ShownCard
 from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
+from app.domain.scoping import narrow
 from app.enums import CardState, CodeType
 from app.policy import Permission, Policy, Principal
 from app.store.listing import CardCriteria, CardLister
@@ -26,6 +27,7 @@ class CardFilter:
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
     include_deactivated: bool = False
+    store_id: str | None = None  # only this one of the caller's stores
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,11 @@ class Listing:
         card_filter: CardFilter | None = None,
     ) -> CardPage:
         principal.require(Permission.LIST_GIFT_CARDS)
+        card_filter = card_filter or CardFilter()
+        principal = narrow(principal, card_filter.store_id)
         limit = page_size(first, "cards")
         after_id = None if after is None else decode_cursor(after, CARD_CURSOR)
-        criteria = _criteria(card_filter or CardFilter(), after_id, self._policy, principal)
+        criteria = _criteria(card_filter, after_id, self._policy, principal)
         found = self._lister.list_cards(criteria, limit)
         shown = self._masking.show(principal, found.cards)
         return CardPage(

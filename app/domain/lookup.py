@@ -16,6 +16,7 @@ from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.masking import CodeMasking, SearchResult
+from app.domain.scoping import narrow
 from app.enums import CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from app.policy import Permission, Policy, Principal
@@ -40,11 +41,14 @@ class Lookup:
         code_type: CodeType | None = None,
         card_id: str | None = None,
         member_id: str | None = None,
+        store_id: str | None = None,
     ) -> SearchResult:
         """The cards found by exactly one of ``code`` (narrowed by ``code_type``), ``card_id`` or
-        ``member_id``; nothing found is an empty result."""
+        ``member_id``, in the caller's stores (or ``store_id`` of them); nothing found is an empty
+        result."""
         if principal.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
+        principal = narrow(principal, store_id)
         given = [
             name
             for name, value in (("code", code), ("id", card_id), ("member_id", member_id))

@@ -92,6 +92,9 @@ class AuditEventFilter:
     occurred_before: datetime | None = strawberry.field(
         default=None, description="Only events before this time."
     )
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only events of this one of the token's stores."
+    )
 
 
 @strawberry.type(description="One entry of the append-only audit trail. It never holds a code or a PIN.")
@@ -120,6 +123,10 @@ class AuditEvent:
     client_address: str | None = strawberry.field(
         description="The address the request came from (for refusals, null when those counted "
         "came from more than one address)."
+    )
+    store_id: strawberry.ID | None = strawberry.field(
+        description="The store of the card concerned, else of the caller when it acts on one store; "
+        "null otherwise (such events are listed only to callers with AllStores)."
     )
     count: int = strawberry.field(
         description="How many events this entry stands for: 1, except for refusals, which are "

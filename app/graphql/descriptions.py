@@ -30,6 +30,11 @@ BALANCE_AFTER = (
 )
 SOURCE_ID = 'Free reference: the system or channel it came from, up to 128 characters, e.g. "web-shop".'
 REF_NO = 'Free reference: that system\'s number for it, up to 128 characters, e.g. "ORDER-1042".'
+STORE_ID = "The store's id (its owner's short name for a merchant or brand), e.g. \"default\"."
+IN_STORE = (
+    "Only in this one of the token's stores: needed when a code is in two of them. A store outside the "
+    "token's finds nothing, as one that does not exist."
+)
 LOCATION_ID = (
     "Where it happened, in the caller's own words (a store, till or terminal; Square's location_id): "
     '1 to 64 characters, no spaces at either end, e.g. "STORE-0042". Compared exactly.'

@@ -59,6 +59,11 @@ class GiftCardAddInput:
         "zero and within the maximum balance (GiftCardTransAdd as well). The card is created, funded by an "
         "ADD and ACTIVE at once, or nothing is written.",
     )
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The store the card belongs to: one of the token's stores (any with AllStores); left "
+        "out: the token's only store. Its codes need only be unique within it.",
+    )
 
 
 @strawberry.input(description="Changes to a card. Fields left out stay as they are.")

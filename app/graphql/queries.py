@@ -19,6 +19,7 @@ from app.graphql.descriptions import (
     CREATED_AFTER,
     CREATED_BEFORE,
     CURSOR,
+    IN_STORE,
     LOCATION_ID,
     MEMBER_ID,
     PAGE_INFO,
@@ -58,6 +59,9 @@ class GiftCardFilter:
     include_deactivated: bool = strawberry.field(
         default=False,
         description="Also list DEACTIVATED cards (left out unless this is true or state asks for them).",
+    )
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only cards of this one of the token's stores."
     )
 
 
@@ -106,6 +110,9 @@ class GiftCardTransactionFilter:
     )
     created_after: datetime | None = strawberry.field(default=None, description=CREATED_AFTER)
     created_before: datetime | None = strawberry.field(default=None, description=CREATED_BEFORE)
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only transactions of this one of the token's stores."
+    )
 
 
 @strawberry.type(description="A transaction in the history, with the cursor that continues behind it.")
@@ -136,6 +143,7 @@ LookupId = Annotated[
     strawberry.ID | None, strawberry.argument(description=f"Find the card by its id. {CARD_ID}")
 ]
 LookupMember = Annotated[str | None, strawberry.argument(description=f"Find a member's cards: {MEMBER_ID}")]
+LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN_STORE)]
 
 
 # Every resolver here runs on the event loop, not in a worker thread: each is one or two indexed
@@ -154,9 +162,15 @@ class CardQueries:
         code_type: LookupCodeType = None,
         id: LookupId = None,
         member_id: LookupMember = None,
+        store_id: LookupStore = None,
     ) -> GiftCardSearchResult | None:
         result = info.context.services.lookup.find(
-            info.context.principal, code=code, code_type=code_type, card_id=id, member_id=member_id
+            info.context.principal,
+            code=code,
+            code_type=code_type,
+            card_id=id,
+            member_id=member_id,
+            store_id=store_id,
         )
         await record_disclosures(info, result.cards, supplied_code=code)
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])

@@ -80,7 +80,7 @@ class ReservationMutations:
         "GIFTCARDS_MAX_RESERVATION_BATCH (default 500; more is refused); `single: true` needs "
         "count 1 and lapses after an hour if unused. The codes are shown in full only here."
     )
-    async def giftcard_reserve_codes(
+    async def giftcard_reserve_codes(  # noqa: PLR0913  (its arguments are the API's)
         self,
         info: strawberry.Info[Context],
         count: Annotated[int, strawberry.argument(description="How many codes: 1 to the batch cap.")],
@@ -93,9 +93,16 @@ class ReservationMutations:
             ),
         ] = False,
         idempotency_key: IdempotencyKey = None,
+        store_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The store the codes are reserved in (its codes are unique within it): one of "
+                "the token's stores; left out: the token's only store."
+            ),
+        ] = None,
     ) -> CodeReservation | None:
         request = ReservationRequest(
-            count=count, agency=agency, request_name=request_name, single=bool(single)
+            count=count, agency=agency, request_name=request_name, single=bool(single), store_id=store_id
         )
         reservations, principal = info.context.services.reservations, info.context.principal
         return reservation_type(await run_sync(reservations.reserve, principal, request, idempotency_key))

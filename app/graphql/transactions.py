@@ -14,6 +14,7 @@ from app.graphql.descriptions import (
     AMOUNT,
     CARD_ID,
     CODE,
+    IN_STORE,
     LOCATION_ID,
     NOTE,
     REF_NO,
@@ -53,6 +54,7 @@ class GiftCardTransInput:
     ref_no: str | None = strawberry.field(default=None, description=REF_NO)
     location_id: str | None = strawberry.field(default=None, description=LOCATION_ID)
     note: str | None = strawberry.field(default=None, description=NOTE)
+    store_id: strawberry.ID | None = strawberry.field(default=None, description=f"With a code: {IN_STORE}")
 
 
 TransactionId = Annotated[

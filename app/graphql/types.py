@@ -28,6 +28,7 @@ from app.graphql.descriptions import (
     LOCATION_ID,
     REF_NO,
     SOURCE_ID,
+    STORE_ID,
     TRANSACTION_ID,
     USABLE_FROM,
     LatestCount,
@@ -69,6 +70,7 @@ class GiftCardTransaction:
     source_id: str | None = strawberry.field(description=SOURCE_ID)
     ref_no: str | None = strawberry.field(description=REF_NO)
     location_id: str | None = strawberry.field(description=f"{LOCATION_ID} Null: not given.")
+    store_id: strawberry.ID = strawberry.field(description=f"The card's store. {STORE_ID}")
     note: str | None = strawberry.field(description="Free text given with the transaction.")
     created_at: datetime = strawberry.field(description="When it was created (authorized, for holds).")
     settled_at: datetime | None = strawberry.field(
@@ -108,6 +110,7 @@ class GiftCard:
     source_id: str | None = strawberry.field(description=SOURCE_ID)
     ref_no: str | None = strawberry.field(description=REF_NO)
     initial_value: str | None = strawberry.field(description=INITIAL_VALUE)
+    store_id: strawberry.ID = strawberry.field(description=f"The store the card belongs to. {STORE_ID}")
     shown: strawberry.Private[ShownCard]  # the domain's card, its id as the database has it
 
     # Fields with a resolver are nullable: one that fails (a permission, the database) is null
