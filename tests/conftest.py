@@ -137,6 +137,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        connection.execute(text("DELETE FROM stores WHERE id <> 'default'"))  # as the migration left it
     engine.dispose()
     return url
 
@@ -165,16 +166,24 @@ def client(settings: Settings, services: Services) -> Iterator[TestClient]:
 
 @pytest.fixture
 def mint(settings: Settings, services: Services) -> Callable[..., str]:
-    """``mint(permissions=[...], roles=[...], sub=...)`` → a valid bearer token."""
+    """``mint(permissions=[...], roles=[...], sub=..., stores=[...])`` → a valid bearer token
+    (without ``stores``, no claim: the default store)."""
 
     def _mint(
         permissions: list[str] | tuple[str, ...] = (),
         roles: list[str] | tuple[str, ...] = (),
         sub: str = "tester",
         ttl: int = 600,
+        stores: list[str] | tuple[str, ...] | None = None,
     ) -> str:
         return issue_token(
-            settings, services.policy, sub, permissions=permissions, roles=roles, ttl_seconds=ttl
+            settings,
+            services.policy,
+            sub,
+            permissions=permissions,
+            roles=roles,
+            ttl_seconds=ttl,
+            stores=stores,
         )
 
     return _mint
@@ -217,9 +226,10 @@ def fund(engine: Engine, card_id: int, units: int) -> None:
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO giftcard_transactions (giftcard_id, trans_type, status, amount, balance_before, "
-                "balance_after, partial, created_at) "
-                "VALUES (:id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP)"
+                "INSERT INTO giftcard_transactions (giftcard_id, store_id, trans_type, status, amount, "
+                "balance_before, balance_after, partial, created_at) "
+                "SELECT :id, store_id, 'IMPORT', 'COMPLETED', :units, 0, :units, false, CURRENT_TIMESTAMP "
+                "FROM giftcards WHERE id = :id"
             ),
             {"id": card_id, "units": units},
         )
@@ -236,7 +246,8 @@ def fund(engine: Engine, card_id: int, units: int) -> None:
 def seed(services: Services) -> Callable[..., int]:
     """``seed({CodeType.PHYSICAL: "CODE", ...}, member_id=..., balance=..., pin=...)`` → card id.
 
-    ``revoked`` and ``expires`` take sets/dicts keyed by code type.
+    ``revoked`` and ``expires`` take sets/dicts keyed by code type; ``store_id`` is the card's store
+    (which must exist: see ``add_store``).
     """
     from datetime import UTC, datetime
 
@@ -253,9 +264,11 @@ def seed(services: Services) -> Callable[..., int]:
         pin: str | None = None,
         revoked: set[Any] | frozenset[Any] = frozenset(),
         expires: dict[Any, Any] | None = None,
+        store_id: str = "default",
     ) -> int:
         now = datetime.now(UTC)
         card = GiftCard(
+            store_id=store_id,
             member_id=member_id,
             currency=currency,
             state="ACTIVE" if balance else "PENDING",
@@ -278,10 +291,15 @@ def seed(services: Services) -> Callable[..., int]:
             )
         with transaction(services) as session:
             card_id = add_card(session, card)
-            for code_id, row in zip(add_codes(session, card_id, rows), rows, strict=True):
+            for code_id, row in zip(add_codes(session, card, rows), rows, strict=True):
                 if pin and row.code_type == "PHYSICAL":
                     stored = services.pins.hash(code_id, pin)
                     set_pin(session, code_id, stored.value, stored.key_ids)
         return card_id
 
     return _seed
+
+
+def add_store(services: Services, store_id: str, name: str | None = None) -> None:
+    """Add a store (as `giftcards store add` does)."""
+    services.stores.add(store_id, name)

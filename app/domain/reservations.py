@@ -123,9 +123,12 @@ class Reservations:
             now = datetime.now(UTC)
             drawn = _draw_free_codes(session, self.vault, request.count, store_id)
             expires_at = now + SINGLE_LIFETIME if request.single else None
-            # The request's fields (count, agency, request_name, single, store) are the reservation's own.
-            fields = {**dataclasses.asdict(request), "store_id": store_id}
-            reservation = CodeReservation(**fields, owner=owner, created_at=now, expires_at=expires_at)
+            # The request's fields (count, agency, request_name, single) are the reservation's own.
+            fields = {**dataclasses.asdict(request)}
+            del fields["store_id"]
+            reservation = CodeReservation(
+                **fields, store_id=store_id, owner=owner, created_at=now, expires_at=expires_at
+            )
             codes = [ReservedCode(reservation_id=0, store_id=store_id, **seal.columns) for _, seal in drawn]
             store.add_reservation(session, reservation, codes)
             assert reservation.id is not None
