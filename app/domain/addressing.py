@@ -60,7 +60,9 @@ class Addressing:
         hashes, stores = self._vault.lookup_hashes(normalise(code)), principal.store_ids()
         found = self._store.live_codes(hashes, code_type.value, stores)
         if len(found) > 1:
-            raise BadUserInputError(AMBIGUOUS_STORE, field="store_id")
+            # Untrusted, the code's PIN is not checked yet: saying that the code exists would tell
+            # what the uniform refusal hides. Such a caller names the store (storeId) instead.
+            raise refuse(principal, BadUserInputError(AMBIGUOUS_STORE, field="store_id"))
         if found:
             return found[0]
         if principal.is_trusted and self._store.revoked_code_exists(hashes, code_type.value, stores):
