@@ -253,9 +253,11 @@ def seed(services: Services) -> Callable[..., int]:
         pin: str | None = None,
         revoked: set[Any] | frozenset[Any] = frozenset(),
         expires: dict[Any, Any] | None = None,
+        store_id: str = "default",
     ) -> int:
         now = datetime.now(UTC)
         card = GiftCard(
+            store_id=store_id,
             member_id=member_id,
             currency=currency,
             state="ACTIVE" if balance else "PENDING",
@@ -278,7 +280,7 @@ def seed(services: Services) -> Callable[..., int]:
             )
         with transaction(services) as session:
             card_id = add_card(session, card)
-            for code_id, row in zip(add_codes(session, card_id, rows), rows, strict=True):
+            for code_id, row in zip(add_codes(session, card, rows), rows, strict=True):
                 if pin and row.code_type == "PHYSICAL":
                     stored = services.pins.hash(code_id, pin)
                     set_pin(session, code_id, stored.value, stored.key_ids)

@@ -141,13 +141,16 @@ class CardStore:
             card.source_id,
             card.ref_no,
         )
-        values: tuple[Any, ...] = (card_id, *fields, card.updated_at, *rest, codes)
-        return [Card(*values, store_id=card.store_id)]
+        last = (card.initial_value, card.store_id)
+        values: tuple[Any, ...] = (card_id, *fields, card.updated_at, *rest, codes, *last)
+        return [Card(*values)]
 
     def add_event(self, session, card, event, actor, now, detail=None):
         assert session is self.session
         assert actor == "operator"
-        assert self.cards[card.id] is card  # the card itself: its event goes to its store
+        assert (
+            card.id is not None and self.cards[card.id] is card
+        )  # the card itself: its event goes to its store
         self.events.append((card.id, event, detail))
         self.stamps.append(now)
 
