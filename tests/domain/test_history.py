@@ -371,7 +371,7 @@ CODE_FILTER = TransactionFilter(code="PHYS12345678", code_type=CodeType.PHYSICAL
 def test_a_code_filter_that_finds_rows_gives_the_unit_back():
     throttle, store = Throttle(), HistoryStore([_transaction()])
     _history(store, throttle).list(CODE_READER, first=5, transaction_filter=CODE_FILTER)
-    # the budget of the caller's stores (see test_attempts)
+    # the budget of the caller's stores (test_attempts: each store has its own)
     assert throttle.reserved == [(("subject", "default|shop"), ("address", "default|10.0.0.1"))]
     assert throttle.given_back == 1
     ((step, _, limit),) = store.asked  # rows are enough: no second question

@@ -276,7 +276,7 @@ def test_every_lookup_is_made_in_the_callers_stores(given, by, what):
 def test_an_untrusted_lookup_that_finds_the_code_gives_its_unit_back():
     throttle = Throttle()
     _lookup(CardStore([_match(1)]), throttle).find(SHOP, code=CODE)
-    # the budget of the caller's stores (see test_attempts)
+    # the budget of the caller's stores (test_attempts: each store has its own)
     assert throttle.reserved == [(("subject", "default|shop"), ("address", "default|10.0.0.1"))]
     assert throttle.given_back == 1
 
