@@ -125,8 +125,8 @@ def test_development_lookups_work_after_rotation(development, capsys):
         for card in WELL_KNOWN:
             if card.physical:
                 hashes = services.vault.lookup_hashes(normalise(card.physical))
-                found = LedgerStore(services.engine).live_code(hashes, "PHYSICAL")
-                assert found is not None and (found.expires_on is None or found.expires_on >= date.today())
+                (found,) = LedgerStore(services.engine).live_codes(hashes, "PHYSICAL", ("default",))
+                assert found.expires_on is None or found.expires_on >= date.today()
     finally:
         services.engine.dispose()
 

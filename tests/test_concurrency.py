@@ -260,7 +260,9 @@ def test_racing_captures_and_cancels_settle_each_hold_exactly_once(services, see
 @pytest.mark.parametrize("read", ["live_code", "verify"])
 def test_sqlite_reads_on_the_money_path_do_not_wait_for_a_writer(services, read):
     reads = {
-        "live_code": lambda: ledger_store.LedgerStore(services.engine).live_code([bytes(32)], "PHYSICAL"),
+        "live_code": lambda: ledger_store.LedgerStore(services.engine).live_codes(
+            [bytes(32)], "PHYSICAL", ("default",)
+        ),
         "verify": lambda: ledger_store.verify(services.engine, datetime.now(UTC)),
     }
     done = threading.Event()

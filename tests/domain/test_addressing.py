@@ -13,11 +13,11 @@ import pytest
 
 from app.config import Settings
 from app.domain import addressing as addressing_module
-from app.domain.addressing import UNUSABLE, Addressing, Guards, refuse
+from app.domain.addressing import AMBIGUOUS_STORE, UNUSABLE, Addressing, Guards, refuse
 from app.domain.codes import CodeVault
 from app.domain.pins import PinCheck, StoredPin
 from app.enums import CardState, CodeType
-from app.errors import BusyError, CardNotUsableError, ConflictError, NotFoundError
+from app.errors import BadUserInputError, BusyError, CardNotUsableError, ConflictError, NotFoundError
 from app.models import GiftCard
 from app.policy import Principal
 from app.store.ledger import AddressedCode, LockedCode
@@ -32,6 +32,7 @@ GUARDS = Guards(throttle=None, pin_max_failures=5, pin_lockout=LOCKOUT, refusal_
 TRUSTED = Principal("office", frozenset({"ListGiftCards", "UsePhysicalGiftCardCodes"}))
 FINDER = Principal("pos", frozenset({"FindGiftCardByCode", "UsePhysicalGiftCardCodes"}))
 UNTRUSTED = Principal("kiosk", frozenset({"UsePhysicalGiftCardCodes"}))
+TWO_STORES = Principal("office", TRUSTED.permissions, stores=frozenset({"north", "east"}))
 
 KEYED = "keyed-pin-value"  # a PIN's stored value under key p1; "1234" is its PIN
 LEGACY = "$argon2id$legacy"  # an argon2 hash from before keyed PINs; "1234" is its PIN
@@ -50,17 +51,20 @@ class Journal:
 
 
 class LedgerReads:
-    """Stands in for the LedgerStore: the live and revoked codes, by lookup hash and type."""
+    """Stands in for the LedgerStore: the live and revoked codes, by lookup hash, type and the
+    caller's stores (one live code, or one per store when ``live`` is a list)."""
 
-    def __init__(self, journal: Journal, live: AddressedCode | None = None, revoked: bool = False) -> None:
+    def __init__(
+        self, journal: Journal, live: AddressedCode | list[AddressedCode] | None = None, revoked: bool = False
+    ) -> None:
         self.journal, self.live, self.revoked = journal, live, revoked
 
-    def live_code(self, lookup_hashes, code_type):
-        self.journal.steps.append(("live_code", lookup_hashes, code_type))
-        return self.live
+    def live_codes(self, lookup_hashes, code_type, stores):
+        self.journal.steps.append(("live_codes", lookup_hashes, code_type, stores))
+        return list(self.live) if isinstance(self.live, list) else [] if self.live is None else [self.live]
 
-    def revoked_code_exists(self, lookup_hashes, code_type):
-        self.journal.steps.append(("revoked_code_exists", lookup_hashes, code_type))
+    def revoked_code_exists(self, lookup_hashes, code_type, stores):
+        self.journal.steps.append(("revoked_code_exists", lookup_hashes, code_type, stores))
         return self.revoked
 
 
@@ -73,10 +77,13 @@ class Locks:
     ) -> None:
         self.journal, self.card, self.code = journal, card, code
 
-    def card_for_update(self, session, card_id):
+    def card_for_update(self, session, card_id, stores):
+        """The card if it has that id and is in ``stores`` (None: every store), as the store's."""
         assert session is SESSION
-        self.journal.steps.append(("lock card", card_id))
-        return self.card if self.card is not None and self.card.id == card_id else None
+        self.journal.steps.append(("lock card", card_id, stores))
+        card = self.card
+        found = card is not None and card.id == card_id and (stores is None or card.store_id in stores)
+        return card if found else None
 
     def code_for_update(self, session, code_id):
         assert session is SESSION
@@ -129,7 +136,7 @@ def locks(monkeypatch, journal):
 
 
 def _addressing(
-    journal: Journal, live: AddressedCode | None = None, *, revoked=False, busy=False
+    journal: Journal, live: AddressedCode | list[AddressedCode] | None = None, *, revoked=False, busy=False
 ) -> Addressing:
     return Addressing(LedgerReads(journal, live, revoked), VAULT, Pins(journal, busy), GUARDS)  # type: ignore[arg-type]
 
@@ -178,14 +185,19 @@ def test_a_caller_that_cannot_list_cards_gets_the_uniform_refusal(principal):
 def test_the_live_code_is_looked_up_by_the_hashes_of_the_normalised_code(journal):
     found = _addressed()
     assert _addressing(journal, found).live_code(UNTRUSTED, CodeType.PHYSICAL, "phys-1234 5678") is found
-    assert journal.steps == [("live_code", VAULT.lookup_hashes("PHYS12345678"), "PHYSICAL")]
+    assert journal.steps == [("live_codes", VAULT.lookup_hashes("PHYS12345678"), "PHYSICAL", ("default",))]
 
 
 def test_a_trusted_caller_is_told_the_code_was_revoked(journal):
     with pytest.raises(CardNotUsableError) as caught:
         _addressing(journal, revoked=True).live_code(TRUSTED, CodeType.EXTERNAL, "EXT00001")
     assert (caught.value.message, caught.value.field) == ("code: the code was revoked", "code")
-    assert journal.steps[-1] == ("revoked_code_exists", VAULT.lookup_hashes("EXT00001"), "EXTERNAL")
+    assert journal.steps[-1] == (
+        "revoked_code_exists",
+        VAULT.lookup_hashes("EXT00001"),
+        "EXTERNAL",
+        ("default",),
+    )
 
 
 def test_a_trusted_caller_is_told_there_is_no_such_code(journal):
@@ -199,7 +211,18 @@ def test_an_untrusted_caller_gets_the_uniform_refusal_for_a_missing_code(journal
     with pytest.raises(CardNotUsableError) as caught:
         _addressing(journal, revoked=revoked).live_code(FINDER, CodeType.PHYSICAL, "PHYS12345678")
     assert _uniform(caught.value)
-    assert [step[0] for step in journal.steps] == ["live_code"]  # revoked codes are not even asked about
+    assert [step[0] for step in journal.steps] == ["live_codes"]  # revoked codes are not even asked about
+
+
+def test_a_code_live_in_two_of_the_callers_stores_is_refused_as_ambiguous(journal):
+    with pytest.raises(BadUserInputError) as caught:
+        _addressing(journal, [_addressed(), _addressed()]).live_code(
+            TWO_STORES, CodeType.PHYSICAL, "PHYS12345678"
+        )
+    assert (caught.value.message, caught.value.field) == (AMBIGUOUS_STORE, "store_id")
+    assert journal.steps == [
+        ("live_codes", VAULT.lookup_hashes("PHYS12345678"), "PHYSICAL", ("east", "north"))
+    ]
 
 
 # --- the usable card ---------------------------------------------------------------------------
@@ -242,7 +265,7 @@ def test_an_untrusted_caller_gets_the_uniform_refusal_for_an_unusable_card(journ
 def test_a_usable_card_is_returned_locked(journal, locks, card):
     locks(card)
     assert _addressing(journal).usable_card(SESSION, UNTRUSTED, 7, NOW) is card
-    assert journal.steps == [("lock card", 7)]
+    assert journal.steps == [("lock card", 7, ("default",))]  # in the caller's stores only
 
 
 def test_a_missing_card_is_not_found_for_a_trusted_caller_and_uniform_for_others(journal, locks):
@@ -253,6 +276,14 @@ def test_a_missing_card_is_not_found_for_a_trusted_caller_and_uniform_for_others
     with pytest.raises(CardNotUsableError) as hidden:
         _addressing(journal).usable_card(SESSION, UNTRUSTED, 7, NOW)
     assert _uniform(hidden.value)
+
+
+def test_a_card_of_another_store_is_not_found(journal, locks):
+    locks(_card(store_id="north"))
+    with pytest.raises(NotFoundError) as caught:
+        _addressing(journal).usable_card(SESSION, TRUSTED, 7, NOW)
+    assert caught.value.field == "giftcard_id"
+    assert _addressing(journal).usable_card(SESSION, TWO_STORES, 7, NOW).store_id == "north"
 
 
 # --- the code's guard --------------------------------------------------------------------------
@@ -266,7 +297,7 @@ def _guard(journal: Journal, code: AddressedCode, pin: str | None, principal=TRU
 def test_a_code_without_a_pin_passes_with_the_card_locked_before_the_code(journal, locks):
     locks(_card(), _locked())
     assert _guard(journal, _addressed(), None) is None
-    assert journal.steps == [("lock card", 7), ("lock code", 70)]
+    assert journal.steps == [("lock card", 7, None), ("lock code", 70)]
 
 
 def test_a_pin_given_for_a_code_without_one_is_refused(journal, locks):
@@ -323,7 +354,7 @@ def test_a_missing_pin_is_refused_but_not_counted(journal, locks):
     locks(_card(), _locked(KEYED, "p2"))
     error = _guard(journal, _addressed(KEYED, "p2"), None)
     assert (error.message, error.field) == ("pin: wrong or missing PIN", "pin")
-    assert journal.steps == [("lock card", 7), ("lock code", 70)]  # not verified, not counted
+    assert journal.steps == [("lock card", 7, None), ("lock code", 70)]  # not verified, not counted
 
 
 def test_a_locked_code_refuses_even_the_right_pin_and_counts_nothing(journal, locks):
@@ -335,7 +366,7 @@ def test_a_locked_code_refuses_even_the_right_pin_and_counts_nothing(journal, lo
         "pin: locked after too many wrong PINs until 2026-12-01T12:00:01+00:00; "
         "giftcard_edit with unlock_physical_pin ends it"
     )
-    assert journal.steps == [("lock card", 7), ("lock code", 70)]
+    assert journal.steps == [("lock card", 7, None), ("lock code", 70)]
 
 
 def test_a_lockout_ending_now_is_over(journal, locks):
@@ -403,7 +434,11 @@ def test_a_legacy_pin_is_checked_before_any_lock_and_not_again_under_it(journal,
 
     assert guard(SESSION) is None
 
-    assert journal.steps[1:] == [("lock card", 7), ("lock code", 70), ("pin success", 70, "replaced", "p2")]
+    assert journal.steps[1:] == [
+        ("lock card", 7, None),
+        ("lock code", 70),
+        ("pin success", 70, "replaced", "p2"),
+    ]
 
 
 def test_a_legacy_pin_changed_since_its_check_is_checked_again_under_the_lock(journal, locks):

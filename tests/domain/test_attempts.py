@@ -105,3 +105,16 @@ def test_subject_and_address_each_have_their_budget(throttle):
     assert _room(throttle, Principal("shop", shop.permissions, address="192.0.2.10", budget=budget)) == 0
     # a principal without a budget of its own has the throttle's: 2 per subject and per address
     assert _room(throttle, Principal("other", shop.permissions, address="192.0.2.11")) == 2
+
+
+def test_each_store_has_its_own_budget(throttle):
+    # a subject and address that spent the budget of one store still has another's
+    assert _room(throttle) == 2
+    assert _room(throttle) == 0
+    north = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"north"}))
+    assert _room(throttle, north) == 2
+    # the same stores named in another order are the same budget
+    both = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"north", "default"}))
+    assert _room(throttle, both) == 2
+    again = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"default", "north"}))
+    assert _room(throttle, again) == 0

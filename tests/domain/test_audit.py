@@ -33,18 +33,35 @@ def _record(
     giftcard_id: int | None = None,
     field: str | None = None,
     count: int = 1,
+    store_id: str | None = "default",
 ) -> AuditRecord:
-    """A record as ALICE's calls write it at NOW."""
-    return AuditRecord(NOW, action, outcome, "alice", giftcard_id, field, "req-1", "10.0.0.1", count)
+    """A record as ALICE's calls write it at NOW (in her one store, unless about another's card)."""
+    return AuditRecord(
+        NOW, action, outcome, "alice", giftcard_id, field, "req-1", "10.0.0.1", count, store_id
+    )
 
 
 def _code(code_id: int, code_type: CodeType, code: str, masked: bool = False) -> ShownCode:
     return ShownCode(code_id, code_type, code, None, masked)
 
 
-def _card(card_id: int, *codes: ShownCode) -> Card[ShownCode]:
+def _card(card_id: int, *codes: ShownCode, store_id: str = "default") -> Card[ShownCode]:
     return Card(
-        card_id, None, "EUR", CardState.ACTIVE, 0, NOW, NOW, None, None, None, None, None, None, codes
+        card_id,
+        None,
+        "EUR",
+        CardState.ACTIVE,
+        0,
+        NOW,
+        NOW,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        codes,
+        store_id=store_id,
     )
 
 
@@ -226,6 +243,29 @@ def test_a_mutation_names_the_card_its_answer_is_about(written, result, giftcard
     assert written.records() == [_record("giftcardTransAdd", giftcard_id=giftcard_id)]
 
 
+def test_a_mutation_is_recorded_in_its_cards_store_not_the_callers(written):
+    card = _card(7, _code(3, CodeType.PERSONAL, "PERS87654321"), store_id="north")
+    _trail(written).mutated(SESSION, ALICE, "giftcardAdd", card)
+    assert written.records() == [
+        _record("giftcardAdd", giftcard_id=7, store_id="north"),
+        _record("CODE_DISCLOSED", giftcard_id=7, field="PERSONAL", store_id="north"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "stores", [frozenset({"north", "east"}), frozenset()], ids=["two stores", "no store"]
+)
+def test_a_refusal_of_a_caller_without_one_store_names_no_store(written, stores):
+    trail = _trail(written)
+    trail.refused(
+        Principal("alice", ALICE.permissions, stores=stores, address="10.0.0.1", request_id="req-1"),
+        "giftcardEdit",
+        "CONFLICT",
+    )
+    trail.flush_refusals(everything=True)
+    assert written.records() == [_record("giftcardEdit", "CONFLICT", store_id=None)]
+
+
 def test_a_replay_is_recorded_in_a_short_transaction_of_its_own(written):
     card = _card(7, _code(3, CodeType.PERSONAL, "PERS87654321"))
 
@@ -307,7 +347,7 @@ def test_a_page_of_events_follows_their_ids(written):
     page = _trail(written, reads).events(ALICE, first=2, after=encode_cursor(3, AUDIT_CURSOR))
 
     ((criteria, limit),) = reads.asked
-    assert (criteria, limit) == (AuditCriteria(after_id=3), 2)
+    assert (criteria, limit) == (AuditCriteria(stores=("default",), after_id=3), 2)
     assert [decode_cursor(edge.cursor, "ga:") for edge in page.edges] == [4, 9]
     assert (page.has_next_page, page.has_previous_page) == (True, True)
 
@@ -315,8 +355,15 @@ def test_a_page_of_events_follows_their_ids(written):
 def test_the_first_page_takes_thirty_events(written):
     reads = AuditStore()
     page = _trail(written, reads).events(ALICE)
-    assert reads.asked == [(AuditCriteria(), 30)]
+    assert reads.asked == [(AuditCriteria(stores=("default",)), 30)]
     assert (page.has_next_page, page.has_previous_page) == (False, False)
+
+
+def test_the_trail_is_read_in_the_callers_stores(written):
+    reads = AuditStore()
+    _trail(written, reads).events(Principal("alice", ALICE.permissions, stores=frozenset({"north", "east"})))
+    _trail(written, reads).events(Principal("root", frozenset({"ViewAuditLog", "AllStores"})))
+    assert [criteria.stores for criteria, _ in reads.asked] == [("east", "north"), None]
 
 
 @pytest.mark.parametrize(
@@ -347,6 +394,7 @@ def test_a_filter_becomes_the_criteria(written):
 
     ((criteria, _),) = reads.asked
     assert criteria == AuditCriteria(
+        stores=("default",),
         subject="s" * 128,
         giftcard_id=12,
         action="a" * 64,

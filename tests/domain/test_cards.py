@@ -55,12 +55,14 @@ class CardStore:
         self.pins: dict[int, tuple[str, str | None]] = {}
         self.stamps: list[datetime] = []  # when each event happened
         self.flushes = 0
+        self.stores = {"default", "north"}  # the stores table
+        self.locked_in: list[tuple[str, ...] | None] = []  # the stores each card lock was asked for
 
     # what the tests put in
     def add(self, card: GiftCard, *codes: tuple[CodeType, str]) -> GiftCard:
         assert card.id is not None
         self.cards[card.id] = card
-        self.add_codes(self.session, card.id, [_row(code_type, code) for code_type, code in codes])
+        self.add_codes(self.session, card, [_row(code_type, code) for code_type, code in codes])
         return card
 
     def live(self, card_id: int) -> dict[CodeType, GiftCardCode]:
@@ -70,9 +72,16 @@ class CardStore:
         return [(event, detail) for _, event, detail in self.events]
 
     # what the domain asks
-    def code_hash_taken(self, session, lookup_hashes, code_type):
+    def code_hash_taken(self, session, lookup_hashes, code_type, store_id):
         assert session is self.session
-        return any(code.lookup_hash in lookup_hashes and code.code_type == code_type for code in self.codes)
+        return any(
+            code.lookup_hash in lookup_hashes and code.code_type == code_type and code.store_id == store_id
+            for code in self.codes
+        )
+
+    def store_exists(self, session, store_id):
+        assert session is self.session
+        return store_id in self.stores
 
     def add_card(self, session, card):
         assert session is self.session
@@ -80,11 +89,11 @@ class CardStore:
         self.cards[card.id] = card
         return card.id
 
-    def add_codes(self, session, card_id, rows):
+    def add_codes(self, session, card, rows):
         assert session is self.session
         ids = []
         for row in rows:
-            row.id, row.giftcard_id = len(self.codes) + 1, card_id
+            row.id, row.giftcard_id, row.store_id = len(self.codes) + 1, card.id, card.store_id
             self.codes.append(row)
             ids.append(row.id)
         return ids
@@ -93,9 +102,11 @@ class CardStore:
         assert session is self.session
         self.pins[code_id] = (value, key_ids)
 
-    def card_for_update(self, session, card_id):
+    def card_for_update(self, session, card_id, stores):
         assert session is self.session
-        return self.cards.get(card_id)
+        self.locked_in.append(stores)
+        card = self.cards.get(card_id)
+        return card if card is not None and (stores is None or card.store_id in stores) else None
 
     def live_codes(self, session, card_id):
         assert session is self.session
@@ -130,13 +141,17 @@ class CardStore:
             card.source_id,
             card.ref_no,
         )
-        values: tuple[Any, ...] = (card_id, *fields, card.updated_at, *rest, codes)
+        last = (card.initial_value, card.store_id)
+        values: tuple[Any, ...] = (card_id, *fields, card.updated_at, *rest, codes, *last)
         return [Card(*values)]
 
-    def add_event(self, session, card_id, event, actor, now, detail=None):
+    def add_event(self, session, card, event, actor, now, detail=None):
         assert session is self.session
         assert actor == "operator"
-        self.events.append((card_id, event, detail))
+        assert (
+            card.id is not None and self.cards[card.id] is card
+        )  # the card itself: its event goes to its store
+        self.events.append((card.id, event, detail))
         self.stamps.append(now)
 
 
@@ -181,9 +196,9 @@ def reserved(monkeypatch, store) -> list[tuple[object, ...]]:
     """The reservation checks asked for; none of the codes is reserved."""
     asked: list[tuple[object, ...]] = []
 
-    def take_reserved_code(session, lookup_hashes, code_type, principal, now, field):
+    def take_reserved_code(session, lookup_hashes, plan, principal, now, store_id):
         assert session is store.session
-        asked.append((lookup_hashes, code_type, principal.subject, field, now))
+        asked.append((lookup_hashes, plan.code_type, principal.subject, plan.field, now, store_id))
 
     monkeypatch.setattr(cards_module, "take_reserved_code", take_reserved_code)
     return asked
@@ -342,9 +357,60 @@ def test_every_new_code_is_checked_against_reserved_stock(store, reserved):
     cards.create(OPERATOR, NewCard(CodeChanges(physical_code="PHYS0001", external_code="EXT00001")), None)
     now = store.cards[1].created_at
     assert reserved == [
-        (VAULT.lookup_hashes("PHYS0001"), CodeType.PHYSICAL, "operator", "physical_code", now),
-        (VAULT.lookup_hashes("EXT00001"), CodeType.EXTERNAL, "operator", "external_code", now),
+        (VAULT.lookup_hashes("PHYS0001"), CodeType.PHYSICAL, "operator", "physical_code", now, "default"),
+        (VAULT.lookup_hashes("EXT00001"), CodeType.EXTERNAL, "operator", "external_code", now, "default"),
     ]
+
+
+NORTH = Principal("operator", OPERATOR.permissions, stores=frozenset({"north"}))
+EVERY_STORE = Principal("operator", OPERATOR.permissions | {"AllStores"})
+
+
+def test_a_new_card_and_its_codes_go_to_the_callers_one_store(store, reserved):
+    cards, _ = _cards(store)
+    cards.create(NORTH, NewCard(CodeChanges(physical_code="PHYS0001")), None)
+    (row,) = store.codes
+    assert (store.cards[1].store_id, row.store_id) == ("north", "north")
+    assert [asked[-1] for asked in reserved] == ["north"]  # the store's reserved stock
+
+
+def test_a_code_taken_in_another_store_is_no_conflict(store, reserved):
+    store.add(_card(3), (CodeType.PHYSICAL, "PHYS0001"))
+    cards, _ = _cards(store)
+    cards.create(NORTH, NewCard(CodeChanges(physical_code="PHYS0001")), None)
+    assert [card.store_id for card in store.cards.values()] == ["default", "north"]
+
+
+def test_a_caller_of_every_store_creates_in_a_store_that_exists_only(store, reserved):
+    cards, _ = _cards(store)
+    with pytest.raises(NotFoundError) as caught:
+        cards.create(EVERY_STORE, NewCard(CodeChanges("PHYS0001"), store_id="south"), None)
+    assert (caught.value.message, caught.value.field) == ("store_id: no such store", "store_id")
+    assert store.cards == {}
+    cards.create(EVERY_STORE, NewCard(CodeChanges("PHYS0001"), store_id="north"), None)
+    assert store.cards[1].store_id == "north"
+
+
+def test_a_card_outside_the_callers_stores_cannot_be_edited(store):
+    store.add(_card(store_id="north"))
+    assert _edit_refusal(store, CardEdit("7", details=CardDetails(note="n")), NotFoundError) == (
+        "id: no gift card with this id",
+        "id",
+    )
+    assert (store.locked_in, store.events) == ([("default",)], [])
+
+
+def test_a_new_code_on_an_edit_goes_to_the_cards_store(store, reserved):
+    store.add(_card(store_id="north"), (CodeType.PHYSICAL, "OLD000000001"))
+    store.add(_card(8), (CodeType.EXTERNAL, "EXT00001"))  # the default store's: no conflict in north
+    both = Principal("operator", OPERATOR.permissions, stores=frozenset({"default", "north"}))
+    _edit(store, CardEdit("7", CodeChanges(external_code="EXT00001")), both)
+    assert [(code.giftcard_id, code.store_id) for code in store.codes] == [
+        (7, "north"),
+        (8, "default"),
+        (7, "north"),
+    ]
+    assert [asked[-1] for asked in reserved] == ["north"]
 
 
 # --- editing a card ----------------------------------------------------------------------------
@@ -492,7 +558,14 @@ def test_a_new_code_replaces_the_card_code_of_its_type(store, reserved):
     assert _shown(shown) == [(CodeType.PHYSICAL, "NEW000000001", False)]
     assert store.event_names() == [("CODE_REVOKED", "PHYSICAL"), ("CODE_ADDED", "PHYSICAL")]
     assert reserved == [
-        (VAULT.lookup_hashes("NEW000000001"), CodeType.PHYSICAL, "operator", "physical_code", edited)
+        (
+            VAULT.lookup_hashes("NEW000000001"),
+            CodeType.PHYSICAL,
+            "operator",
+            "physical_code",
+            edited,
+            "default",
+        )
     ]
 
 

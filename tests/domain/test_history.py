@@ -92,8 +92,8 @@ class HistoryStore:
         self.asked.append(("available_balance", card_id, now))
         return 321
 
-    def has_live_code(self, lookup_hashes, code_type):
-        self.asked.append(("has_live_code", lookup_hashes, code_type))
+    def has_live_code(self, lookup_hashes, code_type, stores):
+        self.asked.append(("has_live_code", lookup_hashes, code_type, stores))
         return self.live_code
 
 
@@ -228,7 +228,7 @@ def test_open_authorizations_and_the_available_balance_are_read_now():
 
 def test_no_filter_is_no_condition():
     criteria = _criteria(TransactionFilter())
-    assert criteria == EntryCriteria(now=criteria.now)
+    assert criteria == EntryCriteria(stores=("default",), now=criteria.now)
     assert criteria.now is not None and criteria.now.tzinfo is UTC
 
 
@@ -247,6 +247,7 @@ def test_a_filter_becomes_the_store_criteria():
         )
     )
     assert criteria == EntryCriteria(
+        stores=("default",),
         giftcard_id=12,
         member_id="M-1",
         status="EXPIRED",
@@ -350,6 +351,18 @@ def test_a_code_filter_asks_for_the_card_holding_the_normalised_code():
     )
 
 
+@pytest.mark.parametrize(
+    ("principal", "stores"),
+    [
+        (Principal("office", READER.permissions, stores=frozenset({"north", "east"})), ("east", "north")),
+        (Principal("office", READER.permissions | {"AllStores"}), None),
+    ],
+    ids=["two stores", "every store"],
+)
+def test_the_history_is_read_in_the_callers_stores(principal, stores):
+    assert _criteria(TransactionFilter(), principal).stores == stores
+
+
 # --- code filters and the attempt budget -------------------------------------------------------
 
 CODE_FILTER = TransactionFilter(code="PHYS12345678", code_type=CodeType.PHYSICAL)
@@ -358,7 +371,8 @@ CODE_FILTER = TransactionFilter(code="PHYS12345678", code_type=CodeType.PHYSICAL
 def test_a_code_filter_that_finds_rows_gives_the_unit_back():
     throttle, store = Throttle(), HistoryStore([_transaction()])
     _history(store, throttle).list(CODE_READER, first=5, transaction_filter=CODE_FILTER)
-    assert throttle.reserved == [(("subject", "shop"), ("address", "10.0.0.1"))]
+    # the budget of the caller's stores (test_attempts: each store has its own)
+    assert throttle.reserved == [(("subject", "default|shop"), ("address", "default|10.0.0.1"))]
     assert throttle.given_back == 1
     ((step, _, limit),) = store.asked  # rows are enough: no second question
     assert (step, limit) == ("entries", 5)
@@ -367,7 +381,7 @@ def test_a_code_filter_that_finds_rows_gives_the_unit_back():
 def test_a_code_filter_on_a_live_code_without_rows_gives_the_unit_back():
     throttle, store = Throttle(), HistoryStore(live_code=True)
     _history(store, throttle).list(CODE_READER, transaction_filter=CODE_FILTER)
-    assert store.asked[-1] == ("has_live_code", VAULT.lookup_hashes("PHYS12345678"), "PHYSICAL")
+    assert store.asked[-1] == ("has_live_code", VAULT.lookup_hashes("PHYS12345678"), "PHYSICAL", ("default",))
     assert (len(throttle.reserved), throttle.given_back) == (1, 1)
 
 

@@ -59,18 +59,24 @@ class CardStore:
         self.events: list[tuple[int, str, str | None, str | None]] = []
         self.stamps: list[datetime] = []  # when each event and cancellation happened
         self.cancelled: list[int] = []
+        self.locked_in: list[tuple[str, ...] | None] = []  # the stores each lock was asked for
 
-    def card_for_update(self, session, card_id):
+    def card_for_update(self, session, card_id, stores):
         assert session is self.session
-        return self.card if self.card is not None and self.card.id == card_id else None
+        self.locked_in.append(stores)
+        card = self.card
+        found = card is not None and card.id == card_id and (stores is None or card.store_id in stores)
+        return card if found else None
 
     def has_completed_entries(self, session, card_id):
         assert session is self.session
         return card_id in self.funded
 
-    def add_event(self, session, card_id, event, actor, now, detail=None):
+    def add_event(self, session, card, event, actor, now, detail=None):
         assert session is self.session
-        self.events.append((card_id, event, actor, detail))
+        assert card is self.card  # the card itself: its event goes to its store
+        assert card is not None and card.id is not None
+        self.events.append((card.id, event, actor, detail))
         self.stamps.append(now)
 
     def cancel_open_holds(self, session, card_id, now):
@@ -100,9 +106,15 @@ class CardStore:
         return [Card(*values)]
 
 
-def _card(state: CardState, card_id: int = 7) -> GiftCard:
+def _card(state: CardState, card_id: int = 7, store_id: str = "default") -> GiftCard:
     return GiftCard(
-        id=card_id, currency="EUR", state=state.value, balance=0, created_at=LONG_AGO, updated_at=LONG_AGO
+        id=card_id,
+        store_id=store_id,
+        currency="EUR",
+        state=state.value,
+        balance=0,
+        created_at=LONG_AGO,
+        updated_at=LONG_AGO,
     )
 
 
@@ -247,6 +259,26 @@ def test_an_unknown_card_is_not_found(world):
         lifecycle.change(OPERATOR, BLOCK, "7", None, None)
 
     assert (caught.value.message, caught.value.field) == ("id: no gift card with this id", "id")
+
+
+def test_a_card_outside_the_callers_stores_is_not_found_and_left_alone(world):
+    lifecycle, _, store = world(_card(ACTIVE, store_id="north"))
+
+    with pytest.raises(NotFoundError) as caught:
+        lifecycle.change(OPERATOR, DEACTIVATE, "7", None, None)
+
+    assert (caught.value.message, caught.value.field) == ("id: no gift card with this id", "id")
+    assert store.locked_in == [("default",)]  # the caller's stores, not every store
+    assert store.card is not None and store.card.state == ACTIVE.value
+    assert (store.events, store.cancelled) == ([], [])
+
+
+def test_a_caller_of_the_cards_store_changes_it(world):
+    lifecycle, _, store = world(_card(ACTIVE, store_id="north"))
+    north = Principal("operator", OPERATOR.permissions, stores=frozenset({"north", "east"}))
+
+    assert lifecycle.change(north, BLOCK, "7", None, None).state is BLOCKED
+    assert store.locked_in == [("east", "north")]
 
 
 @pytest.mark.parametrize(

@@ -77,21 +77,23 @@ def _refusal(card_filter: CardFilter, principal: Principal = LISTER, error=BadUs
 
 
 def test_without_a_filter_every_card_but_the_deactivated_ones_is_listed():
-    assert _criteria(CardFilter()) == CardCriteria(excluded_states=("DEACTIVATED",))
+    assert _criteria(CardFilter()) == CardCriteria(stores=("default",), excluded_states=("DEACTIVATED",))
 
 
 def test_deactivated_cards_are_listed_when_asked_for():
-    assert _criteria(CardFilter(include_deactivated=True)) == CardCriteria()
+    assert _criteria(CardFilter(include_deactivated=True)) == CardCriteria(stores=("default",))
 
 
 def test_asking_for_the_deactivated_state_lists_deactivated_cards():
-    assert _criteria(CardFilter(state=CardState.DEACTIVATED)) == CardCriteria(state="DEACTIVATED")
+    assert _criteria(CardFilter(state=CardState.DEACTIVATED)) == CardCriteria(
+        stores=("default",), state="DEACTIVATED"
+    )
 
 
 @pytest.mark.parametrize("state", [CardState.PENDING, CardState.ACTIVE, CardState.BLOCKED])
 def test_another_state_still_leaves_deactivated_cards_out(state):
     assert _criteria(CardFilter(state=state)) == CardCriteria(
-        state=state.value, excluded_states=("DEACTIVATED",)
+        stores=("default",), state=state.value, excluded_states=("DEACTIVATED",)
     )
 
 
@@ -107,6 +109,7 @@ def test_a_full_filter_becomes_the_criteria():
         )
     )
     assert criteria == CardCriteria(
+        stores=("default",),
         state="ACTIVE",
         member_id="member@shop",
         live_code_type="PERSONAL",
@@ -114,6 +117,19 @@ def test_a_full_filter_becomes_the_criteria():
         created_before=datetime(2026, 2, 1, tzinfo=UTC),
     )
     assert criteria.created_from is not None and criteria.created_from.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("principal", "stores"),
+    [
+        (Principal("office", LISTER.permissions, stores=frozenset({"north", "east"})), ("east", "north")),
+        (Principal("office", LISTER.permissions, stores=frozenset()), ()),
+        (Principal("office", LISTER.permissions | {"AllStores"}), None),
+    ],
+    ids=["two stores", "no store", "every store"],
+)
+def test_cards_are_listed_in_the_callers_stores(principal, stores):
+    assert _criteria(CardFilter(), principal).stores == stores
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.config import Settings
+from app.domain.addressing import AMBIGUOUS_STORE
 from app.domain.codes import CodeVault
 from app.domain.lookup import Lookup
 from app.domain.masking import CodeMasking
@@ -57,18 +58,18 @@ class CardStore:
 
     matches: list[CodeMatch] = field(default_factory=list)
     cards: list[Card[StoredCode]] = field(default_factory=list)
-    asked: list[tuple[str, object]] = field(default_factory=list)
+    asked: list[tuple[str, object, object]] = field(default_factory=list)  # (by, what, the stores)
 
-    def find_by_code_hash(self, lookup_hashes):
-        self.asked.append(("code", lookup_hashes))
+    def find_by_code_hash(self, lookup_hashes, stores):
+        self.asked.append(("code", lookup_hashes, stores))
         return list(self.matches)
 
-    def find_by_id(self, card_id):
-        self.asked.append(("id", card_id))
+    def find_by_id(self, card_id, stores):
+        self.asked.append(("id", card_id, stores))
         return list(self.cards)
 
-    def find_by_member(self, member_id):
-        self.asked.append(("member", member_id))
+    def find_by_member(self, member_id, stores):
+        self.asked.append(("member", member_id, stores))
         return list(self.cards)
 
 
@@ -130,7 +131,7 @@ def test_a_card_is_found_by_its_id_with_its_codes_shown_as_the_caller_may_see_th
 
     result = _lookup(store).find(OFFICE, card_id="5")
 
-    assert store.asked == [("id", 5)]
+    assert store.asked == [("id", 5, ("default",))]
     assert result.limited_by_permission is True  # PERSONAL codes are masked without ViewUnmasked
     assert [code.code for code in result.cards[0].codes] == ["********4321"]
 
@@ -138,7 +139,7 @@ def test_a_card_is_found_by_its_id_with_its_codes_shown_as_the_caller_may_see_th
 def test_cards_are_found_by_their_member():
     store = CardStore(cards=[_card(5), _card(6)])
     result = _lookup(store).find(OFFICE, member_id="M1")
-    assert store.asked == [("member", "M1")]
+    assert store.asked == [("member", "M1", ("default",))]
     assert [card.id for card in result.cards] == [5, 6]
     assert result.limited_by_permission is False
 
@@ -200,7 +201,7 @@ def test_a_malformed_code_is_refused():
 def test_the_store_is_asked_by_the_hashes_of_the_normalised_code():
     store = CardStore([_match(1)])
     result = _lookup(store).find(SHOP, code="shar-ed12 3456")
-    assert store.asked == [("code", VAULT.lookup_hashes(CODE))]
+    assert store.asked == [("code", VAULT.lookup_hashes(CODE), ("default",))]
     assert [card.id for card in result.cards] == [1]
 
 
@@ -240,13 +241,43 @@ def test_only_the_types_the_caller_may_use_count_towards_several_matches():
     assert [card.id for card in _lookup(store).find(SHOP, code=CODE).cards] == [1]
 
 
+def test_a_code_of_one_type_in_two_of_the_callers_stores_asks_for_the_store():
+    store = CardStore([_match(1), _match(2)])  # one PHYSICAL code per store
+    with pytest.raises(BadUserInputError) as caught:
+        _lookup(store).find(
+            Principal("shop", SHOP.permissions, stores=frozenset({"north", "east"})), code=CODE
+        )
+    assert (caught.value.message, caught.value.field) == (AMBIGUOUS_STORE, "store_id")
+    assert store.asked == [("code", VAULT.lookup_hashes(CODE), ("east", "north"))]
+
+
+@pytest.mark.parametrize(
+    ("given", "by", "what"),
+    [
+        ({"code": CODE}, "code", VAULT.lookup_hashes(CODE)),
+        ({"card_id": "5"}, "id", 5),
+        ({"member_id": "M1"}, "member", "M1"),
+    ],
+    ids=["code", "id", "member"],
+)
+def test_every_lookup_is_made_in_the_callers_stores(given, by, what):
+    for principal, stores in (
+        (Principal("office", OFFICE.permissions, stores=frozenset({"north", "east"})), ("east", "north")),
+        (Principal("office", OFFICE.permissions | {"AllStores"}), None),
+    ):
+        store = CardStore()
+        _lookup(store).find(principal, **given)
+        assert store.asked == [(by, what, stores)]
+
+
 # --- code lookups and the attempt budget -------------------------------------------------------
 
 
 def test_an_untrusted_lookup_that_finds_the_code_gives_its_unit_back():
     throttle = Throttle()
     _lookup(CardStore([_match(1)]), throttle).find(SHOP, code=CODE)
-    assert throttle.reserved == [(("subject", "shop"), ("address", "10.0.0.1"))]
+    # the budget of the caller's stores (test_attempts: each store has its own)
+    assert throttle.reserved == [(("subject", "default|shop"), ("address", "default|10.0.0.1"))]
     assert throttle.given_back == 1
 
 

@@ -104,14 +104,14 @@ def test_a_code_revoked_after_addressing_is_refused_under_the_lock(
     client, mint, card, services, monkeypatch, trusted
 ):
     # given a request that found the code live, and a revocation that lands before the card is locked
-    real = ledger_store.LedgerStore.live_code
+    real = ledger_store.LedgerStore.live_codes
 
     def found_then_revoked(*args, **kwargs):
         found = real(*args, **kwargs)
         _set(services, "UPDATE giftcard_codes SET revoked_at = CURRENT_TIMESTAMP")
         return found
 
-    monkeypatch.setattr(ledger_store.LedgerStore, "live_code", found_then_revoked)
+    monkeypatch.setattr(ledger_store.LedgerStore, "live_codes", found_then_revoked)
     permissions = ["UsePhysicalGiftCardCodes", "GiftCardTransUse", *(["ListGiftCards"] if trusted else [])]
 
     body = _debit(client, mint(permissions=permissions))
@@ -405,12 +405,12 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(
         "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL",
         value=legacy_pin_hash(services.settings, PIN),
     )
-    real = ledger_store.LedgerStore.live_code
+    real = ledger_store.LedgerStore.live_codes
 
     def found_then_changed(*args, **kwargs):
         found = real(*args, **kwargs)
-        assert found is not None
-        new = services.pins.hash(found.code_id, "8642")
+        (code,) = found
+        new = services.pins.hash(code.code_id, "8642")
         _set(
             services,
             "UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = :ids",
@@ -419,7 +419,7 @@ def test_a_pin_changed_while_a_request_is_on_its_way_is_checked_again(
         )
         return found
 
-    monkeypatch.setattr(ledger_store.LedgerStore, "live_code", found_then_changed)
+    monkeypatch.setattr(ledger_store.LedgerStore, "live_codes", found_then_changed)
 
     body = _debit(client, admin, pin=pin)
 

@@ -17,6 +17,7 @@ from tests.conftest import ROOT, fund, transaction
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 CEILING = 100_000
+DEFAULT = ("default",)  # the stores of a token without a stores claim
 
 
 def _entry(services, card_id, amount, status="AUTHORIZED", expires=NOW + timedelta(minutes=5)):
@@ -188,8 +189,10 @@ def test_reads_do_not_wait_for_a_writer(settings, services, three):
 
             # then verify and code lookups read what was committed, without waiting
             assert store.verify(reader, NOW) == (3, [])
-            found = store.LedgerStore(reader).live_code(_hashes(services, "STORELEDGER0"), "PHYSICAL")
-            assert found is not None and found.giftcard_id == three[0]
+            found = store.LedgerStore(reader).live_codes(
+                _hashes(services, "STORELEDGER0"), "PHYSICAL", DEFAULT
+            )
+            assert [code.giftcard_id for code in found] == [three[0]]
     finally:
         reader.dispose()
 
@@ -259,36 +262,71 @@ def _hashes(services, code):
     return services.vault.lookup_hashes(normalise(code))
 
 
-def test_live_code_matches_type_and_skips_revoked(services, coded):
-    physical = store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "PHYSICAL")
-    external = store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "EXTERNAL")
-    assert physical is not None and external is not None
+def _live(services, code, code_type, stores=DEFAULT):
+    return store.LedgerStore(services.engine).live_codes(_hashes(services, code), code_type, stores)
+
+
+def test_live_codes_match_type_and_skip_revoked(services, coded):
+    (physical,) = _live(services, "STORECODE001", "PHYSICAL")
+    (external,) = _live(services, "STORECODE001", "EXTERNAL")
     assert (physical.giftcard_id, physical.expires_on) == (coded, date(2031, 1, 2))
     assert (external.giftcard_id, external.expires_on) == (coded, None)
     assert physical.code_id != external.code_id
-    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE001"), "PERSONAL") is None
-    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE002"), "PERSONAL") is None
-    assert store.LedgerStore(services.engine).live_code(_hashes(services, "STORECODE003"), "PHYSICAL") is None
+    assert _live(services, "STORECODE001", "PERSONAL") == []
+    assert _live(services, "STORECODE002", "PERSONAL") == []
+    assert _live(services, "STORECODE003", "PHYSICAL") == []
 
 
-def test_live_code_tries_every_hash_given(services, coded):
+def test_live_codes_try_every_hash_given(services, coded):
     hashes = (b"\0" * 32, *_hashes(services, "STORECODE001"))
-    found = store.LedgerStore(services.engine).live_code(hashes, "PHYSICAL")
-    assert found is not None and found.giftcard_id == coded
+    found = store.LedgerStore(services.engine).live_codes(hashes, "PHYSICAL", DEFAULT)
+    assert [code.giftcard_id for code in found] == [coded]
+
+
+def test_live_codes_are_those_of_the_callers_stores(services, seed, coded):
+    north = seed({CodeType.PHYSICAL: "STORECODE001"}, store_id="north")
+    assert [code.giftcard_id for code in _live(services, "STORECODE001", "PHYSICAL", ("north",))] == [north]
+    in_both = _live(services, "STORECODE001", "PHYSICAL", ("default", "north"))
+    assert sorted(code.giftcard_id for code in in_both) == sorted([coded, north])
+    assert len(_live(services, "STORECODE001", "PHYSICAL", None)) == 2  # every store
+    assert _live(services, "STORECODE001", "PHYSICAL", ("east",)) == []
+    assert _live(services, "STORECODE001", "PHYSICAL", ()) == []  # no store at all
+
+
+def test_a_revoked_code_is_found_in_the_callers_stores_only(services, coded):
+    revoked = _hashes(services, "STORECODE002")  # the default store's card's PERSONAL code, revoked
+    ledger = store.LedgerStore(services.engine)
+    assert [
+        ledger.revoked_code_exists(revoked, "PERSONAL", stores) for stores in (None, ("east", "default"))
+    ] == [
+        True,
+        True,
+    ]
+    assert [ledger.revoked_code_exists(revoked, "PERSONAL", stores) for stores in (("north",), ())] == [
+        False,
+        False,
+    ]
 
 
 def test_a_revoked_code_is_found_only_as_revoked_and_only_under_its_type(services, coded):
     revoked = _hashes(services, "STORECODE002")  # the card's PERSONAL code, revoked
-    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PERSONAL") is True
-    assert store.LedgerStore(services.engine).revoked_code_exists((b"\0" * 32, *revoked), "PERSONAL") is True
-    # not under another type, not a live code, not an unknown one
-    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PHYSICAL") is False
+    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PERSONAL", DEFAULT) is True
     assert (
-        store.LedgerStore(services.engine).revoked_code_exists(_hashes(services, "STORECODE001"), "PHYSICAL")
+        store.LedgerStore(services.engine).revoked_code_exists((b"\0" * 32, *revoked), "PERSONAL", DEFAULT)
+        is True
+    )
+    # not under another type, not a live code, not an unknown one
+    assert store.LedgerStore(services.engine).revoked_code_exists(revoked, "PHYSICAL", DEFAULT) is False
+    assert (
+        store.LedgerStore(services.engine).revoked_code_exists(
+            _hashes(services, "STORECODE001"), "PHYSICAL", DEFAULT
+        )
         is False
     )
     assert (
-        store.LedgerStore(services.engine).revoked_code_exists(_hashes(services, "STORECODE003"), "PERSONAL")
+        store.LedgerStore(services.engine).revoked_code_exists(
+            _hashes(services, "STORECODE003"), "PERSONAL", DEFAULT
+        )
         is False
     )
 
