@@ -185,6 +185,15 @@ class _Edit:
         self.session.flush()
 
 
+def _check_spendable(details: CardDetails, now: datetime) -> None:
+    """A card issued with a value must not have expired: no debit could ever spend it (Addressing
+    refuses an expired card)."""
+    if details.expires_at is not None and details.expires_at <= now:
+        raise BadUserInputError(
+            "expires_at: a card issued with a value must not have expired", field="expires_at"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Cards:
     """Creating cards and editing them; each answers with the card as the caller may see it."""
@@ -205,15 +214,8 @@ class Cards:
         value = request.initial_value
         amount = None if value is None else check_initial_value(principal, self.rules, value, currency)
         request, planned = check_new_card(request, now.date())
-        if (
-            amount is not None
-            and request.details.expires_at is not None
-            and request.details.expires_at <= now
-        ):
-            # no debit could ever spend it (Addressing refuses an expired card)
-            raise BadUserInputError(
-                "expires_at: a card issued with a value must not have expired", field="expires_at"
-            )
+        if amount is not None:
+            _check_spendable(request.details, now)
         sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:

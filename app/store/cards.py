@@ -27,6 +27,7 @@ from app.entities import CARD_FIELDS, Card, StoredCode, card_of
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry, Store
+from app.store.prepared import Prepared
 from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -62,36 +63,6 @@ class CodeMatch:
     card: Card[StoredCode]
 
 
-class _Prepared:
-    """A Core statement compiled once and executed on a raw DBAPI cursor. Its rows come back as the
-    driver gives them; :meth:`convert` converts the columns a caller reads as SQLAlchemy would
-    (SQLite hands back dates and times as text), so values read once per card are converted once."""
-
-    def __init__(self, statement: Select[Any], engine: Engine) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
-        self.sql = compiled.string
-        self._order = compiled.positiontup if compiled.positional else None
-        processors = (
-            column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-            for column in statement.selected_columns
-        )
-        self._processors = [(index, fn) for index, fn in enumerate(processors) if fn is not None]
-
-    def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
-        args = tuple(params[name] for name in self._order) if self._order is not None else params
-        with closing(connection.cursor()) as cursor:
-            cursor.execute(self.sql, args)
-            return cursor.fetchall()  # type: ignore[no-any-return]
-
-    def convert(self, row: Sequence[Any], start: int, stop: int) -> list[Any]:
-        """The values of ``row[start:stop]`` as SQLAlchemy gives them (None stays None)."""
-        values = list(row[start:stop])
-        for index, process in self._processors:
-            if start <= index < stop and (value := values[index - start]) is not None:
-                values[index - start] = process(value)
-        return values
-
-
 # Column positions in the rows of _card_and_codes(): card columns, then one live code, then (for
 # code lookups) the type and expiry of the code that matched.
 _CARD_ID = 0
@@ -121,13 +92,13 @@ class CardStore:
         self.engine = engine
         # One statement per number of lookup keys (a process's keyring has a fixed size) and of
         # the caller's stores (most callers have one).
-        self._prepared: dict[tuple[str, int, int | None], _Prepared] = {}
-        self._ping = _Prepared(select(literal_column("1")), engine)
+        self._prepared: dict[tuple[str, int, int | None], Prepared] = {}
+        self._ping = Prepared(select(literal_column("1")), engine)
 
     def _connection(self) -> closing[Any]:
         return closing(self.engine.raw_connection())  # closed: back to the pool, which rolls back
 
-    def _statement(self, kind: str, count: int, stores: Stores) -> _Prepared:
+    def _statement(self, kind: str, count: int, stores: Stores) -> Prepared:
         """The prepared statement for a lookup by ``kind`` (``code``: ``count`` hashes ``h0``…,
         ``id``, ``member``) among ``stores`` (bound as ``s0``…)."""
         key = (kind, count, None if stores is None else len(stores))
@@ -149,10 +120,10 @@ class CardStore:
                 .add_columns(matched.c.code_type, matched.c.expires_on)
                 .join(matched, matched.c.giftcard_id == _cards.c.id)
             )
-        prepared = self._prepared[key] = _Prepared(statement, self.engine)
+        prepared = self._prepared[key] = Prepared(statement, self.engine)
         return prepared
 
-    def _run(self, kind: str, stores: Stores, values: Sequence[Any], **params: Any) -> tuple[_Prepared, Any]:
+    def _run(self, kind: str, stores: Stores, values: Sequence[Any], **params: Any) -> tuple[Prepared, Any]:
         prepared = self._statement(kind, len(values), stores)
         params.update({f"h{index}": value for index, value in enumerate(values)})
         params.update({f"s{index}": value for index, value in enumerate(stores or ())})

@@ -265,16 +265,17 @@ def test_the_same_key_with_another_initial_value_is_a_conflict(client, admin, se
 
 
 def test_a_key_from_before_initial_value_still_matches_its_retry():
-    # a key stored before the field existed digested the request without it
+    # a key stored before the fields existed digested the request without them
     from dataclasses import asdict
 
     from app.domain.idempotency import encode
 
     request = NewCard(codes=CodeChanges(physical_code="OLDKEYPHYS01"))
     old_shape = asdict(request)
-    del old_shape["initial_value"]
+    del old_shape["initial_value"], old_shape["store_id"]
     assert encode(request) == encode(old_shape)
     assert encode(NewCard(codes=request.codes, initial_value="1.00")) != encode(old_shape)
+    assert encode(NewCard(codes=request.codes, store_id="default")) != encode(old_shape)
 
 
 def test_concurrent_retries_of_one_key_issue_one_card_with_one_add(services):
