@@ -167,10 +167,11 @@ def _probe_routes(services: Services) -> list[Route]:
 async def _lifespan(
     settings: Settings, services: Services, freeze_gc: bool, _: Starlette
 ) -> AsyncIterator[None]:
-    """Check the schema and the PIN keys before serving, and claim this process's id node; write the
-    refusal counts while serving."""
+    """Check the schema and the PIN keys before serving, claim this process's id node and read the
+    stores; write the refusal counts while serving."""
     check_schema(services.engine)
     claim_id_node(services.engine)
+    services.stores.load()
     check_pins_verifiable(services.key_rows, services.pins)
     if freeze_gc:
         # Start-up objects live forever; keep the collector from scanning them again and again.

@@ -261,7 +261,10 @@ class AuditEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
     # The card's store, else the caller's when it acts on one store; None: no one store (AllStores).
-    store_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    store_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(64), server_default=DEFAULT_STORE),  # rows from before stores
+    )
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     action: str = Field(sa_column=Column(String(64), nullable=False))  # e.g. giftcardAdd, CODE_DISCLOSED
     outcome: str = Field(sa_column=Column(String(32), nullable=False))  # OK or the error code

@@ -439,6 +439,7 @@ def _append(services, count: int, **values) -> None:
         "field": None,
         "request_id": "r",
         "client_address": "10.0.0.1",
+        "store_id": "default",  # a caller of the default store's
     }
     records = [AuditRecord(**{**base, **values}) for _ in range(count)]
     with services.engine.begin() as connection:

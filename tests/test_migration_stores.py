@@ -67,7 +67,7 @@ def test_an_existing_database_moves_into_the_default_store_and_back(empty_databa
         for table in STORE_TABLES:
             assert _scalars(connection, f"SELECT store_id FROM {table}") == ["default"], table
         assert _scalars(connection, "SELECT store_key FROM idempotency_keys") == ["default"]
-        assert _scalars(connection, "SELECT store_id FROM audit_events") == [None]
+        assert _scalars(connection, "SELECT store_id FROM audit_events") == ["default"]
         assert _scalars(connection, "SELECT code_id FROM giftcard_transactions") == [2]
     # and the same code may now be in another store, but not twice in one
     with engine.begin() as connection:

@@ -54,13 +54,17 @@ class StoreDirectory:
         self._known |= {store_id}
         return row
 
+    def load(self) -> None:
+        """Read the stores' ids (at start-up, and again when a token names one not known yet)."""
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            self._known = frozenset(connection.execute(select(_stores.c.id)).scalars())
+        self._loaded_at = time.monotonic()
+
     def unknown(self, ids: Iterable[str]) -> str | None:
         """The first of ``ids`` (sorted) that is not a store, or None when all are."""
         wanted = sorted(ids)
         missing = [store_id for store_id in wanted if store_id not in self._known]
         if missing and time.monotonic() - self._loaded_at >= _RELOAD_SECONDS:
-            with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-                self._known = frozenset(connection.execute(select(_stores.c.id)).scalars())
-            self._loaded_at = time.monotonic()
+            self.load()
             missing = [store_id for store_id in wanted if store_id not in self._known]
         return missing[0] if missing else None

@@ -10,7 +10,9 @@ row for a constant default). Codes and reserved codes become unique within a sto
 idempotency keys are kept per caller's stores: on SQLite those three tables are rebuilt (with
 foreign keys checked at commit, since the codes table is referenced by transactions).
 
-Audit rows from before name no store (NULL): only a caller acting on every store reads them.
+Audit rows from before are the default store's too (the column's default fills them in as it is
+added, so the append-only triggers see no UPDATE); from now on a row names no store (NULL) only
+when neither its card nor its caller had one.
 
 A downgrade is refused while the same code is in two stores, or while a store other than the
 default one holds anything: the previous version would mix them up.
@@ -60,7 +62,9 @@ def upgrade() -> None:
     op.bulk_insert(stores, [{"id": DEFAULT_STORE, "name": None, "created_at": datetime.now(UTC)}])
     for table in STORE_TABLES:
         op.add_column(table, _store_id())
-    op.add_column("audit_events", sa.Column("store_id", sa.String(64), nullable=True))
+    op.add_column(
+        "audit_events", sa.Column("store_id", sa.String(64), nullable=True, server_default=DEFAULT_STORE)
+    )
     op.create_index("ix_giftcards_store_id", "giftcards", ["store_id", "id"])
     op.create_index("ix_giftcard_transactions_store_id", "giftcard_transactions", ["store_id", "id"])
     op.create_index("ix_audit_events_store_id", "audit_events", ["store_id", "id"])
