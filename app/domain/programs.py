@@ -26,6 +26,10 @@ from app.stores import validate_store_id
 _PROGRAM_ID = re.compile(r"[0-9]{1,19}")
 # Fields an edit may not change while cards follow the program.
 FROZEN = ("currency", "code_format")
+# Settings a null clears (the program then sets no such rule); the others always have a value.
+CLEARABLE = frozenset(
+    {"denominations", "min_value", "max_value", "expiry_days", "max_balance", "max_daily_load"}
+)
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,7 @@ class Programs:
         principal.require(Permission.MANAGE_PROGRAMS)
         program_id = parse_program_id(edit.program_id)
         stores = principal.store_ids()
-        unknown = sorted(set(edit.changes) - {field.name for field in dataclasses.fields(ProgramInput)})
-        if unknown:
-            raise BadUserInputError(f"{unknown[0]}: not a program setting", field=unknown[0])
+        _check_changes(edit.changes)
 
         def work(session: Session) -> Program:
             program = store.find_program(session, program_id, stores, lock=True)
@@ -130,6 +132,15 @@ class Programs:
                 field="store_id",
             )
         return stores[0]
+
+
+def _check_changes(changes: dict[str, Any]) -> None:
+    settings = {field.name for field in dataclasses.fields(ProgramInput)}
+    for name, value in sorted(changes.items()):
+        if name not in settings:
+            raise BadUserInputError(f"{name}: not a program setting", field=name)
+        if value is None and name not in CLEARABLE:
+            raise BadUserInputError(f"{name}: cannot be null (leave it out to keep it)", field=name)
 
 
 def _check_frozen(session: Session, program: Program, given: ProgramInput) -> None:
