@@ -26,6 +26,8 @@ from app.stores import validate_store_id
 _PROGRAM_ID = re.compile(r"[0-9]{1,19}")
 # Fields an edit may not change while cards follow the program.
 FROZEN = ("currency", "code_format")
+# Settings in minor units of the program's currency.
+AMOUNTS = ("denominations", "min_value", "max_value", "max_balance", "max_daily_load")
 # Settings a null clears (the program then sets no such rule); the others always have a value.
 CLEARABLE = frozenset(
     {"denominations", "min_value", "max_value", "expiry_days", "max_balance", "max_daily_load"}
@@ -99,6 +101,7 @@ class Programs:
             program = store.find_program(session, program_id, stores, lock=True)
             if program is None:
                 raise _missing_program()
+            _check_restated(program, edit.changes)
             given = dataclasses.replace(input_of(program), **edit.changes)
             columns = program_columns(given, self.limits)
             _check_frozen(session, program, given)
@@ -141,6 +144,19 @@ def _check_changes(changes: dict[str, Any]) -> None:
             raise BadUserInputError(f"{name}: not a program setting", field=name)
         if value is None and name not in CLEARABLE:
             raise BadUserInputError(f"{name}: cannot be null (leave it out to keep it)", field=name)
+
+
+def _check_restated(program: Program, changes: dict[str, Any]) -> None:
+    """A new currency needs every amount the program sets given again (or cleared): "25.00" kept
+    from USD would otherwise be read as 25 JPY."""
+    if changes.get("currency", program.currency) == program.currency:
+        return
+    for name in AMOUNTS:
+        if getattr(program, name) not in (None, ()) and name not in changes:
+            raise BadUserInputError(
+                f"{name}: the currency changes, so give it again in {changes['currency']} (or null)",
+                field=name,
+            )
 
 
 def _check_frozen(session: Session, program: Program, given: ProgramInput) -> None:
