@@ -3,6 +3,7 @@ ManagePrograms and within the token's stores (another store's program reads as a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -28,10 +29,9 @@ PROGRAM = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": F
 
 
 def _store(services, store_id: str) -> None:
-    try:
+    # The PostgreSQL database outlives a test, and stores are never removed.
+    with contextlib.suppress(ConflictError):
         services.stores.add(store_id, None)
-    except ConflictError:  # the PostgreSQL database outlives a test, and stores are never removed
-        pass
 
 
 @pytest.fixture
