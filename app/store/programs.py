@@ -103,8 +103,7 @@ def edit_program(session: Session, program: Program, columns: dict[str, Any], no
 
 def _write(session: Session, store_id: str, columns: dict[str, Any], statement: Any, keep: int = 0) -> None:
     """Run ``statement`` in a savepoint, moving the store's default first when the row becomes it.
-    A code the store already uses is a CONFLICT naming ``code``, and the rest of the transaction
-    stands (the savepoint is what rolls back)."""
+    A clash is a CONFLICT and the rest of the transaction stands (only the savepoint rolls back)."""
     try:
         with session.begin_nested():
             if columns["is_default"]:
@@ -116,9 +115,21 @@ def _write(session: Session, store_id: str, columns: dict[str, Any], statement: 
                 )
             session.execute(statement)
     except exc.IntegrityError:
-        raise ConflictError(
-            f"code: the store already has a program {columns['code']}", field="code"
-        ) from None
+        raise _clash(session, store_id, columns["code"], keep) from None
+
+
+def _clash(session: Session, store_id: str, code: str, keep: int) -> ConflictError:
+    """Which unique rule a write broke: the store's codes, else its one default (taken by another
+    program made the default at the same moment)."""
+    same_code = select(_programs.c.id).where(
+        _programs.c.store_id == store_id, _programs.c.code == code, _programs.c.id != keep
+    )
+    if session.execute(same_code).first() is not None:
+        return ConflictError(f"code: the store already has a program {code}", field="code")
+    return ConflictError(
+        "is_default: another program became the store's default at the same moment; try again",
+        field="is_default",
+    )
 
 
 def daily_load(amount: int, today: date, limit: int | None) -> tuple[dict[str, Any], ColumnElement[bool]]:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from app.auth.tokens import issue_token
 from app.errors import ConflictError
 from tests.conftest import error_codes, gql
+from tests.test_concurrency import in_parallel
 
 ADD = """mutation Add($program: GiftCardProgramInput!, $storeId: ID, $key: String) {
   giftcardProgramAdd(program: $program, storeId: $storeId, idempotencyKey: $key) {
@@ -293,3 +294,16 @@ def test_a_retry_with_the_same_key_adds_one_program_and_the_change_is_audited(cl
     outcomes = "SELECT action, outcome FROM audit_events WHERE action = 'giftcardProgramAdd' ORDER BY id"
     assert _rows(services, outcomes) == [("giftcardProgramAdd", "OK"), ("giftcardProgramAdd", "REPLAYED")]
     assert _error(_add(client, manager, key="add-gc", name="Other"))[0] == "CONFLICT"
+
+
+def test_defaults_made_at_once_leave_one_and_refuse_the_rest_as_conflicts(client, services, token):
+    # given four managers of one store making new programs its default at the same moment
+    manager = token()
+    bodies = in_parallel(4, lambda n: _add(client, manager, code=f"P{n}", isDefault=True))
+    # then each is added or refused as a CONFLICT on isDefault, never INTERNAL, and one default is left
+    added = [body for body in bodies if "errors" not in body]
+    assert added and all(
+        _error(body)[:2] == ("CONFLICT", "isDefault") for body in bodies if body not in added
+    )
+    assert len(_rows(services, "SELECT id FROM programs")) == len(added)
+    assert len(_rows(services, "SELECT id FROM programs WHERE is_default")) == 1
