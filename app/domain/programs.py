@@ -137,6 +137,18 @@ class Programs:
         return stores[0]
 
 
+def program_for_card(session: Session, store_id: str, program_id: str | None) -> Program | None:
+    """The program a new card of ``store_id`` follows, in the card's transaction: ``program_id``'s
+    (NOT_FOUND naming programId unless the store has it), else the store's default; None when the
+    store has no default. Share-locked, so an edit of its frozen fields waits for the card."""
+    if program_id is None:
+        return store.default_program(session, store_id)
+    found = store.find_program(session, parse_program_id(program_id, "program_id"), (store_id,), share=True)
+    if found is None:
+        raise NotFoundError("programId: the store has no such program", field="program_id")
+    return found
+
+
 def _check_changes(changes: dict[str, Any]) -> None:
     settings = {field.name for field in dataclasses.fields(ProgramInput)}
     for name, value in sorted(changes.items()):

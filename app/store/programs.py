@@ -59,17 +59,24 @@ def _in_stores(statement: Select[Any], stores: Stores) -> Select[Any]:
     return statement if stores is None else statement.where(_programs.c.store_id.in_(list(stores)))
 
 
-def find_program(session: Session, program_id: int, stores: Stores, *, lock: bool = False) -> Program | None:
-    """The program, if it is in one of ``stores``; locked for the transaction with ``lock``."""
+def find_program(
+    session: Session, program_id: int, stores: Stores, *, lock: bool = False, share: bool = False
+) -> Program | None:
+    """The program, if it is in one of ``stores``; locked for the transaction with ``lock``, or
+    shared with ``share`` (other readers go on, an edit waits: a card issued under it sees the
+    currency and code format the edit's frozen check sees)."""
     statement = _in_stores(select(_programs).where(_programs.c.id == program_id), stores)
-    row = session.execute(statement.with_for_update() if lock else statement).first()
+    if lock or share:
+        statement = statement.with_for_update(read=share and not lock)
+    row = session.execute(statement).first()
     return None if row is None else _program(row)
 
 
 def default_program(session: Session, store_id: str) -> Program | None:
-    """The program a card of ``store_id`` issued without a program takes; None when it has none."""
+    """The program a card of ``store_id`` issued without a program takes (share-locked, as
+    :func:`find_program` with ``share``); None when it has none."""
     statement = select(_programs).where(_programs.c.store_id == store_id, _programs.c.is_default)
-    row = session.execute(statement).first()
+    row = session.execute(statement.with_for_update(read=True)).first()
     return None if row is None else _program(row)
 
 
