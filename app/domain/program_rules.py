@@ -69,6 +69,14 @@ def check_load_after_issue(program: Program, field: str = "amount") -> None:
         )
 
 
+def daily_load_refused(program: Program, field: str = "amount") -> LimitExceededError:
+    """The refusal of a load the daily-limit condition (app.store.programs.daily_load) kept out."""
+    most = format_amount(program.max_daily_load or 0, program.currency)
+    return _refused(
+        program, field, "max_daily_load", f"loads at most {most} {program.currency} a day on a card"
+    )
+
+
 def balance_ceiling(program: Program | None, server_ceiling: int) -> int:
     """The most a card of ``program`` may hold (minor units): the program's maximum, never above the
     server's (GIFTCARDS_MAX_BALANCE in the card's currency). The conditional update takes it."""

@@ -12,6 +12,7 @@ from app.domain.program_rules import (
     balance_ceiling,
     check_load_after_issue,
     check_value,
+    daily_load_refused,
     entropy_bits,
     expires_at,
     expiry_moves_with_activity,
@@ -109,6 +110,12 @@ def test_a_fixed_value_program_refuses_loads_after_issue():
     with pytest.raises(LimitExceededError) as refused:
         check_load_after_issue(program(value_changes_allowed=False))
     assert refused.value.limit == "value_changes_allowed" and refused.value.field == "amount"
+
+
+def test_a_refused_daily_load_names_the_rule_and_the_limit():
+    refused = daily_load_refused(program(max_daily_load=20000))
+    assert (refused.limit, refused.field) == ("max_daily_load", "amount")
+    assert refused.message == "amount: program GC loads at most 200.00 USD a day on a card"
 
 
 def test_the_ceiling_is_the_lower_of_the_program_and_the_server():
