@@ -131,7 +131,7 @@ class Programs:
             return store_id
         if stores is None or len(stores) != 1:
             raise BadUserInputError(
-                "storeId: the token acts on several stores; say which one the program is for",
+                "storeId: say which store the program is for (the token acts on more than one)",
                 field="store_id",
             )
         return stores[0]
