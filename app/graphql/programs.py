@@ -177,7 +177,7 @@ class GiftCardProgramEditInput:
         default=strawberry.UNSET, description=f"{CHANGES} {_KEEP}"
     )
     expiry: GiftCardExpiryInput | None = strawberry.field(
-        default=strawberry.UNSET, description=f"When cards expire. {_KEEP}"
+        default=strawberry.UNSET, description=f"When cards expire. {_KEEP} null: never."
     )
     max_balance: str | None = strawberry.field(
         default=strawberry.UNSET, description=f"{MAX_BALANCE} {_CLEAR}"

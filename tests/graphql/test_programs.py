@@ -21,7 +21,8 @@ ADD = """mutation Add($program: GiftCardProgramInput!, $storeId: ID, $key: Strin
     isDefault } }"""
 EDIT = """mutation Edit($id: ID!, $program: GiftCardProgramEditInput!) {
   giftcardProgramEdit(id: $id, program: $program) {
-    id code name currency codeFormat { prefix length } denominations maxBalance isDefault } }"""
+    id code name currency codeFormat { prefix length } denominations maxBalance expiry { kind days }
+    isDefault } }"""
 LIST = (
     """query Programs($storeId: ID) { giftcardPrograms(storeId: $storeId) { id storeId code isDefault } }"""
 )
@@ -253,6 +254,15 @@ def test_edits_clear_optional_rules_and_refuse_null_for_the_others(client, token
     )
     assert cleared["data"]["giftcardProgramEdit"]["maxBalance"] is None
     assert cleared["data"]["giftcardProgramEdit"]["denominations"] is None
+    renewed = gql(
+        client,
+        EDIT,
+        {"id": program["id"], "program": {"expiry": {"kind": "AFTER_ACTIVITY", "days": 2000}}},
+        manager,
+    )
+    assert renewed["data"]["giftcardProgramEdit"]["expiry"] == {"kind": "AFTER_ACTIVITY", "days": 2000}
+    never = gql(client, EDIT, {"id": program["id"], "program": {"expiry": None}}, manager)
+    assert never["data"]["giftcardProgramEdit"]["expiry"] == {"kind": "NONE", "days": None}
     for field in ("name", "currency", "codeFormat", "isDefault"):
         body = gql(client, EDIT, {"id": program["id"], "program": {field: None}}, manager)
         assert _error(body)[:2] == ("BAD_USER_INPUT", field)
