@@ -79,6 +79,8 @@ class Settings(BaseModel):
     # Most a card may hold, in major units of its own currency: room for small-unit ones (a billion
     # VND is about $40,000); the bound keeps a balance within one amount (10**15 minor units).
     max_balance: int = Field(default=1_000_000_000, ge=1, le=10**12)
+    # The shortest expiry period a program may set, in days (a legal minimum: five years by default).
+    min_expiry_days: int = Field(default=1825, ge=1, le=36500)
 
     # Hardening against untrusted callers (see README, Security).
     redis_url: str | None = None  # shared rate-limit counters; process memory when unset

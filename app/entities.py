@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from app.enums import CardState, CodeType, TransStatus, TransType
+from app.enums import CardState, CodeType, ExpiryKind, TransStatus, TransType
 from app.stores import DEFAULT_STORE
 
 C = TypeVar("C")
@@ -138,6 +138,44 @@ class StoredReservedCode:
     ciphertext: bytes
     last4: str
     used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFormat:
+    """How a program's generated codes look: ``prefix``, then random symbols, then a check character
+    when ``check_character``; ``length`` counts them all."""
+
+    prefix: str
+    length: int
+    check_character: bool
+
+    @property
+    def random_length(self) -> int:
+        return self.length - len(self.prefix) - int(self.check_character)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A store's rules for its cards (DESIGN §11); amounts in minor units of ``currency``, None
+    where the program sets no rule (the server's own ceiling still holds)."""
+
+    id: int
+    store_id: str
+    code: str  # the store's short name for it, e.g. "GC"
+    name: str
+    currency: str
+    code_format: CodeFormat
+    denominations: tuple[int, ...]  # the only values a card may be issued with; empty: any
+    min_value: int | None
+    max_value: int | None
+    value_changes_allowed: bool  # loads after issue
+    expiry_kind: ExpiryKind
+    expiry_days: int | None  # None exactly when expiry_kind is NONE
+    max_balance: int | None
+    max_daily_load: int | None  # per card per UTC day
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 @cache

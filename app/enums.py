@@ -34,6 +34,14 @@ class TransStatus(StrEnum):
     EXPIRED = "EXPIRED"  # shown for an AUTHORIZED hold past holdExpiresAt; never stored
 
 
+class ExpiryKind(StrEnum):
+    """When a program's cards expire (DESIGN §11)."""
+
+    NONE = "NONE"
+    AFTER_ISSUE = "AFTER_ISSUE"  # a period after the card was issued
+    AFTER_ACTIVITY = "AFTER_ACTIVITY"  # a period after its last transaction
+
+
 class Operation(StrEnum):
     """What a caller asked the server to change. The values are what audit events and idempotency
     keys store (the API's mutation names when the trail began), so they never change."""
@@ -47,3 +55,5 @@ class Operation(StrEnum):
     ADD_TRANSACTION = "giftcardTransAdd"
     CAPTURE = "giftcardTransCapture"
     CANCEL = "giftcardTransCancel"
+    ADD_PROGRAM = "giftcardProgramAdd"
+    EDIT_PROGRAM = "giftcardProgramEdit"

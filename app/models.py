@@ -73,7 +73,9 @@ class GiftCard(SQLModel, table=True):
             "state IN ('PENDING', 'ACTIVE', 'BLOCKED', 'DEACTIVATED')", name="ck_giftcards_state"
         ),
         CheckConstraint("initial_value > 0", name="ck_giftcards_initial_value_positive"),
+        CheckConstraint("loaded_today >= 0", name="ck_giftcards_loaded_today_nonnegative"),
         Index("ix_giftcards_store_id", "store_id", "id"),
+        Index("ix_giftcards_program_id", "program_id"),  # does a program have cards (frozen fields)
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
@@ -93,6 +95,13 @@ class GiftCard(SQLModel, table=True):
     ref_no: str | None = Field(default=None, sa_column=Column(String(128)))
     # The value the card was issued with (minor units; its first ADD); None: issued empty.
     initial_value: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # The program whose rules the card follows; None: issued before programs, or with none.
+    # (no foreign key: programs are never deleted, and app/program_models.py imports this module)
+    program_id: int | None = Field(default=None, sa_column=Column(ID))
+    # Loaded on ``loaded_day`` (a UTC date), for the program's daily limit: both are set by the
+    # statement that moves the money, so no two loads can pass the limit together.
+    loaded_day: date | None = Field(default=None, sa_column=Column(Date))
+    loaded_today: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class GiftCardCode(SQLModel, table=True):

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     LIST_TRANSACTIONS = "ListGiftCardTransactions"
     VIEW_AUDIT_LOG = "ViewAuditLog"
     ALL_STORES = "AllStores"
+    MANAGE_PROGRAMS = "ManagePrograms"
 
 
 @dataclass(frozen=True)

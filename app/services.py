@@ -32,6 +32,8 @@ from app.domain.lookup import Lookup
 from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
+from app.domain.program_input import ProgramLimits
+from app.domain.programs import Programs
 from app.domain.reservations import Reservations
 from app.events import Event, Events
 from app.policy import Policy
@@ -43,6 +45,7 @@ from app.store.idempotency import KeyStore
 from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
+from app.store.programs import ProgramStore
 from app.store.reservations import ReservationStore
 from app.store.stores import StoreDirectory
 
@@ -81,6 +84,7 @@ class Services(_Shared):
     history: History
     reservations: Reservations
     ledger: Ledger
+    programs: Programs
 
 
 def _shared(settings: Settings) -> _Shared:
@@ -153,4 +157,7 @@ def build_services(settings: Settings) -> Services:
         history=History(HistoryStore(engine), vault, shared.policy, shared.code_throttle),
         reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
         ledger=_ledger(settings, shared),
+        programs=Programs(
+            mutations, ProgramStore(engine), ProgramLimits(settings.max_balance, settings.min_expiry_days)
+        ),
     )

@@ -124,6 +124,7 @@ TABLES = (
     "reserved_codes",
     "code_reservations",
     "audit_events",
+    "programs",
 )
 
 

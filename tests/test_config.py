@@ -39,6 +39,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert str(settings.permissions_file) == "permissions.yaml"
     assert settings.graphiql_enabled and settings.introspection_enabled
     assert settings.max_balance == 1_000_000_000
+    assert settings.min_expiry_days == 1825
     assert settings.max_query_fields == 1000
 
 
@@ -71,6 +72,7 @@ def test_values_are_read_from_prefixed_variables(tmp_path):
         ({"GIFTCARDS_MAX_BODY_BYTES": "-1"}, "GIFTCARDS_MAX_BODY_BYTES"),
         ({"GIFTCARDS_MAX_BALANCE": "0"}, "GIFTCARDS_MAX_BALANCE"),
         ({"GIFTCARDS_MAX_BALANCE": "1000000000001"}, "GIFTCARDS_MAX_BALANCE"),
+        ({"GIFTCARDS_MIN_EXPIRY_DAYS": "0"}, "GIFTCARDS_MIN_EXPIRY_DAYS"),
         ({"GIFTCARDS_ARGON2_CONCURRENCY": "0"}, "GIFTCARDS_ARGON2_CONCURRENCY"),
         ({"GIFTCARDS_MAX_QUERY_FIELDS": "0"}, "GIFTCARDS_MAX_QUERY_FIELDS"),
         ({"GIFTCARDS_MAX_QUERY_FIELDS": "100001"}, "GIFTCARDS_MAX_QUERY_FIELDS"),

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "app/domain": ("strawberry", "starlette", "uvicorn", "app.graphql", "app.http", "app.cli"),
     "app/store": ("strawberry", "starlette", "app.graphql", "app.domain", "app.http", "app.cli"),
     "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
+    "app/program_models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/policy_file.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),

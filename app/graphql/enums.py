@@ -11,9 +11,9 @@ from typing import TypeVar
 import strawberry
 from strawberry.types.enum import StrawberryEnumDefinition
 
-from app.enums import CardState, CodeType, TransStatus, TransType
+from app.enums import CardState, CodeType, ExpiryKind, TransStatus, TransType
 
-__all__ = ["CardState", "CodeType", "TransStatus", "TransType"]
+__all__ = ["CardState", "CodeType", "ExpiryKind", "TransStatus", "TransType"]
 
 E = TypeVar("E", bound=Enum)
 
@@ -74,5 +74,14 @@ describe_enum(
         TransStatus.CANCELLED: "Cancelled while AUTHORIZED: it changed no balance and holds nothing.",
         TransStatus.EXPIRED: "An AUTHORIZED transaction whose hold lapsed (holdExpiresAt passed): it "
         "holds nothing and can no longer be captured. Shown in reads and usable as a filter.",
+    },
+)
+describe_enum(
+    ExpiryKind,
+    "When a program's cards expire. A period is never shorter than GIFTCARDS_MIN_EXPIRY_DAYS.",
+    {
+        ExpiryKind.NONE: "Never.",
+        ExpiryKind.AFTER_ISSUE: "A number of days after the card was issued.",
+        ExpiryKind.AFTER_ACTIVITY: "A number of days after the card's last transaction.",
     },
 )

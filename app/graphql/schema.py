@@ -25,6 +25,7 @@ from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
 from app.graphql.operations import OperationContext
+from app.graphql.programs import ProgramMutations, ProgramQueries
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.scalars import SCALARS
@@ -184,7 +185,7 @@ class GiftCardSchema(strawberry.Schema):
     description="Reads. Every field is nullable: a field the token may not read is null with its own "
     "error (extensions.code), and the other fields of the document are still answered."
 )
-class Query(CardQueries, ReservationQueries, AuditQueries):
+class Query(CardQueries, ReservationQueries, AuditQueries, ProgramQueries):
     pass
 
 
@@ -194,7 +195,7 @@ class Query(CardQueries, ReservationQueries, AuditQueries):
     "transaction. Every field is nullable: a refused mutation is null with its own error, and the "
     "answers of those that committed stand. Each takes an optional idempotencyKey."
 )
-class Mutation(CardMutations, ReservationMutations, TransactionMutations):
+class Mutation(CardMutations, ReservationMutations, TransactionMutations, ProgramMutations):
     pass
 
 
