@@ -1,9 +1,12 @@
 """A card's money rules, applied under its row lock: a debit takes no more than is available (the
 balance less open debit holds; a partial one takes what there is), a credit never takes the balance
-over the ceiling, and a hold lapses after its time, or when the card's window closes if sooner."""
+over the ceiling (the server's, or the card's program's if lower), a load never passes its program's
+daily limit, and a hold lapses after its time, or when the card's window closes if sooner. A card
+whose program counts its expiry from its last activity moves it with every completed transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +14,14 @@ from sqlmodel import Session
 
 from app.domain.addressing import UNUSABLE
 from app.domain.money import format_amount, minor_units, parse_amount
+from app.domain.program_rules import (
+    balance_ceiling,
+    check_value,
+    daily_load_refused,
+    expires_at,
+    expiry_moves_with_activity,
+)
+from app.entities import Program
 from app.enums import TransStatus
 from app.errors import (
     BadUserInputError,
@@ -22,6 +33,7 @@ from app.errors import (
 from app.models import GiftCard
 from app.policy import Permission, Principal
 from app.store import ledger as store
+from app.store import programs
 
 
 def hide(principal: Principal, error: GiftCardError) -> GiftCardError:
@@ -63,44 +75,81 @@ class BalanceRules:
             raise hide(principal, funds)
         return -available, True, on_hold
 
-    def hold(self, principal: Principal, card: GiftCard, amount: int, now: datetime) -> dict[str, Any]:
+    def program_of(self, session: Session, card: GiftCard) -> Program | None:
+        """The card's program (share-locked: its rules stay as read until the card's writes end)."""
+        if card.program_id is None:
+            return None
+        return programs.find_program(session, card.program_id, None, share=True)
+
+    def hold(
+        self, principal: Principal, card: GiftCard, amount: int, now: datetime, program: Program | None = None
+    ) -> dict[str, Any]:
         """An authorization's ledger fields: ``amount`` held until the hold lapses."""
-        if amount > 0 and card.balance + amount > self._ceiling(card.currency):
+        if amount > 0 and card.balance + amount > self._ceiling(card.currency, program):
             # Refused now rather than at a capture that could never succeed; the capture
             # checks again, since other credits may land in between.
-            raise hide(principal, self._over_ceiling(card.currency))
+            raise hide(principal, self._over_ceiling(card.currency, program))
         # A hold lapses no later than the card's window closes: it could not be captured after.
         until = now + self._hold_ttl
         if card.expires_at is not None:
             until = min(until, card.expires_at)
         return {"status": TransStatus.AUTHORIZED.value, "authorized_amount": amount, "hold_expires_at": until}
 
-    def apply(
-        self, session: Session, card: GiftCard, amount: int, now: datetime, field: str = "amount"
-    ) -> int:
-        """The card's new balance, ``amount`` added (a credit also ends PENDING); ``field`` names
-        the amount in a refusal."""
-        balance = store.change_balance(session, card.id or 0, amount, now, self._ceiling(card.currency))
+    def apply(self, session: Session, card: GiftCard, amount: int, now: datetime, change: Change) -> int:
+        """The card's new balance, ``amount`` added (a credit also ends PENDING), in one conditional
+        update that also keeps a load within its program's daily limit and moves an expiry counted
+        from the last activity."""
+        program = change.program
+        ceiling = self._ceiling(card.currency, program)
+        values: dict[str, Any] = {}
+        conditions = []
+        if change.load:  # every load is counted; a program's limit, when it sets one, caps the day's
+            limit = None if program is None else program.max_daily_load
+            values, within = programs.daily_load(amount, now.date(), limit)
+            conditions.append(within)
+        if program is not None and expiry_moves_with_activity(program):
+            values["expires_at"] = expires_at(program, now)
+        balance = store.change_balance(session, card.id or 0, amount, now, ceiling, values, conditions)
         if balance is None:
-            if amount > 0:  # only the ceiling refuses a credit
-                raise self._over_ceiling(card.currency, field)
-            # Debits are checked against the locked balance first; the condition keeps this impossible.
-            raise InsufficientFundsError("amount: more than the balance", field="amount")
+            if amount <= 0:
+                # Debits are checked against the locked balance first; the condition keeps this impossible.
+                raise InsufficientFundsError("amount: more than the balance", field="amount")
+            if card.balance + amount > ceiling or program is None:
+                raise self._over_ceiling(card.currency, program, change.field)
+            raise daily_load_refused(program, change.field)
         return balance
 
-    def check_issue_value(self, amount: int, currency: str, field: str) -> None:
-        """Refuses the value a new card is issued with unless it is positive and within the ceiling."""
+    def check_issue_value(
+        self, amount: int, currency: str, field: str, program: Program | None = None
+    ) -> None:
+        """Refuses the value a new card is issued with unless it is positive, within the ceiling and
+        one its program issues."""
         if amount <= 0:
             raise BadUserInputError(f"{field}: must be greater than zero", field=field)
-        if amount > self._ceiling(currency):
-            raise self._over_ceiling(currency, field)
+        if amount > self._ceiling(currency, program):
+            raise self._over_ceiling(currency, program, field)
+        if program is not None:
+            check_value(program, amount, field)
 
-    def _ceiling(self, currency: str) -> int:
-        """The most a card in ``currency`` may hold, in minor units."""
-        return minor_units(self._max_balance, currency)
+    def _ceiling(self, currency: str, program: Program | None) -> int:
+        """The most a card in ``currency`` (of ``program``) may hold, in minor units."""
+        return balance_ceiling(program, minor_units(self._max_balance, currency))
 
-    def _over_ceiling(self, currency: str, field: str = "amount") -> LimitExceededError:
-        most = format_amount(self._ceiling(currency), currency)
+    def _over_ceiling(
+        self, currency: str, program: Program | None, field: str = "amount"
+    ) -> LimitExceededError:
+        most = format_amount(self._ceiling(currency, program), currency)
         return LimitExceededError(
             f"{field}: a card may hold at most {most} {currency}", field=field, limit="max_balance"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a balance change is, beside its amount: the card's program (its ceiling, daily limit and
+    expiry), whether it is a load (an ADD, counted against the daily limit), and the field that
+    names the amount in a refusal."""
+
+    program: Program | None = None
+    load: bool = False
+    field: str = "amount"

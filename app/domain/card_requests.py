@@ -48,8 +48,9 @@ class NewCard:
     details: CardDetails = field(default_factory=CardDetails)
     initial_value: str | None = None  # a decimal in the card's currency: issue it funded (an ADD)
     store_id: str | None = None  # the caller's one store when None
+    program_id: str | None = None  # the store's default program when None
     # An idempotency key covers these only when given: the same digest as before they existed.
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value", "store_id")
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value", "store_id", "program_id")
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,20 @@ def _plan_codes(changes: CodeChanges, member_given: bool, today: date) -> list[P
     return planned
 
 
-def check_new_card(request: NewCard, today: date) -> tuple[NewCard, list[PlannedCode]]:
-    """The request with its details normalised, and the codes to add (at least one)."""
+NO_CODE = "giftcard: give at least one of physical_code, external_code or add_personal_code"
+
+
+def check_new_card(
+    request: NewCard, today: date, *, codes_optional: bool = False
+) -> tuple[NewCard, list[PlannedCode]]:
+    """The request with its details normalised, and the codes to add (at least one, unless
+    ``codes_optional``: a program may generate the card's code)."""
     if request.member_id is not None:
         validate_member_id(request.member_id)
     request = dataclasses.replace(request, details=_normalise_details(request.details))
     planned = _plan_codes(request.codes, request.member_id is not None, today)
-    if not planned:
-        raise BadUserInputError(
-            "giftcard: give at least one of physical_code, external_code or add_personal_code",
-            field="giftcard",
-        )
+    if not planned and not codes_optional:
+        raise BadUserInputError(NO_CODE, field="giftcard")
     return request, planned
 
 

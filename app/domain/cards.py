@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from app.domain.balances import BalanceRules
 from app.domain.card_requests import (
+    NO_CODE,
     CardDetails,
     CardEdit,
     NewCard,
@@ -29,9 +31,11 @@ from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
 from app.domain.mutations import Mutation, MutationRunner
 from app.domain.pins import PinKeys
+from app.domain.program_rules import expires_at, generate_code
+from app.domain.programs import program_for_card
 from app.domain.reservations import take_reserved_code
 from app.domain.scoping import NO_SUCH_STORE, home_store
-from app.entities import ShownCode
+from app.entities import Program, ShownCode
 from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.models import GiftCard, GiftCardCode
@@ -185,6 +189,18 @@ class _Edit:
         self.session.flush()
 
 
+def _generated(session: Session, vault: CodeVault, program: Program | None, store_id: str) -> list[_Sealed]:
+    """The PHYSICAL code a card given no code takes: a new one in its program's format, free in the
+    store (drawn again on the astronomically rare clash); without a program, a code must be given."""
+    if program is None:
+        raise BadUserInputError(NO_CODE, field="giftcard")
+    while True:
+        plan = PlannedCode(CodeType.PHYSICAL, generate_code(program.code_format), None, None, "physical_code")
+        seal = vault.seal(plan.code, plan.code_type)
+        if not store.code_hash_taken(session, seal.lookup_hashes, plan.code_type.value, store_id):
+            return [(plan, seal)]
+
+
 def _check_spendable(details: CardDetails, now: datetime) -> None:
     """A card issued with a value must not have expired: no debit could ever spend it (Addressing
     refuses an expired card)."""
@@ -208,40 +224,62 @@ class Cards:
     def create(self, principal: Principal, request: NewCard, key: str | None) -> ShownCard:
         """A new card; with an initial value it is funded by an ADD and ACTIVE, in the same writes."""
         principal.require(Permission.CREATE_GIFT_CARD)
+        if request.initial_value is not None:
+            principal.require(Permission.TRANS_ADD)
         now = datetime.now(UTC)
         store_id = home_store(principal, request.store_id)
-        currency = self.default_currency if request.currency is None else check_currency(request.currency)
-        value = request.initial_value
-        amount = None if value is None else check_initial_value(principal, self.rules, value, currency)
-        request, planned = check_new_card(request, now.date())
-        if amount is not None:
-            _check_spendable(request.details, now)
+        currency = None if request.currency is None else check_currency(request.currency)
+        request, planned = check_new_card(request, now.date(), codes_optional=True)
         sealed = _seal(planned, self.vault)
 
         def work(session: Session) -> ShownCard:
             if principal.store_ids() is None and not store.store_exists(session, store_id):
                 raise NotFoundError(NO_SUCH_STORE, field="store_id")
-            rows = _new_code_rows(session, sealed, principal, now, store_id)
+            program = program_for_card(session, store_id, request.program_id)
+            terms = self._terms(request, program, currency, now)
+            issued = sealed or _generated(session, self.vault, program, store_id)
+            rows = _new_code_rows(session, issued, principal, now, store_id)
             card = GiftCard(
                 store_id=store_id,
+                program_id=None if program is None else program.id,
                 member_id=request.member_id,
-                currency=currency,
                 state=CardState.PENDING.value,
                 balance=0,
                 created_by=principal.subject,
                 created_at=now,
                 updated_at=now,
-                initial_value=amount,
-                **dataclasses.asdict(request.details),
+                **terms,
             )
             card_id = store.add_card(session, card)
-            shown_in_full = self._add_codes(session, card, rows, sealed)
-            if amount is not None:
-                fund_new_card(session, self.rules, principal, card, amount, now)
+            shown_in_full = self._add_codes(session, card, rows, issued)
+            if card.initial_value is not None:
+                fund_new_card(session, self.rules, card, card.initial_value, now, program)
             store.add_event(session, card, "CREATED", principal.subject, now)
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 
         return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
+
+    def _terms(
+        self, request: NewCard, program: Program | None, currency: str | None, now: datetime
+    ) -> dict[str, Any]:
+        """The new card's currency, initial value and details, as its program (if any) says: its
+        currency, a value it issues, and its expiry unless one is given."""
+        if program is None:
+            currency = currency or self.default_currency
+        elif currency not in (None, program.currency):
+            raise BadUserInputError(
+                f"currency: program {program.code} issues {program.currency} cards", field="currency"
+            )
+        else:
+            currency = program.currency
+        value = request.initial_value
+        amount = None if value is None else check_initial_value(self.rules, value, currency, program)
+        details = request.details
+        if program is not None and details.expires_at is None:
+            details = dataclasses.replace(details, expires_at=expires_at(program, now))
+        if amount is not None:
+            _check_spendable(details, now)
+        return {"currency": currency, "initial_value": amount, **dataclasses.asdict(details)}
 
     def edit(self, principal: Principal, request: CardEdit, key: str | None) -> ShownCard:
         principal.require(Permission.EDIT_GIFT_CARD)

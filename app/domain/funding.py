@@ -8,29 +8,30 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.domain.balances import BalanceRules
+from app.domain.balances import BalanceRules, Change
 from app.domain.money import parse_amount
+from app.entities import Program
 from app.enums import TransStatus, TransType
 from app.models import GiftCard
-from app.policy import Permission, Principal
 from app.store import ledger as store
 
 FIELD = "initial_value"
 
 
-def check_initial_value(principal: Principal, rules: BalanceRules, text: str, currency: str) -> int:
-    """The value a new card is to be issued with, in minor units; the caller may also ADD."""
-    principal.require(Permission.TRANS_ADD)
+def check_initial_value(rules: BalanceRules, text: str, currency: str, program: Program | None) -> int:
+    """The value a new card is to be issued with, in minor units: one its program issues (the
+    caller's GiftCardTransAdd is checked before)."""
     amount = parse_amount(text, currency, FIELD)
-    rules.check_issue_value(amount, currency, FIELD)
+    rules.check_issue_value(amount, currency, FIELD, program)
     return amount
 
 
 def fund_new_card(
-    session: Session, rules: BalanceRules, principal: Principal, card: GiftCard, amount: int, now: datetime
+    session: Session, rules: BalanceRules, card: GiftCard, amount: int, now: datetime, program: Program | None
 ) -> None:
-    """Credit the card just inserted with ``amount``, and write its ADD ledger row."""
-    balance = rules.apply(session, card, amount, now, FIELD)
+    """Credit the card just inserted with ``amount`` (its first load of the day), and write its ADD
+    ledger row."""
+    balance = rules.apply(session, card, amount, now, Change(program, load=True, field=FIELD))
     store.add_entry(
         session,
         {
@@ -42,7 +43,7 @@ def fund_new_card(
             "balance_before": balance - amount,
             "balance_after": balance,
             "source_id": card.source_id,
-            "created_by": principal.subject,
+            "created_by": card.created_by,  # the caller that issues it
             "created_at": now,
             "settled_at": now,
         },

@@ -20,11 +20,12 @@ from sqlmodel import Session
 
 from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
-from app.domain.balances import BalanceRules, hide
+from app.domain.balances import BalanceRules, Change, hide
 from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
+from app.domain.program_rules import check_load_after_issue
 from app.domain.scoping import narrow
 from app.entities import Transaction
 from app.enums import CodeType, Operation, TransStatus, TransType
@@ -168,14 +169,15 @@ class Ledger:
             entry = _new_entry(principal, request, now, code_id)
             entry.update(giftcard_id=card_id, amount=amount, partial=partial, balance_before=card.balance)
             entry.update(store_id=card.store_id)
+            change = self._change(session, principal, card, request.trans_type, amount)
             if request.authorize_only:
-                entry.update(self.rules.hold(principal, card, amount, now))
+                entry.update(self.rules.hold(principal, card, amount, now, change.program))
                 balance = card.balance
                 if amount < 0:
                     on_hold += -amount
             else:
                 try:
-                    balance = self.rules.apply(session, card, amount, now)
+                    balance = self.rules.apply(session, card, amount, now, change)
                 except LimitExceededError as exc:
                     raise hide(principal, exc) from None
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
@@ -183,6 +185,20 @@ class Ledger:
             return _answer(row, card.currency, balance, balance - on_hold)
 
         return work
+
+    def _change(
+        self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
+    ) -> Change:
+        """What the balance change of a transaction is: its card's program and whether it is a load
+        (an ADD); a load after issue that the program does not allow is refused."""
+        program = self.rules.program_of(session, card)
+        load = trans_type is TransType.ADD and amount > 0
+        if load and program is not None:
+            try:
+                check_load_after_issue(program)
+            except LimitExceededError as exc:
+                raise hide(principal, exc) from None
+        return Change(program, load)
 
     # --- giftcardTransCapture, giftcardTransCancel -----------------------------------------
 
@@ -210,7 +226,8 @@ class Ledger:
                 raise BadUserInputError(
                     "amount: same sign as the authorization and no larger than it", field="amount"
                 )
-            balance = self.rules.apply(session, card, captured, now)
+            change = self._change(session, principal, card, TransType(entry.trans_type), captured)
+            balance = self.rules.apply(session, card, captured, now, change)
             settled = {"status": TransStatus.COMPLETED.value, "amount": captured, "settled_at": now}
             settled.update(_located(location_id))
             row = store.settle_entry(

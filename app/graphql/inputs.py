@@ -64,6 +64,12 @@ class GiftCardAddInput:
         description="The store the card belongs to: one of the token's stores (any with AllStores); left "
         "out: the token's only store. Its codes need only be unique within it.",
     )
+    program_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The program whose rules the card follows (currency, allowed values, expiry, limits), "
+        "in the card's store; left out: the store's default program, if it has one. With no code given, "
+        "the program generates a PHYSICAL code in its format, shown in full only in this response.",
+    )
 
 
 @strawberry.input(description="Changes to a card. Fields left out stay as they are.")

@@ -151,9 +151,18 @@ def held(session: Session, card_id: int, now: datetime) -> int:
     return int(session.execute(held_amount(card_id, now)).scalar_one())
 
 
-def change_balance(session: Session, card_id: int, amount: int, now: datetime, ceiling: int) -> int | None:
-    """Add ``amount`` unless that takes the balance below zero or a credit takes it over
-    ``ceiling`` (a credit also makes a PENDING card ACTIVE); the new balance, or None.
+def change_balance(  # noqa: PLR0913  (one statement: its values and conditions come in from the rules)
+    session: Session,
+    card_id: int,
+    amount: int,
+    now: datetime,
+    ceiling: int,
+    values: Mapping[str, Any] | None = None,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> int | None:
+    """Add ``amount`` unless that takes the balance below zero, a credit takes it over ``ceiling``
+    or one of ``conditions`` fails (a credit also makes a PENDING card ACTIVE), setting ``values``
+    as well; the new balance, or None.
 
     A refused credit only ever passed the ceiling and a refused debit only ever went below zero,
     so the sign of ``amount`` tells the caller which, without a second read. Debits are never held
@@ -161,14 +170,14 @@ def change_balance(session: Session, card_id: int, amount: int, now: datetime, c
     """
     # The balance is compared with bounds worked out here, not summed with the amount first: on a
     # balance already near the column's end that sum would overflow before the comparison.
-    fits = _cards.c.balance >= -amount
-    values: dict[str, Any] = {"balance": _cards.c.balance + amount, "updated_at": now}
+    fits = and_(_cards.c.balance >= -amount, *conditions)
+    changes: dict[str, Any] = {**(values or {}), "balance": _cards.c.balance + amount, "updated_at": now}
     if amount > 0:
         fits = and_(fits, _cards.c.balance <= ceiling - amount)
         # PENDING means never funded: any first credit ends it.
-        values["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
+        changes["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
     statement = (
-        update(_cards).where(_cards.c.id == card_id, fits).values(**values).returning(_cards.c.balance)
+        update(_cards).where(_cards.c.id == card_id, fits).values(**changes).returning(_cards.c.balance)
     )
     row = session.execute(statement).first()
     return None if row is None else int(row[0])

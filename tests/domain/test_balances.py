@@ -11,7 +11,7 @@ import pytest
 
 from app.domain import balances as balances_module
 from app.domain.addressing import UNUSABLE
-from app.domain.balances import BalanceRules, hide
+from app.domain.balances import BalanceRules, Change, hide
 from app.errors import (
     BadUserInputError,
     CardNotUsableError,
@@ -43,8 +43,8 @@ class Ledger:
         self.asked.append(("held", (session, card_id, now)))
         return self._held
 
-    def change_balance(self, session, card_id, amount, now, ceiling):
-        self.asked.append(("change_balance", (session, card_id, amount, now, ceiling)))
+    def change_balance(self, session, card_id, amount, now, ceiling, values, conditions):
+        self.asked.append(("change_balance", (session, card_id, amount, now, ceiling, values, conditions)))
         return self._changed
 
 
@@ -254,14 +254,14 @@ def test_a_hold_over_the_ceiling_is_the_uniform_refusal_for_an_untrusted_caller(
 @pytest.mark.parametrize(("currency", "ceiling"), [("EUR", 100_000), ("JPY", 1000), ("BHD", 1_000_000)])
 def test_apply_changes_the_balance_under_the_ceiling_in_minor_units(ledger, currency, ceiling):
     stand_in = ledger(changed=1234)
-    assert _rules(1000).apply(SESSION, _card(balance=1000, currency=currency), 234, NOW) == 1234
-    assert stand_in.asked == [("change_balance", (SESSION, 7, 234, NOW, ceiling))]
+    assert _rules(1000).apply(SESSION, _card(balance=1000, currency=currency), 234, NOW, Change()) == 1234
+    assert stand_in.asked == [("change_balance", (SESSION, 7, 234, NOW, ceiling, {}, []))]
 
 
 def test_a_refused_credit_passed_the_ceiling(ledger):
     ledger(changed=None)
     with pytest.raises(LimitExceededError) as caught:
-        _rules(1000).apply(SESSION, _card(balance=1000), 1, NOW)
+        _rules(1000).apply(SESSION, _card(balance=1000), 1, NOW, Change())
     assert (caught.value.message, caught.value.limit) == (
         "amount: a card may hold at most 1000.00 EUR",
         "max_balance",
@@ -271,5 +271,5 @@ def test_a_refused_credit_passed_the_ceiling(ledger):
 def test_a_refused_debit_went_below_zero(ledger):
     ledger(changed=None)
     with pytest.raises(InsufficientFundsError) as caught:
-        _rules().apply(SESSION, _card(balance=0), -1, NOW)
+        _rules().apply(SESSION, _card(balance=0), -1, NOW, Change())
     assert (caught.value.message, caught.value.field) == ("amount: more than the balance", "amount")

@@ -188,6 +188,12 @@ def _card(
 def store(monkeypatch) -> CardStore:
     stand_in = CardStore()
     monkeypatch.setattr(cards_module, "store", stand_in)
+
+    def program_for_card(session, store_id, program_id):  # no store here has a program
+        assert (session, program_id) == (stand_in.session, None)
+        return None
+
+    monkeypatch.setattr(cards_module, "program_for_card", program_for_card)
     return stand_in
 
 
