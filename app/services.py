@@ -33,6 +33,7 @@ from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.pins import PinKeys
 from app.domain.reservations import Reservations
+from app.domain.stores import StoreListing
 from app.events import Event, Events
 from app.policy import Policy
 from app.policy_file import load_policy
@@ -81,6 +82,7 @@ class Services(_Shared):
     history: History
     reservations: Reservations
     ledger: Ledger
+    store_listing: StoreListing
 
 
 def _shared(settings: Settings) -> _Shared:
@@ -153,4 +155,5 @@ def build_services(settings: Settings) -> Services:
         history=History(HistoryStore(engine), vault, shared.policy, shared.code_throttle),
         reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
         ledger=_ledger(settings, shared),
+        store_listing=StoreListing(StoreDirectory(engine)),
     )

@@ -98,6 +98,7 @@ def _rebuild_idempotency_keys(*, with_store_key: bool) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint(*(["store_key"] if with_store_key else []), "subject", "key"),
     )
+
     def table(name: str) -> sa.TableClause:
         return sa.table(name, *(sa.column(column) for column in IDEMPOTENCY_COLUMNS))
 
