@@ -37,7 +37,7 @@ def store_name(text: str) -> str:
 
 
 def add_store_option(parser: argparse.ArgumentParser, help: str) -> None:
-    parser.add_argument("--store", action="append", type=store_id, help=help)
+    parser.add_argument("--store", action="append", type=store_id, metavar="ID", help=help)
 
 
 def add_token_store_options(token: argparse.ArgumentParser) -> None:
@@ -47,6 +47,7 @@ def add_token_store_options(token: argparse.ArgumentParser) -> None:
         "--store",
         action="append",
         type=store_id,
+        metavar="ID",
         help="a store the token acts on (repeatable; the database must know it); left out: the default store",
     )
     stores.add_argument(
