@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.auth.clients import add_client
+from app.auth.tokens import issue_token
 from app.config import Settings
 from app.services import Services
 from tests.conftest import ROOT, error_codes, gql, make_settings
@@ -101,3 +102,19 @@ def test_a_client_naming_an_unknown_store_is_forbidden_naming_the_claim(
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["extensions"]["field"] == "stores"
     assert "ghost" in body["errors"][0]["message"]
+
+
+def test_a_token_for_a_client_without_a_claim_acts_on_the_entrys_stores(
+    settings: Settings, services: Services
+) -> None:
+    # given tokens for the clients' subjects that carry no stores claim (issued elsewhere)
+    north = issue_token(settings, services.policy, NORTH, permissions=["ListGiftCards"])
+    plain = issue_token(settings, services.policy, PLAIN, permissions=["ListGiftCards"])
+    stranger = issue_token(settings, services.policy, "someone", permissions=["ListGiftCards"])
+    # then a client's entry stands in for the claim; anyone else acts on the default store
+    assert services.tokens.verify(north).stores == frozenset({"north", "south"})
+    assert services.tokens.verify(plain).stores == frozenset({"default"})
+    assert services.tokens.verify(stranger).stores == frozenset({"default"})
+    # and a claim, when present, wins over the entry
+    claimed = issue_token(settings, services.policy, NORTH, permissions=["ListGiftCards"], stores=["east"])
+    assert services.tokens.verify(claimed).stores == frozenset({"east"})
