@@ -75,13 +75,14 @@ def test_list_shows_every_store_by_id_in_aligned_columns(
     # then each is one line, by id, with its name (or -) and when it was added, columns aligned
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert [LINE.match(line).group(1, 2) for line in lines] == [  # type: ignore[union-attr]
-        ("a.long-store_id", "-"),
-        ("default", "-"),
-        ("zeta", "Z"),
-    ]
-    assert len({line.index(line.split()[1], len(line.split()[0])) for line in lines}) == 1
-    assert len({len(line) for line in lines}) == 1  # the dates line up too
+    columns = [match.group(1, 2) for match in map(LINE.match, lines) if match is not None]
+    assert columns == [("a.long-store_id", "-"), ("default", "-"), ("zeta", "Z")]
+    # the names start in one column, and so do the times (every line is as long)
+    assert (
+        len({line.index(name, len(store_id)) for line, (store_id, name) in zip(lines, columns, strict=True)})
+        == 1
+    )
+    assert len({len(line) for line in lines}) == 1
 
 
 def test_adding_an_existing_store_is_refused_and_changes_nothing(
