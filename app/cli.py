@@ -1,5 +1,5 @@
 """The ``giftcards`` command: serve, mint tokens, migrate, load demo data, export the schema,
-register clients of the token endpoint."""
+register clients of the token endpoint, add and list stores."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from app.cli_args import (
     worker_count,
 )
 from app.cli_keys import add_keys_command
+from app.cli_stores import add_store_command, add_store_option, add_token_store_options, token_stores
 from app.config import Settings, load_settings
 from app.errors import ConfigurationError
 from app.logs import configure_logging, json_logging
@@ -90,8 +91,9 @@ def cmd_token(args: argparse.Namespace) -> int:
             f"{describe_duration(settings.token_max_ttl_seconds)} (GIFTCARDS_TOKEN_MAX_TTL_SECONDS)"
         )
     policy = load_policy(settings.permissions_file)
-    permissions, roles = args.permission or (), args.role or ()
-    print(issue_token(settings, policy, args.sub, permissions=permissions, roles=roles, ttl_seconds=args.ttl))
+    claims = {"permissions": args.permission or (), "roles": args.role or ()}
+    stores = token_stores(args, settings)
+    print(issue_token(settings, policy, args.sub, ttl_seconds=args.ttl, stores=stores, **claims))
     return 0
 
 
@@ -174,7 +176,7 @@ def cmd_client(args: argparse.Namespace) -> int:
 
     path = _settings().permissions_file
     if args.client_command == "add":
-        added = clients.add_client(path, args.name, args.role, args.description)
+        added = clients.add_client(path, args.name, args.role, args.description, args.store)
         # The one place a client secret is ever shown; only its hash is kept.
         print(f"client_id: {added.id}\nclient_secret: {added.secret}")
         print(
@@ -190,7 +192,8 @@ def cmd_client(args: argparse.Namespace) -> int:
         )
     else:
         for client in load_policy(path).clients.values():
-            print(f"{client.id}\t{' '.join(client.roles)}")
+            stores = "" if client.stores is None else f"\tstores: {' '.join(client.stores) or '(none)'}"
+            print(f"{client.id}\t{' '.join(client.roles)}{stores}")
     return 0
 
 
@@ -215,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="1h",
         help="lifetime: seconds, or 90s, 15m, 8h, 7d; at most GIFTCARDS_TOKEN_MAX_TTL_SECONDS (30 days)",
     )
+    add_token_store_options(token)
     token.set_defaults(func=cmd_token)
 
     _add_database_commands(commands)
@@ -225,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export_schema)
 
     _add_client_command(commands)
+    add_store_command(commands)
     return parser
 
 
@@ -263,6 +268,7 @@ def _add_client_command(commands: argparse._SubParsersAction[Parser]) -> None:
         "--role", action="append", required=True, help="a role from permissions.yaml (repeatable)"
     )
     client_add.add_argument("--description", default="", help="a note kept with the client")
+    add_store_option(client_add, "a store its tokens act on (repeatable); left out: the default store")
     client_commands.add_parser("list", help="print each client's id and roles (never secrets)")
     client_remove = client_commands.add_parser("remove", help="unregister a client")
     client_remove.add_argument("name", help="the client id to remove")

@@ -178,6 +178,15 @@ class Program:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A merchant or brand with cards of its own (DESIGN §11)."""
+
+    id: str
+    name: str | None
+    created_at: datetime
+
+
 @cache
 def _adapter(shape: Any) -> TypeAdapter[Any]:
     return TypeAdapter(shape)

@@ -70,6 +70,9 @@ def configure_logging(settings: Settings) -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
+    # Alembic names each plugin it sets up, at INFO, the first time it is imported: a command that
+    # opens the database after its logging is configured would print them before its answer.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 

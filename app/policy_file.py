@@ -14,6 +14,7 @@ from app.auth.throttle import Limits, parse_limits
 from app.enums import CodeType
 from app.errors import ConfigurationError
 from app.policy import Budget, Client, CodeTypeRule, Permission, Policy
+from app.stores import MAX_STORES_PER_TOKEN, STORE_ID_RULE, is_store_id
 
 Location = tuple[Any, ...]  # a path in the document: keys and list indexes
 
@@ -47,6 +48,7 @@ class _ClientEntry(_Strict):
     id: str
     secret_hash: str
     roles: list[str]
+    stores: list[str] | None = None  # its tokens' stores claim; left out: the default store
     description: str = ""
 
 
@@ -152,8 +154,21 @@ def _clients(parsed: _PolicyFile, roles: dict[str, frozenset[str]], checks: _Che
                 raise checks.fail(("clients", index, "roles", role_index), f"unknown role {role!r}")
         if client.id in clients:
             raise checks.fail(("clients", index, "id"), f"duplicate client id {client.id!r}")
-        clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles))
+        stores = None if client.stores is None else _client_stores(client.stores, ("clients", index), checks)
+        clients[client.id] = Client(client.id, client.secret_hash, tuple(client.roles), stores)
     return clients
+
+
+def _client_stores(stores: list[str], location: Location, checks: _Checks) -> tuple[str, ...]:
+    if len(stores) > MAX_STORES_PER_TOKEN:
+        raise checks.fail((*location, "stores"), f"at most {MAX_STORES_PER_TOKEN} stores per client")
+    for position, store_id in enumerate(stores):
+        if not is_store_id(store_id):
+            raise checks.fail(
+                (*location, "stores", position),
+                f"{store_id!r} is not a store id: {STORE_ID_RULE}",
+            )
+    return tuple(dict.fromkeys(stores))
 
 
 def _line_index(node: yaml.Node, path: Location = ()) -> dict[Location, int]:

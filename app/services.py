@@ -35,6 +35,7 @@ from app.domain.pins import PinKeys
 from app.domain.program_input import ProgramLimits
 from app.domain.programs import Programs
 from app.domain.reservations import Reservations
+from app.domain.stores import StoreListing
 from app.events import Event, Events
 from app.policy import Policy
 from app.policy_file import load_policy
@@ -85,6 +86,7 @@ class Services(_Shared):
     reservations: Reservations
     ledger: Ledger
     programs: Programs
+    store_listing: StoreListing
 
 
 def _shared(settings: Settings) -> _Shared:
@@ -160,4 +162,5 @@ def build_services(settings: Settings) -> Services:
         programs=Programs(
             mutations, ProgramStore(engine), ProgramLimits(settings.max_balance, settings.min_expiry_days)
         ),
+        store_listing=StoreListing(StoreDirectory(engine)),
     )

@@ -15,6 +15,7 @@ DEFAULT_STORE = "default"
 MAX_STORE_ID_LENGTH = 64
 MAX_STORE_NAME_LENGTH = 128
 MAX_STORES_PER_TOKEN = 100  # ids in one `stores` claim or client entry
+STORE_ID_RULE = f"1 to {MAX_STORE_ID_LENGTH} letters, digits, '.', '_' or '-'"
 _STORE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -26,7 +27,7 @@ def validate_store_id(value: str, field: str = "store_id") -> str:
     """``value`` if it is a well-formed store id; BAD_USER_INPUT naming ``field`` otherwise."""
     if not is_store_id(value):
         raise BadUserInputError(
-            f"{field}: a store id is 1 to {MAX_STORE_ID_LENGTH} letters, digits, '.', '_' or '-'",
+            f"{field}: a store id is {STORE_ID_RULE}",
             field=field,
         )
     return value

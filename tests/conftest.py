@@ -138,7 +138,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        connection.execute(text("DELETE FROM stores WHERE id <> 'default'"))  # as the migration left it
+        # Stores are never removed by the server; a test's own go, the migration's default stays.
+        connection.execute(text("DELETE FROM stores WHERE id <> 'default'"))
     engine.dispose()
     return url
 

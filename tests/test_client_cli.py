@@ -103,6 +103,54 @@ def test_list_shows_ids_and_roles_never_hashes(policy_file: Path, capsys: pytest
     assert "argon2" not in out
 
 
+def test_add_writes_the_stores_given_and_list_shows_them(
+    policy_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given one client with no stores named, then one naming two stores (one twice)
+    add(capsys, "pos-1", "--role", "pos")
+    add(capsys, "north-till", "--role", "pos", "--store", "north", "--store", "south", "--store", "north")
+    # then the second entry carries the stores once each, the first none
+    text = policy_file.read_text()
+    assert "  - id: north-till\n" in text and "    stores: [north, south]\n" in text
+    assert text.count("stores:") == 1 + ORIGINAL.count("stores:")
+    policy = load_policy(policy_file)
+    assert policy.clients["north-till"].stores == ("north", "south")
+    assert policy.clients["pos-1"].stores is None
+    # and the list shows them, the first without any
+    assert cli.main(["client", "list"]) == 0
+    assert capsys.readouterr().out == "pos-1\tpos\nnorth-till\tpos\tstores: north south\n"
+
+
+def test_list_shows_an_entry_with_no_store(policy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_client(policy_file, "nowhere", ["pos"], stores=[])
+    assert load_policy(policy_file).clients["nowhere"].stores == ()
+    assert cli.main(["client", "list"]) == 0
+    assert capsys.readouterr().out == "nowhere\tpos\tstores: (none)\n"
+
+
+@pytest.mark.parametrize(
+    ("stores", "message"),
+    [
+        pytest.param(["north", "two words"], "'two words' is not a store id: 1 to 64", id="malformed"),
+        pytest.param([f"s{n}" for n in range(101)], "at most 100 stores", id="too-many"),
+    ],
+)
+def test_add_refuses_bad_stores(stores: list[str], message: str, policy_file: Path) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        add_client(policy_file, "pos-1", ["pos"], stores=stores)
+    assert policy_file.read_text() == ORIGINAL
+
+
+def test_the_command_refuses_a_malformed_store(policy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["client", "add", "pos-1", "--role", "pos", "--store", "a/b"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "'a/b' is not a store id" in err
+    assert policy_file.read_text() == ORIGINAL
+
+
 @pytest.mark.parametrize(
     ("name", "roles", "message"),
     [

@@ -55,6 +55,47 @@ def test_clients_load_with_their_id_secret_hash_and_roles(tmp_path):
     }
 
 
+def test_a_clients_stores_load_in_order_once_each(tmp_path):
+    # given clients naming stores (one twice), none, and an empty list
+    entries = CLIENTS.replace("roles: []\n", "roles: []\n    stores: []\n").replace(
+        "roles: [storefront, pos]\n", "roles: [storefront, pos]\n    stores: [south, north, south]\n"
+    )
+    path = tmp_path / "permissions.yaml"
+    path.write_text(
+        POLICY_TEXT.replace("clients: []\n", entries + "  - {id: plain, secret_hash: h, roles: []}\n")
+    )
+    # when the file is loaded
+    policy = load_policy(path)
+    # then each client's stores are as written, without repeats; None where none are named
+    assert policy.clients["shop"].stores == ("south", "north")
+    assert policy.clients["till"].stores == ()
+    assert policy.clients["plain"].stores is None
+
+
+@pytest.mark.parametrize(
+    ("stores", "needle", "expected"),
+    [
+        pytest.param(
+            "[north, two words]", "stores:", "'two words' is not a store id: 1 to 64", id="malformed"
+        ),
+        pytest.param("[north, '']", "stores:", "'' is not a store id", id="empty-id"),
+        pytest.param("north", "stores:", "clients.0.stores: Input should be a valid list", id="not-a-list"),
+        pytest.param(
+            "[north, 7]", "stores:", "clients.0.stores.1: Input should be a valid string", id="number"
+        ),
+        pytest.param(
+            "[" + ", ".join(f"s{n}" for n in range(101)) + "]", "stores:", "at most 100 stores", id="too-many"
+        ),
+    ],
+)
+def test_a_bad_stores_entry_names_its_line(tmp_path, stores, needle, expected):
+    entry = f"  - id: shop\n    secret_hash: h\n    roles: []\n    stores: {stores}\n"
+    text, message = _refusal(tmp_path, ("clients: []\n", "clients:\n" + entry))
+
+    assert message.startswith(f"{_line(text, needle, after='id: shop')}: ")
+    assert expected in message
+
+
 def test_a_duplicate_client_id_names_the_line_of_the_second_id(tmp_path):
     second = "  - secret_hash: hash-two\n    id: shop\n    roles: []\n"  # the id is not the item's first line
     text, message = _refusal(tmp_path, ("clients: []\n", CLIENTS.split("  - id: till")[0] + second))

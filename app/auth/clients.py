@@ -24,6 +24,7 @@ from app.auth.secrets import hash_client_secret
 from app.errors import ConfigurationError
 from app.policy import Client, Policy
 from app.policy_file import load_policy
+from app.stores import MAX_STORES_PER_TOKEN, STORE_ID_RULE, is_store_id
 
 # Letters, digits, '.', '_', '-': safe in logs, in YAML and inside HTTP Basic (no ':').
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -36,10 +37,18 @@ class NewClient:
     id: str
     secret: str
     roles: tuple[str, ...]
+    stores: tuple[str, ...] | None = None
 
 
-def add_client(path: Path, client_id: str, roles: Sequence[str], description: str = "") -> NewClient:
-    """Register a client with a new random secret; only the secret's hash is written."""
+def add_client(
+    path: Path,
+    client_id: str,
+    roles: Sequence[str],
+    description: str = "",
+    stores: Sequence[str] | None = None,
+) -> NewClient:
+    """Register a client with a new random secret; only the secret's hash is written. ``stores``
+    (None: none named, so the default store) become its tokens' ``stores`` claim."""
     policy = load_policy(path)
     if not CLIENT_ID.fullmatch(client_id):
         raise ConfigurationError(
@@ -56,14 +65,27 @@ def add_client(path: Path, client_id: str, roles: Sequence[str], description: st
         )
     if client_id in policy.clients:
         raise ConfigurationError(f"client {client_id!r} already exists in {path}")
+    store_ids = None if stores is None else _store_ids(stores)
 
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    client = Client(client_id, hash_client_secret(secret), wanted)
+    client = Client(client_id, hash_client_secret(secret), wanted, store_ids)
     entry: dict[str, Any] = {"id": client.id, "secret_hash": client.secret_hash, "roles": list(wanted)}
+    if store_ids is not None:
+        entry["stores"] = list(store_ids)
     if description:
         entry["description"] = description
     _replace(path, _with_entry(_read(path), entry), policy, {**policy.clients, client.id: client})
-    return NewClient(client.id, secret, wanted)
+    return NewClient(client.id, secret, wanted, store_ids)
+
+
+def _store_ids(stores: Sequence[str]) -> tuple[str, ...]:
+    wanted = tuple(dict.fromkeys(stores))
+    malformed = [store_id for store_id in wanted if not is_store_id(store_id)]
+    if malformed:
+        raise ConfigurationError(f"{malformed[0]!r} is not a store id: {STORE_ID_RULE}")
+    if len(wanted) > MAX_STORES_PER_TOKEN:
+        raise ConfigurationError(f"a client names at most {MAX_STORES_PER_TOKEN} stores")
+    return wanted
 
 
 def remove_client(path: Path, client_id: str) -> Client:

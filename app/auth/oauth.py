@@ -1,7 +1,8 @@
 """The token endpoint of self-hosted (HS*) deployments: OAuth2 client credentials (RFC 6749 §4.4).
 
 A client registered in ``permissions.yaml`` trades its id and secret for a short-lived bearer token
-that carries its permissions, or the subset its ``scope`` names.
+that carries its permissions, or the subset its ``scope`` names, and the stores its entry names
+(as the ``stores`` claim; an entry without stores issues no claim, so the default store applies).
 
 Failed client authentications are counted per client id and per address: each verification takes
 an argon2 slot (a bounded number per process; beyond it, 503 with ``Retry-After``), then reserves a
@@ -141,7 +142,12 @@ class TokenEndpoint:
         client = await self._authenticate(client_id, secret, request.address)
         granted = sorted(self._granted(client, form.get("scope")))
         token = issue_token(
-            self._settings, self._policy, client.id, permissions=granted, ttl_seconds=self._ttl
+            self._settings,
+            self._policy,
+            client.id,
+            permissions=granted,
+            ttl_seconds=self._ttl,
+            stores=client.stores,  # none in the entry: no claim, so the default store applies
         )
         log.info("token issued to client %s (%d permissions)", client.id, len(granted))
         scope = " ".join(granted)

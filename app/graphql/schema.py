@@ -29,6 +29,7 @@ from app.graphql.programs import ProgramMutations, ProgramQueries
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
 from app.graphql.scalars import SCALARS
+from app.graphql.stores import StoreQueries
 from app.graphql.transactions import TransactionMutations
 from app.graphql.variable_errors import explain
 from app.observe import root_fields
@@ -185,7 +186,7 @@ class GiftCardSchema(strawberry.Schema):
     description="Reads. Every field is nullable: a field the token may not read is null with its own "
     "error (extensions.code), and the other fields of the document are still answered."
 )
-class Query(CardQueries, ReservationQueries, AuditQueries, ProgramQueries):
+class Query(CardQueries, ReservationQueries, AuditQueries, ProgramQueries, StoreQueries):
     pass
 
 

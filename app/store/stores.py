@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, exc, insert, select
 
+from app import models
 from app.db import READ_ONLY
+from app.entities import Store
 from app.errors import ConflictError
-from app.models import Store
 
-_stores = Store.__table__  # type: ignore[attr-defined]
+_stores = models.Store.__table__  # type: ignore[attr-defined]
 _RELOAD_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class StoreRow:
-    id: str
-    name: str | None
-    created_at: datetime
 
 
 class StoreDirectory:
@@ -35,17 +29,17 @@ class StoreDirectory:
         self._known: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
 
-    def list(self, ids: Iterable[str] | None = None) -> list[StoreRow]:
+    def list(self, ids: Iterable[str] | None = None) -> list[Store]:
         """The stores, by id; only those of ``ids`` when given."""
         statement = select(_stores.c.id, _stores.c.name, _stores.c.created_at).order_by(_stores.c.id)
         if ids is not None:
             statement = statement.where(_stores.c.id.in_(list(ids)))
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-            return [StoreRow(*row) for row in connection.execute(statement)]
+            return [Store(*row) for row in connection.execute(statement)]
 
-    def add(self, store_id: str, name: str | None) -> StoreRow:
+    def add(self, store_id: str, name: str | None) -> Store:
         """Add a store (ids checked by the caller); CONFLICT if it exists."""
-        row = StoreRow(store_id, name, datetime.now(UTC))
+        row = Store(store_id, name, datetime.now(UTC))
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(_stores).values(**asdict(row)))

@@ -157,6 +157,11 @@ HMAC_REFUSED: dict[str, TokenBuilder] = {
     "permissions-not-strings": lambda _: hs256(claims(permissions=["FindGiftCardByCode", 7])),
     "roles-not-an-array": lambda _: hs256(claims(roles="storefront")),
     "scope-not-a-string": lambda _: hs256(claims(scope=["FindGiftCardByCode"])),
+    "stores-not-an-array": lambda _: hs256(claims(stores="north")),
+    "stores-not-strings": lambda _: hs256(claims(stores=["north", 7])),
+    "stores-malformed-id": lambda _: hs256(claims(stores=["north", "two words"])),
+    "stores-empty-id": lambda _: hs256(claims(stores=[""])),
+    "stores-too-many": lambda _: hs256(claims(stores=[f"s{n}" for n in range(101)])),
     "sub-not-a-string": lambda _: hs256(claims(sub=42)),
     "sub-empty": lambda _: hs256(claims(sub="")),
     "sub-too-long": lambda _: hs256(claims(sub="s" * 129)),
@@ -421,6 +426,24 @@ def test_claims_become_permissions(
     assert principal.subject == "client-1"
     assert not principal.is_anonymous
     assert principal.permissions == frozenset(granted)
+
+
+@pytest.mark.parametrize(
+    ("stores", "acts_on"),
+    [
+        pytest.param(None, {"default"}, id="no-claim-is-the-default-store"),
+        pytest.param(["north", "south"], {"north", "south"}, id="array-of-ids"),
+        pytest.param(["north", "north"], {"north"}, id="repeated-id"),
+        pytest.param([], set(), id="empty-array-is-no-store"),
+        pytest.param([f"s{n}" for n in range(100)], {f"s{n}" for n in range(100)}, id="the-most-allowed"),
+    ],
+)
+def test_the_stores_claim(stores: list[str] | None, acts_on: set[str], verifier: TokenVerifier) -> None:
+    # given a valid token with this stores claim (or none), when it is verified
+    principal = verifier.principal_from_header(bearer(hs256(claims(stores=stores))))
+    # then the principal acts on exactly those stores
+    assert principal.stores == frozenset(acts_on)
+    assert principal.store_ids() == tuple(sorted(acts_on))
 
 
 @pytest.mark.parametrize(
