@@ -95,6 +95,11 @@ class History:
         Whoever may see the card's balance may see this; it needs no permission of its own."""
         return self._store.available_balance(card_id, datetime.now(UTC))
 
+    def totals(self, card_id: int) -> tuple[int, int]:
+        """Minor units the card's completed transactions loaded and used (credits, debits). Whoever
+        may see the card's balance may see these."""
+        return self._store.totals(card_id)
+
     def _entries(self, principal: Principal, criteria: EntryCriteria, limit: int) -> EntrySlice:
         hashes, code_type = criteria.code_lookup_hashes, criteria.code_type
         if hashes is None:

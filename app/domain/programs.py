@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from app.domain.mutations import Mutation, MutationRunner
 from app.domain.program_input import ProgramInput, ProgramLimits, input_of, program_columns
-from app.entities import Program
+from app.entities import Card, Program
 from app.enums import Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.ids import MAX_ID
@@ -120,6 +120,11 @@ class Programs:
         if (stores is not None and store_id not in stores) or not self.reads.store_exists(store_id):
             raise _unknown_store()
         return self.reads.list((store_id,))
+
+    def of_card(self, principal: Principal, card: Card[Any]) -> Program | None:
+        """The program a card the caller sees follows (ListGiftCards: its rules are the operator's)."""
+        principal.require(Permission.LIST_GIFT_CARDS)
+        return None if card.program_id is None else self.reads.get(card.program_id)
 
     def _target_store(self, principal: Principal, store_id: str | None) -> str:
         """The store a new program goes to: ``store_id`` if it is the caller's, else its only one."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 
@@ -38,6 +38,8 @@ from app.policy import Permission
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+    from app.graphql.programs import GiftCardProgram
 
 D = TypeVar("D", bound="DataclassInstance")
 
@@ -137,6 +139,31 @@ class GiftCard:
     )
     def available_balance(self, info: strawberry.Info[Context]) -> str | None:
         return format_amount(info.context.services.history.available_balance(self.shown.id), self.currency)
+
+    @strawberry.field(
+        description="What the card's completed transactions loaded onto it: the sum of its credits (the "
+        "initial value, loads and positive corrections), as a decimal string in its currency."
+    )
+    def loaded(self, info: strawberry.Info[Context]) -> str | None:
+        return format_amount(info.context.services.history.totals(self.shown.id)[0], self.currency)
+
+    @strawberry.field(
+        description="What the card's completed transactions took off it: the sum of its debits, as a "
+        "positive decimal string in its currency (balance = loaded - used)."
+    )
+    def used(self, info: strawberry.Info[Context]) -> str | None:
+        return format_amount(info.context.services.history.totals(self.shown.id)[1], self.currency)
+
+    @strawberry.field(
+        description="The program whose rules the card follows (ListGiftCards); null when it follows none."
+    )
+    def program(
+        self, info: strawberry.Info[Context]
+    ) -> Annotated[GiftCardProgram, strawberry.lazy("app.graphql.programs")] | None:
+        from app.graphql.programs import program_type
+
+        found = info.context.services.programs.of_card(info.context.principal, self.shown)
+        return None if found is None else program_type(found)
 
     @strawberry.field(
         description="AUTHORIZED transactions whose hold has not expired, debits and credits, oldest "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 from sqlalchemy.sql import Select
 
 from app.db import READ_ONLY
@@ -89,6 +89,17 @@ class HistoryStore:
         statement = select(_cards.c.balance - held).where(_cards.c.id == card_id)
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return int(connection.execute(statement).scalar_one())
+
+    def totals(self, card_id: int) -> tuple[int, int]:
+        """What the card's completed transactions loaded and used: the sums of its credits and of
+        its debits (both positive), in one statement."""
+        amount, completed = _ledger.c.amount, _ledger.c.status == "COMPLETED"
+        loaded = func.coalesce(func.sum(case((and_(completed, amount > 0), amount), else_=0)), 0)
+        used = func.coalesce(func.sum(case((and_(completed, amount < 0), -amount), else_=0)), 0)
+        statement = select(loaded, used).where(_ledger.c.giftcard_id == card_id)
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            row = connection.execute(statement).one()
+        return int(row[0]), int(row[1])
 
     def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str, stores: Stores) -> bool:
         """Whether a live (not revoked) code of this type in ``stores`` has one of these hashes."""

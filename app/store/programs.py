@@ -161,6 +161,11 @@ class ProgramStore:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return [_program(row) for row in connection.execute(statement)]
 
+    def get(self, program_id: int) -> Program | None:
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            row = connection.execute(select(_programs).where(_programs.c.id == program_id)).first()
+        return None if row is None else _program(row)
+
     def store_exists(self, store_id: str) -> bool:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return (

@@ -1,0 +1,182 @@
+"""Cards that follow a program: issued in its currency with a value it allows, a code generated in
+its format when none is given, its expiry, its ceiling and daily load limit (16 loads racing it),
+and loads refused after issue when it fixes value. Refusals are LIMIT_EXCEEDED naming the rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from app.domain.program_rules import matches_format
+from app.entities import CodeFormat
+from tests.conftest import gql
+from tests.test_concurrency import in_parallel
+
+PROGRAM_ADD = (
+    """mutation P($program: GiftCardProgramInput!) { giftcardProgramAdd(program: $program) { id } }"""
+)
+CARD_ADD = """mutation A($card: GiftCardAddInput!, $key: String) {
+  giftcardAdd(giftcard: $card, idempotencyKey: $key) {
+    id currency balance initialValue expiresAt loaded used codes { codeType code isMasked }
+    program { code } } }"""
+TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { id balance } }"""
+CARD = """query C($id: ID!) { giftcard(id: $id) { results { balance expiresAt loaded used } } }"""
+FORMAT = {"prefix": "GC", "length": 16, "checkCharacter": True}
+
+
+@pytest.fixture
+def office(mint):
+    return mint(roles=["admin"], sub="office")
+
+
+@pytest.fixture
+def program(client, office):
+    """``program(**settings)`` adds a program of the default store; its id."""
+
+    def _add(**settings) -> str:
+        given = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": FORMAT, **settings}
+        body = gql(client, PROGRAM_ADD, {"program": given}, token=office)
+        assert "errors" not in body, body
+        return str(body["data"]["giftcardProgramAdd"]["id"])
+
+    return _add
+
+
+def _card(client, office, key: str | None = None, **given) -> dict:
+    return gql(client, CARD_ADD, {"card": given, "key": key}, token=office)
+
+
+def _issued(client, office, **given) -> dict:
+    body = _card(client, office, **given)
+    assert "errors" not in body, body
+    return body["data"]["giftcardAdd"]
+
+
+def _load(client, office, card_id: str, amount: str, kind: str = "ADD") -> dict:
+    trans = {"giftcardId": card_id, "transType": kind, "amount": amount}
+    return gql(client, TRANS, {"trans": trans}, token=office)
+
+
+def _limit(body: dict) -> tuple[str, str | None]:
+    (error,) = body["errors"]
+    return error["extensions"]["code"], error["extensions"].get("limit")
+
+
+def test_a_card_given_no_code_gets_one_in_its_default_programs_format(client, office, program):
+    # without a program a card needs a code
+    refused = _card(client, office, initialValue="25.00")
+    assert (
+        refused["errors"][0]["extensions"] | {"code": "BAD_USER_INPUT", "field": "giftcard"}
+        == refused["errors"][0]["extensions"]
+    )
+    program(isDefault=True)
+    card = _issued(client, office, initialValue="25.00")
+    ((code_type, code, masked),) = [tuple(code.values()) for code in card["codes"]]
+    assert (code_type, masked, card["program"], card["currency"]) == (
+        "PHYSICAL",
+        False,
+        {"code": "GC"},
+        "USD",
+    )
+    assert matches_format(CodeFormat("GC", 16, True), code)
+    # each card gets a code of its own
+    other = _issued(client, office)
+    assert other["codes"][0]["code"] != code
+
+
+def test_a_card_takes_its_programs_currency_values_and_expiry(client, office, program):
+    fixed = program(
+        code="FIX", denominations=["10.00", "25.00"], expiry={"kind": "AFTER_ISSUE", "days": 1825}
+    )
+    card = _issued(client, office, programId=fixed, initialValue="25.00", physicalCode="FIXED0000001")
+    expires = datetime.fromisoformat(card["expiresAt"])
+    assert timedelta(days=1824) < expires - datetime.now(UTC) <= timedelta(days=1825)
+    assert (card["initialValue"], card["loaded"], card["used"]) == ("25.00", "25.00", "0.00")
+    refused = _card(client, office, programId=fixed, initialValue="20.00", physicalCode="FIXED0000002")
+    assert _limit(refused) == ("LIMIT_EXCEEDED", "denominations")
+    wrong = _card(client, office, programId=fixed, currency="EUR", physicalCode="FIXED0000003")
+    assert (
+        wrong["errors"][0]["extensions"] | {"code": "BAD_USER_INPUT", "field": "currency"}
+        == wrong["errors"][0]["extensions"]
+    )
+    ranged = program(code="RNG", minValue="5.00", maxValue="50.00")
+    assert _limit(
+        _card(client, office, programId=ranged, initialValue="4.99", physicalCode="RANGE0000001")
+    ) == (
+        "LIMIT_EXCEEDED",
+        "minValue",
+    )
+    assert _limit(
+        _card(client, office, programId=ranged, initialValue="50.01", physicalCode="RANGE0000002")
+    ) == (
+        "LIMIT_EXCEEDED",
+        "maxValue",
+    )
+    missing = _card(client, office, programId="123456789", physicalCode="RANGE0000003")
+    assert missing["errors"][0]["extensions"]["field"] == "programId"
+
+
+def test_a_program_that_fixes_value_refuses_loads_but_not_spending(client, office, program):
+    fixed = program(code="FIX", valueChangesAllowed=False)
+    card = _issued(client, office, programId=fixed, initialValue="25.00", physicalCode="FIXED0000001")
+    assert _limit(_load(client, office, card["id"], "5.00")) == ("LIMIT_EXCEEDED", "valueChangesAllowed")
+    spent = _load(client, office, card["id"], "-5.00", kind="USE")
+    assert spent["data"]["giftcardTransAdd"]["balance"] == "20.00"
+    totals = gql(client, CARD, {"id": card["id"]}, token=office)["data"]["giftcard"]["results"][0]
+    assert (totals["balance"], totals["loaded"], totals["used"]) == ("20.00", "25.00", "5.00")
+
+
+def test_the_programs_ceiling_holds_below_the_servers(client, office, program):
+    capped = program(code="CAP", maxBalance="100.00")
+    over = _card(client, office, programId=capped, initialValue="100.01", physicalCode="CAPPED000001")
+    assert _limit(over) == ("LIMIT_EXCEEDED", "maxBalance")
+    card = _issued(client, office, programId=capped, initialValue="90.00", physicalCode="CAPPED000002")
+    assert _limit(_load(client, office, card["id"], "10.01")) == ("LIMIT_EXCEEDED", "maxBalance")
+    assert "errors" not in _load(client, office, card["id"], "10.00")
+
+
+def test_an_expiry_after_activity_moves_with_each_transaction(client, office, program, services):
+    lapsing = program(code="ACT", expiry={"kind": "AFTER_ACTIVITY", "days": 2000})
+    card = _issued(client, office, programId=lapsing, initialValue="10.00", physicalCode="ACTIVE000001")
+    with services.engine.begin() as connection:  # as if issued long ago
+        connection.execute(
+            text("UPDATE giftcards SET expires_at = :at WHERE id = :id"),
+            {"at": datetime.now(UTC) + timedelta(days=3), "id": int(card["id"])},
+        )
+    _load(client, office, card["id"], "-1.00", kind="USE")
+    moved = gql(client, CARD, {"id": card["id"]}, token=office)["data"]["giftcard"]["results"][0]
+    assert datetime.fromisoformat(moved["expiresAt"]) - datetime.now(UTC) > timedelta(days=1999)
+
+
+def test_loads_stop_at_the_daily_limit_and_the_initial_value_counts(client, office, program):
+    daily = program(code="DAY", maxDailyLoad="100.00")
+    card = _issued(client, office, programId=daily, initialValue="60.00", physicalCode="DAILY0000001")
+    assert "errors" not in _load(client, office, card["id"], "40.00")
+    assert _limit(_load(client, office, card["id"], "0.01")) == ("LIMIT_EXCEEDED", "maxDailyLoad")
+    # spending and corrections do not count as loads
+    assert "errors" not in _load(client, office, card["id"], "-50.00", kind="USE")
+    assert "errors" not in _load(client, office, card["id"], "5.00", kind="ADJUST")
+
+
+def test_sixteen_loads_racing_the_daily_limit_pass_it_none(client, office, program, services):
+    # given a card whose program loads at most $100.00 a day, and 16 loads of $10.00 at once
+    daily = program(code="DAY", maxDailyLoad="100.00")
+    card = _issued(client, office, programId=daily, physicalCode="DAILY0000002")
+    answers = in_parallel(16, lambda _: _load(client, office, card["id"], "10.00"))
+    # then exactly ten went through and six were refused for the daily limit
+    passed = [answer for answer in answers if "errors" not in answer]
+    assert len(passed) == 10
+    assert {_limit(answer) for answer in answers if "errors" in answer} == {
+        ("LIMIT_EXCEEDED", "maxDailyLoad")
+    }
+    with services.engine.connect() as connection:
+        balance, loaded_today = connection.execute(
+            text("SELECT balance, loaded_today FROM giftcards WHERE id = :id"), {"id": int(card["id"])}
+        ).one()
+        rows = connection.execute(
+            text("SELECT count(*) FROM giftcard_transactions WHERE giftcard_id = :id"),
+            {"id": int(card["id"])},
+        ).scalar_one()
+    assert (balance, loaded_today, rows) == (10_000, 10_000, 10)
