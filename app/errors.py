@@ -57,7 +57,8 @@ ERROR_CODE_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     "is not AUTHORIZED, an idempotency key reused with other input.",
     ErrorCode.INSUFFICIENT_FUNDS: "A debit beyond the card's available balance; nothing was debited.",
     ErrorCode.LIMIT_EXCEEDED: "Well-formed input that would pass a configured ceiling; "
-    "extensions.limit names it (maxBalance) and extensions.field the field.",
+    "extensions.limit names it (maxBalance; a program's denominations, minValue, maxValue, "
+    "valueChangesAllowed, maxDailyLoad) and extensions.field the field.",
     ErrorCode.CARD_NOT_USABLE: "The card or code cannot take a transaction: blocked, deactivated, "
     "outside its validity window, an expired or revoked code, or (for callers without "
     "ListGiftCards) an unknown code or a wrong PIN.",
