@@ -14,12 +14,14 @@ from sqlmodel import Session
 
 from app.domain.mutations import Mutation, MutationRunner
 from app.domain.program_input import ProgramInput, ProgramLimits, input_of, program_columns
+from app.domain.scoping import NO_SUCH_STORE, home_store
 from app.entities import Card, Program
 from app.enums import Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
 from app.ids import MAX_ID
 from app.policy import Permission, Principal
 from app.store import programs as store
+from app.store.cards import store_exists
 from app.store.programs import ProgramStore
 from app.stores import validate_store_id
 
@@ -56,11 +58,6 @@ def parse_program_id(text: str, field: str = "id") -> int:
     return int(text)
 
 
-def _unknown_store() -> NotFoundError:
-    # The same words whether the store does not exist or is not the caller's.
-    return NotFoundError("storeId: no such store", field="store_id")
-
-
 def _missing_program() -> NotFoundError:
     return NotFoundError("id: no such program", field="id")
 
@@ -78,13 +75,13 @@ class Programs:
     ) -> Program:
         """A new program of the caller's store (``store_id`` among its stores)."""
         principal.require(Permission.MANAGE_PROGRAMS)
-        target = self._target_store(principal, store_id)
+        target = home_store(principal, store_id)
         columns = program_columns(given, self.limits)
         request = NewProgram(target, given)
 
         def work(session: Session) -> Program:
-            if not store.store_exists(session, target):
-                raise _unknown_store()
+            if not store_exists(session, target):
+                raise NotFoundError(NO_SUCH_STORE, field="store_id")
             return store.add_program(session, target, columns, datetime.now(UTC))
 
         mutation = Mutation(Operation.ADD_PROGRAM.value, request, Program, key)
@@ -118,28 +115,13 @@ class Programs:
             return self.reads.list(stores)
         validate_store_id(store_id, "store_id")
         if (stores is not None and store_id not in stores) or not self.reads.store_exists(store_id):
-            raise _unknown_store()
+            raise NotFoundError(NO_SUCH_STORE, field="store_id")
         return self.reads.list((store_id,))
 
     def of_card(self, principal: Principal, card: Card[Any]) -> Program | None:
         """The program a card the caller sees follows (ListGiftCards: its rules are the operator's)."""
         principal.require(Permission.LIST_GIFT_CARDS)
         return None if card.program_id is None else self.reads.get(card.program_id)
-
-    def _target_store(self, principal: Principal, store_id: str | None) -> str:
-        """The store a new program goes to: ``store_id`` if it is the caller's, else its only one."""
-        stores = principal.store_ids()
-        if store_id is not None:
-            validate_store_id(store_id, "store_id")
-            if stores is not None and store_id not in stores:
-                raise _unknown_store()
-            return store_id
-        if stores is None or len(stores) != 1:
-            raise BadUserInputError(
-                "storeId: say which store the program is for (the token acts on more than one)",
-                field="store_id",
-            )
-        return stores[0]
 
 
 def program_for_card(session: Session, store_id: str, program_id: str | None) -> Program | None:

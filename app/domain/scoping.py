@@ -31,13 +31,16 @@ def narrow(principal: Principal, store_id: str | None) -> Principal:
 
 def home_store(principal: Principal, store_id: str | None) -> str:
     """The store a new record goes to: ``store_id`` if the caller acts on it (for a caller of every
-    store the caller checks it exists), else the caller's one store."""
+    store, the caller checks it exists), else the caller's one store (a caller of every store, or
+    of several, says which)."""
     stores = principal.store_ids()
     if store_id is not None:
         validate_store_id(store_id)
         if stores is not None and store_id not in stores:
             raise NotFoundError(NO_SUCH_STORE, field="store_id")
         return store_id
+    if stores is None:
+        raise BadUserInputError("store_id: the token acts on every store; say which", field="store_id")
     named = sorted(principal.stores)
     if len(named) == 1:
         return named[0]

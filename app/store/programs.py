@@ -8,12 +8,10 @@ narrowed to the caller's stores (None: every store), so another store's program 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, case, exc, insert, literal, select, update
-from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -23,12 +21,11 @@ from app.errors import ConflictError
 from app.ids import new_id
 from app.models import GiftCard, Store
 from app.program_models import Program as ProgramRow
+from app.store.scope import Stores, in_stores
 
 _programs = ProgramRow.__table__  # type: ignore[attr-defined]
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _stores = Store.__table__  # type: ignore[attr-defined]
-
-Stores = Sequence[str] | None  # the caller's stores; None for every store
 
 
 def _program(row: Row[Any]) -> Program:
@@ -55,17 +52,15 @@ def _program(row: Row[Any]) -> Program:
     )
 
 
-def _in_stores(statement: Select[Any], stores: Stores) -> Select[Any]:
-    return statement if stores is None else statement.where(_programs.c.store_id.in_(list(stores)))
-
-
 def find_program(
     session: Session, program_id: int, stores: Stores, *, lock: bool = False, share: bool = False
 ) -> Program | None:
     """The program, if it is in one of ``stores``; locked for the transaction with ``lock``, or
     shared with ``share`` (other readers go on, an edit waits: a card issued under it sees the
     currency and code format the edit's frozen check sees)."""
-    statement = _in_stores(select(_programs).where(_programs.c.id == program_id), stores)
+    statement = select(_programs).where(
+        _programs.c.id == program_id, *in_stores(_programs.c.store_id, stores)
+    )
     if lock or share:
         statement = statement.with_for_update(read=share and not lock)
     row = session.execute(statement).first()
@@ -78,10 +73,6 @@ def default_program(session: Session, store_id: str) -> Program | None:
     statement = select(_programs).where(_programs.c.store_id == store_id, _programs.c.is_default)
     row = session.execute(statement.with_for_update(read=True)).first()
     return None if row is None else _program(row)
-
-
-def store_exists(session: Session, store_id: str) -> bool:
-    return session.execute(select(_stores.c.id).where(_stores.c.id == store_id)).first() is not None
 
 
 def has_cards(session: Session, program_id: int) -> bool:
@@ -157,7 +148,11 @@ class ProgramStore:
 
     def list(self, stores: Stores) -> list[Program]:
         """The programs of ``stores``, by store and code."""
-        statement = _in_stores(select(_programs), stores).order_by(_programs.c.store_id, _programs.c.code)
+        statement = (
+            select(_programs)
+            .where(*in_stores(_programs.c.store_id, stores))
+            .order_by(_programs.c.store_id, _programs.c.code)
+        )
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return [_program(row) for row in connection.execute(statement)]
 
