@@ -132,6 +132,7 @@ class Reservation(Generic[C]):
     codes: tuple[C, ...]
     used_count: int  # codes cards have taken
     lapsed: bool = False  # single, expired, and never used: its code is free again
+    store_id: str | None = None  # the store its codes are reserved in (None in answers stored before)
 
 
 @dataclass(frozen=True, slots=True)

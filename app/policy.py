@@ -106,8 +106,8 @@ class Principal:
 
     @cached_property
     def store_key(self) -> str:
-        """The caller's stores as one short string, for keys that must not cross stores (attempt
-        budgets, idempotency keys): ``*`` for every store, else the ids joined, or their digest."""
+        """The caller's stores as one short string, for keys that must not cross stores (idempotency
+        keys): ``*`` for every store, else the ids joined, or their digest."""
         if self.has(Permission.ALL_STORES):
             return "*"
         joined = ",".join(self._sorted_stores)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.auth.throttle import Throttle
 from app.errors import CardNotUsableError, NotFoundError
-from app.policy import Principal
+from app.policy import Permission, Principal
 
 # How an attempt that found nothing ends: the unknown code, and every uniform refusal (a wrong or
 # locked PIN, an unusable code or card). Any other ending tells nothing about the code.
@@ -34,6 +34,14 @@ class CodeAttempt:
         self.resolved = True
 
 
+def budget_stores(principal: Principal) -> tuple[str, ...]:
+    """The budgets a code attempt spends: one per store it searches (``*`` for every store, and
+    ``""`` for none: a search of no store finds nothing, so it spends no store's budget)."""
+    if principal.has(Permission.ALL_STORES):
+        return ("*",)
+    return tuple(sorted(principal.stores)) or ("",)
+
+
 @contextmanager
 def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttempt]:
     """Reserve a unit (or raise RateLimitedError) for the block, which calls ``hit()`` when the
@@ -46,8 +54,13 @@ def code_attempt(throttle: Throttle, principal: Principal) -> Iterator[CodeAttem
     budget = principal.budget
     keys = (("subject", principal.subject), ("address", principal.address))
     reservation = throttle.reserve(
-        # Per store too: one store's misses never spend, nor tell of, another's budget.
-        tuple((kind, None if value is None else f"{principal.store_key}|{value}") for kind, value in keys),
+        # Per store: one store's misses never spend, nor tell of, another's budget; a search of
+        # several stores spends each one's, so naming one of them (storeId) opens no fresh budget.
+        tuple(
+            (kind, None if value is None else f"{store}|{value}")
+            for store in budget_stores(principal)
+            for kind, value in keys
+        ),
         None if budget is None else {"subject": budget.per_subject, "address": budget.per_address},
     )
     try:

@@ -134,7 +134,13 @@ class Reservations:
             assert reservation.id is not None
             shown = tuple(code for code, _ in drawn)
             return Reservation(
-                reservation.id, **fields, created_at=now, expires_at=expires_at, codes=shown, used_count=0
+                reservation.id,
+                **fields,
+                created_at=now,
+                expires_at=expires_at,
+                codes=shown,
+                used_count=0,
+                store_id=store_id,  # the audit event's store
             )
 
         mutation = Mutation(Operation.RESERVE_CODES, request, Reservation[str], key)

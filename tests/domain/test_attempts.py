@@ -113,8 +113,15 @@ def test_each_store_has_its_own_budget(throttle):
     assert _room(throttle) == 0
     north = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"north"}))
     assert _room(throttle, north) == 2
-    # the same stores named in another order are the same budget
-    both = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"north", "default"}))
-    assert _room(throttle, both) == 2
-    again = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"default", "north"}))
-    assert _room(throttle, again) == 0
+    # a search of several stores spends each one's budget: none left when one of them has none
+    south = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"south"}))
+    assert _room(throttle, south) == 2
+    both = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"east", "default"}))
+    assert _room(throttle, both) == 0
+    east = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"east"}))
+    assert _room(throttle, east) == 2
+    # so naming one store of several opens no fresh budget
+    west_and_up = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"west", "up"}))
+    assert _room(throttle, west_and_up) == 2
+    west = Principal("kiosk", KIOSK.permissions, address="192.0.2.1", stores=frozenset({"west"}))
+    assert _room(throttle, west) == 0
