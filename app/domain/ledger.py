@@ -25,10 +25,10 @@ from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
-from app.domain.program_rules import check_load_after_issue
+from app.domain.program_rules import check_load
 from app.domain.scoping import narrow
 from app.entities import Transaction
-from app.enums import CodeType, Operation, TransStatus, TransType
+from app.enums import CardState, CodeType, Operation, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
     CardNotUsableError,
@@ -190,12 +190,12 @@ class Ledger:
         self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
     ) -> Change:
         """What the balance change of a transaction is: its card's program and whether it is a load
-        (an ADD); a load after issue that the program does not allow is refused."""
+        (an ADD); a load the program does not take (app.domain.program_rules.check_load) is refused."""
         program = self.rules.program_of(session, card)
         load = trans_type is TransType.ADD and amount > 0
         if load and program is not None:
             try:
-                check_load_after_issue(program)
+                check_load(program, amount, issued=card.state != CardState.PENDING)  # the card is locked
             except LimitExceededError as exc:
                 raise hide(principal, exc) from None
         return Change(program, load)

@@ -69,6 +69,16 @@ def check_load_after_issue(program: Program, field: str = "amount") -> None:
         )
 
 
+def check_load(program: Program, amount: int, *, issued: bool, field: str = "amount") -> None:
+    """Refuses a load (minor units) the program does not take: on a card issued without value (not
+    ``issued``: PENDING, never funded) the first load is its issue, so a value the program issues;
+    on one already issued, any load when the program fixes value."""
+    if issued:
+        check_load_after_issue(program, field)
+    else:
+        check_value(program, amount, field)
+
+
 def daily_load_refused(program: Program, field: str = "amount") -> LimitExceededError:
     """The refusal of a load the daily-limit condition (app.store.programs.daily_load) kept out."""
     most = format_amount(program.max_daily_load or 0, program.currency)

@@ -10,6 +10,7 @@ import pytest
 from app.domain.codes import ALPHABET
 from app.domain.program_rules import (
     balance_ceiling,
+    check_load,
     check_load_after_issue,
     check_value,
     daily_load_refused,
@@ -110,6 +111,15 @@ def test_a_fixed_value_program_refuses_loads_after_issue():
     with pytest.raises(LimitExceededError) as refused:
         check_load_after_issue(program(value_changes_allowed=False))
     assert refused.value.limit == "value_changes_allowed" and refused.value.field == "amount"
+
+
+def test_the_first_load_of_a_card_issued_without_value_is_its_issue():
+    fixed = program(value_changes_allowed=False, denominations=(2500,))
+    check_load(fixed, 2500, issued=False)  # taken, though the program fixes value
+    for amount, issued, limit in ((1000, False, "denominations"), (2500, True, "value_changes_allowed")):
+        with pytest.raises(LimitExceededError) as refused:
+            check_load(fixed, amount, issued=issued)
+        assert refused.value.limit == limit
 
 
 def test_a_refused_daily_load_names_the_rule_and_the_limit():

@@ -1,0 +1,74 @@
+"""Attacks on a program's rules: a card issued without a value and funded by its first ADD still gets
+a value the program issues (and a program that fixes value still lets it be funded once), and a card
+of a program that sets an expiry period cannot be issued to expire sooner than the legal minimum."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import gql
+from tests.graphql.test_program_cards import FORMAT, PROGRAM_ADD, _card, _issued, _limit, _load
+
+
+@pytest.fixture
+def office(mint):
+    return mint(roles=["admin"], sub="office")
+
+
+@pytest.fixture
+def program(client, office):
+    """``program(**settings)`` adds a program of the default store; its id."""
+
+    def _add(**settings) -> str:
+        given = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": FORMAT, **settings}
+        body = gql(client, PROGRAM_ADD, {"program": given}, token=office)
+        assert "errors" not in body, body
+        return str(body["data"]["giftcardProgramAdd"]["id"])
+
+    return _add
+
+
+def test_the_first_load_of_a_card_issued_without_value_is_a_value_the_program_issues(client, office, program):
+    # given a card of a program issuing $10.00 and $25.00 cards only, issued with no value (PENDING)
+    fixed = program(code="FIX", denominations=["10.00", "25.00"])
+    card = _issued(client, office, programId=fixed, physicalCode="FIXED0000001")
+    assert card["balance"] == "0.00"
+    # then activating it with $37.00 is refused as issuing it with $37.00 would be
+    assert _limit(_load(client, office, card["id"], "37.00")) == ("LIMIT_EXCEEDED", "denominations")
+    ranged = program(code="RNG", minValue="5.00", maxValue="50.00")
+    small = _issued(client, office, programId=ranged, physicalCode="RANGE0000001")
+    assert _limit(_load(client, office, small["id"], "4.99")) == ("LIMIT_EXCEEDED", "minValue")
+    # a value it issues activates it; later loads are not issues
+    assert "errors" not in _load(client, office, card["id"], "25.00")
+    assert "errors" not in _load(client, office, card["id"], "37.00")
+
+
+def test_a_card_of_a_program_that_fixes_value_can_be_activated_once(client, office, program):
+    # given a card of a program that fixes value, issued with no value
+    fixed = program(code="FIX", valueChangesAllowed=False, denominations=["25.00"])
+    card = _issued(client, office, programId=fixed, physicalCode="FIXED0000002")
+    # then its first load (an issue value) is taken, and the next one refused
+    loaded = _load(client, office, card["id"], "25.00")
+    assert "errors" not in loaded, loaded
+    assert _limit(_load(client, office, card["id"], "25.00")) == ("LIMIT_EXCEEDED", "valueChangesAllowed")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="giftcardAdd takes any expiresAt for a card of a program: the program's period and "
+    "GIFTCARDS_MIN_EXPIRY_DAYS are only a default, so a card can be issued to expire tomorrow",
+)
+def test_a_program_card_cannot_be_issued_to_expire_before_the_legal_minimum(client, office, program):
+    lasting = program(code="LAST", expiry={"kind": "AFTER_ISSUE", "days": 1825})
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    body = _card(
+        client,
+        office,
+        programId=lasting,
+        initialValue="10.00",
+        expiresAt=tomorrow,
+        physicalCode="LAST00000001",
+    )
+    assert "errors" in body, body
