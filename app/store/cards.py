@@ -242,10 +242,10 @@ def set_pin(session: Session, code_id: int, value: str, key_ids: str | None) -> 
 
 
 def card_for_update(session: Session, card_id: int, stores: Stores) -> GiftCard | None:
-    """The card if it is in one of ``stores``, locked until the transaction ends (PostgreSQL;
-    SQLite holds the write lock)."""
-    card = session.get(GiftCard, card_id, with_for_update=True)
-    return card if card is not None and (stores is None or card.store_id in stores) else None
+    """The card if it is in one of ``stores``, locked until the transaction ends (PostgreSQL; SQLite
+    holds the write lock). Another store's card is never locked, nor waited for: that would tell."""
+    statement = sqlmodel_select(GiftCard).where(GiftCard.id == card_id, *in_stores(GiftCard.store_id, stores))
+    return session.exec(statement.with_for_update().execution_options(populate_existing=True)).first()
 
 
 def live_codes(session: Session, card_id: int) -> list[GiftCardCode]:

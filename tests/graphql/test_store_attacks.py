@@ -1,11 +1,16 @@
 """Attacks on the store boundary beyond the isolation matrix: a caller of several stores that narrows
-to one of them must not get a fresh code attempt budget for a store it already searched, and a
-reservation made in a store is audited in that store whoever made it."""
+to one of them must not get a fresh code attempt budget for a store it already searched, a
+reservation made in a store is audited in that store whoever made it, and another store's card is
+never locked (nor waited for) by a request that cannot see it."""
 
 from __future__ import annotations
 
-import pytest
+import threading
 
+import pytest
+from sqlalchemy import text
+
+from app.enums import CodeType
 from tests.conftest import add_store, gql
 
 POS = ["FindGiftCardByCode", "UsePhysicalGiftCardCodes", "GiftCardTransUse", "GiftCardTransAdd"]
@@ -13,6 +18,9 @@ LOOKUP = """query L($code: String!, $store: ID) {
   giftcard(code: $code, storeId: $store) { results { id } } }"""
 RESERVE = """mutation V($store: ID) {
   giftcardReserveCodes(count: 1, agency: "print", requestName: "batch", storeId: $store) { id } }"""
+BLOCK = """mutation B($id: ID!) { giftcardBlock(id: $id) { id } }"""
+SPEND = """mutation T($id: ID!) {
+  giftcardTransAdd(trans: {giftcardId: $id, transType: USE, amount: "-1.00"}) { id } }"""
 AUDIT = """query A { auditEvents(first: 100, filter: {action: "giftcardReserveCodes"}) {
   edges { node { action storeId } } } }"""
 
@@ -61,3 +69,33 @@ def test_a_reservation_is_audited_in_its_store(client, two_stores, mint):
     events_b = gql(client, AUDIT, {}, token=office_b)["data"]["auditEvents"]["edges"]
     assert [edge["node"] for edge in events_b] == [{"action": "giftcardReserveCodes", "storeId": "b"}]
     assert gql(client, AUDIT, {}, token=office_a)["data"]["auditEvents"]["edges"] == []
+
+
+def test_another_stores_card_is_neither_locked_nor_waited_for(client, services, seed, two_stores, mint):
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: SQLite has one writer at a time whatever the store")
+    card_b = seed({CodeType.PHYSICAL: "LOCKEDINB001"}, store_id="b")
+    office_a = mint(roles=["admin"], sub="office", stores=["a"])
+    # given store b's card locked by a write of its own that is still running
+    with services.engine.connect() as holder:
+        holder.execute(text("SELECT id FROM giftcards WHERE id = :id FOR UPDATE"), {"id": card_b})
+        answers: list[dict] = []
+        requests = [
+            threading.Thread(
+                target=lambda query=query: answers.append(
+                    gql(client, query, {"id": str(card_b)}, token=office_a)
+                )
+            )
+            for query in (BLOCK, SPEND)
+        ]
+        for request in requests:
+            request.start()
+        for request in requests:
+            request.join(timeout=5)
+        waited = [request.is_alive() for request in requests]
+        holder.rollback()
+    for request in requests:
+        request.join()
+    # then store a's requests answered NOT_FOUND at once, as for a missing card: they did not wait
+    assert waited == [False, False]
+    assert [answer["errors"][0]["extensions"]["code"] for answer in answers] == ["NOT_FOUND", "NOT_FOUND"]
