@@ -16,13 +16,14 @@ from app.domain.addressing import UNUSABLE
 from app.domain.money import format_amount, minor_units, parse_amount
 from app.domain.program_rules import (
     balance_ceiling,
+    check_load,
     check_value,
     daily_load_refused,
     expires_at,
     expiry_moves_with_activity,
 )
 from app.entities import Program
-from app.enums import TransStatus
+from app.enums import CardState, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
     CardNotUsableError,
@@ -80,6 +81,20 @@ class BalanceRules:
         if card.program_id is None:
             return None
         return programs.find_program(session, card.program_id, None, share=True)
+
+    def change(
+        self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
+    ) -> Change:
+        """What the balance change of a transaction is, on the locked card: its program and whether
+        it is a load (an ADD); a load the program does not take (program_rules.check_load) is refused."""
+        program = self.program_of(session, card)
+        load = trans_type is TransType.ADD and amount > 0
+        if load and program is not None:
+            try:
+                check_load(program, amount, issued=card.state != CardState.PENDING)
+            except LimitExceededError as exc:
+                raise hide(principal, exc) from None
+        return Change(program, load)
 
     def hold(
         self, principal: Principal, card: GiftCard, amount: int, now: datetime, program: Program | None = None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
@@ -25,13 +24,13 @@ from app.domain.card_requests import (
     check_new_card,
 )
 from app.domain.codes import CodeVault, SealedCode
-from app.domain.funding import check_initial_value, fund_new_card
+from app.domain.funding import card_currency, fund_new_card, issue_terms
 from app.domain.identifiers import parse_card_id
 from app.domain.masking import CodeMasking, ShownCard
 from app.domain.money import check_currency
 from app.domain.mutations import Mutation, MutationRunner
 from app.domain.pins import PinKeys
-from app.domain.program_rules import expires_at, generate_code
+from app.domain.program_rules import generate_code
 from app.domain.programs import program_for_card
 from app.domain.reservations import take_reserved_code
 from app.domain.scoping import NO_SUCH_STORE, home_store
@@ -201,15 +200,6 @@ def _generated(session: Session, vault: CodeVault, program: Program | None, stor
             return [(plan, seal)]
 
 
-def _check_spendable(details: CardDetails, now: datetime) -> None:
-    """A card issued with a value must not have expired: no debit could ever spend it (Addressing
-    refuses an expired card)."""
-    if details.expires_at is not None and details.expires_at <= now:
-        raise BadUserInputError(
-            "expires_at: a card issued with a value must not have expired", field="expires_at"
-        )
-
-
 @dataclasses.dataclass(frozen=True)
 class Cards:
     """Creating cards and editing them; each answers with the card as the caller may see it."""
@@ -220,6 +210,7 @@ class Cards:
     masking: CodeMasking
     default_currency: str
     rules: BalanceRules
+    min_expiry: timedelta = timedelta(days=1825)  # GIFTCARDS_MIN_EXPIRY_DAYS, for program cards
 
     def create(self, principal: Principal, request: NewCard, key: str | None) -> ShownCard:
         """A new card; with an initial value it is funded by an ADD and ACTIVE, in the same writes."""
@@ -236,7 +227,8 @@ class Cards:
             if principal.store_ids() is None and not store.store_exists(session, store_id):
                 raise NotFoundError(NO_SUCH_STORE, field="store_id")
             program = program_for_card(session, store_id, request.program_id)
-            terms = self._terms(request, program, currency, now)
+            money = card_currency(program, currency, self.default_currency)
+            terms = issue_terms(request, program, money, self.rules, now, self.min_expiry)
             issued = sealed or _generated(session, self.vault, program, store_id)
             rows = _new_code_rows(session, issued, principal, now, store_id)
             card = GiftCard(
@@ -258,28 +250,6 @@ class Cards:
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 
         return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
-
-    def _terms(
-        self, request: NewCard, program: Program | None, currency: str | None, now: datetime
-    ) -> dict[str, Any]:
-        """The new card's currency, initial value and details, as its program (if any) says: its
-        currency, a value it issues, and its expiry unless one is given."""
-        if program is None:
-            currency = currency or self.default_currency
-        elif currency not in (None, program.currency):
-            raise BadUserInputError(
-                f"currency: program {program.code} issues {program.currency} cards", field="currency"
-            )
-        else:
-            currency = program.currency
-        value = request.initial_value
-        amount = None if value is None else check_initial_value(self.rules, value, currency, program)
-        details = request.details
-        if program is not None and details.expires_at is None:
-            details = dataclasses.replace(details, expires_at=expires_at(program, now))
-        if amount is not None:
-            _check_spendable(details, now)
-        return {"currency": currency, "initial_value": amount, **dataclasses.asdict(details)}
 
     def edit(self, principal: Principal, request: CardEdit, key: str | None) -> ShownCard:
         principal.require(Permission.EDIT_GIFT_CARD)

@@ -20,15 +20,14 @@ from sqlmodel import Session
 
 from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
-from app.domain.balances import BalanceRules, Change, hide
+from app.domain.balances import BalanceRules, hide
 from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
-from app.domain.program_rules import check_load
 from app.domain.scoping import narrow
 from app.entities import Transaction
-from app.enums import CardState, CodeType, Operation, TransStatus, TransType
+from app.enums import CodeType, Operation, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
     CardNotUsableError,
@@ -167,9 +166,9 @@ class Ledger:
                 session, principal, card, request.amount, request.allow_partial, now
             )
             entry = _new_entry(principal, request, now, code_id)
-            entry.update(giftcard_id=card_id, amount=amount, partial=partial, balance_before=card.balance)
-            entry.update(store_id=card.store_id)
-            change = self._change(session, principal, card, request.trans_type, amount)
+            entry.update(giftcard_id=card_id, store_id=card.store_id, amount=amount, partial=partial)
+            entry.update(balance_before=card.balance)
+            change = self.rules.change(session, principal, card, request.trans_type, amount)
             if request.authorize_only:
                 entry.update(self.rules.hold(principal, card, amount, now, change.program))
                 balance = card.balance
@@ -185,20 +184,6 @@ class Ledger:
             return _answer(row, card.currency, balance, balance - on_hold)
 
         return work
-
-    def _change(
-        self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
-    ) -> Change:
-        """What the balance change of a transaction is: its card's program and whether it is a load
-        (an ADD); a load the program does not take (app.domain.program_rules.check_load) is refused."""
-        program = self.rules.program_of(session, card)
-        load = trans_type is TransType.ADD and amount > 0
-        if load and program is not None:
-            try:
-                check_load(program, amount, issued=card.state != CardState.PENDING)  # the card is locked
-            except LimitExceededError as exc:
-                raise hide(principal, exc) from None
-        return Change(program, load)
 
     # --- giftcardTransCapture, giftcardTransCancel -----------------------------------------
 
@@ -226,7 +211,7 @@ class Ledger:
                 raise BadUserInputError(
                     "amount: same sign as the authorization and no larger than it", field="amount"
                 )
-            change = self._change(session, principal, card, TransType(entry.trans_type), captured)
+            change = self.rules.change(session, principal, card, TransType(entry.trans_type), captured)
             balance = self.rules.apply(session, card, captured, now, change)
             settled = {"status": TransStatus.COMPLETED.value, "amount": captured, "settled_at": now}
             settled.update(_located(location_id))
@@ -293,10 +278,7 @@ def _new_entry(
     """The ledger row's fields the request and its caller give."""
     return {
         "trans_type": request.trans_type.value,
-        "source_id": request.source_id,
-        "ref_no": request.ref_no,
-        "note": request.note,
-        "location_id": request.location_id,
+        **{name: getattr(request, name) for name in ("source_id", "ref_no", "note", "location_id")},
         "created_by": principal.subject,
         "created_at": now,
         "code_type": request.code_type.value if code_id is not None and request.code_type else None,

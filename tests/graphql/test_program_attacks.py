@@ -55,11 +55,6 @@ def test_a_card_of_a_program_that_fixes_value_can_be_activated_once(client, offi
     assert _limit(_load(client, office, card["id"], "25.00")) == ("LIMIT_EXCEEDED", "valueChangesAllowed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="giftcardAdd takes any expiresAt for a card of a program: the program's period and "
-    "GIFTCARDS_MIN_EXPIRY_DAYS are only a default, so a card can be issued to expire tomorrow",
-)
 def test_a_program_card_cannot_be_issued_to_expire_before_the_legal_minimum(client, office, program):
     lasting = program(code="LAST", expiry={"kind": "AFTER_ISSUE", "days": 1825})
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -71,4 +66,6 @@ def test_a_program_card_cannot_be_issued_to_expire_before_the_legal_minimum(clie
         expiresAt=tomorrow,
         physicalCode="LAST00000001",
     )
-    assert "errors" in body, body
+    (error,) = body["errors"]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "expiresAt")
+    assert "GIFTCARDS_MIN_EXPIRY_DAYS" in error["message"]

@@ -71,9 +71,11 @@ def test_a_reservation_is_audited_in_its_store(client, two_stores, mint):
     assert gql(client, AUDIT, {}, token=office_a)["data"]["auditEvents"]["edges"] == []
 
 
+# Row locks: SQLite has one writer at a time whatever the store.
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_another_stores_card_is_neither_locked_nor_waited_for(client, services, seed, two_stores, mint):
-    if services.engine.dialect.name != "postgresql":
-        pytest.skip("row locks: SQLite has one writer at a time whatever the store")
     card_b = seed({CodeType.PHYSICAL: "LOCKEDINB001"}, store_id="b")
     office_a = mint(roles=["admin"], sub="office", stores=["a"])
     # given store b's card locked by a write of its own that is still running
