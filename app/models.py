@@ -74,7 +74,6 @@ class GiftCard(SQLModel, table=True):
         ),
         CheckConstraint("initial_value > 0", name="ck_giftcards_initial_value_positive"),
         CheckConstraint("loaded_today >= 0", name="ck_giftcards_loaded_today_nonnegative"),
-        Index("ix_giftcards_store_id", "store_id", "id"),
         Index("ix_giftcards_program_id", "program_id"),  # does a program have cards (frozen fields)
     )
 
@@ -150,7 +149,6 @@ class LedgerEntry(SQLModel, table=True):
             "status IN ('AUTHORIZED', 'COMPLETED', 'CANCELLED')", name="ck_giftcard_transactions_status"
         ),
         Index("ix_giftcard_transactions_open_holds", "giftcard_id", "status"),
-        Index("ix_giftcard_transactions_store_id", "store_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
@@ -265,7 +263,6 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_events_occurred_at", "occurred_at"),
         Index("ix_audit_events_giftcard_id", "giftcard_id", "id"),
         Index("ix_audit_events_subject", "subject", "id"),
-        Index("ix_audit_events_store_id", "store_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))

@@ -104,7 +104,8 @@ class CardStore:
         key = (kind, count, None if stores is None else len(stores))
         if (prepared := self._prepared.get(key)) is not None:
             return prepared
-        scope = in_stores(_cards.c.store_id, None if stores is None else _binds("s", len(stores)))
+        binds = None if stores is None else _binds("s", len(stores))
+        scope = in_stores(_cards.c.store_id, binds)
         if kind == "id":
             statement = _card_and_codes(and_(_cards.c.id == bindparam("id"), *scope))
         elif kind == "member":
@@ -114,7 +115,9 @@ class CardStore:
             statement = (
                 _card_and_codes(
                     and_(
-                        matched.c.lookup_hash.in_(_binds("h", count)), matched.c.revoked_at.is_(None), *scope
+                        matched.c.lookup_hash.in_(_binds("h", count)),
+                        matched.c.revoked_at.is_(None),
+                        *in_stores(matched.c.store_id, binds),  # the code's: its unique index has it
                     )
                 )
                 .add_columns(matched.c.code_type, matched.c.expires_on)

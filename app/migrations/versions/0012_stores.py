@@ -14,6 +14,10 @@ Audit rows from before are the default store's too (the column's default fills t
 added, so the append-only triggers see no UPDATE); from now on a row names no store (NULL) only
 when neither its card nor its caller had one.
 
+No index leads with the store: on SQLite a (store_id, id) index wins plans over the selective one
+(a card's code, member or transactions) whenever rows are ordered by id, and scans the whole store.
+Stores filter rows their other indexes found.
+
 A downgrade is refused while the same code is in two stores, or while a store other than the
 default one holds anything: the previous version would mix them up.
 """
@@ -65,9 +69,6 @@ def upgrade() -> None:
     op.add_column(
         "audit_events", sa.Column("store_id", sa.String(64), nullable=True, server_default=DEFAULT_STORE)
     )
-    op.create_index("ix_giftcards_store_id", "giftcards", ["store_id", "id"])
-    op.create_index("ix_giftcard_transactions_store_id", "giftcard_transactions", ["store_id", "id"])
-    op.create_index("ix_audit_events_store_id", "audit_events", ["store_id", "id"])
     _rebuild_with_deferred_foreign_keys()
     _unique("giftcard_codes", "uq_giftcard_codes_lookup", ["lookup_hash", "code_type", "store_id"])
     _unique("reserved_codes", "uq_reserved_codes_lookup", ["lookup_hash", "store_id"])
@@ -146,9 +147,6 @@ def downgrade() -> None:
     _rebuild_idempotency_keys(with_store_key=False)
     _unique("reserved_codes", "uq_reserved_codes_lookup", ["lookup_hash"])
     _unique("giftcard_codes", "uq_giftcard_codes_lookup", ["lookup_hash", "code_type"])
-    op.drop_index("ix_audit_events_store_id", "audit_events")
-    op.drop_index("ix_giftcard_transactions_store_id", "giftcard_transactions")
-    op.drop_index("ix_giftcards_store_id", "giftcards")
     op.drop_column("audit_events", "store_id")
     for table in reversed(STORE_TABLES):
         op.drop_column(table, "store_id")  # in place, on SQLite too (3.35 and later)
