@@ -35,7 +35,7 @@ from tests.test_concurrency import REQUEST_TIMEOUT, giftcards, mint, running_ser
 
 # Draws per root field and mode (14 fields: about 1,000 requests, 30 s on two cores). Hypothesis may
 # stop early on a field whose documents run out, so the total is counted, not assumed.
-EXAMPLES = {GenerationMode.POSITIVE: 60, GenerationMode.NEGATIVE: 12}
+EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 12}
 MIN_REQUESTS = 500
 # Text that only a leaked exception or an unexpected (masked) error puts into a response.
 INTERNAL_TEXT = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "Internal error")
