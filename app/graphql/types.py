@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, datetime
@@ -131,6 +132,10 @@ class GiftCard:
         description="Live codes of types the caller may use, masked as its permissions say; revoked codes "
         "are never listed. In the response of the mutation that created them, codes are shown in full."
     )
+    # loaded and used, filled by the first of the two fields asked for
+    totals_read: strawberry.Private[list[tuple[int, int]]] = dataclasses.field(
+        default_factory=list, init=False
+    )
 
     # Balance check. Resolved only when asked for, so lookups that do not ask pay nothing.
     @strawberry.field(
@@ -145,14 +150,20 @@ class GiftCard:
         "initial value, loads and positive corrections), as a decimal string in its currency."
     )
     def loaded(self, info: strawberry.Info[Context]) -> str | None:
-        return format_amount(info.context.services.history.totals(self.shown.id)[0], self.currency)
+        return format_amount(self._totals(info)[0], self.currency)
 
     @strawberry.field(
         description="What the card's completed transactions took off it: the sum of its debits, as a "
         "positive decimal string in its currency (balance = loaded - used)."
     )
     def used(self, info: strawberry.Info[Context]) -> str | None:
-        return format_amount(info.context.services.history.totals(self.shown.id)[1], self.currency)
+        return format_amount(self._totals(info)[1], self.currency)
+
+    def _totals(self, info: strawberry.Info[Context]) -> tuple[int, int]:
+        """Loaded and used, read once for both fields (one statement)."""
+        if not self.totals_read:
+            self.totals_read.append(info.context.services.history.totals(self.shown.id))
+        return self.totals_read[0]
 
     @strawberry.field(
         description="The program whose rules the card follows (ListGiftCards); null when it follows none."
