@@ -6,28 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.conftest import gql
-from tests.graphql.test_program_cards import FORMAT, PROGRAM_ADD, _card, _issued, _limit, _load
-
-
-@pytest.fixture
-def office(mint):
-    return mint(roles=["admin"], sub="office")
-
-
-@pytest.fixture
-def program(client, office):
-    """``program(**settings)`` adds a program of the default store; its id."""
-
-    def _add(**settings) -> str:
-        given = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": FORMAT, **settings}
-        body = gql(client, PROGRAM_ADD, {"program": given}, token=office)
-        assert "errors" not in body, body
-        return str(body["data"]["giftcardProgramAdd"]["id"])
-
-    return _add
+from tests.graphql.test_program_cards import _card, _issued, _limit, _load
 
 
 def test_the_first_load_of_a_card_issued_without_value_is_a_value_the_program_issues(client, office, program):

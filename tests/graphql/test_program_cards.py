@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
 
 from app.domain.program_rules import matches_format
@@ -14,34 +13,12 @@ from app.entities import CodeFormat
 from tests.conftest import gql
 from tests.test_concurrency import in_parallel
 
-PROGRAM_ADD = (
-    """mutation P($program: GiftCardProgramInput!) { giftcardProgramAdd(program: $program) { id } }"""
-)
 CARD_ADD = """mutation A($card: GiftCardAddInput!, $key: String) {
   giftcardAdd(giftcard: $card, idempotencyKey: $key) {
     id currency balance initialValue expiresAt loaded used codes { codeType code isMasked }
     program { code } } }"""
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { id balance } }"""
 CARD = """query C($id: ID!) { giftcard(id: $id) { results { balance expiresAt loaded used } } }"""
-FORMAT = {"prefix": "GC", "length": 16, "checkCharacter": True}
-
-
-@pytest.fixture
-def office(mint):
-    return mint(roles=["admin"], sub="office")
-
-
-@pytest.fixture
-def program(client, office):
-    """``program(**settings)`` adds a program of the default store; its id."""
-
-    def _add(**settings) -> str:
-        given = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": FORMAT, **settings}
-        body = gql(client, PROGRAM_ADD, {"program": given}, token=office)
-        assert "errors" not in body, body
-        return str(body["data"]["giftcardProgramAdd"]["id"])
-
-    return _add
 
 
 def _card(client, office, key: str | None = None, **given) -> dict:
