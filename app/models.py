@@ -86,6 +86,7 @@ class GiftCard(SQLModel, table=True):
     created_by: str | None = Field(default=None, sa_column=Column(String(128)))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_by: str | None = Field(default=None, sa_column=Column(String(128)))  # subject of the last change
     # The card's own validity window (per-code expiry is on the code).
     usable_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
@@ -149,6 +150,7 @@ class LedgerEntry(SQLModel, table=True):
             "status IN ('AUTHORIZED', 'COMPLETED', 'CANCELLED')", name="ck_giftcard_transactions_status"
         ),
         Index("ix_giftcard_transactions_open_holds", "giftcard_id", "status"),
+        Index("uq_giftcard_transactions_auth_code_hash", "auth_code_hash", unique=True),
     )
 
     id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, default=new_id))
@@ -164,6 +166,7 @@ class LedgerEntry(SQLModel, table=True):
     hold_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     settled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     partial: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    auth_code_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32)))  # SHA-256
     code_type: str | None = Field(default=None, sa_column=Column(String(16)))  # how it was addressed
     code_id: int | None = Field(
         default=None,

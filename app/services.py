@@ -46,6 +46,7 @@ from app.store.idempotency import KeyStore
 from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
+from app.store.payment_tokens import PaymentToken  # noqa: F401  (registers the table)
 from app.store.programs import ProgramStore
 from app.store.reservations import ReservationStore
 from app.store.stores import StoreDirectory

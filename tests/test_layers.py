@@ -17,6 +17,7 @@ FORBIDDEN = {
     "app/store": ("strawberry", "starlette", "app.graphql", "app.domain", "app.http", "app.cli"),
     "app/models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/program_models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
+    "app/token_models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/policy_file.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from app import models  # noqa: F401  (registers the tables on the metadata)
+from app import models, program_models, token_models  # noqa: F401  (registers the tables on the metadata)
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
