@@ -34,7 +34,9 @@ class PaymentToken(SQLModel, table=True):
     )
     # The code it stands for: a code revoked or expired since voids the token.
     code_id: int = Field(
-        sa_column=Column(ID, ForeignKey("giftcard_codes.id", name="fk_payment_tokens_code_id"), nullable=False)
+        sa_column=Column(
+            ID, ForeignKey("giftcard_codes.id", name="fk_payment_tokens_code_id"), nullable=False
+        )
     )
     subject: str | None = Field(default=None, sa_column=Column(String(128)))  # who tokenized
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -47,7 +47,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "code_id", ID, sa.ForeignKey("giftcard_codes.id", name="fk_payment_tokens_code_id"), nullable=False
+            "code_id",
+            ID,
+            sa.ForeignKey("giftcard_codes.id", name="fk_payment_tokens_code_id"),
+            nullable=False,
         ),
         sa.Column("subject", sa.String(128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
