@@ -87,6 +87,7 @@ class GiftCard(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_by: str | None = Field(default=None, sa_column=Column(String(128)))  # subject of the last change
+    location_id: str | None = Field(default=None, sa_column=Column(String(64)))  # where it was issued
     # The card's own validity window (per-code expiry is on the code).
     usable_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

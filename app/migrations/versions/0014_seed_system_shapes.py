@@ -1,13 +1,15 @@
-"""the seed systems' shapes: who changed a card last, authorization codes, payment tokens
+"""the seed systems' shapes: who changed a card last and where it was issued, authorization codes,
+payment tokens
 
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06
 
-Two plain ADD COLUMNs and a new table; no existing row is rewritten:
+Plain ADD COLUMNs and a new table; no existing row is rewritten:
 
 - ``giftcards.updated_by``: the token subject of a card's last change (None: unchanged since, or
   changed before the column existed);
+- ``giftcards.location_id``: where the card was issued (Square's location of a new card), free text;
 - ``giftcard_transactions.auth_code_hash``: the SHA-256 of an authorization's ``authCode`` (128
   random bits, so a plain hash cannot be walked back), unique, for capture and cancel by it;
 - ``payment_tokens``: single-use tokens an untrusted front-end exchanges a code for (DESIGN §12),
@@ -30,6 +32,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # app.models.ID
 
 def upgrade() -> None:
     op.add_column("giftcards", sa.Column("updated_by", sa.String(128), nullable=True))
+    op.add_column("giftcards", sa.Column("location_id", sa.String(64), nullable=True))
     op.add_column("giftcard_transactions", sa.Column("auth_code_hash", sa.LargeBinary(32), nullable=True))
     op.create_index(
         "uq_giftcard_transactions_auth_code_hash", "giftcard_transactions", ["auth_code_hash"], unique=True
@@ -67,4 +70,5 @@ def downgrade() -> None:
     op.drop_table("payment_tokens")
     op.drop_index("uq_giftcard_transactions_auth_code_hash", "giftcard_transactions")
     op.drop_column("giftcard_transactions", "auth_code_hash")
+    op.drop_column("giftcards", "location_id")
     op.drop_column("giftcards", "updated_by")
