@@ -37,6 +37,7 @@ def test_generated_secrets_clear_the_bar(make):
         "Summer2026!Summer2026!Summer2026!",
         secrets.token_urlsafe(24),  # random, but 32 characters are not 128 bits of guessing
     ],
+    ids=["changeme", "passphrase", "base64 of zeros", "hex pattern", "season", "token_urlsafe(24)"],
 )
 def test_chosen_or_short_secrets_do_not(secret):
     assert is_guessable(secret)
