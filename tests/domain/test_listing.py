@@ -37,11 +37,18 @@ class Lister:
 
     cards: list[Card[StoredCode]] = field(default_factory=list)
     more: bool = False
+    behind: bool = False
+    holders: list[tuple[int, str]] = field(default_factory=list)  # what a code filter finds
     asked: list[tuple[CardCriteria, int]] = field(default_factory=list)
+    asked_holders: list[tuple[tuple[bytes, ...], tuple[str, ...], object]] = field(default_factory=list)
 
     def list_cards(self, criteria, limit):
         self.asked.append((criteria, limit))
-        return CardSlice(list(self.cards), self.more)
+        return CardSlice(list(self.cards), self.more, self.behind)
+
+    def code_holders(self, lookup_hashes, code_types, stores):
+        self.asked_holders.append((lookup_hashes, code_types, stores))
+        return list(self.holders)
 
 
 def _card(card_id: int, *codes: tuple[CodeType, str]) -> Card[StoredCode]:
@@ -55,7 +62,7 @@ def _card(card_id: int, *codes: tuple[CodeType, str]) -> Card[StoredCode]:
 
 
 def _listing(lister: Lister) -> Listing:
-    return Listing(lister, CodeMasking(VAULT, POLICY), POLICY)  # type: ignore[arg-type]
+    return Listing(lister, CodeMasking(VAULT, POLICY), POLICY, VAULT)  # type: ignore[arg-type]
 
 
 def _criteria(card_filter: CardFilter, principal: Principal = LISTER) -> CardCriteria:
@@ -112,7 +119,7 @@ def test_a_full_filter_becomes_the_criteria():
         stores=("default",),
         state="ACTIVE",
         member_id="member@shop",
-        live_code_type="PERSONAL",
+        live_code_types=("PERSONAL",),
         created_from=datetime(2026, 1, 1, tzinfo=UTC),
         created_before=datetime(2026, 2, 1, tzinfo=UTC),
     )
@@ -148,7 +155,7 @@ def test_filtering_by_a_code_type_needs_its_use_permission(code_type, permission
 
 def test_a_code_type_seen_only_masked_may_be_filtered_by():
     # Seeing PERSONAL codes masked is enough: the listing shows such cards anyway.
-    assert _criteria(CardFilter(code_type=CodeType.PERSONAL)).live_code_type == "PERSONAL"
+    assert _criteria(CardFilter(code_type=CodeType.PERSONAL)).live_code_types == ("PERSONAL",)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +193,7 @@ def test_listing_needs_list_gift_cards():
 
 
 def test_a_page_continues_behind_its_cursor_with_card_cursors():
-    lister = Lister([_card(4), _card(9)], more=True)
+    lister = Lister([_card(4), _card(9)], more=True, behind=True)
 
     page = _listing(lister).list(LISTER, first=2, after=encode_cursor(3, CARD_CURSOR))
 
