@@ -20,7 +20,7 @@ from app.domain.masking import CodeMasking, ShownCard
 from app.domain.pages import Page, created_range, edges, in_listing_order, page_request
 from app.domain.scoping import narrow
 from app.enums import CardState, CodeType, GiftCardOrder
-from app.errors import BadUserInputError
+from app.errors import BadUserInputError, ForbiddenError
 from app.policy import Permission, Policy, Principal
 from app.store.listing import CardCriteria, CardLister
 
@@ -117,9 +117,14 @@ def _criteria(card_filter: CardFilter, policy: Policy, principal: Principal) -> 
         # As with lookups: filtering by a type would tell which cards hold codes the caller may not see.
         policy.require_code_type(principal, card_filter.code_type)
         live.append(card_filter.code_type.value)
-    if card_filter.has_physical_code is not None:
-        policy.require_code_type(principal, CodeType.PHYSICAL)
-        (live if card_filter.has_physical_code else lacking).append(CodeType.PHYSICAL.value)
+    if (has_physical := card_filter.has_physical_code) is not None:
+        # As codeType: PHYSICAL, which it agrees with (true) or negates (false).
+        if CodeType.PHYSICAL not in policy.usable_code_types(principal):
+            needed = policy.code_types[CodeType.PHYSICAL].use
+            raise ForbiddenError(
+                f"has_physical_code: needs the {needed} permission", field="has_physical_code"
+            )
+        (live if has_physical else lacking).append(CodeType.PHYSICAL.value)
     created_from, created_before = created_range(card_filter.created_after, card_filter.created_before)
     deactivated_too = card_filter.include_deactivated or card_filter.state is CardState.DEACTIVATED
     return CardCriteria(

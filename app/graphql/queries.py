@@ -211,8 +211,10 @@ class CardQueries:
             strawberry.argument(description="Which cards; left out: all but DEACTIVATED."),
         ] = None,
         order_by: Annotated[
-            GiftCardOrder,
-            strawberry.argument(description="The order of the cards (and of their cursors)."),
+            GiftCardOrder | None,
+            strawberry.argument(
+                description="The order of the cards (and of their cursors); null: the default."
+            ),
         ] = GiftCardOrder.CREATED_ASC,
     ) -> GiftCardConnection | None:
         card_filter = None if filter is None else build(CardFilter, filter)
@@ -222,7 +224,7 @@ class CardQueries:
             after=after,
             last=last,
             before=before,
-            order=order_by,
+            order=order_by or GiftCardOrder.CREATED_ASC,
             card_filter=card_filter,
         )
         await record_disclosures(info, [edge.node for edge in page.edges])
