@@ -209,7 +209,8 @@ def test_errors_name_the_fields_the_listing_gives():
     ids=["neither", "forward", "last", "backward", "before alone"],
 )
 def test_a_page_request_pages_forward_or_backward(arguments, request_):
-    assert page_request(*arguments, "cards", "gc:") == request_
+    first, after, last, before = arguments
+    assert page_request(first, after, last, before, "cards", "gc:") == request_
 
 
 @pytest.mark.parametrize(
@@ -226,8 +227,9 @@ def test_a_page_request_pages_forward_or_backward(arguments, request_):
     ],
 )
 def test_a_page_request_is_refused_naming_the_field(arguments, message, field):
+    first, after, last, before = arguments
     with pytest.raises(BadUserInputError) as caught:
-        page_request(*arguments, "cards", "gc:")
+        page_request(first, after, last, before, "cards", "gc:")
     assert caught.value.message.split(" (")[0] == message
     assert caught.value.field == field
 

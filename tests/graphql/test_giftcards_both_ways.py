@@ -164,7 +164,7 @@ def test_has_previous_page_counts_only_cards_the_filter_lists(client, lister, ca
 # Refused before the database is asked: one database is enough.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_mixed_directions_sizes_and_cursors_are_refused(client, lister):
-    refusals = {
+    refusals: dict[str, list[dict[str, int | str]]] = {
         "last": [{"first": 3, "last": 3}, {"last": 0}, {"last": 101}, {"last": -1}],
         "before": [
             {"after": "Z2M6MQ", "before": "Z2M6Mg"},  # gc:1, gc:2
