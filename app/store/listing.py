@@ -90,14 +90,14 @@ class CardLister:
 def _page(criteria: CardCriteria, limit: int) -> Executable:
     """The page (one row beyond it says whether more follow) and, behind a cursor, the nearest
     matching card at or before it."""
-    ids, cursor = _cards.c.id, criteria.after_id
+    ids, cursor, conditions = _cards.c.id, criteria.after_id, _conditions(criteria)
     read, back = (ids.desc(), ids) if criteria.descending else (ids, ids.desc())
-    page = select(*CARD_COLUMNS).where(*_conditions(criteria)).order_by(read).limit(limit + 1)
     if cursor is None:
-        return page
+        return select(*CARD_COLUMNS).where(*conditions).order_by(read).limit(limit + 1)
     past, behind = (ids < cursor, ids >= cursor) if criteria.descending else (ids > cursor, ids <= cursor)
-    nearest = select(*CARD_COLUMNS).where(*_conditions(criteria), behind).order_by(back).limit(1)
-    return union_all(select(page.where(past).subquery()), select(nearest.subquery()))
+    page = select(*CARD_COLUMNS).where(*conditions, past).order_by(read).limit(limit + 1)
+    nearest = select(*CARD_COLUMNS).where(*conditions, behind).order_by(back).limit(1)
+    return union_all(select(page.subquery()), select(nearest.subquery()))
 
 
 def _split(rows: Sequence[Row[Any]], criteria: CardCriteria) -> tuple[list[Row[Any]], bool]:
