@@ -42,6 +42,13 @@ class ExpiryKind(StrEnum):
     AFTER_ACTIVITY = "AFTER_ACTIVITY"  # a period after its last transaction
 
 
+class GiftCardOrder(StrEnum):
+    """The order of the card listing: by creation (card ids are time-ordered, app.ids)."""
+
+    CREATED_ASC = "CREATED_ASC"  # oldest first, the default
+    CREATED_DESC = "CREATED_DESC"  # newest first
+
+
 class Operation(StrEnum):
     """What a caller asked the server to change. The values are what audit events and idempotency
     keys store (the API's mutation names when the trail began), so they never change."""

@@ -164,7 +164,7 @@ def build_services(settings: Settings) -> Services:
         ),
         lifecycle=Lifecycle(mutations, masking),
         lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),
-        listing=Listing(CardLister(engine), masking, shared.policy),
+        listing=Listing(CardLister(engine), masking, shared.policy, vault),
         history=History(HistoryStore(engine), vault, shared.policy, shared.code_throttle),
         reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
         ledger=_ledger(settings, shared),

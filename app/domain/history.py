@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from app.auth.throttle import Throttle
 from app.domain.attempts import code_attempt
-from app.domain.codes import CodeVault, validate_code
+from app.domain.code_filters import code_filter
+from app.domain.codes import CodeVault
 from app.domain.identifiers import check_location_id, check_text, parse_card_id, validate_member_id
 from app.domain.pages import Page, created_range, decode_cursor, edges, page_size
 from app.domain.scoping import narrow
@@ -155,8 +156,7 @@ class History:
         if code is None or code_type is None:
             missing = "code" if code is None else "code_type"
             raise BadUserInputError(f"{missing}: give both code_type and code", field=missing)
-        self._policy.require_code_type(principal, code_type)
-        return self._vault.lookup_hashes(validate_code(code, "code"))
+        return code_filter(self._vault, self._policy, principal, code, code_type).lookup_hashes
 
 
 def _require_for_filter(principal: Principal, permission: Permission, field: str, what: str) -> None:

@@ -1,8 +1,9 @@
 """Pages of a listing, shared by the card listing, the transaction history and the audit trail.
 
-Pages follow item ids upwards (keyset pagination): a cursor names the last item seen, so items added
+Pages follow item ids (keyset pagination): a cursor names the last item seen, so items added
 meanwhile only ever appear further on. Cursors are opaque to clients and carry the listing's prefix,
-so one listing refuses another's; the page size is checked, never clamped.
+so one listing refuses another's; the page size is checked, never clamped. A listing that pages both
+ways takes a :class:`PageRequest`: forward (first/after) or backward (last/before).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -46,7 +47,7 @@ class Page(Generic[T]):
 
     edges: tuple[Edge[T], ...]
     has_next_page: bool
-    has_previous_page: bool  # asked for behind a cursor: pages only go forward
+    has_previous_page: bool  # items come before the first edge (forward-only listings: asked behind a cursor)
 
     @property
     def start_cursor(self) -> str | None:
@@ -67,9 +68,10 @@ def encode_cursor(item_id: int, prefix: str) -> str:
     return base64.urlsafe_b64encode(f"{prefix}{item_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, prefix: str) -> int:
-    """The id behind an ``after`` cursor of this listing (``prefix``); anything else is refused."""
-    refused = BadUserInputError("after: not a cursor of this listing", field="after")
+def decode_cursor(cursor: str, prefix: str, field: str = "after") -> int:
+    """The id behind a cursor of this listing (``prefix``), given as ``field``; anything else is
+    refused."""
+    refused = BadUserInputError(f"{field}: not a cursor of this listing", field=field)
     if not _CURSOR_TEXT.fullmatch(cursor):
         raise refused
     try:
@@ -85,12 +87,58 @@ def decode_cursor(cursor: str, prefix: str) -> int:
     return item_id
 
 
-def page_size(first: int | None, what: str, default: int = DEFAULT_PAGE_SIZE) -> int:
-    """The checked page size (never clamped): ``first``, or ``default`` when it is left out."""
+def page_size(first: int | None, what: str, default: int = DEFAULT_PAGE_SIZE, field: str = "first") -> int:
+    """The checked page size (never clamped): ``first`` (given as ``field``), or ``default`` when it
+    is left out."""
     limit = default if first is None else first
     if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise BadUserInputError(f"first: give 1 to {MAX_PAGE_SIZE} {what} per page", field="first")
+        raise BadUserInputError(f"{field}: give 1 to {MAX_PAGE_SIZE} {what} per page", field=field)
     return limit
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """A page asked for in either direction: up to ``limit`` items beyond the cursor's item (from
+    the start or end of the listing without one), read in the listing's order (forward) or against
+    it (backward)."""
+
+    limit: int
+    cursor_id: int | None = None
+    backward: bool = False
+
+
+def page_request(
+    first: int | None, after: str | None, last: int | None, before: str | None, what: str, prefix: str
+) -> PageRequest:
+    """The checked request of a listing that pages both ways: ``first``/``after`` forward,
+    ``last``/``before`` backward, never both directions at once."""
+    for name, value, other, other_value in (
+        ("last", last, "first", first),
+        ("before", before, "after", after),
+        ("before", before, "first", first),
+        ("after", after, "last", last),
+    ):
+        if value is not None and other_value is not None:
+            raise BadUserInputError(
+                f"{name}: not together with {other} (first/after page forward, last/before backward)",
+                field=name,
+            )
+    if last is not None or before is not None:
+        cursor_id = None if before is None else decode_cursor(before, prefix, "before")
+        return PageRequest(page_size(last, what, field="last"), cursor_id, backward=True)
+    cursor_id = None if after is None else decode_cursor(after, prefix)
+    return PageRequest(page_size(first, what), cursor_id)
+
+
+def in_listing_order(
+    request: PageRequest, read: Sequence[T], more: bool, behind: bool
+) -> tuple[tuple[T, ...], bool, bool]:
+    """A page ``read`` in the request's direction, put in the listing's order, and (has_next_page,
+    has_previous_page): ``more`` items follow the read ones in its direction, items lie ``behind``
+    the cursor (at or before its item)."""
+    if request.backward:
+        return tuple(reversed(read)), behind, more
+    return tuple(read), more, behind
 
 
 def created_range(

@@ -67,6 +67,20 @@ After = Annotated[
         description="The endCursor of the previous page, to continue behind it; left out: the first page."
     ),
 ]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"Page backward: how many items the page holds, the last ones before `before` (or "
+        f"of the listing): 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE} when `before` is given)."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The startCursor of the page after, to page back from it; left out with `last`: the "
+        "last page."
+    ),
+]
 LatestCount = Annotated[
     int | None,
     strawberry.argument(

@@ -11,9 +11,9 @@ from typing import TypeVar
 import strawberry
 from strawberry.types.enum import StrawberryEnumDefinition
 
-from app.enums import CardState, CodeType, ExpiryKind, TransStatus, TransType
+from app.enums import CardState, CodeType, ExpiryKind, GiftCardOrder, TransStatus, TransType
 
-__all__ = ["CardState", "CodeType", "ExpiryKind", "TransStatus", "TransType"]
+__all__ = ["CardState", "CodeType", "ExpiryKind", "GiftCardOrder", "TransStatus", "TransType"]
 
 E = TypeVar("E", bound=Enum)
 
@@ -83,5 +83,14 @@ describe_enum(
         ExpiryKind.NONE: "Never.",
         ExpiryKind.AFTER_ISSUE: "A number of days after the card was issued.",
         ExpiryKind.AFTER_ACTIVITY: "A number of days after the card's last transaction.",
+    },
+)
+describe_enum(
+    GiftCardOrder,
+    "The order of the card listing: by creation (card ids grow with it). A cursor is valid only "
+    "with the order it came from.",
+    {
+        GiftCardOrder.CREATED_ASC: "Oldest first (the default).",
+        GiftCardOrder.CREATED_DESC: "Newest first.",
     },
 )

@@ -26,9 +26,11 @@ from app.graphql.descriptions import (
     REF_NO,
     SOURCE_ID,
     After,
+    Before,
     First,
+    Last,
 )
-from app.graphql.enums import CardState, CodeType, TransStatus, TransType
+from app.graphql.enums import CardState, CodeType, GiftCardOrder, TransStatus, TransType
 from app.graphql.types import (
     GiftCard,
     GiftCardSearchResult,
@@ -63,15 +65,29 @@ class GiftCardFilter:
     store_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only cards of this one of the token's stores."
     )
+    code: str | None = strawberry.field(
+        default=None,
+        description="Only the card holding this live (not revoked) code: under codeType when given, "
+        "else under the types the token may use (a code under two of them needs codeType). Needs the "
+        f"type's Use… permission. An unknown code lists nothing. The code: {CODE}",
+    )
+    has_physical_code: bool | None = strawberry.field(
+        default=None,
+        description="true: only cards with a live PHYSICAL code (as codeType: PHYSICAL); false: only "
+        "cards without one. Needs UsePhysicalGiftCardCodes.",
+    )
 
 
 @strawberry.type(description="A card in a listing, with the cursor that continues behind it.")
 class GiftCardEdge:
-    cursor: str = strawberry.field(description=CURSOR)
+    cursor: str = strawberry.field(
+        description="Pass as `after` to continue behind this card, or as `before` to page back from it "
+        "(with the same orderBy)."
+    )
     node: GiftCard = strawberry.field(description="The card, its codes masked as in lookups.")
 
 
-@strawberry.type(description="One page of cards, in the order they were created.")
+@strawberry.type(description="One page of cards, in the listing's order (orderBy).")
 class GiftCardConnection:
     edges: list[GiftCardEdge] = strawberry.field(description="The cards of this page; empty when none.")
     page_info: PageInfo = strawberry.field(description=PAGE_INFO)
@@ -176,23 +192,40 @@ class CardQueries:
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
     @strawberry.field(
-        description=f"List gift cards page by page (ListGiftCards), oldest first. `first`: 1 to "
-        f"{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the previous page. "
-        "Cards created meanwhile appear on later pages, never twice. Codes are masked as in lookups."
+        description=f"List gift cards page by page (ListGiftCards), oldest first unless orderBy says "
+        f"otherwise. Forward: `first` (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}) cards "
+        "after `after`, the endCursor of the previous page; backward: the `last` cards before "
+        "`before`, the startCursor of the page after. Not both directions at once (first with last "
+        "or before, after with before or last). Edges are in the listing's order either way. Cards "
+        "created meanwhile appear on later pages, never twice. Codes are masked as in lookups."
     )
-    async def giftcards(
+    async def giftcards(  # noqa: PLR0913  (its arguments are the API's)
         self,
         info: strawberry.Info[Context],
-        first: First = DEFAULT_PAGE_SIZE,
+        first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Annotated[
             GiftCardFilter | None,
             strawberry.argument(description="Which cards; left out: all but DEACTIVATED."),
         ] = None,
+        order_by: Annotated[
+            GiftCardOrder | None,
+            strawberry.argument(
+                description="The order of the cards (and of their cursors); null: the default."
+            ),
+        ] = GiftCardOrder.CREATED_ASC,
     ) -> GiftCardConnection | None:
         card_filter = None if filter is None else build(CardFilter, filter)
         page = info.context.services.listing.list(
-            info.context.principal, first=first, after=after, card_filter=card_filter
+            info.context.principal,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            order=order_by or GiftCardOrder.CREATED_ASC,
+            card_filter=card_filter,
         )
         await record_disclosures(info, [edge.node for edge in page.edges])
         return connection(GiftCardConnection, GiftCardEdge, page, card_type)

@@ -250,9 +250,14 @@ def card_type(view: ShownCard) -> GiftCard:
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when another page follows this one.")
     has_previous_page: bool = strawberry.field(
-        description="True when the page was asked for behind a cursor (pages only go forward)."
+        description="True when items come before the page's first one. Listings that page only "
+        "forward (the transaction history, the audit trail) say true whenever the page was asked for "
+        "behind a cursor."
     )
-    start_cursor: str | None = strawberry.field(description="The cursor of the page's first item.")
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item: pass as `before` for the page before it, "
+        "where the listing pages backward."
+    )
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` for the next page; null on an empty page."
     )

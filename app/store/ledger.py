@@ -53,14 +53,20 @@ class AddressedCode:
 
 
 def code_matches(
-    lookup_hashes: Sequence[bytes], code_type: str | None, stores: Stores, *, revoked: bool = False
+    lookup_hashes: Sequence[bytes],
+    code_type: str | tuple[str, ...] | None,
+    stores: Stores,
+    *,
+    revoked: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """A code of this type in ``stores`` with one of these lookup hashes (one per key), live or
-    revoked."""
+    """A code of this type (or of one of these types) in ``stores`` with one of these lookup hashes
+    (one per key), live or revoked."""
     revoked_at = _codes.c.revoked_at
     return [
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
-        _codes.c.code_type == code_type,
+        _codes.c.code_type.in_(code_type)
+        if isinstance(code_type, tuple)
+        else _codes.c.code_type == code_type,
         revoked_at.is_not(None) if revoked else revoked_at.is_(None),
         *in_stores(_codes.c.store_id, stores),
     ]

@@ -15,10 +15,13 @@ from app.domain.pages import (
     MAX_PAGE_SIZE,
     Edge,
     Page,
+    PageRequest,
     created_range,
     decode_cursor,
     edges,
     encode_cursor,
+    in_listing_order,
+    page_request,
     page_size,
 )
 from app.errors import BadUserInputError
@@ -189,3 +192,52 @@ def test_errors_name_the_fields_the_listing_gives():
         "occurred_before: give a time zone (e.g. 2027-01-01T00:00:00Z)",
         "occurred_before",
     )
+
+
+# --- both ways ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "request_"),
+    [
+        ((None, None, None, None), PageRequest(30)),
+        ((5, _b64("gc:7"), None, None), PageRequest(5, 7)),
+        ((None, None, 5, None), PageRequest(5, None, backward=True)),
+        ((None, None, 5, _b64("gc:7")), PageRequest(5, 7, backward=True)),
+        ((None, None, None, _b64("gc:7")), PageRequest(30, 7, backward=True)),
+    ],
+    ids=["neither", "forward", "last", "backward", "before alone"],
+)
+def test_a_page_request_pages_forward_or_backward(arguments, request_):
+    first, after, last, before = arguments
+    assert page_request(first, after, last, before, "cards", "gc:") == request_
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message", "field"),
+    [
+        ((1, None, 1, None), "last: not together with first", "last"),
+        ((None, _b64("gc:1"), None, _b64("gc:2")), "before: not together with after", "before"),
+        ((1, None, None, _b64("gc:2")), "before: not together with first", "before"),
+        ((None, _b64("gc:1"), 1, None), "after: not together with last", "after"),
+        ((None, None, 0, None), "last: give 1 to 100 cards per page", "last"),
+        ((None, None, 101, None), "last: give 1 to 100 cards per page", "last"),
+        ((None, None, 1, _b64("gt:2")), "before: not a cursor of this listing", "before"),
+        ((None, _b64("gcd:2"), None, None), "after: not a cursor of this listing", "after"),
+    ],
+)
+def test_a_page_request_is_refused_naming_the_field(arguments, message, field):
+    first, after, last, before = arguments
+    with pytest.raises(BadUserInputError) as caught:
+        page_request(first, after, last, before, "cards", "gc:")
+    assert caught.value.message.split(" (")[0] == message
+    assert caught.value.field == field
+
+
+def test_a_page_read_backward_is_put_in_the_listings_order_with_its_flags_swapped():
+    read = [Item(9), Item(8), Item(7)]  # read against the listing's order
+    forward = in_listing_order(PageRequest(3), read, more=True, behind=False)
+    backward = in_listing_order(PageRequest(3, backward=True), read, more=True, behind=False)
+    # (items, has_next_page, has_previous_page)
+    assert forward == ((Item(9), Item(8), Item(7)), True, False)
+    assert backward == ((Item(7), Item(8), Item(9)), False, True)

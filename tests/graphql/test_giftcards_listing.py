@@ -14,8 +14,9 @@ from app.enums import CodeType
 from app.models import GiftCard
 from tests.conftest import error_codes, gql, transaction
 
-LIST = """query List($first: Int, $after: String, $filter: GiftCardFilter) {
-  giftcards(first: $first, after: $after, filter: $filter) {
+LIST = """query List($first: Int, $after: String, $last: Int, $before: String, $orderBy: GiftCardOrder,
+    $filter: GiftCardFilter) {
+  giftcards(first: $first, after: $after, last: $last, before: $before, orderBy: $orderBy, filter: $filter) {
     limitedByPermission
     edges { cursor node { id memberId state codes { codeType code isMasked } } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
@@ -383,9 +384,37 @@ def test_a_page_costs_two_statements_whatever_its_size(client, seed, services, m
             audited[first] = sum("audit_events" in statement for statement in statements)
             assert len(page["edges"]) == first
             assert all(len(edge["node"]["codes"]) == 3 for edge in page["edges"])
+        # and pages behind a cursor (they also tell whether cards come before them), either way,
+        # in either order; a code filter, which first finds the code's card
+        cursor = page["edges"][50]["cursor"]
+        newest = _list(client, token, first=1, orderBy="CREATED_DESC")["edges"][0]["cursor"]
+        others = {}
+        for name, variables in {
+            "after": {"first": 10, "after": cursor},
+            "before": {"last": 10, "before": cursor},
+            "last": {"last": 10},
+            "newest first, after": {"first": 10, "after": newest, "orderBy": "CREATED_DESC"},
+            "newest first, before": {"last": 10, "before": newest, "orderBy": "CREATED_DESC"},
+            "code": {"filter": {"code": "PHYS00000007"}},
+            "unknown code": {"filter": {"code": "NONE00000007"}},
+        }.items():
+            statements.clear()
+            page = _list(client, token, **variables)
+            assert page["edges"] or name in ("unknown code", "newest first, before"), name
+            others[name] = sum(statement.startswith("SELECT") for statement in statements)
     finally:
         event.remove(services.engine, "before_cursor_execute", count)
     # then each read with the same two statements: the cards, then their codes; and the audit
     # trail recorded the PERSONAL codes shown in full with one insert, also whatever the page size
     assert sizes == {10: 2, 100: 2}
     assert audited == {10: 1, 100: 1}
+    # a code filter costs one statement more (none after it when the code is unknown)
+    assert others == {
+        "after": 2,
+        "before": 2,
+        "last": 2,
+        "newest first, after": 2,
+        "newest first, before": 1,  # an empty page: no codes to read
+        "code": 3,
+        "unknown code": 1,
+    }
