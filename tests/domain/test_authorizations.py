@@ -34,7 +34,16 @@ def test_a_code_is_read_whatever_its_case_spaces_and_dashes():
 
 @pytest.mark.parametrize(
     "given",
-    [CODE[:-1], CODE + "U", CODE[:-1] + "0", CODE[:-1] + "O", CODE[:-1] + "1", CODE[:-1] + "I", "", "-" * 200],
+    [
+        CODE[:-1],
+        CODE + "U",
+        CODE[:-1] + "0",
+        CODE[:-1] + "O",
+        CODE[:-1] + "1",
+        CODE[:-1] + "I",
+        "",
+        "-" * 200,
+    ],
     ids=["short", "long", "zero", "letter O", "one", "letter I", "empty", "dashes only"],
 )
 def test_a_malformed_code_is_refused_naming_the_field_without_echoing_it(given):
@@ -131,8 +140,8 @@ def test_codes_that_keep_colliding_are_a_clean_conflict_and_write_nothing(servic
         write_entry(session, {**_values(card_id), "auth_code_hash": auth_code_hash(CODE)}, False)
     monkeypatch.setattr(authorizations, "generate_code", lambda length: CODE)
 
-    with pytest.raises(ConflictError, match=r"^no free authorization code was found; try again$"):
-        with transaction(services) as session:
-            write_entry(session, _values(card_id), True)
+    refusal = pytest.raises(ConflictError, match=r"^no free authorization code was found; try again$")
+    with refusal, transaction(services) as session:
+        write_entry(session, _values(card_id), True)
 
     assert _hashes(services) == [auth_code_hash(CODE)]
