@@ -1,4 +1,4 @@
-"""Authorization codes (the REST seed's ``AuthCode``): an authorization answers one, and its capture
+"""Authorization codes (the REST API's ``AuthCode``): an authorization answers one, and its capture
 or cancel may name it instead of the transaction's id.
 
 An authCode is 26 characters of the server's code alphabet (digits and capitals without the

@@ -81,7 +81,7 @@ class GiftCardTransaction:
     )
     auth_code: str | None = strawberry.field(
         default=None,
-        description="The authorization's code (the REST seed's AuthCode): 26 letters and digits, random "
+        description="The authorization's code (the REST API's AuthCode): 26 letters and digits, random "
         "and unique, to give giftcardTransCapture or giftcardTransCancel instead of `id`. Shown only in the "
         "answer to the authorization (and its idempotent replay); null everywhere else.",
     )

@@ -1,4 +1,4 @@
-"""The REST seed's authorize → capture by AuthCode: an authorization answers an authCode once, and
+"""The REST API's authorize → capture by AuthCode: an authorization answers an authCode once, and
 giftcardTransCapture / giftcardTransCancel take it instead of the id, scoped as the id is; and who
 made each transaction (createdBy)."""
 
