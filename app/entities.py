@@ -115,6 +115,9 @@ class Transaction:
     # Last, with a default: answers sealed under idempotency keys before locations existed lack it.
     location_id: str | None = None
     store_id: str = DEFAULT_STORE  # its card's store
+    created_by: str | None = None  # the token subject that made it
+    # An authorization's code, in the authorization's answer only (the row keeps its hash).
+    auth_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ PIN = "908172635401"
 ADD = """mutation Add($giftcard: GiftCardAddInput!) {
   giftcardAdd(giftcard: $giftcard) { id codes { codeType code } } }"""
 LOOKUP = "query($c: String!) { giftcard(code: $c) { results { id codes { code } } } }"
+AUTHORIZE = """mutation T($trans: GiftCardTransInput!, $key: String) {
+  giftcardTransAdd(trans: $trans, idempotencyKey: $key) { authCode } }"""
 
 
 def _secrets_of(codes: list[str]) -> list[bytes]:
@@ -38,14 +40,21 @@ def _database_bytes(database_url: str) -> bytes:
     engine = create_engine(database_url)
     with engine.connect() as connection:
         dump = []
-        for table in ("giftcards", "giftcard_codes", "giftcard_transactions"):
+        for table in (
+            "giftcards",
+            "giftcard_codes",
+            "giftcard_transactions",
+            "idempotency_keys",
+            "audit_events",
+        ):
             dump += [row[0] for row in connection.execute(text(f"SELECT t::text FROM {table} t"))]
     engine.dispose()
     return "\n".join(dump).encode()
 
 
 def test_database_holds_no_plaintext_code_or_pin(client, mint, database_url):
-    # given cards created through the API with every kind of code and a PIN
+    # given cards created through the API with every kind of code and a PIN, each with an
+    # authorization (whose authCode is a secret too; its answer kept under an idempotency key)
     token = mint(roles=["admin"])
     created = []
     for n in range(3):
@@ -64,10 +73,14 @@ def test_database_holds_no_plaintext_code_or_pin(client, mint, database_url):
             token=token,
         )
         created += [code["code"] for code in body["data"]["giftcardAdd"]["codes"]]
-    assert len(created) == 9
+        trans = {"transType": "ADD", "amount": "5.00", "authorizeOnly": True}
+        trans["giftcardId"] = body["data"]["giftcardAdd"]["id"]
+        authorized = gql(client, AUTHORIZE, {"trans": trans, "key": f"authorize-{n}"}, token=token)
+        created.append(authorized["data"]["giftcardTransAdd"]["authCode"])
+    assert len(created) == 12 and all(created)
     # when the whole database is read back as bytes
     dump = _database_bytes(database_url)
-    # then no code (beyond its last four characters) and no PIN is in it
+    # then no code (beyond its last four characters), authCode or PIN is in it
     assert dump  # the dump is real
     leaked = [needle for needle in _secrets_of(created) if needle in dump]
     assert leaked == []

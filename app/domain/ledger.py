@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
+from app.domain.authorizations import Authorization, located, target_of, with_auth_code, write_entry
 from app.domain.balances import BalanceRules, hide
 from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
@@ -180,8 +181,8 @@ class Ledger:
                 except LimitExceededError as exc:
                     raise hide(principal, exc) from None
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
-            row = store.add_entry(session, {**entry, "balance_after": balance})
-            return _answer(row, card.currency, balance, balance - on_hold)
+            row, auth_code = write_entry(session, {**entry, "balance_after": balance}, request.authorize_only)
+            return with_auth_code(_answer(row, card.currency, balance, balance - on_hold), auth_code)
 
         return work
 
@@ -190,21 +191,21 @@ class Ledger:
     def capture(
         self,
         principal: Principal,
-        entry_id: str,
+        entry_id: str | Authorization,
         amount: str | None = None,
         key: str | None = None,
         location_id: str | None = None,
     ) -> Transaction:
         """Settle an authorization; ``location_id``, when given, replaces the one it was authorized at."""
-        number = parse_card_id(entry_id)  # refused in a card id's words, which callers may match
+        target = target_of(entry_id)
         check_location_id(location_id)
 
         def work(session: Session) -> Transaction:
-            entry, card = self._open_entry(session, principal, number)
+            entry, card = self._open_entry(session, principal, target)
             now = datetime.now(UTC)
             self.addressing.usable_card(session, principal, card.id or 0, now)
             if (expires := entry.hold_expires_at) is not None and expires <= now:
-                raise ConflictError("id: the authorization has expired", field="id")
+                raise ConflictError(f"{target.field}: the authorization has expired", field=target.field)
             authorized = entry.amount
             captured = authorized if amount is None else parse_amount(amount, card.currency)
             if captured == 0 or (captured < 0) != (authorized < 0) or abs(captured) > abs(authorized):
@@ -214,38 +215,44 @@ class Ledger:
             change = self.rules.change(session, principal, card, TransType(entry.trans_type), captured)
             balance = self.rules.apply(session, card, captured, now, change)
             settled = {"status": TransStatus.COMPLETED.value, "amount": captured, "settled_at": now}
-            settled.update(_located(location_id))
+            settled.update(located(location_id))
             row = store.settle_entry(
-                session, number, {**settled, "balance_before": balance - captured, "balance_after": balance}
+                session, entry.id, {**settled, "balance_before": balance - captured, "balance_after": balance}
             )
             return _answer(row, card.currency, balance, balance - store.held(session, card.id or 0, now))
 
-        request = {"id": number, "amount": amount, **_located(location_id)}
+        request = {**target.request, "amount": amount, **located(location_id)}
         return self.runner.run(principal, Mutation(Operation.CAPTURE, request, Transaction, key), work)
 
     def cancel(
-        self, principal: Principal, entry_id: str, key: str | None = None, location_id: str | None = None
+        self,
+        principal: Principal,
+        entry_id: str | Authorization,
+        key: str | None = None,
+        location_id: str | None = None,
     ) -> Transaction:
         """Release an authorization; ``location_id``, when given, replaces the one it was authorized at."""
-        number = parse_card_id(entry_id)
+        target = target_of(entry_id)
         check_location_id(location_id)
 
         def work(session: Session) -> Transaction:
-            _, card = self._open_entry(session, principal, number)
+            entry, card = self._open_entry(session, principal, target)
             now = datetime.now(UTC)
-            cancelled = {"status": TransStatus.CANCELLED.value, "settled_at": now, **_located(location_id)}
-            row = store.settle_entry(session, number, cancelled)
+            cancelled = {"status": TransStatus.CANCELLED.value, "settled_at": now, **located(location_id)}
+            row = store.settle_entry(session, entry.id, cancelled)
             on_hold = store.held(session, card.id or 0, now)
             return _answer(row, card.currency, card.balance, card.balance - on_hold)
 
-        request = {"id": number, **_located(location_id)}
+        request = {**target.request, **located(location_id)}
         return self.runner.run(principal, Mutation(Operation.CANCEL, request, Transaction, key), work)
 
-    def _open_entry(self, session: Session, principal: Principal, number: int) -> tuple[Row[Any], GiftCard]:
+    def _open_entry(
+        self, session: Session, principal: Principal, target: Authorization
+    ) -> tuple[Row[Any], GiftCard]:
         """The AUTHORIZED entry and its card, locked (card first, as every writer does)."""
         if principal.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
-        peek = store.entry(session, number)
+        peek, field = target.peek(session), target.field
         stores = principal.store_ids()
         # Without ListGiftCards a caller sees only the transactions it created; none of another store.
         if (
@@ -253,13 +260,13 @@ class Ledger:
             or (stores is not None and peek.store_id not in stores)
             or not (principal.is_trusted or peek.created_by == principal.subject)
         ):
-            raise NotFoundError("id: no such transaction", field="id")
+            raise NotFoundError(f"{field}: no such transaction", field=field)
         principal.require(PERMISSION_OF[TransType(peek.trans_type)])
         card = card_store.card_for_update(session, peek.giftcard_id, stores)
-        entry = store.entry(session, number, lock=True)
+        entry = store.entry(session, peek.id, lock=True)
         assert card is not None and entry is not None
         if entry.status != TransStatus.AUTHORIZED:
-            raise ConflictError(f"id: the transaction is {entry.status}, not AUTHORIZED", field="id")
+            raise ConflictError(f"{field}: the transaction is {entry.status}, not AUTHORIZED", field=field)
         return entry, card
 
 
@@ -284,12 +291,6 @@ def _new_entry(
         "code_type": request.code_type.value if code_id is not None and request.code_type else None,
         "code_id": code_id,
     }
-
-
-def _located(location_id: str | None) -> dict[str, str]:
-    """The location a capture or cancel records, and its idempotency key covers: nothing when not
-    given, so that keys stored before locations existed still match their retries."""
-    return {} if location_id is None else {"location_id": location_id}
 
 
 def _answer(row: Row[Any], currency: str, balance: int, available: int) -> Transaction:

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from anyio.to_thread import run_sync
 
+from app.domain.authorizations import addressed
 from app.domain.ledger import TransRequest
 from app.graphql.context import Context
 from app.graphql.descriptions import (
@@ -58,7 +59,15 @@ class GiftCardTransInput:
 
 
 TransactionId = Annotated[
-    strawberry.ID, strawberry.argument(description=f"The AUTHORIZED transaction. {TRANSACTION_ID}")
+    strawberry.ID | None,
+    strawberry.argument(description=f"The AUTHORIZED transaction (or give authCode). {TRANSACTION_ID}"),
+]
+AuthCode = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The AUTHORIZED transaction by the authCode its authorization answered, instead of `id` "
+        "(exactly one of the two); case, spaces and dashes do not matter."
+    ),
 ]
 SettledAt = Annotated[
     str | None,
@@ -90,7 +99,7 @@ class TransactionMutations:
     async def giftcard_trans_capture(
         self,
         info: strawberry.Info[Context],
-        id: TransactionId,
+        id: TransactionId = None,
         amount: Annotated[
             str | None,
             strawberry.argument(
@@ -100,9 +109,11 @@ class TransactionMutations:
         ] = None,
         idempotency_key: IdempotencyKey = None,
         location_id: SettledAt = None,
+        auth_code: AuthCode = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        captured = await run_sync(ledger.capture, principal, str(id), amount, idempotency_key, location_id)
+        target = addressed(id, auth_code)
+        captured = await run_sync(ledger.capture, principal, target, amount, idempotency_key, location_id)
         return transaction_type(captured)
 
     @strawberry.mutation(
@@ -112,10 +123,12 @@ class TransactionMutations:
     async def giftcard_trans_cancel(
         self,
         info: strawberry.Info[Context],
-        id: TransactionId,
+        id: TransactionId = None,
         idempotency_key: IdempotencyKey = None,
         location_id: SettledAt = None,
+        auth_code: AuthCode = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        cancelled = await run_sync(ledger.cancel, principal, str(id), idempotency_key, location_id)
+        target = addressed(id, auth_code)
+        cancelled = await run_sync(ledger.cancel, principal, target, idempotency_key, location_id)
         return transaction_type(cancelled)

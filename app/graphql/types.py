@@ -79,6 +79,18 @@ class GiftCardTransaction:
     settled_at: datetime | None = strawberry.field(
         description="When it was completed or cancelled; null while AUTHORIZED."
     )
+    auth_code: str | None = strawberry.field(
+        default=None,
+        description="The authorization's code (the REST API's AuthCode): 26 letters and digits, random "
+        "and unique, to give giftcardTransCapture or giftcardTransCancel instead of `id`. Shown only in the "
+        "answer to the authorization (and its idempotent replay); null everywhere else.",
+    )
+    creator: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The token subject that made the transaction (ListGiftCards).")
+    def created_by(self, info: strawberry.Info[Context]) -> str | None:
+        info.context.principal.require(Permission.LIST_GIFT_CARDS)
+        return self.creator
 
 
 @strawberry.type(description="One code of a card, as the caller may see it.")
@@ -225,6 +237,7 @@ def transaction_type(view: Transaction) -> GiftCardTransaction:
         view,
         id=strawberry.ID(str(view.id)),
         giftcard_id=strawberry.ID(str(view.giftcard_id)),
+        creator=view.created_by,
         **{
             name: None if (minor := getattr(view, name)) is None else format_amount(minor, view.currency)
             for name in _AMOUNTS

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
@@ -21,9 +22,12 @@ from app.store.scope import Stores, in_stores
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _codes = GiftCardCode.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
-# The Transaction fields a ledger row (with its card's currency) holds under the same names.
+# The Transaction fields a ledger row (with its card's currency) holds under the same names (it
+# keeps only the hash of an authorization's auth_code).
 _ROW_FIELDS = tuple(
-    item.name for item in fields(Transaction) if item.name not in ("balance", "available_balance")
+    item.name
+    for item in fields(Transaction)
+    if item.name not in ("balance", "available_balance", "auth_code")
 )
 
 
@@ -198,6 +202,24 @@ def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | 
 def add_entry(session: Session, values: Mapping[str, Any]) -> Row[Any]:
     """Insert a ledger row; the row as stored."""
     return session.execute(insert(_ledger).values(**values).returning(*_ledger.c)).one()
+
+
+def entry_by_auth_code(session: Session, code_hash: bytes) -> Row[Any] | None:
+    """The ledger row of the authorization whose authCode has this hash, unlocked."""
+    return session.execute(select(*_ledger.c).where(_ledger.c.auth_code_hash == code_hash)).first()
+
+
+def add_authorization(session: Session, values: Mapping[str, Any]) -> Row[Any] | None:
+    """Insert an authorization's ledger row unless its ``auth_code_hash`` is another row's (then
+    nothing is written, and None); the row as stored."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_ledger)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[_ledger.c.auth_code_hash])
+        .returning(*_ledger.c)
+    )
+    return session.execute(statement).first()
 
 
 def settle_entry(session: Session, entry_id: int, values: Mapping[str, Any]) -> Row[Any]:

@@ -430,3 +430,53 @@ def _utc(stamp) -> datetime:
     """A stamp as read by plain SQL: SQLite gives text without the (UTC) offset."""
     moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- authorizations by their code's hash --------------------------------------------------------
+
+
+def _authorization(card_id, code_hash, amount=-100):
+    return {
+        "giftcard_id": card_id,
+        "trans_type": "USE",
+        "status": "AUTHORIZED",
+        "amount": amount,
+        "balance_after": 0,
+        "auth_code_hash": code_hash,
+        "created_at": NOW,
+    }
+
+
+def _ledger_rows(services):
+    with services.engine.connect() as connection:
+        return connection.execute(
+            text("SELECT giftcard_id, amount, auth_code_hash FROM giftcard_transactions ORDER BY id")
+        ).all()
+
+
+def test_an_authorization_is_found_by_its_code_hash_alone(services, three):
+    first, second = b"\x01" * 32, b"\x02" * 32
+    with transaction(services) as session:
+        one = store.add_authorization(session, _authorization(three[0], first))
+        two = store.add_authorization(session, _authorization(three[1], second, -200))
+    assert one is not None and two is not None
+
+    with transaction(services) as session:
+        found = store.entry_by_auth_code(session, second)
+        assert found is not None and (found.id, found.giftcard_id, found.amount) == (two.id, three[1], -200)
+        assert store.entry_by_auth_code(session, b"\x03" * 32) is None
+
+
+def test_an_authorization_whose_code_hash_is_taken_writes_nothing(services, three):
+    taken = b"\x07" * 32
+    with transaction(services) as session:
+        assert store.add_authorization(session, _authorization(three[0], taken)) is not None
+    before = _ledger_rows(services)
+
+    with transaction(services) as session:
+        assert store.add_authorization(session, _authorization(three[1], taken, -300)) is None
+        # the transaction it ran in goes on (PostgreSQL would refuse anything after a failed statement)
+        assert store.entry_by_auth_code(session, taken) is not None
+
+    assert _ledger_rows(services) == before
+    assert [row[2] for row in before].count(taken) == 1
