@@ -41,7 +41,8 @@ def certificate_route(services: Services) -> Route:
         Middleware(QueryStringCapMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BearerTokenMiddleware, tokens=services.tokens),
     ]
-    return Route(PATH, CertificateEndpoint(services), methods=["GET"], middleware=middleware)
+    # Every method reaches the endpoint, so that its 405 is JSON and not cached either.
+    return Route(PATH, CertificateEndpoint(services), middleware=middleware)
 
 
 @dataclasses.dataclass
@@ -72,6 +73,8 @@ class CertificateEndpoint:
         await response(scope, receive, send)
 
     async def answer(self, request: Request) -> Response:
+        if request.method != "GET":  # HEAD too: no certificate is drawn and audited for no one
+            return error_response(405, "A certificate is fetched with GET.", headers={"allow": "GET"})
         file_format = _format(request)
         if isinstance(file_format, Response):
             return file_format

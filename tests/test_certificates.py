@@ -143,6 +143,22 @@ def test_refusals_are_json_uncached_and_leave_no_audit_event(client, mint, print
     assert audit_rows(services) == []
 
 
+@pytest.mark.settings(max_body_bytes=64)
+def test_the_routes_other_refusals_are_uncached_too(client, printer, physical, services):
+    assert "query string" in refusal(
+        certificate(client, physical, printer, "?format=" + "p" * 80), 414, "BAD_USER_INPUT"
+    )
+    head = client.head(f"/giftcards/{physical}/certificate", headers={"Authorization": f"Bearer {printer}"})
+    assert (head.status_code, head.headers["allow"], head.headers["cache-control"]) == (
+        405,
+        "GET",
+        "no-store",
+    )
+    post = client.post(f"/giftcards/{physical}/certificate", headers={"Authorization": f"Bearer {printer}"})
+    assert refusal(post, 405, "BAD_USER_INPUT") == "A certificate is fetched with GET."
+    assert audit_rows(services) == []
+
+
 def test_a_personal_code_is_printed_only_for_a_caller_who_sees_it_unmasked(
     client, mint, seed, services, tmp_path
 ):
