@@ -4,7 +4,6 @@ the API's error shape, and GraphQL over HTTP's status codes for the media type t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from app.graphql.schema import build_schema, format_result, root_field_names
 from app.middleware import error_response
 from app.negotiation import response_status
 from app.observe import field_outcomes, request_code
-from app.policy import Permission, Principal
+from app.policy import Principal
 from app.services import Services
 
 if TYPE_CHECKING:
@@ -60,12 +59,7 @@ class GraphQLView(GraphQL):
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        principal: Principal = request.state.principal
-        unknown = (
-            None if principal.has(Permission.ALL_STORES) else self.services.stores.unknown(principal.stores)
-        )
-        if unknown is not None:
-            principal = dataclasses.replace(principal, unknown_store=unknown)
+        principal: Principal = request.state.principal.with_known_stores(self.services.stores.unknown)
         return Context(self.services, principal, request.state.request_id, request.scope["state"])
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]

@@ -1,6 +1,7 @@
 """The ASGI application, ``create_app(settings)`` → Starlette: ``/graphql`` behind the middlewares of
-app.middleware, GraphiQL's files (app.graphiql), ``/healthz``, ``/readyz``, ``/metrics``
-(app.metrics_route), and ``/oauth/token`` when the server signs its own tokens."""
+app.middleware, certificates (app.certificate_route), GraphiQL's files (app.graphiql), ``/healthz``,
+``/readyz``, ``/metrics`` (app.metrics_route), and ``/oauth/token`` when the server signs its own
+tokens."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth import oauth
 from app.auth.counters import SharedCounters
+from app.certificate_route import certificate_route
 from app.config import Settings, load_settings
 from app.db import check_schema, claim_id_node
 from app.domain.audit import AuditTrail
@@ -125,7 +127,13 @@ def create_app(
         tracing = start_tracing(settings, services.engine, span_exporter)
     view = GraphQLView(services, tracing)
     graphql = Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_middleware(services))
-    routes = [graphql, *_probe_routes(services), *graphiql_routes(settings), *_token_routes(services)]
+    routes = [
+        graphql,
+        certificate_route(services),
+        *_probe_routes(services),
+        *graphiql_routes(settings),
+        *_token_routes(services),
+    ]
     scrape, metrics_sink = metrics_route(services, routes, view.root_fields, metrics_dir)
     lifespan = functools.partial(_lifespan, settings, services, freeze_gc)
     middleware = [

@@ -1,6 +1,7 @@
-"""GraphQL over HTTP's two answer media types: which one a request's ``Accept`` header chooses, and
-the status code of a GraphQL response under it (a request error is a 4xx only under
-``application/graphql-response+json``; legacy ``application/json`` answers it with 200)."""
+"""GraphQL over HTTP's two answer media types: which one a request's ``Accept`` header chooses (as
+it chooses a certificate's format, app.certificate_route), and the status code of a GraphQL
+response under it (a request error is a 4xx only under ``application/graphql-response+json``;
+legacy ``application/json`` answers it with 200)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ MEDIA_TYPES = (JSON, GRAPHQL_RESPONSE)
 
 
 @functools.lru_cache(maxsize=64)  # a client sends the same Accept on every request
-def choose_media_type(accept: str | None) -> str | None:
-    """The media type to answer in, or None when ``accept`` takes neither (a 406).
+def choose_media_type(accept: str | None, media_types: tuple[str, ...] = MEDIA_TYPES) -> str | None:
+    """The media type of ``media_types`` (GraphQL's two by default) to answer in, or None when
+    ``accept`` takes none of them (a 406); the first without an ``Accept`` header.
 
     Each type gets the weight of the most specific entry that matches it (``type/subtype`` over
     ``type/*`` over ``*/*``); the heavier wins, then the more specific, then the one listed first.
     Parameters other than ``q`` (``charset``) are ignored: answers are always UTF-8."""
     if not accept or not accept.strip():
-        return JSON
+        return media_types[0]
     entries = _entries(accept)
-    ranked = [(rank, media_type) for media_type in MEDIA_TYPES if (rank := _rank(entries, media_type))]
-    # max() keeps the first of equals: MEDIA_TYPES' order settles a tie between wildcards
+    ranked = [(rank, media_type) for media_type in media_types if (rank := _rank(entries, media_type))]
+    # max() keeps the first of equals: the order of media_types settles a tie between wildcards
     return max(ranked, key=lambda ranked_type: ranked_type[0])[1] if ranked else None
 
 

@@ -4,8 +4,8 @@ principal with a :class:`Permission` member; no permission name is compared by h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from functools import cached_property, lru_cache
 from hashlib import sha256
@@ -40,6 +40,7 @@ class Permission(StrEnum):
     VIEW_AUDIT_LOG = "ViewAuditLog"
     ALL_STORES = "AllStores"
     MANAGE_PROGRAMS = "ManagePrograms"
+    PRINT_CERTIFICATE = "PrintGiftCardCertificate"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ class Principal:
             return "*"
         joined = ",".join(self._sorted_stores)
         return joined if len(joined) <= 64 else "#" + sha256(joined.encode()).hexdigest()[:40]
+
+    def with_known_stores(self, unknown: Callable[[Iterable[str]], str | None]) -> Principal:
+        """The caller as a request sees it: ``unknown_store`` set when its stores claim names a store
+        ``unknown`` (the store directory's check) does not know; unchanged with ``AllStores``."""
+        if self.has(Permission.ALL_STORES):
+            return self
+        missing = unknown(self.stores)
+        return self if missing is None else replace(self, unknown_store=missing)
 
     def require(self, permission: Permission) -> None:
         if self.is_anonymous:

@@ -22,6 +22,7 @@ from app.domain.addressing import Addressing, Guards
 from app.domain.audit import AuditTrail
 from app.domain.balances import BalanceRules
 from app.domain.cards import Cards
+from app.domain.certificates import Certificates
 from app.domain.codes import CodeVault
 from app.domain.history import History
 from app.domain.idempotency import Idempotency
@@ -88,6 +89,7 @@ class Services(_Shared):
     ledger: Ledger
     programs: Programs
     store_listing: StoreListing
+    certificates: Certificates
 
 
 def _shared(settings: Settings) -> _Shared:
@@ -172,4 +174,7 @@ def build_services(settings: Settings) -> Services:
             mutations, ProgramStore(engine), ProgramLimits(settings.max_balance, settings.min_expiry_days)
         ),
         store_listing=StoreListing(StoreDirectory(engine)),
+        certificates=Certificates(
+            CardStore(engine), ProgramStore(engine), vault, shared.policy, shared.audit
+        ),
     )

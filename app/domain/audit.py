@@ -1,8 +1,9 @@
 """The audit trail: every mutation (done, replayed or refused) and every disclosure of a code.
 
 A disclosure is a maskable code (PERSONAL, SHORT_PERSONAL) shown in full, through the type's
-``unmask`` permission or in the answer of the mutation that generated it; codes every ``Use…``
-holder sees in full (PHYSICAL, EXTERNAL) are not, so masked storefront lookups never write. A
+``unmask`` permission or in the answer of the mutation that generated it, and every code printed on
+a certificate (app.domain.certificates); codes every ``Use…`` holder sees in full (PHYSICAL,
+EXTERNAL) are not otherwise, so masked storefront lookups never write. A
 mutation's events commit or roll back with it; replays and disclosing reads write in a short
 transaction of their own; refusals are counted per minute (:mod:`app.domain.refusals`). An event
 never holds a code, a PIN, a secret, a note or an idempotency key.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from sqlmodel import Session
 
@@ -25,6 +27,7 @@ from app.domain.pages import Page, created_range, decode_cursor, edges, page_siz
 from app.domain.refusals import MAX_PENDING, RefusalCounts
 from app.domain.scoping import narrow
 from app.entities import Card
+from app.enums import CodeType
 from app.errors import BadUserInputError
 from app.policy import Permission, Policy, Principal
 from app.store import audit as store
@@ -132,6 +135,11 @@ class AuditTrail:
             for card, code in shown
             if normalise(code.code) != supplied
         ]
+
+    def certificate_printed(self, principal: Principal, card: Card[Any], code_type: CodeType) -> None:
+        """A certificate of ``card`` shows its code of ``code_type`` in full: a CODE_DISCLOSED event,
+        whatever the type (a printed code leaves the server however its type is shown)."""
+        self.record([_record(principal, self.clock(), CODE_DISCLOSED, OK, card, code_type.value)])
 
     def record(self, records: Sequence[AuditRecord]) -> None:
         """Append ``records`` in one short transaction of their own (nothing when empty)."""

@@ -106,7 +106,8 @@ class AuditEvent:
     action: str = strawberry.field(
         description='A mutation\'s name (e.g. "giftcardAdd"), or CODE_DISCLOSED: a code of a type '
         "that is masked without its unmask permission (PERSONAL, SHORT_PERSONAL) was shown in full, "
-        "by a mutation's answer, a lookup or a listing."
+        "by a mutation's answer, a lookup or a listing; or a code of any type was printed on a "
+        "certificate (GET /giftcards/{id}/certificate)."
     )
     outcome: str = strawberry.field(
         description="OK; REPLAYED (an idempotency key's stored answer, sent again); or the error "
