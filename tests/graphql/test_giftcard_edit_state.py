@@ -154,7 +154,7 @@ def test_updated_by_names_the_author_of_each_kind_of_change(client, mint, pos, o
     # a transaction moves the balance, not updatedBy (its author is in the ledger)
     assert gql(client, TOPUP, token=pos)["data"]["giftcardTransAdd"]["balance"] == "5.00"
     assert _card(client, office, card_id)["updatedBy"] == "creator"
-    edits = [
+    edits: list[tuple[str, dict[str, object]]] = [
         ("coder", {"externalCode": "WHOEXTN00001"}),
         ("linker", {"memberId": "M1"}),
         ("unlinker", {"unlinkMember": True}),
