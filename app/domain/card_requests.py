@@ -176,6 +176,7 @@ def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCo
     planned = _plan_codes(request.codes, request.member_id is not None, today)
     if request.clear is not None:
         _check_clear(request.clear, request.details)
+        request = dataclasses.replace(request, clear=request.clear or None)  # none cleared: None
     asked = (
         planned,
         request.revoke,
