@@ -85,7 +85,6 @@ def _insert(
             "created_by": "demo-data",
             "created_at": now,
             "updated_at": now,
-            "updated_by": "demo-data",
         }
         for card in batch
     ]
