@@ -69,6 +69,7 @@ class Card(Generic[C]):
     initial_value: int | None = None  # minor units the card was issued with; None: issued empty
     store_id: str = DEFAULT_STORE  # the store the card belongs to
     program_id: int | None = None  # the program whose rules it follows; None: none
+    updated_by: str | None = None  # the token subject of the last change (None: before it was kept)
 
     def with_codes(self, codes: tuple[D, ...]) -> Card[D]:
         """The same card with other codes: the masking step's copy, made without introspection."""

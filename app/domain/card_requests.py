@@ -18,13 +18,17 @@ from app.errors import BadUserInputError
 
 @dataclass(frozen=True)
 class CardDetails:
-    """Operator fields of a card; on an edit, None leaves a field as it is."""
+    """Operator fields of a card; on an edit, None leaves a field as it is (CardEdit.clear clears it)."""
 
     usable_from: datetime | None = None
     expires_at: datetime | None = None
     note: str | None = None
     source_id: str | None = None
     ref_no: str | None = None
+
+
+# The fields an edit clears by an explicit null.
+CLEARABLE = frozenset(item.name for item in dataclasses.fields(CardDetails))
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class CardEdit:
     unlink_member: bool = False
     unlock_pin: bool = False  # clear the PHYSICAL code's PIN lockout and failure count
     details: CardDetails = field(default_factory=CardDetails)
+    enabled: bool | None = None  # True: unblock, False: block; None: the state stays
+    clear: frozenset[str] | None = None  # names of CardDetails fields to clear; None: none
+    # An idempotency key covers these only when given: the same digest as before they existed.
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("enabled", "clear")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,13 @@ def _normalise_details(details: CardDetails) -> CardDetails:
     if details.usable_from and details.expires_at and details.expires_at <= details.usable_from:
         raise BadUserInputError("expires_at: must be later than usable_from", field="expires_at")
     return details
+
+
+def _check_clear(clear: frozenset[str], details: CardDetails) -> None:
+    """A field is cleared or set, not both, and only an operator field is cleared."""
+    for name in sorted(clear):
+        if name not in CLEARABLE or getattr(details, name) is not None:
+            raise BadUserInputError(f"{name}: cannot be cleared", field=name)
 
 
 def _check_expiry(expires_on: date | None, field: str, today: date) -> None:
@@ -159,7 +174,17 @@ def check_edit(request: CardEdit, today: date) -> tuple[CardEdit, list[PlannedCo
         )
     request = dataclasses.replace(request, details=_normalise_details(request.details))
     planned = _plan_codes(request.codes, request.member_id is not None, today)
-    asked = (planned, request.revoke, request.member_id, request.unlink_member, request.unlock_pin)
-    if not any(asked) and request.details == CardDetails():
+    if request.clear is not None:
+        _check_clear(request.clear, request.details)
+        request = dataclasses.replace(request, clear=request.clear or None)  # none cleared: None
+    asked = (
+        planned,
+        request.revoke,
+        request.member_id,
+        request.unlink_member,
+        request.unlock_pin,
+        request.clear,
+    )
+    if not any(asked) and request.enabled is None and request.details == CardDetails():
         raise BadUserInputError("giftcard: nothing to change", field="giftcard")
     return request, planned

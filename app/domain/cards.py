@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from app.domain.balances import BalanceRules
+from app.domain.card_edits import EditSteps, Sealed
 from app.domain.card_requests import (
     NO_CODE,
-    CardDetails,
     CardEdit,
     NewCard,
     PlannedCode,
     check_edit,
     check_new_card,
 )
-from app.domain.codes import CodeVault, SealedCode
+from app.domain.codes import CodeVault
 from app.domain.funding import card_currency, fund_new_card, issue_terms
 from app.domain.identifiers import parse_card_id
 from app.domain.masking import CodeMasking, ShownCard
@@ -43,25 +43,14 @@ from app.store import cards as store
 
 # Types whose codes are tied to the member of the card.
 MEMBER_CODE_TYPES = frozenset({CodeType.PERSONAL, CodeType.SHORT_PERSONAL})
-# The giftcardEdit field that asks to revoke a code of each type.
-_REVOKE_FIELDS = {
-    CodeType.PHYSICAL: "revoke_physical_code",
-    CodeType.EXTERNAL: "revoke_external_code",
-    CodeType.PERSONAL: "revoke_personal_code",
-    CodeType.SHORT_PERSONAL: "revoke_short_personal_code",
-}
 
 
-# A code to add, and its seal.
-_Sealed = tuple[PlannedCode, SealedCode]
-
-
-def _seal(planned: list[PlannedCode], vault: CodeVault) -> list[_Sealed]:
+def _seal(planned: list[PlannedCode], vault: CodeVault) -> list[Sealed]:
     return [(plan, vault.seal(plan.code, plan.code_type)) for plan in planned]
 
 
 def _new_code_rows(
-    session: Session, sealed: list[_Sealed], principal: Principal, now: datetime, store_id: str
+    session: Session, sealed: list[Sealed], principal: Principal, now: datetime, store_id: str
 ) -> list[GiftCardCode]:
     """Check each new code is free in the store (and take its reserved stock), then build its row."""
     rows = []
@@ -104,91 +93,7 @@ def card_view(
     return dataclasses.replace(view, codes=tuple(sorted(codes, key=lambda code: code.id)))
 
 
-class _Edit:
-    """The steps of one edit on the locked card and its live codes; each records its events."""
-
-    def __init__(self, session: Session, card: GiftCard, actor: str | None, now: datetime) -> None:
-        assert card.id is not None
-        self.session, self.card, self.actor, self.now = session, card, actor, now
-        self.card_id = card.id
-        self.live = {CodeType(code.code_type): code for code in store.live_codes(session, card.id)}
-
-    def record(self, event: str, detail: str | None = None) -> None:
-        store.add_event(self.session, self.card, event, self.actor, self.now, detail)
-
-    def link_member(self, member_id: str | None) -> None:
-        if member_id is None or member_id == self.card.member_id:
-            return
-        if self.card.member_id is not None:
-            raise BadUserInputError(
-                "member_id: the card belongs to another member; unlink it first", field="member_id"
-            )
-        self.card.member_id = member_id
-        self.record("MEMBER_LINKED", member_id)
-
-    def check_revocable(self, revoke: frozenset[CodeType]) -> None:
-        for code_type in revoke:
-            if code_type not in self.live:
-                name = _REVOKE_FIELDS[code_type]
-                raise BadUserInputError(f"{name}: the card has no live {code_type.value} code", field=name)
-
-    def unlink_member(self) -> None:
-        """Unlink the member (the caller revokes the member's codes)."""
-        if self.card.member_id is None:
-            raise BadUserInputError("unlink_member: the card has no member", field="unlink_member")
-        self.record("MEMBER_UNLINKED", self.card.member_id)
-        self.card.member_id = None
-
-    def update_kept(self, sealed: list[_Sealed], pins: PinKeys) -> list[_Sealed]:
-        """Apply a new PIN or expiry to the card's own codes given again (rows kept); returns them."""
-        kept = [
-            (plan, seal)
-            for plan, seal in sealed
-            if plan.code_type in self.live and self.live[plan.code_type].lookup_hash in seal.lookup_hashes
-        ]
-        for plan, _ in kept:
-            code = self.live[plan.code_type]
-            if plan.pin is not None:  # a new PIN also ends a lockout
-                assert code.id is not None
-                stored = pins.hash(code.id, plan.pin)
-                code.pin_hash, code.pin_key_ids = stored.value, stored.key_ids
-                code.failed_pin_attempts, code.pin_locked_until = 0, None
-            if plan.expires_on is not None:
-                code.expires_on = plan.expires_on
-            self.record("CODE_UPDATED", plan.code_type.value)
-        return kept
-
-    def unlock_pin(self) -> None:
-        physical = self.live.get(CodeType.PHYSICAL)
-        if physical is None or physical.pin_hash is None:
-            raise BadUserInputError(
-                "unlock_physical_pin: the card has no live PHYSICAL code with a PIN",
-                field="unlock_physical_pin",
-            )
-        physical.failed_pin_attempts, physical.pin_locked_until = 0, None
-        self.record("PIN_UNLOCKED", CodeType.PHYSICAL.value)
-
-    def revoke(self, code_types: set[CodeType]) -> None:
-        """Revoke the card's live codes of these types (others are skipped)."""
-        for code_type in sorted(code_types & self.live.keys()):
-            self.live[code_type].revoked_at = self.now
-            self.record("CODE_REVOKED", code_type.value)
-        self.session.flush()
-
-    def change_details(self, details: CardDetails) -> None:
-        changed = {k: v for k, v in dataclasses.asdict(details).items() if v is not None}
-        for name, value in changed.items():
-            setattr(self.card, name, value)
-        start, end = self.card.usable_from, self.card.expires_at
-        if start is not None and end is not None and end <= start:
-            raise BadUserInputError("expires_at: must be later than usable_from", field="expires_at")
-        if changed:
-            self.record("DETAILS_CHANGED", ",".join(sorted(changed)))
-        self.card.updated_at = self.now
-        self.session.flush()
-
-
-def _generated(session: Session, vault: CodeVault, program: Program | None, store_id: str) -> list[_Sealed]:
+def _generated(session: Session, vault: CodeVault, program: Program | None, store_id: str) -> list[Sealed]:
     """The PHYSICAL code a card given no code takes: a new one in its program's format, free in the
     store (drawn again on the astronomically rare clash); without a program, a code must be given."""
     if program is None:
@@ -240,6 +145,7 @@ class Cards:
                 created_by=principal.subject,
                 created_at=now,
                 updated_at=now,
+                updated_by=principal.subject,
                 **terms,
             )
             card_id = store.add_card(session, card)
@@ -252,7 +158,10 @@ class Cards:
         return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)
 
     def edit(self, principal: Principal, request: CardEdit, key: str | None) -> ShownCard:
+        """The edit's steps in one transaction: codes, member, state (``enabled``), details."""
         principal.require(Permission.EDIT_GIFT_CARD)
+        if request.enabled is not None:
+            principal.require(Permission.BLOCK_GIFT_CARD)
         card_id = parse_card_id(request.card_id)
         now = datetime.now(UTC)
         request, planned = check_edit(request, now.date())
@@ -262,7 +171,7 @@ class Cards:
             card = lock_card(session, principal, card_id)
             if card.state == CardState.DEACTIVATED:
                 raise ConflictError("id: the card is deactivated and cannot change", field="id")
-            edit = _Edit(session, card, principal.subject, now)
+            edit = EditSteps(session, card, principal.subject, now)
             edit.link_member(request.member_id)
             edit.check_revocable(request.revoke)
             revoke = set(request.revoke)
@@ -278,13 +187,15 @@ class Cards:
             shown_in_full = self._add_codes(session, card, rows, new)
             for plan, _ in new:
                 edit.record("CODE_ADDED", plan.code_type.value)
-            edit.change_details(request.details)
+            edit.set_enabled(request.enabled)
+            edit.change_details(request.details, request.clear or frozenset(), self.min_expiry)
+            edit.finish()
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 
         return self.runner.run(principal, Mutation(Operation.EDIT_CARD, request, ShownCard, key), work)
 
     def _add_codes(
-        self, session: Session, card: GiftCard, rows: list[GiftCardCode], sealed: list[_Sealed]
+        self, session: Session, card: GiftCard, rows: list[GiftCardCode], sealed: list[Sealed]
     ) -> dict[int, str]:
         """Insert the new codes' rows and set their PINs; the new codes in full, by id."""
         added = dict(zip(store.add_codes(session, card, rows), (plan for plan, _ in sealed), strict=True))

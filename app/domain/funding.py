@@ -68,6 +68,18 @@ def card_currency(program: Program | None, given: str | None, default: str) -> s
     return program.currency
 
 
+def check_min_expiry(program: Program, expires_at: datetime, now: datetime, min_expiry: timedelta) -> None:
+    """Refuse an ``expires_at`` given to a card of ``program`` sooner than the legal minimum
+    (GIFTCARDS_MIN_EXPIRY_DAYS) from ``now``: on issue and on edit alike."""
+    if expires_at < now + min_expiry:
+        earliest = (now + min_expiry).date().isoformat()
+        raise BadUserInputError(
+            f"expires_at: a card of program {program.code} may not expire before {earliest} "
+            "(GIFTCARDS_MIN_EXPIRY_DAYS)",
+            field="expires_at",
+        )
+
+
 def issue_terms(
     request: NewCard,
     program: Program | None,
@@ -83,13 +95,8 @@ def issue_terms(
     details = request.details
     if program is not None and details.expires_at is None:
         details = dataclasses.replace(details, expires_at=expires_at(program, now))
-    elif program is not None and details.expires_at is not None and details.expires_at < now + min_expiry:
-        earliest = (now + min_expiry).date().isoformat()
-        raise BadUserInputError(
-            f"expires_at: a card of program {program.code} may not expire before {earliest} "
-            "(GIFTCARDS_MIN_EXPIRY_DAYS)",
-            field="expires_at",
-        )
+    elif program is not None and details.expires_at is not None:
+        check_min_expiry(program, details.expires_at, now, min_expiry)
     if amount is not None and details.expires_at is not None and details.expires_at <= now:
         # no debit could ever spend it (Addressing refuses an expired card)
         raise BadUserInputError(

@@ -19,6 +19,9 @@ from app.graphql.descriptions import (
     USABLE_FROM,
 )
 
+# The edit's operator fields: three ways to give one.
+CLEARS = "Left out: kept as it is; null: cleared."
+
 
 @strawberry.input(
     description="A new gift card. Give at least one code; the balance starts at zero unless "
@@ -72,7 +75,10 @@ class GiftCardAddInput:
     )
 
 
-@strawberry.input(description="Changes to a card. Fields left out stay as they are.")
+@strawberry.input(
+    description="Changes to a card. Fields left out stay as they are; the operator fields "
+    "(usableFrom, expiresAt, note, sourceId, refNo) are cleared by null. All or nothing is changed."
+)
 class GiftCardEditInput:
     id: strawberry.ID = strawberry.field(description=f"The card to change. {CARD_ID}")
     physical_code: str | None = strawberry.field(
@@ -111,8 +117,20 @@ class GiftCardEditInput:
         description="End the PHYSICAL code's PIN lockout after too many wrong PINs "
         "(giving a new physicalPin for the card's own code ends it too).",
     )
-    usable_from: datetime | None = strawberry.field(default=None, description=USABLE_FROM)
-    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
-    note: str | None = strawberry.field(default=None, description=NOTE)
-    source_id: str | None = strawberry.field(default=None, description=SOURCE_ID)
-    ref_no: str | None = strawberry.field(default=None, description=REF_NO)
+    enabled: bool | None = strawberry.field(
+        default=None,
+        description="true: unblock the card, as giftcardUnblock (ACTIVE if it was ever funded, else "
+        "PENDING); false: block it, as giftcardBlock. Needs BlockGiftCard as well. A card already in "
+        "that state is left as it is.",
+    )
+    usable_from: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description=f"{USABLE_FROM} {CLEARS}"
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=f"{EXPIRES_AT} For a card of a program, not sooner than GIFTCARDS_MIN_EXPIRY_DAYS from "
+        f"now, as on issue. {CLEARS}",
+    )
+    note: str | None = strawberry.field(default=strawberry.UNSET, description=f"{NOTE} {CLEARS}")
+    source_id: str | None = strawberry.field(default=strawberry.UNSET, description=f"{SOURCE_ID} {CLEARS}")
+    ref_no: str | None = strawberry.field(default=strawberry.UNSET, description=f"{REF_NO} {CLEARS}")

@@ -4,13 +4,14 @@ hashing and database waits never stall the event loop. Every mutation takes ``id
 from __future__ import annotations
 
 from itertools import compress
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from anyio.to_thread import run_sync
+from strawberry import UNSET
 from strawberry.types.field import StrawberryField
 
-from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
+from app.domain.card_requests import CLEARABLE, CardDetails, CardEdit, CodeChanges, NewCard
 from app.enums import Operation
 from app.graphql.context import Context
 from app.graphql.descriptions import CARD_ID
@@ -33,6 +34,17 @@ Reason = Annotated[
         description="Why, in up to 255 characters; recorded with the state change in the card's history."
     ),
 ]
+
+
+def _details_and_clears(giftcard: GiftCardEditInput) -> dict[str, Any]:
+    """The edit's operator fields as the domain takes them: those given (``details``), and those
+    given as null (``clear``, None when none); a field left out (UNSET) is in neither."""
+    given = {name: getattr(giftcard, name) for name in CLEARABLE}
+    clear = frozenset(name for name, value in given.items() if value is None)
+    details = CardDetails(
+        **{name: value for name, value in given.items() if value is not None and value is not UNSET}
+    )
+    return {"details": details, "clear": clear or None}
 
 
 def _state_change(operation: Operation, description: str) -> StrawberryField:
@@ -69,8 +81,9 @@ class CardMutations:
         return card_type(await run_sync(cards.create, info.context.principal, request, idempotency_key))
 
     @strawberry.mutation(
-        description="Change a card's codes, member and operator fields (EditGiftCard). Adding a "
-        "code of a type the card has replaces it; new codes are shown in full in this response."
+        description="Change a card's codes, member, state (enabled) and operator fields (EditGiftCard), all "
+        "in one transaction: a refusal changes nothing. Adding a code of a type the card has replaces it; "
+        "new codes are shown in full in this response."
     )
     async def giftcard_edit(
         self,
@@ -89,7 +102,7 @@ class CardMutations:
             codes=build(CodeChanges, giftcard),
             revoke=revoke,
             unlock_pin=giftcard.unlock_physical_pin,
-            details=build(CardDetails, giftcard),
+            **_details_and_clears(giftcard),
         )
         cards = info.context.services.cards
         return card_type(await run_sync(cards.edit, info.context.principal, request, idempotency_key))

@@ -135,6 +135,15 @@ class GiftCard:
         info.context.principal.require(Permission.LIST_GIFT_CARDS)
         return self.shown.created_by
 
+    @strawberry.field(
+        description="The token subject that made the card's last change (ListGiftCards): its creation, an "
+        "edit, a block, unblock or deactivation. Transactions leave it as it is: a balance change is in "
+        "the ledger, with its author. Null for a card last changed before it was recorded."
+    )
+    def updated_by(self, info: strawberry.Info[Context]) -> str | None:
+        info.context.principal.require(Permission.LIST_GIFT_CARDS)
+        return self.shown.updated_by
+
     @strawberry.field(description="Internal note for operators (ListGiftCards).")
     def note(self, info: strawberry.Info[Context]) -> str | None:
         info.context.principal.require(Permission.LIST_GIFT_CARDS)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.domain import card_edits as card_edits_module
 from app.domain import cards as cards_module
 from app.domain.balances import BalanceRules
 from app.domain.card_requests import CardDetails, CardEdit, CodeChanges, NewCard
@@ -188,6 +189,7 @@ def _card(
 def store(monkeypatch) -> CardStore:
     stand_in = CardStore()
     monkeypatch.setattr(cards_module, "store", stand_in)
+    monkeypatch.setattr(card_edits_module, "store", stand_in)
 
     def program_for_card(session, store_id, program_id):  # no store here has a program
         assert (session, program_id) == (stand_in.session, None)

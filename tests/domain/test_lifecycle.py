@@ -11,7 +11,7 @@ import pytest
 
 from app.config import Settings
 from app.domain import cards as cards_module
-from app.domain import lifecycle as lifecycle_module
+from app.domain import states as states_module
 from app.domain.codes import CodeVault
 from app.domain.lifecycle import Lifecycle
 from app.domain.masking import CodeMasking, ShownCard
@@ -124,7 +124,7 @@ def world(monkeypatch):
 
     def build(card: GiftCard | None, **ledger) -> tuple[Lifecycle, Runner, CardStore]:
         store = CardStore(card, **ledger)
-        monkeypatch.setattr(lifecycle_module, "store", store)
+        monkeypatch.setattr(states_module, "store", store)
         monkeypatch.setattr(cards_module, "store", store)  # lock_card and card_view read through it
         runner = Runner(store)
         return Lifecycle(runner, CodeMasking(VAULT, POLICY)), runner, store  # type: ignore[arg-type]

@@ -97,7 +97,7 @@ def test_split_payment_returns_the_committed_debit_beside_the_refused_one(client
 
 @pytest.mark.parametrize(
     "field",
-    ["transactions { id }", "openAuthorizations { id }", "note", "createdBy"],
+    ["transactions { id }", "openAuthorizations { id }", "note", "createdBy", "updatedBy"],
 )
 def test_generated_personal_code_survives_a_field_the_token_may_not_read(client, mint, field):
     # given a token that may create cards but neither list cards nor read their transactions
