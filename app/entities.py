@@ -70,6 +70,7 @@ class Card(Generic[C]):
     store_id: str = DEFAULT_STORE  # the store the card belongs to
     program_id: int | None = None  # the program whose rules it follows; None: none
     updated_by: str | None = None  # the token subject of the last change (None: before it was kept)
+    location_id: str | None = None  # where it was issued (None: not given)
 
     def with_codes(self, codes: tuple[D, ...]) -> Card[D]:
         """The same card with other codes: the masking step's copy, made without introspection."""

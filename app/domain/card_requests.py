@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import ClassVar
 
 from app.domain.codes import generate_code, validate_code, validate_pin
-from app.domain.identifiers import check_text, validate_member_id
+from app.domain.identifiers import check_location_id, check_text, validate_member_id
 from app.domain.times import to_utc
 from app.enums import CodeType
 from app.errors import BadUserInputError
@@ -53,8 +53,16 @@ class NewCard:
     initial_value: str | None = None  # a decimal in the card's currency: issue it funded (an ADD)
     store_id: str | None = None  # the caller's one store when None
     program_id: str | None = None  # the store's default program when None
+    location_id: str | None = None  # where it is issued (and its initial value loaded)
+    enabled: bool | None = None  # False: issued BLOCKED
     # An idempotency key covers these only when given: the same digest as before they existed.
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("initial_value", "store_id", "program_id")
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = (
+        "initial_value",
+        "store_id",
+        "program_id",
+        "location_id",
+        "enabled",
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,7 @@ def check_new_card(
     ``codes_optional``: a program may generate the card's code)."""
     if request.member_id is not None:
         validate_member_id(request.member_id)
+    check_location_id(request.location_id)
     request = dataclasses.replace(request, details=_normalise_details(request.details))
     planned = _plan_codes(request.codes, request.member_id is not None, today)
     if not planned and not codes_optional:

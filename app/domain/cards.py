@@ -34,6 +34,7 @@ from app.domain.program_rules import generate_code
 from app.domain.programs import program_for_card
 from app.domain.reservations import take_reserved_code
 from app.domain.scoping import NO_SUCH_STORE, home_store
+from app.domain.states import transition
 from app.entities import Program, ShownCode
 from app.enums import CardState, CodeType, Operation
 from app.errors import BadUserInputError, ConflictError, NotFoundError
@@ -122,6 +123,8 @@ class Cards:
         principal.require(Permission.CREATE_GIFT_CARD)
         if request.initial_value is not None:
             principal.require(Permission.TRANS_ADD)
+        if request.enabled is False:
+            principal.require(Permission.BLOCK_GIFT_CARD)
         now = datetime.now(UTC)
         store_id = home_store(principal, request.store_id)
         currency = None if request.currency is None else check_currency(request.currency)
@@ -146,6 +149,7 @@ class Cards:
                 created_at=now,
                 updated_at=now,
                 updated_by=principal.subject,
+                location_id=request.location_id,
                 **terms,
             )
             card_id = store.add_card(session, card)
@@ -153,6 +157,8 @@ class Cards:
             if card.initial_value is not None:
                 fund_new_card(session, self.rules, card, card.initial_value, now, program)
             store.add_event(session, card, "CREATED", principal.subject, now)
+            if request.enabled is False:  # issued, then blocked: its events say both
+                transition(session, card, Operation.BLOCK_CARD, principal.subject, now, None)
             return card_view(session, self.masking, principal, card_id, shown_in_full)
 
         return self.runner.run(principal, Mutation(Operation.CREATE_CARD, request, ShownCard, key), work)

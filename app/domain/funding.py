@@ -49,6 +49,7 @@ def fund_new_card(
             "balance_before": balance - amount,
             "balance_after": balance,
             "source_id": card.source_id,
+            "location_id": card.location_id,
             "created_by": card.created_by,  # the caller that issues it
             "created_at": now,
             "settled_at": now,

@@ -11,6 +11,7 @@ from app.graphql.descriptions import (
     CODE,
     CODE_EXPIRES_ON,
     EXPIRES_AT,
+    LOCATION_ID,
     MEMBER_ID,
     NOTE,
     REF_NO,
@@ -72,6 +73,16 @@ class GiftCardAddInput:
         description="The program whose rules the card follows (currency, allowed values, expiry, limits), "
         "in the card's store; left out: the store's default program, if it has one. With no code given, "
         "the program generates a PHYSICAL code in its format, shown in full only in this response.",
+    )
+    location_id: str | None = strawberry.field(
+        default=None,
+        description=f"Where the card is issued (Square's location of a new card): {LOCATION_ID} Also on "
+        "the ADD transaction of initialValue.",
+    )
+    enabled: bool | None = strawberry.field(
+        default=None,
+        description="false: issue the card BLOCKED (needs BlockGiftCard as well; giftcardEdit's enabled: "
+        "true or giftcardUnblock makes it usable). true or left out: issued as usual.",
     )
 
 

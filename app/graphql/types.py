@@ -126,6 +126,9 @@ class GiftCard:
     ref_no: str | None = strawberry.field(description=REF_NO)
     initial_value: str | None = strawberry.field(description=INITIAL_VALUE)
     store_id: strawberry.ID = strawberry.field(description=f"The store the card belongs to. {STORE_ID}")
+    location_id: str | None = strawberry.field(
+        description=f"Where the card was issued: {LOCATION_ID} Null: not given."
+    )
     shown: strawberry.Private[ShownCard]  # the domain's card, its id as the database has it
 
     # Fields with a resolver are nullable: one that fails (a permission, the database) is null
