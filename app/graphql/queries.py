@@ -29,6 +29,7 @@ from app.graphql.descriptions import (
     First,
 )
 from app.graphql.enums import CardState, CodeType, TransStatus, TransType
+from app.graphql.payment_tokens import TOKEN
 from app.graphql.types import (
     GiftCard,
     GiftCardSearchResult,
@@ -144,6 +145,14 @@ LookupId = Annotated[
 ]
 LookupMember = Annotated[str | None, strawberry.argument(description=f"Find a member's cards: {MEMBER_ID}")]
 LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN_STORE)]
+LookupToken = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Find the card a payment token stands for, without using it up (FindGiftCardByCode "
+        "and the Use… permission of its code's type). A token that is used, expired, of another store "
+        f"or malformed finds nothing. {TOKEN}"
+    ),
+]
 
 
 # Every resolver here runs on the event loop, not in a worker thread: each is one or two indexed
@@ -152,10 +161,10 @@ LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN
 class CardQueries:
     @strawberry.field(
         description="Find gift cards by exactly one of: a code (FindGiftCardByCode and the code "
-        "type's Use… permission), an internal id, or a member id (both ListGiftCards). Nothing "
-        "found is an empty result, not an error."
+        "type's Use… permission), an internal id, or a member id (both ListGiftCards), or a payment "
+        "token. Nothing found is an empty result, not an error."
     )
-    async def giftcard(
+    async def giftcard(  # noqa: PLR0913  (its arguments are the API's)
         self,
         info: strawberry.Info[Context],
         code: LookupCode = None,
@@ -163,6 +172,7 @@ class CardQueries:
         id: LookupId = None,
         member_id: LookupMember = None,
         store_id: LookupStore = None,
+        token: LookupToken = None,
     ) -> GiftCardSearchResult | None:
         result = info.context.services.lookup.find(
             info.context.principal,
@@ -171,6 +181,7 @@ class CardQueries:
             card_id=id,
             member_id=member_id,
             store_id=store_id,
+            token=token,
         )
         await record_disclosures(info, result.cards, supplied_code=code)
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])

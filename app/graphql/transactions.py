@@ -23,10 +23,13 @@ from app.graphql.descriptions import (
 )
 from app.graphql.enums import CodeType, TransType
 from app.graphql.mutations import IdempotencyKey
+from app.graphql.payment_tokens import TOKEN
 from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
-@strawberry.input(description="A transaction, addressed by codeType + code (+ pin) or by giftcardId.")
+@strawberry.input(
+    description="A transaction, addressed by codeType + code (+ pin), by giftcardId or by a payment token."
+)
 class GiftCardTransInput:
     trans_type: TransType = strawberry.field(
         description="The kind of transaction; it sets the sign of amount."
@@ -55,6 +58,11 @@ class GiftCardTransInput:
     location_id: str | None = strawberry.field(default=None, description=LOCATION_ID)
     note: str | None = strawberry.field(default=None, description=NOTE)
     store_id: strawberry.ID | None = strawberry.field(default=None, description=f"With a code: {IN_STORE}")
+    token: str | None = strawberry.field(
+        default=None,
+        description="Address the card by a payment token instead (no codeType, code, pin or giftcardId): "
+        "a committed transaction, an authorization too, uses it up. " + TOKEN,
+    )
 
 
 TransactionId = Annotated[
