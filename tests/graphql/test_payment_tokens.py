@@ -21,12 +21,16 @@ TOKENIZE = """mutation T($code: String!, $codeType: CodeType, $pin: String, $key
   giftcardTokenize(code: $code, codeType: $codeType, pin: $pin, idempotencyKey: $key) { token expiresAt } }"""
 BY_TOKEN = """query L($token: String, $code: String) { giftcard(token: $token, code: $code) {
   limitedByPermission results { id balance codes { codeType code isMasked } } } }"""
-SPEND = """mutation S($trans: GiftCardTransInput!, $key: String) { giftcardTransAdd(trans: $trans, idempotencyKey: $key) {
-  id balance availableBalance status giftcardId } }"""
+SPEND = """mutation S($trans: GiftCardTransInput!, $key: String) {
+  giftcardTransAdd(trans: $trans, idempotencyKey: $key) { id balance availableBalance status giftcardId } }"""
+
+
+def _trans(token: str, amount: str = "-4.00", **more: object) -> dict[str, object]:
+    return {"transType": "USE", "amount": amount, "token": token, **more}
 
 
 def _use(token: str, amount: str = "-4.00", **more: object) -> dict[str, object]:
-    return {"trans": {"transType": "USE", "amount": amount, "token": token, **more}}
+    return {"trans": _trans(token, amount, **more)}
 
 
 @pytest.fixture
@@ -115,7 +119,9 @@ def test_a_code_without_a_pin_tokenizes_without_one(client, services, seed, fron
 
 
 @pytest.mark.parametrize(
-    ("code", "pin"), [(CODE, "1111"), (CODE, None), ("UNKNOWNCODE0001", PIN)], ids=["wrong", "none", "unknown"]
+    ("code", "pin"),
+    [(CODE, "1111"), (CODE, None), ("UNKNOWNCODE0001", PIN)],
+    ids=["wrong", "none", "unknown"],
 )
 def test_every_failure_is_the_uniform_refusal_and_writes_no_token(client, services, card, front, code, pin):
     body = _tokenize(client, front, code=code, pin=pin)
@@ -123,7 +129,9 @@ def test_every_failure_is_the_uniform_refusal_and_writes_no_token(client, servic
     assert _refusal(body) == (["CARD_NOT_USABLE"], [UNIFORM])
     assert _rows(services, "SELECT id FROM payment_tokens") == []
     # a wrong PIN is counted as a debit's is; a missing one is not
-    (failures,) = _rows(services, "SELECT failed_pin_attempts FROM giftcard_codes WHERE code_type = 'PHYSICAL'")
+    (failures,) = _rows(
+        services, "SELECT failed_pin_attempts FROM giftcard_codes WHERE code_type = 'PHYSICAL'"
+    )
     assert failures[0] == (1 if pin == "1111" else 0)
 
 
@@ -174,7 +182,9 @@ def test_spending_by_token_uses_it_up(client, services, card, front, back):
         "giftcardId": str(card),
     }
     (entry,) = _rows(
-        services, "SELECT amount, code_type, created_by FROM giftcard_transactions WHERE id = :id", id=spent["id"]
+        services,
+        "SELECT amount, code_type, created_by FROM giftcard_transactions WHERE id = :id",
+        id=spent["id"],
     )
     assert tuple(entry) == (-400, "PHYSICAL", "shop-back")
     (row,) = _rows(services, "SELECT used_at IS NOT NULL, transaction_id FROM payment_tokens")
@@ -192,7 +202,9 @@ def test_a_refused_spend_keeps_the_token(client, services, card, front, back):
     token = _issued(client, front)
     assert error_codes(gql(client, SPEND, _use(token, "-20.00"), token=back)) == ["INSUFFICIENT_FUNDS"]
     assert _rows(services, "SELECT used_at FROM payment_tokens")[0][0] is None
-    assert gql(client, SPEND, _use(token, "-10.00"), token=back)["data"]["giftcardTransAdd"]["balance"] == "0.00"
+    assert (
+        gql(client, SPEND, _use(token, "-10.00"), token=back)["data"]["giftcardTransAdd"]["balance"] == "0.00"
+    )
 
 
 def test_a_retry_with_the_idempotency_key_replays_the_first_answer(client, services, card, front, back):
@@ -217,7 +229,9 @@ def test_a_tokenize_retry_replays_the_same_token(client, services, card, front):
 
 
 @pytest.mark.parametrize("void", ["expired", "revoked", "blocked"])
-def test_an_expired_token_a_revoked_code_or_a_blocked_card_is_refused(client, services, card, front, back, void):
+def test_an_expired_token_a_revoked_code_or_a_blocked_card_is_refused(
+    client, services, card, front, back, void
+):
     token = _issued(client, front)
     sql = {
         "expired": "UPDATE payment_tokens SET expires_at = :past",
@@ -257,7 +271,7 @@ def test_another_stores_token_finds_and_spends_nothing(client, services, seed, m
 )
 def test_bad_spends_by_token_name_the_field(client, services, card, front, back, more, field):
     token = _issued(client, front)
-    body = gql(client, SPEND, {"trans": {**_use(token)["trans"], **more}}, token=back)
+    body = gql(client, SPEND, {"trans": {**_trans(token), **more}}, token=back)
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == re.sub(r"_(\w)", lambda m: m.group(1).upper(), field)
     assert _rows(services, "SELECT used_at FROM payment_tokens")[0][0] is None
@@ -265,7 +279,9 @@ def test_bad_spends_by_token_name_the_field(client, services, card, front, back,
 
 def test_bad_lookups_by_token(client, card, front, back):
     token = _issued(client, front)
-    assert gql(client, BY_TOKEN, {"token": "gct_" + "A" * 32}, token=back)["data"]["giftcard"]["results"] == []
+    assert (
+        gql(client, BY_TOKEN, {"token": "gct_" + "A" * 32}, token=back)["data"]["giftcard"]["results"] == []
+    )
     assert gql(client, BY_TOKEN, {"token": "not a token"}, token=back)["data"]["giftcard"]["results"] == []
     both = gql(client, BY_TOKEN, {"token": token, "code": CODE}, token=back)
     assert error_codes(both) == ["BAD_USER_INPUT"]
