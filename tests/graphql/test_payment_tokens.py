@@ -25,6 +25,10 @@ SPEND = """mutation S($trans: GiftCardTransInput!, $key: String) {
   giftcardTransAdd(trans: $trans, idempotencyKey: $key) { id balance availableBalance status giftcardId } }"""
 
 
+# For tests where the database does not matter: SQLite alone keeps the suite fast.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 def _trans(token: str, amount: str = "-4.00", **more: object) -> dict[str, object]:
     return {"transType": "USE", "amount": amount, "token": token, **more}
 
@@ -102,6 +106,7 @@ def test_tokenize_gives_a_single_use_token_the_back_end_looks_up_masked_and_twic
     assert tuple(row) == (card, "shop-front", None, "default")
 
 
+@SQLITE_ONLY
 def test_tokenizing_is_audited(client, services, card, front, admin):
     _issued(client, front)
     events = _rows(
@@ -111,6 +116,7 @@ def test_tokenizing_is_audited(client, services, card, front, admin):
     assert [tuple(event) for event in events] == [("giftcardTokenize", "OK", "shop-front", card)]
 
 
+@SQLITE_ONLY
 def test_a_code_without_a_pin_tokenizes_without_one(client, services, seed, front, back):
     card_id = seed({CodeType.PHYSICAL: "NOPINCODE0001"}, balance=500)
     token = _issued(client, front, code="NOPINCODE0001", pin=None, codeType="PHYSICAL")
@@ -118,6 +124,7 @@ def test_a_code_without_a_pin_tokenizes_without_one(client, services, seed, fron
     assert [result["id"] for result in found] == [str(card_id)]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     ("code", "pin"),
     [(CODE, "1111"), (CODE, None), ("UNKNOWNCODE0001", PIN)],
@@ -135,6 +142,7 @@ def test_every_failure_is_the_uniform_refusal_and_writes_no_token(client, servic
     assert failures[0] == (1 if pin == "1111" else 0)
 
 
+@SQLITE_ONLY
 @pytest.mark.settings(code_attempt_limits="2/minute")
 def test_misses_spend_the_attempt_budget(client, card, front):
     # given two misses (a wrong PIN, an unknown code)
@@ -144,6 +152,7 @@ def test_misses_spend_the_attempt_budget(client, card, front):
     assert error_codes(_tokenize(client, front)) == ["RATE_LIMITED"]
 
 
+@SQLITE_ONLY
 @pytest.mark.settings(code_attempt_limits="2/minute")
 def test_a_hit_gives_the_budget_back(client, card, front):
     for _ in range(3):
@@ -162,6 +171,7 @@ def test_wrong_pins_lock_the_code_for_tokenizing_and_debits(client, services, ca
     assert error_codes(gql(client, SPEND, {"trans": debit}, token=back)) == ["CARD_NOT_USABLE"]
 
 
+@SQLITE_ONLY
 def test_a_trusted_caller_learns_why(client, card, admin):
     body = _tokenize(client, admin, pin="1111")
     assert error_codes(body) == ["CARD_NOT_USABLE"]
@@ -222,6 +232,7 @@ def test_an_authorization_uses_the_token_up(client, services, card, front, back)
     assert error_codes(gql(client, SPEND, _use(token, "-1.00"), token=back)) == ["CARD_NOT_USABLE"]
 
 
+@SQLITE_ONLY
 def test_a_tokenize_retry_replays_the_same_token(client, services, card, front):
     first = _issued(client, front, key="checkout-7")
     assert _issued(client, front, key="checkout-7") == first
@@ -259,6 +270,7 @@ def test_another_stores_token_finds_and_spends_nothing(client, services, seed, m
     assert gql(client, SPEND, _use(token), token=north_back)["data"]["giftcardTransAdd"]["balance"] == "6.00"
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     ("more", "field"),
     [
@@ -277,6 +289,7 @@ def test_bad_spends_by_token_name_the_field(client, services, card, front, back,
     assert _rows(services, "SELECT used_at FROM payment_tokens")[0][0] is None
 
 
+@SQLITE_ONLY
 def test_bad_lookups_by_token(client, card, front, back):
     token = _issued(client, front)
     assert (
@@ -287,6 +300,7 @@ def test_bad_lookups_by_token(client, card, front, back):
     assert error_codes(both) == ["BAD_USER_INPUT"]
 
 
+@SQLITE_ONLY
 def test_a_caller_without_the_code_types_use_permission_finds_nothing(client, card, front, mint):
     token = _issued(client, front)
     external_only = mint(permissions=["FindGiftCardByCode", "UseExternalGiftCardCodes", "GiftCardTransUse"])
@@ -296,6 +310,7 @@ def test_a_caller_without_the_code_types_use_permission_finds_nothing(client, ca
     assert error_codes(gql(client, BY_TOKEN, {"token": token}, token=no_find)) == ["FORBIDDEN"]
 
 
+@SQLITE_ONLY
 @pytest.mark.settings(payment_token_ttl_seconds=30)
 def test_the_lifetime_is_the_setting(client, card, front):
     expires = datetime.fromisoformat(_tokenize(client, front)["data"]["giftcardTokenize"]["expiresAt"])
