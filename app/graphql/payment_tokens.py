@@ -19,6 +19,15 @@ TOKEN = (
     'A payment token from giftcardTokenize: "gct_" and 32 letters, digits, "-" or "_". Single use, '
     "short-lived, bound to one card and code in the card's store."
 )
+# giftcard(token:), the fourth way into the lookup (app.graphql.queries).
+LookupToken = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Find the card a payment token stands for, without using it up (FindGiftCardByCode "
+        "and the Use… permission of its code's type). A token that is used, expired, of another store "
+        f"or malformed finds nothing. {TOKEN}"
+    ),
+]
 
 
 @strawberry.type(description="A payment token: shown once, stored only as a keyed hash.")

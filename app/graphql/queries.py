@@ -29,7 +29,7 @@ from app.graphql.descriptions import (
     First,
 )
 from app.graphql.enums import CardState, CodeType, TransStatus, TransType
-from app.graphql.payment_tokens import TOKEN
+from app.graphql.payment_tokens import LookupToken
 from app.graphql.types import (
     GiftCard,
     GiftCardSearchResult,
@@ -145,14 +145,6 @@ LookupId = Annotated[
 ]
 LookupMember = Annotated[str | None, strawberry.argument(description=f"Find a member's cards: {MEMBER_ID}")]
 LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN_STORE)]
-LookupToken = Annotated[
-    str | None,
-    strawberry.argument(
-        description="Find the card a payment token stands for, without using it up (FindGiftCardByCode "
-        "and the Use… permission of its code's type). A token that is used, expired, of another store "
-        f"or malformed finds nothing. {TOKEN}"
-    ),
-]
 
 
 # Every resolver here runs on the event loop, not in a worker thread: each is one or two indexed

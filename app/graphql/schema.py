@@ -25,7 +25,6 @@ from app.graphql.audit import AuditQueries, audit_mutations
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
 from app.graphql.operations import OperationContext
-from app.graphql.payment_tokens import PaymentTokenMutations
 from app.graphql.programs import ProgramMutations, ProgramQueries
 from app.graphql.queries import CardQueries
 from app.graphql.reservations import ReservationMutations, ReservationQueries
@@ -197,9 +196,7 @@ class Query(CardQueries, ReservationQueries, AuditQueries, ProgramQueries, Store
     "transaction. Every field is nullable: a refused mutation is null with its own error, and the "
     "answers of those that committed stand. Each takes an optional idempotencyKey."
 )
-class Mutation(
-    CardMutations, ReservationMutations, TransactionMutations, ProgramMutations, PaymentTokenMutations
-):
+class Mutation(CardMutations, ReservationMutations, TransactionMutations, ProgramMutations):
     pass
 
 

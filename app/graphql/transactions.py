@@ -23,7 +23,7 @@ from app.graphql.descriptions import (
 )
 from app.graphql.enums import CodeType, TransType
 from app.graphql.mutations import IdempotencyKey
-from app.graphql.payment_tokens import TOKEN
+from app.graphql.payment_tokens import TOKEN, PaymentTokenMutations
 from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
@@ -77,7 +77,7 @@ SettledAt = Annotated[
 
 
 @strawberry.type
-class TransactionMutations:
+class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token to transact by
     @strawberry.mutation(
         description="Add a transaction (GiftCardTrans<Type> and the code type's Use… permission)."
     )
