@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from app.domain import addressing as addressing_module
 from app.domain.ledger import TransRequest
 from app.domain.payment_tokens import TokenRequest, is_token
 from app.enums import CodeType, TransType
@@ -113,3 +114,28 @@ def test_no_token_at_rest_or_in_a_log(services, card, database_url, caplog):
         )
         == 1
     )
+
+
+class Clock:
+    """Stands in for the time module of app.domain.addressing: set readings, recorded sleeps."""
+
+    def __init__(self, *readings: float) -> None:
+        self.readings, self.slept = list(readings), list[float]()
+
+    def monotonic(self) -> float:
+        return self.readings.pop(0)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.mark.settings(refusal_floor_ms=500)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_untrusted_tokenize_refusal_takes_the_refusal_floor(services, card, monkeypatch):
+    clock = Clock(100.0, 100.125)
+    monkeypatch.setattr(addressing_module, "time", clock)
+
+    with pytest.raises(CardNotUsableError):
+        services.payment_tokens.tokenize(FRONT, TokenRequest(CODE, CodeType.PHYSICAL, "0000"))
+
+    assert clock.slept == [0.375]

@@ -3,6 +3,7 @@ the card up by the token and spends it; single use, short-lived, store-bound, th
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -104,6 +105,16 @@ def test_tokenize_gives_a_single_use_token_the_back_end_looks_up_masked_and_twic
         }
     (row,) = _rows(services, "SELECT giftcard_id, subject, used_at, store_id FROM payment_tokens")
     assert tuple(row) == (card, "shop-front", None, "default")
+
+
+@SQLITE_ONLY
+def test_no_token_in_the_logs(client, card, front, back, caplog):
+    caplog.set_level(logging.DEBUG)
+    token = _issued(client, front)
+    gql(client, BY_TOKEN, {"token": token}, token=back)
+    gql(client, SPEND, _use(token), token=back)
+    gql(client, SPEND, _use(token), token=back)  # refused
+    assert caplog.records and token[4:] not in caplog.text and PIN not in caplog.text
 
 
 @SQLITE_ONLY
