@@ -75,6 +75,8 @@ class Settings(BaseModel):
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # How long a giftcardTokenize token can be spent (DESIGN §12): minutes, not days.
+    payment_token_ttl_seconds: int = Field(default=600, ge=30, le=24 * 3600)
     max_reservation_batch: int = Field(default=500, ge=1, le=10000)
     # Most a card may hold, in major units of its own currency: room for small-unit ones (a billion
     # VND is about $40,000); the bound keeps a balance within one amount (10**15 minor units).

@@ -60,6 +60,7 @@ class Operation(StrEnum):
     DEACTIVATE_CARD = "giftcardDeactivate"
     RESERVE_CODES = "giftcardReserveCodes"
     ADD_TRANSACTION = "giftcardTransAdd"
+    TOKENIZE = "giftcardTokenize"
     CAPTURE = "giftcardTransCapture"
     CANCEL = "giftcardTransCancel"
     ADD_PROGRAM = "giftcardProgramAdd"

@@ -32,6 +32,7 @@ from app.domain.listing import Listing
 from app.domain.lookup import Lookup
 from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
+from app.domain.payment_tokens import PaymentTokens, TokenIndex
 from app.domain.pins import PinKeys
 from app.domain.program_input import ProgramLimits
 from app.domain.programs import Programs
@@ -47,7 +48,7 @@ from app.store.idempotency import KeyStore
 from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
-from app.store.payment_tokens import PaymentToken  # noqa: F401  (registers the table)
+from app.store.payment_tokens import PaymentTokenStore
 from app.store.programs import ProgramStore
 from app.store.reservations import ReservationStore
 from app.store.stores import StoreDirectory
@@ -87,6 +88,7 @@ class Services(_Shared):
     history: History
     reservations: Reservations
     ledger: Ledger
+    payment_tokens: PaymentTokens  # the ledger's: giftcardTokenize
     programs: Programs
     store_listing: StoreListing
     certificates: Certificates
@@ -121,7 +123,7 @@ def _shared(settings: Settings) -> _Shared:
     )
 
 
-def _ledger(settings: Settings, shared: _Shared) -> Ledger:
+def _ledger(settings: Settings, shared: _Shared, index: TokenIndex) -> Ledger:
     guards = Guards(
         throttle=shared.code_throttle,
         pin_max_failures=settings.pin_max_failures,
@@ -129,19 +131,18 @@ def _ledger(settings: Settings, shared: _Shared) -> Ledger:
         refusal_floor=timedelta(milliseconds=settings.refusal_floor_ms),
         events=shared.events,
     )
-    return Ledger(
-        shared.mutations,
-        Addressing(LedgerStore(shared.engine), shared.vault, shared.pins, guards),
-        shared.balance_rules,
-        shared.policy,
-        guards,
-    )
+    addressing = Addressing(LedgerStore(shared.engine), shared.vault, shared.pins, guards)
+    ttl = timedelta(seconds=settings.payment_token_ttl_seconds)
+    tokens = PaymentTokens(shared.mutations, addressing, shared.policy, guards, index, ttl)
+    return Ledger(shared.mutations, addressing, shared.balance_rules, shared.policy, guards, tokens)
 
 
 def build_services(settings: Settings) -> Services:
     shared = _shared(settings)
     engine, vault, masking, mutations = shared.engine, shared.vault, shared.masking, shared.mutations
     secret_limits = parse_limits(settings.client_secret_limits, "GIFTCARDS_CLIENT_SECRET_LIMITS")
+    token_index = TokenIndex(vault, PaymentTokenStore(engine))
+    ledger = _ledger(settings, shared, token_index)
     return Services(
         **vars(shared),
         settings=settings,
@@ -165,11 +166,12 @@ def build_services(settings: Settings) -> Services:
             timedelta(days=settings.min_expiry_days),
         ),
         lifecycle=Lifecycle(mutations, masking),
-        lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle),
+        lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle, token_index),
         listing=Listing(CardLister(engine), masking, shared.policy, vault),
         history=History(HistoryStore(engine), vault, shared.policy, shared.code_throttle),
         reservations=Reservations(mutations, vault, ReservationStore(engine), settings.max_reservation_batch),
-        ledger=_ledger(settings, shared),
+        ledger=ledger,
+        payment_tokens=ledger.tokens,
         programs=Programs(
             mutations, ProgramStore(engine), ProgramLimits(settings.max_balance, settings.min_expiry_days)
         ),

@@ -426,3 +426,17 @@ def test_log_level_names_in_any_case_and_numbers(tmp_path, given, level):
 def test_bad_log_levels_list_the_allowed_names(tmp_path, given):
     with pytest.raises(ConfigurationError, match=r"^GIFTCARDS_LOG_LEVEL: expected one of debug, info,"):
         load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_LOG_LEVEL": given})
+
+
+@pytest.mark.parametrize(
+    ("value", "bound"), [("29", "greater than or equal"), ("86401", "less than or equal")]
+)
+def test_the_payment_token_lifetime_is_bounded(tmp_path, value, bound):
+    with pytest.raises(ConfigurationError, match=rf"^GIFTCARDS_PAYMENT_TOKEN_TTL_SECONDS: .*{bound}"):
+        load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_PAYMENT_TOKEN_TTL_SECONDS": value})
+
+
+def test_the_payment_token_lifetime_defaults_to_ten_minutes(tmp_path):
+    assert load_settings({"GIFTCARDS_STATE_DIR": str(tmp_path)}).payment_token_ttl_seconds == 600
+    given = {"GIFTCARDS_STATE_DIR": str(tmp_path), "GIFTCARDS_PAYMENT_TOKEN_TTL_SECONDS": "30"}
+    assert load_settings(given).payment_token_ttl_seconds == 30

@@ -5,6 +5,9 @@ missing PIN, an expired or revoked code and an unusable card, so it tells an att
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,6 +42,21 @@ class Guards:
     pin_lockout: timedelta  # … for this long
     refusal_floor: timedelta  # an untrusted refusal takes at least this long
     events: Events = field(default_factory=Events)  # told of each code a wrong PIN locks
+
+    @contextmanager
+    def floored(self, principal: Principal) -> Iterator[None]:
+        """Every untrusted refusal in the block takes the floor, counted from the block's start (a
+        field's, not the request's: a second refusal in one document, or a body sent slowly, would
+        eat into it), so its timing tells nothing of which check failed. It must outlast the slowest."""
+        started = time.monotonic()
+        try:
+            yield
+        except CardNotUsableError:
+            if not principal.is_trusted:
+                remaining = self.refusal_floor.total_seconds() - (time.monotonic() - started)
+                if remaining > 0:
+                    time.sleep(remaining)
+            raise
 
 
 def refuse(principal: Principal, trusted_error: GiftCardError) -> GiftCardError:

@@ -9,8 +9,7 @@ take at least the refusal floor.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -26,12 +25,12 @@ from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
 from app.domain.money import check_amount, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
+from app.domain.payment_tokens import PaymentTokens
 from app.domain.scoping import narrow
 from app.entities import Transaction
 from app.enums import CodeType, Operation, TransStatus, TransType
 from app.errors import (
     BadUserInputError,
-    CardNotUsableError,
     ConflictError,
     LimitExceededError,
     NotFoundError,
@@ -54,7 +53,7 @@ PERMISSION_OF = {
 @dataclass(frozen=True)
 class TransRequest:
     # An idempotency key covers the request; location_id only when given (app.domain.idempotency).
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id", "store_id")
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id", "store_id", "token")
 
     trans_type: TransType
     amount: str
@@ -69,6 +68,7 @@ class TransRequest:
     note: str | None = None
     location_id: str | None = None  # where it happened, as the caller names it
     store_id: str | None = None  # only this one of the caller's stores (a code in two of them)
+    token: str | None = None  # a giftcardTokenize token instead of a code (app.domain.payment_tokens)
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class Ledger:
     rules: BalanceRules
     policy: Policy
     guards: Guards
+    tokens: PaymentTokens
 
     # --- giftcardTransAdd ------------------------------------------------------------------
 
@@ -93,18 +94,8 @@ class Ledger:
         if replayed is not None:
             return replayed
         self._check_input(request)
-        now, started = datetime.now(UTC), time.monotonic()
-        try:
-            return self._create(principal, request, mutation, now)
-        except CardNotUsableError:
-            if not principal.is_trusted:
-                # Every untrusted refusal takes the floor, counted from this field's start (not the
-                # request's: a second refusal in one document, or a body sent slowly, would eat into
-                # it), so its timing tells nothing of which check failed. It must outlast the slowest.
-                remaining = self.guards.refusal_floor.total_seconds() - (time.monotonic() - started)
-                if remaining > 0:
-                    time.sleep(remaining)
-            raise
+        with self.guards.floored(principal):  # every untrusted refusal takes the refusal floor
+            return self._create(principal, request, mutation, datetime.now(UTC))
 
     def _check_input(self, request: TransRequest) -> None:
         """Everything about the request that needs no card; what this refuses tells nothing of one."""
@@ -120,7 +111,7 @@ class Ledger:
         """The card id a request by ``giftcardId`` addresses; None by code (checked, not looked up)."""
         by_code = request.code is not None or request.code_type is not None
         if by_code == (request.giftcard_id is not None):
-            raise BadUserInputError("trans: give code_type and code, or giftcard_id", field="trans")
+            raise BadUserInputError("trans: give code_type and code, giftcard_id, or token", field="trans")
         if request.giftcard_id is not None:
             principal.require(Permission.LIST_GIFT_CARDS)
             if request.pin is not None:
@@ -136,6 +127,13 @@ class Ledger:
     def _create(
         self, principal: Principal, request: TransRequest, mutation: Mutation, now: datetime
     ) -> Transaction:
+        if request.token is not None:  # spent as app.domain.payment_tokens says
+
+            def work_for(code_type: CodeType, card_id: int, code_id: int) -> Work[Transaction]:
+                addressed = replace(request, code_type=code_type)  # the ledger row's code type
+                return self._work(principal, addressed, now, card_id, code_id, CodeAttempt())
+
+            return self.tokens.spend(principal, request, mutation, now, work_for)
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())

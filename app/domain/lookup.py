@@ -16,6 +16,7 @@ from app.domain.attempts import code_attempt
 from app.domain.codes import CodeVault, validate_code
 from app.domain.identifiers import parse_card_id, validate_member_id
 from app.domain.masking import CodeMasking, SearchResult
+from app.domain.payment_tokens import TokenIndex
 from app.domain.scoping import narrow
 from app.enums import CodeType
 from app.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
@@ -25,15 +26,22 @@ from app.store.cards import CardStore
 
 class Lookup:
     def __init__(
-        self, cards: CardStore, vault: CodeVault, masking: CodeMasking, policy: Policy, throttle: Throttle
+        self,
+        cards: CardStore,
+        vault: CodeVault,
+        masking: CodeMasking,
+        policy: Policy,
+        throttle: Throttle,
+        tokens: TokenIndex | None = None,
     ) -> None:
         self._cards = cards
         self._vault = vault
         self._masking = masking
         self._policy = policy
         self._throttle = throttle  # code attempts by callers without ListGiftCards
+        self._tokens = tokens  # payment tokens (giftcardTokenize)
 
-    def find(
+    def find(  # noqa: PLR0913  (the lookup's arguments, each by keyword, as the API's)
         self,
         principal: Principal,
         *,
@@ -42,26 +50,29 @@ class Lookup:
         card_id: str | None = None,
         member_id: str | None = None,
         store_id: str | None = None,
+        token: str | None = None,
     ) -> SearchResult:
-        """The cards found by exactly one of ``code`` (narrowed by ``code_type``), ``card_id`` or
-        ``member_id``, in the caller's stores (or ``store_id`` of them); nothing found is an empty
-        result."""
+        """The cards found by exactly one of ``code`` (narrowed by ``code_type``), ``card_id``,
+        ``member_id`` or a payment ``token``, in the caller's stores (or ``store_id`` of them);
+        nothing found is an empty result."""
         if principal.is_anonymous:
             raise UnauthenticatedError("a bearer token is required")
         principal = narrow(principal, store_id)
         given = [
             name
-            for name, value in (("code", code), ("id", card_id), ("member_id", member_id))
+            for name, value in (("code", code), ("id", card_id), ("member_id", member_id), ("token", token))
             if value is not None
         ]
         if len(given) != 1:
             raise BadUserInputError(
-                "giftcard: give exactly one of code, id or member_id", field=",".join(given) or None
+                "giftcard: give exactly one of code, id, member_id or token", field=",".join(given) or None
             )
         if code_type is not None and code is None:
             raise BadUserInputError("code_type: only allowed together with code", field="code_type")
         if code is not None:
             return self._by_code(principal, code, code_type)
+        if token is not None:
+            return self._by_token(principal, token)
         principal.require(Permission.LIST_GIFT_CARDS)
         if card_id is not None:
             cards = self._cards.find_by_id(parse_card_id(card_id), principal.store_ids())
@@ -69,6 +80,20 @@ class Lookup:
             assert member_id is not None
             cards = self._cards.find_by_member(validate_member_id(member_id), principal.store_ids())
         return self._masking.show(principal, cards)
+
+    def _by_token(self, principal: Principal, token: str) -> SearchResult:
+        """The card a payment token stands for, as a lookup by its code shows it (the token is not
+        used up); any token that cannot be used, or whose code type the caller may not use, finds
+        nothing. Tokens cannot be guessed: no code attempt budget is spent."""
+        principal.require(Permission.FIND_BY_CODE)
+        usable = self._policy.usable_code_types(principal)
+        if not usable:
+            raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
+        assert self._tokens is not None  # built with the index wherever tokens can be sent
+        found = self._tokens.find(principal, token, datetime.now(UTC))
+        if found is None or found.code_type not in usable:
+            return self._masking.show(principal, [])
+        return self._masking.show(principal, self._cards.find_by_id(found.giftcard_id, principal.store_ids()))
 
     def _by_code(self, principal: Principal, code: str, code_type: CodeType | None) -> SearchResult:
         principal.require(Permission.FIND_BY_CODE)

@@ -31,6 +31,7 @@ from app.graphql.descriptions import (
     Last,
 )
 from app.graphql.enums import CardState, CodeType, GiftCardOrder, TransStatus, TransType
+from app.graphql.payment_tokens import LookupToken
 from app.graphql.types import (
     GiftCard,
     GiftCardSearchResult,
@@ -168,10 +169,10 @@ LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN
 class CardQueries:
     @strawberry.field(
         description="Find gift cards by exactly one of: a code (FindGiftCardByCode and the code "
-        "type's Use… permission), an internal id, or a member id (both ListGiftCards). Nothing "
-        "found is an empty result, not an error."
+        "type's Use… permission), an internal id, or a member id (both ListGiftCards), or a payment "
+        "token. Nothing found is an empty result, not an error."
     )
-    async def giftcard(
+    async def giftcard(  # noqa: PLR0913  (its arguments are the API's)
         self,
         info: strawberry.Info[Context],
         code: LookupCode = None,
@@ -179,6 +180,7 @@ class CardQueries:
         id: LookupId = None,
         member_id: LookupMember = None,
         store_id: LookupStore = None,
+        token: LookupToken = None,
     ) -> GiftCardSearchResult | None:
         result = info.context.services.lookup.find(
             info.context.principal,
@@ -187,6 +189,7 @@ class CardQueries:
             card_id=id,
             member_id=member_id,
             store_id=store_id,
+            token=token,
         )
         await record_disclosures(info, result.cards, supplied_code=code)
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])

@@ -24,10 +24,13 @@ from app.graphql.descriptions import (
 )
 from app.graphql.enums import CodeType, TransType
 from app.graphql.mutations import IdempotencyKey
+from app.graphql.payment_tokens import TOKEN, PaymentTokenMutations
 from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
-@strawberry.input(description="A transaction, addressed by codeType + code (+ pin) or by giftcardId.")
+@strawberry.input(
+    description="A transaction, addressed by codeType + code (+ pin), by giftcardId or by a payment token."
+)
 class GiftCardTransInput:
     trans_type: TransType = strawberry.field(
         description="The kind of transaction; it sets the sign of amount."
@@ -56,6 +59,11 @@ class GiftCardTransInput:
     location_id: str | None = strawberry.field(default=None, description=LOCATION_ID)
     note: str | None = strawberry.field(default=None, description=NOTE)
     store_id: strawberry.ID | None = strawberry.field(default=None, description=f"With a code: {IN_STORE}")
+    token: str | None = strawberry.field(
+        default=None,
+        description="Address the card by a payment token instead (no codeType, code, pin or giftcardId): "
+        "a committed transaction, an authorization too, uses it up. " + TOKEN,
+    )
 
 
 TransactionId = Annotated[
@@ -78,7 +86,7 @@ SettledAt = Annotated[
 
 
 @strawberry.type
-class TransactionMutations:
+class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token to transact by
     @strawberry.mutation(
         description="Add a transaction (GiftCardTrans<Type> and the code type's Use… permission)."
     )

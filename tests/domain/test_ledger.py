@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain import ledger as ledger_module
+from app.domain import addressing as addressing_module
 from app.domain.ledger import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError, NotFoundError
@@ -36,7 +36,7 @@ class Clock:
 )
 def test_an_untrusted_refusal_sleeps_what_is_left_of_the_floor(services, monkeypatch, readings, slept):
     clock = Clock(*readings)
-    monkeypatch.setattr(ledger_module, "time", clock)
+    monkeypatch.setattr(addressing_module, "time", clock)
 
     with pytest.raises(CardNotUsableError):
         services.ledger.create(UNTRUSTED, UNKNOWN)
@@ -47,7 +47,7 @@ def test_an_untrusted_refusal_sleeps_what_is_left_of_the_floor(services, monkeyp
 @pytest.mark.settings(refusal_floor_ms=500)
 def test_a_trusted_refusal_does_not_wait(services, monkeypatch):
     clock = Clock(100.0, 100.125)
-    monkeypatch.setattr(ledger_module, "time", clock)
+    monkeypatch.setattr(addressing_module, "time", clock)
 
     with pytest.raises(NotFoundError):
         services.ledger.create(TRUSTED, UNKNOWN)

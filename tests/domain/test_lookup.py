@@ -107,7 +107,7 @@ def test_a_lookup_needs_a_token():
     ],
 )
 def test_exactly_one_of_code_id_or_member_is_given(given, field):
-    assert _refusal(**given) == ("giftcard: give exactly one of code, id or member_id", field)
+    assert _refusal(**given) == ("giftcard: give exactly one of code, id, member_id or token", field)
 
 
 @pytest.mark.parametrize("given", [{"card_id": "1"}, {"member_id": "M1"}])

@@ -212,9 +212,9 @@ def test_a_code_is_usable_through_its_last_day(client, admin, card, services, mo
     [
         (
             {"giftcardId": "1", "codeType": "PHYSICAL", "code": CODE},
-            ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId"),
+            ("BAD_USER_INPUT", "trans", "trans: give codeType and code, giftcardId, or token"),
         ),
-        ({}, ("BAD_USER_INPUT", "trans", "trans: give codeType and code, or giftcardId")),
+        ({}, ("BAD_USER_INPUT", "trans", "trans: give codeType and code, giftcardId, or token")),
         ({"giftcardId": "1", "pin": PIN}, ("BAD_USER_INPUT", "pin", "pin: only allowed with a code")),
         ({"code": CODE}, ("BAD_USER_INPUT", "codeType", "codeType: give both codeType and code")),
         ({"codeType": "PHYSICAL"}, ("BAD_USER_INPUT", "code", "code: give both codeType and code")),
