@@ -125,6 +125,7 @@ TABLES = (
     "code_reservations",
     "audit_events",
     "programs",
+    "payment_tokens",
 )
 
 
