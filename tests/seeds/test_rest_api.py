@@ -128,7 +128,7 @@ def test_the_certificate_prints_the_cards_code(client, sold, mint, tmp_path):
 
 
 def test_authorize_then_capture_less_by_the_auth_code(client, sold, till):
-    codes, (card, other), office = sold
+    codes, _, office = sold
     # when the till authorizes 30.00 on sale SALE-2001
     hold = _authorize(client, till, codes[0], "-30.00", "SALE-2001")
     # then it answers an auth code; the balance stays, 30.00 is held
@@ -141,7 +141,9 @@ def test_authorize_then_capture_less_by_the_auth_code(client, sold, till):
     assert history == [ISSUED, held]
     # when the till captures 12.50 of it by the auth code, with spaces, dashes and lower case
     spelled = "-".join(hold["authCode"][i : i + 4] for i in range(0, 26, 4)).lower()
-    captured = _ok(gql(client, CAPTURE, {"authCode": spelled, "amount": "-12.50"}, token=till), "giftcardTransCapture")
+    captured = _ok(
+        gql(client, CAPTURE, {"authCode": spelled, "amount": "-12.50"}, token=till), "giftcardTransCapture"
+    )
     # then 12.50 is spent and the rest released: balance and available balance 37.50, no hold left
     assert captured == {
         "id": hold["id"],
@@ -152,14 +154,17 @@ def test_authorize_then_capture_less_by_the_auth_code(client, sold, till):
         "authCode": None,
     }
     found, history = _check(client, office, codes[0])
-    assert (found["balance"], found["availableBalance"], found["openAuthorizations"]) == ("37.50", "37.50", [])
+    assert (found["balance"], found["availableBalance"], found["openAuthorizations"]) == (
+        "37.50",
+        "37.50",
+        [],
+    )
     assert history == [ISSUED, _row("USE", "COMPLETED", "-12.50", "50.00", "37.50", "SALE-2001")]
     # and the auth code is spent; the other card is untouched
     again = gql(client, CAPTURE, {"authCode": hold["authCode"]}, token=till)
     assert [error["extensions"]["code"] for error in again["errors"]] == ["CONFLICT"]
     untouched, _ = _check(client, office, codes[1])
     assert (untouched["balance"], untouched["availableBalance"]) == ("20.00", "20.00")
-    assert other["balance"] == "20.00"
 
 
 def test_authorize_then_cancel_by_the_auth_code(client, sold, till):
@@ -178,7 +183,11 @@ def test_authorize_then_cancel_by_the_auth_code(client, sold, till):
         "authCode": None,
     }
     found, history = _check(client, office, codes[0])
-    assert (found["balance"], found["availableBalance"], found["openAuthorizations"]) == ("50.00", "50.00", [])
+    assert (found["balance"], found["availableBalance"], found["openAuthorizations"]) == (
+        "50.00",
+        "50.00",
+        [],
+    )
     assert history == [ISSUED, _row("USE", "CANCELLED", "-30.00", "50.00", "50.00", "SALE-2002")]
     # and it can be neither captured nor cancelled again by that code
     for operation in (CAPTURE, CANCEL):
