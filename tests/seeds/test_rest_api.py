@@ -1,6 +1,6 @@
 """Coming from the REST API, end to end: a back office reserves a pool of codes for printing and
-sells a card from one with a value and a sale id under its card product ("GC"); a till checks the
-balance with history, open authorizations and available balance, prints the certificate, then
+sells a card from one with a value and a sale id under its card product ("GC"), checks its balance
+with history, open authorizations and available balance, and prints its certificate; a till
 authorizes with an AuthCode and captures or cancels by it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_authorize_then_capture_less_by_the_auth_code(client, sold, till):
     assert (found["balance"], found["availableBalance"]) == ("50.00", "20.00")
     assert found["openAuthorizations"] == [held | {"authorizedAmount": "-30.00", "authCode": None}]
     assert history == [ISSUED, held]
-    # when the till captures 12.50 of it by the auth code, with spaces, dashes and lower case
+    # when the till captures 12.50 of it by the auth code, in groups of four with dashes, in lower case
     spelled = "-".join(hold["authCode"][i : i + 4] for i in range(0, 26, 4)).lower()
     captured = _ok(
         gql(client, CAPTURE, {"authCode": spelled, "amount": "-12.50"}, token=till), "giftcardTransCapture"
