@@ -72,7 +72,7 @@ class GiftCardAddInput:
         default=None,
         description="The program whose rules the card follows (currency, allowed values, expiry, limits), "
         "in the card's store; left out: the store's default program, if it has one. With no code given, "
-        "the program generates a PHYSICAL code in its format, shown in full only in this response.",
+        "the program generates a PHYSICAL code in its format (shown in full, as PHYSICAL codes are).",
     )
     location_id: str | None = strawberry.field(
         default=None,
