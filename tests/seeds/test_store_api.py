@@ -183,7 +183,11 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
     disabled = _edit(client, editor, card["id"], enabled=False)
     enabled = _edit(client, editor, card["id"], enabled=True)
     # then it is BLOCKED, then ACTIVE again, its balance kept; the last changer is recorded
-    assert (disabled["state"], disabled["balance"], disabled["updatedBy"]) == ("BLOCKED", "10.00", "shop-editor")
+    assert (disabled["state"], disabled["balance"], disabled["updatedBy"]) == (
+        "BLOCKED",
+        "10.00",
+        "shop-editor",
+    )
     assert (enabled["state"], enabled["balance"]) == ("ACTIVE", "10.00")
     # and a card that was never funded comes back PENDING
     assert _edit(client, editor, empty["id"], enabled=False)["state"] == "BLOCKED"
@@ -227,8 +231,10 @@ def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
     card = _add(client, shop, physicalCode="STOREDEL0001", initialValue="20.00")
     other = _add(client, shop, physicalCode="STOREDEL0002", initialValue="7.00")
     by_id = {"giftcardId": card["id"]}
-    spent = _ok(gql(client, TRANS, {"trans": {**by_id, "transType": "USE", "amount": "-4.00"}}, token=shop),
-                "giftcardTransAdd")
+    spent = _ok(
+        gql(client, TRANS, {"trans": {**by_id, "transType": "USE", "amount": "-4.00"}}, token=shop),
+        "giftcardTransAdd",
+    )
     hold = {**by_id, "transType": "USE", "amount": "-3.00", "authorizeOnly": True}
     held = _ok(gql(client, TRANS, {"trans": hold}, token=shop), "giftcardTransAdd")
     assert (spent["balance"], held["status"], held["availableBalance"]) == ("16.00", "AUTHORIZED", "13.00")
@@ -237,7 +243,11 @@ def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
     deleted = _ok(gql(client, DEACTIVATE, {"id": card["id"]}, token=shop), "giftcardDeactivate")
 
     # then it is DEACTIVATED, not gone: its balance stays and its hold is released
-    assert (deleted["state"], deleted["balance"], deleted["availableBalance"]) == ("DEACTIVATED", "16.00", "16.00")
+    assert (deleted["state"], deleted["balance"], deleted["availableBalance"]) == (
+        "DEACTIVATED",
+        "16.00",
+        "16.00",
+    )
     kept = _card(client, shop, card["id"])
     assert kept["state"] == "DEACTIVATED"
     # and its transactions are still readable, the hold now CANCELLED
