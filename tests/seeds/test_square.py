@@ -43,6 +43,9 @@ TRANS = """mutation S($trans: GiftCardTransInput!, $key: String) {
   giftcardTransAdd(trans: $trans, idempotencyKey: $key) { id status amount balance locationId } }"""
 CAPTURE = """mutation C($id: ID!, $locationId: String) {
   giftcardTransCapture(id: $id, locationId: $locationId) { id status amount balance locationId } }"""
+AUDIT = (
+    """query U($id: ID!) { auditEvents(filter: {giftcardId: $id}) { edges { node { action outcome } } } }"""
+)
 ACTIVITIES = """query H($filter: GiftCardTransactionFilter) { giftcardTransactions(filter: $filter) {
   edges { node { id giftcardId transType status amount locationId } } } }"""
 
@@ -140,6 +143,11 @@ def test_create_a_pending_card_with_an_idempotency_key_at_a_location(client, min
     assert _count(services, "SELECT count(*) FROM giftcards") == 1
     assert _count(services, "SELECT count(*) FROM giftcard_events") == 1
     assert _count(services, "SELECT count(*) FROM giftcard_transactions") == 0
+    audit = _ok(gql(client, AUDIT, {"id": created["id"]}, token=seller), "auditEvents")
+    assert [edge["node"] for edge in audit["edges"]] == [
+        {"action": "giftcardAdd", "outcome": "OK"},
+        {"action": "giftcardAdd", "outcome": "REPLAYED"},
+    ]
     # and the same key with another card is a conflict that writes nothing
     other = _add_refused(client, seller, key="create-1", physicalCode="SQNEW0000002", locationId="LOC-1")
     assert other == ["CONFLICT"]

@@ -181,6 +181,8 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
 
     # when the store disables it, then enables it again
     disabled = _edit(client, editor, card["id"], enabled=False)
+    spend = {"giftcardId": card["id"], "transType": "USE", "amount": "-1.00"}
+    refused = gql(client, TRANS, {"trans": spend}, token=shop)
     enabled = _edit(client, editor, card["id"], enabled=True)
     # then it is BLOCKED, then ACTIVE again, its balance kept; the last changer is recorded
     assert (disabled["state"], disabled["balance"], disabled["updatedBy"]) == (
@@ -188,7 +190,9 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
         "10.00",
         "shop-editor",
     )
+    assert error_codes(refused) == ["CARD_NOT_USABLE"]  # a disabled card takes nothing
     assert (enabled["state"], enabled["balance"]) == ("ACTIVE", "10.00")
+    assert _ok(gql(client, TRANS, {"trans": spend}, token=shop), "giftcardTransAdd")["balance"] == "9.00"
     # and a card that was never funded comes back PENDING
     assert _edit(client, editor, empty["id"], enabled=False)["state"] == "BLOCKED"
     assert _edit(client, editor, empty["id"], enabled=True)["state"] == "PENDING"
@@ -197,18 +201,28 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
     changed = _edit(client, editor, card["id"], physicalCode="STOREEDIT101", expiresAt="2031-06-30T23:59:59Z")
     # then the new code replaces the old one, which no longer finds or lists the card
     assert changed["codes"] == [{"codeType": "PHYSICAL", "code": "STOREEDIT101", "isMasked": False}]
-    assert changed["expiresAt"] == "2031-06-30T23:59:59+00:00"
+    assert (changed["expiresAt"], changed["note"], changed["balance"]) == (
+        "2031-06-30T23:59:59+00:00",
+        "VIP",
+        "9.00",
+    )
     assert _found(client, shop, "STOREEDIT101") == [card["id"]]
     assert _found(client, shop, "STOREEDIT001") == []
     assert _page(client, shop, filter={"code": "STOREEDIT001"})[0] == []
 
+    # and fields left out keep their values
+    sourced = _edit(client, editor, card["id"], sourceId="POS-1")
+    assert sourced == changed | {"sourceId": "POS-1"}
+
     # when it clears the expiry and the note with an explicit null
     cleared = _edit(client, editor, card["id"], expiresAt=None, note=None)
     # then both are gone, and nothing else changed
-    assert cleared == changed | {"expiresAt": None, "note": None}
+    assert cleared == sourced | {"expiresAt": None, "note": None}
     assert _card(client, shop, card["id"])["note"] is None
-    # and a field left out keeps its value
-    assert _edit(client, editor, card["id"], sourceId="POS-1")["expiresAt"] is None
+
+    # when it clears the other card's code: that card has none left, and its code finds nothing
+    assert _edit(client, editor, empty["id"], revokePhysicalCode=True)["codes"] == []
+    assert _found(client, shop, "STOREEDIT002") == []
     # and the card's history holds each change, by who made it; the other card has its own
     assert _events(services, card["id"]) == sorted(
         [
@@ -218,11 +232,18 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
             ("CODE_REVOKED", "PHYSICAL", "shop-editor"),
             ("CODE_ADDED", "PHYSICAL", "shop-editor"),
             ("DETAILS_CHANGED", "expires_at", "shop-editor"),
-            ("DETAILS_CHANGED", "expires_at,note", "shop-editor"),
             ("DETAILS_CHANGED", "source_id", "shop-editor"),
+            ("DETAILS_CHANGED", "expires_at,note", "shop-editor"),
         ]
     )
-    assert _card(client, shop, empty["id"])["codes"][0]["code"] == "STOREEDIT002"
+    assert _events(services, empty["id"]) == sorted(
+        [
+            ("CREATED", None, "shop-admin"),
+            ("BLOCKED", None, "shop-editor"),
+            ("UNBLOCKED", None, "shop-editor"),
+            ("CODE_REVOKED", "PHYSICAL", "shop-editor"),
+        ]
+    )
 
 
 def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
