@@ -237,6 +237,23 @@ def test_a_retry_with_the_idempotency_key_replays_the_first_answer(client, servi
     assert len(_rows(services, "SELECT id FROM giftcard_transactions WHERE giftcard_id = :id", id=card)) == 2
 
 
+@SQLITE_ONLY
+def test_an_idempotency_key_used_with_another_token_spends_nothing(client, services, card, front, back):
+    spent, other = _issued(client, front), _issued(client, front)
+    assert "errors" not in gql(client, SPEND, {**_use(spent), "key": "order-2"}, token=back)
+    body = gql(client, SPEND, {**_use(other, "-1.00"), "key": "order-2"}, token=back)
+    assert error_codes(body) == ["CONFLICT"]
+    assert body["errors"][0]["extensions"]["field"] == "idempotencyKey"
+    # the other token is still usable, and the card was debited once
+    assert sorted(row[0] is None for row in _rows(services, "SELECT used_at FROM payment_tokens")) == [
+        False,
+        True,
+    ]
+    assert (
+        gql(client, SPEND, _use(other, "-1.00"), token=back)["data"]["giftcardTransAdd"]["balance"] == "5.00"
+    )
+
+
 def test_an_authorization_uses_the_token_up(client, services, card, front, back):
     token = _issued(client, front)
     held = gql(client, SPEND, _use(token, authorizeOnly=True), token=back)["data"]["giftcardTransAdd"]
