@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
+from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,6 +27,9 @@ PATH = "/giftcards/{id}/certificate"
 _MEDIA_TYPES = tuple(item.media_type for item in Format)
 _FORMATS = {item.media_type: item for item in Format}
 _FORMAT_NAMES = frozenset(item.value for item in Format)
+# Drawing one takes a core for a tenth of a second or more: at most this many at once, so that
+# certificates wait for each other and never hold the worker threads /graphql's resolvers run in.
+CONCURRENT_DRAWINGS = 2
 _STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
@@ -67,6 +71,7 @@ class CertificateEndpoint:
     """The route's ASGI app (a class instance is one to Starlette, not a request handler)."""
 
     services: Services
+    drawing: CapacityLimiter = dataclasses.field(default_factory=lambda: CapacityLimiter(CONCURRENT_DRAWINGS))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.answer(Request(scope, receive))
@@ -83,7 +88,11 @@ class CertificateEndpoint:
         try:
             # Reading, decrypting and drawing are blocking work: a worker thread's, not the loop's.
             body = await run_sync(
-                self.services.certificates.print, principal, card_id, partial(draw, file_format=file_format)
+                self.services.certificates.print,
+                principal,
+                card_id,
+                partial(draw, file_format=file_format),
+                limiter=self.drawing,
             )
         except GiftCardError as error:
             return _refusal(error)

@@ -137,6 +137,18 @@ def _ledger(settings: Settings, shared: _Shared, index: TokenIndex) -> Ledger:
     return Ledger(shared.mutations, addressing, shared.balance_rules, shared.policy, guards, tokens)
 
 
+def _cards(settings: Settings, shared: _Shared) -> Cards:
+    return Cards(
+        shared.mutations,
+        shared.vault,
+        shared.pins,
+        shared.masking,
+        settings.default_currency,
+        shared.balance_rules,
+        timedelta(days=settings.min_expiry_days),
+    )
+
+
 def build_services(settings: Settings) -> Services:
     shared = _shared(settings)
     engine, vault, masking, mutations = shared.engine, shared.vault, shared.masking, shared.mutations
@@ -156,15 +168,7 @@ def build_services(settings: Settings) -> Services:
         card_store=CardStore(engine),
         key_rows=KeyRows(engine),
         stores=StoreDirectory(engine),
-        cards=Cards(
-            mutations,
-            vault,
-            shared.pins,
-            masking,
-            settings.default_currency,
-            shared.balance_rules,
-            timedelta(days=settings.min_expiry_days),
-        ),
+        cards=_cards(settings, shared),
         lifecycle=Lifecycle(mutations, masking),
         lookup=Lookup(CardStore(engine), vault, masking, shared.policy, shared.code_throttle, token_index),
         listing=Listing(CardLister(engine), masking, shared.policy, vault),

@@ -243,17 +243,23 @@ def test_the_request_line_names_the_id_never_the_code(settings, services, printe
         assert connection.execute(select(table.c.request_id)).scalars().all() == ["req-cert"]
 
 
-def test_drawing_runs_in_a_worker_thread(client, printer, physical, monkeypatch):
+def test_drawing_runs_in_a_worker_thread_of_its_own_few(client, printer, physical, monkeypatch):
     ran: list[object] = []
+    limits: list[float] = []
     original = certificate_route.run_sync
 
-    async def recorded(function, *args):
+    async def recorded(function, *args, limiter=None):
         ran.append(function)
-        return await original(function, *args)
+        limits.append(limiter.total_tokens if limiter is not None else 0)
+        return await original(function, *args, limiter=limiter)
 
     monkeypatch.setattr(certificate_route, "run_sync", recorded)
-    assert certificate(client, physical, printer).status_code == 200
-    assert [getattr(function, "__name__", None) for function in ran] == ["print"]
+    for _ in range(2):
+        assert certificate(client, physical, printer).status_code == 200
+    assert [getattr(function, "__name__", None) for function in ran] == ["print", "print"]
+    # certificates wait for each other, not for the worker threads /graphql runs its resolvers in
+    assert limits == [certificate_route.CONCURRENT_DRAWINGS] * 2
+    assert certificate_route.CONCURRENT_DRAWINGS == 2
 
 
 def test_what_the_certificate_shows(services, mint, seed):

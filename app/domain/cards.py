@@ -106,6 +106,16 @@ def _generated(session: Session, vault: CodeVault, program: Program | None, stor
             return [(plan, seal)]
 
 
+def _require_create(principal: Principal, request: NewCard) -> None:
+    """CreateGiftCard, and the permissions of what the new card is issued with: its initial value
+    (GiftCardTransAdd) and a BLOCKED state (BlockGiftCard)."""
+    principal.require(Permission.CREATE_GIFT_CARD)
+    if request.initial_value is not None:
+        principal.require(Permission.TRANS_ADD)
+    if request.enabled is False:
+        principal.require(Permission.BLOCK_GIFT_CARD)
+
+
 @dataclasses.dataclass(frozen=True)
 class Cards:
     """Creating cards and editing them; each answers with the card as the caller may see it."""
@@ -120,11 +130,7 @@ class Cards:
 
     def create(self, principal: Principal, request: NewCard, key: str | None) -> ShownCard:
         """A new card; with an initial value it is funded by an ADD and ACTIVE, in the same writes."""
-        principal.require(Permission.CREATE_GIFT_CARD)
-        if request.initial_value is not None:
-            principal.require(Permission.TRANS_ADD)
-        if request.enabled is False:
-            principal.require(Permission.BLOCK_GIFT_CARD)
+        _require_create(principal, request)
         now = datetime.now(UTC)
         store_id = home_store(principal, request.store_id)
         currency = None if request.currency is None else check_currency(request.currency)

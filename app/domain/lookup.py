@@ -82,9 +82,10 @@ class Lookup:
         return self._masking.show(principal, cards)
 
     def _by_token(self, principal: Principal, token: str) -> SearchResult:
-        """The card a payment token stands for, as a lookup by its code shows it (the token is not
-        used up); any token that cannot be used, or whose code type the caller may not use, finds
-        nothing. Tokens cannot be guessed: no code attempt budget is spent."""
+        """The card a payment token stands for (the token is not used up), its codes masked unless
+        the caller may see them without holding them; any token that cannot be used, or whose code
+        type the caller may not use, finds nothing. Tokens cannot be guessed: no code attempt budget
+        is spent."""
         principal.require(Permission.FIND_BY_CODE)
         usable = self._policy.usable_code_types(principal)
         if not usable:
@@ -93,7 +94,8 @@ class Lookup:
         found = self._tokens.find(principal, token, datetime.now(UTC))
         if found is None or found.code_type not in usable:
             return self._masking.show(principal, [])
-        return self._masking.show(principal, self._cards.find_by_id(found.giftcard_id, principal.store_ids()))
+        cards = self._cards.find_by_id(found.giftcard_id, principal.store_ids())
+        return self._masking.show(principal, cards, untold=True)  # the back end never sees the code
 
     def _by_code(self, principal: Principal, code: str, code_type: CodeType | None) -> SearchResult:
         principal.require(Permission.FIND_BY_CODE)

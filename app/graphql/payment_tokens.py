@@ -24,8 +24,9 @@ LookupToken = Annotated[
     str | None,
     strawberry.argument(
         description="Find the card a payment token stands for, without using it up (FindGiftCardByCode "
-        "and the Use… permission of its code's type). A token that is used, expired, of another store "
-        f"or malformed finds nothing. {TOKEN}"
+        "and the Use… permission of its code's type), its codes masked unless the token may see them "
+        "without holding them (ListGiftCards, or the type's unmask permission). A token that is used, "
+        f"expired, of another store or malformed finds nothing. {TOKEN}"
     ),
 ]
 

@@ -18,6 +18,7 @@ from app.errors import CardNotUsableError
 from app.policy import Principal
 from app.services import build_services
 from tests.conftest import _key, fund, make_settings
+from tests.domain.test_ledger import Clock
 from tests.test_concurrency import in_parallel, ledger_differences, scalar
 
 CODE, PIN = "TOKENRACE0001", "5150"
@@ -114,19 +115,6 @@ def test_no_token_at_rest_or_in_a_log(services, card, database_url, caplog):
         )
         == 1
     )
-
-
-class Clock:
-    """Stands in for the time module of app.domain.addressing: set readings, recorded sleeps."""
-
-    def __init__(self, *readings: float) -> None:
-        self.readings, self.slept = list(readings), list[float]()
-
-    def monotonic(self) -> float:
-        return self.readings.pop(0)
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
 
 
 @pytest.mark.settings(refusal_floor_ms=500)

@@ -13,6 +13,7 @@ from app.domain.codes import ALPHABET
 from app.enums import CodeType
 from tests.conftest import add_store, fund, gql
 from tests.graphql.conftest import POS
+from tests.graphql.test_capture_and_cancel import _ok, _refusal
 
 FIELDS = "id status amount balance availableBalance authCode"
 TRANS = f"""mutation T($trans: GiftCardTransInput!, $key: String) {{
@@ -37,16 +38,6 @@ def card(seed, services):
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 1000)
     return card_id
-
-
-def _ok(body, name):
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
-def _refusal(body) -> tuple[str, str | None, str]:
-    (error,) = body["errors"]
-    return error["extensions"]["code"], error["extensions"].get("field"), error["message"]
 
 
 def _hold(client, token, amount="-4.00", key=None, code=CODE):

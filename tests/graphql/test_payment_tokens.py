@@ -87,7 +87,8 @@ def test_tokenize_gives_a_single_use_token_the_back_end_looks_up_masked_and_twic
     assert re.fullmatch(r"gct_[A-Za-z0-9_-]{32}", issued["token"])
     expires = datetime.fromisoformat(issued["expiresAt"])
     assert before + timedelta(seconds=600) <= expires <= datetime.now(UTC) + timedelta(seconds=600)
-    # and the back end finds the card by it, codes as a lookup by code shows them, as often as it likes
+    # and the back end finds the card by it, as often as it likes, every code masked: it never
+    # sees the code it was handed a token for (nor any other it does not hold)
     for _ in range(2):
         found = gql(client, BY_TOKEN, {"token": issued["token"]}, token=back)["data"]["giftcard"]
         assert found == {
@@ -97,7 +98,7 @@ def test_tokenize_gives_a_single_use_token_the_back_end_looks_up_masked_and_twic
                     "id": str(card),
                     "balance": "10.00",
                     "codes": [
-                        {"codeType": "PHYSICAL", "code": CODE, "isMasked": False},
+                        {"codeType": "PHYSICAL", "code": "*" * 9 + CODE[-4:], "isMasked": True},
                         {"codeType": "PERSONAL", "code": "*" * 16 + PERSONAL[-4:], "isMasked": True},
                     ],
                 }
@@ -236,6 +237,23 @@ def test_a_retry_with_the_idempotency_key_replays_the_first_answer(client, servi
     assert len(_rows(services, "SELECT id FROM giftcard_transactions WHERE giftcard_id = :id", id=card)) == 2
 
 
+@SQLITE_ONLY
+def test_an_idempotency_key_used_with_another_token_spends_nothing(client, services, card, front, back):
+    spent, other = _issued(client, front), _issued(client, front)
+    assert "errors" not in gql(client, SPEND, {**_use(spent), "key": "order-2"}, token=back)
+    body = gql(client, SPEND, {**_use(other, "-1.00"), "key": "order-2"}, token=back)
+    assert error_codes(body) == ["CONFLICT"]
+    assert body["errors"][0]["extensions"]["field"] == "idempotencyKey"
+    # the other token is still usable, and the card was debited once
+    assert sorted(row[0] is None for row in _rows(services, "SELECT used_at FROM payment_tokens")) == [
+        False,
+        True,
+    ]
+    assert (
+        gql(client, SPEND, _use(other, "-1.00"), token=back)["data"]["giftcardTransAdd"]["balance"] == "5.00"
+    )
+
+
 def test_an_authorization_uses_the_token_up(client, services, card, front, back):
     token = _issued(client, front)
     held = gql(client, SPEND, _use(token, authorizeOnly=True), token=back)["data"]["giftcardTransAdd"]
@@ -335,3 +353,11 @@ def test_tokenizing_purges_expired_tokens(client, services, card, front):
     fresh = _issued(client, front)
     assert len(_rows(services, "SELECT id FROM payment_tokens")) == 1
     assert fresh
+
+
+@SQLITE_ONLY
+def test_a_back_end_that_may_list_cards_sees_codes_as_a_lookup_by_id_shows_them(client, card, front, mint):
+    token = _issued(client, front)
+    office = mint(permissions=[*BACK, "ListGiftCards"])
+    (found,) = gql(client, BY_TOKEN, {"token": token}, token=office)["data"]["giftcard"]["results"]
+    assert found["codes"][0] == {"codeType": "PHYSICAL", "code": CODE, "isMasked": False}
