@@ -189,9 +189,12 @@ def test_retrieve_by_id_by_code_and_by_a_payment_token_spent_once(client, mint, 
         gql(client, TOKENIZE, {"code": "SQGET0000001", "pin": "2468"}, token=front), "giftcardTokenize"
     )
     nonce = issued["token"]
-    # then the server retrieves the card by it, as often as it likes, without using it up
+    # then the server retrieves the card by it, as often as it likes, without using it up, and
+    # never sees the code the token stands for: it is masked to its last four characters
+    (code,) = card["codes"]
+    masked = {**card, "codes": [{**code, "code": "********0001", "isMasked": True}]}
     for _ in range(2):
-        assert _find(client, charger, token=nonce) == {"limitedByPermission": False, "results": [card]}
+        assert _find(client, charger, token=nonce) == {"limitedByPermission": True, "results": [masked]}
 
     # when the server charges the card by the token, and then tries again with it
     charged = _ok(_trans(client, charger, token=nonce, transType="USE", amount="-12.50"), "giftcardTransAdd")
