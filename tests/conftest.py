@@ -202,6 +202,12 @@ def gql(
     return body
 
 
+def answered(body: dict[str, Any], name: str) -> Any:
+    """The answer of root field ``name``, after checking that nothing was refused."""
+    assert "errors" not in body, body
+    return body["data"][name]
+
+
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 

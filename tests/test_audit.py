@@ -19,7 +19,7 @@ from app.enums import CodeType
 from app.models import AuditEvent
 from app.store import audit as audit_store
 from app.store.audit import AuditRecord
-from tests.conftest import error_codes, gql
+from tests.conftest import answered, error_codes, gql
 
 ADD = """mutation Add($giftcard: GiftCardAddInput!, $key: String) {
   giftcardAdd(giftcard: $giftcard, idempotencyKey: $key) { id codes { codeType code isMasked } } }"""
@@ -90,11 +90,6 @@ def _summary(services) -> list[tuple]:
     ]
 
 
-def _ok(body: dict, name: str) -> dict:
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 @contextmanager
 def _statements(services) -> Iterator[list[str]]:
     """Every SQL statement the server sends while the block runs."""
@@ -119,7 +114,7 @@ _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)", re.IGNORECAS
 def test_every_kind_of_mutation_records_who_did_what_to_which_card(client, admin, services):
     # given an operator who creates a card, edits, blocks, unblocks, funds, spends and deactivates it
     card_id = int(
-        _ok(
+        answered(
             gql(client, ADD, {"giftcard": {"physicalCode": PHYSICAL, "physicalPin": PIN}}, token=admin),
             "giftcardAdd",
         )["id"]
@@ -128,11 +123,11 @@ def test_every_kind_of_mutation_records_who_did_what_to_which_card(client, admin
     gql(client, BLOCK, {"id": str(card_id)}, token=admin)
     gql(client, UNBLOCK, {"id": str(card_id)}, token=admin)
     by_id = {"giftcardId": str(card_id)}
-    _ok(
+    answered(
         gql(client, TRANS, {"trans": {**by_id, "transType": "ADD", "amount": "20.00"}}, token=admin),
         "giftcardTransAdd",
     )
-    hold = _ok(
+    hold = answered(
         gql(
             client,
             TRANS,
@@ -141,8 +136,8 @@ def test_every_kind_of_mutation_records_who_did_what_to_which_card(client, admin
         ),
         "giftcardTransAdd",
     )
-    _ok(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")
-    hold = _ok(
+    answered(gql(client, CAPTURE, {"id": hold["id"]}, token=admin), "giftcardTransCapture")
+    hold = answered(
         gql(
             client,
             TRANS,
@@ -151,9 +146,9 @@ def test_every_kind_of_mutation_records_who_did_what_to_which_card(client, admin
         ),
         "giftcardTransAdd",
     )
-    _ok(gql(client, CANCEL, {"id": hold["id"]}, token=admin), "giftcardTransCancel")
-    _ok(gql(client, RESERVE, {"count": 2}, token=admin), "giftcardReserveCodes")
-    _ok(gql(client, DEACTIVATE, {"id": str(card_id)}, token=admin), "giftcardDeactivate")
+    answered(gql(client, CANCEL, {"id": hold["id"]}, token=admin), "giftcardTransCancel")
+    answered(gql(client, RESERVE, {"count": 2}, token=admin), "giftcardReserveCodes")
+    answered(gql(client, DEACTIVATE, {"id": str(card_id)}, token=admin), "giftcardDeactivate")
     # then each mutation has its event, naming the caller and the card (a reservation names none)
     assert [row[:4] for row in _summary(services)] == [
         ("giftcardAdd", "OK", "admin", card_id),
@@ -219,7 +214,7 @@ def test_a_refused_mutation_records_its_error_code_and_nothing_else(client, pos,
 def test_a_rate_limited_mutation_is_recorded(client, mint, card, services):
     pos = mint(permissions=sorted(services.policy.roles["pos"]), sub="pos")  # the setting's budget
     trans = {"codeType": "PHYSICAL", "code": PHYSICAL, "pin": PIN, "transType": "USE", "amount": "-1.00"}
-    _ok(gql(client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd")  # a hit: given back
+    answered(gql(client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd")  # a hit: given back
     wrong = {**trans, "pin": "0000"}
     assert error_codes(gql(client, TRANS, {"trans": wrong}, token=pos)) == ["CARD_NOT_USABLE"]  # kept
     assert error_codes(gql(client, TRANS, {"trans": trans}, token=pos)) == ["RATE_LIMITED"]
@@ -244,8 +239,8 @@ def test_an_unexpected_error_is_recorded_as_internal(client, office, services, m
 
 def test_a_replay_is_recorded_apart_and_a_reused_key_as_a_conflict(client, pos, card, services):
     trans = {"codeType": "PHYSICAL", "code": PHYSICAL, "pin": PIN, "transType": "USE", "amount": "-1.00"}
-    first = _ok(gql(client, TRANS, {"trans": trans, "key": "k-1"}, token=pos), "giftcardTransAdd")
-    again = _ok(gql(client, TRANS, {"trans": trans, "key": "k-1"}, token=pos), "giftcardTransAdd")
+    first = answered(gql(client, TRANS, {"trans": trans, "key": "k-1"}, token=pos), "giftcardTransAdd")
+    again = answered(gql(client, TRANS, {"trans": trans, "key": "k-1"}, token=pos), "giftcardTransAdd")
     other = {**trans, "amount": "-2.00"}
     assert error_codes(gql(client, TRANS, {"trans": other, "key": "k-1"}, token=pos)) == ["CONFLICT"]
     assert first == again
@@ -262,14 +257,14 @@ def test_a_replay_is_recorded_apart_and_a_reused_key_as_a_conflict(client, pos, 
 def test_a_generated_personal_code_is_recorded_as_disclosed_also_on_replay(client, office, services):
     # given a back-office operator, who sees PERSONAL codes masked except the one just generated
     giftcard = {"physicalCode": PHYSICAL, "addPersonalCode": True, "memberId": "M7"}
-    created = _ok(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
+    created = answered(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
     assert {code["codeType"]: code["isMasked"] for code in created["codes"]} == {
         "PHYSICAL": False,
         "PERSONAL": False,
     }
     card_id = int(created["id"])
     # when the same request is sent again with its idempotency key
-    _ok(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
+    answered(gql(client, ADD, {"giftcard": giftcard, "key": "add-1"}, token=office), "giftcardAdd")
     # then the generated code's disclosure is recorded each time (the PHYSICAL code, which every
     # holder of UsePhysicalGiftCardCodes sees in full, is not a disclosure)
     assert _summary(services) == [
@@ -284,14 +279,14 @@ def test_lookups_and_listings_that_unmask_codes_are_recorded(client, admin, card
     other = seed({CodeType.PERSONAL: "AUDITPERSONAL00000002"}, member_id="M2")
     # when a caller with ViewUnmaskedGiftCardCodes looks cards up and lists them
     for variables in ({"code": PHYSICAL}, {"id": str(card)}):
-        (found,) = _ok(gql(client, LOOKUP, variables, token=admin), "giftcard")["results"]
+        (found,) = answered(gql(client, LOOKUP, variables, token=admin), "giftcard")["results"]
         assert {code["codeType"]: code["isMasked"] for code in found["codes"]} == {
             "PHYSICAL": False,
             "PERSONAL": False,
         }
-    _ok(gql(client, LISTING, token=admin), "giftcards")
+    answered(gql(client, LISTING, token=admin), "giftcards")
     # and looks a card up by its PERSONAL code (which it supplied, so it learns nothing)
-    _ok(gql(client, LOOKUP, {"code": PERSONAL.lower()}, token=admin), "giftcard")
+    answered(gql(client, LOOKUP, {"code": PERSONAL.lower()}, token=admin), "giftcard")
     # then each PERSONAL code shown in full is recorded, once per time it was shown
     disclosed = ("CODE_DISCLOSED", "OK", "admin")
     assert _summary(services) == [
@@ -307,13 +302,13 @@ def test_masked_lookups_and_listings_write_nothing(client, shop, office, card, s
     # all with PERSONAL codes masked
     with _statements(services) as statements:
         for code in (PHYSICAL, PERSONAL):
-            (found,) = _ok(gql(client, LOOKUP, {"code": code}, token=shop), "giftcard")["results"]
+            (found,) = answered(gql(client, LOOKUP, {"code": code}, token=shop), "giftcard")["results"]
             assert {c["codeType"]: c["isMasked"] for c in found["codes"]} == {
                 "PHYSICAL": False,
                 "PERSONAL": True,
             }
-        _ok(gql(client, LISTING, token=office), "giftcards")
-        _ok(gql(client, LOOKUP, {"id": str(card)}, token=office), "giftcard")
+        answered(gql(client, LISTING, token=office), "giftcards")
+        answered(gql(client, LOOKUP, {"id": str(card)}, token=office), "giftcard")
     # then not one statement wrote (nor, on SQLite, took the write lock)
     assert statements
     assert [statement for statement in statements if _WRITES.match(statement)] == []
@@ -365,7 +360,7 @@ def test_the_table_refuses_updates_and_deletes(client, office, card, services, s
 def test_the_trail_holds_no_code_pin_note_or_key(client, admin, pos, office, services):
     # given mutations, replays, refusals and lookups that handle codes, PINs, notes and keys
     note, key = "customer-secret-note-4411", "idem-key-secret-9922"
-    created = _ok(
+    created = answered(
         gql(
             client,
             ADD,
@@ -384,7 +379,7 @@ def test_the_trail_holds_no_code_pin_note_or_key(client, admin, pos, office, ser
         ),
         "giftcardAdd",
     )
-    _ok(
+    answered(
         gql(
             client,
             ADD,
@@ -447,7 +442,7 @@ def _append(services, count: int, **values) -> None:
 
 
 def _events(client, token, **variables) -> dict:
-    return _ok(gql(client, EVENTS, variables, token=token), "auditEvents")
+    return answered(gql(client, EVENTS, variables, token=token), "auditEvents")
 
 
 def _refused(client, token, **variables) -> tuple[str, str | None]:

@@ -19,7 +19,7 @@ from app.enums import CodeType
 from app.errors import ConfigurationError
 from app.http import create_app
 from app.services import Services, build_services
-from tests.conftest import _key, error_codes, gql, make_settings
+from tests.conftest import _key, answered, error_codes, gql, make_settings
 
 KEY_A = base64.b64encode(b"a" * 32).decode()
 KEY_B = base64.b64encode(b"b" * 32).decode()
@@ -145,11 +145,6 @@ def _key_ids(services: Services, table: str) -> dict[tuple[str, str], int]:
         return {(row[0], row[1]): row[2] for row in rows}
 
 
-def _ok(body: dict[str, Any], name: str) -> Any:
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 @pytest.fixture
 def rotated(settings: Settings, tmp_path: Path) -> Iterator[tuple[Services, TestClient]]:
     """Services and a client holding the new keys first and the old ones after them."""
@@ -178,14 +173,14 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
             },
             token=admin,
         )
-        cards[n] = _ok(body, "giftcardAdd")["id"]
+        cards[n] = answered(body, "giftcardAdd")["id"]
     replayed = {"giftcard": {"externalCode": "ROTIDEMPOTENT1"}, "key": "add-once"}
-    first_response = _ok(gql(client, ADD, replayed, token=admin), "giftcardAdd")
-    _ok(
+    first_response = answered(gql(client, ADD, replayed, token=admin), "giftcardAdd")
+    answered(
         gql(client, EDIT, {"giftcard": {"id": cards[0], "externalCode": "ROTEXTNREPLACE"}}, token=admin),
         "giftcardEdit",
     )  # ROTEXTN00000 is now revoked
-    reserved = _ok(gql(client, RESERVE, {"count": 4}, token=printer), "giftcardReserveCodes")["codes"]
+    reserved = answered(gql(client, RESERVE, {"count": 4}, token=printer), "giftcardReserveCodes")["codes"]
     code_rows = sum(_key_ids(services, "giftcard_codes").values())
     assert _key_ids(services, "giftcard_codes") == {("t1", "lk1"): code_rows}
 
@@ -204,15 +199,15 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     pos = mint(roles=["pos"], sub="till")
     for n, card_id in cards.items():
         physical = f"ROTPHYS{n:05d}"
-        (found,) = _ok(gql(new_client, LOOKUP, {"code": physical}, token=admin), "giftcard")["results"]
+        (found,) = answered(gql(new_client, LOOKUP, {"code": physical}, token=admin), "giftcard")["results"]
         assert found["id"] == card_id and {"codeType": "PHYSICAL", "code": physical} in found["codes"]
         trans = {"transType": "ADD", "amount": "1.00", "codeType": "PHYSICAL", "code": physical, "pin": PIN}
-        assert _ok(gql(new_client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd") == {
+        assert answered(gql(new_client, TRANS, {"trans": trans}, token=pos), "giftcardTransAdd") == {
             "giftcardId": card_id,
             "balance": "1.00",
         }
         by_code = {"filter": {"codeType": "PHYSICAL", "code": physical}}
-        history = _ok(gql(new_client, HISTORY, by_code, token=admin), "giftcardTransactions")
+        history = answered(gql(new_client, HISTORY, by_code, token=admin), "giftcardTransactions")
         assert [edge["node"]["giftcardId"] for edge in history["edges"]] == [card_id]
         # the same code on another card, new or edited, is a conflict
         duplicate = gql(new_client, ADD, {"giftcard": {"physicalCode": physical}}, token=admin)
@@ -222,7 +217,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
         assert error_codes(edit) == ["CONFLICT"]
         # the card's own code given again keeps its row
         before = {code["codeType"]: code["id"] for code in found_codes(new_client, admin, card_id)}
-        again = _ok(
+        again = answered(
             gql(
                 new_client,
                 EDIT,
@@ -237,10 +232,10 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     # reserved stock under the old keys still belongs to its owner
     taken = gql(new_client, ADD, {"giftcard": {"physicalCode": reserved[0]}}, token=admin)
     assert error_codes(taken) == ["CONFLICT"] and "reserved" in taken["errors"][0]["message"]
-    _ok(gql(new_client, ADD, {"giftcard": {"physicalCode": reserved[0]}}, token=printer), "giftcardAdd")
-    _ok(gql(new_client, RESERVE, {"count": 2}, token=printer), "giftcardReserveCodes")
+    answered(gql(new_client, ADD, {"giftcard": {"physicalCode": reserved[0]}}, token=printer), "giftcardAdd")
+    answered(gql(new_client, RESERVE, {"count": 2}, token=printer), "giftcardReserveCodes")
     # an idempotent retry stored before the new lookup key answers as it did
-    assert _ok(gql(new_client, ADD, replayed, token=admin), "giftcardAdd") == first_response
+    assert answered(gql(new_client, ADD, replayed, token=admin), "giftcardAdd") == first_response
 
     # when the rotation runs again, it moves only what is left
     left = keys.key_status(new_services.key_rows, new_services.vault, new_services.pins).stale
@@ -252,7 +247,7 @@ def test_rows_under_old_and_new_keys_work_while_a_rotation_runs(client, mint, se
     assert set(_key_ids(services, "reserved_codes")) == {("t2", "lk2")}
     for n, card_id in cards.items():
         body = gql(new_client, LOOKUP, {"code": f"ROTPHYS{n:05d}"}, token=admin)
-        assert [card["id"] for card in _ok(body, "giftcard")["results"]] == [card_id]
+        assert [card["id"] for card in answered(body, "giftcard")["results"]] == [card_id]
     status = keys.key_status(new_services.key_rows, new_services.vault, new_services.pins)
     assert status.stale == 0 and status.missing() == []
     removable = {(use.ring, use.key_id) for use in status.removable()}
@@ -271,7 +266,7 @@ def found_codes(client: TestClient, token: str, card_id: str) -> list[dict[str, 
         {"id": card_id},
         token=token,
     )
-    (card,) = _ok(body, "giftcard")["results"]
+    (card,) = answered(body, "giftcard")["results"]
     return list(card["codes"])
 
 

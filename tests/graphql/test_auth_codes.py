@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from app.domain.codes import ALPHABET
 from app.enums import CodeType
-from tests.conftest import add_store, fund, gql
+from tests.conftest import add_store, answered, fund, gql
 from tests.graphql.conftest import POS
-from tests.graphql.test_capture_and_cancel import _ok, _refusal
+from tests.graphql.test_capture_and_cancel import _refusal
 
 FIELDS = "id status amount balance availableBalance authCode"
 TRANS = f"""mutation T($trans: GiftCardTransInput!, $key: String) {{
@@ -48,7 +48,7 @@ def _hold(client, token, amount="-4.00", key=None, code=CODE):
         "code": code,
         "authorizeOnly": True,
     }
-    return _ok(gql(client, TRANS, {"trans": trans, "key": key}, token=token), "giftcardTransAdd")
+    return answered(gql(client, TRANS, {"trans": trans, "key": key}, token=token), "giftcardTransAdd")
 
 
 def _rows(services):
@@ -70,7 +70,7 @@ def _balance(services, card_id):
 
 def test_an_authorization_shows_its_code_once_and_history_never(client, admin, card, services):
     hold = _hold(client, admin)
-    plain = _ok(
+    plain = answered(
         gql(
             client,
             TRANS,
@@ -131,7 +131,9 @@ def test_a_capture_by_auth_code_settles_that_hold_alone(
     # the code as a person would type it back: lower case, in groups
     typed = "-".join(hold["authCode"][i : i + 4] for i in range(0, 26, 4)).lower()
 
-    done = _ok(gql(client, CAPTURE, {"authCode": typed, "amount": amount}, token=pos), "giftcardTransCapture")
+    done = answered(
+        gql(client, CAPTURE, {"authCode": typed, "amount": amount}, token=pos), "giftcardTransCapture"
+    )
 
     assert (done["id"], done["status"], done["amount"], done["balance"]) == (
         hold["id"],
@@ -147,7 +149,7 @@ def test_a_capture_by_auth_code_settles_that_hold_alone(
 def test_a_cancel_by_auth_code_releases_that_hold_alone(client, pos, card, services):
     hold, other = _hold(client, pos), _hold(client, pos, "-1.00")
 
-    done = _ok(gql(client, CANCEL, {"authCode": hold["authCode"]}, token=pos), "giftcardTransCancel")
+    done = answered(gql(client, CANCEL, {"authCode": hold["authCode"]}, token=pos), "giftcardTransCancel")
 
     assert (done["id"], done["status"], done["balance"], done["availableBalance"]) == (
         hold["id"],
@@ -160,7 +162,7 @@ def test_a_cancel_by_auth_code_releases_that_hold_alone(client, pos, card, servi
 
 def test_capturing_twice_by_auth_code_is_a_conflict_as_by_id(client, pos, card, services):
     hold = _hold(client, pos)
-    _ok(gql(client, CAPTURE, {"authCode": hold["authCode"]}, token=pos), "giftcardTransCapture")
+    answered(gql(client, CAPTURE, {"authCode": hold["authCode"]}, token=pos), "giftcardTransCapture")
 
     again = gql(client, CAPTURE, {"authCode": hold["authCode"]}, token=pos)
     cancel = gql(client, CANCEL, {"authCode": hold["authCode"]}, token=pos)
@@ -220,7 +222,7 @@ def test_another_stores_or_another_callers_auth_code_reads_as_unknown(
     assert _rows(services) == before
     # while an admin of its store may settle it
     office = mint(roles=["admin"], sub="office", stores=["north"])
-    assert _ok(
+    assert answered(
         gql(client, operation, {"authCode": hold["authCode"]}, token=office), operation_name(operation)
     )
 
@@ -231,12 +233,12 @@ def operation_name(operation: str) -> str:
 
 def test_keys_cover_which_form_was_used_and_replay_as_by_id(client, pos, card, services):
     hold = _hold(client, pos)
-    done = _ok(
+    done = answered(
         gql(client, CAPTURE, {"authCode": hold["authCode"], "key": "cap"}, token=pos), "giftcardTransCapture"
     )
 
     assert (
-        _ok(
+        answered(
             gql(client, CAPTURE, {"authCode": hold["authCode"], "key": "cap"}, token=pos),
             "giftcardTransCapture",
         )
@@ -262,12 +264,12 @@ def test_created_by_is_the_subject_of_every_kind_of_transaction(client, admin, p
         {"g": {"physicalCode": CODE, "initialValue": "10.00"}},
         token=admin,
     )
-    card_id = _ok(issued, "giftcardAdd")["id"]
+    card_id = answered(issued, "giftcardAdd")["id"]
     load = {"transType": "ADD", "amount": "1.00", "codeType": "PHYSICAL", "code": CODE}
-    _ok(gql(client, TRANS, {"trans": load}, token=pos), "giftcardTransAdd")
+    answered(gql(client, TRANS, {"trans": load}, token=pos), "giftcardTransAdd")
     captured, cancelled = _hold(client, pos), _hold(client, pos, "-1.00")
-    _ok(gql(client, CAPTURE, {"authCode": captured["authCode"]}, token=admin), "giftcardTransCapture")
-    _ok(gql(client, CANCEL, {"id": cancelled["id"]}, token=admin), "giftcardTransCancel")
+    answered(gql(client, CAPTURE, {"authCode": captured["authCode"]}, token=admin), "giftcardTransCapture")
+    answered(gql(client, CANCEL, {"id": cancelled["id"]}, token=admin), "giftcardTransCancel")
 
     body = gql(client, CREATED_BY, {"id": card_id}, token=admin)
 

@@ -15,7 +15,7 @@ from app.domain.idempotency import encode
 from app.enums import CodeType
 from app.errors import UnauthenticatedError
 from app.policy import ANONYMOUS
-from tests.conftest import fund, gql
+from tests.conftest import answered, fund, gql
 from tests.graphql.conftest import POS
 
 FIELDS = """id giftcardId transType status amount currency balance availableBalance balanceBefore
@@ -38,11 +38,6 @@ def card(seed, services):
     return card_id
 
 
-def _ok(body, name):
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 def _refusal(body) -> tuple[str, str | None, str]:
     (error,) = body["errors"]
     return error["extensions"]["code"], error["extensions"].get("field"), error["message"]
@@ -57,7 +52,7 @@ def _hold(client, token, amount="-4.00", trans_type="USE", **extra):
         "authorizeOnly": True,
         **extra,
     }
-    return _ok(gql(client, TRANS, {"trans": trans}, token=token), "giftcardTransAdd")
+    return answered(gql(client, TRANS, {"trans": trans}, token=token), "giftcardTransAdd")
 
 
 def _capture(client, token, hold_id, **variables):
@@ -84,7 +79,7 @@ def test_a_capture_answers_with_the_balances_around_it_and_the_other_holds(clien
     first, other = _hold(client, pos, "-4.00"), _hold(client, pos, "-1.50")
 
     # when the first is captured in part
-    done = _ok(_capture(client, pos, first["id"], amount="-3.00"), "giftcardTransCapture")
+    done = answered(_capture(client, pos, first["id"], amount="-3.00"), "giftcardTransCapture")
 
     # then the answer shows the capture, the balances around it, and what the other hold keeps
     assert (done["status"], done["amount"], done["authorizedAmount"], done["currency"]) == (
@@ -102,7 +97,7 @@ def test_a_capture_answers_with_the_balances_around_it_and_the_other_holds(clien
 def test_a_cancel_answers_with_what_the_other_holds_keep(client, pos, card):
     first, _ = _hold(client, pos, "-4.00"), _hold(client, pos, "-1.50")
 
-    done = _ok(_cancel(client, pos, first["id"]), "giftcardTransCancel")
+    done = answered(_cancel(client, pos, first["id"]), "giftcardTransCancel")
 
     assert (done["status"], done["currency"], done["balance"], done["availableBalance"]) == (
         "CANCELLED",
@@ -121,7 +116,7 @@ def test_a_credit_hold_is_captured_in_any_positive_part_but_not_zero(client, adm
         "amount",
         "amount: same sign as the authorization and no larger than it",
     )
-    done = _ok(_capture(client, admin, hold["id"], amount="0.01"), "giftcardTransCapture")
+    done = answered(_capture(client, admin, hold["id"], amount="0.01"), "giftcardTransCapture")
     assert (done["amount"], done["balance"]) == ("0.01", "10.01")
 
 
@@ -153,7 +148,7 @@ def test_another_callers_hold_is_not_found_by_a_caller_that_cannot_list_cards(
 def test_capturing_on_a_card_blocked_since_is_refused(client, admin, pos, card, services):
     # given a hold, after which the card was blocked
     hold = _hold(client, pos)
-    _ok(gql(client, BLOCK, {"id": str(card)}, token=admin), "giftcardBlock")
+    answered(gql(client, BLOCK, {"id": str(card)}, token=admin), "giftcardBlock")
 
     # then a trusted caller is told why, an untrusted one gets the uniform refusal; nothing moves
     assert _refusal(_capture(client, admin, hold["id"]))[:2] == ("CARD_NOT_USABLE", None)
@@ -212,7 +207,7 @@ def test_a_cancel_is_stamped_in_utc_whatever_the_local_zone(client, pos, card, m
     time.tzset()
     try:
         before = datetime.now(UTC)
-        done = _ok(_cancel(client, pos, hold["id"]), "giftcardTransCancel")
+        done = answered(_cancel(client, pos, hold["id"]), "giftcardTransCancel")
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -224,9 +219,9 @@ def test_a_cancel_is_stamped_in_utc_whatever_the_local_zone(client, pos, card, m
 
 def test_a_keyed_capture_replays_every_field(client, pos, card):
     hold = _hold(client, pos)
-    first = _ok(_capture(client, pos, hold["id"], key="cap-1"), "giftcardTransCapture")
+    first = answered(_capture(client, pos, hold["id"], key="cap-1"), "giftcardTransCapture")
 
-    again = _ok(_capture(client, pos, hold["id"], key="cap-1"), "giftcardTransCapture")
+    again = answered(_capture(client, pos, hold["id"], key="cap-1"), "giftcardTransCapture")
 
     assert again == first
     assert first["holdExpiresAt"] is not None and first["settledAt"] is not None
@@ -234,8 +229,8 @@ def test_a_keyed_capture_replays_every_field(client, pos, card):
 
 def test_another_cancel_with_a_used_key_is_a_conflict(client, pos, card):
     first, second = _hold(client, pos, "-1.00"), _hold(client, pos, "-2.00")
-    done = _ok(_cancel(client, pos, first["id"], key="cancel-1"), "giftcardTransCancel")
-    assert _ok(_cancel(client, pos, first["id"], key="cancel-1"), "giftcardTransCancel") == done
+    done = answered(_cancel(client, pos, first["id"], key="cancel-1"), "giftcardTransCancel")
+    assert answered(_cancel(client, pos, first["id"], key="cancel-1"), "giftcardTransCancel") == done
 
     body = _cancel(client, pos, second["id"], key="cancel-1")
 
@@ -244,13 +239,13 @@ def test_another_cancel_with_a_used_key_is_a_conflict(client, pos, card):
         "idempotencyKey",
         "idempotencyKey: already used for a different request",
     )
-    assert _ok(_cancel(client, pos, second["id"]), "giftcardTransCancel")["status"] == "CANCELLED"
+    assert answered(_cancel(client, pos, second["id"]), "giftcardTransCancel")["status"] == "CANCELLED"
 
 
 def test_captures_and_cancels_are_audited_under_their_own_names(client, pos, card, services):
     captured, cancelled = _hold(client, pos, "-1.00"), _hold(client, pos, "-2.00")
-    _ok(_capture(client, pos, captured["id"]), "giftcardTransCapture")
-    _ok(_cancel(client, pos, cancelled["id"]), "giftcardTransCancel")
+    answered(_capture(client, pos, captured["id"]), "giftcardTransCapture")
+    answered(_cancel(client, pos, cancelled["id"]), "giftcardTransCancel")
 
     assert _actions(services, "till")[-2:] == [
         ("giftcardTransCapture", "OK", card),
@@ -261,8 +256,8 @@ def test_captures_and_cancels_are_audited_under_their_own_names(client, pos, car
 def test_stored_request_digests_keep_their_form(client, pos, card, services):
     # a key stored before an upgrade must still replay after it: the digested document is fixed
     hold, other = _hold(client, pos, "-1.00"), _hold(client, pos, "-2.00")
-    _ok(_capture(client, pos, hold["id"], amount="-0.50", key="cap"), "giftcardTransCapture")
-    _ok(_cancel(client, pos, other["id"], key="can"), "giftcardTransCancel")
+    answered(_capture(client, pos, hold["id"], amount="-0.50", key="cap"), "giftcardTransCapture")
+    answered(_cancel(client, pos, other["id"], key="can"), "giftcardTransCancel")
     with services.engine.connect() as connection:
         stored = dict(connection.execute(text("SELECT key, request_hash FROM idempotency_keys")).all())
     permissions = sorted(services.policy.expand(POS))
@@ -277,7 +272,7 @@ def test_stored_request_digests_keep_their_form(client, pos, card, services):
 
 def test_a_capture_key_is_not_a_cancel_key(client, pos, card):
     hold = _hold(client, pos)
-    _ok(_capture(client, pos, hold["id"], key="k"), "giftcardTransCapture")
+    answered(_capture(client, pos, hold["id"], key="k"), "giftcardTransCapture")
 
     body = _cancel(client, pos, hold["id"], key="k")
 

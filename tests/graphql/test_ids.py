@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from tests.conftest import error_codes, gql
+from tests.conftest import answered, error_codes, gql
 
 ADD = """mutation A($giftcard: GiftCardAddInput!) { giftcardAdd(giftcard: $giftcard) { id codes { id } } }"""
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { id giftcardId } }"""
@@ -18,15 +18,10 @@ LIST = """{ giftcards(first: 10) { edges { node { id } } } }"""
 CODE = "IDSPHYSICAL1"
 
 
-def _ok(body, name):
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 def _funded_card(client, admin):
-    card = _ok(gql(client, ADD, {"giftcard": {"physicalCode": CODE}}, token=admin), "giftcardAdd")
+    card = answered(gql(client, ADD, {"giftcard": {"physicalCode": CODE}}, token=admin), "giftcardAdd")
     trans = {"codeType": "PHYSICAL", "code": CODE, "transType": "ADD", "amount": "5.00"}
-    entry = _ok(gql(client, TRANS, {"trans": trans}, token=admin), "giftcardTransAdd")
+    entry = answered(gql(client, TRANS, {"trans": trans}, token=admin), "giftcardTransAdd")
     return card, entry
 
 
@@ -47,10 +42,10 @@ def test_a_transaction_id_finds_no_card_as_a_missing_card(client, admin):
     as_card = gql(client, BY_ID, {"id": entry["id"]}, token=admin)
     edited = gql(client, EDIT, {"giftcard": {"id": entry["id"], "note": "x"}}, token=admin)
 
-    assert _ok(as_card, "giftcard")["results"] == []
+    assert answered(as_card, "giftcard")["results"] == []
     assert error_codes(edited) == ["NOT_FOUND"] and edited["errors"][0]["extensions"]["field"] == "id"
     # while the card's own id still finds it, unchanged
-    assert _ok(gql(client, BY_ID, {"id": card["id"]}, token=admin), "giftcard")["results"] == [
+    assert answered(gql(client, BY_ID, {"id": card["id"]}, token=admin), "giftcard")["results"] == [
         {"id": card["id"], "balance": "5.00"}
     ]
 
@@ -64,7 +59,7 @@ def test_a_card_id_finds_no_transaction(client, admin):
 
 def test_a_valid_64_bit_id_of_no_row_is_not_found(client, admin):
     _funded_card(client, admin)
-    assert _ok(gql(client, BY_ID, {"id": str(2**63 - 1)}, token=admin), "giftcard")["results"] == []
+    assert answered(gql(client, BY_ID, {"id": str(2**63 - 1)}, token=admin), "giftcard")["results"] == []
 
 
 def test_a_card_from_before_keeps_its_small_id_and_lists_before_new_ones(client, admin, services):
@@ -81,10 +76,10 @@ def test_a_card_from_before_keeps_its_small_id_and_lists_before_new_ones(client,
     # when a card is added after it
     card, _ = _funded_card(client, admin)
     # then "7" still finds the old one, and the listing (in id order) puts it first
-    assert _ok(gql(client, BY_ID, {"id": "7"}, token=admin), "giftcard")["results"] == [
+    assert answered(gql(client, BY_ID, {"id": "7"}, token=admin), "giftcard")["results"] == [
         {"id": "7", "balance": "0.00"}
     ]
-    listed = _ok(gql(client, LIST, token=admin), "giftcards")["edges"]
+    listed = answered(gql(client, LIST, token=admin), "giftcards")["edges"]
     assert [edge["node"]["id"] for edge in listed] == ["7", card["id"]]
 
 
@@ -105,7 +100,7 @@ def test_every_kind_of_row_the_server_writes_gets_a_64_bit_id_from_the_one_gener
 ):
     _funded_card(client, admin)
     printer = mint(permissions=["ReserveGiftCardCodes"], sub="printer")
-    reservation = _ok(gql(client, RESERVE, token=printer), "giftcardReserveCodes")
+    reservation = answered(gql(client, RESERVE, token=printer), "giftcardReserveCodes")
     gql(client, EDIT, {"giftcard": {"id": "1", "note": "x"}}, token=admin)  # an audited refusal
 
     with services.engine.connect() as connection:

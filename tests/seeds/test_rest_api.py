@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import gql
+from tests.conftest import answered, gql
 from tests.graphql.conftest import POS, PROGRAM_ADD, PROGRAM_FORMAT
 from tests.test_certificates import PHYSICAL_USE, PRINT, certificate, decoded
 
@@ -30,11 +30,6 @@ CANCEL = f"""mutation X($authCode: String!) {{ giftcardTransCancel(authCode: $au
 SALE = "SALE-1042"
 
 
-def _ok(body: dict, name: str):
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 @pytest.fixture
 def till(mint):
     """The shop's till: looks cards up by code and spends; may not list cards or print."""
@@ -47,13 +42,13 @@ def sold(client, mint):
     sale SALE-1042, 20.00 on SALE-1043) under the program "GC"; the codes and the cards."""
     office = mint(roles=["admin"], sub="office")
     product = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": PROGRAM_FORMAT}
-    program = _ok(gql(client, PROGRAM_ADD, {"program": product}, token=office), "giftcardProgramAdd")
+    program = answered(gql(client, PROGRAM_ADD, {"program": product}, token=office), "giftcardProgramAdd")
     pool = {"count": 3, "agency": "PrintCo", "requestName": "spring-2027"}
-    codes = _ok(gql(client, RESERVE, pool, token=office), "giftcardReserveCodes")["codes"]
+    codes = answered(gql(client, RESERVE, pool, token=office), "giftcardReserveCodes")["codes"]
     cards = []
     for code, value, sale in ((codes[0], "50.00", SALE), (codes[1], "20.00", "SALE-1043")):
         card = {"physicalCode": code, "initialValue": value, "sourceId": sale, "programId": program["id"]}
-        cards.append(_ok(gql(client, SELL, {"card": card}, token=office), "giftcardAdd"))
+        cards.append(answered(gql(client, SELL, {"card": card}, token=office), "giftcardAdd"))
     return codes, cards, office
 
 
@@ -85,7 +80,7 @@ def _check(client, office, code):
 def _authorize(client, till, code, amount, sale):
     trans = {"codeType": "PHYSICAL", "code": code, "transType": "USE", "amount": amount}
     trans |= {"authorizeOnly": True, "sourceId": sale}
-    return _ok(gql(client, TRANS, {"trans": trans}, token=till), "giftcardTransAdd")
+    return answered(gql(client, TRANS, {"trans": trans}, token=till), "giftcardTransAdd")
 
 
 def test_a_card_sold_from_a_reserved_code_carries_its_value_and_sale(client, sold):
@@ -141,7 +136,7 @@ def test_authorize_then_capture_less_by_the_auth_code(client, sold, till):
     assert history == [ISSUED, held]
     # when the till captures 12.50 of it by the auth code, in groups of four with dashes, in lower case
     spelled = "-".join(hold["authCode"][i : i + 4] for i in range(0, 26, 4)).lower()
-    captured = _ok(
+    captured = answered(
         gql(client, CAPTURE, {"authCode": spelled, "amount": "-12.50"}, token=till), "giftcardTransCapture"
     )
     # then 12.50 is spent and the rest released: balance and available balance 37.50, no hold left
@@ -172,7 +167,9 @@ def test_authorize_then_cancel_by_the_auth_code(client, sold, till):
     # given 30.00 authorized
     hold = _authorize(client, till, codes[0], "-30.00", "SALE-2002")
     # when the till cancels it by its auth code
-    cancelled = _ok(gql(client, CANCEL, {"authCode": hold["authCode"]}, token=till), "giftcardTransCancel")
+    cancelled = answered(
+        gql(client, CANCEL, {"authCode": hold["authCode"]}, token=till), "giftcardTransCancel"
+    )
     # then the hold is released: nothing spent, the whole balance available again
     assert cancelled == {
         "id": hold["id"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.conftest import error_codes, gql
+from tests.conftest import answered, error_codes, gql
 
 # The seller's back end: Square's gift card API, without seeing PERSONAL codes in full.
 SELLER = [
@@ -50,25 +50,20 @@ ACTIVITIES = """query H($filter: GiftCardTransactionFilter) { giftcardTransactio
   edges { node { id giftcardId transType status amount locationId } } } }"""
 
 
-def _ok(body, field):
-    assert "errors" not in body, body
-    return body["data"][field]
-
-
 def _add(client, token, key=None, **giftcard):
-    return _ok(gql(client, ADD, {"giftcard": giftcard, "key": key}, token=token), "giftcardAdd")
+    return answered(gql(client, ADD, {"giftcard": giftcard, "key": key}, token=token), "giftcardAdd")
 
 
 def _edit(client, token, card_id, **giftcard):
-    return _ok(gql(client, EDIT, {"giftcard": {"id": card_id, **giftcard}}, token=token), "giftcardEdit")
+    return answered(gql(client, EDIT, {"giftcard": {"id": card_id, **giftcard}}, token=token), "giftcardEdit")
 
 
 def _find(client, bearer, **by):
-    return _ok(gql(client, FIND, by, token=bearer), "giftcard")
+    return answered(gql(client, FIND, by, token=bearer), "giftcard")
 
 
 def _listed(client, token, **filter_):
-    page = _ok(gql(client, LIST, {"filter": filter_}, token=token), "giftcards")
+    page = answered(gql(client, LIST, {"filter": filter_}, token=token), "giftcards")
     return [edge["node"]["id"] for edge in page["edges"]]
 
 
@@ -77,7 +72,7 @@ def _trans(client, bearer, key=None, **trans):
 
 
 def _activities(client, token, **filter_):
-    history = _ok(gql(client, ACTIVITIES, {"filter": filter_}, token=token), "giftcardTransactions")
+    history = answered(gql(client, ACTIVITIES, {"filter": filter_}, token=token), "giftcardTransactions")
     return [edge["node"] for edge in history["edges"]]
 
 
@@ -143,7 +138,7 @@ def test_create_a_pending_card_with_an_idempotency_key_at_a_location(client, min
     assert _count(services, "SELECT count(*) FROM giftcards") == 1
     assert _count(services, "SELECT count(*) FROM giftcard_events") == 1
     assert _count(services, "SELECT count(*) FROM giftcard_transactions") == 0
-    audit = _ok(gql(client, AUDIT, {"id": created["id"]}, token=seller), "auditEvents")
+    audit = answered(gql(client, AUDIT, {"id": created["id"]}, token=seller), "auditEvents")
     assert [edge["node"] for edge in audit["edges"]] == [
         {"action": "giftcardAdd", "outcome": "OK"},
         {"action": "giftcardAdd", "outcome": "REPLAYED"},
@@ -154,7 +149,7 @@ def test_create_a_pending_card_with_an_idempotency_key_at_a_location(client, min
     assert _count(services, "SELECT count(*) FROM giftcards") == 1
 
     # when the card is activated by its first load at the location
-    load = _ok(
+    load = answered(
         _trans(client, seller, giftcardId=created["id"], transType="ADD", amount="25.00", locationId="LOC-1"),
         "giftcardTransAdd",
     )
@@ -185,7 +180,7 @@ def test_retrieve_by_id_by_code_and_by_a_payment_token_spent_once(client, mint, 
     # when the checkout page exchanges the code and PIN for a token (a wrong PIN gets none)
     wrong = gql(client, TOKENIZE, {"code": "SQGET0000001", "pin": "1111"}, token=front)
     assert wrong["data"] == {"giftcardTokenize": None} and error_codes(wrong) == ["CARD_NOT_USABLE"]
-    issued = _ok(
+    issued = answered(
         gql(client, TOKENIZE, {"code": "SQGET0000001", "pin": "2468"}, token=front), "giftcardTokenize"
     )
     nonce = issued["token"]
@@ -197,7 +192,9 @@ def test_retrieve_by_id_by_code_and_by_a_payment_token_spent_once(client, mint, 
         assert _find(client, charger, token=nonce) == {"limitedByPermission": True, "results": [masked]}
 
     # when the server charges the card by the token, and then tries again with it
-    charged = _ok(_trans(client, charger, token=nonce, transType="USE", amount="-12.50"), "giftcardTransAdd")
+    charged = answered(
+        _trans(client, charger, token=nonce, transType="USE", amount="-12.50"), "giftcardTransAdd"
+    )
     again = _trans(client, charger, token=nonce, transType="USE", amount="-12.50")
     # then the first charge is taken, the second refused: the token is used up
     assert (charged["status"], charged["amount"], charged["balance"]) == ("COMPLETED", "-12.50", "17.50")
@@ -272,7 +269,7 @@ def test_activities_carry_their_location_and_are_listed_by_it(client, mint):
     other = _add(client, seller, physicalCode="SQLOC0000002", initialValue="9.00")["id"]
 
     # when it is redeemed at LOC-B, authorized at LOC-B and captured at LOC-C, loaded with no location
-    use = _ok(
+    use = answered(
         _trans(client, seller, giftcardId=card, transType="USE", amount="-5.00", locationId="LOC-B"),
         "giftcardTransAdd",
     )
@@ -285,12 +282,12 @@ def test_activities_carry_their_location_and_are_listed_by_it(client, mint):
         locationId="LOC-B",
         authorizeOnly=True,
     )
-    held = _ok(hold, "giftcardTransAdd")
-    captured = _ok(
+    held = answered(hold, "giftcardTransAdd")
+    captured = answered(
         gql(client, CAPTURE, {"id": held["id"], "locationId": "LOC-C"}, token=seller), "giftcardTransCapture"
     )
-    _ok(_trans(client, seller, giftcardId=card, transType="ADD", amount="3.00"), "giftcardTransAdd")
-    elsewhere = _ok(
+    answered(_trans(client, seller, giftcardId=card, transType="ADD", amount="3.00"), "giftcardTransAdd")
+    elsewhere = answered(
         _trans(client, seller, giftcardId=other, transType="USE", amount="-1.00", locationId="LOC-B"),
         "giftcardTransAdd",
     )

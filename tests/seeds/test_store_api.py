@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.conftest import add_store, error_codes, gql
+from tests.conftest import add_store, answered, error_codes, gql
 
 # A store's back office: everything the store API does, codes of PHYSICAL and EXTERNAL type.
 STORE_API = [
@@ -44,32 +44,27 @@ AUDIT = """query U($id: ID!) { auditEvents(first: 100, filter: {giftcardId: $id}
   edges { node { action outcome subject giftcardId } } } }"""
 
 
-def _ok(body, field):
-    assert "errors" not in body, body
-    return body["data"][field]
-
-
 def _add(client, token, **giftcard):
-    return _ok(gql(client, ADD, {"giftcard": giftcard}, token=token), "giftcardAdd")
+    return answered(gql(client, ADD, {"giftcard": giftcard}, token=token), "giftcardAdd")
 
 
 def _edit(client, token, card_id, **giftcard):
-    return _ok(gql(client, EDIT, {"giftcard": {"id": card_id, **giftcard}}, token=token), "giftcardEdit")
+    return answered(gql(client, EDIT, {"giftcard": {"id": card_id, **giftcard}}, token=token), "giftcardEdit")
 
 
 def _card(client, token, card_id):
-    results = _ok(gql(client, BY_ID, {"id": card_id}, token=token), "giftcard")["results"]
+    results = answered(gql(client, BY_ID, {"id": card_id}, token=token), "giftcard")["results"]
     assert len(results) <= 1
     return results[0] if results else None
 
 
 def _found(client, token, code, code_type=None):
     body = gql(client, BY_CODE, {"code": code, "codeType": code_type}, token=token)
-    return [card["id"] for card in _ok(body, "giftcard")["results"]]
+    return [card["id"] for card in answered(body, "giftcard")["results"]]
 
 
 def _page(client, token, **variables):
-    page = _ok(gql(client, LIST, variables, token=token), "giftcards")
+    page = answered(gql(client, LIST, variables, token=token), "giftcards")
     info = page["pageInfo"]
     return [edge["node"]["id"] for edge in page["edges"]], info
 
@@ -115,7 +110,7 @@ def test_create_with_a_code_and_a_balance_gives_an_active_card_with_its_starting
         [{"codeType": "EXTERNAL", "code": "EXT778899", "isMasked": False}],
     )
     # and the starting balance is one ADD in the ledger, by the creator
-    history = _ok(gql(client, HISTORY, {"id": card["id"]}, token=shop), "giftcardTransactions")
+    history = answered(gql(client, HISTORY, {"id": card["id"]}, token=shop), "giftcardTransactions")
     assert [edge["node"] | {"id": None} for edge in history["edges"]] == [
         {
             "id": None,
@@ -137,7 +132,7 @@ def test_list_with_limit_after_before_canceled_cards_and_a_code(client, mint):
     shop = mint(permissions=STORE_API, sub="shop-admin")
     # given five cards, the third of them canceled (deactivated)
     ids = [_add(client, shop, physicalCode=f"STORELIST{n:04d}")["id"] for n in range(5)]
-    _ok(gql(client, DEACTIVATE, {"id": ids[2]}, token=shop), "giftcardDeactivate")
+    answered(gql(client, DEACTIVATE, {"id": ids[2]}, token=shop), "giftcardDeactivate")
     listed = [ids[0], ids[1], ids[3], ids[4]]
 
     # when the store lists two at a time: the first page, then after its last card
@@ -192,7 +187,7 @@ def test_update_enabled_code_and_expiry_and_clear_them(client, mint, services):
     )
     assert error_codes(refused) == ["CARD_NOT_USABLE"]  # a disabled card takes nothing
     assert (enabled["state"], enabled["balance"]) == ("ACTIVE", "10.00")
-    assert _ok(gql(client, TRANS, {"trans": spend}, token=shop), "giftcardTransAdd")["balance"] == "9.00"
+    assert answered(gql(client, TRANS, {"trans": spend}, token=shop), "giftcardTransAdd")["balance"] == "9.00"
     # and a card that was never funded comes back PENDING
     assert _edit(client, editor, empty["id"], enabled=False)["state"] == "BLOCKED"
     assert _edit(client, editor, empty["id"], enabled=True)["state"] == "PENDING"
@@ -252,16 +247,16 @@ def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
     card = _add(client, shop, physicalCode="STOREDEL0001", initialValue="20.00")
     other = _add(client, shop, physicalCode="STOREDEL0002", initialValue="7.00")
     by_id = {"giftcardId": card["id"]}
-    spent = _ok(
+    spent = answered(
         gql(client, TRANS, {"trans": {**by_id, "transType": "USE", "amount": "-4.00"}}, token=shop),
         "giftcardTransAdd",
     )
     hold = {**by_id, "transType": "USE", "amount": "-3.00", "authorizeOnly": True}
-    held = _ok(gql(client, TRANS, {"trans": hold}, token=shop), "giftcardTransAdd")
+    held = answered(gql(client, TRANS, {"trans": hold}, token=shop), "giftcardTransAdd")
     assert (spent["balance"], held["status"], held["availableBalance"]) == ("16.00", "AUTHORIZED", "13.00")
 
     # when the store deletes it
-    deleted = _ok(gql(client, DEACTIVATE, {"id": card["id"]}, token=shop), "giftcardDeactivate")
+    deleted = answered(gql(client, DEACTIVATE, {"id": card["id"]}, token=shop), "giftcardDeactivate")
 
     # then it is DEACTIVATED, not gone: its balance stays and its hold is released
     assert (deleted["state"], deleted["balance"], deleted["availableBalance"]) == (
@@ -277,7 +272,7 @@ def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
         {"transType": "USE", "status": "COMPLETED", "amount": "-4.00", "balanceAfter": "16.00"},
         {"transType": "ADD", "status": "COMPLETED", "amount": "20.00", "balanceAfter": "20.00"},
     ]
-    history = _ok(gql(client, HISTORY, {"id": card["id"]}, token=shop), "giftcardTransactions")
+    history = answered(gql(client, HISTORY, {"id": card["id"]}, token=shop), "giftcardTransactions")
     assert [edge["node"]["id"] for edge in history["edges"]][1:] == [spent["id"], held["id"]]
     # and its events and audit trail too
     assert _events(services, card["id"]) == sorted(
@@ -287,7 +282,7 @@ def test_delete_is_deactivate_and_the_history_is_kept(client, mint, services):
             ("DEACTIVATED", "deleted", "shop-admin"),
         ]
     )
-    audit = _ok(gql(client, AUDIT, {"id": card["id"]}, token=shop), "auditEvents")
+    audit = answered(gql(client, AUDIT, {"id": card["id"]}, token=shop), "auditEvents")
     assert [edge["node"]["action"] for edge in audit["edges"]] == [
         "giftcardAdd",
         "giftcardTransAdd",
@@ -321,7 +316,10 @@ def test_a_card_of_another_store_is_invisible(client, mint, services):
     assert _found(client, north, "STORESCOPE01") == [ours["id"]]
     assert _page(client, north, filter={"includeDeactivated": True})[0] == [ours["id"]]
     assert _page(client, north, filter={"code": "STORESCOPE01"})[0] == [ours["id"]]
-    assert _ok(gql(client, HISTORY, {"id": theirs["id"]}, token=north), "giftcardTransactions")["edges"] == []
+    assert (
+        answered(gql(client, HISTORY, {"id": theirs["id"]}, token=north), "giftcardTransactions")["edges"]
+        == []
+    )
     # and cannot change, spend or delete the south card: it reads as missing
     for query, variables in [
         (EDIT, {"giftcard": {"id": theirs["id"], "enabled": False}}),

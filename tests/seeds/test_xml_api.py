@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.program_rules import matches_format
 from app.entities import CodeFormat
-from tests.conftest import gql
+from tests.conftest import answered, gql
 from tests.graphql.conftest import PROGRAM_ADD, PROGRAM_FORMAT
 
 CARD = "id state balance loaded used initialValue sourceId note createdBy updatedBy program { code }"
@@ -25,11 +25,6 @@ HISTORY = """query H($id: ID!) { giftcardTransactions(filter: {giftcardId: $id})
 NOTE = "Sold at the counter"
 
 
-def _ok(body: dict, name: str):
-    assert "errors" not in body, body
-    return body["data"][name]
-
-
 @pytest.fixture
 def office(mint):
     return mint(roles=["admin"], sub="office")
@@ -39,26 +34,28 @@ def office(mint):
 def product(client, office) -> str:
     """The XML API's product: the program "GC", whose serials are GC + 13 random + a check character."""
     given = {"code": "GC", "name": "Gift card", "currency": "USD", "codeFormat": PROGRAM_FORMAT}
-    return str(_ok(gql(client, PROGRAM_ADD, {"program": given}, token=office), "giftcardProgramAdd")["id"])
+    return str(
+        answered(gql(client, PROGRAM_ADD, {"program": given}, token=office), "giftcardProgramAdd")["id"]
+    )
 
 
 def _create(client, office, product, **given):
     card = {"programId": product, "initialValue": "25.00", "sourceId": "POS-7", "note": NOTE} | given
-    return _ok(gql(client, CREATE, {"card": card}, token=office), "giftcardAdd")
+    return answered(gql(client, CREATE, {"card": card}, token=office), "giftcardAdd")
 
 
 def _read(client, office, card_id):
-    (card,) = _ok(gql(client, READ, {"id": card_id}, token=office), "giftcard")["results"]
+    (card,) = answered(gql(client, READ, {"id": card_id}, token=office), "giftcard")["results"]
     return card
 
 
 def _move(client, token, card_id, trans_type, amount, **given):
     trans = {"giftcardId": card_id, "transType": trans_type, "amount": amount} | given
-    return _ok(gql(client, TRANS, {"trans": trans}, token=token), "giftcardTransAdd")["balance"]
+    return answered(gql(client, TRANS, {"trans": trans}, token=token), "giftcardTransAdd")["balance"]
 
 
 def _history(client, office, card_id):
-    edges = _ok(gql(client, HISTORY, {"id": card_id}, token=office), "giftcardTransactions")["edges"]
+    edges = answered(gql(client, HISTORY, {"id": card_id}, token=office), "giftcardTransactions")["edges"]
     return [edge["node"] for edge in edges]
 
 
@@ -113,7 +110,7 @@ def test_an_inactive_card_is_created_blocked_until_an_edit_activates_it(client, 
     assert [error["extensions"]["code"] for error in refused["errors"]] == ["CARD_NOT_USABLE"]
     # when a manager sets the active flag
     manager = mint(roles=["admin"], sub="manager")
-    edited = _ok(
+    edited = answered(
         gql(client, EDIT, {"card": {"id": card["id"], "enabled": True}}, token=manager), "giftcardEdit"
     )
     # then the card is ACTIVE, last changed by the manager, and spends
@@ -178,7 +175,9 @@ def test_history_entries_and_who_changed_the_card(client, office, product, mint)
     _move(client, office, card, "ADJUST", "0.40", note="Rounding refund", refNo="RCPT-88")
     manager = mint(roles=["admin"], sub="manager")
     edit = {"id": card, "note": "Checked"}
-    assert _ok(gql(client, EDIT, {"card": edit}, token=manager), "giftcardEdit")["updatedBy"] == "manager"
+    assert (
+        answered(gql(client, EDIT, {"card": edit}, token=manager), "giftcardEdit")["updatedBy"] == "manager"
+    )
     # then each entry has its balance before and after, amount, activity, user, note and source id
     history = _history(client, office, card)
     assert [{key: row[key] for key in row if key != "createdAt"} for row in history] == [
