@@ -75,6 +75,16 @@ MODULES = {
         "graphql/test_capture_and_cancel.py",
         "domain/test_idempotency.py",
     ],
+    "domain/authorizations": [
+        "domain/test_authorizations.py",
+        "graphql/test_auth_codes.py",
+        "store/test_ledger.py",
+    ],
+    "domain/payment_tokens": [
+        "domain/test_payment_tokens.py",
+        "graphql/test_payment_tokens.py",
+        "store/test_payment_tokens.py",
+    ],
 }
 COPIED = ["app", "tests", "permissions.yaml", "schema.graphql", "pyproject.toml"]
 PYTEST_ARGS = ["-k", "not postgresql", "-m", "not server and not browser", "-p", "no:cacheprovider"]
