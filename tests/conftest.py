@@ -8,6 +8,7 @@ unreachable the PostgreSQL tests are skipped, except under CI, where they fail.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -50,6 +51,27 @@ def _logging_left_as_found() -> Iterator[None]:
         root.removeHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(False)
+
+
+@pytest.fixture(autouse=True)
+def _timed_tests_run_alone(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist (scripts/test), a test marked ``timing`` (it asserts on wall-clock time)
+    runs while no other test does: it takes a file lock shared by the run's processes exclusively,
+    every other test takes it shared. A turnstile lock keeps the timed test from waiting forever
+    behind a stream of others. Without xdist there is no one to wait for."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        yield
+        return
+    alone = request.node.get_closest_marker("timing") is not None
+    folder = tmp_path_factory.getbasetemp().parent  # the run's, shared by its processes
+    with open(folder / f"timing-{run}.turn", "a") as turn, open(folder / f"timing-{run}.lock", "a") as lock:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        fcntl.flock(turn, fcntl.LOCK_UN)
+        yield  # the lock goes with the file when the test is done
 
 
 def _key(seed: int) -> str:

@@ -499,6 +499,7 @@ def test_concurrent_wrong_pins_each_count_once(settings, services, card):
 
 
 @pytest.mark.settings(refusal_floor_ms=400, pin_max_failures=2)
+@pytest.mark.timing
 def test_untrusted_refusals_are_identical_and_take_the_floor(client, pos, admin, card, seed, services):
     blocked = seed({CodeType.PHYSICAL: "GUARDBLOCKED1"}, balance=500)
     with services.engine.begin() as connection:

@@ -458,6 +458,7 @@ def test_unknown_client_and_wrong_secret_get_the_same_bytes(
     assert unknown.headers.multi_items() == wrong.headers.multi_items()
 
 
+@pytest.mark.timing
 def test_unknown_client_and_wrong_secret_take_the_same_time(client: TestClient) -> None:
     # Both verify one argon2 hash (the unknown client a dummy one): the times are of one size.
     def seconds(client_id: str) -> float:

@@ -208,6 +208,7 @@ TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $tr
 
 
 @pytest.mark.settings(refusal_floor_ms=300, pin_max_failures=100)
+@pytest.mark.timing
 def test_a_pin_protected_code_and_an_unknown_code_take_the_same_time(client, seed, mint, services):
     # given a card with a PIN, and a storefront-like POS token without ListGiftCards
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
@@ -317,6 +318,7 @@ def test_one_key_on_a_pin_debit_and_a_capture_at_once_cannot_deadlock(services, 
 
 
 @pytest.mark.settings(refusal_floor_ms=200, argon2_concurrency=1)
+@pytest.mark.timing
 def test_a_busy_argon2_gate_is_the_uniform_refusal_for_a_blind_caller(client, seed, mint, services):
     # given a card whose PIN is still an argon2 hash, and every argon2 slot taken
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
@@ -345,6 +347,7 @@ def test_a_busy_argon2_gate_is_the_uniform_refusal_for_a_blind_caller(client, se
 
 
 @pytest.mark.settings(refusal_floor_ms=250)
+@pytest.mark.timing
 def test_each_refusal_in_one_document_takes_the_floor(client, seed, mint, services):
     card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
     fund(services.engine, card_id, 1000)

@@ -173,6 +173,7 @@ def _send_head(url: str, head: bytes, piece: int = 64 * 1024) -> tuple[int | Non
 
 
 @pytest.mark.server
+@pytest.mark.timing
 def test_the_server_refuses_megabytes_of_header_and_serves_the_next_request(tmp_path):
     # given the real server, one worker, the default cap (16 KiB)
     env = server_env(f"sqlite:///{tmp_path}/edge.db", tmp_path)

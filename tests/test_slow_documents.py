@@ -26,6 +26,8 @@ from app.http import create_app
 from tests.conftest import error_codes
 from tests.test_concurrency import giftcards, running_server, server_env
 
+pytestmark = pytest.mark.timing  # every test here holds an answer to a time bound
+
 DEEPEST = 199  # levels of `nested` that fit in 2,000 tokens (10 a level, and 2)
 ANSWER_BOUND = 1.0
 TRIES = 3  # the fastest of a few tries is compared with the bound: a busy machine only adds time

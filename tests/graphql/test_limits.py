@@ -49,6 +49,7 @@ def test_every_spread_counts_and_each_fragment_is_measured_once():
     assert operation_measure(document) == Measure(depth=2, aliases=16, fields=16 * 3)
 
 
+@pytest.mark.timing
 def test_counts_of_the_deepest_nesting_stop_at_the_ceiling_in_milliseconds():
     started = time.perf_counter()
     found = operation_measure(nested(DEEPEST, leaf="a: __typename"))
@@ -114,6 +115,7 @@ def test_astronomical_counts_are_reported_without_their_digits():
 
 
 @pytest.mark.parametrize("levels", [10, 11, 16, 18, 20, 22, DEEPEST])
+@pytest.mark.timing
 def test_nested_fragments_validate_in_milliseconds(levels):
     # given the schema's validation rules and ours, then each level is refused or passes at once
     schema = build_schema()._schema
