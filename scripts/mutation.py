@@ -78,11 +78,13 @@ MODULES = {
     "domain/authorizations": [
         "domain/test_authorizations.py",
         "graphql/test_auth_codes.py",
+        "graphql/test_locations.py",  # where a capture or cancel happened (located)
         "store/test_ledger.py",
     ],
     "domain/payment_tokens": [
         "domain/test_payment_tokens.py",
         "graphql/test_payment_tokens.py",
+        "graphql/test_payment_token_edges.py",
         "store/test_payment_tokens.py",
     ],
 }

@@ -133,9 +133,9 @@ class PaymentTokens:
             validate_pin(request.pin, "pin")
         now = datetime.now(UTC)
         with self.guards.floored(principal), code_attempt(self.guards.throttle, principal) as attempt:
-            code, code_type = self._live_code(principal, code_types, request.code)
+            code = self._live_code(principal, code_types, request.code)
             guard = self.addressing.code_guard(principal, code, request.pin, now)
-            work = self._issue(principal, code, code_type, now, attempt)
+            work = self._issue(principal, code, now, attempt)
             issued = self.runner.run(principal, mutation, work, guard)
             attempt.hit()
             return issued
@@ -152,13 +152,13 @@ class PaymentTokens:
 
     def _live_code(
         self, principal: Principal, code_types: tuple[CodeType, ...], code: str
-    ) -> tuple[AddressedCode, CodeType]:
+    ) -> AddressedCode:
         """The one live code of these types; a code under two of them needs code_type."""
-        found: list[tuple[AddressedCode, CodeType]] = []
+        found: list[AddressedCode] = []
         refusal: GiftCardError | None = None
         for code_type in code_types:
             try:
-                found.append((self.addressing.live_code(principal, code_type, code), code_type))
+                found.append(self.addressing.live_code(principal, code_type, code))
             except (NotFoundError, CardNotUsableError) as missing:
                 refusal = refusal if isinstance(refusal, CardNotUsableError) else missing
         if len(found) > 1:
@@ -173,12 +173,7 @@ class PaymentTokens:
         return found[0]
 
     def _issue(
-        self,
-        principal: Principal,
-        code: AddressedCode,
-        code_type: CodeType,
-        now: datetime,
-        attempt: CodeAttempt,
+        self, principal: Principal, code: AddressedCode, now: datetime, attempt: CodeAttempt
     ) -> Work[IssuedToken]:
         """After the code's guard: the card usable now, a new token for it, expired ones purged."""
 

@@ -60,6 +60,14 @@ def test_a_very_long_input_is_refused_before_it_is_normalised():
         parse_auth_code(" " * 10_000 + CODE)
 
 
+def test_spaces_and_dashes_are_read_up_to_four_characters_a_symbol():
+    # 26 symbols padded to exactly 104 characters are read; one more character is refused
+    padded = "-" * (4 * AUTH_CODE_LENGTH - len(CODE)) + CODE
+    assert len(padded) == 104 and parse_auth_code(padded) == CODE
+    with pytest.raises(BadUserInputError):
+        parse_auth_code(" " + padded)
+
+
 def test_the_row_keeps_the_plain_sha256_of_the_normalised_code():
     assert auth_code_hash(CODE) == hashlib.sha256(CODE.encode()).digest()
 
