@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from app.domain import addressing as addressing_module
+from app.domain.addressing import UNUSABLE
 from app.domain.ledger import TransRequest
 from app.domain.payment_tokens import TokenRequest, is_token
 from app.enums import CodeType, TransType
@@ -45,7 +46,8 @@ def test_concurrent_spends_of_one_token_commit_exactly_one(services, card):
     def spend(n: int) -> str:
         try:
             return str(services.ledger.create(BACK, _spend(token)).balance)
-        except CardNotUsableError:
+        except CardNotUsableError as refused:  # the uniform refusal, whichever check saw it used
+            assert str(refused) == UNUSABLE
             return "refused"
 
     outcomes = in_parallel(8, spend)
