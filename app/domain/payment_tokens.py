@@ -150,9 +150,7 @@ class PaymentTokens:
             raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
         return usable
 
-    def _live_code(
-        self, principal: Principal, code_types: tuple[CodeType, ...], code: str
-    ) -> AddressedCode:
+    def _live_code(self, principal: Principal, code_types: tuple[CodeType, ...], code: str) -> AddressedCode:
         """The one live code of these types; a code under two of them needs code_type."""
         found: list[AddressedCode] = []
         refusal: GiftCardError | None = None
