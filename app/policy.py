@@ -175,6 +175,19 @@ class Policy:
     def usable_code_types(self, principal: Principal) -> tuple[CodeType, ...]:
         return _usable(self, principal.permissions)  # asked on every lookup: cached
 
+    def searched_code_types(
+        self, principal: Principal, code_type: CodeType | None, field: str | None = None
+    ) -> tuple[CodeType, ...]:
+        """The code types a search by code covers: the one named (its Use… permission needed), else
+        every type the caller may use; FORBIDDEN (naming ``field``) when it may use none."""
+        if code_type is not None:
+            self.require_code_type(principal, code_type)
+            return (code_type,)
+        usable = self.usable_code_types(principal)
+        if not usable:
+            raise ForbiddenError("the token lacks every Use…GiftCardCodes permission", field=field)
+        return usable
+
     def require_code_type(self, principal: Principal, code_type: CodeType, *, name_type: bool = True) -> None:
         """Refuse a code type the caller may not use: FORBIDDEN, naming the permission it lacks
         (and the type, unless ``name_type`` is false)."""

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from app.domain.codes import CodeVault, validate_code
 from app.enums import CodeType
-from app.errors import ForbiddenError
 from app.policy import Policy, Principal
 
 
@@ -24,11 +23,5 @@ def code_filter(
 ) -> CodeFilter:
     """The checked filter: under ``code_type`` (its Use… permission needed), else under every type
     the caller may use (at least one)."""
-    if code_type is not None:
-        policy.require_code_type(principal, code_type)
-        code_types: tuple[CodeType, ...] = (code_type,)
-    else:
-        code_types = policy.usable_code_types(principal)
-        if not code_types:
-            raise ForbiddenError("the token lacks every Use…GiftCardCodes permission", field="code")
+    code_types = policy.searched_code_types(principal, code_type, field="code")
     return CodeFilter(vault.lookup_hashes(validate_code(code, "code")), code_types)

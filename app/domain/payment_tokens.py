@@ -30,7 +30,7 @@ from app.domain.mutations import Mutation, MutationRunner, Work
 from app.domain.scoping import narrow
 from app.entities import Transaction
 from app.enums import CodeType, Operation
-from app.errors import BadUserInputError, CardNotUsableError, ForbiddenError, GiftCardError, NotFoundError
+from app.errors import BadUserInputError, CardNotUsableError, GiftCardError, NotFoundError
 from app.policy import Permission, Policy, Principal
 from app.store import cards as card_store
 from app.store import payment_tokens as store
@@ -127,7 +127,7 @@ class PaymentTokens:
         replayed: IssuedToken | None = self.runner.replay(principal, mutation)
         if replayed is not None:
             return replayed
-        code_types = self._code_types(principal, request.code_type)
+        code_types = self.policy.searched_code_types(principal, request.code_type)
         validate_code(request.code, "code")
         if request.pin is not None:
             validate_pin(request.pin, "pin")
@@ -139,16 +139,6 @@ class PaymentTokens:
             issued = self.runner.run(principal, mutation, work, guard)
             attempt.hit()
             return issued
-
-    def _code_types(self, principal: Principal, code_type: CodeType | None) -> tuple[CodeType, ...]:
-        """The code types searched: the one named (the caller must use it), else every usable one."""
-        if code_type is not None:
-            self.policy.require_code_type(principal, code_type)
-            return (code_type,)
-        usable = self.policy.usable_code_types(principal)
-        if not usable:
-            raise ForbiddenError("the token lacks every Use…GiftCardCodes permission")
-        return usable
 
     def _live_code(self, principal: Principal, code_types: tuple[CodeType, ...], code: str) -> AddressedCode:
         """The one live code of these types; a code under two of them needs code_type."""
