@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -52,6 +53,7 @@ from app.ids import new_id
 
 REPO = Path(__file__).resolve().parent.parent
 SUBJECT = "reference"  # created_by of its ledger rows
+SERVED = frozenset({"transType", "amount", "codeType", "code", "pin"})  # what a served debit may give
 REFUSED = "no usable gift card matches this code and PIN"
 
 # The live, unexpired code with this lookup hash, unless a run of wrong PINs locked it.
@@ -150,8 +152,9 @@ class Debits:
 
     def debit(self, trans: dict[str, Any]) -> Debit:
         code, code_type = trans.get("code"), trans.get("codeType")
-        if trans.get("transType") != "USE" or code is None or code_type is None or trans.get("token"):
-            raise GraphQLError("only USE debits by code are served here")
+        given = {name for name, value in trans.items() if value is not None and value is not False}
+        if trans.get("transType") != "USE" or code is None or code_type is None or given - SERVED:
+            raise GraphQLError("only USE debits by code (with a PIN or not) are served here")
         try:
             amount = parse_amount(trans["amount"], self.currency)
         except GiftCardError as exc:
@@ -275,10 +278,11 @@ def claim_node(settings: Settings) -> None:
 class TxReferenceApp:
     """POST /graphql with a JSON body; every other request gets 404."""
 
-    def __init__(self) -> None:
-        settings = load_settings(os.environ)
+    def __init__(self, settings: Settings | None = None, pool_size: int | None = None) -> None:
+        """With no arguments (as uvicorn's factory), settings from the environment."""
+        settings = settings or load_settings(os.environ)
         claim_node(settings)
-        pool_size = int(os.environ.get("REFERENCE_POOL_SIZE", "8"))
+        pool_size = pool_size or int(os.environ.get("REFERENCE_POOL_SIZE", "8"))
         backend = (
             PostgresDebits(settings, pool_size)
             if make_url(settings.database_url).get_backend_name() == "postgresql"
@@ -322,7 +326,7 @@ class TxReferenceApp:
             await self.pool.close()
         await send({"type": "lifespan.shutdown.complete"})
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
