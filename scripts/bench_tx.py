@@ -179,6 +179,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (each server)")
     parser.add_argument(
+        "--reference-pool-size",
+        type=int,
+        default=8,
+        help="the reference's PostgreSQL connections per worker (default 8, as our pool keeps)",
+    )
+    parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -483,12 +489,20 @@ def load_cards(kind: str, work: Path, url: str, args: argparse.Namespace) -> Loa
 
 
 @contextmanager
-def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[tuple[Server, Server]]:
-    """Ours (log: server.log) and the reference (reference.log), each with ``workers`` workers."""
+def servers_running(
+    env: dict[str, str], work: Path, args: argparse.Namespace
+) -> Iterator[tuple[Server, Server]]:
+    """Ours (log: server.log) and the reference (reference.log), each with ``args.workers`` workers."""
     started: list[Server] = []
     try:
-        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers)]
-        reference = [str(BIN / "python"), str(SCRIPTS / "reference_tx_server.py"), "--workers", str(workers)]
+        ours = [str(BIN / "giftcards"), "serve", "--workers", str(args.workers)]
+        reference = [
+            str(BIN / "python"),
+            str(SCRIPTS / "reference_tx_server.py"),
+            "--workers",
+            str(args.workers),
+        ]
+        reference += ["--pool-size", str(args.reference_pool_size)]
         started.append(start("ours", ours, env, work / "server.log"))
         started.append(start("reference", reference, env, work / "reference.log"))
         yield started[0], started[1]
@@ -622,7 +636,7 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
     result = DatabaseResult(database=kind, cards=args.cards)
     with database(kind, work, args) as url:
         load = load_cards(kind, work, url, args)
-        with servers_running(load.env, work, args.workers) as servers:
+        with servers_running(load.env, work, args) as servers:
             answered = check_servers(servers, kind, load, result)
             result.runs += run_load(servers, kind, args, load)
             if args.profile:
