@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
+from app.domain.batching import Batcher
 from app.domain.idempotency import Idempotency
 from app.errors import GiftCardError
 from app.events import Event, Events
@@ -46,15 +47,27 @@ class MutationRunner:
         idempotency: Idempotency,
         audit: AuditTrail,
         events: Events | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         self._new_unit = new_unit
+        self.batcher = batcher  # the group commit of a card's transactions (app.domain.batching)
         self._idempotency = idempotency
         self._audit = audit
         self._events = events or Events()
 
-    def run(self, principal: Principal, mutation: Mutation, work: Work[T], guard: Guard | None = None) -> T:
-        """``work`` at most once per key and input; a retry gets the first answer."""
+    def run(
+        self,
+        principal: Principal,
+        mutation: Mutation,
+        work: Work[T],
+        guard: Guard | None = None,
+        batch: int | None = None,
+    ) -> T:
+        """``work`` at most once per key and input; a retry gets the first answer. With ``batch`` (a
+        card id), in one transaction with the card's concurrent ones when batching is on."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
+        if batch is not None and self.batcher is not None:
+            return self.batcher.run(batch, principal, mutation, keyed, work, guard)  # type: ignore[no-any-return]
         with self._new_unit() as unit:
             session = unit.session
             replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
