@@ -39,6 +39,8 @@ def metrics_route(
     )
     metrics.watch_pool(services.engine)
     services.events.listener = metrics.note
+    if (batcher := services.mutations.batcher) is not None:
+        batcher.observer = metrics.instruments.batch_sizes.observe
     token = services.settings.metrics_token
     secret = None if token is None else token.get_secret_value()
 

@@ -22,7 +22,7 @@ from app.domain.batching import Batcher
 from app.domain.ledger import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, TransType
-from app.errors import InsufficientFundsError
+from app.errors import CardNotUsableError, InsufficientFundsError
 from app.policy import Principal
 from tests.conftest import fund
 from tests.test_concurrency import CODE, THREADS, USE, Tally, in_parallel, ledger_differences, scalar
@@ -288,3 +288,33 @@ def test_parallel_debits_in_batches_never_overdraw(services, seed):
     assert sum(sizes) == THREADS * 32
     assert ledger_differences(services.engine) == []
     print(f"batches: {len(sizes)}, largest {max(sizes)}")
+
+
+def test_a_wrong_pin_in_a_batch_stays_counted_and_the_others_commit(services, seed):
+    # given a card holding 10 units whose code has a PIN
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin="2468")
+    fund(services.engine, card_id, 10)
+
+    def by_code(n: int, pin: str) -> Callable[[], Transaction]:
+        request = TransRequest(TransType.USE, "-0.01", code_type=CodeType.PHYSICAL, code=CODE, pin=pin)
+        return _create(services, n, request)
+
+    # when two debits with the right PIN and one with a wrong PIN between them share a batch
+    calls = [by_code(0, "2468"), by_code(1, "1357"), by_code(2, "2468")]
+    first, wrong, last = _in_one_batch(services, card_id, calls)
+
+    # then the wrong PIN was refused and counted, and the right ones debited around it
+    assert isinstance(wrong, CardNotUsableError)
+    assert isinstance(first, Transaction) and isinstance(last, Transaction)
+    assert (first.balance, last.balance) == (9, 8)
+    assert _chain(services.engine, card_id) == [("IMPORT", 10, 0, 10), ("USE", -1, 10, 9), ("USE", -1, 9, 8)]
+    # (the right PIN after it ended the run of wrong ones, in the same transaction)
+    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes") == 0
+
+    # and a wrong PIN last in a batch stays counted after the batch commits
+    calls = [by_code(3, "2468"), by_code(4, "1357")]
+    done, refused = _in_one_batch(services, card_id, calls)
+    assert isinstance(done, Transaction) and done.balance == 7
+    assert isinstance(refused, CardNotUsableError)
+    assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes") == 1
+    assert ledger_differences(services.engine) == []
