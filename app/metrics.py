@@ -163,12 +163,7 @@ class Instruments:
             ),
             pin_lockouts=_counter("giftcards_pin_lockouts", "Codes locked by a run of wrong PINs"),
             replays=_counter("giftcards_idempotent_replays", "Stored answers sent again to a retried key"),
-            batch_sizes=Histogram(
-                "giftcards_transaction_batch_size",
-                "Transactions on one card committed in one database transaction (group commit)",
-                buckets=BATCH_BUCKETS,
-                registry=None,
-            ),
+            batch_sizes=_batch_sizes(),
             pool_in_use=_live_gauge(
                 "giftcards_db_pool_connections_in_use",
                 "Database connections the running workers have taken from their pools",
@@ -178,6 +173,15 @@ class Instruments:
                 "Connections the running workers' pools keep open (each may open more for a burst)",
             ),
         )
+
+
+def _batch_sizes() -> Histogram:
+    return Histogram(
+        "giftcards_transaction_batch_size",
+        "Transactions on one card committed in one database transaction (group commit)",
+        buckets=BATCH_BUCKETS,
+        registry=None,
+    )
 
 
 def _counter(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
