@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.enums import CodeType
+from app.graphql.documents import KnownDocuments
 from app.http import create_app
 from app.observe import FieldOutcome, RequestRecord
 from tests.conftest import error_codes, gql
@@ -35,10 +36,12 @@ def observed(settings, services, records):
         yield test_client, app
 
 
-def _known(app) -> object:
+def _known(app) -> KnownDocuments:
     """The schema's known documents, found through the /graphql route's view."""
     route = next(route for route in app.routes if getattr(route, "path", None) == "/graphql")
-    return route.endpoint.schema.known
+    known = route.endpoint.schema.known
+    assert isinstance(known, KnownDocuments)
+    return known
 
 
 def test_a_known_document_answers_as_it_did_the_first_time(observed, records, seed, mint):
