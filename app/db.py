@@ -97,6 +97,9 @@ class _SQLiteConnection(sqlite3.Connection):
         finally:
             self.give_turn_back()
 
+    def __del__(self) -> None:  # dropped unclosed: sqlite3 closes it without calling close()
+        self.give_turn_back()
+
 
 class _SQLiteCursor(sqlite3.Cursor):
     connection: _SQLiteConnection

@@ -1,6 +1,7 @@
 """How ``giftcards serve`` runs uvicorn: how many workers, its options, and an HTTP protocol refusing
-an oversized request line or header block as it arrives. uvicorn's httptools protocol buffers them at any size
-(h11 caps them but costs 12 to 20% more CPU per lookup), and a middleware sees only parsed requests.
+an oversized request line or header block as it arrives. uvicorn's httptools protocol buffers them
+at any size (h11 caps them but costs 12 to 20% more CPU per lookup), and a middleware sees only
+parsed requests.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ queue; a writer that waits too long gets what SQLite's busy timeout gives."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -220,3 +221,18 @@ def test_engines_of_one_file_share_its_queue(path, engine):
     thread.join(timeout=30)
     assert written(engine) == [1, 2]
     second.dispose()
+
+
+def test_a_writer_dropped_unclosed_gives_its_turn_back(engine):
+    # given a connection taken out of the pool, writing, then dropped without commit or close
+    raw = engine.raw_connection()
+    raw.detach()  # no pool to roll it back on its way out
+    writer = raw.dbapi_connection
+    writer.cursor().execute("BEGIN IMMEDIATE")
+    queue = queue_for(str(engine.url.database))
+    assert not queue.take(wait_seconds=0)
+    del raw, writer
+    gc.collect()
+    # then its turn is free for the next writer
+    with_begin(engine, 1)
+    assert written(engine) == [1]
