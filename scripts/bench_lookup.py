@@ -378,7 +378,8 @@ def print_table(
 def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[list[Server]]:
     started: list[Server] = []
     try:
-        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers)]
+        # Lookups only, so as many workers as the reference's, though the file is SQLite.
+        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers), "--sqlite-multiprocess"]
         reference = [str(BIN / "python"), str(SCRIPTS / "reference_server.py"), "--workers", str(workers)]
         started.append(start("ours", ours, env, work / "ours.log"))
         started.append(start("reference", reference, env, work / "reference.log"))

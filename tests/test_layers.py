@@ -57,6 +57,7 @@ FORBIDDEN = {
     ),
     "app/cli_stores.py": ("strawberry", "starlette", "app.http", "app.graphql"),
     "app/errors.py": ("app.",),
+    "app/writer_queue.py": ("app.",),
     "app/ids.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),
