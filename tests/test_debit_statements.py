@@ -43,7 +43,7 @@ def _debit(pin: str | None = None) -> TransRequest:
 
 
 # Statements per debit, by database: (no key nor PIN, with a key, with a PIN).
-EXPECTED = {"sqlite": (9, 14, 9), "postgresql": (8, 13, 8)}
+EXPECTED = {"sqlite": (7, 12, 7), "postgresql": (6, 11, 6)}
 
 
 @pytest.mark.parametrize(("case", "pin", "key"), [(0, None, None), (1, None, "k-1"), (2, PIN, None)])

@@ -35,6 +35,10 @@ from app.models import GiftCard
 from app.policy import Permission, Principal
 from app.store import ledger as store
 from app.store import programs
+from app.store.money import LockedCard
+
+# A card as the rules read it: locked by the money path, or an ORM row (issuing, capture).
+Card = GiftCard | LockedCard
 
 
 def hide(principal: Principal, error: GiftCardError) -> GiftCardError:
@@ -53,13 +57,7 @@ class BalanceRules:
         self._hold_ttl = hold_ttl
 
     def amount(
-        self,
-        session: Session,
-        principal: Principal,
-        card: GiftCard,
-        text: str,
-        allow_partial: bool,
-        now: datetime,
+        self, principal: Principal, card: LockedCard, text: str, allow_partial: bool
     ) -> tuple[int, bool, int]:
         """``text`` in the card's currency (a debit cut to what is available if partial is allowed),
         whether it was cut, and what the card's open debit holds hold."""
@@ -67,7 +65,7 @@ class BalanceRules:
             amount = parse_amount(text, card.currency)
         except BadUserInputError as exc:  # decimals the card's currency does not have
             raise hide(principal, exc) from None
-        on_hold = store.held(session, card.id or 0, now)
+        on_hold = card.held
         available = card.balance - on_hold
         if amount >= 0 or -amount <= available:
             return amount, False, on_hold
@@ -76,14 +74,14 @@ class BalanceRules:
             raise hide(principal, funds)
         return -available, True, on_hold
 
-    def program_of(self, session: Session, card: GiftCard) -> Program | None:
+    def program_of(self, session: Session, card: Card) -> Program | None:
         """The card's program (share-locked: its rules stay as read until the card's writes end)."""
         if card.program_id is None:
             return None
         return programs.find_program(session, card.program_id, None, share=True)
 
     def change(
-        self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
+        self, session: Session, principal: Principal, card: Card, trans_type: TransType, amount: int
     ) -> Change:
         """What the balance change of a transaction is, on the locked card: its program and whether
         it is a load (an ADD); a load the program does not take (program_rules.check_load) is refused."""
@@ -97,7 +95,7 @@ class BalanceRules:
         return Change(program, load)
 
     def hold(
-        self, principal: Principal, card: GiftCard, amount: int, now: datetime, program: Program | None = None
+        self, principal: Principal, card: Card, amount: int, now: datetime, program: Program | None = None
     ) -> dict[str, Any]:
         """An authorization's ledger fields: ``amount`` held until the hold lapses."""
         if amount > 0 and card.balance + amount > self._ceiling(card.currency, program):
@@ -110,7 +108,7 @@ class BalanceRules:
             until = min(until, card.expires_at)
         return {"status": TransStatus.AUTHORIZED.value, "authorized_amount": amount, "hold_expires_at": until}
 
-    def apply(self, session: Session, card: GiftCard, amount: int, now: datetime, change: Change) -> int:
+    def apply(self, session: Session, card: Card, amount: int, now: datetime, change: Change) -> int:
         """The card's new balance, ``amount`` added (a credit also ends PENDING), in one conditional
         update that also keeps a load within its program's daily limit and moves an expiry counted
         from the last activity."""

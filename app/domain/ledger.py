@@ -162,7 +162,7 @@ class Ledger:
             card = self.addressing.usable_card(session, principal, card_id, now)
             attempt.hit()  # the code and its PIN opened a usable card: what follows is no miss
             amount, partial, on_hold = self.rules.amount(
-                session, principal, card, request.amount, request.allow_partial, now
+                principal, card, request.amount, request.allow_partial
             )
             entry = _new_entry(principal, request, now, code_id)
             entry.update(giftcard_id=card_id, store_id=card.store_id, amount=amount, partial=partial)
