@@ -36,6 +36,7 @@ from app.policy import Permission, Principal
 from app.store import ledger as store
 from app.store import programs
 from app.store.money import LockedCard
+from app.store.moves import BalanceChange
 
 # A card as the rules read it: locked by the money path, or an ORM row (issuing, capture).
 Card = GiftCard | LockedCard
@@ -112,8 +113,14 @@ class BalanceRules:
         """The card's new balance, ``amount`` added (a credit also ends PENDING), in one conditional
         update that also keeps a load within its program's daily limit and moves an expiry counted
         from the last activity."""
+        balance = store.change_balance(session, *self.balance_change(card, amount, now, change))
+        if balance is None:
+            raise self.refusal(card, amount, change)
+        return balance
+
+    def balance_change(self, card: Card, amount: int, now: datetime, change: Change) -> BalanceChange:
+        """The conditional update :meth:`apply` runs, for a caller that runs it with more."""
         program = change.program
-        ceiling = self._ceiling(card.currency, program)
         values: dict[str, Any] = {}
         conditions = []
         if change.load:  # every load is counted; a program's limit, when it sets one, caps the day's
@@ -122,15 +129,18 @@ class BalanceRules:
             conditions.append(within)
         if program is not None and expiry_moves_with_activity(program):
             values["expires_at"] = expires_at(program, now)
-        balance = store.change_balance(session, card.id or 0, amount, now, ceiling, values, conditions)
-        if balance is None:
-            if amount <= 0:
-                # Debits are checked against the locked balance first; the condition keeps this impossible.
-                raise InsufficientFundsError("amount: more than the balance", field="amount")
-            if card.balance + amount > ceiling or program is None:
-                raise self._over_ceiling(card.currency, program, change.field)
-            raise daily_load_refused(program, change.field)
-        return balance
+        ceiling = self._ceiling(card.currency, program)
+        return BalanceChange(card.id or 0, amount, now, ceiling, values, conditions)
+
+    def refusal(self, card: Card, amount: int, change: Change) -> GiftCardError:
+        """Why the conditional update refused ``amount`` on the locked ``card``."""
+        program = change.program
+        if amount <= 0:
+            # Debits are checked against the locked balance first; the condition keeps this impossible.
+            return InsufficientFundsError("amount: more than the balance", field="amount")
+        if card.balance + amount > self._ceiling(card.currency, program) or program is None:
+            return self._over_ceiling(card.currency, program, change.field)
+        return daily_load_refused(program, change.field)
 
     def check_issue_value(
         self, amount: int, currency: str, field: str, program: Program | None = None
