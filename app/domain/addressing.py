@@ -135,8 +135,8 @@ class Addressing:
         """The code's state and PIN under the card's and the code's row locks (card first, as every
         writer locks), in the debit's transaction: concurrent wrong PINs are counted one by one."""
         # The code's card (found in the caller's stores), read once for the work that follows.
-        money.keep(session, money.lock_card(session, code.giftcard_id, None, now))
-        locked = store.code_for_update(session, code.code_id)
+        card, locked = money.lock_card_and_code(session, code.giftcard_id, code.code_id, now)
+        money.keep(session, card)
         error: GiftCardError | None = None
         if locked.revoked:  # between addressing and now
             error = CardNotUsableError("code: the code was revoked", field="code")

@@ -6,7 +6,7 @@ nothing of the ORM (no identity map, no flush) in between.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -14,11 +14,15 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 from sqlmodel import Session
 
-from app.models import GiftCard, LedgerEntry
+from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.store.ledger import LockedCode, code_for_update
 from app.store.scope import Stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+_codes = GiftCardCode.__table__  # type: ignore[attr-defined]
+# LockedCode's columns; its first field, revoked, is whether the code has a revoked_at.
+_CODE_COLUMNS = ("revoked_at", *(item.name for item in fields(LockedCode)[1:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +52,22 @@ _HELD = (
     .scalar_subquery()
     .label("held")
 )
+_CARD_FIELDS = tuple(item.name for item in fields(LockedCard))
 _LOCK_ANY = (
-    select(*(_cards.c[item.name] for item in fields(LockedCard)[:-1]), _HELD)
+    select(*(_cards.c[name] for name in _CARD_FIELDS[:-1]), _HELD)
     .where(_cards.c.id == bindparam("card_id"))
     .with_for_update(of=_cards)
 )
 # The same, among the caller's stores: another store's card is never locked, nor waited for.
 _LOCK_IN = _LOCK_ANY.where(_cards.c.store_id.in_(bindparam("stores", expanding=True)))
+# The card and one of its codes, both locked (card first: the order of FOR UPDATE OF, in which
+# PostgreSQL locks a row's tables, is the order every writer takes them in), in one statement.
+_LOCK_WITH_CODE = (
+    select(*_LOCK_ANY.selected_columns, *(_codes.c[name] for name in _CODE_COLUMNS))
+    .where(_cards.c.id == bindparam("card_id"), _codes.c.id == bindparam("code_id"))
+    .where(_codes.c.giftcard_id == _cards.c.id)
+    .with_for_update(of=[_cards, _codes])
+)
 # The card a guard locked, kept on its session for the work that follows (one lock, one read).
 _KEPT = "giftcards.locked_card"
 
@@ -74,7 +87,25 @@ def lock_card(session: Session, card_id: int, stores: Stores, now: datetime) -> 
     if stores is not None:
         params = {**params, "stores": list(stores)}
     row = connection(session).execute(statement, params).first()
-    return None if row is None else LockedCard(**{**row._mapping, "held": int(row.held)})
+    return None if row is None else _card(row)
+
+
+def _card(row: Sequence[Any]) -> LockedCard:
+    values = dict(zip(_CARD_FIELDS, row, strict=False))  # the card's columns come first
+    return LockedCard(**{**values, "held": int(values["held"])})
+
+
+def lock_card_and_code(
+    session: Session, card_id: int, code_id: int, now: datetime
+) -> tuple[LockedCard | None, LockedCode]:
+    """The code's card (as :func:`lock_card`, in any store) and the code's PIN state (as
+    :func:`app.store.ledger.code_for_update`), both locked, in one statement."""
+    params = {"card_id": card_id, "code_id": code_id, "now": now}
+    row = connection(session).execute(_LOCK_WITH_CODE, params).first()
+    if row is None:  # not the code's card: locked one by one, as asked
+        return lock_card(session, card_id, None, now), code_for_update(session, code_id)
+    revoked_at, *state = row[len(_CARD_FIELDS) :]
+    return _card(row), LockedCode(revoked_at is not None, *state)
 
 
 def keep(session: Session, card: LockedCard | None) -> None:

@@ -90,6 +90,10 @@ class Locks:
         assert now == NOW
         return self.card_for_update(session, card_id, stores)
 
+    def lock_card_and_code(self, session, card_id, code_id, now):
+        """The card, then the code, as one statement locks them."""
+        return self.lock_card(session, card_id, None, now), self.code_for_update(session, code_id)
+
     def keep(self, session, card):
         """The card the guard locked is read again by the work here: these tests take one step."""
 
