@@ -43,7 +43,7 @@ def _debit(pin: str | None = None) -> TransRequest:
 
 
 # Statements per debit, by database: (no key nor PIN, with a key, with a PIN).
-EXPECTED = {"sqlite": (6, 11, 6), "postgresql": (3, 7, 3)}
+EXPECTED = {"sqlite": (7, 12, 7), "postgresql": (4, 8, 4)}
 
 
 @pytest.mark.parametrize(("case", "pin", "key"), [(0, None, None), (1, None, "k-1"), (2, PIN, None)])

@@ -179,7 +179,7 @@ def change_balance(  # noqa: PLR0913  (one statement: its values and conditions 
     to the ceiling: a card above a lowered ceiling can still be spent.
     """
     statement = balance_update(card_id, amount, now, ceiling, values, conditions)
-    row = session.connection().execute(statement).first()
+    row = session.execute(statement).first()  # after the session's pending ORM changes (autoflush)
     return None if row is None else int(row[0])
 
 

@@ -1,6 +1,6 @@
-"""The money path's statements, built once at import: the card locked and read with what its open
-debit holds hold (one statement), and on PostgreSQL the balance change with its ledger and audit
-rows (one statement, :mod:`app.store.moves`). They run on the unit of work's connection, with
+"""The money path's statements, built once at import: the card locked and read, then what its open
+debit holds hold (with the code's PIN state when a code addresses it); the balance change with its
+ledger and audit rows is :mod:`app.store.moves`. They run on the unit of work's connection, with
 nothing of the ORM (no identity map, no flush) in between.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlmodel import Session
 
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.ledger import LockedCode, code_for_update
+from app.store.ledger import LockedCode
 from app.store.scope import Stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -41,32 +41,35 @@ class LockedCard:
     held: int
 
 
+# What the card's open debit holds hold (app.store.ledger.open_debit_holds). Read in a statement
+# after the one that took the card's lock: on PostgreSQL a statement that waited for a row lock
+# sees the locked row as last committed, but every other row (the holds that the lock holder
+# placed or settled) as when the statement started.
 _HELD = (
     select(func.coalesce(func.sum(-_ledger.c.amount), 0))
     .where(
-        _ledger.c.giftcard_id == _cards.c.id,
-        _ledger.c.status == "AUTHORIZED",  # open debit holds (app.store.ledger.open_debit_holds)
+        _ledger.c.giftcard_id == bindparam("card_id"),
+        _ledger.c.status == "AUTHORIZED",
         _ledger.c.amount < 0,
         _ledger.c.hold_expires_at > bindparam("now"),
     )
     .scalar_subquery()
     .label("held")
 )
-_CARD_FIELDS = tuple(item.name for item in fields(LockedCard))
+_CARD_FIELDS = tuple(item.name for item in fields(LockedCard)[:-1])  # all but held
 _LOCK_ANY = (
-    select(*(_cards.c[name] for name in _CARD_FIELDS[:-1]), _HELD)
+    select(*(_cards.c[name] for name in _CARD_FIELDS))
     .where(_cards.c.id == bindparam("card_id"))
-    .with_for_update(of=_cards)
+    .with_for_update()
 )
 # The same, among the caller's stores: another store's card is never locked, nor waited for.
 _LOCK_IN = _LOCK_ANY.where(_cards.c.store_id.in_(bindparam("stores", expanding=True)))
-# The card and one of its codes, both locked (card first: the order of FOR UPDATE OF, in which
-# PostgreSQL locks a row's tables, is the order every writer takes them in), in one statement.
-_LOCK_WITH_CODE = (
-    select(*_LOCK_ANY.selected_columns, *(_codes.c[name] for name in _CODE_COLUMNS))
-    .where(_cards.c.id == bindparam("card_id"), _codes.c.id == bindparam("code_id"))
-    .where(_codes.c.giftcard_id == _cards.c.id)
-    .with_for_update(of=[_cards, _codes])
+_HELD_ONLY = select(_HELD)
+# A code's PIN state, locked (after its card, as every writer locks), with the card's holds.
+_CODE_AND_HELD = (
+    select(*(_codes.c[name] for name in _CODE_COLUMNS), _HELD)
+    .where(_codes.c.id == bindparam("code_id"))
+    .with_for_update(of=_codes)
 )
 # The card a guard locked, kept on its session for the work that follows (one lock, one read).
 _KEPT = "giftcards.locked_card"
@@ -82,30 +85,29 @@ def lock_card(session: Session, card_id: int, stores: Stores, now: datetime) -> 
     (PostgreSQL; SQLite holds the write lock), with its open debit holds at ``now``."""
     if stores is not None and not stores:
         return None  # a token of no store acts on no card
-    statement = _LOCK_ANY if stores is None else _LOCK_IN
     params: Mapping[str, Any] = {"card_id": card_id, "now": now}
     if stores is not None:
         params = {**params, "stores": list(stores)}
-    row = connection(session).execute(statement, params).first()
-    return None if row is None else _card(row)
-
-
-def _card(row: Sequence[Any]) -> LockedCard:
-    values = dict(zip(_CARD_FIELDS, row, strict=False))  # the card's columns come first
-    return LockedCard(**{**values, "held": int(values["held"])})
+    row = connection(session).execute(_LOCK_ANY if stores is None else _LOCK_IN, params).first()
+    if row is None:
+        return None
+    return _locked(row, connection(session).execute(_HELD_ONLY, params).scalar_one())
 
 
 def lock_card_and_code(
     session: Session, card_id: int, code_id: int, now: datetime
 ) -> tuple[LockedCard | None, LockedCode]:
     """The code's card (as :func:`lock_card`, in any store) and the code's PIN state (as
-    :func:`app.store.ledger.code_for_update`), both locked, in one statement."""
+    :func:`app.store.ledger.code_for_update`), locked in that order, in two statements."""
     params = {"card_id": card_id, "code_id": code_id, "now": now}
-    row = connection(session).execute(_LOCK_WITH_CODE, params).first()
-    if row is None:  # not the code's card: locked one by one, as asked
-        return lock_card(session, card_id, None, now), code_for_update(session, code_id)
-    revoked_at, *state = row[len(_CARD_FIELDS) :]
-    return _card(row), LockedCode(revoked_at is not None, *state)
+    card = connection(session).execute(_LOCK_ANY, params).first()
+    revoked_at, *state, held = connection(session).execute(_CODE_AND_HELD, params).one()
+    locked = None if card is None else _locked(card, held)
+    return locked, LockedCode(revoked_at is not None, *state)
+
+
+def _locked(row: Sequence[Any], held: int) -> LockedCard:
+    return LockedCard(**dict(zip(_CARD_FIELDS, row, strict=True)), held=int(held))
 
 
 def keep(session: Session, card: LockedCard | None) -> None:
