@@ -19,6 +19,8 @@ from app.domain.idempotency import Idempotency
 from app.errors import GiftCardError
 from app.events import Event, Events
 from app.policy import Principal
+from app.store import moves
+from app.store.audit import AuditRecord
 
 T = TypeVar("T")
 # The mutation itself, in the runner's transaction.
@@ -66,13 +68,18 @@ class MutationRunner:
                     unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
                     raise refusal
                 result = work(session)
-                self._audit.mutated(session, principal, mutation.operation, result)
+                if not moves.audited(session):  # a balance change writes its audit rows with it
+                    self._audit.mutated(session, principal, mutation.operation, result)
                 if keyed is not None:
                     self._idempotency.seal(session, keyed, result)
                 unit.commit()
                 return result
         self._replayed(principal, mutation, replayed)
         return replayed  # type: ignore[no-any-return]
+
+    def audit_records(self, principal: Principal, operation: str, target: object) -> list[AuditRecord]:
+        """The audit rows of a mutation on ``target``, for work that writes them itself."""
+        return self._audit.mutation_records(principal, operation, target)
 
     def replay(self, principal: Principal, mutation: Mutation) -> Any:
         """The answer stored under a key already used (audited as a replay), or None: asked first by

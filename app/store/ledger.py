@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Update
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -178,6 +178,20 @@ def change_balance(  # noqa: PLR0913  (one statement: its values and conditions 
     so the sign of ``amount`` tells the caller which, without a second read. Debits are never held
     to the ceiling: a card above a lowered ceiling can still be spent.
     """
+    statement = balance_update(card_id, amount, now, ceiling, values, conditions)
+    row = session.execute(statement).first()  # after the session's pending ORM changes (autoflush)
+    return None if row is None else int(row[0])
+
+
+def balance_update(
+    card_id: int,
+    amount: int,
+    now: datetime,
+    ceiling: int,
+    values: Mapping[str, Any] | None = None,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> Update:
+    """The conditional UPDATE of :func:`change_balance`, returning the new balance."""
     # The balance is compared with bounds worked out here, not summed with the amount first: on a
     # balance already near the column's end that sum would overflow before the comparison.
     fits = and_(_cards.c.balance >= -amount, *conditions)
@@ -186,11 +200,7 @@ def change_balance(  # noqa: PLR0913  (one statement: its values and conditions 
         fits = and_(fits, _cards.c.balance <= ceiling - amount)
         # PENDING means never funded: any first credit ends it.
         changes["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
-    statement = (
-        update(_cards).where(_cards.c.id == card_id, fits).values(**changes).returning(_cards.c.balance)
-    )
-    row = session.execute(statement).first()
-    return None if row is None else int(row[0])
+    return update(_cards).where(_cards.c.id == card_id, fits).values(**changes).returning(_cards.c.balance)
 
 
 def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | None:

@@ -13,6 +13,7 @@ from app import cli, db
 from app.domain.codes import normalise
 from app.enums import CodeType, TransStatus, TransType
 from app.store import ledger as store
+from app.store import money
 from tests.conftest import ROOT, fund, transaction
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -143,6 +144,26 @@ def test_only_open_unexpired_debit_holds_are_held(services, three):
         assert store.held(session, card, NOW) == 120
         assert store.held(session, other, NOW) == 50
         assert store.held(session, three[2], NOW) == 0
+
+    # The money path reads the same figure with the card, in the statement that locks it.
+    with transaction(services) as session:
+        locked = {card_id: money.lock_card(session, card_id, DEFAULT, NOW) for card_id in three}
+    assert {card_id: found.held for card_id, found in locked.items() if found} == {
+        card: 120,
+        other: 50,
+        three[2]: 0,
+    }
+    assert [found.balance for found in locked.values() if found] == [1000, 2000, 3000]
+
+
+def test_a_card_is_locked_only_among_the_callers_stores(services, three):
+    with transaction(services) as session:
+        assert money.lock_card(session, three[0], ("elsewhere",), NOW) is None
+        assert money.lock_card(session, three[0], (), NOW) is None  # a token of no store
+        assert money.lock_card(session, three[2] + 1, None, NOW) is None
+        found = money.lock_card(session, three[0], None, NOW)
+    assert found is not None
+    assert (found.id, found.store_id, found.balance, found.state) == (three[0], "default", 1000, "ACTIVE")
 
 
 # --- verify ------------------------------------------------------------------------------------
