@@ -144,24 +144,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from app.cli_ledger import verify_ledger
 
-    from app import db
-    from app.store import ledger
-
-    engine = db.create_db_engine(_settings())
-    try:
-        db.check_schema(engine)
-        checked, differences = ledger.verify(engine, datetime.now(UTC))
-    finally:
-        engine.dispose()
-    for diff in differences:
-        print(
-            f"card {diff.giftcard_id}: stored balance {diff.stored_balance}, ledger says "
-            f"{diff.ledger_balance}, open holds {diff.held} (minor units)"
-        )
-    print(f"ledger verify: {checked} cards checked, {len(differences)} differences")
-    return 1 if differences else 0
+    return verify_ledger(_settings())
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ FORBIDDEN = {
         "app.policy",
     ),
     "app/cli_stores.py": ("strawberry", "starlette", "app.http", "app.graphql"),
+    "app/cli_ledger.py": ("strawberry", "starlette", "app.http", "app.graphql"),
     "app/errors.py": ("app.",),
     "app/writer_queue.py": ("app.",),
     "app/ids.py": ("app.",),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -246,9 +246,28 @@ class LedgerDifference:
     held: int
 
 
+VERIFY_BATCH = 10_000  # rows fetched at a time: a server-side cursor on PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCheck:
+    checked: int  # cards
+    found: int  # cards that disagree
+    differences: list[LedgerDifference]  # the first of them, at most the ``keep`` asked for
+
+
 def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
     """Every card's stored balance against the sum of its completed entries, and its holds: how
     many cards were checked, and those that disagree (or whose holds exceed the balance)."""
+    result = check(engine, now)
+    return result.checked, result.differences
+
+
+def check(
+    engine: Engine, now: datetime, *, keep: int | None = None, progress: Callable[[int], None] | None = None
+) -> LedgerCheck:
+    """:func:`verify` in bounded memory: rows stream in batches, and only the first ``keep``
+    differences are kept (None: all); ``progress`` hears the cards checked after each batch."""
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
     holds = func.coalesce(func.sum(case((and_(*open_debit_holds(now)), -_ledger.c.amount), else_=0)), 0)
     statement = (
@@ -256,11 +275,18 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
         .select_from(_cards.outerjoin(_ledger, _ledger.c.giftcard_id == _cards.c.id))
         .group_by(_cards.c.id, _cards.c.balance)
     )
-    checked, differences = 0, []
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        for row in connection.execute(statement):
-            checked += 1
-            card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
-            if stored != ledger_sum or on_hold > stored or stored < 0:
-                differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
-    return checked, differences
+    checked, found = 0, 0
+    differences: list[LedgerDifference] = []
+    options = {READ_ONLY: True, "yield_per": VERIFY_BATCH}
+    with engine.connect().execution_options(**options) as connection:
+        for batch in connection.execute(statement).partitions():
+            for row in batch:
+                card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
+                if stored != ledger_sum or on_hold > stored or stored < 0:
+                    found += 1
+                    if keep is None or len(differences) < keep:
+                        differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
+            checked += len(batch)
+            if progress is not None:
+                progress(checked)
+    return LedgerCheck(checked, found, differences)

@@ -242,6 +242,32 @@ def test_verify_reports_a_balance_the_completed_entries_do_not_add_up_to(service
     assert store.verify(services.engine, NOW)[1] == [store.LedgerDifference(three[2], 3001, 3000, 5)]
 
 
+def test_check_streams_in_batches_keeps_the_first_differences_and_counts_them_all(
+    services, three, monkeypatch
+):
+    # given the first and last cards off by one, the middle one sound, and batches of two rows
+    with services.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE giftcards SET balance = balance + 1 WHERE id IN (:a, :b)"),
+            {"a": three[0], "b": three[2]},
+        )
+    monkeypatch.setattr(store, "VERIFY_BATCH", 2)
+    heard: list[int] = []
+
+    result = store.check(services.engine, NOW, keep=1, progress=heard.append)
+
+    assert (result.checked, result.found) == (3, 2)
+    assert len(result.differences) == 1
+    assert result.differences[0] in (
+        store.LedgerDifference(three[0], 1001, 1000, 0),
+        store.LedgerDifference(three[2], 3001, 3000, 0),
+    )
+    assert heard == [2, 3]  # after each batch
+    everything = store.check(services.engine, NOW)
+    assert sorted(d.giftcard_id for d in everything.differences) == sorted([three[0], three[2]])
+    assert store.verify(services.engine, NOW)[0] == 3
+
+
 def test_the_ledger_verify_command_reports_holds_beyond_the_balance(
     services, three, settings, monkeypatch, capsys
 ):
