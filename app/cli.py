@@ -12,6 +12,8 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from app.cli_args import (
+    SQLITE_MULTIPROCESS_HELP,
+    WORKERS_HELP,
     Parser,
     card_count,
     describe_duration,
@@ -41,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
-    from app.server import metrics_directory, uvicorn_options
+    from app.server import metrics_directory, served_workers, uvicorn_options
 
     settings = _settings()
     engine = db.create_db_engine(settings)
@@ -49,18 +51,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db.check_schema(engine)
     finally:
         engine.dispose()
+    workers, why = served_workers(settings, args.workers, args.sqlite_multiprocess)
+    if why:
+        log.warning("%s", why)
     # Each worker divides budgets by it while Redis is unreachable; an operator's own figure wins.
-    os.environ.setdefault("GIFTCARDS_WORKERS", str(args.workers))
+    os.environ.setdefault("GIFTCARDS_WORKERS", str(workers))
     log.info(
-        "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, args.workers
+        "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, workers
     )
-    with metrics_directory(os.environ, args.workers):
+    with metrics_directory(os.environ, workers):
         uvicorn.run(
             "app.http:app_from_environ",
             factory=True,
             host=args.host,
             port=args.port,
-            workers=args.workers,
+            workers=workers,
             log_level=settings.log_level,
             # The app logs one line per request (app.logs) in place of uvicorn's access line, and its
             # logging configuration stands for uvicorn's.
@@ -139,24 +144,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from app.cli_ledger import verify_ledger
 
-    from app import db
-    from app.store import ledger
-
-    engine = db.create_db_engine(_settings())
-    try:
-        db.check_schema(engine)
-        checked, differences = ledger.verify(engine, datetime.now(UTC))
-    finally:
-        engine.dispose()
-    for diff in differences:
-        print(
-            f"card {diff.giftcard_id}: stored balance {diff.stored_balance}, ledger says "
-            f"{diff.ledger_balance}, open holds {diff.held} (minor units)"
-        )
-    print(f"ledger verify: {checked} cards checked, {len(differences)} differences")
-    return 1 if differences else 0
+    return verify_ledger(_settings())
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -205,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=port_number, default=8000, help="port to listen on")
-    serve.add_argument("--workers", type=worker_count, default=1, help="worker processes")
+    serve.add_argument("--workers", type=worker_count, default=1, help=WORKERS_HELP)
+    serve.add_argument("--sqlite-multiprocess", action="store_true", help=SQLITE_MULTIPROCESS_HELP)
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser("token", help="print a signed token the server accepts")

@@ -9,6 +9,12 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+WORKERS_HELP = "worker processes (on SQLite one, unless --sqlite-multiprocess)"
+SQLITE_MULTIPROCESS_HELP = (
+    "on SQLite, run --workers processes anyway: lookups use more CPUs, but writers in different "
+    "processes poll the database file's lock (a p99 of seconds under write load)"
+)
+
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _UNIT_NAMES = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))

@@ -1,14 +1,17 @@
 """Engine from settings, the unit of work, and the schema version (Alembic) checks.
 
 SQLite runs in WAL mode with foreign keys on, and every write transaction starts with ``BEGIN
-IMMEDIATE`` so that two writers never race on a stale read.
+IMMEDIATE`` so that two writers never race on a stale read. Before it, the transaction waits for its
+turn in the process's queue of writers to that file (app.writer_queue), so that writers are served
+in arrival order rather than poll SQLite's lock; the turn passes on at commit, rollback or close.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
@@ -21,19 +24,28 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.errors import ConfigurationError
+from app.writer_queue import WriterQueue, queue_for
 
 # Execution option of a connection that only reads: on SQLite it runs in autocommit mode rather
 # than taking the write lock with BEGIN IMMEDIATE (WAL readers never block writers).
 READ_ONLY = "giftcards_read_only"
+# The longest an SQLite write transaction waits for its turn in this process, and then (another
+# process writing) for the file's lock; either way it fails with sqlite3's "database is locked".
+WRITE_WAIT_SECONDS = 30.0
 
 
-def create_db_engine(settings: Settings) -> Engine:
+def create_db_engine(settings: Settings, *, write_wait_seconds: float = WRITE_WAIT_SECONDS) -> Engine:
     url = make_url(settings.database_url)
     # hide_parameters: bound values (hashes, ciphertext) never reach a log line.
     pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
-        _configure_sqlite(engine)
+        connect_args = {
+            "check_same_thread": False,
+            "timeout": WRITE_WAIT_SECONDS,
+            "factory": _SQLiteConnection,
+        }
+        engine = create_engine(url, connect_args=connect_args, **pool)
+        _configure_sqlite(engine, queue_for(url.database), write_wait_seconds)
         return engine
     if url.get_backend_name() == "postgresql":
         return create_engine(url, connect_args={"connect_timeout": 5}, pool_pre_ping=True, **pool)
@@ -43,18 +55,80 @@ def create_db_engine(settings: Settings) -> Engine:
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """sqlite3's connection, whose write transactions (``BEGIN IMMEDIATE``) take their turn in the
+    queue of writers to its file first, and give it back once they have ended."""
+
+    writers: WriterQueue | None = None  # set on connecting, with the longest wait for a turn
+    wait_seconds = WRITE_WAIT_SECONDS
+    _turn: WriterQueue | None = None
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _SQLiteCursor)
+
+    def take_turn(self) -> None:
+        if self.writers is None or self._turn is not None:
+            return
+        if not self.writers.take(self.wait_seconds):
+            raise sqlite3.OperationalError("database is locked")  # as SQLite's own busy timeout says
+        self._turn = self.writers
+
+    def give_turn_back(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.give_back()
+
+    def commit(self) -> None:
+        super().commit()  # a failed commit leaves the transaction open: its rollback ends it
+        self.give_turn_back()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_turn_back()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_turn_back()
+
+    def __del__(self) -> None:  # dropped unclosed: sqlite3 closes it without calling close()
+        self.give_turn_back()
+
+
+class _SQLiteCursor(sqlite3.Cursor):
+    connection: _SQLiteConnection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        if sql != BEGIN_WRITE:
+            return super().execute(sql, parameters)
+        self.connection.take_turn()
+        try:
+            return super().execute(sql, parameters)
+        except BaseException:
+            self.connection.give_turn_back()
+            raise
+
+
+def _configure_sqlite(engine: Engine, writers: WriterQueue, wait_seconds: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions start.
         dbapi_connection.isolation_level = None
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        dbapi_connection.writers, dbapi_connection.wait_seconds = writers, wait_seconds
+        busy = f"busy_timeout={int(WRITE_WAIT_SECONDS * 1000)}"
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", busy):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if not connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(BEGIN_WRITE)
 
 
 class UnitOfWork:

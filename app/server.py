@@ -1,6 +1,7 @@
-"""How ``giftcards serve`` runs uvicorn: its options, and an HTTP protocol refusing an oversized
-request line or header block as it arrives. uvicorn's httptools protocol buffers them at any size
-(h11 caps them but costs 12 to 20% more CPU per lookup), and a middleware sees only parsed requests.
+"""How ``giftcards serve`` runs uvicorn: how many workers, its options, and an HTTP protocol refusing
+an oversized request line or header block as it arrives. uvicorn's httptools protocol buffers them
+at any size (h11 caps them but costs 12 to 20% more CPU per lookup), and a middleware sees only
+parsed requests.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings
@@ -28,6 +30,24 @@ MAX_TARGET_BYTES = 65_535
 _FRAMING_BYTES = 64
 # Where prometheus-client's multiprocess mode keeps each worker's metric files (app.metrics).
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def served_workers(settings: Settings, requested: int, sqlite_multiprocess: bool) -> tuple[int, str | None]:
+    """The worker processes to run, and why, when that is fewer than ``requested``. On SQLite one
+    process is the database's only writer: its writes queue in it (app.writer_queue) and are served
+    in turn, where writers in several processes poll the file's lock (a p99 of seconds under load).
+    ``sqlite_multiprocess`` runs them all anyway, for lookups spread over the CPUs."""
+    if (
+        requested == 1
+        or sqlite_multiprocess
+        or make_url(settings.database_url).get_backend_name() != "sqlite"
+    ):
+        return requested, None
+    return 1, (
+        f"serving SQLite with 1 worker, not {requested}: one process writes to the database file, "
+        "its writes queue in turn instead of polling the file's lock "
+        f"(`giftcards serve --workers {requested} --sqlite-multiprocess` runs {requested} anyway)"
+    )
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

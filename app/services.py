@@ -107,9 +107,9 @@ def _shared(settings: Settings) -> _Shared:
     retention = timedelta(hours=settings.idempotency_retention_hours)
     events = Events()
     idempotency = Idempotency(vault, retention, KeyStore(engine))
-    batcher = None
+    mutations = MutationRunner(new_unit, idempotency, audit, events)
     if settings.batch_wait_ms > 0:
-        batcher = Batcher(new_unit, idempotency, audit, events, settings.batch_wait_ms / 1000)
+        mutations.batcher = Batcher(new_unit, mutations, settings.batch_wait_ms / 1000)
     return _Shared(
         engine=engine,
         policy=policy,
@@ -121,7 +121,7 @@ def _shared(settings: Settings) -> _Shared:
             counters, "code", code_limits, partial(events.note, Event.CODE_BUDGET_REFUSED)
         ),
         audit=audit,
-        mutations=MutationRunner(new_unit, idempotency, audit, events, batcher),
+        mutations=mutations,
         masking=CodeMasking(vault, policy),
         balance_rules=BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
         events=events,

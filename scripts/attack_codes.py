@@ -200,9 +200,9 @@ class Drill:
         if redis:
             env["GIFTCARDS_REDIS_URL"] = self.args.redis_url
             env["GIFTCARDS_REDIS_PREFIX"] = f"attack-{secrets.token_hex(6)}"  # fresh counters
-        server = start(
-            name, [str(BIN / "giftcards"), "serve", "--workers", str(workers)], env, self.work / f"{name}.log"
-        )
+        # Several workers on the SQLite file too: the scenarios are of budgets shared between processes.
+        command = [str(BIN / "giftcards"), "serve", "--workers", str(workers), "--sqlite-multiprocess"]
+        server = start(name, command, env, self.work / f"{name}.log")
         try:
             wait_ready(server, self.tokens["admin"], "/readyz")
         except BaseException:

@@ -1,12 +1,18 @@
 """Lookup benchmark: masked ``giftcard(code:)`` lookups, our server against the reference server.
 
-Loads demo cards into a fresh SQLite file under ``bench-results/``, mints a storefront token,
+Loads demo cards into a fresh SQLite file under ``bench-results/`` (with ``--database
+postgresql``: into a fresh PostgreSQL database on loopback, by ``scripts/bulk_load.py``'s COPY,
+dropped at the end), mints a storefront token,
 starts ``giftcards serve`` and ``scripts/reference_server.py`` (2 workers each) on loopback,
 checks that both give the same answers, then runs wrk against each in turn (ours, reference,
 ours, …) and prints median req/s, p50, p99 and server CPU time per request, and the ratio
 ours/reference. A single-connection probe first tells whether responses wait for delayed ACKs.
 The results also go to ``results.json`` in the run's directory. Exits non-zero when a run saw
 non-2xx responses or socket errors. Run it through ``scripts/bench lookup [OPTIONS]``.
+
+On PostgreSQL it also prints the tables' and indexes' sizes per million cards, times history
+pages (``giftcardTransactions``, 30 a page) of a card with 100,000 ledger rows against one with 10,
+and runs ``giftcards ledger verify`` over the whole ledger, with its rate and peak memory.
 """
 
 from __future__ import annotations
@@ -32,6 +38,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench_scale import (
+    DEFAULT_POSTGRES_URL,
+    BenchError,
+    PageTiming,
+    bulk_load,
+    history_pages,
+    ledger_verify,
+    postgres_database,
+    print_history,
+    print_sizes,
+    sizes,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
 BIN = REPO / ".venv" / "bin"
@@ -53,10 +72,6 @@ NAGLE_MS = 30.0  # a delayed ACK costs ~40 ms on Linux; an unloaded lookup takes
 _LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
 
 
 @dataclass
@@ -112,6 +127,18 @@ def parse_args() -> argparse.Namespace:
         help="measured runs per server (default 3)",
     )
     parser.add_argument("--cards", type=int, default=100_000, help="random cards to load")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="sqlite (default): a fresh file; postgresql: a fresh database on --postgres-url's server",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GIFTCARDS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help=f"a PostgreSQL server on loopback (default {DEFAULT_POSTGRES_URL}, or "
+        "$GIFTCARDS_BENCH_POSTGRES_URL); the benchmark creates and drops its own database there",
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
@@ -153,17 +180,20 @@ def server_env(database_url: str, work: Path, attempt_limits: str = UNREACHED_LI
     }
 
 
-def prepare(work: Path, cards: int) -> tuple[dict[str, str], Path]:
-    """Fresh database and demo cards; returns the server environment and the codes file."""
-    env = server_env(f"sqlite:///{work / 'giftcards.db'}", work)
+def prepare(work: Path, cards: int, database_url: str) -> tuple[dict[str, str], Path, dict[int, int]]:
+    """Migrated database and demo cards; the server environment, the codes file and, on
+    PostgreSQL, the history cards ({ledger rows: card id})."""
+    env = server_env(database_url, work)
     codes_file = work / "codes.tsv"
     run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
+    if database_url.startswith("postgresql"):
+        return env, codes_file, bulk_load(env, cards, codes_file)
     run(
         [str(BIN / "giftcards"), "demo-data", "--cards", str(cards), "--codes-file", str(codes_file)],
         env,
         timeout=1800,
     )
-    return env, codes_file
+    return env, codes_file, {}
 
 
 def pick_codes(codes_file: Path, seed: int) -> list[tuple[str, str]]:
@@ -378,7 +408,8 @@ def print_table(
 def servers_running(env: dict[str, str], work: Path, workers: int) -> Iterator[list[Server]]:
     started: list[Server] = []
     try:
-        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers)]
+        # Lookups only, so as many workers as the reference's, though the file is SQLite.
+        ours = [str(BIN / "giftcards"), "serve", "--workers", str(workers), "--sqlite-multiprocess"]
         reference = [str(BIN / "python"), str(SCRIPTS / "reference_server.py"), "--workers", str(workers)]
         started.append(start("ours", ours, env, work / "ours.log"))
         started.append(start("reference", reference, env, work / "reference.log"))
@@ -392,17 +423,29 @@ def bench(args: argparse.Namespace) -> int:
     work = REPO / "bench-results" / datetime.now().strftime("lookup-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     print(f"bench lookup: working in {work.relative_to(REPO)}", file=sys.stderr)
-    env, codes_file = prepare(work, args.cards)
+    if args.database == "postgresql":
+        with postgres_database(args.postgres_url) as url:
+            return measure(args, work, url)
+    return measure(args, work, f"sqlite:///{work / 'giftcards.db'}")
+
+
+def mint(env: dict[str, str], permissions: tuple[str, ...]) -> str:
+    flags = [arg for name in permissions for arg in ("--permission", name)]
+    command = [str(BIN / "giftcards"), "token", "--sub", "bench", *flags, "--ttl", "2h"]
+    return run(command, env, timeout=60, capture=True).strip()
+
+
+def measure(args: argparse.Namespace, work: Path, database_url: str) -> int:
+    started = time.monotonic()
+    env, codes_file, history_cards = prepare(work, args.cards, database_url)
+    loaded_s = time.monotonic() - started
+    scale: dict[str, Any] = {"load_seconds": loaded_s}
+    if history_cards:
+        scale["sizes"] = sizes(database_url, args.cards)
     # The storefront role's permissions without the role: its own budget (a few units in flight
     # per address) would refuse most of 32 connections from one address, and those refusals are
     # 200s. GIFTCARDS_CODE_ATTEMPT_LIMITS (UNREACHED_LIMIT) applies instead: counted, never reached.
-    permissions = [arg for name in STOREFRONT_PERMISSIONS for arg in ("--permission", name)]
-    token = run(
-        [str(BIN / "giftcards"), "token", "--sub", "bench", *permissions, "--ttl", "2h"],
-        env,
-        timeout=60,
-        capture=True,
-    ).strip()
+    token = mint(env, STOREFRONT_PERMISSIONS)
     pairs = pick_codes(codes_file, seed=args.cards)
     bodies = work / "load-bodies.jsonl"
     bodies.write_text(
@@ -414,46 +457,82 @@ def bench(args: argparse.Namespace) -> int:
 
     runs: list[Run] = []
     with servers_running(env, work, args.workers) as servers:
-        ours, reference = servers
-        wait_ready(ours, token, "/healthz")
-        wait_ready(reference, token, None)
+        keepalive = measure_servers(args, servers, token, samples, bodies, runs)
+        if history_cards:
+            reader = mint(env, ("ListGiftCardTransactions",))
+            timings = history_pages(servers[0].port, reader, history_cards)
+            scale["history"] = [asdict(t) for t in timings]
+    if history_cards:
+        print("bench lookup: giftcards ledger verify …", file=sys.stderr)
+        scale["ledger_verify"] = ledger_verify(env, work)
+    return report(args, work, runs, keepalive, scale)
+
+
+def measure_servers(
+    args: argparse.Namespace,
+    servers: list[Server],
+    token: str,
+    samples: list[tuple[str, str]],
+    bodies: Path,
+    runs: list[Run],
+) -> dict[str, float]:
+    """Checks the servers agree, probes a warm connection, then runs wrk by turns into ``runs``."""
+    ours, reference = servers
+    wait_ready(ours, token, "/healthz")
+    wait_ready(reference, token, None)
+    print(
+        "bench lookup: servers " + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
+        file=sys.stderr,
+    )
+    check_answers(servers, samples, token)
+    print(f"bench lookup: {len(samples)} sample lookups agree", file=sys.stderr)
+    probe = {"query": QUERY, "variables": {"code": samples[0][1]}}
+    keepalive = {server.name: keepalive_ms(server, probe, token) for server in servers}
+    for name, ms in keepalive.items():
+        stalled = " — responses wait for delayed ACKs (TCP_NODELAY off)" if ms >= NAGLE_MS else ""
         print(
-            "bench lookup: servers "
-            + ", ".join(f"{s.name} on :{s.port} (pid {s.process.pid})" for s in servers),
+            f"bench lookup: {name}: one lookup on a warm connection takes {ms:.1f} ms{stalled}",
             file=sys.stderr,
         )
-        check_answers(servers, samples, token)
-        print(f"bench lookup: {len(samples)} sample lookups agree", file=sys.stderr)
-        probe = {"query": QUERY, "variables": {"code": samples[0][1]}}
-        keepalive = {server.name: keepalive_ms(server, probe, token) for server in servers}
-        for name, ms in keepalive.items():
-            stalled = " — responses wait for delayed ACKs (TCP_NODELAY off)" if ms >= NAGLE_MS else ""
+    print(f"bench lookup: warming up, then {args.runs} x {args.duration}s per server", file=sys.stderr)
+    for server in servers:
+        wrk(server, args.warmup, args, bodies, token)
+    for index in range(args.runs):
+        for server in servers:
+            result = wrk(server, args.duration, args, bodies, token)
             print(
-                f"bench lookup: {name}: one lookup on a warm connection takes {ms:.1f} ms{stalled}",
+                f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
+                f"{result.requests_per_second:.0f} req/s",
                 file=sys.stderr,
             )
-        print(f"bench lookup: warming up, then {args.runs} x {args.duration}s per server", file=sys.stderr)
-        for server in servers:
-            wrk(server, args.warmup, args, bodies, token)
-        for index in range(args.runs):
-            for server in servers:
-                result = wrk(server, args.duration, args, bodies, token)
-                print(
-                    f"bench lookup: run {index + 1}/{args.runs} {server.name}: "
-                    f"{result.requests_per_second:.0f} req/s",
-                    file=sys.stderr,
-                )
-                runs.append(result)
+            runs.append(result)
+    return keepalive
 
+
+def report(
+    args: argparse.Namespace, work: Path, runs: list[Run], keepalive: dict[str, float], scale: dict[str, Any]
+) -> int:
     summary = summarise(runs, ["ours", "reference"])
     ratio = summary["ours"]["requests_per_second"] / summary["reference"]["requests_per_second"]
     cpu = {name: row["cpu_ms_per_request"] for name, row in summary.items()}
     cpu_ratio = cpu["reference"] / cpu["ours"] if cpu["ours"] and cpu["reference"] else None
     failed = [r for r in runs if r.non_2xx or r.socket_errors]
+    print_table(runs, summary, ratio, cpu_ratio)
+    if "sizes" in scale:
+        print_sizes(scale["sizes"], args.cards)
+    if "history" in scale:
+        scale["history_ratio"] = print_history([PageTiming(**t) for t in scale["history"]])
+    verify = scale.get("ledger_verify")
+    if verify:
+        print(
+            f"\n{verify['verdict']} — {verify['rate'].removeprefix('ledger verify: ')}, "
+            f"peak RSS {verify['peak_rss_mb']:.0f} MB"
+        )
     (work / "results.json").write_text(
         json.dumps(
             {
                 "started": work.name,
+                "database": args.database,
                 "cards": args.cards,
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
@@ -469,15 +548,19 @@ def bench(args: argparse.Namespace) -> int:
                 "ratio": ratio,
                 "cpu_ratio": cpu_ratio,
                 "target_ratio": TARGET_RATIO,
+                **scale,
             },
             indent=2,
         )
         + "\n"
     )
-    print_table(runs, summary, ratio, cpu_ratio)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print(f"results: {(work / 'results.json').relative_to(REPO)}")
     if failed:
         print(f"bench lookup: {len(failed)} run(s) had non-2xx responses or socket errors", file=sys.stderr)
+        return 1
+    if verify and not verify["clean"]:
+        print("bench lookup: ledger verify is not clean", file=sys.stderr)
         return 1
     return 0
 

@@ -70,7 +70,9 @@ def children(pid: int) -> list[int]:
 
 def worker(pid: int) -> int | None:
     """One worker of a multi-worker uvicorn under ``pid``: a child started by multiprocessing's
-    spawn (the resource tracker is also a child); None when there is none."""
+    spawn (the resource tracker is also a child); ``pid`` itself when it has none but is alive (one
+    worker serves in the server's own process, as ``giftcards serve`` does on SQLite); None when
+    it is gone."""
     for child in children(pid):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
@@ -78,7 +80,7 @@ def worker(pid: int) -> int | None:
             continue
         if b"spawn_main" in command:
             return child
-    return None
+    return pid if Path(f"/proc/{pid}").exists() else None
 
 
 def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[str]:

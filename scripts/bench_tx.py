@@ -46,7 +46,6 @@ import statistics
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -75,8 +74,8 @@ from bench_lookup import (
     stop,
     wait_ready,
 )
+from bench_scale import DEFAULT_POSTGRES_URL, postgres_database
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.demo import WELL_KNOWN
 
@@ -89,8 +88,6 @@ DEBIT = (
 AMOUNT = "-0.01"
 HOT_FUNDING = "100000.00"
 SAMPLE_DEBITS = 5  # hand-checked debits per scenario before measuring
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DATABASES = ("sqlite", "postgresql")
 SCENARIOS = ("hot", "hot-pin", "spread")
 PIN_CARD = next(card for card in WELL_KNOWN if card.pin and card.physical)
@@ -218,42 +215,11 @@ def parse_args() -> argparse.Namespace:
 
 
 @contextmanager
-def postgres_database(base_url: str) -> Iterator[str]:
-    """A fresh database on the server of ``base_url``, dropped on the way out."""
-    base = make_url(base_url)
-    if base.get_backend_name() != "postgresql":
-        raise BenchError(f"--postgres-url: not a PostgreSQL URL: {base.render_as_string()}")
-    if (base.host or "") not in LOOPBACK_HOSTS:
-        raise BenchError(f"--postgres-url: the benchmark runs on loopback only, not {base.host!r}")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"giftcards_bench_{uuid.uuid4().hex[:10]}"
-    created = False
-    try:
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            raise BenchError(
-                f"cannot create a database on {base.render_as_string()}: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            ) from None
-        created = True
-        print(f"bench tx: created PostgreSQL database {name}", file=sys.stderr)
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        if created:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"bench tx: dropped PostgreSQL database {name}", file=sys.stderr)
-        admin.dispose()
-
-
-@contextmanager
 def database(kind: str, work: Path, args: argparse.Namespace) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{work / 'giftcards.db'}"
     else:
-        with postgres_database(args.postgres_url) as url:
+        with postgres_database(args.postgres_url, "bench tx") as url:
             yield url
 
 

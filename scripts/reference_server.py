@@ -1,10 +1,11 @@
 """Reference server for the lookup benchmark: the same masked ``giftcard(code:)`` lookup, lean.
 
 Plain ASGI, graphql-core over the checked-in ``schema.graphql`` with parsing and validation
-cached on the query text, and stdlib sqlite3 (one connection per worker process) on the same
-database. It finds rows with the same HMAC lookup key (from the same ``GIFTCARDS_*`` settings)
-and answers as the ``storefront`` role would: PHYSICAL and PERSONAL codes, PERSONAL masked,
-other types left out. It does not verify tokens.
+cached on the query text, and one connection per worker process on the same database: stdlib
+sqlite3 for an SQLite file, synchronous psycopg (autocommit) for PostgreSQL. It finds rows
+with the same HMAC lookup key (from the same ``GIFTCARDS_*`` settings) and answers as the
+``storefront`` role would: PHYSICAL and PERSONAL codes, PERSONAL masked, other types left out.
+It does not verify tokens.
 
     python scripts/reference_server.py --port 8100 --workers 2
 """
@@ -16,6 +17,7 @@ import json
 import os
 import socket
 import sqlite3
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ WHERE m.lookup_hash = ? AND m.revoked_at IS NULL
   AND (m.expires_on IS NULL OR m.expires_on >= date('now'))
 ORDER BY c.id, k.id
 """
+POSTGRES_LOOKUP_SQL = LOOKUP_SQL.replace("?", "%s").replace("date('now')", "CURRENT_DATE")
 
 
 def mask(last4: str, length: int) -> str:
@@ -61,18 +64,29 @@ def mask(last4: str, length: int) -> str:
     return "*" * (length - len(last4)) + last4
 
 
-class Lookup:
-    """Resolves ``giftcard(code:)`` on one sqlite3 connection."""
+def connect(database_url: str) -> tuple[Any, str]:
+    """A connection to the database of a ``GIFTCARDS_DATABASE_URL`` and the lookup in its dialect."""
+    if database_url.startswith("postgresql"):
+        import psycopg
+        from sqlalchemy.engine import make_url
 
-    def __init__(self, database: str, vault: CodeVault) -> None:
-        self.connection = sqlite3.connect(database, isolation_level=None)
+        url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(url, autocommit=True), POSTGRES_LOOKUP_SQL
+    return sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None), LOOKUP_SQL
+
+
+class Lookup:
+    """Resolves ``giftcard(code:)`` on one connection (sqlite3 or psycopg)."""
+
+    def __init__(self, database_url: str, vault: CodeVault) -> None:
+        self.connection, self.sql = connect(database_url)
         self.vault = vault
 
     def giftcard(self, _info: Any, code: str | None = None, **_: Any) -> dict[str, Any]:
         if code is None:
             raise GraphQLError("giftcard: only lookups by code are served here")
         normalised = code.replace(" ", "").replace("-", "").upper()
-        rows = self.connection.execute(LOOKUP_SQL, (self.vault.lookup_hashes(normalised)[0],)).fetchall()
+        rows = self.connection.execute(self.sql, (self.vault.lookup_hashes(normalised)[0],)).fetchall()
         cards: dict[int, dict[str, Any]] = {}
         limited = False
         for card_id, member_id, balance, code_id, code_type, sealed, key_id, last4, expires in rows:
@@ -101,7 +115,7 @@ class Lookup:
                     "id": str(code_id),
                     "codeType": code_type,
                     "code": shown,
-                    "expiresOn": expires,
+                    "expiresOn": expires.isoformat() if isinstance(expires, date) else expires,
                     "isMasked": masked,
                 }
             )
@@ -113,9 +127,8 @@ class ReferenceApp:
 
     def __init__(self) -> None:
         settings = load_settings(os.environ)
-        database = settings.database_url.removeprefix("sqlite:///")
         self.schema: GraphQLSchema = build_schema((REPO / "schema.graphql").read_text())
-        self.root = {"giftcard": Lookup(database, CodeVault.from_settings(settings)).giftcard}
+        self.root = {"giftcard": Lookup(settings.database_url, CodeVault.from_settings(settings)).giftcard}
         self.document = lru_cache(maxsize=512)(self._document)
 
     def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:

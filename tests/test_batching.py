@@ -27,6 +27,9 @@ from app.policy import Principal
 from tests.conftest import fund
 from tests.test_concurrency import CODE, THREADS, USE, Tally, in_parallel, ledger_differences, scalar
 
+# Batching is off unless configured: these tests turn it on (2 ms) unless they say otherwise.
+pytestmark = pytest.mark.settings(batch_wait_ms=2)
+
 Outcome = Transaction | Exception
 T = TypeVar("T")
 

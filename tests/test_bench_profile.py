@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,3 +60,14 @@ def test_the_summary_says_how_busy_and_ranks_by_share():
     assert lines[4] == "   50.0%  sqlalchemy Connection.execute"
     assert len(lines) == 6
     assert bench_profile.summarise("", REPO).lines(seconds=1)[0].startswith("no samples")
+
+
+def test_the_worker_of_a_server_without_children_is_the_server_itself() -> None:
+    # `giftcards serve` on SQLite runs its one worker in its own process: that is the one to sample.
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert bench_profile.worker(server.pid) == server.pid
+    finally:
+        server.kill()
+        server.wait()
+    assert bench_profile.worker(server.pid) is None

@@ -1,7 +1,8 @@
 """Many parallel debits at one card: no overdraft, an exact balance, a clean ledger, a definite answer each.
 
 Directly through the domain on SQLite and PostgreSQL, and over HTTP against the real server
-(``giftcards serve --workers 2``). The server helpers here are shared with ``test_crash.py``.
+(``giftcards serve --workers 2``, with ``--sqlite-multiprocess`` so that two processes write one
+SQLite file). The server helpers here are shared with ``test_crash.py``.
 """
 
 from __future__ import annotations
@@ -325,6 +326,8 @@ class Server:
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
         self.env, self.log_path, self.workers = env, log_path, workers
+        # Several workers on SQLite too: these tests are of several processes on one database.
+        self.several = ["--sqlite-multiprocess"] if workers > 1 else []
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -333,7 +336,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [GIFTCARDS, "serve", "--port", str(port), "--workers", str(self.workers)],
+                [GIFTCARDS, "serve", "--port", str(port), "--workers", str(self.workers), *self.several],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -450,20 +453,43 @@ def _http_client(url: str, token: str) -> Tally:
 def test_parallel_debits_over_http_against_the_real_server(database_url, tmp_path):
     # given the real server (two workers) and a card loaded with $6.00 through the API
     env = server_env(database_url, tmp_path)
-    admin, pos = mint(env, "ops", "admin"), mint(env, "till", "pos")
+    tokens = mint(env, "ops", "admin"), mint(env, "till", "pos")
     with running_server(env, tmp_path / "server.log") as server:
-        card_id = fund_over_http(server.url, admin, CODE, "6.00")
-
         # when 16 clients send 1,008 one-cent debits by code at once
-        started = time.monotonic()
-        seen = Tally.merge(in_parallel(THREADS, lambda _: _http_client(server.url, pos), timeout=150))
-        elapsed = time.monotonic() - started
-
         # then every request got a definite answer and exactly $6.00 was spent, a cent at a time
-        assert seen.errors == []
-        assert (len(seen.balances), seen.refused) == (FUNDED, THREADS * PER_THREAD - FUNDED)
-        assert sorted(seen.balances) == list(range(FUNDED))
-        assert balance_over_http(server.url, admin, card_id) == "0.00"
+        race_debits_over_http(server, *tokens)
     verify = giftcards(env, "ledger", "verify", check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_parallel_debits_over_http_on_sqlite_with_the_workers_serve_chooses(database_url, tmp_path):
+    # given `giftcards serve --workers 2` on SQLite, which serves with one worker: the file's writer
+    env = server_env(database_url, tmp_path)
+    tokens = mint(env, "ops", "admin"), mint(env, "till", "pos")
+    server = Server(env, tmp_path / "server.log")
+    server.several = []
+    try:
+        server.start()
+        assert "serving SQLite with 1 worker, not 2" in server.log_path.read_text()
+        # when 16 clients race 1,008 one-cent debits at a card of $6.00, exactly $6.00 is spent
+        race_debits_over_http(server, *tokens)
+    finally:
+        server.stop()
+    verify = giftcards(env, "ledger", "verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def race_debits_over_http(server: Server, admin: str, pos: str) -> None:
+    """A card loaded with $6.00, 16 clients sending 1,008 one-cent debits by code at it at once:
+    every request answered, each cent spent once, none beyond."""
+    card_id = fund_over_http(server.url, admin, CODE, "6.00")
+    started = time.monotonic()
+    seen = Tally.merge(in_parallel(THREADS, lambda _: _http_client(server.url, pos), timeout=150))
+    elapsed = time.monotonic() - started
+    assert seen.errors == []
+    assert (len(seen.balances), seen.refused) == (FUNDED, THREADS * PER_THREAD - FUNDED)
+    assert sorted(seen.balances) == list(range(FUNDED))
+    assert balance_over_http(server.url, admin, card_id) == "0.00"
     print(f"http: {FUNDED} debited, {seen.refused} refused in {elapsed:.1f}s")

@@ -1,5 +1,5 @@
-"""`giftcards serve`: uvicorn's options from the settings, request heads capped as they arrive, and
-X-Forwarded-For believed from trusted proxies only."""
+"""`giftcards serve`: how many workers (one on SQLite), uvicorn's options from the settings, request
+heads capped as they arrive, and X-Forwarded-For believed from trusted proxies only."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from uvicorn.server import ServerState
 
 from app import cli
 from app.auth.tokens import issue_token
+from app.config import Settings
 from app.http import create_app
-from app.server import HeadCappedHttpToolsProtocol, uvicorn_options
+from app.server import HeadCappedHttpToolsProtocol, served_workers, uvicorn_options
 from app.services import build_services
 from tests.conftest import ROOT, gql, make_settings
 from tests.test_concurrency import Server, giftcards, mint, server_env
@@ -245,3 +246,55 @@ def test_x_forwarded_for_is_believed_from_trusted_proxies_only(database_url, tmp
     finally:
         services.engine.dispose()
     assert [e["node"]["clientAddress"] for e in events if e["node"]["action"] == "giftcardAdd"] == [address]
+
+
+# --- how many workers: one writer per SQLite file -------------------------------------------------
+
+
+def _served(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, Any]:
+    """What `giftcards serve ARGS` hands uvicorn (with the `environ` fixture's SQLite database)."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    assert cli.main(["serve", *args]) == 0
+    [options] = calls
+    return options
+
+
+def test_serve_runs_one_worker_on_sqlite_and_says_why(environ, monkeypatch, capfd):
+    # when `giftcards serve --workers 3` is asked to serve an SQLite file
+    options = _served(monkeypatch, "--workers", "3")
+    # then it runs one process, its writer, and the log says why and how to run three anyway
+    assert options["workers"] == 1
+    assert os.environ["GIFTCARDS_WORKERS"] == "1"  # budgets are not divided among absent workers
+    log = capfd.readouterr().err
+    assert "serving SQLite with 1 worker, not 3" in log
+    assert "giftcards serve --workers 3 --sqlite-multiprocess" in log
+    assert "(development, 1 worker(s))" in log
+
+
+def test_serve_runs_several_workers_on_sqlite_when_told_to(environ, monkeypatch, capfd):
+    options = _served(monkeypatch, "--workers", "3", "--sqlite-multiprocess")
+    assert options["workers"] == 3
+    assert os.environ["GIFTCARDS_WORKERS"] == "3"
+    assert "serving SQLite with 1 worker" not in capfd.readouterr().err
+
+
+def test_one_worker_asked_for_is_one_worker_without_a_word(environ, monkeypatch, capfd):
+    assert _served(monkeypatch)["workers"] == 1
+    assert "serving SQLite with 1 worker" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "requested", "multiprocess", "served"),
+    [
+        ("sqlite:///giftcards.db", 2, False, 1),
+        ("sqlite:///giftcards.db", 2, True, 2),
+        ("sqlite:///giftcards.db", 1, False, 1),
+        ("postgresql+psycopg://giftcards@db:5432/giftcards", 4, False, 4),
+        ("postgresql+psycopg://giftcards@db:5432/giftcards", 4, True, 4),
+    ],
+)
+def test_several_workers_only_where_each_process_does_not_poll_a_lock(url, requested, multiprocess, served):
+    workers, why = served_workers(Settings(database_url=url), requested, multiprocess)
+    assert workers == served
+    assert (why is None) == (served == requested)

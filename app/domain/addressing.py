@@ -20,11 +20,11 @@ from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, BusyError, CardNotUsableError, GiftCardError, NotFoundError
 from app.events import Event, Events
-from app.models import GiftCard
 from app.policy import Principal
-from app.store import cards as card_store
 from app.store import ledger as store
+from app.store import money
 from app.store.ledger import AddressedCode, LedgerStore, LockedCode
+from app.store.money import LockedCard
 
 UNUSABLE = "no usable gift card matches this code and PIN"
 AMBIGUOUS_STORE = "store_id: the code is in more than one of the token's stores; say which"
@@ -96,9 +96,10 @@ class Addressing:
 
         return guard
 
-    def usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> GiftCard:
-        """The card, locked, if it can take transactions at ``now``."""
-        card = card_store.card_for_update(session, card_id, principal.store_ids())
+    def usable_card(self, session: Session, principal: Principal, card_id: int, now: datetime) -> LockedCard:
+        """The card, locked (by the code's guard, or now), if it can take transactions at ``now``."""
+        stores = principal.store_ids()
+        card = money.kept(session, card_id, stores) or money.lock_card(session, card_id, stores, now)
         if card is None:
             raise refuse(principal, NotFoundError("giftcard_id: no such card", field="giftcard_id"))
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
@@ -133,10 +134,9 @@ class Addressing:
     ) -> GiftCardError | None:
         """The code's state and PIN under the card's and the code's row locks (card first, as every
         writer locks), in the debit's transaction: concurrent wrong PINs are counted one by one."""
-        card_store.card_for_update(
-            session, code.giftcard_id, None
-        )  # the code's, found in the caller's stores
-        locked = store.code_for_update(session, code.code_id)
+        # The code's card (found in the caller's stores), read once for the work that follows.
+        card, locked = money.lock_card_and_code(session, code.giftcard_id, code.code_id, now)
+        money.keep(session, card)
         error: GiftCardError | None = None
         if locked.revoked:  # between addressing and now
             error = CardNotUsableError("code: the code was revoked", field="code")

@@ -100,6 +100,11 @@ class AuditTrail:
         """In the mutation's transaction: the mutation, and each code its answer shows in full."""
         store.append(session, self._answered(principal, operation, OK, result))
 
+    def mutation_records(self, principal: Principal, operation: str, target: object) -> list[AuditRecord]:
+        """What :meth:`mutated` appends for a mutation on ``target``, for a statement that writes
+        them with the mutation's own rows (app.store.moves)."""
+        return self._answered(principal, operation, OK, target)
+
     def replayed(self, principal: Principal, operation: str, result: object) -> None:
         """A stored response sent again (it can show a generated code in full again)."""
         self.record(self._answered(principal, operation, REPLAYED, result))
@@ -175,6 +180,14 @@ class AuditTrail:
             has_next_page=found.more,
             has_previous_page=after is not None,  # pages only go forward
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTarget:
+    """What an event names of a mutation's target before the answer exists: its card and store."""
+
+    giftcard_id: int
+    store_id: str
 
 
 @dataclass(frozen=True)

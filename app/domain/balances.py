@@ -35,6 +35,11 @@ from app.models import GiftCard
 from app.policy import Permission, Principal
 from app.store import ledger as store
 from app.store import programs
+from app.store.money import LockedCard
+from app.store.moves import BalanceChange
+
+# A card as the rules read it: locked by the money path, or an ORM row (issuing, capture).
+Card = GiftCard | LockedCard
 
 
 def hide(principal: Principal, error: GiftCardError) -> GiftCardError:
@@ -53,13 +58,7 @@ class BalanceRules:
         self._hold_ttl = hold_ttl
 
     def amount(
-        self,
-        session: Session,
-        principal: Principal,
-        card: GiftCard,
-        text: str,
-        allow_partial: bool,
-        now: datetime,
+        self, principal: Principal, card: LockedCard, text: str, allow_partial: bool
     ) -> tuple[int, bool, int]:
         """``text`` in the card's currency (a debit cut to what is available if partial is allowed),
         whether it was cut, and what the card's open debit holds hold."""
@@ -67,7 +66,7 @@ class BalanceRules:
             amount = parse_amount(text, card.currency)
         except BadUserInputError as exc:  # decimals the card's currency does not have
             raise hide(principal, exc) from None
-        on_hold = store.held(session, card.id or 0, now)
+        on_hold = card.held
         available = card.balance - on_hold
         if amount >= 0 or -amount <= available:
             return amount, False, on_hold
@@ -76,14 +75,14 @@ class BalanceRules:
             raise hide(principal, funds)
         return -available, True, on_hold
 
-    def program_of(self, session: Session, card: GiftCard) -> Program | None:
+    def program_of(self, session: Session, card: Card) -> Program | None:
         """The card's program (share-locked: its rules stay as read until the card's writes end)."""
         if card.program_id is None:
             return None
         return programs.find_program(session, card.program_id, None, share=True)
 
     def change(
-        self, session: Session, principal: Principal, card: GiftCard, trans_type: TransType, amount: int
+        self, session: Session, principal: Principal, card: Card, trans_type: TransType, amount: int
     ) -> Change:
         """What the balance change of a transaction is, on the locked card: its program and whether
         it is a load (an ADD); a load the program does not take (program_rules.check_load) is refused."""
@@ -97,7 +96,7 @@ class BalanceRules:
         return Change(program, load)
 
     def hold(
-        self, principal: Principal, card: GiftCard, amount: int, now: datetime, program: Program | None = None
+        self, principal: Principal, card: Card, amount: int, now: datetime, program: Program | None = None
     ) -> dict[str, Any]:
         """An authorization's ledger fields: ``amount`` held until the hold lapses."""
         if amount > 0 and card.balance + amount > self._ceiling(card.currency, program):
@@ -110,12 +109,18 @@ class BalanceRules:
             until = min(until, card.expires_at)
         return {"status": TransStatus.AUTHORIZED.value, "authorized_amount": amount, "hold_expires_at": until}
 
-    def apply(self, session: Session, card: GiftCard, amount: int, now: datetime, change: Change) -> int:
+    def apply(self, session: Session, card: Card, amount: int, now: datetime, change: Change) -> int:
         """The card's new balance, ``amount`` added (a credit also ends PENDING), in one conditional
         update that also keeps a load within its program's daily limit and moves an expiry counted
         from the last activity."""
+        balance = store.change_balance(session, *self.balance_change(card, amount, now, change))
+        if balance is None:
+            raise self.refusal(card, amount, change)
+        return balance
+
+    def balance_change(self, card: Card, amount: int, now: datetime, change: Change) -> BalanceChange:
+        """The conditional update :meth:`apply` runs, for a caller that runs it with more."""
         program = change.program
-        ceiling = self._ceiling(card.currency, program)
         values: dict[str, Any] = {}
         conditions = []
         if change.load:  # every load is counted; a program's limit, when it sets one, caps the day's
@@ -124,15 +129,18 @@ class BalanceRules:
             conditions.append(within)
         if program is not None and expiry_moves_with_activity(program):
             values["expires_at"] = expires_at(program, now)
-        balance = store.change_balance(session, card.id or 0, amount, now, ceiling, values, conditions)
-        if balance is None:
-            if amount <= 0:
-                # Debits are checked against the locked balance first; the condition keeps this impossible.
-                raise InsufficientFundsError("amount: more than the balance", field="amount")
-            if card.balance + amount > ceiling or program is None:
-                raise self._over_ceiling(card.currency, program, change.field)
-            raise daily_load_refused(program, change.field)
-        return balance
+        ceiling = self._ceiling(card.currency, program)
+        return BalanceChange(card.id or 0, amount, now, ceiling, values, conditions)
+
+    def refusal(self, card: Card, amount: int, change: Change) -> GiftCardError:
+        """Why the conditional update refused ``amount`` on the locked ``card``."""
+        program = change.program
+        if amount <= 0:
+            # Debits are checked against the locked balance first; the condition keeps this impossible.
+            return InsufficientFundsError("amount: more than the balance", field="amount")
+        if card.balance + amount > self._ceiling(card.currency, program) or program is None:
+            return self._over_ceiling(card.currency, program, change.field)
+        return daily_load_refused(program, change.field)
 
     def check_issue_value(
         self, amount: int, currency: str, field: str, program: Program | None = None

@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from app.db import UnitOfWork
-from app.domain.audit import AuditTrail
-from app.domain.idempotency import Idempotency, KeyedRequest
+from app.domain.idempotency import KeyedRequest
 from app.errors import UnavailableError
-from app.events import Event, Events
 from app.policy import Principal
 
 if TYPE_CHECKING:
-    from app.domain.mutations import Guard, Mutation, Work
+    from app.domain.mutations import Guard, Mutation, MutationRunner, Work
 
 MAX_BATCH = 64  # requests in one transaction, at most
 # How long a request waits for its batch before it gives up with UNAVAILABLE; the database's own
@@ -63,16 +61,12 @@ class Batcher:
     def __init__(
         self,
         new_unit: Callable[[], UnitOfWork],
-        idempotency: Idempotency,
-        audit: AuditTrail,
-        events: Events,
+        runner: MutationRunner,
         wait_seconds: float,
         max_size: int = MAX_BATCH,
     ) -> None:
         self._new_unit = new_unit
-        self._idempotency = idempotency
-        self._audit = audit
-        self._events = events
+        self._runner = runner  # its steps run in each request's savepoint
         self.wait_seconds = wait_seconds  # how long a leader waits for its batch to fill
         self.max_size = max_size
         self.timeout_seconds = FOLLOWER_TIMEOUT_SECONDS
@@ -178,28 +172,16 @@ class Batcher:
 
     def _steps(self, session: Session, request: _Request) -> None:
         """The steps of ``MutationRunner.run`` inside the batch's transaction."""
-        mutation, keyed = request.mutation, request.keyed
-        replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
-        if replayed is not None:
-            request.result, request.replayed = replayed, True
-            return
-        refusal = request.guard(session) if request.guard else None
+        request.result, request.replayed, refusal = self._runner.steps(
+            session, request.principal, request.mutation, request.keyed, request.work, request.guard
+        )
         if refusal is not None:
-            if keyed is not None:
-                self._idempotency.release(session, keyed)
             request.error = refusal  # what the guard wrote (a wrong PIN counted) is kept
-            return
-        result = request.work(session)
-        self._audit.mutated(session, request.principal, mutation.operation, result)
-        if keyed is not None:
-            self._idempotency.seal(session, keyed, result)
-        request.result = result
 
     def _answer(self, request: _Request) -> Any:
         """The request's answer, on its own thread; a replay audited after its batch, as ``run`` does."""
         if request.error is not None:
             raise request.error
         if request.replayed:
-            self._audit.replayed(request.principal, request.mutation.operation, request.result)
-            self._events.note(Event.IDEMPOTENT_REPLAY)
+            self._runner.note_replay(request.principal, request.mutation, request.result)
         return request.result

@@ -134,8 +134,7 @@ class Idempotency:
     def seal(self, session: Session, keyed: KeyedRequest, answer: Any) -> None:
         """Store the answer under the claimed key, and forget keys past the retention time."""
         key_id, sealed = self._vault.seal_blob(encode(answer), keyed.context)
-        store.seal_key(session, keyed.ident, key_id, sealed)
-        store.purge_keys(session, datetime.now(UTC) - self._retention)
+        store.seal_key(session, keyed.ident, key_id, sealed, datetime.now(UTC) - self._retention)
 
     def committed(self, keyed: KeyedRequest, shape: Any) -> Any | None:
         """The answer stored under a key already used, read outside any write transaction."""

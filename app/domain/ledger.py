@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import Row
@@ -19,11 +18,12 @@ from sqlmodel import Session
 
 from app.domain.addressing import Addressing, Guards
 from app.domain.attempts import CodeAttempt, code_attempt
+from app.domain.audit import AuditTarget
 from app.domain.authorizations import Authorization, located, target_of, with_auth_code, write_entry
-from app.domain.balances import BalanceRules, hide
+from app.domain.balances import BalanceRules, Change, hide
 from app.domain.codes import validate_code, validate_pin
 from app.domain.identifiers import check_location_id, check_text, parse_card_id
-from app.domain.money import check_amount, parse_amount
+from app.domain.money import check_amount, check_sign, parse_amount
 from app.domain.mutations import Mutation, MutationRunner, Work
 from app.domain.payment_tokens import PaymentTokens
 from app.domain.scoping import narrow
@@ -40,6 +40,8 @@ from app.models import GiftCard
 from app.policy import Permission, Policy, Principal
 from app.store import cards as card_store
 from app.store import ledger as store
+from app.store import moves
+from app.store.money import LockedCard
 
 PERMISSION_OF = {
     TransType.ADD: Permission.TRANS_ADD,
@@ -105,7 +107,7 @@ class Ledger:
         check_location_id(request.location_id)
         if request.pin is not None:
             validate_pin(request.pin, "pin")
-        _check_sign(request.trans_type, check_amount(request.amount))
+        check_sign(request.trans_type, check_amount(request.amount))
 
     def _card_addressed(self, principal: Principal, request: TransRequest) -> int | None:
         """The card id a request by ``giftcardId`` addresses; None by code (checked, not looked up)."""
@@ -162,27 +164,37 @@ class Ledger:
             card = self.addressing.usable_card(session, principal, card_id, now)
             attempt.hit()  # the code and its PIN opened a usable card: what follows is no miss
             amount, partial, on_hold = self.rules.amount(
-                session, principal, card, request.amount, request.allow_partial, now
+                principal, card, request.amount, request.allow_partial
             )
             entry = _new_entry(principal, request, now, code_id)
             entry.update(giftcard_id=card_id, store_id=card.store_id, amount=amount, partial=partial)
             entry.update(balance_before=card.balance)
             change = self.rules.change(session, principal, card, request.trans_type, amount)
-            if request.authorize_only:
-                entry.update(self.rules.hold(principal, card, amount, now, change.program))
-                balance = card.balance
-                if amount < 0:
-                    on_hold += -amount
-            else:
-                try:
-                    balance = self.rules.apply(session, card, amount, now, change)
-                except LimitExceededError as exc:
-                    raise hide(principal, exc) from None
+            if not request.authorize_only:
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
-            row, auth_code = write_entry(session, {**entry, "balance_after": balance}, request.authorize_only)
-            return with_auth_code(_answer(row, card.currency, balance, balance - on_hold), auth_code)
+                row = self._move(session, principal, card, entry, change)
+                return _answer(row, card.currency, row.balance_after, row.balance_after - on_hold)
+            entry.update(self.rules.hold(principal, card, amount, now, change.program))
+            if amount < 0:
+                on_hold += -amount
+            row, auth_code = write_entry(session, {**entry, "balance_after": card.balance}, True)
+            return with_auth_code(
+                _answer(row, card.currency, card.balance, card.balance - on_hold), auth_code
+            )
 
         return work
+
+    def _move(
+        self, session: Session, principal: Principal, card: LockedCard, entry: dict[str, Any], change: Change
+    ) -> Row[Any]:
+        """A completed transaction's balance change with its ledger and audit rows (app.store.moves)."""
+        amount, now, target = entry["amount"], entry["created_at"], AuditTarget(card.id, card.store_id)
+        records = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, target)
+        row = moves.move(session, self.rules.balance_change(card, amount, now, change), entry, records)
+        if row is None:
+            refusal = self.rules.refusal(card, amount, change)
+            raise hide(principal, refusal) if isinstance(refusal, LimitExceededError) else refusal
+        return row
 
     # --- giftcardTransCapture, giftcardTransCancel -----------------------------------------
 
@@ -268,15 +280,6 @@ class Ledger:
         return entry, card
 
 
-def _check_sign(trans_type: TransType, amount: Decimal | int) -> None:
-    if amount == 0:
-        raise BadUserInputError("amount: must not be zero", field="amount")
-    if trans_type is TransType.ADD and amount < 0:
-        raise BadUserInputError("amount: an ADD is positive", field="amount")
-    if trans_type is TransType.USE and amount > 0:
-        raise BadUserInputError("amount: a USE is negative", field="amount")
-
-
 def _new_entry(
     principal: Principal, request: TransRequest, now: datetime, code_id: int | None
 ) -> dict[str, Any]:
@@ -293,6 +296,5 @@ def _new_entry(
 
 def _answer(row: Row[Any], currency: str, balance: int, available: int) -> Transaction:
     """The Transaction of a ledger row just written, with its card's balances now."""
-    return store.transaction_from_row(
-        {**row._mapping, "currency": currency}, balance=balance, available_balance=available
-    )
+    values = {**row._mapping, "currency": currency}
+    return store.transaction_from_row(values, balance=balance, available_balance=available)

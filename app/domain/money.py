@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from app.currencies import CURRENCY_EXPONENTS
+from app.enums import TransType
 from app.errors import BadUserInputError
 
 # Largest amount accepted in one value, in minor units (fits comfortably in BIGINT).
@@ -51,3 +52,13 @@ def format_amount(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, fraction = divmod(abs(minor), 10**exponent)
     return f"{sign}{whole}.{fraction:0{exponent}d}"
+
+
+def check_sign(trans_type: TransType, amount: Decimal | int) -> None:
+    """Refuses a zero amount, a negative ADD and a positive USE."""
+    if amount == 0:
+        raise BadUserInputError("amount: must not be zero", field="amount")
+    if trans_type is TransType.ADD and amount < 0:
+        raise BadUserInputError("amount: an ADD is positive", field="amount")
+    if trans_type is TransType.USE and amount > 0:
+        raise BadUserInputError("amount: a USE is negative", field="amount")

@@ -16,10 +16,12 @@ from sqlmodel import Session
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
 from app.domain.batching import Batcher
-from app.domain.idempotency import Idempotency
+from app.domain.idempotency import Idempotency, KeyedRequest
 from app.errors import GiftCardError
 from app.events import Event, Events
 from app.policy import Principal
+from app.store import moves
+from app.store.audit import AuditRecord
 
 T = TypeVar("T")
 # The mutation itself, in the runner's transaction.
@@ -47,10 +49,9 @@ class MutationRunner:
         idempotency: Idempotency,
         audit: AuditTrail,
         events: Events | None = None,
-        batcher: Batcher | None = None,
     ) -> None:
         self._new_unit = new_unit
-        self.batcher = batcher  # the group commit of a card's transactions (app.domain.batching)
+        self.batcher: Batcher | None = None  # the group commit of a card's transactions (app.domain.batching)
         self._idempotency = idempotency
         self._audit = audit
         self._events = events or Events()
@@ -69,23 +70,45 @@ class MutationRunner:
         if batch is not None and self.batcher is not None:
             return self.batcher.run(batch, principal, mutation, keyed, work, guard)  # type: ignore[no-any-return]
         with self._new_unit() as unit:
-            session = unit.session
-            replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
-            if replayed is None:
-                refusal = guard(session) if guard else None
-                if refusal is not None:
-                    if keyed is not None:
-                        self._idempotency.release(session, keyed)
-                    unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
-                    raise refusal
-                result = work(session)
-                self._audit.mutated(session, principal, mutation.operation, result)
-                if keyed is not None:
-                    self._idempotency.seal(session, keyed, result)
-                unit.commit()
-                return result
-        self._replayed(principal, mutation, replayed)
-        return replayed  # type: ignore[no-any-return]
+            answer, replayed, refusal = self.steps(unit.session, principal, mutation, keyed, work, guard)
+            if not replayed:
+                unit.commit()  # on a refusal, what the guard wrote (a wrong PIN counted) is kept
+        if refusal is not None:
+            raise refusal
+        if replayed:
+            self.note_replay(principal, mutation, answer)
+        return answer  # type: ignore[no-any-return]
+
+    def steps(
+        self,
+        session: Session,
+        principal: Principal,
+        mutation: Mutation,
+        keyed: KeyedRequest | None,
+        work: Work[T],
+        guard: Guard | None,
+    ) -> tuple[Any, bool, GiftCardError | None]:
+        """Claim the key (or find its answer), guard, work, audit, seal, in ``session``'s transaction,
+        uncommitted: (the answer, whether it is a replay, the guard's refusal)."""
+        replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
+        if replayed is not None:
+            return replayed, True, None
+        refusal = guard(session) if guard else None
+        if refusal is not None:
+            if keyed is not None:
+                self._idempotency.release(session, keyed)
+            return None, False, refusal
+        moves.audited(session)  # no flag left by an earlier mutation of the transaction (a batch's)
+        result = work(session)
+        if not moves.audited(session):  # a balance change writes its audit rows with it
+            self._audit.mutated(session, principal, mutation.operation, result)
+        if keyed is not None:
+            self._idempotency.seal(session, keyed, result)
+        return result, False, None
+
+    def audit_records(self, principal: Principal, operation: str, target: object) -> list[AuditRecord]:
+        """The audit rows of a mutation on ``target``, for work that writes them itself."""
+        return self._audit.mutation_records(principal, operation, target)
 
     def replay(self, principal: Principal, mutation: Mutation) -> Any:
         """The answer stored under a key already used (audited as a replay), or None: asked first by
@@ -94,9 +117,10 @@ class MutationRunner:
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:
-            self._replayed(principal, mutation, replayed)
+            self.note_replay(principal, mutation, replayed)
         return replayed
 
-    def _replayed(self, principal: Principal, mutation: Mutation, answer: Any) -> None:
+    def note_replay(self, principal: Principal, mutation: Mutation, answer: Any) -> None:
+        """Audit and count an answer given again under its idempotency key."""
         self._audit.replayed(principal, mutation.operation, answer)
         self._events.note(Event.IDEMPOTENT_REPLAY)

@@ -55,14 +55,15 @@ class AuditRefusals(FieldExtension):
             raise
 
 
-async def record_disclosures(
-    info: strawberry.Info[Context], cards: Sequence[ShownCard], supplied_code: str | None = None
+def record_disclosures(
+    context: Context, cards: Sequence[ShownCard], supplied_code: str | None = None
 ) -> None:
-    """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures), in a
-    worker thread so that SQLite's write lock never holds up the event loop (reads rarely write)."""
-    audit = info.context.services.audit
-    if disclosed := audit.disclosures(info.context.principal, cards, supplied_code=supplied_code):
-        await run_sync(audit.record, disclosed)
+    """Record the codes ``cards`` show in full that the trail wants (see AuditTrail.disclosures).
+    Called in the worker thread that found the cards, so that neither the read nor SQLite's write
+    lock holds up the event loop (reads rarely write)."""
+    audit = context.services.audit
+    if disclosed := audit.disclosures(context.principal, cards, supplied_code=supplied_code):
+        audit.record(disclosed)
 
 
 def audit_mutations(root: R) -> R:
@@ -166,7 +167,7 @@ class AuditQueries:
         f"1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); `after`: the endCursor of the "
         "previous page. Events written meanwhile appear on later pages, never twice."
     )
-    def audit_events(
+    async def audit_events(
         self,
         info: strawberry.Info[Context],
         first: First = DEFAULT_PAGE_SIZE,
@@ -175,9 +176,7 @@ class AuditQueries:
             AuditEventFilter | None, strawberry.argument(description="Which events; left out: all.")
         ] = None,
     ) -> AuditEventConnection | None:
-        # Sync on purpose: one indexed query on a pooled connection.
         audit_filter = AuditFilter() if filter is None else build(AuditFilter, filter)
-        page = info.context.services.audit.events(
-            info.context.principal, first=first, after=after, audit_filter=audit_filter
-        )
+        events, principal = info.context.services.audit.events, info.context.principal
+        page = await run_sync(lambda: events(principal, first=first, after=after, audit_filter=audit_filter))
         return connection(AuditEventConnection, AuditEventEdge, page, event_type)

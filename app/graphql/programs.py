@@ -212,12 +212,12 @@ ProgramStoreId = Annotated[strawberry.ID | None, strawberry.argument(description
 @strawberry.type
 class ProgramQueries:
     @strawberry.field(description="The programs of the token's stores, or of one of them (ManagePrograms).")
-    def giftcard_programs(
+    async def giftcard_programs(
         self, info: strawberry.Info[Context], store_id: ProgramStoreId = None
     ) -> list[GiftCardProgram] | None:
-        # Sync on purpose: one indexed query on a pooled connection.
         programs = info.context.services.programs
-        views = programs.list(info.context.principal, None if store_id is None else str(store_id))
+        store = None if store_id is None else str(store_id)
+        views = await run_sync(programs.list, info.context.principal, store)
         return [program_type(view) for view in views]
 
 

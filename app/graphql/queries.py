@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from anyio.to_thread import run_sync
 
 from app.domain.history import TransactionFilter
-from app.domain.listing import CardFilter
+from app.domain.listing import CardFilter, CardPage
+from app.domain.masking import SearchResult
 from app.domain.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.graphql.audit import record_disclosures
 from app.graphql.context import Context
@@ -163,8 +165,8 @@ LookupMember = Annotated[str | None, strawberry.argument(description=f"Find a me
 LookupStore = Annotated[strawberry.ID | None, strawberry.argument(description=IN_STORE)]
 
 
-# Every resolver here runs on the event loop, not in a worker thread: each is one or two indexed
-# queries on a pooled connection. Only a disclosed code costs a write (its audit event), in a thread.
+# Every resolver here reads in a worker thread (and writes there the audit event of a disclosed
+# code): a slow database then holds up that request alone, never the worker's event loop.
 @strawberry.type
 class CardQueries:
     @strawberry.field(
@@ -182,16 +184,22 @@ class CardQueries:
         store_id: LookupStore = None,
         token: LookupToken = None,
     ) -> GiftCardSearchResult | None:
-        result = info.context.services.lookup.find(
-            info.context.principal,
-            code=code,
-            code_type=code_type,
-            card_id=id,
-            member_id=member_id,
-            store_id=store_id,
-            token=token,
-        )
-        await record_disclosures(info, result.cards, supplied_code=code)
+        context = info.context
+
+        def find() -> SearchResult:
+            found = context.services.lookup.find(
+                context.principal,
+                code=code,
+                code_type=code_type,
+                card_id=id,
+                member_id=member_id,
+                store_id=store_id,
+                token=token,
+            )
+            record_disclosures(context, found.cards, supplied_code=code)
+            return found
+
+        result = await run_sync(find)
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
     @strawberry.field(
@@ -221,16 +229,22 @@ class CardQueries:
         ] = GiftCardOrder.CREATED_ASC,
     ) -> GiftCardConnection | None:
         card_filter = None if filter is None else build(CardFilter, filter)
-        page = info.context.services.listing.list(
-            info.context.principal,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            order=order_by or GiftCardOrder.CREATED_ASC,
-            card_filter=card_filter,
-        )
-        await record_disclosures(info, [edge.node for edge in page.edges])
+        context = info.context
+
+        def listed() -> CardPage:
+            found = context.services.listing.list(
+                context.principal,
+                first=first,
+                after=after,
+                last=last,
+                before=before,
+                order=order_by or GiftCardOrder.CREATED_ASC,
+                card_filter=card_filter,
+            )
+            record_disclosures(context, [edge.node for edge in found.edges])
+            return found
+
+        page = await run_sync(listed)
         return connection(GiftCardConnection, GiftCardEdge, page, card_type)
 
     @strawberry.field(
@@ -239,7 +253,7 @@ class CardQueries:
         "the previous page. Transactions created meanwhile appear on later pages, never twice. "
         "Each row shows the card's balance before and after it."
     )
-    def giftcard_transactions(
+    async def giftcard_transactions(
         self,
         info: strawberry.Info[Context],
         first: First = DEFAULT_PAGE_SIZE,
@@ -250,7 +264,8 @@ class CardQueries:
         ] = None,
     ) -> GiftCardTransactionConnection | None:
         transaction_filter = None if filter is None else build(TransactionFilter, filter)
-        page = info.context.services.history.list(
-            info.context.principal, first=first, after=after, transaction_filter=transaction_filter
+        history, principal = info.context.services.history, info.context.principal
+        page = await run_sync(
+            lambda: history.list(principal, first=first, after=after, transaction_filter=transaction_filter)
         )
         return connection(GiftCardTransactionConnection, GiftCardTransactionEdge, page, transaction_type)

@@ -62,13 +62,12 @@ class ReservationQueries:
         description="The caller's own code reservations under a request name, oldest first, codes "
         "masked (ReserveGiftCardCodes)."
     )
-    def giftcard_reservations(
+    async def giftcard_reservations(
         self,
         info: strawberry.Info[Context],
         request_name: Annotated[str, strawberry.argument(description=REQUEST_NAME)],
     ) -> list[CodeReservation] | None:
-        # Sync on purpose: two indexed queries on a pooled connection.
-        views = info.context.services.reservations.list(info.context.principal, request_name)
+        views = await run_sync(info.context.services.reservations.list, info.context.principal, request_name)
         return [reservation_type(view) for view in views]
 
 

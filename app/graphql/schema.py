@@ -6,22 +6,32 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, get_operation_ast
+from graphql import GraphQLError
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.http import process_result
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import ERROR_CODE_DESCRIPTIONS, ErrorCode, GiftCardError
 from app.graphql.audit import AuditQueries, audit_mutations
+from app.graphql.documents import CACHE_SIZE as CACHE_SIZE
+from app.graphql.documents import CACHED_DOCUMENT_CHARS as CACHED_DOCUMENT_CHARS
+from app.graphql.documents import (
+    KnownDocuments,
+    Limits,
+    SmallDocumentParserCache,
+    SmallDocumentValidationCache,
+    run_known,
+)
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
 from app.graphql.operations import OperationContext
@@ -32,16 +42,8 @@ from app.graphql.scalars import SCALARS
 from app.graphql.stores import StoreQueries
 from app.graphql.transactions import TransactionMutations
 from app.graphql.variable_errors import explain
-from app.observe import root_fields
 
 log = logging.getLogger("app.graphql")
-
-CACHE_SIZE = 512
-# Only documents up to this size are cached. Clients that send variables send small documents
-# (GraphiQL's introspection query is ~1.6 KB); a cache full of large one-off documents holds
-# millions of AST objects, and each full garbage collection then stalls the worker for seconds.
-CACHED_DOCUMENT_CHARS = 2048
-
 
 _VARIABLE_NAME = re.compile(r"""Variable ["']\$(\w+)["']""")
 # Where graphql-core quotes a value the client sent (which could be a gift card code).
@@ -140,6 +142,43 @@ def format_result(result: ExecutionResult) -> dict[str, Any]:
 
 
 class GiftCardSchema(strawberry.Schema):
+    known: KnownDocuments | None = None  # documents run without the pipeline (app.graphql.documents)
+
+    async def execute(  # noqa: PLR0913
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        known = (
+            self.known.get(query, operation_name) if self.known is not None and query is not None else None
+        )
+        allowed = (
+            DEFAULT_ALLOWED_OPERATION_TYPES if allowed_operation_types is None else allowed_operation_types
+        )
+        if known is None or known.operation_type not in allowed:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
+        return await run_known(
+            self,
+            known,
+            context_value,
+            root_value,
+            {"variable_values": variable_values, "operation_name": operation_name},
+            operation_extensions,
+        )
+
     def _create_execution_context(  # noqa: PLR0913
         self,
         query: str | None,
@@ -200,57 +239,6 @@ class Mutation(CardMutations, ReservationMutations, TransactionMutations, Progra
     pass
 
 
-class _Limits(SchemaExtension):
-    """One hook for the document limits. The rule is built once per schema, so the validation cache
-    (keyed by the rules) keeps hitting; Strawberry's limiter extensions build new ones per request."""
-
-    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        self.max_tokens = max_tokens
-        self.rules = rules
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        context.parse_options["max_tokens"] = self.max_tokens
-        context.validation_rules = (*context.validation_rules, *self.rules)
-        yield
-        _note_root_fields(context)
-
-
-def _note_root_fields(context: ExecutionContext) -> None:
-    """The executed operation's type and root fields, for the request's record (app.observe)."""
-    state = getattr(context.context, "request_state", None)
-    document = context.graphql_document
-    if state is None or document is None:
-        return
-    operation = get_operation_ast(document, context.operation_name)
-    if operation is not None:
-        state["graphql_root"] = (operation.operation.value, root_fields(document, operation))
-
-
-def _cached(execution_context: ExecutionContext) -> bool:
-    return len(execution_context.query or "") <= CACHED_DOCUMENT_CHARS
-
-
-class _SmallDocumentParserCache(ParserCache):
-    """Strawberry's parse cache for small documents; larger ones are parsed each time."""
-
-    def on_parse(self) -> Iterator[None]:
-        if _cached(self.execution_context):
-            yield from super().on_parse()
-        else:
-            yield
-
-
-class _SmallDocumentValidationCache(ValidationCache):
-    """Strawberry's validation cache for small documents; larger ones are validated each time."""
-
-    def on_validate(self) -> Iterator[None]:
-        if _cached(self.execution_context):
-            yield from super().on_validate()
-        else:
-            yield
-
-
 # Errors carry their code as a string; this enum publishes the set (mirroring app.errors.ErrorCode) so
 # that a client can see every answer it has to handle. No field uses it: build_schema lists it.
 _ERROR_CODES = {
@@ -274,21 +262,25 @@ def build_schema(
     limits = limits or DocumentLimits()
     bound_field_merging()
     rules = (limits_rule(limits),)
+    # Known documents skip every extension's hooks: none when other extensions (tracing's) want them.
+    known = None if extra_extensions else KnownDocuments()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: _Limits(limits.max_tokens, rules),
-        lambda: _SmallDocumentParserCache(maxsize=CACHE_SIZE),
-        lambda: _SmallDocumentValidationCache(maxsize=CACHE_SIZE),
+        lambda: Limits(limits.max_tokens, rules, known),
+        lambda: SmallDocumentParserCache(maxsize=CACHE_SIZE),
+        lambda: SmallDocumentValidationCache(maxsize=CACHE_SIZE),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions)
-    return GiftCardSchema(
+    schema = GiftCardSchema(
         query=Query,
         mutation=Mutation,
         types=[GraphQLErrorCode],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    schema.known = known
+    return schema
 
 
 def root_field_names(schema: strawberry.Schema) -> frozenset[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from anyio.to_thread import run_sync
 
 from app.entities import Store as StoreEntity
 from app.graphql.context import Context
@@ -33,8 +34,6 @@ class StoreQueries:
         "else those its token's stores claim names (the default store without a claim; none for an "
         "empty claim). FORBIDDEN, naming stores, when the claim names a store the server does not know."
     )
-    def stores(self, info: strawberry.Info[Context]) -> list[Store] | None:
-        # Sync on purpose: one indexed query on a pooled connection.
-        return [
-            store_type(store) for store in info.context.services.store_listing.list(info.context.principal)
-        ]
+    async def stores(self, info: strawberry.Info[Context]) -> list[Store] | None:
+        found = await run_sync(info.context.services.store_listing.list, info.context.principal)
+        return [store_type(store) for store in found]

@@ -1,11 +1,11 @@
-"""Idempotency keys: find, claim, seal, release and purge (inside the caller's unit of work)."""
+"""Idempotency keys: find, claim, seal (and purge), release (inside the caller's unit of work)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, update
+from sqlalchemy import Delete, Engine, and_, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -54,9 +54,21 @@ def claim_key(session: Session, claim: IdempotencyKey) -> bool:
     return session.execute(statement).first() is not None
 
 
-def seal_key(session: Session, ident: KeyIdent, key_id: str, response: bytes) -> None:
-    """Store the sealed answer under a key this transaction claimed."""
-    session.execute(update(_keys).where(_is(ident)).values(key_id=key_id, response=response))
+def seal_key(
+    session: Session, ident: KeyIdent, key_id: str, response: bytes, older_than: datetime | None = None
+) -> None:
+    """Store the sealed answer under a key this transaction claimed; with ``older_than``, also
+    forget every key created before it (whoever sent it), in the same statement on PostgreSQL."""
+    sealed = update(_keys).where(_is(ident)).values(key_id=key_id, response=response)
+    connection = session.connection()
+    if older_than is None:
+        connection.execute(sealed)
+    elif connection.dialect.name == "postgresql":
+        # The purge cannot touch the sealed row: it was claimed now, in this transaction.
+        connection.execute(_purge(older_than).add_cte(sealed.cte("sealed")))
+    else:
+        connection.execute(sealed)
+        connection.execute(_purge(older_than))
 
 
 def release_key(session: Session, ident: KeyIdent) -> None:
@@ -64,6 +76,6 @@ def release_key(session: Session, ident: KeyIdent) -> None:
     session.execute(delete(_keys).where(_is(ident)))
 
 
-def purge_keys(session: Session, older_than: datetime) -> None:
+def _purge(older_than: datetime) -> Delete:
     """Forget every key older than the retention time, whoever sent it."""
-    session.execute(delete(_keys).where(_keys.c.created_at < older_than))
+    return delete(_keys).where(_keys.c.created_at < older_than)

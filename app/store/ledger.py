@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Update
 from sqlmodel import Session
 
 from app.db import READ_ONLY
@@ -178,6 +178,20 @@ def change_balance(  # noqa: PLR0913  (one statement: its values and conditions 
     so the sign of ``amount`` tells the caller which, without a second read. Debits are never held
     to the ceiling: a card above a lowered ceiling can still be spent.
     """
+    statement = balance_update(card_id, amount, now, ceiling, values, conditions)
+    row = session.execute(statement).first()  # after the session's pending ORM changes (autoflush)
+    return None if row is None else int(row[0])
+
+
+def balance_update(
+    card_id: int,
+    amount: int,
+    now: datetime,
+    ceiling: int,
+    values: Mapping[str, Any] | None = None,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> Update:
+    """The conditional UPDATE of :func:`change_balance`, returning the new balance."""
     # The balance is compared with bounds worked out here, not summed with the amount first: on a
     # balance already near the column's end that sum would overflow before the comparison.
     fits = and_(_cards.c.balance >= -amount, *conditions)
@@ -186,11 +200,7 @@ def change_balance(  # noqa: PLR0913  (one statement: its values and conditions 
         fits = and_(fits, _cards.c.balance <= ceiling - amount)
         # PENDING means never funded: any first credit ends it.
         changes["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
-    statement = (
-        update(_cards).where(_cards.c.id == card_id, fits).values(**changes).returning(_cards.c.balance)
-    )
-    row = session.execute(statement).first()
-    return None if row is None else int(row[0])
+    return update(_cards).where(_cards.c.id == card_id, fits).values(**changes).returning(_cards.c.balance)
 
 
 def entry(session: Session, entry_id: int, *, lock: bool = False) -> Row[Any] | None:
@@ -236,9 +246,28 @@ class LedgerDifference:
     held: int
 
 
+VERIFY_BATCH = 10_000  # rows fetched at a time: a server-side cursor on PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCheck:
+    checked: int  # cards
+    found: int  # cards that disagree
+    differences: list[LedgerDifference]  # the first of them, at most the ``keep`` asked for
+
+
 def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
     """Every card's stored balance against the sum of its completed entries, and its holds: how
     many cards were checked, and those that disagree (or whose holds exceed the balance)."""
+    result = check(engine, now)
+    return result.checked, result.differences
+
+
+def check(
+    engine: Engine, now: datetime, *, keep: int | None = None, progress: Callable[[int], None] | None = None
+) -> LedgerCheck:
+    """:func:`verify` in bounded memory: rows stream in batches, and only the first ``keep``
+    differences are kept (None: all); ``progress`` hears the cards checked after each batch."""
     completed = func.coalesce(func.sum(case((_ledger.c.status == "COMPLETED", _ledger.c.amount), else_=0)), 0)
     holds = func.coalesce(func.sum(case((and_(*open_debit_holds(now)), -_ledger.c.amount), else_=0)), 0)
     statement = (
@@ -246,11 +275,18 @@ def verify(engine: Engine, now: datetime) -> tuple[int, list[LedgerDifference]]:
         .select_from(_cards.outerjoin(_ledger, _ledger.c.giftcard_id == _cards.c.id))
         .group_by(_cards.c.id, _cards.c.balance)
     )
-    checked, differences = 0, []
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        for row in connection.execute(statement):
-            checked += 1
-            card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
-            if stored != ledger_sum or on_hold > stored or stored < 0:
-                differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
-    return checked, differences
+    checked, found = 0, 0
+    differences: list[LedgerDifference] = []
+    options = {READ_ONLY: True, "yield_per": VERIFY_BATCH}
+    with engine.connect().execution_options(**options) as connection:
+        for batch in connection.execute(statement).partitions():
+            for row in batch:
+                card_id, stored, ledger_sum, on_hold = (int(value) for value in row)
+                if stored != ledger_sum or on_hold > stored or stored < 0:
+                    found += 1
+                    if keep is None or len(differences) < keep:
+                        differences.append(LedgerDifference(card_id, stored, ledger_sum, on_hold))
+            checked += len(batch)
+            if progress is not None:
+                progress(checked)
+    return LedgerCheck(checked, found, differences)

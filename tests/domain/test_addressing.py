@@ -85,6 +85,21 @@ class Locks:
         found = card is not None and card.id == card_id and (stores is None or card.store_id in stores)
         return card if found else None
 
+    def lock_card(self, session, card_id, stores, now):
+        """As ``card_for_update``, the money path's statement (the holds are the card's business)."""
+        assert now == NOW
+        return self.card_for_update(session, card_id, stores)
+
+    def lock_card_and_code(self, session, card_id, code_id, now):
+        """The card, then the code, as one statement locks them."""
+        return self.lock_card(session, card_id, None, now), self.code_for_update(session, code_id)
+
+    def keep(self, session, card):
+        """The card the guard locked is read again by the work here: these tests take one step."""
+
+    def kept(self, session, card_id, stores):
+        return None
+
     def code_for_update(self, session, code_id):
         assert session is SESSION
         self.journal.steps.append(("lock code", code_id))
@@ -128,7 +143,7 @@ def locks(monkeypatch, journal):
 
     def install(card: GiftCard | None = None, code: LockedCode | None = None) -> Locks:
         stand_in = Locks(journal, card, code)
-        monkeypatch.setattr(addressing_module, "card_store", stand_in)
+        monkeypatch.setattr(addressing_module, "money", stand_in)
         monkeypatch.setattr(addressing_module, "store", stand_in)
         return stand_in
 

@@ -4,6 +4,7 @@ the audit trail (no database: tests/domain/test_idempotency.py runs the same pat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from app.domain.mutations import Mutation, MutationRunner
 from app.errors import ConflictError
 from app.policy import Principal
+from app.store import moves
 
 ALICE = Principal("alice", frozenset({"ListGiftCards"}))
 
@@ -24,7 +26,7 @@ class Journal:
 
 class FakeUnit:
     def __init__(self, journal: Journal) -> None:
-        self.journal, self.session = journal, object()
+        self.journal, self.session = journal, SimpleNamespace(info={})
 
     def commit(self) -> None:
         self.journal.steps.append("commit")
@@ -89,6 +91,22 @@ def _work(journal: Journal, answer: str = "answer"):
 def test_without_a_key_the_work_is_audited_and_committed_in_one_unit():
     journal = Journal()
     assert _runner(journal).run(ALICE, Mutation("op", {}, str), _work(journal)) == "answer"
+    assert journal.steps == ["begin", "work", "audit op answer", "commit", "end"]
+
+
+def test_work_that_wrote_its_audit_rows_with_its_balance_change_is_not_audited_again():
+    journal = Journal()
+
+    def moving(session) -> str:
+        journal.steps.append("work")
+        session.info[moves._AUDITED] = True  # as app.store.moves.move does once it has written them
+        return "moved"
+
+    assert _runner(journal).run(ALICE, Mutation("op", {}, str, "k"), moving) == "moved"
+    assert journal.steps == ["begin", "claim", "work", "seal moved", "commit", "end"]
+    # work that wrote none is audited by the runner, as before
+    journal.steps.clear()
+    _runner(journal).run(ALICE, Mutation("op", {}, str), _work(journal))
     assert journal.steps == ["begin", "work", "audit op answer", "commit", "end"]
 
 

@@ -13,6 +13,7 @@ from app import cli, db
 from app.domain.codes import normalise
 from app.enums import CodeType, TransStatus, TransType
 from app.store import ledger as store
+from app.store import money
 from tests.conftest import ROOT, fund, transaction
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -144,6 +145,26 @@ def test_only_open_unexpired_debit_holds_are_held(services, three):
         assert store.held(session, other, NOW) == 50
         assert store.held(session, three[2], NOW) == 0
 
+    # The money path reads the same figure with the card, in the statement that locks it.
+    with transaction(services) as session:
+        locked = {card_id: money.lock_card(session, card_id, DEFAULT, NOW) for card_id in three}
+    assert {card_id: found.held for card_id, found in locked.items() if found} == {
+        card: 120,
+        other: 50,
+        three[2]: 0,
+    }
+    assert [found.balance for found in locked.values() if found] == [1000, 2000, 3000]
+
+
+def test_a_card_is_locked_only_among_the_callers_stores(services, three):
+    with transaction(services) as session:
+        assert money.lock_card(session, three[0], ("elsewhere",), NOW) is None
+        assert money.lock_card(session, three[0], (), NOW) is None  # a token of no store
+        assert money.lock_card(session, three[2] + 1, None, NOW) is None
+        found = money.lock_card(session, three[0], None, NOW)
+    assert found is not None
+    assert (found.id, found.store_id, found.balance, found.state) == (three[0], "default", 1000, "ACTIVE")
+
 
 # --- verify ------------------------------------------------------------------------------------
 
@@ -219,6 +240,32 @@ def test_verify_reports_a_balance_the_completed_entries_do_not_add_up_to(service
     _entry(services, three[2], -5)
 
     assert store.verify(services.engine, NOW)[1] == [store.LedgerDifference(three[2], 3001, 3000, 5)]
+
+
+def test_check_streams_in_batches_keeps_the_first_differences_and_counts_them_all(
+    services, three, monkeypatch
+):
+    # given the first and last cards off by one, the middle one sound, and batches of two rows
+    with services.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE giftcards SET balance = balance + 1 WHERE id IN (:a, :b)"),
+            {"a": three[0], "b": three[2]},
+        )
+    monkeypatch.setattr(store, "VERIFY_BATCH", 2)
+    heard: list[int] = []
+
+    result = store.check(services.engine, NOW, keep=1, progress=heard.append)
+
+    assert (result.checked, result.found) == (3, 2)
+    assert len(result.differences) == 1
+    assert result.differences[0] in (
+        store.LedgerDifference(three[0], 1001, 1000, 0),
+        store.LedgerDifference(three[2], 3001, 3000, 0),
+    )
+    assert heard == [2, 3]  # after each batch
+    everything = store.check(services.engine, NOW)
+    assert sorted(d.giftcard_id for d in everything.differences) == sorted([three[0], three[2]])
+    assert store.verify(services.engine, NOW)[0] == 3
 
 
 def test_the_ledger_verify_command_reports_holds_beyond_the_balance(
