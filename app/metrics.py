@@ -33,6 +33,8 @@ log = logging.getLogger("app.metrics")
 
 OTHER = "other"  # a path no route serves; a code or field name the server does not know
 # Requests answer in milliseconds; the top buckets catch argon2 checks and refusal floors.
+# Transactions committed together on one card (app.domain.batching; 64 at most).
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A scrape reads the balances from the database at most this often (one aggregate over all cards).
 BALANCE_CACHE_SECONDS = 15.0
@@ -130,6 +132,7 @@ class Instruments:
     budget_refusals: Counter
     pin_lockouts: Counter
     replays: Counter
+    batch_sizes: Histogram
     pool_in_use: Gauge
     pool_size: Gauge
 
@@ -160,6 +163,7 @@ class Instruments:
             ),
             pin_lockouts=_counter("giftcards_pin_lockouts", "Codes locked by a run of wrong PINs"),
             replays=_counter("giftcards_idempotent_replays", "Stored answers sent again to a retried key"),
+            batch_sizes=_batch_sizes(),
             pool_in_use=_live_gauge(
                 "giftcards_db_pool_connections_in_use",
                 "Database connections the running workers have taken from their pools",
@@ -169,6 +173,15 @@ class Instruments:
                 "Connections the running workers' pools keep open (each may open more for a burst)",
             ),
         )
+
+
+def _batch_sizes() -> Histogram:
+    return Histogram(
+        "giftcards_transaction_batch_size",
+        "Transactions on one card committed in one database transaction (group commit)",
+        buckets=BATCH_BUCKETS,
+        registry=None,
+    )
 
 
 def _counter(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:

@@ -39,6 +39,7 @@ def metrics_route(
     )
     metrics.watch_pool(services.engine)
     services.events.listener = metrics.note
+    _watch_batches(services, metrics)
     token = services.settings.metrics_token
     secret = None if token is None else token.get_secret_value()
 
@@ -82,3 +83,9 @@ def is_loopback(host: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback
+
+
+def _watch_batches(services: Services, metrics: Metrics) -> None:
+    """Count each group commit's size (app.domain.batching), when batching is on."""
+    if (batcher := services.mutations.batcher) is not None:
+        batcher.observer = metrics.instruments.batch_sizes.observe

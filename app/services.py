@@ -21,6 +21,7 @@ from app.db import UnitOfWork, create_db_engine
 from app.domain.addressing import Addressing, Guards
 from app.domain.audit import AuditTrail
 from app.domain.balances import BalanceRules
+from app.domain.batching import Batcher
 from app.domain.cards import Cards
 from app.domain.certificates import Certificates
 from app.domain.codes import CodeVault
@@ -105,6 +106,10 @@ def _shared(settings: Settings) -> _Shared:
     audit = AuditTrail(new_unit, AuditStore(engine), policy)
     retention = timedelta(hours=settings.idempotency_retention_hours)
     events = Events()
+    idempotency = Idempotency(vault, retention, KeyStore(engine))
+    mutations = MutationRunner(new_unit, idempotency, audit, events)
+    if settings.batch_wait_ms > 0:
+        mutations.batcher = Batcher(new_unit, mutations, settings.batch_wait_ms / 1000)
     return _Shared(
         engine=engine,
         policy=policy,
@@ -116,7 +121,7 @@ def _shared(settings: Settings) -> _Shared:
             counters, "code", code_limits, partial(events.note, Event.CODE_BUDGET_REFUSED)
         ),
         audit=audit,
-        mutations=MutationRunner(new_unit, Idempotency(vault, retention, KeyStore(engine)), audit, events),
+        mutations=mutations,
         masking=CodeMasking(vault, policy),
         balance_rules=BalanceRules(settings.max_balance, timedelta(seconds=settings.hold_ttl_seconds)),
         events=events,

@@ -182,6 +182,18 @@ def test_an_idempotent_replay_is_counted(local, mint):
     assert "metrics-key-1" not in text
 
 
+def test_group_commits_are_counted_by_size(local, mint, services, card):
+    pos = _without_budget(mint, services, "pos")
+    trans = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}
+    assert value(scrape(local)[0], "giftcards_transaction_batch_size_count") == 0
+    for _ in range(2):
+        assert error_codes(gql(local, TRANS, {"trans": trans}, token=pos)) == []
+    scraped = scrape(local)[0]
+    assert value(scraped, "giftcards_transaction_batch_size_count") == 2  # one after the other: two batches
+    assert value(scraped, "giftcards_transaction_batch_size_sum") == 2
+    assert value(scraped, "giftcards_transaction_batch_size_bucket", le="1.0") == 2
+
+
 # --- balances and the pool -------------------------------------------------------------------------
 
 

@@ -139,13 +139,13 @@ class Ledger:
         card_id = self._card_addressed(principal, request)
         if card_id is not None:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())
-            return self.runner.run(principal, mutation, work)
+            return self.runner.run(principal, mutation, work, batch=card_id)
         assert request.code is not None and request.code_type is not None  # checked just above
         with code_attempt(self.guards.throttle, principal) as attempt:
             code = self.addressing.live_code(principal, request.code_type, request.code)
             guard = self.addressing.code_guard(principal, code, request.pin, now)
             work = self._work(principal, request, now, code.giftcard_id, code.code_id, attempt)
-            answer = self.runner.run(principal, mutation, work, guard)
+            answer = self.runner.run(principal, mutation, work, guard, batch=code.giftcard_id)
             attempt.hit()  # also when the answer is another request's, replayed after a race
             return answer
 

@@ -15,7 +15,8 @@ from sqlmodel import Session
 
 from app.db import UnitOfWork
 from app.domain.audit import AuditTrail
-from app.domain.idempotency import Idempotency
+from app.domain.batching import Batcher
+from app.domain.idempotency import Idempotency, KeyedRequest
 from app.errors import GiftCardError
 from app.events import Event, Events
 from app.policy import Principal
@@ -50,32 +51,60 @@ class MutationRunner:
         events: Events | None = None,
     ) -> None:
         self._new_unit = new_unit
+        self.batcher: Batcher | None = None  # the group commit of a card's transactions (app.domain.batching)
         self._idempotency = idempotency
         self._audit = audit
         self._events = events or Events()
 
-    def run(self, principal: Principal, mutation: Mutation, work: Work[T], guard: Guard | None = None) -> T:
-        """``work`` at most once per key and input; a retry gets the first answer."""
+    def run(
+        self,
+        principal: Principal,
+        mutation: Mutation,
+        work: Work[T],
+        guard: Guard | None = None,
+        batch: int | None = None,
+    ) -> T:
+        """``work`` at most once per key and input; a retry gets the first answer. With ``batch`` (a
+        card id), in one transaction with the card's concurrent ones when batching is on."""
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
+        if batch is not None and self.batcher is not None:
+            return self.batcher.run(batch, principal, mutation, keyed, work, guard)  # type: ignore[no-any-return]
         with self._new_unit() as unit:
-            session = unit.session
-            replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
-            if replayed is None:
-                refusal = guard(session) if guard else None
-                if refusal is not None:
-                    if keyed is not None:
-                        self._idempotency.release(session, keyed)
-                    unit.commit()  # what the guard wrote (a wrong PIN counted) is kept
-                    raise refusal
-                result = work(session)
-                if not moves.audited(session):  # a balance change writes its audit rows with it
-                    self._audit.mutated(session, principal, mutation.operation, result)
-                if keyed is not None:
-                    self._idempotency.seal(session, keyed, result)
-                unit.commit()
-                return result
-        self._replayed(principal, mutation, replayed)
-        return replayed  # type: ignore[no-any-return]
+            answer, replayed, refusal = self.steps(unit.session, principal, mutation, keyed, work, guard)
+            if not replayed:
+                unit.commit()  # on a refusal, what the guard wrote (a wrong PIN counted) is kept
+        if refusal is not None:
+            raise refusal
+        if replayed:
+            self.note_replay(principal, mutation, answer)
+        return answer  # type: ignore[no-any-return]
+
+    def steps(
+        self,
+        session: Session,
+        principal: Principal,
+        mutation: Mutation,
+        keyed: KeyedRequest | None,
+        work: Work[T],
+        guard: Guard | None,
+    ) -> tuple[Any, bool, GiftCardError | None]:
+        """Claim the key (or find its answer), guard, work, audit, seal, in ``session``'s transaction,
+        uncommitted: (the answer, whether it is a replay, the guard's refusal)."""
+        replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
+        if replayed is not None:
+            return replayed, True, None
+        refusal = guard(session) if guard else None
+        if refusal is not None:
+            if keyed is not None:
+                self._idempotency.release(session, keyed)
+            return None, False, refusal
+        moves.audited(session)  # no flag left by an earlier mutation of the transaction (a batch's)
+        result = work(session)
+        if not moves.audited(session):  # a balance change writes its audit rows with it
+            self._audit.mutated(session, principal, mutation.operation, result)
+        if keyed is not None:
+            self._idempotency.seal(session, keyed, result)
+        return result, False, None
 
     def audit_records(self, principal: Principal, operation: str, target: object) -> list[AuditRecord]:
         """The audit rows of a mutation on ``target``, for work that writes them itself."""
@@ -88,9 +117,10 @@ class MutationRunner:
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         replayed = None if keyed is None else self._idempotency.committed(keyed, mutation.shape)
         if replayed is not None:
-            self._replayed(principal, mutation, replayed)
+            self.note_replay(principal, mutation, replayed)
         return replayed
 
-    def _replayed(self, principal: Principal, mutation: Mutation, answer: Any) -> None:
+    def note_replay(self, principal: Principal, mutation: Mutation, answer: Any) -> None:
+        """Audit and count an answer given again under its idempotency key."""
         self._audit.replayed(principal, mutation.operation, answer)
         self._events.note(Event.IDEMPOTENT_REPLAY)
