@@ -178,5 +178,7 @@ class AuditQueries:
     ) -> AuditEventConnection | None:
         audit_filter = AuditFilter() if filter is None else build(AuditFilter, filter)
         events, principal = info.context.services.audit.events, info.context.principal
-        page = await run_sync(lambda: events(principal, first=first, after=after, audit_filter=audit_filter))
+        page = await info.context.read(
+            lambda: events(principal, first=first, after=after, audit_filter=audit_filter)
+        )
         return connection(AuditEventConnection, AuditEventEdge, page, event_type)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from anyio.to_thread import run_sync
 
 from app.policy import Principal
 from app.services import Services
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +22,12 @@ class Context:
     request_id: str
     # The request's ``scope["state"]``: the schema leaves the root fields it ran there (app.observe).
     request_state: dict[str, Any] = field(default_factory=dict, compare=False)
+    # One read of the request's at a time, in the order its fields asked: root fields of a query
+    # run concurrently, and the first ones in the document must be the first to spend the attempt
+    # budget (one request never holds more than one worker thread either).
+    reads: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
+
+    async def read(self, work: Callable[[], T]) -> T:
+        """``work`` (database reads, blocking) in a worker thread, after the request's earlier reads."""
+        async with self.reads:
+            return await run_sync(work)

@@ -217,7 +217,7 @@ class ProgramQueries:
     ) -> list[GiftCardProgram] | None:
         programs = info.context.services.programs
         store = None if store_id is None else str(store_id)
-        views = await run_sync(programs.list, info.context.principal, store)
+        views = await info.context.read(lambda: programs.list(info.context.principal, store))
         return [program_type(view) for view in views]
 
 

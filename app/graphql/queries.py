@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from anyio.to_thread import run_sync
 
 from app.domain.history import TransactionFilter
 from app.domain.listing import CardFilter, CardPage
@@ -199,7 +198,7 @@ class CardQueries:
             record_disclosures(context, found.cards, supplied_code=code)
             return found
 
-        result = await run_sync(find)
+        result = await context.read(find)
         return build(GiftCardSearchResult, result, results=[card_type(card) for card in result.cards])
 
     @strawberry.field(
@@ -244,7 +243,7 @@ class CardQueries:
             record_disclosures(context, [edge.node for edge in found.edges])
             return found
 
-        page = await run_sync(listed)
+        page = await context.read(listed)
         return connection(GiftCardConnection, GiftCardEdge, page, card_type)
 
     @strawberry.field(
@@ -265,7 +264,7 @@ class CardQueries:
     ) -> GiftCardTransactionConnection | None:
         transaction_filter = None if filter is None else build(TransactionFilter, filter)
         history, principal = info.context.services.history, info.context.principal
-        page = await run_sync(
+        page = await info.context.read(
             lambda: history.list(principal, first=first, after=after, transaction_filter=transaction_filter)
         )
         return connection(GiftCardTransactionConnection, GiftCardTransactionEdge, page, transaction_type)

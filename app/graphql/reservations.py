@@ -67,7 +67,9 @@ class ReservationQueries:
         info: strawberry.Info[Context],
         request_name: Annotated[str, strawberry.argument(description=REQUEST_NAME)],
     ) -> list[CodeReservation] | None:
-        views = await run_sync(info.context.services.reservations.list, info.context.principal, request_name)
+        views = await info.context.read(
+            lambda: info.context.services.reservations.list(info.context.principal, request_name)
+        )
         return [reservation_type(view) for view in views]
 
 

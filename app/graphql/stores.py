@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from anyio.to_thread import run_sync
 
 from app.entities import Store as StoreEntity
 from app.graphql.context import Context
@@ -35,5 +34,7 @@ class StoreQueries:
         "empty claim). FORBIDDEN, naming stores, when the claim names a store the server does not know."
     )
     async def stores(self, info: strawberry.Info[Context]) -> list[Store] | None:
-        found = await run_sync(info.context.services.store_listing.list, info.context.principal)
+        found = await info.context.read(
+            lambda: info.context.services.store_listing.list(info.context.principal)
+        )
         return [store_type(store) for store in found]
