@@ -74,3 +74,30 @@ def test_a_debit_by_code_runs_a_fixed_number_of_statements(services, seed, case,
     # each debit: one ledger row and one audit event, both of the card debited
     assert [tuple(row) for row in entries] == [(card_id, -1, 500, 499), (card_id, -1, 499, 498)]
     assert [tuple(row) for row in events] == [(card_id, "giftcardTransAdd", "OK", "pos")] * 2
+
+
+def test_a_debit_binds_prebuilt_statements_that_the_compiled_cache_answers(services, seed):
+    from sqlalchemy.engine.default import CACHE_HIT, NO_CACHE_KEY
+
+    from app.store import moves
+
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 500)
+    services.ledger.create(POS, _debit(), None)  # statements built and compiled
+    hits: list[object] = []
+
+    def seen(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
+        hits.append(context.cache_hit)
+
+    built = moves._statement.cache_info().misses, moves._update.cache_info().misses
+    event.listen(services.engine, "after_cursor_execute", seen)
+    try:
+        answer = services.ledger.create(POS, _debit(), None)
+    finally:
+        event.remove(services.engine, "after_cursor_execute", seen)
+    assert answer.balance == 498
+    # nothing built again, and every statement's compiled form came from the cache (plain SQL
+    # such as SQLite's BEGIN has no cache key)
+    assert (moves._statement.cache_info().misses, moves._update.cache_info().misses) == built
+    assert hits.count(CACHE_HIT) >= 3, hits
+    assert all(hit in (CACHE_HIT, NO_CACHE_KEY) for hit in hits), hits

@@ -2,6 +2,10 @@
 conditional UPDATE of the card, and the INSERTs that take its new balance, as data-modifying CTEs),
 elsewhere the same three statements one after another in the caller's transaction (SQLite has one
 writer, which holds the lock). Either way nothing is written unless the card's update is.
+
+The statements are built once per shape (database, debit or credit, the columns set, the audit rows'
+number) with bound parameters, so that a call only binds its values and SQLAlchemy's compiled cache
+answers. A change with conditions of its own (a load's daily limit) is built per call.
 """
 
 from __future__ import annotations
@@ -9,22 +13,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Row, insert, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.sql import Select, Update
 from sqlmodel import Session
 
 from app.ids import new_id
-from app.models import AuditEvent, LedgerEntry
+from app.models import AuditEvent, GiftCard, LedgerEntry
 from app.store import audit
 from app.store.audit import AuditRecord
 from app.store.ledger import add_entry, balance_update
 
+_cards = GiftCard.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
 _RECORD_FIELDS = tuple(item.name for item in fields(AuditRecord))
 # Set on the session once a move has written the mutation's audit rows (the runner then does not).
 _AUDITED = "giftcards.audited"
+_ADD_ENTRY = insert(_ledger).returning(*_ledger.c)
 
 
 class BalanceChange(NamedTuple):
@@ -46,7 +66,10 @@ def move(
     nothing written, when a condition refused the change."""
     connection = session.connection()
     values = {"id": new_id(), **entry}
-    if connection.dialect.name == "postgresql":
+    one = connection.dialect.name == "postgresql"
+    if _prebuilt(change):
+        row = _bound(connection, one, change, values, records)
+    elif one:
         row = _in_one_statement(connection, change, values, records)
     else:
         row = _one_by_one(session, connection, change, values, records)
@@ -58,6 +81,75 @@ def move(
 def audited(session: Session) -> bool:
     """Whether a move wrote this transaction's audit rows (once: the flag is cleared)."""
     return bool(session.info.pop(_AUDITED, False))
+
+
+def _prebuilt(change: BalanceChange) -> bool:
+    """Whether the change fits a prebuilt statement: no conditions, plain values only."""
+    return not change.conditions and not any(
+        isinstance(value, ColumnElement) for value in change.values.values()
+    )
+
+
+def _bound(
+    connection: Connection,
+    one: bool,
+    change: BalanceChange,
+    values: Mapping[str, Any],
+    records: Sequence[AuditRecord],
+) -> Row[Any] | None:
+    """The move through the statements prebuilt for its shape, its values bound."""
+    card_id, amount, now, ceiling, set_values, _ = change
+    params: dict[str, Any] = {"card_id": card_id, "amount": amount, "now": now, "floor": -amount}
+    params.update({f"set_{name}": value for name, value in set_values.items()})
+    if amount > 0:
+        params["top"] = ceiling - amount
+    credit, set_names = amount > 0, tuple(set_values)
+    if not one:
+        moved = connection.execute(_update(credit, set_names), params).first()
+        if moved is None:
+            return None
+        row = connection.execute(_ADD_ENTRY, {**values, "balance_after": moved[0]}).one()
+        audit.append(connection, records)
+        return row
+    params.update({f"e_{name}": value for name, value in values.items()})
+    for index, record in enumerate(records):
+        params[f"a{index}_id"] = new_id()
+        params.update({f"a{index}_{name}": value for name, value in asdict(record).items()})
+    return connection.execute(_statement(credit, set_names, tuple(values), len(records)), params).first()
+
+
+@lru_cache(maxsize=64)
+def _update(credit: bool, set_names: tuple[str, ...]) -> Update:
+    """The conditional UPDATE of :func:`app.store.ledger.balance_update`, its values bound: the
+    balance compared with bounds worked out before (floor, top), as there."""
+    fits = and_(_cards.c.id == bindparam("card_id"), _cards.c.balance >= bindparam("floor"))
+    changes: dict[str, Any] = {
+        name: bindparam(f"set_{name}", type_=_cards.c[name].type) for name in set_names
+    }
+    changes.update(balance=_cards.c.balance + bindparam("amount"), updated_at=bindparam("now"))
+    if credit:
+        fits = and_(fits, _cards.c.balance <= bindparam("top"))
+        changes["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
+    return update(_cards).where(fits).values(**changes).returning(_cards.c.balance)
+
+
+@lru_cache(maxsize=64)
+def _statement(credit: bool, set_names: tuple[str, ...], names: tuple[str, ...], records: int) -> Select[Any]:
+    """The one PostgreSQL statement of a move of this shape, with bound parameters."""
+    moved = _update(credit, set_names).cte("moved")
+    entry = select(*(bindparam(f"e_{name}", type_=_ledger.c[name].type) for name in names), moved.c.balance)
+    added = insert(_ledger).from_select([*names, "balance_after"], entry).returning(*_ledger.c).cte("added")
+    statement = select(*added.c)
+    if not records:
+        return statement
+    rows = [
+        select(
+            *(bindparam(f"a{index}_{name}", type_=_audit.c[name].type) for name in ("id", *_RECORD_FIELDS))
+        ).select_from(added)
+        for index in range(records)
+    ]
+    source = rows[0] if records == 1 else union_all(*rows)
+    return statement.add_cte(insert(_audit).from_select(["id", *_RECORD_FIELDS], source).cte("audited"))
 
 
 def _one_by_one(
