@@ -15,8 +15,10 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from app.graphql.context import Context
+from app.graphql.documents import run_known
 from app.graphql.limits import DocumentLimits
 from app.graphql.schema import build_schema, format_result, root_field_names
 from app.middleware import error_response
@@ -47,16 +49,50 @@ class GraphQLView(GraphQL):
             extra_extensions=tracing.schema_extensions() if tracing else (),
         )
         self.root_fields = root_field_names(schema)
+        self.giftcard_schema = schema
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True, subscription_protocols=())
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Strawberry answers malformed requests with plain text; ours are JSON with a code.
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self._run_known(request) if scope["method"] == "POST" else None
+            if response is None:
+                response = await self.run(request)
         except StrawberryHTTPException as exc:
             response = _refusal(exc)
         await response(scope, receive, send)
+
+    async def _run_known(self, request: Request) -> Response | None:
+        """A POST of a known document (app.graphql.documents) in plain JSON, answered as Strawberry's
+        view would (same context, result, status and headers) without its request adapter, content
+        type parsing and execution layers; None, with the body kept for the view, for anything else."""
+        known_documents = self.giftcard_schema.known
+        if known_documents is None or request.headers.get("content-type") not in _PLAIN_JSON:
+            return None
+        if self._get_stream_transport_from_headers(request.headers) is not None:
+            return None
+        data = _json_object(await request.body())
+        if data is None:
+            return None
+        query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+        extensions = data.get("extensions")
+        if not isinstance(query, str) or not isinstance(name, str | None):
+            return None
+        known = known_documents.get(query, name)
+        if (
+            known is None
+            or known.operation_type not in _POST_OPERATIONS
+            or not isinstance(variables, dict | None)
+            or not isinstance(extensions, dict | None)
+        ):
+            return None
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        operation = {"variable_values": variables, "operation_name": name}
+        result = await run_known(self.giftcard_schema, known, context, None, operation, extensions)
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         principal: Principal = request.state.principal.with_known_stores(self.services.stores.unknown)
@@ -102,6 +138,22 @@ class GraphQLView(GraphQL):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+# Content types the fast path takes as they are; any other goes through Strawberry's parsing.
+_PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8"})
+_POST_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The request body as a JSON object; None when it is anything else (the view refuses it)."""
+    if body[:1] != b"{":
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _refusal(exc: StrawberryHTTPException) -> Response:
