@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, text
 
-from app.domain import ledger as ledger_module
 from app.domain.batching import Batcher
 from app.domain.ledger import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError, InsufficientFundsError
 from app.policy import Principal
+from app.store import moves
 from tests.conftest import fund
 from tests.test_concurrency import CODE, THREADS, USE, Tally, in_parallel, ledger_differences, scalar
 
@@ -148,15 +148,15 @@ def test_a_failing_request_rolls_back_alone_and_the_batch_commits(services, seed
     # given a card holding 10 units, and a ledger write that fails for a debit of 7 after writing
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
-    write_entry = ledger_module.write_entry
+    move = moves.move
 
-    def failing(session: Any, values: Any, authorize: bool) -> Any:
-        written = write_entry(session, values, authorize)
-        if values["amount"] == -7:
+    def failing(session: Any, change: Any, entry: Any, records: Any) -> Any:
+        written = move(session, change, entry, records)
+        if entry["amount"] == -7:
             raise RuntimeError("the disk is full")
         return written
 
-    monkeypatch.setattr(ledger_module, "write_entry", failing)
+    monkeypatch.setattr(moves, "move", failing)
 
     # when debits of 1, 7 and 2 share one batch
     calls = [_create(services, n, _debit(card_id, amount, n)) for n, amount in enumerate([1, 7, 2])]
