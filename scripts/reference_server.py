@@ -196,26 +196,25 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main() -> None:
+def serve(factory: str, host: str, port: int, workers: int) -> None:
+    """Run the app ``factory`` ("module:callable", the module importable by name from this
+    directory, as it is in the workers) with ``workers`` worker processes on one socket."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    config = uvicorn.Config(
+        factory, factory=True, host=host, port=port, workers=workers, log_level="warning", access_log=False
+    )
+    Multiprocess(config, sockets=[listen(host, port)]).run()
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    # Workers import this module by name: its directory is on their path, as it is on ours.
-    config = uvicorn.Config(
-        "reference_server:ReferenceApp",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
-    Multiprocess(config, sockets=[listen(args.host, args.port)]).run()
+    serve("reference_server:ReferenceApp", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

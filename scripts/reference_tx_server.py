@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
-from reference_server import listen
+from reference_server import serve
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -346,9 +346,6 @@ class TxReferenceApp:
 
 
 def main() -> None:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8200)
@@ -356,17 +353,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=8, help="PostgreSQL connections per worker")
     args = parser.parse_args()
     os.environ["REFERENCE_POOL_SIZE"] = str(args.pool_size)  # the workers' factory reads it
-    # Workers import this module by name: its directory is on their path, as it is on ours.
-    config = uvicorn.Config(
-        "reference_tx_server:TxReferenceApp",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
-    Multiprocess(config, sockets=[listen(args.host, args.port)]).run()
+    serve("reference_tx_server:TxReferenceApp", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

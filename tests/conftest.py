@@ -110,8 +110,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def migrated_postgres_database(prefix: str) -> Iterator[str]:
+    """A fresh database named ``prefix_…`` on the test server, migrated, dropped on the way out; the
+    test is skipped when the server cannot be reached (a failure on CI)."""
     base = make_url(os.environ.get("GIFTCARDS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
@@ -122,7 +124,7 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {base.render_as_string()} is unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable ({type(exc).__name__})")
-    name = f"giftcards_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
@@ -135,6 +137,12 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with migrated_postgres_database("giftcards_test") as url:
+        yield url
 
 
 TABLES = (

@@ -7,20 +7,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from app import db
 from app.config import load_settings
 from app.domain.codes import CodeVault
 from app.store import ledger
-from tests.conftest import DEFAULT_POSTGRES_URL, ROOT
+from tests.conftest import ROOT, migrated_postgres_database
 
 pytestmark = pytest.mark.postgres
 
@@ -37,25 +34,8 @@ TABLES = ["giftcards", "giftcard_codes", "giftcard_transactions"]
 @pytest.fixture
 def own_database() -> Iterator[str]:
     """A migrated database of this test's own (the loader drops indexes while it loads)."""
-    base = make_url(os.environ.get("GIFTCARDS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"giftcards_bulk_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL unreachable ({type(exc).__name__})")
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    db.upgrade(engine)
-    engine.dispose()
-    try:
+    with migrated_postgres_database("giftcards_bulk") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _load(env: dict[str, str], codes_file: Path) -> subprocess.CompletedProcess[str]:
