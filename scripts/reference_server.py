@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     build_schema,
@@ -31,6 +33,7 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.pyutils import AwaitableOrValue
 
 from app.config import load_settings
 from app.domain.codes import CodeVault
@@ -122,13 +125,18 @@ class Lookup:
         return {"limitedByPermission": limited, "results": list(cards.values())}
 
 
-class ReferenceApp:
-    """POST /graphql with a JSON body; every other request gets 404."""
+Answer = tuple[int, dict[str, Any]]  # an HTTP status and the JSON body
 
-    def __init__(self) -> None:
-        settings = load_settings(os.environ)
+
+class CachedDocuments:
+    """graphql-core over the checked-in schema with these root resolvers; each query text is parsed
+    and validated once (the reference servers' whole GraphQL layer)."""
+
+    loads: Callable[[bytes], Any] = staticmethod(json.loads)
+
+    def __init__(self, root: dict[str, Any]) -> None:
         self.schema: GraphQLSchema = build_schema((REPO / "schema.graphql").read_text())
-        self.root = {"giftcard": Lookup(settings.database_url, CodeVault.from_settings(settings)).giftcard}
+        self.root = root
         self.document = lru_cache(maxsize=512)(self._document)
 
     def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
@@ -138,20 +146,38 @@ class ReferenceApp:
             return None, [error]
         return document, validate(self.schema, document)
 
-    def answer(self, body: bytes) -> tuple[int, dict[str, Any]]:
+    def run(self, body: bytes) -> Answer | AwaitableOrValue[ExecutionResult]:
+        """The execution of a POST body's document, or the answer refusing the body."""
         try:
-            payload = json.loads(body)
+            payload = self.loads(body)
             query, variables = payload["query"], payload.get("variables")
         except (ValueError, KeyError, TypeError):
             return 400, {"errors": [{"message": "expected a JSON body with a query"}]}
         document, errors = self.document(query)
         if document is None or errors:
             return 200, {"errors": [error.formatted for error in errors]}
-        result = execute(self.schema, document, root_value=self.root, variable_values=variables)
-        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            out["errors"] = [error.formatted for error in result.errors]  # type: ignore[union-attr]
-        return 200, out
+        return execute(self.schema, document, root_value=self.root, variable_values=variables)
+
+
+def answered(result: ExecutionResult) -> Answer:
+    out: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        out["errors"] = [error.formatted for error in result.errors]
+    return 200, out
+
+
+class ReferenceApp(CachedDocuments):
+    """POST /graphql with a JSON body; every other request gets 404."""
+
+    def __init__(self) -> None:
+        settings = load_settings(os.environ)
+        super().__init__(
+            {"giftcard": Lookup(settings.database_url, CodeVault.from_settings(settings)).giftcard}
+        )
+
+    def answer(self, body: bytes) -> Answer:
+        result = self.run(body)
+        return result if isinstance(result, tuple) else answered(result)  # type: ignore[arg-type]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -32,14 +32,13 @@ import sqlite3
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
-from reference_server import serve
+from graphql import GraphQLError
+from reference_server import Answer, CachedDocuments, answered, serve
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -275,8 +274,10 @@ def claim_node(settings: Settings) -> None:
         engine.dispose()
 
 
-class TxReferenceApp:
+class TxReferenceApp(CachedDocuments):
     """POST /graphql with a JSON body; every other request gets 404."""
+
+    loads = staticmethod(orjson.loads)
 
     def __init__(self, settings: Settings | None = None, pool_size: int | None = None) -> None:
         """With no arguments (as uvicorn's factory), settings from the environment."""
@@ -289,33 +290,13 @@ class TxReferenceApp:
             else SqliteDebits(settings)
         )
         self.pool = getattr(backend, "pool", None)
-        self.schema: GraphQLSchema = build_schema((REPO / "schema.graphql").read_text())
-        self.root = {"giftcardTransAdd": backend.giftcard_trans_add}
-        self.document = lru_cache(maxsize=512)(self._document)
+        super().__init__({"giftcardTransAdd": backend.giftcard_trans_add})
 
-    def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
-        try:
-            document = parse(query)
-        except GraphQLError as error:
-            return None, [error]
-        return document, validate(self.schema, document)
-
-    async def answer(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        try:
-            payload = orjson.loads(body)
-            query, variables = payload["query"], payload.get("variables")
-        except (ValueError, KeyError, TypeError):
-            return 400, {"errors": [{"message": "expected a JSON body with a query"}]}
-        document, errors = self.document(query)
-        if document is None or errors:
-            return 200, {"errors": [error.formatted for error in errors]}
-        result = execute(self.schema, document, root_value=self.root, variable_values=variables)
-        if isawaitable(result):
-            result = await result
-        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            out["errors"] = [error.formatted for error in result.errors]  # type: ignore[union-attr]
-        return 200, out
+    async def answer(self, body: bytes) -> Answer:
+        result = self.run(body)
+        if isinstance(result, tuple):
+            return result
+        return answered(await result if isawaitable(result) else result)
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while (await receive())["type"] != "lifespan.shutdown":
