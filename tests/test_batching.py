@@ -21,7 +21,7 @@ from app.domain.batching import Batcher
 from app.domain.ledger import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, TransType
-from app.errors import CardNotUsableError, InsufficientFundsError
+from app.errors import CardNotUsableError, InsufficientFundsError, NotFoundError
 from app.policy import Principal
 from app.store import moves
 from tests.conftest import fund
@@ -321,3 +321,33 @@ def test_a_wrong_pin_in_a_batch_stays_counted_and_the_others_commit(services, se
     assert isinstance(refused, CardNotUsableError)
     assert scalar(services.engine, "SELECT failed_pin_attempts FROM giftcard_codes") == 1
     assert ledger_differences(services.engine) == []
+
+
+def test_a_caller_of_another_store_is_not_queued_behind_the_cards_batch(services, seed):
+    # given a batch on a card of the default store, its leader held
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    batcher, release, holds = _batcher(services), threading.Event(), []
+
+    def hold_the_first(_card: int) -> None:
+        holds.append(_card)
+        if len(holds) == 1:
+            release.wait(30)
+
+    batcher.hold = hold_the_first
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(_create(services, 0, _debit(card_id, 1, 0)))
+            _until(lambda: batcher.pending(card_id) == 1)
+            # when a caller of another store addresses the card by id meanwhile
+            north = Principal("north-till", USE, stores=frozenset({"north"}))
+            with pytest.raises(NotFoundError):
+                services.ledger.create(north, _debit(card_id, 1, 1))
+            # then it was answered without waiting for the held batch, which then debits alone
+            assert not held.done()
+            release.set()
+            assert held.result(timeout=60).balance == 9
+    finally:
+        batcher.hold = None
+        release.set()
+    assert _balance(services.engine, card_id) == 9

@@ -37,6 +37,9 @@ FOLLOWER_TIMEOUT_SECONDS = 60.0
 NOT_RUN = "the card is busy: the transaction was not run; try again"
 UNKNOWN = "the card is busy: the transaction did not finish in time; retry with the same idempotency key"
 
+# Whose requests share batches: a card, and the stores of the callers (None: every store).
+Lane = tuple[int, tuple[str, ...] | None]
+
 
 @dataclass(eq=False)
 class _Request:
@@ -72,7 +75,7 @@ class Batcher:
         self.timeout_seconds = FOLLOWER_TIMEOUT_SECONDS
         self._lock = threading.Lock()
         self._formed = threading.Condition(self._lock)  # a lane grew
-        self._lanes: dict[int, list[_Request]] = {}  # a card's lane exists while a leader does
+        self._lanes: dict[Lane, list[_Request]] = {}  # a lane exists while its leader does
         self.hold: Callable[[int], None] | None = None  # called by a leader before its batch forms
         self.observer: Callable[[int], None] | None = None  # told each batch's size
 
@@ -87,63 +90,67 @@ class Batcher:
     ) -> Any:
         """What ``MutationRunner.run`` would answer, from a batch of the card's transactions."""
         request = _Request(principal, mutation, keyed, work, guard)
-        if self._enqueue(card_id, request):
-            self._lead(card_id, form=True)
+        # A lane per card and caller's stores: a request for another store's card (by giftcardId) is
+        # never queued behind that store's transactions, whose wait would tell the card exists.
+        lane = (card_id, principal.store_ids())
+        if self._enqueue(lane, request):
+            self._lead(lane, form=True)
         else:
-            self._follow(card_id, request)
+            self._follow(lane, request)
         return self._answer(request)
 
     def pending(self, card_id: int) -> int:
         """Requests for the card not yet taken into a batch (a leader's own until it takes it)."""
         with self._lock:
-            return len(self._lanes.get(card_id, ()))
+            return sum(len(lane) for (card, _), lane in self._lanes.items() if card == card_id)
 
-    def _enqueue(self, card_id: int, request: _Request) -> bool:
+    def _enqueue(self, key: Lane, request: _Request) -> bool:
         """Queue the request; whether it leads (no leader for the card yet)."""
         with self._lock:
-            lane = self._lanes.get(card_id)
+            lane = self._lanes.get(key)
             if lane is None:
-                self._lanes[card_id] = [request]
+                self._lanes[key] = [request]
                 return True
             lane.append(request)
-            self._formed.notify_all()
+            if len(lane) >= self.max_size:  # the one thing a forming leader waits for
+                self._formed.notify_all()
             return False
 
-    def _follow(self, card_id: int, request: _Request) -> None:
+    def _follow(self, key: Lane, request: _Request) -> None:
         """Wait for the answer, or for the lead of the next batch; never longer than the timeout."""
         if not request.done.wait(self.timeout_seconds):
             with self._lock:
                 if not request.done.is_set():
-                    lane = self._lanes.get(card_id, [])
+                    lane = self._lanes.get(key, [])
                     if request in lane:
                         lane.remove(request)
                         raise UnavailableError(NOT_RUN)
                     raise UnavailableError(UNKNOWN)
         if request.lead:
-            self._lead(card_id, form=False)
+            self._lead(key, form=False)
 
-    def _lead(self, card_id: int, form: bool) -> None:
+    def _lead(self, key: Lane, form: bool) -> None:
         """Form a batch (wait at most the batch wait), run it, answer it, hand the lane on."""
         if form:
             if self.hold is not None:
-                self.hold(card_id)
+                self.hold(key[0])
             with self._formed:
-                self._formed.wait_for(lambda: len(self._lanes[card_id]) >= self.max_size, self.wait_seconds)
+                self._formed.wait_for(lambda: len(self._lanes[key]) >= self.max_size, self.wait_seconds)
         with self._lock:
-            lane = self._lanes[card_id]
-            batch, self._lanes[card_id] = lane[: self.max_size], lane[self.max_size :]
+            lane = self._lanes[key]
+            batch, self._lanes[key] = lane[: self.max_size], lane[self.max_size :]
         try:
             self._run_batch(batch)
         finally:
             with self._lock:
                 for request in batch:
                     request.done.set()
-                rest = self._lanes[card_id]
+                rest = self._lanes[key]
                 if rest:
                     rest[0].lead = True
                     rest[0].done.set()
                 else:
-                    del self._lanes[card_id]
+                    del self._lanes[key]
 
     def _run_batch(self, batch: list[_Request]) -> None:
         """One unit of work, a savepoint per request in arrival order, one commit."""
