@@ -20,7 +20,7 @@ from app.domain.idempotency import Idempotency, KeyedRequest
 from app.errors import GiftCardError
 from app.events import Event, Events
 from app.policy import Principal
-from app.store import moves
+from app.store import money, moves
 from app.store.audit import AuditRecord
 
 T = TypeVar("T")
@@ -90,6 +90,7 @@ class MutationRunner:
     ) -> tuple[Any, bool, GiftCardError | None]:
         """Claim the key (or find its answer), guard, work, audit, seal, in ``session``'s transaction,
         uncommitted: (the answer, whether it is a replay, the guard's refusal)."""
+        money.forget_kept(session)  # a card an earlier mutation of a batch locked is read again
         replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
         if replayed is not None:
             return replayed, True, None

@@ -42,7 +42,7 @@ def transaction_from_row(
     return Transaction(**values, balance=balance, available_balance=available_balance)
 
 
-def open_debit_holds(now: datetime) -> list[ColumnElement[bool]]:
+def open_debit_holds(now: datetime | ColumnElement[datetime]) -> list[ColumnElement[bool]]:
     """Ledger rows that hold money: debit authorizations whose hold has not lapsed at ``now``."""
     return [_ledger.c.status == "AUTHORIZED", _ledger.c.amount < 0, _ledger.c.hold_expires_at > now]
 

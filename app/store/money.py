@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlmodel import Session
 
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.ledger import LockedCode
+from app.store.ledger import LockedCode, open_debit_holds
 from app.store.scope import Stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -47,12 +47,7 @@ class LockedCard:
 # placed or settled) as when the statement started.
 _HELD = (
     select(func.coalesce(func.sum(-_ledger.c.amount), 0))
-    .where(
-        _ledger.c.giftcard_id == bindparam("card_id"),
-        _ledger.c.status == "AUTHORIZED",
-        _ledger.c.amount < 0,
-        _ledger.c.hold_expires_at > bindparam("now"),
-    )
+    .where(_ledger.c.giftcard_id == bindparam("card_id"), *open_debit_holds(bindparam("now")))
     .scalar_subquery()
     .label("held")
 )
@@ -114,6 +109,11 @@ def keep(session: Session, card: LockedCard | None) -> None:
     """Keep the card a guard locked for the work of the same transaction."""
     if card is not None:
         session.info[_KEPT] = card
+
+
+def forget_kept(session: Session) -> None:
+    """No card kept by an earlier mutation of the transaction (a batch runs several in one)."""
+    session.info.pop(_KEPT, None)
 
 
 def kept(session: Session, card_id: int, stores: Stores) -> LockedCard | None:
