@@ -32,9 +32,9 @@ from app.observe import OK, RequestRecord
 log = logging.getLogger("app.metrics")
 
 OTHER = "other"  # a path no route serves; a code or field name the server does not know
-# Requests answer in milliseconds; the top buckets catch argon2 checks and refusal floors.
 # Transactions committed together on one card (app.domain.batching; 64 at most).
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# Requests answer in milliseconds; the top buckets catch argon2 checks and refusal floors.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A scrape reads the balances from the database at most this often (one aggregate over all cards).
 BALANCE_CACHE_SECONDS = 15.0

@@ -277,13 +277,19 @@ def main() -> int:
         drop, create = secondary_ddl(connection)
         for statement in drop:
             connection.execute(statement)  # type: ignore[arg-type]
-    copy_cards(url, args, base_id, stamp)
-    next_id = base_id + args.cards * ROWS_PER_CARD
-    with psycopg.connect(url) as connection:
-        for entries in args.history:
-            add_history_card(connection, next_id, entries, stamp)
-            print(f"history {entries} {next_id}")
-            next_id += entries + 1
+    try:
+        copy_cards(url, args, base_id, stamp)
+        next_id = base_id + args.cards * ROWS_PER_CARD
+        with psycopg.connect(url) as connection:
+            for entries in args.history:
+                add_history_card(connection, next_id, entries, stamp)
+                print(f"history {entries} {next_id}")
+                next_id += entries + 1
+    except BaseException:
+        # The indexes, keys and constraints dropped above come back whatever the load left.
+        print("bulk load: failed; building the dropped indexes and constraints again", file=sys.stderr)
+        rebuild(url, create)
+        raise
     loaded = time.monotonic() - started
     print(f"bulk load: {args.cards:,} cards copied in {loaded:.0f}s; building indexes", file=sys.stderr)
     rebuild(url, create)

@@ -62,12 +62,11 @@ class KnownDocuments:
         operation = get_operation_ast(document, context.operation_name)
         if operation is None:  # refused by the executor, every time
             return
-        if len(self._known) >= self._maxsize:
+        key = (query, context.operation_name)
+        if key not in self._known and len(self._known) >= self._maxsize:
             del self._known[next(iter(self._known))]
         root = (operation.operation.value, root_fields(document, operation))
-        self._known[(query, context.operation_name)] = KnownDocument(
-            document, OperationType(operation.operation.value), root
-        )
+        self._known[key] = KnownDocument(document, OperationType(operation.operation.value), root)
 
 
 async def run_known(
