@@ -6,8 +6,9 @@ database triggers refuse UPDATE and DELETE.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select
 from sqlmodel import Session
@@ -67,12 +68,20 @@ class AuditSlice:
     more: bool  # further events match after the last one
 
 
+RECORD_FIELDS = tuple(item.name for item in fields(AuditRecord))
+
+
+def record_values(record: AuditRecord) -> dict[str, Any]:
+    """The record's columns and values (a shallow copy: dataclasses.asdict copies each value deep)."""
+    return {name: getattr(record, name) for name in RECORD_FIELDS}
+
+
 def append(target: Session | Connection, records: Sequence[AuditRecord]) -> None:
     """Insert the records (one executemany) in the transaction ``target`` is in."""
     if not records:
         return
     connection = target.connection() if isinstance(target, Session) else target
-    connection.execute(insert(_audit), [asdict(record) for record in records])
+    connection.execute(insert(_audit), [record_values(record) for record in records])
 
 
 class AuditStore:

@@ -11,7 +11,6 @@ rows not yet moved to the current key by a rotation are still found.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
@@ -27,7 +25,7 @@ from app.entities import CARD_FIELDS, Card, StoredCode, card_of
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry, Store
-from app.store.prepared import Prepared
+from app.store.prepared import Prepared, binds, one_read
 from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -95,17 +93,14 @@ class CardStore:
         self._prepared: dict[tuple[str, int, int | None], Prepared] = {}
         self._ping = Prepared(select(literal_column("1")), engine)
 
-    def _connection(self) -> closing[Any]:
-        return closing(self.engine.raw_connection())  # closed: back to the pool, which rolls back
-
     def _statement(self, kind: str, count: int, stores: Stores) -> Prepared:
         """The prepared statement for a lookup by ``kind`` (``code``: ``count`` hashes ``h0``…,
         ``id``, ``member``) among ``stores`` (bound as ``s0``…)."""
         key = (kind, count, None if stores is None else len(stores))
         if (prepared := self._prepared.get(key)) is not None:
             return prepared
-        binds = None if stores is None else _binds("s", len(stores))
-        scope = in_stores(_cards.c.store_id, binds)
+        store_binds = None if stores is None else binds("s", len(stores))
+        scope = in_stores(_cards.c.store_id, store_binds)
         if kind == "id":
             statement = _card_and_codes(and_(_cards.c.id == bindparam("id"), *scope))
         elif kind == "member":
@@ -115,9 +110,9 @@ class CardStore:
             statement = (
                 _card_and_codes(
                     and_(
-                        matched.c.lookup_hash.in_(_binds("h", count)),
+                        matched.c.lookup_hash.in_(binds("h", count)),
                         matched.c.revoked_at.is_(None),
-                        *in_stores(matched.c.store_id, binds),  # the code's: its unique index has it
+                        *in_stores(matched.c.store_id, store_binds),  # the code's: its unique index has it
                     )
                 )
                 .add_columns(matched.c.code_type, matched.c.expires_on)
@@ -130,7 +125,7 @@ class CardStore:
         prepared = self._statement(kind, len(values), stores)
         params.update({f"h{index}": value for index, value in enumerate(values)})
         params.update({f"s{index}": value for index, value in enumerate(stores or ())})
-        with self._connection() as connection:
+        with one_read(self.engine) as connection:
             return prepared, prepared.run(connection, **params)
 
     def find_by_code_hash(self, lookup_hashes: Sequence[bytes], stores: Stores) -> list[CodeMatch]:
@@ -159,12 +154,8 @@ class CardStore:
         return _group(rows, prepared.convert)
 
     def ping(self) -> None:
-        with self._connection() as connection:
+        with one_read(self.engine) as connection:
             self._ping.run(connection)
-
-
-def _binds(prefix: str, count: int) -> list[BindParameter[Any]]:
-    return [bindparam(f"{prefix}{index}") for index in range(count)]
 
 
 def _sliced(row: Sequence[Any], start: int, stop: int) -> list[Any]:

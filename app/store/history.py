@@ -65,6 +65,7 @@ class HistoryStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._codes = ledger.LedgerStore(engine)
 
     def entries(self, criteria: EntryCriteria, limit: int) -> EntrySlice:
         """Up to ``limit`` matching entries after ``criteria.after_id``, and whether more follow."""
@@ -103,7 +104,7 @@ class HistoryStore:
 
     def has_live_code(self, lookup_hashes: tuple[bytes, ...], code_type: str, stores: Stores) -> bool:
         """Whether a live (not revoked) code of this type in ``stores`` has one of these hashes."""
-        return bool(ledger.LedgerStore(self._engine).live_codes(lookup_hashes, code_type, stores))
+        return bool(self._codes.live_codes(lookup_hashes, code_type, stores))
 
     def _read(self, statement: Select[Any]) -> list[Transaction]:
         with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:

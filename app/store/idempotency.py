@@ -9,7 +9,7 @@ from sqlalchemy import Delete, Engine, and_, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from app.db import READ_ONLY
+from app.db import one_statement_reads
 from app.models import IdempotencyKey
 
 _keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
@@ -34,7 +34,7 @@ class KeyStore:
     def find_committed(self, ident: KeyIdent) -> IdempotencyKey | None:
         """The key's row as committed, read outside any write transaction (SQLite's write lock)."""
         with (
-            self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+            one_statement_reads(self._engine) as connection,
             Session(bind=connection) as session,
         ):
             return session.get(IdempotencyKey, ident)

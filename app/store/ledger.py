@@ -8,15 +8,17 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select, Update
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 
-from app.db import READ_ONLY
+from app.db import READ_ONLY, one_statement_reads
 from app.entities import Transaction
 from app.enums import TransStatus, TransType
 from app.models import GiftCard, GiftCardCode, LedgerEntry
+from app.store.prepared import Prepared, binds, one_read
 from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -57,14 +59,14 @@ class AddressedCode:
 
 
 def code_matches(
-    lookup_hashes: Sequence[bytes],
-    code_type: str | tuple[str, ...] | None,
-    stores: Stores,
+    lookup_hashes: Sequence[bytes | BindParameter[bytes]],
+    code_type: str | tuple[str, ...] | BindParameter[str] | None,
+    stores: Sequence[Any] | None,
     *,
     revoked: bool = False,
 ) -> list[ColumnElement[bool]]:
     """A code of this type (or of one of these types) in ``stores`` with one of these lookup hashes
-    (one per key), live or revoked."""
+    (one per key), live or revoked; any of them may be bind parameters."""
     revoked_at = _codes.c.revoked_at
     return [
         _codes.c.lookup_hash.in_(list(lookup_hashes)),
@@ -81,26 +83,33 @@ class LedgerStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._live: dict[tuple[int, int | None], Prepared] = {}  # live_codes', by shape
 
     def live_codes(
         self, lookup_hashes: Sequence[bytes], code_type: str, stores: Stores
     ) -> list[AddressedCode]:
         """The live (not revoked) codes of this type in ``stores`` with one of these lookup hashes:
         one per store at most (two when the code is in two of them)."""
+        shape = (len(lookup_hashes), None if stores is None else len(stores))
+        prepared = self._live.get(shape) or self._live.setdefault(shape, self._live_statement(*shape))
+        params: dict[str, object] = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
+        params.update((f"s{index}", value) for index, value in enumerate(stores or ()))
+        with one_read(self._engine) as connection:
+            rows = prepared.run(connection, code_type=code_type, **params)
+        return [AddressedCode(*prepared.convert(row, 0, len(row))) for row in rows]
+
+    def _live_statement(self, hashes: int, stores: int | None) -> Prepared:
+        """live_codes' statement, its lookup hashes bound as h0…, the stores as s0…"""
+        scope = None if stores is None else binds("s", stores)
+        matches = code_matches(binds("h", hashes), bindparam("code_type"), scope)
         columns = ("id", "giftcard_id", "expires_on", "pin_hash", "pin_key_ids")  # AddressedCode's fields
-        statement = (
-            select(*(_codes.c[name] for name in columns))
-            .where(*code_matches(lookup_hashes, code_type, stores))
-            .limit(2)
-        )
-        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-            return [AddressedCode(*row) for row in connection.execute(statement)]
+        return Prepared(select(*(_codes.c[name] for name in columns)).where(*matches).limit(2), self._engine)
 
     def revoked_code_exists(self, lookup_hashes: Sequence[bytes], code_type: str, stores: Stores) -> bool:
         """Whether a revoked code of this type in ``stores`` has one of these lookup hashes."""
         matches = code_matches(lookup_hashes, code_type, stores, revoked=True)
         statement = select(_codes.c.id).where(*matches).limit(1)
-        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        with one_statement_reads(self._engine) as connection:
             return connection.execute(statement).first() is not None
 
 
@@ -277,8 +286,7 @@ def check(
     )
     checked, found = 0, 0
     differences: list[LedgerDifference] = []
-    options = {READ_ONLY: True, "yield_per": VERIFY_BATCH}
-    with engine.connect().execution_options(**options) as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True, "yield_per": VERIFY_BATCH}) as connection:
         for batch in connection.execute(statement).partitions():
             for row in batch:
                 card_id, stored, ledger_sum, on_hold = (int(value) for value in row)

@@ -11,7 +11,6 @@ answers. A change with conditions of its own (a load's daily limit) is built per
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -35,13 +34,12 @@ from sqlmodel import Session
 from app.ids import new_id
 from app.models import AuditEvent, GiftCard, LedgerEntry
 from app.store import audit
-from app.store.audit import AuditRecord
+from app.store.audit import RECORD_FIELDS, AuditRecord
 from app.store.ledger import add_entry, balance_update
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
-_RECORD_FIELDS = tuple(item.name for item in fields(AuditRecord))
 # Set on the session once a move has written the mutation's audit rows (the runner then does not).
 _AUDITED = "giftcards.audited"
 _ADD_ENTRY = insert(_ledger).returning(*_ledger.c)
@@ -114,7 +112,7 @@ def _bound(
     params.update({f"e_{name}": value for name, value in values.items()})
     for index, record in enumerate(records):
         params[f"a{index}_id"] = new_id()
-        params.update({f"a{index}_{name}": value for name, value in asdict(record).items()})
+        params.update({f"a{index}_{name}": value for name, value in audit.record_values(record).items()})
     return connection.execute(_statement(credit, set_names, tuple(values), len(records)), params).first()
 
 
@@ -144,12 +142,12 @@ def _statement(credit: bool, set_names: tuple[str, ...], names: tuple[str, ...],
         return statement
     rows = [
         select(
-            *(bindparam(f"a{index}_{name}", type_=_audit.c[name].type) for name in ("id", *_RECORD_FIELDS))
+            *(bindparam(f"a{index}_{name}", type_=_audit.c[name].type) for name in ("id", *RECORD_FIELDS))
         ).select_from(added)
         for index in range(records)
     ]
     source = rows[0] if records == 1 else union_all(*rows)
-    return statement.add_cte(insert(_audit).from_select(["id", *_RECORD_FIELDS], source).cte("audited"))
+    return statement.add_cte(insert(_audit).from_select(["id", *RECORD_FIELDS], source).cte("audited"))
 
 
 def _one_by_one(
@@ -179,11 +177,11 @@ def _in_one_statement(
         rows = [
             select(
                 literal(new_id(), _audit.c.id.type),
-                *(literal(value, _audit.c[name].type) for name, value in asdict(record).items()),
+                *(literal(value, _audit.c[name].type) for name, value in audit.record_values(record).items()),
             ).select_from(added)
             for record in records
         ]
         source = rows[0] if len(rows) == 1 else union_all(*rows)
-        written = insert(_audit).from_select(["id", *_RECORD_FIELDS], source).cte("audited")
+        written = insert(_audit).from_select(["id", *RECORD_FIELDS], source).cte("audited")
         statement = statement.add_cte(written)
     return connection.execute(statement).first()

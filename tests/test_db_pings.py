@@ -1,0 +1,78 @@
+"""PostgreSQL's pooled connections are pinged before use only after being idle a while: a connection
+in steady use costs no extra round trip, and one the server dropped while it sat idle is replaced
+rather than failed on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from app import db
+from app.config import Settings
+
+
+def _engine(postgres_url: str, ping_after: float) -> Engine:
+    engine = db.create_db_engine(Settings(database_url=postgres_url), ping_after_idle_seconds=ping_after)
+    engine.pool.dispose()
+    return engine
+
+
+def _pooled_backend(engine: Engine) -> int:
+    """The server process of the pool's one idle connection (used once, handed back)."""
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    admin = db.create_db_engine(Settings(database_url=postgres_url))
+    try:
+        with admin.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+            connection.commit()
+    finally:
+        admin.dispose()
+
+
+def _pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    pinged: list[object] = []
+    real = engine.dialect.do_ping
+
+    def ping(dbapi_connection: Any) -> bool:
+        pinged.append(dbapi_connection)
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    return pinged
+
+
+def test_a_connection_dropped_while_idle_is_pinged_and_replaced(postgres_url, monkeypatch):
+    engine = _engine(postgres_url, ping_after=0.0)
+    try:
+        dropped = _pooled_backend(engine)
+        _terminate(postgres_url, dropped)
+        pinged = _pings(engine, monkeypatch)
+
+        assert _pooled_backend(engine) != dropped  # answered, on a new connection
+        assert len(pinged) == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged(postgres_url, monkeypatch):
+    engine = _engine(postgres_url, ping_after=3600.0)
+    try:
+        first = _pooled_backend(engine)
+        pinged = _pings(engine, monkeypatch)
+        assert _pooled_backend(engine) == first  # the same connection, handed out with no ping
+        assert pinged == []
+        # Not pinged, a connection the server dropped fails the statement that finds it dropped;
+        # the pool then replaces it.
+        _terminate(postgres_url, first)
+        with pytest.raises(OperationalError):
+            _pooled_backend(engine)
+        assert _pooled_backend(engine) != first
+    finally:
+        engine.dispose()
