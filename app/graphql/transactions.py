@@ -23,11 +23,13 @@ from app.graphql.descriptions import (
     TRANSACTION_ID,
 )
 from app.graphql.enums import CodeType, TransType
+from app.graphql.flat_inputs import flat_input
 from app.graphql.mutations import IdempotencyKey
 from app.graphql.payment_tokens import TOKEN, PaymentTokenMutations
 from app.graphql.types import GiftCardTransaction, build, transaction_type
 
 
+@flat_input
 @strawberry.input(
     description="A transaction, addressed by codeType + code (+ pin), by giftcardId or by a payment token."
 )
