@@ -173,20 +173,20 @@ class Ledger:
             if not request.authorize_only:
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
                 row = self._move(session, principal, card, entry, change)
-                return _answer(row, card.currency, row.balance_after, row.balance_after - on_hold)
+                return _answer(row, card.currency, row["balance_after"], row["balance_after"] - on_hold)
             entry.update(self.rules.hold(principal, card, amount, now, change.program))
             if amount < 0:
                 on_hold += -amount
-            row, auth_code = write_entry(session, {**entry, "balance_after": card.balance}, True)
+            authorized, auth_code = write_entry(session, {**entry, "balance_after": card.balance}, True)
             return with_auth_code(
-                _answer(row, card.currency, card.balance, card.balance - on_hold), auth_code
+                _answer(authorized, card.currency, card.balance, card.balance - on_hold), auth_code
             )
 
         return work
 
     def _move(
         self, session: Session, principal: Principal, card: LockedCard, entry: dict[str, Any], change: Change
-    ) -> Row[Any]:
+    ) -> dict[str, Any]:
         """A completed transaction's balance change with its ledger and audit rows (app.store.moves)."""
         amount, now, target = entry["amount"], entry["created_at"], AuditTarget(card.id, card.store_id)
         records = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, target)
@@ -294,7 +294,7 @@ def _new_entry(
     }
 
 
-def _answer(row: Row[Any], currency: str, balance: int, available: int) -> Transaction:
+def _answer(row: Row[Any] | dict[str, Any], currency: str, balance: int, available: int) -> Transaction:
     """The Transaction of a ledger row just written, with its card's balances now."""
-    values = {**row._mapping, "currency": currency}
+    values = {**(row._mapping if isinstance(row, Row) else row), "currency": currency}
     return store.transaction_from_row(values, balance=balance, available_balance=available)

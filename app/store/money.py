@@ -1,21 +1,23 @@
 """The money path's statements, built once at import: the card locked and read, then what its open
 debit holds hold (with the code's PIN state when a code addresses it); the balance change with its
-ledger and audit rows is :mod:`app.store.moves`. They run on the unit of work's connection, with
-nothing of the ORM (no identity map, no flush) in between.
+ledger and audit rows is :mod:`app.store.moves`. They are prepared (app.store.prepared) and run on
+the DBAPI connection of the unit of work's transaction, with nothing of the ORM in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.store.ledger import LockedCode, open_debit_holds
+from app.store.prepared import binds, in_transaction, prepared
 from app.store.scope import Stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -57,8 +59,6 @@ _LOCK_ANY = (
     .where(_cards.c.id == bindparam("card_id"))
     .with_for_update()
 )
-# The same, among the caller's stores: another store's card is never locked, nor waited for.
-_LOCK_IN = _LOCK_ANY.where(_cards.c.store_id.in_(bindparam("stores", expanding=True)))
 _HELD_ONLY = select(_HELD)
 # A code's PIN state, locked (after its card, as every writer locks), with the card's holds.
 _CODE_AND_HELD = (
@@ -70,9 +70,9 @@ _CODE_AND_HELD = (
 _KEPT = "giftcards.locked_card"
 
 
-def connection(session: Session) -> Connection:
-    """The connection of the session's transaction, to run Core statements on directly."""
-    return session.connection()
+def _lock_in(stores: int) -> Select[Any]:
+    """The card among the caller's stores (bound as s0…): another store's is never locked, nor waited for."""
+    return _LOCK_ANY.where(_cards.c.store_id.in_(binds("s", stores)))
 
 
 def lock_card(session: Session, card_id: int, stores: Stores, now: datetime) -> LockedCard | None:
@@ -80,13 +80,18 @@ def lock_card(session: Session, card_id: int, stores: Stores, now: datetime) -> 
     (PostgreSQL; SQLite holds the write lock), with its open debit holds at ``now``."""
     if stores is not None and not stores:
         return None  # a token of no store acts on no card
-    params: Mapping[str, Any] = {"card_id": card_id, "now": now}
-    if stores is not None:
-        params = {**params, "stores": list(stores)}
-    row = connection(session).execute(_LOCK_ANY if stores is None else _LOCK_IN, params).first()
-    if row is None:
+    connection, dialect = in_transaction(session)
+    params: dict[str, Any] = {"card_id": card_id, "now": now}
+    if stores is None:
+        lock = prepared(dialect, "lock card", lambda: _LOCK_ANY)
+    else:
+        lock = prepared(dialect, ("lock card in", len(stores)), lambda: _lock_in(len(stores)))
+        params.update((f"s{index}", store) for index, store in enumerate(stores))
+    rows = lock.run(connection, **params)
+    if not rows:
         return None
-    return _locked(row, connection(session).execute(_HELD_ONLY, params).scalar_one())
+    (held,) = prepared(dialect, "held", lambda: _HELD_ONLY).run(connection, **params)[0]
+    return _locked(lock.convert(rows[0], 0, len(_CARD_FIELDS)), held)
 
 
 def lock_card_and_code(
@@ -94,10 +99,13 @@ def lock_card_and_code(
 ) -> tuple[LockedCard | None, LockedCode]:
     """The code's card (as :func:`lock_card`, in any store) and the code's PIN state (as
     :func:`app.store.ledger.code_for_update`), locked in that order, in two statements."""
+    connection, dialect = in_transaction(session)
     params = {"card_id": card_id, "code_id": code_id, "now": now}
-    card = connection(session).execute(_LOCK_ANY, params).first()
-    revoked_at, *state, held = connection(session).execute(_CODE_AND_HELD, params).one()
-    locked = None if card is None else _locked(card, held)
+    lock = prepared(dialect, "lock card", lambda: _LOCK_ANY)
+    cards = lock.run(connection, **params)
+    code = prepared(dialect, "lock code", lambda: _CODE_AND_HELD)
+    ((revoked_at, *state, held),) = (code.convert(row, 0, len(row)) for row in code.run(connection, **params))
+    locked = _locked(lock.convert(cards[0], 0, len(_CARD_FIELDS)), held) if cards else None
     return locked, LockedCode(revoked_at is not None, *state)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql import Select, Update
+from sqlalchemy.sql.expression import ReturnsRows
 from sqlmodel import Session
 
 from app.ids import new_id
@@ -36,13 +37,13 @@ from app.models import AuditEvent, GiftCard, LedgerEntry
 from app.store import audit
 from app.store.audit import RECORD_FIELDS, AuditRecord
 from app.store.ledger import add_entry, balance_update
+from app.store.prepared import in_transaction, prepared
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
 # Set on the session once a move has written the mutation's audit rows (the runner then does not).
 _AUDITED = "giftcards.audited"
-_ADD_ENTRY = insert(_ledger).returning(*_ledger.c)
 
 
 class BalanceChange(NamedTuple):
@@ -58,19 +59,21 @@ class BalanceChange(NamedTuple):
 
 def move(
     session: Session, change: BalanceChange, entry: Mapping[str, Any], records: Sequence[AuditRecord]
-) -> Row[Any] | None:
+) -> dict[str, Any] | None:
     """Apply ``change``; if its conditions hold, insert the ledger row ``entry`` (its balance_after
     the new balance) and the audit ``records``, and return the ledger row as stored. None, and
     nothing written, when a condition refused the change."""
-    connection = session.connection()
     values = {"id": new_id(), **entry}
-    one = connection.dialect.name == "postgresql"
+    one = session.get_bind().dialect.name == "postgresql"
+    row: dict[str, Any] | None
     if _prebuilt(change):
-        row = _bound(connection, one, change, values, records)
+        row = _bound(session, one, change, values, records)
     elif one:
-        row = _in_one_statement(connection, change, values, records)
+        found = _in_one_statement(session.connection(), change, values, records)
+        row = None if found is None else dict(found._mapping)
     else:
-        row = _one_by_one(session, connection, change, values, records)
+        found = _one_by_one(session, session.connection(), change, values, records)
+        row = None if found is None else dict(found._mapping)
     if row is not None:
         session.info[_AUDITED] = True
     return row
@@ -89,31 +92,40 @@ def _prebuilt(change: BalanceChange) -> bool:
 
 
 def _bound(
-    connection: Connection,
+    session: Session,
     one: bool,
     change: BalanceChange,
     values: Mapping[str, Any],
     records: Sequence[AuditRecord],
-) -> Row[Any] | None:
-    """The move through the statements prebuilt for its shape, its values bound."""
+) -> dict[str, Any] | None:
+    """The move through the statements prepared for its shape, its values bound."""
+    connection, dialect = in_transaction(session)
     card_id, amount, now, ceiling, set_values, _ = change
     params: dict[str, Any] = {"card_id": card_id, "amount": amount, "now": now, "floor": -amount}
     params.update({f"set_{name}": value for name, value in set_values.items()})
     if amount > 0:
         params["top"] = ceiling - amount
-    credit, set_names = amount > 0, tuple(set_values)
-    if not one:
-        moved = connection.execute(_update(credit, set_names), params).first()
-        if moved is None:
-            return None
-        row = connection.execute(_ADD_ENTRY, {**values, "balance_after": moved[0]}).one()
-        audit.append(connection, records)
-        return row
+    credit, set_names, names = amount > 0, tuple(set_values), tuple(values)
     params.update({f"e_{name}": value for name, value in values.items()})
-    for index, record in enumerate(records):
-        params[f"a{index}_id"] = new_id()
-        params.update({f"a{index}_{name}": value for name, value in audit.record_values(record).items()})
-    return connection.execute(_statement(credit, set_names, tuple(values), len(records)), params).first()
+    if one:
+        for index, record in enumerate(records):
+            params[f"a{index}_id"] = new_id()
+            params.update({f"a{index}_{name}": value for name, value in audit.record_values(record).items()})
+        shape = ("move", credit, set_names, names, len(records))
+        return prepared(dialect, shape, lambda: _statement(credit, set_names, names, len(records))).first(
+            connection, **params
+        )
+    moved = prepared(dialect, ("update", credit, set_names), lambda: _update(credit, set_names))
+    balance = moved.run(connection, **params)
+    if not balance:
+        return None
+    added = prepared(dialect, ("entry", names), lambda: _entry(names)).first(
+        connection, **params, e_balance_after=balance[0][0]
+    )
+    for record in records:
+        written = prepared(dialect, "audit", _audit_row)
+        written.run(connection, id=new_id(), **{f"a_{k}": v for k, v in audit.record_values(record).items()})
+    return added
 
 
 @lru_cache(maxsize=64)
@@ -124,11 +136,27 @@ def _update(credit: bool, set_names: tuple[str, ...]) -> Update:
     changes: dict[str, Any] = {
         name: bindparam(f"set_{name}", type_=_cards.c[name].type) for name in set_names
     }
-    changes.update(balance=_cards.c.balance + bindparam("amount"), updated_at=bindparam("now"))
+    changes.update(
+        balance=_cards.c.balance + bindparam("amount"),
+        updated_at=bindparam("now", type_=_cards.c.updated_at.type),
+    )
     if credit:
         fits = and_(fits, _cards.c.balance <= bindparam("top"))
         changes["state"] = case((_cards.c.state == "PENDING", "ACTIVE"), else_=_cards.c.state)
     return update(_cards).where(fits).values(**changes).returning(_cards.c.balance)
+
+
+def _entry(names: tuple[str, ...]) -> ReturnsRows:
+    """A ledger row's INSERT, its values bound as e_<column>, returning the row as stored."""
+    columns = (*names, "balance_after")
+    bound = {name: bindparam(f"e_{name}", type_=_ledger.c[name].type) for name in columns}
+    return insert(_ledger).values(**bound).returning(*_ledger.c)
+
+
+def _audit_row() -> ReturnsRows:
+    """An audit row's INSERT, its id bound as id, its values as a_<column>."""
+    bound = {name: bindparam(f"a_{name}", type_=_audit.c[name].type) for name in RECORD_FIELDS}
+    return insert(_audit).values(id=bindparam("id", type_=_audit.c.id.type), **bound)
 
 
 @lru_cache(maxsize=64)

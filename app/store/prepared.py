@@ -1,41 +1,56 @@
-"""Prebuilt reads for the hot path: a SQLAlchemy Core statement compiled once for the engine's
-dialect and run on a raw pooled DBAPI connection, since building an ORM query costs far more than
+"""Prebuilt statements for the hot paths: a SQLAlchemy Core statement compiled once for a dialect
+and run on a raw DBAPI connection (a pooled one to read, or a unit of work's, inside its
+transaction), since building and executing a statement through SQLAlchemy costs far more than
 running it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, bindparam
-from sqlalchemy.sql import Select
+from sqlalchemy import Dialect, Engine, bindparam
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.expression import ReturnsRows
+from sqlmodel import Session
 
 
 class Prepared:
-    """A Core statement compiled once and executed on a raw DBAPI cursor. Its rows come back as the
-    driver gives them; :meth:`convert` converts the columns a caller reads as SQLAlchemy would
-    (SQLite hands back dates and times as text), so values read once per card are converted once."""
+    """A Core statement compiled once and executed on a raw DBAPI cursor. Values are bound as
+    SQLAlchemy would bind them (SQLite keeps dates and times as text). Rows come back as the driver
+    gives them; :meth:`convert` converts the columns a caller reads as SQLAlchemy would, so values
+    read once per card are converted once."""
 
-    def __init__(self, statement: Select[Any], engine: Engine) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+    def __init__(self, statement: ReturnsRows, target: Engine | Dialect) -> None:
+        dialect = target.dialect if isinstance(target, Engine) else target
+        compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self._order = compiled.positiontup if compiled.positional else None
         # Values the statement binds itself (a LIMIT's, say); the caller's are added at each run.
         self._fixed = {name: value for name, value in compiled.params.items() if value is not None}
+        bound = (
+            (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+            for name, bind in compiled.binds.items()
+        )
+        self._binders = [(name, fn) for name, fn in bound if fn is not None]
+        self.columns = tuple(column.key for column in statement.exported_columns)
         processors = (
-            column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-            for column in statement.selected_columns
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.exported_columns
         )
         self._processors = [(index, fn) for index, fn in enumerate(processors) if fn is not None]
 
     def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
-        params = {**self._fixed, **params} if self._fixed else params
+        """The rows (none for a statement that returns none)."""
+        if self._fixed:
+            params = {**self._fixed, **params}
+        for name, bind in self._binders:
+            if (value := params.get(name)) is not None:
+                params[name] = bind(value)
         args = tuple(params[name] for name in self._order) if self._order is not None else params
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
-            return cursor.fetchall()  # type: ignore[no-any-return]
+            return [] if cursor.description is None else cursor.fetchall()
 
     def convert(self, row: Sequence[Any], start: int, stop: int) -> list[Any]:
         """The values of ``row[start:stop]`` as SQLAlchemy gives them (None stays None)."""
@@ -44,6 +59,33 @@ class Prepared:
             if start <= index < stop and (value := values[index - start]) is not None:
                 values[index - start] = process(value)
         return values
+
+    def first(self, connection: Any, **params: Any) -> dict[str, Any] | None:
+        """The first row as SQLAlchemy would give it, by column name; None when there is none."""
+        rows = self.run(connection, **params)
+        return (
+            dict(zip(self.columns, self.convert(rows[0], 0, len(self.columns)), strict=True))
+            if rows
+            else None
+        )
+
+
+_BUILT: dict[tuple[type[Dialect], str, Hashable], Prepared] = {}
+
+
+def prepared(dialect: Dialect, key: Hashable, build: Callable[[], ReturnsRows]) -> Prepared:
+    """The statement ``build`` makes for ``key``, compiled once per kind of dialect."""
+    full = (type(dialect), dialect.paramstyle, key)
+    found = _BUILT.get(full)
+    return found if found is not None else _BUILT.setdefault(full, Prepared(build(), dialect))
+
+
+def in_transaction(session: Session) -> tuple[Any, Dialect]:
+    """The DBAPI connection of the session's transaction (begun if it was not) and its dialect, to
+    run prepared statements on; what the session has pending is flushed first, in order."""
+    session.flush()
+    connection = session.connection()
+    return connection.connection, connection.dialect
 
 
 def binds(prefix: str, count: int) -> list[BindParameter[Any]]:
