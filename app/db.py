@@ -30,6 +30,9 @@ from app.writer_queue import WriterQueue, queue_for
 # Execution option of a connection that only reads: on SQLite it runs in autocommit mode rather
 # than taking the write lock with BEGIN IMMEDIATE (WAL readers never block writers).
 READ_ONLY = "giftcards_read_only"
+# Execution option of an engine whose statements are traced (app.tracing): the prepared statements
+# of a unit of work then run through SQLAlchemy, whose events the tracer hears.
+TRACED = "giftcards_traced"
 # The longest an SQLite write transaction waits for its turn in this process, and then (another
 # process writing) for the file's lock; either way it fails with sqlite3's "database is locked".
 WRITE_WAIT_SECONDS = 30.0

@@ -45,6 +45,7 @@ from strawberry.extensions.tracing.opentelemetry import OpenTelemetryExtension
 from strawberry.extensions.tracing.utils import should_skip_tracing
 
 from app.config import Settings
+from app.db import TRACED
 
 SERVICE_NAME = "giftcards"  # unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names one
 _SERVER_SCOPE = "giftcards.server_scope"
@@ -188,10 +189,12 @@ def _sql_failed(context: ExceptionContext) -> None:
 
 def _trace_sql(engine: Engine, provider: TracerProvider) -> None:
     """A span per statement on ``engine`` (its text with placeholders, never its parameters). Reads on
-    a raw DBAPI connection (app.store.cards' lookups) run under their resolver's span instead."""
+    a raw DBAPI connection (app.store.prepared's: lookups, the live code behind an address) run
+    under their resolver's span instead."""
     tracer = provider.get_tracer(sql_tracing.__name__)
     usage = NoOpMeterProvider().get_meter(__name__).create_up_down_counter("db.client.connections.usage")
     sql_tracing.EngineTracer(tracer, engine, usage, enable_commenter=False)  # type: ignore[no-untyped-call]
+    engine.update_execution_options(**{TRACED: True})  # app.store.prepared's writes, through the events
     event.remove(engine, "handle_error", sql_tracing._handle_error)
     event.listen(engine, "handle_error", _sql_failed)
 

@@ -9,10 +9,12 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, bindparam
+from sqlalchemy import Connection, Dialect, Engine, bindparam
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ReturnsRows
 from sqlmodel import Session
+
+from app.db import TRACED
 
 
 class Prepared:
@@ -48,6 +50,9 @@ class Prepared:
             if (value := params.get(name)) is not None:
                 params[name] = bind(value)
         args = tuple(params[name] for name in self._order) if self._order is not None else params
+        if isinstance(connection, Connection):  # traced: as the text it is, through SQLAlchemy's events
+            result = connection.exec_driver_sql(self.sql, args)
+            return list(result.fetchall()) if result.returns_rows else []
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
             return [] if cursor.description is None else cursor.fetchall()
@@ -82,10 +87,12 @@ def prepared(dialect: Dialect, key: Hashable, build: Callable[[], ReturnsRows]) 
 
 def in_transaction(session: Session) -> tuple[Any, Dialect]:
     """The DBAPI connection of the session's transaction (begun if it was not) and its dialect, to
-    run prepared statements on; what the session has pending is flushed first, in order."""
+    run prepared statements on (the SQLAlchemy connection when the engine is traced); what the
+    session has pending is flushed first, in order."""
     session.flush()
     connection = session.connection()
-    return connection.connection, connection.dialect
+    traced = connection.get_execution_options().get(TRACED)
+    return connection if traced else connection.connection, connection.dialect
 
 
 def binds(prefix: str, count: int) -> list[BindParameter[Any]]:
