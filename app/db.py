@@ -40,6 +40,11 @@ WRITE_WAIT_SECONDS = 30.0
 # handed out, so that one the server dropped meanwhile (a restart, an idle timeout) is replaced
 # rather than failed on. One in steady use is not: a ping per checkout is a round trip per request.
 PING_AFTER_IDLE_SECONDS = 2.0
+# The most statements a worker runs at once: anyio's worker threads, where all database work runs.
+# SQLite's connections are a file handle each, so its pool keeps that many and none is ever opened
+# and closed again under load (one worker serves SQLite, every request of the server in it).
+# PostgreSQL's are server processes: 8 are kept, and up to 16 more opened for a burst.
+WORKER_THREADS = 40
 
 
 def create_db_engine(
@@ -52,6 +57,7 @@ def create_db_engine(
     # hide_parameters: bound values (hashes, ciphertext) never reach a log line.
     pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
+        pool.update(pool_size=WORKER_THREADS, max_overflow=0)
         connect_args = {
             "check_same_thread": False,
             "timeout": WRITE_WAIT_SECONDS,

@@ -1,13 +1,14 @@
-"""PostgreSQL's pooled connections are pinged before use only after being idle a while: a connection
-in steady use costs no extra round trip, and one the server dropped while it sat idle is replaced
-rather than failed on."""
+"""The engines' pools. PostgreSQL's pooled connections are pinged before use only after being idle a
+while: a connection in steady use costs no extra round trip, and one the server dropped while it sat
+idle is replaced rather than failed on. SQLite's pool keeps a connection per worker thread, so none
+is opened again under load."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from app import db
@@ -74,5 +75,20 @@ def test_a_connection_in_steady_use_is_not_pinged(postgres_url, monkeypatch):
         with pytest.raises(OperationalError):
             _pooled_backend(engine)
         assert _pooled_backend(engine) != first
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_keeps_a_connection_for_every_worker_thread(tmp_path):
+    engine = db.create_db_engine(Settings(database_url=f"sqlite:///{tmp_path / 'pool.db'}"))
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection))
+    try:
+        for _ in range(3):  # every thread busy at once, three times over
+            busy = [engine.connect() for _ in range(db.WORKER_THREADS)]
+            for connection in busy:
+                connection.exec_driver_sql("SELECT 1")
+                connection.close()
+        assert len(opened) == db.WORKER_THREADS  # opened once each, then kept
     finally:
         engine.dispose()
