@@ -60,7 +60,7 @@ def _debit(pin: str | None = None) -> TransRequest:
 
 # Round trips per debit, by database: (no key nor PIN, with a key, with a PIN).
 # SQLite's ROLLBACKs are the pool's reset of a connection handed back with no transaction open.
-EXPECTED = {"sqlite": (10, 17, 10), "postgresql": (6, 10, 6)}
+EXPECTED = {"sqlite": (10, 16, 10), "postgresql": (6, 9, 6)}
 
 
 @pytest.mark.parametrize(("case", "pin", "key"), [(0, None, None), (1, None, "k-1"), (2, PIN, None)])

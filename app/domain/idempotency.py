@@ -104,27 +104,25 @@ class Idempotency:
         """Claim the key in ``session``'s transaction; the stored answer (a ``shape``) when the key
         was taken, else None. Claimed before anything is locked: a keyed mutation takes its key
         first and row locks after, so two of them with one key cannot deadlock."""
+        claim = IdempotencyKey(
+            store_key=keyed.store_key,
+            subject=keyed.subject,
+            key=keyed.key,
+            operation=keyed.operation,
+            request_hash=keyed.digests[0],
+            request_key_id=self._vault.lookup_key_id,
+            response=b"",
+            key_id="",
+            created_at=datetime.now(UTC),
+        )
+        if store.claim_key(session, claim):  # one statement when the key is new, as it mostly is
+            return None
+        # Taken: by another request that committed first (a waiting claim waits for it), or before.
         stored = store.find_key(session, keyed.ident)
-        if stored is None:
-            claim = IdempotencyKey(
-                store_key=keyed.store_key,
-                subject=keyed.subject,
-                key=keyed.key,
-                operation=keyed.operation,
-                request_hash=keyed.digests[0],
-                request_key_id=self._vault.lookup_key_id,
-                response=b"",
-                key_id="",
-                created_at=datetime.now(UTC),
+        if stored is None:  # pragma: no cover - it committed, so it is there
+            raise ConflictError(
+                "idempotency_key: a request with this key is still running", field="idempotency_key"
             )
-            if store.claim_key(session, claim):
-                return None
-            # Another request with this key committed first: answer as it did.
-            stored = store.find_key(session, keyed.ident)
-            if stored is None:  # pragma: no cover - it committed, so it is there
-                raise ConflictError(
-                    "idempotency_key: a request with this key is still running", field="idempotency_key"
-                )
         return self._open(stored, keyed, shape)
 
     def release(self, session: Session, keyed: KeyedRequest) -> None:
