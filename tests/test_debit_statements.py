@@ -1,5 +1,5 @@
-"""How many round trips one debit by code makes to the database: a regression guard for the money
-path, on SQLite and PostgreSQL.
+"""How many round trips one debit by code (and one capture) makes to the database: a regression guard
+for the money path, on SQLite and PostgreSQL.
 
 Counted where the driver is called, so that nothing is missed: every statement of any connection
 (the code lookup's read on a raw pooled connection too), and on PostgreSQL the BEGIN, COMMIT and
@@ -124,3 +124,20 @@ def test_a_debit_runs_statements_prepared_once_with_nothing_compiled_again(servi
     # SQLAlchemy runs nothing of the debit but SQLite's BEGIN IMMEDIATE (plain SQL, no cache key)
     expected = [NO_CACHE_KEY] if services.engine.dialect.name == "sqlite" else []
     assert through_sqlalchemy == expected
+
+
+def test_a_capture_locks_its_card_once_and_reads_its_holds_once(services, seed, monkeypatch):
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 500)
+    pos = Principal("pos", POS.permissions | {"ListGiftCards"})
+    hold = TransRequest(TransType.USE, "-1.00", code_type=CodeType.PHYSICAL, code=CODE, authorize_only=True)
+    first, second = services.ledger.create(pos, hold), services.ledger.create(pos, hold)
+    services.ledger.capture(pos, str(first.id))  # statements built and compiled
+
+    with round_trips(services.engine, monkeypatch) as seen:
+        captured = services.ledger.capture(pos, str(second.id), "-0.40")
+
+    assert (captured.amount, captured.balance, captured.available_balance) == (-40, 360, 360)
+    locks = [sql for sql in seen if sql.startswith("SELECT giftcards.")]
+    holds = [sql for sql in seen if "sum(" in sql.lower()]
+    assert (len(locks), len(holds)) == (1, 1), seen

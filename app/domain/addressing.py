@@ -20,6 +20,7 @@ from app.domain.pins import PinCheck, PinKeys, StoredPin
 from app.enums import CardState, CodeType
 from app.errors import BadUserInputError, BusyError, CardNotUsableError, GiftCardError, NotFoundError
 from app.events import Event, Events
+from app.models import GiftCard
 from app.policy import Principal
 from app.store import ledger as store
 from app.store import money
@@ -102,13 +103,17 @@ class Addressing:
         card = money.kept(session, card_id, stores) or money.lock_card(session, card_id, stores, now)
         if card is None:
             raise refuse(principal, NotFoundError("giftcard_id: no such card", field="giftcard_id"))
+        self.check_usable(principal, card, now)
+        return card
+
+    def check_usable(self, principal: Principal, card: LockedCard | GiftCard, now: datetime) -> None:
+        """Refuses a card (locked already) that cannot take transactions at ``now``."""
         if card.state in (CardState.BLOCKED, CardState.DEACTIVATED):
             raise refuse(principal, CardNotUsableError(f"the card is {card.state.lower()}"))
         if (start := card.usable_from) is not None and now < start:
             raise refuse(principal, CardNotUsableError("the card is not usable yet"))
         if (end := card.expires_at) is not None and now >= end:
             raise refuse(principal, CardNotUsableError("the card has expired"))
-        return card
 
     def _precheck_legacy_pin(
         self, principal: Principal, code: AddressedCode, pin: str | None

@@ -213,7 +213,7 @@ class Ledger:
         def work(session: Session) -> Transaction:
             entry, card = self._open_entry(session, principal, target)
             now = datetime.now(UTC)
-            self.addressing.usable_card(session, principal, card.id or 0, now)
+            self.addressing.check_usable(principal, card, now)  # the card _open_entry locked
             if (expires := entry.hold_expires_at) is not None and expires <= now:
                 raise ConflictError(f"{target.field}: the authorization has expired", field=target.field)
             authorized = entry.amount
