@@ -24,7 +24,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session
 
 from app.config import Settings
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, UnavailableError
 from app.writer_queue import WriterQueue, queue_for
 
 # Execution option of a connection that only reads: on SQLite it runs in autocommit mode rather
@@ -77,6 +77,9 @@ def create_db_engine(
 
 
 BEGIN_WRITE = "BEGIN IMMEDIATE"
+# A write that waited its longest for its turn, or for another process's lock on the file: the
+# server is overloaded, not broken, and the caller may retry (UNAVAILABLE, not INTERNAL).
+BUSY = "the database is busy with other writes; try again"
 
 
 class _SQLiteConnection(sqlite3.Connection):
@@ -94,7 +97,7 @@ class _SQLiteConnection(sqlite3.Connection):
         if self.writers is None or self._turn is not None:
             return
         if not self.writers.take(self.wait_seconds):
-            raise sqlite3.OperationalError("database is locked")  # as SQLite's own busy timeout says
+            raise UnavailableError(BUSY)
         self._turn = self.writers
 
     def give_turn_back(self) -> None:
@@ -131,6 +134,11 @@ class _SQLiteCursor(sqlite3.Cursor):
         self.connection.take_turn()
         try:
             return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            self.connection.give_turn_back()
+            if getattr(exc, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED"):  # past its timeout
+                raise UnavailableError(BUSY) from exc
+            raise
         except BaseException:
             self.connection.give_turn_back()
             raise

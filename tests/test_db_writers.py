@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import db
 from app.config import Settings
+from app.errors import ErrorCode, UnavailableError
 from app.writer_queue import WriterQueue, queue_for
 from tests.test_writer_queue import THREADS, eventually
 
@@ -136,14 +137,14 @@ def test_reads_never_take_a_turn(engine):
         assert queue.waiting() == 0
 
 
-def test_a_writer_waiting_too_long_gets_what_the_busy_timeout_gives(path):
+def test_a_writer_waiting_too_long_is_told_the_database_is_busy(path):
     # given SQLite's own refusal: a writer at a lock another connection (a process) holds
     engine = sqlite_engine(path, write_wait_seconds=0.01)
     never_poll(engine)
     engine.dispose()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    with pytest.raises(OperationalError) as busy:
+    with pytest.raises(UnavailableError) as busy:
         with_begin(engine, 1)
     other.rollback()
     other.close()
@@ -151,15 +152,15 @@ def test_a_writer_waiting_too_long_gets_what_the_busy_timeout_gives(path):
     holder = engine.connect()
     holder.execute(text("INSERT INTO turns (n) VALUES (1)"))
     try:
-        with pytest.raises(OperationalError) as queued:
+        with pytest.raises(UnavailableError) as queued:
             with_unit_of_work(engine, 2)
     finally:
         holder.rollback()
         holder.close()
-    # then it gets the same error (answered INTERNAL, as before), and nothing is left queued
-    assert isinstance(queued.value.orig, sqlite3.OperationalError)
-    assert str(queued.value) == str(busy.value)
-    assert str(queued.value.orig) == "database is locked"
+    # then either way it is told the database is busy (UNAVAILABLE: retry), and nothing is left queued
+    assert queued.value.message == busy.value.message == db.BUSY
+    assert queued.value.code is busy.value.code is ErrorCode.UNAVAILABLE
+    assert isinstance(busy.value.__cause__, sqlite3.OperationalError)  # SQLite's "database is locked"
     assert queue_for(str(path)).waiting() == 0
     with_begin(engine, 3)
     assert written(engine) == [3]
@@ -187,7 +188,7 @@ def give_back_when_begin_fails(engine: Engine) -> None:
     other = sqlite3.connect(str(engine.url.database), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the file's lock
     try:
-        with pytest.raises(OperationalError, match="database is locked"):
+        with pytest.raises(UnavailableError):
             with_begin(engine, 1)
     finally:
         other.rollback()
