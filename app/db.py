@@ -19,11 +19,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, insert
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session
 
 from app.config import Settings
+from app.db_unreachable import unreachable
 from app.errors import ConfigurationError, UnavailableError
 from app.writer_queue import WriterQueue, queue_for
 
@@ -36,6 +37,9 @@ TRACED = "giftcards_traced"
 # The longest an SQLite write transaction waits for its turn in this process, and then (another
 # process writing) for the file's lock; either way it fails with sqlite3's "database is locked".
 WRITE_WAIT_SECONDS = 30.0
+# The longest a PostgreSQL statement waits for a row lock (a card another transaction is changing)
+# before it gives up, and its transaction is answered UNAVAILABLE: no request holds a worker forever.
+LOCK_WAIT_SECONDS = 30.0
 # A pooled PostgreSQL connection left idle longer than this is pinged (one round trip) before it is
 # handed out, so that one the server dropped meanwhile (a restart, an idle timeout) is replaced
 # rather than failed on. One in steady use is not: a ping per checkout is a round trip per request.
@@ -52,6 +56,7 @@ def create_db_engine(
     *,
     write_wait_seconds: float = WRITE_WAIT_SECONDS,
     ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> Engine:
     url = make_url(settings.database_url)
     # hide_parameters: bound values (hashes, ciphertext) never reach a log line.
@@ -67,7 +72,8 @@ def create_db_engine(
         _configure_sqlite(engine, queue_for(url.database), write_wait_seconds)
         return engine
     if url.get_backend_name() == "postgresql":
-        engine = create_engine(url, connect_args={"connect_timeout": 5}, **pool)
+        lock_timeout = f"-c lock_timeout={round(lock_wait_seconds * 1000)}"
+        engine = create_engine(url, connect_args={"connect_timeout": 5, "options": lock_timeout}, **pool)
         _ping_when_idle(engine, ping_after_idle_seconds)
         return engine
     raise ConfigurationError(
@@ -205,9 +211,12 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
         self.session.rollback()  # nothing to undo after a commit
         self.session.close()
+        # A row lock waited for past LOCK_WAIT_SECONDS (lock_not_available), through SQLAlchemy or not
+        if error is not None and getattr(getattr(error, "orig", error), "sqlstate", None) == "55P03":
+            raise UnavailableError(BUSY) from error
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -239,35 +248,7 @@ def connect(engine: Engine) -> Connection:
     try:
         return engine.connect()
     except OperationalError as exc:
-        raise ConfigurationError(_unreachable(engine.url, exc)) from None
-
-
-def _unreachable(url: URL, exc: OperationalError) -> str:
-    if url.get_backend_name() == "sqlite":
-        where, hint = f"the SQLite database {url.database}", "that its folder exists and is writable"
-    else:
-        where = f"the database at {url.host or 'localhost'}:{url.port or 5432}"
-        hint = "that the server is running"
-    return f"cannot reach {where} ({_reason(exc)}): check GIFTCARDS_DATABASE_URL and {hint}"
-
-
-# What a driver's connection error says (lower case) → the reason given; any other is "connection failed".
-_REASONS = (
-    ("connection refused", "connection refused"),
-    ("timeout expired", "timed out"),
-    ("timed out", "timed out"),
-    ("could not translate host name", "unknown host"),
-    ("name or service not known", "unknown host"),
-    ("authentication failed", "authentication failed"),
-    ("no password supplied", "authentication failed"),
-    ("does not exist", "no such database or user"),
-    ("unable to open database file", "cannot open the file"),
-)
-
-
-def _reason(exc: OperationalError) -> str:
-    text = str(exc.orig).lower()
-    return next((reason for pattern, reason in _REASONS if pattern in text), "connection failed")
+        raise ConfigurationError(unreachable(engine.url, exc)) from None
 
 
 def claim_id_node(engine: Engine) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import db
 from app.config import Settings
+from app.errors import UnavailableError
 
 
 def _engine(postgres_url: str, ping_after: float) -> Engine:
@@ -91,4 +92,26 @@ def test_sqlite_keeps_a_connection_for_every_worker_thread(tmp_path):
                 connection.close()
         assert len(opened) == db.WORKER_THREADS  # opened once each, then kept
     finally:
+        engine.dispose()
+
+
+def test_a_row_lock_waited_for_too_long_is_unavailable_and_frees_the_worker(postgres_url):
+    engine = db.create_db_engine(Settings(database_url=postgres_url), lock_wait_seconds=0.2)
+    holder = engine.connect()
+    try:
+        holder.execute(text("CREATE TABLE IF NOT EXISTS lock_probe (id INTEGER PRIMARY KEY)"))
+        holder.execute(text("INSERT INTO lock_probe VALUES (1) ON CONFLICT DO NOTHING"))
+        holder.commit()
+        holder.execute(text("SELECT id FROM lock_probe WHERE id = 1 FOR UPDATE"))  # held, uncommitted
+
+        with pytest.raises(UnavailableError) as busy, db.UnitOfWork(engine) as unit:
+            unit.session.execute(text("UPDATE lock_probe SET id = 1 WHERE id = 1"))
+
+        assert busy.value.message == db.BUSY
+        assert getattr(busy.value.__cause__, "orig", None).sqlstate == "55P03"  # type: ignore[union-attr]
+    finally:
+        holder.rollback()
+        holder.execute(text("DROP TABLE lock_probe"))
+        holder.commit()
+        holder.close()
         engine.dispose()
