@@ -3,9 +3,10 @@ conditional UPDATE of the card, and the INSERTs that take its new balance, as da
 elsewhere the same three statements one after another in the caller's transaction (SQLite has one
 writer, which holds the lock). Either way nothing is written unless the card's update is.
 
-The statements are built once per shape (database, debit or credit, the columns set, the audit rows'
-number) with bound parameters, so that a call only binds its values and SQLAlchemy's compiled cache
-answers. A change with conditions of its own (a load's daily limit) is built per call.
+The statements are prepared once per shape (database, debit or credit, the columns set, the audit
+rows' number) with bound parameters (app.store.prepared), so that a call only binds its values and
+runs them on the transaction's DBAPI connection. A change with conditions of its own (a load's
+daily limit) is built per call and runs through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def _bound(
     added = prepared(dialect, ("entry", names), lambda: _entry(names)).first(
         connection, **params, e_balance_after=balance[0][0]
     )
+    written = prepared(dialect, "audit", _audit_row)
     for record in records:
-        written = prepared(dialect, "audit", _audit_row)
         written.run(connection, id=new_id(), **{f"a_{k}": v for k, v in audit.record_values(record).items()})
     return added
 
