@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
 import time
 from functools import partial
@@ -151,3 +152,14 @@ def test_a_cancelled_caller_stops_waiting_and_the_call_still_ends():
 
     asyncio.run(main())
     assert ended.wait(SOON)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this platform")
+def test_calls_run_in_batch_threads_and_the_caller_stays_as_it_was():
+    readers = ReaderThreads()
+    caller = os.sched_getscheduler(0)
+
+    policy = asyncio.run(readers.run(lambda: os.sched_getscheduler(0)))
+
+    assert policy == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == caller
