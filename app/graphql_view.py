@@ -5,6 +5,7 @@ the API's error shape, and GraphQL over HTTP's status codes for the media type t
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,12 +57,15 @@ class GraphQLView(GraphQL):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Strawberry answers malformed requests with plain text; ours are JSON with a code.
         request = Request(scope, receive)
+        parsed = _PARSED.set(None)
         try:
             response = await self._run_known(request) if scope["method"] == "POST" else None
             if response is None:
                 response = await self.run(request)
         except StrawberryHTTPException as exc:
             response = _refusal(exc)
+        finally:
+            _PARSED.reset(parsed)
         await response(scope, receive, send)
 
     async def _run_known(self, request: Request) -> Response | None:
@@ -73,9 +77,11 @@ class GraphQLView(GraphQL):
             return None
         if self._get_stream_transport_from_headers(request.headers) is not None:
             return None
-        data = _json_object(await request.body())
+        body = await request.body()
+        data = _json_object(body)
         if data is None:
             return None
+        _PARSED.set((body, data))  # for the view, if it runs this request (decode_json)
         query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
         extensions = data.get("extensions")
         if not isinstance(query, str) or not isinstance(name, str | None):
@@ -130,6 +136,9 @@ class GraphQLView(GraphQL):
         return response
 
     def decode_json(self, data: str | bytes) -> object:
+        parsed = _PARSED.get()
+        if parsed is not None and parsed[0] is data:  # the body the fast path read, as it read it
+            return parsed[1]
         decoded = orjson.loads(data)
         if not isinstance(decoded, dict | list):
             # Strawberry expects an object (or a batch); anything else would crash it into a 500.
@@ -143,6 +152,9 @@ class GraphQLView(GraphQL):
 # Content types the fast path takes as they are; any other goes through Strawberry's parsing.
 _PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8"})
 _POST_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+# The request body the fast path parsed (the same bytes object) and its JSON object: a request it
+# leaves to Strawberry's view is not parsed again.
+_PARSED: ContextVar[tuple[bytes, dict[str, Any]] | None] = ContextVar("_PARSED", default=None)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

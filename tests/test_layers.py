@@ -60,6 +60,7 @@ FORBIDDEN = {
     "app/cli_ledger.py": ("strawberry", "starlette", "app.http", "app.graphql"),
     "app/errors.py": ("app.",),
     "app/writer_queue.py": ("app.",),
+    "app/reader_threads.py": ("app.",),
     "app/ids.py": ("app.",),
     "app/enums.py": ("app.",),
     "app/currencies.py": ("app.",),

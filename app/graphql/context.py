@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from anyio.to_thread import run_sync
-
 from app.policy import Principal
+from app.reader_threads import ReaderThreads
 from app.services import Services
 
 T = TypeVar("T")
+
+# This process's threads for resolvers' reads (app.reader_threads), shared by its event loops.
+READERS = ReaderThreads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,4 +32,4 @@ class Context:
     async def read(self, work: Callable[[], T]) -> T:
         """``work`` (database reads, blocking) in a worker thread, after the request's earlier reads."""
         async with self.reads:
-            return await run_sync(work)
+            return await READERS.run(work)

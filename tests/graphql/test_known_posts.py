@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from app import graphql_view
 from app.enums import CodeType
 from app.graphql_view import GraphQLView
 from app.http import create_app
@@ -120,3 +122,26 @@ def test_malformed_posts_of_a_known_document_are_refused_by_the_view(client, vie
     # and a content type written otherwise still answers, through the view
     assert charset[0] == 200
     assert len(view_runs) == learnt + len(bad) + 1
+
+
+def test_a_post_the_view_answers_is_parsed_once(client, view_runs, mint, monkeypatch):
+    # given a document the server has not seen, and the JSON parser counting its calls
+    parsed: list[bytes] = []
+    loads = orjson.loads
+
+    def counted(data: bytes | str) -> Any:
+        parsed.append(bytes(data, "utf-8") if isinstance(data, str) else data)
+        return loads(data)
+
+    monkeypatch.setattr(graphql_view.orjson, "loads", counted)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {mint(permissions=FINDER)}"}
+    body = _body(LOOKUP, {"code": "PHYS-0000-1111"})
+
+    # when it is posted, so that the fast path reads the body and leaves the request to the view
+    status, _, answer = _answer(client, body, headers)
+
+    # then the view answered it, and the body was parsed once
+    assert status == 200
+    assert b'"giftcard"' in answer
+    assert view_runs == ["POST"]
+    assert parsed == [body]
