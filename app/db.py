@@ -26,6 +26,7 @@ from sqlmodel import Session
 from app.config import Settings
 from app.db_unreachable import unreachable
 from app.errors import ConfigurationError, UnavailableError
+from app.reader_threads import MOST_THREADS
 from app.writer_queue import WriterQueue, queue_for
 
 # Execution option of a connection that only reads: on SQLite it runs in autocommit mode rather
@@ -44,11 +45,12 @@ LOCK_WAIT_SECONDS = 30.0
 # handed out, so that one the server dropped meanwhile (a restart, an idle timeout) is replaced
 # rather than failed on. One in steady use is not: a ping per checkout is a round trip per request.
 PING_AFTER_IDLE_SECONDS = 2.0
-# The most statements a worker runs at once: anyio's worker threads, where all database work runs.
-# SQLite's connections are a file handle each, so its pool keeps that many and none is ever opened
-# and closed again under load (one worker serves SQLite, every request of the server in it).
-# PostgreSQL's are server processes: 8 are kept, and up to 16 more opened for a burst.
-WORKER_THREADS = 40
+# The most statements a worker runs at once: the threads where its database work runs, reader
+# threads (app.reader_threads: reads and transactions) and anyio's 40 (the other mutations). SQLite's
+# connections are a file handle each, so its pool keeps that many and none is ever opened and closed
+# again under load (one worker serves SQLite, every request of the server in it). PostgreSQL's are
+# server processes: 8 are kept, and up to 16 more opened for a burst.
+WORKER_THREADS = MOST_THREADS + 40
 
 
 def create_db_engine(

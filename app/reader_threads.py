@@ -1,4 +1,5 @@
-"""Threads for an event loop's blocking reads, handed over at little cost.
+"""Threads for an event loop's blocking database work (resolvers' reads, the money path's
+transactions), handed over at little cost.
 
 anyio's ``to_thread.run_sync`` gives each call a capacity token, a cancel scope, an extra turn of the
 loop and a worker of its own, woken through a Condition written in Python: for a lookup by code, that

@@ -13,7 +13,8 @@ from app.services import Services
 
 T = TypeVar("T")
 
-# This process's threads for resolvers' reads (app.reader_threads), shared by its event loops.
+# This process's threads for resolvers' reads and for the money path's transactions (app.reader_threads),
+# shared by its event loops.
 READERS = ReaderThreads()
 
 

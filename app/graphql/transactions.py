@@ -3,14 +3,14 @@ type they return is in :mod:`app.graphql.types`, beside the card that lists it).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import strawberry
-from anyio.to_thread import run_sync
 
 from app.domain.authorizations import addressed
 from app.domain.ledger import TransRequest
-from app.graphql.context import Context
+from app.graphql.context import READERS, Context
 from app.graphql.descriptions import (
     AMOUNT,
     CARD_ID,
@@ -99,7 +99,9 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        view = await run_sync(ledger.create, principal, build(TransRequest, trans), idempotency_key)
+        view = await READERS.run(
+            partial(ledger.create, principal, build(TransRequest, trans), idempotency_key)
+        )
         return transaction_type(view)
 
     @strawberry.mutation(
@@ -123,7 +125,9 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         target = addressed(id, auth_code)
-        captured = await run_sync(ledger.capture, principal, target, amount, idempotency_key, location_id)
+        captured = await READERS.run(
+            partial(ledger.capture, principal, target, amount, idempotency_key, location_id)
+        )
         return transaction_type(captured)
 
     @strawberry.mutation(
@@ -140,5 +144,5 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         target = addressed(id, auth_code)
-        cancelled = await run_sync(ledger.cancel, principal, target, idempotency_key, location_id)
+        cancelled = await READERS.run(partial(ledger.cancel, principal, target, idempotency_key, location_id))
         return transaction_type(cancelled)
