@@ -36,7 +36,7 @@ READ_ONLY = "giftcards_read_only"
 # of a unit of work then run through SQLAlchemy, whose events the tracer hears.
 TRACED = "giftcards_traced"
 # The longest an SQLite write transaction waits for its turn in this process, and then (another
-# process writing) for the file's lock; either way it fails with sqlite3's "database is locked".
+# process writing) for the file's lock; either way it is then answered UNAVAILABLE (BUSY).
 WRITE_WAIT_SECONDS = 30.0
 # The longest a PostgreSQL statement waits for a row lock (a card another transaction is changing)
 # before it gives up, and its transaction is answered UNAVAILABLE: no request holds a worker forever.
@@ -152,9 +152,6 @@ class _SQLiteCursor(sqlite3.Cursor):
             raise
 
 
-_IDLE_SINCE = "giftcards.idle_since"
-
-
 def one_statement_reads(engine: Engine) -> Connection:
     """A connection for reads that share no snapshot (each one statement): READ_ONLY, so that on
     SQLite it takes no write lock, and on PostgreSQL in autocommit, so that no BEGIN goes before a
@@ -163,6 +160,9 @@ def one_statement_reads(engine: Engine) -> Connection:
     if engine.dialect.name == "postgresql":
         connection.execution_options(isolation_level="AUTOCOMMIT")  # reset when the pool has it back
     return connection
+
+
+_IDLE_SINCE = "giftcards.idle_since"  # on a pooled connection's record: when it was handed back
 
 
 def _ping_when_idle(engine: Engine, after_seconds: float) -> None:
