@@ -181,31 +181,36 @@ class ReferenceApp(CachedDocuments):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await request_body(receive)
         if scope["method"] == "POST" and scope["path"] == "/graphql":
             status, answer = self.answer(body)
         else:
-            status, answer = 404, {"errors": [{"message": "not found"}]}
-        data = json.dumps(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(data)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": data})
+            status, answer = NOT_FOUND
+        await respond(send, status, json.dumps(answer).encode())
+
+
+NOT_FOUND: Answer = (404, {"errors": [{"message": "not found"}]})
+
+
+async def request_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+async def respond(send: Any, status: int, data: bytes) -> None:
+    """An ASGI response of JSON ``data``."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 def listen(host: str, port: int) -> socket.socket:

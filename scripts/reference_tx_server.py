@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
-from reference_server import Answer, CachedDocuments, answered, serve
+from reference_server import NOT_FOUND, Answer, CachedDocuments, answered, request_body, respond, serve
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -311,19 +311,12 @@ class TxReferenceApp(CachedDocuments):
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await request_body(receive)
         if scope["method"] == "POST" and scope["path"] == "/graphql":
             status, answer = await self.answer(body)
         else:
-            status, answer = 404, {"errors": [{"message": "not found"}]}
-        data = orjson.dumps(answer)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+            status, answer = NOT_FOUND
+        await respond(send, status, orjson.dumps(answer))
 
 
 def main() -> None:
