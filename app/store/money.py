@@ -104,7 +104,8 @@ def lock_card_and_code(
     lock = prepared(dialect, "lock card", lambda: _LOCK_ANY)
     cards = lock.run(connection, **params)
     code = prepared(dialect, "lock code", lambda: _CODE_AND_HELD)
-    ((revoked_at, *state, held),) = (code.convert(row, 0, len(row)) for row in code.run(connection, **params))
+    (row,) = code.run(connection, **params)  # the code exists: the lookup found it by id
+    revoked_at, *state, held = code.convert(row, 0, len(row))
     locked = _locked(lock.convert(cards[0], 0, len(_CARD_FIELDS)), held) if cards else None
     return locked, LockedCode(revoked_at is not None, *state)
 
