@@ -75,8 +75,10 @@ class Settings(BaseModel):
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     idempotency_retention_hours: int = Field(default=48, ge=24)
     hold_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    # Group commit (app.domain.batching): how long the first transaction on a card waits for others on
-    # it to share its database transaction; 0 (the default) runs each in its own.
+    # Group commit (app.domain.batching): a card's transactions that queue while one runs share the
+    # next database transaction. The wait is how long the first of a group waits for company; 0 (the
+    # default): not at all, a group is what queued meanwhile.
+    group_commit: bool = True
     batch_wait_ms: float = Field(default=0, ge=0, le=50)
     # How long a giftcardTokenize token can be spent (DESIGN §12): minutes, not days.
     payment_token_ttl_seconds: int = Field(default=600, ge=30, le=24 * 3600)

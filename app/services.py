@@ -108,8 +108,9 @@ def _shared(settings: Settings) -> _Shared:
     events = Events()
     idempotency = Idempotency(vault, retention, KeyStore(engine))
     mutations = MutationRunner(new_unit, idempotency, audit, events)
-    if settings.batch_wait_ms > 0:
-        mutations.batcher = Batcher(new_unit, mutations, settings.batch_wait_ms / 1000)
+    if settings.group_commit:
+        per_card = engine.dialect.name != "sqlite"  # one writer at a time takes any card's writes
+        mutations.batcher = Batcher(new_unit, mutations, settings.batch_wait_ms / 1000, per_card)
     return _Shared(
         engine=engine,
         policy=policy,

@@ -252,12 +252,60 @@ def test_a_leader_waits_the_configured_bound_for_its_batch(services, seed):
     assert _balance(services.engine, card_id) == 8
 
 
-@pytest.mark.settings(batch_wait_ms=0)
-def test_a_zero_wait_turns_batching_off(services, seed):
+@pytest.mark.settings(group_commit=False)
+def test_group_commit_can_be_turned_off(services, seed):
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
     assert services.mutations.batcher is None
     assert services.ledger.create(Principal("pos", USE), _debit(card_id, 1, 1)).balance == 9
+
+
+@pytest.mark.settings(batch_wait_ms=0)
+def test_with_no_wait_a_batch_is_what_queued_while_the_last_one_ran(services, seed):
+    # given group commit on by default, with no wait
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    batcher, waits = _batcher(services), []
+
+    class Recorded(threading.Condition):
+        def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
+            waits.append(timeout)
+            return super().wait_for(predicate, timeout)
+
+    batcher._formed = Recorded(batcher._lock)  # type: ignore[assignment]
+
+    # when a debit arrives alone, then three queue while a leader is held
+    with _sizes(batcher) as sizes:
+        services.ledger.create(Principal("pos", USE), _debit(card_id, 1))
+        calls = [_create(services, n, _debit(card_id, 1, n)) for n in range(3)]
+        outcomes = _in_one_batch(services, card_id, calls)
+
+    # then nobody waited for company: the first ran alone, the three that queued ran together
+    assert waits == []
+    assert sizes == [1, 3]
+    assert [outcome.balance for outcome in outcomes if isinstance(outcome, Transaction)] == [8, 7, 6]
+    assert _balance(services.engine, card_id) == 6
+
+
+def test_cards_share_a_batch_only_where_one_writer_takes_every_card(services, seed):
+    # given two cards
+    card_id, other = seed({CodeType.PHYSICAL: CODE}), seed({CodeType.PHYSICAL: "OTHERCARD0001"})
+    fund(services.engine, card_id, 10)
+    fund(services.engine, other, 10)
+    batcher = _batcher(services)
+    sqlite = services.engine.dialect.name == "sqlite"
+    assert batcher.per_card is not sqlite
+
+    # when a debit of each is queued behind a held leader on the first card
+    calls = [_create(services, 0, _debit(card_id, 1, 1)), _create(services, 1, _debit(other, 2, 1))]
+    with _sizes(batcher) as sizes:
+        outcomes = _in_one_batch(services, card_id, calls) if sqlite else [call() for call in calls]
+
+    # then on SQLite (one writer for all cards) they shared one transaction, on PostgreSQL not
+    assert sizes == ([2] if sqlite else [1, 1])
+    assert [outcome.balance for outcome in outcomes if isinstance(outcome, Transaction)] == [9, 8]
+    assert (_balance(services.engine, card_id), _balance(services.engine, other)) == (9, 8)
+    assert ledger_differences(services.engine) == []
 
 
 def test_parallel_debits_in_batches_never_overdraw(services, seed):
@@ -351,3 +399,85 @@ def test_a_caller_of_another_store_is_not_queued_behind_the_cards_batch(services
         batcher.hold = None
         release.set()
     assert _balance(services.engine, card_id) == 9
+
+
+def test_a_batch_claims_its_keys_before_it_locks_the_card(services, seed, monkeypatch):
+    # given a hold on a card, and its capture (which commits alone) holding its key "K" a moment
+    # before it locks the card, as another worker's request can
+    from app.domain import idempotency
+    from app.errors import ConflictError
+
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    till = Principal("till", USE)
+    hold = services.ledger.create(
+        till, TransRequest(TransType.USE, "-0.02", giftcard_id=str(card_id), authorize_only=True)
+    )
+    claimed, claim = threading.Event(), idempotency.store.claim_key
+
+    def slow_claim(session: Any, row: Any) -> bool:
+        claimed_it: bool = claim(session, row)
+        if threading.current_thread().name == "capture":
+            claimed.set()
+            time.sleep(0.5)
+        return claimed_it
+
+    monkeypatch.setattr(idempotency.store, "claim_key", slow_claim)
+    answers: dict[str, Outcome] = {}
+
+    def capture_it() -> None:
+        try:
+            answers["capture"] = services.ledger.capture(till, str(hold.id), None, "K")
+        except Exception as exc:
+            answers["capture"] = exc
+
+    capture = threading.Thread(name="capture", target=capture_it)
+    capture.start()
+    assert claimed.wait(5)
+
+    # when a batch of a debit keyed "A" and a debit keyed "K" (a different request) runs meanwhile
+    calls = [
+        lambda: services.ledger.create(till, _debit(card_id, 1, 1), "A"),
+        lambda: services.ledger.create(till, _debit(card_id, 3, 1), "K"),
+    ]
+    first, second = _in_one_batch(services, card_id, calls)
+    capture.join(30)
+
+    # then nobody deadlocked: the capture and the first debit committed, the second found "K" taken
+    assert isinstance(answers["capture"], Transaction), answers["capture"]
+    assert isinstance(first, Transaction), first
+    assert isinstance(second, ConflictError), second
+    assert _balance(services.engine, card_id) == 7
+    assert scalar(services.engine, "SELECT COUNT(*) FROM idempotency_keys") == 2
+    assert ledger_differences(services.engine) == []
+
+
+def test_a_keyed_request_failing_in_a_batch_gives_its_key_up(services, seed, monkeypatch):
+    # given a card holding 10 units, and a ledger write that fails for a debit of 7 after writing
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    move, till = moves.move, Principal("till", USE)
+
+    def failing(session: Any, change: Any, entry: Any, records: Any) -> Any:
+        written = move(session, change, entry, records)
+        if entry["amount"] == -7:
+            raise RuntimeError("the disk is full")
+        return written
+
+    monkeypatch.setattr(moves, "move", failing)
+
+    # when keyed debits of 1 and 7 share a batch, and the 7 fails after the batch claimed its key
+    calls = [
+        lambda: services.ledger.create(till, _debit(card_id, 1, 1), "one"),
+        lambda: services.ledger.create(till, _debit(card_id, 7, 1), "seven"),
+    ]
+    done, failed = _in_one_batch(services, card_id, calls)
+
+    # then only the debit that ran keeps its key, and a retry of the failed one runs afresh
+    assert isinstance(done, Transaction) and isinstance(failed, RuntimeError)
+    keys = "SELECT COUNT(*) FROM idempotency_keys WHERE key = :key"
+    assert (scalar(services.engine, keys, key="one"), scalar(services.engine, keys, key="seven")) == (1, 0)
+    monkeypatch.setattr(moves, "move", move)
+    retried = services.ledger.create(till, _debit(card_id, 7, 1), "seven")
+    assert retried.balance == 2 and _balance(services.engine, card_id) == 2
+    assert ledger_differences(services.engine) == []

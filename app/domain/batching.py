@@ -1,15 +1,20 @@
 """Group commit: concurrent transactions on one card in this process share one database transaction.
 
 A hot card serialises on its row lock (PostgreSQL) or the write lock (SQLite), held through each
-commit's WAL flush. Here the first request for a card leads: it waits at most the batch wait for
-others on the same card, then runs them all, in arrival order, in ONE unit of work, each in its own
-savepoint with exactly the steps of :meth:`MutationRunner.run` (claim the key or replay, guard,
-work, audit, seal), and commits once. Requests arriving while a batch runs join the next one, which
-the first of them leads. Each request still gets its own ledger row, key row, audit row and answer
-(or its own refusal): a request that fails rolls back to its savepoint and never aborts the others;
-a guard's refusal keeps what the guard wrote (a wrong PIN counted), as ``run`` does. A commit that
-fails fails every request of its batch with that error: nothing of it was written. A second request
-with a key an earlier one of the batch sealed finds the key taken and replays its answer.
+commit's WAL flush. Here the first request for a card leads: it waits at most the batch wait (by
+default not at all) for others on the same card, then runs them all in ONE unit of work and commits
+once; on SQLite, whose one writer takes every card's writes in turn, the lane is all cards. A batch
+of one runs exactly as ``run`` does. For more, the leader first claims the batch's idempotency keys,
+each once, in one global order (sorted), before anything is locked: every transaction takes keys
+before row locks and a batch's keys in that order, so a batch and another worker's request holding
+one of its keys cannot deadlock. Then, in arrival order, each request runs in its own savepoint with
+the remaining steps of :meth:`MutationRunner.run` (guard, work, audit, seal). Requests arriving
+while a batch runs join the next one, which the first of them leads. Each request still gets its own
+ledger row, key row, audit row and answer (or its own refusal): a request that fails rolls back to
+its savepoint and gives its key up, never aborting the others; a guard's refusal keeps what the
+guard wrote (a wrong PIN counted), as ``run`` does. A commit that fails fails every request of its
+batch with that error: nothing of it was written. A second request with a key an earlier one of the
+batch sealed finds the key taken and replays its answer.
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ FOLLOWER_TIMEOUT_SECONDS = 60.0
 NOT_RUN = "the card is busy: the transaction was not run; try again"
 UNKNOWN = "the card is busy: the transaction did not finish in time; retry with the same idempotency key"
 
-# Whose requests share batches: a card, and the stores of the callers (None: every store).
+# Whose requests share batches: a card (or every card: ANY_CARD), and the callers' stores (None:
+# every store).
 Lane = tuple[int, tuple[str, ...] | None]
+ANY_CARD = 0  # the lane's card where one writer takes every card's writes (SQLite)
 
 
 @dataclass(eq=False)
@@ -56,6 +63,12 @@ class _Request:
     result: Any = None
     error: BaseException | None = None
     replayed: bool = False
+    claimed: bool = False  # its key claimed by the batch, before the card was locked
+
+    @property
+    def settled(self) -> bool:
+        """Answered by its claim already: a replay, or the key's refusal."""
+        return self.replayed or self.error is not None
 
 
 class Batcher:
@@ -66,11 +79,15 @@ class Batcher:
         new_unit: Callable[[], UnitOfWork],
         runner: MutationRunner,
         wait_seconds: float,
+        per_card: bool = True,
         max_size: int = MAX_BATCH,
     ) -> None:
         self._new_unit = new_unit
         self._runner = runner  # its steps run in each request's savepoint
         self.wait_seconds = wait_seconds  # how long a leader waits for its batch to fill
+        # A lane per card where cards lock apart (PostgreSQL: row locks); one for all cards where a
+        # transaction locks the whole database anyway (SQLite), so that any cards' writes group.
+        self.per_card = per_card
         self.max_size = max_size
         self.timeout_seconds = FOLLOWER_TIMEOUT_SECONDS
         self._lock = threading.Lock()
@@ -92,7 +109,7 @@ class Batcher:
         request = _Request(principal, mutation, keyed, work, guard)
         # A lane per card and caller's stores: a request for another store's card (by giftcardId) is
         # never queued behind that store's transactions, whose wait would tell the card exists.
-        lane = (card_id, principal.store_ids())
+        lane = (self._card(card_id), principal.store_ids())
         if self._enqueue(lane, request):
             self._lead(lane, form=True)
         else:
@@ -102,7 +119,11 @@ class Batcher:
     def pending(self, card_id: int) -> int:
         """Requests for the card not yet taken into a batch (a leader's own until it takes it)."""
         with self._lock:
-            return sum(len(lane) for (card, _), lane in self._lanes.items() if card == card_id)
+            card_lane = self._card(card_id)
+            return sum(len(lane) for (card, _), lane in self._lanes.items() if card == card_lane)
+
+    def _card(self, card_id: int) -> int:
+        return card_id if self.per_card else ANY_CARD
 
     def _enqueue(self, key: Lane, request: _Request) -> bool:
         """Queue the request; whether it leads (no leader for the card yet)."""
@@ -134,13 +155,17 @@ class Batcher:
         if form:
             if self.hold is not None:
                 self.hold(key[0])
-            with self._formed:
-                self._formed.wait_for(lambda: len(self._lanes[key]) >= self.max_size, self.wait_seconds)
+            if self.wait_seconds > 0:
+                with self._formed:
+                    self._formed.wait_for(lambda: len(self._lanes[key]) >= self.max_size, self.wait_seconds)
         with self._lock:
             lane = self._lanes[key]
             batch, self._lanes[key] = lane[: self.max_size], lane[self.max_size :]
         try:
-            self._run_batch(batch)
+            if len(batch) == 1:  # alone: as ``MutationRunner.run`` without batching, no savepoint
+                self._run_alone(batch[0])
+            else:
+                self._run_batch(batch)
         finally:
             with self._lock:
                 for request in batch:
@@ -152,20 +177,50 @@ class Batcher:
                 else:
                     del self._lanes[key]
 
+    def _run_alone(self, request: _Request) -> None:
+        """The leader's own request, alone in its batch, on its own thread."""
+        if self.observer is not None:
+            self.observer(1)
+        try:
+            request.result, request.replayed = self._runner.alone(
+                request.principal, request.mutation, request.keyed, request.work, request.guard
+            )
+        except Exception as exc:
+            request.error = exc
+
     def _run_batch(self, batch: list[_Request]) -> None:
         """One unit of work, a savepoint per request in arrival order, one commit."""
         if self.observer is not None:
             self.observer(len(batch))
         try:
             with self._new_unit() as unit:
+                self._claim_keys(unit.session, batch)
                 for request in batch:
-                    request.context.run(self._savepoint, unit.session, request)
+                    if not request.settled:
+                        request.context.run(self._savepoint, unit.session, request)
                 unit.commit()
         except BaseException as exc:  # nothing of the batch was written: each gets the error
             for request in batch:
                 request.result, request.replayed, request.error = None, False, exc
             if not isinstance(exc, Exception):
                 raise
+
+    def _claim_keys(self, session: Session, batch: list[_Request]) -> None:
+        """Claim each key of the batch once, by the first request carrying it, in sorted order."""
+        firsts: dict[tuple[str, str, str], _Request] = {}
+        for request in batch:
+            if request.keyed is not None:
+                firsts.setdefault(request.keyed.ident, request)
+        for ident in sorted(firsts):
+            firsts[ident].context.run(self._claim, session, firsts[ident])
+
+    def _claim(self, session: Session, request: _Request) -> None:
+        try:
+            replayed = self._runner.claim(session, request.mutation, request.keyed)
+        except Exception as exc:  # the key's refusal (used for another request): this request's own
+            request.error = exc
+            return
+        request.result, request.replayed, request.claimed = replayed, replayed is not None, replayed is None
 
     def _savepoint(self, session: Session, request: _Request) -> None:
         nested = session.begin_nested()
@@ -175,11 +230,15 @@ class Batcher:
         except Exception as exc:  # this request's writes go; the batch's others stay
             if nested.is_active:
                 nested.rollback()
+            if request.claimed and request.keyed is not None:
+                self._runner.release(session, request.keyed)  # a failed request keeps no key
             request.result, request.replayed, request.error = None, False, exc
 
     def _steps(self, session: Session, request: _Request) -> None:
-        """The steps of ``MutationRunner.run`` inside the batch's transaction."""
-        request.result, request.replayed, refusal = self._runner.steps(
+        """The steps of ``MutationRunner.run`` inside the batch's transaction: those after the claim
+        for a request whose key the batch claimed, all of them for a later one with the same key."""
+        steps = self._runner.proceed if request.claimed else self._runner.steps
+        request.result, request.replayed, refusal = steps(
             session, request.principal, request.mutation, request.keyed, request.work, request.guard
         )
         if refusal is not None:

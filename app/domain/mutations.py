@@ -69,15 +69,28 @@ class MutationRunner:
         keyed = self._idempotency.keyed(principal, mutation.key, mutation.operation, mutation.request)
         if batch is not None and self.batcher is not None:
             return self.batcher.run(batch, principal, mutation, keyed, work, guard)  # type: ignore[no-any-return]
+        answer, replayed = self.alone(principal, mutation, keyed, work, guard)
+        if replayed:
+            self.note_replay(principal, mutation, answer)
+        return answer  # type: ignore[no-any-return]
+
+    def alone(
+        self,
+        principal: Principal,
+        mutation: Mutation,
+        keyed: KeyedRequest | None,
+        work: Work[T],
+        guard: Guard | None,
+    ) -> tuple[Any, bool]:
+        """The steps in a unit of work of their own, committed: (the answer, whether it is a
+        replay, not yet audited as one); a guard's refusal is raised after the commit."""
         with self._new_unit() as unit:
             answer, replayed, refusal = self.steps(unit.session, principal, mutation, keyed, work, guard)
             if not replayed:
                 unit.commit()  # on a refusal, what the guard wrote (a wrong PIN counted) is kept
         if refusal is not None:
             raise refusal
-        if replayed:
-            self.note_replay(principal, mutation, answer)
-        return answer  # type: ignore[no-any-return]
+        return answer, replayed
 
     def steps(
         self,
@@ -90,14 +103,31 @@ class MutationRunner:
     ) -> tuple[Any, bool, GiftCardError | None]:
         """Claim the key (or find its answer), guard, work, audit, seal, in ``session``'s transaction,
         uncommitted: (the answer, whether it is a replay, the guard's refusal)."""
-        money.forget_kept(session)  # a card an earlier mutation of a batch locked is read again
-        replayed = None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
+        replayed = self.claim(session, mutation, keyed)
         if replayed is not None:
             return replayed, True, None
+        return self.proceed(session, principal, mutation, keyed, work, guard)
+
+    def claim(self, session: Session, mutation: Mutation, keyed: KeyedRequest | None) -> Any | None:
+        """The first step: claim the key; the answer stored under it when it was taken, else None."""
+        return None if keyed is None else self._idempotency.claim(session, keyed, mutation.shape)
+
+    def proceed(
+        self,
+        session: Session,
+        principal: Principal,
+        mutation: Mutation,
+        keyed: KeyedRequest | None,
+        work: Work[T],
+        guard: Guard | None,
+    ) -> tuple[Any, bool, GiftCardError | None]:
+        """The steps after a claim that took the key: guard, work, audit, seal (a refusal releases
+        the key): (the answer, False, the guard's refusal)."""
+        money.forget_kept(session)  # a card an earlier mutation of a batch locked is read again
         refusal = guard(session) if guard else None
         if refusal is not None:
             if keyed is not None:
-                self._idempotency.release(session, keyed)
+                self.release(session, keyed)
             return None, False, refusal
         moves.audited(session)  # no flag left by an earlier mutation of the transaction (a batch's)
         result = work(session)
@@ -106,6 +136,10 @@ class MutationRunner:
         if keyed is not None:
             self._idempotency.seal(session, keyed, result)
         return result, False, None
+
+    def release(self, session: Session, keyed: KeyedRequest) -> None:
+        """Give up a claimed key: a request that did not run keeps nothing under it."""
+        self._idempotency.release(session, keyed)
 
     def audit_records(self, principal: Principal, operation: str, target: object) -> list[AuditRecord]:
         """The audit rows of a mutation on ``target``, for work that writes them itself."""
