@@ -100,6 +100,8 @@ _MAX_LATENCY = re.compile(r"^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)\s", re
 _DEBITS_COUNTED = re.compile(
     r'^giftcards_graphql_root_fields_total\{code="OK",field="giftcardTransAdd"\} ([\d.e+]+)$', re.M
 )
+# Group commit: transactions committed together, summed, and the database transactions they took.
+_BATCHED = re.compile(r"^giftcards_transaction_batch_size_(sum|count) ([\d.e+]+)$", re.M)
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
 
 
@@ -144,6 +146,7 @@ class DatabaseResult:
     use_rows: int | None = None
     debits_answered: int | None = None  # samples plus every 2xx answer wrk counted
     debits_counted: int | None = None  # giftcardTransAdd answered OK, by our /metrics
+    batched: tuple[int, int] | None = None  # (transactions, database transactions), group commit
     profile: list[str] = field(default_factory=list)  # the summary printed
 
 
@@ -570,14 +573,19 @@ def profile_run(
     return profiled, [head, *summary.lines(args.duration)]
 
 
-def debits_counted(server: Server) -> int | None:
-    """giftcardTransAdd answered OK, by the server's /metrics (None: not there)."""
+def read_metrics(server: Server, result: DatabaseResult) -> None:
+    """giftcardTransAdd answered OK, and the group commit's transactions per database transaction,
+    by the server's /metrics (left None: not there)."""
     try:
         with _LOOPBACK.open(server.url + "/metrics", timeout=10) as response:
-            found = _DEBITS_COUNTED.search(response.read().decode())
+            text = response.read().decode()
     except OSError:
-        return None
-    return int(float(found.group(1))) if found else None
+        return
+    found = _DEBITS_COUNTED.search(text)
+    result.debits_counted = int(float(found.group(1))) if found else None
+    batched = {name: int(float(value)) for name, value in _BATCHED.findall(text)}
+    if batched.get("count"):
+        result.batched = batched["sum"], batched["count"]
 
 
 def verify_ledger(env: dict[str, str], url: str, result: DatabaseResult) -> None:
@@ -610,7 +618,7 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
                     servers[0], kind, args, load, root / f"profile-{kind}.txt"
                 )
                 result.runs += [profiled] if profiled else []
-            result.debits_counted = debits_counted(servers[0])
+            read_metrics(servers[0], result)
         # Only answers without a problem are debits wrk saw succeed (on either server).
         result.debits_answered = answered + sum(r.requests - r.failures for r in result.runs)
         verify_ledger(load.env, url, result)
@@ -709,6 +717,12 @@ def print_database(result: DatabaseResult) -> None:
         )
     if result.debits_counted is not None:
         print(f"{name}: our /metrics counted {result.debits_counted} giftcardTransAdd answered OK")
+    if result.batched is not None:
+        done, commits = result.batched
+        print(
+            f"{name}: group commit: {done} transactions in {commits} database transactions "
+            f"({done / commits:.2f} per commit)"
+        )
     for line in result.profile:
         print(f"{name}: {line}")
 
