@@ -46,11 +46,11 @@ LOCK_WAIT_SECONDS = 30.0
 # rather than failed on. One in steady use is not: a ping per checkout is a round trip per request.
 PING_AFTER_IDLE_SECONDS = 2.0
 # The most statements a worker runs at once: the threads where its database work runs, reader
-# threads (app.reader_threads: reads and transactions) and anyio's 40 (the other mutations). SQLite's
-# connections are a file handle each, so its pool keeps that many and none is ever opened and closed
-# again under load (one worker serves SQLite, every request of the server in it). PostgreSQL's are
-# server processes: 8 are kept, and up to 16 more opened for a burst.
-WORKER_THREADS = MOST_THREADS + 40
+# threads (app.reader_threads) for reads and, as many apart, for transactions, and anyio's 40 (the
+# other mutations). SQLite's connections are a file handle each, so its pool keeps that many and
+# none is ever opened and closed again under load (one worker serves SQLite, every request of the
+# server in it). PostgreSQL's are server processes: 8 are kept, and up to 16 more opened for a burst.
+WORKER_THREADS = 3 * MOST_THREADS
 
 
 def create_db_engine(

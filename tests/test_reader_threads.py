@@ -163,3 +163,34 @@ def test_calls_run_in_batch_threads_and_the_caller_stays_as_it_was():
 
     assert policy == os.SCHED_BATCH
     assert os.sched_getscheduler(0) == caller
+
+
+def test_transactions_run_on_threads_apart_from_the_reads(client, services, seed, mint, monkeypatch):
+    # given a funded card, and the thread each ledger call and each card lookup runs on recorded
+    from app.enums import CodeType
+    from tests.conftest import fund, gql
+
+    card_id = seed({CodeType.PHYSICAL: "THREADS00001"})
+    fund(services.engine, card_id, 100)
+    seen: dict[str, str] = {}
+    for target, name in ((type(services.ledger), "create"), (type(services.lookup), "find")):
+        called = getattr(target, name)
+
+        def recorded(*args, _called=called, _name=name, **kwargs):
+            seen[_name] = threading.current_thread().name
+            return _called(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, recorded)
+    token = mint(permissions=["GiftCardTransUse", "UsePhysicalGiftCardCodes", "FindGiftCardByCode"])
+
+    # when the card is debited and looked up
+    trans = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": "THREADS00001"}
+    debit = "mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { balance } }"
+    assert gql(client, debit, {"trans": trans}, token) == {"data": {"giftcardTransAdd": {"balance": "0.99"}}}
+    lookup = "query L($code: String!) { giftcard(code: $code) { results { balance } } }"
+    found = gql(client, lookup, {"code": "THREADS00001"}, token)
+    assert found == {"data": {"giftcard": {"results": [{"balance": "0.99"}]}}}
+
+    # then the debit ran on a money thread, the lookup on a reader thread: a hot card's queue of
+    # transactions never holds the threads lookups need
+    assert seen == {"create": "money", "find": "reader"}

@@ -13,9 +13,11 @@ from app.services import Services
 
 T = TypeVar("T")
 
-# This process's threads for resolvers' reads and for the money path's transactions (app.reader_threads),
-# shared by its event loops.
+# This process's threads for resolvers' reads (app.reader_threads), shared by its event loops; and,
+# apart from them, those of the money path's transactions, so that transactions queued on a hot
+# card for their group commit never hold the threads lookups need.
 READERS = ReaderThreads()
+MONEY = ReaderThreads(name="money")
 
 
 @dataclass(frozen=True, slots=True)

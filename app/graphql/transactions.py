@@ -10,7 +10,7 @@ import strawberry
 
 from app.domain.authorizations import addressed
 from app.domain.ledger import TransRequest
-from app.graphql.context import READERS, Context
+from app.graphql.context import MONEY, Context
 from app.graphql.descriptions import (
     AMOUNT,
     CARD_ID,
@@ -99,9 +99,7 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
         idempotency_key: IdempotencyKey = None,
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
-        view = await READERS.run(
-            partial(ledger.create, principal, build(TransRequest, trans), idempotency_key)
-        )
+        view = await MONEY.run(partial(ledger.create, principal, build(TransRequest, trans), idempotency_key))
         return transaction_type(view)
 
     @strawberry.mutation(
@@ -125,7 +123,7 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         target = addressed(id, auth_code)
-        captured = await READERS.run(
+        captured = await MONEY.run(
             partial(ledger.capture, principal, target, amount, idempotency_key, location_id)
         )
         return transaction_type(captured)
@@ -144,5 +142,5 @@ class TransactionMutations(PaymentTokenMutations):  # giftcardTokenize: a token 
     ) -> GiftCardTransaction | None:
         ledger, principal = info.context.services.ledger, info.context.principal
         target = addressed(id, auth_code)
-        cancelled = await READERS.run(partial(ledger.cancel, principal, target, idempotency_key, location_id))
+        cancelled = await MONEY.run(partial(ledger.cancel, principal, target, idempotency_key, location_id))
         return transaction_type(cancelled)
