@@ -257,6 +257,40 @@ def test_racing_captures_and_cancels_settle_each_hold_exactly_once(services, see
     assert ledger_differences(engine) == []
 
 
+@pytest.mark.settings(group_commit=False)
+def test_a_debit_that_waited_for_the_card_sees_the_hold_placed_meanwhile(services, seed, monkeypatch):
+    # given a card holding 10 units, and a hold of 8 on it that keeps the card locked a moment
+    # after it is written, before it commits
+    from app.domain import ledger as ledger_domain
+
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    written, write = threading.Event(), ledger_domain.write_entry
+
+    def slow_write(*args: Any, **kwargs: Any) -> Any:
+        row = write(*args, **kwargs)
+        if threading.current_thread().name == "holder":
+            written.set()
+            time.sleep(0.5)
+        return row
+
+    monkeypatch.setattr(ledger_domain, "write_entry", slow_write)
+    principal = Principal("pos", USE)
+    hold = TransRequest(TransType.USE, "-0.08", giftcard_id=str(card_id), authorize_only=True)
+    holder = threading.Thread(name="holder", target=services.ledger.create, args=(principal, hold))
+    holder.start()
+    assert written.wait(10)
+
+    # when a debit of 5 arrives meanwhile and waits for the card
+    with pytest.raises(InsufficientFundsError):
+        services.ledger.create(principal, TransRequest(TransType.USE, "-0.05", giftcard_id=str(card_id)))
+    holder.join(10)
+
+    # then it read the card's holds after it had the lock: 2 were available, so it was refused
+    assert scalar(services.engine, "SELECT balance FROM giftcards WHERE id = :id", id=card_id) == 10
+    assert ledger_differences(services.engine) == []
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("read", ["live_code", "verify"])
 def test_sqlite_reads_on_the_money_path_do_not_wait_for_a_writer(services, read):

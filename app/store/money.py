@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.models import GiftCard, GiftCardCode, LedgerEntry
 from app.store.ledger import LockedCode, open_debit_holds
-from app.store.prepared import binds, in_transaction, prepared
+from app.store.prepared import binds, in_transaction, prepared, run_together
 from app.store.scope import Stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -46,7 +46,9 @@ class LockedCard:
 # What the card's open debit holds hold (app.store.ledger.open_debit_holds). Read in a statement
 # after the one that took the card's lock: on PostgreSQL a statement that waited for a row lock
 # sees the locked row as last committed, but every other row (the holds that the lock holder
-# placed or settled) as when the statement started.
+# placed or settled) as when the statement started. Sent together with the lock on psycopg (one
+# pipeline, app.store.prepared.run_together), it still runs after it: the server takes a
+# statement's snapshot when it reaches it, once the one before has its lock.
 _HELD = (
     select(func.coalesce(func.sum(-_ledger.c.amount), 0))
     .where(_ledger.c.giftcard_id == bindparam("card_id"), *open_debit_holds(bindparam("now")))
@@ -87,11 +89,9 @@ def lock_card(session: Session, card_id: int, stores: Stores, now: datetime) -> 
     else:
         lock = prepared(dialect, ("lock card in", len(stores)), lambda: _lock_in(len(stores)))
         params.update((f"s{index}", store) for index, store in enumerate(stores))
-    rows = lock.run(connection, **params)
-    if not rows:
-        return None
-    (held,) = prepared(dialect, "held", lambda: _HELD_ONLY).run(connection, **params)[0]
-    return _locked(lock.convert(rows[0], 0, len(_CARD_FIELDS)), held)
+    held_only = prepared(dialect, "held", lambda: _HELD_ONLY)
+    rows, ((held,),) = run_together(connection, (lock, params), (held_only, params))
+    return _locked(lock.convert(rows[0], 0, len(_CARD_FIELDS)), held) if rows else None
 
 
 def lock_card_and_code(
@@ -102,9 +102,8 @@ def lock_card_and_code(
     connection, dialect = in_transaction(session)
     params = {"card_id": card_id, "code_id": code_id, "now": now}
     lock = prepared(dialect, "lock card", lambda: _LOCK_ANY)
-    cards = lock.run(connection, **params)
     code = prepared(dialect, "lock code", lambda: _CODE_AND_HELD)
-    (row,) = code.run(connection, **params)  # the code exists: the lookup found it by id
+    cards, (row,) = run_together(connection, (lock, params), (code, params))  # the code exists
     revoked_at, *state, held = code.convert(row, 0, len(row))
     locked = _locked(lock.convert(cards[0], 0, len(_CARD_FIELDS)), held) if cards else None
     return locked, LockedCode(revoked_at is not None, *state)

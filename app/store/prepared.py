@@ -44,18 +44,22 @@ class Prepared:
 
     def run(self, connection: Any, **params: Any) -> list[Sequence[Any]]:
         """The rows (none for a statement that returns none)."""
-        if self._fixed:
-            params = {**self._fixed, **params}
-        for name, bind in self._binders:
-            if (value := params.get(name)) is not None:
-                params[name] = bind(value)
-        args = tuple(params[name] for name in self._order) if self._order is not None else params
+        args = self.args(params)
         if isinstance(connection, Connection):  # traced: as the text it is, through SQLAlchemy's events
             result = connection.exec_driver_sql(self.sql, args)
             return list(result.fetchall()) if result.returns_rows else []
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
-            return [] if cursor.description is None else cursor.fetchall()
+            return _rows(cursor)
+
+    def args(self, params: dict[str, Any]) -> Any:
+        """The values to execute the statement with, bound, in the driver's order."""
+        if self._fixed:
+            params = {**self._fixed, **params}
+        for name, bind in self._binders:
+            if (value := params.get(name)) is not None:
+                params[name] = bind(value)
+        return tuple(params[name] for name in self._order) if self._order is not None else params
 
     def convert(self, row: Sequence[Any], start: int, stop: int) -> list[Any]:
         """The values of ``row[start:stop]`` as SQLAlchemy gives them (None stays None)."""
@@ -73,6 +77,28 @@ class Prepared:
             if rows
             else None
         )
+
+
+def _rows(cursor: Any) -> list[Sequence[Any]]:
+    return [] if cursor.description is None else list(cursor.fetchall())
+
+
+def run_together(connection: Any, *calls: tuple[Prepared, dict[str, Any]]) -> list[list[Sequence[Any]]]:
+    """Each statement's rows, in order. On psycopg they are sent at once, in one pipeline (with the
+    transaction's BEGIN when they start it): one round trip for all. The server still runs them one
+    after the other, each with its own snapshot, as if sent apart. Elsewhere, one after the other."""
+    pipeline = getattr(connection, "pipeline", None)  # a pooled DBAPI connection passes it on
+    if isinstance(connection, Connection) or pipeline is None:
+        return [statement.run(connection, **params) for statement, params in calls]
+    cursors = [connection.cursor() for _ in calls]
+    try:
+        with pipeline():
+            for cursor, (statement, params) in zip(cursors, calls, strict=True):
+                cursor.execute(statement.sql, statement.args(params))
+        return [_rows(cursor) for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 _BUILT: dict[tuple[type[Dialect], str, Hashable], Prepared] = {}
