@@ -33,6 +33,8 @@ class Settings(BaseModel):
 
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///giftcards.db"
+    # PostgreSQL: the connections each worker keeps open, and the most it opens (app.db).
+    db_pool_size: int = Field(default=24, ge=1, le=500)
     state_dir: Path = Path(".giftcards")
     permissions_file: Path = Path("permissions.yaml")
 

@@ -95,6 +95,24 @@ def test_sqlite_keeps_a_connection_for_every_worker_thread(tmp_path):
         engine.dispose()
 
 
+@pytest.mark.postgres
+def test_postgresql_keeps_the_connections_of_a_burst(postgres_url):
+    engine = db.create_db_engine(Settings(database_url=postgres_url, db_pool_size=12))
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection))
+    try:
+        for _ in range(3):  # a burst using every connection, three times over
+            busy = [engine.connect() for _ in range(12)]
+            for connection in busy:
+                connection.exec_driver_sql("SELECT 1")
+            assert engine.pool.overflow() == 0  # type: ignore[attr-defined]  # none past its size
+            for connection in busy:
+                connection.close()
+        assert len(opened) == 12  # opened once each, then kept: no server process per burst
+    finally:
+        engine.dispose()
+
+
 def test_a_row_lock_waited_for_too_long_is_unavailable_and_frees_the_worker(postgres_url):
     engine = db.create_db_engine(Settings(database_url=postgres_url), lock_wait_seconds=0.2)
     holder = engine.connect()

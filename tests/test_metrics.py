@@ -248,7 +248,7 @@ def test_a_failed_balance_read_leaves_the_gauge_out_not_the_scrape():
 
 
 def test_the_pool_gauge_follows_connections_taken_and_given_back(local, services):
-    kept = db.WORKER_THREADS if services.engine.dialect.name == "sqlite" else 8
+    kept = db.WORKER_THREADS if services.engine.dialect.name == "sqlite" else services.settings.db_pool_size
     assert value(scrape(local)[0], "giftcards_db_pool_size") == kept
     connection = services.engine.connect()
     try:
@@ -379,7 +379,11 @@ def test_a_scrape_of_two_workers_adds_up_both(database_url, tmp_path):
     count = "giftcards_http_request_duration_seconds_count"
     assert value(scraped, count, route="/graphql", operation="query") == REQUESTS
     # and both workers' pools are in the sum (8 PostgreSQL connections each, or one per thread to SQLite)
-    kept = db.WORKER_THREADS if database_url.startswith("sqlite") else 8
+    kept = (
+        db.WORKER_THREADS
+        if database_url.startswith("sqlite")
+        else Settings.model_fields["db_pool_size"].default
+    )
     assert value(scraped, "giftcards_db_pool_size") == 2 * kept
     # and the outstanding balance is the demo cards' (25.00 + 10.00 + 50.00 + 7.50 + 0.00 dollars)
     assert value(scraped, "giftcards_outstanding_balance_minor_units", currency="USD") == 9250
