@@ -53,8 +53,9 @@ class Prepared:
             return _rows(cursor)
 
     def args(self, params: dict[str, Any]) -> Any:
-        """The values to execute the statement with, bound, in the driver's order."""
-        if self._fixed:
+        """The values to execute the statement with, bound, in the driver's order (``params`` is
+        left as it was: statements sent together share theirs)."""
+        if self._fixed or self._binders:
             params = {**self._fixed, **params}
         for name, bind in self._binders:
             if (value := params.get(name)) is not None:
