@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from importlib import resources
-from time import monotonic
 from typing import Any, Self
 
 from alembic import command
@@ -20,10 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.config import Settings
+from app.db_pool import PING_AFTER_IDLE_SECONDS, POOL_WAIT_SECONDS, Pool, ping_when_idle
 from app.db_unreachable import unreachable
 from app.errors import ConfigurationError, UnavailableError
 from app.reader_threads import MOST_THREADS
@@ -41,10 +41,6 @@ WRITE_WAIT_SECONDS = 30.0
 # The longest a PostgreSQL statement waits for a row lock (a card another transaction is changing)
 # before it gives up, and its transaction is answered UNAVAILABLE: no request holds a worker forever.
 LOCK_WAIT_SECONDS = 30.0
-# A pooled PostgreSQL connection left idle longer than this is pinged (one round trip) before it is
-# handed out, so that one the server dropped meanwhile (a restart, an idle timeout) is replaced
-# rather than failed on. One in steady use is not: a ping per checkout is a round trip per request.
-PING_AFTER_IDLE_SECONDS = 2.0
 # The most statements a worker runs at once: the threads where its database work runs, reader
 # threads (app.reader_threads) for reads and, as many apart, for transactions, and anyio's 40 (the
 # other mutations). SQLite's connections are a file handle each, so its pool keeps that many and
@@ -62,10 +58,12 @@ def create_db_engine(
     write_wait_seconds: float = WRITE_WAIT_SECONDS,
     ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
     lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+    pool_wait_seconds: float = POOL_WAIT_SECONDS,
 ) -> Engine:
     url = make_url(settings.database_url)
     # hide_parameters: bound values (hashes, ciphertext) never reach a log line.
     pool: dict[str, Any] = {"pool_size": settings.db_pool_size, "max_overflow": 0, "hide_parameters": True}
+    pool.update(poolclass=Pool, pool_timeout=pool_wait_seconds)
     if url.get_backend_name() == "sqlite":
         pool.update(pool_size=WORKER_THREADS, max_overflow=0)
         connect_args = {
@@ -79,7 +77,7 @@ def create_db_engine(
     if url.get_backend_name() == "postgresql":
         lock_timeout = f"-c lock_timeout={round(lock_wait_seconds * 1000)}"
         engine = create_engine(url, connect_args={"connect_timeout": 5, "options": lock_timeout}, **pool)
-        _ping_when_idle(engine, ping_after_idle_seconds)
+        ping_when_idle(engine, ping_after_idle_seconds)
         return engine
     raise ConfigurationError(
         f"GIFTCARDS_DATABASE_URL: unsupported database {url.get_backend_name()!r}; "
@@ -163,28 +161,6 @@ def one_statement_reads(engine: Engine) -> Connection:
     if engine.dialect.name == "postgresql":
         connection.execution_options(isolation_level="AUTOCOMMIT")  # reset when the pool has it back
     return connection
-
-
-_IDLE_SINCE = "giftcards.idle_since"  # on a pooled connection's record: when it was handed back
-
-
-def _ping_when_idle(engine: Engine, after_seconds: float) -> None:
-    """Ping a pooled connection on checkout when it was idle more than ``after_seconds``; one that
-    fails is replaced by a new connection (the pool retries on DisconnectionError)."""
-
-    @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_IDLE_SINCE] = monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.pop(_IDLE_SINCE, None)  # None: connected just now
-        if since is None or monotonic() - since <= after_seconds:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError("a pooled connection did not answer its ping") from exc
 
 
 def _configure_sqlite(engine: Engine, writers: WriterQueue, wait_seconds: float) -> None:

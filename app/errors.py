@@ -65,7 +65,8 @@ ERROR_CODE_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "Too many code attempts; extensions.retryAfter says in how many seconds "
     "to try again.",
     ErrorCode.UNAVAILABLE: "The server cannot take the request now (slow checks at capacity, writes "
-    "queued too long); try again, after extensions.retryAfter seconds when it is given.",
+    "or database connections waited for too long); try again, after extensions.retryAfter seconds "
+    "when it is given.",
     ErrorCode.INTERNAL: "Anything unexpected; the message is generic and the server log has the "
     "details under the response's X-Request-ID.",
     ErrorCode.GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL, or has too many tokens.",

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import db
 from app.config import Settings
+from app.db_pool import POOL_BUSY
 from app.errors import UnavailableError
 
 
@@ -132,4 +133,19 @@ def test_a_row_lock_waited_for_too_long_is_unavailable_and_frees_the_worker(post
         holder.execute(text("DROP TABLE lock_probe"))
         holder.commit()
         holder.close()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_wait_for_a_pooled_connection_past_its_bound_is_unavailable(postgres_url):
+    engine = db.create_db_engine(Settings(database_url=postgres_url, db_pool_size=1), pool_wait_seconds=0.2)
+    held = engine.connect()
+    try:
+        with pytest.raises(UnavailableError) as raised:  # not the pool's own error: INTERNAL to a caller
+            engine.connect()
+        assert raised.value.message == POOL_BUSY
+        held.close()
+        with engine.connect() as again:  # and served again once one is free
+            assert again.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
         engine.dispose()

@@ -20,6 +20,7 @@ FORBIDDEN = {
     "app/token_models.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store"),
     "app/db_unreachable.py": ("app.",),
+    "app/db_pool.py": ("strawberry", "starlette", "app.graphql", "app.domain", "app.store", "app.db"),
     "app/policy.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/policy_file.py": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
     "app/auth": ("strawberry", "starlette", "app.graphql", "app.store", "app.db"),
