@@ -58,6 +58,19 @@ def _sizes(batcher: Batcher) -> Iterator[list[int]]:
         batcher.observer = None
 
 
+def _recorded_waits(batcher: Batcher) -> list[float | None]:
+    """How long each leader of ``batcher`` is told to wait for its batch to fill, from now on."""
+    waits: list[float | None] = []
+
+    class Recorded(threading.Condition):
+        def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
+            waits.append(timeout)
+            return super().wait_for(predicate, timeout)
+
+    batcher._formed = Recorded(batcher._lock)  # type: ignore[assignment]
+    return waits
+
+
 def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -234,14 +247,8 @@ def test_a_leader_waits_the_configured_bound_for_its_batch(services, seed):
     # given a batcher configured to wait 3 ms, whose waits are recorded
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
-    batcher, waits = _batcher(services), []
-
-    class Recorded(threading.Condition):
-        def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
-            waits.append(timeout)
-            return super().wait_for(predicate, timeout)
-
-    batcher._formed = Recorded(batcher._lock)  # type: ignore[assignment]
+    batcher = _batcher(services)
+    waits = _recorded_waits(batcher)
 
     # when two debits arrive one after the other
     for _ in range(2):
@@ -265,14 +272,8 @@ def test_with_no_wait_a_batch_is_what_queued_while_the_last_one_ran(services, se
     # given group commit on by default, with no wait
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
-    batcher, waits = _batcher(services), []
-
-    class Recorded(threading.Condition):
-        def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
-            waits.append(timeout)
-            return super().wait_for(predicate, timeout)
-
-    batcher._formed = Recorded(batcher._lock)  # type: ignore[assignment]
+    batcher = _batcher(services)
+    waits = _recorded_waits(batcher)
 
     # when a debit arrives alone, then three queue while a leader is held
     with _sizes(batcher) as sizes:
