@@ -26,6 +26,9 @@ POOL_BUSY = "the server is busy: no database connection came free in time; try a
 class Pool(QueuePool):
     """SQLAlchemy's queue pool, whose wait for a connection past its timeout is UNAVAILABLE."""
 
+    # It logs as SQLAlchemy's own pool does (SQLAlchemy's logger, quiet), not as one of ours.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"
+
     def _do_get(self) -> ConnectionPoolEntry:
         try:
             return super()._do_get()

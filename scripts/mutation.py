@@ -65,6 +65,7 @@ MODULES = {
         "graphql/test_money_paths.py",
     ],
     "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
+    "domain/batching": ["test_batching.py", "test_debit_statements.py"],
     "domain/ledger": LEDGER_TESTS,
     "domain/addressing": LEDGER_TESTS,
     "domain/balances": LEDGER_TESTS,
