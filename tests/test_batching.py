@@ -17,11 +17,17 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, text
 
-from app.domain.batching import Batcher
+from app.domain.batching import NOT_RUN, Batcher
 from app.domain.ledger import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, TransType
-from app.errors import CardNotUsableError, InsufficientFundsError, NotFoundError
+from app.errors import (
+    CardNotUsableError,
+    ConflictError,
+    InsufficientFundsError,
+    NotFoundError,
+    UnavailableError,
+)
 from app.policy import Principal
 from app.store import moves
 from tests.conftest import fund
@@ -481,4 +487,78 @@ def test_a_keyed_request_failing_in_a_batch_gives_its_key_up(services, seed, mon
     monkeypatch.setattr(moves, "move", move)
     retried = services.ledger.create(till, _debit(card_id, 7, 1), "seven")
     assert retried.balance == 2 and _balance(services.engine, card_id) == 2
+    assert ledger_differences(services.engine) == []
+
+
+def test_a_key_reused_for_another_request_in_a_batch_is_refused_and_the_first_keeps_it(services, seed):
+    # given a card holding 10 units
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    till = Principal("till", USE)
+
+    # when a debit keyed "K" and another debit (another amount) with the same key share a batch
+    calls = [
+        lambda: services.ledger.create(till, _debit(card_id, 3, 1), "K"),
+        lambda: services.ledger.create(till, _debit(card_id, 4, 1), "K"),
+    ]
+    first, second = _in_one_batch(services, card_id, calls)
+
+    # then the second was refused without touching the first's key: a retry of the first replays
+    assert isinstance(first, Transaction) and first.balance == 7
+    assert isinstance(second, ConflictError)
+    assert services.ledger.create(till, _debit(card_id, 3, 1), "K") == first
+    assert _balance(services.engine, card_id) == 7
+    assert scalar(services.engine, "SELECT COUNT(*) FROM idempotency_keys") == 1
+    replays = "SELECT giftcard_id FROM audit_events WHERE outcome = 'REPLAYED'"
+    with services.engine.connect() as connection:
+        assert connection.execute(text(replays)).scalars().all() == [card_id]  # the replay names its card
+
+
+def test_a_follower_not_taken_in_time_is_unavailable_and_never_runs(services, seed):
+    # given a leader held past its followers' bound
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    batcher, release = _batcher(services), threading.Event()
+    batcher.timeout_seconds = 0.2
+
+    def hold_the_first(_card: int) -> None:
+        if not release.is_set():
+            release.wait(30)
+
+    batcher.hold = hold_the_first
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
+            _until(lambda: batcher.pending(card_id) == 1)
+            # when a second debit waits for the card's batch longer than that
+            with pytest.raises(UnavailableError) as raised:
+                services.ledger.create(Principal("pos-1", USE), _debit(card_id, 2, 1))
+            release.set()
+            assert held.result(timeout=60).balance == 9
+    finally:
+        batcher.hold = None
+        release.set()
+
+    # then it was told it did not run, and it did not: only the first debit is in the ledger
+    assert raised.value.message == NOT_RUN
+    assert _balance(services.engine, card_id) == 9
+    assert batcher.pending(card_id) == 0
+    assert ledger_differences(services.engine) == []
+
+
+def test_a_batch_takes_at_most_its_size_and_the_rest_form_the_next(services, seed):
+    # given batches of at most 2
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 10)
+    batcher = _batcher(services)
+    batcher.max_size = 2
+
+    # when three debits queue behind a held leader
+    calls = [_create(services, n, _debit(card_id, 1, n)) for n in range(3)]
+    with _sizes(batcher) as sizes:
+        outcomes = _in_one_batch(services, card_id, calls)
+
+    # then the first two ran together and the third after them, in arrival order
+    assert sizes == [2, 1]
+    assert [outcome.balance for outcome in outcomes if isinstance(outcome, Transaction)] == [9, 8, 7]
     assert ledger_differences(services.engine) == []
