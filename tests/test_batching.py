@@ -295,22 +295,39 @@ def test_with_no_wait_a_batch_is_what_queued_while_the_last_one_ran(services, se
 
 
 def test_cards_share_a_batch_only_where_one_writer_takes_every_card(services, seed):
-    # given two cards
+    # given two cards, and a debit of the first held as its batch's leader
     card_id, other = seed({CodeType.PHYSICAL: CODE}), seed({CodeType.PHYSICAL: "OTHERCARD0001"})
     fund(services.engine, card_id, 10)
     fund(services.engine, other, 10)
-    batcher = _batcher(services)
+    batcher, release, holds = _batcher(services), threading.Event(), []
     sqlite = services.engine.dialect.name == "sqlite"
-    assert batcher.per_card is not sqlite
+    assert batcher.per_card is (not sqlite)
 
-    # when a debit of each is queued behind a held leader on the first card
-    calls = [_create(services, 0, _debit(card_id, 1, 1)), _create(services, 1, _debit(other, 2, 1))]
-    with _sizes(batcher) as sizes:
-        outcomes = _in_one_batch(services, card_id, calls) if sqlite else [call() for call in calls]
+    def hold_the_first(card: int) -> None:
+        holds.append(card)
+        if len(holds) == 1:
+            release.wait(30)
 
-    # then on SQLite (one writer for all cards) they shared one transaction, on PostgreSQL not
+    batcher.hold = hold_the_first
+    try:
+        with _sizes(batcher) as sizes, ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
+            _until(lambda: batcher.pending(card_id) == 1)
+            # when a debit of the other card arrives meanwhile
+            second = pool.submit(_create(services, 1, _debit(other, 2, 1)))
+            if sqlite:  # it queues behind the first card's leader: one writer takes both
+                _until(lambda: batcher.pending(other) == 2)
+            else:  # it is answered while the first card's leader is still held
+                assert second.result(timeout=10).balance == 8 and not first.done()
+            release.set()
+            outcomes = [first.result(timeout=60), second.result(timeout=60)]
+    finally:
+        batcher.hold = None
+        release.set()
+
+    # then on SQLite they shared one transaction, on PostgreSQL each card committed on its own
     assert sizes == ([2] if sqlite else [1, 1])
-    assert [outcome.balance for outcome in outcomes if isinstance(outcome, Transaction)] == [9, 8]
+    assert [outcome.balance for outcome in outcomes] == [9, 8]
     assert (_balance(services.engine, card_id), _balance(services.engine, other)) == (9, 8)
     assert ledger_differences(services.engine) == []
 
