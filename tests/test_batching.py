@@ -213,6 +213,9 @@ def test_two_requests_with_one_key_in_a_batch_write_once_and_answer_alike(servic
     assert isinstance(other, Transaction) and other.balance == 6
     assert _chain(services.engine, card_id) == [("IMPORT", 10, 0, 10), ("USE", -3, 10, 7), ("USE", -1, 7, 6)]
     assert scalar(services.engine, "SELECT COUNT(*) FROM idempotency_keys") == 1
+    replays = "SELECT giftcard_id FROM audit_events WHERE outcome = 'REPLAYED'"
+    with services.engine.connect() as connection:  # the retry's answer was audited as a replay of the card's
+        assert connection.execute(text(replays)).scalars().all() == [card_id]
     assert ledger_differences(services.engine) == []
 
 
