@@ -77,6 +77,25 @@ def _recorded_waits(batcher: Batcher) -> list[float | None]:
     return waits
 
 
+@contextmanager
+def _first_leader_held(batcher: Batcher) -> Iterator[threading.Event]:
+    """The first leader of ``batcher`` from now on held, before its batch forms, until the event
+    yielded is set (at the latest on leaving); later leaders run at once."""
+    release, holds = threading.Event(), []
+
+    def hold_the_first(card: int) -> None:
+        holds.append(card)
+        if len(holds) == 1:
+            release.wait(30)
+
+    batcher.hold = hold_the_first
+    try:
+        yield release
+    finally:
+        batcher.hold = None
+        release.set()
+
+
 def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -302,31 +321,21 @@ def test_cards_share_a_batch_only_where_one_writer_takes_every_card(services, se
     card_id, other = seed({CodeType.PHYSICAL: CODE}), seed({CodeType.PHYSICAL: "OTHERCARD0001"})
     fund(services.engine, card_id, 10)
     fund(services.engine, other, 10)
-    batcher, release, holds = _batcher(services), threading.Event(), []
+    batcher = _batcher(services)
     sqlite = services.engine.dialect.name == "sqlite"
     assert batcher.per_card is (not sqlite)
-
-    def hold_the_first(card: int) -> None:
-        holds.append(card)
-        if len(holds) == 1:
-            release.wait(30)
-
-    batcher.hold = hold_the_first
-    try:
-        with _sizes(batcher) as sizes, ThreadPoolExecutor(max_workers=2) as pool:
-            first = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
-            _until(lambda: batcher.pending(card_id) == 1)
-            # when a debit of the other card arrives meanwhile
-            second = pool.submit(_create(services, 1, _debit(other, 2, 1)))
-            if sqlite:  # it queues behind the first card's leader: one writer takes both
-                _until(lambda: batcher.pending(other) == 2)
-            else:  # it is answered while the first card's leader is still held
-                assert second.result(timeout=10).balance == 8 and not first.done()
-            release.set()
-            outcomes = [first.result(timeout=60), second.result(timeout=60)]
-    finally:
-        batcher.hold = None
+    held = _first_leader_held(batcher)
+    with held as release, _sizes(batcher) as sizes, ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
+        _until(lambda: batcher.pending(card_id) == 1)
+        # when a debit of the other card arrives meanwhile
+        second = pool.submit(_create(services, 1, _debit(other, 2, 1)))
+        if sqlite:  # it queues behind the first card's leader: one writer takes both
+            _until(lambda: batcher.pending(other) == 2)
+        else:  # it is answered while the first card's leader is still held
+            assert second.result(timeout=10).balance == 8 and not first.done()
         release.set()
+        outcomes = [first.result(timeout=60), second.result(timeout=60)]
 
     # then on SQLite they shared one transaction, on PostgreSQL each card committed on its own
     assert sizes == ([2] if sqlite else [1, 1])
@@ -402,29 +411,18 @@ def test_a_caller_of_another_store_is_not_queued_behind_the_cards_batch(services
     # given a batch on a card of the default store, its leader held
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
-    batcher, release, holds = _batcher(services), threading.Event(), []
-
-    def hold_the_first(_card: int) -> None:
-        holds.append(_card)
-        if len(holds) == 1:
-            release.wait(30)
-
-    batcher.hold = hold_the_first
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            held = pool.submit(_create(services, 0, _debit(card_id, 1, 0)))
-            _until(lambda: batcher.pending(card_id) == 1)
-            # when a caller of another store addresses the card by id meanwhile
-            north = Principal("north-till", USE, stores=frozenset({"north"}))
-            with pytest.raises(NotFoundError):
-                services.ledger.create(north, _debit(card_id, 1, 1))
-            # then it was answered without waiting for the held batch, which then debits alone
-            assert not held.done()
-            release.set()
-            assert held.result(timeout=60).balance == 9
-    finally:
-        batcher.hold = None
+    batcher = _batcher(services)
+    with _first_leader_held(batcher) as release, ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(_create(services, 0, _debit(card_id, 1, 0)))
+        _until(lambda: batcher.pending(card_id) == 1)
+        # when a caller of another store addresses the card by id meanwhile
+        north = Principal("north-till", USE, stores=frozenset({"north"}))
+        with pytest.raises(NotFoundError):
+            services.ledger.create(north, _debit(card_id, 1, 1))
+        # then it was answered without waiting for the held batch, which then debits alone
+        assert not held.done()
         release.set()
+        assert held.result(timeout=60).balance == 9
     assert _balance(services.engine, card_id) == 9
 
 
@@ -538,26 +536,16 @@ def test_a_follower_not_taken_in_time_is_unavailable_and_never_runs(services, se
     # given a leader held past its followers' bound
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 10)
-    batcher, release = _batcher(services), threading.Event()
+    batcher = _batcher(services)
     batcher.timeout_seconds = 0.2
-
-    def hold_the_first(_card: int) -> None:
-        if not release.is_set():
-            release.wait(30)
-
-    batcher.hold = hold_the_first
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            held = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
-            _until(lambda: batcher.pending(card_id) == 1)
-            # when a second debit waits for the card's batch longer than that
-            with pytest.raises(UnavailableError) as raised:
-                services.ledger.create(Principal("pos-1", USE), _debit(card_id, 2, 1))
-            release.set()
-            assert held.result(timeout=60).balance == 9
-    finally:
-        batcher.hold = None
+    with _first_leader_held(batcher) as release, ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(_create(services, 0, _debit(card_id, 1, 1)))
+        _until(lambda: batcher.pending(card_id) == 1)
+        # when a second debit waits for the card's batch longer than that
+        with pytest.raises(UnavailableError) as raised:
+            services.ledger.create(Principal("pos-1", USE), _debit(card_id, 2, 1))
         release.set()
+        assert held.result(timeout=60).balance == 9
 
     # then it was told it did not run, and it did not: only the first debit is in the ledger
     assert raised.value.message == NOT_RUN
