@@ -65,7 +65,7 @@ def create_db_engine(
     pool: dict[str, Any] = {"pool_size": settings.db_pool_size, "max_overflow": 0, "hide_parameters": True}
     pool.update(poolclass=Pool, pool_timeout=pool_wait_seconds)
     if url.get_backend_name() == "sqlite":
-        pool.update(pool_size=WORKER_THREADS, max_overflow=0)
+        pool.update(pool_size=WORKER_THREADS)
         connect_args = {
             "check_same_thread": False,
             "timeout": WRITE_WAIT_SECONDS,

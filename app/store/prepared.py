@@ -53,9 +53,9 @@ class Prepared:
             return _rows(cursor)
 
     def args(self, params: dict[str, Any]) -> Any:
-        """The values to execute the statement with, bound, in the driver's order (``params`` is
-        left as it was: statements sent together share theirs)."""
-        if self._fixed or self._binders:
+        """The values to execute the statement with, bound (into ``params``, which must be the
+        caller's own dict), in the driver's order."""
+        if self._fixed:
             params = {**self._fixed, **params}
         for name, bind in self._binders:
             if (value := params.get(name)) is not None:
@@ -95,7 +95,7 @@ def run_together(connection: Any, *calls: tuple[Prepared, dict[str, Any]]) -> li
     try:
         with pipeline():
             for cursor, (statement, params) in zip(cursors, calls, strict=True):
-                cursor.execute(statement.sql, statement.args(params))
+                cursor.execute(statement.sql, statement.args(dict(params)))  # calls may share one dict
         return [_rows(cursor) for cursor in cursors]
     finally:
         for cursor in cursors:
