@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 
 from app.domain.ledger import TransRequest
 from app.enums import CodeType, TransType
+from app.errors import CardNotUsableError, LimitExceededError
 from app.policy import Principal
 from tests.conftest import fund
 
@@ -65,9 +66,11 @@ def _debit(pin: str | None = None) -> TransRequest:
     return TransRequest(TransType.USE, "-0.01", code_type=CodeType.PHYSICAL, code=CODE, pin=pin)
 
 
-# Round trips per debit, by database: (no key nor PIN, with a key, with a PIN).
-# SQLite's ROLLBACKs are the pool's reset of a connection handed back with no transaction open.
-EXPECTED = {"sqlite": (10, 16, 10), "postgresql": (4, 8, 4)}
+# Round trips per debit, by database: (no key nor PIN, with a key, with a PIN). On PostgreSQL
+# without a key the move takes the COMMIT with it (app.store.moves.last_write); with one, the key's
+# answer is sealed after it. SQLite's ROLLBACKs are the pool's reset of a connection handed back
+# with no transaction open.
+EXPECTED = {"sqlite": (10, 16, 10), "postgresql": (3, 8, 3)}
 
 
 @pytest.mark.parametrize(("case", "pin", "key"), [(0, None, None), (1, None, "k-1"), (2, PIN, None)])
@@ -149,3 +152,80 @@ def test_a_capture_locks_its_card_once_and_reads_its_holds_once(services, seed, 
     locks = [sql for sql in statements if sql.startswith("SELECT giftcards.")]
     holds = [sql for sql in statements if "sum(" in sql.lower()]
     assert (len(locks), len(holds)) == (1, 1), seen
+
+
+def test_a_credit_refused_at_the_ceiling_after_a_right_pin_keeps_the_wrong_pins_counted(services, seed):
+    # given a card with a PIN one cent under the ceiling, one wrong PIN counted, and another card
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin=PIN)
+    other_id = seed({CodeType.PHYSICAL: "STMTCOUNT0002"})
+    ceiling = services.settings.max_balance * 100  # in cents
+    fund(services.engine, card_id, ceiling - 1)
+    fund(services.engine, other_id, 500)
+    pos = Principal("pos", POS.permissions | {"GiftCardTransAdjust", "ListGiftCards"})
+    with pytest.raises(CardNotUsableError):
+        services.ledger.create(pos, _debit("0000"))
+
+    # when an adjustment with the right PIN would take it over the ceiling (a prebuilt move; a
+    # load's has a condition of its own, its daily limit)
+    credit = TransRequest(TransType.ADJUST, "0.02", code_type=CodeType.PHYSICAL, code=CODE, pin=PIN)
+    with pytest.raises(LimitExceededError):
+        services.ledger.create(pos, credit)
+
+    # then nothing of it is kept: not the credit, nor the right PIN's end of the run of wrong ones
+    # (its COMMIT is not sent with the move, which the ceiling refused)
+    assert _balances(services.engine) == {card_id: ceiling - 1, other_id: 500}
+    assert (
+        _one(services.engine, f"SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = {card_id}")
+        == 1
+    )
+    assert (
+        _one(services.engine, "SELECT count(*) FROM giftcard_transactions WHERE trans_type = 'ADJUST'") == 0
+    )
+
+
+@pytest.mark.parametrize("written_after", ["key", "token"])
+def test_what_a_debit_writes_after_its_move_commits_with_it(services, seed, monkeypatch, written_after):
+    # given a funded card, and a debit by idempotency key or by payment token, which write after the
+    # move (the key's answer, the token used up)
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 500)
+    pos = Principal("pos", POS.permissions | {"FindGiftCardByCode"})
+    seen: list[int] = []
+    elsewhere = create_engine(services.engine.url)  # none of the server's pool, nor its writer's turn
+    if written_after == "key":
+        from app.domain.idempotency import Idempotency as owner
+
+        name, request, key = "seal", _debit(), "k-after"
+    else:
+        from app.domain import payment_tokens as owner  # type: ignore[no-redef]
+        from app.domain.payment_tokens import TokenRequest
+
+        token = services.payment_tokens.tokenize(pos, TokenRequest(CODE, CodeType.PHYSICAL)).token
+        owner = owner.store  # type: ignore[assignment]
+        name, request, key = "use_token", TransRequest(TransType.USE, "-0.01", token=token), None
+    real = getattr(owner, name)
+
+    def looked_at_from_elsewhere(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_balances(elsewhere)[card_id])  # while the transaction writes
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, looked_at_from_elsewhere)
+
+    # when it runs
+    try:
+        answer = services.ledger.create(pos, request, key)
+    finally:
+        elsewhere.dispose()
+
+    # then until that last write the debit was not committed, and then it was
+    assert (answer.balance, seen, _balances(services.engine)[card_id]) == (499, [500], 499)
+
+
+def _balances(engine: Engine) -> dict[int, int]:
+    with engine.connect() as connection:
+        return dict(connection.exec_driver_sql("SELECT id, balance FROM giftcards").all())
+
+
+def _one(engine: Engine, sql: str) -> Any:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(sql).scalar_one()

@@ -43,6 +43,7 @@ from app.store import ledger as store
 from app.store import moves
 from app.store.money import LockedCard
 
+Entry = dict[str, Any]  # a ledger row's values by column
 PERMISSION_OF = {
     TransType.ADD: Permission.TRANS_ADD,
     TransType.USE: Permission.TRANS_USE,
@@ -172,6 +173,7 @@ class Ledger:
             change = self.rules.change(session, principal, card, request.trans_type, amount)
             if not request.authorize_only:
                 entry.update(status=TransStatus.COMPLETED.value, settled_at=now)
+                moves.last_write(session, request.token is None and (amount < 0 or request.pin is None))
                 row = self._move(session, principal, card, entry, change)
                 return _answer(row, card.currency, row["balance_after"], row["balance_after"] - on_hold)
             entry.update(self.rules.hold(principal, card, amount, now, change.program))
@@ -280,9 +282,7 @@ class Ledger:
         return entry, card
 
 
-def _new_entry(
-    principal: Principal, request: TransRequest, now: datetime, code_id: int | None
-) -> dict[str, Any]:
+def _new_entry(principal: Principal, request: TransRequest, now: datetime, code_id: int | None) -> Entry:
     """The ledger row's fields the request and its caller give."""
     return {
         "trans_type": request.trans_type.value,

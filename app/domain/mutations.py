@@ -85,6 +85,8 @@ class MutationRunner:
         """The steps in a unit of work of their own, committed: (the answer, whether it is a
         replay, not yet audited as one); a guard's refusal is raised after the commit."""
         with self._new_unit() as unit:
+            if keyed is None:  # nothing to seal: the work's last write may carry the COMMIT
+                moves.ends_after_work(unit.session)
             answer, replayed, refusal = self.steps(unit.session, principal, mutation, keyed, work, guard)
             if not replayed:
                 unit.commit()  # on a refusal, what the guard wrote (a wrong PIN counted) is kept

@@ -36,6 +36,8 @@ class Prepared:
         )
         self._binders = [(name, fn) for name, fn in bound if fn is not None]
         self.columns = tuple(column.key for column in statement.exported_columns)
+        # Read off the statement, not the cursor: psycopg builds a description's columns anew each time.
+        self.returns_rows = bool(self.columns)
         processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.exported_columns
@@ -50,7 +52,7 @@ class Prepared:
             return list(result.fetchall()) if result.returns_rows else []
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
-            return _rows(cursor)
+            return list(cursor.fetchall()) if self.returns_rows else []
 
     def args(self, params: dict[str, Any]) -> Any:
         """The values to execute the statement with, bound (into ``params``, which must be the
@@ -73,21 +75,22 @@ class Prepared:
     def first(self, connection: Any, **params: Any) -> dict[str, Any] | None:
         """The first row as SQLAlchemy would give it, by column name; None when there is none."""
         rows = self.run(connection, **params)
-        return (
-            dict(zip(self.columns, self.convert(rows[0], 0, len(self.columns)), strict=True))
-            if rows
-            else None
-        )
+        return self.named(rows[0]) if rows else None
+
+    def named(self, row: Sequence[Any]) -> dict[str, Any]:
+        """``row`` as SQLAlchemy would give it, by column name."""
+        return dict(zip(self.columns, self.convert(row, 0, len(self.columns)), strict=True))
 
 
-def _rows(cursor: Any) -> list[Sequence[Any]]:
-    return [] if cursor.description is None else list(cursor.fetchall())
-
-
-def run_together(connection: Any, *calls: tuple[Prepared, dict[str, Any]]) -> list[list[Sequence[Any]]]:
+def run_together(
+    connection: Any, *calls: tuple[Prepared, dict[str, Any]], commit: bool = False
+) -> list[list[Sequence[Any]]]:
     """Each statement's rows, in order. On psycopg they are sent at once, in one pipeline (with the
     transaction's BEGIN when they start it): one round trip for all. The server still runs them one
-    after the other, each with its own snapshot, as if sent apart. Elsewhere, one after the other."""
+    after the other, each with its own snapshot, as if sent apart. Elsewhere, one after the other.
+    With ``commit``, psycopg's pipeline ends with the transaction's COMMIT, which then runs only if
+    they all succeeded (the caller's own commit finds nothing left to do); elsewhere that commit
+    follows as usual."""
     pipeline = getattr(connection, "pipeline", None)  # a pooled DBAPI connection passes it on
     if isinstance(connection, Connection) or pipeline is None:
         return [statement.run(connection, **params) for statement, params in calls]
@@ -96,7 +99,13 @@ def run_together(connection: Any, *calls: tuple[Prepared, dict[str, Any]]) -> li
         with pipeline():
             for cursor, (statement, params) in zip(cursors, calls, strict=True):
                 cursor.execute(statement.sql, statement.args(dict(params)))  # calls may share one dict
-        return [_rows(cursor) for cursor in cursors]
+            if commit:  # as a statement: psycopg's own commit() would wait for its answer alone
+                cursors.append(connection.cursor())
+                cursors[-1].execute("COMMIT")
+        return [
+            list(cursor.fetchall()) if statement.returns_rows else []
+            for cursor, (statement, _) in zip(cursors[: len(calls)], calls, strict=True)
+        ]
     finally:
         for cursor in cursors:
             cursor.close()
