@@ -192,17 +192,18 @@ def test_what_a_debit_writes_after_its_move_commits_with_it(services, seed, monk
     pos = Principal("pos", POS.permissions | {"FindGiftCardByCode"})
     seen: list[int] = []
     elsewhere = create_engine(services.engine.url)  # none of the server's pool, nor its writer's turn
+    owner: Any
     if written_after == "key":
-        from app.domain.idempotency import Idempotency as owner
+        from app.domain.idempotency import Idempotency
 
-        name, request, key = "seal", _debit(), "k-after"
+        owner, name, request, key = Idempotency, "seal", _debit(), "k-after"
     else:
-        from app.domain import payment_tokens as owner  # type: ignore[no-redef]
         from app.domain.payment_tokens import TokenRequest
+        from app.store import payment_tokens
 
         token = services.payment_tokens.tokenize(pos, TokenRequest(CODE, CodeType.PHYSICAL)).token
-        owner = owner.store  # type: ignore[assignment]
-        name, request, key = "use_token", TransRequest(TransType.USE, "-0.01", token=token), None
+        owner, name = payment_tokens, "use_token"
+        request, key = TransRequest(TransType.USE, "-0.01", token=token), None
     real = getattr(owner, name)
 
     def looked_at_from_elsewhere(*args: Any, **kwargs: Any) -> Any:
