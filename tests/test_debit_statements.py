@@ -21,6 +21,7 @@ from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError, LimitExceededError
 from app.policy import Principal
 from tests.conftest import fund
+from tests.test_concurrency import scalar
 
 CODE, PIN = "STMTCOUNT0001", "4321"
 POS = Principal("pos", frozenset({"GiftCardTransUse", "UsePhysicalGiftCardCodes"}))
@@ -87,9 +88,7 @@ def test_a_debit_by_code_makes_a_fixed_number_of_round_trips(services, seed, mon
     assert answer.balance == 498
     database = services.engine.dialect.name
     assert len(seen) == EXPECTED[database][case], seen
-    with services.engine.connect() as connection:
-        balances = dict(connection.exec_driver_sql("SELECT id, balance FROM giftcards").all())
-    assert balances == {card_id: 498, other_id: 500}  # the other card is untouched
+    assert _balances(services.engine) == {card_id: 498, other_id: 500}  # the other card is untouched
     with services.engine.connect() as connection:
         entries = connection.exec_driver_sql(
             "SELECT giftcard_id, amount, balance_before, balance_after FROM giftcard_transactions "
@@ -174,12 +173,10 @@ def test_a_credit_refused_at_the_ceiling_after_a_right_pin_keeps_the_wrong_pins_
     # then nothing of it is kept: not the credit, nor the right PIN's end of the run of wrong ones
     # (its COMMIT is not sent with the move, which the ceiling refused)
     assert _balances(services.engine) == {card_id: ceiling - 1, other_id: 500}
+    wrong = "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id"
+    assert scalar(services.engine, wrong, id=card_id) == 1
     assert (
-        _one(services.engine, f"SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = {card_id}")
-        == 1
-    )
-    assert (
-        _one(services.engine, "SELECT count(*) FROM giftcard_transactions WHERE trans_type = 'ADJUST'") == 0
+        scalar(services.engine, "SELECT count(*) FROM giftcard_transactions WHERE trans_type = 'ADJUST'") == 0
     )
 
 
@@ -225,8 +222,3 @@ def test_what_a_debit_writes_after_its_move_commits_with_it(services, seed, monk
 def _balances(engine: Engine) -> dict[int, int]:
     with engine.connect() as connection:
         return dict(connection.exec_driver_sql("SELECT id, balance FROM giftcards").all())
-
-
-def _one(engine: Engine, sql: str) -> Any:
-    with engine.connect() as connection:
-        return connection.exec_driver_sql(sql).scalar_one()

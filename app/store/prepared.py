@@ -35,9 +35,9 @@ class Prepared:
             for name, bind in compiled.binds.items()
         )
         self._binders = [(name, fn) for name, fn in bound if fn is not None]
+        # Also whether it returns rows at all: read off the statement, not the cursor, whose
+        # description psycopg builds anew each time it is asked.
         self.columns = tuple(column.key for column in statement.exported_columns)
-        # Read off the statement, not the cursor: psycopg builds a description's columns anew each time.
-        self.returns_rows = bool(self.columns)
         processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.exported_columns
@@ -52,7 +52,7 @@ class Prepared:
             return list(result.fetchall()) if result.returns_rows else []
         with closing(connection.cursor()) as cursor:
             cursor.execute(self.sql, args)
-            return list(cursor.fetchall()) if self.returns_rows else []
+            return list(cursor.fetchall()) if self.columns else []
 
     def args(self, params: dict[str, Any]) -> Any:
         """The values to execute the statement with, bound (into ``params``, which must be the
@@ -103,7 +103,7 @@ def run_together(
                 cursors.append(connection.cursor())
                 cursors[-1].execute("COMMIT")
         return [
-            list(cursor.fetchall()) if statement.returns_rows else []
+            list(cursor.fetchall()) if statement.columns else []
             for cursor, (statement, _) in zip(cursors[: len(calls)], calls, strict=True)
         ]
     finally:
