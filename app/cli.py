@@ -43,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import db
+    from app.cpu_pinning import cpu_slots
     from app.server import metrics_directory, served_workers, uvicorn_options
 
     settings = _settings()
@@ -59,7 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info(
         "serving on http://%s:%d/graphql (%s, %d worker(s))", args.host, args.port, settings.env, workers
     )
-    with metrics_directory(os.environ, workers):
+    with metrics_directory(os.environ, workers), cpu_slots(os.environ, workers, settings.pin_workers) as why:
+        if why:
+            log.info("workers not pinned to CPUs: %s", why)
         uvicorn.run(
             "app.http:app_from_environ",
             factory=True,

@@ -81,6 +81,8 @@ class Settings(BaseModel):
     # next database transaction. The wait is how long the first of a group waits for company; 0 (the
     # default): not at all, a group is what queued meanwhile.
     group_commit: bool = True
+    # `giftcards serve`: each worker on a CPU of its own (app.cpu_pinning), when there are as many.
+    pin_workers: bool = True
     batch_wait_ms: float = Field(default=0, ge=0, le=50)
     # How long a giftcardTokenize token can be spent (DESIGN §12): minutes, not days.
     payment_token_ttl_seconds: int = Field(default=600, ge=30, le=24 * 3600)

@@ -31,6 +31,7 @@ from app.auth import oauth
 from app.auth.counters import SharedCounters
 from app.certificate_route import certificate_route
 from app.config import Settings, load_settings
+from app.cpu_pinning import pin_worker
 from app.db import check_schema, claim_id_node
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
@@ -240,8 +241,11 @@ async def _refusal_counts(audit: AuditTrail) -> AsyncIterator[None]:
 
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings from this process's environment."""
+    cpu = pin_worker(os.environ)  # first: what the settings count as this process's CPUs follows it
     settings = load_settings(os.environ)
     configure_logging(settings)
+    if cpu is not None:
+        log.info("worker %d pinned to CPU %d", os.getpid(), cpu)
     # Set by `giftcards serve` for its workers (prometheus-client reads it when first imported).
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return create_app(
