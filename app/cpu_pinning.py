@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import tempfile
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import IO
 
-log = logging.getLogger(__name__)
-
 SLOTS_VARIABLE = "_GIFTCARDS_CPU_SLOTS"  # internal, from `giftcards serve` to its workers: not a setting
 _SLOT_PREFIX = "cpu-"
-_held: list[IO[bytes]] = []  # this process's slot, locked while it lives
+_held: dict[int, IO[bytes]] = {}  # this process's CPU and its slot, locked while the process lives
 
 
 def usable_cpus() -> list[int]:
@@ -67,12 +64,13 @@ def cpu_slots(environ: MutableMapping[str, str], workers: int, enabled: bool) ->
             del environ[SLOTS_VARIABLE]
 
 
-def pin_worker(environ: MutableMapping[str, str]) -> int | None:
-    """Pin this worker's threads to the first free CPU slot ``giftcards serve`` made; that CPU, or
-    None when it made none (another process manager, pinning off) or every slot is taken."""
+def pin_worker(environ: Mapping[str, str]) -> int | None:
+    """Pin this worker's threads to the first free CPU slot ``giftcards serve`` made; that CPU (the
+    one it holds, when called again), or None when it made none (another process manager, pinning
+    off) or every slot is taken."""
     directory = environ.get(SLOTS_VARIABLE)
-    if not directory or _held:
-        return None
+    if _held or not directory:
+        return next(iter(_held), None)
     slots = sorted(
         Path(directory).glob(f"{_SLOT_PREFIX}*"), key=lambda path: int(path.name[len(_SLOT_PREFIX) :])
     )
@@ -84,10 +82,9 @@ def pin_worker(environ: MutableMapping[str, str]) -> int | None:
             handle.close()
             continue
         cpu = int(slot.name[len(_SLOT_PREFIX) :])
-        _held.append(handle)
+        _held[cpu] = handle
         _pin_threads(cpu)
         return cpu
-    log.warning("every CPU slot is taken: this worker is not pinned to a CPU")
     return None
 
 

@@ -31,7 +31,7 @@ from app.auth import oauth
 from app.auth.counters import SharedCounters
 from app.certificate_route import certificate_route
 from app.config import Settings, load_settings
-from app.cpu_pinning import pin_worker
+from app.cpu_pinning import SLOTS_VARIABLE, pin_worker
 from app.db import check_schema, claim_id_node
 from app.domain.audit import AuditTrail
 from app.domain.keys import check_pins_verifiable
@@ -246,6 +246,8 @@ def app_from_environ() -> Starlette:
     configure_logging(settings)
     if cpu is not None:
         log.info("worker %d pinned to CPU %d", os.getpid(), cpu)
+    elif SLOTS_VARIABLE in os.environ:
+        log.warning("worker %d not pinned to a CPU: every CPU has a worker already", os.getpid())
     # Set by `giftcards serve` for its workers (prometheus-client reads it when first imported).
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return create_app(

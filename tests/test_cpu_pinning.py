@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -58,10 +59,9 @@ def pinned_to(process: subprocess.Popen[str]) -> tuple[str, str]:
     return cpu, allowed
 
 
-def release(process: subprocess.Popen[str]) -> str:
-    """Let a holder end; what it wrote to stderr."""
-    _, errors = process.communicate(timeout=30)
-    return errors
+def release(process: subprocess.Popen[str]) -> None:
+    """Let a holder end."""
+    process.communicate(timeout=30)
 
 
 def test_no_slots_when_pinning_is_off(tmp_path):
@@ -108,10 +108,10 @@ def test_workers_take_free_slots_in_turn_and_a_dead_ones_slot_again():
         holders = [holder(environ[SLOTS_VARIABLE]) for _ in CPUS]
         taken = sorted(pinned_to(process) for process in holders)
         assert taken == sorted((str(cpu), str([cpu])) for cpu in CPUS)
-        # when one more starts, it finds none free: it stays unpinned and warns
+        # when one more starts, it finds none free: it stays unpinned
         extra = holder(environ[SLOTS_VARIABLE])
         assert pinned_to(extra) == ("None", str(CPUS))
-        assert "every CPU slot is taken" in release(extra)
+        release(extra)
         # when the worker on the first CPU ends, the next to start takes its slot
         first = next(process for process in holders if pinned_to_cpu(process) == CPUS[0])
         release(first)
@@ -151,7 +151,9 @@ def test_serve_pins_each_worker_and_all_its_threads_to_a_cpu_of_its_own(database
         for pid, cpu in workers.items():
             threads = [int(thread) for thread in os.listdir(f"/proc/{pid}/task")]
             assert len(threads) > 1
-            assert all(allowed_cpus(pid, thread) == {cpu} for thread in threads)
+            for thread in threads:
+                with contextlib.suppress(FileNotFoundError):  # an idle thread that ended meanwhile
+                    assert allowed_cpus(pid, thread) == {cpu}
 
 
 @needs_two_cpus
