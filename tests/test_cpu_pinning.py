@@ -146,7 +146,7 @@ def test_serve_pins_each_worker_and_all_its_threads_to_a_cpu_of_its_own(database
     with running_server(env, tmp_path / "server.log"):
         # then each worker says which CPU it took, a different one each
         workers = _pinned_workers(tmp_path / "server.log", 2)
-        assert sorted(workers.values()) == CPUS[:2]
+        assert sorted(workers.values()) == CPUS[:2], (tmp_path / "server.log").read_text()
         # and the kernel keeps every thread of it there
         for pid, cpu in workers.items():
             threads = [int(thread) for thread in os.listdir(f"/proc/{pid}/task")]
