@@ -79,6 +79,7 @@ class Server:
     name: str
     port: int
     process: subprocess.Popen[bytes]
+    log: Path
 
     @property
     def url(self) -> str:
@@ -220,7 +221,19 @@ def start(name: str, command: list[str], env: dict[str, str], log: Path) -> Serv
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Server(name, port, process)
+    return Server(name, port, process, log)
+
+
+_PINNED = re.compile(r"worker \d+ pinned to CPU (\d+)")
+
+
+def pinned_cpus(server: Server) -> list[int]:
+    """The CPUs `giftcards serve` pinned the server's workers to, by its log (GIFTCARDS_PIN_WORKERS)."""
+    return sorted(int(cpu) for cpu in _PINNED.findall(server.log.read_text(errors="replace")))
+
+
+def describe_pinning(cpus: list[int]) -> str:
+    return f"workers pinned to CPUs {', '.join(map(str, cpus))}" if cpus else "workers not pinned to CPUs"
 
 
 def stop(server: Server) -> None:
@@ -458,6 +471,8 @@ def measure(args: argparse.Namespace, work: Path, database_url: str) -> int:
     runs: list[Run] = []
     with servers_running(env, work, args.workers) as servers:
         keepalive = measure_servers(args, servers, token, samples, bodies, runs)
+        scale["pinned_cpus"] = pinned_cpus(servers[0])  # by now every worker has started
+        print(f"bench lookup: ours: {describe_pinning(scale['pinned_cpus'])}", file=sys.stderr)
         if history_cards:
             reader = mint(env, ("ListGiftCardTransactions",))
             timings = history_pages(servers[0].port, reader, history_cards)

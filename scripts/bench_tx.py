@@ -64,9 +64,11 @@ from bench_lookup import (
     BenchError,
     Server,
     cpu_seconds,
+    describe_pinning,
     keepalive_ms,
     parse_seconds,
     parse_wrk,
+    pinned_cpus,
     post,
     run,
     server_env,
@@ -147,6 +149,7 @@ class DatabaseResult:
     debits_answered: int | None = None  # samples plus every 2xx answer wrk counted
     debits_counted: int | None = None  # giftcardTransAdd answered OK, by our /metrics
     batched: tuple[int, int] | None = None  # (transactions, database transactions), group commit
+    pinned_cpus: list[int] = field(default_factory=list)  # ours, by its log (GIFTCARDS_PIN_WORKERS)
     profile: list[str] = field(default_factory=list)  # the summary printed
 
 
@@ -619,6 +622,7 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> DatabaseR
                 )
                 result.runs += [profiled] if profiled else []
             read_metrics(servers[0], result)
+            result.pinned_cpus = pinned_cpus(servers[0])  # by now every worker has started
         # Only answers without a problem are debits wrk saw succeed (on either server).
         result.debits_answered = answered + sum(r.requests - r.failures for r in result.runs)
         verify_ledger(load.env, url, result)
@@ -723,6 +727,7 @@ def print_database(result: DatabaseResult) -> None:
             f"{name}: group commit: {done} transactions in {commits} database transactions "
             f"({done / commits:.2f} per commit)"
         )
+    print(f"{name}: ours: {describe_pinning(result.pinned_cpus)}")
     for line in result.profile:
         print(f"{name}: {line}")
 
