@@ -346,6 +346,29 @@ def cpu_seconds(group: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_thread(group: int) -> tuple[float, float] | None:
+    """CPU time (user + system) of a process group's event loops, each process's main thread, and
+    of all its other threads; None without /proc. A process's CPU counts its own threads alone."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = [0, 0]  # main threads, other threads
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[2]) != group:
+                continue
+            tasks = list((stat.parent / "task").iterdir())
+        except OSError:  # the process has gone
+            continue
+        for task in tasks:
+            try:
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+            except OSError:  # the thread has gone
+                continue
+            ticks[task.name != stat.parent.name] += int(fields[11]) + int(fields[12])
+    return ticks[0] / os.sysconf("SC_CLK_TCK"), ticks[1] / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(server: Server, seconds: int, args: argparse.Namespace, bodies: Path, token: str) -> Run:
     cpu_before = cpu_seconds(server.process.pid)
     command = [

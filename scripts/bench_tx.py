@@ -28,7 +28,8 @@ function. After a database's runs both servers are stopped and ``giftcards ledge
 come back clean; the number of USE rows in the ledger is compared with the debits wrk saw answered
 by either server. Prints a table of median debits/s, p50, p99 and CPU ms per debit per database and
 scenario for ours and for the reference, a line ``ratio ours/reference <database> <scenario>: <x>``
-for each, and writes ``results.json`` into the run's directory. Exits non-zero when a run saw
+for each, a line ``CPU per debit by thread, ours <database> <scenario>: …`` splitting our CPU
+between the workers' event loops (their main threads) and their other threads (from /proc), and writes ``results.json`` into the run's directory. Exits non-zero when a run saw
 non-2xx answers, socket errors, GraphQL errors or unexpected answers, or when the ledger does not
 verify. Run it through ``scripts/bench tx``.
 """
@@ -63,6 +64,7 @@ from bench_lookup import (
     SCRIPTS,
     BenchError,
     Server,
+    cpu_by_thread,
     cpu_seconds,
     describe_pinning,
     keepalive_ms,
@@ -123,6 +125,10 @@ class TxRun:
     unexpected_answers: int
     first_problem: str | None = None
     cpu_ms_per_debit: float | None = None
+    # Of it: the workers' event loops (their main threads), and their other threads (ours: the
+    # transactions' and reads' threads).
+    loop_ms_per_debit: float | None = None
+    threads_ms_per_debit: float | None = None
     warmup: bool = False
     profiled: bool = False  # the extra run with py-spy attached: not measured
 
@@ -350,7 +356,7 @@ def wrk(
     """wrk against ``server`` for ``seconds``: ``where`` is (database, scenario), ``load`` the
     request bodies' file and the bearer token."""
     (database_name, scenario), (bodies, token) = where, load
-    cpu_before = cpu_seconds(server.process.pid)
+    cpu_before, split_before = cpu_seconds(server.process.pid), cpu_by_thread(server.process.pid)
     command = [
         "wrk",
         f"--threads={args.threads}",
@@ -365,7 +371,7 @@ def wrk(
         token,
     ]
     output = run(command, dict(os.environ), timeout=seconds + 60, capture=True)
-    cpu_after = cpu_seconds(server.process.pid)
+    cpu_after, split_after = cpu_seconds(server.process.pid), cpu_by_thread(server.process.pid)
     base = parse_wrk(server.name, output)
     extra = {}
     for name, pattern in _EXTRA.items():
@@ -395,6 +401,11 @@ def wrk(
     )
     if cpu_before is not None and cpu_after is not None and result.requests:
         result.cpu_ms_per_debit = (cpu_after - cpu_before) * 1000 / result.requests
+    if split_before is not None and split_after is not None and result.requests:
+        result.loop_ms_per_debit, result.threads_ms_per_debit = (
+            (after - before) * 1000 / result.requests
+            for before, after in zip(split_before, split_after, strict=True)
+        )
     return result
 
 
@@ -645,6 +656,8 @@ def summarise(results: list[DatabaseResult], server: str = "ours") -> Summary:
                 "p99_ms": statistics.median(r.p99_ms for r in mine),
                 "max_ms": max(r.max_ms for r in mine),
                 "cpu_ms_per_debit": statistics.median(r.cpu_ms_per_debit or 0.0 for r in mine),
+                "loop_ms_per_debit": statistics.median(r.loop_ms_per_debit or 0.0 for r in mine),
+                "threads_ms_per_debit": statistics.median(r.threads_ms_per_debit or 0.0 for r in mine),
                 "failures": sum(r.failures for r in mine),
             }
     return summary
@@ -700,6 +713,12 @@ def print_table(results: list[DatabaseResult], summary: Summary, reference: Summ
             f"{rows['hot-pin']['debits_per_second'] / max(rows['hot']['debits_per_second'], 1e-9):.2f} "
             "(debits/s with a PIN checked against the same card load without one)"
         )
+    for database, rows in summary.items():
+        for scenario, row in rows.items():
+            print(
+                f"CPU per debit by thread, ours {database} {scenario}: event loops "
+                f"{row['loop_ms_per_debit']:.2f} ms, other threads {row['threads_ms_per_debit']:.2f} ms"
+            )
     for result in results:
         print_database(result)
 
