@@ -29,9 +29,10 @@ come back clean; the number of USE rows in the ledger is compared with the debit
 by either server. Prints a table of median debits/s, p50, p99 and CPU ms per debit per database and
 scenario for ours and for the reference, a line ``ratio ours/reference <database> <scenario>: <x>``
 for each, a line ``CPU per debit by thread, ours <database> <scenario>: …`` splitting our CPU
-between the workers' event loops (their main threads) and their other threads (from /proc), and writes ``results.json`` into the run's directory. Exits non-zero when a run saw
-non-2xx answers, socket errors, GraphQL errors or unexpected answers, or when the ledger does not
-verify. Run it through ``scripts/bench tx``.
+between the workers' event loops (their main threads) and their other threads (from /proc), and
+writes ``results.json`` into the run's directory. Exits non-zero when a run saw non-2xx answers,
+socket errors, GraphQL errors or unexpected answers, or when the ledger does not verify. Run it
+through ``scripts/bench tx``.
 """
 
 from __future__ import annotations
