@@ -1,15 +1,18 @@
 """Mutation testing of the money and secrecy modules with mutmut, one module at a time.
 
 Each module is mutated in a scratch copy of the project and tested with the few test files that
-exercise it, on SQLite only. Prints, per module, the mutants killed, survived and judged
-equivalent (listed in ``scripts/mutation-equivalents.txt`` with a reason) and the kill rate, then
-each survivor not listed there, as a line to fix with a test or to list with its reason.
+exercise it, on SQLite (the default) or on PostgreSQL (``--database postgresql``: the tests that
+run on both databases run their PostgreSQL case, on the server of ``GIFTCARDS_TEST_POSTGRES_URL``;
+the others as always). Prints, per module, the mutants killed, survived and judged equivalent
+(listed in ``scripts/mutation-equivalents.txt`` with a reason) and the kill rate, then each
+survivor not listed there, as a line to fix with a test or to list with its reason.
 
-    python scripts/mutation.py [MODULE ...]      # e.g. domain/money policy; none: all of them
+    python scripts/mutation.py [--database sqlite|postgresql] [MODULE ...]   # none: all of them
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import re
@@ -36,6 +39,7 @@ LEDGER_TESTS = [
     "test_pin_checks.py",
     "test_guards.py",
     "domain/test_ledger.py",
+    "test_debit_statements.py",  # what a debit sends, and when it commits (PostgreSQL)
 ]
 # module → the test files that exercise it
 MODULES = {
@@ -90,7 +94,9 @@ MODULES = {
     ],
 }
 COPIED = ["app", "tests", "permissions.yaml", "schema.graphql", "pyproject.toml"]
-PYTEST_ARGS = ["-k", "not postgresql", "-m", "not server and not browser", "-p", "no:cacheprovider"]
+# The other database's case of each test that runs on both is left out.
+LEAVE_OUT = {"sqlite": "not postgresql", "postgresql": "not sqlite"}
+PYTEST_ARGS = ["-m", "not server and not browser", "-p", "no:cacheprovider"]
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 ROW = "{:<20} {:>7} {:>7} {:>8} {:>10} {:>9}"
 
@@ -99,7 +105,7 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(f'"{value}"' for value in values) + "]"
 
 
-def _configure(work: Path, module: str) -> None:
+def _configure(work: Path, module: str, database: str) -> None:
     """The scratch copy, with mutmut told what to mutate and which tests to run."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in COPIED:
@@ -115,7 +121,7 @@ def _configure(work: Path, module: str) -> None:
             'source_paths = ["app"]\n'
             f'only_mutate = ["app/{module}.py"]\n'
             'also_copy = ["permissions.yaml", "schema.graphql"]\n'
-            f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
+            f"pytest_add_cli_args = {_toml_list(['-k', LEAVE_OUT[database], *PYTEST_ARGS])}\n"
             f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         )
 
@@ -148,21 +154,24 @@ def _fingerprint(function: str, change: str) -> str:
     return hashlib.sha256(f"{function}\n{change}".encode()).hexdigest()[:10]
 
 
-def _equivalents() -> dict[tuple[str, str], str]:
-    """(module, fingerprint) → reason, from lines ``module function fingerprint change — reason``."""
+def _equivalents(database: str) -> dict[tuple[str, str], str]:
+    """(module, fingerprint) → reason, from lines ``module function fingerprint change — reason``; a
+    line whose module ends ``@sqlite`` (or ``@postgresql``) holds only on that database."""
     found = {}
     for line in EQUIVALENTS.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            module, _, fingerprint, rest = line.split(maxsplit=3)
-            found[module, fingerprint] = rest.rpartition(" — ")[2]
+            named, _, fingerprint, rest = line.split(maxsplit=3)
+            module, _, only_on = named.partition("@")
+            if only_on in ("", database):
+                found[module, fingerprint] = rest.rpartition(" — ")[2]
     return found
 
 
-def run(module: str) -> tuple[dict[str, int], list[str]]:
+def run(module: str, database: str) -> tuple[dict[str, int], list[str]]:
     """Counts for the table, and a line for each survivor not judged equivalent."""
     with tempfile.TemporaryDirectory(prefix="giftcards-mutation-") as scratch:
         work = Path(scratch)
-        _configure(work, module)
+        _configure(work, module, database)
         _mutmut(work, "run", "--max-children", JOBS)
         prefix = "app." + module.replace("/", ".") + "."
         statuses = dict(
@@ -170,7 +179,7 @@ def run(module: str) -> tuple[dict[str, int], list[str]]:
             for line in _mutmut(work, "results", "--all", "true").splitlines()
             if line.strip().startswith(prefix)
         )
-        equivalents, unexplained = _equivalents(), []
+        equivalents, unexplained = _equivalents(database), []
         counts = {"mutants": len(statuses), "killed": 0, "survived": 0, "equivalent": 0}
         for mutant, status in sorted(statuses.items()):
             if status in KILLED:
@@ -188,14 +197,18 @@ def run(module: str) -> tuple[dict[str, int], list[str]]:
 
 
 def main(argv: list[str]) -> int:
-    modules = argv or list(MODULES)
+    parser = argparse.ArgumentParser(prog="scripts/mutation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=sorted(LEAVE_OUT), default="sqlite")
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"of: {', '.join(MODULES)}")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(MODULES)
     unknown = [module for module in modules if module not in MODULES]
     if unknown:
         sys.exit(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
     rows, survivors = [], []
     for module in modules:
-        print(f"mutating app/{module}.py …", flush=True)
-        counts, unexplained = run(module)
+        print(f"mutating app/{module}.py, tested on {args.database} …", flush=True)
+        counts, unexplained = run(module, args.database)
         rows.append((module, counts))
         survivors += unexplained
     print("\n" + ROW.format("module", "mutants", "killed", "survived", "equivalent", "kill rate"))
