@@ -64,7 +64,7 @@ def release(process: subprocess.Popen[str]) -> None:
     process.communicate(timeout=30)
 
 
-def test_no_slots_when_pinning_is_off(tmp_path):
+def test_no_slots_when_pinning_is_off():
     environ: dict[str, str] = {}
     with cpu_slots(environ, workers=1, enabled=False) as why:
         assert why is None
