@@ -40,6 +40,13 @@ LEDGER_TESTS = [
     "test_guards.py",
     "domain/test_ledger.py",
     "test_debit_statements.py",  # what a debit sends, and when it commits (PostgreSQL)
+    "graphql/test_locations.py",
+    "graphql/test_auth_codes.py",
+    "graphql/test_payment_tokens.py",
+    "graphql/test_store_scoping.py",
+    "graphql/test_store_isolation.py",
+    "graphql/test_program_cards.py",
+    "test_batching.py",
 ]
 # module → the test files that exercise it
 MODULES = {
