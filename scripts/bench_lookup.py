@@ -330,42 +330,39 @@ def keepalive_ms(server: Server, body: dict[str, Any], token: str) -> float:
     return statistics.median(times[1:])
 
 
-def cpu_seconds(group: int) -> float | None:
-    """CPU time (user + system) of every live process in a process group; None without /proc."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
-    ticks = 0
-    for stat in proc.glob("[0-9]*/stat"):
+def _group_stats(group: int) -> Iterator[tuple[Path, list[str]]]:
+    """Each live process of a process group: its /proc directory and the fields of its stat after
+    the name (pgrp, utime and stime are fields 5, 14 and 15: here 2, 11 and 12)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:  # the process has gone
             continue
-        if int(fields[2]) == group:  # pgrp, utime and stime are fields 5, 14 and 15
-            ticks += int(fields[11]) + int(fields[12])
+        if int(fields[2]) == group:
+            yield stat.parent, fields
+
+
+def cpu_seconds(group: int) -> float | None:
+    """CPU time (user + system) of every live process in a process group; None without /proc."""
+    if not Path("/proc").is_dir():
+        return None
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in _group_stats(group))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_thread(group: int) -> tuple[float, float] | None:
     """CPU time (user + system) of a process group's event loops, each process's main thread, and
-    of all its other threads; None without /proc. A process's CPU counts its own threads alone."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    of all its other live threads; None without /proc."""
+    if not Path("/proc").is_dir():
         return None
     ticks = [0, 0]  # main threads, other threads
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rpartition(")")[2].split()[2]) != group:
-                continue
-            tasks = list((stat.parent / "task").iterdir())
-        except OSError:  # the process has gone
-            continue
-        for task in tasks:
+    for process, _ in _group_stats(group):
+        for task in process.glob("task/*/stat"):
             try:
-                fields = (task / "stat").read_text().rpartition(")")[2].split()
+                fields = task.read_text().rpartition(")")[2].split()
             except OSError:  # the thread has gone
                 continue
-            ticks[task.name != stat.parent.name] += int(fields[11]) + int(fields[12])
+            ticks[task.parent.name != process.name] += int(fields[11]) + int(fields[12])
     return ticks[0] / os.sysconf("SC_CLK_TCK"), ticks[1] / os.sysconf("SC_CLK_TCK")
 
 
