@@ -11,7 +11,8 @@ whose threads share one core hands over within it; the workers, one per core, st
 workers in ``_GIFTCARDS_CPU_SLOTS``. A worker takes the first slot whose file it can lock and
 pins all its threads to that CPU (threads it starts later inherit it). The lock goes with the
 process, so a worker that uvicorn starts again in place of a dead one takes the slot that one left.
-Serving more workers than CPUs, or on a platform without CPU affinity, nothing is pinned.
+Serving more workers than CPUs, under a CPU quota (a container limited to part of the host's CPU
+time rather than to a set of its CPUs), or on a platform without CPU affinity, nothing is pinned.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import IO
 SLOTS_VARIABLE = "_GIFTCARDS_CPU_SLOTS"  # internal, from `giftcards serve` to its workers: not a setting
 _SLOT_PREFIX = "cpu-"
 _held: dict[int, IO[bytes]] = {}  # this process's CPU and its slot, locked while the process lives
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def usable_cpus() -> list[int]:
@@ -36,12 +38,48 @@ def usable_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def why_not_pinned(workers: int, cpus: list[int]) -> str | None:
-    """Why ``workers`` workers are not pinned on ``cpus``; None when they are."""
+def cpu_quota(root: Path = CGROUP_ROOT, membership: Path = Path("/proc/self/cgroup")) -> float | None:
+    """The CPUs' worth of time this process's cgroup may use (``docker run --cpus``), or None when
+    it has no quota or none can be read: cgroup v2's ``cpu.max``, else v1's CFS quota and period."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, group = line.split(":", 2)
+        relative = group.lstrip("/")
+        if controllers == "":  # cgroup v2: "max 100000", or "<quota> <period>"
+            limit = _read(root / relative / "cpu.max") or _read(root / "cpu.max")
+            quota, _, period = (limit or "max").partition(" ")
+        elif "cpu" in controllers.split(","):
+            v1 = next((root / name for name in ("cpu", "cpu,cpuacct") if (root / name).is_dir()), root)
+            quota = _read(v1 / relative / "cpu.cfs_quota_us") or _read(v1 / "cpu.cfs_quota_us") or "-1"
+            period = _read(v1 / relative / "cpu.cfs_period_us") or _read(v1 / "cpu.cfs_period_us") or ""
+        else:
+            continue
+        if quota.lstrip("-").isdigit() and int(quota) > 0 and period.isdigit() and int(period) > 0:
+            return int(quota) / int(period)
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def why_not_pinned(workers: int, cpus: list[int], quota: float | None = None) -> str | None:
+    """Why ``workers`` workers are not pinned on ``cpus`` under a CPU ``quota``; None when they are."""
     if not cpus:
         return "this platform cannot pin processes to CPUs"
     if workers > len(cpus):
         return f"{workers} workers on {len(cpus)} CPUs: more workers than CPUs, none pinned"
+    if quota is not None and quota < len(cpus):
+        return (
+            f"a CPU quota of {quota:g} CPUs on {len(cpus)} CPUs: the time is limited rather than the "
+            "CPUs, which other processes may keep busy; none pinned"
+        )
     return None
 
 
@@ -50,7 +88,7 @@ def cpu_slots(environ: MutableMapping[str, str], workers: int, enabled: bool) ->
     """While serving: a slot for each usable CPU, named in ``environ`` for the workers before they
     start. Yields why the workers are not pinned (None when they are, or when ``enabled`` is off)."""
     cpus = usable_cpus()
-    why = why_not_pinned(workers, cpus) if enabled else None
+    why = why_not_pinned(workers, cpus, cpu_quota()) if enabled else None
     if not enabled or why is not None:
         yield why
         return

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cpu_pinning import SLOTS_VARIABLE, cpu_slots, usable_cpus, why_not_pinned
+from app import cpu_pinning
+from app.cpu_pinning import SLOTS_VARIABLE, cpu_quota, cpu_slots, usable_cpus, why_not_pinned
 from tests.test_concurrency import running_server, server_env
 
 CPUS = usable_cpus()
@@ -77,6 +78,59 @@ def test_more_workers_than_cpus_are_not_pinned_and_say_why():
         assert why == f"{len(CPUS) + 1} workers on {len(CPUS)} CPUs: more workers than CPUs, none pinned"
         assert SLOTS_VARIABLE not in environ
     assert why_not_pinned(1, []) == "this platform cannot pin processes to CPUs"
+
+
+def cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A cgroup tree under ``tmp_path`` holding ``files`` (by path), and a process's membership."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    (tmp_path / "membership").write_text(membership)
+    return root, tmp_path / "membership"
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "quota"),
+    [
+        ("0::/\n", {"cpu.max": "150000 100000"}, 1.5),  # cgroup v2, `docker run --cpus 1.5`
+        ("0::/app.slice\n", {"app.slice/cpu.max": "50000 100000", "cpu.max": "max 100000"}, 0.5),
+        ("0::/\n", {"cpu.max": "max 100000"}, None),  # v2, no quota
+        ("0::/\n", {}, None),  # v2 without the cpu controller
+        (
+            "3:cpu,cpuacct:/\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+            2.0,
+        ),
+        ("1:cpu:/\n2:memory:/x\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        # a hybrid machine: the unified hierarchy has no cpu controller, v1's cpu has the quota
+        ("1:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+    ],
+)
+def test_a_cgroup_cpu_quota_is_read_from_either_version(tmp_path, membership, files, quota):
+    root, member = cgroup(tmp_path, membership, files)
+    assert cpu_quota(root, member) == quota
+
+
+def test_an_unreadable_cgroup_membership_is_no_quota(tmp_path):
+    assert cpu_quota(tmp_path, tmp_path / "missing") is None
+
+
+def test_workers_under_a_cpu_quota_are_not_pinned_and_say_why():
+    assert why_not_pinned(2, [0, 1, 2, 3], 1.5) == (
+        "a CPU quota of 1.5 CPUs on 4 CPUs: the time is limited rather than the CPUs, which other "
+        "processes may keep busy; none pinned"
+    )
+    assert why_not_pinned(2, [0, 1], 2.0) is None  # a quota of every CPU limits nothing
+    assert why_not_pinned(2, [0, 1], None) is None
+
+
+def test_serving_under_a_cpu_quota_makes_no_slots(monkeypatch):
+    monkeypatch.setattr(cpu_pinning, "cpu_quota", lambda: 0.5)
+    environ: dict[str, str] = {}
+    with cpu_slots(environ, workers=1, enabled=True) as why:
+        assert why is not None and why.startswith(f"a CPU quota of 0.5 CPUs on {len(CPUS)} CPUs")
+        assert SLOTS_VARIABLE not in environ
 
 
 def test_serving_makes_one_slot_per_cpu_and_removes_them_after():
