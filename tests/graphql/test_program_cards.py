@@ -1,6 +1,7 @@
 """Cards that follow a program: issued in its currency with a value it allows, a code generated in
 its format when none is given, its expiry, its ceiling and daily load limit (16 loads racing it),
-and loads refused after issue when it fixes value. Refusals are LIMIT_EXCEEDED naming the rule."""
+loads refused after issue when it fixes value, and credits authorized and captured under the same
+rules. Refusals are LIMIT_EXCEEDED naming the rule."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from app.domain.addressing import UNUSABLE
 from app.domain.program_rules import matches_format
 from app.entities import CodeFormat
 from tests.conftest import gql
@@ -18,6 +20,8 @@ CARD_ADD = """mutation A($card: GiftCardAddInput!, $key: String) {
     id currency balance initialValue expiresAt loaded used codes { codeType code isMasked }
     program { code } } }"""
 TRANS = """mutation T($trans: GiftCardTransInput!) { giftcardTransAdd(trans: $trans) { id balance } }"""
+CAPTURE = """mutation C($id: ID!, $amount: String) {
+  giftcardTransCapture(id: $id, amount: $amount) { status amount balance } }"""
 CARD = """query C($id: ID!) { giftcard(id: $id) { results { balance expiresAt loaded used } } }"""
 
 
@@ -31,9 +35,17 @@ def _issued(client, office, **given) -> dict:
     return body["data"]["giftcardAdd"]
 
 
-def _load(client, office, card_id: str, amount: str, kind: str = "ADD") -> dict:
-    trans = {"giftcardId": card_id, "transType": kind, "amount": amount}
+def _load(client, office, card_id: str, amount: str, kind: str = "ADD", **extra) -> dict:
+    trans = {"giftcardId": card_id, "transType": kind, "amount": amount, **extra}
     return gql(client, TRANS, {"trans": trans}, token=office)
+
+
+def _authorized(client, token, amount: str, **address) -> str:
+    """The id of a credit of ``amount`` authorized on the card that ``address`` names."""
+    trans = {"transType": "ADD", "amount": amount, "authorizeOnly": True, **address}
+    body = gql(client, TRANS, {"trans": trans}, token=token)
+    assert "errors" not in body, body
+    return str(body["data"]["giftcardTransAdd"]["id"])
 
 
 def _limit(body: dict) -> tuple[str, str | None]:
@@ -111,7 +123,34 @@ def test_the_programs_ceiling_holds_below_the_servers(client, office, program):
     assert _limit(over) == ("LIMIT_EXCEEDED", "maxBalance")
     card = _issued(client, office, programId=capped, initialValue="90.00", physicalCode="CAPPED000002")
     assert _limit(_load(client, office, card["id"], "10.01")) == ("LIMIT_EXCEEDED", "maxBalance")
+    # nor is a credit authorized that could never be captured within it
+    held = _load(client, office, card["id"], "10.01", authorizeOnly=True)
+    assert _limit(held) == ("LIMIT_EXCEEDED", "maxBalance")
     assert "errors" not in _load(client, office, card["id"], "10.00")
+
+
+def test_a_credit_held_on_a_card_never_funded_is_captured_only_as_a_value_its_program_issues(
+    client, office, program, mint
+):
+    # given a card of a program that issues $10.00 and $25.00 cards, added without value, and $25.00
+    # authorized onto it by the back office and by a kiosk that may load by code but not look codes up
+    fixed = program(code="FIX", denominations=["10.00", "25.00"])
+    card = _issued(client, office, programId=fixed, physicalCode="FIXED0000001")
+    kiosk = mint(permissions=["UsePhysicalGiftCardCodes", "GiftCardTransAdd"], sub="kiosk")
+    by_office = _authorized(client, office, "25.00", giftcardId=card["id"])
+    by_kiosk = _authorized(client, kiosk, "25.00", codeType="PHYSICAL", code="FIXED0000001")
+
+    # when each captures $20.00 of it: the card's first load, so its issue
+    told = gql(client, CAPTURE, {"id": by_office, "amount": "20.00"}, token=office)
+    hidden = gql(client, CAPTURE, {"id": by_kiosk, "amount": "20.00"}, token=kiosk)
+
+    # then the back office is told the program's rule, the kiosk gets the uniform refusal
+    assert _limit(told) == ("LIMIT_EXCEEDED", "denominations")
+    (error,) = hidden["errors"]
+    assert (error["extensions"]["code"], error["message"]) == ("CARD_NOT_USABLE", UNUSABLE)
+    # and the whole $25.00, a value the program issues, is captured
+    done = gql(client, CAPTURE, {"id": by_office}, token=office)["data"]["giftcardTransCapture"]
+    assert (done["status"], done["amount"], done["balance"]) == ("COMPLETED", "25.00", "25.00")
 
 
 def test_an_expiry_after_activity_moves_with_each_transaction(client, office, program, services):
