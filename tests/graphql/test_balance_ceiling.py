@@ -1,4 +1,5 @@
-"""GIFTCARDS_MAX_BALANCE: credits that would pass it are LIMIT_EXCEEDED and change nothing."""
+"""GIFTCARDS_MAX_BALANCE: credits that would pass it are LIMIT_EXCEEDED (the uniform refusal to a caller
+that may not look codes up) and change nothing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.domain.addressing import UNUSABLE
 from app.enums import CodeType
 from app.store import ledger
 from tests.conftest import fund, gql
@@ -16,6 +18,7 @@ CAPTURE = """mutation C($id: ID!) { giftcardTransCapture(id: $id) { id status ba
 CANCEL = """mutation X($id: ID!) { giftcardTransCancel(id: $id) { id status balance } }"""
 BALANCE = """query B($id: ID!) { giftcard(id: $id) { results { balance } } }"""
 LIMIT_EXCEEDED = {"code": "LIMIT_EXCEEDED", "field": "amount", "limit": "maxBalance"}
+KIOSK = ["UsePhysicalGiftCardCodes", "GiftCardTransAdd"]  # loads by code; cannot look codes up
 # The load that, repeated about 9,220 times, used to overflow a 64-bit balance.
 HUGE_LOAD = "10000000000000.00"
 
@@ -103,6 +106,29 @@ def test_the_ceiling_is_accepted_and_one_minor_unit_beyond_it_refused(
     _refused(beyond)
     assert f"at most {shown} {currency}" in beyond["errors"][0]["message"]
     assert _balance(client, admin, card_id) == shown
+    _verified(services)
+
+
+@pytest.mark.settings(max_balance=100)
+def test_a_load_over_the_ceiling_is_told_only_to_a_caller_that_may_look_codes_up(
+    client, admin, mint, seed, services
+):
+    # given a $10 card, a till that may look codes up and a kiosk that may not
+    card_id = _card(seed, services, 1000)
+    till = mint(permissions=[*KIOSK, "FindGiftCardByCode"], sub="till")
+    kiosk = mint(permissions=KIOSK, sub="kiosk")
+    load = {"codeType": "PHYSICAL", "code": "CEILING0001", "transType": "ADD", "amount": "90.01"}
+
+    # when each loads it past the ceiling by its code
+    told = gql(client, TRANS, {"trans": load}, token=till)
+    hidden = gql(client, TRANS, {"trans": load}, token=kiosk)
+
+    # then the till is told the limit; the kiosk gets the uniform refusal, since the limit would
+    # tell it that the code exists; and nothing moved
+    _refused(told)
+    (error,) = hidden["errors"]
+    assert (error["extensions"], error["message"]) == ({"code": "CARD_NOT_USABLE"}, UNUSABLE)
+    assert _balance(client, admin, card_id) == "10.00"
     _verified(services)
 
 
