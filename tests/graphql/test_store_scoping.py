@@ -1,6 +1,6 @@
 """Stores beyond isolation: the same code in two stores, the ambiguity error and `storeId`, callers of
-every store or of none, a claim naming an unknown store, and idempotency keys and attempt budgets
-kept per store."""
+every store or of none, a claim naming an unknown store, idempotency keys and attempt budgets kept
+per store, and transactions audited in their card's store."""
 
 from __future__ import annotations
 
@@ -76,6 +76,29 @@ def test_a_code_in_two_of_the_callers_stores_asks_for_store_id(client, services,
     spent = gql(client, TRANS, {"trans": _spend(store="a")}, token=both)["data"]["giftcardTransAdd"]
     assert spent["giftcardId"] == str(twins["a"])
     assert _balances(services) == {"a": 900, "b": 2000}
+
+
+def test_a_transaction_is_audited_in_its_cards_store_whatever_stores_its_caller_has(
+    client, services, twins, mint
+):
+    # given a back office of both stores and an operator of every store
+    office = mint(roles=["admin"], sub="office", stores=["a", "b"])
+    every = mint(roles=["admin"], permissions=["AllStores"], sub="operator")
+
+    # when each spends from a card by its id, naming no store
+    for token, store in ((office, "b"), (every, "a")):
+        trans = {"giftcardId": str(twins[store]), "transType": "USE", "amount": "-1.00"}
+        assert "errors" not in gql(client, TRANS, {"trans": trans}, token=token)
+
+    # then each event is in its card's store
+    with services.engine.connect() as connection:
+        events = connection.execute(
+            text("SELECT subject, giftcard_id, store_id FROM audit_events WHERE action = 'giftcardTransAdd'")
+        ).all()
+    assert sorted(tuple(event) for event in events) == [
+        ("office", twins["b"], "b"),
+        ("operator", twins["a"], "a"),
+    ]
 
 
 def test_a_code_is_unique_within_its_store_only(client, services, twins, mint):
