@@ -1,0 +1,274 @@
+"""Where a debit's CPU goes, step by step: ``ledger.create`` in this process, one debit at a time.
+
+Over HTTP a debit's CPU splits between a worker's event loop and the threads that run its
+transactions (``bench tx`` prints that split). This looks inside the second half, which a sampling
+profiler misreads here (py-spy counts a thread waiting for the GIL, or for the database in C, as
+busy). For each database in turn (a fresh SQLite file under ``bench-results/``, a fresh PostgreSQL
+database on the server of ``--postgres-url``, dropped at the end): migrate, load ``--cards`` demo
+cards, build the services as a worker does, then debit 0.01 by each card's PHYSICAL code in turn,
+through :meth:`app.domain.ledger.Ledger.create` as a POS token's principal, this process pinned to
+one CPU as ``giftcards serve`` pins a worker (app.cpu_pinning). Each step below is
+wrapped to add up the CPU time (``time.thread_time``) it takes; the rest of a debit is what is
+left of its own CPU time:
+
+- ``code read``: the live code behind the address (``LedgerStore.live_codes``, a pooled
+  connection outside the transaction);
+- ``lock``: the card and the code locked and read in the transaction (``lock_card_and_code``);
+- ``move``: the balance change with its ledger and audit rows (``moves.move``; on PostgreSQL with
+  the COMMIT in the same round trip);
+- ``commit``: the unit of work's commit (``UnitOfWork.commit``);
+- ``rest``: the domain's rules, the group commit's lane, the attempt budget, the unit of work's
+  session opened and closed, the answer built.
+
+Prints the median of ``--rounds`` rounds of ``--debits`` debits per step and database, and their
+share; checks that every debit took exactly 0.01 (the card balances and ledger rows by SQL) and
+that ``ledger verify`` is clean after. Run it through ``scripts/bench steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_lookup import REPO, BenchError, run, server_env
+from bench_scale import BIN, postgres_database
+from bench_tx import physical_codes
+from sqlalchemy import create_engine, text
+
+STEPS = ("code read", "lock", "move", "commit")
+DATABASES = ("sqlite", "postgresql")
+WARMUP = 100  # debits before the measured rounds: statements prepared, pools and caches filled
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench steps",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--cards", type=int, default=2000, help="demo cards to load (default 2000)")
+    parser.add_argument("--debits", type=int, default=1000, help="debits a round (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; their median is shown (default 3)")
+    parser.add_argument("--databases", default=",".join(DATABASES), help="sqlite,postgresql (default both)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "GIFTCARDS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+        help="the PostgreSQL server to create the scratch database on (loopback only)",
+    )
+    args = parser.parse_args(argv)
+    databases = args.databases.split(",")
+    if any(name not in DATABASES for name in databases) or min(args.cards, args.debits, args.rounds) < 1:
+        parser.error("--databases names sqlite and/or postgresql; --cards, --debits and --rounds at least 1")
+    args.databases = databases
+    return args
+
+
+class StepClock:
+    """The CPU time each wrapped step took, and how often it ran, on any thread."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+        self.calls: dict[str, int] = dict.fromkeys(STEPS, 0)
+
+    def timed(self, step: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[step] += time.thread_time() - started
+                self.calls[step] += 1
+
+        return wrapper
+
+    def reset(self) -> None:
+        self.seconds = dict.fromkeys(STEPS, 0.0)
+        self.calls = dict.fromkeys(STEPS, 0)
+
+
+@contextmanager
+def steps_timed(clock: StepClock) -> Iterator[None]:
+    """The steps wrapped where the ledger calls them, and put back after."""
+    from app import db
+    from app.store import ledger, money, moves
+
+    places: list[tuple[Any, str, str]] = [
+        (ledger.LedgerStore, "live_codes", "code read"),
+        (money, "lock_card_and_code", "lock"),
+        (moves, "move", "move"),
+        (db.UnitOfWork, "commit", "commit"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in places]
+    try:
+        for owner, name, step in places:
+            setattr(owner, name, clock.timed(step, getattr(owner, name)))
+        yield
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+@contextmanager
+def on_one_cpu() -> Iterator[None]:
+    """This thread on one CPU, as a worker is pinned (its threads hand over on one core); put back
+    after."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def measure(url: str, work: Path, codes: list[str], args: argparse.Namespace) -> dict[str, list[float]]:
+    """Per round: each step's CPU per debit (ms), ``rest`` and ``total``."""
+    from app.config import load_settings
+    from app.domain.ledger import TransRequest
+    from app.enums import CodeType, TransType
+    from app.policy import Principal
+    from app.services import build_services
+
+    services = build_services(load_settings(server_env(url, work)))
+    principal = Principal("bench-steps", frozenset({"UsePhysicalGiftCardCodes", "GiftCardTransUse"}))
+    requests = [
+        TransRequest(TransType.USE, "-0.01", code_type=CodeType.PHYSICAL, code=code) for code in codes
+    ]
+
+    def debit(index: int) -> None:
+        services.ledger.create(principal, requests[index % len(requests)])
+
+    try:
+        with on_one_cpu():
+            return timed_rounds(debit, args)
+    finally:
+        services.engine.dispose()
+
+
+def timed_rounds(debit: Callable[[int], None], args: argparse.Namespace) -> dict[str, list[float]]:
+    """A warm-up, then ``args.rounds`` rounds of ``args.debits`` debits, each step timed."""
+    clock = StepClock()
+    rounds: dict[str, list[float]] = {name: [] for name in (*STEPS, "rest", "total")}
+    with steps_timed(clock):
+        for index in range(WARMUP):
+            debit(index)
+        for number in range(args.rounds):
+            clock.reset()
+            started = time.thread_time()
+            for index in range(args.debits):
+                debit(WARMUP + number * args.debits + index)
+            total = (time.thread_time() - started) * 1000 / args.debits
+            for step in STEPS:
+                if clock.calls[step] != args.debits:
+                    raise BenchError(f"{step}: ran {clock.calls[step]} times for {args.debits} debits")
+                rounds[step].append(clock.seconds[step] * 1000 / args.debits)
+            rounds["rest"].append(total - sum(rounds[step][-1] for step in STEPS))
+            rounds["total"].append(total)
+    return rounds
+
+
+def use_rows(url: str) -> tuple[int, int]:
+    """How many USE rows the ledger holds, and their amounts' sum (minor units)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            count, total = connection.execute(
+                text(
+                    "SELECT count(*), coalesce(sum(amount), 0) FROM giftcard_transactions "
+                    "WHERE trans_type = 'USE'"
+                )
+            ).one()
+        return int(count), int(total)
+    finally:
+        engine.dispose()
+
+
+def check_ledger(url: str, before: tuple[int, int], debits: int) -> None:
+    """Every debit took exactly 0.01 by a USE row of its own, and the ledger verifies."""
+    from app.store.ledger import verify
+
+    count, total = use_rows(url)
+    if (count - before[0], total - before[1]) != (debits, -debits):
+        raise BenchError(
+            f"{debits} debits of one minor unit: found {count - before[0]} USE rows of {total - before[1]}"
+        )
+    engine = create_engine(url)
+    try:
+        checked, differences = verify(engine, datetime.now(UTC))
+        if differences:
+            raise BenchError(f"ledger verify: {len(differences)} of {checked} cards differ")
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database(kind: str, work: Path, args: argparse.Namespace) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{work / 'giftcards.db'}"
+    else:
+        with postgres_database(args.postgres_url, "bench steps") as url:
+            yield url
+
+
+def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
+    work = root / kind
+    work.mkdir(parents=True)
+    with database(kind, work, args) as url:
+        env = server_env(url, work)
+        codes_file = work / "codes.tsv"
+        print(f"bench steps [{kind}]: loading {args.cards} cards", file=sys.stderr)
+        run([str(BIN / "giftcards"), "db", "upgrade"], env, timeout=120)
+        command = [
+            str(BIN / "giftcards"),
+            "demo-data",
+            "--cards",
+            str(args.cards),
+            "--codes-file",
+            str(codes_file),
+        ]
+        run(command, env, timeout=1800)
+        before = use_rows(url)
+        rounds = measure(url, work, physical_codes(codes_file), args)
+        check_ledger(url, before, WARMUP + args.rounds * args.debits)
+    return rounds
+
+
+def report(kind: str, rounds: dict[str, list[float]]) -> list[str]:
+    medians = {name: statistics.median(values) for name, values in rounds.items()}
+    total = medians["total"]
+    parts = ", ".join(
+        f"{name} {medians[name]:.3f} ms ({medians[name] / total:.0%})" for name in (*STEPS, "rest")
+    )
+    return [f"CPU per debit by step, {kind}: {parts}; total {total:.3f} ms"]
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    """The bench; its databases' files under ``root`` (a new directory in ``bench-results/``)."""
+    args = parse_args(argv)
+    root = root or REPO / "bench-results" / datetime.now().strftime("steps-%Y%m%d-%H%M%S")
+    try:
+        lines = [line for kind in args.databases for line in report(kind, bench_database(kind, root, args))]
+    except BenchError as exc:
+        print(f"bench steps: {exc}", file=sys.stderr)
+        return 1
+    print(f"ledger.create, one debit at a time, {args.rounds} rounds of {args.debits} (medians):")
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
