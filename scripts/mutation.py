@@ -5,7 +5,8 @@ exercise it, on SQLite (the default) or on PostgreSQL (``--database postgresql``
 run on both databases run their PostgreSQL case, on the server of ``GIFTCARDS_TEST_POSTGRES_URL``;
 the others as always). Prints, per module, the mutants killed, survived and judged equivalent
 (listed in ``scripts/mutation-equivalents.txt`` with a reason) and the kill rate, then each
-survivor not listed there, as a line to fix with a test or to list with its reason.
+survivor not listed there, as a line to fix with a test or to list with its reason, and each
+line listed for the modules run that no survivor matched (stale, or killed now).
 
     python scripts/mutation.py [--database sqlite|postgresql] [MODULE ...]   # none: all of them
 """
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,8 +176,43 @@ def _equivalents(database: str) -> dict[tuple[str, str], str]:
     return found
 
 
-def run(module: str, database: str) -> tuple[dict[str, int], list[str]]:
-    """Counts for the table, and a line for each survivor not judged equivalent."""
+@dataclass(frozen=True)
+class Survivor:
+    function: str
+    fingerprint: str
+    change: str
+    status: str
+
+
+@dataclass
+class Judged:
+    equivalent: int  # survivors listed as equivalent
+    unexplained: list[str]  # a line for each survivor not listed
+    unmet: list[str]  # listed equivalents of the module that no survivor matched
+
+
+def judge(module: str, survivors: list[Survivor], equivalents: dict[tuple[str, str], str]) -> Judged:
+    """The survivors against the equivalents listed; a listed one no survivor matched is stale (its
+    code changed) or killed now: either way its line has to go, or to be judged again."""
+    judged = Judged(0, [], [])
+    for survivor in survivors:
+        if (module, survivor.fingerprint) in equivalents:
+            judged.equivalent += 1
+        else:
+            judged.unexplained.append(
+                f"{module} {survivor.function} {survivor.fingerprint} {survivor.change}  ({survivor.status})"
+            )
+    met = {survivor.fingerprint for survivor in survivors}
+    judged.unmet = [
+        f"{module} {fingerprint} — {reason}"
+        for (listed, fingerprint), reason in equivalents.items()
+        if listed == module and fingerprint not in met
+    ]
+    return judged
+
+
+def run(module: str, database: str) -> tuple[dict[str, int], Judged]:
+    """Counts for the table, and the survivors judged against the equivalents listed."""
     with tempfile.TemporaryDirectory(prefix="giftcards-mutation-") as scratch:
         work = Path(scratch)
         _configure(work, module, database)
@@ -186,21 +223,19 @@ def run(module: str, database: str) -> tuple[dict[str, int], list[str]]:
             for line in _mutmut(work, "results", "--all", "true").splitlines()
             if line.strip().startswith(prefix)
         )
-        equivalents, unexplained = _equivalents(database), []
-        counts = {"mutants": len(statuses), "killed": 0, "survived": 0, "equivalent": 0}
+        survivors = []
         for mutant, status in sorted(statuses.items()):
-            if status in KILLED:
-                counts["killed"] += 1
-                continue
-            function, diff = _function(mutant), _mutmut(work, "show", mutant)
-            change = _change(diff)
-            fingerprint = _fingerprint(function, change)
-            if (module, fingerprint) in equivalents:
-                counts["equivalent"] += 1
-            else:
-                counts["survived"] += 1
-                unexplained.append(f"{module} {function} {fingerprint} {change}  ({status})")
-    return counts, unexplained
+            if status not in KILLED:
+                function, change = _function(mutant), _change(_mutmut(work, "show", mutant))
+                survivors.append(Survivor(function, _fingerprint(function, change), change, status))
+    judged = judge(module, survivors, _equivalents(database))
+    counts = {
+        "mutants": len(statuses),
+        "killed": len(statuses) - len(survivors),
+        "survived": len(judged.unexplained),
+        "equivalent": judged.equivalent,
+    }
+    return counts, judged
 
 
 def main(argv: list[str]) -> int:
@@ -212,16 +247,19 @@ def main(argv: list[str]) -> int:
     unknown = [module for module in modules if module not in MODULES]
     if unknown:
         sys.exit(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
-    rows, survivors = [], []
+    rows: list[tuple[str, dict[str, int]]] = []
+    survivors: list[str] = []
+    unmet: list[str] = []
     for module in modules:
         print(f"mutating app/{module}.py, tested on {args.database} …", flush=True)
-        counts, unexplained = run(module, args.database)
+        counts, judged = run(module, args.database)
         rows.append((module, counts))
-        survivors += unexplained
+        survivors += judged.unexplained
+        unmet += judged.unmet
     print("\n" + ROW.format("module", "mutants", "killed", "survived", "equivalent", "kill rate"))
     for module, counts in rows:
-        judged = counts["mutants"] - counts["equivalent"]
-        rate = f"{100 * counts['killed'] / judged:.1f} %" if judged else "-"
+        counted = counts["mutants"] - counts["equivalent"]
+        rate = f"{100 * counts['killed'] / counted:.1f} %" if counted else "-"
         print(ROW.format(module, *counts.values(), rate))
     if survivors:
         print(
@@ -229,6 +267,12 @@ def main(argv: list[str]) -> int:
             "followed by ' — reason'):"
         )
         print("\n".join(survivors))
+    if unmet:
+        print(
+            f"\nListed as equivalent, but no survivor on {args.database} matched (the code changed, or a "
+            "test kills it now): remove each line from scripts/mutation-equivalents.txt, or judge it again:"
+        )
+        print("\n".join(unmet))
     return 0
 
 

@@ -56,3 +56,24 @@ def test_an_unknown_database_is_refused(capsys):
         mutation.main(["--database", "oracle", "domain/money"])
     assert refused.value.code == 2
     assert "invalid choice: 'oracle'" in capsys.readouterr().err
+
+
+def test_survivors_are_judged_and_listed_equivalents_no_survivor_met_are_named():
+    # given two equivalents listed for the module (one of them now killed, or its code gone), one
+    # for another module, and two survivors: one listed, one not
+    listed = {
+        ("domain/batching", "aaaaaaaaaa"): "equivalent everywhere",
+        ("domain/batching", "dddddddddd"): "a line whose mutant is gone",
+        ("domain/ledger", "eeeeeeeeee"): "another module's",
+    }
+    survivors = [
+        mutation.Survivor("Batcher.run", "aaaaaaaaaa", "x ⟶ y", "survived"),
+        mutation.Survivor("Batcher._lead", "ffffffffff", "a ⟶ b", "survived"),
+    ]
+
+    # when judged, then the listed one counts as equivalent, the other is a line to act on, and the
+    # listed line that no survivor met is named for removal
+    judged = mutation.judge("domain/batching", survivors, listed)
+    assert judged.equivalent == 1
+    assert judged.unexplained == ["domain/batching Batcher._lead ffffffffff a ⟶ b  (survived)"]
+    assert judged.unmet == ["domain/batching dddddddddd — a line whose mutant is gone"]
