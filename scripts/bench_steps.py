@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_lookup import REPO, BenchError, run, server_env
-from bench_scale import BIN, postgres_database
-from bench_tx import physical_codes
+from bench_scale import BIN
+from bench_tx import database, physical_codes
 from sqlalchemy import create_engine, text
 
 STEPS = ("code read", "lock", "move", "commit")
@@ -214,19 +214,10 @@ def check_ledger(url: str, before: tuple[int, int], debits: int) -> None:
         engine.dispose()
 
 
-@contextmanager
-def database(kind: str, work: Path, args: argparse.Namespace) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{work / 'giftcards.db'}"
-    else:
-        with postgres_database(args.postgres_url, "bench steps") as url:
-            yield url
-
-
 def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
     work = root / kind
     work.mkdir(parents=True)
-    with database(kind, work, args) as url:
+    with database(kind, work, args, "bench steps") as url:
         env = server_env(url, work)
         codes_file = work / "codes.tsv"
         print(f"bench steps [{kind}]: loading {args.cards} cards", file=sys.stderr)

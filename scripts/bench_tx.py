@@ -228,11 +228,13 @@ def parse_args() -> argparse.Namespace:
 
 
 @contextmanager
-def database(kind: str, work: Path, args: argparse.Namespace) -> Iterator[str]:
+def database(kind: str, work: Path, args: argparse.Namespace, who: str = "bench tx") -> Iterator[str]:
+    """A fresh SQLite file in ``work``, or a fresh PostgreSQL database on ``args.postgres_url``'s
+    server (dropped after)."""
     if kind == "sqlite":
         yield f"sqlite:///{work / 'giftcards.db'}"
     else:
-        with postgres_database(args.postgres_url, "bench tx") as url:
+        with postgres_database(args.postgres_url, who) as url:
             yield url
 
 
