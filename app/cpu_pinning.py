@@ -46,6 +46,8 @@ def cpu_quota(root: Path = CGROUP_ROOT, membership: Path = Path("/proc/self/cgro
     except OSError:
         return None
     for line in lines:
+        if line.count(":") < 2:
+            continue  # not a "hierarchy:controllers:path" line
         _, controllers, group = line.split(":", 2)
         relative = group.lstrip("/")
         if controllers == "":  # cgroup v2: "max 100000", or "<quota> <period>"

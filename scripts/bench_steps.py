@@ -21,8 +21,8 @@ left of its own CPU time:
   session opened and closed, the answer built.
 
 Prints the median of ``--rounds`` rounds of ``--debits`` debits per step and database, and their
-share; checks that every debit took exactly 0.01 (the card balances and ledger rows by SQL) and
-that ``ledger verify`` is clean after. Run it through ``scripts/bench steps``.
+share; checks that every debit wrote one USE row of exactly 0.01 (by SQL) and that ``ledger
+verify`` (each card's balance against its ledger) is clean after. Run it through ``scripts/bench steps``.
 """
 
 from __future__ import annotations
@@ -237,13 +237,13 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str,
     return rounds
 
 
-def report(kind: str, rounds: dict[str, list[float]]) -> list[str]:
+def report(kind: str, rounds: dict[str, list[float]]) -> str:
     medians = {name: statistics.median(values) for name, values in rounds.items()}
     total = medians["total"]
     parts = ", ".join(
         f"{name} {medians[name]:.3f} ms ({medians[name] / total:.0%})" for name in (*STEPS, "rest")
     )
-    return [f"CPU per debit by step, {kind}: {parts}; total {total:.3f} ms"]
+    return f"CPU per debit by step, {kind}: {parts}; total {total:.3f} ms"
 
 
 def main(argv: list[str] | None = None, root: Path | None = None) -> int:
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     args = parse_args(argv)
     root = root or REPO / "bench-results" / datetime.now().strftime("steps-%Y%m%d-%H%M%S")
     try:
-        lines = [line for kind in args.databases for line in report(kind, bench_database(kind, root, args))]
+        lines = [report(kind, bench_database(kind, root, args)) for kind in args.databases]
     except BenchError as exc:
         print(f"bench steps: {exc}", file=sys.stderr)
         return 1

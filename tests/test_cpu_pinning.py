@@ -96,6 +96,7 @@ def cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path
         ("0::/\n", {"cpu.max": "150000 100000"}, 1.5),  # cgroup v2, `docker run --cpus 1.5`
         ("0::/app.slice\n", {"app.slice/cpu.max": "50000 100000", "cpu.max": "max 100000"}, 0.5),
         ("0::/\n", {"cpu.max": "max 100000"}, None),  # v2, no quota
+        ("garbage\n0::/\n", {"cpu.max": "100000 100000"}, 1.0),  # a line not in the format, skipped
         ("0::/\n", {}, None),  # v2 without the cpu controller
         (
             "3:cpu,cpuacct:/\n",
