@@ -77,7 +77,14 @@ MODULES = {
         "graphql/test_giftcard_query.py",
         "graphql/test_money_paths.py",
     ],
-    "store/ledger": ["store/test_ledger.py", "graphql/test_money_paths.py", "test_pin_checks.py"],
+    "store/ledger": [
+        "store/test_ledger.py",
+        "graphql/test_money_paths.py",
+        "test_pin_checks.py",
+        "graphql/test_giftcards_code_filter.py",  # code_matches with several code types
+        "graphql/test_program_cards.py",  # a balance change's conditions and values (its program's)
+        "graphql/test_auth_codes.py",  # add_authorization
+    ],
     "domain/batching": ["test_batching.py", "test_debit_statements.py"],
     "domain/ledger": LEDGER_TESTS,
     "domain/addressing": LEDGER_TESTS,

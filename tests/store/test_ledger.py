@@ -340,6 +340,22 @@ def test_live_codes_are_those_of_the_callers_stores(services, seed, coded):
     assert _live(services, "STORECODE001", "PHYSICAL", ()) == []  # no store at all
 
 
+def test_one_ledger_store_reads_codes_in_every_shape_of_hashes_and_stores(services, seed, coded):
+    # given one store's reads, each shape (hashes given, stores named) prepared once and kept
+    north = seed({CodeType.PHYSICAL: "STORECODE001"}, store_id="north")
+    ledger, hashes = store.LedgerStore(services.engine), _hashes(services, "STORECODE001")
+
+    def found(lookup_hashes, stores):
+        return sorted(code.giftcard_id for code in ledger.live_codes(lookup_hashes, "PHYSICAL", stores))
+
+    # when shapes alternate, then each read answers for its own shape, the first and again after
+    for _ in range(2):
+        assert found(hashes, DEFAULT) == [coded]
+        assert found((b"\0" * 32, *hashes), ("north",)) == [north]
+        assert found(hashes, None) == sorted([coded, north])
+        assert found((b"\0" * 32, b"\1" * 32, *hashes), ("default", "north")) == sorted([coded, north])
+
+
 def test_a_revoked_code_is_found_in_the_callers_stores_only(services, coded):
     revoked = _hashes(services, "STORECODE002")  # the default store's card's PERSONAL code, revoked
     ledger = store.LedgerStore(services.engine)
