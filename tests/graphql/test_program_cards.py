@@ -176,6 +176,23 @@ def test_loads_stop_at_the_daily_limit_and_the_initial_value_counts(client, offi
     assert "errors" not in _load(client, office, card["id"], "5.00", kind="ADJUST")
 
 
+def test_a_captured_credit_counts_as_a_load_and_stops_at_the_daily_limit(client, office, program, services):
+    # given a card whose program loads at most $100.00 a day, and two credits of $60.00 authorized
+    daily = program(code="DAY", maxDailyLoad="100.00")
+    card = _issued(client, office, programId=daily, physicalCode="DAILY0000003")
+    first, second = (_authorized(client, office, "60.00", giftcardId=card["id"]) for _ in range(2))
+
+    # when both are captured, then the first loads the card and the second would pass the day's limit
+    done = gql(client, CAPTURE, {"id": first}, token=office)["data"]["giftcardTransCapture"]
+    assert (done["status"], done["balance"]) == ("COMPLETED", "60.00")
+    assert _limit(gql(client, CAPTURE, {"id": second}, token=office)) == ("LIMIT_EXCEEDED", "maxDailyLoad")
+    with services.engine.connect() as connection:
+        balance, loaded_today = connection.execute(
+            text("SELECT balance, loaded_today FROM giftcards WHERE id = :id"), {"id": int(card["id"])}
+        ).one()
+    assert (balance, loaded_today) == (6_000, 6_000)
+
+
 def test_sixteen_loads_racing_the_daily_limit_pass_it_none(client, office, program, services):
     # given a card whose program loads at most $100.00 a day, and 16 loads of $10.00 at once
     daily = program(code="DAY", maxDailyLoad="100.00")
