@@ -27,7 +27,7 @@ from app.graphql.limits import (
     measure_fragments,
 )
 from app.graphql.schema import build_schema
-from tests.test_slow_documents import DEEPEST, nested
+from tests.test_slow_documents import DEEPEST, TRIES, nested
 
 
 def _operation_and_fragments(document: str) -> tuple[SelectionSetNode, dict[str, Measure]]:
@@ -137,10 +137,13 @@ def test_nested_fragments_validate_in_milliseconds(levels):
     schema = build_schema()._schema
     rules = (*specified_rules, limits_rule(DocumentLimits()))
     document = parse(nested(levels), max_tokens=2000)
-    started = time.perf_counter()
-    errors = validate(schema, document, rules)
-    elapsed = time.perf_counter() - started
-    print(f"{levels} levels: validated in {elapsed * 1000:.1f} ms")
+    timings = []
+    for _ in range(TRIES):  # the fastest is compared with the bound: a busy machine, or a collection
+        started = time.perf_counter()  # of the test process's garbage, only adds time
+        errors = validate(schema, document, rules)
+        timings.append(time.perf_counter() - started)
+    elapsed = min(timings)
+    print(f"{levels} levels: validated in {elapsed * 1000:.1f} ms (fastest of {TRIES})")
     assert [error.message for error in errors] == (
         []
         if 2 ** (levels - 1) <= 1000
