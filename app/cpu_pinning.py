@@ -39,28 +39,47 @@ def usable_cpus() -> list[int]:
 
 
 def cpu_quota(root: Path = CGROUP_ROOT, membership: Path = Path("/proc/self/cgroup")) -> float | None:
-    """The CPUs' worth of time this process's cgroup may use (``docker run --cpus``), or None when
-    it has no quota or none can be read: cgroup v2's ``cpu.max``, else v1's CFS quota and period."""
+    """The CPUs' worth of time this process may use (``docker run --cpus``): the smallest quota of
+    its cgroup and of the groups above it (cgroup v2's ``cpu.max``, v1's CFS quota and period), or
+    None when none sets one or none can be read."""
     try:
         lines = membership.read_text().splitlines()
     except OSError:
         return None
+    quotas: list[float] = []
     for line in lines:
         if line.count(":") < 2:
             continue  # not a "hierarchy:controllers:path" line
         _, controllers, group = line.split(":", 2)
-        relative = group.lstrip("/")
-        if controllers == "":  # cgroup v2: "max 100000", or "<quota> <period>"
-            limit = _read(root / relative / "cpu.max") or _read(root / "cpu.max")
-            quota, _, period = (limit or "max").partition(" ")
+        if controllers == "":  # cgroup v2
+            base, read = root, _v2_quota
         elif "cpu" in controllers.split(","):
-            v1 = next((root / name for name in ("cpu", "cpu,cpuacct") if (root / name).is_dir()), root)
-            quota = _read(v1 / relative / "cpu.cfs_quota_us") or _read(v1 / "cpu.cfs_quota_us") or "-1"
-            period = _read(v1 / relative / "cpu.cfs_period_us") or _read(v1 / "cpu.cfs_period_us") or ""
+            base = next((root / name for name in ("cpu", "cpu,cpuacct") if (root / name).is_dir()), root)
+            read = _v1_quota
         else:
             continue
-        if quota.lstrip("-").isdigit() and int(quota) > 0 and period.isdigit() and int(period) > 0:
-            return int(quota) / int(period)
+        leaf = base / group.lstrip("/")
+        for directory in (leaf, *leaf.parents):
+            if directory != base and base not in directory.parents:
+                break  # above the hierarchy's root
+            if (quota := read(directory)) is not None:
+                quotas.append(quota)
+    return min(quotas, default=None)
+
+
+def _v2_quota(directory: Path) -> float | None:
+    quota, _, period = (_read(directory / "cpu.max") or "max").partition(" ")  # "max 100000": none
+    return _ratio(quota, period)
+
+
+def _v1_quota(directory: Path) -> float | None:
+    quota = _read(directory / "cpu.cfs_quota_us") or "-1"  # -1: none
+    return _ratio(quota, _read(directory / "cpu.cfs_period_us") or "")
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    if quota.isdecimal() and period.isdecimal() and int(quota) > 0 and int(period) > 0:
+        return int(quota) / int(period)
     return None
 
 

@@ -96,6 +96,18 @@ def cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path
         ("0::/\n", {"cpu.max": "150000 100000"}, 1.5),  # cgroup v2, `docker run --cpus 1.5`
         ("0::/app.slice\n", {"app.slice/cpu.max": "50000 100000", "cpu.max": "max 100000"}, 0.5),
         ("0::/\n", {"cpu.max": "max 100000"}, None),  # v2, no quota
+        # a quota set on a group above the process's (a pod's, say) limits it too; the smallest holds
+        (
+            "0::/pods/pod1/box\n",
+            {"pods/pod1/cpu.max": "200000 100000", "pods/pod1/box/cpu.max": "max 100000"},
+            2.0,
+        ),
+        (
+            "0::/pods/pod1/box\n",
+            {"pods/cpu.max": "100000 100000", "pods/pod1/box/cpu.max": "300000 100000"},
+            1.0,
+        ),
+        ("0::/\n", {"cpu.max": "²00000 100000"}, None),  # not a number the kernel would write
         ("garbage\n0::/\n", {"cpu.max": "100000 100000"}, 1.0),  # a line not in the format, skipped
         ("0::/\n", {}, None),  # v2 without the cpu controller
         (
