@@ -42,7 +42,7 @@ from typing import Any
 from bench_lookup import REPO, BenchError, run, server_env
 from bench_scale import BIN
 from bench_tx import database, physical_codes
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 STEPS = ("code read", "lock", "move", "commit")
 DATABASES = ("sqlite", "postgresql")
@@ -180,38 +180,30 @@ def timed_rounds(debit: Callable[[int], None], args: argparse.Namespace) -> dict
     return rounds
 
 
-def use_rows(url: str) -> tuple[int, int]:
+def use_rows(engine: Engine) -> tuple[int, int]:
     """How many USE rows the ledger holds, and their amounts' sum (minor units)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            count, total = connection.execute(
-                text(
-                    "SELECT count(*), coalesce(sum(amount), 0) FROM giftcard_transactions "
-                    "WHERE trans_type = 'USE'"
-                )
-            ).one()
-        return int(count), int(total)
-    finally:
-        engine.dispose()
+    with engine.connect() as connection:
+        count, total = connection.execute(
+            text(
+                "SELECT count(*), coalesce(sum(amount), 0) FROM giftcard_transactions "
+                "WHERE trans_type = 'USE'"
+            )
+        ).one()
+    return int(count), int(total)
 
 
-def check_ledger(url: str, before: tuple[int, int], debits: int) -> None:
+def check_ledger(engine: Engine, before: tuple[int, int], debits: int) -> None:
     """Every debit took exactly 0.01 by a USE row of its own, and the ledger verifies."""
     from app.store.ledger import verify
 
-    count, total = use_rows(url)
+    count, total = use_rows(engine)
     if (count - before[0], total - before[1]) != (debits, -debits):
         raise BenchError(
             f"{debits} debits of one minor unit: found {count - before[0]} USE rows of {total - before[1]}"
         )
-    engine = create_engine(url)
-    try:
-        checked, differences = verify(engine, datetime.now(UTC))
-        if differences:
-            raise BenchError(f"ledger verify: {len(differences)} of {checked} cards differ")
-    finally:
-        engine.dispose()
+    checked, differences = verify(engine, datetime.now(UTC))
+    if differences:
+        raise BenchError(f"ledger verify: {len(differences)} of {checked} cards differ")
 
 
 def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
@@ -231,9 +223,13 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str,
             str(codes_file),
         ]
         run(command, env, timeout=1800)
-        before = use_rows(url)
-        rounds = measure(url, work, physical_codes(codes_file), args)
-        check_ledger(url, before, WARMUP + args.rounds * args.debits)
+        engine = create_engine(url)  # the checks' own, apart from the measured services'
+        try:
+            before = use_rows(engine)
+            rounds = measure(url, work, physical_codes(codes_file), args)
+            check_ledger(engine, before, WARMUP + args.rounds * args.debits)
+        finally:
+            engine.dispose()
     return rounds
 
 
