@@ -35,6 +35,7 @@ from app.domain.masking import CodeMasking
 from app.domain.mutations import MutationRunner
 from app.domain.payment_tokens import PaymentTokens, TokenIndex
 from app.domain.pins import PinKeys
+from app.domain.plain_debits import PlainDebits
 from app.domain.program_input import ProgramLimits
 from app.domain.programs import Programs
 from app.domain.reservations import Reservations
@@ -50,6 +51,7 @@ from app.store.keys import KeyRows
 from app.store.ledger import LedgerStore
 from app.store.listing import CardLister
 from app.store.payment_tokens import PaymentTokenStore
+from app.store.plain_debits import PlainDebitStore
 from app.store.programs import ProgramStore
 from app.store.reservations import ReservationStore
 from app.store.stores import StoreDirectory
@@ -140,7 +142,10 @@ def _ledger(settings: Settings, shared: _Shared, index: TokenIndex) -> Ledger:
     addressing = Addressing(LedgerStore(shared.engine), shared.vault, shared.pins, guards)
     ttl = timedelta(seconds=settings.payment_token_ttl_seconds)
     tokens = PaymentTokens(shared.mutations, addressing, shared.policy, guards, index, ttl)
-    return Ledger(shared.mutations, addressing, shared.balance_rules, shared.policy, guards, tokens)
+    plain = None
+    if settings.one_statement_debits and shared.engine.dialect.name == "postgresql":
+        plain = PlainDebits(PlainDebitStore(shared.engine), shared.vault, shared.mutations)
+    return Ledger(shared.mutations, addressing, shared.balance_rules, shared.policy, guards, tokens, plain)
 
 
 def _cards(settings: Settings, shared: _Shared) -> Cards:

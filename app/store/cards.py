@@ -25,7 +25,7 @@ from app.entities import CARD_FIELDS, Card, StoredCode, card_of
 from app.enums import CardState, CodeType
 from app.errors import ConflictError
 from app.models import GiftCard, GiftCardCode, GiftCardEvent, LedgerEntry, Store
-from app.store.prepared import Prepared, binds, one_read
+from app.store.prepared import Prepared, binds, one_statement
 from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -125,7 +125,7 @@ class CardStore:
         prepared = self._statement(kind, len(values), stores)
         params.update({f"h{index}": value for index, value in enumerate(values)})
         params.update({f"s{index}": value for index, value in enumerate(stores or ())})
-        with one_read(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             return prepared, prepared.run(connection, **params)
 
     def find_by_code_hash(self, lookup_hashes: Sequence[bytes], stores: Stores) -> list[CodeMatch]:
@@ -154,7 +154,7 @@ class CardStore:
         return _group(rows, prepared.convert)
 
     def ping(self) -> None:
-        with one_read(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             self._ping.run(connection)
 
 

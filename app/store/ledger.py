@@ -18,7 +18,7 @@ from app.db import READ_ONLY, one_statement_reads
 from app.entities import Transaction
 from app.enums import TransStatus, TransType
 from app.models import GiftCard, GiftCardCode, LedgerEntry
-from app.store.prepared import Prepared, binds, one_read
+from app.store.prepared import Prepared, binds, one_statement
 from app.store.scope import Stores, in_stores
 
 _cards = GiftCard.__table__  # type: ignore[attr-defined]
@@ -94,7 +94,7 @@ class LedgerStore:
         prepared = self._live.get(shape) or self._live.setdefault(shape, self._live_statement(*shape))
         params: dict[str, object] = {f"h{index}": value for index, value in enumerate(lookup_hashes)}
         params.update((f"s{index}", value) for index, value in enumerate(stores or ()))
-        with one_read(self._engine) as connection:
+        with one_statement(self._engine) as connection:
             rows = prepared.run(connection, code_type=code_type, **params)
         return [AddressedCode(*prepared.convert(row, 0, len(row))) for row in rows]
 

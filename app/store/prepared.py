@@ -137,10 +137,11 @@ def binds(prefix: str, count: int) -> list[BindParameter[Any]]:
 
 
 @contextmanager
-def one_read(engine: Engine) -> Iterator[Any]:
-    """A pooled DBAPI connection for one read statement, back to the pool after. On PostgreSQL it
-    runs in autocommit: the statement is its own transaction, with no BEGIN before it nor ROLLBACK
-    after (two round trips fewer). SQLite's connections read in autocommit already."""
+def one_statement(engine: Engine) -> Iterator[Any]:
+    """A pooled DBAPI connection for one statement, back to the pool after: a read, or on
+    PostgreSQL a call that writes. There it runs in autocommit: the statement is its own
+    transaction, with no BEGIN before it nor COMMIT or ROLLBACK after (two round trips fewer).
+    SQLite's connections read in autocommit already."""
     connection = engine.raw_connection()
     driver = connection.driver_connection if engine.dialect.name == "postgresql" else None
     try:

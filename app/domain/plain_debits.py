@@ -1,0 +1,105 @@
+"""Plain debits in one statement (PostgreSQL, app.store.plain_debits): the most common request at a
+till, a USE by a code without a PIN and without an idempotency key, tried first as one call that
+does the whole debit in the server. A call that returns nothing wrote nothing; the request then
+takes the full path (app.domain.ledger), which answers it, refusals and their reasons included.
+
+What the call does is what the full path does for such a debit, step for step: the live code in
+the caller's stores (exactly one), its card and then the code locked, the code's and the card's
+state and windows checked, the amount in the card's currency, the open debit holds read under the
+lock, the balance, ledger row and audit row written. Anything else (a PIN, a program's rules, not
+enough available, two codes, an unusable code or card) it leaves to the full path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from app.currencies import CURRENCY_EXPONENTS
+from app.domain.audit import AuditTarget
+from app.domain.codes import CodeVault, normalise
+from app.domain.money import parse_amount
+from app.domain.mutations import Mutation, MutationRunner
+from app.entities import Transaction
+from app.enums import Operation, TransType
+from app.errors import BadUserInputError
+from app.ids import new_id
+from app.policy import Principal
+from app.store.ledger import transaction_from_row
+from app.store.plain_debits import PlainDebit, PlainDebitStore
+
+if TYPE_CHECKING:
+    from app.domain.ledger import TransRequest
+
+# The currencies without two decimals: the call is given the amount in each of them.
+_OTHER_EXPONENTS = {code: exponent for code, exponent in CURRENCY_EXPONENTS.items() if exponent != 2}
+_TWO_DECIMALS = next(code for code, exponent in CURRENCY_EXPONENTS.items() if exponent == 2)
+
+
+@dataclass(frozen=True)
+class PlainDebits:
+    """Tries a request as a plain debit in one statement."""
+
+    store: PlainDebitStore
+    vault: CodeVault
+    runner: MutationRunner
+
+    def debit(
+        self, principal: Principal, request: TransRequest, mutation: Mutation, now: datetime
+    ) -> Transaction | None:
+        """The debit's answer, if it was plain and done in one statement; else None, and nothing
+        was written. The request's input is checked already."""
+        if not _plain(request, mutation):
+            return None
+        assert request.code is not None and request.code_type is not None  # _plain checked
+        by_exponent: dict[int, int | None] = {}
+        for code, exponent in _OTHER_EXPONENTS.items():
+            if exponent not in by_exponent:
+                by_exponent[exponent] = _minor(request.amount, code)
+        # The audit row as the full path writes it; the call names the card and its store.
+        (record,) = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, AuditTarget(0, ""))
+        entry: dict[str, Any] = {
+            "trans_type": request.trans_type.value,
+            **{name: getattr(request, name) for name in ("source_id", "ref_no", "note", "location_id")},
+            "created_by": principal.subject,
+        }
+        call = PlainDebit(
+            hashes=self.vault.lookup_hashes(normalise(request.code)),
+            code_type=request.code_type.value,
+            stores=principal.store_ids(),
+            now=now,
+            amount=_minor(request.amount, _TWO_DECIMALS),
+            amounts={code: by_exponent[exponent] for code, exponent in _OTHER_EXPONENTS.items()},
+            entry_id=new_id(),
+            entry=entry,
+            audit_id=new_id(),
+            audit=record,
+        )
+        row = self.store.debit(call)
+        if row is None:
+            return None
+        balance = row["balance_after"]
+        return transaction_from_row(row, balance=balance, available_balance=balance - row["held"])
+
+
+def _plain(request: TransRequest, mutation: Mutation) -> bool:
+    """Whether the request may be a plain debit: a USE by code, completed now, without a PIN, a
+    token or an idempotency key (a key's claim and seal belong to the full path's transaction)."""
+    return (
+        request.trans_type is TransType.USE
+        and request.code is not None
+        and request.code_type is not None
+        and request.pin is None
+        and request.token is None
+        and not request.authorize_only
+        and mutation.key is None
+    )
+
+
+def _minor(amount: str, currency: str) -> int | None:
+    """``amount`` in ``currency``'s minor units; None when it has more decimals than that."""
+    try:
+        return parse_amount(amount, currency)
+    except BadUserInputError:
+        return None

@@ -1,0 +1,110 @@
+"""A plain debit in one statement on PostgreSQL: the call of ``giftcard_plain_debit`` (migration
+0015), in autocommit on a pooled connection, so that the debit is one round trip and its own
+transaction, and the card's lock is held only inside the server, never across a round trip.
+
+The function finds the live code, locks its card and then the code (the order every writer
+takes), reads the card's open debit holds after the lock, and writes the balance, the ledger row
+and the audit row, all or nothing. It returns no row, having written nothing, for whatever it does
+not do itself (a PIN, a program, two codes, not enough available, an unusable code or card…).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, String, column, text
+from sqlalchemy.sql.expression import TextClause
+
+from app.models import LedgerEntry
+from app.store.audit import AuditRecord
+from app.store.prepared import Prepared, one_statement
+from app.store.scope import Stores
+
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+# The call's arguments in the function's order, with their types.
+_ARGUMENTS = (
+    ("hashes", "bytea[]"),
+    ("code_type", "text"),
+    ("stores", "text[]"),
+    ("now", "timestamptz"),
+    ("amount", "bigint"),
+    ("currencies", "text[]"),
+    ("amounts", "bigint[]"),
+    ("entry_id", "bigint"),
+    ("trans_type", "text"),
+    ("source_id", "text"),
+    ("ref_no", "text"),
+    ("note", "text"),
+    ("location_id", "text"),
+    ("created_by", "text"),
+    ("audit_id", "bigint"),
+    ("occurred_at", "timestamptz"),
+    ("action", "text"),
+    ("outcome", "text"),
+    ("subject", "text"),
+    ("request_id", "text"),
+    ("client_address", "text"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainDebit:
+    """What the call needs: the code's address, the amount for each currency, the ledger row's
+    own values and the audit row's (its card and store are the card's, filled in by the call)."""
+
+    hashes: Sequence[bytes]
+    code_type: str
+    stores: Stores
+    now: datetime
+    amount: int | None  # minor units in a currency of two decimals (None: too many decimals)
+    amounts: dict[str, int | None]  # … in each currency of other decimals
+    entry_id: int
+    entry: dict[str, Any]  # trans_type, source_id, ref_no, note, location_id, created_by
+    audit_id: int
+    audit: AuditRecord
+
+
+def _call() -> TextClause:
+    arguments = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _ARGUMENTS)
+    entry = ", ".join(f'(d.entry)."{item.name}" AS "{item.name}"' for item in _ledger.c)
+    # Names from the model and the list above only; every value is a bound parameter.
+    return text(f"SELECT d.currency, d.held, {entry} FROM giftcard_plain_debit({arguments}) AS d")  # noqa: S608
+
+
+class PlainDebitStore:
+    """Runs plain debits on a PostgreSQL engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        columns = (column("currency", String()), column("held", BigInteger()))
+        typed = _call().columns(*columns, *(column(name, item.type) for name, item in _ledger.c.items()))
+        self._call = Prepared(typed, engine)
+
+    def debit(self, call: PlainDebit) -> dict[str, Any] | None:
+        """The ledger row written, with its card's ``currency`` and what its open debit holds
+        ``held``; None when the debit is not plain, and nothing was written."""
+        record = call.audit
+        params: dict[str, Any] = {
+            "hashes": list(call.hashes),
+            "code_type": call.code_type,
+            "stores": None if call.stores is None else sorted(call.stores),
+            "now": call.now,
+            "amount": call.amount,
+            "currencies": list(call.amounts),
+            "amounts": list(call.amounts.values()),
+            "entry_id": call.entry_id,
+            **call.entry,
+            "audit_id": call.audit_id,
+            "occurred_at": record.occurred_at,
+            "action": record.action,
+            "outcome": record.outcome,
+            "subject": record.subject,
+            "request_id": record.request_id,
+            "client_address": record.client_address,
+        }
+        with one_statement(self._engine) as connection:
+            rows = self._call.run(connection, **params)
+        return self._call.named(rows[0]) if rows else None
