@@ -195,9 +195,15 @@ class UnitOfWork:
     def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
         self.session.rollback()  # nothing to undo after a commit
         self.session.close()
-        # A row lock waited for past LOCK_WAIT_SECONDS (lock_not_available), through SQLAlchemy or not
-        if error is not None and getattr(getattr(error, "orig", error), "sqlstate", None) == "55P03":
-            raise UnavailableError(BUSY) from error
+        if error is not None:
+            raise_if_lock_waited(error)
+
+
+def raise_if_lock_waited(error: BaseException) -> None:
+    """UNAVAILABLE for a row lock waited for past LOCK_WAIT_SECONDS (lock_not_available), raised
+    through SQLAlchemy or straight from the driver."""
+    if getattr(getattr(error, "orig", error), "sqlstate", None) == "55P03":
+        raise UnavailableError(BUSY) from error
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -7,9 +7,15 @@ busy). For each database in turn (a fresh SQLite file under ``bench-results/``, 
 database on the server of ``--postgres-url``, dropped at the end): migrate, load ``--cards`` demo
 cards, build the services as a worker does, then debit 0.01 by each card's PHYSICAL code in turn,
 through :meth:`app.domain.ledger.Ledger.create` as a POS token's principal, this process pinned to
-one CPU as ``giftcards serve`` pins a worker (app.cpu_pinning). Each step below is
-wrapped to add up the CPU time (``time.thread_time``) it takes; the rest of a debit is what is
-left of its own CPU time:
+one CPU as ``giftcards serve`` pins a worker (app.cpu_pinning). On PostgreSQL twice: as served, each
+debit a plain one in one statement (app.domain.plain_debits), then with
+``GIFTCARDS_ONE_STATEMENT_DEBITS=false``, each on the full path. Each step below is wrapped to add up
+the CPU time (``time.thread_time``) it takes; the rest of a debit is what is left of its own CPU
+time. A plain debit's step:
+
+- ``plain call``: the one statement (``PlainDebitStore.debit``), the driver's work and the wait;
+
+the full path's:
 
 - ``code read``: the live code behind the address (``LedgerStore.live_codes``, a pooled
   connection outside the transaction);
@@ -21,8 +27,10 @@ left of its own CPU time:
   session opened and closed, the answer built.
 
 Prints the median of ``--rounds`` rounds of ``--debits`` debits per step and database, and their
-share; checks that every debit wrote one USE row of exactly 0.01 (by SQL) and that ``ledger
-verify`` (each card's balance against its ledger) is clean after. Run it through ``scripts/bench steps``.
+share; fails when a debit does not take the path's steps once each (a plain call that left the
+debit to the full path, a step renamed or moved); checks that every debit wrote one USE row of
+exactly 0.01 (by SQL) and that ``ledger verify`` (each card's balance against its ledger) is clean
+after. Run it through ``scripts/bench steps``.
 """
 
 from __future__ import annotations
@@ -37,16 +45,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench_lookup import REPO, BenchError, run, server_env
 from bench_scale import BIN
 from bench_tx import database, physical_codes
 from sqlalchemy import Engine, create_engine, text
 
-STEPS = ("code read", "lock", "move", "commit")
+STEPS = ("code read", "lock", "move", "commit")  # the full path's
+PLAIN_STEPS = ("plain call",)  # a plain debit's
+EVERY_STEP = (*PLAIN_STEPS, *STEPS)
 DATABASES = ("sqlite", "postgresql")
 WARMUP = 100  # debits before the measured rounds: statements prepared, pools and caches filled
+Rounds = dict[str, list[float]]  # per step (and rest, total): its CPU per debit in each round, ms
+
+
+class DebitPath(NamedTuple):
+    """The path debits take as measured: a name, its steps, and the settings that choose it."""
+
+    label: str
+    steps: tuple[str, ...]
+    env: dict[str, str]
+
+
+FULL = DebitPath("", STEPS, {"GIFTCARDS_ONE_STATEMENT_DEBITS": "false"})
+PATHS = {
+    "sqlite": (FULL,),
+    "postgresql": (DebitPath(", plain", PLAIN_STEPS, {}), FULL._replace(label=", full path")),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,8 +103,8 @@ class StepClock:
     """The CPU time each wrapped step took, and how often it ran, on any thread."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
-        self.calls: dict[str, int] = dict.fromkeys(STEPS, 0)
+        self.seconds: dict[str, float] = dict.fromkeys(EVERY_STEP, 0.0)
+        self.calls: dict[str, int] = dict.fromkeys(EVERY_STEP, 0)
 
     def timed(self, step: str, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
@@ -93,17 +119,18 @@ class StepClock:
         return wrapper
 
     def reset(self) -> None:
-        self.seconds = dict.fromkeys(STEPS, 0.0)
-        self.calls = dict.fromkeys(STEPS, 0)
+        self.seconds = dict.fromkeys(EVERY_STEP, 0.0)
+        self.calls = dict.fromkeys(EVERY_STEP, 0)
 
 
 @contextmanager
 def steps_timed(clock: StepClock) -> Iterator[None]:
     """The steps wrapped where the ledger calls them, and put back after."""
     from app import db
-    from app.store import ledger, money, moves
+    from app.store import ledger, money, moves, plain_debits
 
     places: list[tuple[Any, str, str]] = [
+        (plain_debits.PlainDebitStore, "debit", "plain call"),
         (ledger.LedgerStore, "live_codes", "code read"),
         (money, "lock_card_and_code", "lock"),
         (moves, "move", "move"),
@@ -134,15 +161,15 @@ def on_one_cpu() -> Iterator[None]:
         os.sched_setaffinity(0, allowed)
 
 
-def measure(url: str, work: Path, codes: list[str], args: argparse.Namespace) -> dict[str, list[float]]:
-    """Per round: each step's CPU per debit (ms), ``rest`` and ``total``."""
+def measure(url: str, work: Path, codes: list[str], args: argparse.Namespace, path: DebitPath) -> Rounds:
+    """Per round: each of the path's steps' CPU per debit (ms), ``rest`` and ``total``."""
     from app.config import load_settings
     from app.domain.ledger import TransRequest
     from app.enums import CodeType, TransType
     from app.policy import Principal
     from app.services import build_services
 
-    services = build_services(load_settings(server_env(url, work)))
+    services = build_services(load_settings({**server_env(url, work), **path.env}))
     principal = Principal("bench-steps", frozenset({"UsePhysicalGiftCardCodes", "GiftCardTransUse"}))
     requests = [
         TransRequest(TransType.USE, "-0.01", code_type=CodeType.PHYSICAL, code=code) for code in codes
@@ -153,15 +180,15 @@ def measure(url: str, work: Path, codes: list[str], args: argparse.Namespace) ->
 
     try:
         with on_one_cpu():
-            return timed_rounds(debit, args)
+            return timed_rounds(debit, args, path.steps)
     finally:
         services.engine.dispose()
 
 
-def timed_rounds(debit: Callable[[int], None], args: argparse.Namespace) -> dict[str, list[float]]:
-    """A warm-up, then ``args.rounds`` rounds of ``args.debits`` debits, each step timed."""
+def timed_rounds(debit: Callable[[int], None], args: argparse.Namespace, steps: tuple[str, ...]) -> Rounds:
+    """A warm-up, then ``args.rounds`` rounds of ``args.debits`` debits, each of ``steps`` timed."""
     clock = StepClock()
-    rounds: dict[str, list[float]] = {name: [] for name in (*STEPS, "rest", "total")}
+    rounds: Rounds = {name: [] for name in (*steps, "rest", "total")}
     with steps_timed(clock):
         for index in range(WARMUP):
             debit(index)
@@ -171,11 +198,14 @@ def timed_rounds(debit: Callable[[int], None], args: argparse.Namespace) -> dict
             for index in range(args.debits):
                 debit(WARMUP + number * args.debits + index)
             total = (time.thread_time() - started) * 1000 / args.debits
-            for step in STEPS:
-                if clock.calls[step] != args.debits:
-                    raise BenchError(f"{step}: ran {clock.calls[step]} times for {args.debits} debits")
+            for step in EVERY_STEP:
+                if clock.calls[step] != (expected := args.debits if step in steps else 0):
+                    raise BenchError(
+                        f"{step}: ran {clock.calls[step]} times for {args.debits} debits, not {expected}"
+                    )
+            for step in steps:
                 rounds[step].append(clock.seconds[step] * 1000 / args.debits)
-            rounds["rest"].append(total - sum(rounds[step][-1] for step in STEPS))
+            rounds["rest"].append(total - sum(rounds[step][-1] for step in steps))
             rounds["total"].append(total)
     return rounds
 
@@ -206,7 +236,8 @@ def check_ledger(engine: Engine, before: tuple[int, int], debits: int) -> None:
         raise BenchError(f"ledger verify: {len(differences)} of {checked} cards differ")
 
 
-def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
+def bench_database(kind: str, root: Path, args: argparse.Namespace) -> list[tuple[str, Rounds]]:
+    """Each of the database's paths measured: (its name in the report, its rounds)."""
     work = root / kind
     work.mkdir(parents=True)
     with database(kind, work, args, "bench steps") as url:
@@ -226,20 +257,21 @@ def bench_database(kind: str, root: Path, args: argparse.Namespace) -> dict[str,
         engine = create_engine(url)  # the checks' own, apart from the measured services'
         try:
             before = use_rows(engine)
-            rounds = measure(url, work, physical_codes(codes_file), args)
-            check_ledger(engine, before, WARMUP + args.rounds * args.debits)
+            codes = physical_codes(codes_file)
+            measured = [(kind + path.label, measure(url, work, codes, args, path)) for path in PATHS[kind]]
+            check_ledger(engine, before, (WARMUP + args.rounds * args.debits) * len(measured))
         finally:
             engine.dispose()
-    return rounds
+    return measured
 
 
-def report(kind: str, rounds: dict[str, list[float]]) -> str:
+def report(label: str, rounds: Rounds) -> str:
     medians = {name: statistics.median(values) for name, values in rounds.items()}
     total = medians["total"]
     parts = ", ".join(
-        f"{name} {medians[name]:.3f} ms ({medians[name] / total:.0%})" for name in (*STEPS, "rest")
+        f"{name} {medians[name]:.3f} ms ({medians[name] / total:.0%})" for name in rounds if name != "total"
     )
-    return f"CPU per debit by step, {kind}: {parts}; total {total:.3f} ms"
+    return f"CPU per debit by step, {label}: {parts}; total {total:.3f} ms"
 
 
 def main(argv: list[str] | None = None, root: Path | None = None) -> int:
@@ -247,7 +279,7 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     args = parse_args(argv)
     root = root or REPO / "bench-results" / datetime.now().strftime("steps-%Y%m%d-%H%M%S")
     try:
-        lines = [report(kind, bench_database(kind, root, args)) for kind in args.databases]
+        lines = [report(*path) for kind in args.databases for path in bench_database(kind, root, args)]
     except BenchError as exc:
         print(f"bench steps: {exc}", file=sys.stderr)
         return 1

@@ -102,6 +102,14 @@ MODULES = {
         "graphql/test_locations.py",  # where a capture or cancel happened (located)
         "store/test_ledger.py",
     ],
+    "domain/plain_debits": [  # what they leave to the full path runs it: the ledger's tests too
+        "test_plain_debits.py",
+        "test_debit_statements.py",
+        "graphql/test_money_paths.py",
+        "graphql/test_transactions.py",
+        "graphql/test_store_scoping.py",
+    ],
+    "store/plain_debits": ["test_plain_debits.py", "test_debit_statements.py", "graphql/test_money_paths.py"],
     "domain/payment_tokens": [
         "domain/test_payment_tokens.py",
         "graphql/test_payment_tokens.py",

@@ -177,8 +177,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    marker = request.node.get_closest_marker("settings")
-    return make_settings(database_url, tmp_path, **(marker.kwargs if marker else {}))
+    # A module's settings marker, then its test's (which wins where both set one)
+    overrides: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        overrides.update(marker.kwargs)
+    return make_settings(database_url, tmp_path, **overrides)
 
 
 @pytest.fixture

@@ -33,8 +33,9 @@ from app.store import moves
 from tests.conftest import fund
 from tests.test_concurrency import CODE, THREADS, USE, Tally, in_parallel, ledger_differences, scalar
 
-# Batching is off unless configured: these tests turn it on (2 ms) unless they say otherwise.
-pytestmark = pytest.mark.settings(batch_wait_ms=2)
+# A leader waits 2 ms for company unless a test says otherwise, and debits by code take the full
+# path: a plain debit in one statement (app.domain.plain_debits) is never batched.
+pytestmark = pytest.mark.settings(batch_wait_ms=2, one_statement_debits=False)
 
 Outcome = Transaction | Exception
 T = TypeVar("T")

@@ -66,7 +66,7 @@ def test_a_missing_step_fails_the_bench(tmp_path, monkeypatch, capsys):
         )
         == 1
     )
-    assert "code read: ran 0 times for 3 debits" in capsys.readouterr().err
+    assert "code read: ran 0 times for 3 debits, not 3" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--databases", "oracle"], ["--debits", "0"]])
@@ -74,3 +74,30 @@ def test_bad_options_are_refused(argv):
     with pytest.raises(SystemExit) as exited:
         bench_steps.parse_args(argv)
     assert exited.value.code == 2
+
+
+@pytest.mark.postgres
+def test_on_postgresql_plain_debits_and_the_full_path_are_measured_apart(postgres_url, tmp_path, capsys):
+    # given PostgreSQL (postgres_url: reachable), when a round is measured there
+    argv = ["--databases", "postgresql", "--cards", "20", "--debits", "30", "--rounds", "1"]
+    assert bench_steps.main(argv, tmp_path) == 0
+
+    # then one line gives the plain debits' one call, the other the full path's steps
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("CPU per debit")]
+    assert [re.sub(r"\d+\.\d{3} ms \(\d+%\)", "X", line.split("; total")[0]) for line in lines] == [
+        "CPU per debit by step, postgresql, plain: plain call X, rest X",
+        "CPU per debit by step, postgresql, full path: code read X, lock X, move X, commit X, rest X",
+    ]
+
+
+@pytest.mark.postgres
+def test_a_plain_call_that_leaves_its_debit_fails_the_bench(postgres_url, tmp_path, monkeypatch, capsys):
+    # given plain calls that leave every debit to the full path
+    from app.store.plain_debits import PlainDebitStore
+
+    monkeypatch.setattr(PlainDebitStore, "debit", lambda self, call: None)
+
+    # when measured on PostgreSQL, then the bench says the full path ran, and fails
+    argv = ["--databases", "postgresql", "--cards", "5", "--debits", "3", "--rounds", "1"]
+    assert bench_steps.main(argv, tmp_path) == 1
+    assert "code read: ran 3 times for 3 debits, not 0" in capsys.readouterr().err

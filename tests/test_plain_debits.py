@@ -354,3 +354,33 @@ def test_at_the_edges_a_debit_is_still_plain(services, seed, calls):
     assert calls == [True]
     assert (answer.balance, answer.available_balance) == (300, 0)
     assert ledger_differences(services.engine) == []
+
+
+def test_a_card_locked_too_long_is_unavailable_and_nothing_is_written(services, seed):
+    # given plain debits on connections that wait 0.2 s for a row lock, and a card another
+    # transaction keeps locked
+    from app import db
+    from app.domain.plain_debits import PlainDebits
+    from app.errors import UnavailableError
+
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 1000)
+    impatient = db.create_db_engine(services.settings, lock_wait_seconds=0.2)
+    plain = PlainDebits(PlainDebitStore(impatient), services.vault, services.ledger.runner)
+    ledger = replace(services.ledger, plain=plain)
+    holder = services.engine.connect()
+    try:
+        holder.execute(text("SELECT id FROM giftcards WHERE id = :id FOR UPDATE"), {"id": card_id})
+
+        # when the card is debited by its code
+        with pytest.raises(UnavailableError) as busy:
+            ledger.create(POS, _use())
+    finally:
+        holder.rollback()
+        holder.close()
+        impatient.dispose()
+
+    # then the answer is the full path's for a lock waited for too long, and nothing was written
+    assert busy.value.message == db.BUSY
+    assert _balance(services.engine, card_id) == 1000
+    assert ledger_differences(services.engine) == []

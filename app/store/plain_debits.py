@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, String, column, text
 from sqlalchemy.sql.expression import TextClause
 
+from app.db import raise_if_lock_waited
 from app.models import LedgerEntry
 from app.store.audit import AuditRecord
 from app.store.prepared import Prepared, one_statement
@@ -105,6 +106,10 @@ class PlainDebitStore:
             "request_id": record.request_id,
             "client_address": record.client_address,
         }
-        with one_statement(self._engine) as connection:
-            rows = self._call.run(connection, **params)
+        try:
+            with one_statement(self._engine) as connection:
+                rows = self._call.run(connection, **params)
+        except Exception as error:  # the card's lock waited for too long: as on the full path
+            raise_if_lock_waited(error)
+            raise
         return self._call.named(rows[0]) if rows else None
