@@ -164,7 +164,7 @@ def on_one_cpu() -> Iterator[None]:
 def measure(url: str, work: Path, codes: list[str], args: argparse.Namespace, path: DebitPath) -> Rounds:
     """Per round: each of the path's steps' CPU per debit (ms), ``rest`` and ``total``."""
     from app.config import load_settings
-    from app.domain.ledger import TransRequest
+    from app.domain.trans_requests import TransRequest
     from app.enums import CodeType, TransType
     from app.policy import Principal
     from app.services import build_services

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app.domain.batching import NOT_RUN, Batcher
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, TransType
 from app.errors import (

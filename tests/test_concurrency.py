@@ -27,7 +27,7 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import ConflictError, InsufficientFundsError
 from app.policy import Principal

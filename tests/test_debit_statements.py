@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, event
 
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError, LimitExceededError
 from app.policy import Principal

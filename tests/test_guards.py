@@ -475,7 +475,7 @@ def test_unlocking_needs_a_code_with_a_pin(client, mint, seed):
 
 @pytest.mark.settings(pin_max_failures=100)
 def test_concurrent_wrong_pins_each_count_once(settings, services, card):
-    from app.domain.ledger import TransRequest
+    from app.domain.trans_requests import TransRequest
     from app.enums import TransType
     from app.policy import Principal
 

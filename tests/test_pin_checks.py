@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from app.domain import keys
-from app.domain.ledger import TransRequest
 from app.domain.pins import PinKeys
+from app.domain.trans_requests import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError
 from app.policy import Principal

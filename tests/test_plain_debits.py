@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app.domain.ledger import TransRequest
 from app.domain.program_input import ProgramInput
+from app.domain.trans_requests import TransRequest
 from app.entities import CodeFormat, Transaction
 from app.enums import CodeType, TransType
 from app.errors import BadUserInputError, CardNotUsableError, GiftCardError, InsufficientFundsError

@@ -4,14 +4,15 @@ Every balance change is one conditional update of the card row and its ledger ro
 transaction holding the card's row lock (PostgreSQL) or the write lock (SQLite); a check constraint
 backs the floor. What a request addresses is found in :mod:`app.domain.addressing` and the money rules
 are in :mod:`app.domain.balances`; this module runs them in order, and makes every untrusted refusal
-take at least the refusal floor.
+take at least the refusal floor. On PostgreSQL a plain debit is tried first as one statement that
+does all of it in the server (:mod:`app.domain.plain_debits`); what it leaves comes here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Row
 from sqlmodel import Session
@@ -28,6 +29,7 @@ from app.domain.mutations import Mutation, MutationRunner, Work
 from app.domain.payment_tokens import PaymentTokens
 from app.domain.plain_debits import PlainDebits
 from app.domain.scoping import narrow
+from app.domain.trans_requests import TransRequest
 from app.entities import Transaction
 from app.enums import CodeType, Operation, TransStatus, TransType
 from app.errors import (
@@ -52,27 +54,6 @@ PERMISSION_OF = {
     TransType.EXTERNAL: Permission.TRANS_EXTERNAL,
     TransType.IMPORT: Permission.TRANS_IMPORT,
 }
-
-
-@dataclass(frozen=True)
-class TransRequest:
-    # An idempotency key covers the request; location_id only when given (app.domain.idempotency).
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("location_id", "store_id", "token")
-
-    trans_type: TransType
-    amount: str
-    code_type: CodeType | None = None
-    code: str | None = None
-    pin: str | None = None
-    giftcard_id: str | None = None
-    authorize_only: bool = False
-    allow_partial: bool = False
-    source_id: str | None = None
-    ref_no: str | None = None
-    note: str | None = None
-    location_id: str | None = None  # where it happened, as the caller names it
-    store_id: str | None = None  # only this one of the caller's stores (a code in two of them)
-    token: str | None = None  # a giftcardTokenize token instead of a code (app.domain.payment_tokens)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from app.store.ledger import AddressedCode
 from app.store.payment_tokens import PaymentTokenStore, TokenRow
 
 if TYPE_CHECKING:
-    from app.domain.ledger import TransRequest
+    from app.domain.trans_requests import TransRequest
 
 PREFIX = "gct_"
 _RANDOM_BYTES = 24  # 192 bits, 32 URL-safe characters

@@ -30,7 +30,7 @@ from app.store.ledger import transaction_from_row
 from app.store.plain_debits import PlainDebit, PlainDebitStore
 
 if TYPE_CHECKING:
-    from app.domain.ledger import TransRequest
+    from app.domain.trans_requests import TransRequest
 
 # The currencies without two decimals: the call is given the amount in each of them.
 _OTHER_EXPONENTS = {code: exponent for code, exponent in CURRENCY_EXPONENTS.items() if exponent != 2}

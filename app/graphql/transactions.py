@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 from app.domain.authorizations import addressed
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.graphql.context import MONEY, Context
 from app.graphql.descriptions import (
     AMOUNT,

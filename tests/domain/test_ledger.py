@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain import addressing as addressing_module
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError, NotFoundError
 from app.policy import Principal

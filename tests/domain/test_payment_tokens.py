@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from app.domain import addressing as addressing_module
 from app.domain.addressing import UNUSABLE
-from app.domain.ledger import TransRequest
 from app.domain.payment_tokens import TokenRequest, is_token
+from app.domain.trans_requests import TransRequest
 from app.enums import CodeType, TransType
 from app.errors import CardNotUsableError
 from app.policy import Principal

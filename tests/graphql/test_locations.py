@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.domain.idempotency import encode
-from app.domain.ledger import TransRequest
+from app.domain.trans_requests import TransRequest
 from app.enums import TransType
 from tests.conftest import error_codes, fund, gql
 
