@@ -144,7 +144,7 @@ def _ledger(settings: Settings, shared: _Shared, index: TokenIndex) -> Ledger:
     tokens = PaymentTokens(shared.mutations, addressing, shared.policy, guards, index, ttl)
     plain = None
     if settings.one_statement_debits and shared.engine.dialect.name == "postgresql":
-        plain = PlainDebits(PlainDebitStore(shared.engine), shared.vault, shared.mutations)
+        plain = PlainDebits(PlainDebitStore(shared.engine), shared.vault, shared.pins, shared.mutations)
     return Ledger(shared.mutations, addressing, shared.balance_rules, shared.policy, guards, tokens, plain)
 
 

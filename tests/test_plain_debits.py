@@ -23,7 +23,7 @@ from app.errors import BadUserInputError, CardNotUsableError, GiftCardError, Ins
 from app.policy import Principal
 from app.services import build_services
 from app.store.plain_debits import PlainDebitStore
-from tests.conftest import add_store, fund, make_settings
+from tests.conftest import add_store, fund, legacy_pin_hash, make_settings
 from tests.test_concurrency import ledger_differences, scalar
 
 pytestmark = pytest.mark.parametrize(
@@ -259,22 +259,118 @@ def test_a_code_outside_the_callers_store_is_not_debited(services, seed, calls):
     assert _balance(services.engine, card_id) == 1000
 
 
-def test_a_key_or_a_pin_skips_the_plain_call(services, seed, calls):
-    # given a funded card with a PIN and one without
-    pinned = seed({CodeType.PHYSICAL: CODE}, pin="4321")
-    plain = seed({CodeType.PHYSICAL: OTHER})
-    fund(services.engine, pinned, 1000)
-    fund(services.engine, plain, 1000)
+def test_an_idempotency_key_skips_the_plain_call(services, seed, calls):
+    # given a funded card
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 1000)
 
-    # when one is debited with its PIN and the other with an idempotency key, twice
-    services.ledger.create(POS, _use(pin="4321"))
-    first = services.ledger.create(POS, _use(code=OTHER), "key-1")
-    again = services.ledger.create(POS, _use(code=OTHER), "key-1")
+    # when it is debited with an idempotency key, twice
+    first = services.ledger.create(POS, _use(), "key-1")
+    again = services.ledger.create(POS, _use(), "key-1")
 
     # then no plain call was made; the key answered its retry as the first time
     assert calls == []
     assert again == first
-    assert (_balance(services.engine, pinned), _balance(services.engine, plain)) == (875, 875)
+    assert _balance(services.engine, card_id) == 875
+
+
+def _failures(engine: Engine, card_id: int) -> int:
+    return scalar(
+        engine, "SELECT failed_pin_attempts FROM giftcard_codes WHERE giftcard_id = :id", id=card_id
+    )
+
+
+def test_a_right_pin_is_plain_and_a_wrong_one_left_to_the_full_path(services, seed, calls):
+    # given a funded card whose code has a PIN, and another card
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin="4321")
+    other_id = seed({CodeType.PHYSICAL: OTHER}, pin="4321")
+    fund(services.engine, card_id, 1000)
+    fund(services.engine, other_id, 1000)
+
+    # when it is debited with its PIN, then with a wrong one, then with its PIN again
+    right = services.ledger.create(POS, _use(pin="4321"))
+    with pytest.raises(CardNotUsableError, match="wrong or missing PIN"):
+        services.ledger.create(POS, _use(pin="0000"))
+    failed = _failures(services.engine, card_id)
+    again = services.ledger.create(POS, _use(pin="4321"))
+    after = services.ledger.create(POS, _use(pin="4321"))
+
+    # then the right PIN was one plain debit; the call left the wrong one, and the full path
+    # counted it; it left the next right one too, on a run of wrong ones, and the full path ended
+    # the run; and the one after that was plain again
+    assert calls == [True, False, False, True]
+    assert failed == 1
+    assert _failures(services.engine, card_id) == 0
+    assert [answer.balance for answer in (right, again, after)] == [875, 750, 625]
+    assert (_balance(services.engine, card_id), _balance(services.engine, other_id)) == (625, 1000)
+    assert ledger_differences(services.engine) == []
+
+
+def test_a_locked_code_refuses_even_its_right_pin(services, seed, calls):
+    # given a funded card whose code is locked after wrong PINs
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin="4321")
+    fund(services.engine, card_id, 1000)
+    for _ in range(services.settings.pin_max_failures):
+        with pytest.raises(CardNotUsableError):
+            services.ledger.create(POS, _use(pin="0000"))
+    calls.clear()
+
+    # when the right PIN is sent
+    with pytest.raises(CardNotUsableError, match="locked after too many wrong PINs"):
+        services.ledger.create(POS, _use(pin="4321"))
+
+    # then the call left it, and the full path refused it: the code is locked
+    assert calls == [False]
+    assert _balance(services.engine, card_id) == 1000
+
+
+def test_an_argon2_pin_is_left_to_the_full_path(services, seed, calls):
+    # given a funded card whose PIN an older version stored as argon2
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin="4321")
+    fund(services.engine, card_id, 1000)
+    with services.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE giftcard_codes SET pin_hash = :value, pin_key_ids = NULL WHERE giftcard_id = :id"),
+            {"value": legacy_pin_hash(services.settings, "4321"), "id": card_id},
+        )
+
+    # when it is debited with its PIN, twice
+    first = services.ledger.create(POS, _use(pin="4321"))
+    second = services.ledger.create(POS, _use(pin="4321"))
+
+    # then the first made no call (the full path checked it, and stored it keyed), the second was plain
+    assert calls == [True]
+    assert (first.balance, second.balance) == (875, 750)
+
+
+def test_a_pin_changed_after_it_was_checked_is_left_to_the_full_path(services, seed, monkeypatch):
+    # given a funded card whose code has a PIN, changed to another between the code's read and the
+    # call (the read returns the PIN stored before)
+    card_id = seed({CodeType.PHYSICAL: CODE}, pin="4321")
+    fund(services.engine, card_id, 1000)
+    real, debited = PlainDebitStore.debit, []
+
+    def changed_first(self: PlainDebitStore, call: Any) -> Any:
+        stored = services.pins.hash(call.checked.code_id, "9999")
+        with services.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE giftcard_codes SET pin_hash = :h, pin_key_ids = :k WHERE id = :id"),
+                {"h": stored.value, "k": stored.key_ids, "id": call.checked.code_id},
+            )
+        row = real(self, call)
+        debited.append(row is not None)
+        return row
+
+    monkeypatch.setattr(PlainDebitStore, "debit", changed_first)
+
+    # when it is debited with the PIN it had
+    with pytest.raises(CardNotUsableError, match="wrong or missing PIN"):
+        services.ledger.create(POS, _use(pin="4321"))
+
+    # then the call saw the new PIN and wrote nothing; the full path refused the old one, counted
+    assert debited == [False]
+    assert _balance(services.engine, card_id) == 1000
+    assert _failures(services.engine, card_id) == 1
 
 
 @pytest.mark.settings(group_commit=False)
@@ -366,7 +462,7 @@ def test_a_card_locked_too_long_is_unavailable_and_nothing_is_written(services, 
     card_id = seed({CodeType.PHYSICAL: CODE})
     fund(services.engine, card_id, 1000)
     impatient = db.create_db_engine(services.settings, lock_wait_seconds=0.2)
-    plain = PlainDebits(PlainDebitStore(impatient), services.vault, services.ledger.runner)
+    plain = PlainDebits(PlainDebitStore(impatient), services.vault, services.pins, services.ledger.runner)
     ledger = replace(services.ledger, plain=plain)
     holder = services.engine.connect()
     try:

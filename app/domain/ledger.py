@@ -125,10 +125,13 @@ class Ledger:
             work = self._work(principal, request, now, card_id, None, CodeAttempt())
             return self.runner.run(principal, mutation, work, batch=card_id)
         assert request.code is not None and request.code_type is not None  # checked just above
+        addressed = (request.code_type, request.code)
         with code_attempt(self.guards.throttle, principal) as attempt:
-            answer = None if self.plain is None else self.plain.debit(principal, request, mutation, now)
+            # A PIN is checked against the code as read: with one, the code is read first
+            code = None if request.pin is None else self.addressing.live_code(principal, *addressed)
+            answer = None if self.plain is None else self.plain.debit(principal, request, mutation, now, code)
             if answer is None:  # not plain: nothing written, the full path answers
-                code = self.addressing.live_code(principal, request.code_type, request.code)
+                code = code or self.addressing.live_code(principal, *addressed)
                 guard = self.addressing.code_guard(principal, code, request.pin, now)
                 work = self._work(principal, request, now, code.giftcard_id, code.code_id, attempt)
                 answer = self.runner.run(principal, mutation, work, guard, batch=code.giftcard_id)

@@ -2,10 +2,12 @@
 0015), in autocommit on a pooled connection, so that the debit is one round trip and its own
 transaction, and the card's lock is held only inside the server, never across a round trip.
 
-The function finds the live code, locks its card and then the code (the order every writer
-takes), reads the card's open debit holds after the lock, and writes the balance, the ledger row
+The function finds the live code (or takes the one the caller read), locks its card and then the
+code (the order every writer takes), checks the code's PIN (that it has none, or that the PIN
+given, as the caller hashed it, is the stored one, with no wrong one counted and the code not
+locked), reads the card's open debit holds after the lock, and writes the balance, the ledger row
 and the audit row, all or nothing. It returns no row, having written nothing, for whatever it does
-not do itself (a PIN, a program, two codes, not enough available, an unusable code or card…).
+not do itself (a wrong PIN, a program, two codes, not enough available, an unusable code or card…).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ _ARGUMENTS = (
     ("hashes", "bytea[]"),
     ("code_type", "text"),
     ("stores", "text[]"),
+    ("code_id", "bigint"),
+    ("card_id", "bigint"),
+    ("pin_hash", "text"),
     ("now", "timestamptz"),
     ("amount", "bigint"),
     ("currencies", "text[]"),
@@ -52,13 +57,25 @@ _ARGUMENTS = (
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedCode:
+    """A code read before the call, and the PIN given as it would be stored on it (a keyed hash):
+    the call debits only if that is the stored PIN, no wrong one is counted, the code not locked."""
+
+    code_id: int
+    card_id: int
+    pin_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlainDebit:
-    """What the call needs: the code's address, the amount for each currency, the ledger row's
-    own values and the audit row's (its card and store are the card's, filled in by the call)."""
+    """What the call needs: the code's address (or the code read already, with the stored PIN
+    checked), the amount for each currency, the ledger row's own values and the audit row's (its
+    card and store are the card's, filled in by the call)."""
 
     hashes: Sequence[bytes]
     code_type: str
     stores: Stores
+    checked: CheckedCode | None  # a code with a PIN, read, and the PIN given; None: look it up
     now: datetime
     amount: int | None  # minor units in a currency of two decimals (None: too many decimals)
     amounts: dict[str, int | None]  # … in each currency of other decimals
@@ -92,6 +109,9 @@ class PlainDebitStore:
             "hashes": list(call.hashes),
             "code_type": call.code_type,
             "stores": None if call.stores is None else sorted(call.stores),
+            "code_id": None if call.checked is None else call.checked.code_id,
+            "card_id": None if call.checked is None else call.checked.card_id,
+            "pin_hash": None if call.checked is None else call.checked.pin_hash,
             "now": call.now,
             "amount": call.amount,
             "currencies": list(call.amounts),
