@@ -183,7 +183,7 @@ def test_an_idempotent_replay_is_counted(local, mint):
     assert "metrics-key-1" not in text
 
 
-@pytest.mark.settings(batch_wait_ms=2)
+@pytest.mark.settings(batch_wait_ms=2, one_statement_debits=False)  # PIN debits on the full path
 def test_group_commits_are_counted_by_size(local, mint, services, card):
     pos = _without_budget(mint, services, "pos")
     trans = {"transType": "USE", "amount": "-0.01", "codeType": "PHYSICAL", "code": CODE, "pin": PIN}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, String, column, text
 from sqlalchemy.sql.expression import TextClause
 
-from app.db import raise_if_lock_waited
+from app.db import TRACED, raise_if_lock_waited
 from app.models import LedgerEntry
 from app.store.audit import AuditRecord
 from app.store.prepared import Prepared, one_statement
@@ -127,8 +127,12 @@ class PlainDebitStore:
             "client_address": record.client_address,
         }
         try:
-            with one_statement(self._engine) as connection:
-                rows = self._call.run(connection, **params)
+            if self._engine.get_execution_options().get(TRACED):  # through SQLAlchemy's events
+                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as traced:
+                    rows = self._call.run(traced, **params)
+            else:
+                with one_statement(self._engine) as connection:
+                    rows = self._call.run(connection, **params)
         except Exception as error:  # the card's lock waited for too long: as on the full path
             raise_if_lock_waited(error)
             raise
