@@ -81,9 +81,9 @@ class Settings(BaseModel):
     # next database transaction. The wait is how long the first of a group waits for company; 0 (the
     # default): not at all, a group is what queued meanwhile.
     group_commit: bool = True
-    # On PostgreSQL a plain debit (by a code without a PIN, no idempotency key) is tried first as
-    # one statement, its own transaction (app.domain.plain_debits); false: every request takes the
-    # full path.
+    # On PostgreSQL a plain debit (a USE by code, with or without a PIN, no idempotency key) is tried
+    # first as one statement, its own transaction (app.domain.plain_debits); false: every request
+    # takes the full path.
     one_statement_debits: bool = True
     # `giftcards serve`: each worker on a CPU of its own (app.cpu_pinning), when there are as many.
     pin_workers: bool = True

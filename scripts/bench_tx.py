@@ -20,6 +20,10 @@ cent by cent), time a few sequential debits on one warm connection on each, then
   debit sending the PIN, so the cost of the PIN check shows beside ``hot``;
 - ``spread``: the debits rotate over the PHYSICAL codes of all the loaded cards.
 
+On PostgreSQL each of these is a plain debit in one statement (app.domain.plain_debits), as served
+by default; with ``GIFTCARDS_ONE_STATEMENT_DEBITS=false`` in the environment, which the servers
+inherit, every debit takes the full path instead (the figures before and after, side by side).
+
 A warm-up of each scenario on each server, then ``--runs`` measured runs of each, interleaved
 (hot on ours, hot on the reference, hot-pin on ours, …). With ``--profile`` (the default when
 py-spy is installed) one more hot run on ours samples one of its workers with ``py-spy record``

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.currencies import CURRENCY_EXPONENTS
-from app.domain.audit import AuditTarget
 from app.domain.codes import CodeVault, normalise
 from app.domain.money import parse_amount
 from app.domain.mutations import Mutation, MutationRunner
@@ -71,8 +70,7 @@ class PlainDebits:
         row = self.store.debit(self._call(principal, request, now, checked))
         if row is None:
             return None
-        balance = row["balance_after"]
-        return transaction_from_row(row, balance=balance, available_balance=balance - row["held"])
+        return transaction_from_row(row, available_balance=row["balance_after"] - row["held"])
 
     def _checked(self, code: AddressedCode | None, pin: str) -> CheckedCode | None:
         """The code, with ``pin`` as it would be stored under the current key: the call compares
@@ -93,15 +91,15 @@ class PlainDebits:
         for code, exponent in _OTHER_EXPONENTS.items():
             if exponent not in by_exponent:
                 by_exponent[exponent] = _minor(request.amount, code)
-        # The audit row as the full path writes it; the call names the card and its store.
-        (record,) = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, AuditTarget(0, ""))
+        # The audit row as the full path writes it, but for its card and store: the call's.
+        (record,) = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, None)
         entry: dict[str, Any] = {
             "trans_type": request.trans_type.value,
             **{name: getattr(request, name) for name in ("source_id", "ref_no", "note", "location_id")},
             "created_by": principal.subject,
         }
         return PlainDebit(
-            hashes=self.vault.lookup_hashes(normalise(request.code)) if checked is None else (),
+            hashes=self.vault.lookup_hashes(normalise(request.code)),  # unused with a code read
             code_type=request.code_type.value,
             stores=principal.store_ids(),
             checked=checked,
