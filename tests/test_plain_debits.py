@@ -480,3 +480,45 @@ def test_a_card_locked_too_long_is_unavailable_and_nothing_is_written(services, 
     assert busy.value.message == db.BUSY
     assert _balance(services.engine, card_id) == 1000
     assert ledger_differences(services.engine) == []
+
+
+def test_with_tracing_on_a_plain_debit_goes_through_sqlalchemys_events_and_commits(services, seed, calls):
+    # given an engine traced as app.tracing sets it up, and a funded card
+    from sqlalchemy import event
+
+    from app.db import TRACED
+
+    card_id = seed({CodeType.PHYSICAL: CODE})
+    fund(services.engine, card_id, 1000)
+    services.engine.update_execution_options(**{TRACED: True})  # this test's engine only
+    seen: list[str] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        seen.append(sql)
+
+    event.listen(services.engine, "after_cursor_execute", statement)
+    try:
+        # when it is debited by its code
+        answer = services.ledger.create(POS, _use())
+    finally:
+        event.remove(services.engine, "after_cursor_execute", statement)
+
+    # then the call went through the engine's events (where spans are made), and it committed
+    assert calls == [True]
+    assert [sql for sql in seen if "giftcard_plain_debit(" in sql] != []
+    assert answer.balance == _balance(services.engine, card_id) == 875
+
+
+def test_a_caller_of_every_store_debits_a_code_in_any_of_them(services, seed, calls):
+    # given a funded card in the store north, and a caller of every store
+    add_store(services, "north")
+    card_id = seed({CodeType.PHYSICAL: CODE}, store_id="north")
+    fund(services.engine, card_id, 1000)
+    everywhere = Principal("hq", POS.permissions | {"AllStores"})
+
+    # when it debits the code
+    answer = services.ledger.create(everywhere, _use())
+
+    # then one plain call found it, in its store
+    assert calls == [True]
+    assert (answer.store_id, answer.balance) == ("north", 875)

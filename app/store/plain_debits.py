@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, String, column, text
+from sqlalchemy import Engine, column, text
 from sqlalchemy.sql.expression import TextClause
 
 from app.db import TRACED, raise_if_lock_waited
@@ -97,9 +97,9 @@ class PlainDebitStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        columns = (column("currency", String()), column("held", BigInteger()))
-        typed = _call().columns(*columns, *(column(name, item.type) for name, item in _ledger.c.items()))
-        self._call = Prepared(typed, engine)
+        # Untyped: psycopg gives these columns as the full path reads them (times with their zone)
+        named = _call().columns(*(column(name) for name in ("currency", "held", *_ledger.c.keys())))
+        self._call = Prepared(named, engine)
 
     def debit(self, call: PlainDebit) -> dict[str, Any] | None:
         """The ledger row written, with its card's ``currency`` and what its open debit holds
