@@ -93,9 +93,12 @@ def test_a_plain_debit_answers_and_writes_what_the_full_path_does(services, seed
     assert _rows(services.engine, "audit_events", plain_id, audit) == _rows(
         services.engine, "audit_events", full_id, audit
     )
+    # each row names its card's code, and was settled when it was made
     code_of = "SELECT code_id FROM giftcard_transactions WHERE id = :id"
     code_id = "SELECT id FROM giftcard_codes WHERE giftcard_id = :id"
-    assert scalar(services.engine, code_of, id=plain.id) == scalar(services.engine, code_id, id=plain_id)
+    for answer, card_id in ((plain, plain_id), (full, full_id)):
+        assert scalar(services.engine, code_of, id=answer.id) == scalar(services.engine, code_id, id=card_id)
+        assert answer.settled_at == answer.created_at
     assert (_balance(services.engine, plain_id), _balance(services.engine, third_id)) == (1875, 2000)
     assert ledger_differences(services.engine) == []
 
