@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import Engine, column, text
 from sqlalchemy.sql.expression import TextClause
 
-from app.db import TRACED, raise_if_lock_waited
+from app.db import raise_if_lock_waited
 from app.models import LedgerEntry
 from app.store.audit import AuditRecord
-from app.store.prepared import Prepared, one_statement
+from app.store.prepared import Prepared, one_write
 from app.store.scope import Stores
 
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -108,7 +108,7 @@ class PlainDebitStore:
         params: dict[str, Any] = {
             "hashes": list(call.hashes),
             "code_type": call.code_type,
-            "stores": None if call.stores is None else sorted(call.stores),
+            "stores": None if call.stores is None else list(call.stores),
             "code_id": None if call.checked is None else call.checked.code_id,
             "card_id": None if call.checked is None else call.checked.card_id,
             "pin_hash": None if call.checked is None else call.checked.pin_hash,
@@ -127,12 +127,8 @@ class PlainDebitStore:
             "client_address": record.client_address,
         }
         try:
-            if self._engine.get_execution_options().get(TRACED):  # through SQLAlchemy's events
-                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as traced:
-                    rows = self._call.run(traced, **params)
-            else:
-                with one_statement(self._engine) as connection:
-                    rows = self._call.run(connection, **params)
+            with one_write(self._engine) as connection:
+                rows = self._call.run(connection, **params)
         except Exception as error:  # the card's lock waited for too long: as on the full path
             raise_if_lock_waited(error)
             raise

@@ -154,3 +154,16 @@ def one_statement(engine: Engine) -> Iterator[Any]:
                 driver.autocommit = False  # as the pool hands its connections out
         finally:
             connection.close()
+
+
+@contextmanager
+def one_write(engine: Engine) -> Iterator[Any]:
+    """A pooled connection for one statement that writes, its own transaction (autocommit): as
+    :func:`one_statement`, but through SQLAlchemy when the engine is traced, as a transaction's
+    statements are (:func:`in_transaction`), so that it keeps its span."""
+    if not engine.get_execution_options().get(TRACED):
+        with one_statement(engine) as connection:
+            yield connection
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
