@@ -35,9 +35,10 @@ from app.store.plain_debits import CheckedCode, PlainDebit, PlainDebitStore
 if TYPE_CHECKING:
     from app.domain.trans_requests import TransRequest
 
-# The currencies without two decimals: the call is given the amount in each of them.
+# The currencies without two decimals: the call is given the amount in each of them (and once for
+# all those of two). One currency of each number of decimals, to read the amount with.
 _OTHER_EXPONENTS = {code: exponent for code, exponent in CURRENCY_EXPONENTS.items() if exponent != 2}
-_TWO_DECIMALS = next(code for code, exponent in CURRENCY_EXPONENTS.items() if exponent == 2)
+_ONE_OF_EACH = {exponent: code for code, exponent in CURRENCY_EXPONENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,7 @@ class PlainDebits:
         self, principal: Principal, request: TransRequest, now: datetime, checked: CheckedCode | None
     ) -> PlainDebit:
         assert request.code is not None and request.code_type is not None  # _plain checked
-        by_exponent: dict[int, int | None] = {}
-        for code, exponent in _OTHER_EXPONENTS.items():
-            if exponent not in by_exponent:
-                by_exponent[exponent] = _minor(request.amount, code)
+        minor = {exponent: _minor(request.amount, code) for exponent, code in _ONE_OF_EACH.items()}
         # The audit row as the full path writes it, but for its card and store: the call's.
         (record,) = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, None)
         entry: dict[str, Any] = {
@@ -104,8 +102,8 @@ class PlainDebits:
             stores=principal.store_ids(),
             checked=checked,
             now=now,
-            amount=_minor(request.amount, _TWO_DECIMALS),
-            amounts={code: by_exponent[exponent] for code, exponent in _OTHER_EXPONENTS.items()},
+            amount=minor[2],
+            amounts={code: minor[exponent] for code, exponent in _OTHER_EXPONENTS.items()},
             entry_id=new_id(),
             entry=entry,
             audit_id=new_id(),
