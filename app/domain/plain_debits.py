@@ -35,10 +35,8 @@ from app.store.plain_debits import CheckedCode, PlainDebit, PlainDebitStore
 if TYPE_CHECKING:
     from app.domain.trans_requests import TransRequest
 
-# The currencies without two decimals: the call is given the amount in each of them (and once for
-# all those of two). One currency of each number of decimals, to read the amount with.
-_OTHER_EXPONENTS = {code: exponent for code, exponent in CURRENCY_EXPONENTS.items() if exponent != 2}
-_ONE_OF_EACH = {exponent: code for code, exponent in CURRENCY_EXPONENTS.items()}
+# One currency of each number of decimals the call is given the amount in, to read the amount with.
+_ONE_OF_EACH = {places: code for code, places in CURRENCY_EXPONENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,6 @@ class PlainDebits:
         self, principal: Principal, request: TransRequest, now: datetime, checked: CheckedCode | None
     ) -> PlainDebit:
         assert request.code is not None and request.code_type is not None  # _plain checked
-        minor = {exponent: _minor(request.amount, code) for exponent, code in _ONE_OF_EACH.items()}
         # The audit row as the full path writes it, but for its card and store: the call's.
         (record,) = self.runner.audit_records(principal, Operation.ADD_TRANSACTION, None)
         entry: dict[str, Any] = {
@@ -102,8 +99,7 @@ class PlainDebits:
             stores=principal.store_ids(),
             checked=checked,
             now=now,
-            amount=minor[2],
-            amounts={code: minor[exponent] for code, exponent in _OTHER_EXPONENTS.items()},
+            minor={places: _minor(request.amount, code) for places, code in _ONE_OF_EACH.items()},
             entry_id=new_id(),
             entry=entry,
             audit_id=new_id(),

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, column, text
 from sqlalchemy.sql.expression import TextClause
 
+from app.currencies import CURRENCY_EXPONENTS
 from app.db import raise_if_lock_waited
 from app.models import LedgerEntry
 from app.store.audit import AuditRecord
@@ -27,7 +28,12 @@ from app.store.prepared import Prepared, one_write
 from app.store.scope import Stores
 
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
-# The call's arguments in the function's order, with their types.
+# The currencies without two decimals, in the order the call names them, with their decimals. The
+# call takes the amount once per number of decimals: these two arrays are written into the statement
+# (the currencies as constants, the amounts as each one's bound value), never built by the driver.
+_OTHER_CURRENCIES = tuple((code, places) for code, places in CURRENCY_EXPONENTS.items() if places != 2)
+DECIMALS = tuple(sorted({2, *CURRENCY_EXPONENTS.values()}))  # the amount is given in each of these
+# The call's arguments in the function's order, with their types ("currencies" and "amounts": above).
 _ARGUMENTS = (
     ("hashes", "bytea[]"),
     ("code_type", "text"),
@@ -36,7 +42,7 @@ _ARGUMENTS = (
     ("card_id", "bigint"),
     ("pin_hash", "text"),
     ("now", "timestamptz"),
-    ("amount", "bigint"),
+    ("minor_2", "bigint"),
     ("currencies", "text[]"),
     ("amounts", "bigint[]"),
     ("entry_id", "bigint"),
@@ -77,18 +83,26 @@ class PlainDebit:
     stores: Stores
     checked: CheckedCode | None  # a code with a PIN, read, and the PIN given; None: look it up
     now: datetime
-    amount: int | None  # minor units in a currency of two decimals (None: too many decimals)
-    amounts: dict[str, int | None]  # … in each currency of other decimals
+    minor: dict[int, int | None]  # the amount in minor units for each of DECIMALS (None: too many)
     entry_id: int
     entry: dict[str, Any]  # trans_type, source_id, ref_no, note, location_id, created_by
     audit_id: int
     audit: AuditRecord
 
 
+def _argument(name: str, kind: str) -> str:
+    if name == "currencies":
+        assert all(code.isalpha() and code.isupper() for code, _ in _OTHER_CURRENCIES)  # constants
+        return f"CAST(ARRAY[{', '.join(repr(code) for code, _ in _OTHER_CURRENCIES)}] AS text[])"
+    if name == "amounts":
+        return f"ARRAY[{', '.join(f'CAST(:minor_{places} AS bigint)' for _, places in _OTHER_CURRENCIES)}]"
+    return f"CAST(:{name} AS {kind})"
+
+
 def _call() -> TextClause:
-    arguments = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _ARGUMENTS)
+    arguments = ", ".join(_argument(name, kind) for name, kind in _ARGUMENTS)
     entry = ", ".join(f'(d.entry)."{item.name}" AS "{item.name}"' for item in _ledger.c)
-    # Names from the model and the list above only; every value is a bound parameter.
+    # Names from the model and the lists above only; every value is a bound parameter.
     return text(f"SELECT d.currency, d.held, {entry} FROM giftcard_plain_debit({arguments}) AS d")  # noqa: S608
 
 
@@ -113,9 +127,7 @@ class PlainDebitStore:
             "card_id": None if call.checked is None else call.checked.card_id,
             "pin_hash": None if call.checked is None else call.checked.pin_hash,
             "now": call.now,
-            "amount": call.amount,
-            "currencies": list(call.amounts),
-            "amounts": list(call.amounts.values()),
+            **{f"minor_{places}": call.minor[places] for places in DECIMALS},
             "entry_id": call.entry_id,
             **call.entry,
             "audit_id": call.audit_id,
