@@ -94,7 +94,8 @@ class PlainDebits:
             "created_by": principal.subject,
         }
         return PlainDebit(
-            hashes=self.vault.lookup_hashes(normalise(request.code)),  # unused with a code read
+            # A code read already is named by its id: its lookup hashes are not worked out again.
+            hashes=() if checked is not None else self.vault.lookup_hashes(normalise(request.code)),
             code_type=request.code_type.value,
             stores=principal.store_ids(),
             checked=checked,
