@@ -50,6 +50,14 @@ LEDGER_TESTS = [
     "graphql/test_program_cards.py",
     "test_batching.py",
 ]
+# the balance rules also rule on cards issued and loaded, and on programs' limits
+BALANCES_TESTS = [
+    *LEDGER_TESTS,
+    "domain/test_balances.py",
+    "graphql/test_giftcard_add_value.py",
+    "graphql/test_programs.py",
+    "graphql/test_program_attacks.py",
+]
 # module → the test files that exercise it
 MODULES = {
     "domain/money": [
@@ -88,7 +96,7 @@ MODULES = {
     "domain/batching": ["test_batching.py", "test_debit_statements.py"],
     "domain/ledger": LEDGER_TESTS,
     "domain/addressing": LEDGER_TESTS,
-    "domain/balances": LEDGER_TESTS,
+    "domain/balances": BALANCES_TESTS,
     "domain/idempotency": [
         "graphql/test_idempotency.py",
         "graphql/test_replays_and_refusals.py",

@@ -124,7 +124,10 @@ def test_a_card_issued_without_value_is_as_before(client, admin, services):
     assert _counts(services)["giftcard_transactions"] == 0
 
 
-@pytest.mark.parametrize(("currency", "value", "shown"), [("JPY", "500", "500"), ("KWD", "1.250", "1.250")])
+@pytest.mark.parametrize(
+    ("currency", "value", "shown"),
+    [("JPY", "500", "500"), ("KWD", "1.250", "1.250"), ("USD", "0.01", "0.01"), ("JPY", "1", "1")],
+)
 def test_the_initial_value_takes_the_card_currency_decimals(client, admin, currency, value, shown):
     giftcard = {"externalCode": f"EXT{currency}0001", "currency": currency, "initialValue": value}
     card = gql(client, ADD, {"giftcard": giftcard}, token=admin)["data"]["giftcardAdd"]

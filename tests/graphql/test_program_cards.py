@@ -5,15 +5,18 @@ rules. Refusals are LIMIT_EXCEEDED naming the rule."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from app.domain.addressing import UNUSABLE
 from app.domain.program_rules import matches_format
 from app.entities import CodeFormat
 from tests.conftest import gql
-from tests.test_concurrency import in_parallel
+from tests.test_concurrency import in_parallel, scalar
 
 CARD_ADD = """mutation A($card: GiftCardAddInput!, $key: String) {
   giftcardAdd(giftcard: $card, idempotencyKey: $key) {
@@ -85,6 +88,7 @@ def test_a_card_takes_its_programs_currency_values_and_expiry(client, office, pr
     assert (card["initialValue"], card["loaded"], card["used"]) == ("25.00", "25.00", "0.00")
     refused = _card(client, office, programId=fixed, initialValue="20.00", physicalCode="FIXED0000002")
     assert _limit(refused) == ("LIMIT_EXCEEDED", "denominations")
+    assert refused["errors"][0]["extensions"]["field"] == "initialValue"
     wrong = _card(client, office, programId=fixed, currency="EUR", physicalCode="FIXED0000003")
     assert (
         wrong["errors"][0]["extensions"] | {"code": "BAD_USER_INPUT", "field": "currency"}
@@ -118,15 +122,43 @@ def test_a_program_that_fixes_value_refuses_loads_but_not_spending(client, offic
 
 
 def test_the_programs_ceiling_holds_below_the_servers(client, office, program):
-    capped = program(code="CAP", maxBalance="100.00")
+    # (a value over both the ceiling and the most the program issues is refused for the ceiling)
+    capped = program(code="CAP", maxBalance="100.00", maxValue="95.00")
     over = _card(client, office, programId=capped, initialValue="100.01", physicalCode="CAPPED000001")
     assert _limit(over) == ("LIMIT_EXCEEDED", "maxBalance")
     card = _issued(client, office, programId=capped, initialValue="90.00", physicalCode="CAPPED000002")
-    assert _limit(_load(client, office, card["id"], "10.01")) == ("LIMIT_EXCEEDED", "maxBalance")
+    loaded = _load(client, office, card["id"], "10.01")
+    assert _limit(loaded) == ("LIMIT_EXCEEDED", "maxBalance")
     # nor is a credit authorized that could never be captured within it
     held = _load(client, office, card["id"], "10.01", authorizeOnly=True)
     assert _limit(held) == ("LIMIT_EXCEEDED", "maxBalance")
+    # each refusal names the program's ceiling, not the server's
+    assert [body["errors"][0]["message"] for body in (over, loaded, held)] == [
+        "initialValue: a card may hold at most 100.00 USD",
+        "amount: a card may hold at most 100.00 USD",
+        "amount: a card may hold at most 100.00 USD",
+    ]
     assert "errors" not in _load(client, office, card["id"], "10.00")
+
+
+def test_a_load_to_exactly_the_ceiling_past_the_daily_limit_is_refused_for_the_daily_limit(
+    client, office, program
+):
+    # given a card of a program that holds at most $100.00 and loads at most $60.00 a day, issued with $50.00
+    capped = program(code="CAP", maxBalance="100.00", maxDailyLoad="60.00")
+    card = _issued(client, office, programId=capped, initialValue="50.00", physicalCode="CAPPED000003")
+    # when $50.00 more is loaded: the ceiling exactly, but $100.00 loaded today
+    refused = _load(client, office, card["id"], "50.00")
+    # then it is the daily limit that refuses it
+    assert _limit(refused) == ("LIMIT_EXCEEDED", "maxDailyLoad")
+    assert refused["errors"][0]["extensions"]["field"] == "amount"
+
+
+def test_a_value_issued_past_the_daily_limit_is_refused_naming_the_initial_value(client, office, program):
+    daily = program(code="DAY", maxDailyLoad="50.00")
+    refused = _card(client, office, programId=daily, initialValue="50.01", physicalCode="DAILY0000004")
+    assert _limit(refused) == ("LIMIT_EXCEEDED", "maxDailyLoad")
+    assert refused["errors"][0]["extensions"]["field"] == "initialValue"
 
 
 def test_a_credit_held_on_a_card_never_funded_is_captured_only_as_a_value_its_program_issues(
@@ -166,10 +198,16 @@ def test_an_expiry_after_activity_moves_with_each_transaction(client, office, pr
     assert datetime.fromisoformat(moved["expiresAt"]) - datetime.now(UTC) > timedelta(days=1999)
 
 
-def test_loads_stop_at_the_daily_limit_and_the_initial_value_counts(client, office, program):
+def test_loads_stop_at_the_daily_limit_and_the_initial_value_counts(client, office, program, services):
     daily = program(code="DAY", maxDailyLoad="100.00")
     card = _issued(client, office, programId=daily, initialValue="60.00", physicalCode="DAILY0000001")
     assert "errors" not in _load(client, office, card["id"], "40.00")
+    # the day's loads are counted for the day (UTC) they were made on
+    with services.engine.connect() as connection:
+        day, loaded_today = connection.execute(
+            text("SELECT loaded_day, loaded_today FROM giftcards WHERE id = :id"), {"id": int(card["id"])}
+        ).one()
+    assert (str(day), loaded_today) == (datetime.now(UTC).date().isoformat(), 10_000)
     assert _limit(_load(client, office, card["id"], "0.01")) == ("LIMIT_EXCEEDED", "maxDailyLoad")
     # spending and corrections do not count as loads
     assert "errors" not in _load(client, office, card["id"], "-50.00", kind="USE")
@@ -213,3 +251,29 @@ def test_sixteen_loads_racing_the_daily_limit_pass_it_none(client, office, progr
             {"id": int(card["id"])},
         ).scalar_one()
     assert (balance, loaded_today, rows) == (10_000, 10_000, 10)
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_load_waits_for_an_edit_of_its_program_and_follows_the_edited_rules(
+    client, office, program, services
+):
+    # given a card of a program that holds at most $100.00, issued with $10.00
+    capped = program(code="CAP", maxBalance="100.00")
+    card = _issued(client, office, programId=capped, initialValue="10.00", physicalCode="CAPPED000004")
+    # when its ceiling is lowered to $20.00 by a transaction still open while $50.00 is loaded
+    with services.engine.connect() as editor, ThreadPoolExecutor(max_workers=1) as pool:
+        editor.execute(text("UPDATE programs SET max_balance = 2000 WHERE id = :id"), {"id": int(capped)})
+        loading = pool.submit(_load, client, office, card["id"], "50.00")
+        time.sleep(0.5)
+        waited = not loading.done()
+        editor.commit()
+        answer = loading.result(timeout=30)
+    # then the load waited for the edit (the program is read share-locked) and kept to the new ceiling
+    assert waited
+    assert _limit(answer) == ("LIMIT_EXCEEDED", "maxBalance")
+    assert answer["errors"][0]["message"] == "amount: a card may hold at most 20.00 USD"
+    assert (
+        scalar(services.engine, "SELECT balance FROM giftcards WHERE id = :id", id=int(card["id"])) == 1_000
+    )
