@@ -60,12 +60,18 @@ def _freeze(monkeypatch, instant):
 
 
 INSTANT = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
+# A debit by code as served (on PostgreSQL first as one statement, app.domain.plain_debits) and on
+# the full path, where the instants below are checked in Python.
+PATHS = pytest.mark.parametrize(
+    "path", ["as served", pytest.param("full path", marks=pytest.mark.settings(one_statement_debits=False))]
+)
 
 
 # --- windows open and close at their instant -----------------------------------------------------
 
 
-def test_a_card_is_usable_from_the_instant_its_window_opens(client, admin, card, services, monkeypatch):
+@PATHS
+def test_a_card_is_usable_from_the_instant_its_window_opens(client, admin, card, services, monkeypatch, path):
     _set(services, "UPDATE giftcards SET usable_from = :t", t=INSTANT)
     _freeze(monkeypatch, INSTANT - timedelta(microseconds=1))
     assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", None, "the card is not usable yet")
@@ -83,7 +89,8 @@ def test_a_card_is_not_usable_from_the_instant_it_expires(client, admin, card, s
     assert _refusal(_debit(client, admin)) == ("CARD_NOT_USABLE", None, "the card has expired")
 
 
-def test_a_pin_lock_ends_at_its_instant(client, admin, card, services, monkeypatch):
+@PATHS
+def test_a_pin_lock_ends_at_its_instant(client, admin, card, services, monkeypatch, path):
     _set(services, "UPDATE giftcard_codes SET pin_locked_until = :t", t=INSTANT)
     _freeze(monkeypatch, INSTANT - timedelta(microseconds=1))
     code, field, message = _refusal(_debit(client, admin))
@@ -194,7 +201,8 @@ def test_a_wrong_or_missing_pin_is_refused_by_name(client, admin, card, services
     assert failed == (0 if pin is None else 1)  # a missing PIN is a client bug, not a guess
 
 
-def test_a_code_is_usable_through_its_last_day(client, admin, card, services, monkeypatch):
+@PATHS
+def test_a_code_is_usable_through_its_last_day(client, admin, card, services, monkeypatch, path):
     _freeze(monkeypatch, INSTANT)
     _set(services, "UPDATE giftcard_codes SET expires_on = :d", d=INSTANT.date())
     assert _ok(_debit(client, admin))["balance"] == "9.00"
@@ -275,6 +283,19 @@ def test_a_partial_debit_takes_what_the_holds_leave(client, admin, card):
     part = _ok(_partial(client, admin, "-5.00", allowPartial=True))
 
     assert part == {"amount": "-4.00", "balance": "6.00", "availableBalance": "0.00", "partial": True}
+
+
+def test_a_debit_by_card_id_is_held_to_what_the_holds_leave(client, admin, card, services):
+    # given $10.00 on the card, $6.00 of it held
+    _ok(_partial(client, admin, "-6.00", authorizeOnly=True))
+    # when $5.00 is debited by the card's id (no code: the card is locked and read alone)
+    trans = {"transType": "USE", "amount": "-5.00", "giftcardId": str(card)}
+    body = gql(client, PARTIAL, {"trans": trans}, token=admin)
+    # then only $4.00 is available: refused, and the balance is as it was
+    assert _refusal(body) == ("INSUFFICIENT_FUNDS", "amount", "amount: more than the available balance")
+    assert (
+        _ok(gql(client, PARTIAL, {"trans": {**trans, "amount": "-4.00"}}, token=admin))["balance"] == "6.00"
+    )
 
 
 def test_nothing_is_debited_in_part_when_holds_take_the_whole_balance(client, admin, card, services):
