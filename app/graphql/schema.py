@@ -16,7 +16,6 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.http import process_result
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -35,6 +34,7 @@ from app.graphql.documents import (
 )
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
+from app.graphql.names import CachedNames
 from app.graphql.operations import OperationContext
 from app.graphql.programs import ProgramMutations, ProgramQueries
 from app.graphql.queries import CardQueries
@@ -282,21 +282,6 @@ def build_schema(
     )
     schema.known = known
     return schema
-
-
-class CachedNames(NameConverter):
-    """Strawberry's names, each worked out once: it converts every argument's Python name to its
-    GraphQL name again on every request (a resolver's arguments, given or not)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._names: dict[str, str] = {}
-
-    def apply_naming_config(self, name: str) -> str:
-        converted = self._names.get(name)
-        if converted is None:  # the schema's own names only: as many as it has
-            converted = self._names[name] = super().apply_naming_config(name)
-        return converted
 
 
 def root_field_names(schema: strawberry.Schema) -> frozenset[str]:
