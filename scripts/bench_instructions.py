@@ -107,16 +107,15 @@ def count(work: Path, kind: str, requests: int, env: dict[str, str]) -> int:
             str(Path(__file__).resolve()),
             *("--drive", str(work), "--kinds", kind, "--count", str(total)),
         ]
-        log = (work / f"callgrind.{kind}.{total}.log").open("w")
-        runs.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+        log = work / f"callgrind.{kind}.{total}.log"
+        with log.open("w") as out:  # the child holds its own copy of the file
+            runs.append((subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT), log))
     counts = []
     for process, log in runs:
         failed = process.wait()
-        log.close()
-        output = Path(log.name).read_text()
         if failed:
-            raise BenchError(f"the counted run failed (exit {failed}); see {log.name}")
-        counts.append(collected(output))
+            raise BenchError(f"the counted run failed (exit {failed}); see {log}")
+        counts.append(collected(log.read_text()))
     return per_request(counts[0], counts[1], requests)
 
 
@@ -142,14 +141,14 @@ def drive(work: Path, kind: str, total: int) -> None:
 
     async def requests() -> None:
         state: dict[str, Any] = {}
-        async with _lifespan(app, state):
+        async with _Lifespan(app, state):
             for index in range(WARMUP + total):
                 await _post(app, state, headers, bodies[index % len(bodies)])
 
     uvloop.run(requests())  # the event loop uvicorn runs a worker on
 
 
-class _lifespan:
+class _Lifespan:
     """The app's lifespan around a block: started before, shut down after."""
 
     def __init__(self, app: Any, state: dict[str, Any]) -> None:

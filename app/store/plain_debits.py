@@ -32,7 +32,6 @@ _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 # call takes the amount once per number of decimals: these two arrays are written into the statement
 # (the currencies as constants, the amounts as each one's bound value), never built by the driver.
 _OTHER_CURRENCIES = tuple((code, places) for code, places in CURRENCY_EXPONENTS.items() if places != 2)
-DECIMALS = tuple(sorted({2, *CURRENCY_EXPONENTS.values()}))  # the amount is given in each of these
 # The call's arguments in the function's order, with their types ("currencies" and "amounts": above).
 _ARGUMENTS = (
     ("hashes", "bytea[]"),
@@ -83,7 +82,7 @@ class PlainDebit:
     stores: Stores
     checked: CheckedCode | None  # a code with a PIN, read, and the PIN given; None: look it up
     now: datetime
-    minor: dict[int, int | None]  # the amount in minor units for each of DECIMALS (None: too many)
+    minor: dict[int, int | None]  # the amount in minor units by each currency's decimals (None: too many)
     entry_id: int
     entry: dict[str, Any]  # trans_type, source_id, ref_no, note, location_id, created_by
     audit_id: int
@@ -127,7 +126,7 @@ class PlainDebitStore:
             "card_id": None if call.checked is None else call.checked.card_id,
             "pin_hash": None if call.checked is None else call.checked.pin_hash,
             "now": call.now,
-            **{f"minor_{places}": call.minor[places] for places in DECIMALS},
+            **{f"minor_{places}": minor for places, minor in call.minor.items()},
             "entry_id": call.entry_id,
             **call.entry,
             "audit_id": call.audit_id,
