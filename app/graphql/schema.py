@@ -32,6 +32,7 @@ from app.graphql.documents import (
     SmallDocumentValidationCache,
     run_known,
 )
+from app.graphql.execution import leaves_execution
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
 from app.graphql.names import CachedNames
@@ -281,6 +282,7 @@ def build_schema(
         config=StrawberryConfig(scalar_map=SCALARS, name_converter=CachedNames()),
     )
     schema.known = known
+    schema.execution_context_class = leaves_execution(schema._schema)
     return schema
 
 

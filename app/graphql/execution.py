@@ -1,0 +1,138 @@
+"""graphql-core's executor with a shorter way for the fields that only read an attribute.
+
+Most fields of an answer are leaves Strawberry reads straight off the object (a card's ``balance``,
+a code's ``codeType``): no resolver, no arguments, no extension. graphql-core executes each such field
+as it executes any other: a path, a resolve info of fourteen parts, Strawberry's resolver and then
+the completion of the value through the type's wrappers. Here each such field is read and coerced
+in place, as the same ``getattr`` and the same ``coerce_output_value``. Whatever is not plainly a
+value (None for a non-null field, an exception, a value the type refuses) goes back to graphql-core,
+which reads the field again and answers exactly as it would have (the error, its path, the null).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    Undefined,
+    get_nullable_type,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.pyutils import AwaitableOrValue, Path
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+# A leaf read off its object: the attribute, the leaf type, and whether the field is non-null.
+Leaf = tuple[str, GraphQLLeafType, bool]
+_UNSET = object()
+
+
+def attribute_leaves(schema: GraphQLSchema) -> dict[str, dict[str, Leaf]]:
+    """For each object type, its fields that Strawberry resolves by reading an attribute (no
+    resolver, no extension) and whose type is a scalar or an enum, by field name."""
+    leaves: dict[str, dict[str, Leaf]] = {}
+    for type_name, graphql_type in schema.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        found = {
+            name: leaf for name, field in graphql_type.fields.items() if (leaf := _leaf(field)) is not None
+        }
+        if found:
+            leaves[type_name] = found
+    return leaves
+
+
+def _leaf(field: Any) -> Leaf | None:
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    resolve = field.resolve
+    if (
+        not isinstance(definition, StrawberryField)
+        or not definition.is_basic_field
+        or definition.default_resolver is not getattr
+        or field.args
+        or resolve is None
+        or resolve.__name__ != "_get_basic_result"  # Strawberry's resolver of a basic field
+    ):
+        return None
+    leaf_type = get_nullable_type(field.type)
+    if not is_leaf_type(leaf_type):
+        return None
+    return definition.python_name, leaf_type, isinstance(field.type, GraphQLNonNull)
+
+
+class AttributeLeavesExecution(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, reading attribute leaves in place (see the module)."""
+
+    leaves: dict[str, dict[str, Leaf]] = {}
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        leaves = self.leaves.get(parent_type.name)
+        manager = self.middleware_manager  # Strawberry passes one, empty when no extension resolves
+        if leaves is None or (manager is not None and manager.middlewares):
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        values: dict[str, Any] = {}
+        rest: GroupedFieldSet = {}
+        for response_name, field_details_list in grouped_field_set.items():
+            leaf = leaves.get(field_details_list[0].node.name.value)
+            value = _UNSET if leaf is None else _read(source_value, leaf)
+            if value is _UNSET:
+                rest[response_name] = field_details_list
+            else:
+                values[response_name] = value
+        if not rest:
+            return values
+        others = super().execute_fields(parent_type, source_value, path, rest, position_context)
+        if self.is_awaitable(others):
+            return self._merged_later(grouped_field_set, values, others)
+        return _merged(grouped_field_set, values, others)  # type: ignore[arg-type]
+
+    async def _merged_later(
+        self, grouped_field_set: GroupedFieldSet, values: dict[str, Any], others: Any
+    ) -> dict[str, Any]:
+        return _merged(grouped_field_set, values, await others)
+
+
+def _read(source: Any, leaf: Leaf) -> Any:
+    """The leaf's value as graphql-core would complete it, or _UNSET when graphql-core must."""
+    attribute, leaf_type, non_null = leaf
+    try:
+        value = getattr(source, attribute)
+        if value is None:
+            return _UNSET if non_null else None
+        coerced = leaf_type.coerce_output_value(value)
+    except Exception:  # graphql-core reads it again and reports the error
+        return _UNSET
+    return _UNSET if coerced is None or coerced is Undefined else coerced
+
+
+def _merged(
+    grouped_field_set: GroupedFieldSet, values: dict[str, Any], others: dict[str, Any]
+) -> dict[str, Any]:
+    """The answers in the document's order (graphql-core leaves out a field it does not know)."""
+    merged: dict[str, Any] = {}
+    for response_name in grouped_field_set:
+        if response_name in values:
+            merged[response_name] = values[response_name]
+        elif response_name in others:
+            merged[response_name] = others[response_name]
+    return merged
+
+
+def leaves_execution(schema: GraphQLSchema) -> type[AttributeLeavesExecution]:
+    """The execution context class for ``schema``, with its attribute leaves found once."""
+    return type("SchemaExecution", (AttributeLeavesExecution,), {"leaves": attribute_leaves(schema)})

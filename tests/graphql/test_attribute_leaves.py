@@ -1,0 +1,195 @@
+"""Leaves read in place (app.graphql.execution): the same answers, errors and paths as graphql-core's
+own execution of every field, on a schema built to reach each way out of the short read, and the
+server's schema on the fields it reads that way."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import GraphQLError
+from strawberry.permission import BasePermission
+
+from app.graphql.execution import AttributeLeavesExecution, attribute_leaves, leaves_execution
+from app.graphql.schema import build_schema
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Never(BasePermission):
+    message = "never"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class Item:
+    name: str
+    count: int
+    colour: Colour
+    note: str | None = None
+    required: str = "set"
+    secret: str = strawberry.field(default="hidden", permission_classes=[Never])
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    async def later(self) -> str:
+        await asyncio.sleep(0)
+        return f"later {self.name}"
+
+    @strawberry.field
+    def times(self, factor: int) -> int:
+        return self.count * factor
+
+
+@dataclass
+class Broken:
+    """Not an Item: each read of a leaf fails or gives what the type refuses."""
+
+    count: str = "not a number"
+    colour: str = "GREEN"
+    required: None = None
+
+    @property
+    def name(self) -> str:
+        raise RuntimeError("the name could not be read")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return [
+            Item(name="a", count=1, colour=Colour.RED),
+            Item(name="b", count=2, colour=Colour.BLUE, note="n"),
+        ]
+
+    @strawberry.field
+    def broken(self) -> Item | None:
+        return Broken()  # type: ignore[return-value]
+
+    @strawberry.field
+    def missing(self) -> Item | None:
+        return Item(name="m", count=0, colour=Colour.RED, required=None)  # type: ignore[arg-type]
+
+
+def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    plain = strawberry.Schema(query=Query)
+    short = strawberry.Schema(query=Query)
+    short.execution_context_class = leaves_execution(short._schema)
+    return plain, short
+
+
+def _answer(schema: strawberry.Schema, document: str) -> tuple[Any, list[tuple[str, Any, Any]]]:
+    result = asyncio.run(schema.execute(document))
+    errors = [(error.message, error.path, error.locations) for error in result.errors or []]
+    return result.data, errors
+
+
+DOCUMENTS = {
+    "leaves in order, with aliases and a repeat": "{ items { count colour n: name note name c2: count } }",
+    "leaves beside resolvers, sync and async": "{ items { later name shout count times(factor: 3) colour } }",
+    "__typename between leaves": "{ items { name __typename count } }",
+    "a permission's refusal among leaves": "{ items { name secret count } }",
+    "reads that fail or are refused": "{ broken { name count colour note } }",
+    "a null for a non-null leaf": "{ missing { name required count } }",
+    "fragments": "{ items { ...F count } } fragment F on Item { colour name }",
+    "skipped and included": "{ items { name @skip(if: true) count @include(if: true) note } }",
+}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS.values(), ids=DOCUMENTS.keys())
+def test_answers_as_graphql_core_would(document: str) -> None:
+    plain, short = _schemas()
+    data, errors = _answer(short, document)
+    assert (data, errors) == _answer(plain, document)
+    if data is not None and "items" in data:  # keys in the document's order, not reads first
+        assert [list(item) for item in data["items"]] == [list(data["items"][0])] * 2
+
+
+def test_the_failed_reads_are_reported_with_their_paths() -> None:
+    _, short = _schemas()
+    data, errors = _answer(short, DOCUMENTS["reads that fail or are refused"])
+    assert data == {"broken": None}  # the non-null name failed: its object is null
+    assert [(message, path) for message, path, _ in errors] == [
+        ("the name could not be read", ["broken", "name"])
+    ]
+    data, errors = _answer(short, "{ broken { count } }")
+    assert data == {"broken": None}
+    assert errors[0][1] == ["broken", "count"]
+    assert "Int cannot represent non-integer value" in errors[0][0]
+    data, errors = _answer(short, "{ missing { note required } }")
+    assert data == {"missing": None}
+    assert errors == [
+        ("Cannot return null for non-nullable field Item.required.", ["missing", "required"], errors[0][2])
+    ]
+
+
+def test_only_plain_attribute_leaves_are_read_in_place() -> None:
+    plain, _ = _schemas()
+    leaves = attribute_leaves(plain._schema)
+    assert set(leaves["Item"]) == {"name", "count", "colour", "note", "required"}
+    assert leaves["Item"]["note"][2] is False and leaves["Item"]["count"][2] is True
+    assert "Query" not in leaves  # every root field has a resolver
+
+
+def test_the_server_schema_reads_its_plain_leaves_in_place() -> None:
+    schema = build_schema()
+    execution: Any = schema.execution_context_class
+    assert issubclass(execution, AttributeLeavesExecution)
+    code_leaves = execution.leaves["GiftCardCode"]
+    assert {"id", "codeType", "code", "expiresOn", "isMasked"} <= set(code_leaves)
+    # a field that decides what to show by the caller's permissions has its resolver
+    assert "availableBalance" not in execution.leaves["GiftCard"]
+
+
+def test_a_resolver_middleware_gets_every_field() -> None:
+    seen: list[str] = []
+
+    def middleware(next_: Any, root: Any, info: Any, **kwargs: Any) -> Any:
+        seen.append(info.field_name)
+        return next_(root, info, **kwargs)
+
+    _, short = _schemas()
+    from graphql import execute, parse
+
+    result = execute(
+        short._schema,
+        parse("{ items { name count } }"),
+        middleware=[middleware],
+        executor_class=short.execution_context_class,
+    )
+    assert not isinstance(result, GraphQLError) and result.data is not None  # type: ignore[union-attr]
+    assert seen == ["items", "name", "count", "name", "count"]
+
+
+def test_leaves_are_read_without_their_resolvers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strawberry.types.field import StrawberryField
+
+    resolved: list[str] = []
+    get_result = StrawberryField.get_result
+
+    def counted(self: StrawberryField, *args: Any, **kwargs: Any) -> Any:
+        resolved.append(self.python_name)
+        return get_result(self, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberryField, "get_result", counted)
+    plain, short = _schemas()
+    document = "{ items { name shout count } }"
+    expected = _answer(plain, document)
+    assert resolved == ["items", "name", "shout", "count", "name", "shout", "count"]
+    resolved.clear()
+    assert _answer(short, document) == expected
+    assert resolved == ["items", "shout", "shout"]
