@@ -24,6 +24,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.graphql.execution import SubfieldsCache, fixed_selections
 from app.observe import root_fields
 
 CACHE_SIZE = 512
@@ -40,6 +41,9 @@ class KnownDocument:
     document: DocumentNode
     operation_type: OperationType
     root: RootRecord  # what the request's record notes of it (app.observe)
+    # The fields collected under each of its selections, kept from one request to the next; None
+    # when a variable decides which are (app.graphql.execution).
+    subfields: SubfieldsCache | None
 
 
 class KnownDocuments:
@@ -66,7 +70,8 @@ class KnownDocuments:
         if key not in self._known and len(self._known) >= self._maxsize:
             del self._known[next(iter(self._known))]
         root = (operation.operation.value, root_fields(document, operation))
-        self._known[key] = KnownDocument(document, OperationType(operation.operation.value), root)
+        subfields: SubfieldsCache | None = {} if fixed_selections(document) else None
+        self._known[key] = KnownDocument(document, OperationType(operation.operation.value), root, subfields)
 
 
 async def run_known(
@@ -89,6 +94,7 @@ async def run_known(
         is_awaitable=cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable),
         executor_class=schema.execution_context_class,
         operation_extensions=operation_extensions,
+        subfields=known.subfields,
         **operation,
     )
     if isawaitable(result):

@@ -7,6 +7,10 @@ the completion of the value through the type's wrappers. Here each such field is
 in place, as the same ``getattr`` and the same ``coerce_output_value``. Whatever is not plainly a
 value (None for a non-null field, an exception, a value the type refuses) goes back to graphql-core,
 which reads the field again and answers exactly as it would have (the error, its path, the null).
+
+A known document (app.graphql.documents) also keeps the fields graphql-core collects under each of
+its selections, from one request to the next, when no variable decides them: graphql-core collects
+them again for every request.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     Undefined,
+    Visitor,
     get_nullable_type,
     is_leaf_type,
+    visit,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -30,6 +39,8 @@ from strawberry.types.field import StrawberryField
 
 # A leaf read off its object: the attribute, the leaf type, and whether the field is non-null.
 Leaf = tuple[str, GraphQLLeafType, bool]
+# A document's collected subfields, by object type and the ids of the field nodes collected under.
+SubfieldsCache = dict[tuple[Any, ...], CollectedFields]
 _UNSET = object()
 
 
@@ -70,6 +81,23 @@ class AttributeLeavesExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, reading attribute leaves in place (see the module)."""
 
     leaves: dict[str, dict[str, Leaf]] = {}
+
+    def __init__(self, *args: Any, subfields: SubfieldsCache | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subfields = subfields
+
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
+        """graphql-core's, kept in ``subfields`` when given: the document's own cache, which
+        holds its nodes alive (so their ids stay theirs), for a document no variable selects in."""
+        if self.subfields is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = (return_type.name, *[id(details.node) for details in field_details_list])
+        collected = self.subfields.get(key)
+        if collected is None:
+            collected = self.subfields[key] = super().collect_subfields(return_type, field_details_list)
+        return collected
 
     def execute_fields(
         self,
@@ -131,6 +159,37 @@ def _merged(
         elif response_name in others:
             merged[response_name] = others[response_name]
     return merged
+
+
+def fixed_selections(document: DocumentNode) -> bool:
+    """Whether the fields ``document`` selects under each selection are the same for every request:
+    no directive takes a variable (``@skip(if: $x)``) and no fragment has variables of its own."""
+    fixed = _FixedSelections()
+    visit(document, fixed)
+    return fixed.fixed
+
+
+class _FixedSelections(Visitor):
+    fixed = True
+    _directives = 0  # how deep in directives the visit is
+
+    def enter_directive(self, *_: Any) -> None:
+        self._directives += 1
+
+    def leave_directive(self, *_: Any) -> None:
+        self._directives -= 1
+
+    def enter_variable(self, *_: Any) -> None:
+        if self._directives:
+            self.fixed = False
+
+    def enter_fragment_definition(self, node: FragmentDefinitionNode, *_: Any) -> None:
+        if node.variable_definitions:
+            self.fixed = False
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+        if getattr(node, "arguments", None):
+            self.fixed = False
 
 
 def leaves_execution(schema: GraphQLSchema) -> type[AttributeLeavesExecution]:

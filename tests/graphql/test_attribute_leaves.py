@@ -14,7 +14,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.permission import BasePermission
 
-from app.graphql.execution import AttributeLeavesExecution, attribute_leaves, leaves_execution
+from app.graphql.execution import (
+    AttributeLeavesExecution,
+    attribute_leaves,
+    fixed_selections,
+    leaves_execution,
+)
 from app.graphql.schema import build_schema
 
 
@@ -193,3 +198,20 @@ def test_leaves_are_read_without_their_resolvers(monkeypatch: pytest.MonkeyPatch
     resolved.clear()
     assert _answer(short, document) == expected
     assert resolved == ["items", "shout", "shout"]
+
+
+FIXED = {
+    "{ items { name } }": True,
+    "query($n: Int) { items { times(factor: $n) name @include(if: true) } }": True,
+    "query($x: Boolean!) { items @skip(if: $x) { name } }": False,
+    "query($x: Boolean!) { items { ...F } } fragment F on Item { name @include(if: $x) }": False,
+}
+
+
+@pytest.mark.parametrize(("document", "fixed"), FIXED.items(), ids=list(FIXED))
+def test_a_document_selects_alike_each_time_unless_a_directive_takes_a_variable(
+    document: str, fixed: bool
+) -> None:
+    from graphql import parse
+
+    assert fixed_selections(parse(document)) is fixed

@@ -157,3 +157,52 @@ def test_a_document_over_a_limit_never_becomes_known(observed, mint):
             "GRAPHQL_VALIDATION_FAILED"
         ]
     assert _known(app).get(document, None) is None
+
+
+SKIPPING = """query S($code: String!, $hide: Boolean!) { giftcard(code: $code) {
+  results { id balance @skip(if: $hide) codes @include(if: $hide) { codeType } } } }"""
+
+
+def test_a_variable_that_decides_the_fields_decides_them_each_time(observed, seed, mint):
+    # given a card, and a known document whose variable skips or includes fields
+    client, app = observed
+    card_id = seed({CodeType.PHYSICAL: "PHYS-0000-3333"}, balance=120)
+    token = mint(permissions=FINDER)
+    answers = [
+        gql(client, SKIPPING, {"code": "PHYS-0000-3333", "hide": hide}, token=token) for hide in (False, True)
+    ]
+    known = _known(app).get(SKIPPING, None)
+    assert known is not None and known.subfields is None  # never kept: a variable decides
+    # when it is run again (known now), with the variable one way and then the other
+    again = [
+        gql(client, SKIPPING, {"code": "PHYS-0000-3333", "hide": hide}, token=token) for hide in (False, True)
+    ]
+    # then each run selects by its own variable
+    assert again == answers
+    assert [body["data"]["giftcard"]["results"] for body in again] == [
+        [{"id": str(card_id), "balance": "1.20"}],
+        [{"id": str(card_id), "codes": [{"codeType": "PHYSICAL"}]}],
+    ]
+
+
+def test_a_known_document_keeps_its_selections_for_every_card(observed, seed, mint):
+    # given two cards of different shapes and a known lookup
+    client, app = observed
+    seed({CodeType.PHYSICAL: "PHYS-0000-4444", CodeType.PERSONAL: "ABCDEFGHJKLMNPQRSTUW"}, balance=1)
+    seed({CodeType.PHYSICAL: "PHYS-0000-5555"}, balance=2)
+    token = mint(permissions=FINDER)
+    first = [gql(client, LOOKUP, {"code": "PHYS-0000-4444"}, token=token)]
+    known = _known(app).get(LOOKUP, None)
+    assert known is not None and known.subfields == {}  # learnt: kept from the next run on
+    first.append(gql(client, LOOKUP, {"code": "PHYS-0000-5555"}, token=token))
+    # when each is looked up again, on what the runs before collected
+    again = [
+        gql(client, LOOKUP, {"code": code}, token=token) for code in ("PHYS-0000-5555", "PHYS-0000-4444")
+    ]
+    # then the answers are the first ones, with the selections kept: result, card and code
+    assert again == first[::-1]
+    assert sorted(name for name, *_ in known.subfields) == [
+        "GiftCard",
+        "GiftCardCode",
+        "GiftCardSearchResult",
+    ]
