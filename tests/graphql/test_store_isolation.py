@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from app.enums import CodeType
-from tests.conftest import add_store, fund, gql
+from tests.conftest import add_store, error_codes, fund, gql
 
 ONLY_IN_B, MISSING_CODE = "ONLYINB00002", "NOSUCHCODE99"
 MISSING_ID = "123456789"
@@ -57,6 +57,7 @@ def world(services, seed, client, mint) -> dict:
         "b": card_b,
         "hold_b": held["data"]["giftcardTransAdd"]["id"],
         "office_a": mint(roles=["admin"], sub="office", stores=["a"]),
+        "office_b": office_b,
         "till_a": mint(permissions=POS, sub="till", stores=["a"]),
     }
 
@@ -139,6 +140,39 @@ def test_transactions_on_another_stores_card_read_as_on_a_missing_one(client, se
         body = gql(client, operation, {"id": world["hold_b"]}, token=office_a)
         _same(body, gql(client, operation, {"id": MISSING_ID}, token=office_a), world["hold_b"], MISSING_ID)
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert _rows_of_b(services, world["b"]) == before
+
+
+def test_a_code_revoked_in_another_store_reads_as_a_missing_one(client, services, seed, world):
+    # given a code revoked in store b (its own store's back office is told it was revoked)
+    seed({CodeType.PHYSICAL: "REVOKEDINB01"}, store_id="b", revoked={CodeType.PHYSICAL})
+    office_b = world["office_b"]
+    revoked = gql(client, TRANS, {"trans": _by_code("REVOKEDINB01")}, token=office_b)
+    assert revoked["errors"][0]["message"] == "code: the code was revoked"
+    before = _rows_of_b(services, world["b"])
+    # when store a's back office, trusted too, debits by it
+    body = gql(client, TRANS, {"trans": _by_code("REVOKEDINB01")}, token=world["office_a"])
+    # then it is told what a missing code gets, and nothing of b's changed
+    assert body == gql(client, TRANS, {"trans": _by_code(MISSING_CODE)}, token=world["office_a"])
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert _rows_of_b(services, world["b"]) == before
+
+
+def test_a_code_filed_under_another_store_than_its_card_moves_nothing(client, services, world):
+    # given store b's card with its code's row saying store a (a code is always in its card's
+    # store: a row that disagrees is a fault, and the card's own store decides)
+    with services.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE giftcard_codes SET store_id = 'a' WHERE giftcard_id = :id"), {"id": world["b"]}
+        )
+    before = _rows_of_b(services, world["b"])
+    # when store a's till and back office debit by that code
+    till = gql(client, TRANS, {"trans": _by_code(ONLY_IN_B)}, token=world["till_a"])
+    office = gql(client, TRANS, {"trans": _by_code(ONLY_IN_B)}, token=world["office_a"])
+    # then the till gets its uniform refusal and the back office is told the card is not found
+    assert till == gql(client, TRANS, {"trans": _by_code(MISSING_CODE)}, token=world["till_a"])
+    assert error_codes(office) == ["NOT_FOUND"]
+    # and nothing of b's moved
     assert _rows_of_b(services, world["b"]) == before
 
 
