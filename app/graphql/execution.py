@@ -188,7 +188,7 @@ class _FixedSelections(Visitor):
             self.fixed = False
 
     def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
-        if getattr(node, "arguments", None):
+        if node.arguments:
             self.fixed = False
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 
 import pytest
 import strawberry
 from graphql import GraphQLError
 from strawberry.permission import BasePermission
+from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.execution import (
     AttributeLeavesExecution,
@@ -21,6 +22,12 @@ from app.graphql.execution import (
     leaves_execution,
 )
 from app.graphql.schema import build_schema
+
+Signed = NewType("Signed", int)
+# A scalar that refuses negative values by answering null for them.
+SIGNED: dict[object, Any] = {
+    Signed: strawberry.scalar(name="Signed", serialize=lambda value: None if value < 0 else value)
+}
 
 
 @strawberry.enum
@@ -43,6 +50,7 @@ class Item:
     colour: Colour
     note: str | None = None
     required: str = "set"
+    signed: Signed = Signed(1)
     secret: str = strawberry.field(default="hidden", permission_classes=[Never])
 
     @strawberry.field
@@ -89,10 +97,14 @@ class Query:
     def missing(self) -> Item | None:
         return Item(name="m", count=0, colour=Colour.RED, required=None)  # type: ignore[arg-type]
 
+    @strawberry.field
+    def negative(self) -> Item | None:
+        return Item(name="n", count=-1, colour=Colour.RED, signed=Signed(-1))
+
 
 def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
-    plain = strawberry.Schema(query=Query)
-    short = strawberry.Schema(query=Query)
+    plain = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SIGNED))
+    short = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SIGNED))
     short.execution_context_class = leaves_execution(short._schema)
     return plain, short
 
@@ -110,6 +122,8 @@ DOCUMENTS = {
     "a permission's refusal among leaves": "{ items { name secret count } }",
     "reads that fail or are refused": "{ broken { name count colour note } }",
     "a null for a non-null leaf": "{ missing { name required count } }",
+    "a value its scalar answers null for": "{ negative { name signed } }",
+    "one type selected twice, differently": "{ items { name } again: items { count colour } }",
     "fragments": "{ items { ...F count } } fragment F on Item { colour name }",
     "skipped and included": "{ items { name @skip(if: true) count @include(if: true) note } }",
 }
@@ -145,7 +159,7 @@ def test_the_failed_reads_are_reported_with_their_paths() -> None:
 def test_only_plain_attribute_leaves_are_read_in_place() -> None:
     plain, _ = _schemas()
     leaves = attribute_leaves(plain._schema)
-    assert set(leaves["Item"]) == {"name", "count", "colour", "note", "required"}
+    assert set(leaves["Item"]) == {"name", "count", "colour", "note", "required", "signed"}
     assert leaves["Item"]["note"][2] is False and leaves["Item"]["count"][2] is True
     assert "Query" not in leaves  # every root field has a resolver
 
@@ -203,6 +217,9 @@ def test_leaves_are_read_without_their_resolvers(monkeypatch: pytest.MonkeyPatch
 FIXED = {
     "{ items { name } }": True,
     "query($n: Int) { items { times(factor: $n) name @include(if: true) } }": True,
+    "query($n: Int) { items { name @include(if: true) times(factor: $n) } }": True,
+    "query($n: Int) { items { ...F @skip(if: false) } more: items { times(factor: $n) } } "
+    "fragment F on Item { name }": True,
     "query($x: Boolean!) { items @skip(if: $x) { name } }": False,
     "query($x: Boolean!) { items { ...F } } fragment F on Item { name @include(if: $x) }": False,
 }

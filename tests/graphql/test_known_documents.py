@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import pytest
+from graphql.execution.executor import Executor
 from starlette.testclient import TestClient
 
 from app.enums import CodeType
@@ -206,3 +207,35 @@ def test_a_known_document_keeps_its_selections_for_every_card(observed, seed, mi
         "GiftCardCode",
         "GiftCardSearchResult",
     ]
+
+
+TWO_LOOKUPS = """query T($a: String!, $b: String!) {
+  a: giftcard(code: $a) { results { id } } b: giftcard(code: $b) { results { balance } } }"""
+
+
+def test_selections_of_one_type_are_kept_apart(observed, seed, mint, monkeypatch):
+    # given two cards and a known document selecting different fields of a card under two aliases
+    client, _ = observed
+    first_id = seed({CodeType.PHYSICAL: "PHYS-0000-6666"}, balance=300)
+    seed({CodeType.PHYSICAL: "PHYS-0000-7777"}, balance=400)
+    token = mint(permissions=FINDER)
+    variables = {"a": "PHYS-0000-6666", "b": "PHYS-0000-7777"}
+    learnt = gql(client, TWO_LOOKUPS, variables, token=token)
+    assert gql(client, TWO_LOOKUPS, variables, token=token) == learnt  # collected and kept
+    # when it runs again with its selections kept (graphql-core collects nothing more)
+    collected: list[str] = []
+    collect = Executor.collect_subfields
+
+    def counted(self, return_type, field_details_list):
+        collected.append(return_type.name)
+        return collect(self, return_type, field_details_list)
+
+    monkeypatch.setattr(Executor, "collect_subfields", counted)
+    again = gql(client, TWO_LOOKUPS, variables, token=token)
+    # then each alias has its own fields, as when the document was new
+    assert (
+        again
+        == learnt
+        == {"data": {"a": {"results": [{"id": str(first_id)}]}, "b": {"results": [{"balance": "4.00"}]}}}
+    )
+    assert collected == []
