@@ -61,14 +61,12 @@ def attribute_leaves(schema: GraphQLSchema) -> dict[str, dict[str, Leaf]]:
 
 def _leaf(field: Any) -> Leaf | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    resolve = field.resolve
+    # Strawberry resolves a field with no resolver, extension or exception handler (so with no
+    # arguments) by this function of its own, which reads the field with the default resolver.
     if (
         not isinstance(definition, StrawberryField)
-        or not definition.is_basic_field
+        or getattr(field.resolve, "__name__", None) != "_get_basic_result"
         or definition.default_resolver is not getattr
-        or field.args
-        or resolve is None
-        or resolve.__name__ != "_get_basic_result"  # Strawberry's resolver of a basic field
     ):
         return None
     leaf_type = get_nullable_type(field.type)

@@ -81,6 +81,19 @@ class Broken:
 
 
 @strawberry.type
+class Box:
+    """A type with no leaf to read in place."""
+
+    @strawberry.field
+    def explode(self) -> str:
+        raise RuntimeError("the box exploded")
+
+    @strawberry.field
+    def extensions(self, info: strawberry.Info) -> str:
+        return str(info.input_extensions)
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def items(self) -> list[Item]:
@@ -96,6 +109,10 @@ class Query:
     @strawberry.field
     def missing(self) -> Item | None:
         return Item(name="m", count=0, colour=Colour.RED, required=None)  # type: ignore[arg-type]
+
+    @strawberry.field
+    def box(self) -> Box | None:
+        return Box()
 
     @strawberry.field
     def negative(self) -> Item | None:
@@ -124,6 +141,7 @@ DOCUMENTS = {
     "a null for a non-null leaf": "{ missing { name required count } }",
     "a value its scalar answers null for": "{ negative { name signed } }",
     "one type selected twice, differently": "{ items { name } again: items { count colour } }",
+    "an error in a type with no leaf read in place": "{ box { explode } }",
     "fragments": "{ items { ...F count } } fragment F on Item { colour name }",
     "skipped and included": "{ items { name @skip(if: true) count @include(if: true) note } }",
 }
@@ -162,6 +180,18 @@ def test_only_plain_attribute_leaves_are_read_in_place() -> None:
     assert set(leaves["Item"]) == {"name", "count", "colour", "note", "required", "signed"}
     assert leaves["Item"]["note"][2] is False and leaves["Item"]["count"][2] is True
     assert "Query" not in leaves  # every root field has a resolver
+
+
+def test_no_leaf_is_read_in_place_under_another_default_resolver() -> None:
+    by_key = StrawberryConfig(default_resolver=lambda source, name: source[name], scalar_map=SIGNED)
+    schema = strawberry.Schema(query=Query, config=by_key)
+    assert attribute_leaves(schema._schema) == {}
+
+
+def test_the_executor_passes_on_what_it_is_given() -> None:
+    _, short = _schemas()
+    result = asyncio.run(short.execute("{ box { extensions } }", operation_extensions={"trace": "t1"}))
+    assert result.data == {"box": {"extensions": "{'trace': 't1'}"}}
 
 
 def test_the_server_schema_reads_its_plain_leaves_in_place() -> None:

@@ -210,7 +210,8 @@ def test_a_known_document_keeps_its_selections_for_every_card(observed, seed, mi
 
 
 TWO_LOOKUPS = """query T($a: String!, $b: String!) {
-  a: giftcard(code: $a) { results { id } } b: giftcard(code: $b) { results { balance } } }"""
+  a: giftcard(code: $a) { results { ...Card } } b: giftcard(code: $b) { results { balance } } }
+fragment Card on GiftCard { id }"""
 
 
 def test_selections_of_one_type_are_kept_apart(observed, seed, mint, monkeypatch):
