@@ -10,7 +10,9 @@ which reads the field again and answers exactly as it would have (the error, its
 
 A known document (app.graphql.documents) also keeps the fields graphql-core collects under each of
 its selections, from one request to the next, when no variable decides them: graphql-core collects
-them again for every request.
+them again for every request. And a resolver gets only the arguments given a value of those that
+are null by default (:func:`given_arguments_only`), which Strawberry would otherwise convert, null
+by null, on every call.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
+    GraphQLFieldResolver,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     Undefined,
     Visitor,
@@ -35,6 +40,8 @@ from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, 
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 # A leaf read off its object: the attribute, the leaf type, and whether the field is non-null.
@@ -169,16 +176,16 @@ def fixed_selections(document: DocumentNode) -> bool:
 
 class _FixedSelections(Visitor):
     fixed = True
-    _directives = 0  # how deep in directives the visit is
+    _in_directive = False  # a directive's arguments hold values, never another directive
 
     def enter_directive(self, *_: Any) -> None:
-        self._directives += 1
+        self._in_directive = True
 
     def leave_directive(self, *_: Any) -> None:
-        self._directives -= 1
+        self._in_directive = False
 
     def enter_variable(self, *_: Any) -> None:
-        if self._directives:
+        if self._in_directive:
             self.fixed = False
 
     def enter_fragment_definition(self, node: FragmentDefinitionNode, *_: Any) -> None:
@@ -188,6 +195,42 @@ class _FixedSelections(Visitor):
     def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
         if node.arguments:
             self.fixed = False
+
+
+def given_arguments_only(schema: GraphQLSchema) -> None:
+    """Each field's resolver in ``schema`` gets only the arguments given a value other than null,
+    of those whose default is null in the schema and None in Python: graphql-core passes each
+    such argument as None when it is left out, and Strawberry converts every argument it gets (a
+    lookup by code converted six nulls). Left out, the argument takes its Python default, the same
+    None; an argument whose null is not its default (``Maybe``, a non-null default) is passed on."""
+    for graphql_type in schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field in graphql_type.fields.values():
+            names = tuple(name for name, argument in field.args.items() if _null_by_default(argument))
+            if names and field.resolve is not None:
+                field.resolve = _given_only(names, field.resolve)
+
+
+def _null_by_default(argument: GraphQLArgument) -> bool:
+    definition = (argument.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return (
+        argument.default_value is None
+        and isinstance(definition, StrawberryArgument)
+        and definition.default is None
+        and isinstance(definition.type, StrawberryOptional)
+        and not isinstance(definition.type, StrawberryMaybe)
+    )
+
+
+def _given_only(names: tuple[str, ...], resolve: GraphQLFieldResolver) -> GraphQLFieldResolver:
+    def resolve_given(source: Any, info: GraphQLResolveInfo[Any], **arguments: Any) -> Any:
+        for name in names:
+            if name in arguments and arguments[name] is None:
+                del arguments[name]
+        return resolve(source, info, **arguments)
+
+    return resolve_given
 
 
 def leaves_execution(schema: GraphQLSchema) -> type[AttributeLeavesExecution]:

@@ -32,7 +32,7 @@ from app.graphql.documents import (
     SmallDocumentValidationCache,
     run_known,
 )
-from app.graphql.execution import leaves_execution
+from app.graphql.execution import given_arguments_only, leaves_execution
 from app.graphql.limits import DocumentLimitError, DocumentLimits, bound_field_merging, limits_rule
 from app.graphql.mutations import CardMutations
 from app.graphql.names import CachedNames
@@ -283,6 +283,7 @@ def build_schema(
     )
     schema.known = known
     schema.execution_context_class = leaves_execution(schema._schema)
+    given_arguments_only(schema._schema)
     return schema
 
 

@@ -19,6 +19,7 @@ from app.graphql.execution import (
     AttributeLeavesExecution,
     attribute_leaves,
     fixed_selections,
+    given_arguments_only,
     leaves_execution,
 )
 from app.graphql.schema import build_schema
@@ -111,6 +112,12 @@ class Query:
         return Item(name="m", count=0, colour=Colour.RED, required=None)  # type: ignore[arg-type]
 
     @strawberry.field
+    def echo(
+        self, text: str | None = None, count: int | None = 3, maybe: strawberry.Maybe[str | None] = None
+    ) -> str:
+        return f"{text!r} {count!r} {maybe!r}"
+
+    @strawberry.field
     def box(self) -> Box | None:
         return Box()
 
@@ -123,6 +130,7 @@ def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     plain = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SIGNED))
     short = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SIGNED))
     short.execution_context_class = leaves_execution(short._schema)
+    given_arguments_only(short._schema)
     return plain, short
 
 
@@ -142,6 +150,9 @@ DOCUMENTS = {
     "a value its scalar answers null for": "{ negative { name signed } }",
     "one type selected twice, differently": "{ items { name } again: items { count colour } }",
     "an error in a type with no leaf read in place": "{ box { explode } }",
+    "arguments left out": "{ echo }",
+    "arguments given null": "{ echo(text: null, count: null, maybe: null) }",
+    "arguments given values": '{ echo(text: "t", count: 4, maybe: "m") }',
     "fragments": "{ items { ...F count } } fragment F on Item { colour name }",
     "skipped and included": "{ items { name @skip(if: true) count @include(if: true) note } }",
 }
@@ -192,6 +203,32 @@ def test_the_executor_passes_on_what_it_is_given() -> None:
     _, short = _schemas()
     result = asyncio.run(short.execute("{ box { extensions } }", operation_extensions={"trace": "t1"}))
     assert result.data == {"box": {"extensions": "{'trace': 't1'}"}}
+
+
+def test_arguments_null_by_default_reach_strawberry_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strawberry.types import arguments
+
+    converted: set[str] = set()  # the arguments Strawberry converted
+    convert = arguments.convert_argument
+
+    def noted(*args: Any, path: tuple[str, ...] = (), **kwargs: Any) -> object:
+        converted.update(path[:1])
+        return convert(*args, path=path, **kwargs)
+
+    monkeypatch.setattr(arguments, "convert_argument", noted)
+    plain, short = _schemas()
+    # text is null by default; count is 3 by default, so its null is passed on when given
+    for document, by_strawberry, given_only in (
+        ("{ echo }", {"text", "count"}, {"count"}),
+        ("{ echo(text: null, count: null) }", {"text", "count"}, {"count"}),
+        ('{ echo(text: "t", maybe: null) }', {"text", "count", "maybe"}, {"text", "count", "maybe"}),
+    ):
+        converted.clear()
+        expected = _answer(plain, document)
+        assert converted == by_strawberry
+        converted.clear()
+        assert _answer(short, document) == expected
+        assert converted == given_only
 
 
 def test_the_server_schema_reads_its_plain_leaves_in_place() -> None:
@@ -262,3 +299,17 @@ def test_a_document_selects_alike_each_time_unless_a_directive_takes_a_variable(
     from graphql import parse
 
     assert fixed_selections(parse(document)) is fixed
+
+
+FRAGMENT_ARGUMENTS = {  # graphql-core's experimental fragment arguments: the arguments select
+    "query { items { ...F } } fragment F($x: Boolean = true) on Item { name }": False,
+    "query { items { ...F(x: true) } } fragment F on Item { name }": False,
+    "query { items { ...F } } fragment F on Item { name }": True,
+}
+
+
+@pytest.mark.parametrize(("document", "fixed"), FRAGMENT_ARGUMENTS.items(), ids=list(FRAGMENT_ARGUMENTS))
+def test_fragments_with_arguments_select_by_them(document: str, fixed: bool) -> None:
+    from graphql import parse
+
+    assert fixed_selections(parse(document, experimental_fragment_arguments=True)) is fixed
