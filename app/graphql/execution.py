@@ -203,20 +203,21 @@ def given_arguments_only(schema: GraphQLSchema) -> None:
     such argument as None when it is left out, and Strawberry converts every argument it gets (a
     lookup by code converted six nulls). Left out, the argument takes its Python default, the same
     None; an argument whose null is not its default (``Maybe``, a non-null default) is passed on."""
-    for graphql_type in schema.type_map.values():
-        if not isinstance(graphql_type, GraphQLObjectType):
-            continue
-        for field in graphql_type.fields.values():
-            names = tuple(name for name, argument in field.args.items() if _null_by_default(argument))
-            if names and field.resolve is not None:
-                field.resolve = _given_only(names, field.resolve)
+    objects = [
+        graphql_type
+        for graphql_type in schema.type_map.values()
+        if isinstance(graphql_type, GraphQLObjectType)
+    ]
+    for field in (field for graphql_type in objects for field in graphql_type.fields.values()):
+        names = tuple(name for name, argument in field.args.items() if _null_by_default(argument))
+        if names and field.resolve is not None:
+            field.resolve = _given_only(names, field.resolve)
 
 
 def _null_by_default(argument: GraphQLArgument) -> bool:
     definition = (argument.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    return (
-        argument.default_value is None
-        and isinstance(definition, StrawberryArgument)
+    return (  # the schema's default is Strawberry's, from Python's
+        isinstance(definition, StrawberryArgument)
         and definition.default is None
         and isinstance(definition.type, StrawberryOptional)
         and not isinstance(definition.type, StrawberryMaybe)

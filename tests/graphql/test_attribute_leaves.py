@@ -67,6 +67,10 @@ class Item:
     def times(self, factor: int) -> int:
         return self.count * factor
 
+    @strawberry.field
+    def greet(self, greeting: str | None = None) -> str:
+        return f"{greeting or 'hello'} {self.name}"
+
 
 @dataclass
 class Broken:
@@ -153,6 +157,7 @@ DOCUMENTS = {
     "arguments left out": "{ echo }",
     "arguments given null": "{ echo(text: null, count: null, maybe: null) }",
     "arguments given values": '{ echo(text: "t", count: 4, maybe: "m") }',
+    "an argument null by default under an object": '{ items { greet g: greet(greeting: "hi") } }',
     "fragments": "{ items { ...F count } } fragment F on Item { colour name }",
     "skipped and included": "{ items { name @skip(if: true) count @include(if: true) note } }",
 }
@@ -222,6 +227,7 @@ def test_arguments_null_by_default_reach_strawberry_only_when_given(monkeypatch:
         ("{ echo }", {"text", "count"}, {"count"}),
         ("{ echo(text: null, count: null) }", {"text", "count"}, {"count"}),
         ('{ echo(text: "t", maybe: null) }', {"text", "count", "maybe"}, {"text", "count", "maybe"}),
+        ("{ items { greet } }", {"greeting"}, set()),
     ):
         converted.clear()
         expected = _answer(plain, document)
