@@ -121,7 +121,7 @@ MODULES = {
     ],
     "store/plain_debits": ["test_plain_debits.py", "test_debit_statements.py", "graphql/test_money_paths.py"],
     "graphql/execution": [  # leaves read in place, selections kept: every answer's fields
-        "graphql/test_attribute_leaves.py",
+        "graphql/test_execution.py",
         "graphql/test_known_documents.py",
         "graphql/test_giftcard_query.py",
         "graphql/test_partial_results.py",

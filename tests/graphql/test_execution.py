@@ -1,6 +1,7 @@
-"""Leaves read in place (app.graphql.execution): the same answers, errors and paths as graphql-core's
-own execution of every field, on a schema built to reach each way out of the short read, and the
-server's schema on the fields it reads that way."""
+"""The execution's shortcuts (app.graphql.execution): leaves read in place and arguments passed only
+when given answer as graphql-core and Strawberry do without them (answers, errors and paths, on a
+schema built to reach each way out of the short read, and the server's schema on the fields it
+reads that way); which documents select alike on every request."""
 
 from __future__ import annotations
 
